@@ -1,0 +1,226 @@
+"""The job manager: queued runs start in order, cancel works, snapshots stay consistent,
+and a failing job never takes the worker down."""
+
+from __future__ import annotations
+
+import threading
+
+import pandas as pd
+import pytest
+
+from textclf_core.config import RunConfig
+from textclf_core.errors import CancelledError, TextclfError
+from textclf_core.jobs import JobManager, format_duration
+
+
+class FakeRun:
+    def __init__(self, run_id):
+        self.id = run_id
+        self.states = []
+
+    def status(self):
+        return {"state": self.states[-1] if self.states else "running"}
+
+    def set_status(self, state, message=None, **extra):
+        self.states.append(state)
+
+
+class FakeStore:
+    def __init__(self):
+        self.runs = []
+
+    def create(self, config, *, data_fingerprint=None):
+        run = FakeRun(f"run-{len(self.runs) + 1}")
+        self.runs.append(run)
+        return run
+
+
+class GatedRunner:
+    """A runner whose steps advance only when the test says so: no timing in the tests."""
+
+    def __init__(self, steps=3):
+        self.steps = steps
+        self.started = []  # job order as seen by the runner
+        self.gates: dict[str, threading.Event] = {}
+        self.entered: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+
+    def gate(self, name):
+        with self.lock:
+            return self.gates.setdefault(name, threading.Event())
+
+    def entered_event(self, name):
+        with self.lock:
+            return self.entered.setdefault(name, threading.Event())
+
+    def __call__(self, config, frame, *, store, run, emit, should_stop):
+        name = config.name
+        self.started.append(name)
+        emit({"type": "started", "total_steps": self.steps, "run_id": run.id})
+        self.entered_event(name).set()
+        if config.extra.get("fail") == "textclf":
+            raise TextclfError("The label column is empty", hint="Pick another column")
+        if config.extra.get("fail") == "bug":
+            raise ZeroDivisionError("boom")
+        for step in range(1, self.steps + 1):
+            assert self.gate(name).wait(10), "test never opened the gate"
+            if should_stop():
+                emit({"type": "cancelled", "message": "Cancelled at step %d" % step})
+                raise CancelledError()
+            emit({"type": "step", "step": step, "total_steps": self.steps, "epoch": step / self.steps,
+                  "loss": 1.0 / step, "examples_per_s": 100.0, "eta_s": float(self.steps - step)})
+        emit({"type": "evaluation", "step": self.steps, "epoch": 1.0, "val_loss": 0.5, "accuracy": 0.8,
+              "macro_f1": 0.75, "confusion_matrix": [[4, 1], [1, 4]], "classes": ["a", "b"]})
+        emit({"type": "finished", "message": "Done", "test": {"accuracy": 0.8, "macro_f1": 0.75}})
+        return run
+
+
+def _config(name, **extra):
+    return RunConfig(strategy="baseline", name=name, extra=extra)
+
+
+@pytest.fixture
+def manager():
+    runner = GatedRunner()
+    mgr = JobManager(FakeStore(), runner=runner)
+    yield mgr, runner
+    for gate in list(runner.gates.values()):
+        gate.set()
+    mgr.close()
+
+
+def test_two_jobs_run_one_after_another_in_order(manager):
+    mgr, runner = manager
+    first = mgr.submit(_config("first"))
+    second = mgr.submit(_config("second"))
+    assert runner.entered_event("first").wait(10)
+    snap = mgr.snapshot(second)
+    assert snap.state == "queued" and snap.queue_position == 1
+    assert mgr.snapshot(first).state == "running"
+    assert [s.job_id for s in mgr.active()] == [first, second]
+
+    runner.gate("first").set()
+    done = mgr.wait(first, timeout=10)
+    assert done.state == "finished" and done.progress == 1.0
+    assert done.run_id == "run-1"
+    assert [s["loss"] for s in done.steps] == [1.0, 0.5, 1.0 / 3]
+    assert done.evaluations[0]["macro_f1"] == 0.75
+    assert "confusion_matrix" not in done.evaluations[0]
+    assert done.last_evaluation["confusion_matrix"] == [[4, 1], [1, 4]]
+
+    runner.gate("second").set()
+    assert mgr.wait(second, timeout=10).state == "finished"
+    assert runner.started == ["first", "second"]
+    assert mgr.active() == []
+
+
+def test_cancel_a_queued_and_a_running_job(manager):
+    mgr, runner = manager
+    running = mgr.submit(_config("running"))
+    queued = mgr.submit(_config("queued"))
+    after = mgr.submit(_config("after"))
+    assert runner.entered_event("running").wait(10)
+
+    assert mgr.cancel(queued)
+    assert mgr.snapshot(queued).state == "cancelled"
+    assert mgr.snapshot(after).queue_position == 1  # moved up
+
+    assert mgr.cancel(running)
+    assert mgr.snapshot(running).cancel_requested
+    runner.gate("running").set()
+    assert mgr.wait(running, timeout=10).state == "cancelled"
+    assert mgr.store.runs[0].states[-1:] in ([], ["cancelled"])
+
+    runner.gate("after").set()
+    assert mgr.wait(after, timeout=10).state == "finished"
+    assert "queued" not in runner.started  # a cancelled queued job never starts
+    assert mgr.cancel(after) is False  # done jobs cannot be cancelled
+
+
+def test_failed_jobs_keep_the_worker_alive(manager):
+    mgr, runner = manager
+    user_error = mgr.submit(_config("user", fail="textclf"))
+    bug = mgr.submit(_config("bug", fail="bug"))
+    fine = mgr.submit(_config("fine"))
+    runner.gate("fine").set()
+
+    snap = mgr.wait(user_error, timeout=10)
+    assert snap.state == "failed"
+    assert snap.message == "The label column is empty. Pick another column."
+    snap = mgr.wait(bug, timeout=10)
+    assert snap.state == "failed"
+    assert "unexpected error" in snap.message and "boom" not in snap.message
+    assert mgr.store.runs[1].states == ["failed"]  # the run folder agrees with the job
+    assert mgr.wait(fine, timeout=10).state == "finished"
+
+
+def test_snapshots_are_consistent_under_concurrent_reads(manager):
+    mgr, runner = manager
+    job = mgr.submit(_config("busy"))
+    problems = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            snap = mgr.snapshot(job)
+            if not 0.0 <= snap.progress <= 1.0:
+                problems.append(f"progress {snap.progress}")
+            if snap.step is not None and snap.total_steps and snap.progress != pytest.approx(
+                    snap.step / snap.total_steps) and snap.state == "running":
+                problems.append(f"step {snap.step} vs progress {snap.progress}")
+            if len(snap.steps) != (snap.step or 0) and snap.state == "running":
+                problems.append("curve and step counter disagree")
+
+    readers = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    runner.gate("busy").set()
+    final = mgr.wait(job, timeout=10)
+    stop.set()
+    for thread in readers:
+        thread.join()
+    assert final.state == "finished"
+    assert problems == []
+    with pytest.raises(Exception):  # snapshots are frozen
+        final.state = "running"
+
+
+def test_unknown_job_is_a_clear_error():
+    mgr = JobManager(FakeStore(), runner=GatedRunner())
+    with pytest.raises(TextclfError, match="not known"):
+        mgr.snapshot("job-999")
+    assert mgr.get("job-999") is None
+    mgr.close()
+
+
+def test_format_duration_reads_well():
+    assert format_duration(5) == "5 s"
+    assert format_duration(200) == "3 min 20 s"
+    assert format_duration(3900) == "1 h 05 min"
+
+
+# --- with the real runner and the TF-IDF baseline -----------------------------
+def _tiny_frame():
+    good = ["great film, loved it", "wonderful acting and story", "a joy to watch", "brilliant and moving",
+            "superb cast", "fantastic fun", "truly excellent", "heartwarming and smart"]
+    bad = ["terrible plot, hated it", "boring and slow", "awful acting", "a waste of time",
+           "dull and predictable", "poorly made", "truly dreadful", "messy and tedious"]
+    texts = good * 3 + bad * 3
+    labels = ["pos"] * 24 + ["neg"] * 24
+    return pd.DataFrame({"text": texts, "label": labels})
+
+
+def test_baseline_jobs_run_through_the_real_runner(tmp_path):
+    pytest.importorskip("textclf_core.runner")
+    runs = pytest.importorskip("textclf_core.runs")
+    store = runs.RunStore(tmp_path / "runs")
+    mgr = JobManager(store)
+    config = RunConfig(strategy="baseline", text_col="text", label_col="label", val_size=0.25, test_size=0.25)
+    first = mgr.submit(config, _tiny_frame())
+    second = mgr.submit(config.replace(baseline_model="nb"), _tiny_frame())
+    snaps = [mgr.wait(first, timeout=120), mgr.wait(second, timeout=120)]
+    mgr.close()
+    for snap in snaps:
+        assert snap.state == "finished", snap.message
+        assert snap.run_id and store.get(snap.run_id).status()["state"] == "finished"
+    assert snaps[0].started_at <= snaps[1].started_at

@@ -1,0 +1,484 @@
+"""Background training jobs: one worker thread per device, a FIFO queue, thread-safe snapshots.
+
+The web app holds one :class:`JobManager` per server process. A browser session keeps
+only job ids and polls :meth:`JobManager.snapshot`; the training thread never touches
+Streamlit. Events from the runner (plain dicts, see ARCHITECTURE.md) are kept here in
+bounded memory for live curves and also written by the runner to ``metrics.jsonl``, so a
+reload or a restart loses nothing that matters.
+
+Nothing that happens inside a job can kill its worker thread: a :class:`TextclfError`
+becomes a ``failed`` job with its one-line message, anything else a generic message
+(the traceback goes to the server log).
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import itertools
+import logging
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .config import RunConfig
+from .errors import CancelledError, TextclfError
+
+log = logging.getLogger(__name__)
+
+STATES = ("queued", "running", "finished", "failed", "cancelled")
+ACTIVE_STATES = ("queued", "running")
+MAX_EVENTS = 200  # recent events kept per job for the event log
+MAX_CURVE_POINTS = 4000  # step losses kept per job; older points are thinned, not dropped wholesale
+MAX_FINISHED_JOBS = 100  # finished jobs remembered per server (their runs stay on disk)
+
+GENERIC_FAILURE = "Training stopped because of an unexpected error; the details are in the server log"
+OOM_ADVICE = ("The device ran out of memory. Try a smaller batch size or max length, "
+              "or a lighter strategy (LoRA, partial or feature extraction)")
+
+Runner = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent, read-only copy of one job's state at one moment."""
+
+    job_id: str
+    state: str  # queued | running | finished | failed | cancelled
+    name: str  # what the person sees, e.g. "all-MiniLM-L6-v2 · lora"
+    device: str  # worker queue the job runs on
+    progress: float  # 0..1
+    message: str | None
+    run_id: str | None
+    queue_position: int | None  # 1 = next to start; 0 = running; None = done
+    examples_per_s: float | None
+    eta_s: float | None
+    elapsed_s: float | None
+    epoch: float | None
+    step: int | None
+    total_steps: int | None
+    submitted_at: float
+    started_at: float | None
+    finished_at: float | None
+    cancel_requested: bool
+    events: tuple[dict, ...]  # the last MAX_EVENTS events
+    steps: tuple[dict, ...]  # {"step", "loss", "epoch"} per training step (thinned when long)
+    evaluations: tuple[dict, ...]  # evaluation events without their confusion matrices
+    last_evaluation: dict | None  # the latest evaluation event, confusion matrix included
+    config: dict = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def done(self) -> bool:
+        return not self.active
+
+
+class _Job:
+    """Mutable job state; only touched while holding the manager's lock."""
+
+    def __init__(self, job_id: str, config: RunConfig, frame, device: str):
+        self.job_id = job_id
+        self.config = config
+        self.frame = frame
+        self.device = device
+        self.state = "queued"
+        self.message: str | None = None
+        self.run_id: str | None = None
+        self.progress = 0.0
+        self.examples_per_s: float | None = None
+        self.eta_s: float | None = None
+        self.elapsed_s: float | None = None
+        self.epoch: float | None = None
+        self.step: int | None = None
+        self.total_steps: int | None = None
+        self.submitted_at = time.time()
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.cancel_event = threading.Event()
+        self.events: collections.deque[dict] = collections.deque(maxlen=MAX_EVENTS)
+        self.steps: list[dict] = []
+        self.evaluations: list[dict] = []
+        self.last_evaluation: dict | None = None
+        self.terminal_event: dict | None = None
+
+
+class JobManager:
+    """Runs training jobs in background threads, one at a time per device, in submission order.
+
+    ``store`` is the :class:`~textclf_core.runs.RunStore` runs are created in (default:
+    ``RunStore()`` created on first use). ``runner`` is called as
+    ``runner(config, frame, store=, run=, emit=, should_stop=)`` and defaults to
+    :func:`textclf_core.runner.execute`; tests inject a fake.
+    """
+
+    def __init__(self, store=None, *, runner: Runner | None = None):
+        self._store = store
+        self._runner = runner
+        self._lock = threading.RLock()
+        self._wake = threading.Condition(self._lock)
+        self._jobs: dict[str, _Job] = {}
+        self._queues: dict[str, collections.deque[str]] = {}
+        self._running: dict[str, str | None] = {}
+        self._workers: dict[str, threading.Thread] = {}
+        self._closed = False
+        self._counter = itertools.count(1)
+
+    # --- public API -------------------------------------------------------
+    @property
+    def store(self):
+        if self._store is None:
+            from .runs import RunStore
+
+            self._store = RunStore()
+        return self._store
+
+    def submit(self, config: RunConfig, frame=None) -> str:
+        """Queue a run; returns the job id at once. Starts the device's worker if needed."""
+        if not isinstance(config, RunConfig):
+            raise TextclfError("A job needs run settings (RunConfig)")
+        device = _device_key(config)
+        job_id = f"job-{next(self._counter)}-{uuid.uuid4().hex[:6]}"
+        with self._lock:
+            if self._closed:
+                raise TextclfError("The job manager is shut down", hint="Restart the app")
+            job = _Job(job_id, config, frame, device)
+            self._jobs[job_id] = job
+            self._queues.setdefault(device, collections.deque()).append(job_id)
+            self._ensure_worker(device)
+            self._forget_old_jobs()
+            self._wake.notify_all()
+        return job_id
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a job: a queued one is removed from the queue, a running one stops at its next step.
+
+        Returns False when the job is unknown or already done.
+        """
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state not in ACTIVE_STATES:
+                return False
+            job.cancel_event.set()
+            if job.state == "queued":
+                queue = self._queues.get(job.device)
+                if queue and job_id in queue:
+                    queue.remove(job_id)
+                job.state = "cancelled"
+                job.message = "Cancelled before it started"
+                job.finished_at = time.time()
+                job.frame = None
+            else:
+                job.message = "Cancelling… the run stops after the current step"
+            return True
+
+    def snapshot(self, job_id: str) -> JobSnapshot:
+        """A consistent copy of the job's state. Unknown ids raise :class:`TextclfError`."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise TextclfError(f"Job '{job_id}' is not known to this server",
+                                   hint="It may have been started before the server restarted; see its run instead")
+            return self._snapshot(job)
+
+    def get(self, job_id: str) -> JobSnapshot | None:
+        """Like :meth:`snapshot` but None for an unknown id."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return self._snapshot(job) if job is not None else None
+
+    def list(self) -> list[JobSnapshot]:
+        """All jobs this server remembers, oldest first."""
+        with self._lock:
+            return [self._snapshot(job) for job in self._jobs.values()]
+
+    def active(self) -> list[JobSnapshot]:
+        """Running jobs first, then queued ones in the order they will start."""
+        with self._lock:
+            snaps = [self._snapshot(job) for job in self._jobs.values() if job.state in ACTIVE_STATES]
+        return sorted(snaps, key=lambda s: (s.queue_position if s.queue_position is not None else 0,
+                                            s.submitted_at))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> JobSnapshot:
+        """Block until the job is done (or ``timeout`` seconds passed); returns its snapshot."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while True:
+                job = self._jobs.get(job_id)
+                if job is None:
+                    raise TextclfError(f"Job '{job_id}' is not known to this server")
+                if job.state not in ACTIVE_STATES:
+                    return self._snapshot(job)
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return self._snapshot(job)
+                self._wake.wait(timeout=0.5 if remaining is None else min(0.5, remaining))
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Cancel everything and stop the workers (tests and clean shutdown)."""
+        with self._lock:
+            self._closed = True
+            for job_id in list(self._jobs):
+                self.cancel(job_id)
+            self._wake.notify_all()
+            workers = list(self._workers.values())
+        for worker in workers:
+            worker.join(timeout=timeout)
+
+    # --- internals --------------------------------------------------------
+    def _ensure_worker(self, device: str) -> None:
+        worker = self._workers.get(device)
+        if worker is not None and worker.is_alive():
+            return
+        worker = threading.Thread(target=self._work, args=(device,), name=f"textclf-worker-{device}", daemon=True)
+        self._workers[device] = worker
+        self._running.setdefault(device, None)
+        worker.start()
+
+    def _next_job(self, device: str) -> _Job | None:
+        with self._lock:
+            while True:
+                if self._closed:
+                    return None
+                queue = self._queues.get(device)
+                if queue:
+                    job = self._jobs[queue.popleft()]
+                    job.state = "running"
+                    job.started_at = time.time()
+                    job.message = "Starting…"
+                    self._running[device] = job.job_id
+                    self._wake.notify_all()
+                    return job
+                self._wake.wait(timeout=1.0)
+
+    def _work(self, device: str) -> None:
+        while True:
+            job = self._next_job(device)
+            if job is None:
+                return
+            try:
+                self._run_job(job)
+            except BaseException:  # noqa: BLE001 - the worker must outlive any job
+                log.exception("textclf job %s: unexpected error outside the runner", job.job_id)
+                self._finish(job, "failed", GENERIC_FAILURE)
+            finally:
+                with self._lock:
+                    self._running[device] = None
+                    job.frame = None  # the data is not needed any more; let it go
+                    self._wake.notify_all()
+                _release_memory()
+
+    def _run_job(self, job: _Job) -> None:
+        run = None
+        try:
+            run = self.store.create(job.config, data_fingerprint=_fingerprint(job.frame))
+            with self._lock:
+                job.run_id = getattr(run, "id", None)
+            runner = self._runner or _default_runner()
+            result = runner(job.config, job.frame, store=self.store, run=run,
+                            emit=lambda event: self._on_event(job, event),
+                            should_stop=job.cancel_event.is_set)
+            if job.run_id is None:
+                with self._lock:
+                    job.run_id = getattr(result, "id", None)
+        except CancelledError:
+            self._finish(job, "cancelled", "Cancelled; the best model so far is kept when there was one")
+            _mark_run(run, "cancelled", "Cancelled by the user")
+            return
+        except TextclfError as exc:
+            self._finish(job, "failed", str(exc))
+            _mark_run(run, "failed", str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001
+            if _is_out_of_memory(exc):
+                message = OOM_ADVICE
+            else:
+                log.exception("textclf job %s failed", job.job_id)
+                message = GENERIC_FAILURE
+            self._finish(job, "failed", message)
+            _mark_run(run, "failed", message)
+            return
+        # The runner returned: trust its terminal event, then the cancel flag.
+        terminal = job.terminal_event
+        if terminal is not None:
+            state = terminal["type"]
+            self._finish(job, state, terminal.get("message") or _default_message(state))
+        elif job.cancel_event.is_set():
+            self._finish(job, "cancelled", "Cancelled; the best model so far is kept when there was one")
+        else:
+            self._finish(job, "finished", "Finished")
+
+    def _on_event(self, job: _Job, event: dict) -> None:
+        if not isinstance(event, dict):
+            return
+        event = dict(event)
+        event.setdefault("time", time.time())
+        kind = event.get("type")
+        with self._lock:
+            job.events.append(event)
+            if event.get("run_id") and job.run_id is None:
+                job.run_id = str(event["run_id"])
+            if kind == "started":
+                job.message = "Training…"
+                if event.get("total_steps"):
+                    job.total_steps = int(event["total_steps"])
+            elif kind == "step":
+                step, total = event.get("step"), event.get("total_steps")
+                if step is not None:
+                    job.step = int(step)
+                if total:
+                    job.total_steps = int(total)
+                if job.step is not None and job.total_steps:
+                    job.progress = max(job.progress, min(1.0, job.step / job.total_steps))
+                for name in ("examples_per_s", "eta_s", "elapsed_s", "epoch"):
+                    if event.get(name) is not None:
+                        setattr(job, name, float(event[name]))
+                if event.get("loss") is not None:
+                    job.steps.append({"step": job.step, "loss": float(event["loss"]), "epoch": event.get("epoch")})
+                    if len(job.steps) > MAX_CURVE_POINTS:  # keep the whole curve, at half resolution
+                        job.steps = job.steps[::2]
+                job.message = _step_message(job)
+            elif kind == "evaluation":
+                job.last_evaluation = event
+                job.evaluations.append({k: v for k, v in event.items() if k != "confusion_matrix"})
+                if event.get("epoch") is not None:
+                    job.epoch = float(event["epoch"])
+            elif kind == "progress":  # free-form progress from stages without steps (e.g. embedding)
+                if event.get("progress") is not None:
+                    job.progress = max(job.progress, min(1.0, float(event["progress"])))
+                if event.get("message"):
+                    job.message = str(event["message"])
+            elif kind in ("finished", "cancelled", "failed"):
+                job.terminal_event = event
+            self._wake.notify_all()
+
+    def _finish(self, job: _Job, state: str, message: str | None) -> None:
+        with self._lock:
+            if state not in STATES:
+                state = "finished"
+            job.state = state
+            job.message = message
+            job.finished_at = time.time()
+            if state == "finished":
+                job.progress = 1.0
+                job.eta_s = 0.0
+            self._wake.notify_all()
+
+    def _snapshot(self, job: _Job) -> JobSnapshot:
+        position = None
+        if job.state == "running":
+            position = 0
+        elif job.state == "queued":
+            queue = self._queues.get(job.device) or ()
+            position = list(queue).index(job.job_id) + 1 if job.job_id in queue else None
+        return JobSnapshot(
+            job_id=job.job_id, state=job.state, name=job.config.display_name(), device=job.device,
+            progress=float(job.progress), message=job.message, run_id=job.run_id, queue_position=position,
+            examples_per_s=job.examples_per_s, eta_s=job.eta_s, elapsed_s=job.elapsed_s, epoch=job.epoch,
+            step=job.step, total_steps=job.total_steps, submitted_at=job.submitted_at,
+            started_at=job.started_at, finished_at=job.finished_at,
+            cancel_requested=job.cancel_event.is_set(),
+            events=tuple(dict(e) for e in job.events), steps=tuple(dict(s) for s in job.steps),
+            evaluations=tuple(dict(e) for e in job.evaluations),
+            last_evaluation=dict(job.last_evaluation) if job.last_evaluation else None,
+            config=job.config.to_dict(),
+        )
+
+    def _forget_old_jobs(self) -> None:
+        done = [j for j in self._jobs.values() if j.state not in ACTIVE_STATES]
+        for job in done[:max(0, len(done) - MAX_FINISHED_JOBS)]:
+            del self._jobs[job.job_id]
+
+
+# --- helpers ------------------------------------------------------------------
+def _device_key(config: RunConfig) -> str:
+    """Jobs on the same device share one worker; 'auto' resolves to the device it will use."""
+    if config.device != "auto":
+        return config.device
+    if config.strategy == "baseline":
+        return "cpu"
+    try:
+        from .hardware import detect
+
+        return detect().device
+    except Exception:  # noqa: BLE001 - an unknown device still gets one worker
+        return "default"
+
+
+def _default_runner() -> Runner:
+    from .runner import execute
+
+    return execute
+
+
+def _fingerprint(frame) -> str | None:
+    if frame is None:
+        return None
+    try:
+        from .data import fingerprint
+
+        return fingerprint(frame)
+    except Exception:  # noqa: BLE001 - the fingerprint is informational
+        return None
+
+
+def _mark_run(run, state: str, message: str) -> None:
+    """Make sure the run folder agrees with the job when the runner could not say so itself."""
+    if run is None:
+        return
+    try:
+        current = run.status() or {}
+        if current.get("state") in (None, "running"):
+            run.set_status(state, message=message)
+    except Exception:  # noqa: BLE001 - best effort; the job state is what the app shows
+        log.warning("Could not record state %s for run %s", state, getattr(run, "id", "?"))
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def _default_message(state: str) -> str:
+    return {"finished": "Finished", "cancelled": "Cancelled", "failed": GENERIC_FAILURE}.get(state, state)
+
+
+def _step_message(job: _Job) -> str:
+    parts = []
+    if job.step is not None and job.total_steps:
+        parts.append(f"step {job.step}/{job.total_steps}")
+    if job.epoch is not None:
+        parts.append(f"epoch {job.epoch:.2f}")
+    if job.examples_per_s:
+        parts.append(f"{job.examples_per_s:.0f} examples/s")
+    if job.eta_s is not None:
+        parts.append(f"about {format_duration(job.eta_s)} left")
+    return " · ".join(parts) or "Training…"
+
+
+def format_duration(seconds: float | None) -> str:
+    """'45 s', '3 min 20 s', '1 h 05 min' — for people."""
+    if seconds is None:
+        return "unknown"
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
+
+
+def _release_memory() -> None:
+    """Drop what the finished job held; return cached GPU memory to the device."""
+    gc.collect()
+    torch = sys.modules.get("torch")  # never import torch just to clean up
+    if torch is not None:
+        try:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001
+            pass
