@@ -1,0 +1,270 @@
+"""Plotly figures from plain data (lists, dicts, arrays, DataFrames).
+
+Every function takes data, returns a ``plotly.graph_objects.Figure`` and touches
+nothing else, so the pages only place figures and the tests check figure data.
+Figures that update live set ``uirevision`` so a person's zoom survives each refresh.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "val_loss": "Validation loss",
+                "weighted_f1": "Weighted F1"}
+
+
+def _layout(fig: go.Figure, title: str | None = None, height: int = 360, **extra) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+                      template="plotly_white", **extra)
+    return fig
+
+
+def _empty(message: str, title: str | None = None) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font=dict(size=14, color="#666"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, height=240)
+
+
+# --- data ---------------------------------------------------------------------
+def class_distribution(counts: Mapping[str, int] | pd.Series, title: str = "Examples per class") -> go.Figure:
+    """Bar chart of examples per class, largest first, with counts on the bars."""
+    series = pd.Series(counts, dtype="float64") if not isinstance(counts, pd.Series) else counts.astype("float64")
+    if series.empty:
+        return _empty("No labelled rows yet", title)
+    series = series.sort_values(ascending=False)
+    total = series.sum()
+    labels = [str(k) for k in series.index]
+    fig = go.Figure(go.Bar(
+        x=labels, y=series.values.astype(int), marker_color=PALETTE[0],
+        text=[f"{int(v):,}" for v in series.values], textposition="outside",
+        customdata=(series.values / total * 100).round(1) if total else None,
+        hovertemplate="%{x}: %{y:,} rows (%{customdata}%)<extra></extra>"))
+    fig.update_xaxes(type="category", title="class")
+    fig.update_yaxes(title="rows")
+    return _layout(fig, title)
+
+
+def text_lengths(lengths: Iterable[float], *, max_length: int | None = None, unit: str = "words",
+                 title: str = "Text length") -> go.Figure:
+    """Histogram of text lengths; ``max_length`` draws the truncation limit as a line."""
+    values = np.asarray(list(lengths), dtype=float)
+    if values.size == 0:
+        return _empty("No texts yet", title)
+    fig = go.Figure(go.Histogram(x=values, nbinsx=50, marker_color=PALETTE[0],
+                                 hovertemplate=f"%{{x}} {unit}: %{{y}} texts<extra></extra>"))
+    if max_length:
+        share = float((values > max_length).mean())
+        fig.add_vline(x=max_length, line_dash="dash", line_color=PALETTE[3],
+                      annotation_text=f"limit {max_length}: {share:.0%} longer", annotation_position="top right")
+    fig.update_xaxes(title=unit)
+    fig.update_yaxes(title="texts")
+    return _layout(fig, title, bargap=0.05)
+
+
+# --- training -----------------------------------------------------------------
+def training_curves(steps: Sequence[Mapping], evaluations: Sequence[Mapping], *,
+                    uirevision: str = "training", title: str | None = None) -> go.Figure:
+    """Left: training loss per step and validation loss per evaluation. Right: accuracy and macro-F1.
+
+    ``steps`` are ``{"step", "loss"}`` dicts, ``evaluations`` are evaluation events
+    (``step``, ``val_loss``, ``accuracy``, ``macro_f1``).
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation scores"), horizontal_spacing=0.08)
+    steps = [s for s in steps if s.get("loss") is not None]
+    if steps:
+        fig.add_trace(go.Scatter(x=[s.get("step") for s in steps], y=[s["loss"] for s in steps], mode="lines",
+                                 name="training loss", line=dict(color=PALETTE[0], width=1.5)), row=1, col=1)
+    evals = list(evaluations)
+    x_eval = [e.get("step") if e.get("step") is not None else i + 1 for i, e in enumerate(evals)]
+    if any(e.get("val_loss") is not None for e in evals):
+        fig.add_trace(go.Scatter(x=x_eval, y=[e.get("val_loss") for e in evals], mode="lines+markers",
+                                 name="validation loss", line=dict(color=PALETTE[1])), row=1, col=1)
+    for metric, color in (("accuracy", PALETTE[2]), ("macro_f1", PALETTE[4])):
+        if any(e.get(metric) is not None for e in evals):
+            fig.add_trace(go.Scatter(x=x_eval, y=[e.get(metric) for e in evals], mode="lines+markers",
+                                     name=METRIC_NAMES[metric], line=dict(color=color)), row=1, col=2)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+    if not steps and not evals:
+        fig.add_annotation(text="Waiting for the first training step…", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper", font=dict(size=14, color="#666"))
+    # uirevision keeps zoom / legend clicks when the live figure is redrawn with more points
+    return _layout(fig, title, height=380, uirevision=uirevision,
+                   legend=dict(orientation="h", yanchor="bottom", y=-0.3, x=0))
+
+
+# --- evaluation ---------------------------------------------------------------
+def confusion_matrix(matrix: Sequence[Sequence[float]], classes: Sequence[str], *, normalize: bool = False,
+                     title: str | None = "Confusion matrix", uirevision: str | None = None) -> go.Figure:
+    """Heatmap: rows are the true class, columns the predicted class.
+
+    With ``normalize`` each row is divided by its total (recall on the diagonal).
+    Every cell carries ``customdata = [true class, predicted class, count]`` so a click
+    tells the page which examples to list.
+    """
+    counts = np.asarray(matrix, dtype=float)
+    classes = [str(c) for c in classes]
+    if counts.size == 0 or counts.shape != (len(classes), len(classes)):
+        return _empty("No confusion matrix for this run", title)
+    if normalize:
+        totals = counts.sum(axis=1, keepdims=True)
+        values = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+        text = [[f"{v:.0%}" for v in row] for row in values]
+        zmax = 1.0
+    else:
+        values = counts
+        text = [[f"{int(v):,}" for v in row] for row in counts]
+        zmax = max(1.0, float(counts.max()))
+    custom = [[[gold, pred, int(counts[i, j])] for j, pred in enumerate(classes)] for i, gold in enumerate(classes)]
+    fig = go.Figure(go.Heatmap(
+        z=values, x=classes, y=classes, text=text, texttemplate="%{text}", customdata=custom,
+        colorscale="Blues", zmin=0, zmax=zmax, showscale=False,
+        hovertemplate="true: %{y}<br>predicted: %{x}<br>%{customdata[2]} examples<extra></extra>"))
+    fig.update_xaxes(title="predicted", type="category", side="bottom")
+    fig.update_yaxes(title="true", type="category", autorange="reversed")
+    size = max(320, min(720, 90 + 60 * len(classes)))
+    return _layout(fig, title, height=size, uirevision=uirevision)
+
+
+def per_class_table(per_class: Mapping[str, Mapping[str, float]] | pd.DataFrame) -> pd.DataFrame:
+    """A tidy table class → precision, recall, f1, support from a dict of dicts or a DataFrame."""
+    frame = per_class.copy() if isinstance(per_class, pd.DataFrame) else pd.DataFrame(per_class).T
+    frame.index = frame.index.map(str)
+    frame.index.name = "class"
+    columns = [c for c in ("precision", "recall", "f1", "support") if c in frame.columns]
+    frame = frame[columns + [c for c in frame.columns if c not in columns]]
+    if "support" in frame.columns:
+        frame["support"] = pd.to_numeric(frame["support"], errors="coerce").fillna(0).astype(int)
+    return frame
+
+
+def per_class_bars(per_class: Mapping[str, Mapping[str, float]] | pd.DataFrame,
+                   title: str = "Per-class scores") -> go.Figure:
+    """Grouped bars of precision, recall and F1 per class."""
+    table = per_class_table(per_class)
+    if table.empty:
+        return _empty("No per-class scores", title)
+    fig = go.Figure()
+    for metric, color in (("precision", PALETTE[0]), ("recall", PALETTE[1]), ("f1", PALETTE[2])):
+        if metric in table.columns:
+            fig.add_trace(go.Bar(x=list(table.index), y=table[metric].astype(float), name=metric, marker_color=color))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(range=[0, 1.05])
+    fig.update_xaxes(type="category")
+    return _layout(fig, title)
+
+
+def confidence_histogram(confidence: Iterable[float], correct: Iterable[bool] | None = None,
+                         title: str = "Confidence of predictions") -> go.Figure:
+    """Overlaid histograms of the model's confidence for right and wrong predictions."""
+    conf = np.asarray(list(confidence), dtype=float)
+    if conf.size == 0:
+        return _empty("No predictions", title)
+    fig = go.Figure()
+    bins = dict(start=0.0, end=1.0001, size=0.05)
+    if correct is None:
+        fig.add_trace(go.Histogram(x=conf, xbins=bins, name="all", marker_color=PALETTE[0]))
+    else:
+        ok = np.asarray(list(correct), dtype=bool)
+        fig.add_trace(go.Histogram(x=conf[ok], xbins=bins, name="correct", marker_color=PALETTE[2], opacity=0.75))
+        fig.add_trace(go.Histogram(x=conf[~ok], xbins=bins, name="wrong", marker_color=PALETTE[3], opacity=0.75))
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title="confidence", range=[0, 1])
+    fig.update_yaxes(title="examples")
+    return _layout(fig, title)
+
+
+def roc_curve(y_true: Iterable, scores: Iterable[float], *, positive: str | None = None,
+              title: str = "ROC curve") -> go.Figure:
+    """ROC curve of a binary task; ``y_true`` holds 0/1 or class names (``positive`` names the 1)."""
+    from sklearn.metrics import auc, roc_curve as _roc
+
+    y, s = _binary(y_true, scores, positive)
+    if y is None:
+        return _empty("ROC needs both classes in the test set", title)
+    fpr, tpr, _ = _roc(y, s)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
+                             line=dict(dash="dash", color="#aaa")))
+    fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"AUC {auc(fpr, tpr):.3f}",
+                             line=dict(color=PALETTE[0])))
+    fig.update_xaxes(title="false positive rate", range=[0, 1])
+    fig.update_yaxes(title="true positive rate", range=[0, 1.02])
+    return _layout(fig, title)
+
+
+def pr_curve(y_true: Iterable, scores: Iterable[float], *, positive: str | None = None,
+             title: str = "Precision–recall curve") -> go.Figure:
+    """Precision-recall curve of a binary task, with average precision in the legend."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    y, s = _binary(y_true, scores, positive)
+    if y is None:
+        return _empty("Precision–recall needs both classes in the test set", title)
+    precision, recall, _ = precision_recall_curve(y, s)
+    fig = go.Figure(go.Scatter(x=recall, y=precision, mode="lines",
+                               name=f"AP {average_precision_score(y, s):.3f}", line=dict(color=PALETTE[1])))
+    fig.add_hline(y=float(np.mean(y)), line_dash="dash", line_color="#aaa")
+    fig.update_xaxes(title="recall", range=[0, 1])
+    fig.update_yaxes(title="precision", range=[0, 1.02])
+    fig.update_layout(showlegend=True)
+    return _layout(fig, title)
+
+
+def _binary(y_true, scores, positive):
+    y = list(y_true)
+    s = np.asarray(list(scores), dtype=float)
+    if positive is not None:
+        y = [1 if str(v) == str(positive) else 0 for v in y]
+    y = np.asarray(y, dtype=int)
+    if y.size == 0 or len(set(y.tolist())) < 2 or y.size != s.size:
+        return None, None
+    return y, s
+
+
+def probability_bar(probabilities: Mapping[str, float], title: str | None = None) -> go.Figure:
+    """Horizontal bars of class probabilities for one text, most likely on top."""
+    items = sorted(((str(k), float(v)) for k, v in probabilities.items()), key=lambda kv: kv[1])
+    if not items:
+        return _empty("No prediction", title)
+    fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h",
+                           marker_color=[PALETTE[2] if i == len(items) - 1 else PALETTE[0] for i in range(len(items))],
+                           text=[f"{v:.0%}" for _, v in items], textposition="auto"))
+    fig.update_xaxes(range=[0, 1], title="probability", tickformat=".0%")
+    fig.update_yaxes(type="category")
+    return _layout(fig, title, height=max(160, 60 + 34 * len(items)))
+
+
+# --- comparison ---------------------------------------------------------------
+def compare_curves(curves: Mapping[str, Sequence[Mapping]], metric: str = "macro_f1",
+                   title: str | None = None) -> go.Figure:
+    """One line per run: ``metric`` at each evaluation. ``curves`` maps run name → evaluation events.
+
+    The x axis is the epoch when the events have one (runs with different batch sizes line up),
+    else the evaluation number.
+    """
+    label = METRIC_NAMES.get(metric, metric)
+    fig = go.Figure()
+    for i, (name, evals) in enumerate(curves.items()):
+        points = [e for e in evals if e.get(metric) is not None]
+        if not points:
+            continue
+        x = [e.get("epoch") if e.get("epoch") is not None else k + 1 for k, e in enumerate(points)]
+        fig.add_trace(go.Scatter(x=x, y=[e[metric] for e in points], mode="lines+markers", name=str(name),
+                                 line=dict(color=PALETTE[i % len(PALETTE)])))
+    if not fig.data:
+        return _empty("No validation curves to compare yet", title or label)
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title=label)
+    return _layout(fig, title or f"{label} during training", uirevision="compare",
+                   legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0))
