@@ -203,7 +203,7 @@ def _decode(raw: bytes, name: str) -> tuple[str, str, list[str]]:
             except UnicodeDecodeError:
                 parts.append(_decode_legacy(line))
         text = "\n".join(parts).lstrip("\ufeff")
-        notes.append(f"The file mixes two text encodings ({utf8_lines:,} lines UTF-8, {bad_lines:,} lines "
+        notes.append(f"MIXED:The file mixes two text encodings ({utf8_lines:,} lines UTF-8, {bad_lines:,} lines "
                      "Windows-1252); each line was read in its own encoding. Check accented letters, and save the "
                      "file as CSV UTF-8 next time")
         return text, "mixed", notes
@@ -211,6 +211,14 @@ def _decode(raw: bytes, name: str) -> tuple[str, str, list[str]]:
     notes.append("The file is not UTF-8; it was read as Windows-1252 (Western European). If accented letters "
                  "look wrong, save it as CSV UTF-8 and upload it again")
     return text, "cp1252", notes
+
+
+def _add_encoding_notes(enc_notes: list[str], notes: list[str], info: dict) -> None:
+    for note in enc_notes:
+        if note.startswith("MIXED:"):
+            info.setdefault("warnings", []).append(note[len("MIXED:"):])
+        else:
+            notes.append(note)
 
 
 def _decode_legacy(raw: bytes) -> str:
@@ -270,7 +278,7 @@ def _ragged_lines(text: str, delim: str, limit: int = 3) -> tuple[int, list[tupl
 
 def _read_text_table(raw: bytes, name: str, notes: list[str], info: dict) -> pd.DataFrame:
     text, encoding, enc_notes = _decode(raw, name)
-    notes.extend(enc_notes)
+    _add_encoding_notes(enc_notes, notes, info)
     info["encoding"] = encoding
     if _is_binary(text):
         raise DataError(f"{name} looks like a binary file, not a text table",
@@ -292,10 +300,38 @@ def _read_text_table(raw: bytes, name: str, notes: list[str], info: dict) -> pd.
             raise DataError(f"{name}: some rows have more fields than the header's {header_n} ({where})",
                             hint=f"A text probably contains a {shown} without quotes around it; put such texts in "
                                  f"double quotes, or save the file from a spreadsheet as CSV") from None
+        eof = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if eof:
+            raise DataError(f"{name}: a double quote opened near line {int(eof.group(1)) + 1} is never closed",
+                            hint="Close the quote or remove it, or save the file from a spreadsheet as CSV") from None
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable rows"
         raise DataError(f"{name} could not be read as a {shown}-separated table ({detail})",
                         hint="Check for unbalanced double quotes, or save the file from a spreadsheet as CSV") from None
+    _check_mixed_delimiters(df, delim, info)
     return df
+
+
+def _check_mixed_delimiters(df: pd.DataFrame, delim: str, info: dict) -> None:
+    """Rows whose only cell holds another delimiter were probably written with a different separator."""
+    if df.shape[1] < 2 or len(df) < 2:
+        return
+    body = df.iloc[1:]
+    lonely = body.iloc[:, 1:].isna().all(axis=1) & body.iloc[:, 0].notna()
+    if not lonely.any():
+        return
+    width = df.shape[1]
+    found: dict[str, list[int]] = defaultdict(list)
+    for pos, cell in body.loc[lonely].iloc[:, 0].head(10000).items():
+        for other in (",", ";", "\t", "|"):
+            if other != delim and len(str(cell).split(other)) >= width:
+                found[other].append(int(pos))
+                break
+    names = {",": "','", ";": "';'", "\t": "tabs", "|": "'|'"}
+    for other, rows in found.items():
+        lines = ", ".join(str(r + 1) for r in rows[:5]) + (f" and {len(rows) - 5:,} more" if len(rows) > 5 else "")
+        info.setdefault("warnings", []).append(
+            f"{len(rows):,} line(s) use {names[other]} instead of {names[delim]} between fields (line {lines}); "
+            "their fields were not split, so their labels are missing. Use one separator in the whole file")
 
 
 def _read_excel(raw: bytes, name: str, sheet, notes: list[str], info: dict) -> pd.DataFrame:
@@ -393,7 +429,7 @@ def _records_frame(records: list, name: str, where: str) -> pd.DataFrame:
 
 def _read_json(raw: bytes, name: str, notes: list[str], info: dict) -> pd.DataFrame:
     text, encoding, enc_notes = _decode(raw, name)
-    notes.extend(enc_notes)
+    _add_encoding_notes(enc_notes, notes, info)
     if not text.strip():
         raise DataError(f"{name} is empty", hint="Upload a JSON list of records like [{\"text\": ..., \"label\": ...}]")
     try:
@@ -448,7 +484,7 @@ def _read_jsonl_text(text: str, name: str) -> pd.DataFrame:
 
 def _read_jsonl(raw: bytes, name: str, notes: list[str], info: dict) -> pd.DataFrame:
     text, encoding, enc_notes = _decode(raw, name)
-    notes.extend(enc_notes)
+    _add_encoding_notes(enc_notes, notes, info)
     if not text.strip():
         raise DataError(f"{name} is empty", hint="Each line must hold one JSON object like {\"text\": ..., \"label\": ...}")
     return _read_jsonl_text(text, name)
@@ -570,6 +606,11 @@ def read_table(path_or_buffer, *, filename: str | None = None, sheet: str | int 
 def read_notes(df: pd.DataFrame) -> list[str]:
     """What read_table fixed or noticed while reading (encoding fallback, renamed headers...)."""
     return list((df.attrs.get("textclf") or {}).get("notes") or [])
+
+
+def read_warnings(df: pd.DataFrame) -> list[str]:
+    """Problems read_table noticed that probably damaged some rows (mixed separators or encodings)."""
+    return list((df.attrs.get("textclf") or {}).get("warnings") or [])
 
 
 # =============================================================================
@@ -760,6 +801,7 @@ class DataReport:
     n_long: int = 0
     long_share: float = 0.0
     read_notes: list[str] = field(default_factory=list)
+    read_warnings: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -835,8 +877,10 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
              tokenizer=None, *, multi_label: bool | None = None) -> DataReport:
     """Check a table for everything that affects training; never raises for problems in the data."""
     rep = DataReport(n_rows=int(len(df)), text_col=text_col, label_col=label_col, max_length=int(max_length),
-                     read_notes=read_notes(df))
+                     read_notes=read_notes(df), read_warnings=read_warnings(df))
     add = rep.findings.append
+    for warning in rep.read_warnings:
+        add(Finding("read_warning", "warning", warning))
     for note in rep.read_notes:
         add(Finding("read_note", "info", note))
     if text_col is None or text_col not in df.columns:
