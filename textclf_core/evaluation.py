@@ -1,0 +1,252 @@
+"""Scores of a classifier on held-out rows, as plain JSON-ready data.
+
+All numbers come from scikit-learn. Single-label predictions are the most
+probable class; multi-label predictions are every class whose probability
+reaches its threshold (tuned per class on the validation split by
+:func:`tune_thresholds`, 0.5 otherwise).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from .labels import clean_label, split_multi
+
+MAX_CURVE_POINTS = 201
+
+
+def _float(value) -> float | None:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _as_ids(y_true, classes: Sequence[str]) -> np.ndarray:
+    """Class ids from ids or names; -1 for missing or unknown."""
+    arr = np.asarray(y_true, dtype=object) if not isinstance(y_true, np.ndarray) else y_true
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    index = {c: i for i, c in enumerate(classes)}
+    out = []
+    for value in arr:
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            out.append(int(value))
+        else:
+            out.append(index.get(clean_label(value), -1))
+    return np.asarray(out, dtype=np.int64)
+
+
+def _as_matrix(y_true, classes: Sequence[str], separator: str = ";") -> np.ndarray:
+    """0/1 matrix from a matrix or from 'a;b' cells."""
+    arr = np.asarray(y_true, dtype=object)
+    if arr.ndim == 2:
+        return arr.astype(np.float32)
+    index = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(arr), len(classes)), dtype=np.float32)
+    for row, cell in enumerate(arr):
+        parts = cell if isinstance(cell, (list, tuple)) else split_multi(cell, separator)
+        for part in parts:
+            if part in index:
+                out[row, index[part]] = 1.0
+    return out
+
+
+def _curve(x: np.ndarray, y: np.ndarray) -> dict:
+    """Down-sample a curve for plotting (keeps ends)."""
+    if len(x) > MAX_CURVE_POINTS:
+        keep = np.unique(np.linspace(0, len(x) - 1, MAX_CURVE_POINTS).round().astype(int))
+        x, y = x[keep], y[keep]
+    return {"x": [float(v) for v in x], "y": [float(v) for v in y]}
+
+
+def _thresholds(thresholds, k: int) -> np.ndarray:
+    if thresholds is None:
+        return np.full(k, 0.5)
+    t = np.asarray(thresholds, dtype=float)
+    return np.full(k, float(t)) if t.ndim == 0 else t
+
+
+def compute_metrics(y_true, proba, classes: Sequence[str], multi_label: bool = False,
+                    thresholds=None, separator: str = ";") -> dict:
+    """Scores as a JSON-ready dict.
+
+    Single-label: ``y_true`` holds class ids or names (rows with -1/missing are
+    skipped); ``proba`` is (n, k). Keys: n, accuracy, balanced_accuracy,
+    macro/weighted precision, recall, f1, per_class (list of dicts),
+    confusion_matrix (counts, rows = true class), confusion_matrix_normalized
+    (each row sums to 1), loss (log loss), roc_auc / pr_auc and roc_curve /
+    pr_curve for two classes (positive class = classes[1]).
+
+    Multi-label: ``y_true`` is a 0/1 matrix (or 'a;b' cells); keys: n,
+    subset_accuracy (also as accuracy), hamming_loss, micro/macro/weighted
+    precision, recall, f1, per_class (with thresholds), per_class_confusion
+    (2x2 per class), loss (binary cross-entropy), thresholds.
+    """
+    classes = [str(c) for c in classes]
+    proba = np.asarray(proba, dtype=np.float64)
+    k = len(classes)
+    if proba.ndim != 2 or proba.shape[1] != k:
+        raise ValueError(f"proba has shape {proba.shape}, expected (n, {k})")
+    if multi_label:
+        return _multi_label_metrics(_as_matrix(y_true, classes, separator), proba, classes, thresholds)
+
+    ids = _as_ids(y_true, classes)
+    keep = ids >= 0
+    ids, proba = ids[keep], proba[keep]
+    labels = list(range(k))
+    out: dict = {"multi_label": False, "classes": classes, "n": int(len(ids))}
+    if len(ids) == 0:
+        return out | {"accuracy": None, "macro_f1": None, "weighted_f1": None, "per_class": [],
+                      "confusion_matrix": [[0] * k for _ in range(k)],
+                      "confusion_matrix_normalized": [[0.0] * k for _ in range(k)], "loss": None}
+    pred = proba.argmax(axis=1)
+    out["accuracy"] = float(skm.accuracy_score(ids, pred))
+    present = sorted(set(ids.tolist()))
+    out["balanced_accuracy"] = float(skm.recall_score(ids, pred, labels=present, average="macro", zero_division=0))
+    for avg in ("macro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(ids, pred, labels=labels, average=avg, zero_division=0)
+        out[f"{avg}_precision"], out[f"{avg}_recall"], out[f"{avg}_f1"] = float(p), float(r), float(f)
+    p, r, f, s = skm.precision_recall_fscore_support(ids, pred, labels=labels, average=None, zero_division=0)
+    out["per_class"] = [{"class": c, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                         "support": int(s[i])} for i, c in enumerate(classes)]
+    cm = skm.confusion_matrix(ids, pred, labels=labels)
+    out["confusion_matrix"] = cm.astype(int).tolist()
+    rows = cm.sum(axis=1, keepdims=True)
+    out["confusion_matrix_normalized"] = np.divide(cm, rows, out=np.zeros(cm.shape, float),
+                                                   where=rows > 0).round(6).tolist()
+    clipped = np.clip(proba, 1e-15, 1.0)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    out["loss"] = _float(skm.log_loss(ids, clipped, labels=labels))
+    out["roc_auc"] = out["pr_auc"] = None
+    if k == 2 and len(present) == 2:
+        score = proba[:, 1]
+        positive = ids == 1
+        out["roc_auc"] = _float(skm.roc_auc_score(positive, score))
+        out["pr_auc"] = _float(skm.average_precision_score(positive, score))
+        fpr, tpr, _ = skm.roc_curve(positive, score)
+        prec, rec, _ = skm.precision_recall_curve(positive, score)
+        out["roc_curve"] = _curve(fpr, tpr) | {"x_label": "false positive rate", "y_label": "true positive rate"}
+        out["pr_curve"] = _curve(rec[::-1], prec[::-1]) | {"x_label": "recall", "y_label": "precision"}
+        out["positive_class"] = classes[1]
+    elif k > 2 and len(present) == k:
+        try:
+            out["roc_auc"] = _float(skm.roc_auc_score(ids, proba / proba.sum(axis=1, keepdims=True),
+                                                      multi_class="ovr", average="macro", labels=labels))
+        except ValueError:
+            pass
+    return out
+
+
+def _multi_label_metrics(y: np.ndarray, proba: np.ndarray, classes: list[str], thresholds) -> dict:
+    k = len(classes)
+    t = _thresholds(thresholds, k)
+    pred = (proba >= t).astype(int)
+    y = y.astype(int)
+    out: dict = {"multi_label": True, "classes": classes, "n": int(len(y)), "thresholds": [float(v) for v in t]}
+    if len(y) == 0:
+        return out | {"accuracy": None, "subset_accuracy": None, "macro_f1": None, "per_class": []}
+    out["subset_accuracy"] = float(skm.accuracy_score(y, pred))
+    out["accuracy"] = out["subset_accuracy"]
+    out["hamming_loss"] = float(skm.hamming_loss(y, pred))
+    for avg in ("micro", "macro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(y, pred, average=avg, zero_division=0)
+        out[f"{avg}_precision"], out[f"{avg}_recall"], out[f"{avg}_f1"] = float(p), float(r), float(f)
+    p, r, f, s = skm.precision_recall_fscore_support(y, pred, average=None, zero_division=0)
+    per_class = []
+    for j, c in enumerate(classes):
+        auc = None
+        if 0 < y[:, j].sum() < len(y):
+            auc = _float(skm.roc_auc_score(y[:, j], proba[:, j]))
+        per_class.append({"class": c, "precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]),
+                          "support": int(s[j]), "threshold": float(t[j]), "roc_auc": auc})
+    out["per_class"] = per_class
+    out["per_class_confusion"] = skm.multilabel_confusion_matrix(y, pred).astype(int).tolist()
+    clipped = np.clip(proba, 1e-7, 1 - 1e-7)
+    out["loss"] = _float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped)))
+    return out
+
+
+def tune_thresholds(y_true, proba, classes: Sequence[str] | None = None, separator: str = ";",
+                    grid: Sequence[float] | None = None) -> list[float]:
+    """Per-class probability thresholds that maximise each class's F1 (multi-label).
+
+    Classes without positives keep 0.5. Use on the validation split, then pass
+    the result to :func:`compute_metrics` and to the predictor.
+    """
+    proba = np.asarray(proba, dtype=float)
+    k = proba.shape[1]
+    y = _as_matrix(y_true, classes or [str(i) for i in range(k)], separator).astype(int)
+    grid = np.asarray(grid if grid is not None else np.round(np.arange(0.05, 0.96, 0.05), 2))
+    out = []
+    for j in range(k):
+        if y[:, j].sum() == 0 or len(y) == 0:
+            out.append(0.5)
+            continue
+        scores = [skm.f1_score(y[:, j], proba[:, j] >= t, zero_division=0) for t in grid]
+        best = int(np.argmax(scores))  # first best: ties go to the lower threshold
+        out.append(float(grid[best]))
+    return out
+
+
+def predictions_frame(texts: Sequence[str], y_true, proba, classes: Sequence[str], *, multi_label: bool = False,
+                      thresholds=None, rows: Sequence[int] | None = None, separator: str = ";") -> pd.DataFrame:
+    """One row per text: (row,) text, gold, predicted, confidence, prob_<class>…, correct.
+
+    ``confidence`` is the probability of the predicted class; for multi-label it is
+    the least certain of the per-class decisions (max(p, 1-p) of the closest call).
+    ``gold`` is empty when the row has no label; ``correct`` is then missing.
+    """
+    classes = [str(c) for c in classes]
+    proba = np.asarray(proba, dtype=float)
+    n = len(texts)
+    frame = pd.DataFrame()
+    if rows is not None:
+        frame["row"] = np.asarray(rows)
+    frame["text"] = list(texts)
+    if multi_label:
+        t = _thresholds(thresholds, len(classes))
+        y = _as_matrix(y_true, classes, separator) if y_true is not None else None
+        pred = proba >= t
+        frame["gold"] = [separator.join(c for c, v in zip(classes, r) if v > 0.5) for r in y] if y is not None \
+            else [""] * n
+        frame["predicted"] = [separator.join(c for c, v in zip(classes, r) if v) for r in pred]
+        frame["confidence"] = np.maximum(proba, 1 - proba).min(axis=1) if len(classes) else []
+        correct = (pred == (y > 0.5)).all(axis=1) if y is not None else np.full(n, np.nan)
+        frame["correct"] = correct
+    else:
+        ids = _as_ids(y_true, classes) if y_true is not None else np.full(n, -1)
+        pred = proba.argmax(axis=1) if n else np.zeros(0, dtype=int)
+        frame["gold"] = [classes[i] if i >= 0 else "" for i in ids]
+        frame["predicted"] = [classes[i] for i in pred]
+        frame["confidence"] = proba.max(axis=1) if n else []
+        frame["correct"] = pd.array([bool(p == g) if g >= 0 else pd.NA for p, g in zip(pred, ids)], dtype="boolean")
+    for j, c in enumerate(classes):
+        frame[f"prob_{c}"] = proba[:, j] if n else []
+    cols = [c for c in frame.columns if c != "correct"] + ["correct"]
+    return frame[cols]
+
+
+def misclassified(pred_df: pd.DataFrame) -> pd.DataFrame:
+    """Wrong predictions, most confident first (the most surprising mistakes on top)."""
+    wrong = pred_df[pred_df["correct"].astype("boolean").eq(False).fillna(False)]
+    return wrong.sort_values("confidence", ascending=False, kind="stable")
+
+
+def metrics_by_group(pred_df: pd.DataFrame, groups: Sequence, classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """Accuracy and macro F1 of each group (e.g. a source or date column), largest groups first."""
+    frame = pred_df.assign(_group=list(groups))
+    frame = frame[frame["gold"].astype(str) != ""]
+    rows = []
+    for group, part in frame.groupby("_group", dropna=False, sort=False):
+        gold, pred = part["gold"].astype(str), part["predicted"].astype(str)
+        rows.append({"group": group, "n": len(part), "accuracy": float((gold == pred).mean()),
+                     "macro_f1": float(skm.f1_score(gold, pred, average="macro", zero_division=0))})
+    out = pd.DataFrame(rows, columns=["group", "n", "accuracy", "macro_f1"])
+    return out.sort_values(["n", "group"], ascending=[False, True], kind="stable").reset_index(drop=True)

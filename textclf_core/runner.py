@@ -1,0 +1,290 @@
+"""One training run from a table to a scored, saved model in the run store.
+
+:func:`execute` is what the app's job manager and ``textclf train`` call. It
+never talks to a user interface: progress goes out as events (plain dicts,
+see ARCHITECTURE.md) that are appended to the run's ``metrics.jsonl`` and
+passed to ``emit``. Failures end in the run's status, not in a traceback:
+
+- a :class:`TextclfError` (bad data, model not available…) → ``failed`` with its one-line message;
+- a :class:`CancelledError` (the user pressed Cancel) → ``cancelled``; a model saved so far is kept;
+- anything else (a bug) → ``failed`` with a generic message, the traceback in ``error.log``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .config import RunConfig
+from .errors import CancelledError, DataError, TextclfError
+from .labels import LabelSpace
+from .runs import Run, RunStore
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[dict], None]
+GENERIC_FAILURE = "Training stopped because of an internal error; the details are in error.log in the run folder"
+
+
+def _resolve_columns(config: RunConfig, frame: pd.DataFrame) -> RunConfig:
+    """Fill in text/label/split columns the user left to be guessed."""
+    from .data import guess_columns
+
+    if config.text_col and config.label_col:
+        return config
+    guess = guess_columns(frame)
+    text_col = config.text_col or guess.text_col
+    label_col = config.label_col or guess.label_col
+    if not text_col:
+        raise DataError("No column with texts was found", hint="Choose the text column (--text-col)")
+    if not label_col:
+        raise DataError("No column with labels was found", hint="Choose the label column (--label-col)")
+    split_col = config.split_col or guess.split_col
+    return config.replace(text_col=text_col, label_col=label_col, split_col=split_col)
+
+
+def _write_csv(run: Run, name: str, frame: pd.DataFrame, *, neutralize: bool) -> None:
+    from .data import write_csv
+    from .runs import _store_error
+
+    try:
+        write_csv(frame, run.path / name, neutralize=neutralize)
+    except OSError as exc:
+        raise _store_error(exc, run.path / name) from None
+
+
+def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, pd.DataFrame, LabelSpace]:
+    """Columns resolved, rows prepared (``row``, ``text``, ``label``, ``split``) and the label space."""
+    from .data import assign_splits, prepare
+
+    config = _resolve_columns(config, frame)
+    prepared = prepare(frame, config.text_col, config.label_col, split_col=config.split_col)
+    labelled = prepared["label"].notna().to_numpy()
+    label_space = LabelSpace.from_labels(prepared.loc[labelled, "label"].tolist(), multi_label=config.multi_label,
+                                         separator=config.label_sep)
+    # Rows without text teach nothing; keep them out of every split (shown as "excluded").
+    has_text = prepared["text"].str.strip().ne("").to_numpy()
+    usable = prepared[has_text]
+    split_values = usable["split_value"].tolist() if "split_value" in usable.columns else None
+    splits = assign_splits(usable["label"].tolist(), val_size=config.val_size, test_size=config.test_size,
+                           seed=config.seed, split_values=split_values, multi_label=label_space.multi_label)
+    prepared["split"] = "excluded"
+    prepared.loc[has_text, "split"] = np.asarray(splits, dtype=object)
+    return config, prepared, label_space
+
+
+def _check_training_rows(train: pd.DataFrame, label_space: LabelSpace) -> None:
+    if len(train) == 0:
+        raise DataError("No labelled rows are left for training",
+                        hint="Label more rows or lower the validation and test shares")
+    if not label_space.multi_label:
+        present = set(train["label"])
+        if len(present) < 2:
+            raise DataError(f"The training rows contain only the class '{next(iter(present))}'",
+                            hint="Add examples of another class")
+
+
+def _evaluate(predictor, part: pd.DataFrame, label_space: LabelSpace, thresholds=None):
+    from .evaluation import compute_metrics
+
+    texts = part["text"].tolist()
+    proba = np.asarray(predictor.predict_proba(texts), dtype=float) if texts else \
+        np.zeros((0, label_space.num_classes))
+    metrics = compute_metrics(part["label"].tolist(), proba, label_space.classes,
+                              multi_label=label_space.multi_label, thresholds=thresholds,
+                              separator=label_space.separator or ";")
+    return metrics, proba
+
+
+def execute(config: RunConfig, frame: pd.DataFrame | None = None, *, store: RunStore | None = None,
+            run: Run | None = None, emit: Emit | None = None, should_stop: Callable[[], bool] | None = None,
+            raise_errors: bool = False) -> Run:
+    """Train, evaluate and save one run; returns the :class:`Run` (check ``run.status()``).
+
+    ``frame`` is the table (read from ``config.data_path`` when None). ``run`` is an
+    already created run folder (the job manager creates it to show its id at once);
+    otherwise one is created in ``store``. ``should_stop()`` returning True cancels.
+    With ``raise_errors`` the error is re-raised after it is recorded (the CLI uses it).
+    """
+    store = store or RunStore()
+    should_stop = should_stop or (lambda: False)
+    if run is None:
+        run = store.create(config)
+    user_emit = emit
+
+    def emit_event(event: dict) -> None:
+        event = run.append_event(event)
+        if user_emit is not None:
+            try:
+                user_emit(event)
+            except CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a broken listener must not stop training
+                log.exception("textclf: event listener failed")
+
+    def check_stop() -> None:
+        if should_stop():
+            raise CancelledError()
+
+    try:
+        _execute(config, frame, run, emit_event, should_stop, check_stop)
+    except CancelledError:
+        kept = run.has_model
+        message = "Cancelled; the best model so far was kept" if kept else "Cancelled before a model was saved"
+        _finish(run, emit_event, "cancelled", message)
+        if raise_errors:
+            raise
+    except KeyboardInterrupt:
+        _finish(run, emit_event, "cancelled", "Stopped with Ctrl-C")
+        raise
+    except TextclfError as exc:
+        _finish(run, emit_event, "failed", str(exc))
+        if raise_errors:
+            raise
+    except Exception as exc:  # noqa: BLE001 - a bug: keep the details, show a plain message
+        text = traceback.format_exc()
+        try:
+            run.write_text("error.log", text)
+        except TextclfError:
+            pass
+        log.error("textclf run %s failed: %s", run.id, exc)
+        _finish(run, emit_event, "failed", GENERIC_FAILURE)
+        if raise_errors:
+            raise
+    return run
+
+
+def _finish(run: Run, emit_event: Emit, state: str, message: str, **extra) -> None:
+    try:
+        emit_event({"type": state, "message": message, **extra})
+    except Exception:  # noqa: BLE001 - the status below matters more than the event
+        log.exception("textclf: could not record the %s event", state)
+    try:
+        run.set_status(state, message)
+    except TextclfError:
+        log.exception("textclf: could not record the final status of run %s", run.id)
+
+
+def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_stop) -> None:
+    from .data import fingerprint, read_table
+
+    run.set_status("running", "Reading the data")
+    if frame is None:
+        if not config.data_path:
+            raise DataError("No data file is given", hint="Choose a file (textclf train --data FILE)")
+        frame = read_table(config.data_path)
+    check_stop()
+
+    # --- data, split, label space ---------------------------------------------------
+    config, prepared, label_space = prepare_splits(config, frame)
+    run.write_json("config.json", config.to_dict())  # resolved columns: the run can be repeated exactly
+    run.write_json("labels.json", label_space.to_dict())
+    run.write_json("data.json", {"fingerprint": fingerprint(frame), "rows": int(len(frame)),
+                                 "path": config.data_path, "text_col": config.text_col,
+                                 "label_col": config.label_col, "split_col": config.split_col})
+    _write_csv(run, "split.csv", prepared[["row", "split"]], neutralize=False)
+    parts = {name: prepared[prepared["split"] == name].reset_index(drop=True)
+             for name in ("train", "validation", "test")}
+    train_df, val_df, test_df = parts["train"], parts["validation"], parts["test"]
+    _check_training_rows(train_df, label_space)
+    counts = prepared["split"].value_counts().to_dict()
+    emit({"type": "started", "run_id": run.id, "config": config.to_dict(), "classes": label_space.classes,
+          "multi_label": label_space.multi_label, "n_train": len(train_df), "n_val": len(val_df),
+          "n_test": len(test_df), "n_unlabelled": int(counts.get("unlabelled", 0)),
+          "n_excluded": int(counts.get("excluded", 0))})
+    run.set_status("running", "Training")
+    check_stop()
+
+    # --- train ------------------------------------------------------------------------
+    started = time.time()
+    if config.strategy == "baseline":
+        from .baseline import train_baseline
+
+        predictor = train_baseline(config, train_df, val_df, label_space, emit, should_stop=should_stop)
+        thresholds = _tune_thresholds(predictor, val_df, label_space)
+        if thresholds is not None:
+            predictor.info["thresholds"] = thresholds
+        with run.stage_model() as folder:
+            predictor.save(folder)
+        fit_info: dict = {}
+    else:
+        from .training import fit  # the transformer engine (torch) only when needed
+
+        result = fit(config, train_df, val_df, label_space, run=run, emit=emit, should_stop=should_stop)
+        predictor = getattr(result, "predictor", None)
+        if predictor is None:
+            from .predict import load_predictor
+
+            predictor = load_predictor(run)
+        thresholds = getattr(predictor, "thresholds", None)
+        if label_space.multi_label and thresholds is None:
+            thresholds = _tune_thresholds(predictor, val_df, label_space)
+        fit_info = _jsonable_best(getattr(result, "best", None))
+    train_seconds = time.time() - started
+    check_stop()
+
+    # --- evaluate -----------------------------------------------------------------------
+    run.set_status("running", "Evaluating")
+    val_metrics = _evaluate(predictor, val_df, label_space, thresholds)[0] if len(val_df) else None
+    if len(test_df):
+        test_metrics, proba = _evaluate(predictor, test_df, label_space, thresholds)
+        scored, split_name = test_df, "test"
+    elif len(val_df):  # no test rows were asked for: report validation, and say so
+        test_metrics, proba = _evaluate(predictor, val_df, label_space, thresholds)
+        scored, split_name = val_df, "validation"
+    else:
+        test_metrics, proba, scored, split_name = None, None, None, None
+    evaluation = dict(test_metrics or {"accuracy": None, "macro_f1": None})
+    evaluation.update(split=split_name, validation=val_metrics, train_seconds=round(train_seconds, 3),
+                      n_train=len(train_df), n_val=len(val_df), n_test=len(test_df),
+                      thresholds=thresholds, strategy=config.strategy, best=fit_info or None)
+    run.write_json("eval.json", evaluation)
+    if scored is not None:
+        from .evaluation import predictions_frame
+
+        frame_out = predictions_frame(scored["text"].tolist(), scored["label"].tolist(), proba,
+                                      label_space.classes, multi_label=label_space.multi_label,
+                                      thresholds=thresholds, rows=scored["row"].tolist(),
+                                      separator=label_space.separator or ";")
+        _write_csv(run, "predictions.csv", frame_out, neutralize=True)
+
+    test = {"accuracy": evaluation.get("accuracy"), "macro_f1": evaluation.get("macro_f1")}
+    message = "Finished"
+    if test["accuracy"] is not None:
+        message = f"Finished: {split_name} accuracy {test['accuracy']:.3f}, macro F1 {test['macro_f1']:.3f}"
+    emit({"type": "finished", "message": message, "test": test, "train_seconds": round(train_seconds, 3)})
+    run.set_status("finished", message, accuracy=test["accuracy"], macro_f1=test["macro_f1"],
+                   train_seconds=round(train_seconds, 3))
+
+
+def _tune_thresholds(predictor, val_df: pd.DataFrame, label_space: LabelSpace):
+    """Per-class thresholds for multi-label tasks, tuned on validation (None for single-label)."""
+    if not label_space.multi_label:
+        return None
+    if len(val_df) == 0:
+        return [0.5] * label_space.num_classes
+    from .evaluation import tune_thresholds
+
+    proba = predictor.predict_proba(val_df["text"].tolist())
+    return tune_thresholds(val_df["label"].tolist(), proba, label_space.classes,
+                           separator=label_space.separator or ";")
+
+
+def _jsonable_best(best) -> dict:
+    if best is None:
+        return {}
+    if isinstance(best, dict):
+        return best
+    try:
+        import dataclasses
+
+        if dataclasses.is_dataclass(best):
+            return dataclasses.asdict(best)
+    except TypeError:
+        pass
+    return {"value": str(best)}
