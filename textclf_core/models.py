@@ -272,10 +272,15 @@ def load_for_classification(model: str, label_space, dropout: float | None = Non
         config.pad_token_id = tokenizer.pad_token_id  # GPT-2: the head finds the last token through it
     try:  # "Some weights were newly initialized" is expected for a new head: keep the log quiet
         with quiet_transformers():
-            net = AutoModelForSequenceClassification.from_pretrained(
-                resolved, config=config, ignore_mismatched_sizes=True, use_safetensors=True, trust_remote_code=False)
+            net, info = AutoModelForSequenceClassification.from_pretrained(
+                resolved, config=config, ignore_mismatched_sizes=True, use_safetensors=True, trust_remote_code=False,
+                output_loading_info=True)
     except Exception as exc:  # noqa: BLE001
         raise _load_error(model, resolved, exc) from None
+    # Which weights are new (random): strategies train and LoRA saves every module holding one.
+    new_keys = set(info.get("missing_keys") or ())
+    new_keys |= {m[0] if isinstance(m, (tuple, list)) else str(m) for m in info.get("mismatched_keys") or ()}
+    net.textclf_new_keys = sorted(new_keys)
     return net
 
 

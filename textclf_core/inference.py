@@ -1,0 +1,172 @@
+"""Predictors for saved transformer models.
+
+- :class:`TransformerPredictor` (kind ``transformer``): a Hugging Face folder written by
+  training.py; also loadable by ``transformers.pipeline("text-classification", model=folder)``.
+- :class:`FeaturePredictor` (kind ``features``): a frozen encoder (referenced by path or hub id)
+  plus a small head stored as safetensors.
+
+Both read texts in sorted-by-length batches padded only to the batch's longest text,
+under ``torch.inference_mode()`` with bf16 autocast where the hardware does bf16 natively.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ModelLoadError
+from .labels import LabelSpace
+
+
+def read_info(model_dir: str | Path) -> dict:
+    path = Path(model_dir) / "textclf.json"
+    if not path.is_file():
+        raise ModelLoadError(f"{model_dir} is not a textclf model folder (textclf.json is missing)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+class _Base:
+    def __init__(self, model_dir: str | Path):
+        self.model_dir = Path(model_dir)
+        self.info = read_info(self.model_dir)
+        self.label_space = LabelSpace.from_dict(self.info["label_space"])
+        self.max_length = int(self.info.get("max_length", 128))
+        self.thresholds = self.info.get("thresholds")
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.label_space.classes)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.label_space.multi_label
+
+    def predict(self, texts: Sequence[str], batch_size: int = 64):
+        """DataFrame with label, confidence and prob_<class> per text."""
+        import pandas as pd
+
+        proba = self.predict_proba(texts, batch_size=batch_size)
+        frame = pd.DataFrame({f"prob_{c}": proba[:, j] for j, c in enumerate(self.classes)})
+        if self.multi_label:
+            thr = np.asarray(self.thresholds or [0.5] * len(self.classes))
+            chosen = proba >= thr
+            frame.insert(0, "label", self.label_space.decode(chosen.astype(float)))
+            frame.insert(1, "confidence", np.where(chosen, proba, 1 - proba).min(axis=1))
+        else:
+            frame.insert(0, "label", [self.classes[i] for i in proba.argmax(1)])
+            frame.insert(1, "confidence", proba.max(1))
+        return frame
+
+
+class TransformerPredictor(_Base):
+    """Predicts with a fine-tuned sequence-classification model folder."""
+
+    def __init__(self, model_dir: str | Path, *, device: str = "auto", precision: str = "auto",
+                 quantize: bool = False):
+        super().__init__(model_dir)
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from . import hardware, models
+
+        self.hardware = hardware.detect(device)
+        self.amp = hardware.autocast_dtype(self.hardware.device, precision)
+        try:
+            with models.quiet_transformers():
+                self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, use_fast=True, trust_remote_code=False)
+                self.model = AutoModelForSequenceClassification.from_pretrained(
+                    self.model_dir, use_safetensors=True, trust_remote_code=False)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"The saved model in {self.model_dir} could not be loaded "
+                                 f"({str(exc).splitlines()[0][:200]})",
+                                 hint="Re-train the run, or re-import its zip") from None
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model.eval().to(self.hardware.device)
+        if quantize and self.hardware.device == "cpu":
+            import torch
+
+            # Dynamic int8 for Linear layers: optional; check agreement on your data before relying on it.
+            self.model = torch.ao.quantization.quantize_dynamic(self.model, {torch.nn.Linear}, dtype=torch.qint8)
+            self.amp = None
+
+    def logits(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
+        import torch
+
+        from .features import pad_batch, sorted_batches, tokenize
+
+        ids = tokenize(self.tokenizer, texts, self.max_length)
+        out = np.zeros((len(ids), len(self.classes)), dtype=np.float32)
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        device = self.hardware.device
+        for batch in sorted_batches([len(s) for s in ids], batch_size):
+            if should_stop is not None and should_stop():
+                from .errors import CancelledError
+
+                raise CancelledError("prediction cancelled")
+            inputs = {k: v.to(device) for k, v in
+                      pad_batch([ids[j] for j in batch], self.tokenizer.pad_token_id, left).items()}
+            with torch.inference_mode(), torch.autocast(device if device != "mps" else "cpu",
+                                                        dtype=self.amp or torch.float32,
+                                                        enabled=self.amp is not None):
+                out[batch] = self.model(**inputs).logits.float().cpu().numpy()
+        return out
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
+        from .losses import probabilities
+
+        if len(texts) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return probabilities(self.logits(texts, batch_size, should_stop), self.multi_label)
+
+
+class FeaturePredictor(_Base):
+    """Predicts with cached-encoder embeddings and a linear or MLP head."""
+
+    def __init__(self, model_dir: str | Path, *, device: str = "auto", precision: str = "auto"):
+        super().__init__(model_dir)
+        from safetensors.numpy import load_file
+
+        self.device = device
+        self.precision = self.info.get("precision", precision)
+        self.encoder = self.info["encoder"]
+        self.pooling = self.info.get("pooling", "mean")
+        self.head = {k: v.astype(np.float32) for k, v in load_file(str(self.model_dir / "head.safetensors")).items()}
+        self.head_type = self.info.get("head", {}).get("type", "linear")
+
+    def logits_from_embeddings(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float32)
+        h = self.head
+        if "mean" in h:  # standardisation learnt on the training embeddings
+            x = (x - h["mean"]) / h["scale"]
+        if self.head_type == "mlp":
+            x = np.maximum(x @ h["w1"].T + h["b1"], 0.0)
+            return x @ h["w2"].T + h["b2"]
+        return x @ h["weight"].T + h["bias"]
+
+    def embed(self, texts: Sequence[str], batch_size: int = 64, emit=None, should_stop=None) -> np.ndarray:
+        from .features import embed
+
+        return embed(list(texts), self.encoder, max_length=self.max_length, pooling=self.pooling,
+                     batch_size=batch_size, emit=emit, should_stop=should_stop, precision=self.precision,
+                     device=self.device)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
+        from .losses import probabilities
+
+        if len(texts) == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        return probabilities(self.logits_from_embeddings(self.embed(texts, batch_size, should_stop=should_stop)),
+                             self.multi_label)
+
+
+def load(model_dir: str | Path):
+    """The right predictor for a model folder's kind (transformer or features)."""
+    kind = read_info(model_dir).get("kind")
+    if kind == "transformer":
+        return TransformerPredictor(model_dir)
+    if kind == "features":
+        return FeaturePredictor(model_dir)
+    raise ModelLoadError(f"Model folder {model_dir} holds a '{kind}' model, not a transformer")

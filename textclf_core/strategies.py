@@ -1,0 +1,394 @@
+"""What each fine-tuning strategy trains, and what it will cost.
+
+- feature-extraction: the encoder is frozen; pooled embeddings are computed once
+  (cached by :mod:`features`) and a small head trains on them (see training.py).
+- partial: only the top N encoder layers, whatever sits above them (pooler, final
+  norm) and the classification head train; embeddings and lower layers are frozen
+  and put in eval mode (no dropout), which lets training reuse their outputs.
+- full: every parameter trains.
+- lora: low-rank adapters on the attention projections (explicit per family) plus
+  every newly initialised head module, trained and saved in full (``modules_to_save``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from .config import RunConfig
+from .errors import TextclfError
+
+# Where the stack of transformer layers lives inside the base model, per family.
+LAYER_STACKS = {
+    "bert": "encoder.layer", "roberta": "encoder.layer", "xlm-roberta": "encoder.layer",
+    "camembert": "encoder.layer", "electra": "encoder.layer", "deberta": "encoder.layer",
+    "deberta-v2": "encoder.layer", "distilbert": "transformer.layer", "xlnet": "layer", "gpt2": "h",
+}
+# Base-model modules above the layer stack (trained with the top layers in partial mode).
+ABOVE_STACK = ("pooler", "ln_f", "final_layer_norm", "norm")
+
+# LoRA target modules per family (attention query/value projections, as in the LoRA paper).
+LORA_TARGETS = {
+    "bert": ["query", "value"], "roberta": ["query", "value"], "xlm-roberta": ["query", "value"],
+    "camembert": ["query", "value"], "electra": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "deberta": ["in_proj"], "deberta-v2": ["query_proj", "value_proj"],
+    "gpt2": ["c_attn"],
+    # XLNet's attention projections are raw Parameters, not Linear modules: adapt the feed-forward instead.
+    "xlnet": ["layer_1", "layer_2"],
+}
+
+# Families whose embeddings feed the layer stack directly, so cached frozen-layer outputs can
+# replace the embeddings module (training.py); verified for these model classes.
+PREFIX_CACHE_FAMILIES = ("bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert")
+
+
+def family(model) -> str:
+    config = getattr(model, "config", model)
+    return str(getattr(config, "model_type", "") or "")
+
+
+def base_model(model) -> nn.Module:
+    """The bare encoder inside a *ForSequenceClassification (or PEFT-wrapped) model."""
+    if hasattr(model, "get_base_model"):  # peft
+        model = model.get_base_model()
+    prefix = getattr(model, "base_model_prefix", "")
+    return getattr(model, prefix, model) if prefix else model
+
+
+def _get(module: nn.Module, dotted: str):
+    for part in dotted.split("."):
+        module = getattr(module, part, None)
+        if module is None:
+            return None
+    return module
+
+
+def find_layer_stack(model) -> tuple[nn.Module, str, nn.ModuleList]:
+    """(parent module, attribute name, ModuleList) of the transformer layers."""
+    base = base_model(model)
+    path = LAYER_STACKS.get(family(model))
+    if path:
+        stack = _get(base, path)
+        if isinstance(stack, nn.ModuleList):
+            parent_path, _, attr = path.rpartition(".")
+            return (_get(base, parent_path) if parent_path else base), attr, stack
+    # Unknown family: the longest ModuleList with as many entries as the config has layers.
+    n_layers = getattr(model.config, "num_hidden_layers", None)
+    best = None
+    for name, module in base.named_modules():
+        if isinstance(module, nn.ModuleList) and len(module) > 0 and (n_layers is None or len(module) == n_layers):
+            if best is None or len(module) > len(best[2]):
+                parent_path, _, attr = name.rpartition(".")
+                best = ((_get(base, parent_path) if parent_path else base), attr, module)
+    if best is None:
+        raise TextclfError(f"Cannot find the layers of model type '{family(model)}' for partial fine-tuning",
+                           hint="Use full fine-tuning or LoRA for this model")
+    return best
+
+
+def head_module_names(model) -> list[str]:
+    """Names (relative to the classification model) of the head modules: everything that is
+    not the base model, plus base-model modules whose weights were newly initialised (a new pooler)."""
+    prefix = getattr(model, "base_model_prefix", "")
+    names = [name for name, child in model.named_children()
+             if name != prefix and any(True for _ in child.parameters())]
+    new_keys = getattr(model, "textclf_new_keys", None) or []
+    for key in new_keys:
+        if prefix and key.startswith(prefix + "."):
+            parts = key.split(".")
+            module_name = ".".join(parts[:2])  # e.g. bert.pooler
+            if module_name not in names and _get(model, module_name) is not None:
+                names.append(module_name)
+    return names
+
+
+def _head_parameter_names(model) -> set[str]:
+    heads = head_module_names(model)
+    return {name for name, _ in model.named_parameters()
+            if any(name == h or name.startswith(h + ".") for h in heads)}
+
+
+# --- applying a strategy -----------------------------------------------------------
+def apply_strategy(model, config: RunConfig):
+    """Freeze or wrap ``model`` for ``config.strategy``; returns the model to train."""
+    strategy = config.strategy
+    if strategy == "full":
+        for p in model.parameters():
+            p.requires_grad_(True)
+        return model
+    if strategy == "feature-extraction":
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for name, p in model.named_parameters():
+            if name in _head_parameter_names(model):
+                p.requires_grad_(True)
+        base_model(model).eval()
+        return model
+    if strategy == "partial":
+        return _apply_partial(model, config.layers)
+    if strategy == "lora":
+        return _apply_lora(model, config)
+    raise TextclfError(f"Strategy '{strategy}' does not train a transformer")
+
+
+def _apply_partial(model, n_layers: int):
+    _, _, stack = find_layer_stack(model)
+    n = min(int(n_layers), len(stack))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    base = base_model(model)
+    trainable: list[nn.Module] = list(stack[len(stack) - n:])
+    trainable += [m for name in ABOVE_STACK if isinstance(m := getattr(base, name, None), nn.Module)]
+    trainable += [_get(model, name) for name in head_module_names(model)]
+    for module in trainable:
+        for p in module.parameters():
+            p.requires_grad_(True)
+    model.textclf_frozen_layers = len(stack) - n
+    return model
+
+
+def set_train_mode(model) -> None:
+    """model.train(), but frozen parts stay in eval mode (no dropout there), so their outputs
+    are deterministic and can be cached; trainable parts get dropout as usual."""
+    model.train()
+    for module in model.modules():
+        params = list(module.parameters(recurse=True))
+        if params and not any(p.requires_grad for p in params):
+            module.eval()
+
+
+def lora_targets(model, config: RunConfig) -> list[str]:
+    if config.lora_targets:
+        return list(config.lora_targets)
+    fam = family(model)
+    if fam in LORA_TARGETS:
+        return list(LORA_TARGETS[fam])
+    names = {name.rsplit(".", 1)[-1] for name, m in base_model(model).named_modules() if isinstance(m, nn.Linear)}
+    for pair in (["query", "value"], ["q_proj", "v_proj"], ["q", "v"]):
+        if set(pair) <= names:
+            return pair
+    raise TextclfError(f"LoRA does not know which layers to adapt in model type '{fam}'",
+                       hint="Name them in the LoRA target modules setting, or use partial fine-tuning")
+
+
+def _apply_lora(model, config: RunConfig):
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    heads = head_module_names(model)
+    lora_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
+                             lora_dropout=config.lora_dropout, target_modules=lora_targets(model, config),
+                             modules_to_save=heads, fan_in_fan_out=family(model) == "gpt2")
+    try:
+        wrapped = get_peft_model(model, lora_config)
+    except ValueError as exc:
+        raise TextclfError(f"LoRA could not be applied ({str(exc).splitlines()[0][:200]})",
+                           hint="Check the LoRA target modules, or use partial fine-tuning") from None
+    wrapped.textclf_head_modules = heads
+    return wrapped
+
+
+# --- optimiser parameter groups ------------------------------------------------------
+def _no_decay(name: str, param: torch.Tensor) -> bool:
+    low = name.lower()
+    return param.ndim <= 1 or "layernorm" in low or "layer_norm" in low or ".ln_" in low or "norm." in low
+
+
+def parameter_groups(model, config: RunConfig) -> list[dict]:
+    """Optimizer groups: head at ``effective_head_lr()``, encoder at ``lr`` decayed by
+    ``layer_decay`` per layer down the stack (embeddings lowest); no weight decay on biases
+    and normalisation weights. Only trainable parameters are included."""
+    head_lr = config.effective_head_lr()
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    heads = set(getattr(model, "textclf_head_modules", None) or head_module_names(inner))
+    try:
+        _, _, stack = find_layer_stack(inner)
+        layer_of = {id(p): i for i, layer in enumerate(stack) for p in layer.parameters()}
+        n_layers = len(stack)
+    except TextclfError:
+        layer_of, n_layers = {}, 0
+    base = base_model(inner)
+    embedding_ids = {id(p) for name, m in base.named_children() if "emb" in name or name in ("wte", "wpe")
+                     for p in m.parameters()}
+    groups: dict[tuple[float, float], list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        clean = name.replace("base_model.model.", "")
+        is_head = any(clean == h or clean.startswith(h + ".") for h in heads) or "modules_to_save" in name
+        if is_head:
+            lr = head_lr
+        elif id(param) in layer_of:
+            lr = config.lr * config.layer_decay ** (n_layers - 1 - layer_of[id(param)])
+        elif id(param) in embedding_ids:
+            lr = config.lr * config.layer_decay ** n_layers
+        else:
+            lr = config.lr
+        wd = 0.0 if _no_decay(clean, param) else config.weight_decay
+        groups.setdefault((lr, wd), []).append(param)
+    return [{"params": params, "lr": lr, "weight_decay": wd} for (lr, wd), params in groups.items()]
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(total, trainable) parameter counts."""
+    total = trainable = 0
+    for p in model.parameters():
+        total += p.numel()
+        if p.requires_grad:
+            trainable += p.numel()
+    return total, trainable
+
+
+# --- estimates and recommendation --------------------------------------------------
+@dataclass
+class Estimate:
+    """Rough cost of one run, to show before training starts (order of magnitude, not a promise)."""
+
+    params: int  # total parameters
+    trainable: int  # trained parameters
+    memory_gb: float  # peak memory during training
+    seconds_per_epoch: float  # training time per epoch, incl. one validation pass
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _shape_from_config(model: str) -> dict:
+    from . import models
+
+    try:
+        cfg = models.load_config(model)
+    except TextclfError:
+        info = models.catalog_entry(model)
+        params = (info.params_m if info else 110) * 1e6
+        return {"layers": 12, "hidden": 768, "vocab": 30522, "params": params}
+    hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "d_model", None) or getattr(cfg, "n_embd", 768)
+    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", None) or 12
+    vocab = getattr(cfg, "vocab_size", 30522)
+    inner = getattr(cfg, "intermediate_size", None) or getattr(cfg, "d_inner", None) or 4 * hidden
+    per_layer = 4 * hidden * hidden + 2 * hidden * inner
+    return {"layers": layers, "hidden": hidden, "vocab": vocab, "params": layers * per_layer + vocab * hidden,
+            "layer_params": per_layer}
+
+
+# Effective sustained throughput in FLOP/s for transformer training steps (measured order of
+# magnitude: ~25 GFLOP/s per core fp32 on a recent x86 core with oneDNN, 1.5x with native bf16;
+# an A100-class GPU sustains ~60 TFLOP/s with bf16 on small batches).
+def _flops_per_second(hardware) -> float:
+    if hardware is None or hardware.device == "cpu":
+        cores = max(1, (hardware.cpu_cores - 1) if hardware else 1)
+        return cores * 25e9 * (1.5 if hardware is not None and hardware.bf16 else 1.0)
+    if hardware.device == "mps":
+        return 5e12
+    return 60e12 if hardware.bf16 else 25e12
+
+
+def estimate(config: RunConfig, n_train: int, hardware=None, avg_tokens: float = 48.0, *,
+             n_val: int | None = None) -> Estimate:
+    """Parameters, trainable parameters, peak memory and seconds per epoch for ``config``.
+
+    Compute: a forward pass costs ~2 x (non-embedding parameters) FLOPs per token, backward twice
+    that for the trained part (frozen lower layers do no backward work; feature extraction does one
+    forward pass in all, nothing once cached). Memory: weights (4 bytes/param) + gradients and two
+    Adam moments for trained parameters + activations (~24 x hidden x layers bytes per token).
+    """
+    if isinstance(hardware, (int, float)):  # estimate(config, n, avg_tokens, hardware) also accepted
+        hardware, avg_tokens = avg_tokens if not isinstance(avg_tokens, (int, float)) else None, float(hardware)
+    shape = _shape_from_config(config.model)
+    params = int(shape["params"])
+    layers, hidden = shape["layers"], shape["hidden"]
+    encoder_params = params - shape["vocab"] * hidden
+    tokens = max(1.0, float(min(avg_tokens, config.max_length)))
+    n_val = int(n_train * 0.12) if n_val is None else n_val
+    if config.strategy == "full":
+        trainable, trained_fraction = params, 1.0
+    elif config.strategy == "partial":
+        trained_fraction = min(config.layers, layers) / layers
+        trainable = int(encoder_params * trained_fraction)
+    elif config.strategy == "lora":
+        trainable = int(layers * 2 * 2 * hidden * config.lora_r)
+        trained_fraction = 1.0  # backward still runs through every layer
+    else:
+        trainable, trained_fraction = hidden * 4, 0.0
+    forward = 2 * encoder_params * tokens
+    per_example = forward * (1 + 2 * trained_fraction)
+    if config.strategy == "partial" and config.epochs > 1:  # frozen layers' outputs reused after epoch 1
+        per_example = forward * (trained_fraction * 3 + (1 - trained_fraction) / config.epochs)
+    if config.strategy == "feature-extraction":
+        per_example = forward / max(1, config.epochs)
+    seconds = (n_train * per_example + n_val * forward) / _flops_per_second(hardware)
+    optimizer_bytes = trainable * 12
+    act = config.batch_size * tokens * hidden * layers * 24 * (trained_fraction if trained_fraction else 0.05)
+    memory_gb = (params * 4 + optimizer_bytes + act) / 1024**3 + 0.6  # + runtime overhead
+    note = "rough estimate from model size, text length and hardware; the first epoch of partial and " \
+           "feature-extraction runs also fills a cache"
+    return Estimate(params, int(trainable), round(memory_gb, 2), round(seconds, 1), note)
+
+
+def _counts(class_counts) -> dict:
+    if class_counts is None:
+        return {}
+    if hasattr(class_counts, "class_counts"):
+        class_counts = class_counts.class_counts
+    if hasattr(class_counts, "to_dict"):
+        class_counts = class_counts.to_dict()
+    return {str(k): int(v) for k, v in dict(class_counts).items()}
+
+
+def recommend(class_counts, median_tokens: float | None = None, n_rows: int | None = None, hardware=None,
+              *, model: str | None = None, multi_label: bool = False) -> tuple[RunConfig, str]:
+    """A configuration for the data and machine, and one sentence saying why.
+
+    ``class_counts`` maps class → labelled rows (a DataReport with ``class_counts`` works too).
+    """
+    from . import hardware as hw_module
+    from .config import DEFAULT_MODEL
+
+    counts = _counts(class_counts)
+    hardware = hardware or hw_module.detect()
+    n_rows = int(n_rows if n_rows is not None else sum(counts.values()))
+    smallest = min(counts.values()) if counts else n_rows
+    median_tokens = float(median_tokens or 48)
+    max_length = 64 if median_tokens <= 40 else 128 if median_tokens <= 110 else 256 if median_tokens <= 230 else 512
+    if not hardware.is_gpu:
+        max_length = min(max_length, 256)
+    imbalanced = bool(counts) and max(counts.values()) > 4 * max(1, smallest)
+    common = dict(model=model or DEFAULT_MODEL, max_length=max_length, seed=42,
+                  loss="bce" if multi_label else ("weighted" if imbalanced else "ce"))
+    balance = " Classes are imbalanced, so rarer ones get more weight." if imbalanced and not multi_label else ""
+    if smallest < 64 or n_rows < 300:
+        cfg = RunConfig(strategy="feature-extraction", head="logreg", epochs=1, batch_size=64, **common)
+        reason = (f"With only {smallest} examples in the smallest class, fine-tuning would overfit; a classifier on "
+                  "frozen sentence embeddings is the most reliable choice and trains in seconds.")
+    elif hardware.is_gpu:
+        cfg = RunConfig(strategy="full", epochs=3, batch_size=32, lr=5e-5, **common)
+        reason = "A GPU is available, so fine-tuning the whole model gives the best accuracy in reasonable time."
+    elif n_rows > 20000:
+        cfg = RunConfig(strategy="feature-extraction", head="logreg", epochs=1, batch_size=64, **common)
+        reason = (f"{n_rows:,} rows on a CPU would take long to fine-tune; frozen embeddings plus a classifier "
+                  "are fast and usually within a few points of fine-tuning.")
+    elif n_rows > 2000:
+        cfg = RunConfig(strategy="partial", layers=2, epochs=3, batch_size=32, lr=1e-4, **common)
+        reason = (f"On a CPU with {n_rows:,} rows, training only the top 2 layers reuses the frozen layers' "
+                  "outputs and gets most of full fine-tuning's accuracy several times faster.")
+    else:
+        cfg = RunConfig(strategy="full", epochs=4, batch_size=16, lr=5e-5, **common)
+        reason = f"{n_rows:,} rows is small enough to fine-tune the whole model on this CPU in a few minutes."
+    if multi_label:
+        cfg = cfg.replace(multi_label=True)
+    return cfg, reason + balance
+
+
+def describe_strategy(strategy: str) -> str:
+    """One plain-language sentence per strategy, for the UI and CLI."""
+    return {
+        "feature-extraction": "Keep the pretrained model as it is; train a small classifier on its sentence "
+                              "embeddings (fastest; best with little data).",
+        "partial": "Train only the top layers and the classifier; lower layers stay as pretrained (fast on CPU).",
+        "full": "Train every weight of the model (most accurate with enough data; slowest).",
+        "lora": "Train small low-rank adapters plus the classifier (few trainable weights, small checkpoints).",
+        "baseline": "TF-IDF word features with a linear classifier (seconds; the bar to beat).",
+    }.get(strategy, strategy)
