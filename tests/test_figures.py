@@ -111,3 +111,12 @@ def test_compare_curves_one_line_per_run():
 def test_class_distribution_accepts_a_series():
     fig = figures.class_distribution(pd.Series({"x": 2, "y": 5}))
     assert list(fig.data[0].x) == ["y", "x"]
+
+
+def test_per_class_table_reads_eval_json_records():
+    table = figures.per_class_table([{"class": "a", "precision": 1.0, "recall": 0.5, "f1": 0.67, "support": 2}])
+    assert list(table.index) == ["a"] and table.loc["a", "recall"] == 0.5
+
+
+def test_word_counts():
+    assert list(figures.word_counts(["a b c", "", None, float("nan")])) == [3, 0, 0, 0]

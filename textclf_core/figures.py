@@ -54,6 +54,11 @@ def class_distribution(counts: Mapping[str, int] | pd.Series, title: str = "Exam
     return _layout(fig, title)
 
 
+def word_counts(texts: Iterable) -> np.ndarray:
+    """Words per text (missing texts count 0), for :func:`text_lengths`."""
+    return np.asarray([len(str(t).split()) if t is not None and t == t else 0 for t in texts], dtype=int)
+
+
 def text_lengths(lengths: Iterable[float], *, max_length: int | None = None, unit: str = "words",
                  title: str = "Text length") -> go.Figure:
     """Histogram of text lengths; ``max_length`` draws the truncation limit as a line."""
@@ -136,9 +141,20 @@ def confusion_matrix(matrix: Sequence[Sequence[float]], classes: Sequence[str], 
     return _layout(fig, title, height=size, uirevision=uirevision)
 
 
-def per_class_table(per_class: Mapping[str, Mapping[str, float]] | pd.DataFrame) -> pd.DataFrame:
-    """A tidy table class → precision, recall, f1, support from a dict of dicts or a DataFrame."""
-    frame = per_class.copy() if isinstance(per_class, pd.DataFrame) else pd.DataFrame(per_class).T
+def per_class_table(per_class) -> pd.DataFrame:
+    """A tidy table class → precision, recall, f1, support.
+
+    Accepts a list of ``{"class", "precision", ...}`` records (as in eval.json), a dict of
+    dicts keyed by class, or a DataFrame.
+    """
+    if isinstance(per_class, pd.DataFrame):
+        frame = per_class.copy()
+    elif isinstance(per_class, (list, tuple)):
+        frame = pd.DataFrame(list(per_class))
+        if "class" in frame.columns:
+            frame = frame.set_index("class")
+    else:
+        frame = pd.DataFrame(per_class).T
     frame.index = frame.index.map(str)
     frame.index.name = "class"
     columns = [c for c in ("precision", "recall", "f1", "support") if c in frame.columns]
