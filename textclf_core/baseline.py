@@ -296,6 +296,7 @@ def train_baseline(config: RunConfig, train_df, val_df, label_space: LabelSpace,
               "examples_per_s": len(texts) * max(i, 1) / elapsed if elapsed > 0 else None,
               "elapsed_s": elapsed, "eta_s": elapsed / max(i, 1) * (total - i), "message": message})
 
+    step(0, message="Building word and character features")
     features, X = _fit_features(texts)
     X_val = features.transform(val_df["text"]) if has_val else None
     step(1, message=f"Built {features.n_features:,} word and character features")

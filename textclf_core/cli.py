@@ -1,0 +1,564 @@
+"""The ``textclf`` command: everything the app does, from a terminal.
+
+    textclf validate FILE                     check a table before training
+    textclf train --data FILE [settings…]     train, evaluate and save a run
+    textclf evaluate RUN [--by COLUMN]        scores of a run (per group with --by)
+    textclf predict RUN --data FILE --out F   predict a file (or --text "…")
+    textclf runs | models                     list runs / pretrained models
+    textclf export RUN --out ZIP | import ZIP | delete RUN
+
+Exit status: 0 success, 2 a problem with the input (one line on stderr, no
+traceback), 1 an internal error, 130 Ctrl-C. Each subcommand is one ``add_*``
+function registered in :data:`COMMANDS`; adding a command is adding a function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from .config import BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, PRECISIONS, SCHEDULERS, RunConfig
+from .errors import CancelledError, TextclfError
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class UsageError(TextclfError):
+    """Wrong command-line arguments."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line and exit status 2 like every bad input."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _out(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _table(rows: list[list], headers: list[str]) -> str:
+    """A plain aligned text table."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+# =============================================================================
+# validate
+# =============================================================================
+
+def add_validate(sub) -> None:
+    p = sub.add_parser("validate", help="check a data file before training")
+    p.add_argument("file", help="CSV, TSV, Excel, JSON, JSON Lines or Parquet file")
+    p.add_argument("--text-col", help="column with the texts (default: guessed)")
+    p.add_argument("--label-col", help="column with the labels (default: guessed)")
+    p.add_argument("--sheet", help="Excel sheet name (default: the first)")
+    p.add_argument("--max-length", type=int, default=128, help="tokens per text the model will read")
+    p.set_defaults(func=cmd_validate)
+
+
+def _read(path: str, sheet=None):
+    from .data import read_table
+
+    if not Path(path).expanduser().exists():
+        raise TextclfError(f"{path} does not exist", hint="Check the file name and folder")
+    return read_table(Path(path).expanduser(), sheet=sheet)
+
+
+def _columns(frame, text_col, label_col):
+    from .data import guess_columns
+
+    for role, col in (("text", text_col), ("label", label_col)):
+        if col is not None and col not in frame.columns:
+            raise TextclfError(f"There is no {role} column '{col}'",
+                               hint=f"Choose one of: {', '.join(map(str, frame.columns[:10]))}")
+    guess = guess_columns(frame)
+    return text_col or guess.text_col, label_col or guess.label_col, guess
+
+
+def cmd_validate(args) -> int:
+    from .data import read_notes, validate
+
+    frame = _read(args.file, args.sheet)
+    text_col, label_col, guess = _columns(frame, args.text_col, args.label_col)
+    report = validate(frame, text_col, label_col, max_length=args.max_length)
+    _out(f"{Path(args.file).name}: {report.n_rows:,} rows; text column: {text_col or '(none found)'}; "
+         f"label column: {label_col or '(none found)'}")
+    for note in read_notes(frame):
+        _out(f"  note: {note}")
+    if report.class_counts:
+        counts = ", ".join(f"{c} {n:,}" for c, n in sorted(report.class_counts.items(), key=lambda kv: -kv[1]))
+        _out(f"  classes: {counts}")
+    severity = {f.message: f.severity for f in report.findings}
+    for line in report.summary_lines():
+        mark = {"error": "PROBLEM", "warning": "warning", "info": "ok"}.get(severity.get(line, "info"), "")
+        _out(f"  {mark:8s} {line}")
+    if report.blocking:
+        _err(f"Not ready to train: {report.blocking[0]}")
+        return EXIT_BAD_INPUT
+    _out("Ready to train.")
+    return EXIT_OK
+
+
+# =============================================================================
+# train
+# =============================================================================
+
+# One table for every setting flag: (flag, RunConfig field, type, choices, help).
+# Only flags the user gives override the settings file / recommendation / defaults.
+def _optional_int(text: str):
+    return None if str(text).lower() in ("0", "none", "off") else int(text)
+
+
+CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
+    ("--text-col", "text_col", str, None, "column with the texts (default: guessed)"),
+    ("--label-col", "label_col", str, None, "column with the labels (default: guessed)"),
+    ("--split-col", "split_col", str, None, "column with train/validation/test per row"),
+    ("--strategy", "strategy", str, None,
+     "baseline | feature-extraction | partial | full | lora (default: recommended for the data)"),
+    ("--model", "model", str, None, "pretrained model: catalog key, hub id or local folder"),
+    ("--epochs", "epochs", int, None, "passes over the training data"),
+    ("--batch-size", "batch_size", int, None, "texts per training step"),
+    ("--lr", "lr", float, None, "learning rate of the encoder"),
+    ("--head-lr", "head_lr", float, None, "learning rate of the classification head"),
+    ("--max-length", "max_length", int, None, "tokens per text; longer texts are cut"),
+    ("--layers", "layers", int, None, "partial: number of top layers trained"),
+    ("--loss", "loss", str, LOSSES, "loss function"),
+    ("--focal-gamma", "focal_gamma", float, None, "focal loss focusing parameter"),
+    ("--optimizer", "optimizer", str, OPTIMIZERS, "optimizer"),
+    ("--scheduler", "scheduler", str, SCHEDULERS, "learning-rate schedule after warmup"),
+    ("--warmup-ratio", "warmup_ratio", float, None, "share of steps with warmup"),
+    ("--weight-decay", "weight_decay", float, None, "weight decay"),
+    ("--layer-decay", "layer_decay", float, None, "layer-wise learning-rate decay (1 = off)"),
+    ("--dropout", "dropout", float, None, "dropout override"),
+    ("--grad-accum", "grad_accum", int, None, "gradient accumulation steps"),
+    ("--patience", "early_stopping_patience", _optional_int, None, "early stopping patience (0 = off)"),
+    ("--seed", "seed", int, None, "seed for split and training"),
+    ("--val-size", "val_size", float, None, "share of rows for validation"),
+    ("--test-size", "test_size", float, None, "share of rows for the final test"),
+    ("--pooling", "pooling", str, POOLINGS, "feature-extraction pooling"),
+    ("--head", "head", str, HEADS, "feature-extraction head"),
+    ("--lora-r", "lora_r", int, None, "LoRA rank"),
+    ("--lora-alpha", "lora_alpha", int, None, "LoRA scaling"),
+    ("--baseline-model", "baseline_model", str, BASELINE_MODELS, "baseline classifier"),
+    ("--precision", "precision", str, PRECISIONS, "numeric precision"),
+    ("--device", "device", str, ("auto", "cpu", "cuda", "mps"), "device to train on"),
+    ("--name", "name", str, None, "a name for the run"),
+]
+BOOL_FLAGS = [("--class-weights", "class_weights", "weight classes by inverse frequency"),
+              ("--multi-label", "multi_label", "labels hold several classes joined by ; or |")]
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser("train", help="train, evaluate and save a run")
+    p.add_argument("--data", help="the table of texts and labels")
+    p.add_argument("--sheet", help="Excel sheet name (default: the first)")
+    p.add_argument("--config", help="run settings JSON (e.g. a run's config.json); flags override it")
+    p.add_argument("--save-config", metavar="FILE", help="also write the final settings to FILE")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    group = p.add_argument_group("settings")
+    for flag, dest, kind, choices, help_text in CONFIG_FLAGS:
+        group.add_argument(flag, dest=dest, type=kind, choices=choices, help=help_text, default=argparse.SUPPRESS)
+    for flag, dest, help_text in BOOL_FLAGS:
+        group.add_argument(flag, dest=dest, action="store_true", help=help_text, default=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_train)
+
+
+def config_from_args(args, report=None) -> tuple[RunConfig, str | None]:
+    """Settings file (or recommendation) < flags. Returns the config and why its strategy was chosen."""
+    overrides = {dest: getattr(args, dest) for _, dest, *_ in CONFIG_FLAGS + BOOL_FLAGS if hasattr(args, dest)}
+    base: dict = RunConfig.from_json(args.config).to_dict() if getattr(args, "config", None) else {}
+    reason = None
+    if "strategy" not in overrides and not base:
+        recommended, reason = _recommend(report, overrides)
+        base = recommended.to_dict()
+    data = getattr(args, "data", None)
+    if data:
+        overrides["data_path"] = str(data)
+    return RunConfig.from_dict({**base, **overrides}), reason
+
+
+def _recommend(report, overrides: dict) -> tuple[RunConfig, str]:
+    """strategies.recommend when the engine is installed; the TF-IDF baseline otherwise."""
+    try:
+        from .strategies import recommend
+    except ImportError:
+        return RunConfig(strategy="baseline"), "The transformer engine is not available, so the TF-IDF baseline is used."
+    if report is None or not report.class_counts:
+        return RunConfig(strategy="baseline"), "No label counts to base a recommendation on; using the baseline."
+    return recommend(report.class_counts, median_tokens=(report.token_lengths or {}).get("median"),
+                     n_rows=report.n_labelled, model=overrides.get("model"), multi_label=report.multi_label)
+
+
+class ProgressPrinter:
+    """Turns runner events into a tqdm bar (loss, ETA) and a few plain lines."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "started":
+            _err(f"Run {event.get('run_id')}: {event.get('n_train', 0):,} training, {event.get('n_val', 0):,} "
+                 f"validation, {event.get('n_test', 0):,} test rows; classes: {', '.join(event.get('classes', []))}")
+        elif kind == "step":
+            total = event.get("total_steps")
+            if self.enabled and total:
+                if self.bar is None:
+                    from tqdm import tqdm
+
+                    self.bar = tqdm(total=int(total), unit="step", desc="training", dynamic_ncols=True,
+                                    file=sys.stderr)
+                self.bar.total = int(total)
+                self.bar.n = int(event.get("step") or 0)
+                postfix = {}
+                if event.get("loss") is not None:
+                    postfix["loss"] = f"{event['loss']:.4f}"
+                if event.get("epoch") is not None:
+                    postfix["epoch"] = f"{event['epoch']:.2f}"
+                self.bar.set_postfix(postfix, refresh=False)
+                self.bar.refresh()
+        elif kind == "evaluation":
+            text = (f"validation: accuracy {_cell(event.get('accuracy'))}, macro F1 {_cell(event.get('macro_f1'))}"
+                    + (f", loss {_cell(event.get('val_loss'))}" if event.get("val_loss") is not None else ""))
+            self._write(text)
+        elif kind in ("finished", "cancelled", "failed"):
+            self.close()
+
+    def _write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            _err(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_train(args) -> int:
+    from .data import validate
+    from .runner import execute
+
+    has_config_data = bool(getattr(args, "config", None)) and RunConfig.from_json(args.config).data_path
+    if not args.data and not has_config_data:
+        raise UsageError("Give the data file with --data FILE")
+    data_path = args.data or has_config_data
+    frame = _read(data_path, args.sheet)
+    text_col, label_col, _ = _columns(frame, getattr(args, "text_col", None), getattr(args, "label_col", None))
+    report = validate(frame, text_col, label_col)
+    if report.blocking:
+        raise TextclfError(report.blocking[0], where=Path(data_path).name)
+    config, reason = config_from_args(args, report)
+    config = config.replace(text_col=config.text_col or text_col, label_col=config.label_col or label_col,
+                            data_path=str(data_path))
+    if reason:
+        _err(f"Strategy: {config.strategy} ({reason.strip()})")
+    if args.save_config:
+        config.to_json(args.save_config)
+    printer = ProgressPrinter(enabled=not args.no_progress)
+    started = time.time()
+    try:
+        run = execute(config, frame, emit=printer, raise_errors=True)
+    finally:
+        printer.close()
+    evaluation = run.read_json("eval.json", default={}) or {}
+    _out(f"Run {run.id} finished in {time.time() - started:.1f} s (training {evaluation.get('train_seconds', 0):.1f} s)"
+         f"; saved in {run.path}")
+    _print_metrics(evaluation)
+    return EXIT_OK
+
+
+# =============================================================================
+# evaluate
+# =============================================================================
+
+def add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="show the scores of a run")
+    p.add_argument("run", help="run id (see `textclf runs`)")
+    p.add_argument("--by", metavar="COLUMN",
+                   help="also score each group of this column (of predictions.csv or of the original data)")
+    p.add_argument("--json", action="store_true", help="print eval.json as it is")
+    p.set_defaults(func=cmd_evaluate)
+
+
+def _print_metrics(ev: dict) -> None:
+    if not ev or ev.get("accuracy") is None:
+        _out("No test scores (the run has no test rows).")
+        return
+    split = ev.get("split") or "test"
+    head = [f"{split} accuracy {ev['accuracy']:.3f}", f"macro F1 {ev.get('macro_f1', 0):.3f}"]
+    if ev.get("weighted_f1") is not None:
+        head.append(f"weighted F1 {ev['weighted_f1']:.3f}")
+    if ev.get("micro_f1") is not None:
+        head.append(f"micro F1 {ev['micro_f1']:.3f}")
+    if ev.get("roc_auc") is not None:
+        head.append(f"ROC-AUC {ev['roc_auc']:.3f}")
+    if ev.get("pr_auc") is not None:
+        head.append(f"PR-AUC {ev['pr_auc']:.3f}")
+    _out(" | ".join(head) + f"  ({ev.get('n', 0):,} rows)")
+    rows = [[c["class"], c["precision"], c["recall"], c["f1"], c["support"]] for c in ev.get("per_class", [])]
+    if rows:
+        _out(_table(rows, ["class", "precision", "recall", "f1", "support"]))
+    cm = ev.get("confusion_matrix")
+    if cm and ev.get("classes"):
+        classes = ev["classes"]
+        _out("confusion matrix (rows = true class, columns = predicted):")
+        _out(_table([[c] + list(r) for c, r in zip(classes, cm)], ["true \\ predicted"] + list(classes)))
+    val = ev.get("validation") or {}
+    if val.get("accuracy") is not None:
+        _out(f"validation accuracy {val['accuracy']:.3f}, macro F1 {val.get('macro_f1', 0):.3f}")
+
+
+def cmd_evaluate(args) -> int:
+    from .runs import RunStore
+
+    run = RunStore().get(args.run)
+    evaluation = run.read_json("eval.json")
+    if args.json:
+        _out(json.dumps(evaluation, indent=2))
+        return EXIT_OK
+    _out(f"Run {run.id} ({run.summary().name})")
+    _print_metrics(evaluation)
+    if args.by:
+        _print_by(run, args.by)
+    return EXIT_OK
+
+
+def _print_by(run, column: str) -> None:
+    import pandas as pd
+
+    from .evaluation import metrics_by_group
+
+    try:
+        preds = pd.read_csv(run.path / "predictions.csv", encoding="utf-8-sig", keep_default_na=False)
+    except OSError:
+        raise TextclfError(f"Run {run.id} has no predictions.csv", hint="Train the run again") from None
+    if column in preds.columns:
+        groups = preds[column]
+    else:
+        info = run.read_json("data.json", default={}) or {}
+        path = info.get("path")
+        if not path or not Path(path).exists():
+            raise TextclfError(f"Column '{column}' is not in the predictions and the original data file is not "
+                               "available", hint="Use a column of predictions.csv such as gold or predicted")
+        frame = _read(path)
+        if column not in frame.columns:
+            raise TextclfError(f"There is no column '{column}' in {Path(path).name}",
+                               hint=f"Choose one of: {', '.join(map(str, frame.columns[:10]))}")
+        groups = frame[column].reindex(preds["row"].astype(int)).astype(str).to_numpy()
+    table = metrics_by_group(preds, groups)
+    _out(f"by {column}:")
+    _out(_table(table.values.tolist(), list(table.columns)))
+
+
+# =============================================================================
+# predict
+# =============================================================================
+
+def add_predict(sub) -> None:
+    p = sub.add_parser("predict", help="predict texts or a file with a trained run")
+    p.add_argument("run", help="run id (see `textclf runs`) or a model folder")
+    p.add_argument("--data", help="file with texts to predict")
+    p.add_argument("--out", help="where to write the predictions (CSV, or .xlsx); default: print CSV")
+    p.add_argument("--text-col", help="column with the texts (default: guessed)")
+    p.add_argument("--sheet", help="Excel sheet name")
+    p.add_argument("--text", action="append", help="a text to predict (repeatable)")
+    p.set_defaults(func=cmd_predict)
+
+
+def cmd_predict(args) -> int:
+    from .predict import predict_file, predict_texts
+
+    if bool(args.data) == bool(args.text):
+        raise UsageError("Give either --data FILE or --text \"…\"")
+    if args.text:
+        frame = predict_texts(args.run, args.text)
+        for _, row in frame.iterrows():
+            _out(f"{row['label']}\t{row['confidence']:.3f}\t{row['text']}")
+        return EXIT_OK
+    if not Path(args.data).expanduser().exists():
+        raise TextclfError(f"{args.data} does not exist", hint="Check the file name and folder")
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, unit="text", desc="predicting", file=sys.stderr, dynamic_ncols=True)
+        bar.n = done
+        bar.refresh()
+
+    try:
+        result = predict_file(args.run, args.data, args.text_col, args.out, sheet=args.sheet, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if args.out:
+        _err(f"Wrote {len(result):,} predictions to {args.out}")
+    else:
+        from .data import neutralize_formulas
+
+        neutralize_formulas(result).to_csv(sys.stdout, index=False)
+    return EXIT_OK
+
+
+# =============================================================================
+# runs, models, export, import, delete
+# =============================================================================
+
+def add_runs(sub) -> None:
+    p = sub.add_parser("runs", help="list the saved runs, newest first")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    p.set_defaults(func=cmd_runs)
+
+
+def cmd_runs(args) -> int:
+    from .runs import RunStore
+
+    store = RunStore()
+    summaries = store.list()
+    if args.json:
+        _out(json.dumps([s.to_dict() for s in summaries], indent=2))
+        return EXIT_OK
+    if not summaries:
+        _out(f"No runs yet in {store.root}.")
+        return EXIT_OK
+    rows = [[s.id, s.name, s.state, (s.created or "")[:16].replace("T", " "), s.accuracy, s.macro_f1,
+             None if s.train_seconds is None else f"{s.train_seconds:.1f}",
+             None if s.model_mb is None else f"{s.model_mb:.1f}"] for s in summaries]
+    _out(_table(rows, ["run", "name", "state", "created", "accuracy", "macro F1", "train s", "MB"]))
+    return EXIT_OK
+
+
+def add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the pretrained models in the catalog")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_models(args) -> int:
+    try:
+        from .models import CATALOG
+    except ImportError:
+        _out("The transformer engine is not installed; only the TF-IDF baseline is available.")
+        return EXIT_OK
+    rows = [[m.key + (" (bundled)" if m.bundled else ""), f"{m.params_m:g}", m.speed, m.language, m.note]
+            for m in CATALOG]
+    _out(_table(rows, ["model", "params (M)", "speed", "language", "note"]))
+    return EXIT_OK
+
+
+def add_export(sub) -> None:
+    p = sub.add_parser("export", help="save a run as a zip file")
+    p.add_argument("run")
+    p.add_argument("--out", required=True, help="zip file (or folder) to write")
+    p.set_defaults(func=cmd_export)
+
+
+def cmd_export(args) -> int:
+    from .runs import RunStore
+
+    _out(str(RunStore().export_zip(args.run, args.out)))
+    return EXIT_OK
+
+
+def add_import(sub) -> None:
+    p = sub.add_parser("import", help="add a run from a zip made by `textclf export`")
+    p.add_argument("zip")
+    p.set_defaults(func=cmd_import)
+
+
+def cmd_import(args) -> int:
+    from .runs import RunStore
+
+    run = RunStore().import_zip(args.zip)
+    _out(f"Imported as run {run.id}")
+    return EXIT_OK
+
+
+def add_delete(sub) -> None:
+    p = sub.add_parser("delete", help="delete a run folder")
+    p.add_argument("run")
+    p.set_defaults(func=cmd_delete)
+
+
+def cmd_delete(args) -> int:
+    from .runs import RunStore
+
+    RunStore().delete(args.run)
+    _out(f"Deleted run {args.run}")
+    return EXIT_OK
+
+
+# =============================================================================
+# review  — REVIEW ENGINEER: add `add_review(sub)` + `cmd_review(args)` here
+# and register it in COMMANDS below (e.g. after "validate").
+# =============================================================================
+
+
+COMMANDS: list[Callable] = [add_validate, add_train, add_evaluate, add_predict, add_runs, add_models,
+                            add_export, add_import, add_delete]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="textclf", description="Train and use text classifiers.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(levelname)s %(name)s: %(message)s")
+        return int(args.func(args) or EXIT_OK)
+    except TextclfError as exc:
+        _err(f"textclf: {exc}")
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, CancelledError):
+        _err("textclf: stopped (Ctrl-C)")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `textclf predict … | head`
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - a bug: one line here, details with --verbose
+        words = sys.argv[1:] if argv is None else argv
+        if "--verbose" in words or "-v" in words:
+            raise
+        _err(f"textclf: internal error ({type(exc).__name__}: {exc}); run again with --verbose for details")
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
