@@ -1,0 +1,266 @@
+"""Label review: the errors, duplicates and conflicts a reviewer is shown, and the edits they make."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from textclf_core import review as R
+from textclf_core.errors import TextclfError
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+def _clusters(n_per_class=40, classes=("cat", "dog", "fish"), dim=16, seed=0):
+    """Well-separated class clusters: a linear model gets them right out of sample."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(len(classes), dim)) * 4
+    x, y = [], []
+    for k, name in enumerate(classes):
+        x.append(centres[k] + rng.normal(size=(n_per_class, dim)))
+        y += [name] * n_per_class
+    return np.vstack(x).astype(np.float32), y
+
+
+def _frame(texts, labels):
+    return pd.DataFrame({"row": range(len(texts)), "text": texts, "label": labels})
+
+
+# --------------------------------------------------------------------------- label errors
+
+def test_out_of_sample_proba_shape_and_classes():
+    x, y = _clusters()
+    proba, classes = R.out_of_sample_proba([f"t{i}" for i in range(len(y))], y, embeddings=x, folds=5)
+    assert classes == ["cat", "dog", "fish"]
+    assert proba.shape == (len(y), 3)
+    assert np.allclose(proba.sum(axis=1), 1)
+    assert (np.array(classes)[proba.argmax(axis=1)] == np.array(y)).mean() > 0.95
+
+
+def test_flipped_labels_rank_first_with_the_right_suggestion():
+    x, y = _clusters(n_per_class=50)
+    noisy, flipped = R.flip_labels(y, 0.06, seed=1)
+    proba, classes = R.out_of_sample_proba([""] * len(y), noisy, embeddings=x)
+    errors = R.find_label_errors(noisy, proba, classes, texts=[f"text {i}" for i in range(len(y))])
+    assert list(errors.columns) == ["row", "text", "given_label", "suggested_label", "confidence", "score", "finding"]
+    top = errors.head(len(flipped))
+    assert set(top["row"]) == set(flipped)
+    for rec in top.to_dict("records"):
+        assert rec["suggested_label"] == y[rec["row"]]  # the true label comes back as the suggestion
+        assert rec["given_label"] == noisy[rec["row"]]
+    assert errors["score"].is_monotonic_decreasing
+
+
+def test_tfidf_method_needs_no_model():
+    texts = [f"the {w} purrs and meows softly" for w in ("cat", "kitten", "tomcat")] * 6 + \
+            [f"the {w} barks and wags its tail" for w in ("dog", "puppy", "hound")] * 6
+    labels = ["cat"] * 18 + ["dog"] * 18
+    labels[3] = "dog"  # one wrong label
+    result = R.review(_frame(texts, labels), method="tfidf", folds=3, cache=False)
+    assert result.label_errors.iloc[0]["row"] == 3
+    assert result.label_errors.iloc[0]["suggested_label"] == "cat"
+
+
+def test_multi_label_errors_are_found():
+    rng = np.random.default_rng(0)
+    n = 120
+    x = rng.normal(size=(n, 8)).astype(np.float32)
+    # class a when feature 0 > 0, class b when feature 1 > 0 (independently)
+    labels = [";".join(c for c, on in (("a", x[i, 0] > 0), ("b", x[i, 1] > 0)) if on) or "none" for i in range(n)]
+    x[:, :2] *= 6
+    wrong = int(np.flatnonzero([lab == "a;b" for lab in labels])[0])
+    labels[wrong] = "none"
+    proba, classes = R.out_of_sample_proba([""] * n, labels, embeddings=x, multi_label=True)
+    assert classes == ["a", "b", "none"]
+    errors = R.find_label_errors(labels, proba, classes, multi_label=True)
+    assert wrong in errors.head(3)["row"].tolist()
+
+
+# --------------------------------------------------------------------------- duplicates and conflicts
+
+def test_near_duplicates_are_grouped_transitively():
+    base = np.eye(6, dtype=np.float32)
+    x = np.vstack([
+        base[0], base[0] + 0.01 * base[1], base[0] + 0.02 * base[1],  # one group of three
+        base[2], base[3],                                               # unrelated
+        base[4], base[4] * 3,                                           # same direction: group of two
+    ])
+    dups = R.find_near_duplicates(x, 0.99, texts=list("abcdefg"), chunk_size=2)  # chunks cross group borders
+    groups = dups.groupby("group")["row"].apply(sorted).tolist()
+    assert groups == [[0, 1, 2], [5, 6]]
+    assert (dups["similarity"] >= 0.99).all()
+
+
+def test_exact_duplicates_ignore_case_and_punctuation():
+    x = np.eye(4, dtype=np.float32)  # embeddings say all different
+    texts = ["Great movie!", "great   movie", "awful", "fine"]
+    dups = R.find_near_duplicates(x, 0.95, texts=texts)
+    assert sorted(dups["row"]) == [0, 1]
+
+
+def test_conflicts_are_groups_with_different_labels():
+    x = np.array([[1, 0], [1, 0.001], [1, 0.002], [0, 1], [0.001, 1], [1, 1]], dtype=np.float32)
+    labels = ["pos", "pos", "neg", "neg", "neg", "pos"]
+    dups = R.find_near_duplicates(x, 0.99, texts=[f"t{i}" for i in range(6)], labels=labels)
+    assert dups.groupby("group")["row"].apply(sorted).tolist() == [[0, 1, 2], [3, 4]]
+    conflicts = R.find_conflicts(dups)
+    assert sorted(conflicts["row"]) == [0, 1, 2]
+    assert set(conflicts["suggested_label"]) == {"pos"}  # the majority of the group
+    assert conflicts["labels_in_group"].iloc[0] == "pos ×2, neg ×1"
+
+
+def test_similar_pairs_on_sparse_tfidf_rows():
+    import scipy.sparse as sp
+
+    x = sp.csr_matrix(np.array([[1, 1, 0], [2, 2, 0], [0, 0, 1]], dtype=np.float32))
+    i, j, s = R.similar_pairs(x, 0.99)
+    assert list(zip(i, j)) == [(0, 1)]
+    assert s[0] == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- outliers and what to label next
+
+def test_outlier_is_the_text_unlike_the_rest():
+    x, _ = _clusters(n_per_class=30)
+    x = np.vstack([x, -50 * np.ones((1, x.shape[1]), dtype=np.float32) + np.arange(x.shape[1])])
+    out = R.find_outliers(x, share=0.01)
+    assert out.iloc[0]["row"] == len(x) - 1
+
+
+def test_what_to_label_next_puts_the_uncertain_first():
+    x, y = _clusters(n_per_class=30, classes=("a", "b"), dim=4)
+    centres = np.array([x[:30].mean(0), x[30:].mean(0)])
+    unlabelled = np.vstack([centres[0], centres.mean(0), centres[1]])  # middle one is ambiguous
+    ranked = R.what_to_label_next(x, y, unlabelled, rows=[100, 101, 102], texts=["A", "mid", "B"])
+    assert ranked.iloc[0]["row"] == 101
+    assert ranked["margin"].is_monotonic_increasing
+
+
+# --------------------------------------------------------------------------- the whole review + cache
+
+def test_review_bundles_findings_and_is_cached():
+    x, y = _clusters(n_per_class=30, seed=1)
+    y = list(y)
+    y[5] = "fish"  # one wrong label (a cat)
+    texts = [f"text number {i}" for i in range(len(y))]
+    texts[10] = texts[11] = "same text"  # labelled cat and cat
+    texts[40] = "the same text!"          # a dog: conflicts with rows 10 and 11
+    x[40] = x[10]
+    labels = list(y) + [None, None]
+    x = np.vstack([x, x[:1], (x[0] + x[40]) / 2])
+    texts += ["new one", "in between"]
+    frame = pd.DataFrame({"row": np.arange(len(texts)) + 1000, "text": texts, "label": labels})
+
+    result = R.review(frame, embeddings=x)
+    assert set(result.findings.columns) == set(R.FINDING_COLUMNS)
+    kinds = set(result.findings["finding"])
+    assert {R.MISLABEL, R.CONFLICT, R.LABEL_NEXT} <= kinds
+    mis = result.findings[result.findings["finding"] == R.MISLABEL]
+    assert 1005 in mis["row"].tolist()
+    conflict_rows = set(result.findings.loc[result.findings["finding"] == R.CONFLICT, "row"])
+    assert {1010, 1011, 1040} <= conflict_rows
+    assert result.summary["labelled_rows"] == 90 and result.summary["unlabelled_rows"] == 2
+    assert any("Likely mislabels" in line for line in result.summary_lines())
+    assert not result.from_cache
+
+    again = R.review(frame, embeddings=x)  # memory cache
+    assert again.from_cache
+    R.clear_memory_cache()
+    from_disk = R.review(frame, embeddings=x)  # disk cache under $TEXTCLF_HOME/cache/review
+    assert from_disk.from_cache
+    pd.testing.assert_frame_equal(from_disk.findings.reset_index(drop=True),
+                                  result.findings.reset_index(drop=True), check_dtype=False)
+
+    edited = frame.copy()
+    edited.loc[5, "label"] = "cat"  # a new data version is reviewed afresh
+    fresh = R.review(edited, embeddings=x)
+    assert not fresh.from_cache
+    assert fresh.fingerprint != result.fingerprint
+
+
+def test_review_explains_unusable_input():
+    with pytest.raises(TextclfError, match="at least 4 labelled rows"):
+        R.review(_frame(["a", "b", "c"], ["x", "y", None]), method="tfidf", cache=False)
+    with pytest.raises(TextclfError, match="not in the data"):
+        R.review(pd.DataFrame({"words": ["a"]}), method="tfidf", cache=False)
+    with pytest.raises(TextclfError, match="not one of"):
+        R.review(_frame(["a b"] * 4, ["x", "y"] * 2), method="bert", cache=False)
+
+
+# --------------------------------------------------------------------------- change log
+
+def _original():
+    return pd.DataFrame({"review": ["good", "bad", "meh", "great"], "sentiment": ["neg", "neg", "pos", "pos"],
+                         "source": ["a", "b", "c", "d"]})
+
+
+def test_accepted_suggestions_change_the_exported_csv_and_the_change_log(tmp_path):
+    log = R.ChangeLog()
+    findings = pd.DataFrame({"row": [0, 2], "given_label": ["neg", "pos"], "suggested_label": ["pos", "neg"],
+                             "finding": [R.MISLABEL, R.MISLABEL]})
+    assert log.record_many(findings, "accept") == 2
+    log.drop(1, old_label="neg")
+    cleaned_path, changes_path = log.export(_original(), tmp_path / "reviews.cleaned.csv", label_col="sentiment")
+
+    cleaned = pd.read_csv(cleaned_path)
+    assert cleaned["review"].tolist() == ["good", "meh", "great"]  # "bad" dropped
+    assert cleaned["sentiment"].tolist() == ["pos", "neg", "pos"]  # two accepted suggestions
+    assert cleaned["source"].tolist() == ["a", "c", "d"]  # other columns untouched
+    assert changes_path == tmp_path / "reviews.cleaned.changes.csv"
+    changes = pd.read_csv(changes_path)
+    assert changes[["row", "action", "old_label", "new_label"]].fillna("").astype(str).values.tolist() == [
+        ["0", "accept", "neg", "pos"], ["2", "accept", "pos", "neg"], ["1", "drop", "neg", ""]]
+    assert log.counts() == {"relabelled": 2, "dropped": 1, "kept": 0}
+
+
+def test_undo_last_and_undo_all():
+    log = R.ChangeLog()
+    log.relabel(0, "pos", old_label="neg")
+    log.drop(3)
+    assert log.undo().action == "drop"
+    assert log.apply(_original(), label_col="sentiment")["sentiment"].tolist() == ["pos", "neg", "pos", "pos"]
+    assert log.undo_all() == 1
+    pd.testing.assert_frame_equal(log.apply(_original(), label_col="sentiment"), _original())
+    assert log.undo() is None
+
+
+def test_latest_edit_of_a_row_wins_and_keep_restores():
+    log = R.ChangeLog()
+    log.drop(1)
+    log.keep(1)
+    log.relabel(2, "neg", old_label="pos")
+    log.relabel(2, "neutral", old_label="pos")
+    out = log.apply(_original(), label_col="sentiment")
+    assert len(out) == 4
+    assert out["sentiment"].tolist() == ["neg", "neg", "neutral", "pos"]
+    assert log.counts() == {"relabelled": 1, "dropped": 0, "kept": 1}
+
+
+def test_change_log_matches_prepared_rows_by_id_and_round_trips(tmp_path):
+    prepared = pd.DataFrame({"row": [10, 11, 12], "text": ["x", "y", "z"], "label": ["a", "b", "a"]})
+    log = R.ChangeLog()
+    log.accept(12, "b", old_label="a", finding=R.MISLABEL)
+    assert log.apply(prepared, row_col="row")["label"].tolist() == ["a", "b", "b"]
+    path = tmp_path / "log.csv"
+    path.write_bytes(log.to_csv_bytes())
+    again = R.ChangeLog.from_frame(pd.read_csv(path))
+    assert again.apply(prepared, row_col="row")["label"].tolist() == ["a", "b", "b"]
+    with pytest.raises(TextclfError, match="row 12"):
+        log.apply(prepared.iloc[:2], row_col="row")
+
+
+def test_change_log_rejects_meaningless_edits():
+    log = R.ChangeLog()
+    with pytest.raises(TextclfError, match="needs a new label"):
+        log.accept(0, None)
+    with pytest.raises(TextclfError, match="Unknown review action"):
+        log.record(0, "delete")
+
+
+def test_flip_labels_is_seeded_and_changes_exactly_the_share():
+    labels = ["a", "b", "c"] * 100
+    noisy, flipped = R.flip_labels(labels, 0.05, seed=3)
+    assert len(flipped) == 15
+    assert [i for i in range(300) if noisy[i] != labels[i]] == list(flipped)
+    assert R.flip_labels(labels, 0.05, seed=3)[0] == noisy
