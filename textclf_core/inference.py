@@ -130,7 +130,8 @@ class FeaturePredictor(_Base):
         from safetensors.numpy import load_file
 
         self.device = device
-        self.precision = self.info.get("precision", precision)
+        # The training run's precision by default, so prediction reads the same embedding cache.
+        self.precision = self.info.get("precision", "auto") if precision == "auto" else precision
         self.encoder = self.info["encoder"]
         self.pooling = self.info.get("pooling", "mean")
         self.head = {k: v.astype(np.float32) for k, v in load_file(str(self.model_dir / "head.safetensors")).items()}
@@ -162,11 +163,12 @@ class FeaturePredictor(_Base):
                              self.multi_label)
 
 
-def load(model_dir: str | Path):
-    """The right predictor for a model folder's kind (transformer or features)."""
+def load(model_dir: str | Path, **kwargs):
+    """The right predictor for a model folder's kind (transformer or features); kwargs: device, precision."""
     kind = read_info(model_dir).get("kind")
     if kind == "transformer":
-        return TransformerPredictor(model_dir)
+        return TransformerPredictor(model_dir, **kwargs)
     if kind == "features":
-        return FeaturePredictor(model_dir)
+        kwargs.pop("quantize", None)
+        return FeaturePredictor(model_dir, **kwargs)
     raise ModelLoadError(f"Model folder {model_dir} holds a '{kind}' model, not a transformer")

@@ -322,7 +322,7 @@ def _torch_head(x_train, y_train, x_val, y_val, config, label_space, emit, shoul
             proba = probabilities(net(xv), label_space.multi_label)
         value = _val_loss(proba, y_val, label_space.multi_label)
         emit({"type": "step", "time": time.time(), "step": epoch + 1, "total_steps": passes, "epoch": epoch + 1,
-              "loss": float(loss), "lr": config.effective_head_lr(),
+              "loss": float(loss.detach()), "lr": config.effective_head_lr(),
               "examples_per_s": (epoch + 1) * len(xt) / max(time.perf_counter() - start, 1e-9),
               "elapsed_s": time.perf_counter() - start, "eta_s": 0.0})
         if best is None or value < best - 1e-6:
@@ -385,7 +385,8 @@ class _PrefixCache:
                     raise CancelledError("cancelled")
                 rows = [todo[j] for j in batch]
                 inputs = {n: v.to(device) for n, v in pad_batch([ids_list[i] for i in rows], pad_id).items()}
-                with torch.inference_mode(), torch.autocast(device if device != "mps" else "cpu",
+                dev_type = getattr(device, "type", str(device))
+                with torch.inference_mode(), torch.autocast(dev_type if dev_type != "mps" else "cpu",
                                                             dtype=amp or torch.float32, enabled=amp is not None):
                     hidden = self.base(**inputs).last_hidden_state
                 hidden = hidden.to(self.dtype).cpu()
@@ -511,7 +512,6 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
     eval_points = sorted({max(1, round(batches_per_process * (i + 1) / config.evals_per_epoch))
                           for i in range(config.evals_per_epoch)})
     trainable = [(n, p) for n, p in accelerator.unwrap_model(model).named_parameters() if p.requires_grad]
-    full_copy = config.strategy == "full"
 
     def autocast():
         return torch.autocast(dev_type if dev_type != "mps" else "cpu", dtype=amp or torch.float32,
@@ -607,12 +607,9 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
                     value = event[config.metric_for_best]
                     if _better(config.metric_for_best, value, best_metric):
                         best_metric, best_epoch, best_proba, bad_evals = value, event["epoch"], proba, 0
-                        unwrapped = accelerator.unwrap_model(model)
-                        if full_copy:
-                            best_state = {n: t.detach().to("cpu", copy=True) for n, t in unwrapped.state_dict().items()}
-                        else:
-                            best_state = {n: p.detach().to("cpu", copy=True) for n, p in unwrapped.named_parameters()
-                                          if p.requires_grad}
+                        # Keyed by the parameter itself, not its name: while the frozen-layer cache is active
+                        # the layer stack is renumbered. Only trained parameters change, so only they are copied.
+                        best_state = [(p, p.detach().to("cpu", copy=True)) for _, p in trainable]
                     else:
                         bad_evals += 1
                         if config.early_stopping_patience and bad_evals >= config.early_stopping_patience:
@@ -625,7 +622,9 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
         raise CancelledError("Training was cancelled before the first evaluation; nothing was saved")
 
     unwrapped = accelerator.unwrap_model(model)
-    unwrapped.load_state_dict(best_state, strict=False)
+    with torch.no_grad():
+        for param, saved in best_state:
+            param.copy_(saved.to(param.device))
     thresholds = tune_thresholds(best_proba, y_val) if multi else None
     model_dir = None
     if main:
