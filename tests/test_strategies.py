@@ -1,0 +1,85 @@
+"""What each strategy trains, parameter groups, estimates and the recommendation."""
+
+import pytest
+
+from textclf_core import hardware, models, strategies
+from textclf_core.config import RunConfig
+from textclf_core.labels import LabelSpace
+
+SPACE = LabelSpace(["neg", "pos"])
+
+
+def load(tiny_bert):
+    return models.load_for_classification(str(tiny_bert), SPACE)
+
+
+def trainable_names(net):
+    return {n for n, p in net.named_parameters() if p.requires_grad}
+
+
+def test_partial_trains_top_layers_pooler_and_head(tiny_bert):
+    net = strategies.apply_strategy(load(tiny_bert), RunConfig(model=str(tiny_bert), strategy="partial", layers=1))
+    names = trainable_names(net)
+    assert any(n.startswith("bert.encoder.layer.1.") for n in names)
+    assert not any(n.startswith("bert.encoder.layer.0.") or n.startswith("bert.embeddings") for n in names)
+    assert "classifier.weight" in names and "bert.pooler.dense.weight" in names
+
+
+def test_feature_extraction_trains_only_head(tiny_bert):
+    net = strategies.apply_strategy(load(tiny_bert), RunConfig(model=str(tiny_bert), strategy="feature-extraction"))
+    assert trainable_names(net) == {"classifier.weight", "classifier.bias"}
+
+
+def test_lora_saves_head_modules(tiny_bert):
+    net = strategies.apply_strategy(load(tiny_bert), RunConfig(model=str(tiny_bert), strategy="lora"))
+    names = trainable_names(net)
+    assert any("lora_" in n for n in names)
+    assert any("classifier" in n and "modules_to_save" in n for n in names)
+    total, trainable = strategies.count_parameters(net)
+    assert trainable < total / 5
+
+
+def test_lora_targets_per_family():
+    assert strategies.LORA_TARGETS["distilbert"] == ["q_lin", "v_lin"]
+    assert strategies.LORA_TARGETS["gpt2"] == ["c_attn"]
+    assert strategies.LORA_TARGETS["deberta-v2"] == ["query_proj", "value_proj"]
+
+
+def test_parameter_groups_head_lr_layer_decay_and_no_decay(tiny_bert):
+    config = RunConfig(model=str(tiny_bert), strategy="full", lr=1e-4, head_lr=1e-2, layer_decay=0.5,
+                       weight_decay=0.1)
+    net = strategies.apply_strategy(load(tiny_bert), config)
+    groups = strategies.parameter_groups(net, config)
+    by_param = {id(p): g for g in groups for p in g["params"]}
+    named = dict(net.named_parameters())
+    assert by_param[id(named["classifier.weight"])]["lr"] == 1e-2
+    assert by_param[id(named["bert.encoder.layer.1.output.dense.weight"])]["lr"] == pytest.approx(1e-4)
+    assert by_param[id(named["bert.encoder.layer.0.output.dense.weight"])]["lr"] == pytest.approx(5e-5)
+    assert by_param[id(named["bert.embeddings.word_embeddings.weight"])]["lr"] == pytest.approx(2.5e-5)
+    assert by_param[id(named["bert.encoder.layer.0.output.dense.bias"])]["weight_decay"] == 0.0
+    assert by_param[id(named["bert.encoder.layer.0.output.LayerNorm.weight"])]["weight_decay"] == 0.0
+    assert by_param[id(named["bert.encoder.layer.0.output.dense.weight"])]["weight_decay"] == 0.1
+    assert sum(len(g["params"]) for g in groups) == len(named)
+
+
+def test_estimate_orders_strategies_sensibly():
+    hw = hardware.Hardware("cpu", "test", 2, False)
+    full = strategies.estimate(RunConfig(strategy="full"), 10000, hw)
+    partial = strategies.estimate(RunConfig(strategy="partial", layers=2), 10000, hw)
+    fe = strategies.estimate(RunConfig(strategy="feature-extraction"), 10000, hw)
+    assert full.seconds_per_epoch > partial.seconds_per_epoch > fe.seconds_per_epoch > 0
+    assert full.trainable > partial.trainable > fe.trainable
+    assert 0.3 < full.memory_gb < 5
+
+
+def test_recommendation_follows_data_and_hardware():
+    cpu = hardware.Hardware("cpu", "test", 2, True)
+    gpu = hardware.Hardware("cuda", "test GPU", 8, True, 24.0)
+    small, reason = strategies.recommend({"a": 30, "b": 40}, 20, hardware=cpu)
+    assert small.strategy == "feature-extraction" and reason.endswith(".")
+    big, _ = strategies.recommend({"a": 3000, "b": 3000}, 30, hardware=cpu)
+    assert big.strategy == "partial" and big.layers == 2
+    on_gpu, _ = strategies.recommend({"a": 3000, "b": 3000}, 30, hardware=gpu)
+    assert on_gpu.strategy == "full"
+    skewed, why = strategies.recommend({"a": 5000, "b": 200}, 30, hardware=cpu)
+    assert skewed.class_weights and "imbalanced" in why
