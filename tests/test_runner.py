@@ -1,0 +1,213 @@
+"""One run from a table to a scored, saved model; failures end in the run's status."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from small_data import multi_label_frame, small_frame
+from textclf_core import runner
+from textclf_core.config import RunConfig
+from textclf_core.predict import load_predictor
+from textclf_core.runs import RunStore
+
+BASELINE = RunConfig(strategy="baseline")
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path / "runs")
+
+
+def test_baseline_run_writes_every_file_and_event(store):
+    frame = small_frame(30)
+    seen = []
+    run = runner.execute(BASELINE, frame, store=store, emit=seen.append)
+    status = run.status()
+    assert status["state"] == "finished", status
+    assert status["accuracy"] is not None and "accuracy" in status["message"]
+    for name in ("config.json", "status.json", "data.json", "split.csv", "labels.json", "metrics.jsonl",
+                 "eval.json", "predictions.csv", "model/textclf.json"):
+        assert (run.path / name).is_file(), name
+
+    config = run.config
+    assert (config.text_col, config.label_col) == ("review", "sentiment")  # guessed and recorded
+    assert run.read_json("labels.json")["classes"] == ["neg", "pos"]
+    assert run.read_json("data.json")["rows"] == 60
+
+    split = pd.read_csv(run.path / "split.csv", encoding="utf-8-sig")
+    assert list(split.columns) == ["row", "split"] and len(split) == 60
+    assert split["split"].value_counts().to_dict() == {"train": 48, "validation": 6, "test": 6}
+
+    evaluation = run.read_json("eval.json")
+    assert evaluation["accuracy"] >= 0.8 and evaluation["split"] == "test"
+    assert evaluation["validation"]["n"] == 6 and evaluation["train_seconds"] >= 0
+    assert evaluation["confusion_matrix"] and evaluation["n"] == 6
+
+    preds = pd.read_csv(run.path / "predictions.csv", encoding="utf-8-sig")
+    assert list(preds.columns) == ["row", "text", "gold", "predicted", "confidence", "prob_neg", "prob_pos",
+                                   "correct"]
+    assert sorted(preds["row"]) == sorted(split.loc[split["split"] == "test", "row"])
+
+    types = [e["type"] for e in run.events()]
+    assert types[0] == "started" and types[-1] == "finished" and "step" in types and "evaluation" in types
+    assert [e["type"] for e in seen] == types  # forwarded to emit as written
+    finished = run.events()[-1]
+    assert finished["test"]["accuracy"] == evaluation["accuracy"]
+    started = run.events()[0]
+    assert started["n_train"] == 48 and started["run_id"] == run.id
+
+    texts = frame["review"].head(5).tolist()
+    assert load_predictor(run).predict(texts)["label"].tolist() == \
+        [["neg", "pos"][i] for i in load_predictor(run).predict_proba(texts).argmax(1)]
+
+
+def test_same_seed_same_split(store):
+    frame = small_frame(30)
+    a = runner.execute(BASELINE, frame, store=store)
+    b = runner.execute(BASELINE, frame, store=store)
+    assert (a.path / "split.csv").read_text() == (b.path / "split.csv").read_text()
+
+
+def test_reads_the_file_when_no_frame_is_given(store, tmp_path):
+    path = tmp_path / "reviews.csv"
+    small_frame(25).to_csv(path, index=False)
+    run = runner.execute(BASELINE.replace(data_path=str(path)), store=store)
+    assert run.status()["state"] == "finished"
+    assert run.read_json("data.json")["path"] == str(path)
+
+
+def test_formulas_in_texts_are_neutralised_in_predictions(store):
+    frame = small_frame(30)
+    frame.loc[:, "review"] = "=HYPERLINK(\"x\") " + frame["review"]
+    run = runner.execute(BASELINE.replace(test_size=0.3), frame, store=store)
+    text = (run.path / "predictions.csv").read_text(encoding="utf-8-sig")
+    assert "\n=" not in text and "'=HYPERLINK" in text
+
+
+def test_unlabelled_and_empty_rows_stay_out_of_training(store):
+    frame = small_frame(30)
+    frame.loc[:4, "sentiment"] = None
+    frame.loc[5:6, "review"] = "   "
+    run = runner.execute(BASELINE, frame, store=store)
+    split = pd.read_csv(run.path / "split.csv", encoding="utf-8-sig").set_index("row")["split"]
+    assert set(split.loc[0:4]) == {"unlabelled"}
+    assert set(split.loc[5:6]) == {"excluded"}
+    assert run.status()["state"] == "finished"
+
+
+def test_split_column_is_honoured(store):
+    frame = small_frame(30)
+    frame["split"] = ["test" if i % 5 == 0 else "train" for i in range(len(frame))]
+    run = runner.execute(BASELINE.replace(split_col="split"), frame, store=store)
+    split = pd.read_csv(run.path / "split.csv", encoding="utf-8-sig")
+    assert (split.loc[split["row"] % 5 == 0, "split"] == "test").all()
+
+
+def test_multi_label_run_tunes_thresholds(store):
+    run = runner.execute(BASELINE, multi_label_frame(120), store=store)
+    assert run.status()["state"] == "finished", run.status()
+    evaluation = run.read_json("eval.json")
+    assert len(evaluation["thresholds"]) == 3 and evaluation["micro_f1"] > 0.6
+    predictor = load_predictor(run)
+    assert predictor.multi_label and predictor.thresholds == evaluation["thresholds"]
+    out = predictor.predict(["goal match team shares profit"])
+    assert set(out["label"][0].split(";")) <= {"money", "sport", "tech"}
+
+
+def test_bad_data_fails_the_run_with_the_message(store):
+    frame = pd.DataFrame({"text": ["a b c", "d e f", "g h i"], "label": ["x", "x", "x"]})
+    run = runner.execute(BASELINE, frame, store=store)
+    status = run.status()
+    assert status["state"] == "failed"
+    assert "two different labels" in status["message"]
+    assert run.events()[-1]["type"] == "failed"
+    assert not run.has_model
+
+
+def test_missing_data_file_fails_clearly(store, tmp_path):
+    run = runner.execute(BASELINE.replace(data_path=str(tmp_path / "nope.csv")), store=store)
+    assert run.status()["state"] == "failed" and "nope.csv" in run.status()["message"]
+
+
+def test_bad_data_can_be_raised_for_the_cli(store):
+    from textclf_core.errors import TextclfError
+
+    frame = pd.DataFrame({"text": ["a", "b"], "label": ["x", "x"]})
+    with pytest.raises(TextclfError):
+        runner.execute(BASELINE, frame, store=store, raise_errors=True)
+
+
+def test_a_bug_is_logged_not_shown(store, monkeypatch):
+    import textclf_core.baseline as baseline
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(baseline, "train_baseline", broken)
+    run = runner.execute(BASELINE, small_frame(20), store=store)
+    status = run.status()
+    assert status["state"] == "failed"
+    assert "internal error" in status["message"] and "oops" not in status["message"]
+    assert "ZeroDivisionError" in (run.path / "error.log").read_text()
+
+
+def test_cancel_before_training_ends_as_cancelled(store):
+    run = runner.execute(BASELINE, small_frame(20), store=store, should_stop=lambda: True)
+    assert run.status()["state"] == "cancelled"
+    assert run.events()[-1]["type"] == "cancelled"
+
+
+def test_cancel_after_the_model_is_saved_keeps_it(store, monkeypatch):
+    from textclf_core.runs import Run
+
+    real_stage = Run.stage_model
+    saved = {"flag": False}
+
+    def stage_then_stop(self):
+        saved["flag"] = True  # the user presses Cancel while the model is being written
+        return real_stage(self)
+
+    monkeypatch.setattr(Run, "stage_model", stage_then_stop)
+    run = runner.execute(BASELINE, small_frame(20), store=store, should_stop=lambda: saved["flag"])
+    assert run.status()["state"] == "cancelled"
+    assert "kept" in run.status()["message"] and run.has_model
+
+
+def test_uses_a_run_created_by_the_caller(store):
+    run = store.create(BASELINE)
+    result = runner.execute(BASELINE, small_frame(20), store=store, run=run)
+    assert result == run and run.status()["state"] == "finished"
+    assert len(store.list()) == 1
+
+
+def test_transformer_strategies_go_to_the_engine(store, monkeypatch):
+    """The runner hands non-baseline strategies to training.fit and evaluates what it returns."""
+    import sys
+    import types
+
+    from textclf_core.baseline import train_baseline
+
+    class Result:
+        def __init__(self, predictor):
+            self.predictor = predictor
+            self.best = {"epoch": 1, "macro_f1": 1.0}
+
+    def fake_fit(config, train_df, val_df, label_space, *, run, emit, should_stop):
+        emit({"type": "step", "step": 1, "total_steps": 1, "epoch": 1.0, "loss": 0.5})
+        model = train_baseline(RunConfig(strategy="baseline"), train_df, val_df, label_space)
+        with run.stage_model() as folder:
+            model.save(folder)
+        return Result(model)
+
+    fake = types.ModuleType("textclf_core.training")
+    fake.fit = fake_fit
+    monkeypatch.setitem(sys.modules, "textclf_core.training", fake)
+    run = runner.execute(RunConfig(strategy="feature-extraction"), small_frame(30), store=store)
+    assert run.status()["state"] == "finished", run.status()
+    assert run.read_json("eval.json")["best"] == {"epoch": 1, "macro_f1": 1.0}
+    assert json.loads((run.path / "model" / "textclf.json").read_text())["kind"] == "baseline"
+    assert np.isfinite(run.read_json("eval.json")["accuracy"])
