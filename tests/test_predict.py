@@ -1,0 +1,90 @@
+"""Using a trained run: texts and files in, labels and probabilities out."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from small_data import small_frame
+from textclf_core import runner
+from textclf_core.config import RunConfig
+from textclf_core.errors import DataError, ModelLoadError
+from textclf_core.predict import load_predictor, predict_file, predict_texts
+from textclf_core.runs import RunStore
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("predict") / "runs")
+    run = runner.execute(RunConfig(strategy="baseline"), small_frame(30), store=store)
+    assert run.status()["state"] == "finished"
+    return store, run
+
+
+def test_predict_returns_label_confidence_and_every_probability(trained):
+    _, run = trained
+    predictor = load_predictor(run)
+    assert predictor.classes == ["neg", "pos"] and not predictor.multi_label and predictor.kind == "baseline"
+    out = predictor.predict(["a great wonderful film", "boring awful mess", None])
+    assert list(out.columns) == ["label", "confidence", "prob_neg", "prob_pos"]
+    assert out["label"].tolist()[:2] == ["pos", "neg"]
+    np.testing.assert_allclose(out[["prob_neg", "prob_pos"]].sum(axis=1), 1.0)
+    assert (out["confidence"] == out[["prob_neg", "prob_pos"]].max(axis=1)).all()
+    assert predictor.predict_proba([]).shape == (0, 2)
+
+
+def test_load_by_run_id_folder_or_model_folder(trained, monkeypatch):
+    store, run = trained
+    monkeypatch.setenv("TEXTCLF_HOME", str(store.root.parent))
+    texts = ["loved it"]
+    expected = load_predictor(run).predict_proba(texts)
+    for ref in (run.id, str(run.path), run.path, run.model_dir):
+        np.testing.assert_array_equal(load_predictor(ref).predict_proba(texts), expected)
+    assert predict_texts(run, texts)["text"].tolist() == texts
+
+
+def test_a_run_without_model_says_so(tmp_path):
+    run = RunStore(tmp_path / "runs").create(RunConfig(strategy="baseline"))
+    run.set_status("failed", "bad data")
+    with pytest.raises(ModelLoadError, match="no saved model.*failed"):
+        load_predictor(run)
+
+
+def test_unknown_model_kind(tmp_path):
+    (tmp_path / "textclf.json").write_text(json.dumps({"kind": "quantum", "label_space": {"classes": ["a", "b"]}}))
+    with pytest.raises(ModelLoadError, match="unknown kind"):
+        load_predictor(tmp_path)
+
+
+def test_predict_file_keeps_columns_and_neutralises_formulas(trained, tmp_path):
+    _, run = trained
+    source = tmp_path / "new.csv"
+    pd.DataFrame({"id": [1, 2, 3], "review": ["=cmd|' /C calc'!A0 great fun", "dull boring", "superb"]}) \
+        .to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    result = predict_file(run, source, out=out)
+    assert list(result.columns) == ["id", "review", "predicted_label", "confidence", "prob_neg", "prob_pos"]
+    written = pd.read_csv(out, encoding="utf-8-sig")
+    assert list(written.columns) == list(result.columns) and len(written) == 3
+    assert written["review"][0].startswith("'=")
+    assert written["predicted_label"].tolist()[1:] == ["neg", "pos"]
+
+
+def test_predict_file_to_excel_with_named_column(trained, tmp_path):
+    _, run = trained
+    source = tmp_path / "new.csv"
+    pd.DataFrame({"a": ["x", "y"], "b": ["loved it", "hated it"]}).to_csv(source, index=False)
+    predict_file(run, source, text_col="b", out=tmp_path / "out.xlsx")
+    back = pd.read_excel(tmp_path / "out.xlsx")
+    assert back["predicted_label"].tolist() == ["pos", "neg"]
+
+
+def test_predict_file_unknown_column(trained, tmp_path):
+    _, run = trained
+    source = tmp_path / "new.csv"
+    pd.DataFrame({"a": ["x"]}).to_csv(source, index=False)
+    with pytest.raises(DataError, match="no column 'text'"):
+        predict_file(run, source, text_col="text")
