@@ -1,6 +1,37 @@
-"""textclf web app (placeholder until the pages land)."""
+"""textclf web app: the entry point owns navigation and the sidebar; each page is a short view.
+
+Run with ``make run`` (or ``streamlit run app.py``).
+"""
+
+import logging
+
 import streamlit as st
 
-st.set_page_config(page_title="textclf", layout="wide")
-st.title("textclf")
-st.write("Upload a spreadsheet of texts and labels to train a classifier.")
+from pages import _ui
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+st.set_page_config(page_title="textclf", page_icon=":material/label:", layout="wide")
+
+pages = {
+    "Data": [
+        st.Page(_ui.PAGES["upload"], title="Upload", icon=":material/upload_file:", default=True),
+        st.Page(_ui.PAGES["review"], title="Label review", icon=":material/rule:"),
+    ],
+    "Train": [
+        st.Page(_ui.PAGES["strategy"], title="Strategy", icon=":material/tune:"),
+        st.Page(_ui.PAGES["training"], title="Training", icon=":material/monitoring:"),
+    ],
+    "Results": [
+        st.Page(_ui.PAGES["evaluation"], title="Evaluation", icon=":material/analytics:"),
+        st.Page(_ui.PAGES["compare"], title="Compare", icon=":material/compare_arrows:"),
+        st.Page(_ui.PAGES["predict"], title="Predict", icon=":material/online_prediction:"),
+    ],
+}
+
+page = st.navigation(pages)
+# Create the server-wide services once (marks runs of a dead server as interrupted).
+with _ui.guard("startup"):
+    _ui.job_manager()
+_ui.sidebar()
+page.run()

@@ -1,0 +1,73 @@
+"""Compare: every run in one sortable table, validation curves overlaid, two confusion matrices side by side."""
+
+import pandas as pd
+import streamlit as st
+
+from pages import _ui
+from textclf_core import figures
+
+st.title("Compare runs")
+
+with _ui.guard("compare"):
+    store = _ui.run_store()
+    summaries = store.list()
+    if not summaries:
+        _ui.no_runs_yet()
+
+    rows = []
+    for s in summaries:
+        config = store.get(s.id).read_json("config.json", default={}) or {}
+        strategy = s.strategy
+        if strategy == "partial":
+            strategy += f" (top {config.get('layers')})"
+        rows.append({"run": s.name, "state": s.state, "model": s.model, "strategy": strategy,
+                     "epochs": config.get("epochs") if s.strategy != "baseline" else None,
+                     "lr": config.get("lr") if s.strategy != "baseline" else None,
+                     "max length": config.get("max_length") if s.strategy != "baseline" else None,
+                     "accuracy": s.accuracy, "macro-F1": s.macro_f1, "train time (s)": s.train_seconds,
+                     "size (MB)": s.model_mb, "created": s.created, "id": s.id})
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
+                                "macro-F1": st.column_config.NumberColumn(format="%.3f"),
+                                "lr": st.column_config.NumberColumn(format="%.0e"),
+                                "train time (s)": st.column_config.NumberColumn(format="%.1f"),
+                                "size (MB)": st.column_config.NumberColumn(format="%.1f")})
+    st.caption("Click a column header to sort.")
+
+    done = [s for s in summaries if s.state in ("finished", "cancelled")]
+    if done:
+        st.subheader("Validation curves")
+        metric = st.radio("Score", ["macro_f1", "accuracy", "val_loss"], horizontal=True, key="compare_metric",
+                          format_func=figures.METRIC_NAMES.get)
+        chosen = st.multiselect("Runs", [s.id for s in done], default=[s.id for s in done[:5]],
+                                format_func={s.id: f"{s.name} · {s.id}" for s in done}.get, key="compare_runs")
+        curves = {f"{s.name} · {s.id[-4:]}": store.get(s.id).events(("evaluation",)) for s in done if s.id in chosen}
+        st.plotly_chart(figures.compare_curves(curves, metric=metric), key="compare_curves")
+        st.caption("The baseline trains in one go, so it shows a single point.")
+
+        st.subheader("Confusion matrices side by side")
+        ids = [s.id for s in done]
+        names = {s.id: f"{s.name} · {s.id}" for s in done}
+        c1, c2 = st.columns(2)
+        for column, index, key in ((c1, 0, "cmp_left"), (c2, min(1, len(ids) - 1), "cmp_right")):
+            with column:
+                run_id = st.selectbox("Run", ids, index=index, format_func=names.get, key=key)
+                ev = store.get(run_id).read_json("eval.json", default={}) or {}
+                if ev.get("confusion_matrix"):
+                    st.plotly_chart(figures.confusion_matrix(ev["confusion_matrix"], ev.get("classes") or [],
+                                                             normalize=True, title=None), key=f"{key}_fig")
+                else:
+                    st.caption("No confusion matrix for this run.")
+
+    with st.expander("Delete runs"):
+        v = st.session_state.get("delete_version", 0)  # a new key clears the choice after deleting
+        doomed = st.multiselect("Runs to delete", [s.id for s in summaries if s.state != "running"],
+                                format_func={s.id: f"{s.name} · {s.id}" for s in summaries}.get, key=f"delete_runs_{v}")
+        sure = st.checkbox("Yes, delete these runs and their models for good", key=f"delete_sure_{v}")
+        if st.button("Delete", type="primary", disabled=not (doomed and sure), icon=":material/delete:"):
+            for run_id in doomed:
+                store.delete(run_id)
+            st.session_state["delete_version"] = v + 1
+            st.toast(f"Deleted {len(doomed)} run(s)")
+            st.rerun()

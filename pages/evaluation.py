@@ -1,0 +1,112 @@
+"""Evaluation: a finished run's scores on its test split, the confusion matrix (click a cell to see
+those examples), per-class scores, confidence, ROC/PR for binary tasks and the misclassified texts."""
+
+import streamlit as st
+
+from pages import _ui
+from textclf_core import figures
+
+st.title("Evaluation")
+
+runs = _ui.finished_runs()
+if not runs:
+    _ui.no_runs_yet()
+
+with _ui.guard("evaluation"):
+    run = _ui.pick_run("Run", runs, key="eval_pick")
+    ev = run.read_json("eval.json", default=None)
+    if not ev:
+        st.warning("This run has no evaluation (it stopped before testing).")
+        st.stop()
+    split = ev.get("split") or "test"
+    st.caption(f"Scores on the {split} split ({ev.get('n') or ev.get('n_test') or '?'} texts) that the model "
+               f"never saw in training · trained in {ev.get('train_seconds') or 0:.1f} s on {ev.get('n_train', '?')} texts")
+
+    base = _ui.baseline_for(run) if run.config.strategy != "baseline" else None
+    base_ev = base.read_json("eval.json", default={}) if base is not None else {}
+
+    def delta(key):
+        if base_ev.get(key) is None or ev.get(key) is None:
+            return None
+        return f"{(ev[key] - base_ev[key]) * 100:+.1f} pts vs baseline"
+
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Accuracy", _ui.fmt(ev.get("accuracy")), delta=delta("accuracy"))
+    m2.metric("Macro-F1", _ui.fmt(ev.get("macro_f1")), delta=delta("macro_f1"),
+              help="F1 averaged over classes, each class counting the same")
+    m3.metric("Weighted F1", _ui.fmt(ev.get("weighted_f1")), delta=delta("weighted_f1"))
+    m4.metric("ROC AUC" if ev.get("roc_auc") is not None else "Balanced accuracy",
+              _ui.fmt(ev.get("roc_auc") if ev.get("roc_auc") is not None else ev.get("balanced_accuracy"), "f3"
+                      if ev.get("roc_auc") is not None else "pct"))
+    if base is not None:
+        st.caption(f"Baseline on the same data ({base.config.display_name()}): accuracy {_ui.fmt(base_ev.get('accuracy'))},"
+                   f" macro-F1 {_ui.fmt(base_ev.get('macro_f1'))}.")
+    elif run.config.strategy != "baseline":
+        st.caption("Train the baseline on the same data to see how much the transformer adds.")
+
+    preds = _ui.read_predictions(run)
+    classes = [str(c) for c in ev.get("classes") or []]
+
+    # --- confusion matrix -------------------------------------------------------------------
+    if ev.get("confusion_matrix") and not ev.get("multi_label"):
+        st.subheader("Confusion matrix")
+        normalize = st.toggle("Show shares of each true class", key="cm_normalize")
+        left, right = st.columns([3, 2])
+        with left:
+            event = st.plotly_chart(figures.confusion_matrix(ev["confusion_matrix"], classes, normalize=normalize,
+                                                             title=None),
+                                    key=f"cm_{run.id}", on_select="rerun", selection_mode="points")
+        points = (event.selection.points if event is not None and getattr(event, "selection", None) else [])
+        if points:  # a click on a cell chooses the pair below
+            point = points[0]
+            custom = point.get("customdata") or []
+            gold, pred = (custom[0], custom[1]) if len(custom) >= 2 else (point.get("y"), point.get("x"))
+            if st.session_state.get("cm_last_click") != (run.id, gold, pred):
+                st.session_state["cm_last_click"] = (run.id, gold, pred)
+                st.session_state["cm_true"], st.session_state["cm_pred"] = str(gold), str(pred)
+        with right:
+            st.caption("Click a cell, or choose a pair:")
+            if st.session_state.get("cm_true") not in classes:
+                st.session_state["cm_true"] = classes[0]
+            if st.session_state.get("cm_pred") not in classes:
+                st.session_state["cm_pred"] = classes[-1] if len(classes) > 1 else classes[0]
+            gold = st.selectbox("True class", classes, key="cm_true")
+            pred = st.selectbox("Predicted class", classes, key="cm_pred")
+            if preds is not None:
+                cell = preds[(preds["gold"].astype(str) == gold) & (preds["predicted"].astype(str) == pred)]
+                cell = cell.sort_values("confidence", ascending=False)
+                st.write(f"**{len(cell):,}** texts labelled *{gold}* predicted as *{pred}*")
+                st.dataframe(cell[[c for c in ("row", "text", "confidence") if c in cell.columns]], hide_index=True,
+                             width="stretch", height=300,
+                             column_config={"confidence": st.column_config.NumberColumn(format="%.2f")})
+
+    # --- per class, confidence, curves -------------------------------------------------------
+    if ev.get("per_class"):
+        st.subheader("Per class")
+        c1, c2 = st.columns([2, 3])
+        c1.dataframe(figures.per_class_table(ev["per_class"]), width="stretch",
+                     column_config={k: st.column_config.NumberColumn(format="%.3f")
+                                    for k in ("precision", "recall", "f1")})
+        c2.plotly_chart(figures.per_class_bars(ev["per_class"], title=None), key=f"pc_{run.id}")
+
+    if preds is not None and len(preds):
+        c1, c2 = st.columns(2)
+        correct = preds["correct"].astype(str).str.lower().isin(["true", "1", "1.0"]) if "correct" in preds else None
+        c1.plotly_chart(figures.confidence_histogram(preds["confidence"].astype(float), correct),
+                        key=f"conf_{run.id}")
+        positive = ev.get("positive_class")
+        if positive is not None and f"prob_{positive}" in preds.columns and len(classes) == 2:
+            with c2:
+                tabs = st.tabs(["ROC curve", "Precision–recall curve"])
+                tabs[0].plotly_chart(figures.roc_curve(preds["gold"].astype(str), preds[f"prob_{positive}"],
+                                                       positive=positive), key=f"roc_{run.id}")
+                tabs[1].plotly_chart(figures.pr_curve(preds["gold"].astype(str), preds[f"prob_{positive}"],
+                                                      positive=positive), key=f"pr_{run.id}")
+
+        st.subheader("Misclassified, most confident first")
+        wrong = preds[~correct] if correct is not None else preds[preds["gold"] != preds["predicted"]]
+        wrong = wrong[wrong["gold"].astype(str) != ""].sort_values("confidence", ascending=False)
+        st.caption(f"{len(wrong):,} of {len(preds):,} texts. Confident mistakes are often wrong labels in the data.")
+        st.dataframe(wrong[[c for c in ("row", "text", "gold", "predicted", "confidence") if c in wrong.columns]],
+                     hide_index=True, width="stretch", height=360,
+                     column_config={"confidence": st.column_config.NumberColumn(format="%.2f")})

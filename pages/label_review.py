@@ -1,0 +1,166 @@
+"""Label review: edit labels in a table, fix classes, filter by findings, download the cleaned data.
+
+Edits are a change log over the original rows (``textclf_core.review.ChangeLog``) kept in the
+session, so they survive reruns and page changes and can be undone.
+"""
+
+import streamlit as st
+
+from pages import _ui
+from pages._review_panel import render_suggestions
+from textclf_core.data import neutralize_formulas, prepare
+from textclf_core.labels import clean_label
+
+PAGE_ROWS = 100
+FINDINGS = ("All rows", "Unlabelled", "Exact duplicates", "Conflicting duplicates", "Very short (≤ 3 words)",
+            "Long (may be truncated)", "Edited")
+
+st.title("Label review")
+
+ds = _ui.require_dataset()
+changes = _ui.change_log()
+
+
+def batch(note: str, records) -> int:
+    """Record one user action that touches many rows under one note, so Undo takes it back at once."""
+    count = 0
+    for action, row, old, new in records:
+        if action == "drop":
+            changes.drop(row, old_label=old, finding=None)
+        else:
+            changes.relabel(row, new, old_label=old)
+        changes.changes[-1].note = note
+        count += 1
+    return count
+
+
+def undo_last() -> None:
+    last = changes.undo()
+    if last is not None and last.note and last.note.startswith("batch:"):
+        while changes.changes and changes.changes[-1].note == last.note:
+            changes.undo()
+
+
+def editor_changed(key: str, rows: list[int], labels: list) -> None:
+    """Turn the table's edits into change-log entries, then reset the table (its rows are the log now)."""
+    state = st.session_state.get(key) or {}
+    for position, edit in (state.get("edited_rows") or {}).items():
+        if "label" in edit and 0 <= int(position) < len(rows):
+            new, old = clean_label(edit["label"]), labels[int(position)]
+            if new != old:
+                if new is None:
+                    changes.drop(rows[int(position)], old_label=old)
+                else:
+                    changes.relabel(rows[int(position)], new, old_label=old)
+    st.session_state["editor_version"] = st.session_state.get("editor_version", 0) + 1
+
+
+current = None
+with _ui.guard("label review"):
+    base = prepare(ds["df"], ds["text_col"], ds["label_col"])
+    current = changes.apply(base, label_col="label", row_col="row") if len(changes) else base
+    report = _ui.report()
+    classes = sorted({c for c in current["label"].dropna().unique()}, key=str)
+    classes = sorted(set(classes) | set(st.session_state.get("extra_classes", [])), key=str)
+
+    counts = changes.counts()
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Rows in use", f"{len(current):,}")
+    m2.metric("Relabelled", counts["relabelled"])
+    m3.metric("Dropped", counts["dropped"])
+    m4.metric("Unlabelled", int(current["label"].isna().sum()))
+
+    u1, u2, _ = st.columns([1, 1, 3])
+    if u1.button("Undo last change", disabled=not len(changes), icon=":material/undo:"):
+        undo_last()
+        st.rerun()
+    if u2.button("Undo all changes", disabled=not len(changes), icon=":material/restart_alt:"):
+        changes.undo_all()
+        st.rerun()
+
+    # --- filters ---------------------------------------------------------------------------
+    f1, f2, f3 = st.columns([2, 2, 3])
+    label_filter = f1.selectbox("Label", ["All labels"] + classes, key="review_label_filter")
+    finding = f2.selectbox("Finding", FINDINGS, key="review_finding")
+    search = f3.text_input("Text contains", key="review_search")
+    view = current
+    if label_filter != "All labels":
+        view = view[view["label"] == label_filter]
+    if finding != "All rows":
+        words = view["text"].str.split().str.len().fillna(0)
+        if finding == "Unlabelled":
+            view = view[view["label"].isna()]
+        elif finding == "Exact duplicates":
+            rows = {r for group in report.exact_duplicates for r in group}
+            view = view[view["row"].isin(rows)]
+        elif finding == "Conflicting duplicates":
+            rows = {r for group in report.conflicting_duplicates for r in group}
+            view = view[view["row"].isin(rows)]
+        elif finding.startswith("Very short"):
+            view = view[words <= 3]
+        elif finding.startswith("Long"):
+            view = view[words * 1.3 > report.max_length]
+        elif finding == "Edited":
+            view = view[view["row"].isin(changes.current().keys())]
+    if search:
+        view = view[view["text"].str.contains(search, case=False, regex=False, na=False)]
+
+    pages = max(1, -(-len(view) // PAGE_ROWS))
+    page = st.number_input(f"{len(view):,} rows match · page (of {pages:,})", 1, pages, 1, key="review_page")
+    shown = view.iloc[(int(page) - 1) * PAGE_ROWS:int(page) * PAGE_ROWS][["row", "text", "label"]]
+    shown = shown.reset_index(drop=True)
+    key = f"review_editor_{ds['version']}_{st.session_state.get('editor_version', 0)}"
+    st.data_editor(
+        shown, key=key, hide_index=True, width="stretch", height=420, num_rows="fixed",
+        disabled=["row", "text"],
+        column_config={
+            "row": st.column_config.NumberColumn("Row", help="Row number in your file (from 0)", width="small"),
+            "text": st.column_config.TextColumn("Text", width="large"),
+            "label": st.column_config.SelectboxColumn("Label", options=classes, required=False,
+                                                      help="Pick a label; clear it to drop the row"),
+        },
+        on_change=editor_changed, args=(key, shown["row"].tolist(), shown["label"].tolist()))
+
+    # --- classes -------------------------------------------------------------------------------
+    with st.expander("Rename, merge or drop classes; add a class"):
+        c1, c2, c3 = st.columns([2, 2, 1])
+        source = c1.selectbox("Class", classes, key="class_source")
+        target = c2.text_input("New name (an existing name merges the two)", key="class_target")
+        c3.write("")
+        if c3.button("Rename / merge", disabled=not source or not clean_label(target)):
+            target = clean_label(target)
+            rows = current[current["label"] == source]
+            n = batch(f"batch:{len(changes)}:rename {source} → {target}",
+                      [("relabel", r, source, target) for r in rows["row"]])
+            st.toast(f"{n:,} rows moved from '{source}' to '{target}'")
+            st.rerun()
+        d1, d2 = st.columns([4, 1])
+        d1.caption("Dropping a class leaves its rows out of training (they stay in your file).")
+        if d2.button("Drop class", disabled=not source):
+            rows = current[current["label"] == source]
+            n = batch(f"batch:{len(changes)}:drop {source}", [("drop", r, source, None) for r in rows["row"]])
+            st.toast(f"{n:,} rows of '{source}' dropped")
+            st.rerun()
+        a1, a2 = st.columns([4, 1])
+        new_class = a1.text_input("Add a class to the label list (to label unlabelled rows with it)",
+                                  key="new_class")
+        if a2.button("Add class", disabled=not clean_label(new_class)):
+            extra = st.session_state.setdefault("extra_classes", [])
+            if clean_label(new_class) not in extra:
+                extra.append(clean_label(new_class))
+            st.rerun()
+
+    # --- downloads --------------------------------------------------------------------------------
+    cleaned = changes.apply(ds["df"], label_col=ds["label_col"]) if len(changes) else ds["df"]
+    stem = str(ds["name"]).rsplit(".", 1)[0]
+    d1, d2 = st.columns(2)
+    d1.download_button("Download cleaned CSV", neutralize_formulas(cleaned).to_csv(index=False).encode("utf-8-sig"),
+                       file_name=f"{stem}.cleaned.csv", mime="text/csv", icon=":material/download:")
+    d2.download_button("Download change log", neutralize_formulas(changes.to_frame()).to_csv(index=False)
+                       .encode("utf-8-sig"), file_name=f"{stem}.changes.csv", mime="text/csv",
+                       icon=":material/history:", disabled=not len(changes))
+
+st.divider()
+with _ui.guard("label suggestions"):
+    if current is not None:
+        render_suggestions(current, changes, ds)

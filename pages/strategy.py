@@ -1,0 +1,162 @@
+"""Strategy: pick the model and how to train it; the recommended settings are filled in with the reason."""
+
+import numpy as np
+import streamlit as st
+
+from pages import _ui
+from textclf_core import figures
+from textclf_core.config import (BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, SCHEDULERS, STRATEGIES,
+                                 RunConfig)
+from textclf_core.data import TOKENS_PER_WORD
+from textclf_core.jobs import format_duration
+from textclf_core.models import CATALOG
+from textclf_core.strategies import describe_strategy, estimate, recommend
+
+STRATEGY_TITLES = {"baseline": "Baseline (TF-IDF)", "feature-extraction": "Feature extraction",
+                   "partial": "Partial fine-tuning", "full": "Full fine-tuning", "lora": "LoRA adapters"}
+TRADE_OFFS = {
+    "baseline": "Trade-off: no understanding of word meaning or context, but nothing is faster.",
+    "feature-extraction": "Trade-off: fastest transformer option, but the model never adapts to your texts.",
+    "partial": "Trade-off: most of full fine-tuning's accuracy for a fraction of the time; a little less accurate.",
+    "full": "Trade-off: best accuracy with enough data, but slowest and needs the most memory.",
+    "lora": "Trade-off: small checkpoints and low memory; on a CPU not much faster than full fine-tuning.",
+}
+OTHER = "Other (hub id or local folder)…"
+
+st.title("Strategy")
+ds = _ui.require_dataset()
+
+with _ui.guard("strategy"):
+    report = _ui.report()
+    if report.blocking:
+        st.error("Fix these problems on the Upload or Label review page first:", icon=":material/block:")
+        for line in report.blocking:
+            st.error(line)
+        st.stop()
+    hw = _ui.hardware()
+    median_tokens = (report.token_lengths or {}).get("median")
+    recommended, reason = recommend(report.class_counts, median_tokens=median_tokens, n_rows=report.n_labelled,
+                                    hardware=hw, multi_label=report.multi_label)
+    st.info(f"**Recommended: {recommended.display_name()}** (max length {recommended.max_length}, "
+            f"{recommended.epochs} epoch{'s' if recommended.epochs != 1 else ''}). {reason}",
+            icon=":material/recommend:")
+
+    # Widget keys carry the dataset version, so a new dataset starts from its own recommendation.
+    v = f"{ds['version']}_{st.session_state.get('strategy_reset', 0)}"
+    if st.button("Reset to the recommended settings", icon=":material/restart_alt:"):
+        st.session_state["strategy_reset"] = st.session_state.get("strategy_reset", 0) + 1
+        st.rerun()
+    r = recommended
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        strategy = st.radio("How to train", STRATEGIES, index=STRATEGIES.index(r.strategy), key=f"strategy_{v}",
+                            format_func=lambda s: STRATEGY_TITLES.get(s, s), horizontal=True)
+        st.write(describe_strategy(strategy))
+        st.caption(TRADE_OFFS.get(strategy, ""))
+        settings: dict = {}
+        if strategy == "baseline":
+            settings["baseline_model"] = st.selectbox(
+                "Linear classifier", BASELINE_MODELS, key=f"bm_{v}",
+                format_func=lambda m: {"logreg": "logistic regression", "nb": "naive Bayes",
+                                       "svm": "linear SVM"}.get(m, m))
+        else:
+            keys = [m.key for m in CATALOG]
+            default_model = r.model if r.model in keys else keys[0]
+            choice = st.selectbox("Model", keys + [OTHER], index=keys.index(default_model), key=f"model_{v}",
+                                  format_func=lambda k: k if k == OTHER else
+                                  next(f"{m.key} · {m.params_m:g}M · {m.speed}{' · bundled' if m.bundled else ''}"
+                                       for m in CATALOG if m.key == k))
+            if choice == OTHER:
+                settings["model"] = st.text_input("Hub id or local folder", key=f"model_other_{v}",
+                                                  placeholder="e.g. bert-base-cased or /data/models/my-bert").strip()
+                if not settings["model"]:
+                    st.warning("Type a model id or folder to continue.")
+            else:
+                settings["model"] = choice
+                st.caption(next(m.note for m in CATALOG if m.key == choice))
+            if strategy == "partial":
+                settings["layers"] = st.slider("Top layers to train", 1, 12, r.layers if r.strategy == "partial" else 2,
+                                               key=f"layers_{v}")
+            elif strategy == "lora":
+                c1, c2 = st.columns(2)
+                settings["lora_r"] = c1.number_input("LoRA rank", 1, 256, r.lora_r, key=f"lora_r_{v}")
+                settings["lora_alpha"] = c2.number_input("LoRA alpha", 1, 512, r.lora_alpha, key=f"lora_a_{v}")
+            elif strategy == "feature-extraction":
+                c1, c2 = st.columns(2)
+                settings["head"] = c1.selectbox("Classifier on the embeddings", HEADS, key=f"head_{v}")
+                settings["pooling"] = c2.selectbox("Pooling", POOLINGS, key=f"pool_{v}")
+
+        with st.expander("Advanced settings"):
+            a1, a2, a3 = st.columns(3)
+            settings["epochs"] = a1.number_input("Epochs", 1, 100, r.epochs, key=f"epochs_{v}")
+            settings["batch_size"] = a2.number_input("Batch size", 1, 1024, r.batch_size, key=f"bs_{v}")
+            settings["seed"] = a3.number_input("Seed", 0, 2**31 - 1, r.seed, key=f"seed_{v}")
+            settings["lr"] = a1.number_input("Learning rate", 1e-7, 1.0, float(r.lr), format="%.1e", key=f"lr_{v}")
+            head_lr = a2.number_input("Head learning rate (0 = automatic)", 0.0, 1.0, 0.0, format="%.1e",
+                                      key=f"hlr_{v}")
+            settings["head_lr"] = head_lr or None
+            settings["max_length"] = a3.number_input("Max length (tokens)", 8, 1024, r.max_length, step=16,
+                                                     key=f"maxlen_{v}")
+            words = figures.word_counts(_ui.working_frame()[ds["text_col"]])
+            share = float(np.mean(words * TOKENS_PER_WORD > settings["max_length"])) if len(words) else 0.0
+            a3.caption(f"About {share:.0%} of your texts are longer and will be cut.")
+            settings["loss"] = a1.selectbox("Loss", LOSSES, index=LOSSES.index(r.loss), key=f"loss_{v}",
+                                            help="ce: cross-entropy; weighted: rarer classes count more; "
+                                                 "focal: focus on hard examples; bce: multi-label")
+            settings["class_weights"] = a2.checkbox("Weight classes by rarity", r.class_weights, key=f"cw_{v}")
+            settings["optimizer"] = a3.selectbox("Optimizer", OPTIMIZERS, key=f"opt_{v}")
+            settings["scheduler"] = a1.selectbox("Learning-rate schedule", SCHEDULERS, key=f"sched_{v}")
+            patience = a2.number_input("Early stopping patience (0 = off)", 0, 20, r.early_stopping_patience or 0,
+                                       key=f"pat_{v}")
+            settings["early_stopping_patience"] = patience or None
+            settings["evals_per_epoch"] = a3.number_input("Evaluations per epoch", 1, 20, r.evals_per_epoch,
+                                                          key=f"epe_{v}")
+            settings["val_size"] = a1.slider("Validation share", 0.05, 0.4, float(r.val_size), 0.05, key=f"val_{v}")
+            settings["test_size"] = a2.slider("Test share", 0.05, 0.4, float(r.test_size), 0.05, key=f"test_{v}")
+            name = a3.text_input("Run name (optional)", key=f"name_{v}")
+            settings["name"] = name.strip() or None
+
+    config = None
+    with right:
+        with _ui.guard("settings"):
+            if strategy != "baseline" and not settings.get("model"):
+                st.stop()
+            config = RunConfig(strategy=strategy, text_col=ds["text_col"], label_col=ds["label_col"],
+                               split_col=ds.get("split_col"), data_path=str(ds["name"]),
+                               multi_label=report.multi_label or None,
+                               **{k: (int(val) if isinstance(val, (int, np.integer)) and not isinstance(val, bool)
+                                      else val) for k, val in settings.items()})
+            st.subheader("Estimate")
+            n_train = int(report.n_labelled * (1 - config.val_size - config.test_size))
+            if strategy == "baseline":
+                st.write(f"{n_train:,} training rows · a few seconds on {hw.describe()} · under 1 GB of memory.")
+            else:
+                est = estimate(config, n_train, hw, avg_tokens=float(median_tokens or 48))
+                e1, e2 = st.columns(2)
+                e1.metric("Time", format_duration(est.seconds_per_epoch * config.epochs))
+                e2.metric("Memory", f"{est.memory_gb:.1f} GB")
+                st.caption(f"{n_train:,} training rows · {est.params / 1e6:.1f}M parameters, "
+                           f"{est.trainable / 1e6:.2f}M trained · on {hw.describe()}. {est.note}")
+
+if config is not None:
+    with _ui.guard("start"):
+        manager = _ui.job_manager()
+        busy = len(manager.active())
+        b1, b2, b3 = st.columns(3)
+        start = b1.button("Start training", type="primary", icon=":material/play_arrow:", width="stretch",
+                          help="Starts now, or after the runs already queued")
+        queue = b2.button("Add to queue", icon=":material/queue:", width="stretch",
+                          help="Queue this run and keep choosing more")
+        b3.download_button("Run elsewhere: config.json", config.to_json(), file_name="config.json",
+                           mime="application/json", icon=":material/download:", width="stretch",
+                           help="Train on another machine: textclf train --config config.json --data <your file>")
+        if busy:
+            st.caption(f"{busy} run{'s' if busy != 1 else ''} already running or queued on this server.")
+        if start or queue:
+            job_id = manager.submit(config, _ui.working_frame())
+            _ui.remember_job(job_id)
+            st.session_state["training_job"] = job_id
+            if start:
+                st.switch_page(_ui.PAGES["training"])
+            st.toast(f"Queued: {config.display_name()}", icon=":material/queue:")

@@ -1,0 +1,141 @@
+"""Training: live curves, progress, the confusion matrix at the last evaluation, cancel, queue, event log.
+
+All state lives in the server's JobManager, so leaving the page or reloading the browser loses
+nothing; the page polls (st.fragment with run_every) only while the chosen job is active.
+"""
+
+import datetime as dt
+
+import pandas as pd
+import streamlit as st
+
+from pages import _ui
+from textclf_core import figures
+from textclf_core.jobs import format_duration
+
+STATE_ICONS = {"queued": "⏳", "running": "▶️", "finished": "✅", "failed": "❌", "cancelled": "⏹️"}
+
+st.title("Training")
+
+manager = _ui.job_manager()
+jobs = {s.job_id: s for s in manager.list()}
+if not jobs:
+    st.info("No training has been started on this server yet. Choose a model and strategy first.",
+            icon=":material/info:")
+    st.page_link(_ui.PAGES["strategy"], label="Go to Strategy", icon=":material/tune:")
+    st.page_link(_ui.PAGES["evaluation"], label="See earlier runs on the Evaluation page", icon=":material/analytics:")
+    st.stop()
+
+
+mine = set(_ui.my_jobs())
+# Labels must not change while a job runs (a changing label would reset the selectbox), so no state here.
+labels = {s.job_id: f"{s.name} · submitted {dt.datetime.fromtimestamp(s.submitted_at):%H:%M:%S}"
+                    f"{' · this session' if s.job_id in mine else ''}" for s in jobs.values()}
+
+
+def default_job() -> str:
+    chosen = st.session_state.get("training_job")
+    if chosen in jobs:
+        return chosen
+    active = manager.active()
+    if active:
+        return active[0].job_id
+    return list(jobs)[-1]
+
+
+order = list(reversed(list(jobs)))  # newest first
+job_id = st.selectbox("Run", order, index=order.index(default_job()), format_func=labels.get, key="training_pick")
+st.session_state["training_job"] = job_id
+
+
+def show(snapshot) -> None:
+    """One job's live view. Called inside a fragment while the job is active."""
+    st.caption(f"{STATE_ICONS.get(snapshot.state, '')} {snapshot.state}"
+               + (f" · run {snapshot.run_id}" if snapshot.run_id else ""))
+    if snapshot.state == "queued":
+        st.info(f"Waiting in the queue (position {snapshot.queue_position}). It starts when the runs before it finish.",
+                icon=":material/hourglass_top:")
+    elif snapshot.state == "running":
+        st.progress(min(1.0, snapshot.progress), text=snapshot.message or "Training…")
+    elif snapshot.state == "finished":
+        st.success(f"Finished. {snapshot.message or ''}", icon=":material/check_circle:")
+    elif snapshot.state == "cancelled":
+        st.warning(snapshot.message or "Cancelled", icon=":material/stop_circle:")
+    else:
+        st.error(snapshot.message or "Failed", icon=":material/error:")
+
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Progress", f"{snapshot.progress:.0%}")
+    m2.metric("Examples / s", f"{snapshot.examples_per_s:,.0f}" if snapshot.examples_per_s else "–")
+    m3.metric("Time left", format_duration(snapshot.eta_s) if snapshot.state == "running" and snapshot.eta_s
+              is not None else "–")
+    last = snapshot.last_evaluation or {}
+    m4.metric("Validation macro-F1", _ui.fmt(last.get("macro_f1")))
+
+    if snapshot.state in ("queued", "running") and not snapshot.cancel_requested:
+        if st.button("Cancel this run", key=f"cancel_{snapshot.job_id}", icon=":material/cancel:"):
+            manager.cancel(snapshot.job_id)
+            st.rerun()
+    elif snapshot.cancel_requested and snapshot.state == "running":
+        st.caption("Cancelling… the run stops after the current step.")
+
+    left, right = st.columns([3, 2])
+    with left:
+        st.plotly_chart(figures.training_curves(snapshot.steps, snapshot.evaluations, uirevision=snapshot.job_id),
+                        key=f"curves_{snapshot.job_id}")
+    with right:
+        if last.get("confusion_matrix"):
+            st.plotly_chart(figures.confusion_matrix(last["confusion_matrix"], last.get("classes") or [],
+                                                     title=f"Confusion matrix (validation, step {last.get('step')})",
+                                                     uirevision=snapshot.job_id),
+                            key=f"cm_{snapshot.job_id}")
+        else:
+            st.caption("The confusion matrix appears after the first evaluation.")
+
+    if snapshot.run_id and snapshot.state == "finished":
+        st.page_link(_ui.PAGES["evaluation"], label="See the full evaluation", icon=":material/analytics:")
+        st.session_state["eval_run"] = snapshot.run_id
+
+    with st.expander("Event log"):
+        rows = [{"time": dt.datetime.fromtimestamp(e.get("time", 0)).strftime("%H:%M:%S"), "event": e.get("type"),
+                 "details": ", ".join(f"{k}={_short(v)}" for k, v in e.items()
+                                      if k not in ("type", "time", "confusion_matrix", "config", "classes"))}
+                for e in reversed(snapshot.events[-50:])]
+        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    return text if len(text) < 60 else text[:57] + "…"
+
+
+with _ui.guard("training"):
+    snap = manager.snapshot(job_id)
+    if snap.active:
+        @st.fragment(run_every=1.5)
+        def live():
+            with _ui.guard("live training"):  # a fragment rerun runs only this function: guard it too
+                current = manager.snapshot(job_id)
+                show(current)
+                if current.done:
+                    st.rerun()  # one full rerun: the sidebar and the queue update, and polling stops
+
+        live()
+    else:
+        show(snap)
+
+with _ui.guard("queue"):
+    st.subheader("Queue and history")
+    table = pd.DataFrame([{"run": s.name, "state": s.state,
+                           "position": s.queue_position if s.state == "queued" else None,
+                           "progress": s.progress, "message": s.message, "run id": s.run_id}
+                          for s in reversed(manager.list())])
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+    queued = [s for s in manager.active() if s.state == "queued"]
+    if queued and st.button("Cancel all queued runs", icon=":material/clear_all:"):
+        for s in queued:
+            manager.cancel(s.job_id)
+        st.rerun()

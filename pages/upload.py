@@ -1,0 +1,129 @@
+"""Upload: read a file or a sample, choose the columns, see what the data report found."""
+
+import streamlit as st
+
+from pages import _ui
+from textclf_core import figures
+from textclf_core.errors import TextclfError
+from textclf_core.data import MAX_UPLOAD_MB, list_sheets, read_notes, read_table
+from textclf_core.sample_data import SAMPLES, export_all
+
+FILE_TYPES = ["csv", "tsv", "txt", "xlsx", "xlsm", "json", "jsonl", "ndjson", "parquet"]
+PAGE_ROWS = 50
+SEVERITY = {"error": st.error, "warning": st.warning, "info": st.info}
+
+st.title("Upload data")
+st.write("A table with one text per row and, for training, a column of labels. "
+         "Drop a file or start with a sample.")
+
+
+def load_upload(uploaded, sheet=None):
+    df = read_table(uploaded, filename=uploaded.name, sheet=sheet)
+    _ui.set_dataset(df, uploaded.name, source="upload", sheet=sheet)
+
+
+def load_sample(name: str):
+    spec = SAMPLES[name]
+    path = spec["path"]
+    if not path.exists():
+        with st.spinner("Preparing the sample data (first time only)…"):
+            export_all(path.parent)
+    df = read_table(path)
+    _ui.set_dataset(df, spec["title"], source=f"sample:{name}",
+                    text_col=spec["text_col"], label_col=spec["label_col"])
+
+
+with _ui.guard("upload"):
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        uploaded = st.file_uploader(f"Your file (CSV, TSV, Excel, JSON, JSON Lines or Parquet; up to {MAX_UPLOAD_MB} MB)",
+                                    type=FILE_TYPES, key="uploader")
+    with right:
+        st.markdown("**Or use sample data**")
+        for name, spec in SAMPLES.items():
+            if st.button(spec["title"], key=f"sample_{name}", help=spec["description"],
+                         icon=":material/dataset:", width="stretch"):
+                with _ui.guard("sample"):
+                    load_sample(name)
+
+    if uploaded is not None:
+        sheets = list_sheets(uploaded, filename=uploaded.name)
+        sheet = None
+        if len(sheets) > 1:
+            sheet = st.selectbox("Worksheet", sheets, key="sheet")
+        # Read each new file (or sheet) once; a file that cannot be used leaves the last good dataset in use.
+        marker = (uploaded.file_id, sheet)
+        if st.session_state.get("upload_seen") != marker:
+            st.session_state["upload_seen"] = marker
+            st.session_state["upload_error"] = None
+            try:
+                load_upload(uploaded, sheet)
+            except TextclfError as exc:
+                st.session_state["upload_error"] = str(exc)
+            except Exception:  # noqa: BLE001
+                _ui.log.exception("reading %s", uploaded.name)
+                st.session_state["upload_error"] = (f"{uploaded.name} could not be read. Check that it is a "
+                                                    "CSV, TSV, Excel, JSON, JSON Lines or Parquet file.")
+        if st.session_state.get("upload_error"):
+            st.error(st.session_state["upload_error"], icon=":material/error:")
+
+ds = _ui.dataset()
+if ds is None:
+    st.info("Nothing loaded yet.", icon=":material/info:")
+    st.stop()
+
+with _ui.guard("columns"):
+    df = ds["df"]
+    columns = [str(c) for c in df.columns]
+    st.subheader(f"{ds['name']} · {len(df):,} rows, {len(columns)} columns")
+    for note in read_notes(df):
+        st.caption(f"ℹ️ {note}")
+
+    c1, c2, c3 = st.columns(3)
+
+    def pick(container, label, key, current, optional):
+        options = ([None] if optional else []) + columns
+        index = options.index(current) if current in options else 0
+        value = container.selectbox(label, options, index=index, key=f"{key}_{ds['version']}",
+                                    format_func=lambda c: "(none)" if c is None else c,
+                                    help=ds.get("reasons", {}).get(key.replace("_col", "")))
+        return value
+
+    text_col = pick(c1, "Text column", "text_col", ds.get("text_col"), optional=False)
+    label_col = pick(c2, "Label column", "label_col", ds.get("label_col"), optional=True)
+    split_col = pick(c3, "Split column (optional)", "split_col", ds.get("split_col"), optional=True)
+    if (text_col, label_col, split_col) != (ds.get("text_col"), ds.get("label_col"), ds.get("split_col")):
+        ds.update(text_col=text_col, label_col=label_col, split_col=split_col)
+        st.session_state.pop("report_cache", None)
+    if text_col is not None and text_col == label_col:
+        st.warning("The text and label columns are the same; choose two different columns.")
+
+    with st.expander("Preview", expanded=True):
+        pages = max(1, -(-len(df) // PAGE_ROWS))
+        page = st.number_input(f"Page (of {pages:,}, {PAGE_ROWS} rows each)", min_value=1, max_value=pages,
+                               value=1, step=1, key=f"preview_page_{ds['version']}")
+        start = (int(page) - 1) * PAGE_ROWS
+        st.dataframe(df.iloc[start:start + PAGE_ROWS], width="stretch", height=300)
+
+with _ui.guard("report"):
+    if text_col is not None and text_col != label_col:
+        report = _ui.report()
+        st.subheader("What we found")
+        if report.blocking:
+            st.error("Training cannot start until the problems in red are fixed.", icon=":material/block:")
+        elif label_col:
+            st.success(f"Ready to train: {report.n_labelled:,} labelled rows in {len(report.class_counts)} classes.",
+                       icon=":material/check_circle:")
+        for finding in sorted(report.findings, key=lambda f: ("error", "warning", "info").index(f.severity)
+                              if f.severity in ("error", "warning", "info") else 3):
+            SEVERITY.get(finding.severity, st.info)(finding.message)
+        chart_left, chart_right = st.columns(2)
+        with chart_left:
+            if label_col:
+                st.plotly_chart(figures.class_distribution(report.class_counts), key="class_dist")
+        with chart_right:
+            lengths = figures.word_counts(_ui.working_frame()[text_col])
+            st.plotly_chart(figures.text_lengths(lengths, unit="words", title="Text length (words)"),
+                            key="length_hist")
+        if label_col and not report.blocking:
+            st.page_link(_ui.PAGES["strategy"], label="Next: choose how to train", icon=":material/arrow_forward:")

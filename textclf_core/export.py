@@ -1,0 +1,32 @@
+"""Hand a trained model to someone else: the run's ``model/`` folder as a zip.
+
+For transformer runs the zip unpacks to a Hugging Face folder that
+``transformers.pipeline("text-classification", model=folder)`` loads; baseline and
+feature-extraction models are read back with ``textclf_core.predict.load_predictor``.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+from .errors import RunStoreError
+
+
+def model_kind(run) -> str | None:
+    """'transformer', 'features', 'baseline' or None when the run kept no model."""
+    info = run.model_info() if hasattr(run, "model_info") else None
+    return (info or {}).get("kind")
+
+
+def model_zip_bytes(run) -> bytes:
+    """The files of ``run.model_dir`` zipped with paths relative to it (no run folder around them)."""
+    folder = run.model_dir
+    if not folder.is_dir():
+        raise RunStoreError(f"Run {run.id} has no saved model", hint="Train it again or pick another run")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
