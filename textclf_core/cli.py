@@ -350,30 +350,19 @@ def cmd_evaluate(args) -> int:
 
 
 def _print_by(run, column: str) -> None:
-    import pandas as pd
+    from .slices import evaluate_by, summary_lines
 
-    from .evaluation import metrics_by_group
-
-    try:
-        preds = pd.read_csv(run.path / "predictions.csv", encoding="utf-8-sig", keep_default_na=False)
-    except OSError:
-        raise TextclfError(f"Run {run.id} has no predictions.csv", hint="Train the run again") from None
-    if column in preds.columns:
-        groups = preds[column]
-    else:
-        info = run.read_json("data.json", default={}) or {}
-        path = info.get("path")
-        if not path or not Path(path).exists():
-            raise TextclfError(f"Column '{column}' is not in the predictions and the original data file is not "
-                               "available", hint="Use a column of predictions.csv such as gold or predicted")
-        frame = _read(path)
-        if column not in frame.columns:
-            raise TextclfError(f"There is no column '{column}' in {Path(path).name}",
-                               hint=f"Choose one of: {', '.join(map(str, frame.columns[:10]))}")
-        groups = frame[column].reindex(preds["row"].astype(int)).astype(str).to_numpy()
-    table = metrics_by_group(preds, groups)
-    _out(f"by {column}:")
-    _out(_table(table.values.tolist(), list(table.columns)))
+    table = evaluate_by(run, column)
+    overall = table.attrs.get("overall") or {}
+    _out(f"by {column} ({table.attrs.get('grouping', 'values')}; * = accuracy more than "
+         f"{table.attrs.get('margin', 0.05) * 100:.0f} points below overall with at least {table.attrs.get('min_n', 20)} texts):")
+    rows = [[("* " if r.flagged else "  ") + str(r.group), r.n, r.accuracy, r.macro_f1,
+             f"{r.accuracy_gap * 100:+.1f}"] for r in table.itertuples()]
+    _out(_table(rows, ["group", "n", "accuracy", "macro F1", "vs overall (pts)"]))
+    if overall.get("accuracy") is not None:
+        _out(f"overall: accuracy {overall['accuracy']:.3f}, macro F1 {overall['macro_f1']:.3f} ({overall['n']:,} texts)")
+    for line in summary_lines(table):
+        _out(f"  weak group: {line}")
 
 
 # =============================================================================
