@@ -211,3 +211,21 @@ def test_transformer_strategies_go_to_the_engine(store, monkeypatch):
     assert run.read_json("eval.json")["best"] == {"epoch": 1, "macro_f1": 1.0}
     assert json.loads((run.path / "model" / "textclf.json").read_text())["kind"] == "baseline"
     assert np.isfinite(run.read_json("eval.json")["accuracy"])
+
+
+@pytest.mark.parametrize("strategy", ["full", "feature-extraction"])
+def test_transformer_run_end_to_end_with_a_tiny_model(store, tiny_bert, strategy):
+    """The real engine on a tiny local BERT: the run finishes, is scored and predicts from disk."""
+    config = RunConfig(strategy=strategy, model=str(tiny_bert), epochs=2, batch_size=8, lr=3e-3,
+                       precision="fp32", max_length=32, early_stopping_patience=None)
+    run = runner.execute(config, small_frame(20), store=store)
+    status = run.status()
+    assert status["state"] == "finished", (status, (run.path / "error.log").read_text()
+                                           if (run.path / "error.log").exists() else "")
+    evaluation = run.read_json("eval.json")
+    assert evaluation["accuracy"] is not None and evaluation["validation"]["n"] > 0
+    assert evaluation["train_seconds"] > 0
+    predictor = load_predictor(run)
+    assert predictor.kind in ("transformer", "features")
+    out = predictor.predict(["great wonderful film"])
+    assert list(out.columns) == ["label", "confidence", "prob_neg", "prob_pos"]

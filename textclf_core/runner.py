@@ -221,11 +221,13 @@ def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_
             from .predict import load_predictor
 
             predictor = load_predictor(run)
-        thresholds = getattr(predictor, "thresholds", None)
+        thresholds = getattr(result, "thresholds", None) or getattr(predictor, "thresholds", None)
         if label_space.multi_label and thresholds is None:
             thresholds = _tune_thresholds(predictor, val_df, label_space)
-        fit_info = _jsonable_best(getattr(result, "best", None))
+        fit_info = _fit_info(result)
     train_seconds = time.time() - started
+    if fit_info.get("train_seconds"):  # the engine's own clock leaves out loading the model
+        train_seconds = float(fit_info["train_seconds"])
     check_stop()
 
     # --- evaluate -----------------------------------------------------------------------
@@ -275,16 +277,14 @@ def _tune_thresholds(predictor, val_df: pd.DataFrame, label_space: LabelSpace):
                            separator=label_space.separator or ";")
 
 
-def _jsonable_best(best) -> dict:
-    if best is None:
-        return {}
+def _fit_info(result) -> dict:
+    """What the engine reports about its best checkpoint, as plain data for eval.json."""
+    info: dict = {}
+    best = getattr(result, "best", None)
     if isinstance(best, dict):
-        return best
-    try:
-        import dataclasses
-
-        if dataclasses.is_dataclass(best):
-            return dataclasses.asdict(best)
-    except TypeError:
-        pass
-    return {"value": str(best)}
+        info.update(best)
+    for key in ("best_metric", "best_epoch", "train_seconds", "params"):
+        value = getattr(result, key, None)
+        if value is not None:
+            info[key] = list(value) if isinstance(value, tuple) else value
+    return info
