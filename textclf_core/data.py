@@ -18,7 +18,6 @@ import io
 import json
 import os
 import re
-import unicodedata
 import zipfile
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
@@ -27,9 +26,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import DataError
-from .labels import clean_label, detect_separator, is_missing, split_multi
+from .labels import MULTI_LABEL_SEPARATORS, clean_label, detect_separator, is_missing, split_multi
 
 MAX_UPLOAD_MB = int(os.environ.get("TEXTCLF_MAX_UPLOAD_MB", "200") or 200)
 SMALL_CLASS = 10  # fewer examples than this: warn (as managed services do)
@@ -714,6 +715,11 @@ def guess_columns(df: pd.DataFrame) -> ColumnGuess:
                                f"{st['unique']:,} different values)")
         else:
             text_col = None
+    named_empty = [c for c, st in stats.items() if st is None and _name_key(c) in TEXT_NAMES]
+    named_filled = [c for c, st in stats.items() if st is not None and _name_matches(c, TEXT_NAMES)]
+    if named_empty and not named_filled:  # an empty 'text' column: say so instead of picking another column
+        text_col = named_empty[0]
+        reasons["text"] = f"'{text_col}' is named like a text column (it is empty)"
     if text_col is None:
         reasons["text"] = "No column looks like free text (all columns are empty, numbers or short codes)"
 
@@ -846,10 +852,6 @@ def _rows_text(rows: Sequence[int], limit: int = 5) -> str:
     return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
 
 
-def _norm_text(text: str) -> str:
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip().casefold()
-
-
 def _stats(values: np.ndarray) -> dict[str, float]:
     if len(values) == 0:
         return {}
@@ -873,6 +875,72 @@ def _token_counts(texts: list[str], tokenizer, limit: int = 5000) -> tuple[np.nd
     return np.ceil(words * TOKENS_PER_WORD).astype(np.int64) + 2, True
 
 
+def _clean_scalar(value):
+    """clean_label for one cell, with fast paths for the common types."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, float):
+        if value != value:
+            return None
+        return str(int(value)) if value.is_integer() else str(value)
+    return clean_label(value)
+
+
+def _clean_labels(values) -> np.ndarray:
+    """clean_label over a column, vectorised: object array of trimmed str or None."""
+    s = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    if s.dtype != object and pd.api.types.is_string_dtype(s.dtype):
+        t = s.str.strip()
+        return t.mask(t == "").to_numpy(dtype=object, na_value=None)
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        arr = s.to_numpy(dtype=float, na_value=np.nan)
+        out = np.full(len(arr), None, dtype=object)
+        ok = ~np.isnan(arr)
+        whole = ok & (arr == np.round(arr))
+        out[whole] = arr[whole].astype(np.int64).astype(str).tolist()
+        other = ok & ~whole
+        out[other] = [str(v) for v in arr[other]]
+        return out
+    return np.fromiter((_clean_scalar(v) for v in s.to_numpy(dtype=object)), dtype=object, count=len(s))
+
+
+def _text_scalar(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        if value != value:
+            return ""
+        return str(int(value)) if value.is_integer() else str(value)
+    return "" if is_missing(value) else str(value)
+
+
+def _texts(series: pd.Series) -> np.ndarray:
+    if series.dtype != object and pd.api.types.is_string_dtype(series.dtype):
+        return series.fillna("").to_numpy(dtype=object)
+    return np.fromiter((_text_scalar(v) for v in series.to_numpy(dtype=object)), dtype=object, count=len(series))
+
+
+def _detect_sep(labelled: pd.Series) -> str | None:
+    """detect_separator on already-clean labels, vectorised (same 5% rule)."""
+    if len(labelled) == 0:
+        return None
+    for sep in MULTI_LABEL_SEPARATORS:
+        if labelled.str.contains(sep, regex=False).mean() >= 0.05:
+            return sep
+    return None
+
+
+def _normalize_arrow(texts):
+    """Duplicate key: Unicode NFKC, whitespace collapsed and trimmed, lower case."""
+    collapsed = pc.replace_substring_regex(pc.utf8_normalize(texts, "NFKC"), r"\s+", " ")
+    return pc.utf8_lower(pc.utf8_trim_whitespace(collapsed))
+
+
 def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_length: int = 128,
              tokenizer=None, *, multi_label: bool | None = None) -> DataReport:
     """Check a table for everything that affects training; never raises for problems in the data."""
@@ -894,12 +962,15 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
         return rep
 
     frame = prepare(df, text_col, label_col)
-    texts = frame["text"].tolist()
-    labels = frame["label"].tolist()
-    rows = frame["row"].tolist()
+    rows = frame["row"].to_numpy()
+    labels = frame["label"]
+    # Arrow compute keeps a million-row table to seconds (pandas' object string methods loop in Python).
+    texts = pa.array(frame["text"].to_numpy(dtype=object), type=pa.large_string())
+    stripped = pc.utf8_trim_whitespace(texts)
 
     # --- texts ----------------------------------------------------------------
-    rep.empty_texts = [r for r, t in zip(rows, texts) if not t.strip()]
+    empty = pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False).astype(bool)
+    rep.empty_texts = rows[empty].tolist()
     if len(rep.empty_texts) == len(rows):
         add(Finding("all_texts_empty", "error", f"Every text in column '{text_col}' is empty. Choose the column "
                     "that holds the texts.", len(rows)))
@@ -907,11 +978,14 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
         add(Finding("empty_texts", "warning", f"{len(rep.empty_texts):,} row(s) have an empty text "
                     f"({_rows_text(rep.empty_texts)}). They will be left out of training and evaluation.",
                     len(rep.empty_texts), rep.empty_texts))
-    non_empty = [t for t in texts if t.strip()]
-    if non_empty:
-        chars = np.asarray([len(t) for t in non_empty])
-        words = np.asarray([len(t.split()) for t in non_empty])
-        tokens, estimated = _token_counts(non_empty, tokenizer)
+    if not empty.all():
+        non_empty = texts.filter(pa.array(~empty))
+        chars = pc.utf8_length(non_empty).to_numpy(zero_copy_only=False).astype(np.int64)
+        words = pc.count_substring_regex(non_empty, r"\S+").to_numpy(zero_copy_only=False).astype(np.int64)
+        if tokenizer is not None:
+            tokens, estimated = _token_counts(non_empty.to_pylist(), tokenizer)
+        else:
+            tokens, estimated = np.ceil(words * TOKENS_PER_WORD).astype(np.int64) + 2, True
         rep.char_lengths, rep.word_lengths, rep.token_lengths = _stats(chars), _stats(words), _stats(tokens)
         rep.tokens_estimated = estimated
         share = float(np.mean(tokens > max_length))
@@ -929,11 +1003,12 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
     # --- labels ---------------------------------------------------------------
     if label_col is None:
         rep.n_unlabelled = rep.n_rows
-        rep.missing_labels = list(rows)
+        rep.missing_labels = rows.tolist()
         add(Finding("no_label_column", "error", "No label column is chosen. Training needs a column with the "
                     "class of each text; without it the file can only be used for predictions."))
         return rep
-    rep.missing_labels = [r for r, lab in zip(rows, labels) if lab is None]
+    missing = labels.isna().to_numpy(dtype=bool)
+    rep.missing_labels = rows[missing].tolist()
     rep.n_unlabelled = len(rep.missing_labels)
     rep.n_labelled = rep.n_rows - rep.n_unlabelled
     if rep.n_labelled == 0:
@@ -946,8 +1021,10 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
                     f"({_rows_text(rep.missing_labels)}). They are kept as unlabelled rows: not used for training, "
                     "but you can label them in Label review or predict them.", rep.n_unlabelled, rep.missing_labels))
 
-    labelled = [lab for lab in labels if lab is not None]
-    sep = detect_separator(labelled) if multi_label is None else (detect_separator(labelled) or ";")
+    labelled = labels[~missing].astype(str)
+    sep = _detect_sep(labelled)
+    if multi_label is not None and multi_label and sep is None:
+        sep = ";"
     rep.multi_label = bool(sep) if multi_label is None else bool(multi_label)
     rep.separator = sep if rep.multi_label else None
     if rep.multi_label:
@@ -958,7 +1035,7 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
                     f"(about {avg:.1f} per row): this is a multi-label task, each text can get several of the "
                     f"{len(counts)} classes."))
     else:
-        counts = Counter(labelled)
+        counts = Counter({str(k): int(v) for k, v in labelled.value_counts().items()})
     rep.class_counts = {k: int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
 
     if len(counts) < 2:
@@ -985,18 +1062,20 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
             add(Finding("imbalance", "warning", f"Classes are very unbalanced: '{big}' has {ratio:.0f} times as many "
                         f"examples as '{little}'. Weighting classes in the loss helps the small ones."))
 
-    # Spelling variants: raw cells that differ only by case or spaces.
-    raw_cells = [str(v) for v in df[label_col] if not is_missing(v)]
-    if rep.multi_label:
-        raw_cells = [p for c in raw_cells for p in c.split(rep.separator)]
+    # Spelling variants: raw cells that differ only by case or spaces (counted over distinct cells: fast).
+    raw_counts = df[label_col].dropna().astype(str).value_counts()
+    cell_counts: Counter = Counter()
+    for cell, n in raw_counts.items():
+        for part in (cell.split(rep.separator) if rep.multi_label else [cell]):
+            cell_counts[part] += int(n)
     variants: dict[str, Counter] = defaultdict(Counter)
-    for cell in raw_cells:
-        variants[re.sub(r"\s+", " ", cell).strip().casefold()][cell] += 1
+    for cell, n in cell_counts.items():
+        variants[re.sub(r"\s+", " ", cell).strip().casefold()][cell] += n
     for key, spellings in variants.items():
         if len(spellings) > 1 and key:
-            stripped = {re.sub(r"\s+", " ", s).strip() for s in spellings}
+            stripped_names = {re.sub(r"\s+", " ", s).strip() for s in spellings}
             rep.label_variants.append({"spellings": sorted(spellings), "counts": dict(spellings),
-                                       "merged": len(stripped) == 1})
+                                       "merged": len(stripped_names) == 1})
     if rep.label_variants:
         merged = [v for v in rep.label_variants if v["merged"]]
         separate = [v for v in rep.label_variants if not v["merged"]]
@@ -1013,26 +1092,30 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
     classes = list(counts)
     if classes and all(_is_number(str(c)) for c in classes):
         rep.numeric_labels = True
-        shown = ", ".join(sorted(classes, key=lambda c: float(c))[:6])
+        shown = ", ".join(sorted(classes, key=lambda c: float(c.replace(",", "")))[:6])
         add(Finding("numeric_labels", "info", f"Labels are numbers ({shown}). Each number is treated as the name of "
                     "a class, not as an amount."))
 
-    # --- duplicates -----------------------------------------------------------
-    by_norm: dict[str, list[int]] = defaultdict(list)
-    for i, (t, lab) in enumerate(zip(texts, labels)):
-        if t.strip() and lab is not None:
-            by_norm[_norm_text(t)].append(i)
-    for idx in by_norm.values():
-        if len(idx) < 2:
-            continue
-        labs = {labels[i] for i in idx}
-        if len(labs) > 1:
-            rep.conflicting_duplicates.append([rows[i] for i in idx])
+    # --- duplicates (only rows whose normalised text repeats are looked at one by one) ---------
+    usable = ~empty & ~missing
+    mask = pa.array(usable)
+    keys = _normalize_arrow(texts.filter(mask)).to_numpy(zero_copy_only=False)
+    repeated = pd.Series(keys, dtype=object).duplicated(keep=False).to_numpy()
+    keyed = pd.DataFrame({"key": keys[repeated],
+                          "label": labels.to_numpy(dtype=object)[usable][repeated],
+                          "text": stripped.filter(mask).to_numpy(zero_copy_only=False)[repeated],
+                          "row": rows[usable][repeated]})
+    conflict_labels: list[list[str]] = []
+    conflict_texts: list[str] = []
+    for _, group in keyed.groupby("key", sort=False):
+        if group["label"].nunique() > 1:
+            rep.conflicting_duplicates.append(group["row"].astype(int).tolist())
+            conflict_labels.append(sorted(set(group["label"])))
+            conflict_texts.append(str(group["text"].iloc[0]))
         else:
-            exact: dict[str, list[int]] = defaultdict(list)
-            for i in idx:
-                exact[texts[i].strip()].append(rows[i])
-            rep.exact_duplicates.extend(g for g in exact.values() if len(g) > 1)
+            for _, same in group.groupby("text", sort=False):
+                if len(same) > 1:
+                    rep.exact_duplicates.append(same["row"].astype(int).tolist())
     if rep.exact_duplicates:
         n = sum(len(g) for g in rep.exact_duplicates)
         add(Finding("exact_duplicates", "warning", f"{len(rep.exact_duplicates):,} text(s) appear more than once "
@@ -1041,13 +1124,10 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
                     sorted(r for g in rep.exact_duplicates for r in g)))
     if rep.conflicting_duplicates:
         n = sum(len(g) for g in rep.conflicting_duplicates)
-        first = rep.conflicting_duplicates[0]
-        pos = {r: i for i, r in enumerate(rows)}
-        example = texts[pos[first[0]]].strip()
-        example = example if len(example) <= 60 else example[:57] + "..."
-        labs = sorted({labels[pos[r]] for r in first})
+        example = conflict_texts[0] if len(conflict_texts[0]) <= 60 else conflict_texts[0][:57] + "..."
         add(Finding("conflicting_duplicates", "warning", f"{len(rep.conflicting_duplicates):,} text(s) appear with "
-                    f"different labels ({n:,} rows), e.g. '{example}' is labelled {' and '.join(repr(x) for x in labs)}. "
+                    f"different labels ({n:,} rows), e.g. '{example}' is labelled "
+                    f"{' and '.join(repr(x) for x in conflict_labels[0])}. "
                     "A model cannot learn both; check them in Label review.", len(rep.conflicting_duplicates),
                     sorted(r for g in rep.conflicting_duplicates for r in g)))
 
@@ -1069,15 +1149,20 @@ def prepare(df: pd.DataFrame, text_col: str, label_col: str | None, *, split_col
                             hint=f"Choose one of: {', '.join(map(str, df.columns[:10]))}")
     if text_col is None:
         raise DataError("No text column is chosen", hint="Choose the column that holds the texts")
-    text = [("" if is_missing(v) else (str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)))
-            for v in df[text_col]]
-    labels = [clean_label(v) for v in df[label_col]] if label_col is not None else [None] * len(df)
-    out = pd.DataFrame({"row": np.arange(len(df), dtype=np.int64), "text": pd.Series(text, dtype=object),
+    labels = _clean_labels(df[label_col]) if label_col is not None else np.full(len(df), None, dtype=object)
+    out = pd.DataFrame({"row": np.arange(len(df), dtype=np.int64),
+                        "text": pd.Series(_texts(df[text_col]), dtype=object),
                         "label": pd.Series(labels, dtype=object)})
     if split_col is not None:
-        out["split_value"] = [None if is_missing(v) else SPLIT_VALUES.get(str(v).strip().lower())
-                              for v in df[split_col]]
+        out["split_value"] = _split_names(df[split_col])
     return out
+
+
+def _split_names(values) -> np.ndarray:
+    """'train' / 'validation' / 'test' or None for each cell of a split column."""
+    clean = pd.Series(_clean_labels(values), dtype=object)
+    mapped = clean.str.lower().map(SPLIT_VALUES)
+    return mapped.astype(object).where(mapped.notna(), None).to_numpy(dtype=object)
 
 
 def assign_splits(labels: Sequence, *, val_size: float = 0.1, test_size: float = 0.1, seed: int = 42,
@@ -1099,75 +1184,78 @@ def assign_splits_with_notes(labels: Sequence, *, val_size: float = 0.1, test_si
     - Classes too small to stratify (1 example) go to train, with a note.
     - Multi-label rows are stratified on their rarest label.
     """
-    labels = list(labels)
-    n = len(labels)
+    clean = _clean_labels(labels)
+    n = len(clean)
     notes: list[str] = []
     out = np.full(n, "unlabelled", dtype=object)
-    clean = [clean_label(v) for v in labels]
-    labelled = [i for i in range(n) if clean[i] is not None]
-    if not labelled:
+    has_label = np.array([c is not None for c in clean], dtype=bool)
+    labelled = np.flatnonzero(has_label)
+    if len(labelled) == 0:
         return out.astype(str), ["No row has a label"]
+    if groups is not None:
+        groups = list(groups)
+        if len(groups) != n:
+            raise DataError("The groups have a different number of rows than the labels")
 
-    # Stratum of each labelled row.
+    # Stratum of each labelled row: its label, or (multi-label) its rarest label.
+    strata = np.full(n, "", dtype=object)
     if multi_label:
-        sep = detect_separator([clean[i] for i in labelled]) or ";"
-        parts = {i: split_multi(clean[i], sep) for i in labelled}
+        sep = _detect_sep(pd.Series(clean[labelled], dtype=object)) or ";"
+        parts = {int(i): split_multi(clean[i], sep) for i in labelled}
         freq = Counter(p for ps in parts.values() for p in ps)
-        stratum = {i: (min(parts[i], key=lambda p: (freq[p], p)) if parts[i] else "") for i in labelled}
+        for i, ps in parts.items():
+            strata[i] = min(ps, key=lambda p: (freq[p], p)) if ps else ""
     else:
-        stratum = {i: clean[i] for i in labelled}
+        strata[labelled] = clean[labelled]
 
-    fixed: dict[int, str] = {}
+    pool = labelled
     if split_values is not None:
-        split_values = list(split_values)
-        if len(split_values) != n:
+        names = _split_names(split_values)
+        if len(names) != n:
             raise DataError("The split column has a different number of rows than the labels")
-        for i in labelled:
-            v = split_values[i]
-            mapped = None if is_missing(v) else SPLIT_VALUES.get(str(v).strip().lower())
-            if mapped:
-                fixed[i] = mapped
-        if fixed:
-            present = set(fixed.values())
+        fixed = labelled[np.array([names[i] is not None for i in labelled], dtype=bool)]
+        if len(fixed):
+            present = {names[i] for i in fixed}
             notes.append(f"The split column's values were used for {len(fixed):,} labelled rows")
             unknown = len(labelled) - len(fixed)
             if unknown:
                 notes.append(f"{unknown:,} labelled rows had no recognised split value and were split at random")
-            # Shares still needed for the parts the column does not provide.
             if "validation" not in present and val_size > 0:
                 notes.append("The split column has no validation rows; some training rows are used for validation")
             if "test" not in present and test_size > 0:
                 notes.append("The split column has no test rows; some training rows are used for the final test")
             val_size = 0.0 if "validation" in present else val_size
             test_size = 0.0 if "test" in present else test_size
-            # Carve missing parts out of the rows the column put in train, plus the unassigned ones.
-            pool = [i for i in labelled if fixed.get(i, "train") == "train"]
-            for i in labelled:
-                if i in fixed and fixed[i] != "train":
-                    out[i] = fixed[i]
-            _stratified(pool, stratum, groups, val_size, test_size, seed, out, notes)
-            return out.astype(str), notes
-    _stratified(labelled, stratum, groups, val_size, test_size, seed, out, notes)
+            for i in fixed:
+                out[i] = names[i]
+            # Missing parts are carved out of the rows the column put in train, plus the unassigned ones.
+            pool = labelled[np.array([names[i] in (None, "train") for i in labelled], dtype=bool)]
+    _stratified(pool, strata, groups, val_size, test_size, seed, out, notes)
     return out.astype(str), notes
 
 
-def _stratified(indices: list[int], stratum: dict[int, str], groups, val_size: float, test_size: float,
+def _stratified(indices: np.ndarray, strata: np.ndarray, groups, val_size: float, test_size: float,
                 seed: int, out: np.ndarray, notes: list[str]) -> None:
-    """Assign train/validation/test to ``indices`` class by class (groups kept whole)."""
+    """Assign train/validation/test to ``indices`` class by class; rows of one group stay together."""
+    if len(indices) == 0:
+        return
     rng = np.random.default_rng(seed)
-    # Units: groups of rows that must stay together (one row each when no groups are given).
-    units: dict[Any, list[int]] = defaultdict(list)
-    for i in indices:
-        key = ("g", groups[i]) if groups is not None and not is_missing(groups[i]) else ("r", i)
-        units[key].append(i)
-    by_class: dict[str, list[list[int]]] = defaultdict(list)
-    for members in units.values():
-        by_class[Counter(stratum[i] for i in members).most_common(1)[0][0]].append(members)
+    if groups is None:
+        unit_of = np.arange(len(indices))
+    else:
+        codes, _ = pd.factorize(pd.Series([groups[i] for i in indices], dtype=object), use_na_sentinel=True)
+        alone = codes < 0  # rows without a group are units of their own
+        codes[alone] = codes.max(initial=-1) + 1 + np.arange(int(alone.sum()))
+        unit_of, _ = pd.factorize(codes)
+    n_units = int(unit_of.max()) + 1
+    first_member = np.full(n_units, -1, dtype=np.int64)
+    first_member[unit_of[::-1]] = np.arange(len(indices))[::-1]  # first row of each unit
+    unit_strata = strata[indices[first_member]]
+    unit_split = np.full(n_units, "train", dtype=object)
     too_small = []
-    for cls in sorted(by_class, key=str):
-        class_units = by_class[cls]
-        order = rng.permutation(len(class_units))
-        k = len(class_units)
+    for cls in sorted(set(unit_strata.tolist()), key=str):
+        members = np.flatnonzero(unit_strata == cls)
+        k = len(members)
         n_test = int(round(k * test_size))
         n_val = int(round(k * val_size))
         if k >= 3:
@@ -1183,10 +1271,10 @@ def _stratified(indices: list[int], stratum: dict[int, str], groups, val_size: f
                 n_val -= 1
             else:
                 n_test -= 1
-        for rank, u in enumerate(order):
-            split = "test" if rank < n_test else "validation" if rank < n_test + n_val else "train"
-            for i in class_units[u]:
-                out[i] = split
+        order = members[rng.permutation(k)]
+        unit_split[order[:n_test]] = "test"
+        unit_split[order[n_test:n_test + n_val]] = "validation"
+    out[indices] = unit_split[unit_of]
     if too_small:
         shown = ", ".join(f"'{c}'" for c in too_small[:5])
         notes.append(f"{len(too_small)} class(es) have a single example ({shown}) and were put in training only")
@@ -1198,9 +1286,9 @@ def fingerprint(df: pd.DataFrame) -> str:
     h.update(json.dumps([str(c) for c in df.columns]).encode("utf-8"))
     h.update(str(len(df)).encode())
     for col in df.columns:
-        values = ["\x00" if is_missing(v) else str(v) for v in df[col]]
-        hashed = pd.util.hash_array(np.asarray(values, dtype=object), categorize=False)
-        h.update(hashed.tobytes())
+        s = df[col]
+        values = s.astype(object).where(s.notna(), "\x00").astype(str).to_numpy(dtype=object)
+        h.update(pd.util.hash_array(values, categorize=False).tobytes())
     return h.hexdigest()[:16]
 
 
