@@ -400,3 +400,29 @@ def test_neutralize_formulas(tmp_path):
     assert df.loc[0, "text"].startswith("=")  # original untouched
     path = data.write_csv(df, tmp_path / "out.csv")
     assert read_table(path)["text"][0].startswith("'=")
+
+
+def test_prepare_maps_split_column_values():
+    df = pd.DataFrame({"text": TEXTS, "label": LABELS, "set": ["Train", "dev", "TEST", "", "holdout", "other"]})
+    assert prepare(df, "text", "label", split_col="set")["split_value"].tolist() == [
+        "train", "validation", "test", None, "test", None]
+
+
+def test_label_cleaning_is_the_same_for_every_column_type():
+    values = [" a", "b ", None, "", "  ", "a"]
+    as_str = pd.Series(values, dtype="str")
+    as_obj = pd.Series(values, dtype=object)
+    expected = ["a", "b", None, None, None, "a"]
+    assert prepare(pd.DataFrame({"t": TEXTS, "l": as_str}), "t", "l")["label"].tolist() == expected
+    assert prepare(pd.DataFrame({"t": TEXTS, "l": as_obj}), "t", "l")["label"].tolist() == expected
+    assert (assign_splits(as_str, seed=0) == assign_splits(values, seed=0)).all()
+    ints = pd.Series([1, 2, None, 3, 1.5, 0], dtype=float)
+    assert prepare(pd.DataFrame({"t": TEXTS, "l": ints}), "t", "l")["label"].tolist() == ["1", "2", None, "3", "1.5", "0"]
+
+
+def test_json_variants(tmp_path):
+    (tmp_path / "cols.json").write_text(json.dumps({"text": TEXTS, "label": LABELS}))
+    assert read_table(tmp_path / "cols.json")["label"].tolist() == LABELS
+    (tmp_path / "lines.json").write_text("\n".join(json.dumps({"text": t, "label": l}) for t, l in zip(TEXTS, LABELS)))
+    df = read_table(tmp_path / "lines.json")
+    assert len(df) == 6 and any("JSON Lines" in n for n in data.read_notes(df))

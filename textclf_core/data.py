@@ -1154,15 +1154,13 @@ def prepare(df: pd.DataFrame, text_col: str, label_col: str | None, *, split_col
                         "text": pd.Series(_texts(df[text_col]), dtype=object),
                         "label": pd.Series(labels, dtype=object)})
     if split_col is not None:
-        out["split_value"] = _split_names(df[split_col])
+        out["split_value"] = pd.Series(_split_names(df[split_col]), dtype=object)  # None, not NaN
     return out
 
 
 def _split_names(values) -> np.ndarray:
     """'train' / 'validation' / 'test' or None for each cell of a split column."""
-    clean = pd.Series(_clean_labels(values), dtype=object)
-    mapped = clean.str.lower().map(SPLIT_VALUES)
-    return mapped.astype(object).where(mapped.notna(), None).to_numpy(dtype=object)
+    return np.array([None if v is None else SPLIT_VALUES.get(v.lower()) for v in _clean_labels(values)], dtype=object)
 
 
 def assign_splits(labels: Sequence, *, val_size: float = 0.1, test_size: float = 0.1, seed: int = 42,
