@@ -216,7 +216,7 @@ def test_transformer_strategies_go_to_the_engine(store, monkeypatch):
 @pytest.mark.parametrize("strategy", ["full", "feature-extraction"])
 def test_transformer_run_end_to_end_with_a_tiny_model(store, tiny_bert, strategy):
     """The real engine on a tiny local BERT: the run finishes, is scored and predicts from disk."""
-    config = RunConfig(strategy=strategy, model=str(tiny_bert), epochs=2, batch_size=8, lr=3e-3,
+    config = RunConfig(strategy=strategy, model=str(tiny_bert), epochs=1, batch_size=8, lr=3e-3,
                        precision="fp32", max_length=32, early_stopping_patience=None)
     run = runner.execute(config, small_frame(20), store=store)
     status = run.status()
