@@ -73,7 +73,7 @@ def test_details_of_readable_cases(tmp_path):
     df = data.read_table(by_name["semicolon.csv"].path)
     assert df["score"][0] == "3,5" and df.attrs["textclf"]["delimiter"] == ";"
     report = data.validate(data.read_table(by_name["mixed_delimiters.csv"].path), "text", "label")
-    assert "line 3, 5" in report.finding("read_warning").message
+    assert "lines 3, 5" in report.finding("read_warning").message
 
 
 def test_formulas_are_read_as_text_and_neutralised_on_export(tmp_path):

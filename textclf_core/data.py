@@ -331,7 +331,7 @@ def _check_mixed_delimiters(df: pd.DataFrame, delim: str, info: dict) -> None:
     for other, rows in found.items():
         lines = ", ".join(str(r + 1) for r in rows[:5]) + (f" and {len(rows) - 5:,} more" if len(rows) > 5 else "")
         info.setdefault("warnings", []).append(
-            f"{len(rows):,} line(s) use {names[other]} instead of {names[delim]} between fields (line {lines}); "
+            f"{_n(len(rows), 'line uses', 'lines use')} {names[other]} instead of {names[delim]} between fields ({'line' if len(rows) == 1 else 'lines'} {lines}); "
             "their fields were not split, so their labels are missing. Use one separator in the whole file")
 
 
@@ -845,6 +845,11 @@ def _jsonable(obj):
     return obj
 
 
+def _n(count: int, one: str, many: str) -> str:
+    """'1 row has' / '3 rows have': plain English for the report."""
+    return f"{count:,} {one if count == 1 else many}"
+
+
 def _rows_text(rows: Sequence[int], limit: int = 5) -> str:
     """'rows 3, 8 and 2 more' with 1-based numbers (row 1 = first row under the header)."""
     shown = ", ".join(str(r + 1) for r in rows[:limit])
@@ -975,7 +980,7 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
         add(Finding("all_texts_empty", "error", f"Every text in column '{text_col}' is empty. Choose the column "
                     "that holds the texts.", len(rows)))
     elif rep.empty_texts:
-        add(Finding("empty_texts", "warning", f"{len(rep.empty_texts):,} row(s) have an empty text "
+        add(Finding("empty_texts", "warning", f"{_n(len(rep.empty_texts), 'row has', 'rows have')} an empty text "
                     f"({_rows_text(rep.empty_texts)}). They will be left out of training and evaluation.",
                     len(rep.empty_texts), rep.empty_texts))
     if not empty.all():
@@ -1017,7 +1022,7 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
                     rep.missing_labels))
         return rep
     if rep.missing_labels:
-        add(Finding("missing_labels", "warning", f"{rep.n_unlabelled:,} row(s) have no label "
+        add(Finding("missing_labels", "warning", f"{_n(rep.n_unlabelled, 'row has', 'rows have')} no label "
                     f"({_rows_text(rep.missing_labels)}). They are kept as unlabelled rows: not used for training, "
                     "but you can label them in Label review or predict them.", rep.n_unlabelled, rep.missing_labels))
 
@@ -1046,13 +1051,14 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
     rep.small_classes = {k: v for k, v in rep.class_counts.items() if v < SMALL_CLASS}
     if rep.unsplittable_classes and len(counts) >= 2:
         names = ", ".join(f"'{k}'" for k in list(rep.unsplittable_classes)[:5])
-        add(Finding("unsplittable_classes", "warning", f"{len(rep.unsplittable_classes)} class(es) have a single "
-                    f"example ({names}). They go to training only and cannot be tested; add more examples.",
+        add(Finding("unsplittable_classes", "warning", f"{_n(len(rep.unsplittable_classes), 'class has', 'classes have')} "
+                    f"a single example ({names}). Such a class goes to training only and cannot be tested; add more examples.",
                     len(rep.unsplittable_classes)))
     small = {k: v for k, v in rep.small_classes.items() if k not in rep.unsplittable_classes}
     if small and len(counts) >= 2:
         names = ", ".join(f"'{k}' ({v})" for k, v in list(small.items())[:5])
-        add(Finding("small_classes", "warning", f"{len(small)} class(es) have fewer than {SMALL_CLASS} examples: "
+        add(Finding("small_classes", "warning", f"{_n(len(small), 'class has', 'classes have')} fewer than {SMALL_CLASS} "
+                    f"examples: "
                     f"{names}. A model rarely learns a class from so few; add examples if you can.", len(small)))
     if len(counts) >= 2:
         ratio = max(counts.values()) / max(1, min(counts.values()))
@@ -1118,20 +1124,20 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
                     rep.exact_duplicates.append(same["row"].astype(int).tolist())
     if rep.exact_duplicates:
         n = sum(len(g) for g in rep.exact_duplicates)
-        add(Finding("exact_duplicates", "warning", f"{len(rep.exact_duplicates):,} text(s) appear more than once "
+        add(Finding("exact_duplicates", "warning", f"{_n(len(rep.exact_duplicates), 'text appears', 'texts appear')} more than once "
                     f"with the same label ({n:,} rows). A copy in training and another in the test makes the score "
                     "look better than it is; remove them if they are mistakes.", len(rep.exact_duplicates),
                     sorted(r for g in rep.exact_duplicates for r in g)))
     if rep.conflicting_duplicates:
         n = sum(len(g) for g in rep.conflicting_duplicates)
         example = conflict_texts[0] if len(conflict_texts[0]) <= 60 else conflict_texts[0][:57] + "..."
-        add(Finding("conflicting_duplicates", "warning", f"{len(rep.conflicting_duplicates):,} text(s) appear with "
+        add(Finding("conflicting_duplicates", "warning", f"{_n(len(rep.conflicting_duplicates), 'text appears', 'texts appear')} with "
                     f"different labels ({n:,} rows), e.g. '{example}' is labelled "
                     f"{' and '.join(repr(x) for x in conflict_labels[0])}. "
                     "A model cannot learn both; check them in Label review.", len(rep.conflicting_duplicates),
                     sorted(r for g in rep.conflicting_duplicates for r in g)))
 
-    add(Finding("rows", "info", f"{rep.n_rows:,} rows: {rep.n_labelled:,} labelled in {len(counts)} classes"
+    add(Finding("rows", "info", f"{_n(rep.n_rows, 'row', 'rows')}: {rep.n_labelled:,} labelled in {_n(len(counts), 'class', 'classes')}"
                 + (f", {rep.n_unlabelled:,} without a label." if rep.n_unlabelled else ".")))
     return rep
 

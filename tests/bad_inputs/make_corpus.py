@@ -31,13 +31,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(materialize(case, args.large))
                 written += 1
             continue
+        written += 1
         payload = case.build()
         if not case.path.exists() or case.path.read_bytes() != payload:
             # xlsx bytes carry a timestamp: rewrite only when the content really changed
             if case.path.suffix == ".xlsx" and case.path.exists() and not args.force:
                 continue
             case.path.write_bytes(payload)
-        written += 1
     print(f"{written} files in {FILES}" + (f" and {args.large}" if args.large else ""))
     return 0
 
