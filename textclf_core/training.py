@@ -527,11 +527,19 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
         model.eval()
         logits = np.zeros((len(val_ids), label_space.num_classes), dtype=np.float32)
         ctx = prefix.active() if prefix is not None else contextlib.nullcontext()
+        val_batches = sorted_batches([len(s) for s in val_ids], max(config.batch_size, 64))
+        # Launched: each process scores every world-th batch with the plain (unwrapped) model, so DDP's
+        # per-forward collectives never see uneven call counts; the rows are gathered below.
+        scorer = model if world == 1 else accelerator.unwrap_model(model)
         with ctx:
-            for batch in sorted_batches([len(s) for s in val_ids], max(config.batch_size, 64)):
+            for batch in val_batches[rank::world]:
                 inputs = batch_inputs(val_ids, batch, [("v", int(i)) for i in batch])
                 with torch.inference_mode(), autocast():
-                    logits[batch] = model(**inputs).logits.float().cpu().numpy()
+                    logits[batch] = scorer(**inputs).logits.float().cpu().numpy()
+        if world > 1:
+            from .distributed import gather_rows
+
+            logits = gather_rows(accelerator, logits, val_batches)
         strategies.set_train_mode(model)
         proba = probabilities(logits, multi)
         return _evaluation_event(proba, y_val, label_space, step=step, epoch=epoch), proba
