@@ -33,5 +33,6 @@ page = st.navigation(pages)
 # Create the server-wide services once (marks runs of a dead server as interrupted).
 with _ui.guard("startup"):
     _ui.job_manager()
+# Drawn before the page (pages may st.stop); a page that changes what it shows reruns the app.
 _ui.sidebar()
 page.run()

@@ -265,3 +265,13 @@ def baseline_for(run):
             if (other.read_json("data.json", default={}) or {}).get("fingerprint") == fp:
                 return other
     return None
+
+
+def worst_confusion(matrix, classes: list[str]) -> tuple[str, str]:
+    """The (true, predicted) pair with the most mistakes; the first class's hits when there are none."""
+    best, pair = 0, (classes[0], classes[0])
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            if i != j and count > best:
+                best, pair = count, (classes[i], classes[j])
+    return pair

@@ -66,10 +66,9 @@ with _ui.guard("evaluation"):
                 st.session_state["cm_true"], st.session_state["cm_pred"] = str(gold), str(pred)
         with right:
             st.caption("Click a cell, or choose a pair:")
-            if st.session_state.get("cm_true") not in classes:
-                st.session_state["cm_true"] = classes[0]
-            if st.session_state.get("cm_pred") not in classes:
-                st.session_state["cm_pred"] = classes[-1] if len(classes) > 1 else classes[0]
+            if st.session_state.get("cm_true") not in classes or st.session_state.get("cm_pred") not in classes:
+                gold, pred = _ui.worst_confusion(ev["confusion_matrix"], classes)
+                st.session_state["cm_true"], st.session_state["cm_pred"] = gold, pred
             gold = st.selectbox("True class", classes, key="cm_true")
             pred = st.selectbox("Predicted class", classes, key="cm_pred")
             if preds is not None:

@@ -13,7 +13,6 @@ from pages import _ui
 from textclf_core import figures
 from textclf_core.jobs import format_duration
 
-STATE_ICONS = {"queued": "⏳", "running": "▶️", "finished": "✅", "failed": "❌", "cancelled": "⏹️"}
 
 st.title("Training")
 
@@ -50,15 +49,14 @@ st.session_state["training_job"] = job_id
 
 def show(snapshot) -> None:
     """One job's live view. Called inside a fragment while the job is active."""
-    st.caption(f"{STATE_ICONS.get(snapshot.state, '')} {snapshot.state}"
-               + (f" · run {snapshot.run_id}" if snapshot.run_id else ""))
+    st.caption(f"State: {snapshot.state}" + (f" · run {snapshot.run_id}" if snapshot.run_id else ""))
     if snapshot.state == "queued":
         st.info(f"Waiting in the queue (position {snapshot.queue_position}). It starts when the runs before it finish.",
                 icon=":material/hourglass_top:")
     elif snapshot.state == "running":
         st.progress(min(1.0, snapshot.progress), text=snapshot.message or "Training…")
     elif snapshot.state == "finished":
-        st.success(f"Finished. {snapshot.message or ''}", icon=":material/check_circle:")
+        st.success(snapshot.message or "Finished", icon=":material/check_circle:")
     elif snapshot.state == "cancelled":
         st.warning(snapshot.message or "Cancelled", icon=":material/stop_circle:")
     else:

@@ -45,6 +45,7 @@ with _ui.guard("upload"):
                          icon=":material/dataset:", width="stretch"):
                 with _ui.guard("sample"):
                     load_sample(name)
+                    st.rerun()  # the sidebar shows the new dataset
 
     if uploaded is not None:
         sheets = list_sheets(uploaded, filename=uploaded.name)
@@ -58,6 +59,7 @@ with _ui.guard("upload"):
             st.session_state["upload_error"] = None
             try:
                 load_upload(uploaded, sheet)
+                st.rerun()  # the sidebar shows the new dataset
             except TextclfError as exc:
                 st.session_state["upload_error"] = str(exc)
             except Exception:  # noqa: BLE001
@@ -95,6 +97,7 @@ with _ui.guard("columns"):
     if (text_col, label_col, split_col) != (ds.get("text_col"), ds.get("label_col"), ds.get("split_col")):
         ds.update(text_col=text_col, label_col=label_col, split_col=split_col)
         st.session_state.pop("report_cache", None)
+        st.rerun()  # the sidebar shows the new columns
     if text_col is not None and text_col == label_col:
         st.warning("The text and label columns are the same; choose two different columns.")
 

@@ -1,0 +1,166 @@
+"""The whole journey in a real headless Chromium: upload, choose columns, train the baseline,
+watch it finish, read the evaluation, predict a sentence. Screenshots go to test-artifacts/.
+
+Needs Debian's Chromium at /usr/bin/chromium (`make browser`); Playwright's own browser
+download cannot work on our offline machines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+pytestmark = pytest.mark.e2e
+
+GOOD = ["great film, loved it", "wonderful acting and a moving story", "a joy to watch from start to end",
+        "brilliant, funny and moving", "superb cast and script", "fantastic fun for everyone"]
+BAD = ["terrible plot, hated it", "boring and slow from the start", "awful acting everywhere",
+       "a waste of two hours", "dull and predictable", "poorly made and badly edited"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`streamlit run app.py` on a free localhost port with its own TEXTCLF_HOME."""
+    home = tmp_path_factory.mktemp("e2e-home")
+    port = _free_port()
+    env = dict(os.environ, TEXTCLF_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false")
+    log_path = home / "server.log"
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true", "--server.address", "127.0.0.1"],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                    if resp.read().strip() == b"ok":
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"the app did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # our own process group only
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (run `make browser`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield chromium
+        chromium.close()
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.wait_for_timeout(500)  # let charts finish drawing
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _goto(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"]').get_by_text(title, exact=True).click()
+    page.get_by_role("heading", name=title if title != "Compare" else "Compare runs").first.wait_for()
+
+
+def _no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, "a traceback reached the page"
+
+
+def test_upload_train_evaluate_predict(server, browser, tmp_path):
+    data = tmp_path / "reviews.csv"
+    rows = ["review,sentiment,notes"]
+    for i in range(5):
+        rows += [f'"{t} ({i})",pos,x' for t in GOOD] + [f'"{t} ({i})",neg,y' for t in BAD]
+    data.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.goto(server)
+    page.get_by_role("heading", name="Upload data").wait_for()
+    _no_exception(page)
+
+    # --- upload and columns ------------------------------------------------------------------
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(data))
+    page.get_by_text("60 rows, 3 columns").wait_for()
+    page.get_by_role("combobox", name="Label column").click()
+    page.get_by_role("option", name="sentiment", exact=True).click()
+    page.get_by_text("Ready to train").wait_for()
+    _no_exception(page)
+    _shot(page, "1-upload")
+
+    _goto(page, "Label review")
+    page.get_by_text("Rows in use").wait_for()
+    _no_exception(page)
+    _shot(page, "2-label-review")
+
+    # --- strategy and training -----------------------------------------------------------------
+    _goto(page, "Strategy")
+    page.get_by_text("Baseline (TF-IDF)").click()
+    page.get_by_text("a few seconds on").wait_for()
+    _shot(page, "3-strategy")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_role("heading", name="Training").wait_for()
+    page.get_by_text("State: finished").first.wait_for(timeout=90_000)
+    page.locator(".js-plotly-plot").first.wait_for()
+    _no_exception(page)
+    _shot(page, "4-training")
+
+    # --- evaluation ----------------------------------------------------------------------------
+    _goto(page, "Evaluation")
+    page.get_by_role("heading", name="Confusion matrix").wait_for()
+    metrics = page.locator('[data-testid="stMetric"]')
+    assert metrics.filter(has_text="Accuracy").count() == 1
+    assert "%" in metrics.filter(has_text="Macro-F1").inner_text()
+    assert page.locator(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm").count() >= 1
+    page.get_by_text("predicted as").first.wait_for()
+    _no_exception(page)
+    _shot(page, "5-evaluation")
+
+    _goto(page, "Compare")
+    page.get_by_role("heading", name="Validation curves").wait_for()
+    _no_exception(page)
+    _shot(page, "6-compare")
+
+    # --- predict -------------------------------------------------------------------------------
+    _goto(page, "Predict")
+    page.get_by_role("textbox", name="Text").fill("a wonderful and moving film, loved it")
+    page.get_by_role("button", name="Predict", exact=True).click()
+    page.get_by_text("confidence").first.wait_for()
+    result = page.locator('[data-testid="stMarkdown"] h3').first.inner_text()
+    assert result.strip() in ("pos", "neg")
+    _no_exception(page)
+    _shot(page, "7-predict")
+    page.close()
