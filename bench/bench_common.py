@@ -73,3 +73,20 @@ def quiet() -> None:
     import warnings
 
     warnings.filterwarnings("ignore")
+
+
+def preload() -> None:
+    """Import what both sides use before any clock starts, so neither pays import time.
+
+    transformers imports model classes lazily (modeling_bert, activations, kernels:
+    seconds on a busy machine) and scikit-learn is slow to import; a long-running app or
+    notebook has paid for these once already. Each side then imports its own library.
+    """
+    import accelerate  # noqa: F401  (the Trainer runs on it; so does textclf's loop)
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+    import torch  # noqa: F401
+    import transformers.models.bert.modeling_bert  # noqa: F401
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer  # noqa: F401

@@ -23,6 +23,7 @@ from pathlib import Path
 import bench_common as bc
 
 bc.quiet()
+bc.preload()
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -34,6 +35,7 @@ from transformers import (  # noqa: E402
     DataCollatorWithPadding,
     Trainer,
     TrainingArguments,
+    pipeline,
 )
 
 transformers.logging.set_verbosity_error()
@@ -129,9 +131,7 @@ def train(task: dict) -> dict:
 
 
 def predict(task: dict) -> dict:
-    from transformers import pipeline
-
-    texts = Path(task["texts"]).read_text(encoding="utf-8").split("\n")
+    texts = Path(task["texts"]).read_text(encoding="utf-8").rstrip("\n").split("\n")
     device = 0 if torch.cuda.is_available() else -1
     classifier = pipeline("text-classification", model=task["model_dir"], device=device)
     classifier(texts[:32], batch_size=32, truncation=True, max_length=task["max_length"])  # first-call setup

@@ -43,6 +43,10 @@ SIZES = {
 }
 
 
+# Rough minutes of one repetition per case on 2 quiet cores, to keep time for later cases.
+FIRST_REP_MIN = {"full": 8.0, "partial": 3.0, "features": 2.5, "predict": 3.0, "review": 2.0}
+
+
 # --------------------------------------------------------------------------- data
 def prepare_data(sizes: dict, seed: int) -> tuple[Path, Path, Path]:
     """Write the fixed split (train subset / validation / test) and the prediction texts."""
@@ -64,7 +68,7 @@ def prepare_data(sizes: dict, seed: int) -> tuple[Path, Path, Path]:
     split.to_csv(split_path, index=False)
     texts = frame.text.sample(n=min(sizes["predict_texts"], len(frame)), random_state=seed)
     texts_path = folder / "predict_texts.txt"
-    texts_path.write_text("\n".join(t.replace("\n", " ") for t in texts), encoding="utf-8")
+    texts_path.write_text("\n".join(" ".join(t.split()) for t in texts), encoding="utf-8")
     review_path = folder / "review.csv"
     review = frame if sizes["review_rows"] is None else frame.sample(n=sizes["review_rows"], random_state=seed)
     review.to_csv(review_path, index=False)
@@ -80,6 +84,13 @@ class Runner:
         self.verbose = verbose
         self.count = 0
         self.home = OUT / "textclf_home"  # textclf's cache and runs, isolated from the user's
+
+    deadline = float("inf")  # perf_counter time by which the whole bench should be done
+    reserve = 0.0  # seconds kept for the cases still to come
+
+    def fits(self, seconds: float) -> bool:
+        """Whether another ``seconds`` of work leaves the remaining cases their time."""
+        return time.perf_counter() + seconds + self.reserve < self.deadline
 
     def clear_cache(self) -> None:
         shutil.rmtree(self.home / "cache", ignore_errors=True)
@@ -120,14 +131,24 @@ class Runner:
 
 
 def alternate(runner: Runner, reps: int, measurements: list[tuple[str, str, dict, callable]]) -> dict:
-    """Run every (key, side, task, before) ``reps`` times, reversing the order on odd repetitions."""
+    """Run every (key, side, task, before) ``reps`` times, reversing the order on odd repetitions.
+
+    A repetition after the first is skipped when it would not leave the remaining cases
+    their share of the time budget.
+    """
     results: dict[str, list[dict]] = {key: [] for key, *_ in measurements}
+    last_rep = 0.0
     for rep in range(reps):
+        started = time.perf_counter()
+        if rep and not runner.fits(last_rep):
+            print(f"  (repetition {rep + 1} skipped to stay within the time budget)")
+            break
         order = measurements if rep % 2 == 0 else list(reversed(measurements))
         for key, side, task, before in order:
             if before:
                 before()
             results[key].append(runner(side, task))
+        last_rep = time.perf_counter() - started
     return results
 
 
@@ -202,13 +223,19 @@ def case_features(runner, args, sizes, split, rows):
         runner.clear_cache()
 
     res: dict[str, list[dict]] = {"textclf": [], "warm": [], "hf": []}
+    last_rep = 0.0
     for rep in range(sizes["reps"]["features"]):
+        if rep and not runner.fits(last_rep):
+            print(f"  (repetition {rep + 1} skipped to stay within the time budget)")
+            break
+        started = time.perf_counter()
         steps = [("textclf", tc, cold_then_warm), ("warm", warm, None)]
         order = [("hf", hf, None)] + steps if rep % 2 else steps + [("hf", hf, None)]
         for key, task, before in order:
             if before:
                 before()
             res[key].append(runner("hf" if key == "hf" else "textclf", task))
+        last_rep = time.perf_counter() - started
     s = {k: summarise(v) for k, v in res.items()}
     setting = f"{sizes['train_rows']:,} rows, {epochs} epochs, head lr {head_lr:g}"
     rows.append(measure_row("3. Feature extraction", setting, "textclf (cold cache, logreg head)", s["textclf"]))
@@ -250,21 +277,23 @@ def case_predict(runner, args, sizes, split, texts, rows, trained):
 
 def case_review(runner, args, sizes, review_csv, rows):
     try:
-        import textclf_core.review as review_module  # noqa: F401
-        available = hasattr(review_module, "review")
-    except Exception:  # noqa: BLE001 - the feature may not exist yet
-        available = False
-    if not available:
-        rows.append({"case": "5. Label review", "measured": "skipped: textclf_core.review.review() does not exist yet",
-                     "verdict": "n/a"})
+        from textclf_core.review import review  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - the feature may not exist yet
+        rows.append({"case": "5. Label review", "measured": f"skipped: textclf_core.review.review() is not "
+                     f"available ({type(exc).__name__})", "verdict": "n/a"})
         return
     task = {"kind": "review", "data": str(review_csv), "model": bc.model_path(), "max_length": args.max_length}
     runner.clear_cache()
     cold = runner("textclf", {**task, "label": "review-cold"})
-    warm = runner("textclf", {**task, "label": "review-warm"})
-    n = sizes["review_rows"] or "all"
-    rows.append(measure_row("5. Label review", f"{n} rows", "textclf review, cold cache", summarise([cold])))
-    rows.append(measure_row("", "", "textclf review, warm cache", summarise([warm])))
+    warm = runner("textclf", {**task, "label": "review-warm", "edit": True})
+    n = sizes["review_rows"]
+    setting = f"{'whole set' if n is None else f'{n:,} rows'}, 5-fold"
+    rows.append(measure_row("5. Label review", setting, "textclf review, cold (empty caches)", summarise([cold])))
+    row = measure_row("", "", "textclf review, warm (one label edited, embeddings cached)", summarise([warm]))
+    if "error" not in cold and "error" not in warm:
+        row["ratio"] = cold["wall_s"] / warm["wall_s"]
+        row["verdict"] = f"warm {row['ratio']:.1f}x faster than cold (no target)"
+    rows.append(row)
 
 
 # --------------------------------------------------------------------------- table
@@ -372,6 +401,8 @@ def main(argv=None) -> int:
                         help="precision of the well-configured Trainer (auto: what textclf uses on this machine)")
     parser.add_argument("--results", default=str(bc.BENCH_DIR / "RESULTS.md"),
                         help="where to write the table ('-' to skip); --quick never writes it")
+    parser.add_argument("--budget-min", type=float, default=28.0,
+                        help="skip extra repetitions when the whole run would take longer (minutes)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
 
@@ -396,7 +427,10 @@ def main(argv=None) -> int:
     shutil.rmtree(OUT / "work", ignore_errors=True)
     rows: list[dict] = []
     trained = None
-    for case in cases:
+    runner.deadline = started + 60 * args.budget_min
+    for index, case in enumerate(cases):
+        # Minutes one repetition of each later case takes on 2 cores (measured), kept in reserve.
+        runner.reserve = 60 * sum(FIRST_REP_MIN[c] for c in cases[index + 1:]) * (0.1 if args.quick else 1)
         print(f"\n[{case}]")
         if case == "full":
             trained = case_full(runner, args, sizes, split, rows)
