@@ -218,3 +218,30 @@ def test_pages_while_a_run_is_queued(app):
         manager.cancel(job)
         release.set()
         manager.wait(job, timeout=30)
+
+
+def test_tiny_transformer_from_a_local_folder_trains_with_live_curves(app, tiny_bert):
+    """The 'Other (hub id or local folder)' path: full fine-tuning of a tiny local BERT, step events reach the page."""
+    upload(app, "reviews.csv", tiny_csv())
+    app.switch_page("pages/strategy.py").run()
+    next(r for r in app.radio if r.label == "How to train").set_value("full").run()
+    model_box = next(s for s in app.selectbox if s.label == "Model")
+    model_box.set_value("Other (hub id or local folder)…").run()
+    next(t for t in app.text_input if t.label == "Hub id or local folder").set_value(str(tiny_bert)).run()
+    no_trouble(app)
+    assert not app.error, [e.value for e in app.error]
+    next(n for n in app.number_input if n.label == "Epochs").set_value(1).run()
+    button(app, "Start training").click().run()
+    no_trouble(app)
+    from pages._ui import job_manager
+
+    snap = job_manager().wait(app.session_state["training_job"], timeout=300)
+    assert snap.state == "finished", snap.message
+    assert snap.steps, "no training steps reached the job"
+    app.switch_page("pages/training.py").run()
+    no_trouble(app)
+    curves = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert any(t.get("name") == "training loss" for t in curves["data"])
+    app.switch_page("pages/predict.py").run()
+    no_trouble(app)
+    assert any("transformers.pipeline" in m.value for m in app.markdown)
