@@ -161,11 +161,18 @@ def _pid_alive(pid: int, started_at: float | None) -> bool:
         return False
 
 
-def status_is_stale(status: dict) -> bool:
+# Run folders this process is training right now. A "running" status written by this process for a
+# run not in this set is stale: its final status could not be written (e.g. the disk was full).
+_LIVE_RUNS: set[str] = set()
+
+
+def status_is_stale(status: dict, path: str | Path | None = None) -> bool:
     """A ``running`` status whose process is gone (or silent for long on another host)."""
     if status.get("state") != "running":
         return False
     if status.get("host") == socket.gethostname():
+        if path is not None and int(status.get("pid") or 0) == os.getpid():
+            return os.path.realpath(path) not in _LIVE_RUNS
         return not _pid_alive(int(status.get("pid") or 0), _parse_time(status.get("started_at")))
     beat = _parse_time(status.get("heartbeat_at")) or _parse_time(status.get("started_at"))
     return beat is None or time.time() - beat > STALE_HEARTBEAT_S
@@ -304,8 +311,10 @@ class Run:
         status.setdefault("started_at", now_iso())
         if state == "running":
             status.update(pid=os.getpid(), host=socket.gethostname(), heartbeat_at=now_iso(), finished_at=None)
+            _LIVE_RUNS.add(os.path.realpath(self.path))
         else:
             status["finished_at"] = now_iso()
+            _LIVE_RUNS.discard(os.path.realpath(self.path))  # even if the write below fails
         self.write_json("status.json", status)
         self._last_beat = time.time()
         return status
@@ -323,7 +332,7 @@ class Run:
         """status.json, with a dead ``running`` run reported as ``interrupted``."""
         status = self.read_json("status.json", default=None) or {"state": "interrupted",
                                                                   "message": "The run has no status file"}
-        if status_is_stale(status):
+        if status_is_stale(status, self.path):
             status = dict(status, state="interrupted",
                           message="The process running this run stopped before it finished")
         return status
@@ -498,7 +507,7 @@ class RunStore:
         marked = []
         for run in self.runs():
             status = run.read_json("status.json", default=None)
-            if status and status_is_stale(status):
+            if status and status_is_stale(status, run.path):
                 with contextlib.suppress(RunStoreError):
                     run.set_status("interrupted", "The process running this run stopped before it finished")
                     marked.append(run.id)
@@ -521,7 +530,7 @@ class RunStore:
         """Remove a run folder (refuses a run that is still training here)."""
         run = self.get(run_id)
         status = run.read_json("status.json", default={}) or {}
-        if status.get("state") == "running" and not status_is_stale(status):
+        if status.get("state") == "running" and not status_is_stale(status, run.path):
             raise RunStoreError(f"Run {run.id} is still training", hint="Cancel it first, then delete it")
         # Rename first so the run disappears at once even if removing its files takes a while.
         trash = self.root / f".deleting-{run.id}-{uuid.uuid4().hex[:6]}"
