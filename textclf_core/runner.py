@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[dict], None]
 GENERIC_FAILURE = "Training stopped because of an internal error; the details are in error.log in the run folder"
+OUT_OF_MEMORY = ("The device ran out of memory. Lower the batch size or the maximum length, "
+                 "or use a lighter strategy (LoRA, partial or feature extraction).")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    """torch.OutOfMemoryError (and older RuntimeError 'CUDA out of memory'), e.g. while scoring the test split."""
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
 def _resolve_columns(config: RunConfig, frame: pd.DataFrame) -> RunConfig:
@@ -103,16 +110,26 @@ def _evaluate(predictor, part: pd.DataFrame, label_space: LabelSpace, thresholds
 
 def execute(config: RunConfig, frame: pd.DataFrame | None = None, *, store: RunStore | None = None,
             run: Run | None = None, emit: Emit | None = None, should_stop: Callable[[], bool] | None = None,
-            raise_errors: bool = False) -> Run:
+            raise_errors: bool = False) -> Run | None:
     """Train, evaluate and save one run; returns the :class:`Run` (check ``run.status()``).
 
     ``frame`` is the table (read from ``config.data_path`` when None). ``run`` is an
     already created run folder (the job manager creates it to show its id at once);
     otherwise one is created in ``store``. ``should_stop()`` returning True cancels.
     With ``raise_errors`` the error is re-raised after it is recorded (the CLI uses it).
+
+    Under ``accelerate launch`` (several processes) only the main process creates and writes the
+    run; the others train their share and return None (see :mod:`textclf_core.distributed`).
     """
-    store = store or RunStore()
+    from . import distributed
+
     should_stop = should_stop or (lambda: False)
+    if distributed.launched():
+        config, frame = distributed.preflight(config, frame)
+        if not distributed.is_main_process():
+            distributed.run_worker(config, frame, should_stop=should_stop)
+            return None
+    store = store or RunStore()
     if run is None:
         run = store.create(config)
     user_emit = emit
@@ -153,7 +170,7 @@ def execute(config: RunConfig, frame: pd.DataFrame | None = None, *, store: RunS
         except TextclfError:
             pass
         log.error("textclf run %s failed: %s", run.id, exc)
-        _finish(run, emit_event, "failed", GENERIC_FAILURE)
+        _finish(run, emit_event, "failed", OUT_OF_MEMORY if _is_out_of_memory(exc) else GENERIC_FAILURE)
         if raise_errors:
             raise
     return run
