@@ -32,7 +32,7 @@ def test_cancel_at_random_moments_then_the_next_job_finishes(tiny_bert, tmp_path
         ref = manager.wait(first, timeout=300)
         assert ref.state == "finished", ref.message
         total_calls = runner.calls["reference"]
-        assert total_calls > 10
+        assert total_calls > 5
 
         # 2. Queue one job per seeded moment, then an uncancelled job behind them.
         moments = sorted(random.Random(2024).sample(range(1, total_calls + 1), N_MOMENTS))
