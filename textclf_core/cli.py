@@ -286,6 +286,8 @@ def cmd_train(args) -> int:
         run = execute(config, frame, emit=printer, raise_errors=True)
     finally:
         printer.close()
+    if run is None:  # a helper process under `accelerate launch`: the main process reports
+        return EXIT_OK
     evaluation = run.read_json("eval.json", default={}) or {}
     _out(f"Run {run.id} finished in {time.time() - started:.1f} s (training {evaluation.get('train_seconds', 0):.1f} s)"
          f"; saved in {run.path}")
@@ -463,16 +465,26 @@ def cmd_models(args) -> int:
 
 
 def add_export(sub) -> None:
-    p = sub.add_parser("export", help="save a run as a zip file")
+    p = sub.add_parser("export", help="save a run as a zip file, or as ONNX / int8 for serving")
     p.add_argument("run")
-    p.add_argument("--out", required=True, help="zip file (or folder) to write")
+    p.add_argument("--out", required=True, help="zip file (or folder) to write; a folder for onnx and int8")
+    p.add_argument("--format", default="zip", choices=("zip", "onnx", "int8"),
+                   help="zip: the whole run (for `textclf import`); onnx: for ONNX Runtime; "
+                        "int8: quantized PyTorch for CPU (fine-tuned transformer runs only)")
     p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args) -> int:
     from .runs import RunStore
 
-    _out(str(RunStore().export_zip(args.run, args.out)))
+    fmt = getattr(args, "format", "zip")
+    if fmt == "zip":
+        _out(str(RunStore().export_zip(args.run, args.out)))
+        return EXIT_OK
+    from .serving import export, folder_size_mb
+
+    folder = export(RunStore().get(args.run), fmt, args.out)
+    _out(f"{folder} ({folder_size_mb(folder):.1f} MB); use it with `textclf predict {folder} --text …`")
     return EXIT_OK
 
 

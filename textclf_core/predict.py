@@ -121,6 +121,10 @@ def load_predictor(run_or_dir) -> Predictor:
 
         model = inference.TransformerPredictor(model_dir) if kind == "transformer" \
             else inference.FeaturePredictor(model_dir)
+    elif kind in ("onnx", "transformer-int8"):  # exports for serving (serving.py)
+        from .serving import load_served
+
+        model = load_served(model_dir)
     else:
         raise ModelLoadError(f"The model in {model_dir} is of an unknown kind '{kind}'",
                              hint="It may come from a newer textclf; update textclf")
