@@ -40,11 +40,13 @@ with _ui.guard("predict"):
 
 with _ui.guard("predict file"):
     st.subheader("Label a file")
-    uploaded = st.file_uploader("A file with a column of texts", key="predict_upload",
-                                type=["csv", "tsv", "txt", "xlsx", "xlsm", "json", "jsonl", "ndjson", "parquet"])
+    uploaded = st.file_uploader("A file with a column of texts (CSV, TSV, Excel, JSON, JSON Lines or Parquet)",
+                                key="predict_upload")
     if uploaded is not None:
         sheets = list_sheets(uploaded, filename=uploaded.name)
-        sheet = st.selectbox("Worksheet", sheets, key="predict_sheet") if len(sheets) > 1 else None
+        sheet = st.selectbox("Worksheet", [None] + sheets, key="predict_sheet",
+                             format_func=lambda n: "(the first sheet with data)" if n is None else n) \
+            if len(sheets) > 1 else None
         uploaded.seek(0)
         frame = read_table(uploaded, filename=uploaded.name, sheet=sheet)
         columns = [str(c) for c in frame.columns]

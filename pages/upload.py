@@ -8,7 +8,6 @@ from textclf_core.errors import TextclfError
 from textclf_core.data import MAX_UPLOAD_MB, list_sheets, read_notes, read_table
 from textclf_core.sample_data import SAMPLES, export_all
 
-FILE_TYPES = ["csv", "tsv", "txt", "xlsx", "xlsm", "json", "jsonl", "ndjson", "parquet"]
 PAGE_ROWS = 50
 SEVERITY = {"error": st.error, "warning": st.warning, "info": st.info}
 
@@ -37,7 +36,7 @@ with _ui.guard("upload"):
     left, right = st.columns([3, 2], gap="large")
     with left:
         uploaded = st.file_uploader(f"Your file (CSV, TSV, Excel, JSON, JSON Lines or Parquet; up to {MAX_UPLOAD_MB} MB)",
-                                    type=FILE_TYPES, key="uploader")
+                                    key="uploader")  # any type: the reader explains what it cannot read
     with right:
         st.markdown("**Or use sample data**")
         for name, spec in SAMPLES.items():
@@ -51,7 +50,8 @@ with _ui.guard("upload"):
         sheets = list_sheets(uploaded, filename=uploaded.name)
         sheet = None
         if len(sheets) > 1:
-            sheet = st.selectbox("Worksheet", sheets, key="sheet")
+            sheet = st.selectbox("Worksheet", [None] + sheets, key="sheet",
+                                 format_func=lambda name: "(the first sheet with data)" if name is None else name)
         # Read each new file (or sheet) once; a file that cannot be used leaves the last good dataset in use.
         marker = (uploaded.file_id, sheet)
         if st.session_state.get("upload_seen") != marker:
