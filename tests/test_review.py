@@ -31,7 +31,8 @@ def _frame(texts, labels):
 
 def test_out_of_sample_proba_shape_and_classes():
     x, y = _clusters()
-    proba, classes = R.out_of_sample_proba([f"t{i}" for i in range(len(y))], y, embeddings=x, folds=5)
+    proba, classes = R.out_of_sample_proba([f"t{i}" for i in range(len(y))], y, embeddings=x, folds=5,
+                                           method="embeddings")
     assert classes == ["cat", "dog", "fish"]
     assert proba.shape == (len(y), 3)
     assert np.allclose(proba.sum(axis=1), 1)
@@ -41,7 +42,7 @@ def test_out_of_sample_proba_shape_and_classes():
 def test_flipped_labels_rank_first_with_the_right_suggestion():
     x, y = _clusters(n_per_class=50)
     noisy, flipped = R.flip_labels(y, 0.06, seed=1)
-    proba, classes = R.out_of_sample_proba([""] * len(y), noisy, embeddings=x)
+    proba, classes = R.out_of_sample_proba([""] * len(y), noisy, embeddings=x, method="embeddings")
     errors = R.find_label_errors(noisy, proba, classes, texts=[f"text {i}" for i in range(len(y))])
     assert list(errors.columns) == ["row", "text", "given_label", "suggested_label", "confidence", "score", "finding"]
     top = errors.head(len(flipped))
@@ -71,7 +72,7 @@ def test_multi_label_errors_are_found():
     x[:, :2] *= 6
     wrong = int(np.flatnonzero([lab == "a;b" for lab in labels])[0])
     labels[wrong] = "none"
-    proba, classes = R.out_of_sample_proba([""] * n, labels, embeddings=x, multi_label=True)
+    proba, classes = R.out_of_sample_proba([""] * n, labels, embeddings=x, multi_label=True, method="embeddings")
     assert classes == ["a", "b", "none"]
     errors = R.find_label_errors(labels, proba, classes, multi_label=True)
     assert wrong in errors.head(3)["row"].tolist()
@@ -152,7 +153,7 @@ def test_review_bundles_findings_and_is_cached():
     texts += ["new one", "in between"]
     frame = pd.DataFrame({"row": np.arange(len(texts)) + 1000, "text": texts, "label": labels})
 
-    result = R.review(frame, embeddings=x)
+    result = R.review(frame, embeddings=x, method="embeddings")
     assert set(result.findings.columns) == set(R.FINDING_COLUMNS)
     kinds = set(result.findings["finding"])
     assert {R.MISLABEL, R.CONFLICT, R.LABEL_NEXT} <= kinds
@@ -164,17 +165,17 @@ def test_review_bundles_findings_and_is_cached():
     assert any("Likely mislabels" in line for line in result.summary_lines())
     assert not result.from_cache
 
-    again = R.review(frame, embeddings=x)  # memory cache
+    again = R.review(frame, embeddings=x, method="embeddings")  # memory cache
     assert again.from_cache
     R.clear_memory_cache()
-    from_disk = R.review(frame, embeddings=x)  # disk cache under $TEXTCLF_HOME/cache/review
+    from_disk = R.review(frame, embeddings=x, method="embeddings")  # disk cache under $TEXTCLF_HOME/cache/review
     assert from_disk.from_cache
     pd.testing.assert_frame_equal(from_disk.findings.reset_index(drop=True),
                                   result.findings.reset_index(drop=True), check_dtype=False)
 
     edited = frame.copy()
     edited.loc[5, "label"] = "cat"  # a new data version is reviewed afresh
-    fresh = R.review(edited, embeddings=x)
+    fresh = R.review(edited, embeddings=x, method="embeddings")
     assert not fresh.from_cache
     assert fresh.fingerprint != result.fingerprint
 

@@ -45,7 +45,7 @@ from .config import DEFAULT_MODEL
 from .errors import DataError, TextclfError
 from .labels import LabelSpace, clean_label, split_multi
 
-METHODS = ("embeddings", "tfidf")
+METHODS = ("combined", "embeddings", "tfidf")
 
 # Finding types, in the order a reviewer should look at them.
 MISLABEL = "likely mislabel"
@@ -70,28 +70,56 @@ Emit = Callable[[dict], None]
 
 
 def _as_features(texts: Sequence[str], method: str, model: str, *, max_length: int = 128,
-                 embeddings: np.ndarray | None = None, emit: Emit | None = None):
-    """Row features for the review model: embeddings (dense, L2-normalised) or TF-IDF (sparse)."""
+                 embeddings: np.ndarray | None = None, emit: Emit | None = None) -> dict:
+    """Row features the review models need: ``{"embeddings": dense unit rows, "tfidf": sparse rows}``.
+
+    Only the kinds ``method`` uses are computed (the other is None).
+    """
     if method not in METHODS:
         raise TextclfError(f"Review method {method!r} is not one of: {', '.join(METHODS)}")
-    if method == "tfidf":
+    out: dict = {"embeddings": None, "tfidf": None}
+    texts = [str(t) for t in texts]
+    if method in ("tfidf", "combined"):
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         # Fitting the vocabulary on all rows uses no labels, so it leaks nothing into the folds.
-        vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1, max_features=200_000,
-                                     strip_accents="unicode")
+        vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2 if len(texts) >= 1000 else 1,
+                                     max_features=200_000, strip_accents="unicode")
         try:
-            return vectorizer.fit_transform([str(t) for t in texts]).astype(np.float32)
+            out["tfidf"] = vectorizer.fit_transform(texts).astype(np.float32)
         except ValueError:  # empty vocabulary
-            raise DataError("The texts contain no words to review", hint="Check that the right text column is chosen") from None
-    if embeddings is None:
-        from . import features  # heavy (torch); only needed for the embedding method
+            if method == "tfidf":
+                raise DataError("The texts contain no words to review",
+                                hint="Check that the right text column is chosen") from None
+            # combined: the embeddings alone still judge the labels
+    if method in ("embeddings", "combined"):
+        if embeddings is None:
+            from . import features  # heavy (torch); only needed for the embedding methods
 
-        embeddings = features.embed(list(map(str, texts)), model, max_length=max_length, emit=emit)
-    embeddings = np.asarray(embeddings, dtype=np.float32)
-    if embeddings.shape[0] != len(texts):
-        raise TextclfError(f"Got {embeddings.shape[0]} embeddings for {len(texts)} texts")
-    return normalize_rows(embeddings)
+            embeddings = features.embed(texts, model, max_length=max_length, emit=emit)
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        if embeddings.shape[0] != len(texts):
+            raise TextclfError(f"Got {embeddings.shape[0]} embeddings for {len(texts)} texts")
+        out["embeddings"] = normalize_rows(embeddings)
+    return out
+
+
+def _main_features(feats: dict):
+    """The features for similarity (duplicates, outliers): embeddings when there are any."""
+    return feats["embeddings"] if feats.get("embeddings") is not None else feats["tfidf"]
+
+
+def _feature_dict(x) -> dict:
+    """A dict of feature kinds from a dict, a dense array (embeddings) or a sparse matrix (TF-IDF)."""
+    if isinstance(x, dict):
+        return x
+    import scipy.sparse as sp
+
+    return {"embeddings": None, "tfidf": x} if sp.issparse(x) else {"embeddings": normalize_rows(x), "tfidf": None}
+
+
+def _take(feats: dict, index) -> dict:
+    return {k: (None if v is None else v[index]) for k, v in feats.items()}
 
 
 def normalize_rows(x: np.ndarray) -> np.ndarray:
@@ -115,10 +143,22 @@ def _encode(labels: Sequence, multi_label: bool | None, classes: Sequence[str] |
     return space, space.encode(list(labels))
 
 
-def _logreg(multi_label: bool, c: float):
-    from sklearn.linear_model import LogisticRegression
+def _classifier(kind: str, multi_label: bool, c: float | None):
+    """Logistic regression on embeddings; multinomial naive Bayes on TF-IDF.
 
-    clf = LogisticRegression(C=c, max_iter=300)
+    Naive Bayes on TF-IDF beat logistic regression at finding flipped labels on both
+    sample sets (movie reviews 0.39 vs 0.38, BBC 0.94 vs 0.93 precision@k) and fits in
+    a fraction of a second instead of tens of seconds on 2 cores.
+    """
+    if kind == "embeddings":
+        from sklearn.linear_model import LogisticRegression
+
+        # Few dense dimensions: weak regularisation fits best (chosen on the sample data).
+        clf = LogisticRegression(C=4.0 if c is None else c, max_iter=300)
+    else:
+        from sklearn.naive_bayes import MultinomialNB
+
+        clf = MultinomialNB(alpha=0.1)
     if multi_label:
         from sklearn.multiclass import OneVsRestClassifier
 
@@ -126,38 +166,45 @@ def _logreg(multi_label: bool, c: float):
     return clf
 
 
-def _fit_predict(x_train, y_train, x_test, n_classes: int, multi_label: bool, c: float) -> np.ndarray:
-    """Probabilities over all ``n_classes`` columns, even when a fold lacks some class."""
-    out = np.zeros((x_test.shape[0], n_classes), dtype=np.float64)
+def _fit_predict(train: dict, y_train, test: dict, n_classes: int, multi_label: bool, c: float | None = None) -> np.ndarray:
+    """Probabilities over all ``n_classes`` columns, averaged over the feature kinds given.
+
+    Works even when a training fold lacks some class (its column stays 0, or the base
+    rate for multi-label).
+    """
+    kinds = [k for k in ("embeddings", "tfidf") if train.get(k) is not None]
+    n_test = test[kinds[0]].shape[0]
+    out = np.zeros((n_test, n_classes), dtype=np.float64)
     if multi_label:
         present = [j for j in range(n_classes) if 0 < y_train[:, j].sum() < len(y_train)]
         for j in range(n_classes):
             if j not in present:  # a class always on or always off in this fold: predict its base rate
                 out[:, j] = y_train[:, j].mean()
-        if present:
-            clf = _logreg(True, c).fit(x_train, y_train[:, present])
-            out[:, present] = clf.predict_proba(x_test)
+        for kind in kinds if present else []:
+            clf = _classifier(kind, True, c).fit(train[kind], y_train[:, present])
+            out[:, present] += clf.predict_proba(test[kind]) / len(kinds)
         return out
     seen = np.unique(y_train)
     if len(seen) == 1:
         out[:, seen[0]] = 1.0
         return out
-    clf = _logreg(False, c).fit(x_train, y_train)
-    out[:, clf.classes_] = clf.predict_proba(x_test)
+    for kind in kinds:
+        clf = _classifier(kind, False, c).fit(train[kind], y_train)
+        out[:, clf.classes_] += clf.predict_proba(test[kind]) / len(kinds)
     return out
 
 
-def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str = "embeddings",
+def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str = "combined",
                         model: str = DEFAULT_MODEL, folds: int = 5, seed: int = 0,
                         embeddings: np.ndarray | None = None, multi_label: bool | None = None,
                         classes: Sequence[str] | None = None, c: float | None = None,
                         max_length: int = 128, emit: Emit | None = None,
-                        features: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+                        features: dict | None = None) -> tuple[np.ndarray, list[str]]:
     """Out-of-sample class probabilities for every labelled text, by k-fold cross-validation.
 
-    Each row's probabilities come from a logistic regression trained on the other
-    folds, so a wrong label cannot explain itself away. Cheap once the embeddings are
-    cached: the encoder runs once, only the linear model is refit per fold.
+    Each row's probabilities come from models trained on the other folds, so a wrong
+    label cannot explain itself away. Cheap once the embeddings are cached: the encoder
+    runs once, only the small models are refit per fold.
 
     Parameters
     ----------
@@ -165,16 +212,21 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
       One text per row. Every row must be labelled.
     labels : sequence
       Given labels (class names). Multi-label cells join names with ``;`` or ``|``.
-    method : {"embeddings", "tfidf"}
-      ``"embeddings"``: frozen mean-pooled embeddings of ``model`` (through the shared
-      embedding cache of :func:`textclf_core.features.embed`). ``"tfidf"``: word and
-      word-pair TF-IDF, no neural network at all.
+    method : {"combined", "embeddings", "tfidf"}
+      ``"embeddings"``: logistic regression on the frozen mean-pooled embeddings of
+      ``model`` (through the shared embedding cache of
+      :func:`textclf_core.features.embed`). ``"tfidf"``: naive Bayes on word and
+      word-pair TF-IDF, no neural network at all. ``"combined"`` (default): the average
+      of both, which finds more flipped labels than either alone (movie reviews 0.43
+      vs 0.34 / 0.39 precision@k; BBC news 0.96 vs 0.91 / 0.94).
     model : str
-      Encoder used by ``method="embeddings"`` (catalog key, hub id or folder).
+      Encoder used by the embedding methods (catalog key, hub id or folder).
     folds : int
       Number of cross-validation folds (lowered automatically for tiny classes).
     embeddings : np.ndarray, optional
       Precomputed embeddings, shape ``(N, D)``, to skip the encoder.
+    c : float, optional
+      Inverse regularisation of the logistic regression on embeddings (default 4).
     multi_label : bool, optional
       None: detected from the label cells.
     classes : sequence of str, optional
@@ -195,20 +247,16 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
     if not space.multi_label and (y < 0).any():
         raise DataError(f"{int((y < 0).sum())} rows have no label or an unknown one",
                         hint="Leave unlabelled rows out of the cross-validation (review() does this for you)")
-    x = features if features is not None else _as_features(texts, method, model, max_length=max_length,
-                                                           embeddings=embeddings, emit=emit)
     n, k = len(texts), space.num_classes
     if n < 4:
         raise DataError(f"Label review needs at least 4 labelled rows, found {n}")
-    if c is None:
-        # Embeddings are few dense dimensions (weak regularisation fits best); TF-IDF is
-        # wide and sparse (sklearn's default). Both chosen on the sample data.
-        c = 4.0 if method == "embeddings" else 10.0
+    x = features if features is not None else _as_features(texts, method, model, max_length=max_length,
+                                                           embeddings=embeddings, emit=emit)
     from sklearn.model_selection import KFold, StratifiedKFold
 
     if space.multi_label:
         n_splits = max(2, min(int(folds), n))
-        splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(x)
+        splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(n))
     else:
         smallest = int(np.bincount(y, minlength=k).min())
         n_splits = max(2, min(int(folds), n, max(smallest, 2)))
@@ -218,7 +266,7 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
     proba = np.zeros((n, k), dtype=np.float64)
     with _one_blas_thread():
         for i, (train, test) in enumerate(splitter):
-            proba[test] = _fit_predict(x[train], y[train], x[test], k, space.multi_label, c)
+            proba[test] = _fit_predict(_take(x, train), y[train], _take(x, test), k, space.multi_label, c)
             if emit:
                 emit({"type": "review_fold", "fold": i + 1, "folds": n_splits})
     return proba, list(space.classes)
@@ -531,10 +579,12 @@ def find_outliers(features, *, texts: Sequence[str] | None = None, labels: Seque
 def what_to_label_next(labelled_features, labels: Sequence, unlabelled_features, *,
                        texts: Sequence[str] | None = None, rows: Sequence[int] | None = None,
                        multi_label: bool | None = None, classes: Sequence[str] | None = None,
-                       top: int | None = None, c: float = 4.0) -> pd.DataFrame:
+                       top: int | None = None, c: float | None = None) -> pd.DataFrame:
     """Unlabelled rows ranked by how unsure a model trained on all labelled rows is.
 
     Labelling the rows the model finds hardest teaches it most (uncertainty sampling).
+    Features are a dense array (embeddings), a sparse matrix (TF-IDF) or a dict of both
+    (``{"embeddings": ..., "tfidf": ...}``: the models' probabilities are averaged).
 
     Returns
     -------
@@ -545,12 +595,13 @@ def what_to_label_next(labelled_features, labels: Sequence, unlabelled_features,
       most uncertain first.
     """
     columns = ["row", "text", "suggested_label", "confidence", "margin", "entropy", "score"]
-    m = unlabelled_features.shape[0]
+    m = _main_features(_feature_dict(unlabelled_features)).shape[0]
     if m == 0:
         return pd.DataFrame(columns=columns)
     space, y = _encode(labels, multi_label, classes)
     with _one_blas_thread():
-        proba = _fit_predict(labelled_features, y, unlabelled_features, space.num_classes, space.multi_label, c)
+        proba = _fit_predict(_feature_dict(labelled_features), y, _feature_dict(unlabelled_features),
+                             space.num_classes, space.multi_label, c)
     eps = 1e-12
     if space.multi_label:
         margin = (np.abs(proba - 0.5) * 2).min(axis=1)
@@ -611,8 +662,8 @@ class ReviewResult:
         lines = [f"Reviewed {s['labelled_rows']} labelled rows ({s['method']}, {s['folds']}-fold cross-validation, "
                  f"{s['seconds']:.1f} s{', from cache' if self.from_cache else ''})."]
         lines.append(f"Likely mislabels: {s['likely_mislabels']} (about {s['estimated_noise_share']:.1%} of labels).")
-        lines.append(f"Conflicting duplicates: {s['conflict_groups']} groups ({s['conflict_rows']} rows); "
-                     f"near duplicates: {s['duplicate_groups']} groups ({s['duplicate_rows']} rows).")
+        lines.append(f"Conflicting duplicates: {_n(s['conflict_groups'], 'group')} ({_n(s['conflict_rows'], 'row')}); "
+                     f"other near duplicates: {_n(s['duplicate_groups'], 'group')} ({_n(s['duplicate_rows'], 'row')}).")
         lines.append(f"Outliers shown: {s['outliers']}.")
         if s["unlabelled_rows"]:
             lines.append(f"Unlabelled rows ranked for labelling next: {s['unlabelled_rows']}.")
@@ -642,6 +693,10 @@ class ReviewResult:
         frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in cls._FRAMES}
         return cls(**frames, summary=meta["summary"], proba=np.load(folder / "proba.npy"),
                    classes=list(meta["classes"]), fingerprint=meta["fingerprint"], from_cache=True)
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def _none_for_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -686,7 +741,7 @@ def _coerce_frame(frame: pd.DataFrame, text_col: str, label_col: str, row_col: s
     return pd.DataFrame({"row": rows, "text": texts.tolist(), "label": [clean_label(v) for v in frame[label_col]]})
 
 
-def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "embeddings", folds: int = 5,
+def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "combined", folds: int = 5,
            seed: int = 0, text_col: str = "text", label_col: str = "label", row_col: str | None = "row",
            multi_label: bool | None = None, duplicate_threshold: float = 0.95, outlier_share: float = 0.01,
            label_next_top: int = 200, max_length: int = 128, cache: bool = True,
@@ -719,7 +774,7 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "em
     data = _coerce_frame(frame, text_col, label_col, row_col)
     if data.empty:
         raise DataError("The table has no rows to review")
-    settings = {"model": model if method == "embeddings" else None, "method": method, "folds": int(folds),
+    settings = {"model": model if method != "tfidf" else None, "method": method, "folds": int(folds),
                 "seed": int(seed), "multi_label": multi_label, "duplicate_threshold": float(duplicate_threshold),
                 "outlier_share": float(outlier_share), "label_next_top": int(label_next_top),
                 "max_length": int(max_length), "v": _CACHE_VERSION}
@@ -749,7 +804,7 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "em
     progress("cross-validation", 0.5)
     lab_idx = np.flatnonzero(labelled)
     lab = data.iloc[lab_idx]
-    x_lab = x[lab_idx]
+    x_lab = _take(x, lab_idx)
     proba, classes = out_of_sample_proba(lab["text"].tolist(), lab["label"].tolist(), method=method, folds=folds,
                                          seed=seed, multi_label=space.multi_label, classes=space.classes,
                                          features=x_lab)
@@ -765,14 +820,15 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "em
     errors = errors[["row", "text", "given_label", "suggested_label", "confidence", "score", "finding"]]
 
     progress("duplicates", 0.8)
-    dups = find_near_duplicates(x, duplicate_threshold, texts=texts, labels=data["label"].tolist(),
+    similar = _main_features(x)
+    dups = find_near_duplicates(similar, duplicate_threshold, texts=texts, labels=data["label"].tolist(),
                                 rows=data["row"].tolist())
     conflicts = find_conflicts(dups)
     progress("outliers", 0.9)
-    outliers = find_outliers(x, texts=texts, labels=data["label"].tolist(), rows=data["row"].tolist(),
+    outliers = find_outliers(similar, texts=texts, labels=data["label"].tolist(), rows=data["row"].tolist(),
                              share=outlier_share)
     unl_idx = np.flatnonzero(~labelled)
-    label_next = what_to_label_next(x_lab, lab["label"].tolist(), x[unl_idx], texts=data["text"].iloc[unl_idx].tolist(),
+    label_next = what_to_label_next(x_lab, lab["label"].tolist(), _take(x, unl_idx), texts=data["text"].iloc[unl_idx].tolist(),
                                     rows=data["row"].iloc[unl_idx].tolist(), multi_label=space.multi_label,
                                     classes=space.classes, top=label_next_top)
 
@@ -785,8 +841,9 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "em
         "estimated_noise_share": float(len(errors) / max(n_labelled, 1)),
         "conflict_groups": int(conflicts["group"].nunique()) if len(conflicts) else 0,
         "conflict_rows": int(len(conflicts)),
-        "duplicate_groups": int(dups["group"].nunique()) if len(dups) else 0,
-        "duplicate_rows": int(len(dups)),
+        # Duplicates without a label conflict (conflicts are counted above).
+        "duplicate_groups": int(findings.loc[findings["finding"] == DUPLICATE, "group"].nunique()),
+        "duplicate_rows": int((findings["finding"] == DUPLICATE).sum()),
         "outliers": int(len(outliers)),
         "label_next": int(len(label_next)),
         "seconds": round(time.perf_counter() - started, 2),
@@ -966,8 +1023,12 @@ class ChangeLog:
             suggestion = rec.get("suggested_label")
             if action == "accept" and clean_label(suggestion) is None:
                 continue
-            self.record(rec["row"], action, old_label=rec.get("given_label"),
-                        new_label=suggestion if action == "accept" else None, finding=rec.get("finding"))
+            if action == "accept" and clean_label(suggestion) == clean_label(rec.get("given_label")):
+                action_here = "keep"  # e.g. the majority member of a conflict group: nothing to change
+            else:
+                action_here = action
+            self.record(rec["row"], action_here, old_label=rec.get("given_label"),
+                        new_label=suggestion if action_here == "accept" else None, finding=rec.get("finding"))
             count += 1
         return count
 
