@@ -41,22 +41,38 @@ def undo_last() -> None:
             changes.undo()
 
 
-def editor_changed(key: str, rows: list[int], labels: list) -> None:
-    """Turn the table's edits into change-log entries, then reset the table (its rows are the log now)."""
+def apply_table_edits() -> None:
+    """Turn the table's pending edits into change-log entries, then start a fresh table.
+
+    Read at the top of the run (not in an on_change callback) so edits arriving with any rerun
+    are kept; the rows the table showed are remembered under its key.
+    """
+    key = editor_key()
     state = st.session_state.get(key) or {}
-    for position, edit in (state.get("edited_rows") or {}).items():
-        if "label" in edit and 0 <= int(position) < len(rows):
-            new, old = clean_label(edit["label"]), labels[int(position)]
+    shown = st.session_state.get("editor_shown", {}).get(key)
+    edits = state.get("edited_rows") or {}
+    if not edits or not shown:
+        return
+    rows, labels = shown
+    for position, edit in edits.items():
+        position = int(position)
+        if "label" in edit and 0 <= position < len(rows):
+            new, old = clean_label(edit["label"]), labels[position]
             if new != old:
                 if new is None:
-                    changes.drop(rows[int(position)], old_label=old)
+                    changes.drop(rows[position], old_label=old)
                 else:
-                    changes.relabel(rows[int(position)], new, old_label=old)
+                    changes.relabel(rows[position], new, old_label=old)
     st.session_state["editor_version"] = st.session_state.get("editor_version", 0) + 1
+
+
+def editor_key() -> str:
+    return f"review_editor_{ds['version']}_{st.session_state.get('editor_version', 0)}"
 
 
 current = None
 with _ui.guard("label review"):
+    apply_table_edits()
     base = prepare(ds["df"], ds["text_col"], ds["label_col"])
     current = changes.apply(base, label_col="label", row_col="row") if len(changes) else base
     report = _ui.report()
@@ -109,7 +125,8 @@ with _ui.guard("label review"):
     page = st.number_input(f"{len(view):,} rows match · page (of {pages:,})", 1, pages, 1, key="review_page")
     shown = view.iloc[(int(page) - 1) * PAGE_ROWS:int(page) * PAGE_ROWS][["row", "text", "label"]]
     shown = shown.reset_index(drop=True)
-    key = f"review_editor_{ds['version']}_{st.session_state.get('editor_version', 0)}"
+    key = editor_key()
+    st.session_state["editor_shown"] = {key: (shown["row"].tolist(), shown["label"].tolist())}
     st.data_editor(
         shown, key=key, hide_index=True, width="stretch", height=420, num_rows="fixed",
         disabled=["row", "text"],
@@ -118,8 +135,7 @@ with _ui.guard("label review"):
             "text": st.column_config.TextColumn("Text", width="large"),
             "label": st.column_config.SelectboxColumn("Label", options=classes, required=False,
                                                       help="Pick a label; clear it to drop the row"),
-        },
-        on_change=editor_changed, args=(key, shown["row"].tolist(), shown["label"].tolist()))
+        })
 
     # --- classes -------------------------------------------------------------------------------
     with st.expander("Rename, merge or drop classes; add a class"):
@@ -154,9 +170,12 @@ with _ui.guard("label review"):
     cleaned = changes.apply(ds["df"], label_col=ds["label_col"]) if len(changes) else ds["df"]
     stem = str(ds["name"]).rsplit(".", 1)[0]
     d1, d2 = st.columns(2)
-    d1.download_button("Download cleaned CSV", neutralize_formulas(cleaned).to_csv(index=False).encode("utf-8-sig"),
+    # Built only when clicked: a large table is not turned into CSV on every rerun.
+    d1.download_button("Download cleaned CSV", lambda: neutralize_formulas(cleaned).to_csv(index=False)
+                       .encode("utf-8-sig"),
                        file_name=f"{stem}.cleaned.csv", mime="text/csv", icon=":material/download:")
-    d2.download_button("Download change log", neutralize_formulas(changes.to_frame()).to_csv(index=False)
+    log_frame = changes.to_frame()
+    d2.download_button("Download change log", lambda: neutralize_formulas(log_frame).to_csv(index=False)
                        .encode("utf-8-sig"), file_name=f"{stem}.changes.csv", mime="text/csv",
                        icon=":material/history:", disabled=not len(changes))
 

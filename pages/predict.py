@@ -64,7 +64,7 @@ with _ui.guard("predict file"):
             out = stored[1]
             st.dataframe(out.head(200), hide_index=True, width="stretch", height=300)
             stem = uploaded.name.rsplit(".", 1)[0]
-            st.download_button("Download predictions (CSV)", neutralize_formulas(out).to_csv(index=False)
+            st.download_button("Download predictions (CSV)", lambda: neutralize_formulas(out).to_csv(index=False)
                                .encode("utf-8-sig"), file_name=f"{stem}.predictions.csv", mime="text/csv",
                                icon=":material/download:")
 

@@ -245,3 +245,60 @@ def test_tiny_transformer_from_a_local_folder_trains_with_live_curves(app, tiny_
     app.switch_page("pages/predict.py").run()
     no_trouble(app)
     assert any("transformers.pipeline" in m.value for m in app.markdown)
+
+
+def test_two_sessions_train_at_once_and_each_sees_its_own_run(app):
+    """Two browser sessions start a run each: the runs queue on one worker, both finish, and a third
+    session (a reloaded tab) still finds them on the Training page."""
+    from pages._ui import job_manager
+
+    other = AppTest.from_file(APP, default_timeout=120)
+    other.run()
+    for session in (app, other):
+        upload(session, "reviews.csv", tiny_csv())
+        session.switch_page("pages/strategy.py").run()
+        next(r for r in session.radio if r.label == "How to train").set_value("baseline").run()
+    button(app, "Start training").click().run()
+    button(other, "Start training").click().run()
+    mine, theirs = app.session_state["training_job"], other.session_state["training_job"]
+    assert mine != theirs
+    manager = job_manager()
+    first, second = manager.wait(mine, timeout=120), manager.wait(theirs, timeout=120)
+    assert first.state == second.state == "finished"
+    assert first.finished_at <= second.started_at  # one at a time, in order
+    for session, job in ((app, mine), (other, theirs)):
+        session.switch_page("pages/training.py").run()
+        assert session.selectbox(key="training_pick").value == job
+        assert any(job_manager().snapshot(job).run_id in c.value for c in session.caption)
+
+    reloaded = AppTest.from_file(APP, default_timeout=120)
+    reloaded.run()
+    reloaded.switch_page("pages/training.py").run()
+    assert not reloaded.exception
+    assert len(reloaded.selectbox(key="training_pick").options) == 2
+
+
+def test_label_review_table_edits_are_kept_filtered_and_undone(app):
+    upload(app, "reviews.csv", tiny_csv())
+    app.switch_page("pages/label_review.py").run()
+    editor = app.data_editor[0]
+    first_text = editor.value.loc[0, "text"]
+    # what the browser sends when a person changes row 0's label and clears row 1's (dropping it)
+    app.session_state[editor.key] = {"edited_rows": {0: {"label": "neg"}, 1: {"label": None}},
+                                     "added_rows": [], "deleted_rows": []}
+    app.run()
+    no_trouble(app)
+    metrics = {m.label: m.value for m in app.metric}
+    assert (metrics["Relabelled"], metrics["Dropped"], metrics["Rows in use"]) == ("1", "1", "63")
+    # the edit survives page changes
+    app.switch_page("pages/upload.py").run()
+    app.switch_page("pages/label_review.py").run()
+    assert {m.label: m.value for m in app.metric}["Relabelled"] == "1"
+    app.selectbox(key="review_finding").set_value("Edited").run()
+    shown = app.data_editor[0].value
+    assert list(shown["text"]) == [first_text] and list(shown["label"]) == ["neg"]
+    download = next(d for d in app.get("download_button") if "cleaned" in d.proto.label)
+    assert download is not None
+    button(app, "Undo all changes").click().run()
+    metrics = {m.label: m.value for m in app.metric}
+    assert (metrics["Relabelled"], metrics["Dropped"], metrics["Rows in use"]) == ("0", "0", "64")
