@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -276,6 +277,11 @@ def cmd_train(args) -> int:
     config, reason = config_from_args(args, report)
     config = config.replace(text_col=config.text_col or text_col, label_col=config.label_col or label_col,
                             data_path=str(data_path))
+    if config.num_threads is None and "LOCAL_RANK" not in os.environ:
+        # No web server shares this process: use every core (the app keeps one free).
+        from .hardware import cpu_cores
+
+        config = config.replace(num_threads=cpu_cores())
     if reason:
         _err(f"Strategy: {config.strategy} ({reason.strip()})")
     if args.save_config:
