@@ -1,6 +1,7 @@
 """The ``textclf`` command: everything the app does, from a terminal.
 
     textclf validate FILE                     check a table before training
+    textclf review --data FILE --out F        likely label errors, duplicates, outliers
     textclf train --data FILE [settings…]     train, evaluate and save a run
     textclf evaluate RUN [--by COLUMN]        scores of a run (per group with --by)
     textclf predict RUN --data FILE --out F   predict a file (or --text "…")
@@ -495,15 +496,16 @@ def cmd_export(args) -> int:
 
 
 def add_import(sub) -> None:
-    p = sub.add_parser("import", help="add a run from a zip made by `textclf export`")
-    p.add_argument("zip")
+    p = sub.add_parser("import", help="add a run from a zip made by `textclf export`, or a run folder")
+    p.add_argument("zip", help="a zip made by `textclf export`, or a run folder (e.g. on a shared disk)")
     p.set_defaults(func=cmd_import)
 
 
 def cmd_import(args) -> int:
     from .runs import RunStore
 
-    run = RunStore().import_zip(args.zip)
+    store = RunStore()
+    run = store.import_folder(args.zip) if Path(args.zip).expanduser().is_dir() else store.import_zip(args.zip)
     _out(f"Imported as run {run.id}")
     return EXIT_OK
 
@@ -523,12 +525,60 @@ def cmd_delete(args) -> int:
 
 
 # =============================================================================
-# review  — REVIEW ENGINEER: add `add_review(sub)` + `cmd_review(args)` here
-# and register it in COMMANDS below (e.g. after "validate").
+# review
 # =============================================================================
 
+def add_review(sub) -> None:
+    p = sub.add_parser("review", help="find likely label errors, duplicates, conflicts and outliers")
+    p.add_argument("--data", required=True, help="the table of texts and labels")
+    p.add_argument("--sheet", help="Excel sheet name (default: the first)")
+    p.add_argument("--text-col", help="column with the texts (default: guessed)")
+    p.add_argument("--label-col", help="column with the labels (default: guessed)")
+    p.add_argument("--method", choices=("combined", "embeddings", "tfidf"), default="combined",
+                   help="review model: embeddings + word counts (default), embeddings only, or word counts only")
+    p.add_argument("--model", help="encoder for the embeddings (default: the bundled all-MiniLM-L6-v2)")
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
+    p.add_argument("--out", required=True, help="CSV file for the ranked findings")
+    p.add_argument("--no-cache", action="store_true", help="recompute even if this data was reviewed before")
+    p.set_defaults(func=cmd_review)
 
-COMMANDS: list[Callable] = [add_validate, add_train, add_evaluate, add_predict, add_runs, add_models,
+
+def cmd_review(args) -> int:
+    from .config import DEFAULT_MODEL
+    from .data import neutralize_formulas, prepare
+    from .review import review
+
+    frame = _read(args.data, args.sheet)
+    text_col, label_col, _ = _columns(frame, args.text_col, args.label_col)
+    if not text_col or not label_col:
+        raise UsageError("Could not tell which columns hold the texts and the labels",
+                         hint="Name them with --text-col and --label-col")
+    if args.folds < 2:
+        raise UsageError("--folds must be at least 2")
+    prepared = prepare(frame, text_col, label_col)
+    result = review(prepared, model=args.model or DEFAULT_MODEL, method=args.method, folds=args.folds,
+                    cache=not args.no_cache)
+    out = Path(args.out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    neutralize_formulas(result.findings).to_csv(out, index=False)
+    for line in result.summary_lines():
+        _out(line)
+    top = result.label_errors.head(5)
+    if len(top):
+        _out("Most likely mislabels:")
+        _out(_table([[r.row, r.given_label, r.suggested_label, r.score, _short(r.text)]
+                     for r in top.itertuples()], ["row", "given", "suggested", "score", "text"]))
+    _out(f"Wrote {len(result.findings):,} findings to {out}")
+    return EXIT_OK
+
+
+def _short(text: str, width: int = 60) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+
+COMMANDS: list[Callable] = [add_validate, add_review, add_train, add_evaluate, add_predict, add_runs, add_models,
                             add_export, add_import, add_delete]
 
 

@@ -1,0 +1,117 @@
+"""Label review on the real sample data: flipped-label precision@k and timings.
+
+For each data set, 5% of the labels are flipped at random (seeded) and the review
+ranks every row by label quality; precision@k is the share of the k lowest-quality
+rows (k = number flipped) that are flipped rows. Timings: one embedding pass alone
+(empty cache), a cold review (empty review cache, embeddings cached: the review's
+own cost on top of the pass), a warm second review of the same data, and a review
+after one label edit (embeddings cached, everything else recomputed).
+
+    .venv/bin/python bench/review_quality.py                     # both sets, full size
+    .venv/bin/python bench/review_quality.py --rows 3000 --seeds 0
+    .venv/bin/python bench/review_quality.py --data bbc_news --methods combined,tfidf
+
+Writes a JSON summary to bench/out/review_quality.json. Not run by `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", action="append", help="movie_reviews and/or bbc_news (default both)")
+    parser.add_argument("--rows", type=int, default=None, help="seeded subset of this many rows")
+    parser.add_argument("--seeds", default="0,1,2", help="flip seeds, comma separated")
+    parser.add_argument("--methods", default="combined,embeddings,tfidf")
+    parser.add_argument("--home", default=str(REPO / "bench" / "out" / "review_home"),
+                        help="TEXTCLF_HOME for the caches (emptied first)")
+    parser.add_argument("--keep-cache", action="store_true", help="do not empty the caches first")
+    args = parser.parse_args()
+
+    home = Path(args.home)
+    if not args.keep_cache:
+        shutil.rmtree(home, ignore_errors=True)
+    os.environ["TEXTCLF_HOME"] = str(home)
+
+    t0 = time.perf_counter()
+    import numpy as np
+    import pandas as pd
+
+    from textclf_core import features, hardware
+    from textclf_core import review as R
+    from textclf_core.config import DEFAULT_MODEL
+
+    hardware.configure_threads()
+    print(f"imports {time.perf_counter() - t0:.1f} s; cores {os.cpu_count()}", flush=True)
+    report: dict = {"cores": os.cpu_count(), "sets": {}}
+    for name in args.data or ["bbc_news", "movie_reviews"]:
+        df = pd.read_csv(REPO / "sample_data" / f"{name}.csv")
+        if args.rows and args.rows < len(df):
+            df = df.sample(n=args.rows, random_state=0).sort_index()
+        df = df.reset_index(drop=True)
+        texts = df["text"].astype(str).tolist()
+        entry: dict = {"rows": len(df)}
+
+        t = time.perf_counter()
+        features.embed(texts, DEFAULT_MODEL)
+        entry["embedding_pass_s"] = round(time.perf_counter() - t, 2)
+        print(f"{name}: {len(df):,} rows, embedding pass {entry['embedding_pass_s']} s", flush=True)
+
+        precision: dict = {}
+        for method in args.methods.split(","):
+            scores = []
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                noisy, flipped = R.flip_labels(df["label"].tolist(), 0.05, seed=seed)
+                frame = pd.DataFrame({"row": range(len(df)), "text": texts, "label": noisy})
+                R.clear_memory_cache()
+                t = time.perf_counter()
+                result = R.review(frame, method=method)
+                took = time.perf_counter() - t
+                p = R.precision_at_k(result.quality, flipped)
+                scores.append(p)
+                line = f"  {method:10s} seed {seed}: precision@{len(flipped)} = {p:.3f}; review {took:.1f} s"
+                if method == "combined" and seed == int(args.seeds.split(",")[0]):
+                    entry["review_after_embedding_s"] = round(took, 2)
+                    R.clear_memory_cache()
+                    t = time.perf_counter()
+                    R.review(frame, method=method)
+                    entry["warm_second_review_disk_s"] = round(time.perf_counter() - t, 2)
+                    t = time.perf_counter()
+                    R.review(frame, method=method)
+                    entry["warm_second_review_memory_s"] = round(time.perf_counter() - t, 3)
+                    edited = frame.copy()
+                    edited.loc[0, "label"] = noisy[1] if noisy[1] != noisy[0] else noisy[2]
+                    t = time.perf_counter()
+                    R.review(edited, method=method)
+                    entry["review_after_one_edit_s"] = round(time.perf_counter() - t, 2)
+                    line += (f"; warm again {entry['warm_second_review_disk_s']} s (disk), "
+                             f"{entry['warm_second_review_memory_s']} s (memory); after one edit "
+                             f"{entry['review_after_one_edit_s']} s; found {result.summary['likely_mislabels']} "
+                             f"likely mislabels")
+                print(line, flush=True)
+            precision[method] = {"mean": round(float(np.mean(scores)), 3), "per_seed": [round(s, 3) for s in scores]}
+        entry["precision_at_k"] = precision
+        report["sets"][name] = entry
+        print(json.dumps({name: entry}, indent=1), flush=True)
+    out = REPO / "bench" / "out" / "review_quality.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
