@@ -162,6 +162,9 @@ def summarise(results: list[dict]) -> dict:
         values = [r[key] for r in ok if key in r]
         if values:
             summary[key] = statistics.median(values)
+    peaks = [r["peak_rss_mb"] for r in ok if "peak_rss_mb" in r]
+    if peaks:
+        summary["peak_rss_max_mb"] = max(peaks)
     summary["last"] = ok[-1]
     return summary
 
@@ -183,16 +186,16 @@ def case_full(runner, args, sizes, split, rows):
                                                      ("tuned", "hf", tuned, None)])
     res.update(alternate(runner, sizes["reps"]["tutorial"], [("tutorial", "hf", tutorial, None)]))
     s = {k: summarise(v) for k, v in res.items()}
-    setting = f"{sizes['train_rows']:,} train rows, {epochs} epoch{'s' * (epochs > 1)}"
+    setting = f"{sizes['train_rows']:,} train rows, {plural(epochs, 'epoch')}"
     rows.append(measure_row("1. Full fine-tuning", setting, "textclf (full)", s["textclf"]))
     rows.append(compare_row("", "", f"Trainer, well configured ({args.hf_precision})", s["tuned"], s["textclf"],
                             2.0, accuracy=True))
     rows.append(compare_row("", "", "Trainer, tutorial (padding=max_length, fp32)", s["tutorial"], s["textclf"],
                             5.0, accuracy=True))
-    peak = s["textclf"].get("peak_rss_mb")
+    peak = s["textclf"].get("peak_rss_max_mb")  # the worst repetition, not the median
     if peak is not None:
-        rows.append({"case": "", "setting": "", "measured": "textclf full fine-tuning, peak memory",
-                     "peak": peak, "target": "< 2.5 GB", "verdict": verdict(peak < 2560, f"{peak / 1024:.2f} GB")})
+        rows.append({"case": "", "setting": "", "measured": "textclf full fine-tuning, peak memory (max of reps)",
+                     "peak": peak, "target": "< 2.5 GB", "verdict": verdict(gb(peak) < 2.5, f"{gb(peak):.2f} GB")})
     return s["textclf"]
 
 
@@ -204,7 +207,7 @@ def case_partial(runner, args, sizes, split, rows):
     res = alternate(runner, sizes["reps"]["partial"], [("textclf", "textclf", tc, runner.clear_cache),
                                                         ("hf", "hf", hf, None)])
     s = {k: summarise(v) for k, v in res.items()}
-    setting = f"top 2 layers + head, {sizes['train_rows']:,} rows, {epochs} epochs"
+    setting = f"top 2 layers + head, {sizes['train_rows']:,} rows, {plural(epochs, 'epoch')}"
     rows.append(measure_row("2. Partial fine-tuning", setting, "textclf (partial, layers=2)", s["textclf"]))
     rows.append(compare_row("", "", f"Trainer, same layers frozen ({args.hf_precision})", s["hf"], s["textclf"],
                             3.0, accuracy=True))
@@ -237,7 +240,7 @@ def case_features(runner, args, sizes, split, rows):
             res[key].append(runner("hf" if key == "hf" else "textclf", task))
         last_rep = time.perf_counter() - started
     s = {k: summarise(v) for k, v in res.items()}
-    setting = f"{sizes['train_rows']:,} rows, {epochs} epochs, head lr {head_lr:g}"
+    setting = f"{sizes['train_rows']:,} rows, {plural(epochs, 'epoch')}, head lr {head_lr:g}"
     rows.append(measure_row("3. Feature extraction", setting, "textclf (cold cache, logreg head)", s["textclf"]))
     rows.append(measure_row("", "", "textclf (warm cache, new head C=0.5)", s["warm"]))
     rows.append(compare_row("", "", f"Trainer, encoder frozen ({args.hf_precision}) vs cold", s["hf"], s["textclf"],
@@ -297,6 +300,15 @@ def case_review(runner, args, sizes, review_csv, rows):
 
 
 # --------------------------------------------------------------------------- table
+def gb(mib: float) -> float:
+    """MiB (what getrusage gives, /1024) to GB (10^9 bytes), the unit of the target."""
+    return mib * 1024 * 1024 / 1e9
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def verdict(ok: bool, figure: str) -> str:
     return f"{'PASS' if ok else 'MISS'} ({figure})"
 
@@ -328,7 +340,7 @@ def compare_row(case, setting, measured, hf, tc, target, *, accuracy=False, rate
     if accuracy:
         delta = 100 * (tc["test_accuracy"] - hf["test_accuracy"])
         row["target"] += ", acc ≥ −0.5 pt"
-        ok = ok and delta >= -0.5
+        ok = ok and delta >= -0.5 - 1e-9  # 0.5 pt lower still passes
         figure += f", acc {delta:+.1f} pt"
     row["verdict"] = verdict(ok, figure)
     return row
@@ -348,7 +360,7 @@ def render(rows: list[dict]) -> str:
             r.get("case", ""), r.get("setting", ""), r.get("measured", ""),
             fmt(r.get("wall"), ".1f") + (reps if r.get("wall") is not None else ""),
             fmt(r.get("rate"), ".0f"),
-            "" if r.get("peak") is None else f"{r['peak'] / 1024:.2f} GB",
+            "" if r.get("peak") is None else f"{gb(r['peak']):.2f} GB",
             fmt(r.get("acc"), ".3f"),
             fmt(r.get("ratio"), ".2f", "x"),
             r.get("target", ""), r.get("verdict", ""),
@@ -373,6 +385,21 @@ def machine() -> str:
             f"{dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
 
 
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def quote_in_readme(table: str, notes: str) -> None:
+    """Put the latest table into README.md between the bench markers, when the README has them."""
+    readme = bc.REPO / "README.md"
+    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
+    if README_START not in text or README_END not in text:
+        return
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_START}\n{table}\n\n{notes.strip()}\n{README_END}{tail}", encoding="utf-8")
+    print("quoted in README.md")
+
+
 def default_hf_precision() -> str:
     """The precision textclf picks on this machine ("auto"), so both sides compute alike."""
     try:
@@ -394,7 +421,8 @@ def main(argv=None) -> int:
     parser.add_argument("--train-rows", type=int, default=None, help="training rows (default 2,000)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs for every training case")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=5e-5)
+    parser.add_argument("--lr", type=float, default=1e-4,
+                        help="one learning rate for both sides (5e-5 barely moves MiniLM in one epoch of 2,000 rows)")
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--hf-precision", choices=("auto", "fp32", "bf16"), default="auto",
@@ -456,12 +484,16 @@ def main(argv=None) -> int:
         f"figure is the median of n alternating repetitions, each in a fresh process (peak RSS = that "
         f"process's maximum resident memory). textclf precision: auto (bf16 autocast where native); the "
         f"well-configured Trainer gets the same precision ({args.hf_precision}); the tutorial Trainer runs as "
-        f"written (fp32, padding to 128, checkpoint every epoch). Total bench time {total / 60:.1f} min.\n")
+        f"written (fp32, padding to 128, checkpoint every epoch). Accuracy differences of one run on "
+        f"{sizes['test_rows']:,} test rows carry sampling noise of about ±"
+        f"{200 * (0.16 / sizes['test_rows']) ** 0.5:.1f} pt (2 standard errors at 80% accuracy). "
+        f"Total bench time {total / 60:.1f} min.\n")
     print("\n" + table + "\n\n" + notes)
     if not args.quick and args.results != "-" and not args.only:
         Path(args.results).write_text("# Benchmark results (`make bench`)\n\n" + table + "\n\n" + notes,
                                       encoding="utf-8")
-        print(f"written to {Path(args.results).relative_to(bc.REPO)}")
+        print(f"written to {args.results}")
+        quote_in_readme(table, notes)
     elif args.only and args.results != "-" and not args.quick:
         print("(--only: bench/RESULTS.md is left as it was; it holds whole runs only)")
     return 0
