@@ -652,3 +652,53 @@ class RunStore:
         if not status or status.get("state") == "running":
             run.set_status("interrupted", "Imported from a zip while it was still running")
         return run
+
+    # --- folder import (runs made elsewhere: another machine, a shared disk) ------
+    def import_folder(self, path: str | Path) -> Run:
+        """Copy a run folder made elsewhere (e.g. by ``accelerate launch`` on a GPU server) into this
+        store; it is then evaluated, compared and used for prediction like any other run.
+
+        Links and hidden files (half-written staging folders) are not copied; a clashing id gets a
+        new one; a run copied while it was still training is marked ``interrupted``.
+        """
+        source = Path(path).expanduser()
+        where = source.name or str(source)
+        if not source.is_dir():
+            raise RunStoreError(f"{source} is not a folder", hint="Give the run's folder (it holds config.json)")
+        if not (source / "config.json").is_file():
+            raise RunStoreError("The folder does not contain a run (config.json is missing)", where=where,
+                                hint="Give a folder under a runs/ directory, e.g. runs/20250101-120000-full-ab12")
+        try:
+            RunConfig.from_dict(json.loads((source / "config.json").read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError, TextclfError) as exc:
+            raise RunStoreError(f"The run settings in the folder cannot be read ({exc})", where=where) from None
+        self._ensure_root()
+        if source.resolve().parent == self.root.resolve():
+            raise RunStoreError(f"Run {source.name} is already in this runs folder")
+        wanted = source.name
+        run_id = wanted if RUN_ID_RE.match(wanted) and not (self.root / wanted).exists() else None
+        if run_id is None:
+            base = re.sub(r"[^A-Za-z0-9_.-]+", "-", wanted).strip("-.")[:60] or "imported"
+            run_id = f"{base}-imported-{uuid.uuid4().hex[:4]}"
+            if not RUN_ID_RE.match(run_id):
+                run_id = f"imported-{uuid.uuid4().hex[:8]}"
+
+        def skip(folder, names):
+            return [n for n in names if n.startswith(".") or os.path.islink(os.path.join(folder, n))]
+
+        staging = Path(tempfile.mkdtemp(prefix=".import-", dir=self.root))
+        try:
+            shutil.copytree(source, staging, ignore=skip, dirs_exist_ok=True)
+            final = self.path_for(run_id)
+            os.replace(staging, final)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise _store_error(exc, self.root) from None
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        run = Run(final)
+        status = run.read_json("status.json", default=None)
+        if not status or status.get("state") == "running":
+            run.set_status("interrupted", "Copied from another folder while it was still running")
+        return run
