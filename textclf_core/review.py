@@ -43,7 +43,7 @@ import pandas as pd
 
 from .config import DEFAULT_MODEL
 from .errors import DataError, TextclfError
-from .labels import LabelSpace, clean_label, split_multi
+from .labels import LabelSpace, clean_label
 
 METHODS = ("combined", "embeddings", "tfidf")
 
@@ -778,6 +778,8 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
                 "seed": int(seed), "multi_label": multi_label, "duplicate_threshold": float(duplicate_threshold),
                 "outlier_share": float(outlier_share), "label_next_top": int(label_next_top),
                 "max_length": int(max_length), "v": _CACHE_VERSION}
+    if embeddings is not None:  # given vectors replace the model: they are part of the data version
+        settings["embeddings"] = hashlib.sha256(np.ascontiguousarray(embeddings, dtype=np.float32).tobytes()).hexdigest()
     fp = review_fingerprint(data["text"], data["label"], data["row"], settings)
 
     def progress(stage: str, value: float) -> None:
@@ -1125,17 +1127,20 @@ class ChangeLog:
 
         Returns ``(cleaned_csv, changes_csv)``; the change log is ``<stem>.changes.csv``.
         """
+        from .data import write_csv  # formulas neutralised: the cleaned table is opened in spreadsheets
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         cleaned = self.apply(frame, label_col=label_col, row_col=row_col)
         changes = path.with_name(path.stem + ".changes.csv")
-        cleaned.to_csv(path, index=False)
-        self.to_frame().to_csv(changes, index=False)
+        write_csv(cleaned, path, neutralize=True)
+        write_csv(self.to_frame(), changes, neutralize=True)
         return path, changes
 
     def to_csv_bytes(self) -> bytes:
         """The change log as CSV bytes (for a download button)."""
-        return self.to_frame().to_csv(index=False).encode("utf-8")
+        from .data import neutralize_formulas
+
+        return neutralize_formulas(self.to_frame()).to_csv(index=False).encode("utf-8")
 
 
 def _missing(value) -> bool:
