@@ -99,13 +99,40 @@ def resolve(model: str) -> str:
         return bundled_path()
     path = Path(text).expanduser()
     if path.is_dir():
-        return str(path.resolve())
+        return str(_check_allowed(path.resolve(), text))
     info = catalog_entry(text)
     if info is not None:
         return bundled_path() if info.bundled else info.hub_id
     if text.startswith((".", "/", "~", "\\")) or text.count("/") > 1 or "\\" in text:
         raise ModelLoadError(f"Model folder {text} does not exist", hint="Check the path, or pick a model from the list")
     return text
+
+
+def allowed_model_dirs() -> list[Path] | None:
+    """Folders local models may be loaded from when the app is shared; None: any folder.
+
+    ``TEXTCLF_ALLOWED_MODEL_DIRS`` lists them (separated by ``os.pathsep``); ``TEXTCLF_SHARED=1``
+    without that list allows no local folder. The bundled model is always allowed.
+    """
+    raw = os.environ.get("TEXTCLF_ALLOWED_MODEL_DIRS", "")
+    dirs = [Path(p).expanduser().resolve() for p in raw.split(os.pathsep) if p.strip()]
+    if dirs:
+        return dirs
+    if os.environ.get("TEXTCLF_SHARED", "").strip().lower() in ("1", "true", "yes", "on"):
+        return []
+    return None
+
+
+def _check_allowed(folder: Path, typed: str) -> Path:
+    allowed = allowed_model_dirs()
+    if allowed is None:
+        return folder
+    allowed = allowed + [Path(bundled_path()).resolve()]
+    if any(folder == d or d in folder.parents for d in allowed):  # resolved: links cannot step outside
+        return folder
+    raise ModelLoadError(f"Model folder {typed} is outside the folders this server allows",
+                         hint="Pick a model from the list, or ask the administrator to add the folder to "
+                              "TEXTCLF_ALLOWED_MODEL_DIRS")
 
 
 def is_local(resolved: str) -> bool:
