@@ -109,14 +109,21 @@ def test_upload_train_evaluate_predict(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.set_default_timeout(30_000)
     page.goto(server)
-    page.get_by_role("heading", name="Upload data").wait_for()
+    page.get_by_role("heading", name="Upload data").wait_for(timeout=90_000)  # first run imports torch
     _no_exception(page)
 
     # --- upload and columns ------------------------------------------------------------------
     page.locator('[data-testid="stFileUploader"] input[type="file"]').first.set_input_files(str(data))
     page.get_by_text("60 rows, 3 columns").wait_for()
+    page.get_by_text("Ready to train").wait_for()  # the report is drawn: the page has settled
+    # choose the columns by hand (the guess is already right; this is what a person would do)
+    page.get_by_role("combobox", name="Label column").click()
+    page.get_by_role("option", name="notes", exact=True).click()
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    sidebar.get_by_text("notes", exact=True).wait_for()  # the sidebar follows the choice
     page.get_by_role("combobox", name="Label column").click()
     page.get_by_role("option", name="sentiment", exact=True).click()
+    sidebar.get_by_text("sentiment", exact=True).wait_for()
     page.get_by_text("Ready to train").wait_for()
     _no_exception(page)
     _shot(page, "1-upload")
@@ -144,7 +151,7 @@ def test_upload_train_evaluate_predict(server, browser, tmp_path):
     metrics = page.locator('[data-testid="stMetric"]')
     assert metrics.filter(has_text="Accuracy").count() == 1
     assert "%" in metrics.filter(has_text="Macro-F1").inner_text()
-    assert page.locator(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm").count() >= 1
+    page.locator(".js-plotly-plot g.hm").first.wait_for(state="attached")  # the heatmap is drawn
     page.get_by_text("predicted as").first.wait_for()
     _no_exception(page)
     _shot(page, "5-evaluation")
