@@ -142,12 +142,81 @@ def run_worker(config: RunConfig, frame, *, should_stop: Callable[[], bool] | No
     from .runner import prepare_splits
 
     config, prepared, label_space = prepare_splits(config, frame)
+    parts = {name: prepared[prepared["split"] == name].reset_index(drop=True) for name in ("train", "validation")}
+    if config.strategy == "feature-extraction":
+        # Help embed the texts (the same list, in the same order, as training._fit_features);
+        # the head is trained by the main process alone.
+        from . import hardware
+        from .training import _targets
+
+        texts = [t for part in (parts["train"], parts["validation"])
+                 for t, k in zip(part["text"], _targets(part, label_space)[1]) if k]
+        hardware.configure_threads(config.num_threads)
+        embed(texts, config.model, max_length=config.max_length, pooling=config.pooling,
+              batch_size=max(config.batch_size, 64), should_stop=should_stop, precision=config.precision,
+              device=config.device)
+        return
     if config.strategy not in ("partial", "full", "lora"):
-        return  # the baseline and the feature-extraction head are trained by the main process alone
+        return  # the baseline is trained by the main process alone
     from .training import fit
 
-    parts = {name: prepared[prepared["split"] == name].reset_index(drop=True) for name in ("train", "validation")}
     fit(config, parts["train"], parts["validation"], label_space, run=None, emit=None, should_stop=should_stop)
+
+
+def embed(texts: Sequence[str], model: str, **kwargs) -> np.ndarray:
+    """:func:`features.embed`, split across processes when launched: process r embeds texts r, r+world, …,
+    all processes gather every vector, and the main process adds the others' vectors to its cache
+    (so the next run, launched or not, starts from the cache). Same result as ``features.embed``."""
+    from . import features
+
+    if not _distributed_ready():
+        return features.embed(texts, model, **kwargs)
+    from accelerate.utils import gather_object
+
+    texts = ["" if t is None else str(t) for t in texts]
+    world, me = world_size(), rank()
+    mine = features.embed(texts[me::world], model, **kwargs)  # caches its own share
+    parts = gather_object([mine])
+    dim = max((p.shape[1] for p in parts if p.ndim == 2 and len(p)), default=0)
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for r, part in enumerate(parts):
+        if len(part):
+            out[r::world] = part
+    if me == 0 and kwargs.get("use_cache", True) and dim:
+        _cache_others(texts, out, model, world, kwargs)
+    return out
+
+
+def _distributed_ready() -> bool:
+    if not launched():
+        return False
+    try:
+        import torch.distributed as dist
+
+        return dist.is_available() and dist.is_initialized()
+    except ImportError:
+        return False
+
+
+def _cache_others(texts, vectors, model, world, kwargs) -> None:
+    """Add the vectors other processes computed to this machine's cache (skipping those already there)."""
+    from . import features, hardware, models
+
+    try:
+        amp = hardware.autocast_dtype(hardware.detect(kwargs.get("device", "auto")).device,
+                                      kwargs.get("precision", "auto"))
+        cache = features.EmbeddingCache.for_key(
+            features.cache_root(kwargs.get("cache_dir")), model=models.model_fingerprint(model),
+            max_length=int(kwargs.get("max_length", 128)), pooling=kwargs.get("pooling", "mean"),
+            dtype=str(amp).replace("torch.", "") if amp else "float32")
+        rows = [i for i in range(len(texts)) if i % world != 0]
+        hashes = [features.text_hash(texts[i]) for i in rows]
+        _, found = cache.lookup(hashes)
+        keep = [j for j, f in enumerate(found) if not f]
+        if keep:
+            cache.add([hashes[j] for j in keep], vectors[[rows[j] for j in keep]])
+    except (OSError, TextclfError):
+        pass  # the cache only saves time
 
 
 def gather_rows(accelerator, values: np.ndarray, batches: Sequence[np.ndarray]) -> np.ndarray:

@@ -191,7 +191,7 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
 def _fit_features(config, train_df, val_df, label_space, *, run, emit, should_stop) -> FitResult:
     from safetensors.numpy import save_file
 
-    from . import features, models
+    from . import distributed, models
     from .losses import probabilities, tune_thresholds
 
     start = time.perf_counter()
@@ -204,7 +204,8 @@ def _fit_features(config, train_df, val_df, label_space, *, run, emit, should_st
     def progress(event):
         emit(dict(event, stage="embedding"))
 
-    x_all = features.embed(train_texts + val_texts, config.model, max_length=config.max_length,
+    # Under `accelerate launch` each process embeds a share (distributed.run_worker mirrors this call).
+    x_all = distributed.embed(train_texts + val_texts, config.model, max_length=config.max_length,
                            pooling=config.pooling, batch_size=max(config.batch_size, 64), emit=progress,
                            should_stop=should_stop, precision=config.precision, device=config.device)
     x_train, x_val = x_all[:len(train_texts)], x_all[len(train_texts):]
