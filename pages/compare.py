@@ -27,6 +27,8 @@ with _ui.guard("compare"):
                      "accuracy": s.accuracy, "macro-F1": s.macro_f1, "train time (s)": s.train_seconds,
                      "size (MB)": s.model_mb, "created": s.created, "id": s.id})
     table = pd.DataFrame(rows)
+    numeric = ["epochs", "lr", "max length", "accuracy", "macro-F1", "train time (s)", "size (MB)"]
+    table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # blanks, not 'None'
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
                                 "macro-F1": st.column_config.NumberColumn(format="%.3f"),

@@ -223,6 +223,7 @@ def test_pages_while_a_run_is_queued(app):
 def test_tiny_transformer_from_a_local_folder_trains_with_live_curves(app, tiny_bert):
     """The 'Other (hub id or local folder)' path: full fine-tuning of a tiny local BERT, step events reach the page."""
     upload(app, "reviews.csv", tiny_csv())
+    _start_baseline(app)  # the bar to beat, shown beside the transformer on Evaluation
     app.switch_page("pages/strategy.py").run()
     next(r for r in app.radio if r.label == "How to train").set_value("full").run()
     model_box = next(s for s in app.selectbox if s.label == "Model")
@@ -242,6 +243,11 @@ def test_tiny_transformer_from_a_local_folder_trains_with_live_curves(app, tiny_
     no_trouble(app)
     curves = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert any(t.get("name") == "training loss" for t in curves["data"])
+    app.switch_page("pages/evaluation.py").run()
+    no_trouble(app)
+    assert app.session_state["eval_run"] == snap.run_id
+    assert any("Baseline on the same data" in c.value for c in app.caption)
+    assert any(m.label == "Accuracy" for m in app.metric)
     app.switch_page("pages/predict.py").run()
     no_trouble(app)
     assert any("transformers.pipeline" in m.value for m in app.markdown)
