@@ -12,6 +12,24 @@ from textclf_core.jobs import format_duration
 from textclf_core.models import CATALOG
 from textclf_core.strategies import describe_strategy, estimate, recommend
 
+
+def _run_elsewhere_zip(config) -> bytes:
+    """Settings + working data + accelerate launch script (built only when the button is clicked)."""
+    from pathlib import Path
+
+    from textclf_core.distributed import launch_bundle
+
+    name = Path(str(config.data_path or "data")).stem + ".csv"
+    data = _ui.working_frame().to_csv(index=False).encode("utf-8")
+    try:
+        import torch
+
+        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except ImportError:
+        gpus = 0
+    return launch_bundle(config, data_bytes=data, data_name=name, num_processes=max(gpus, 2))
+
+
 STRATEGY_TITLES = {"baseline": "Baseline (TF-IDF)", "feature-extraction": "Feature extraction",
                    "partial": "Partial fine-tuning", "full": "Full fine-tuning", "lora": "LoRA adapters"}
 TRADE_OFFS = {
@@ -148,9 +166,15 @@ if config is not None:
                           help="Starts now, or after the runs already queued")
         queue = b2.button("Add to queue", icon=":material/queue:", width="stretch",
                           help="Queue this run and keep choosing more")
-        b3.download_button("Run elsewhere: config.json", config.to_json(), file_name="config.json",
-                           mime="application/json", icon=":material/download:", width="stretch",
-                           help="Train on another machine: textclf train --config config.json --data <your file>")
+        if config.strategy == "baseline":
+            b3.download_button("Run elsewhere: config.json", config.to_json(), file_name="config.json",
+                               mime="application/json", icon=":material/download:", width="stretch",
+                               help="Train on another machine: textclf train --config config.json --data <your file>")
+        else:
+            b3.download_button("Run elsewhere", lambda: _run_elsewhere_zip(config), file_name="textclf-run.zip",
+                               mime="application/zip", icon=":material/download:", width="stretch",
+                               help="A zip with these settings, your data (with review edits) and the commands "
+                                    "to train on several GPUs or machines (accelerate launch); see README.txt inside")
         if busy:
             st.caption(f"{busy} run{'s' if busy != 1 else ''} already running or queued on this server.")
         if start or queue:
