@@ -413,6 +413,23 @@ class _UnionFind:
         return [members for members in roots.values() if len(members) > 1]
 
 
+def _similarity_blocks(features, chunk_size: int = 1024):
+    """Yield ``(start, dense cosine similarities of rows start.. to all rows)``, one block at a time."""
+    import scipy.sparse as sp
+
+    if sp.issparse(features):
+        from sklearn.preprocessing import normalize
+
+        x = normalize(features.tocsr().astype(np.float32))
+        xt = x.T.tocsc()
+    else:
+        x = normalize_rows(features)
+        xt = x.T
+    for start in range(0, x.shape[0], chunk_size):
+        block = x[start:start + chunk_size] @ xt
+        yield start, (block.toarray() if sp.issparse(block) else np.asarray(block))
+
+
 def similar_pairs(features, threshold: float = 0.95, *, chunk_size: int = 1024):
     """All pairs ``(i, j, similarity)`` with i < j and cosine similarity ≥ ``threshold``.
 
@@ -420,20 +437,8 @@ def similar_pairs(features, threshold: float = 0.95, *, chunk_size: int = 1024):
     here. The similarity matrix is computed one block of rows at a time, so memory
     stays at ``chunk_size × N`` numbers whatever the data size.
     """
-    import scipy.sparse as sp
-
-    if sp.issparse(features):
-        from sklearn.preprocessing import normalize
-
-        x = normalize(features.tocsr().astype(np.float32))
-    else:
-        x = normalize_rows(features)
-    n = x.shape[0]
-    xt = x.T.tocsc() if sp.issparse(x) else x.T
     out_i, out_j, out_s = [], [], []
-    for start in range(0, n, chunk_size):
-        block = x[start:start + chunk_size] @ xt
-        block = block.toarray() if sp.issparse(block) else np.asarray(block)
+    for start, block in _similarity_blocks(features, chunk_size):
         ii, jj = np.nonzero(block >= threshold - 1e-6)
         ii = ii + start
         keep = jj > ii
@@ -539,40 +544,43 @@ def find_conflicts(duplicates: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- outliers and what to label next
 
 
+def knn_distance(features, k: int = 10, *, chunk_size: int = 1024) -> np.ndarray:
+    """Mean cosine distance of each row to its ``k`` nearest other rows (blockwise, like :func:`similar_pairs`)."""
+    n = features.shape[0]
+    k = max(1, min(k, n - 1))
+    out = np.zeros(n, dtype=np.float64)
+    for start, block in _similarity_blocks(features, chunk_size):
+        block[np.arange(block.shape[0]), np.arange(start, start + block.shape[0])] = -np.inf  # not itself
+        nearest = np.partition(block, block.shape[1] - k, axis=1)[:, -k:]
+        out[start:start + block.shape[0]] = 1.0 - nearest.mean(axis=1)
+    return out
+
+
 def find_outliers(features, *, texts: Sequence[str] | None = None, labels: Sequence | None = None,
                   rows: Sequence[int] | None = None, share: float = 0.01, max_rows: int = 200,
                   k: int = 10) -> pd.DataFrame:
-    """Texts unlike the rest of the data (``cleanlab.outlier.OutOfDistribution``).
+    """Texts unlike the rest of the data: far from even their nearest neighbours.
 
-    Each row is scored by its average distance to its ``k`` nearest neighbours
-    (cleanlab's score is in [0, 1], low = atypical). The most atypical ``share`` of rows
-    (at most ``max_rows``) are returned, most atypical first, with ``score`` =
-    1 − cleanlab's score.
+    The score is cleanlab's out-of-distribution feature score
+    (``cleanlab.outlier.OutOfDistribution``: mean distance to the ``k`` nearest
+    neighbours), computed blockwise here so 10k+ rows stay fast and sparse TF-IDF rows
+    need no dense copy. The most atypical ``share`` of rows (at most ``max_rows``) are
+    returned, most atypical first; ``score`` is that mean cosine distance (0 = has
+    exact copies, 1 = unrelated to everything).
     """
-    from cleanlab.outlier import OutOfDistribution
-
     n = features.shape[0]
     columns = ["row", "text", "given_label", "score"]
     if n < 3:
         return pd.DataFrame(columns=columns)
-    import scipy.sparse as sp
-
-    x = features.toarray() if sp.issparse(features) else np.asarray(features)
-    if sp.issparse(features) and x.shape[1] > 2000:
-        from sklearn.decomposition import TruncatedSVD  # kNN on 200k sparse columns is slow; 128 dims suffice
-
-        x = TruncatedSVD(n_components=min(128, n - 1), random_state=0).fit_transform(features)
-    x = normalize_rows(x)
-    ood = OutOfDistribution(params={"k": min(k, n - 1)})
-    scores = ood.fit_score(features=x, verbose=False)
+    distance = knn_distance(features, k)
     take = max(1, min(max_rows, int(np.ceil(share * n))))
-    order = np.argsort(scores, kind="stable")[:take]
+    order = np.argsort(-distance, kind="stable")[:take]
     rows = list(range(n)) if rows is None else list(rows)
     return pd.DataFrame({
         "row": [rows[i] for i in order],
         "text": [str(texts[i]) if texts is not None else "" for i in order],
         "given_label": [labels[i] if labels is not None else None for i in order],
-        "score": np.round(1 - scores[order], 4),
+        "score": np.round(np.clip(distance[order], 0, 1), 4),
     }, columns=columns)
 
 
