@@ -266,12 +266,15 @@ def cmd_train(args) -> int:
     from .data import validate
     from .runner import execute
 
-    has_config_data = bool(getattr(args, "config", None)) and RunConfig.from_json(args.config).data_path
+    saved = RunConfig.from_json(args.config) if getattr(args, "config", None) else None
+    has_config_data = saved.data_path if saved is not None else None
     if not args.data and not has_config_data:
         raise UsageError("Give the data file with --data FILE")
     data_path = args.data or has_config_data
     frame = _read(data_path, args.sheet)
-    text_col, label_col, _ = _columns(frame, getattr(args, "text_col", None), getattr(args, "label_col", None))
+    # The settings file's columns (e.g. a "Run elsewhere" run.json) count unless flags override them.
+    text_col, label_col, _ = _columns(frame, getattr(args, "text_col", None) or (saved and saved.text_col),
+                                      getattr(args, "label_col", None) or (saved and saved.label_col))
     report = validate(frame, text_col, label_col)
     if report.blocking:
         raise TextclfError(report.blocking[0], where=Path(data_path).name)
