@@ -667,8 +667,9 @@ class ReviewResult:
     def summary_lines(self) -> list[str]:
         """Plain-language lines for the CLI and the page."""
         s = self.summary
-        lines = [f"Reviewed {s['labelled_rows']} labelled rows ({s['method']}, {s['folds']}-fold cross-validation, "
-                 f"{s['seconds']:.1f} s{', from cache' if self.from_cache else ''})."]
+        took = "reused from the cache" if self.from_cache else f"{s['seconds']:.1f} s"
+        lines = [f"Reviewed {s['labelled_rows']:,} labelled rows ({s['method']}, {s['folds']}-fold cross-validation, "
+                 f"{took})."]
         lines.append(f"Likely mislabels: {s['likely_mislabels']} (about {s['estimated_noise_share']:.1%} of labels).")
         lines.append(f"Conflicting duplicates: {_n(s['conflict_groups'], 'group')} ({_n(s['conflict_rows'], 'row')}); "
                      f"other near duplicates: {_n(s['duplicate_groups'], 'group')} ({_n(s['duplicate_rows'], 'row')}).")
