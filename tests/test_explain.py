@@ -125,3 +125,11 @@ def test_deleting_top_words_hurts_more_than_random_words(movie_reviews_path, tmp
                                              target=e.label))
     assert len(top_drops) >= 20
     assert np.mean(top_drops) > np.mean(random_drops) + 0.02
+
+
+def test_words_the_model_never_reads_score_zero(tiny_bert, tmp_path):
+    predictor = load_predictor(_tiny_transformer_folder(tiny_bert, tmp_path / "model"))
+    text = " ".join(["great movie loved it terrible plot"] * 30)  # 180 words, the model reads 64 tokens
+    e = ex.explain(predictor, text, target="pos")
+    assert len(e.words) == 180
+    assert np.count_nonzero(e.scores[:40]) > 20 and not np.any(e.scores[80:])

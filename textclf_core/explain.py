@@ -195,10 +195,34 @@ def _proba_function(predictor, batch_size: int) -> Callable[[list[str]], np.ndar
     return run
 
 
+def _read_chars(predictor, text: str) -> int | None:
+    """How many characters of ``text`` the model reads before truncating (None: all, or unknown)."""
+    model = getattr(predictor, "model", predictor)
+    tokenizer = getattr(model, "tokenizer", None)
+    max_length = getattr(model, "max_length", None)
+    try:
+        if tokenizer is None and hasattr(model, "encoder"):
+            from .models import load_tokenizer
+
+            tokenizer = load_tokenizer(model.encoder)
+        if tokenizer is None or not max_length:
+            return None
+        enc = tokenizer(text, truncation=True, max_length=int(max_length), return_offsets_mapping=True)
+        full = tokenizer(text, truncation=False, return_attention_mask=False)["input_ids"]
+        if len(full) <= len(enc["input_ids"]):
+            return None
+        return max(end for _, end in enc["offset_mapping"])
+    except Exception:  # noqa: BLE001 - slow tokenizers have no offsets: explain every word
+        return None
+
+
 def _explain_occlusion(predictor, text: str, target, *, batch_size: int) -> Explanation:
     words, spans = split_words(text)
     proba_of = _proba_function(predictor, batch_size)
     n = min(len(words), MAX_WORDS)
+    read = _read_chars(predictor, text)
+    if read is not None:  # words past the truncation point change nothing: score 0 without running them
+        n = min(n, sum(1 for s, _ in spans if s < read))
     variants = [text] + [text[:spans[i][0]] + text[spans[i][1]:] for i in range(n)]
     proba = np.asarray(proba_of(variants), dtype=float)
     t = _target_index(predictor, proba[0], target)
