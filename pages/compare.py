@@ -8,6 +8,26 @@ from textclf_core import figures
 
 st.title("Compare runs")
 
+with st.expander("Import a run made elsewhere", icon=":material/upload:"):
+    # Runs trained on another machine (e.g. with accelerate on a GPU server) join the table like any other.
+    with _ui.guard("import"):
+        st.caption("A zip made by `textclf export RUN --out run.zip`, or the path of a run folder on a shared disk.")
+        uploaded = st.file_uploader("Run zip", type=["zip"], key="import_run_zip")
+        folder = st.text_input("…or a run folder", key="import_run_folder",
+                               placeholder="/shared/runs/20250101-120000-full-ab12").strip()
+        if st.button("Import", icon=":material/upload:", disabled=not (uploaded or folder)):
+            import tempfile
+            from pathlib import Path
+
+            if uploaded is not None:
+                with tempfile.TemporaryDirectory() as tmp:
+                    zip_path = Path(tmp) / Path(uploaded.name).name
+                    zip_path.write_bytes(uploaded.getvalue())
+                    imported = _ui.run_store().import_zip(zip_path)
+            else:
+                imported = _ui.run_store().import_folder(folder)
+            st.success(f"Imported as run {imported.id}", icon=":material/check:")
+
 with _ui.guard("compare"):
     store = _ui.run_store()
     summaries = store.list()
