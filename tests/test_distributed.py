@@ -62,6 +62,29 @@ def test_launch_command_refuses_impossible_setups(kwargs, words):
         distributed.launch_command(n, **kwargs)
 
 
+def _unzip_with_fake_accelerate(files: dict[str, bytes], tmp_path: Path) -> Path:
+    folder = tmp_path / "unzipped"
+    folder.mkdir()
+    for name, content in files.items():
+        (folder / name).write_bytes(content)
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "accelerate").write_text('#!/bin/sh\necho "$@"\n', encoding="utf-8")
+    (fake / "accelerate").chmod(0o755)
+    return folder
+
+
+def _run_script(folder: Path, *args: str, env: dict | None = None, check: bool = True):
+    environ = dict(os.environ, PATH=f"{folder.parent / 'fakebin'}{os.pathsep}{os.environ.get('PATH', '')}",
+                   **(env or {}))
+    done = subprocess.run(["bash", str(folder / "run.sh"), *args], capture_output=True, text=True, env=environ,
+                          timeout=60)
+    if not check:
+        return done
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def _bundle_files(blob: bytes) -> dict[str, bytes]:
     with zipfile.ZipFile(io.BytesIO(blob)) as zf:
         return {name: zf.read(name) for name in zf.namelist()}
@@ -79,22 +102,30 @@ def test_launch_bundle_holds_settings_data_script_and_readme(tmp_path):
     run = RunConfig.from_dict(json.loads(files["run.json"]))
     assert run.data_path == "my_tickets.csv"  # relative: the folder works anywhere
     assert run.precision == "bf16" and run.batch_size == 32 and run.model == "some/model"
-    script = files["run.sh"].decode()
-    assert "--num_machines 2" in script and "--main_process_ip 192.168.1.10" in script
-    assert '--machine_rank "$1"' in script and "--num_processes 8" in script
-    assert "--config run.json" in script and "--data my_tickets.csv" in script
+    # run.sh expands to the exact accelerate command (a stand-in `accelerate` prints its arguments).
+    folder = _unzip_with_fake_accelerate(files, tmp_path)
+    words = _run_script(folder, "1").split()
+    assert words[:2] == ["launch", "--multi_gpu"]
+    for flag, value in (("--num_processes", "8"), ("--num_machines", "2"), ("--machine_rank", "1"),
+                        ("--main_process_ip", "192.168.1.10"), ("--main_process_port", "29500"),
+                        ("--config", "run.json"), ("--data", "my_tickets.csv")):
+        assert words[words.index(flag) + 1] == value, flag
+    assert _run_script(folder, check=False).returncode == 2  # made for two machines: the rank is needed
     readme = files["README.txt"].decode()
     assert "bash run.sh 0" in readme and "textclf import" in readme
 
 
-def test_launch_bundle_same_total_batch_and_uploaded_bytes():
+def test_launch_bundle_same_total_batch_and_uploaded_bytes(tmp_path):
     config = RunConfig(strategy="lora", batch_size=32)
     files = _bundle_files(distributed.launch_bundle(config, num_processes=4, same_total_batch=True,
                                                     data_bytes=b"text,label\nx,y\n", data_name="upload.csv"))
     assert RunConfig.from_dict(json.loads(files["run.json"])).batch_size == 8
     assert files["upload.csv"] == b"text,label\nx,y\n"
-    script = files["run.sh"].decode()
-    assert "--num_processes 4 --num_machines 1" in script  # the one-machine branch
+    folder = _unzip_with_fake_accelerate(files, tmp_path)
+    assert "--num_processes 4 --num_machines 1 " in _run_script(folder)
+    assert "--num_processes 8 --num_machines 1 " in _run_script(folder, env={"NPROC": "8"})
+    assert "--num_processes 6 --num_machines 3 --machine_rank 2 --main_process_ip h0 " in \
+        _run_script(folder, "2", env={"NPROC": "2", "MACHINES": "3", "MAIN_IP": "h0"})
 
 
 def test_launch_bundle_refuses_baseline_and_missing_data(tmp_path):

@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shlex
+import time
 import zipfile
 from pathlib import Path
 from typing import Callable, Sequence
@@ -319,27 +320,37 @@ def launch_bundle(config: RunConfig, data_path: str | os.PathLike | None = None,
     run_config = config.replace(**changes)
 
     ip = main_process_ip or "MAIN_MACHINE_IP"
+    machines = max(num_machines, 2)
     one = launch_command(num_processes, data_file=data_file, main_process_port=main_process_port)
+    multi = launch_command(num_processes, num_machines=machines, machine_rank=0, main_process_ip=ip,
+                           main_process_port=main_process_port, data_file=data_file)
+    # The exact commands, with the numbers a person may want to change lifted into variables.
+    one = one.replace(f"--num_processes {num_processes} ", '--num_processes "$NPROC" ')
+    multi = (multi.replace(f"--num_processes {num_processes * machines} ", '--num_processes "$((NPROC * MACHINES))" ')
+             .replace(f"--num_machines {machines} ", '--num_machines "$MACHINES" ')
+             .replace("--machine_rank 0 ", '--machine_rank "$1" ')
+             .replace(f"--main_process_ip {shlex.quote(ip)} ", '--main_process_ip "$MAIN_IP" '))
+    one = one.replace(f"--main_process_port {int(main_process_port)} ", '--main_process_port "$PORT" ')
+    multi = multi.replace(f"--main_process_port {int(main_process_port)} ", '--main_process_port "$PORT" ')
     lines = ["#!/usr/bin/env bash",
              "# Run the textclf run in run.json on this machine's GPUs, or on several machines.",
-             "# Usage: bash run.sh            (one machine, all processes here)",
-             "#        bash run.sh RANK       (several machines: 0 on the main machine, 1, 2, ... on the others)",
+             "#   bash run.sh          one machine: NPROC processes (one per GPU)",
+             "#   bash run.sh RANK     several machines: 0 on the main machine, then 1, 2, ... on the others",
+             "# Override any setting below from the shell, e.g.  NPROC=8 bash run.sh",
              "set -euo pipefail",
              'cd "$(dirname "$0")"',
+             f'NPROC="${{NPROC:-{num_processes}}}"        # processes (GPUs) per machine',
+             f'MACHINES="${{MACHINES:-{machines}}}"     # number of machines (with RANK)',
+             f'MAIN_IP="${{MAIN_IP:-{ip}}}"  # address of machine 0, reachable from the others',
+             f'PORT="${{PORT:-{int(main_process_port)}}}"',
              "export TOKENIZERS_PARALLELISM=false",
              'if [ "$#" -eq 0 ]; then']
     if num_machines > 1:
-        lines += [f"  # This bundle was made for {num_machines} machines; give this machine's rank (0..{num_machines - 1}).",
-                  '  echo "usage: bash run.sh MACHINE_RANK" >&2; exit 2']
+        lines += [f"  echo \"usage: bash run.sh MACHINE_RANK   (0..{num_machines - 1}; made for {num_machines} machines)\" >&2",
+                  "  exit 2"]
     else:
         lines += [f"  {one}"]
-    lines += ["else"]
-    multi = launch_command(num_processes, num_machines=max(num_machines, 2), machine_rank=0,
-                           main_process_ip=ip, main_process_port=main_process_port, data_file=data_file)
-    if num_machines == 1:
-        lines += [f"  # Made for one machine; for several, set --num_machines and --num_processes "
-                  f"({num_processes} per machine x machines) below."]
-    lines += ['  ' + multi.replace("--machine_rank 0", '--machine_rank "$1"'), "fi", ""]
+    lines += ["else", f"  {multi}", "fi", ""]
     script = "\n".join(lines)
 
     readme = f"""Running this textclf run elsewhere
@@ -361,14 +372,13 @@ What you need on every machine
 One machine with several GPUs
   bash run.sh
   starts {num_processes} process(es), one per GPU. Each process trains on its share of every step's
-  texts; gradients are averaged between them. Change --num_processes in run.sh to your number of GPUs.
+  texts; gradients are averaged between them. For another number of GPUs:  NPROC=8 bash run.sh
 
-Several machines
-  On the main machine (rank 0):   bash run.sh 0
-  On each other machine:          bash run.sh 1   (then 2, 3, ...)
-  All machines must reach the main machine at {ip} on port {main_process_port}
-  (edit MAIN_MACHINE_IP in run.sh if it was not filled in). --num_processes in run.sh is the total
-  over all machines ({num_processes} per machine).
+Several machines ({max(num_machines, 2)} unless you set MACHINES=...)
+  On the main machine (rank 0):   MAIN_IP={ip} bash run.sh 0
+  On each other machine:          MAIN_IP={ip} bash run.sh 1   (then 2, 3, ...)
+  All machines must reach the main machine at that address on port {main_process_port} (PORT=...).
+  Each machine starts NPROC={num_processes} processes.
 
 Batch size
   Each process takes {run_config.batch_size} texts per step, so one step sees {run_config.batch_size} x the number
@@ -387,11 +397,11 @@ If something goes wrong
 """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(CONFIG_NAME, json.dumps(run_config.to_dict(), indent=2, default=str) + "\n")
-        zf.writestr(data_file, data_bytes)
-        info = zipfile.ZipInfo("run.sh")
-        info.external_attr = 0o755 << 16
-        info.compress_type = zipfile.ZIP_DEFLATED
-        zf.writestr(info, script)
-        zf.writestr("README.txt", readme)
+        for name, content, mode in ((CONFIG_NAME, json.dumps(run_config.to_dict(), indent=2, default=str) + "\n", 0o644),
+                                    (data_file, data_bytes, 0o644), ("run.sh", script, 0o755),
+                                    ("README.txt", readme, 0o644)):
+            info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+            info.external_attr = mode << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, content)
     return buffer.getvalue()
