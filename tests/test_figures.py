@@ -53,6 +53,9 @@ def test_confusion_matrix_counts_normalised_and_clickable():
     assert np.array_equal(np.asarray(heat.z), np.array(matrix))
     assert heat.text[0][1] == "2"
     assert list(heat.customdata[0][1]) == ["neg", "pos", 2]  # true neg predicted pos
+    cells = fig.data[1]  # invisible markers that make a click on a cell selectable
+    assert [list(c) for c in cells.customdata][1] == ["neg", "pos", 2]
+    assert (cells.x[1], cells.y[1]) == ("pos", "neg")
     norm = figures.confusion_matrix(matrix, ["neg", "pos"], normalize=True).data[0]
     assert np.allclose(np.asarray(norm.z), [[0.8, 0.2], [0.1, 0.9]])
     assert norm.text[1][1] == "90%"

@@ -133,10 +133,18 @@ def confusion_matrix(matrix: Sequence[Sequence[float]], classes: Sequence[str], 
     custom = [[[gold, pred, int(counts[i, j])] for j, pred in enumerate(classes)] for i, gold in enumerate(classes)]
     fig = go.Figure(go.Heatmap(
         z=values, x=classes, y=classes, text=text, texttemplate="%{text}", customdata=custom,
-        colorscale="Blues", zmin=0, zmax=zmax, showscale=False,
-        hovertemplate="true: %{y}<br>predicted: %{x}<br>%{customdata[2]} examples<extra></extra>"))
-    fig.update_xaxes(title="predicted", type="category", side="bottom")
-    fig.update_yaxes(title="true", type="category", autorange="reversed")
+        colorscale="Blues", zmin=0, zmax=zmax, showscale=False, hoverinfo="skip"))
+    # Heatmap cells cannot be selected in plotly, markers can: one invisible marker per cell makes
+    # a click on the cell a point selection (Streamlit's on_select) carrying [true, predicted, count].
+    cells = [(gold, pred, int(counts[i, j])) for i, gold in enumerate(classes) for j, pred in enumerate(classes)]
+    fig.add_trace(go.Scatter(
+        x=[c[1] for c in cells], y=[c[0] for c in cells], customdata=[list(c) for c in cells], mode="markers",
+        marker=dict(size=max(24, 240 // max(1, len(classes))), opacity=0, symbol="square"), name="cells",
+        showlegend=False, hovertemplate="true: %{y}<br>predicted: %{x}<br>%{customdata[2]} examples<extra></extra>"))
+    # Fixed ranges: the invisible markers must not pad the axes, and a click must not rescale them.
+    k = len(classes)
+    fig.update_xaxes(title="predicted", type="category", side="bottom", range=[-0.5, k - 0.5])
+    fig.update_yaxes(title="true", type="category", range=[k - 0.5, -0.5])
     size = max(320, min(720, 90 + 60 * len(classes)))
     return _layout(fig, title, height=size, uirevision=uirevision)
 

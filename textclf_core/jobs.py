@@ -342,7 +342,7 @@ class JobManager:
                     job.steps.append({"step": job.step, "loss": float(event["loss"]), "epoch": event.get("epoch")})
                     if len(job.steps) > MAX_CURVE_POINTS:  # keep the whole curve, at half resolution
                         job.steps = job.steps[::2]
-                job.message = _step_message(job)
+                job.message = _step_message(job, event.get("message"))
             elif kind == "evaluation":
                 job.last_evaluation = event
                 job.evaluations.append({k: v for k, v in event.items() if k != "confusion_matrix"})
@@ -447,8 +447,8 @@ def _default_message(state: str) -> str:
     return {"finished": "Finished", "cancelled": "Cancelled", "failed": GENERIC_FAILURE}.get(state, state)
 
 
-def _step_message(job: _Job) -> str:
-    parts = []
+def _step_message(job: _Job, note: str | None = None) -> str:
+    parts = [str(note)] if note else []
     if job.step is not None and job.total_steps:
         parts.append(f"step {job.step}/{job.total_steps}")
     if job.epoch is not None:

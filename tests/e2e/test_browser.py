@@ -8,6 +8,7 @@ download cannot work on our offline machines.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -153,6 +154,10 @@ def test_upload_train_evaluate_predict(server, browser, tmp_path):
     assert "%" in metrics.filter(has_text="Macro-F1").inner_text()
     page.locator(".js-plotly-plot g.hm").first.wait_for(state="attached")  # the heatmap is drawn
     page.get_by_text("predicted as").first.wait_for()
+    # click the bottom-right cell (true pos, predicted pos): its examples are listed
+    box = page.locator(".js-plotly-plot g.hm").first.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.75)
+    page.locator("p", has_text=re.compile(r"texts labelled pos predicted as pos")).wait_for()
     _no_exception(page)
     _shot(page, "5-evaluation")
 
