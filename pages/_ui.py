@@ -275,3 +275,19 @@ def worst_confusion(matrix, classes: list[str]) -> tuple[str, str]:
             if i != j and count > best:
                 best, pair = count, (classes[i], classes[j])
     return pair
+
+
+def word_counts():
+    """Words per text of the working data, computed once per dataset, column and edit (big files stay quick)."""
+    from textclf_core.figures import word_counts as count
+
+    ds = dataset()
+    if ds is None or not ds.get("text_col"):
+        return None
+    key = (ds["version"], ds["text_col"], len(change_log()))
+    cache = st.session_state.get("lengths_cache")
+    if cache and cache[0] == key:
+        return cache[1]
+    lengths = count(working_frame()[ds["text_col"]])
+    st.session_state["lengths_cache"] = (key, lengths)
+    return lengths

@@ -4,7 +4,6 @@ import numpy as np
 import streamlit as st
 
 from pages import _ui
-from textclf_core import figures
 from textclf_core.config import (BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, SCHEDULERS, STRATEGIES,
                                  RunConfig)
 from textclf_core.data import TOKENS_PER_WORD
@@ -116,7 +115,7 @@ with _ui.guard("strategy"):
             settings["head_lr"] = head_lr or None
             settings["max_length"] = a3.number_input("Max length (tokens)", 8, 1024, r.max_length, step=16,
                                                      key=f"maxlen_{v}")
-            words = figures.word_counts(_ui.working_frame()[ds["text_col"]])
+            words = _ui.word_counts()
             share = float(np.mean(words * TOKENS_PER_WORD > settings["max_length"])) if len(words) else 0.0
             a3.caption(f"About {share:.0%} of your texts are longer and will be cut.")
             settings["loss"] = a1.selectbox("Loss", LOSSES, index=LOSSES.index(r.loss), key=f"loss_{v}",

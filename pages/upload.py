@@ -125,7 +125,7 @@ with _ui.guard("report"):
             if label_col:
                 st.plotly_chart(figures.class_distribution(report.class_counts), key="class_dist")
         with chart_right:
-            lengths = figures.word_counts(_ui.working_frame()[text_col])
+            lengths = _ui.word_counts()
             st.plotly_chart(figures.text_lengths(lengths, unit="words", title="Text length (words)"),
                             key="length_hist")
         if label_col and not report.blocking:
