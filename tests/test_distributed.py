@@ -264,10 +264,14 @@ def _only_run(home: Path):
 
 
 def _shape(events: list[dict]) -> dict:
-    """Event type → the keys its events carry (values differ between runs; the shape must not)."""
+    """Event type → the keys its events carry (values differ between runs; the shape must not).
+
+    "progress" events are left out: they announce preparation stages, and one process announces
+    one more (filling its frozen-layer cache, which is skipped when launched)."""
     shape: dict = {}
     for event in events:
-        shape.setdefault(event["type"], set()).update(event)
+        if event["type"] != "progress":
+            shape.setdefault(event["type"], set()).update(event)
     return shape
 
 
