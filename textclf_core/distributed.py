@@ -388,7 +388,7 @@ Where the results go
   Only the main process writes: one run folder under $TEXTCLF_HOME/runs (or ./runs) on the main
   machine, with the model, scores and training curves. To look at it in the app:
     textclf export RUN_ID --out run.zip      (on the main machine)
-  then in the app: Runs > Import a run (upload run.zip), or `textclf import run.zip`. If the app and
+  then in the app: Compare > Import a run made elsewhere (upload run.zip), or `textclf import run.zip`. If the app and
   the main machine share a disk, `textclf import path/to/runs/RUN_ID` copies the folder directly.
 
 If something goes wrong
