@@ -346,13 +346,18 @@ def launch_bundle(config: RunConfig, data_path: str | os.PathLike | None = None,
              "export TOKENIZERS_PARALLELISM=false",
              'if [ "$#" -eq 0 ]; then']
     if num_machines > 1:
-        lines += [f"  echo \"usage: bash run.sh MACHINE_RANK   (0..{num_machines - 1}; made for {num_machines} machines)\" >&2",
+        lines += [f"  echo \"usage: bash run.sh MACHINE_RANK   (0..{num_machines - 1}; made for {num_machines} "
+                  "machines)\" >&2",
                   "  exit 2"]
     else:
         lines += [f"  {one}"]
     lines += ["else", f"  {multi}", "fi", ""]
     script = "\n".join(lines)
 
+    batch_note = ("The batch size was divided by the number of processes so a step sees as many texts as on "
+                  "one device." if same_total_batch and total > 1 else
+                  "To get results closest to a single-device run, divide batch_size in run.json by the number "
+                  "of processes.")
     readme = f"""Running this textclf run elsewhere
 ====================================
 
@@ -382,14 +387,15 @@ Several machines ({max(num_machines, 2)} unless you set MACHINES=...)
 
 Batch size
   Each process takes {run_config.batch_size} texts per step, so one step sees {run_config.batch_size} x the number
-  of processes. {"The batch size was divided by the number of processes so a step sees as many texts as on one device." if same_total_batch and total > 1 else "To get results closest to a single-device run, divide batch_size in run.json by the number of processes."}
+  of processes. {batch_note}
 
 Where the results go
   Only the main process writes: one run folder under $TEXTCLF_HOME/runs (or ./runs) on the main
   machine, with the model, scores and training curves. To look at it in the app:
     textclf export RUN_ID --out run.zip      (on the main machine)
-  then in the app: Compare > Import a run made elsewhere (upload run.zip), or `textclf import run.zip`. If the app and
-  the main machine share a disk, `textclf import path/to/runs/RUN_ID` copies the folder directly.
+  then in the app: Compare > Import a run made elsewhere (upload run.zip), or `textclf import run.zip`.
+  If the app and the main machine share a disk, `textclf import path/to/runs/RUN_ID` copies the folder
+  directly.
 
 If something goes wrong
   A problem on any process (a missing file, a model that cannot be downloaded) stops all of them
@@ -397,9 +403,9 @@ If something goes wrong
 """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name, content, mode in ((CONFIG_NAME, json.dumps(run_config.to_dict(), indent=2, default=str) + "\n", 0o644),
-                                    (data_file, data_bytes, 0o644), ("run.sh", script, 0o755),
-                                    ("README.txt", readme, 0o644)):
+        settings = json.dumps(run_config.to_dict(), indent=2, default=str) + "\n"
+        for name, content, mode in ((CONFIG_NAME, settings, 0o644), (data_file, data_bytes, 0o644),
+                                    ("run.sh", script, 0o755), ("README.txt", readme, 0o644)):
             info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
             info.external_attr = mode << 16
             info.compress_type = zipfile.ZIP_DEFLATED
