@@ -400,3 +400,11 @@ def test_panel_finds_errors_and_accepting_records_the_change(tmp_path):
     log = at.session_state["changes"].to_frame()
     assert log[["row", "action", "old_label", "new_label"]].values.tolist() == [[3, "accept", "dog", "cat"]]
     assert "1 row relabelled" in at.toast[0].value
+
+
+def test_single_neighbour_pass_matches_the_separate_ones():
+    x, _ = _clusters(n_per_class=20)
+    (i, j, sims), distance = R.neighbours(x, 0.9, k=5, chunk_size=7)
+    i2, j2, s2 = R.similar_pairs(x, 0.9, chunk_size=7)
+    assert sorted(zip(i.tolist(), j.tolist())) == sorted(zip(i2.tolist(), j2.tolist()))
+    np.testing.assert_allclose(distance, R.knn_distance(x, 5, chunk_size=11), atol=1e-5)

@@ -463,7 +463,7 @@ def _group_frame(groups: list[list[int]], best_sim: dict[int, float], texts, lab
 
 def find_near_duplicates(features, threshold: float = 0.95, *, texts: Sequence[str] | None = None,
                          labels: Sequence | None = None, rows: Sequence[int] | None = None,
-                         chunk_size: int = 1024) -> pd.DataFrame:
+                         chunk_size: int = 1024, pairs=None) -> pd.DataFrame:
     """Groups of texts that say (nearly) the same thing.
 
     Two rows are linked when their cosine similarity is at least ``threshold`` or their
@@ -493,7 +493,7 @@ def find_near_duplicates(features, threshold: float = 0.95, *, texts: Sequence[s
     texts = [""] * n if texts is None else list(texts)
     uf = _UnionFind(n)
     best: dict[int, float] = {}
-    ii, jj, ss = similar_pairs(features, threshold, chunk_size=chunk_size)
+    ii, jj, ss = pairs if pairs is not None else similar_pairs(features, threshold, chunk_size=chunk_size)
     for i, j, s in zip(ii.tolist(), jj.tolist(), ss.tolist()):
         uf.union(i, j)
         best[i] = max(best.get(i, -1.0), s)
@@ -544,6 +544,33 @@ def find_conflicts(duplicates: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- outliers and what to label next
 
 
+def neighbours(features, threshold: float = 0.95, k: int = 10, *, chunk_size: int = 1024):
+    """One blockwise pass for both :func:`similar_pairs` and :func:`knn_distance`.
+
+    Returns ``((i, j, similarity), mean distance to the k nearest)``; the similarity
+    matrix is the costliest part of a review of 10k+ rows, so it is computed once.
+    """
+    n = features.shape[0]
+    kk = max(1, min(k, n - 1))
+    out_i, out_j, out_s = [], [], []
+    distance = np.zeros(n, dtype=np.float64)
+    for start, block in _similarity_blocks(features, chunk_size):
+        ii, jj = np.nonzero(block >= threshold - 1e-6)
+        keep = jj > ii + start
+        out_i.append(ii[keep] + start)
+        out_j.append(jj[keep])
+        out_s.append(np.clip(block[ii[keep], jj[keep]], -1, 1))
+        if n > 1:
+            block[np.arange(block.shape[0]), np.arange(start, start + block.shape[0])] = -np.inf  # not itself
+            nearest = np.partition(block, block.shape[1] - kk, axis=1)[:, -kk:]
+            distance[start:start + block.shape[0]] = 1.0 - nearest.mean(axis=1)
+    if not out_i:
+        pairs = (np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32))
+    else:
+        pairs = (np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_s))
+    return pairs, distance
+
+
 def knn_distance(features, k: int = 10, *, chunk_size: int = 1024) -> np.ndarray:
     """Mean cosine distance of each row to its ``k`` nearest other rows (blockwise, like :func:`similar_pairs`)."""
     n = features.shape[0]
@@ -558,7 +585,7 @@ def knn_distance(features, k: int = 10, *, chunk_size: int = 1024) -> np.ndarray
 
 def find_outliers(features, *, texts: Sequence[str] | None = None, labels: Sequence | None = None,
                   rows: Sequence[int] | None = None, share: float = 0.01, max_rows: int = 200,
-                  k: int = 10) -> pd.DataFrame:
+                  k: int = 10, distance: np.ndarray | None = None) -> pd.DataFrame:
     """Texts unlike the rest of the data: far from even their nearest neighbours.
 
     The score is cleanlab's out-of-distribution feature score
@@ -572,7 +599,8 @@ def find_outliers(features, *, texts: Sequence[str] | None = None, labels: Seque
     columns = ["row", "text", "given_label", "score"]
     if n < 3:
         return pd.DataFrame(columns=columns)
-    distance = knn_distance(features, k)
+    if distance is None:  # review() passes the distances from its single pass (see neighbours())
+        distance = knn_distance(features, k)
     take = max(1, min(max_rows, int(np.ceil(share * n))))
     order = np.argsort(-distance, kind="stable")[:take]
     rows = list(range(n)) if rows is None else list(rows)
@@ -832,12 +860,13 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
 
     progress("duplicates", 0.8)
     similar = _main_features(x)
+    pairs, distance = neighbours(similar, duplicate_threshold)
     dups = find_near_duplicates(similar, duplicate_threshold, texts=texts, labels=data["label"].tolist(),
-                                rows=data["row"].tolist())
+                                rows=data["row"].tolist(), pairs=pairs)
     conflicts = find_conflicts(dups)
     progress("outliers", 0.9)
     outliers = find_outliers(similar, texts=texts, labels=data["label"].tolist(), rows=data["row"].tolist(),
-                             share=outlier_share)
+                             share=outlier_share, distance=distance)
     unl_idx = np.flatnonzero(~labelled)
     label_next = what_to_label_next(x_lab, lab["label"].tolist(), _take(x, unl_idx), texts=data["text"].iloc[unl_idx].tolist(),
                                     rows=data["row"].iloc[unl_idx].tolist(), multi_label=space.multi_label,
