@@ -69,6 +69,11 @@ class JobSnapshot:
     evaluations: tuple[dict, ...]  # evaluation events without their confusion matrices
     last_evaluation: dict | None  # the latest evaluation event, confusion matrix included
     config: dict = field(default_factory=dict)
+    version: int = 0  # events received so far: (job_id, version) names what the curves show
+
+    # The event dicts are shared between snapshots and never changed after they arrive: treat
+    # them as read-only. Polling pages take a snapshot every few seconds while a run trains in
+    # the same process, so copying every event each time would slow the training down.
 
     @property
     def active(self) -> bool:
@@ -106,6 +111,9 @@ class _Job:
         self.evaluations: list[dict] = []
         self.last_evaluation: dict | None = None
         self.terminal_event: dict | None = None
+        self.version = 0  # bumped with every event; snapshots reuse their tuples until it changes
+        self.shared: tuple | None = None  # (version, events, steps, evaluations) as tuples
+        self.config_dict: dict | None = None
 
 
 class JobManager:
@@ -355,6 +363,7 @@ class JobManager:
                     job.message = str(event["message"])
             elif kind in ("finished", "cancelled", "failed"):
                 job.terminal_event = event
+            job.version += 1
             self._wake.notify_all()
 
     def _finish(self, job: _Job, state: str, message: str | None) -> None:
@@ -376,6 +385,12 @@ class JobManager:
         elif job.state == "queued":
             queue = self._queues.get(job.device) or ()
             position = list(queue).index(job.job_id) + 1 if job.job_id in queue else None
+        if job.shared is None or job.shared[0] != job.version:
+            # Tuples of the same dicts: O(events) once per new event, O(1) for every other poll.
+            job.shared = (job.version, tuple(job.events), tuple(job.steps), tuple(job.evaluations))
+        if job.config_dict is None:
+            job.config_dict = job.config.to_dict()
+        _, events, steps, evaluations = job.shared
         return JobSnapshot(
             job_id=job.job_id, state=job.state, name=job.config.display_name(), device=job.device,
             progress=float(job.progress), message=job.message, run_id=job.run_id, queue_position=position,
@@ -383,10 +398,8 @@ class JobManager:
             step=job.step, total_steps=job.total_steps, submitted_at=job.submitted_at,
             started_at=job.started_at, finished_at=job.finished_at,
             cancel_requested=job.cancel_event.is_set(),
-            events=tuple(dict(e) for e in job.events), steps=tuple(dict(s) for s in job.steps),
-            evaluations=tuple(dict(e) for e in job.evaluations),
-            last_evaluation=dict(job.last_evaluation) if job.last_evaluation else None,
-            config=job.config.to_dict(),
+            events=events, steps=steps, evaluations=evaluations, last_evaluation=job.last_evaluation,
+            config=dict(job.config_dict), version=job.version,
         )
 
     def _forget_old_jobs(self) -> None:
