@@ -65,7 +65,9 @@ class TransformerPredictor(_Base):
     """Predicts with a fine-tuned sequence-classification model folder."""
 
     def __init__(self, model_dir: str | Path, *, device: str = "auto", precision: str = "auto",
-                 quantize: bool = False):
+                 quantize: bool = False, model=None, tokenizer=None):
+        """``model``/``tokenizer``: the same weights already in memory (training hands them over),
+        so the folder is not read again."""
         super().__init__(model_dir)
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -74,10 +76,14 @@ class TransformerPredictor(_Base):
         self.hardware = hardware.detect(device)
         self.amp = hardware.autocast_dtype(self.hardware.device, precision)
         try:
-            with models.quiet_transformers():
-                self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, use_fast=True, trust_remote_code=False)
-                self.model = AutoModelForSequenceClassification.from_pretrained(
-                    self.model_dir, use_safetensors=True, trust_remote_code=False)
+            if model is not None and tokenizer is not None:
+                self.tokenizer, self.model = tokenizer, model
+            else:
+                with models.quiet_transformers():
+                    self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, use_fast=True,
+                                                                   trust_remote_code=False)
+                    self.model = AutoModelForSequenceClassification.from_pretrained(
+                        self.model_dir, use_safetensors=True, trust_remote_code=False)
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"The saved model in {self.model_dir} could not be loaded "
                                  f"({str(exc).splitlines()[0][:200]})",

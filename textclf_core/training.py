@@ -115,11 +115,13 @@ def _better(metric: str, new: float, best: float | None) -> bool:
 
 
 def _release() -> None:
-    gc.collect()
+    """Give GPU memory back after a job. On CPU freed tensors go back at once (reference counting),
+    so the full garbage collection (~1 s with transformers loaded) is skipped there."""
     try:
         import torch
 
         if torch.cuda.is_available():
+            gc.collect()
             torch.cuda.empty_cache()
     except Exception:  # noqa: BLE001
         pass
@@ -180,6 +182,7 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
         import torch
 
         if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+            gc.collect()
             _release()
             raise _oom_error() from None
         raise
@@ -454,6 +457,10 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
     tokenizer = models.load_tokenizer(config.model)
     model = models.load_for_classification(config.model, label_space, dropout=config.dropout, tokenizer=tokenizer)
     model = strategies.apply_strategy(model, config)
+    if dev_type == "cpu" and not config.extra.get("no_train_attention"):
+        from . import train_attention
+
+        train_attention.install(model)  # CPU only: CUDA's SDPA kernels do dropout themselves
     total_params, trainable_params = strategies.count_parameters(model)
     pad_id = tokenizer.pad_token_id
     left = getattr(tokenizer, "padding_side", "right") == "left"
@@ -635,10 +642,13 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
         for param, saved in best_state:
             param.copy_(saved.to(param.device))
     thresholds = tune_thresholds(best_proba, y_val) if multi else None
-    model_dir = None
+    model_dir = saved_model = None
+    from . import train_attention
+
+    train_attention.uninstall(unwrapped)
     if main:
         with _output_folder(run) as folder:
-            _save_transformer(unwrapped, tokenizer, folder, config, label_space, thresholds, amp)
+            saved_model = _save_transformer(unwrapped, tokenizer, folder, config, label_space, thresholds, amp)
             staged = folder
         model_dir = _model_dir(run, staged)
     accelerator.wait_for_everyone()
@@ -650,14 +660,16 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
         raise CancelledError("Training was cancelled; the best model so far was saved")
     from .inference import TransformerPredictor
 
-    predictor = TransformerPredictor(model_dir, device=config.device, precision=config.precision) if main else None
+    # The trained weights are already in memory (identical to the saved files): no second from_pretrained.
+    predictor = TransformerPredictor(model_dir, device=config.device, precision=config.precision,
+                                     model=saved_model, tokenizer=tokenizer) if main else None
     return FitResult(predictor, best_metric, best_epoch, history, train_seconds, model_dir, thresholds,
                      (total_params, trainable_params))
 
 
-def _save_transformer(model, tokenizer, folder: Path, config, label_space, thresholds, amp) -> None:
+def _save_transformer(model, tokenizer, folder: Path, config, label_space, thresholds, amp):
     """A save_pretrained folder (safetensors) + tokenizer + textclf.json; LoRA is merged first
-    (the adapter alone is kept in adapter/ for people who want it)."""
+    (the adapter alone is kept in adapter/ for people who want it). Returns the model as saved."""
     if hasattr(model, "merge_and_unload"):
         try:
             from .models import quiet_transformers
@@ -679,3 +691,4 @@ def _save_transformer(model, tokenizer, folder: Path, config, label_space, thres
                          "max_length": config.max_length, "strategy": config.strategy, "config": config.to_dict(),
                          "thresholds": thresholds, "base_model": config.model,
                          "precision": "bf16" if amp is not None and "bfloat16" in str(amp) else "fp32"})
+    return model
