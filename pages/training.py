@@ -15,6 +15,8 @@ from textclf_core.jobs import format_duration
 
 
 st.title("Training")
+POLL_SECONDS = 2  # the page reruns in the process that trains: often enough to watch, rarely enough to cost little
+LOG_ROWS = 20
 
 manager = _ui.job_manager()
 jobs = {s.job_id: s for s in manager.list()}
@@ -77,16 +79,13 @@ def show(snapshot) -> None:
     elif snapshot.cancel_requested and snapshot.state == "running":
         st.caption("Cancelling… the run stops after the current step.")
 
+    curves, matrix = figures.live_training_figures(snapshot)  # built once per new data, shared by sessions
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(figures.training_curves(snapshot.steps, snapshot.evaluations, uirevision=snapshot.job_id),
-                        key=f"curves_{snapshot.job_id}")
+        st.plotly_chart(curves, key=f"curves_{snapshot.job_id}")
     with right:
-        if last.get("confusion_matrix"):
-            st.plotly_chart(figures.confusion_matrix(last["confusion_matrix"], last.get("classes") or [],
-                                                     title=f"Confusion matrix (validation, step {last.get('step')})",
-                                                     uirevision=snapshot.job_id),
-                            key=f"cm_{snapshot.job_id}")
+        if matrix is not None:
+            st.plotly_chart(matrix, key=f"cm_{snapshot.job_id}")
         else:
             st.caption("The confusion matrix appears after the first evaluation.")
 
@@ -94,11 +93,11 @@ def show(snapshot) -> None:
         st.page_link(_ui.PAGES["evaluation"], label="See the full evaluation", icon=":material/analytics:")
         st.session_state["eval_run"] = snapshot.run_id
 
-    with st.expander("Event log"):
+    with st.expander(f"Event log (the last {LOG_ROWS} events)"):
         rows = [{"time": dt.datetime.fromtimestamp(e.get("time", 0)).strftime("%H:%M:%S"), "event": e.get("type"),
                  "details": ", ".join(f"{k}={_short(v)}" for k, v in e.items()
                                       if k not in ("type", "time", "confusion_matrix", "config", "classes"))}
-                for e in reversed(snapshot.events[-50:])]
+                for e in reversed(snapshot.events[-LOG_ROWS:])]
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
@@ -112,7 +111,7 @@ def _short(value) -> str:
 with _ui.guard("training"):
     snap = manager.snapshot(job_id)
     if snap.active:
-        @st.fragment(run_every=1.5)
+        @st.fragment(run_every=POLL_SECONDS)
         def live():
             with _ui.guard("live training"):  # a fragment rerun runs only this function: guard it too
                 current = manager.snapshot(job_id)

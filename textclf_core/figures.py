@@ -7,6 +7,10 @@ Figures that update live set ``uirevision`` so a person's zoom survives each ref
 
 from __future__ import annotations
 
+import collections
+import copy
+import threading
+import time
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -77,6 +81,22 @@ def text_lengths(lengths: Iterable[float], *, max_length: int | None = None, uni
 
 
 # --- training -----------------------------------------------------------------
+_CURVES_LAYOUT: dict | None = None
+
+
+def _curves_layout() -> dict:
+    """The two-panel layout, built and validated by plotly once; each figure gets a copy."""
+    global _CURVES_LAYOUT
+    if _CURVES_LAYOUT is None:
+        fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation scores"), horizontal_spacing=0.08)
+        fig.update_xaxes(title_text="step")
+        fig.update_yaxes(range=[0, 1.02], row=1, col=2)
+        _layout(fig, None, height=380, legend=dict(orientation="h", yanchor="bottom", y=-0.3, x=0))
+        fig.update_layout(margin_t=60)  # room for the panel titles above the chart's toolbar
+        _CURVES_LAYOUT = fig.to_dict()["layout"]
+    return copy.deepcopy(_CURVES_LAYOUT)
+
+
 def training_curves(steps: Sequence[Mapping], evaluations: Sequence[Mapping], *,
                     uirevision: str = "training", title: str | None = None) -> go.Figure:
     """Left: training loss per step and validation loss per evaluation. Right: accuracy and macro-F1.
@@ -84,28 +104,79 @@ def training_curves(steps: Sequence[Mapping], evaluations: Sequence[Mapping], *,
     ``steps`` are ``{"step", "loss"}`` dicts, ``evaluations`` are evaluation events
     (``step``, ``val_loss``, ``accuracy``, ``macro_f1``).
     """
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation scores"), horizontal_spacing=0.08)
+    traces = []
     steps = [s for s in steps if s.get("loss") is not None]
     if steps:
-        fig.add_trace(go.Scatter(x=[s.get("step") for s in steps], y=[s["loss"] for s in steps], mode="lines",
-                                 name="training loss", line=dict(color=PALETTE[0], width=1.5)), row=1, col=1)
+        traces.append(dict(type="scatter", x=[s.get("step") for s in steps], y=[s["loss"] for s in steps],
+                           mode="lines", name="training loss", line=dict(color=PALETTE[0], width=1.5),
+                           xaxis="x", yaxis="y"))
     evals = list(evaluations)
     x_eval = [e.get("step") if e.get("step") is not None else i + 1 for i, e in enumerate(evals)]
     if any(e.get("val_loss") is not None for e in evals):
-        fig.add_trace(go.Scatter(x=x_eval, y=[e.get("val_loss") for e in evals], mode="lines+markers",
-                                 name="validation loss", line=dict(color=PALETTE[1])), row=1, col=1)
+        traces.append(dict(type="scatter", x=x_eval, y=[e.get("val_loss") for e in evals], mode="lines+markers",
+                           name="validation loss", line=dict(color=PALETTE[1]), xaxis="x", yaxis="y"))
     for metric, color in (("accuracy", PALETTE[2]), ("macro_f1", PALETTE[4])):
         if any(e.get(metric) is not None for e in evals):
-            fig.add_trace(go.Scatter(x=x_eval, y=[e.get(metric) for e in evals], mode="lines+markers",
-                                     name=METRIC_NAMES[metric], line=dict(color=color)), row=1, col=2)
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(range=[0, 1.02], row=1, col=2)
-    if not steps and not evals:
-        fig.add_annotation(text="Waiting for the first training step…", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper", font=dict(size=14, color="#666"))
+            traces.append(dict(type="scatter", x=x_eval, y=[e.get(metric) for e in evals], mode="lines+markers",
+                               name=METRIC_NAMES[metric], line=dict(color=color), xaxis="x2", yaxis="y2"))
+    layout = _curves_layout()
+    if not traces:
+        layout["annotations"] = list(layout.get("annotations", [])) + [dict(
+            text="Waiting for the first training step…", showarrow=False, x=0.5, y=0.5, xref="paper",
+            yref="paper", font=dict(size=14, color="#666"))]
+    if title:
+        layout["title"] = dict(text=title)
     # uirevision keeps zoom / legend clicks when the live figure is redrawn with more points
-    return _layout(fig, title, height=380, uirevision=uirevision,
-                   legend=dict(orientation="h", yanchor="bottom", y=-0.3, x=0))
+    layout["uirevision"] = uirevision
+    # The pages redraw this figure every few seconds while a run trains in the same process; plotly's
+    # validation costs ~70 ms a figure and these traces and the layout are known to be valid.
+    try:
+        return go.Figure(dict(data=traces, layout=layout), _validate=False)
+    except TypeError:  # a plotly without the private switch: validate
+        return go.Figure(dict(data=traces, layout=layout))
+
+
+_LIVE_LOCK = threading.Lock()
+_LIVE: "collections.OrderedDict[str, dict]" = collections.OrderedDict()
+_LIVE_MAX_JOBS = 8
+
+
+def live_training_figures(snapshot, *, min_interval: float = 2.0) -> tuple[go.Figure, go.Figure | None]:
+    """(training curves, confusion matrix at the last evaluation or None) for a job snapshot.
+
+    Building a figure costs far more than sending it, and the pages poll in the process that
+    trains, so the figures are built once per job and new data and shared by every session:
+    the curves at most every ``min_interval`` seconds while the job is active (always once it
+    is done), the confusion matrix once per evaluation. The figures are shared: do not change them.
+    """
+    now = time.monotonic()
+    last = snapshot.last_evaluation or {}
+    n_evals = len(snapshot.evaluations)
+    with _LIVE_LOCK:
+        entry = _LIVE.get(snapshot.job_id)
+        if entry is not None:
+            _LIVE.move_to_end(snapshot.job_id)
+        fresh = entry is not None and (entry["version"] == snapshot.version or
+                                       (snapshot.active and now - entry["built"] < min_interval))
+        curves = entry["curves"] if fresh else None
+        matrix = entry["matrix"] if entry is not None and entry["n_evals"] == n_evals else None
+        matrix_known = entry is not None and entry["n_evals"] == n_evals
+    if curves is None:
+        curves = training_curves(snapshot.steps, snapshot.evaluations, uirevision=snapshot.job_id)
+    if not matrix_known:
+        matrix = (confusion_matrix(last["confusion_matrix"], last.get("classes") or [],
+                                   title=f"Confusion matrix (validation, step {last.get('step')})",
+                                   uirevision=snapshot.job_id)
+                  if last.get("confusion_matrix") else None)
+    with _LIVE_LOCK:
+        old = _LIVE.get(snapshot.job_id)
+        if old is None or old["version"] <= snapshot.version:
+            _LIVE[snapshot.job_id] = {"version": snapshot.version if not fresh else entry["version"],
+                                      "built": now if not fresh else entry["built"], "curves": curves,
+                                      "n_evals": n_evals, "matrix": matrix}
+        while len(_LIVE) > _LIVE_MAX_JOBS:
+            _LIVE.popitem(last=False)
+    return curves, matrix
 
 
 # --- evaluation ---------------------------------------------------------------
