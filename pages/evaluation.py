@@ -4,6 +4,8 @@ those examples), per-class scores, confidence, ROC/PR for binary tasks and the m
 import streamlit as st
 
 from pages import _ui
+from pages._explain_panel import render_explanation
+from pages._slices_panel import render_slices_panel
 from textclf_core import figures
 
 st.title("Evaluation")
@@ -12,6 +14,7 @@ runs = _ui.finished_runs()
 if not runs:
     _ui.no_runs_yet()
 
+run, preds = None, None
 with _ui.guard("evaluation"):
     run = _ui.pick_run("Run", runs, key="eval_pick")
     ev = run.read_json("eval.json", default=None)
@@ -88,6 +91,11 @@ with _ui.guard("evaluation"):
                                     for k in ("precision", "recall", "f1")})
         c2.plotly_chart(figures.per_class_bars(ev["per_class"], title=None), key=f"pc_{run.id}")
 
+if run is not None:  # None when the run could not be opened (the message is shown above)
+    with _ui.guard("by group"):
+        render_slices_panel(run)
+
+with _ui.guard("evaluation details"):
     if preds is not None and len(preds):
         c1, c2 = st.columns(2)
         correct = preds["correct"].astype(str).str.lower().isin(["true", "1", "1.0"]) if "correct" in preds else None
@@ -109,3 +117,11 @@ with _ui.guard("evaluation"):
         st.dataframe(wrong[[c for c in ("row", "text", "gold", "predicted", "confidence") if c in wrong.columns]],
                      hide_index=True, width="stretch", height=360,
                      column_config={"confidence": st.column_config.NumberColumn(format="%.2f")})
+        if len(wrong) and (run.model_dir / "textclf.json").is_file():
+            st.subheader("Why did the model get it wrong?")
+            top = wrong.head(50)
+            choice = st.selectbox("A misclassified text", top.index.tolist(), key=f"explain_pick_{run.id}",
+                                  format_func=lambda i: f"{_ui.fmt(top.at[i, 'confidence'])} · "
+                                                        f"{str(top.at[i, 'text'])[:90]}")
+            if choice is not None:
+                render_explanation(run.id, str(top.at[choice, "text"]), key=f"eval_explain_{run.id}")

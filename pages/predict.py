@@ -3,6 +3,7 @@
 import streamlit as st
 
 from pages import _ui
+from pages._explain_panel import render_explanation
 from textclf_core import figures
 from textclf_core.data import guess_columns, list_sheets, neutralize_formulas, read_table
 from textclf_core.export import model_kind, model_zip_bytes
@@ -37,6 +38,8 @@ with _ui.guard("predict"):
             st.markdown(f"### {result['label'] or '(no label)'}  \n"
                         f"confidence {float(result['confidence']):.0%}")
             st.plotly_chart(figures.probability_bar(probs), key="predict_probs")
+            with _ui.guard("explanation"):
+                render_explanation(run.id, text, key="predict_explain")
 
 with _ui.guard("predict file"):
     st.subheader("Label a file")

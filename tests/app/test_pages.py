@@ -165,6 +165,8 @@ def test_baseline_run_then_every_page_shows_it(app):
     app.selectbox(key="cm_true").set_value("neg")
     app.selectbox(key="cm_pred").set_value("neg").run()
     assert any("labelled *neg* predicted as *neg*" in m.value for m in app.markdown)
+    headings = [h.value for h in app.subheader]
+    assert "By group" in headings  # the slices panel
 
     app.switch_page("pages/compare.py").run()
     no_trouble(app)
@@ -178,6 +180,7 @@ def test_baseline_run_then_every_page_shows_it(app):
     no_trouble(app)
     assert not app.error, [e.value for e in app.error]
     assert any(m.value.startswith("### pos") or m.value.startswith("### neg") for m in app.markdown)
+    assert any("green words pushed towards this label" in m.value for m in app.markdown)  # the explanation
 
     app.switch_page("pages/label_review.py").run()
     no_trouble(app)
