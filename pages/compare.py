@@ -49,12 +49,15 @@ with _ui.guard("compare"):
     table = pd.DataFrame(rows)
     numeric = ["epochs", "lr", "max length", "accuracy", "macro-F1", "train time (s)", "size (MB)"]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # blanks, not 'None'
+    table["created"] = pd.to_datetime(table["created"], errors="coerce", utc=True).dt.tz_localize(None)
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
                                 "macro-F1": st.column_config.NumberColumn(format="%.3f"),
                                 "lr": st.column_config.NumberColumn(format="%.0e"),
                                 "train time (s)": st.column_config.NumberColumn(format="%.1f"),
-                                "size (MB)": st.column_config.NumberColumn(format="%.1f")})
+                                "size (MB)": st.column_config.NumberColumn(format="%.1f"),
+                                "created": st.column_config.DatetimeColumn("created (UTC)",
+                                                                           format="YYYY-MM-DD HH:mm")})
     st.caption("Click a column header to sort.")
 
     done = [s for s in summaries if s.state in ("finished", "cancelled")]

@@ -166,9 +166,9 @@ if config is not None:
         queue = b2.button("Add to queue", icon=":material/queue:", width="stretch",
                           help="Queue this run and keep choosing more")
         if config.strategy == "baseline":
-            b3.download_button("Run elsewhere: config.json", config.to_json(), file_name="config.json",
+            b3.download_button("Download these settings", config.to_json(), file_name="config.json",
                                mime="application/json", icon=":material/download:", width="stretch",
-                               help="Train on another machine: textclf train --config config.json --data <your file>")
+                               help="To train on another machine: textclf train --config config.json --data <your file>")
         else:
             b3.download_button("Run elsewhere", lambda: _run_elsewhere_zip(config), file_name="textclf-run.zip",
                                mime="application/zip", icon=":material/download:", width="stretch",
