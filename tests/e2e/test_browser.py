@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -85,9 +86,16 @@ def browser():
         chromium.close()
 
 
+def _settled(page) -> None:
+    """Wait until the script run has finished and every chart on the page is drawn (no fixed sleeps)."""
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'))""")
+
+
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.wait_for_timeout(500)  # let charts finish drawing
+    _settled(page)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
@@ -107,7 +115,8 @@ def test_upload_train_evaluate_predict(server, browser, tmp_path):
         rows += [f'"{t} ({i})",pos,x' for t in GOOD] + [f'"{t} ({i})",neg,y' for t in BAD]
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
 
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    # A tall window: Streamlit scrolls inside its own container, so the screenshots show what fits.
+    page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
     page.set_default_timeout(30_000)
     page.goto(server)
     page.get_by_role("heading", name="Upload data").wait_for(timeout=90_000)  # first run imports torch
@@ -131,6 +140,7 @@ def test_upload_train_evaluate_predict(server, browser, tmp_path):
 
     _goto(page, "Label review")
     page.get_by_text("Rows in use").wait_for()
+    page.get_by_role("heading", name="Likely label errors").wait_for()  # the review panel is there
     _no_exception(page)
     _shot(page, "2-label-review")
 
@@ -158,6 +168,7 @@ def test_upload_train_evaluate_predict(server, browser, tmp_path):
     box = page.locator(".js-plotly-plot g.hm").first.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.75)
     page.locator("p", has_text=re.compile(r"texts labelled pos predicted as pos")).wait_for()
+    page.get_by_role("heading", name="By group").wait_for()  # the slices panel is there
     _no_exception(page)
     _shot(page, "5-evaluation")
 
@@ -173,6 +184,15 @@ def test_upload_train_evaluate_predict(server, browser, tmp_path):
     page.get_by_text("confidence").first.wait_for()
     result = page.locator('[data-testid="stMarkdown"] h3').first.inner_text()
     assert result.strip() in ("pos", "neg")
+    page.get_by_text(re.compile(r"green words pushed towards this label")).wait_for()  # the explanation
     _no_exception(page)
     _shot(page, "7-predict")
+
+    # --- download the model ----------------------------------------------------------------------
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download model (.zip)").click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    with zipfile.ZipFile(saved) as archive:
+        assert archive.testzip() is None and archive.namelist(), "the model zip is empty or broken"
     page.close()
