@@ -86,3 +86,25 @@ def test_xlnet_loads_with_left_padding(tmp_path):
 def test_bundled_model_loads_offline():
     net = models.load_for_classification("all-MiniLM-L6-v2", SPACE)
     assert net.config.num_labels == 2
+
+
+def test_unreachable_hub_fails_at_once_without_download_attempt(monkeypatch):
+    """Offline switches off and no network (the test guard refuses the connection): the reachability
+    probe answers, so no download (and none of huggingface_hub's retries) is attempted."""
+    import huggingface_hub.constants as hub_constants
+    import transformers
+
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(models, "_HUB_REACHABLE", {})
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("a download was attempted although the hub is unreachable")
+
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", no_download)
+    with pytest.raises(ModelLoadError) as info:
+        models.load_config("someone/not-a-real-model-xyz")
+    text = str(info.value)
+    assert "offline" in text and models.BUNDLED_KEY in text and "\n" not in text
+    assert models.hub_reachable() is False

@@ -144,6 +144,66 @@ def _hub_offline() -> bool:
                for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+_HUB_REACHABLE: dict[str, bool] = {}  # hub host -> answer, once per process
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the model hub's host accepts a connection within ``timeout`` seconds (asked once per process).
+
+    Without it, a download attempt on a machine with no network spends ~50 s in
+    huggingface_hub's retries before failing. DNS lookup and connect run in a helper thread,
+    so a resolver that hangs costs no more than the timeout either.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    try:
+        from huggingface_hub import constants
+
+        endpoint = urlparse(constants.ENDPOINT)
+    except Exception:  # noqa: BLE001
+        endpoint = urlparse("https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    key = f"{host}:{port}"
+    if key in _HUB_REACHABLE:
+        return _HUB_REACHABLE[key]
+    answer = [False]
+
+    def probe():
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                answer[0] = True
+        except Exception:  # noqa: BLE001 - OSError, or a test's guard (RuntimeError): unreachable
+            answer[0] = False
+
+    thread = threading.Thread(target=probe, daemon=True, name="textclf-hub-probe")
+    thread.start()
+    thread.join(timeout + 0.5)
+    _HUB_REACHABLE[key] = bool(answer[0]) and not thread.is_alive()
+    return _HUB_REACHABLE[key]
+
+
+def _hub_kwargs(model: str, resolved: str) -> dict:
+    """Extra from_pretrained arguments for a hub id: none when the hub answers (or the offline switches
+    are set: then transformers fails fast itself); ``local_files_only`` when it does not answer but
+    the model is cached; a clear ModelLoadError at once when it is neither reachable nor cached."""
+    if is_local(resolved) or _hub_offline() or hub_reachable():
+        return {}
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = isinstance(try_to_load_from_cache(resolved, "config.json"), str)
+    except Exception:  # noqa: BLE001
+        cached = False
+    if cached:
+        return {"local_files_only": True}
+    raise ModelLoadError(
+        f"Model '{model}' is not downloaded on this machine and the model hub cannot be reached (offline)",
+        hint=f"Use the bundled model {BUNDLED_KEY}, or a local model folder, or download it once while online")
+
+
 def _check_local_folder(path: str) -> None:
     folder = Path(path)
     if not (folder / "config.json").is_file():
@@ -234,8 +294,9 @@ def load_config(model: str):
     resolved = resolve(model)
     if is_local(resolved):
         _check_local_folder(resolved)
+    hub = _hub_kwargs(model, resolved)
     try:
-        return AutoConfig.from_pretrained(resolved, trust_remote_code=False)
+        return AutoConfig.from_pretrained(resolved, trust_remote_code=False, **hub)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a readable message
         raise _load_error(model, resolved, exc) from None
 
@@ -255,8 +316,9 @@ def load_tokenizer(model: str):
     resolved = resolve(model)
     if is_local(resolved):
         _check_local_folder(resolved)
+    hub = _hub_kwargs(model, resolved)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(resolved, use_fast=True, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(resolved, use_fast=True, trust_remote_code=False, **hub)
     except Exception as exc:  # noqa: BLE001
         raise _load_error(model, resolved, exc) from None
     if tokenizer.pad_token is None:
@@ -297,11 +359,12 @@ def load_for_classification(model: str, label_space, dropout: float | None = Non
     config.problem_type = "multi_label_classification" if label_space.multi_label else "single_label_classification"
     if getattr(config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         config.pad_token_id = tokenizer.pad_token_id  # GPT-2: the head finds the last token through it
+    hub = _hub_kwargs(model, resolved)
     try:  # "Some weights were newly initialized" is expected for a new head: keep the log quiet
         with quiet_transformers():
             net, info = AutoModelForSequenceClassification.from_pretrained(
                 resolved, config=config, ignore_mismatched_sizes=True, use_safetensors=True, trust_remote_code=False,
-                output_loading_info=True)
+                output_loading_info=True, **hub)
     except Exception as exc:  # noqa: BLE001
         raise _load_error(model, resolved, exc) from None
     # Which weights are new (random): strategies train and LoRA saves every module holding one.
@@ -317,9 +380,11 @@ def load_encoder(model: str):
 
     resolved = resolve(model)
     config = load_config(model)
+    hub = _hub_kwargs(model, resolved)
     try:
         with quiet_transformers():
-            net = AutoModel.from_pretrained(resolved, config=config, use_safetensors=True, trust_remote_code=False)
+            net = AutoModel.from_pretrained(resolved, config=config, use_safetensors=True, trust_remote_code=False,
+                                            **hub)
     except Exception as exc:  # noqa: BLE001
         raise _load_error(model, resolved, exc) from None
     return net.eval()
