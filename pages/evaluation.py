@@ -91,10 +91,6 @@ with _ui.guard("evaluation"):
                                     for k in ("precision", "recall", "f1")})
         c2.plotly_chart(figures.per_class_bars(ev["per_class"], title=None), key=f"pc_{run.id}")
 
-if run is not None:  # None when the run could not be opened (the message is shown above)
-    with _ui.guard("by group"):
-        render_slices_panel(run)
-
 with _ui.guard("evaluation details"):
     if preds is not None and len(preds):
         c1, c2 = st.columns(2)
@@ -125,3 +121,7 @@ with _ui.guard("evaluation details"):
                                                         f"{str(top.at[i, 'text'])[:90]}")
             if choice is not None:
                 render_explanation(run.id, str(top.at[choice, "text"]), key=f"eval_explain_{run.id}")
+
+if run is not None:  # None when the run could not be opened (the message is shown above)
+    with _ui.guard("by group"):
+        render_slices_panel(run)
