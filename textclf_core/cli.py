@@ -196,6 +196,13 @@ def config_from_args(args, report=None) -> tuple[RunConfig, str | None]:
     if "strategy" not in overrides and not base:
         recommended, reason = _recommend(report, overrides)
         base = recommended.to_dict()
+    elif not base:
+        try:  # per-strategy starting points (e.g. 2 epochs for full fine-tuning)
+            from .strategies import strategy_defaults
+
+            base = strategy_defaults(overrides["strategy"])
+        except ImportError:
+            pass
     data = getattr(args, "data", None)
     if data:
         overrides["data_path"] = str(data)

@@ -382,6 +382,21 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
     return cfg, reason + balance
 
 
+# Settings that differ from RunConfig's defaults when a strategy is chosen by name (``textclf train
+# --strategy full``). Full fine-tuning of the default model on the movie reviews (10,202 training rows)
+# had its best validation score after epoch 1 of 3 (0.856 accuracy; test 0.829), so 2 epochs keep that
+# accuracy for two thirds of the time (~460 CPU-seconds, ~4 minutes on 2 cores).
+STRATEGY_DEFAULTS: dict[str, dict] = {"full": {"epochs": 2}}
+
+
+def strategy_defaults(strategy: str) -> dict:
+    """RunConfig settings to start from when ``strategy`` is picked by name without a settings file."""
+    from .config import STRATEGY_ALIASES
+
+    name = STRATEGY_ALIASES.get(str(strategy).lower(), str(strategy).lower())
+    return dict(STRATEGY_DEFAULTS.get(name, {}))
+
+
 def describe_strategy(strategy: str) -> str:
     """One plain-language sentence per strategy, for the UI and CLI."""
     return {
