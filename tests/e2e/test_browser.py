@@ -88,7 +88,7 @@ def browser():
 
 def _settled(page) -> None:
     """Wait until the script run has finished and every chart on the page is drawn (no fixed sleeps)."""
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden")
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(state="attached")
     page.wait_for_function(
         """() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'))""")
 
