@@ -126,7 +126,7 @@ with _ui.guard("training"):
 with _ui.guard("queue"):
     st.subheader("Queue and history")
     table = pd.DataFrame([{"run": s.name, "state": s.state,
-                           "position": s.queue_position if s.state == "queued" else None,
+                           "position": str(s.queue_position) if s.state == "queued" else "",
                            "progress": s.progress, "message": s.message, "run id": s.run_id}
                           for s in reversed(manager.list())])
     st.dataframe(table, hide_index=True, width="stretch",

@@ -359,8 +359,12 @@ class JobManager:
             elif kind == "progress":  # free-form progress from stages without steps (e.g. embedding)
                 if event.get("progress") is not None:
                     job.progress = max(job.progress, min(1.0, float(event["progress"])))
+                elif event.get("total") and job.total_steps is None:  # the stage is the whole job's work
+                    job.progress = max(job.progress, min(0.99, float(event.get("done") or 0) / float(event["total"])))
                 if event.get("message"):
                     job.message = str(event["message"])
+                elif event.get("total"):
+                    job.message = _stage_message(event)
             elif kind in ("finished", "cancelled", "failed"):
                 job.terminal_event = event
             job.version += 1
@@ -471,6 +475,22 @@ def _step_message(job: _Job, note: str | None = None) -> str:
     if job.eta_s is not None:
         parts.append(f"about {format_duration(job.eta_s)} left")
     return " · ".join(parts) or "Training…"
+
+
+STAGE_NAMES = {"embedding": "Embedding the texts", "frozen layers": "Running the frozen layers once"}
+
+
+def _stage_message(event: dict) -> str:
+    """'Embedding the texts: 3,000 of 11,477 · about 1 min 10 s left' — stages before or instead of steps."""
+    stage = str(event.get("stage") or "Preparing")
+    label = STAGE_NAMES.get(stage, stage[:1].upper() + stage[1:])
+    done, total = int(event.get("done") or 0), int(event["total"])
+    if not done:
+        return f"{label} ({total:,} texts)…"
+    text = f"{label}: {done:,} of {total:,}"
+    if event.get("eta_s") is not None and done < total:
+        text += f" · about {format_duration(float(event['eta_s']))} left"
+    return text
 
 
 def format_duration(seconds: float | None) -> str:

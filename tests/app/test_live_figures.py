@@ -72,3 +72,19 @@ def test_live_figures_follow_new_data_and_are_shared():
     finally:
         runner.finish.set()
         manager.close()
+
+
+def test_stages_before_training_steps_say_what_is_happening():
+    runner = SteppedRunner()
+    manager = JobManager(FakeStore(), runner=runner)
+    try:
+        job = manager.submit(RunConfig(strategy="baseline", name="stages"))
+        runner.send({"type": "progress", "stage": "embedding", "done": 0, "total": 2000})
+        assert manager.snapshot(job).message == "Embedding the texts (2,000 texts)…"
+        runner.send({"type": "progress", "stage": "embedding", "done": 500, "total": 2000, "eta_s": 30})
+        snap = manager.snapshot(job)
+        assert snap.message == "Embedding the texts: 500 of 2,000 · about 30 s left"
+        assert snap.progress == 0.25  # a job without steps moves its bar with the stage
+    finally:
+        runner.finish.set()
+        manager.close()
