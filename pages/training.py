@@ -108,22 +108,8 @@ def _short(value) -> str:
     return text if len(text) < 60 else text[:57] + "…"
 
 
-with _ui.guard("training"):
-    snap = manager.snapshot(job_id)
-    if snap.active:
-        @st.fragment(run_every=POLL_SECONDS)
-        def live():
-            with _ui.guard("live training"):  # a fragment rerun runs only this function: guard it too
-                current = manager.snapshot(job_id)
-                show(current)
-                if current.done:
-                    st.rerun()  # one full rerun: the sidebar and the queue update, and polling stops
-
-        live()
-    else:
-        show(snap)
-
-with _ui.guard("queue"):
+def queue() -> None:
+    """Every job this server remembers; redrawn with the live view so its progress does not go stale."""
     st.subheader("Queue and history")
     table = pd.DataFrame([{"run": s.name, "state": s.state,
                            "position": str(s.queue_position) if s.state == "queued" else "",
@@ -136,3 +122,22 @@ with _ui.guard("queue"):
         for s in queued:
             manager.cancel(s.job_id)
         st.rerun()
+
+
+with _ui.guard("training"):
+    snap = manager.snapshot(job_id)
+    if snap.active:
+        @st.fragment(run_every=POLL_SECONDS)
+        def live():
+            with _ui.guard("live training"):  # a fragment rerun runs only this function: guard it too
+                current = manager.snapshot(job_id)
+                show(current)
+                if current.done:
+                    st.rerun()  # one full rerun: the sidebar updates, and polling stops
+                queue()
+
+        live()
+    else:
+        show(snap)
+        with _ui.guard("queue"):
+            queue()

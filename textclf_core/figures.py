@@ -120,10 +120,14 @@ def training_curves(steps: Sequence[Mapping], evaluations: Sequence[Mapping], *,
             traces.append(dict(type="scatter", x=x_eval, y=[e.get(metric) for e in evals], mode="lines+markers",
                                name=METRIC_NAMES[metric], line=dict(color=color), xaxis="x2", yaxis="y2"))
     layout = _curves_layout()
+    waiting = None
     if not traces:
+        waiting = dict(text="Waiting for the first training step…", x=0.5)
+    elif not evals:
+        waiting = dict(text="Scores appear after the first evaluation", x=0.78)
+    if waiting:
         layout["annotations"] = list(layout.get("annotations", [])) + [dict(
-            text="Waiting for the first training step…", showarrow=False, x=0.5, y=0.5, xref="paper",
-            yref="paper", font=dict(size=14, color="#666"))]
+            showarrow=False, y=0.5, xref="paper", yref="paper", font=dict(size=13, color="#666"), **waiting)]
     if title:
         layout["title"] = dict(text=title)
     # uirevision keeps zoom / legend clicks when the live figure is redrawn with more points

@@ -4,7 +4,7 @@ While a job trains in the server's JobManager, N simulated browser sessions each
 Training page's polling fragment and the sidebar's progress fragment do every 2 seconds (pages/
 training.py POLL_SECONDS): take snapshots, get the shared live figures
 (figures.live_training_figures), serialise them as st.plotly_chart does (to_dict, to_json, hash),
-and build the event-log table. Runs with and without polling alternate; the script prints the
+and build the event-log and queue tables. Runs with and without polling alternate; the script prints the
 median training seconds of each, their ratio, and the process CPU seconds per run.
 
     .venv/bin/python tests/reliability/measure_rerun_overhead.py [--rounds 3] [--sessions 3] [--rate 0.5]
@@ -64,6 +64,8 @@ def page_rerun(manager: JobManager, store: RunStore, job_id: str, legacy: bool =
         _send(matrix)
     pd.DataFrame([{"event": e.get("type"), "details": ", ".join(f"{k}={v}" for k, v in e.items())}
                   for e in snap.events[-20:]]).to_dict()
+    pd.DataFrame([{"run": s.name, "state": s.state, "progress": s.progress, "message": s.message}
+                  for s in manager.list()]).to_dict()  # the queue table
 
 
 def one_run(manager, store, config, frame, sessions: int, rate: float,
