@@ -113,10 +113,11 @@ def queue() -> None:
     st.subheader("Queue and history")
     table = pd.DataFrame([{"run": s.name, "state": s.state,
                            "position": str(s.queue_position) if s.state == "queued" else "",
-                           "progress": s.progress, "message": s.message, "run id": s.run_id}
+                           "progress": round(100 * s.progress), "message": s.message, "run id": s.run_id}
                           for s in reversed(manager.list())])
     st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0)})
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100,
+                                                                       format="%d%%")})
     queued = [s for s in manager.active() if s.state == "queued"]
     if queued and st.button("Cancel all queued runs", icon=":material/clear_all:"):
         for s in queued:

@@ -127,7 +127,8 @@ def training_curves(steps: Sequence[Mapping], evaluations: Sequence[Mapping], *,
         waiting = dict(text="Scores appear after the first evaluation", x=0.78)
     if waiting:
         layout["annotations"] = list(layout.get("annotations", [])) + [dict(
-            showarrow=False, y=0.5, xref="paper", yref="paper", font=dict(size=13, color="#666"), **waiting)]
+            showarrow=False, y=0.5, xref="paper", yref="paper", xanchor="center", font=dict(size=13, color="#666"),
+            **waiting)]
     if title:
         layout["title"] = dict(text=title)
     # uirevision keeps zoom / legend clicks when the live figure is redrawn with more points
