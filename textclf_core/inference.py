@@ -91,6 +91,14 @@ class TransformerPredictor(_Base):
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model.eval().to(self.hardware.device)
+        if self.amp is not None and "bfloat16" in str(self.amp) and not quantize:
+            import torch
+
+            # bf16 weights instead of autocast: no fp32<->bf16 casts of weights and activations per batch
+            # (measured on CPU with AMX: 185 -> 219 texts per CPU-second, labels identical to fp32 on 1,000
+            # movie reviews, probabilities within 0.02).
+            self.model = self.model.to(torch.bfloat16)
+            self.amp = None
         if quantize and self.hardware.device == "cpu":
             import torch
 
