@@ -618,13 +618,7 @@ class RunStore:
                 raise RunStoreError(f"The run settings in the zip cannot be read ({exc})", where=where) from None
 
             self._ensure_root()
-            wanted = prefix.rstrip("/") or path.stem
-            run_id = wanted if RUN_ID_RE.match(wanted) and not (self.root / wanted).exists() else None
-            if run_id is None:
-                base = re.sub(r"[^A-Za-z0-9_.-]+", "-", wanted).strip("-.")[:60] or "imported"
-                run_id = f"{base}-imported-{uuid.uuid4().hex[:4]}"
-                if not RUN_ID_RE.match(run_id):
-                    run_id = f"imported-{uuid.uuid4().hex[:8]}"
+            run_id = self._import_id(prefix.rstrip("/") or path.stem)
             staging = Path(tempfile.mkdtemp(prefix=".import-", dir=self.root))
             try:
                 for m, name in zip(members, names):
@@ -639,19 +633,13 @@ class RunStore:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     with zf.open(m) as src, open(target, "wb") as out:
                         shutil.copyfileobj(src, out, 1024 * 1024)
-                final = self.path_for(run_id)
-                os.replace(staging, final)
             except OSError as exc:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise _store_error(exc, self.root) from None
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
-        run = Run(final)
-        status = run.read_json("status.json", default=None)
-        if not status or status.get("state") == "running":
-            run.set_status("interrupted", "Imported from a zip while it was still running")
-        return run
+            return self._install_import(staging, run_id, "Imported from a zip while it was still running")
 
     # --- folder import (runs made elsewhere: another machine, a shared disk) ------
     def import_folder(self, path: str | Path) -> Run:
@@ -675,13 +663,7 @@ class RunStore:
         self._ensure_root()
         if source.resolve().parent == self.root.resolve():
             raise RunStoreError(f"Run {source.name} is already in this runs folder")
-        wanted = source.name
-        run_id = wanted if RUN_ID_RE.match(wanted) and not (self.root / wanted).exists() else None
-        if run_id is None:
-            base = re.sub(r"[^A-Za-z0-9_.-]+", "-", wanted).strip("-.")[:60] or "imported"
-            run_id = f"{base}-imported-{uuid.uuid4().hex[:4]}"
-            if not RUN_ID_RE.match(run_id):
-                run_id = f"imported-{uuid.uuid4().hex[:8]}"
+        run_id = self._import_id(source.name)
 
         def skip(folder, names):
             return [n for n in names if n.startswith(".") or os.path.islink(os.path.join(folder, n))]
@@ -689,16 +671,32 @@ class RunStore:
         staging = Path(tempfile.mkdtemp(prefix=".import-", dir=self.root))
         try:
             shutil.copytree(source, staging, ignore=skip, dirs_exist_ok=True)
-            final = self.path_for(run_id)
-            os.replace(staging, final)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
             raise _store_error(exc, self.root) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        return self._install_import(staging, run_id, "Copied from another folder while it was still running")
+
+    def _import_id(self, wanted: str) -> str:
+        """The imported run keeps its id unless it is unsafe or taken here."""
+        if RUN_ID_RE.match(wanted) and not (self.root / wanted).exists():
+            return wanted
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "-", wanted).strip("-.")[:60] or "imported"
+        run_id = f"{base}-imported-{uuid.uuid4().hex[:4]}"
+        return run_id if RUN_ID_RE.match(run_id) else f"imported-{uuid.uuid4().hex[:8]}"
+
+    def _install_import(self, staging: Path, run_id: str, still_running_note: str) -> Run:
+        """Rename a fully unpacked/copied staging folder into place (atomic), then fix a stale status."""
+        try:
+            final = self.path_for(run_id)
+            os.replace(staging, final)
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise _store_error(exc, self.root) from None
         run = Run(final)
         status = run.read_json("status.json", default=None)
         if not status or status.get("state") == "running":
-            run.set_status("interrupted", "Copied from another folder while it was still running")
+            run.set_status("interrupted", still_running_note)
         return run
