@@ -96,6 +96,19 @@ def test_frozen_layer_cache_gives_the_same_model(tiny_bert, data):
     np.testing.assert_allclose(a.predictor.predict_proba(texts), b.predictor.predict_proba(texts), atol=1e-4)
 
 
+def test_frozen_layer_pass_reports_how_far_it_is(tiny_bert, data):
+    """The Training page shows a moving bar during the (long, on a CPU) frozen-layer pass."""
+    train, val, space = data
+    events = []
+    training.fit(cfg(tiny_bert, strategy="partial", layers=1, batch_size=4), train, val, space, emit=events.append)
+    frozen = [e for e in events if e.get("stage") == "frozen layers"]
+    done = [e["done"] for e in frozen]
+    assert done[0] == 0 and done[-1] == len(train) + len(val) == frozen[-1]["total"]
+    assert done == sorted(done)
+    first_step = next(i for i, e in enumerate(events) if e["type"] == "step")
+    assert events.index(frozen[-1]) < first_step
+
+
 def test_lora_keeps_base_weights_and_trains_head(tiny_bert, data):
     from safetensors.torch import load_file
 

@@ -373,7 +373,8 @@ class _PrefixCache:
         self.embeddings = self.base.embeddings
         self.is_active = False
 
-    def fill(self, keys, ids_list, pad_id, device, amp, batch_size, should_stop) -> None:
+    def fill(self, keys, ids_list, pad_id, device, amp, batch_size, should_stop, on_batch=None) -> None:
+        """Compute the frozen outputs of ``keys`` not cached yet; ``on_batch(n)`` after each batch of n."""
         import torch
         from torch import nn
 
@@ -396,6 +397,8 @@ class _PrefixCache:
                 hidden = hidden.to(self.dtype).cpu()
                 for r, i in enumerate(rows):
                     self.store[keys[i]] = hidden[r, :len(ids_list[i])].clone()
+                if on_batch is not None:
+                    on_batch(len(rows))
         finally:
             setattr(self.parent, self.attr, self.stack)
 
@@ -553,12 +556,23 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
         return _evaluation_event(proba, y_val, label_space, step=step, epoch=epoch), proba
 
     if prefix is not None:  # fill once; every epoch and evaluation reads it
-        emit({"type": "progress", "stage": "frozen layers", "time": time.time(), "done": 0,
-              "total": len(train_ids) + len(val_ids)})
+        total = len(train_ids) + len(val_ids)
+        progress = {"done": 0, "sent": 0.0}
+
+        def frozen_progress(n: int) -> None:
+            # A long pass (minutes on a CPU for ~10k texts): tell the page how far, about once a second.
+            progress["done"] += n
+            now = time.time()
+            if now - progress["sent"] >= 1.0 or progress["done"] >= total:
+                progress["sent"] = now
+                emit({"type": "progress", "stage": "frozen layers", "time": now, "done": progress["done"],
+                      "total": total})
+
+        emit({"type": "progress", "stage": "frozen layers", "time": time.time(), "done": 0, "total": total})
         prefix.fill([("t", i) for i in range(len(train_ids))], train_ids, pad_id, device, amp,
-                    config.batch_size, should_stop)
+                    config.batch_size, should_stop, on_batch=frozen_progress)
         prefix.fill([("v", i) for i in range(len(val_ids))], val_ids, pad_id, device, amp,
-                    config.batch_size, should_stop)
+                    config.batch_size, should_stop, on_batch=frozen_progress)
 
     rng = np.random.default_rng(config.seed)
     history: list[dict] = []
