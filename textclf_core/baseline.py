@@ -26,7 +26,7 @@ from scipy.special import expit, softmax
 
 from .config import RunConfig
 from .errors import CancelledError, ModelLoadError, TextclfError
-from .labels import LabelSpace
+from .labels import LabelSpace, LabelSpaceOwner
 
 FORMAT_VERSION = 1
 KIND = "baseline"
@@ -104,7 +104,7 @@ def _fit_features(texts: list[str]) -> tuple[_Features, sp.csr_matrix]:
     return features, sp.hstack(mats, format="csr")
 
 
-class BaselineModel:
+class BaselineModel(LabelSpaceOwner):
     """TF-IDF features → linear scores → probabilities. All state is arrays and JSON."""
 
     kind = KIND
@@ -121,14 +121,6 @@ class BaselineModel:
         self.shift = np.zeros(outputs) if shift is None else np.asarray(shift, dtype=np.float64)
         self.label_space = label_space
         self.info = dict(info or {})
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.label_space.classes)
-
-    @property
-    def multi_label(self) -> bool:
-        return self.label_space.multi_label
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         X = self.features.transform(texts)

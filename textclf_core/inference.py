@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import ModelLoadError
-from .labels import LabelSpace
+from .labels import LabelSpace, LabelSpaceOwner
 
 
 def read_info(model_dir: str | Path) -> dict:
@@ -28,21 +28,13 @@ def read_info(model_dir: str | Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-class _Base:
+class _Base(LabelSpaceOwner):
     def __init__(self, model_dir: str | Path):
         self.model_dir = Path(model_dir)
         self.info = read_info(self.model_dir)
         self.label_space = LabelSpace.from_dict(self.info["label_space"])
         self.max_length = int(self.info.get("max_length", 128))
         self.thresholds = self.info.get("thresholds")
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.label_space.classes)
-
-    @property
-    def multi_label(self) -> bool:
-        return self.label_space.multi_label
 
     def predict(self, texts: Sequence[str], batch_size: int = 64):
         """DataFrame with label, confidence and prob_<class> per text."""

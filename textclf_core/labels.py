@@ -138,6 +138,20 @@ class LabelSpace:
                    separator=data.get("separator"), extra=dict(data.get("extra") or {}))
 
 
+class LabelSpaceOwner:
+    """Mixin for every predictor: its class names and kind come from ``self.label_space``."""
+
+    label_space: LabelSpace
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.label_space.classes)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.label_space.multi_label
+
+
 def _natural_key(name: str):
     """'2' < '10' for numeric labels, else alphabetical (case-insensitive)."""
     try:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, ModelLoadError, TextclfError
-from .labels import LabelSpace
+from .labels import LabelSpace, LabelSpaceOwner
 from .runs import RUN_ID_RE, Run, RunStore
 
 BATCH = 512
@@ -28,7 +28,7 @@ def _texts(texts) -> list[str]:
     return ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in texts]
 
 
-class Predictor:
+class Predictor(LabelSpaceOwner):
     """A loaded model with one interface whatever its kind."""
 
     def __init__(self, model, info: dict, model_dir: Path, thresholds=None):
@@ -41,14 +41,6 @@ class Predictor:
 
     def __repr__(self) -> str:
         return f"Predictor(kind={self.kind!r}, classes={self.classes!r})"
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.label_space.classes)
-
-    @property
-    def multi_label(self) -> bool:
-        return self.label_space.multi_label
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(n, k) class probabilities."""
