@@ -72,6 +72,20 @@ def test_same_seed_same_split(store):
     assert (a.path / "split.csv").read_text() == (b.path / "split.csv").read_text()
 
 
+def test_duplicate_texts_never_straddle_train_and_test(store):
+    """A text repeated (case and spacing aside) lands in one split, so the test score is not flattered."""
+    frame = small_frame(30)  # 60 rows
+    copies = frame.iloc[:20].copy()
+    copies["review"] = "  " + copies["review"].str.upper() + "  "
+    frame = pd.concat([frame, copies, frame.iloc[:20]], ignore_index=True)
+    run = runner.execute(BASELINE, frame, store=store)
+    assert run.status()["state"] == "finished"
+    split = pd.read_csv(run.path / "split.csv").set_index("row")["split"]
+    for i in range(20):
+        assert split[i] == split[60 + i] == split[80 + i], f"row {i} and its copies are in different splits"
+    assert {"train", "test"} <= set(split)
+
+
 def test_reads_the_file_when_no_frame_is_given(store, tmp_path):
     path = tmp_path / "reviews.csv"
     small_frame(25).to_csv(path, index=False)

@@ -946,6 +946,11 @@ def _normalize_arrow(texts):
     return pc.utf8_lower(pc.utf8_trim_whitespace(collapsed))
 
 
+def duplicate_keys(texts: Sequence[str]) -> list[str]:
+    """The key under which texts count as exact duplicates (case and spacing ignored)."""
+    return _normalize_arrow(pa.array([str(t) for t in texts], type=pa.string())).to_pylist()
+
+
 def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_length: int = 128,
              tokenizer=None, *, multi_label: bool | None = None) -> DataReport:
     """Check a table for everything that affects training; never raises for problems in the data."""

@@ -67,7 +67,7 @@ def _write_csv(run: Run, name: str, frame: pd.DataFrame, *, neutralize: bool) ->
 
 def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, pd.DataFrame, LabelSpace]:
     """Columns resolved, rows prepared (``row``, ``text``, ``label``, ``split``) and the label space."""
-    from .data import assign_splits, prepare
+    from .data import assign_splits, duplicate_keys, prepare
 
     config = _resolve_columns(config, frame)
     prepared = prepare(frame, config.text_col, config.label_col, split_col=config.split_col)
@@ -78,8 +78,12 @@ def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, p
     has_text = prepared["text"].str.strip().ne("").to_numpy()
     usable = prepared[has_text]
     split_values = usable["split_value"].tolist() if "split_value" in usable.columns else None
+    # Rows whose texts are the same (case and spacing aside) stay in one split: a duplicate in
+    # both train and test would make the test score look better than it is.
+    groups = duplicate_keys(usable["text"].tolist())
     splits = assign_splits(usable["label"].tolist(), val_size=config.val_size, test_size=config.test_size,
-                           seed=config.seed, split_values=split_values, multi_label=label_space.multi_label)
+                           seed=config.seed, split_values=split_values, multi_label=label_space.multi_label,
+                           groups=groups)
     prepared["split"] = "excluded"
     prepared.loc[has_text, "split"] = np.asarray(splits, dtype=object)
     return config, prepared, label_space
