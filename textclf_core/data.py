@@ -1130,8 +1130,8 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
     if rep.exact_duplicates:
         n = sum(len(g) for g in rep.exact_duplicates)
         add(Finding("exact_duplicates", "warning", f"{_n(len(rep.exact_duplicates), 'text appears', 'texts appear')} more than once "
-                    f"with the same label ({n:,} rows). A copy in training and another in the test makes the score "
-                    "look better than it is; remove them if they are mistakes.", len(rep.exact_duplicates),
+                    f"with the same label ({n:,} rows). Training keeps the copies of a text in one split, so they "
+                    "cannot flatter the test score, but they count several times; remove them if they are mistakes.", len(rep.exact_duplicates),
                     sorted(r for g in rep.exact_duplicates for r in g)))
     if rep.conflicting_duplicates:
         n = sum(len(g) for g in rep.conflicting_duplicates)
