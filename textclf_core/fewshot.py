@@ -49,6 +49,150 @@ def augment(texts: Sequence[str], labels: Sequence, *, copies: int = 1, p_delete
     return out_texts, out_labels
 
 
+AUGMENT_METHODS = ("off", "eda", "mlm")
+
+
+def _mlm_model(model: str):
+    """The masked-LM model and tokenizer for ``model``; a TextclfError when it has no trained masked-LM head."""
+    from transformers import AutoModelForMaskedLM
+
+    from . import models
+
+    resolved = models.resolve(model)
+    tokenizer = models.load_tokenizer(model)
+    try:
+        with models.quiet_transformers():
+            net, info = AutoModelForMaskedLM.from_pretrained(resolved, use_safetensors=True, trust_remote_code=False,
+                                                             output_loading_info=True,
+                                                             **models._hub_kwargs(model, resolved))
+    except ValueError as exc:  # an architecture without any masked-LM class (GPT-2, ...)
+        if "Unrecognized configuration class" in str(exc):
+            raise TextclfError(f"Model '{model}' has no masked-language-model head, so it cannot paraphrase",
+                               hint='Use augmentation "eda" (word deletion and swap) instead') from None
+        raise models._load_error(model, resolved, exc) from None
+    except Exception as exc:  # noqa: BLE001
+        raise models._load_error(model, resolved, exc) from None
+    prefix = f"{net.base_model_prefix}."
+    # Head weights missing from the checkpoint would be random: the "paraphrases" would be noise.
+    head_missing = sorted(k for k in info.get("missing_keys", []) if not k.startswith(prefix))
+    if head_missing or tokenizer.mask_token_id is None:
+        raise TextclfError(f"Model '{model}' has no masked-language-model head (its checkpoint lacks "
+                           f"{head_missing[0] if head_missing else 'a mask token'}), so it cannot paraphrase",
+                           hint='Use augmentation "eda" (word deletion and swap) instead')
+    return net.eval(), tokenizer
+
+
+def augment_mlm(texts: Sequence[str], labels: Sequence, model, *, copies: int = 1, p_mask: float = 0.15,
+                top_k: int = 10, seed: int = 0, max_length: int = 128, batch_size: int = 32
+                ) -> tuple[list[str], list]:
+    """The originals plus ``copies`` variants of each in which ~``p_mask`` of the word pieces are replaced by
+    one of the model's own top-``top_k`` masked-LM predictions (sampled), with the label of the original.
+
+    ``model`` is a model name or folder, or a ``(masked_lm_model, tokenizer)`` pair already loaded.
+    Replacements are spliced into the original text at the piece's character span, so casing,
+    spacing and any part past ``max_length`` tokens stay as they were.
+    """
+    import torch
+
+    texts = [str(t) for t in texts]
+    out_texts, out_labels = list(texts), list(labels)
+    if not texts or copies < 1:
+        return out_texts, out_labels
+    net, tokenizer = model if isinstance(model, tuple) else _mlm_model(model)
+    encoded = tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=True,
+                        return_special_tokens_mask=True)
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    for _ in range(copies):
+        for start in range(0, len(texts), batch_size):
+            rows = range(start, min(start + batch_size, len(texts)))
+            width = max(len(encoded["input_ids"][i]) for i in rows)
+            ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            chosen = []
+            for r, i in enumerate(rows):
+                row_ids = encoded["input_ids"][i]
+                ids[r, :len(row_ids)] = torch.tensor(row_ids)
+                mask[r, :len(row_ids)] = 1
+                offsets = encoded["offset_mapping"][i]
+                # Only pieces that cover characters of the text (not [CLS], [SEP], padding).
+                candidates = [j for j, s in enumerate(encoded["special_tokens_mask"][i])
+                              if not s and offsets[j][1] > offsets[j][0]]
+                picked = [j for j in candidates if rng.random() < p_mask]
+                if not picked and candidates:
+                    picked = [candidates[int(rng.integers(len(candidates)))]]
+                chosen.append(picked)
+                for j in picked:
+                    ids[r, j] = tokenizer.mask_token_id
+            with torch.inference_mode():
+                logits = net(input_ids=ids, attention_mask=mask).logits
+            for r, i in enumerate(rows):
+                if not chosen[r]:
+                    out_texts.append(texts[i])
+                    out_labels.append(labels[i])
+                    continue
+                scores = logits[r, chosen[r]].float()
+                scores[:, special] = float("-inf")  # never write [CLS], [MASK], ... into a text
+                original = torch.tensor([encoded["input_ids"][i][j] for j in chosen[r]])
+                scores[torch.arange(len(original)), original] = float("-inf")  # a real change, not a copy
+                top = scores.topk(min(top_k, scores.shape[1]), dim=1)
+                pick = torch.multinomial(torch.softmax(top.values, dim=1), 1, generator=generator).squeeze(1)
+                new_ids = top.indices[torch.arange(len(pick)), pick].tolist()
+                text = texts[i]
+                offsets = encoded["offset_mapping"][i]
+                for j, token_id in sorted(zip(chosen[r], new_ids), reverse=True):  # right to left: spans stay valid
+                    piece = tokenizer.decode([token_id]).strip()
+                    piece = piece[2:] if piece.startswith("##") else piece
+                    a, b = offsets[j]
+                    text = text[:a] + piece + text[b:]
+                out_texts.append(text)
+                out_labels.append(labels[i])
+    return out_texts, out_labels
+
+
+def scarce_rows(labels: Sequence, max_per_class: int, separator: str | None = None) -> tuple[np.ndarray, dict]:
+    """Which rows belong to a class with fewer than ``max_per_class`` rows (any of its classes when
+    ``separator`` splits multi-label cells), and the row count of each class."""
+    cells = [str(v) for v in labels]
+    split = [[c for c in cell.split(separator) if c] if separator else [cell] for cell in cells]
+    counts: dict[str, int] = {}
+    for classes in split:
+        for c in classes:
+            counts[c] = counts.get(c, 0) + 1
+    scarce = {c for c, n in counts.items() if n < max_per_class}
+    return np.array([any(c in scarce for c in classes) for classes in split], dtype=bool), counts
+
+
+def augment_scarce(texts: Sequence[str], labels: Sequence, method: str, *, copies: int = 2, max_per_class: int = 64,
+                   model=None, seed: int = 0, separator: str | None = None, max_length: int = 128
+                   ) -> tuple[list[str], list, list[int], dict]:
+    """Only the NEW rows for classes with fewer than ``max_per_class`` training rows: their texts, labels,
+    the index of the text each was made from, and a summary ``{"method", "added", "per_class"}``.
+    ``method``: "eda" (word deletion + swap) or "mlm" (the model's masked-LM predictions)."""
+    if method not in AUGMENT_METHODS:
+        raise TextclfError(f"Augmentation '{method}' is not one of: {', '.join(AUGMENT_METHODS)}")
+    texts, labels = [str(t) for t in texts], list(labels)
+    rows, _ = scarce_rows(labels, max_per_class, separator)
+    picked_texts = [t for t, keep in zip(texts, rows) if keep]
+    picked_labels = [v for v, keep in zip(labels, rows) if keep]
+    if method == "off" or copies < 1 or not picked_texts:
+        return [], [], [], {"method": method, "added": 0, "per_class": {}}
+    if method == "eda":
+        all_texts, all_labels = augment(picked_texts, picked_labels, copies=copies, seed=seed)
+    else:
+        all_texts, all_labels = augment_mlm(picked_texts, picked_labels, model, copies=copies, seed=seed,
+                                            max_length=max_length)
+    new_texts, new_labels = all_texts[len(picked_texts):], all_labels[len(picked_labels):]
+    per_class: dict[str, int] = {}
+    for v in new_labels:
+        per_class[str(v)] = per_class.get(str(v), 0) + 1
+    picked = np.flatnonzero(rows).tolist()
+    sources = [picked[k % len(picked)] for k in range(len(new_texts))]  # both augmenters: copy by copy, in order
+    return new_texts, new_labels, sources, {"method": method, "added": len(new_texts), "per_class": per_class}
+
+
 # --- contrastive pairs -----------------------------------------------------------------------------
 
 def contrastive_pairs(labels: Sequence, *, pairs_per_example: int = 10, max_pairs: int = 1000,
@@ -104,10 +248,11 @@ def _embed(encoder, tokenizer, texts: list[str], max_length: int, batch_size: in
     ids = tokenize(tokenizer, texts, max_length)
     out = None
     encoder.eval()
+    device = next(encoder.parameters()).device
     for batch in sorted_batches([len(s) for s in ids], batch_size):
-        inputs = pad_batch([ids[j] for j in batch], tokenizer.pad_token_id)
+        inputs = {k: v.to(device) for k, v in pad_batch([ids[j] for j in batch], tokenizer.pad_token_id).items()}
         with torch.inference_mode():
-            vec = pool(encoder(**inputs).last_hidden_state, inputs["attention_mask"], "mean").numpy()
+            vec = pool(encoder(**inputs).last_hidden_state, inputs["attention_mask"], "mean").float().cpu().numpy()
         if out is None:
             out = np.zeros((len(ids), vec.shape[1]), dtype=np.float32)
         out[batch] = vec
@@ -116,10 +261,14 @@ def _embed(encoder, tokenizer, texts: list[str], max_length: int, batch_size: in
 
 def train_fewshot(texts: Sequence[str], labels: Sequence, model: str = DEFAULT_MODEL, *, pairs_per_example: int = 10,
                   max_pairs: int = 1000, epochs: int = 1, batch_size: int = 16, lr: float = 2e-5,
-                  max_length: int = 64, seed: int = 0, head_c: float = 1.0,
+                  max_length: int = 64, seed: int = 0, head_c: float = 1.0, device: str = "cpu",
                   emit: Callable[[dict], None] | None = None,
                   should_stop: Callable[[], bool] | None = None) -> FewShotModel:
-    """SetFit-style training: contrastive encoder tuning on bounded pairs, then a logistic head."""
+    """SetFit-style training: contrastive encoder tuning on bounded pairs, then a logistic head.
+
+    ``device`` is a torch device name ("cpu", "cuda"); ``emit`` gets ``step`` events,
+    ``should_stop()`` is checked before every step (raises :class:`CancelledError`).
+    """
     import torch
     import torch.nn.functional as F
     from sklearn.linear_model import LogisticRegression
@@ -131,7 +280,7 @@ def train_fewshot(texts: Sequence[str], labels: Sequence, model: str = DEFAULT_M
     labels = [str(v) for v in labels]
     torch.manual_seed(seed)
     tokenizer = models.load_tokenizer(model)
-    encoder = models.load_encoder(model)
+    encoder = models.load_encoder(model).to(device)
     ids = tokenize(tokenizer, texts, max_length)
     pairs = contrastive_pairs(labels, pairs_per_example=pairs_per_example, max_pairs=max_pairs, seed=seed)
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=lr, weight_decay=0.01)
@@ -147,9 +296,9 @@ def train_fewshot(texts: Sequence[str], labels: Sequence, model: str = DEFAULT_M
             if should_stop is not None and should_stop():
                 raise CancelledError()
             chosen = [pairs[k] for k in order[start:start + batch_size]]
-            a = pad_batch([ids[i] for i, _, _ in chosen], tokenizer.pad_token_id)
-            b = pad_batch([ids[j] for _, j, _ in chosen], tokenizer.pad_token_id)
-            target = torch.tensor([t for _, _, t in chosen], dtype=torch.float32)
+            a = {k: v.to(device) for k, v in pad_batch([ids[i] for i, _, _ in chosen], tokenizer.pad_token_id).items()}
+            b = {k: v.to(device) for k, v in pad_batch([ids[j] for _, j, _ in chosen], tokenizer.pad_token_id).items()}
+            target = torch.tensor([t for _, _, t in chosen], dtype=torch.float32, device=device)
             u = pool(encoder(**a).last_hidden_state, a["attention_mask"], "mean")
             v = pool(encoder(**b).last_hidden_state, b["attention_mask"], "mean")
             loss = F.mse_loss(F.cosine_similarity(u, v), target)  # SetFit's CosineSimilarityLoss
