@@ -86,3 +86,17 @@ def make_tiny_xlnet(path: str | Path, *, extra_texts=()) -> Path:
                          pad_token_id=tok.pad_token_id)
     XLNetModel(config).save_pretrained(path)
     return path
+
+
+def make_tiny_bert_mlm(path: str | Path, *, layers: int = 2, hidden: int = 32, seed: int = 0) -> Path:
+    """The tiny BERT of :func:`make_tiny_bert` saved WITH a (random) masked-LM head, like a BERT checkpoint."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    path = make_tiny_bert(path, layers=layers, hidden=hidden, seed=seed)
+    config = BertConfig.from_pretrained(path)
+    torch.manual_seed(seed)
+    for old in path.glob("*.safetensors"):
+        old.unlink()
+    BertForMaskedLM(config).save_pretrained(path)
+    return path

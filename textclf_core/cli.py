@@ -168,6 +168,12 @@ CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
     ("--precision", "precision", str, PRECISIONS, "numeric precision"),
     ("--device", "device", str, ("auto", "cpu", "cuda", "mps"), "device to train on"),
     ("--name", "name", str, None, "a name for the run"),
+    ("--augment", "augment", str, ("off", "eda", "mlm"),
+     "add augmented copies of scarce classes' training texts: eda = word deletion + swap, mlm = the model's "
+     "masked-LM paraphrases (default off: it did not help on the movie reviews)"),
+    ("--augment-copies", "augment_copies", int, None, "augmented variants per scarce training text (default 2)"),
+    ("--augment-max-per-class", "augment_max_per_class", int, None,
+     "only classes with fewer training rows than this are augmented (default 64)"),
 ]
 BOOL_FLAGS = [("--class-weights", "class_weights", "weight classes by inverse frequency"),
               ("--multi-label", "multi_label", "labels hold several classes joined by ; or |")]
@@ -233,6 +239,9 @@ class ProgressPrinter:
         if kind == "started":
             _err(f"Run {event.get('run_id')}: {event.get('n_train', 0):,} training, {event.get('n_val', 0):,} "
                  f"validation, {event.get('n_test', 0):,} test rows; classes: {', '.join(event.get('classes', []))}")
+            if event.get("n_augmented"):
+                _err(f"Augmentation ({(event.get('augmentation') or {}).get('method')}): "
+                     f"{event['n_augmented']:,} augmented training rows added")
         elif kind == "step":
             total = event.get("total_steps")
             if self.enabled and total:

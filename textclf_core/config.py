@@ -26,6 +26,7 @@ SCHEDULERS = ("linear", "cosine", "constant")
 LOSSES = ("ce", "weighted", "focal", "bce")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 METRICS_FOR_BEST = ("macro_f1", "accuracy", "val_loss")
+AUGMENTATIONS = ("off", "eda", "mlm")  # eda: word deletion + swap; mlm: the model's masked-LM paraphrases
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # catalog key of the bundled, offline model
 
@@ -92,6 +93,11 @@ class RunConfig:
     device: str = "auto"  # auto | cpu | cuda | mps
     num_threads: int | None = None  # CPU threads; None: all cores but one
 
+    # --- augmentation (training rows of scarce classes only; measured not to help: off) ----
+    augment: str = "off"  # off | eda | mlm
+    augment_copies: int = 2  # augmented variants per training text of a scarce class
+    augment_max_per_class: int = 64  # classes with fewer training rows than this are augmented
+
     # --- bookkeeping ----------------------------------------------------------
     name: str | None = None  # a label shown in the app; None: derived
     extra: dict[str, Any] = field(default_factory=dict)  # forward-compatible settings
@@ -110,8 +116,11 @@ class RunConfig:
         self._check_choice("precision", PRECISIONS)
         self._check_choice("metric_for_best", METRICS_FOR_BEST)
         self._check_choice("device", ("auto", "cpu", "cuda", "mps"))
+        self.augment = str(self.augment).lower()
+        self._check_choice("augment", AUGMENTATIONS)
         for name, low in (("epochs", 1), ("batch_size", 1), ("max_length", 8), ("layers", 1),
-                          ("grad_accum", 1), ("lora_r", 1), ("lora_alpha", 1), ("evals_per_epoch", 1)):
+                          ("grad_accum", 1), ("lora_r", 1), ("lora_alpha", 1), ("evals_per_epoch", 1),
+                          ("augment_copies", 1), ("augment_max_per_class", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise TextclfError(f"Setting '{name}' must be a whole number of at least {low}, got {value!r}")

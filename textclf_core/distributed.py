@@ -140,10 +140,11 @@ def preflight(config: RunConfig, frame=None):
 
 def run_worker(config: RunConfig, frame, *, should_stop: Callable[[], bool] | None = None) -> None:
     """A non-main process: the same split, its share of the training, nothing written."""
-    from .runner import prepare_splits
+    from .runner import augment_training_rows, prepare_splits
 
     config, prepared, label_space = prepare_splits(config, frame)
     parts = {name: prepared[prepared["split"] == name].reset_index(drop=True) for name in ("train", "validation")}
+    parts["train"] = augment_training_rows(config, parts["train"], label_space)[0]  # the same rows as the main process
     if config.strategy == "feature-extraction":
         # Help embed the texts (the same list, in the same order, as training._fit_features);
         # the head is trained by the main process alone.

@@ -89,6 +89,29 @@ def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, p
     return config, prepared, label_space
 
 
+def augment_training_rows(config: RunConfig, train: pd.DataFrame, label_space: LabelSpace
+                          ) -> tuple[pd.DataFrame, dict]:
+    """The training rows plus augmented copies of those of scarce classes (``config.augment``), and what was
+    added (``{"method", "added", "per_class", ...}``). Validation and test rows are never augmented, so the
+    scores stay honest. Seeded: every process of a launched run gets the same rows."""
+    summary = {"method": config.augment, "added": 0, "per_class": {}}
+    if config.augment == "off" or len(train) == 0:
+        return train, summary
+    from .fewshot import augment_scarce
+
+    texts, labels, sources, summary = augment_scarce(
+        train["text"].tolist(), train["label"].tolist(), config.augment, copies=config.augment_copies,
+        max_per_class=config.augment_max_per_class, model=config.model, seed=config.seed,
+        separator=label_space.separator if label_space.multi_label else None, max_length=config.max_length)
+    summary.update(copies=config.augment_copies, max_per_class=config.augment_max_per_class)
+    if not texts:
+        return train, summary
+    # Each new row keeps the row number of the text it was made from (for tracing, never for scoring).
+    added = pd.DataFrame({"row": train["row"].to_numpy()[sources], "text": texts, "label": labels,
+                          "split": "train"})
+    return pd.concat([train, added.reindex(columns=train.columns)], ignore_index=True), summary
+
+
 def _check_training_rows(train: pd.DataFrame, label_space: LabelSpace) -> None:
     if len(train) == 0:
         raise DataError("No labelled rows are left for training",
@@ -214,10 +237,15 @@ def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_
     train_df, val_df, test_df = parts["train"], parts["validation"], parts["test"]
     _check_training_rows(train_df, label_space)
     counts = prepared["split"].value_counts().to_dict()
+    n_original = len(train_df)
+    if config.augment != "off":
+        run.set_status("running", "Augmenting scarce classes")
+    train_df, augmentation = augment_training_rows(config, train_df, label_space)
     emit({"type": "started", "run_id": run.id, "config": config.to_dict(), "classes": label_space.classes,
-          "multi_label": label_space.multi_label, "n_train": len(train_df), "n_val": len(val_df),
+          "multi_label": label_space.multi_label, "n_train": n_original, "n_val": len(val_df),
           "n_test": len(test_df), "n_unlabelled": int(counts.get("unlabelled", 0)),
-          "n_excluded": int(counts.get("excluded", 0))})
+          "n_excluded": int(counts.get("excluded", 0)), "n_augmented": augmentation["added"],
+          "augmentation": augmentation})
     run.set_status("running", "Training")
     check_stop()
 
@@ -264,7 +292,8 @@ def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_
         test_metrics, proba, scored, split_name = None, None, None, None
     evaluation = dict(test_metrics or {"accuracy": None, "macro_f1": None})
     evaluation.update(split=split_name, validation=val_metrics, train_seconds=round(train_seconds, 3),
-                      n_train=len(train_df), n_val=len(val_df), n_test=len(test_df),
+                      n_train=n_original, n_augmented=augmentation["added"], augmentation=augmentation,
+                      n_val=len(val_df), n_test=len(test_df),
                       thresholds=thresholds, strategy=config.strategy, best=fit_info or None)
     run.write_json("eval.json", evaluation)
     if scored is not None:
