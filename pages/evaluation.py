@@ -5,6 +5,7 @@ import streamlit as st
 
 from pages import _ui
 from pages._explain_panel import render_explanation
+from pages._serving_panel import render_serving_panel
 from pages._slices_panel import render_slices_panel
 from textclf_core import figures
 
@@ -125,3 +126,5 @@ with _ui.guard("evaluation details"):
 if run is not None:  # None when the run could not be opened (the message is shown above)
     with _ui.guard("by group"):
         render_slices_panel(run)
+    with _ui.guard("export for serving"):
+        render_serving_panel(run)

@@ -288,3 +288,102 @@ def folder_size_mb(path) -> float:
     path = Path(path)
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     return sum(p.stat().st_size for p in files) / 1e6
+
+
+# --- built once per run, for the app -----------------------------------------------------------
+
+SERVING_DIR = ".serving"  # inside the run folder; dot folders stay out of run zips (RunStore.export_zip)
+
+
+def _model_stamp(model_dir: Path) -> str:
+    """Changes whenever the run's model is written again (stage_model replaces the folder)."""
+    stat = (model_dir / "textclf.json").stat()
+    return f"{stat.st_mtime_ns}-{stat.st_size}"
+
+
+def cached_export(run, fmt: str) -> Path:
+    """The run's ``onnx`` or ``int8`` export folder, built on first use and kept (hidden) in the run folder,
+    so asking again is instant; rebuilt when the run's model has changed since."""
+    import os
+    import uuid
+
+    if fmt not in ("onnx", "int8"):
+        raise TextclfError(f"Unknown serving format '{fmt}'", hint="Choose onnx or int8")
+    model_dir, _ = _transformer_dir(run)
+    stamp = _model_stamp(model_dir)
+    root = Path(run.path) / SERVING_DIR
+    folder = root / fmt
+    try:
+        if json.loads((folder / "textclf.json").read_text(encoding="utf-8")).get("source_stamp") == stamp:
+            return folder
+    except (OSError, ValueError):
+        pass
+    building = root / f".{fmt}-{uuid.uuid4().hex[:8]}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        export(run, fmt, building)
+        meta = json.loads((building / "textclf.json").read_text(encoding="utf-8"))
+        (building / "textclf.json").write_text(json.dumps({**meta, "source_stamp": stamp}, indent=2),
+                                               encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(building, folder)  # a half-built export is never mistaken for a finished one
+    except OSError as exc:
+        raise TextclfError(f"The {fmt} export could not be written in {root} ({exc.strerror or exc})",
+                           hint="Check the free disk space and write permission of the runs folder") from None
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
+    return folder
+
+
+def export_zip_bytes(folder, name: str | None = None) -> bytes:
+    """An export folder as a zip (files under ``name/``), ready to download and unzip on a server."""
+    import io
+    import zipfile
+
+    folder = Path(folder)
+    name = name or folder.name
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                archive.write(path, f"{name}/{path.relative_to(folder).as_posix()}")
+    return buffer.getvalue()
+
+
+def compare_export(run, export_dir, n: int = 200, batch_size: int = 32) -> dict:
+    """The export next to the run's own model on up to ``n`` texts of the run's test split: label agreement,
+    texts/s of each (one pass after a short warm-up, with this process's threads) and size on disk."""
+    import time
+
+    import pandas as pd
+    import torch
+
+    from .predict import load_predictor
+
+    path = Path(run.path) / "predictions.csv"
+    if not path.is_file():
+        raise TextclfError(f"Run {run.id} has no test predictions to compare on", hint="Train the run with a test share")
+    texts = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False)["text"].astype(str).tolist()[:n]
+    if not texts:
+        raise TextclfError(f"Run {run.id} has no test texts to compare on", hint="Train the run with a test share")
+    original, exported = load_predictor(run), load_predictor(export_dir)
+    if getattr(original, "thresholds", None) is not None:  # multi-label: the same cut-offs for both
+        exported.thresholds = original.thresholds
+
+    def timed(predictor):
+        predictor.predict_proba(texts[:8])  # first-call costs (allocations, graph set-up) are not the steady speed
+        start = time.perf_counter()
+        proba = predictor.predict_proba(texts)
+        return proba, len(texts) / max(time.perf_counter() - start, 1e-9)
+
+    proba_a, speed_a = timed(original)
+    proba_b, speed_b = timed(exported)
+    labels_a = original.frame_from_proba(proba_a)["label"].to_numpy()
+    labels_b = exported.frame_from_proba(proba_b)["label"].to_numpy()
+    return {"n": len(texts), "agreement": float((labels_a == labels_b).mean()),
+            "max_prob_difference": float(np.abs(np.asarray(proba_a) - np.asarray(proba_b)).max()),
+            "original_texts_per_s": round(speed_a, 1), "export_texts_per_s": round(speed_b, 1),
+            "speedup": round(speed_b / speed_a, 2) if speed_a else None,
+            "original_mb": round(folder_size_mb(Path(run.model_dir)), 1),
+            "export_mb": round(folder_size_mb(export_dir), 1), "threads": torch.get_num_threads()}

@@ -1,0 +1,73 @@
+"""The "Export for serving" section of the Evaluation page: an int8 or ONNX copy of a fine-tuned run.
+
+The Evaluation page calls :func:`render_serving_panel(run)` once. Every action is a core call
+(:mod:`textclf_core.serving`); the built export is kept in the run folder, so reruns do not rebuild it.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from textclf_core import serving
+from textclf_core.export import model_kind
+
+FORMATS = {
+    "int8": "int8 (PyTorch, CPU): about a third smaller; the same labels in our tests",
+    "onnx": "ONNX (ONNX Runtime): runs without PyTorch, on any ONNX Runtime server",
+}
+
+NOT_EXPORTABLE = {
+    "baseline": ("This run is a TF-IDF baseline: it is already small and fast on any CPU, so it needs no int8 or "
+                 "ONNX copy. Download it as a zip on the Predict page (or `textclf export {run} --format zip`)."),
+    "features": ("This run keeps the pretrained encoder unchanged and adds a small classifier; int8 and ONNX "
+                 "exports are for fine-tuned runs (full, partial, LoRA). Download the model zip on the Predict "
+                 "page (or `textclf export {run} --format zip`)."),
+}
+
+
+def _size(mb: float) -> str:
+    return f"{mb:,.1f} MB" if mb >= 0.1 else f"{mb * 1000:,.0f} kB"
+
+
+def render_serving_panel(run) -> None:
+    st.subheader("Export for serving")
+    kind = model_kind(run)
+    if kind != "transformer":
+        st.info(NOT_EXPORTABLE.get(kind, "This run has no saved model to export.").format(run=run.id),
+                icon=":material/info:")
+        return
+    fmt = st.radio("Format", list(FORMATS), format_func=FORMATS.get, key=f"serve_fmt_{run.id}")
+    built = st.session_state.setdefault("serving_exports", {})
+    key = f"{run.id}:{fmt}"
+    if st.button(f"Build the {fmt} export", key=f"serve_build_{run.id}", icon=":material/build:"):
+        with st.spinner(f"Building the {fmt} export (a minute for a large model)…"):
+            built[key] = str(serving.cached_export(run, fmt))
+    folder = built.get(key)
+    if folder is None:
+        st.caption("Built once per run and kept with it; then offered as a zip to download. "
+                   f"Same as `textclf export {run.id} --format {fmt} --out FOLDER`.")
+        return
+    original_mb = serving.folder_size_mb(run.model_dir)
+    export_mb = serving.folder_size_mb(folder)
+    st.write(f"**{fmt}** export: {_size(export_mb)} on disk (the run's model: {_size(original_mb)}).")
+    st.download_button(f"Download the {fmt} export (.zip)",
+                       lambda: serving.export_zip_bytes(folder, f"{run.id}-{fmt}"),
+                       file_name=f"{run.id}-{fmt}.zip", mime="application/zip", icon=":material/download:",
+                       key=f"serve_dl_{run.id}_{fmt}",
+                       help="Unzip on the server and load it with textclf_core.predict.load_predictor(folder) "
+                            "or `textclf predict FOLDER`")
+    checks = st.session_state.setdefault("serving_checks", {})
+    if st.button("Check it against the original on 200 test texts", key=f"serve_check_{run.id}_{fmt}",
+                 icon=":material/compare_arrows:"):
+        with st.spinner("Predicting with both models…"):
+            checks[key] = serving.compare_export(run, folder, n=200)
+    result = checks.get(key)
+    if result:
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Same label as the original", f"{result['agreement']:.1%}", help=f"on {result['n']} test texts")
+        c2.metric("Texts per second", f"{result['export_texts_per_s']:,.0f}",
+                  delta=f"{result['export_texts_per_s'] - result['original_texts_per_s']:+,.0f} vs original",
+                  help=f"original: {result['original_texts_per_s']:,.0f}/s with {result['threads']} CPU "
+                       "thread(s) of this server; speeds depend on the machine, measure on yours")
+        c3.metric("Size on disk", _size(result["export_mb"]), delta=f"{result['export_mb'] - result['original_mb']:+,.1f} MB",
+                  delta_color="inverse")
