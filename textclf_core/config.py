@@ -17,7 +17,7 @@ from typing import Any
 
 from .errors import TextclfError
 
-STRATEGIES = ("baseline", "feature-extraction", "partial", "full", "lora")
+STRATEGIES = ("baseline", "feature-extraction", "partial", "full", "lora", "fewshot")
 BASELINE_MODELS = ("logreg", "nb", "svm")
 POOLINGS = ("mean", "cls")
 HEADS = ("logreg", "linear", "mlp")
@@ -37,6 +37,8 @@ STRATEGY_ALIASES = {
     "frozen": "feature-extraction",
     "tfidf": "baseline",
     "peft": "lora",
+    "few-shot": "fewshot",
+    "setfit": "fewshot",
 }
 
 
@@ -56,7 +58,7 @@ class RunConfig:
     seed: int = 42  # one seed for split, initialisation, shuffling
 
     # --- model and strategy ---------------------------------------------------
-    strategy: str = "full"  # baseline | feature-extraction | partial | full | lora
+    strategy: str = "full"  # baseline | feature-extraction | partial | full | lora | fewshot
     model: str = DEFAULT_MODEL  # catalog key, hub id or local folder
     max_length: int = 128  # tokens per text; longer texts are truncated
 
@@ -69,6 +71,7 @@ class RunConfig:
     lora_alpha: int = 16  # lora: scaling
     lora_dropout: float = 0.1  # lora: dropout on the adapter input
     lora_targets: list[str] | None = None  # lora: module names; None: per model family
+    fewshot_max_pairs: int = 1000  # fewshot: contrastive pairs in all (20 per text, at most this many)
 
     # --- optimisation ---------------------------------------------------------
     epochs: int = 3
@@ -120,7 +123,7 @@ class RunConfig:
         self._check_choice("augment", AUGMENTATIONS)
         for name, low in (("epochs", 1), ("batch_size", 1), ("max_length", 8), ("layers", 1),
                           ("grad_accum", 1), ("lora_r", 1), ("lora_alpha", 1), ("evals_per_epoch", 1),
-                          ("augment_copies", 1), ("augment_max_per_class", 1)):
+                          ("augment_copies", 1), ("augment_max_per_class", 1), ("fewshot_max_pairs", 2)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise TextclfError(f"Setting '{name}' must be a whole number of at least {low}, got {value!r}")

@@ -14,6 +14,7 @@ Both are measured in docs/advanced.md; neither is on by default.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -308,8 +309,103 @@ def train_fewshot(texts: Sequence[str], labels: Sequence, model: str = DEFAULT_M
             optimizer.zero_grad(set_to_none=True)
             step += 1
             if emit is not None:
-                emit({"type": "step", "step": step, "total_steps": steps, "loss": float(loss), "epoch": None})
+                emit({"type": "step", "step": step, "total_steps": steps, "loss": float(loss.detach()), "epoch": None})
     classes = sorted(set(labels))
     x = _embed(encoder, tokenizer, texts, max_length)
     head = LogisticRegression(C=head_c, max_iter=2000).fit(x, [classes.index(v) for v in labels])
     return FewShotModel(encoder.eval(), tokenizer, head, classes, max_length)
+
+
+# --- the "fewshot" strategy of runner.execute --------------------------------------------------------
+
+ENCODER_DIR = "encoder"  # the tuned encoder's folder inside the model folder (a relative reference)
+
+
+def linear_head(lr_head, lr_classes: Sequence[str], classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, bias) giving softmax logits over ``classes`` from a fitted sklearn LogisticRegression.
+
+    Binary LR has one row of coefficients, p(second class) = sigmoid(z): the logits (-z/2, z/2)
+    have exactly that softmax. Classes the head never saw (none in training) get a weight of
+    zero and a bias far below the others, so they are never predicted.
+    """
+    coef = np.asarray(lr_head.coef_, dtype=np.float64)
+    intercept = np.asarray(lr_head.intercept_, dtype=np.float64)
+    if coef.shape[0] == 1:  # binary
+        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
+        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
+    seen = [lr_classes[int(c)] for c in lr_head.classes_]
+    weight = np.zeros((len(classes), coef.shape[1]))
+    bias = np.full(len(classes), float(intercept.min()) - 30.0)
+    for row, name in enumerate(seen):
+        j = list(classes).index(name)
+        weight[j], bias[j] = coef[row], intercept[row]
+    return weight.astype(np.float32), bias.astype(np.float32)
+
+
+def fit(config, train_df, val_df, label_space, *, run=None, emit: Callable[[dict], None] | None = None,
+        should_stop: Callable[[], bool] | None = None):
+    """Few-shot strategy for :func:`runner.execute`: train, save a ``features`` model folder, return a FitResult.
+
+    The folder holds the tuned encoder and tokenizer (``encoder/``, safetensors) and the logistic
+    head (``head.safetensors``); ``textclf.json`` names the encoder by a path relative to the
+    folder, so a moved, exported or imported run still loads with the ordinary FeaturePredictor.
+    """
+    import time
+
+    from safetensors.numpy import save_file
+
+    from . import hardware, models
+    from .inference import FeaturePredictor
+    from .training import FitResult, _evaluation_event, _output_folder, _targets, _write_info, seed_everything
+
+    emit = emit or (lambda event: None)
+    if label_space.multi_label:
+        raise TextclfError("Few-shot mode handles one label per text, but this data has several labels per text",
+                           hint="Use feature extraction or fine-tuning for multi-label data")
+    start = time.perf_counter()
+    hardware.configure_threads(config.num_threads)
+    seed_everything(config.seed)
+    device = hardware.detect(config.device).device
+    y_train, keep = _targets(train_df, label_space)
+    texts = [t for t, k in zip(train_df["text"], keep) if k]
+    labels = [label_space.classes[int(i)] for i in y_train[keep]]
+    max_pairs = int(getattr(config, "fewshot_max_pairs", 1000))
+
+    def relay(event: dict) -> None:
+        total = max(1, int(event["total_steps"]))
+        elapsed = time.perf_counter() - start
+        done = event["step"] / total
+        emit(dict(event, time=time.time(), epoch=config.epochs * done, lr=config.lr, elapsed_s=elapsed,
+                  eta_s=elapsed * (1 - done) / max(done, 1e-9), stage="contrastive pairs"))
+
+    trained = train_fewshot(texts, labels, config.model, pairs_per_example=20, max_pairs=max_pairs,
+                            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, max_length=config.max_length,
+                            seed=config.seed, head_c=config.head_c, device=device, emit=relay,
+                            should_stop=should_stop)
+    weight, bias = linear_head(trained.head, trained.classes, label_space.classes)
+    info = {"kind": "features", "label_space": label_space.to_dict(), "max_length": config.max_length,
+            "strategy": "fewshot", "config": config.to_dict(), "thresholds": None,
+            "encoder": ENCODER_DIR, "encoder_relative": True, "base_model": models.resolve(config.model),
+            "pooling": "mean", "precision": "fp32",  # the head was fitted on fp32 embeddings
+            "head": {"type": "linear", "c": config.head_c, "trained_as": "fewshot-logreg"},
+            "fewshot": {"max_pairs": max_pairs, "train_texts": len(texts)}}
+    with _output_folder(run) as folder:
+        with models.quiet_transformers():  # no progress bars in the CLI's output
+            trained.encoder.to("cpu").save_pretrained(str(folder / ENCODER_DIR))
+            trained.tokenizer.save_pretrained(str(folder / ENCODER_DIR))
+        save_file({"weight": weight, "bias": bias}, str(folder / "head.safetensors"))
+        _write_info(folder, info)
+        staged = folder
+    model_dir = run.model_dir if run is not None else staged
+    predictor = FeaturePredictor(model_dir, device=config.device)
+    history, metric = [], None
+    y_val, keep_val = _targets(val_df, label_space) if val_df is not None and len(val_df) else (None, None)
+    if y_val is not None and keep_val.any():  # one validation pass: the same event shape as other strategies
+        proba = predictor.predict_proba([t for t, k in zip(val_df["text"], keep_val) if k])
+        event = _evaluation_event(proba, y_val[keep_val], label_space, step=1, epoch=float(config.epochs))
+        history.append(event)
+        emit(event)
+        metric = event["val_loss"] if config.metric_for_best == "val_loss" else event.get(config.metric_for_best)
+    params = sum(p.numel() for p in trained.encoder.parameters())
+    return FitResult(predictor, metric, float(config.epochs), history, time.perf_counter() - start, Path(model_dir),
+                     None, (int(params), int(params)))

@@ -139,6 +139,8 @@ class FeaturePredictor(_Base):
         # The training run's precision by default, so prediction reads the same embedding cache.
         self.precision = self.info.get("precision", "auto") if precision == "auto" else precision
         self.encoder = self.info["encoder"]
+        if self.info.get("encoder_relative"):  # tuned encoder saved inside the model folder (few-shot runs)
+            self.encoder = str((self.model_dir / self.encoder).resolve())
         self.pooling = self.info.get("pooling", "mean")
         self.head = {k: v.astype(np.float32) for k, v in load_file(str(self.model_dir / "head.safetensors")).items()}
         self.head_type = self.info.get("head", {}).get("type", "linear")

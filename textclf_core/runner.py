@@ -262,7 +262,10 @@ def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_
             predictor.save(folder)
         fit_info: dict = {}
     else:
-        from .training import fit  # the transformer engine (torch) only when needed
+        if config.strategy == "fewshot":
+            from .fewshot import fit  # SetFit-style; saves a "features" model folder like feature extraction
+        else:
+            from .training import fit  # the transformer engine (torch) only when needed
 
         result = fit(config, train_df, val_df, label_space, run=run, emit=emit, should_stop=should_stop)
         predictor = getattr(result, "predictor", None)

@@ -1,0 +1,126 @@
+"""The "fewshot" strategy through runner.execute: files, events, loading, moving, cancelling."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from small_data import multi_label_frame, small_frame
+from textclf_core import runner
+from textclf_core.config import RunConfig
+from textclf_core.errors import TextclfError
+from textclf_core.fewshot import linear_head
+from textclf_core.predict import load_predictor
+from textclf_core.runs import RunStore
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def store(tmp_path):
+    return RunStore(tmp_path / "runs")
+
+
+def fewshot_config(tiny_bert, **changes) -> RunConfig:
+    settings = dict(strategy="fewshot", model=str(tiny_bert), max_length=32, epochs=1, batch_size=16, lr=1e-3,
+                    fewshot_max_pairs=64, num_threads=1)
+    settings.update(changes)
+    return RunConfig(**settings)
+
+
+def test_fewshot_run_finishes_and_its_model_predicts(store, tiny_bert, tmp_path):
+    run = runner.execute(fewshot_config(tiny_bert), small_frame(12), store=store)
+    status = run.status()
+    assert status["state"] == "finished", status
+    for name in ("eval.json", "predictions.csv", "model/textclf.json", "model/head.safetensors",
+                 "model/encoder/model.safetensors"):
+        assert (run.path / name).is_file(), name
+    evaluation = run.read_json("eval.json")
+    assert evaluation["strategy"] == "fewshot" and evaluation["accuracy"] is not None
+    events = run.events()
+    steps = [e for e in events if e["type"] == "step"]
+    assert steps and steps[-1]["step"] == steps[-1]["total_steps"] == 4  # 64 pairs / batch 16
+    assert any(e["type"] == "evaluation" for e in events) and events[-1]["type"] == "finished"
+
+    texts = ["the great wonderful superb film", "the awful boring dull film"]
+    predictor = load_predictor(run)
+    assert predictor.classes == ["neg", "pos"]
+    expected = predictor.predict(texts)
+    assert set(expected["label"]) <= {"neg", "pos"}
+
+    # The encoder is referenced relative to the model folder: a moved run predicts the same.
+    moved = RunStore(tmp_path / "elsewhere")
+    shutil.copytree(run.path, moved.root / run.id)
+    shutil.rmtree(run.path)
+    again = load_predictor(moved.get(run.id)).predict(texts)
+    assert again["label"].tolist() == expected["label"].tolist()
+    assert np.allclose(again["confidence"], expected["confidence"], atol=1e-5)
+
+
+def test_exported_and_imported_fewshot_run_predicts(store, tiny_bert, tmp_path):
+    run = runner.execute(fewshot_config(tiny_bert), small_frame(10), store=store)
+    texts = ["the great wonderful superb film"]
+    expected = load_predictor(run).predict(texts)["label"].tolist()
+    zipped = store.export_zip(run.id, tmp_path / "run.zip")
+    other = RunStore(tmp_path / "other")
+    imported = other.import_zip(zipped)
+    assert load_predictor(imported).predict(texts)["label"].tolist() == expected
+
+
+def test_tuned_embeddings_are_not_served_from_the_frozen_encoders_cache(store, tiny_bert):
+    from textclf_core.features import embed
+
+    texts = ["the great wonderful superb film", "the awful boring dull film"]
+    frozen = embed(texts, str(tiny_bert), max_length=32)  # fills the disk cache for the untuned encoder
+    run = runner.execute(fewshot_config(tiny_bert, lr=5e-3), small_frame(10), store=store)
+    from textclf_core.inference import FeaturePredictor
+
+    tuned = FeaturePredictor(run.model_dir).embed(texts)
+    assert not np.allclose(frozen, tuned, atol=1e-4)
+
+
+def test_cancel_stops_a_fewshot_run(store, tiny_bert):
+    calls = {"n": 0}
+
+    def should_stop():
+        calls["n"] += 1
+        return calls["n"] > 4  # a few checks in: during the contrastive steps
+
+    run = runner.execute(fewshot_config(tiny_bert, fewshot_max_pairs=400), small_frame(12), store=store,
+                         should_stop=should_stop)
+    assert run.status()["state"] == "cancelled"
+    assert not any(e["type"] == "finished" for e in run.events())
+
+
+def test_multi_label_data_is_refused_clearly(store, tiny_bert):
+    run = runner.execute(fewshot_config(tiny_bert), multi_label_frame(30), store=store)
+    status = run.status()
+    assert status["state"] == "failed" and "one label per text" in status["message"]
+
+
+def test_binary_logistic_head_becomes_two_softmax_logits():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5))
+    y = (x[:, 0] + 0.3 * rng.normal(size=40) > 0).astype(int)
+    lr = LogisticRegression().fit(x, y)
+    weight, bias = linear_head(lr, ["a", "b"], ["a", "b", "c"])  # "c" never seen in training
+    logits = x @ weight.T + bias
+    proba = np.exp(logits - logits.max(1, keepdims=True))
+    proba /= proba.sum(1, keepdims=True)
+    assert np.allclose(proba[:, :2], lr.predict_proba(x), atol=1e-5)
+    assert (proba[:, 2] < 1e-6).all()
+
+
+def test_fewshot_settings_are_checked():
+    assert RunConfig(strategy="few-shot").strategy == "fewshot"
+    with pytest.raises(TextclfError, match="fewshot_max_pairs"):
+        RunConfig(strategy="fewshot", fewshot_max_pairs=0)
