@@ -124,3 +124,34 @@ def test_fewshot_settings_are_checked():
     assert RunConfig(strategy="few-shot").strategy == "fewshot"
     with pytest.raises(TextclfError, match="fewshot_max_pairs"):
         RunConfig(strategy="fewshot", fewshot_max_pairs=0)
+
+
+def test_cli_trains_a_fewshot_run(tiny_bert, tmp_path, capsys):
+    from textclf_core.cli import main
+
+    path = tmp_path / "reviews.csv"
+    small_frame(10).to_csv(path, index=False)
+    assert main(["train", "--data", str(path), "--strategy", "few-shot", "--model", str(tiny_bert),
+                 "--max-pairs", "32", "--max-length", "32", "--no-progress"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    [summary] = RunStore().list()
+    assert summary.state == "finished" and summary.strategy == "fewshot"
+    config = RunStore().get(summary.id).config
+    assert (config.fewshot_max_pairs, config.epochs, config.lr) == (32, 1, 2e-5)  # flag over few-shot defaults
+    assert main(["predict", summary.id, "--text", "great wonderful film"]) == 0
+    assert capsys.readouterr().out.split("\t")[0] in {"pos", "neg"}
+
+
+def test_recommendation_picks_fewshot_only_for_tiny_single_label_classes():
+    from textclf_core import strategies
+
+    limit = strategies.FEWSHOT_MAX_SMALLEST_CLASS  # set from the measurement; 0 would mean "never"
+    if limit >= 1:
+        tiny, reason = strategies.recommend({"a": limit, "b": 400})
+        assert tiny.strategy == "fewshot" and f"{limit} examples" in reason
+        assert tiny.epochs == strategies.STRATEGY_DEFAULTS["fewshot"]["epochs"]
+        assert strategies.recommend({"a": limit, "b": 400}, multi_label=True)[0].strategy != "fewshot"
+    assert strategies.recommend({"a": limit + 1, "b": 400})[0].strategy != "fewshot"
+    assert "pairs" in strategies.describe_strategy("fewshot")
+    slow = strategies.estimate(RunConfig(strategy="fewshot"), 100).seconds_per_epoch
+    assert slow > strategies.estimate(RunConfig(strategy="fewshot", fewshot_max_pairs=100), 100).seconds_per_epoch

@@ -320,6 +320,10 @@ def estimate(config: RunConfig, n_train: int, hardware=None, avg_tokens: float =
     if config.strategy == "feature-extraction":
         per_example = forward / max(1, config.epochs)
     seconds = (n_train * per_example + n_val * forward) / _flops_per_second(hardware)
+    if config.strategy == "fewshot":  # bounded pairs of two texts, forward and backward, then one embedding pass
+        trainable, trained_fraction = params, 1.0
+        pairs = min(config.fewshot_max_pairs, FEWSHOT_PAIRS_PER_TEXT * n_train) * config.epochs
+        seconds = (pairs * 2 * forward * 3 + (n_train + n_val) * forward) / _flops_per_second(hardware)
     optimizer_bytes = trainable * 12
     act = config.batch_size * tokens * hidden * layers * 24 * (trained_fraction if trained_fraction else 0.05)
     memory_gb = (params * 4 + optimizer_bytes + act) / 1024**3 + 0.6  # + runtime overhead
@@ -359,7 +363,10 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
     common = dict(model=model or DEFAULT_MODEL, max_length=max_length, seed=42,
                   loss="bce" if multi_label else ("weighted" if imbalanced else "ce"))
     balance = " Classes are imbalanced, so rarer ones get more weight." if imbalanced and not multi_label else ""
-    if smallest < 64 or n_rows < 300:
+    if counts and smallest <= FEWSHOT_MAX_SMALLEST_CLASS and not multi_label:
+        cfg = RunConfig(strategy="fewshot", **{**common, **STRATEGY_DEFAULTS["fewshot"]})
+        reason = f"Only {smallest} examples in the smallest class: {FEWSHOT_REASON}"
+    elif smallest < 64 or n_rows < 300:
         cfg = RunConfig(strategy="feature-extraction", head="logreg", epochs=1, batch_size=64, **common)
         reason = (f"With only {smallest} examples in the smallest class, fine-tuning would overfit; a classifier on "
                   "frozen sentence embeddings is the most reliable choice and trains in seconds.")
@@ -387,7 +394,17 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
 # had its best validation score after epoch 1 of 3 (0.856 accuracy; test 0.829). With 2 epochs: test
 # accuracy 0.835 in 449 CPU-seconds on one thread (load, 2 evaluations and the test included), so under
 # 8 minutes even on a single core.
-STRATEGY_DEFAULTS: dict[str, dict] = {"full": {"epochs": 2}}
+# Few-shot (SetFit-style, fewshot.py) as measured in bench/fewshot.py: 1 epoch over at most 1000 pairs,
+# batch 16, lr 2e-5, 64 tokens.
+STRATEGY_DEFAULTS: dict[str, dict] = {"full": {"epochs": 2},
+                                      "fewshot": {"epochs": 1, "batch_size": 16, "lr": 2e-5, "max_length": 64,
+                                                  "fewshot_max_pairs": 1000}}
+FEWSHOT_PAIRS_PER_TEXT = 20  # fewshot.fit draws this many contrastive pairs per training text (then the cap)
+# recommend() picks few-shot mode when the smallest class has at most this many labelled examples
+# (single-label only). Set from bench/fewshot.py (10 seeded draws; docs/advanced.md).
+FEWSHOT_MAX_SMALLEST_CLASS = 16
+FEWSHOT_REASON = ("few-shot mode (contrastive tuning on pairs of your examples, then a classifier) beat frozen "
+                  "embeddings at 8 examples per class in our measurement (docs/advanced.md).")
 
 
 def strategy_defaults(strategy: str) -> dict:
@@ -407,4 +424,6 @@ def describe_strategy(strategy: str) -> str:
         "full": "Train every weight of the model (most accurate with enough data; slowest).",
         "lora": "Train small low-rank adapters plus the classifier (few trainable weights, small checkpoints).",
         "baseline": "TF-IDF word features with a linear classifier (seconds; the bar to beat).",
+        "fewshot": "Few-shot (SetFit-style): tune the sentence encoder on pairs of your labelled examples, then "
+                   "train a classifier on its embeddings (for classes with only a handful of examples).",
     }.get(strategy, strategy)
