@@ -9,7 +9,7 @@ from textclf_core.config import (BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POO
 from textclf_core.data import TOKENS_PER_WORD
 from textclf_core.jobs import format_duration
 from textclf_core.models import CATALOG
-from textclf_core.strategies import describe_strategy, estimate, recommend
+from textclf_core.strategies import describe_strategy, estimate, recommend, strategy_defaults
 
 
 def _run_elsewhere_zip(config) -> bytes:
@@ -30,13 +30,16 @@ def _run_elsewhere_zip(config) -> bytes:
 
 
 STRATEGY_TITLES = {"baseline": "Baseline (TF-IDF)", "feature-extraction": "Feature extraction",
-                   "partial": "Partial fine-tuning", "full": "Full fine-tuning", "lora": "LoRA adapters"}
+                   "partial": "Partial fine-tuning", "full": "Full fine-tuning", "lora": "LoRA adapters",
+                   "fewshot": "Few-shot"}
 TRADE_OFFS = {
     "baseline": "Trade-off: no understanding of word meaning or context, but nothing is faster.",
     "feature-extraction": "Trade-off: fastest transformer option, but the model never adapts to your texts.",
     "partial": "Trade-off: most of full fine-tuning's accuracy for a fraction of the time; a little less accurate.",
     "full": "Trade-off: best accuracy with enough data, but slowest and needs the most memory.",
     "lora": "Trade-off: small checkpoints and low memory; on a CPU not much faster than full fine-tuning.",
+    "fewshot": "Trade-off: helps most when a class has only a handful of examples; takes minutes where feature "
+               "extraction takes seconds, and one label per text only.",
 }
 OTHER = "Other (hub id or local folder)…"
 
@@ -65,10 +68,20 @@ with _ui.guard("strategy"):
         st.rerun()
     r = recommended
 
+    # Few-shot mode handles one label per text only.
+    offered = [s for s in STRATEGIES if not (s == "fewshot" and report.multi_label)]
+
     left, right = st.columns([3, 2], gap="large")
     with left:
-        strategy = st.radio("How to train", STRATEGIES, index=STRATEGIES.index(r.strategy), key=f"strategy_{v}",
+        strategy = st.radio("How to train", offered, index=offered.index(r.strategy), key=f"strategy_{v}",
                             format_func=lambda s: STRATEGY_TITLES.get(s, s), horizontal=True)
+        # Another strategy than the recommended one starts from its own defaults (e.g. 2 epochs for full
+        # fine-tuning); those widgets are keyed by strategy so switching fills them in.
+        if strategy != r.strategy:
+            plain = RunConfig()
+            r = r.replace(**{"strategy": strategy, "epochs": plain.epochs, "batch_size": plain.batch_size,
+                             "lr": plain.lr, **strategy_defaults(strategy)})
+        sv = f"{v}_{strategy}"
         st.write(describe_strategy(strategy))
         st.caption(TRADE_OFFS.get(strategy, ""))
         settings: dict = {}
@@ -103,18 +116,23 @@ with _ui.guard("strategy"):
                 c1, c2 = st.columns(2)
                 settings["head"] = c1.selectbox("Classifier on the embeddings", HEADS, key=f"head_{v}")
                 settings["pooling"] = c2.selectbox("Pooling", POOLINGS, key=f"pool_{v}")
+            elif strategy == "fewshot":
+                settings["fewshot_max_pairs"] = st.number_input(
+                    "Contrastive pairs (at most)", 2, 100_000, r.fewshot_max_pairs, step=100, key=f"pairs_{v}",
+                    help="Pairs of your labelled texts (same class or not) the encoder is tuned on; 20 per text "
+                         "up to this cap. More pairs take longer.")
 
         with st.expander("Advanced settings"):
             a1, a2, a3 = st.columns(3)
-            settings["epochs"] = a1.number_input("Epochs", 1, 100, r.epochs, key=f"epochs_{v}")
-            settings["batch_size"] = a2.number_input("Batch size", 1, 1024, r.batch_size, key=f"bs_{v}")
+            settings["epochs"] = a1.number_input("Epochs", 1, 100, r.epochs, key=f"epochs_{sv}")
+            settings["batch_size"] = a2.number_input("Batch size", 1, 1024, r.batch_size, key=f"bs_{sv}")
             settings["seed"] = a3.number_input("Seed", 0, 2**31 - 1, r.seed, key=f"seed_{v}")
-            settings["lr"] = a1.number_input("Learning rate", 1e-7, 1.0, float(r.lr), format="%.1e", key=f"lr_{v}")
+            settings["lr"] = a1.number_input("Learning rate", 1e-7, 1.0, float(r.lr), format="%.1e", key=f"lr_{sv}")
             head_lr = a2.number_input("Head learning rate (0 = automatic)", 0.0, 1.0, 0.0, format="%.1e",
                                       key=f"hlr_{v}")
             settings["head_lr"] = head_lr or None
             settings["max_length"] = a3.number_input("Max length (tokens)", 8, 1024, r.max_length, step=16,
-                                                     key=f"maxlen_{v}")
+                                                     key=f"maxlen_{sv}")
             words = _ui.word_counts()
             share = float(np.mean(words * TOKENS_PER_WORD > settings["max_length"])) if len(words) else 0.0
             a3.caption(f"About {share:.0%} of your texts are longer and will be cut.")

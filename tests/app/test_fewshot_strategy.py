@@ -1,0 +1,73 @@
+"""Strategy page: few-shot is offered, recommended only for tiny classes; switching applies a strategy's defaults."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from test_pages import APP, BAD, GOOD, no_trouble, upload
+from textclf_core import strategies
+
+
+@pytest.fixture
+def app():
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    yield at
+    from pages._ui import job_manager
+
+    job_manager().close()
+    st.cache_resource.clear()
+
+
+def csv_with(per_class: int) -> bytes:
+    lines = ["review,sentiment"]
+    for i in range(per_class):
+        lines += [f'"{GOOD[i % len(GOOD)]} ({i})",pos', f'"{BAD[i % len(BAD)]} ({i})",neg']
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def strategy_page(app, per_class: int):
+    upload(app, "reviews.csv", csv_with(per_class))
+    app.switch_page("pages/strategy.py").run()
+    no_trouble(app)
+    assert not app.error, [e.value for e in app.error]
+    return next(r for r in app.radio if r.label == "How to train")
+
+
+def number(app, label: str):
+    return next(n for n in app.number_input if n.label == label).value
+
+
+def test_fewshot_is_recommended_for_a_tiny_class(app):
+    if strategies.FEWSHOT_MAX_SMALLEST_CLASS < 6:
+        pytest.skip("the measurement set few-shot's recommendation below 6 examples")
+    radio = strategy_page(app, 6)
+    assert "fewshot" in radio.options or "Few-shot" in radio.options
+    assert radio.value == "fewshot"
+    assert any("Recommended" in i.value and "few-shot" in i.value.lower() for i in app.info)
+    assert number(app, "Contrastive pairs (at most)") == strategies.STRATEGY_DEFAULTS["fewshot"]["fewshot_max_pairs"]
+
+
+def test_fewshot_is_offered_but_not_recommended_with_enough_examples(app):
+    per_class = max(strategies.FEWSHOT_MAX_SMALLEST_CLASS + 1, 40)
+    radio = strategy_page(app, per_class)
+    assert "fewshot" in radio.options or "Few-shot" in radio.options
+    assert radio.value != "fewshot"
+    assert not any("few-shot" in i.value.lower() for i in app.info if "Recommended" in i.value)
+
+
+def test_switching_strategy_applies_its_defaults(app):
+    radio = strategy_page(app, 40)
+    radio.set_value("full").run()
+    no_trouble(app)
+    assert number(app, "Epochs") == strategies.STRATEGY_DEFAULTS["full"]["epochs"]
+    radio = next(r for r in app.radio if r.label == "How to train")
+    radio.set_value("fewshot").run()
+    no_trouble(app)
+    defaults = strategies.STRATEGY_DEFAULTS["fewshot"]
+    assert number(app, "Epochs") == defaults["epochs"] and number(app, "Batch size") == defaults["batch_size"]
+    assert number(app, "Learning rate") == pytest.approx(defaults["lr"])
+    assert number(app, "Contrastive pairs (at most)") == defaults["fewshot_max_pairs"]
