@@ -155,3 +155,11 @@ def test_recommendation_picks_fewshot_only_for_tiny_single_label_classes():
     assert "pairs" in strategies.describe_strategy("fewshot")
     slow = strategies.estimate(RunConfig(strategy="fewshot"), 100).seconds_per_epoch
     assert slow > strategies.estimate(RunConfig(strategy="fewshot", fewshot_max_pairs=100), 100).seconds_per_epoch
+
+
+def test_shared_server_still_loads_a_fewshot_runs_own_encoder(tiny_bert, monkeypatch):
+    store = RunStore()  # the server's own run store ($TEXTCLF_HOME/runs)
+    run = runner.execute(fewshot_config(tiny_bert), small_frame(10), store=store)
+    monkeypatch.setenv("TEXTCLF_SHARED", "1")  # no local model folders allowed…
+    predicted = load_predictor(store.get(run.id)).predict(["the great wonderful superb film"])
+    assert predicted["label"].iloc[0] in {"neg", "pos"}  # …but the run's tuned encoder is textclf's own

@@ -128,6 +128,9 @@ def _check_allowed(folder: Path, typed: str) -> Path:
     if allowed is None:
         return folder
     allowed = allowed + [Path(bundled_path()).resolve()]
+    from .runs import default_root  # encoders that textclf tuned and saved in its own runs (few-shot mode)
+
+    allowed.append(default_root().expanduser().resolve())
     if any(folder == d or d in folder.parents for d in allowed):  # resolved: links cannot step outside
         return folder
     raise ModelLoadError(f"Model folder {typed} is outside the folders this server allows",
