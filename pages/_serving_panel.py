@@ -22,6 +22,9 @@ NOT_EXPORTABLE = {
     "features": ("This run keeps the pretrained encoder unchanged and adds a small classifier; int8 and ONNX "
                  "exports are for fine-tuned runs (full, partial, LoRA). Download the model zip on the Predict "
                  "page (or `textclf export {run} --format zip`)."),
+    "fewshot": ("This few-shot run is a sentence encoder with a logistic-regression head; int8 and ONNX exports "
+                "are for fine-tuned classifiers (full, partial, LoRA). Download the model zip on the Predict "
+                "page (or `textclf export {run} --format zip`)."),
 }
 
 
@@ -33,7 +36,9 @@ def render_serving_panel(run) -> None:
     st.subheader("Export for serving")
     kind = model_kind(run)
     if kind != "transformer":
-        st.info(NOT_EXPORTABLE.get(kind, "This run has no saved model to export.").format(run=run.id),
+        why = NOT_EXPORTABLE.get("fewshot" if run.config.strategy == "fewshot" else kind,
+                                 "This run has no saved model to export.")
+        st.info(why.format(run=run.id),
                 icon=":material/info:")
         return
     fmt = st.radio("Format", list(FORMATS), format_func=FORMATS.get, key=f"serve_fmt_{run.id}")

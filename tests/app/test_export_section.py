@@ -86,6 +86,14 @@ def test_baseline_run_gets_a_plain_explanation(app):
     assert not any(b.label.startswith("Build the") for b in app.button)
 
 
+def test_feature_extraction_run_gets_a_plain_explanation(app, tiny_bert):
+    execute(RunConfig(strategy="feature-extraction", model=str(tiny_bert), text_col="review", label_col="sentiment",
+                      max_length=32), small_frame(20), store=RunStore())
+    _open_evaluation(app)
+    assert any("pretrained encoder unchanged" in i.value and "zip" in i.value for i in app.info)
+    assert not any(b.label.startswith("Build the") for b in app.button)
+
+
 def test_compare_export_reports_agreement_speed_and_size(tiny_bert):
     run = _tiny_transformer_run(tiny_bert)
     folder = serving.cached_export(run, "onnx")
