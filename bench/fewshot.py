@@ -59,8 +59,8 @@ def table(records: list[dict]) -> str:
         (d, k, m), _ = item
         return d, k, order.index(m) if m in order else 99
 
-    lines = ["| dataset | k per class | method | accuracy mean ± std (n) | macro-F1 mean ± std (n) | seconds (mean) |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| dataset | k per class | method | accuracy mean ± std (n) | macro-F1 mean ± std (n) "
+             "| seconds (mean) |", "|---|---|---|---|---|---|"]
     for (d, k, m), rs in sorted(cells.items(), key=key):
         lines.append(f"| {d} | {k} | {m} | {ms([r['accuracy'] for r in rs])} | {ms([r['macro_f1'] for r in rs])} "
                      f"| {statistics.mean(r['seconds'] for r in rs):.1f} |")

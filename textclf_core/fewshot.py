@@ -379,9 +379,9 @@ def fit(config, train_df, val_df, label_space, *, run=None, emit: Callable[[dict
                   eta_s=elapsed * (1 - done) / max(done, 1e-9), stage="contrastive pairs"))
 
     trained = train_fewshot(texts, labels, config.model, pairs_per_example=20, max_pairs=max_pairs,
-                            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr, max_length=config.max_length,
-                            seed=config.seed, head_c=config.head_c, device=device, emit=relay,
-                            should_stop=should_stop)
+                            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                            max_length=config.max_length, seed=config.seed, head_c=config.head_c, device=device,
+                            emit=relay, should_stop=should_stop)
     weight, bias = linear_head(trained.head, trained.classes, label_space.classes)
     info = {"kind": "features", "label_space": label_space.to_dict(), "max_length": config.max_length,
             "strategy": "fewshot", "config": config.to_dict(), "thresholds": None,
