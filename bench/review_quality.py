@@ -10,6 +10,7 @@ after one label edit (embeddings cached, everything else recomputed).
     .venv/bin/python bench/review_quality.py                     # both sets, full size
     .venv/bin/python bench/review_quality.py --rows 3000 --seeds 0
     .venv/bin/python bench/review_quality.py --data bbc_news --methods combined,tfidf
+    .venv/bin/python bench/review_quality.py --data movie_reviews --methods thorough --keep-cache
 
 Writes a JSON summary to bench/out/review_quality.json. Not run by `make test`.
 """
@@ -39,6 +40,7 @@ def main() -> int:
     parser.add_argument("--home", default=str(REPO / "bench" / "out" / "review_home"),
                         help="TEXTCLF_HOME for the caches (emptied first)")
     parser.add_argument("--keep-cache", action="store_true", help="do not empty the caches first")
+    parser.add_argument("--out", help="JSON summary file (default bench/out/review_quality.json)")
     args = parser.parse_args()
 
     home = Path(args.home)
@@ -73,8 +75,9 @@ def main() -> int:
         print(f"{name}: {len(df):,} rows, embedding pass {entry['embedding_pass_s']} s", flush=True)
 
         precision: dict = {}
+        timings: dict = {}
         for method in args.methods.split(","):
-            scores = []
+            scores, walls, cpus = [], [], []
             for seed in [int(s) for s in args.seeds.split(",")]:
                 noisy, flipped = R.flip_labels(df["label"].tolist(), 0.05, seed=seed)
                 frame = pd.DataFrame({"row": range(len(df)), "text": texts, "label": noisy})
@@ -85,6 +88,8 @@ def main() -> int:
                 cpu = time.process_time() - cpu  # CPU seconds: less distorted than wall time on a shared box
                 p = R.precision_at_k(result.quality, flipped)
                 scores.append(p)
+                walls.append(took)
+                cpus.append(cpu)
                 line = (f"  {method:10s} seed {seed}: precision@{len(flipped)} = {p:.3f}; "
                         f"review {took:.1f} s wall, {cpu:.1f} s CPU")
                 if method == "combined" and seed == int(args.seeds.split(",")[0]):
@@ -108,10 +113,13 @@ def main() -> int:
                              f"likely mislabels")
                 print(line, flush=True)
             precision[method] = {"mean": round(float(np.mean(scores)), 3), "per_seed": [round(s, 3) for s in scores]}
+            timings[method] = {"review_wall_s": [round(v, 1) for v in walls], "review_cpu_s": [round(v, 1) for v in cpus],
+                               "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
         entry["precision_at_k"] = precision
+        entry["timings"] = timings
         report["sets"][name] = entry
         print(json.dumps({name: entry}, indent=1), flush=True)
-    out = REPO / "bench" / "out" / "review_quality.json"
+    out = Path(args.out) if args.out else REPO / "bench" / "out" / "review_quality.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out}")

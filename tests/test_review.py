@@ -408,3 +408,30 @@ def test_single_neighbour_pass_matches_the_separate_ones():
     i2, j2, s2 = R.similar_pairs(x, 0.9, chunk_size=7)
     assert sorted(zip(i.tolist(), j.tolist())) == sorted(zip(i2.tolist(), j2.tolist()))
     np.testing.assert_allclose(distance, R.knn_distance(x, 5, chunk_size=11), atol=1e-5)
+
+
+# --------------------------------------------------------------------------- thorough (fine-tuned folds)
+
+def test_thorough_method_fine_tunes_each_fold_and_caches_by_its_settings(tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path))
+    R.clear_memory_cache()
+    texts = [f"the {w} purrs and meows softly" for w in ("cat", "kitten", "tomcat")] * 6 + \
+            [f"the {w} barks and wags its tail" for w in ("dog", "puppy", "hound")] * 6
+    labels = ["cat"] * 18 + ["dog"] * 18
+    labels[3] = "dog"
+    stages = []
+    frame = _frame(texts, labels)
+    tiny = {"epochs": 3, "lr": 1e-3, "batch_size": 8, "layers": 1, "folds": 2}
+    result = R.review(frame, model=str(tiny_bert), method="thorough", folds=3, thorough=tiny,
+                      emit=lambda e: stages.append(e.get("stage")))
+    assert result.proba.shape == (36, 2)
+    assert np.allclose(result.proba.sum(axis=1), 1)
+    assert result.summary["method"] == "thorough"
+    assert any(str(s).startswith("fine-tuning fold 2 of 2") for s in stages)
+    # The fine-tuned folds plus the word model single out the wrong label.
+    assert result.quality.sort_values("quality")["row"].iloc[0] == 3
+    # Other fine-tuning settings are another data version: not served from the cache.
+    again = R.review(frame, model=str(tiny_bert), method="thorough", folds=3, thorough=tiny)
+    assert again.from_cache
+    other = R.review(frame, model=str(tiny_bert), method="thorough", folds=3, thorough={**tiny, "epochs": 1})
+    assert not other.from_cache
