@@ -435,3 +435,12 @@ def test_thorough_method_fine_tunes_each_fold_and_caches_by_its_settings(tiny_be
     assert again.from_cache
     other = R.review(frame, model=str(tiny_bert), method="thorough", folds=3, thorough={**tiny, "epochs": 1})
     assert not other.from_cache
+
+
+def test_blend_weight_prefers_the_model_that_predicts_the_given_labels():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    sharp = np.eye(2)[y] * 0.8 + 0.1  # right on every row
+    vague = np.full((200, 2), 0.5)
+    assert R.blend_weight(sharp, vague, y) == 1.0
+    assert R.blend_weight(vague, sharp, y) == 0.0
