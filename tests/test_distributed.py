@@ -189,7 +189,9 @@ def test_not_launched_by_default(monkeypatch):
 
 # --- runs made elsewhere -------------------------------------------------------------------
 def _tiny_frame() -> pd.DataFrame:
-    rows = [("great wonderful superb film", "pos"), ("awful boring bad plot", "neg")] * 20
+    # Distinct texts: copies of one text are kept in one split, which would leave no test rows.
+    rows = [row for i in range(20) for row in ((f"great wonderful superb film {i}", "pos"),
+                                               (f"awful boring bad plot {i}", "neg"))]
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
