@@ -20,8 +20,8 @@ PAGE_ROWS = 200
 METHOD_LABELS = {"combined": f"Meaning + words ({DEFAULT_MODEL} and TF-IDF), most accurate",
                  "embeddings": f"Meaning only ({DEFAULT_MODEL})",
                  "tfidf": "Words only (TF-IDF), fastest, no model",
-                 "thorough": "Thorough: fine-tunes the model's top layer per fold (minutes on a CPU), "
-                             "finds the most errors in subtle texts"}
+                 "thorough": "Thorough: also fine-tunes the model on each fold (minutes on a CPU), "
+                             "finds more errors in subtle texts"}
 HELP = {
     R.MISLABEL: "the model, trained on the other rows, is confident the label is wrong",
     R.CONFLICT: "the same or almost the same text appears with different labels",

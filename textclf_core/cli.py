@@ -556,7 +556,7 @@ def add_review(sub) -> None:
     p.add_argument("--label-col", help="column with the labels (default: guessed)")
     p.add_argument("--method", choices=("combined", "embeddings", "tfidf", "thorough"), default="combined",
                    help="review model: embeddings + word counts (default), embeddings only, word counts only, or "
-                        "thorough (also fine-tunes the encoder's top layer per fold: minutes on a CPU, finds more)")
+                        "thorough (also fine-tunes the encoder on each fold: minutes on a CPU)")
     p.add_argument("--model", help="encoder for the embeddings (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     p.add_argument("--out", required=True, help="CSV file for the ranked findings")

@@ -5,7 +5,8 @@ suggested fix. Everything here is plain functions over arrays and DataFrames:
 
 - :func:`out_of_sample_proba` — class probabilities for every labelled row from a
   model that never saw that row (k-fold logistic regression on frozen embeddings of
-  the chosen encoder, or on TF-IDF as a fallback).
+  the chosen encoder, or on TF-IDF as a fallback; ``method="thorough"`` also
+  fine-tunes the encoder on each fold, see :func:`finetuned_oof_proba`).
 - :func:`find_label_errors` — confident learning (``cleanlab``) over those
   probabilities: likely mislabels ranked, with the given and the suggested label.
 - :func:`find_near_duplicates`, :func:`find_conflicts` — groups of (near-)identical
@@ -321,8 +322,10 @@ def blend_weight(tuned: np.ndarray, fast: np.ndarray, y: np.ndarray, *, multi_la
 
 # --------------------------------------------------------------------------- thorough: fine-tuned folds
 
-# Settings of the "thorough" method (chosen on flip seed 100 of the movie reviews, see bench/review_quality.py).
-THOROUGH_SETTINGS = {"layers": 1, "epochs": 1, "lr": 2e-4, "batch_size": 32, "folds": 3, "weight": "auto"}
+# Settings of the "thorough" method (docs/label_review.md). layers 6: all of MiniLM's (only its top layer
+# made a model weaker than the frozen one); bigger encoders train their top 6, which bounds the cost.
+# 3 folds: each fold trains on 2/3 of the rows, half the cost of 5. weight "auto": see blend_weight().
+THOROUGH_SETTINGS = {"layers": 6, "epochs": 1, "lr": 1e-4, "batch_size": 32, "folds": 3, "weight": "auto"}
 
 
 def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, splits, *, multi_label: bool = False,
@@ -331,10 +334,10 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
                         emit: Emit | None = None) -> np.ndarray:
     """Out-of-fold probabilities from the encoder's top ``layers`` fine-tuned on the other folds.
 
-    A fine-tuned encoder judges labels far better than a frozen one on subtle texts, and
-    partial fine-tuning keeps it affordable: the frozen bottom layers run once over all
-    texts (the frozen-layer cache of :mod:`textclf_core.training`), every fold trains
-    only the top layers and the classifier on those cached states.
+    A fine-tuned encoder judges labels better than a frozen one on subtle texts. When
+    fewer layers are trained than the encoder has, the frozen bottom layers run once over
+    all texts (the frozen-layer cache of :mod:`textclf_core.training`), shared by every
+    fold; the token embeddings always stay frozen.
 
     ``y``: class ids, or a 0/1 matrix when ``multi_label``; ``splits``: ``(train, test)``
     index pairs. ``emit`` receives ``{"type": "review_stage", "stage", "progress"}``.
