@@ -370,9 +370,9 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
     store: dict | None = None  # frozen-layer outputs of every text, shared by all folds
     proba = np.zeros((len(ids), n_classes), dtype=np.float64)
 
-    def report(stage: str, share: float) -> None:
+    def report(stage: str, share: float, force: bool = False) -> None:
         now = time.perf_counter()
-        if emit and (now - done["sent"] >= 1.0 or share >= 1.0):
+        if emit and (force or now - done["sent"] >= 1.0 or share >= 1.0):
             done["sent"] = now
             emit({"type": "review_stage", "stage": stage, "progress": share})
 
@@ -418,6 +418,8 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
         ctx = prefix.active() if prefix is not None else contextlib.nullcontext()
         with ctx:
             strategies.set_train_mode(net)
+            report(f"fine-tuning fold {fold + 1} of {len(splits)}", 0.5 + 0.2 * done["steps"] / total_steps,
+                   force=True)  # every fold is announced, however fast it goes
             for _ in range(int(epochs)):
                 for b in _length_grouped_batches(lengths[train], batch_size, rng):
                     rows = train[b]
