@@ -2,28 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
-
 from small_data import small_frame
 from textclf_core.runs import RunStore
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-@pytest.fixture
-def app():
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    yield at
-    from pages._ui import job_manager
-
-    job_manager().close()
-    st.cache_resource.clear()
 
 
 def test_augmentation_chosen_on_the_strategy_page_reaches_the_run(app):

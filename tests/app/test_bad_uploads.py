@@ -4,27 +4,14 @@ no traceback, and the session keeps working (the last good dataset stays in use)
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
 from bad_inputs.corpus import CASES, materialize
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 GOOD = b"text,label\n" + b"".join(b"nice film %d,pos\nbad film %d,neg\n" % (i, i) for i in range(10))
 SMALL = [c for c in CASES if not c.large and not c.sheet]  # a typed sheet name cannot come from the page
 LARGE_LIMIT = [c for c in CASES if c.large and c.env]  # the over-the-limit file: quick to reject
-
-
-@pytest.fixture
-def app():
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    yield at
-    st.cache_resource.clear()
 
 
 @pytest.mark.parametrize("case", SMALL + LARGE_LIMIT, ids=lambda c: c.name)

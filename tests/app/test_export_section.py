@@ -6,29 +6,11 @@ import io
 import zipfile
 from pathlib import Path
 
-import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
-
 from small_data import small_frame
 from textclf_core import serving
 from textclf_core.config import RunConfig
 from textclf_core.runner import execute
 from textclf_core.runs import RunStore
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-
-
-@pytest.fixture
-def app():
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    yield at
-    from pages._ui import job_manager
-
-    job_manager().close()
-    st.cache_resource.clear()
 
 
 def _tiny_transformer_run(tiny_bert):

@@ -3,23 +3,9 @@
 from __future__ import annotations
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-from test_pages import APP, BAD, GOOD, no_trouble, upload
+from test_pages import BAD, GOOD, no_trouble, upload
 from textclf_core import strategies
-
-
-@pytest.fixture
-def app():
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    yield at
-    from pages._ui import job_manager
-
-    job_manager().close()
-    st.cache_resource.clear()
 
 
 def csv_with(per_class: int) -> bytes:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,19 +26,6 @@ def tiny_csv() -> bytes:
     for i in range(4):
         lines += [f'"{t} ({i})",pos' for t in GOOD] + [f'"{t} ({i})",neg' for t in BAD]
     return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-@pytest.fixture
-def app():
-    """A fresh app whose server-wide services (job manager, run store) use this test's TEXTCLF_HOME."""
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    yield at
-    from pages._ui import job_manager
-
-    job_manager().close()
-    st.cache_resource.clear()
 
 
 def no_trouble(at: AppTest) -> None:
