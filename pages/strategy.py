@@ -9,7 +9,7 @@ from textclf_core.config import (BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POO
 from textclf_core.data import TOKENS_PER_WORD
 from textclf_core.jobs import format_duration
 from textclf_core.models import CATALOG
-from textclf_core.strategies import describe_strategy, estimate, recommend, strategy_defaults
+from textclf_core.strategies import describe_strategy, estimate, recommend, switch_strategy
 
 
 def _run_elsewhere_zip(config) -> bytes:
@@ -78,9 +78,7 @@ with _ui.guard("strategy"):
         # Another strategy than the recommended one starts from its own defaults (e.g. 2 epochs for full
         # fine-tuning); those widgets are keyed by strategy so switching fills them in.
         if strategy != r.strategy:
-            plain = RunConfig()
-            r = r.replace(**{"strategy": strategy, "epochs": plain.epochs, "batch_size": plain.batch_size,
-                             "lr": plain.lr, **strategy_defaults(strategy)})
+            r = switch_strategy(r, strategy)
         sv = f"{v}_{strategy}"
         st.write(describe_strategy(strategy))
         st.caption(TRADE_OFFS.get(strategy, ""))

@@ -83,3 +83,15 @@ def test_recommendation_follows_data_and_hardware():
     assert on_gpu.strategy == "full"
     skewed, why = strategies.recommend({"a": 5000, "b": 200}, 30, hardware=cpu)
     assert skewed.class_weights and "imbalanced" in why
+
+
+def test_switching_strategy_starts_from_that_strategys_defaults_and_keeps_the_rest():
+    from textclf_core.strategies import STRATEGY_DEFAULTS, switch_strategy
+
+    chosen = RunConfig(strategy="feature-extraction", epochs=7, lr=0.5, max_length=64, text_col="review")
+    full = switch_strategy(chosen, "full")
+    assert full.strategy == "full" and full.epochs == STRATEGY_DEFAULTS["full"]["epochs"]
+    assert full.lr == RunConfig().lr  # the other strategy's learning rate, not the frozen head's
+    assert full.text_col == "review"  # the data settings stay
+    few = switch_strategy(full, "fewshot")
+    assert (few.batch_size, few.lr) == (STRATEGY_DEFAULTS["fewshot"]["batch_size"], STRATEGY_DEFAULTS["fewshot"]["lr"])

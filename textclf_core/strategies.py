@@ -401,9 +401,9 @@ STRATEGY_DEFAULTS: dict[str, dict] = {"full": {"epochs": 2},
                                                   "fewshot_max_pairs": 1000}}
 FEWSHOT_PAIRS_PER_TEXT = 20  # fewshot.fit draws this many contrastive pairs per training text (then the cap)
 # recommend() picks few-shot mode when the smallest class has at most this many labelled examples
-# (single-label only). bench/fewshot.py, same draws, 5-6 seeds (docs/advanced.md): at 8 per class few-shot
-# beat frozen embeddings by +4.9 +- 1.8 accuracy points on BBC news (5 of 5 draws) and +0.6 +- 1.5 on movie
-# reviews; at 64 per class only about +1 point for ~100x the training time, so not recommended there.
+# (single-label only). bench/fewshot.py, same draws, 10 seeds (docs/advanced.md): at 8 per class few-shot
+# beat frozen embeddings by +5.0 +- 1.9 accuracy points on BBC news and +1.2 +- 1.6 on movie reviews;
+# at 64 per class only about +1 point for ~100x the training time, so not recommended there.
 FEWSHOT_MAX_SMALLEST_CLASS = 16
 FEWSHOT_REASON = ("few-shot mode (the encoder is tuned on pairs of your examples, then a classifier) beat frozen "
                   "embeddings by about 5 accuracy points on news topics with 8 examples per class in our "
@@ -416,6 +416,16 @@ def strategy_defaults(strategy: str) -> dict:
 
     name = STRATEGY_ALIASES.get(str(strategy).lower(), str(strategy).lower())
     return dict(STRATEGY_DEFAULTS.get(name, {}))
+
+
+def switch_strategy(config, strategy: str):
+    """``config`` with another strategy and that strategy's own starting settings (epochs, batch size,
+    learning rate…), as when a user picks it instead of the recommended one; the rest is kept."""
+    from .config import RunConfig
+
+    plain = RunConfig()
+    return config.replace(**{"strategy": strategy, "epochs": plain.epochs, "batch_size": plain.batch_size,
+                             "lr": plain.lr, **strategy_defaults(strategy)})
 
 
 def describe_strategy(strategy: str) -> str:
