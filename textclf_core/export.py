@@ -19,14 +19,22 @@ def model_kind(run) -> str | None:
     return (info or {}).get("kind")
 
 
-def model_zip_bytes(run) -> bytes:
-    """The files of ``run.model_dir`` zipped with paths relative to it (no run folder around them)."""
-    folder = run.model_dir
-    if not folder.is_dir():
-        raise RunStoreError(f"Run {run.id} has no saved model", hint="Train it again or pick another run")
+def folder_zip_bytes(folder, prefix: str = "") -> bytes:
+    """The files under ``folder`` zipped with paths relative to it, under ``prefix/`` when given (links left out)."""
+    from pathlib import Path
+
+    folder = Path(folder)
+    lead = f"{prefix.strip('/')}/" if prefix else ""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.is_symlink():
-                archive.write(path, path.relative_to(folder).as_posix())
+                archive.write(path, lead + path.relative_to(folder).as_posix())
     return buffer.getvalue()
+
+
+def model_zip_bytes(run) -> bytes:
+    """The files of ``run.model_dir`` zipped with paths relative to it (no run folder around them)."""
+    if not run.model_dir.is_dir():
+        raise RunStoreError(f"Run {run.id} has no saved model", hint="Train it again or pick another run")
+    return folder_zip_bytes(run.model_dir)

@@ -120,7 +120,6 @@ class Int8Predictor:
     """Predicts with an int8 export on CPU (kind ``transformer-int8``)."""
 
     def __init__(self, model_dir: str | Path):
-        import torch
         from safetensors.torch import load_file
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -338,17 +337,9 @@ def cached_export(run, fmt: str) -> Path:
 
 def export_zip_bytes(folder, name: str | None = None) -> bytes:
     """An export folder as a zip (files under ``name/``), ready to download and unzip on a server."""
-    import io
-    import zipfile
+    from .export import folder_zip_bytes
 
-    folder = Path(folder)
-    name = name or folder.name
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                archive.write(path, f"{name}/{path.relative_to(folder).as_posix()}")
-    return buffer.getvalue()
+    return folder_zip_bytes(folder, name or Path(folder).name)
 
 
 def compare_export(run, export_dir, n: int = 200, batch_size: int = 32) -> dict:
