@@ -39,6 +39,24 @@ def test_out_of_sample_proba_shape_and_classes():
     assert (np.array(classes)[proba.argmax(axis=1)] == np.array(y)).mean() > 0.95
 
 
+def test_repeated_cross_validation_averages_differently_cut_rounds():
+    x, y = _clusters(n_per_class=20, dim=4)
+    x = x + np.random.default_rng(3).normal(scale=4, size=x.shape).astype(np.float32)  # overlap: folds matter
+    texts = [""] * len(y)
+    rounds = [R.out_of_sample_proba(texts, y, embeddings=x, method="embeddings", repeats=1, seed=s)[0]
+              for s in (0, 1, 2)]
+    assert not np.allclose(rounds[0], rounds[1])  # another cut of the folds, other probabilities
+    averaged, _ = R.out_of_sample_proba(texts, y, embeddings=x, method="embeddings", repeats=3, seed=0)
+    assert np.allclose(averaged, np.mean(rounds, axis=0))
+    assert np.allclose(averaged.sum(axis=1), 1)
+
+    frame = _frame([f"t{i}" for i in range(len(y))], y)
+    one = R.review(frame, embeddings=x, method="embeddings", repeats=1, cache=False)
+    three = R.review(frame, embeddings=x, method="embeddings", cache=False)
+    assert three.summary["repeats"] == 3 and one.summary["repeats"] == 1
+    assert one.fingerprint != three.fingerprint  # a cached one-round review is not served for three
+
+
 def test_flipped_labels_rank_first_with_the_right_suggestion():
     x, y = _clusters(n_per_class=50)
     noisy, flipped = R.flip_labels(y, 0.06, seed=1)
