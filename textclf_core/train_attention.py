@@ -1,4 +1,6 @@
-"""Training-mode attention without SDPA's fallback overhead.
+"""Training-mode attention and dropout without their CPU overheads.
+
+Attention:
 
 With attention dropout on, torch's SDPA cannot use its fused CPU kernel and falls back to
 its "math" path, which adds a safe-softmax (a fully-masked-row check: isneginf, all, where)
@@ -9,15 +11,80 @@ alternating). Padded query rows always see real keys here, so a plain softmax is
 :func:`install` routes a model's attention through :func:`attention` (the same computation as
 transformers' eager BERT attention, same dropout), which hands evaluation and dropout-free calls
 to SDPA's fused kernel; :func:`uninstall` restores "sdpa" before the model is saved.
+
+Dropout: torch draws a CPU dropout mask with ``bernoulli_`` from its Mersenne-Twister generator,
+about 3 ms for one 32x27x384 activation on 2 cores: 20 draws per MiniLM training step, ~17% of
+the step (torch profiler, bf16 autocast). :func:`install_fast_dropout` makes the model's dropout
+layers (and the attention-probability dropout above) draw 16 random bits per element from numpy's
+SFC64 generator instead (``random_raw``: ~0.2 ms for the same activation) and keep an element when
+its bits are at or above ``round(p * 65536)``: the drop rate is p to within 1/65536 (0.1 → 0.100006)
+and kept values are scaled by the exact inverse keep rate, so the expectation is unchanged. The
+generator is seeded from torch's, so a seeded run repeats itself. CPU only: CUDA draws its masks
+on the device.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
 NAME = "textclf_train"
 _registered = False
+_BITS = 65536  # 16 random bits per element
+
+
+def keep_mask(bitgen: np.random.BitGenerator, shape, p: float, dtype) -> torch.Tensor:
+    """Dropout multipliers of ``shape``: 0 where dropped, ``1 / keep rate`` where kept (see module doc)."""
+    n = int(np.prod(shape))
+    threshold = round(p * _BITS)
+    lanes = bitgen.random_raw((n + 3) // 4).view(np.uint16)[:n]
+    keep = torch.from_numpy(lanes >= threshold).view(shape)
+    return keep.to(dtype).mul_(_BITS / (_BITS - threshold))
+
+
+def fast_dropout(x: torch.Tensor, p: float, bitgen: np.random.BitGenerator | None) -> torch.Tensor:
+    """Training-mode dropout of ``x`` with the fast mask when ``bitgen`` is given (CPU tensors only)."""
+    if p <= 0.0:
+        return x
+    if bitgen is None or x.device.type != "cpu" or p >= 1.0:
+        return nn.functional.dropout(x, p=p, training=True)
+    return x * keep_mask(bitgen, x.shape, p, x.dtype)
+
+
+class FastDropout(nn.Dropout):
+    """``nn.Dropout`` drawing its mask with :func:`keep_mask`; same ``p``, same eval behaviour."""
+
+    bitgen: np.random.BitGenerator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        return fast_dropout(x, self.p, self.bitgen)
+
+
+def install_fast_dropout(model: nn.Module) -> int:
+    """Switch every plain ``nn.Dropout`` in ``model`` to :class:`FastDropout`.
+
+    :func:`attention` uses the attention module's own dropout layer's generator, so attention
+    probabilities get the fast mask too. Returns how many layers were switched. The generator is
+    seeded from torch's default one.
+    """
+    bitgen = np.random.SFC64(int(torch.randint(0, 2**62, (1,)).item()))
+    count = 0
+    for module in model.modules():
+        if type(module) is nn.Dropout and not module.inplace:
+            module.__class__ = FastDropout
+            module.bitgen = bitgen
+            count += 1
+    return count
+
+
+def uninstall_fast_dropout(model: nn.Module) -> None:
+    for module in model.modules():
+        if type(module) is FastDropout:
+            module.__class__ = nn.Dropout
+            del module.bitgen
 
 
 def attention(module, query, key, value, attention_mask, dropout: float = 0.0, scaling=None, **kwargs):
@@ -34,7 +101,8 @@ def attention(module, query, key, value, attention_mask, dropout: float = 0.0, s
             scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
         else:
             scores = scores + attention_mask
-    probs = nn.functional.dropout(nn.functional.softmax(scores, dim=-1), p=dropout, training=True)
+    bitgen = getattr(getattr(module, "dropout", None), "bitgen", None)  # set by install_fast_dropout
+    probs = fast_dropout(nn.functional.softmax(scores, dim=-1), dropout, bitgen)
     out = torch.matmul(probs.to(value.dtype), value)
     return out.transpose(1, 2).contiguous(), None
 

@@ -46,6 +46,10 @@ class FitResult:
     model_dir: Path | None = None
     thresholds: list[float] | None = None
     params: tuple[int, int] | None = None  # (total, trainable)
+    # Probabilities of every validation row from the evaluation that chose the saved model, in
+    # val_df's order (None when some rows were skipped): the runner reports them instead of
+    # predicting the validation rows a second time.
+    val_proba: np.ndarray | None = None
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -464,6 +468,8 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
         from . import train_attention
 
         train_attention.install(model)  # CPU only: CUDA's SDPA kernels do dropout themselves
+        if not config.extra.get("torch_dropout"):
+            train_attention.install_fast_dropout(model)  # CPU only: CUDA draws dropout masks on the device
     total_params, trainable_params = strategies.count_parameters(model)
     pad_id = tokenizer.pad_token_id
     left = getattr(tokenizer, "padding_side", "right") == "left"
@@ -660,6 +666,7 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
     from . import train_attention
 
     train_attention.uninstall(unwrapped)
+    train_attention.uninstall_fast_dropout(unwrapped)
     if main:
         with _output_folder(run) as folder:
             saved_model = _save_transformer(unwrapped, tokenizer, folder, config, label_space, thresholds, amp)
@@ -678,7 +685,8 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, emit, should
     predictor = TransformerPredictor(model_dir, device=config.device, precision=config.precision,
                                      model=saved_model, tokenizer=tokenizer) if main else None
     return FitResult(predictor, best_metric, best_epoch, history, train_seconds, model_dir, thresholds,
-                     (total_params, trainable_params))
+                     (total_params, trainable_params),
+                     val_proba=best_proba if bool(np.all(keep_val)) and best_proba is not None else None)
 
 
 def _save_transformer(model, tokenizer, folder: Path, config, label_space, thresholds, amp):
