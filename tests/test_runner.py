@@ -243,3 +243,30 @@ def test_transformer_run_end_to_end_with_a_tiny_model(store, tiny_bert, strategy
     assert predictor.kind in ("transformer", "features")
     out = predictor.predict(["great wonderful film"])
     assert list(out.columns) == ["label", "confidence", "prob_neg", "prob_pos"]
+
+
+def test_validation_figures_are_those_of_the_checkpoint_choice(store, tiny_bert, monkeypatch):
+    """A fine-tuning run reports the validation scores its training chose the model on (the same
+    figures the Training page showed) and does not predict the validation rows a second time."""
+    from textclf_core.inference import TransformerPredictor
+
+    predicted: list[str] = []
+    original = TransformerPredictor.predict_proba
+
+    def spy(self, texts, *args, **kwargs):
+        predicted.extend(texts)
+        return original(self, texts, *args, **kwargs)
+
+    monkeypatch.setattr(TransformerPredictor, "predict_proba", spy)
+    config = RunConfig(strategy="full", model=str(tiny_bert), epochs=2, batch_size=8, lr=3e-3,
+                       precision="fp32", max_length=32, early_stopping_patience=None)
+    run = runner.execute(config, small_frame(20), store=store)
+    assert run.status()["state"] == "finished"
+    split = pd.read_csv(run.path / "split.csv", encoding="utf-8-sig")
+    texts = pd.read_csv(run.path / "predictions.csv", encoding="utf-8-sig")["text"].tolist()
+    assert sorted(predicted) == sorted(texts)  # the test rows only
+    evaluations = [e for e in run.events() if e["type"] == "evaluation"]
+    best = max(evaluations, key=lambda e: e["macro_f1"])
+    reported = run.read_json("eval.json")["validation"]
+    assert reported["n"] == int((split["split"] == "validation").sum())
+    assert reported["accuracy"] == pytest.approx(best["accuracy"])

@@ -123,12 +123,14 @@ def _check_training_rows(train: pd.DataFrame, label_space: LabelSpace) -> None:
                             hint="Add examples of another class")
 
 
-def _evaluate(predictor, part: pd.DataFrame, label_space: LabelSpace, thresholds=None):
+def _evaluate(predictor, part: pd.DataFrame, label_space: LabelSpace, thresholds=None, proba=None):
+    """Metrics and probabilities of ``part``; ``proba``: already computed probabilities of its rows."""
     from .evaluation import compute_metrics
 
     texts = part["text"].tolist()
-    proba = np.asarray(predictor.predict_proba(texts), dtype=float) if texts else \
-        np.zeros((0, label_space.num_classes))
+    if proba is None:
+        proba = np.asarray(predictor.predict_proba(texts), dtype=float) if texts else \
+            np.zeros((0, label_space.num_classes))
     metrics = compute_metrics(part["label"].tolist(), proba, label_space.classes,
                               multi_label=label_space.multi_label, thresholds=thresholds,
                               separator=label_space.separator or ";")
@@ -261,6 +263,7 @@ def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_
         with run.stage_model() as folder:
             predictor.save(folder)
         fit_info: dict = {}
+        result = None
     else:
         if config.strategy == "fewshot":
             from .fewshot import fit  # SetFit-style; saves a "features" model folder like feature extraction
@@ -284,12 +287,18 @@ def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_
 
     # --- evaluate -----------------------------------------------------------------------
     run.set_status("running", "Evaluating")
-    val_metrics = _evaluate(predictor, val_df, label_space, thresholds)[0] if len(val_df) else None
+    val_proba = getattr(result, "val_proba", None)
+    if val_proba is not None and len(val_proba) != len(val_df):
+        val_proba = None
+    if val_proba is not None:  # the engine scored these rows when it chose the model: no second pass
+        val_proba = np.asarray(val_proba, dtype=float)
+    val_metrics, val_proba = _evaluate(predictor, val_df, label_space, thresholds, val_proba) if len(val_df) \
+        else (None, None)
     if len(test_df):
         test_metrics, proba = _evaluate(predictor, test_df, label_space, thresholds)
         scored, split_name = test_df, "test"
     elif len(val_df):  # no test rows were asked for: report validation, and say so
-        test_metrics, proba = _evaluate(predictor, val_df, label_space, thresholds)
+        test_metrics, proba = val_metrics, val_proba
         scored, split_name = val_df, "validation"
     else:
         test_metrics, proba, scored, split_name = None, None, None, None
