@@ -91,3 +91,18 @@ def test_hardware_detect_and_threads():
     finally:
         torch.set_num_threads(before)
     assert hardware.autocast_dtype("cpu", "fp32") is None
+
+
+def test_token_budget_batches_cover_every_text_once_and_fill_short_ones():
+    from textclf_core.features import sorted_batches
+
+    lengths = [120] * 70 + [10] * 300 + [40] * 50
+    batches = sorted_batches(lengths, 32, max_tokens=32 * 64)
+    rows = np.concatenate(batches)
+    assert sorted(rows.tolist()) == list(range(len(lengths)))
+    for batch in batches:
+        longest = max(lengths[i] for i in batch)
+        assert len(batch) == 32 or len(batch) * longest <= 32 * 64 or batch is batches[-1]
+        assert len(batch) <= 4 * 32
+    assert max(len(b) for b in batches) == 128  # the 10-token texts: 4x the batch size
+    assert len(batches[0]) == 32 and all(lengths[i] == 120 for i in batches[0])  # longest first

@@ -173,10 +173,22 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, left: bool = Fals
     return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
 
 
-def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
-    """Index batches of similar length, longest first (an out-of-memory error shows at once)."""
+def sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[np.ndarray]:
+    """Index batches of similar length, longest first (an out-of-memory error shows at once).
+
+    ``max_tokens``: batches of short texts grow past ``batch_size`` (up to 4x) while rows x longest
+    text stays within it, so short texts are read in fewer, fuller batches.
+    """
     order = np.argsort(-np.asarray(lengths), kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if not max_tokens:
+        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    sizes = np.asarray(lengths)[order]
+    batches, i = [], 0
+    while i < len(order):
+        rows = max(batch_size, min(4 * batch_size, max_tokens // max(1, int(sizes[i]))))
+        batches.append(order[i:i + rows])
+        i += rows
+    return batches
 
 
 def pool(hidden, attention_mask, pooling: str):
