@@ -37,6 +37,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=None, help="seeded subset of this many rows")
     parser.add_argument("--seeds", default="0,1,2", help="flip seeds, comma separated")
     parser.add_argument("--methods", default="combined,embeddings,tfidf")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="rounds of cross-validation (default: review()'s own, 3)")
     parser.add_argument("--home", default=str(REPO / "bench" / "out" / "review_home"),
                         help="TEXTCLF_HOME for the caches (emptied first)")
     parser.add_argument("--keep-cache", action="store_true", help="do not empty the caches first")
@@ -57,9 +59,10 @@ def main() -> int:
     from textclf_core.config import DEFAULT_MODEL
 
     hardware.configure_threads()
+    extra = {} if args.repeats is None else {"repeats": args.repeats}
     print(f"imports {time.perf_counter() - t0:.1f} s; cores {os.cpu_count()}", flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    report: dict = {"cores": os.cpu_count(), "load_average_at_start": load, "sets": {}}
+    report: dict = {"cores": os.cpu_count(), "load_average_at_start": load, "repeats": args.repeats, "sets": {}}
     for name in args.data or ["bbc_news", "movie_reviews"]:
         df = pd.read_csv(REPO / "sample_data" / f"{name}.csv")
         if args.rows and args.rows < len(df):
@@ -83,7 +86,7 @@ def main() -> int:
                 frame = pd.DataFrame({"row": range(len(df)), "text": texts, "label": noisy})
                 R.clear_memory_cache()
                 t, cpu = time.perf_counter(), time.process_time()
-                result = R.review(frame, method=method)
+                result = R.review(frame, method=method, **extra)
                 took = time.perf_counter() - t
                 cpu = time.process_time() - cpu  # CPU seconds: less distorted than wall time on a shared box
                 p = R.precision_at_k(result.quality, flipped)
@@ -97,15 +100,15 @@ def main() -> int:
                     entry["review_after_embedding_cpu_s"] = round(cpu, 2)
                     R.clear_memory_cache()
                     t = time.perf_counter()
-                    R.review(frame, method=method)
+                    R.review(frame, method=method, **extra)
                     entry["warm_second_review_disk_s"] = round(time.perf_counter() - t, 2)
                     t = time.perf_counter()
-                    R.review(frame, method=method)
+                    R.review(frame, method=method, **extra)
                     entry["warm_second_review_memory_s"] = round(time.perf_counter() - t, 3)
                     edited = frame.copy()
                     edited.loc[0, "label"] = next(c for c in sorted(set(noisy)) if c != noisy[0])
                     t = time.perf_counter()
-                    R.review(edited, method=method)
+                    R.review(edited, method=method, **extra)
                     entry["review_after_one_edit_s"] = round(time.perf_counter() - t, 2)
                     line += (f"; warm again {entry['warm_second_review_disk_s']} s (disk), "
                              f"{entry['warm_second_review_memory_s']} s (memory); after one edit "
