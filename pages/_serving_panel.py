@@ -58,7 +58,7 @@ def render_serving_panel(run) -> None:
     st.download_button(f"Download the {fmt} export (.zip)",
                        lambda: serving.export_zip_bytes(folder, f"{run.id}-{fmt}"),
                        file_name=f"{run.id}-{fmt}.zip", mime="application/zip", icon=":material/download:",
-                       key=f"serve_dl_{run.id}_{fmt}",
+                       key=f"serve_dl_{run.id}_{fmt}", on_click="ignore",
                        help="Unzip on the server and load it with textclf_core.predict.load_predictor(folder) "
                             "or `textclf predict FOLDER`")
     checks = st.session_state.setdefault("serving_checks", {})

@@ -173,11 +173,12 @@ with _ui.guard("label review"):
     # Built only when clicked: a large table is not turned into CSV on every rerun.
     d1.download_button("Download cleaned CSV", lambda: neutralize_formulas(cleaned).to_csv(index=False)
                        .encode("utf-8-sig"),
-                       file_name=f"{stem}.cleaned.csv", mime="text/csv", icon=":material/download:")
+                       file_name=f"{stem}.cleaned.csv", mime="text/csv", icon=":material/download:",
+                       on_click="ignore")
     log_frame = changes.to_frame()
     d2.download_button("Download change log", lambda: neutralize_formulas(log_frame).to_csv(index=False)
                        .encode("utf-8-sig"), file_name=f"{stem}.changes.csv", mime="text/csv",
-                       icon=":material/history:", disabled=not len(changes))
+                       icon=":material/history:", disabled=not len(changes), on_click="ignore")
 
 st.divider()
 with _ui.guard("label suggestions"):

@@ -69,7 +69,7 @@ with _ui.guard("predict file"):
             stem = uploaded.name.rsplit(".", 1)[0]
             st.download_button("Download predictions (CSV)", lambda: neutralize_formulas(out).to_csv(index=False)
                                .encode("utf-8-sig"), file_name=f"{stem}.predictions.csv", mime="text/csv",
-                               icon=":material/download:")
+                               icon=":material/download:", on_click="ignore")
 
 with _ui.guard("model download"):
     st.subheader("Download the model")
@@ -81,4 +81,5 @@ with _ui.guard("model download"):
         st.write("Unzip it and load it with `textclf_core.predict.load_predictor(\"<folder>\")` "
                  "or `textclf predict`.")
     st.download_button("Download model (.zip)", lambda: model_zip_bytes(run), file_name=f"{run.id}-model.zip",
-                       mime="application/zip", icon=":material/download:", key="model_zip")
+                       mime="application/zip", icon=":material/download:", key="model_zip",
+                       on_click="ignore")  # no rerun racing the deferred zip (Streamlit docs)

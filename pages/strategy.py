@@ -191,11 +191,11 @@ if config is not None:
                           help="Queue this run and keep choosing more")
         if config.strategy == "baseline":
             b3.download_button("Download these settings", config.to_json(), file_name="config.json",
-                               mime="application/json", icon=":material/download:", width="stretch",
+                               mime="application/json", icon=":material/download:", width="stretch", on_click="ignore",
                                help="To train on another machine: textclf train --config config.json --data <your file>")
         else:
             b3.download_button("Run elsewhere", lambda: _run_elsewhere_zip(config), file_name="textclf-run.zip",
-                               mime="application/zip", icon=":material/download:", width="stretch",
+                               mime="application/zip", icon=":material/download:", width="stretch", on_click="ignore",
                                help="A zip with these settings, your data (with review edits) and the commands "
                                     "to train on several GPUs or machines (accelerate launch); see README.txt inside")
         if busy:
