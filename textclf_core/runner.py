@@ -129,8 +129,8 @@ def _evaluate(predictor, part: pd.DataFrame, label_space: LabelSpace, thresholds
 
     texts = part["text"].tolist()
     if proba is None:
-        proba = np.asarray(predictor.predict_proba(texts), dtype=float) if texts else \
-            np.zeros((0, label_space.num_classes))
+        proba = predictor.predict_proba(texts) if texts else np.zeros((0, label_space.num_classes))
+    proba = np.asarray(proba, dtype=float)
     metrics = compute_metrics(part["label"].tolist(), proba, label_space.classes,
                               multi_label=label_space.multi_label, thresholds=thresholds,
                               separator=label_space.separator or ";")
@@ -287,11 +287,9 @@ def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_
 
     # --- evaluate -----------------------------------------------------------------------
     run.set_status("running", "Evaluating")
-    val_proba = getattr(result, "val_proba", None)
+    val_proba = getattr(result, "val_proba", None)  # the engine scored these rows when it chose the model
     if val_proba is not None and len(val_proba) != len(val_df):
         val_proba = None
-    if val_proba is not None:  # the engine scored these rows when it chose the model: no second pass
-        val_proba = np.asarray(val_proba, dtype=float)
     val_metrics, val_proba = _evaluate(predictor, val_df, label_space, thresholds, val_proba) if len(val_df) \
         else (None, None)
     if len(test_df):
