@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages import _ui
 from textclf_core import serving
 from textclf_core.export import model_kind
 
@@ -55,12 +56,11 @@ def render_serving_panel(run) -> None:
     original_mb = serving.folder_size_mb(run.model_dir)
     export_mb = serving.folder_size_mb(folder)
     st.write(f"**{fmt}** export: {_size(export_mb)} on disk (the run's model: {_size(original_mb)}).")
-    st.download_button(f"Download the {fmt} export (.zip)",
-                       lambda: serving.export_zip_bytes(folder, f"{run.id}-{fmt}"),
-                       file_name=f"{run.id}-{fmt}.zip", mime="application/zip", icon=":material/download:",
-                       key=f"serve_dl_{run.id}_{fmt}", on_click="ignore",
-                       help="Unzip on the server and load it with textclf_core.predict.load_predictor(folder) "
-                            "or `textclf predict FOLDER`")
+    _ui.download_button(f"Download the {fmt} export (.zip)",
+                        lambda: serving.export_zip_bytes(folder, f"{run.id}-{fmt}"),
+                        file_name=f"{run.id}-{fmt}.zip", mime="application/zip", key=f"serve_dl_{run.id}_{fmt}",
+                        help="Unzip on the server and load it with textclf_core.predict.load_predictor(folder) "
+                             "or `textclf predict FOLDER`")
     checks = st.session_state.setdefault("serving_checks", {})
     if st.button("Check it against the original on 200 test texts", key=f"serve_check_{run.id}_{fmt}",
                  icon=":material/compare_arrows:"):

@@ -75,6 +75,17 @@ def guard(what: str | None = None):
 
 
 # --- the session's dataset -------------------------------------------------------------
+def download_button(label: str, data, *, where=None, **kwargs):
+    """``st.download_button`` (in ``where``, e.g. a column) that does not rerun the app when clicked.
+
+    A rerun on click races the download itself, above all when ``data`` is a callable built on click
+    (Streamlit's docs name the race; CI's browser test once got no file): no download here needs one.
+    """
+    kwargs.setdefault("on_click", "ignore")
+    kwargs.setdefault("icon", ":material/download:")
+    return (where or st).download_button(label, data, **kwargs)
+
+
 def dataset() -> dict | None:
     """The dataset in use: {name, df, text_col, label_col, split_col, source}; None before Upload."""
     return st.session_state.get("dataset")

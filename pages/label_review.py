@@ -171,14 +171,12 @@ with _ui.guard("label review"):
     stem = str(ds["name"]).rsplit(".", 1)[0]
     d1, d2 = st.columns(2)
     # Built only when clicked: a large table is not turned into CSV on every rerun.
-    d1.download_button("Download cleaned CSV", lambda: neutralize_formulas(cleaned).to_csv(index=False)
-                       .encode("utf-8-sig"),
-                       file_name=f"{stem}.cleaned.csv", mime="text/csv", icon=":material/download:",
-                       on_click="ignore")
+    _ui.download_button("Download cleaned CSV", lambda: neutralize_formulas(cleaned).to_csv(index=False)
+                        .encode("utf-8-sig"), where=d1, file_name=f"{stem}.cleaned.csv", mime="text/csv")
     log_frame = changes.to_frame()
-    d2.download_button("Download change log", lambda: neutralize_formulas(log_frame).to_csv(index=False)
-                       .encode("utf-8-sig"), file_name=f"{stem}.changes.csv", mime="text/csv",
-                       icon=":material/history:", disabled=not len(changes), on_click="ignore")
+    _ui.download_button("Download change log", lambda: neutralize_formulas(log_frame).to_csv(index=False)
+                        .encode("utf-8-sig"), where=d2, file_name=f"{stem}.changes.csv", mime="text/csv",
+                        icon=":material/history:", disabled=not len(changes))
 
 st.divider()
 with _ui.guard("label suggestions"):

@@ -67,9 +67,8 @@ with _ui.guard("predict file"):
             out = stored[1]
             st.dataframe(out.head(200), hide_index=True, width="stretch", height=300)
             stem = uploaded.name.rsplit(".", 1)[0]
-            st.download_button("Download predictions (CSV)", lambda: neutralize_formulas(out).to_csv(index=False)
-                               .encode("utf-8-sig"), file_name=f"{stem}.predictions.csv", mime="text/csv",
-                               icon=":material/download:", on_click="ignore")
+            _ui.download_button("Download predictions (CSV)", lambda: neutralize_formulas(out).to_csv(index=False)
+                                .encode("utf-8-sig"), file_name=f"{stem}.predictions.csv", mime="text/csv")
 
 with _ui.guard("model download"):
     st.subheader("Download the model")
@@ -80,6 +79,5 @@ with _ui.guard("model download"):
     else:
         st.write("Unzip it and load it with `textclf_core.predict.load_predictor(\"<folder>\")` "
                  "or `textclf predict`.")
-    st.download_button("Download model (.zip)", lambda: model_zip_bytes(run), file_name=f"{run.id}-model.zip",
-                       mime="application/zip", icon=":material/download:", key="model_zip",
-                       on_click="ignore")  # no rerun racing the deferred zip (Streamlit docs)
+    _ui.download_button("Download model (.zip)", lambda: model_zip_bytes(run), file_name=f"{run.id}-model.zip",
+                        mime="application/zip", key="model_zip")

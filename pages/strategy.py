@@ -190,14 +190,14 @@ if config is not None:
         queue = b2.button("Add to queue", icon=":material/queue:", width="stretch",
                           help="Queue this run and keep choosing more")
         if config.strategy == "baseline":
-            b3.download_button("Download these settings", config.to_json(), file_name="config.json",
-                               mime="application/json", icon=":material/download:", width="stretch", on_click="ignore",
-                               help="To train on another machine: textclf train --config config.json --data <your file>")
+            _ui.download_button("Download these settings", config.to_json(), where=b3, file_name="config.json",
+                                mime="application/json", width="stretch",
+                                help="To train on another machine: textclf train --config config.json --data <your file>")
         else:
-            b3.download_button("Run elsewhere", lambda: _run_elsewhere_zip(config), file_name="textclf-run.zip",
-                               mime="application/zip", icon=":material/download:", width="stretch", on_click="ignore",
-                               help="A zip with these settings, your data (with review edits) and the commands "
-                                    "to train on several GPUs or machines (accelerate launch); see README.txt inside")
+            _ui.download_button("Run elsewhere", lambda: _run_elsewhere_zip(config), where=b3,
+                                file_name="textclf-run.zip", mime="application/zip", width="stretch",
+                                help="A zip with these settings, your data (with review edits) and the commands "
+                                     "to train on several GPUs or machines (accelerate launch); see README.txt inside")
         if busy:
             st.caption(f"{busy} run{'s' if busy != 1 else ''} already running or queued on this server.")
         if start or queue:

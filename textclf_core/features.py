@@ -193,8 +193,6 @@ def sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | No
 
 def pool(hidden, attention_mask, pooling: str):
     """Mean over real tokens, or the first token ("cls"), as float32."""
-    import torch
-
     hidden = hidden.float()
     if pooling == "cls":
         return hidden[:, 0]
