@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TextclfError
+from .strategy_registry import ALIASES, STRATEGY_NAMES, canonical, get_strategy
 
-STRATEGIES = ("baseline", "feature-extraction", "partial", "full", "lora", "fewshot")
 BASELINE_MODELS = ("logreg", "nb", "svm")
 POOLINGS = ("mean", "cls")
 HEADS = ("logreg", "linear", "mlp")
@@ -30,16 +30,9 @@ AUGMENTATIONS = ("off", "eda", "mlm")  # eda: word deletion + swap; mlm: the mod
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # catalog key of the bundled, offline model
 
-STRATEGY_ALIASES = {
-    "fe": "feature-extraction",
-    "feature_extraction": "feature-extraction",
-    "features": "feature-extraction",
-    "frozen": "feature-extraction",
-    "tfidf": "baseline",
-    "peft": "lora",
-    "few-shot": "fewshot",
-    "setfit": "fewshot",
-}
+# Strategy names and their aliases are owned by the strategy registry; these names stay for callers.
+STRATEGIES = STRATEGY_NAMES
+STRATEGY_ALIASES = ALIASES
 
 
 @dataclass
@@ -106,7 +99,7 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)  # forward-compatible settings
 
     def __post_init__(self) -> None:
-        self.strategy = STRATEGY_ALIASES.get(str(self.strategy).lower(), str(self.strategy).lower())
+        self.strategy = canonical(self.strategy)
         if self.loss == "weighted":
             self.class_weights = True
         self._check_choice("strategy", STRATEGIES)
@@ -160,19 +153,19 @@ class RunConfig:
     # --- derived --------------------------------------------------------------
     @property
     def uses_transformer(self) -> bool:
-        return self.strategy != "baseline"
+        return get_strategy(self.strategy).uses_model
 
     def effective_head_lr(self) -> float:
         if self.head_lr is not None:
             return self.head_lr
-        if self.strategy == "feature-extraction":
+        if get_strategy(self.strategy).frozen_encoder:
             return max(1e-3, 10 * self.lr)
         return 10 * self.lr
 
     def display_name(self) -> str:
         if self.name:
             return self.name
-        if self.strategy == "baseline":
+        if not get_strategy(self.strategy).uses_model:
             return f"TF-IDF + {self.baseline_model}"
         from pathlib import PurePath
 

@@ -1,5 +1,8 @@
 """The same run on several GPUs or machines, driven by ``accelerate launch`` (PyTorch DDP).
 
+This is the launcher (preflight, worker, run bundle, launch command); which process this is, gathers
+and sharded embedding are the leaf :mod:`textclf_core.parallel` (re-exported here).
+
 Nothing here starts or manages processes: ``accelerate launch`` (torchrun underneath) starts
 one ``textclf train --config run.json`` process per device, and each process finds out
 from the environment (``WORLD_SIZE``/``RANK``) that it is one of many:
@@ -10,7 +13,7 @@ from the environment (``WORLD_SIZE``/``RANK``) that it is one of many:
   run folder, appends events, saves the model and scores the test split;
 - the other processes train their share (:func:`run_worker`) and write nothing;
 - the training engine shards the training batches, DDP averages the gradients, and
-  validation rows are scored in shares and gathered (:func:`gather_rows`), so every
+  validation rows are scored in shares and gathered (:func:`parallel.gather_rows`), so every
   process sees the same metric and keeps the same best checkpoint.
 
 :func:`launch_command` and :func:`launch_bundle` write the commands (and a zip with the
@@ -28,45 +31,15 @@ import shlex
 import time
 import zipfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
-import numpy as np
-
+from . import training_setup
 from .config import RunConfig
 from .errors import TextclfError
+from .parallel import (distributed_ready, embed, env_int, gather_rows, is_main_process,  # noqa: F401 - public
+                       launched, rank, world_size)
 
 CONFIG_NAME = "run.json"
-
-
-# --- where am I -------------------------------------------------------------------------
-def _env_int(*names: str, default: int) -> int:
-    for name in names:
-        value = os.environ.get(name)
-        if value not in (None, ""):
-            try:
-                return int(value)
-            except ValueError:
-                continue
-    return default
-
-
-def world_size() -> int:
-    """Number of processes taking part (1 when not launched)."""
-    return max(1, _env_int("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", default=1))
-
-
-def rank() -> int:
-    """This process's global rank (0 when not launched)."""
-    return _env_int("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", default=0)
-
-
-def launched() -> bool:
-    """True inside a multi-process ``accelerate launch`` / torchrun."""
-    return world_size() > 1
-
-
-def is_main_process() -> bool:
-    return rank() == 0
 
 
 def _state(config: RunConfig):
@@ -95,7 +68,7 @@ def _threads_per_process(config: RunConfig) -> RunConfig:
     """On CPU, split the cores between the processes of this machine instead of each taking all."""
     if config.num_threads is not None:
         return config
-    local = max(1, _env_int("LOCAL_WORLD_SIZE", default=world_size()))
+    local = max(1, env_int("LOCAL_WORLD_SIZE", default=world_size()))
     from . import hardware
 
     if hardware.detect(config.device).device != "cpu":
@@ -112,20 +85,12 @@ def preflight(config: RunConfig, frame=None):
     """
     from accelerate.utils import gather_object
 
-    from .data import read_table
-    from .errors import DataError
-    from .runner import _check_training_rows, prepare_splits
-
     state = _state(config)
     config = _threads_per_process(config)
     problem = None
     try:
-        if frame is None:
-            if not config.data_path:
-                raise DataError("No data file is given", hint="Choose a file (textclf train --data FILE)")
-            frame = read_table(config.data_path)
-        _, prepared, label_space = prepare_splits(config, frame)
-        _check_training_rows(prepared[prepared["split"] == "train"], label_space)
+        frame = training_setup.read_frame(config, frame)
+        training_setup.prepare_training(config, frame, augment=False)  # the runner's own setup, unaugmented
     except TextclfError as exc:
         problem = str(exc)
     except Exception as exc:  # noqa: BLE001 - reported as a problem of this process
@@ -139,105 +104,18 @@ def preflight(config: RunConfig, frame=None):
 
 
 def run_worker(config: RunConfig, frame, *, should_stop: Callable[[], bool] | None = None) -> None:
-    """A non-main process: the same split, its share of the training, nothing written."""
-    from .runner import augment_training_rows, prepare_splits
+    """A non-main process: the runner's setup (:func:`training_setup.prepare_training`, so the same rows in the
+    same order), then the strategy's own fit function with no run folder, which trains (or embeds) this
+    process's share and writes nothing. Strategies that do not support launched runs train on the main
+    process alone."""
+    from .strategy_registry import get_strategy
 
-    config, prepared, label_space = prepare_splits(config, frame)
-    parts = {name: prepared[prepared["split"] == name].reset_index(drop=True) for name in ("train", "validation")}
-    parts["train"] = augment_training_rows(config, parts["train"], label_space)[0]  # the same rows as the main process
-    if config.strategy == "feature-extraction":
-        # Help embed the texts (the same list, in the same order, as training._fit_features);
-        # the head is trained by the main process alone.
-        from . import hardware
-        from .training import _targets
-
-        texts = [t for part in (parts["train"], parts["validation"])
-                 for t, k in zip(part["text"], _targets(part, label_space)[1]) if k]
-        hardware.configure_threads(config.num_threads)
-        embed(texts, config.model, max_length=config.max_length, pooling=config.pooling,
-              batch_size=max(config.batch_size, 64), should_stop=should_stop, precision=config.precision,
-              device=config.device)
+    setup = training_setup.prepare_training(config, frame)
+    strategy = get_strategy(setup.config.strategy)
+    if not strategy.supports_distributed:
         return
-    if config.strategy not in ("partial", "full", "lora"):
-        return  # the baseline is trained by the main process alone
-    from .training import fit
-
-    fit(config, parts["train"], parts["validation"], label_space, run=None, emit=None, should_stop=should_stop)
-
-
-def embed(texts: Sequence[str], model: str, **kwargs) -> np.ndarray:
-    """:func:`features.embed`, split across processes when launched: process r embeds texts r, r+world, …,
-    all processes gather every vector, and the main process adds the others' vectors to its cache
-    (so the next run, launched or not, starts from the cache). Same result as ``features.embed``."""
-    from . import features
-
-    if not _distributed_ready():
-        return features.embed(texts, model, **kwargs)
-    from accelerate.utils import gather_object
-
-    texts = ["" if t is None else str(t) for t in texts]
-    world, me = world_size(), rank()
-    mine = features.embed(texts[me::world], model, **kwargs)  # caches its own share
-    parts = gather_object([mine])
-    dim = max((p.shape[1] for p in parts if p.ndim == 2 and len(p)), default=0)
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    for r, part in enumerate(parts):
-        if len(part):
-            out[r::world] = part
-    if me == 0 and kwargs.get("use_cache", True) and dim:
-        _cache_others(texts, out, model, world, kwargs)
-    return out
-
-
-def _distributed_ready() -> bool:
-    if not launched():
-        return False
-    try:
-        import torch.distributed as dist
-
-        return dist.is_available() and dist.is_initialized()
-    except ImportError:
-        return False
-
-
-def _cache_others(texts, vectors, model, world, kwargs) -> None:
-    """Add the vectors other processes computed to this machine's cache (skipping those already there)."""
-    from . import features, hardware, models
-
-    try:
-        amp = hardware.autocast_dtype(hardware.detect(kwargs.get("device", "auto")).device,
-                                      kwargs.get("precision", "auto"))
-        cache = features.EmbeddingCache.for_key(
-            features.cache_root(kwargs.get("cache_dir")), model=models.model_fingerprint(model),
-            max_length=int(kwargs.get("max_length", 128)), pooling=kwargs.get("pooling", "mean"),
-            dtype=str(amp).replace("torch.", "") if amp else "float32")
-        rows = [i for i in range(len(texts)) if i % world != 0]
-        hashes = [features.text_hash(texts[i]) for i in rows]
-        _, found = cache.lookup(hashes)
-        keep = [j for j, f in enumerate(found) if not f]
-        if keep:
-            cache.add([hashes[j] for j in keep], vectors[[rows[j] for j in keep]])
-    except (OSError, TextclfError):
-        pass  # the cache only saves time
-
-
-def gather_rows(accelerator, values: np.ndarray, batches: Sequence[np.ndarray]) -> np.ndarray:
-    """Rows scored in shares (process r scored ``batches[r::world]`` into ``values``) → every row, on
-    every process. Each row is counted once: shares are padded to one length for the collective and
-    the padding is dropped again, so an uneven last share is never double counted."""
-    import torch
-
-    world, me = accelerator.num_processes, accelerator.process_index
-    shares = [np.concatenate([np.asarray(b, dtype=np.int64) for b in batches[r::world]])
-              if len(batches[r::world]) else np.zeros(0, dtype=np.int64) for r in range(world)]
-    longest = max(len(s) for s in shares)
-    mine = np.zeros((longest,) + values.shape[1:], dtype=values.dtype)
-    mine[:len(shares[me])] = values[shares[me]]
-    gathered = accelerator.gather(torch.from_numpy(mine).to(accelerator.device)).cpu().numpy()
-    out = np.array(values, copy=True)
-    for r, share in enumerate(shares):
-        out[share] = gathered[r * longest:r * longest + len(share)]
-    return out
+    strategy.load_fit()(setup.config, setup.train, setup.validation, setup.label_space, run=None, emit=None,
+                        should_stop=should_stop)
 
 
 # --- running elsewhere ---------------------------------------------------------------------------

@@ -19,8 +19,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import engine, events
 from .config import DEFAULT_MODEL
-from .errors import CancelledError, TextclfError
+from .errors import TextclfError
+from .events import Reporter
 
 
 # --- augmentation --------------------------------------------------------------------------------
@@ -267,8 +269,9 @@ def train_fewshot(texts: Sequence[str], labels: Sequence, model: str = DEFAULT_M
                   should_stop: Callable[[], bool] | None = None) -> FewShotModel:
     """SetFit-style training: contrastive encoder tuning on bounded pairs, then a logistic head.
 
-    ``device`` is a torch device name ("cpu", "cuda"); ``emit`` gets ``step`` events,
-    ``should_stop()`` is checked before every step (raises :class:`CancelledError`).
+    ``device`` is a torch device name ("cpu", "cuda"); ``emit`` gets ``step`` events (or pass a
+    :class:`events.Reporter`), ``should_stop()`` is checked before every step (raises :class:`CancelledError`).
+    Optimiser and warmup schedule are the engine's (AdamW, linear warmup over 10% of the steps, then linear decay).
     """
     import torch
     import torch.nn.functional as F
@@ -284,18 +287,17 @@ def train_fewshot(texts: Sequence[str], labels: Sequence, model: str = DEFAULT_M
     encoder = models.load_encoder(model).to(device)
     ids = tokenize(tokenizer, texts, max_length)
     pairs = contrastive_pairs(labels, pairs_per_example=pairs_per_example, max_pairs=max_pairs, seed=seed)
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=lr, weight_decay=0.01)
+    reporter = Reporter.of(emit, should_stop)
+    optimizer = engine.make_optimizer(encoder.parameters(), "adamw", lr, weight_decay=0.01)
     steps = epochs * ((len(pairs) + batch_size - 1) // batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / max(1, steps // 10))
-                                                  * max(0.0, 1 - s / max(1, steps)))
+    scheduler = engine.make_scheduler(optimizer, "linear", steps, warmup_ratio=0.1)
     rng = np.random.default_rng(seed)
     encoder.train()
     step = 0
     for _ in range(epochs):
         order = rng.permutation(len(pairs))
         for start in range(0, len(order), batch_size):
-            if should_stop is not None and should_stop():
-                raise CancelledError()
+            reporter.check_stop()
             chosen = [pairs[k] for k in order[start:start + batch_size]]
             a = {k: v.to(device) for k, v in pad_batch([ids[i] for i, _, _ in chosen], tokenizer.pad_token_id).items()}
             b = {k: v.to(device) for k, v in pad_batch([ids[j] for _, j, _ in chosen], tokenizer.pad_token_id).items()}
@@ -308,8 +310,7 @@ def train_fewshot(texts: Sequence[str], labels: Sequence, model: str = DEFAULT_M
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
-            if emit is not None:
-                emit({"type": "step", "step": step, "total_steps": steps, "loss": float(loss.detach()), "epoch": None})
+            reporter.emit(events.step(step=step, total_steps=steps, epoch=None, loss=float(loss.detach())))
     classes = sorted(set(labels))
     x = _embed(encoder, tokenizer, texts, max_length)
     head = LogisticRegression(C=head_c, max_iter=2000).fit(x, [classes.index(v) for v in labels])
@@ -322,23 +323,11 @@ ENCODER_DIR = "encoder"  # the tuned encoder's folder inside the model folder (a
 
 
 def linear_head(lr_head, lr_classes: Sequence[str], classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(weight, bias) giving softmax logits over ``classes`` from a fitted sklearn LogisticRegression.
-
-    Binary LR has one row of coefficients, p(second class) = sigmoid(z): the logits (-z/2, z/2)
-    have exactly that softmax. Classes the head never saw (none in training) get a weight of
-    zero and a bias far below the others, so they are never predicted.
-    """
-    coef = np.asarray(lr_head.coef_, dtype=np.float64)
-    intercept = np.asarray(lr_head.intercept_, dtype=np.float64)
-    if coef.shape[0] == 1:  # binary
-        coef = np.vstack([-coef[0] / 2, coef[0] / 2])
-        intercept = np.array([-intercept[0] / 2, intercept[0] / 2])
-    seen = [lr_classes[int(c)] for c in lr_head.classes_]
-    weight = np.zeros((len(classes), coef.shape[1]))
-    bias = np.full(len(classes), float(intercept.min()) - 30.0)
-    for row, name in enumerate(seen):
-        j = list(classes).index(name)
-        weight[j], bias[j] = coef[row], intercept[row]
+    """(weight, bias) giving softmax logits over ``classes`` from a fitted sklearn LogisticRegression whose
+    ``classes_`` index ``lr_classes``: :func:`engine.sklearn_linear_head` (binary and classes never seen in
+    training handled there, the same way for every head)."""
+    class_ids = [list(classes).index(lr_classes[int(c)]) for c in lr_head.classes_]
+    weight, bias = engine.sklearn_linear_head(lr_head, len(classes), class_ids)
     return weight.astype(np.float32), bias.astype(np.float32)
 
 
@@ -356,17 +345,15 @@ def fit(config, train_df, val_df, label_space, *, run=None, emit: Callable[[dict
 
     from . import hardware, models
     from .inference import FeaturePredictor
-    from .training import FitResult, _evaluation_event, _output_folder, _targets, _write_info, seed_everything
-
-    emit = emit or (lambda event: None)
+    reporter = Reporter.of(emit, should_stop)
     if label_space.multi_label:
         raise TextclfError("Few-shot mode handles one label per text, but this data has several labels per text",
                            hint="Use feature extraction or fine-tuning for multi-label data")
     start = time.perf_counter()
     hardware.configure_threads(config.num_threads)
-    seed_everything(config.seed)
+    engine.seed_everything(config.seed)
     device = hardware.detect(config.device).device
-    y_train, keep = _targets(train_df, label_space)
+    y_train, keep = engine.targets(train_df, label_space)
     texts = [t for t, k in zip(train_df["text"], keep) if k]
     labels = [label_space.classes[int(i)] for i in y_train[keep]]
     max_pairs = int(getattr(config, "fewshot_max_pairs", 1000))
@@ -375,13 +362,14 @@ def fit(config, train_df, val_df, label_space, *, run=None, emit: Callable[[dict
         total = max(1, int(event["total_steps"]))
         elapsed = time.perf_counter() - start
         done = event["step"] / total
-        emit(dict(event, time=time.time(), epoch=config.epochs * done, lr=config.lr, elapsed_s=elapsed,
-                  eta_s=elapsed * (1 - done) / max(done, 1e-9), stage="contrastive pairs"))
+        reporter.emit(events.step(step=event["step"], total_steps=event["total_steps"], epoch=config.epochs * done,
+                                  loss=event["loss"], lr=config.lr, elapsed_s=elapsed,
+                                  eta_s=elapsed * (1 - done) / max(done, 1e-9), stage="contrastive pairs"))
 
     trained = train_fewshot(texts, labels, config.model, pairs_per_example=20, max_pairs=max_pairs,
                             epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                             max_length=config.max_length, seed=config.seed, head_c=config.head_c, device=device,
-                            emit=relay, should_stop=should_stop)
+                            emit=relay, should_stop=reporter.should_stop)
     weight, bias = linear_head(trained.head, trained.classes, label_space.classes)
     info = {"kind": "features", "label_space": label_space.to_dict(), "max_length": config.max_length,
             "strategy": "fewshot", "config": config.to_dict(), "thresholds": None,
@@ -389,23 +377,23 @@ def fit(config, train_df, val_df, label_space, *, run=None, emit: Callable[[dict
             "pooling": "mean", "precision": "fp32",  # the head was fitted on fp32 embeddings
             "head": {"type": "linear", "c": config.head_c, "trained_as": "fewshot-logreg"},
             "fewshot": {"max_pairs": max_pairs, "train_texts": len(texts)}}
-    with _output_folder(run) as folder:
+    with engine.output_folder(run) as folder:
         with models.quiet_transformers():  # no progress bars in the CLI's output
             trained.encoder.to("cpu").save_pretrained(str(folder / ENCODER_DIR))
             trained.tokenizer.save_pretrained(str(folder / ENCODER_DIR))
         save_file({"weight": weight, "bias": bias}, str(folder / "head.safetensors"))
-        _write_info(folder, info)
+        engine.write_info(folder, info)
         staged = folder
-    model_dir = run.model_dir if run is not None else staged
+    model_dir = engine.model_dir(run, staged)
     predictor = FeaturePredictor(model_dir, device=config.device)
     history, metric = [], None
-    y_val, keep_val = _targets(val_df, label_space) if val_df is not None and len(val_df) else (None, None)
+    y_val, keep_val = engine.targets(val_df, label_space) if val_df is not None and len(val_df) else (None, None)
     if y_val is not None and keep_val.any():  # one validation pass: the same event shape as other strategies
         proba = predictor.predict_proba([t for t, k in zip(val_df["text"], keep_val) if k])
-        event = _evaluation_event(proba, y_val[keep_val], label_space, step=1, epoch=float(config.epochs))
+        event = engine.evaluation_event(proba, y_val[keep_val], label_space, step=1, epoch=float(config.epochs))
         history.append(event)
-        emit(event)
+        reporter.emit(event)
         metric = event["val_loss"] if config.metric_for_best == "val_loss" else event.get(config.metric_for_best)
     params = sum(p.numel() for p in trained.encoder.parameters())
-    return FitResult(predictor, metric, float(config.epochs), history, time.perf_counter() - start, Path(model_dir),
+    return engine.FitResult(predictor, metric, float(config.epochs), history, time.perf_counter() - start, Path(model_dir),
                      None, (int(params), int(params)))

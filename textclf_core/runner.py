@@ -20,10 +20,18 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from . import events, training_setup
 from .config import RunConfig
-from .errors import CancelledError, DataError, TextclfError
+from .errors import CancelledError, TextclfError
+from .events import Reporter
 from .labels import LabelSpace
 from .runs import Run, RunStore
+from .strategy_registry import get_strategy
+# The setup moved to training_setup (one call for every process); these names stay importable from here.
+from .training_setup import augment_training_rows, check_training_rows, prepare_splits  # noqa: F401
+from .training_setup import resolve_columns as _resolve_columns  # noqa: F401
+
+_check_training_rows = check_training_rows
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +46,6 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
-def _resolve_columns(config: RunConfig, frame: pd.DataFrame) -> RunConfig:
-    """Fill in text/label/split columns the user left to be guessed."""
-    from .data import guess_columns
-
-    if config.text_col and config.label_col:
-        return config
-    guess = guess_columns(frame)
-    text_col = config.text_col or guess.text_col
-    label_col = config.label_col or guess.label_col
-    if not text_col:
-        raise DataError("No column with texts was found", hint="Choose the text column (--text-col)")
-    if not label_col:
-        raise DataError("No column with labels was found", hint="Choose the label column (--label-col)")
-    split_col = config.split_col or guess.split_col
-    return config.replace(text_col=text_col, label_col=label_col, split_col=split_col)
-
-
 def _write_csv(run: Run, name: str, frame: pd.DataFrame, *, neutralize: bool) -> None:
     from .data import write_csv
     from .runs import _store_error
@@ -63,64 +54,6 @@ def _write_csv(run: Run, name: str, frame: pd.DataFrame, *, neutralize: bool) ->
         write_csv(frame, run.path / name, neutralize=neutralize)
     except OSError as exc:
         raise _store_error(exc, run.path / name) from None
-
-
-def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, pd.DataFrame, LabelSpace]:
-    """Columns resolved, rows prepared (``row``, ``text``, ``label``, ``split``) and the label space."""
-    from .data import assign_splits, duplicate_keys, prepare
-
-    config = _resolve_columns(config, frame)
-    prepared = prepare(frame, config.text_col, config.label_col, split_col=config.split_col)
-    labelled = prepared["label"].notna().to_numpy()
-    label_space = LabelSpace.from_labels(prepared.loc[labelled, "label"].tolist(), multi_label=config.multi_label,
-                                         separator=config.label_sep)
-    # Rows without text teach nothing; keep them out of every split (shown as "excluded").
-    has_text = prepared["text"].str.strip().ne("").to_numpy()
-    usable = prepared[has_text]
-    split_values = usable["split_value"].tolist() if "split_value" in usable.columns else None
-    # Rows whose texts are the same (case and spacing aside) stay in one split: a duplicate in
-    # both train and test would make the test score look better than it is.
-    groups = duplicate_keys(usable["text"].tolist())
-    splits = assign_splits(usable["label"].tolist(), val_size=config.val_size, test_size=config.test_size,
-                           seed=config.seed, split_values=split_values, multi_label=label_space.multi_label,
-                           groups=groups)
-    prepared["split"] = "excluded"
-    prepared.loc[has_text, "split"] = np.asarray(splits, dtype=object)
-    return config, prepared, label_space
-
-
-def augment_training_rows(config: RunConfig, train: pd.DataFrame, label_space: LabelSpace
-                          ) -> tuple[pd.DataFrame, dict]:
-    """The training rows plus augmented copies of those of scarce classes (``config.augment``), and what was
-    added (``{"method", "added", "per_class", ...}``). Validation and test rows are never augmented, so the
-    scores stay honest. Seeded: every process of a launched run gets the same rows."""
-    summary = {"method": config.augment, "added": 0, "per_class": {}}
-    if config.augment == "off" or len(train) == 0:
-        return train, summary
-    from .fewshot import augment_scarce
-
-    texts, labels, sources, summary = augment_scarce(
-        train["text"].tolist(), train["label"].tolist(), config.augment, copies=config.augment_copies,
-        max_per_class=config.augment_max_per_class, model=config.model, seed=config.seed,
-        separator=label_space.separator if label_space.multi_label else None, max_length=config.max_length)
-    summary.update(copies=config.augment_copies, max_per_class=config.augment_max_per_class)
-    if not texts:
-        return train, summary
-    # Each new row keeps the row number of the text it was made from (for tracing, never for scoring).
-    added = pd.DataFrame({"row": train["row"].to_numpy()[sources], "text": texts, "label": labels,
-                          "split": "train"})
-    return pd.concat([train, added.reindex(columns=train.columns)], ignore_index=True), summary
-
-
-def _check_training_rows(train: pd.DataFrame, label_space: LabelSpace) -> None:
-    if len(train) == 0:
-        raise DataError("No labelled rows are left for training",
-                        hint="Label more rows or lower the validation and test shares")
-    if not label_space.multi_label:
-        present = set(train["label"])
-        if len(present) < 2:
-            raise DataError(f"The training rows contain only the class '{next(iter(present))}'",
-                            hint="Add examples of another class")
 
 
 def _evaluate(predictor, part: pd.DataFrame, label_space: LabelSpace, thresholds=None, proba=None):
@@ -152,7 +85,6 @@ def execute(config: RunConfig, frame: pd.DataFrame | None = None, *, store: RunS
     """
     from . import distributed
 
-    should_stop = should_stop or (lambda: False)
     if distributed.launched():
         config, frame = distributed.preflight(config, frame)
         if not distributed.is_main_process():
@@ -173,23 +105,20 @@ def execute(config: RunConfig, frame: pd.DataFrame | None = None, *, store: RunS
             except Exception:  # noqa: BLE001 - a broken listener must not stop training
                 log.exception("textclf: event listener failed")
 
-    def check_stop() -> None:
-        if should_stop():
-            raise CancelledError()
-
+    reporter = Reporter(emit_event, should_stop)
     try:
-        _execute(config, frame, run, emit_event, should_stop, check_stop)
+        _execute(config, frame, run, reporter)
     except CancelledError:
         kept = run.has_model
         message = "Cancelled; the best model so far was kept" if kept else "Cancelled before a model was saved"
-        _finish(run, emit_event, "cancelled", message)
+        _finish(run, reporter, "cancelled", message)
         if raise_errors:
             raise
     except KeyboardInterrupt:
-        _finish(run, emit_event, "cancelled", "Stopped with Ctrl-C")
+        _finish(run, reporter, "cancelled", "Stopped with Ctrl-C")
         raise
     except TextclfError as exc:
-        _finish(run, emit_event, "failed", str(exc))
+        _finish(run, reporter, "failed", str(exc))
         if raise_errors:
             raise
     except Exception as exc:  # noqa: BLE001 - a bug: keep the details, show a plain message
@@ -199,15 +128,15 @@ def execute(config: RunConfig, frame: pd.DataFrame | None = None, *, store: RunS
         except TextclfError:
             pass
         log.error("textclf run %s failed: %s", run.id, exc)
-        _finish(run, emit_event, "failed", OUT_OF_MEMORY if _is_out_of_memory(exc) else GENERIC_FAILURE)
+        _finish(run, reporter, "failed", OUT_OF_MEMORY if _is_out_of_memory(exc) else GENERIC_FAILURE)
         if raise_errors:
             raise
     return run
 
 
-def _finish(run: Run, emit_event: Emit, state: str, message: str, **extra) -> None:
+def _finish(run: Run, reporter: Reporter, state: str, message: str, **extra) -> None:
     try:
-        emit_event({"type": state, "message": message, **extra})
+        reporter.emit(events.final(state, message, **extra))
     except Exception:  # noqa: BLE001 - the status below matters more than the event
         log.exception("textclf: could not record the %s event", state)
     try:
@@ -216,74 +145,48 @@ def _finish(run: Run, emit_event: Emit, state: str, message: str, **extra) -> No
         log.exception("textclf: could not record the final status of run %s", run.id)
 
 
-def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_stop) -> None:
-    from .data import fingerprint, read_table
+def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
+    from .data import fingerprint
 
     run.set_status("running", "Reading the data")
-    if frame is None:
-        if not config.data_path:
-            raise DataError("No data file is given", hint="Choose a file (textclf train --data FILE)")
-        frame = read_table(config.data_path)
-    check_stop()
+    frame = training_setup.read_frame(config, frame)
+    reporter.check_stop()
 
-    # --- data, split, label space ---------------------------------------------------
-    config, prepared, label_space = prepare_splits(config, frame)
+    # --- data, split, label space: the one setup every process of a launched run makes too ----------
+    setup = training_setup.prepare_training(config, frame, on_stage=lambda message: run.set_status("running", message))
+    config, prepared, label_space = setup.config, setup.prepared, setup.label_space
     run.write_json("config.json", config.to_dict())  # resolved columns: the run can be repeated exactly
     run.write_json("labels.json", label_space.to_dict())
     run.write_json("data.json", {"fingerprint": fingerprint(frame), "rows": int(len(frame)),
                                  "path": config.data_path, "text_col": config.text_col,
                                  "label_col": config.label_col, "split_col": config.split_col})
     _write_csv(run, "split.csv", prepared[["row", "split"]], neutralize=False)
-    parts = {name: prepared[prepared["split"] == name].reset_index(drop=True)
-             for name in ("train", "validation", "test")}
-    train_df, val_df, test_df = parts["train"], parts["validation"], parts["test"]
-    _check_training_rows(train_df, label_space)
-    counts = prepared["split"].value_counts().to_dict()
-    n_original = len(train_df)
-    if config.augment != "off":
-        run.set_status("running", "Augmenting scarce classes")
-    train_df, augmentation = augment_training_rows(config, train_df, label_space)
-    emit({"type": "started", "run_id": run.id, "config": config.to_dict(), "classes": label_space.classes,
-          "multi_label": label_space.multi_label, "n_train": n_original, "n_val": len(val_df),
-          "n_test": len(test_df), "n_unlabelled": int(counts.get("unlabelled", 0)),
-          "n_excluded": int(counts.get("excluded", 0)), "n_augmented": augmentation["added"],
-          "augmentation": augmentation})
+    train_df, val_df, test_df = setup.train, setup.validation, setup.test
+    counts, n_original, augmentation = setup.counts, setup.n_original, setup.augmentation
+    reporter.emit(events.started(
+        run_id=run.id, config=config.to_dict(), classes=label_space.classes, multi_label=label_space.multi_label,
+        n_train=n_original, n_val=len(val_df), n_test=len(test_df), n_unlabelled=int(counts.get("unlabelled", 0)),
+        n_excluded=int(counts.get("excluded", 0)), n_augmented=augmentation["added"], augmentation=augmentation))
     run.set_status("running", "Training")
-    check_stop()
+    reporter.check_stop()
 
-    # --- train ------------------------------------------------------------------------
+    # --- train: the strategy's own fit function, from the registry ------------------------------------
     started = time.time()
-    if config.strategy == "baseline":
-        from .baseline import train_baseline
+    fit = get_strategy(config.strategy).load_fit()
+    result = fit(config, train_df, val_df, label_space, run=run, emit=reporter.emit, should_stop=reporter.should_stop)
+    predictor = getattr(result, "predictor", None)
+    if predictor is None:
+        from .predict import load_predictor
 
-        predictor = train_baseline(config, train_df, val_df, label_space, emit, should_stop=should_stop)
+        predictor = load_predictor(run)
+    thresholds = getattr(result, "thresholds", None) or getattr(predictor, "thresholds", None)
+    if label_space.multi_label and thresholds is None:
         thresholds = _tune_thresholds(predictor, val_df, label_space)
-        if thresholds is not None:
-            predictor.info["thresholds"] = thresholds
-        with run.stage_model() as folder:
-            predictor.save(folder)
-        fit_info: dict = {}
-        result = None
-    else:
-        if config.strategy == "fewshot":
-            from .fewshot import fit  # SetFit-style; saves a "features" model folder like feature extraction
-        else:
-            from .training import fit  # the transformer engine (torch) only when needed
-
-        result = fit(config, train_df, val_df, label_space, run=run, emit=emit, should_stop=should_stop)
-        predictor = getattr(result, "predictor", None)
-        if predictor is None:
-            from .predict import load_predictor
-
-            predictor = load_predictor(run)
-        thresholds = getattr(result, "thresholds", None) or getattr(predictor, "thresholds", None)
-        if label_space.multi_label and thresholds is None:
-            thresholds = _tune_thresholds(predictor, val_df, label_space)
-        fit_info = _fit_info(result)
+    fit_info = _fit_info(result)
     train_seconds = time.time() - started
     if fit_info.get("train_seconds"):  # the engine's own clock leaves out loading the model
         train_seconds = float(fit_info["train_seconds"])
-    check_stop()
+    reporter.check_stop()
 
     # --- evaluate -----------------------------------------------------------------------
     run.set_status("running", "Evaluating")
@@ -319,7 +222,7 @@ def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_
     message = "Finished"
     if test["accuracy"] is not None:
         message = f"Finished: {split_name} accuracy {test['accuracy']:.3f}, macro F1 {test['macro_f1']:.3f}"
-    emit({"type": "finished", "message": message, "test": test, "train_seconds": round(train_seconds, 3)})
+    reporter.emit(events.finished(message=message, test=test, train_seconds=round(train_seconds, 3)))
     run.set_status("finished", message, accuracy=test["accuracy"], macro_f1=test["macro_f1"],
                    train_seconds=round(train_seconds, 3))
 

@@ -1,0 +1,193 @@
+"""The events a run reports, and the one object a loop reports through.
+
+Events stay plain dicts on disk (one per line of ``metrics.jsonl``: durable, readable by jobs.py,
+the pages and old run folders), but they are built here, by one typed constructor per event type,
+and their schema lives in :data:`SCHEMA` (tests check it against the events table of
+ARCHITECTURE.md, so the docs and the code cannot drift).
+
+:class:`Reporter` is what a training loop holds (the shape of transformers' ``TrainerCallback`` /
+Lightning's ``Callback``, kept to one object): ``emit`` an event, ``throttled`` progress at most
+about once a second, and ``should_stop`` / ``check_stop`` for the Cancel button. Leaf module:
+imports nothing of the pipeline and no torch.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import CancelledError
+
+Emit = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """The keys of one event type: ``required`` are always there (``null`` allowed where the text says so),
+    ``optional`` only when the emitter has them. ``type`` and ``time`` are on every event."""
+
+    type: str
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    doc: str = ""
+
+    @property
+    def keys(self) -> frozenset[str]:
+        return frozenset(("type", "time") + self.required + self.optional)
+
+
+_FINAL_DOC = "the run ended; the same state is in status.json"
+SCHEMA: dict[str, EventSpec] = {spec.type: spec for spec in (
+    EventSpec("started", ("run_id", "config", "classes", "multi_label", "n_train", "n_val", "n_test",
+                          "n_unlabelled", "n_excluded", "n_augmented", "augmentation"),
+              doc="the data is split and training begins (n_train counts original rows, without augmented ones)"),
+    EventSpec("step", ("step", "total_steps", "epoch", "loss"),
+              ("lr", "examples_per_s", "elapsed_s", "eta_s", "stage", "message"),
+              doc="training progress, at most about once a second (epoch and loss may be null)"),
+    EventSpec("evaluation", ("step", "epoch", "val_loss", "accuracy", "macro_f1", "confusion_matrix", "classes"),
+              ("candidate",),
+              doc="one pass over the validation rows (confusion_matrix null for multi-label)"),
+    EventSpec("progress", ("stage", "done", "total"), ("cached", "examples_per_s", "elapsed_s", "eta_s"),
+              doc="a long stage before training (embedding, frozen layers), at most about once a second"),
+    EventSpec("finished", ("message", "test", "train_seconds"), doc=_FINAL_DOC + "; test: accuracy, macro_f1"),
+    EventSpec("cancelled", ("message",), doc=_FINAL_DOC),
+    EventSpec("failed", ("message",), doc=_FINAL_DOC),
+    EventSpec("review_stage", ("stage", "progress"), doc="label review: a stage and its share done (0..1)"),
+    EventSpec("review_fold", ("fold", "folds"), doc="label review: one fold of out-of-sample probabilities done"),
+)}
+FINAL_TYPES = ("finished", "cancelled", "failed")
+
+
+def check(event: dict) -> dict:
+    """``event`` unchanged when it matches :data:`SCHEMA`; ``ValueError`` naming what is wrong otherwise."""
+    spec = SCHEMA.get(event.get("type"))
+    if spec is None:
+        raise ValueError(f"unknown event type {event.get('type')!r}")
+    missing = [k for k in spec.required if k not in event]
+    unknown = sorted(set(event) - spec.keys)
+    if missing or unknown:
+        raise ValueError(f"{spec.type} event: missing {missing}, unknown {unknown}")
+    return event
+
+
+def _make(kind: str, required: dict, optional: dict, extra: dict | None = None) -> dict:
+    event = {"type": kind, "time": time.time(), **required}
+    event.update({k: v for k, v in optional.items() if v is not None})
+    if extra:
+        event.update(extra)
+    return check(event)
+
+
+# --- one constructor per type ---------------------------------------------------------------------
+def started(*, run_id: str, config: dict, classes: list, multi_label: bool, n_train: int, n_val: int, n_test: int,
+            n_unlabelled: int, n_excluded: int, n_augmented: int, augmentation: dict) -> dict:
+    return _make("started", dict(run_id=run_id, config=config, classes=list(classes), multi_label=multi_label,
+                                 n_train=n_train, n_val=n_val, n_test=n_test, n_unlabelled=n_unlabelled,
+                                 n_excluded=n_excluded, n_augmented=n_augmented, augmentation=augmentation), {})
+
+
+def step(*, step: int, total_steps: int, epoch: float | None, loss: float | None, lr: float | None = None,
+         examples_per_s: float | None = None, elapsed_s: float | None = None, eta_s: float | None = None,
+         stage: str | None = None, message: str | None = None) -> dict:
+    return _make("step", dict(step=step, total_steps=total_steps, epoch=epoch, loss=loss),
+                 dict(lr=lr, examples_per_s=examples_per_s, elapsed_s=elapsed_s, eta_s=eta_s, stage=stage,
+                      message=message))
+
+
+def evaluation(*, step: int, epoch: float, val_loss: float | None, accuracy: float | None, macro_f1: float | None,
+               confusion_matrix: list | None, classes: list, candidate: dict | None = None) -> dict:
+    return _make("evaluation", dict(step=int(step), epoch=float(epoch), val_loss=val_loss, accuracy=accuracy,
+                                    macro_f1=macro_f1, confusion_matrix=confusion_matrix, classes=list(classes)),
+                 dict(candidate=candidate))
+
+
+def progress(*, stage: str, done: int, total: int, cached: int | None = None, examples_per_s: float | None = None,
+             elapsed_s: float | None = None, eta_s: float | None = None) -> dict:
+    return _make("progress", dict(stage=stage, done=done, total=total),
+                 dict(cached=cached, examples_per_s=examples_per_s, elapsed_s=elapsed_s, eta_s=eta_s))
+
+
+def final(state: str, message: str, **extra) -> dict:
+    """``finished`` (with ``test`` and ``train_seconds``), ``cancelled`` or ``failed``."""
+    if state not in FINAL_TYPES:
+        raise ValueError(f"{state!r} is not one of {FINAL_TYPES}")
+    return _make(state, dict(message=message), {}, extra)
+
+
+def finished(*, message: str, test: dict, train_seconds: float) -> dict:
+    return final("finished", message, test=test, train_seconds=train_seconds)
+
+
+def review_stage(*, stage: str, progress: float) -> dict:
+    return _make("review_stage", dict(stage=stage, progress=progress), {})
+
+
+def review_fold(*, fold: int, folds: int) -> dict:
+    return _make("review_fold", dict(fold=fold, folds=folds), {})
+
+
+# --- the one reporter --------------------------------------------------------------------------------
+class Reporter:
+    """Where a loop sends its events and asks whether to stop.
+
+    ``emit`` is the listener (None: events are dropped, as on the non-main processes of a launched
+    run); ``should_stop`` the Cancel flag. ``throttled(key, make)`` emits ``make()`` at most once
+    per ``interval_s`` per key (and always with ``force``), so a loop of thousands of small steps
+    writes about one line a second instead of one per step; the event is only built when it is due.
+    """
+
+    def __init__(self, emit: Emit | None = None, should_stop: Callable[[], bool] | None = None, *,
+                 interval_s: float = 1.0, fields: dict | None = None, clock: Callable[[], float] = time.monotonic):
+        self._emit = emit
+        self._should_stop = should_stop
+        self.interval_s = float(interval_s)
+        self._fields = dict(fields or {})
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    @classmethod
+    def of(cls, emit: "Emit | Reporter | None" = None, should_stop: Callable[[], bool] | None = None) -> "Reporter":
+        """A reporter from the ``emit=`` / ``should_stop=`` pair public functions take (or the reporter itself)."""
+        if isinstance(emit, Reporter):
+            return emit if should_stop is None else Reporter(emit.emit, should_stop, interval_s=emit.interval_s)
+        return cls(emit, should_stop)
+
+    def __call__(self, event: dict) -> None:  # a reporter can be passed wherever an ``emit`` callable goes
+        self.emit(event)
+
+    def emit(self, event: dict) -> None:
+        if self._emit is not None:
+            self._emit(dict(event, **self._fields) if self._fields else event)
+
+    def due(self, key: str = "step", *, force: bool = False) -> bool:
+        """True (and the clock for ``key`` restarted) when an event of ``key`` may go out now."""
+        now = self._clock()
+        last = self._last.get(key)
+        if force or last is None or now - last >= self.interval_s:
+            self._last[key] = now
+            return True
+        return False
+
+    def throttled(self, key: str, make: Callable[[], dict], *, force: bool = False) -> bool:
+        if self._emit is None or not self.due(key, force=force):
+            return False
+        self.emit(make())
+        return True
+
+    def should_stop(self) -> bool:
+        return bool(self._should_stop is not None and self._should_stop())
+
+    def check_stop(self, message: str | None = None) -> None:
+        """Raise :class:`CancelledError` when the user asked to stop."""
+        if self.should_stop():
+            raise CancelledError(message) if message else CancelledError()
+
+    def quiet(self) -> "Reporter":
+        """Same stop flag, no events (non-main processes of a launched run report nothing)."""
+        return Reporter(None, self._should_stop, interval_s=self.interval_s)
+
+    def with_fields(self, **fields: Any) -> "Reporter":
+        """Same listener and stop flag; every event gets ``fields`` added (e.g. ``stage="embedding"``)."""
+        return Reporter(self.emit if self._emit is not None else None, self._should_stop,
+                        interval_s=self.interval_s, fields=fields)
