@@ -26,7 +26,7 @@ with _ui.guard("evaluation"):
     st.caption(f"Scores on the {split} split ({ev.get('n') or ev.get('n_test') or '?'} texts) that the model "
                f"never saw in training · trained in {ev.get('train_seconds') or 0:.1f} s on {ev.get('n_train', '?')} texts")
 
-    base = _ui.baseline_for(run) if run.config.strategy != "baseline" else None
+    base = _ui.baseline_for(run) if run.config.uses_transformer else None
     base_ev = base.read_json("eval.json", default={}) if base is not None else {}
 
     def delta(key):
@@ -45,7 +45,7 @@ with _ui.guard("evaluation"):
     if base is not None:
         st.caption(f"Baseline on the same data ({base.config.display_name()}): accuracy {_ui.fmt(base_ev.get('accuracy'))},"
                    f" macro-F1 {_ui.fmt(base_ev.get('macro_f1'))}.")
-    elif run.config.strategy != "baseline":
+    elif run.config.uses_transformer:
         st.caption("Train the baseline on the same data to see how much the transformer adds.")
 
     preds = _ui.read_predictions(run)

@@ -26,6 +26,7 @@ from typing import Callable
 
 from .config import BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, PRECISIONS, SCHEDULERS, RunConfig
 from .errors import CancelledError, TextclfError
+from .strategy_registry import STRATEGY_NAMES
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -139,7 +140,7 @@ CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
     ("--label-col", "label_col", str, None, "column with the labels (default: guessed)"),
     ("--split-col", "split_col", str, None, "column with train/validation/test per row"),
     ("--strategy", "strategy", str, None,
-     "baseline | feature-extraction | partial | full | lora | fewshot (default: recommended for the data)"),
+     f"{' | '.join(STRATEGY_NAMES)} (default: recommended for the data)"),
     ("--model", "model", str, None, "pretrained model: catalog key, hub id or local folder"),
     ("--epochs", "epochs", int, None, "passes over the training data"),
     ("--batch-size", "batch_size", int, None, "texts per training step"),

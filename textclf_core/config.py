@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TextclfError
-from .strategy_registry import ALIASES, STRATEGY_NAMES, canonical, get_strategy
+from .strategy_registry import ALIASES, REGISTRY, STRATEGY_NAMES, canonical, get_strategy
 
 BASELINE_MODELS = ("logreg", "nb", "svm")
 POOLINGS = ("mean", "cls")
@@ -102,7 +102,7 @@ class RunConfig:
         self.strategy = canonical(self.strategy)
         if self.loss == "weighted":
             self.class_weights = True
-        self._check_choice("strategy", STRATEGIES)
+        self._check_choice("strategy", tuple(REGISTRY))  # read each time: a registered strategy is valid at once
         self._check_choice("baseline_model", BASELINE_MODELS)
         self._check_choice("pooling", POOLINGS)
         self._check_choice("head", HEADS)

@@ -38,6 +38,7 @@ from .config import RunConfig
 from .errors import TextclfError
 from .parallel import (distributed_ready, embed, env_int, gather_rows, is_main_process,  # noqa: F401 - public
                        launched, rank, world_size)
+from .strategy_registry import get_strategy
 
 CONFIG_NAME = "run.json"
 
@@ -108,8 +109,6 @@ def run_worker(config: RunConfig, frame, *, should_stop: Callable[[], bool] | No
     same order), then the strategy's own fit function with no run folder, which trains (or embeds) this
     process's share and writes nothing. Strategies that do not support launched runs train on the main
     process alone."""
-    from .strategy_registry import get_strategy
-
     setup = training_setup.prepare_training(config, frame)
     strategy = get_strategy(setup.config.strategy)
     if not strategy.supports_distributed:
@@ -172,7 +171,7 @@ def launch_bundle(config: RunConfig, data_path: str | os.PathLike | None = None,
     otherwise each process takes the configured batch. The data comes from ``data_path`` (default
     ``config.data_path``) or from ``data_bytes`` (an uploaded file, named ``data_name``).
     """
-    if config.strategy == "baseline":
+    if not get_strategy(config.strategy).needs_torch:
         raise TextclfError("The TF-IDF baseline trains in seconds on one machine; nothing to spread out",
                            hint="Choose a transformer strategy (partial, full or LoRA) to run elsewhere")
     # Validates the numbers once, with a plain message.

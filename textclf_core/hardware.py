@@ -11,6 +11,9 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import shutil
+import subprocess
+import sys
 from dataclasses import asdict, dataclass
 
 from .errors import TextclfError
@@ -108,6 +111,42 @@ def _mps_available() -> bool:
         return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     except Exception:  # noqa: BLE001
         return False
+
+
+def _visible(count: int) -> int:
+    """``count`` GPUs on the machine, as many as ``CUDA_VISIBLE_DEVICES`` leaves this process."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return count
+    ids = [v.strip() for v in visible.split(",") if v.strip()]
+    if "-1" in ids:  # CUDA ignores the entries from the first invalid one on
+        ids = ids[:ids.index("-1")]
+    return min(count, len(ids))
+
+
+@functools.lru_cache(maxsize=1)
+def gpu_count() -> int:
+    """CUDA GPUs this process can use, without importing torch (the Strategy page asks before any
+    training, and importing torch costs seconds). Asks torch only when it is already loaded; else
+    the NVIDIA driver's /proc listing or ``nvidia-smi -L``; 0 when there is no NVIDIA driver."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+        except Exception:  # noqa: BLE001 - fall through to the driver
+            pass
+    try:
+        return _visible(len(os.listdir("/proc/driver/nvidia/gpus")))
+    except OSError:
+        pass
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        try:
+            out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10, check=False).stdout
+            return _visible(sum(1 for line in out.splitlines() if line.startswith("GPU ")))
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return 0
 
 
 def detect(device: str = "auto") -> Hardware:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import torch
-from torch import nn
-
 from .config import RunConfig
 from .errors import TextclfError
+from .strategy_registry import REGISTRY, canonical, get_strategy
+
+# torch is imported inside the functions that touch a model, so the advice below (estimate,
+# recommend, describe_strategy, strategy_defaults) imports no torch: the Strategy page and the CLI's
+# recommendation stay light.
 
 # Where the stack of transformer layers lives inside the base model, per family.
 LAYER_STACKS = {
@@ -68,6 +70,8 @@ def _get(module: nn.Module, dotted: str):
 
 def find_layer_stack(model) -> tuple[nn.Module, str, nn.ModuleList]:
     """(parent module, attribute name, ModuleList) of the transformer layers."""
+    from torch import nn
+
     base = base_model(model)
     path = LAYER_STACKS.get(family(model))
     if path:
@@ -113,13 +117,14 @@ def _head_parameter_names(model) -> set[str]:
 
 # --- applying a strategy -----------------------------------------------------------
 def apply_strategy(model, config: RunConfig):
-    """Freeze or wrap ``model`` for ``config.strategy``; returns the model to train."""
+    """Freeze or wrap ``model`` for ``config.strategy`` (what the registry says it trains); returns the model."""
     strategy = config.strategy
-    if strategy == "full":
+    trains = get_strategy(strategy).trains
+    if trains == "all":
         for p in model.parameters():
             p.requires_grad_(True)
         return model
-    if strategy == "feature-extraction":
+    if trains == "head":
         for p in model.parameters():
             p.requires_grad_(False)
         for name, p in model.named_parameters():
@@ -127,14 +132,16 @@ def apply_strategy(model, config: RunConfig):
                 p.requires_grad_(True)
         base_model(model).eval()
         return model
-    if strategy == "partial":
+    if trains == "top_layers":
         return _apply_partial(model, config.layers)
-    if strategy == "lora":
+    if trains == "adapters":
         return _apply_lora(model, config)
     raise TextclfError(f"Strategy '{strategy}' does not train a transformer")
 
 
 def _apply_partial(model, n_layers: int):
+    from torch import nn
+
     _, _, stack = find_layer_stack(model)
     n = min(int(n_layers), len(stack))
     for p in model.parameters():
@@ -161,6 +168,8 @@ def set_train_mode(model) -> None:
 
 
 def lora_targets(model, config: RunConfig) -> list[str]:
+    from torch import nn
+
     if config.lora_targets:
         return list(config.lora_targets)
     fam = family(model)
@@ -303,24 +312,25 @@ def estimate(config: RunConfig, n_train: int, hardware=None, avg_tokens: float =
     encoder_params = params - shape["vocab"] * hidden
     tokens = max(1.0, float(min(avg_tokens, config.max_length)))
     n_val = int(n_train * 0.12) if n_val is None else n_val
-    if config.strategy == "full":
+    trains = get_strategy(config.strategy).trains
+    if trains == "all":
         trainable, trained_fraction = params, 1.0
-    elif config.strategy == "partial":
+    elif trains == "top_layers":
         trained_fraction = min(config.layers, layers) / layers
         trainable = int(encoder_params * trained_fraction)
-    elif config.strategy == "lora":
+    elif trains == "adapters":
         trainable = int(layers * 2 * 2 * hidden * config.lora_r)
         trained_fraction = 1.0  # backward still runs through every layer
     else:
         trainable, trained_fraction = hidden * 4, 0.0
     forward = 2 * encoder_params * tokens
     per_example = forward * (1 + 2 * trained_fraction)
-    if config.strategy == "partial" and config.epochs > 1:  # frozen layers' outputs reused after epoch 1
+    if trains == "top_layers" and config.epochs > 1:  # frozen layers' outputs reused after epoch 1
         per_example = forward * (trained_fraction * 3 + (1 - trained_fraction) / config.epochs)
-    if config.strategy == "feature-extraction":
+    if trains == "head":
         per_example = forward / max(1, config.epochs)
     seconds = (n_train * per_example + n_val * forward) / _flops_per_second(hardware)
-    if config.strategy == "fewshot":  # bounded pairs of two texts, forward and backward, then one embedding pass
+    if trains == "pairs":  # bounded pairs of two texts, forward and backward, then one embedding pass
         trainable, trained_fraction = params, 1.0
         pairs = min(config.fewshot_max_pairs, FEWSHOT_PAIRS_PER_TEXT * n_train) * config.epochs
         seconds = (pairs * 2 * forward * 3 + (n_train + n_val) * forward) / _flops_per_second(hardware)
@@ -364,7 +374,7 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
                   loss="bce" if multi_label else ("weighted" if imbalanced else "ce"))
     balance = " Classes are imbalanced, so rarer ones get more weight." if imbalanced and not multi_label else ""
     if counts and smallest <= FEWSHOT_MAX_SMALLEST_CLASS and not multi_label:
-        cfg = RunConfig(strategy="fewshot", **{**common, **STRATEGY_DEFAULTS["fewshot"]})
+        cfg = RunConfig(strategy="fewshot", **{**common, **get_strategy("fewshot").defaults})
         reason = f"Only {smallest} examples in the smallest class: {FEWSHOT_REASON}"
     elif smallest < 64 or n_rows < 300:
         cfg = RunConfig(strategy="feature-extraction", head="logreg", epochs=1, batch_size=64, **common)
@@ -390,15 +400,8 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
 
 
 # Settings that differ from RunConfig's defaults when a strategy is chosen by name (``textclf train
-# --strategy full``). Full fine-tuning of the default model on the movie reviews (10,202 training rows)
-# had its best validation score after epoch 1 of 3 (0.856 accuracy; test 0.829). With 2 epochs: test
-# accuracy 0.835 in 449 CPU-seconds on one thread (load, 2 evaluations and the test included), so under
-# 8 minutes even on a single core.
-# Few-shot (SetFit-style, fewshot.py) as measured in bench/fewshot.py: 1 epoch over at most 1000 pairs,
-# batch 16, lr 2e-5, 64 tokens.
-STRATEGY_DEFAULTS: dict[str, dict] = {"full": {"epochs": 2},
-                                      "fewshot": {"epochs": 1, "batch_size": 16, "lr": 2e-5, "max_length": 64,
-                                                  "fewshot_max_pairs": 1000}}
+# --strategy full``): each strategy's ``defaults`` in the registry (the measurements are quoted there).
+STRATEGY_DEFAULTS: dict[str, dict] = {name: dict(s.defaults) for name, s in REGISTRY.items() if s.defaults}
 FEWSHOT_PAIRS_PER_TEXT = 20  # fewshot.fit draws this many contrastive pairs per training text (then the cap)
 # recommend() picks few-shot mode when the smallest class has at most this many labelled examples
 # (single-label only). bench/fewshot.py, same draws, 10 seeds (docs/advanced.md): at 8 per class few-shot
@@ -412,10 +415,8 @@ FEWSHOT_REASON = ("few-shot mode (the encoder is tuned on pairs of your examples
 
 def strategy_defaults(strategy: str) -> dict:
     """RunConfig settings to start from when ``strategy`` is picked by name without a settings file."""
-    from .config import STRATEGY_ALIASES
-
-    name = STRATEGY_ALIASES.get(str(strategy).lower(), str(strategy).lower())
-    return dict(STRATEGY_DEFAULTS.get(name, {}))
+    name = canonical(strategy)
+    return dict(REGISTRY[name].defaults) if name in REGISTRY else {}
 
 
 def switch_strategy(config, strategy: str):
@@ -429,14 +430,6 @@ def switch_strategy(config, strategy: str):
 
 
 def describe_strategy(strategy: str) -> str:
-    """One plain-language sentence per strategy, for the UI and CLI."""
-    return {
-        "feature-extraction": "Keep the pretrained model as it is; train a small classifier on its sentence "
-                              "embeddings (fastest; best with little data).",
-        "partial": "Train only the top layers and the classifier; lower layers stay as pretrained (fast on CPU).",
-        "full": "Train every weight of the model (most accurate with enough data; slowest).",
-        "lora": "Train small low-rank adapters plus the classifier (few trainable weights, small checkpoints).",
-        "baseline": "TF-IDF word features with a linear classifier (seconds; the bar to beat).",
-        "fewshot": "Few-shot (SetFit-style): tune the sentence encoder on pairs of your labelled examples, then "
-                   "train a classifier on its embeddings (for classes with only a handful of examples).",
-    }.get(strategy, strategy)
+    """One plain-language sentence per strategy, for the UI and CLI (the registry's description)."""
+    name = canonical(strategy)
+    return REGISTRY[name].description if name in REGISTRY else strategy
