@@ -51,7 +51,7 @@ class RunConfig:
     seed: int = 42  # one seed for split, initialisation, shuffling
 
     # --- model and strategy ---------------------------------------------------
-    strategy: str = "full"  # baseline | feature-extraction | partial | full | lora | fewshot
+    strategy: str = "full"  # a strategy_registry name: baseline | feature-extraction | partial | full | lora | fewshot
     model: str = DEFAULT_MODEL  # catalog key, hub id or local folder
     max_length: int = 128  # tokens per text; longer texts are truncated
 
@@ -170,7 +170,7 @@ class RunConfig:
         from pathlib import PurePath
 
         model = PurePath(self.model).name or self.model
-        extra = f" top {self.layers}" if self.strategy == "partial" else ""
+        extra = f" top {self.layers}" if get_strategy(self.strategy).trains == "top_layers" else ""
         return f"{model} · {self.strategy}{extra}"
 
     # --- serialisation --------------------------------------------------------

@@ -30,6 +30,7 @@ from .config import RunConfig
 from .errors import CancelledError, TextclfError
 from .events import Reporter
 from .labels import LabelSpace
+from .strategy_registry import get_strategy
 
 PREFIX_CACHE_BUDGET_GB = 2.0  # frozen-layer outputs kept in memory up to this size
 
@@ -78,7 +79,8 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
     from . import hardware
 
     reporter = Reporter.of(emit, should_stop)
-    if config.strategy == "baseline":
+    trains = get_strategy(config.strategy).trains
+    if trains == "none":
         raise TextclfError("The baseline is trained by baseline.train_baseline, not the transformer engine")
     if val_df is None or len(val_df) == 0:
         raise TextclfError("Fine-tuning needs a validation split to pick the best checkpoint",
@@ -86,7 +88,7 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
     hardware.configure_threads(config.num_threads)
     seed_everything(config.seed)
     try:
-        if config.strategy == "feature-extraction":
+        if trains == "head":
             return _fit_features(config, train_df, val_df, label_space, run=run, reporter=reporter)
         return _fit_transformer(config, train_df, val_df, label_space, run=run, reporter=reporter)
     except TextclfError:
@@ -296,7 +298,7 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, reporter: Re
     # Partial fine-tuning: reuse frozen layers' outputs (frozen modules are in eval mode: no dropout).
     prefix = None
     frozen = int(getattr(model, "textclf_frozen_layers", 0) or 0)
-    if (config.strategy == "partial" and frozen > 0 and strategies.family(model) in strategies.PREFIX_CACHE_FAMILIES
+    if (get_strategy(config.strategy).trains == "top_layers" and frozen > 0 and strategies.family(model) in strategies.PREFIX_CACHE_FAMILIES
             and accelerator.num_processes == 1 and not config.extra.get("no_prefix_cache")):
         hidden = getattr(model.config, "hidden_size", None) or getattr(model.config, "dim", 768)
         size_gb = (train_len.sum() + sum(len(s) for s in val_ids)) * hidden * (2 if amp == torch.bfloat16 else 4) / 1e9
