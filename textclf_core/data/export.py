@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pandas as pd
+
+from ..fs import atomic_open
 
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?%?$")
 
@@ -32,18 +33,7 @@ def neutralize_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 def write_csv(df: pd.DataFrame, path: str | Path, *, neutralize: bool = True) -> Path:
     """Write a CSV for people (UTF-8 with BOM so Excel shows accents) atomically, formulas neutralised."""
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     frame = neutralize_formulas(df) if neutralize else df
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as fh:
-            frame.to_csv(fh, index=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        frame.to_csv(fh, index=False)
+    return Path(path)
