@@ -256,13 +256,6 @@ def no_runs_yet() -> None:
     st.stop()
 
 
-def read_predictions(run) -> pd.DataFrame | None:
-    path = run.path / "predictions.csv"
-    if not path.is_file():
-        return None
-    return pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, na_values=[""])
-
-
 def baseline_for(run):
     """The newest finished baseline run on the same data as ``run`` (None when there is none)."""
     data = run.read_json("data.json", default={}) or {}

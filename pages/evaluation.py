@@ -7,7 +7,7 @@ from pages import _ui
 from pages._explain_panel import render_explanation
 from pages._serving_panel import render_serving_panel
 from pages._slices_panel import render_slices_panel
-from textclf_core import figures
+from textclf_core import evaluation, figures
 
 st.title("Evaluation")
 
@@ -48,7 +48,7 @@ with _ui.guard("evaluation"):
     elif run.config.uses_transformer:
         st.caption("Train the baseline on the same data to see how much the transformer adds.")
 
-    preds = _ui.read_predictions(run)
+    preds = evaluation.read_predictions(run, missing_ok=True)
     classes = [str(c) for c in ev.get("classes") or []]
 
     # --- confusion matrix -------------------------------------------------------------------
@@ -108,8 +108,7 @@ with _ui.guard("evaluation details"):
                                                       positive=positive), key=f"pr_{run.id}")
 
         st.subheader("Misclassified, most confident first")
-        wrong = preds[~correct] if correct is not None else preds[preds["gold"] != preds["predicted"]]
-        wrong = wrong[wrong["gold"].astype(str) != ""].sort_values("confidence", ascending=False)
+        wrong = evaluation.misclassified(preds)
         st.caption(f"{len(wrong):,} of {len(preds):,} texts. Confident mistakes are often wrong labels in the data.")
         st.dataframe(wrong[[c for c in ("row", "text", "gold", "predicted", "confidence") if c in wrong.columns]],
                      hide_index=True, width="stretch", height=360,

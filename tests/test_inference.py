@@ -7,8 +7,9 @@ import pytest
 from textclf_core import training
 from textclf_core.config import RunConfig
 from textclf_core.errors import ModelLoadError
-from textclf_core.inference import FeaturePredictor, TransformerPredictor, load
+from textclf_core.inference import FeaturePredictor, TransformerPredictor
 from textclf_core.labels import LabelSpace
+from textclf_core.model_folder import load_model
 
 TEXTS = ["great movie loved it", "terrible film hated it awful", "fun", "boring plot bad acting dull sad"] * 6
 
@@ -35,14 +36,14 @@ def test_bf16_agrees_with_fp32(saved):
 
 
 def test_predict_frame(saved):
-    out = load(saved).predict(["great movie", "awful"])
+    out = load_model(saved).predict(["great movie", "awful"])
     assert list(out.columns[:2]) == ["label", "confidence"]
     assert set(out["label"]) <= {"neg", "pos"}
     assert {"prob_neg", "prob_pos"} <= set(out.columns)
 
 
 def test_empty_input(saved):
-    assert load(saved).predict_proba([]).shape == (0, 2)
+    assert load_model(saved).predict_proba([]).shape == (0, 2)
 
 
 def test_not_a_model_folder(tmp_path):

@@ -8,7 +8,8 @@ import torch
 from textclf_core import training
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError
-from textclf_core.inference import TransformerPredictor, load
+from textclf_core.inference import TransformerPredictor
+from textclf_core.model_folder import load_model
 from textclf_core.labels import LabelSpace
 
 POS = ["great movie loved it wonderful", "superb story excellent acting", "fun happy good fine",
@@ -42,7 +43,7 @@ def test_every_strategy_trains_saves_and_reloads(tiny_bert, data, strategy):
     assert (result.model_dir / "textclf.json").is_file()
     texts = list(val["text"])
     before = result.predictor.predict_proba(texts)
-    again = load(result.model_dir, precision="fp32").predict_proba(texts)
+    again = load_model(result.model_dir, precision="fp32").predict_proba(texts)
     np.testing.assert_allclose(before, again, atol=1e-5)
     assert before.shape == (len(texts), 2)
     assert result.history and result.best_metric is not None
@@ -194,7 +195,7 @@ def test_multi_label_end_to_end_with_thresholds(tiny_bert):
     for strategy in ("full", "feature-extraction"):
         result = training.fit(cfg(tiny_bert, strategy=strategy, loss="bce"), df[:30], df[30:], space)
         assert result.thresholds is not None and len(result.thresholds) == space.num_classes
-        predictor = load(result.model_dir)
+        predictor = load_model(result.model_dir)
         assert predictor.multi_label
         out = predictor.predict(["great team won"])
         assert "label" in out and out.shape[0] == 1
@@ -231,7 +232,7 @@ def test_writes_model_through_run_store(tiny_bert, data):
     run = RunStore().create(config)
     result = training.fit(config, train, val, space, run=run)
     assert result.model_dir == run.model_dir
-    assert isinstance(load(run.model_dir), TransformerPredictor)
+    assert isinstance(load_model(run.model_dir), TransformerPredictor)
 
 
 @pytest.mark.integration

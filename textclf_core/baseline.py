@@ -26,7 +26,8 @@ from scipy.special import expit, softmax
 
 from .config import RunConfig
 from .errors import CancelledError, ModelLoadError, TextclfError
-from .labels import LabelSpace, LabelSpaceOwner
+from .labels import LabelSpace
+from .model_folder import PredictorBase, read_info, write_info
 
 FORMAT_VERSION = 1
 KIND = "baseline"
@@ -104,7 +105,7 @@ def _fit_features(texts: list[str]) -> tuple[_Features, sp.csr_matrix]:
     return features, sp.hstack(mats, format="csr")
 
 
-class BaselineModel(LabelSpaceOwner):
+class BaselineModel(PredictorBase):
     """TF-IDF features → linear scores → probabilities. All state is arrays and JSON."""
 
     kind = KIND
@@ -121,6 +122,11 @@ class BaselineModel(LabelSpaceOwner):
         self.shift = np.zeros(outputs) if shift is None else np.asarray(shift, dtype=np.float64)
         self.label_space = label_space
         self.info = dict(info or {})
+
+    @property
+    def thresholds(self) -> list[float] | None:
+        """Multi-label cut-offs tuned on validation (the runner sets ``info["thresholds"]``)."""
+        return self.info.get("thresholds")
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         X = self.features.transform(texts)
@@ -155,29 +161,31 @@ class BaselineModel(LabelSpaceOwner):
         meta = {"kind": KIND, "format_version": FORMAT_VERSION, "link": self.link,
                 "label_space": self.label_space.to_dict(), "max_length": None,
                 "n_features": self.features.n_features, **self.info}
-        # textclf.json last: its presence marks a complete model folder.
-        (directory / "textclf.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        write_info(directory, meta)  # last: its presence marks a complete model folder
         return directory
 
 
 def load_baseline(directory: str | Path) -> BaselineModel:
     """Rebuild a saved baseline (no pickle involved)."""
     directory = Path(directory)
+    meta = read_info(directory)
     try:
-        meta = json.loads((directory / "textclf.json").read_text(encoding="utf-8"))
         blocks = json.loads((directory / "features.json").read_text(encoding="utf-8"))["blocks"]
         with np.load(directory / "arrays.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, KeyError) as exc:
         raise ModelLoadError(f"The baseline model in {directory} cannot be read ({exc})",
                              hint="Train the run again") from None
-    if meta.get("kind") != KIND:
-        raise ModelLoadError(f"{directory} holds a '{meta.get('kind')}' model, not a baseline")
+    if meta.kind != KIND:
+        raise ModelLoadError(f"{directory} holds a '{meta.kind}' model, not a baseline")
+    if meta.get("link") not in ("softmax", "sigmoid", "sigmoid_each"):
+        raise ModelLoadError(f"The baseline model in {directory} names no known link function",
+                             hint="Train the run again")
     for i, block in enumerate(blocks):
         block["idf"] = arrays[f"idf_{i}"]
-    info = {k: v for k, v in meta.items() if k in ("classifier", "C", "config", "thresholds", "trained_at")}
-    return BaselineModel(_Features(blocks), arrays["coef"], arrays["intercept"], meta["link"],
-                         LabelSpace.from_dict(meta["label_space"]), scale=arrays["scale"], shift=arrays["shift"],
+    info = {k: v for k, v in meta.to_dict().items() if k in ("classifier", "C", "config", "thresholds", "trained_at")}
+    return BaselineModel(_Features(blocks), arrays["coef"], arrays["intercept"], meta.get("link"),
+                         meta.label_space, scale=arrays["scale"], shift=arrays["shift"],
                          info=info)
 
 

@@ -9,13 +9,16 @@ reaches its threshold (tuned per class on the validation split by
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from .errors import TextclfError
 from .labels import clean_label, split_multi
+from .model_folder import decide, threshold_vector
 
 MAX_CURVE_POINTS = 201
 
@@ -64,13 +67,6 @@ def _curve(x: np.ndarray, y: np.ndarray) -> dict:
         keep = np.unique(np.linspace(0, len(x) - 1, MAX_CURVE_POINTS).round().astype(int))
         x, y = x[keep], y[keep]
     return {"x": [float(v) for v in x], "y": [float(v) for v in y]}
-
-
-def _thresholds(thresholds, k: int) -> np.ndarray:
-    if thresholds is None:
-        return np.full(k, 0.5)
-    t = np.asarray(thresholds, dtype=float)
-    return np.full(k, float(t)) if t.ndim == 0 else t
 
 
 def compute_metrics(y_true, proba, classes: Sequence[str], multi_label: bool = False,
@@ -156,7 +152,7 @@ def compute_metrics(y_true, proba, classes: Sequence[str], multi_label: bool = F
 
 def _multi_label_metrics(y: np.ndarray, proba: np.ndarray, classes: list[str], thresholds) -> dict:
     k = len(classes)
-    t = _thresholds(thresholds, k)
+    t = threshold_vector(thresholds, k)
     pred = (proba >= t).astype(int)
     y = y.astype(int)
     out: dict = {"multi_label": True, "classes": classes, "n": int(len(y)), "thresholds": [float(v) for v in t]}
@@ -209,8 +205,9 @@ def predictions_frame(texts: Sequence[str], y_true, proba, classes: Sequence[str
                       thresholds=None, rows: Sequence[int] | None = None, separator: str = ";") -> pd.DataFrame:
     """One row per text: (row,) text, gold, predicted, confidence, prob_<class>…, correct.
 
-    ``confidence`` is the probability of the predicted class; for multi-label it is
-    the least certain of the per-class decisions (max(p, 1-p) of the closest call).
+    ``predicted`` and ``confidence`` follow :func:`textclf_core.model_folder.decide`: the most probable
+    class and its probability; for multi-label the classes at or above their threshold, and the
+    probability of the decision taken on the least certain class.
     ``gold`` is empty when the row has no label; ``correct`` is then missing.
     """
     classes = [str(c) for c in classes]
@@ -221,26 +218,48 @@ def predictions_frame(texts: Sequence[str], y_true, proba, classes: Sequence[str
         frame["row"] = np.asarray(rows)
     frame["text"] = list(texts)
     if multi_label:
-        t = _thresholds(thresholds, len(classes))
         y = _as_matrix(y_true, classes, separator) if y_true is not None else None
-        pred = proba >= t
+        pred, confidence = decide(proba.reshape(n, len(classes)), multi_label=True, thresholds=thresholds)
         frame["gold"] = [separator.join(c for c, v in zip(classes, r) if v > 0.5) for r in y] if y is not None \
             else [""] * n
         frame["predicted"] = [separator.join(c for c, v in zip(classes, r) if v) for r in pred]
-        frame["confidence"] = np.maximum(proba, 1 - proba).min(axis=1) if len(classes) else []
+        frame["confidence"] = confidence
         correct = (pred == (y > 0.5)).all(axis=1) if y is not None else np.full(n, np.nan)
         frame["correct"] = correct
     else:
         ids = _as_ids(y_true, classes) if y_true is not None else np.full(n, -1)
-        pred = proba.argmax(axis=1) if n else np.zeros(0, dtype=int)
+        pred, confidence = decide(proba.reshape(n, len(classes)))
         frame["gold"] = [classes[i] if i >= 0 else "" for i in ids]
         frame["predicted"] = [classes[i] for i in pred]
-        frame["confidence"] = proba.max(axis=1) if n else []
+        frame["confidence"] = confidence
         frame["correct"] = pd.array([bool(p == g) if g >= 0 else pd.NA for p, g in zip(pred, ids)], dtype="boolean")
     for j, c in enumerate(classes):
         frame[f"prob_{c}"] = proba[:, j] if n else []
     cols = [c for c in frame.columns if c != "correct"] + ["correct"]
     return frame[cols]
+
+
+PREDICTIONS_FILE = "predictions.csv"
+
+
+def read_predictions(run, *, missing_ok: bool = False) -> pd.DataFrame | None:
+    """A run's ``predictions.csv`` (:func:`predictions_frame` on the test split) read back the same way
+    everywhere: labels, texts and gold stay text ("NA", "None" and "" too), ``correct`` is a nullable
+    boolean (missing where the row has no label), the rest numbers.
+
+    A run without the file raises TextclfError, or gives None with ``missing_ok``.
+    """
+    path = Path(run.path) / PREDICTIONS_FILE
+    if not path.is_file():
+        if missing_ok:
+            return None
+        raise TextclfError(f"Run {run.id} has no test predictions", hint="Train the run again with a test split")
+    frame = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False,
+                        dtype={"text": str, "gold": str, "predicted": str})
+    if "correct" in frame.columns:
+        frame["correct"] = pd.array([{"true": True, "false": False}.get(str(v).strip().lower(), pd.NA)
+                                     for v in frame["correct"]], dtype="boolean")
+    return frame
 
 
 def misclassified(pred_df: pd.DataFrame) -> pd.DataFrame:

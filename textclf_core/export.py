@@ -10,13 +10,18 @@ from __future__ import annotations
 import io
 import zipfile
 
-from .errors import RunStoreError
+from .errors import ModelLoadError, RunStoreError
+from .model_folder import read_info
 
 
 def model_kind(run) -> str | None:
-    """'transformer', 'features', 'baseline' or None when the run kept no model."""
-    info = run.model_info() if hasattr(run, "model_info") else None
-    return (info or {}).get("kind")
+    """'transformer', 'features', 'baseline' (a kind of :mod:`.model_folder`) or None when the run kept no model."""
+    if not run.has_model:  # also puts back a model a crash left aside
+        return None
+    try:
+        return read_info(run.model_dir).kind
+    except ModelLoadError:
+        return None
 
 
 def folder_zip_bytes(folder, prefix: str = "") -> bytes:

@@ -11,46 +11,27 @@ under ``torch.inference_mode()`` with bf16 autocast where the hardware does bf16
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from .errors import ModelLoadError
-from .labels import LabelSpace, LabelSpaceOwner
+from .model_folder import PredictorBase, read_info
 
 
-def read_info(model_dir: str | Path) -> dict:
-    path = Path(model_dir) / "textclf.json"
-    if not path.is_file():
-        raise ModelLoadError(f"{model_dir} is not a textclf model folder (textclf.json is missing)")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-class _Base(LabelSpaceOwner):
+class _Base(PredictorBase):
     def __init__(self, model_dir: str | Path):
         self.model_dir = Path(model_dir)
-        self.info = read_info(self.model_dir)
-        self.label_space = LabelSpace.from_dict(self.info["label_space"])
-        self.max_length = int(self.info.get("max_length", 128))
-        self.thresholds = self.info.get("thresholds")
+        info = read_info(self.model_dir)
+        self.info = info.to_dict()
+        self.label_space = info.label_space
+        self.max_length = int(info.max_length or 128)
+        self.thresholds = info.thresholds
 
     def predict(self, texts: Sequence[str], batch_size: int = 64):
-        """DataFrame with label, confidence and prob_<class> per text."""
-        import pandas as pd
-
-        proba = self.predict_proba(texts, batch_size=batch_size)
-        frame = pd.DataFrame({f"prob_{c}": proba[:, j] for j, c in enumerate(self.classes)})
-        if self.multi_label:
-            thr = np.asarray(self.thresholds or [0.5] * len(self.classes))
-            chosen = proba >= thr
-            frame.insert(0, "label", self.label_space.decode(chosen.astype(float)))
-            frame.insert(1, "confidence", np.where(chosen, proba, 1 - proba).min(axis=1))
-        else:
-            frame.insert(0, "label", [self.classes[i] for i in proba.argmax(1)])
-            frame.insert(1, "confidence", proba.max(1))
-        return frame
+        """DataFrame with label, confidence and prob_<class> per text (:func:`model_folder.proba_frame`)."""
+        return self.frame_from_proba(self.predict_proba(texts, batch_size=batch_size))
 
 
 class TransformerPredictor(_Base):
@@ -171,13 +152,3 @@ class FeaturePredictor(_Base):
         return probabilities(self.logits_from_embeddings(self.embed(texts, batch_size, should_stop=should_stop)),
                              self.multi_label)
 
-
-def load(model_dir: str | Path, **kwargs):
-    """The right predictor for a model folder's kind (transformer or features); kwargs: device, precision."""
-    kind = read_info(model_dir).get("kind")
-    if kind == "transformer":
-        return TransformerPredictor(model_dir, **kwargs)
-    if kind == "features":
-        kwargs.pop("quantize", None)
-        return FeaturePredictor(model_dir, **kwargs)
-    raise ModelLoadError(f"Model folder {model_dir} holds a '{kind}' model, not a transformer")

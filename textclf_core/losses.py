@@ -87,18 +87,7 @@ def probabilities(logits: torch.Tensor | np.ndarray, multi_label: bool) -> np.nd
 
 
 def tune_thresholds(proba: np.ndarray, y_true: np.ndarray, grid=None) -> list[float]:
-    """Per-class threshold maximising that class's F1 on validation (0.5 when a class has no positives)."""
-    from sklearn.metrics import f1_score
+    """:func:`textclf_core.evaluation.tune_thresholds` (the one owner; note its (y_true, proba) order)."""
+    from .evaluation import tune_thresholds as tune
 
-    proba = np.asarray(proba)
-    y_true = np.asarray(y_true).astype(int)
-    grid = np.linspace(0.05, 0.95, 19) if grid is None else np.asarray(grid)
-    thresholds = []
-    for j in range(proba.shape[1]):
-        if y_true[:, j].sum() == 0:
-            thresholds.append(0.5)
-            continue
-        scores = [f1_score(y_true[:, j], proba[:, j] >= t, zero_division=0) for t in grid]
-        best = float(grid[int(np.argmax(scores))])
-        thresholds.append(round(best, 3))
-    return thresholds
+    return tune(y_true, proba, grid=grid)

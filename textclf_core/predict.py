@@ -1,35 +1,37 @@
 """Use a trained run: predict texts or a whole file.
 
-:func:`load_predictor` accepts a :class:`~textclf_core.runs.Run`, a run id, a run
-folder or a model folder, and picks the loader from ``model/textclf.json``'s
-``kind``: ``baseline`` (TF-IDF, baseline.py), ``transformer`` or ``features``
-(inference.py, imported only then, so the baseline works without torch).
+:func:`load_predictor` accepts a :class:`~textclf_core.runs.Run`, a run id, a run folder or a model
+folder (:func:`textclf_core.model_folder.resolve`) and loads it with the loader registered for
+``textclf.json``'s kind (:mod:`textclf_core.model_folder`; kinds that need torch are imported only
+then, so the baseline works without it).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from . import model_folder
 from .errors import DataError, ModelLoadError, TextclfError
-from .labels import LabelSpace, LabelSpaceOwner
-from .runs import RUN_ID_RE, Run, RunStore
+from .labels import LabelSpace
+from .model_folder import PredictorBase
 
 BATCH = 512
 
 
-def _texts(texts) -> list[str]:
+def clean_texts(texts) -> list[str]:
+    """A list of str: one text becomes a list, None and NaN become ""."""
     if isinstance(texts, str):
         texts = [texts]
     return ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in texts]
 
 
-class Predictor(LabelSpaceOwner):
-    """A loaded model with one interface whatever its kind."""
+class RunPredictor(PredictorBase):
+    """A loaded model folder: the kind's own predictor (``.model``) plus what the folder and run say
+    (``info``, ``kind``, multi-label ``thresholds``). Implements :class:`textclf_core.model_folder.Predictor`."""
 
     def __init__(self, model, info: dict, model_dir: Path, thresholds=None):
         self.model = model
@@ -40,95 +42,40 @@ class Predictor(LabelSpaceOwner):
         self.thresholds = thresholds
 
     def __repr__(self) -> str:
-        return f"Predictor(kind={self.kind!r}, classes={self.classes!r})"
+        return f"RunPredictor(kind={self.kind!r}, classes={self.classes!r})"
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """(n, k) class probabilities."""
-        texts = _texts(texts)
+        texts = clean_texts(texts)
         if not texts:
             return np.zeros((0, len(self.classes)))
         return np.asarray(self.model.predict_proba(texts), dtype=float)
 
-    def predict(self, texts: Sequence[str]) -> pd.DataFrame:
-        """One row per text: ``label``, ``confidence``, ``prob_<class>`` for every class.
 
-        Multi-label: ``label`` joins the classes at or above their threshold; the
-        confidence is that of the least certain per-class decision.
-        """
-        return self.frame_from_proba(self.predict_proba(texts))
-
-    def frame_from_proba(self, proba: np.ndarray) -> pd.DataFrame:
-        classes = self.classes
-        frame = pd.DataFrame({f"prob_{c}": proba[:, j] for j, c in enumerate(classes)})
-        if self.multi_label:
-            thr = np.asarray(self.thresholds if self.thresholds is not None else [0.5] * len(classes), dtype=float)
-            chosen = proba >= thr
-            sep = self.label_space.separator or ";"
-            frame.insert(0, "label", [sep.join(c for c, on in zip(classes, row) if on) for row in chosen])
-            confidence = np.maximum(proba, 1 - proba).min(axis=1) if len(proba) else np.zeros(0)
-        else:
-            frame.insert(0, "label", [classes[i] for i in proba.argmax(axis=1)] if len(proba) else [])
-            confidence = proba.max(axis=1) if len(proba) else np.zeros(0)
-        frame.insert(1, "confidence", confidence)
-        return frame
+Predictor = RunPredictor  # the name this class had before model_folder.Predictor (the protocol) existed
 
 
-def _model_dir(run_or_dir) -> tuple[Path, Run | None]:
-    if isinstance(run_or_dir, Run):
-        return run_or_dir.model_dir, run_or_dir
-    path = Path(str(run_or_dir)).expanduser()
-    if path.is_dir():
-        if (path / "textclf.json").is_file() or path.name == "model":
-            return path, None
-        return path / "model", Run(path)
-    if isinstance(run_or_dir, str) and RUN_ID_RE.match(run_or_dir):
-        run = RunStore().get(run_or_dir)
-        return run.model_dir, run
-    raise ModelLoadError(f"'{run_or_dir}' is neither a run id nor a model folder",
-                         hint="`textclf runs` lists the runs")
-
-
-def load_predictor(run_or_dir) -> Predictor:
+def load_predictor(run_or_dir) -> RunPredictor:
     """Load the model of a run (or a model folder); raises ModelLoadError with advice."""
-    model_dir, run = _model_dir(run_or_dir)
+    model_dir, run = model_folder.resolve(run_or_dir)
     if run is not None:
         run.has_model  # noqa: B018 - puts back a model left aside by a crash mid-save
-    meta_path = model_dir / "textclf.json"
-    if not meta_path.is_file():
+    if not model_folder.has_info(model_dir):
         name = run.id if run is not None else str(model_dir)
         state = run.status().get("state") if run is not None else None
         why = f" (the run is {state})" if state and state != "finished" else ""
         raise ModelLoadError(f"Run {name} has no saved model{why}", hint="Train it again or pick another run")
-    try:
-        info = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"The model description {meta_path} cannot be read ({exc})") from None
-    kind = info.get("kind")
-    if kind == "baseline":
-        from .baseline import load_baseline
-
-        model = load_baseline(model_dir)
-    elif kind in ("transformer", "features"):
-        from . import inference
-
-        model = inference.TransformerPredictor(model_dir) if kind == "transformer" \
-            else inference.FeaturePredictor(model_dir)
-    elif kind in ("onnx", "transformer-int8"):  # exports for serving (serving.py)
-        from .serving import load_served
-
-        model = load_served(model_dir)
-    else:
-        raise ModelLoadError(f"The model in {model_dir} is of an unknown kind '{kind}'",
-                             hint="It may come from a newer textclf; update textclf")
-    thresholds = info.get("thresholds")
+    info = model_folder.read_info(model_dir)
+    model = model_folder.loader_for(info.kind, model_dir)(model_dir)
+    thresholds = info.thresholds
     if thresholds is None and run is not None:  # multi-label thresholds tuned by the runner
         thresholds = (run.read_json("eval.json", default={}) or {}).get("thresholds")
-    return Predictor(model, info, model_dir, thresholds=thresholds)
+    return RunPredictor(model, info.to_dict(), model_dir, thresholds=thresholds)
 
 
 def predict_texts(run_or_dir, texts: Sequence[str]) -> pd.DataFrame:
     """``text`` plus the prediction columns."""
-    texts = _texts(texts)
+    texts = clean_texts(texts)
     out = load_predictor(run_or_dir).predict(texts)
     out.insert(0, "text", texts)
     return out
@@ -154,7 +101,7 @@ def predict_file(run, path, text_col: str | None = None, out=None, *, sheet=None
     elif text_col not in frame.columns:
         raise DataError(f"There is no column '{text_col}'", where=Path(str(path)).name,
                         hint=f"Choose one of: {', '.join(map(str, frame.columns[:10]))}")
-    texts = _texts(frame[text_col].tolist())
+    texts = clean_texts(frame[text_col].tolist())
     parts = []
     for start in range(0, len(texts), BATCH):
         parts.append(predictor.predict_proba(texts[start:start + BATCH]))

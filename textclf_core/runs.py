@@ -32,6 +32,7 @@ from typing import Any, Iterator
 
 from .config import RunConfig
 from .errors import RunStoreError, TextclfError
+from .fs import json_default as _json_default  # numpy values and paths in metrics and events
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 STATES = ("running", "finished", "failed", "cancelled", "interrupted")
@@ -107,17 +108,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=False) + "\n")
-
-
-def _json_default(value):
-    """numpy scalars/arrays and paths in metrics and events."""
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, (Path, set, tuple)):
-        return str(value) if isinstance(value, Path) else list(value)
-    if hasattr(value, "item"):
-        return value.item()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _clean_nan(obj):

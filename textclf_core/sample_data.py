@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib.metadata
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import TextclfError
+from .fs import atomic_open
 
 # The repository's sample_data/ folder (the package is installed in editable mode).
 DEFAULT_DEST = Path(__file__).resolve().parents[1] / "sample_data"
@@ -127,16 +126,8 @@ def _is_complete(path: Path, spec: dict) -> bool:
 
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:
     """Write next to the target and rename, so a crash never leaves half a CSV."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False, quoting=csv.QUOTE_MINIMAL)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; the CSVs are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", encoding="utf-8", newline="") as fh:
+        df.to_csv(fh, index=False, quoting=csv.QUOTE_MINIMAL)
 
 
 def export_all(dest: str | Path = "sample_data", *, force: bool = False) -> dict[str, Path]:

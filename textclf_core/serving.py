@@ -14,28 +14,25 @@ baseline and feature-extraction runs are already small (zip them).
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from . import model_folder
 from .errors import ModelLoadError, TextclfError
-from .labels import LabelSpace
+from .model_folder import PredictorBase
 
 FORMATS = ("zip", "onnx", "int8")
 ONNX_OPSET = 17
 
 
 def _transformer_dir(run_or_dir) -> tuple[Path, dict]:
-    from .predict import _model_dir
-
-    model_dir, _ = _model_dir(run_or_dir)
-    info_path = model_dir / "textclf.json"
-    if not info_path.is_file():
+    model_dir, _ = model_folder.resolve(run_or_dir)
+    if not model_folder.has_info(model_dir):
         raise ModelLoadError(f"{model_dir} holds no saved model", hint="Train the run again or pick another run")
-    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info = model_folder.read_info(model_dir).to_dict()
     if info.get("kind") != "transformer":
         what = {"baseline": "a TF-IDF baseline", "features": "a feature-extraction model"}.get(info.get("kind"),
                                                                                              info.get("kind"))
@@ -63,14 +60,13 @@ def _copy_tokenizer(model_dir: Path, out: Path) -> None:
 
 
 def _write_info(out: Path, info: dict, kind: str, **extra) -> None:
-    meta = {**info, "kind": kind, "exported_from": info.get("kind"), **extra}
-    (out / "textclf.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    model_folder.write_info(out, {**info, "kind": kind, "exported_from": info.get("kind"), **extra})
 
 
 def _fresh_folder(out) -> Path:
     out = Path(out).expanduser()
     if out.exists() and any(out.iterdir()):
-        if not (out / "textclf.json").is_file():
+        if not model_folder.has_info(out):
             raise TextclfError(f"{out} exists and is not an earlier export", hint="Choose an empty or new folder")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -116,17 +112,26 @@ def quantize(model):
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 
-class Int8Predictor:
+class _Served(PredictorBase):
+    """What both exports share: their textclf.json (label space, max length, thresholds)."""
+
+    def _read_info(self, model_dir: str | Path) -> None:
+        self.model_dir = Path(model_dir)
+        info = model_folder.read_info(self.model_dir)
+        self.info = info.to_dict()
+        self.label_space = info.label_space
+        self.max_length = int(info.max_length or 128)
+        self.thresholds = info.thresholds
+
+
+class Int8Predictor(_Served):
     """Predicts with an int8 export on CPU (kind ``transformer-int8``)."""
 
     def __init__(self, model_dir: str | Path):
         from safetensors.torch import load_file
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-        self.model_dir = Path(model_dir)
-        self.info = json.loads((self.model_dir / "textclf.json").read_text(encoding="utf-8"))
-        self.label_space = LabelSpace.from_dict(self.info["label_space"])
-        self.max_length = int(self.info.get("max_length") or 128)
+        self._read_info(model_dir)
         try:
             config = AutoConfig.from_pretrained(self.model_dir)
             config._attn_implementation = "eager"
@@ -147,10 +152,6 @@ class Int8Predictor:
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model = quantize(model.eval())
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.label_space.classes)
 
     def logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         import torch
@@ -212,7 +213,7 @@ def export_onnx(run_or_dir, out) -> Path:
     return out
 
 
-class OnnxPredictor:
+class OnnxPredictor(_Served):
     """Predicts with an ONNX export through ONNX Runtime on CPU (kind ``onnx``)."""
 
     def __init__(self, model_dir: str | Path, threads: int | None = None):
@@ -222,10 +223,7 @@ class OnnxPredictor:
             raise ModelLoadError("ONNX Runtime is not installed", hint="pip install onnxruntime") from None
         from transformers import AutoTokenizer
 
-        self.model_dir = Path(model_dir)
-        self.info = json.loads((self.model_dir / "textclf.json").read_text(encoding="utf-8"))
-        self.label_space = LabelSpace.from_dict(self.info["label_space"])
-        self.max_length = int(self.info.get("max_length") or 128)
+        self._read_info(model_dir)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
@@ -238,10 +236,6 @@ class OnnxPredictor:
                                  f"({str(exc).splitlines()[0][:200]})", hint="Export the run again") from None
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-
-    @property
-    def classes(self) -> list[str]:
-        return list(self.label_space.classes)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         from scipy.special import expit, softmax
@@ -258,16 +252,6 @@ class OnnxPredictor:
                                                           left).items()}
             out[batch] = self.session.run(["logits"], inputs)[0]
         return (expit(out) if self.label_space.multi_label else softmax(out, axis=1)).astype(np.float32)
-
-
-def load_served(model_dir: str | Path):
-    """The predictor of an export folder (kind ``onnx`` or ``transformer-int8``)."""
-    kind = json.loads((Path(model_dir) / "textclf.json").read_text(encoding="utf-8")).get("kind")
-    if kind == "onnx":
-        return OnnxPredictor(model_dir)
-    if kind == "transformer-int8":
-        return Int8Predictor(model_dir)
-    raise ModelLoadError(f"{model_dir} is not an ONNX or int8 export")
 
 
 # --- one entry point ------------------------------------------------------------------------
@@ -296,7 +280,7 @@ SERVING_DIR = ".serving"  # inside the run folder; dot folders stay out of run z
 
 def _model_stamp(model_dir: Path) -> str:
     """Changes whenever the run's model is written again (stage_model replaces the folder)."""
-    stat = (model_dir / "textclf.json").stat()
+    stat = model_folder.info_path(model_dir).stat()
     return f"{stat.st_mtime_ns}-{stat.st_size}"
 
 
@@ -313,17 +297,17 @@ def cached_export(run, fmt: str) -> Path:
     root = Path(run.path) / SERVING_DIR
     folder = root / fmt
     try:
-        if json.loads((folder / "textclf.json").read_text(encoding="utf-8")).get("source_stamp") == stamp:
+        if model_folder.read_info(folder).get("source_stamp") == stamp:
             return folder
-    except (OSError, ValueError):
+    except ModelLoadError:
         pass
     building = root / f".{fmt}-{uuid.uuid4().hex[:8]}"
     try:
         root.mkdir(parents=True, exist_ok=True)
         export(run, fmt, building)
-        meta = json.loads((building / "textclf.json").read_text(encoding="utf-8"))
-        (building / "textclf.json").write_text(json.dumps({**meta, "source_stamp": stamp}, indent=2),
-                                               encoding="utf-8")
+        meta = model_folder.read_info(building)
+        meta.extra["source_stamp"] = stamp
+        model_folder.write_info(building, meta)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(building, folder)  # a half-built export is never mistaken for a finished one
@@ -347,15 +331,13 @@ def compare_export(run, export_dir, n: int = 200, batch_size: int = 32) -> dict:
     texts/s of each (one pass after a short warm-up, with this process's threads) and size on disk."""
     import time
 
-    import pandas as pd
     import torch
 
     from .predict import load_predictor
 
-    path = Path(run.path) / "predictions.csv"
-    if not path.is_file():
-        raise TextclfError(f"Run {run.id} has no test predictions to compare on", hint="Train the run with a test share")
-    texts = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False)["text"].astype(str).tolist()[:n]
+    from .evaluation import read_predictions
+
+    texts = read_predictions(run)["text"].astype(str).tolist()[:n]
     if not texts:
         raise TextclfError(f"Run {run.id} has no test texts to compare on", hint="Train the run with a test share")
     original, exported = load_predictor(run), load_predictor(export_dir)

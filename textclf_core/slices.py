@@ -162,10 +162,10 @@ def slice_metrics(pred_df: pd.DataFrame, groups: Sequence, *, classes: Sequence[
 # --- from a run ---------------------------------------------------------------------------------
 
 def read_run_predictions(run) -> pd.DataFrame:
-    path = Path(run.path) / "predictions.csv"
-    if not path.is_file():
-        raise TextclfError(f"Run {run.id} has no test predictions", hint="Train the run again with a test split")
-    return pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False, dtype={"gold": str, "predicted": str})
+    """The run's predictions.csv (:func:`textclf_core.evaluation.read_predictions`)."""
+    from .evaluation import read_predictions
+
+    return read_predictions(run)
 
 
 def run_data(run) -> pd.DataFrame | None:

@@ -153,6 +153,12 @@ def test_baseline_run_then_every_page_shows_it(app):
     assert any("labelled *neg* predicted as *neg*" in m.value for m in app.markdown)
     headings = [h.value for h in app.subheader]
     assert "By group" in headings  # the slices panel
+    from pages._ui import run_store
+    from textclf_core.evaluation import read_predictions
+
+    preds = read_predictions(run_store().get(run_id))  # the misclassified list counts the wrong test rows
+    wrong = int(preds["correct"].eq(False).sum())
+    assert any(c.value.startswith(f"{wrong:,} of {len(preds):,} texts") for c in app.caption)
 
     app.switch_page("pages/compare.py").run()
     no_trouble(app)

@@ -1,0 +1,152 @@
+"""textclf_core's own imports, read from the source (ast, nothing is executed): no import cycle, and no
+private name (``_x``) of one module used by another, whether imported by name or reached as an attribute
+of an imported module. Function-level imports count: they are still a dependency.
+
+``KNOWN_UNTIL_MERGE`` lists what other branches are removing (issue 14 parts B and C). The integrator
+empties it after merging them; an entry that no longer occurs fails too, so the list cannot go stale.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "textclf_core"
+
+# Each entry is removed by the branch named beside it; nothing else may be added here.
+KNOWN_UNTIL_MERGE = {
+    # training (issue 14 part B): prepare_training shared by runner and distributed, events, engine modules
+    "cycle: textclf_core.distributed, textclf_core.fewshot, textclf_core.runner, textclf_core.training",
+    "private: textclf_core.fewshot <- textclf_core.training._evaluation_event",
+    "private: textclf_core.fewshot <- textclf_core.training._output_folder",
+    "private: textclf_core.fewshot <- textclf_core.training._targets",
+    "private: textclf_core.fewshot <- textclf_core.training._write_info",
+    "private: textclf_core.fewshot <- textclf_core.models._hub_kwargs",
+    "private: textclf_core.fewshot <- textclf_core.models._load_error",
+    "private: textclf_core.distributed <- textclf_core.runner._check_training_rows",
+    "private: textclf_core.distributed <- textclf_core.training._targets",
+    "private: textclf_core.runner <- textclf_core.runs._store_error",
+    # review (issue 14 part C): review split by concern, shared loop pieces
+    "private: textclf_core.review <- textclf_core.training._length_grouped_batches",
+    "private: textclf_core.review <- textclf_core.training._PrefixCache",
+}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def module_names(root: Path) -> dict[str, Path]:
+    """Dotted module name → file, for every .py under the package folder ``root``."""
+    out = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _target(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if not node.level:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def import_graph(root: Path) -> tuple[dict[str, set[str]], list[str]]:
+    """(edges module → modules it imports, ``"private: user <- owner.name"`` findings)."""
+    mods = module_names(root)
+    edges: dict[str, set[str]] = {m: set() for m in mods}
+    private: list[str] = []
+    for module, path in mods.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        bound: dict[str, str] = {}  # local name → package module it refers to
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                target = _target(module, path.name == "__init__.py", node)
+                for alias in node.names:
+                    full = f"{target}.{alias.name}"
+                    owner = full if full in mods else target
+                    if owner not in mods or owner == module:
+                        continue
+                    edges[module].add(owner)
+                    if owner == full:
+                        bound[alias.asname or alias.name] = full
+                    elif _private(alias.name):
+                        private.append(f"private: {module} <- {owner}.{alias.name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name in mods and alias.name != module:
+                        edges[module].add(alias.name)
+                        if alias.asname:
+                            bound[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
+                    and node.value.id in bound):
+                private.append(f"private: {module} <- {bound[node.value.id]}.{node.attr}")
+    return edges, sorted(set(private))
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def findings(root: Path) -> set[str]:
+    edges, private = import_graph(root)
+    return {f"cycle: {', '.join(c)}" for c in cycles(edges)} | set(private)
+
+
+def test_no_new_import_cycle_or_private_import():
+    found = findings(PACKAGE)
+    new = sorted(found - KNOWN_UNTIL_MERGE)
+    assert not new, ("New import cycle or private import inside textclf_core (make the name public in the lower "
+                     "module, or move the shared piece down):\n" + "\n".join(new))
+    gone = sorted(KNOWN_UNTIL_MERGE - found)
+    assert not gone, "Fixed, so remove from KNOWN_UNTIL_MERGE:\n" + "\n".join(gone)
+
+
+def test_the_checker_sees_cycles_and_private_names(tmp_path):
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .b import helper\n")
+    (pkg / "b.py").write_text("def helper():\n    from . import c\n    return c._secret\n")
+    (pkg / "c.py").write_text("import pkg.a\n_secret = 1\n")
+    (pkg / "sub" / "__init__.py").write_text("from ..a import _hidden\nfrom . import leaf\n")
+    (pkg / "sub" / "leaf.py").write_text("from pkg import d\n")
+    (pkg / "d.py").write_text("x = 1\n")
+    assert findings(pkg) == {"cycle: pkg.a, pkg.b, pkg.c", "private: pkg.b <- pkg.c._secret",
+                             "private: pkg.sub <- pkg.a._hidden"}
+    edges, _ = import_graph(pkg)
+    assert edges["pkg.sub.leaf"] == {"pkg.d"} and edges["pkg.sub"] == {"pkg.a", "pkg.sub.leaf"}
