@@ -16,15 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "textclf_core"
 # Each entry is removed by the branch named beside it; nothing else may be added here.
 KNOWN_UNTIL_MERGE = {
     # training (issue 14 part B): prepare_training shared by runner and distributed, events, engine modules
-    "cycle: textclf_core.distributed, textclf_core.fewshot, textclf_core.runner, textclf_core.training",
-    "private: textclf_core.fewshot <- textclf_core.training._evaluation_event",
-    "private: textclf_core.fewshot <- textclf_core.training._output_folder",
-    "private: textclf_core.fewshot <- textclf_core.training._targets",
-    "private: textclf_core.fewshot <- textclf_core.training._write_info",
     "private: textclf_core.fewshot <- textclf_core.models._hub_kwargs",
     "private: textclf_core.fewshot <- textclf_core.models._load_error",
-    "private: textclf_core.distributed <- textclf_core.runner._check_training_rows",
-    "private: textclf_core.distributed <- textclf_core.training._targets",
     "private: textclf_core.runner <- textclf_core.runs._store_error",
     # review (issue 14 part C): review split by concern, shared loop pieces
     "private: textclf_core.review <- textclf_core.training._length_grouped_batches",
