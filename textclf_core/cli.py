@@ -618,6 +618,7 @@ def add_serve(sub) -> None:
     p.add_argument("--max-body-mb", type=float, default=1.0, help="request body size limit in MB (default 1)")
     p.add_argument("--max-batch", type=int, default=MAX_BATCH_TEXTS,
                    help=f"texts scored together in one model call (default {MAX_BATCH_TEXTS})")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: all cores but one)")
     p.add_argument("--batch-wait-ms", type=float, default=MAX_WAIT_MS,
                    help=f"how long a request may wait for others to share its batch (default {MAX_WAIT_MS:g} ms)")
     p.set_defaults(func=cmd_serve)
@@ -642,6 +643,7 @@ def cmd_serve(args) -> int:
              f"docs at http://{shown}:{args.port}/docs. Ctrl-C stops.")
 
     serve(args.run, host=args.host, port=args.port, api_key=args.api_key or api_key_from_env(), ready=ready,
+          threads=args.threads,
           max_texts=args.max_texts, max_body_bytes=int(args.max_body_mb * 1e6), max_batch=args.max_batch,
           max_wait_ms=args.batch_wait_ms)
     return EXIT_OK
