@@ -176,6 +176,8 @@ CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
     ("--augment-copies", "augment_copies", int, None, "augmented variants per scarce training text (default 2)"),
     ("--augment-max-per-class", "augment_max_per_class", int, None,
      "only classes with fewer training rows than this are augmented (default 64)"),
+    ("--track", "track", str, ("mlflow", "off"),
+     "log the run to MLflow (MLFLOW_TRACKING_URI, else sqlite in TEXTCLF_HOME); default: only when that is set"),
 ]
 BOOL_FLAGS = [("--class-weights", "class_weights", "weight classes by inverse frequency"),
               ("--multi-label", "multi_label", "labels hold several classes joined by ; or |")]
