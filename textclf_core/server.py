@@ -505,5 +505,20 @@ def curl_example(texts: Sequence[str], *, host: str = DEFAULT_HOST, port: int = 
     return " \\\n".join(lines)
 
 
+def example_text(run, typed: str | None = None, limit: int = 120) -> str:
+    """A text for the ``curl`` example: what the user typed, else the run's first test text, shortened."""
+    text = " ".join(str(typed or "").split())
+    if not text:
+        path = Path(run.path) / "predictions.csv"
+        try:
+            import pandas as pd
+
+            text = " ".join(str(pd.read_csv(path, nrows=1, encoding="utf-8-sig")["text"].iloc[0]).split())
+        except (OSError, KeyError, IndexError, ValueError):
+            text = ""
+    text = text or "Type your text here"
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
 def api_key_from_env() -> str | None:
     return os.environ.get(API_KEY_ENV) or None
