@@ -1,7 +1,7 @@
 """`textclf serve` (dynamic batching) against a naive FastAPI endpoint that calls transformers.pipeline per request.
 
-    nice .venv/bin/python bench/serve.py [--run RUN_FOLDER] [--clients 1 4 16] [--reps 3]
-                                         [--out bench/results/serve.json]
+    nice .venv/bin/python bench/serve.py [--run RUN_FOLDER] [--clients 1 4 16] [--reps 3] [--words N]
+                                         [--threads 1] [--out bench/results/serve.json]
 
 Both servers load the same fine-tuned MiniLM run (trained here when --run is not given: full fine-tuning,
 1 epoch, max length 128, 1,200 movie reviews) and run as separate processes on 127.0.0.1 with the same torch
@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--requests", type=int, default=20, help="requests per client per level (at least 60)")
     parser.add_argument("--seconds", type=float, default=20.0, help="time bound per level")
+    parser.add_argument("--words", type=int, default=None,
+                        help="cut each review to its first N words (short messages); default: whole reviews")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each server (the same for both)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
     parser.add_argument("--naive-server", nargs=3, metavar=("MODEL_DIR", "PORT", "MAX_LENGTH"), help=argparse.SUPPRESS)
@@ -159,6 +161,8 @@ def main() -> None:
     max_length = int(info.get("max_length", 128))
     # Throughput does not depend on whether the model saw a text; reviews are long, so most fill max_length.
     texts = frame.sample(400, random_state=1)["text"].astype(str).tolist()
+    if args.words:
+        texts = [" ".join(t.split()[:args.words]) for t in texts]
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
     ports = {"naive": free_port(), "textclf": free_port()}
@@ -207,7 +211,7 @@ def main() -> None:
         table.append(row)
     top = table[-1]
     out = {"run": str(run.path), "model": run.config.model, "strategy": run.config.strategy, "max_length": max_length,
-           "texts_per_request": 1, "reps": args.reps, "torch_threads": args.threads,
+           "texts_per_request": 1, "words_per_text": args.words or "whole review", "reps": args.reps, "torch_threads": args.threads,
            "cpu": os.cpu_count(), "results": table, "textclf_batching": batching,
            "target_3x_at_max_clients": bool(top["speedup"] >= 3 and top["textclf"]["errors"] == 0),
            "note": "shared 2-core machine (other jobs ran at the same time); run under nice; ratios are what counts"}

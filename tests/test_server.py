@@ -199,6 +199,26 @@ def test_requests_that_wait_together_are_scored_in_one_call(single):
         np.testing.assert_allclose(got, gated.inner.predict_proba(t), rtol=1e-9)
 
 
+def test_a_failing_model_is_one_line_and_the_server_lives_on(single):
+    class Flaky:
+        def __init__(self, inner):
+            self.inner, self.fail = inner, True
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def predict_proba(self, texts):
+            if self.fail:
+                self.fail = False
+                raise RuntimeError("boom")
+            return self.inner.predict_proba(texts)
+
+    with live(create_app(Flaky(load_predictor(single)))) as url:
+        reply = httpx.post(f"{url}/v1/predict", json={"texts": ["great"]})
+        assert reply.status_code == 500 and reply.json()["detail"].startswith("Internal error (RuntimeError)")
+        assert httpx.post(f"{url}/v1/predict", json={"texts": ["great"]}).status_code == 200
+
+
 def test_multi_label_gives_lists_with_the_tuned_thresholds(multi):
     own = load_predictor(multi)
     assert own.multi_label and own.thresholds is not None

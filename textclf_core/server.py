@@ -394,6 +394,16 @@ def create_app(served, *, api_key: str | None = None, max_texts: int = MAX_TEXTS
     async def http_error(request: Request, exc: StarletteHTTPException):
         return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
+    @app.exception_handler(TextclfError)
+    async def textclf_error(request: Request, exc: TextclfError):
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):  # a bug, not the caller's fault: still one line
+        log.error("textclf serve: %s failed", request.url.path, exc_info=exc)
+        return JSONResponse({"detail": f"Internal error ({type(exc).__name__}); the server log has the details"},
+                            status_code=500)
+
     @app.post("/v1/predict", response_model=PredictResponse, dependencies=[Depends(check_key)],
               summary="Classify texts", responses={401: {"description": "missing or wrong API key"},
                                                    413: {"description": "too many texts or too large a body"},
