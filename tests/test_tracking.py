@@ -101,9 +101,11 @@ def test_cli_track_flag(sqlite_uri, tmp_path):
     small_frame(20).to_csv(data, index=False)
     ids = []
     for track in ("off", "mlflow"):
+        before = {s.id for s in RunStore().list()}
         assert cli.main(["train", "--data", str(data), "--strategy", "baseline", "--track", track,
                          "--no-progress"]) == 0
-        ids.append(RunStore().list()[0].id)
+        [new] = {s.id for s in RunStore().list()} - before  # two runs may start in the same second
+        ids.append(new)
     off, on = (RunStore().get(i) for i in ids)
     assert off.config.track == "off" and not (off.path / "tracking.json").exists()
     assert on.config.track == "mlflow"
