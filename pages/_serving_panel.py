@@ -1,7 +1,9 @@
-"""The "Export for serving" section of the Evaluation page: an int8 or ONNX copy of a fine-tuned run.
+"""Serving sections of the pages.
 
-The Evaluation page calls :func:`render_serving_panel(run)` once. Every action is a core call
-(:mod:`textclf_core.serving`); the built export is kept in the run folder, so reruns do not rebuild it.
+- Evaluation: :func:`render_serving_panel(run)`, "Export for serving", an int8 or ONNX copy of a fine-tuned run.
+  Every action is a core call (:mod:`textclf_core.serving`); the built export is kept in the run folder.
+- Predict: :func:`render_api_panel(run, typed)`, "Call it from another program": the exact `textclf serve`
+  command and a `curl` line for the run (built by :mod:`textclf_core.server`, which the tests run for real).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import streamlit as st
 
 from pages import _ui
 from textclf_core import serving
+from textclf_core import server
 from textclf_core.export import model_kind
 
 FORMATS = {
@@ -76,3 +79,30 @@ def render_serving_panel(run) -> None:
                        "thread(s) of this server; speeds depend on the machine, measure on yours")
         c3.metric("Size on disk", _size(result["export_mb"]), delta=f"{result['export_mb'] - result['original_mb']:+,.1f} MB",
                   delta_color="inverse")
+
+
+def render_api_panel(run, typed: str | None = None) -> None:
+    st.subheader("Call it from another program")
+    st.write("Start the API server in a terminal on this machine (it runs until you press Ctrl-C), then call "
+             "it from any program or language that speaks HTTP:")
+    c1, c2 = st.columns([1, 2])
+    port = int(c1.number_input("Port", min_value=1, max_value=65535, value=server.DEFAULT_PORT, step=1,
+                               key="serve_port"))
+    public = c2.toggle("Reachable from other machines", key="serve_public",
+                       help="Listens on every network address of this machine and then requires an API key "
+                            f"(set {server.API_KEY_ENV} before starting; callers send it in the "
+                            f"{server.API_KEY_HEADER} header)")
+    host = "0.0.0.0" if public else server.DEFAULT_HOST
+    st.code(server.serve_command(str(run.path), host=host, port=port), language="bash")
+    st.code(server.curl_example([server.example_text(run, typed)], host=host, port=port, api_key=public),
+            language="bash")
+    where = "this machine's name or address instead of 127.0.0.1" if public else "127.0.0.1 (this machine only)"
+    st.caption(f"The reply: `{{\"predictions\": [{{\"label\": …, \"confidence\": …, \"probabilities\": {{…}}}}]}}`, "
+               f"one item per text, in order{' (multi-label: label is a list)' if run_is_multi(run) else ''}. "
+               f"Up to {server.MAX_TEXTS} texts per request; requests arriving together are scored together. "
+               f"Call {where}; interactive docs at `/docs`.")
+
+
+def run_is_multi(run) -> bool:
+    info = run.model_info() or {}
+    return bool((info.get("label_space") or {}).get("multi_label"))

@@ -4,6 +4,7 @@ import streamlit as st
 
 from pages import _ui
 from pages._explain_panel import render_explanation
+from pages._serving_panel import render_api_panel
 from textclf_core import figures
 from textclf_core.data import guess_columns, list_sheets, neutralize_formulas, read_table
 from textclf_core.export import model_kind, model_zip_bytes
@@ -81,3 +82,6 @@ with _ui.guard("model download"):
                  "or `textclf predict`.")
     _ui.download_button("Download model (.zip)", lambda: model_zip_bytes(run), file_name=f"{run.id}-model.zip",
                         mime="application/zip", key="model_zip")
+
+with _ui.guard("API"):
+    render_api_panel(run, st.session_state.get("predict_text"))

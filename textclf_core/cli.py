@@ -7,6 +7,7 @@
     textclf predict RUN --data FILE --out F   predict a file (or --text "…")
     textclf runs | models                     list runs / pretrained models
     textclf export RUN --out ZIP | import ZIP | delete RUN
+    textclf serve RUN [--host H --port P]     an HTTP API for a run (docs at /docs)
 
 Exit status: 0 success, 2 a problem with the input (one line on stderr, no
 traceback), 1 an internal error, 130 Ctrl-C. Each subcommand is one ``add_*``
@@ -176,6 +177,8 @@ CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
     ("--augment-copies", "augment_copies", int, None, "augmented variants per scarce training text (default 2)"),
     ("--augment-max-per-class", "augment_max_per_class", int, None,
      "only classes with fewer training rows than this are augmented (default 64)"),
+    ("--track", "track", str, ("mlflow", "off"),
+     "log the run to MLflow (MLFLOW_TRACKING_URI, else sqlite in TEXTCLF_HOME); default: only when that is set"),
 ]
 BOOL_FLAGS = [("--class-weights", "class_weights", "weight classes by inverse frequency"),
               ("--multi-label", "multi_label", "labels hold several classes joined by ; or |")]
@@ -600,8 +603,58 @@ def _short(text: str, width: int = 60) -> str:
 
 
 
+# =============================================================================
+# serve
+# =============================================================================
+
+def add_serve(sub) -> None:
+    from .server import API_KEY_ENV, DEFAULT_HOST, DEFAULT_PORT, MAX_BATCH_TEXTS, MAX_TEXTS, MAX_WAIT_MS
+
+    p = sub.add_parser("serve", help="serve a run as an HTTP API (POST /v1/predict, docs at /docs)")
+    p.add_argument("run", help="run id, run folder, model folder, or a zip made by textclf (any model kind)")
+    p.add_argument("--host", default=DEFAULT_HOST,
+                   help=f"address to listen on (default {DEFAULT_HOST}: this machine only; any other needs an API key)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--api-key", help=f"require this key in the X-API-Key header (better: set {API_KEY_ENV}, "
+                                     "which other users of the machine cannot see in the process list)")
+    p.add_argument("--max-texts", type=int, default=MAX_TEXTS, help=f"texts per request (default {MAX_TEXTS})")
+    p.add_argument("--max-body-mb", type=float, default=1.0, help="request body size limit in MB (default 1)")
+    p.add_argument("--max-batch", type=int, default=MAX_BATCH_TEXTS,
+                   help=f"texts scored together in one model call (default {MAX_BATCH_TEXTS})")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for the model (default: all cores but one)")
+    p.add_argument("--batch-wait-ms", type=float, default=MAX_WAIT_MS,
+                   help=f"how long a request may wait for others to share its batch (default {MAX_WAIT_MS:g} ms)")
+    p.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args) -> int:
+    from .server import api_key_from_env, serve
+
+    if not 1 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 1 and 65535, got {args.port}")
+    for name in ("max_texts", "max_batch"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    if not args.max_body_mb > 0 or args.batch_wait_ms < 0:
+        raise UsageError("--max-body-mb must be above 0 and --batch-wait-ms at least 0")
+
+    def ready(served) -> None:
+        shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+        p = served.predictor
+        _err(f"Serving {served.run_id or served.source} ({p.kind}, {len(p.classes)} classes"
+             f"{', multi-label' if p.multi_label else ''}) on http://{shown}:{args.port}/v1/predict; "
+             f"docs at http://{shown}:{args.port}/docs. Ctrl-C stops.")
+
+    serve(args.run, host=args.host, port=args.port, api_key=args.api_key or api_key_from_env(), ready=ready,
+          threads=args.threads,
+          max_texts=args.max_texts, max_body_bytes=int(args.max_body_mb * 1e6), max_batch=args.max_batch,
+          max_wait_ms=args.batch_wait_ms)
+    return EXIT_OK
+
+
+
 COMMANDS: list[Callable] = [add_validate, add_review, add_train, add_evaluate, add_predict, add_runs, add_models,
-                            add_export, add_import, add_delete]
+                            add_export, add_import, add_delete, add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

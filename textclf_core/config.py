@@ -96,6 +96,7 @@ class RunConfig:
 
     # --- bookkeeping ----------------------------------------------------------
     name: str | None = None  # a label shown in the app; None: derived
+    track: str | None = None  # "mlflow": log the run to MLflow; None: only when MLFLOW_TRACKING_URI is set; "off"
     extra: dict[str, Any] = field(default_factory=dict)  # forward-compatible settings
 
     def __post_init__(self) -> None:

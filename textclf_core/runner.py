@@ -93,7 +93,9 @@ def execute(config: RunConfig, frame: pd.DataFrame | None = None, *, store: RunS
     store = store or RunStore()
     if run is None:
         run = store.create(config)
-    user_emit = emit
+    from .tracking import with_tracking
+
+    user_emit = with_tracking(config, run, emit)  # MLflow listener when tracking is on (tracking.py)
 
     def emit_event(event: dict) -> None:
         event = run.append_event(event)
