@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .calibration import apply_temperature
 from .errors import DataError, ModelLoadError, TextclfError
 from .labels import LabelSpace, LabelSpaceOwner
 from .runs import RUN_ID_RE, Run, RunStore
@@ -47,7 +48,8 @@ class Predictor(LabelSpaceOwner):
         texts = _texts(texts)
         if not texts:
             return np.zeros((0, len(self.classes)))
-        return np.asarray(self.model.predict_proba(texts), dtype=float)
+        proba = np.asarray(self.model.predict_proba(texts), dtype=float)
+        return apply_temperature(proba, self.info.get("temperature"), self.multi_label)  # fitted by the runner
 
     def predict(self, texts: Sequence[str]) -> pd.DataFrame:
         """One row per text: ``label``, ``confidence``, ``prob_<class>`` for every class.
