@@ -85,8 +85,17 @@ def sentence_for(trends: dict, points: pd.DataFrame) -> str:
     if gain < FLAT:
         return (f"The {member} curve is flat: doubling your labels (from {n:,} to {2 * n:,}) would add little "
                 f"({gain * 100:+.1f} macro-F1 points). Cleaner labels or a stronger model will help more.")
-    return (f"Doubling your labels (from {n:,} to {2 * n:,}) would add about {gain * 100:.0f} macro-F1 point"
-            f"{'s' * (round(gain * 100) != 1)} ({member} trend, {gain * 100:.1f} per doubling so far).")
+    sentence = (f"Doubling your labels (from {n:,} to {2 * n:,}) would add about {gain * 100:.0f} macro-F1 point"
+                f"{'s' * (round(gain * 100) != 1)} ({member} trend over {trends[member]['points']} sizes, "
+                f"{gain * 100:.1f} per doubling")
+    last = points[points["member"] == member].sort_values("n_train").tail(2)
+    if len(last) == 2:  # a curve that bends over says so: the trend alone would promise too much
+        f = last["macro_f1"].to_numpy()
+        steps = np.log2(last["n_train"].to_numpy()[1] / last["n_train"].to_numpy()[0])
+        recent = (f[1] - f[0]) / steps if steps > 0 else None
+        if recent is not None and recent < gain / 2:
+            sentence += f"; the last doubling added only {recent * 100:.1f}, so expect less"
+    return sentence + ")."
 
 
 def _scores(y_val, proba, label_space: LabelSpace) -> dict:
