@@ -117,3 +117,11 @@ def test_multi_label_runs_keep_raw_probabilities_and_say_why():
     report = calibration.run_report(run)
     assert report["temperature"] is None and "threshold" in report["reason"]
     assert report["test"]["before"]["ece"] is not None and report["test"]["after"] is None
+
+
+def test_near_uniform_file_reads_the_probability_columns():
+    import pandas as pd
+
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "prob_x": [0.52, 0.55, 0.49], "prob_y": [0.48, 0.45, 0.51]})
+    assert calibration.near_uniform_file(frame, ["x", "y"])
+    assert calibration.near_uniform_file(frame, ["x", "z"]) is None

@@ -55,6 +55,8 @@ def test_curve_of_a_run_scores_each_size_on_its_validation_rows(capsys):
     assert result.sentence.startswith(("Doubling your labels", f"The {curve.TFIDF} curve is flat"))
     assert main(["curve", run.id]) == 0
     assert "labelled rows" in capsys.readouterr().out
+    kept = curve.saved_curve(run)  # kept in the run folder for the Evaluation page
+    assert kept.points["n_train"].tolist() == result.points["n_train"].tolist() and kept.sentence == result.sentence
     assert main(["curve", "--data", str(path), "--json"]) == 0
     assert '"trends"' in capsys.readouterr().out
 

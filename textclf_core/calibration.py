@@ -162,6 +162,14 @@ def near_uniform(proba, multi_label: bool = False, share: float = NEAR_UNIFORM_S
             f"train longer or on more data, or check that the texts look like the training data.")
 
 
+def near_uniform_file(frame, classes: Sequence[str], multi_label: bool = False) -> str | None:
+    """:func:`near_uniform` of a predicted file (``prob_<class>`` columns, as predict_file writes them)."""
+    cols = [f"prob_{c}" for c in classes]
+    if any(c not in frame.columns for c in cols):
+        return None
+    return near_uniform(frame[cols].astype(float).to_numpy(), multi_label)
+
+
 # --- the run's calibration ------------------------------------------------------------------------
 @dataclass
 class Calibration:

@@ -663,14 +663,14 @@ def add_curve(sub) -> None:
 
 
 def cmd_curve(args) -> int:
-    from .curve import curve_for_data, curve_for_run
+    from .curve import curve_for_data, run_curve
 
     if bool(args.run) == bool(args.data):
         raise UsageError("Give either a run id or --data FILE")
     if args.run:
         from .runs import RunStore
 
-        result = curve_for_run(RunStore().get(args.run))
+        result = run_curve(RunStore().get(args.run), recompute=True)
     else:
         frame = _read(args.data, args.sheet)
         text_col, label_col, _ = _columns(frame, args.text_col, args.label_col)

@@ -61,6 +61,13 @@ class LearningCurve:
         return {"points": self.points.to_dict(orient="records"), "trends": self.trends, "sentence": self.sentence,
                 "n_val": self.n_val, "skipped": self.skipped}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> "LearningCurve":
+        points = pd.DataFrame(data.get("points") or [], columns=["member", "fraction", "n_train", "macro_f1",
+                                                                 "accuracy"])
+        return cls(points, dict(data.get("trends") or {}), data.get("sentence", ""), int(data.get("n_val", 0)),
+                   dict(data.get("skipped") or {}))
+
 
 def fit_trend(n_train: Sequence[float], scores: Sequence[float]) -> dict | None:
     """Least-squares line score = a + b·log2(n): ``per_doubling`` is b. None with fewer than 3 points."""
@@ -239,3 +246,23 @@ def curve_for_data(frame: pd.DataFrame, config=None, **kwargs) -> LearningCurve:
     if len(train) == 0:
         raise DataError("No labelled rows are left for training", hint="Label more rows")
     return learning_curve(train, val, label_space, config, **kwargs)
+
+
+CURVE_FILE = "curve.json"
+
+
+def saved_curve(run) -> LearningCurve | None:
+    """The curve computed earlier for ``run`` (kept in its ``curve.json``), or None."""
+    data = run.read_json(CURVE_FILE, default=None)
+    return LearningCurve.from_dict(data) if data else None
+
+
+def run_curve(run, *, recompute: bool = False, **kwargs) -> LearningCurve:
+    """:func:`curve_for_run`, computed once and kept in the run folder (a few baseline fits: seconds)."""
+    if not recompute:
+        saved = saved_curve(run)
+        if saved is not None:
+            return saved
+    result = curve_for_run(run, **kwargs)
+    run.write_json(CURVE_FILE, result.to_dict())
+    return result

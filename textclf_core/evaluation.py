@@ -343,7 +343,8 @@ def score_intervals(pred_df: pd.DataFrame, classes: Sequence[str], *, multi_labe
     "method": "bootstrap"}, "caution": str | None}``; the caution is set below :data:`SMALL_TEST` texts.
     """
     classes = [str(c) for c in classes]
-    frame = pred_df[pred_df["gold"].astype(str) != ""]
+    frame = pred_df.assign(gold=pred_df["gold"].fillna(""), predicted=pred_df["predicted"].fillna(""))
+    frame = frame[frame["gold"].astype(str) != ""]
     n = int(len(frame))
     gold, pred = frame["gold"].astype(str).tolist(), frame["predicted"].astype(str).tolist()
     if multi_label:
