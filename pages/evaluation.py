@@ -168,10 +168,10 @@ if run is not None:
         if st.button("Compute the learning curve" if result is None else "Compute it again",
                      icon=":material/trending_up:", key=f"curve_button_{run.id}"):
             with st.spinner("Training on 10, 25, 50 and 100% of the training rows…"):
-                result = curve.run_curve(run, recompute=True)
+                result = curve.run_curve(run, recompute=True, data=_ui.working_frame())
         if result is not None:
             st.markdown(f"**{result.sentence}**")
-            st.plotly_chart(figures.learning_curve(result.points, result.trends), key=f"curve_{run.id}")
+            st.plotly_chart(figures.learning_curve(result.points, result.trends, title=None), key=f"curve_{run.id}")
             for member, why in result.skipped.items():
                 st.caption(f"{member} left out: {why}.")
 

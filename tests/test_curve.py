@@ -37,6 +37,8 @@ def test_trend_is_the_gain_per_doubling():
     flat = curve.fit_trend(n, [0.8, 0.8, 0.8, 0.8])
     assert "flat" in curve.sentence_for({curve.TFIDF: flat}, points.assign(macro_f1=0.8))
     assert curve.fit_trend([100, 200], [0.5, 0.6]) is None
+    falling = curve.fit_trend(n, [0.7, 0.66, 0.62, 0.6])
+    assert "did not grow" in curve.sentence_for({curve.TFIDF: falling}, points.assign(macro_f1=0.6))
 
 
 def test_curve_of_a_run_scores_each_size_on_its_validation_rows(capsys):
@@ -52,7 +54,9 @@ def test_curve_of_a_run_scores_each_size_on_its_validation_rows(capsys):
     assert result.n_val == int((pd.read_csv(run.path / "split.csv")["split"] == "validation").sum())
     assert tfidf["macro_f1"].between(0, 1).all() and curve.TFIDF in result.trends
     assert curve.EMBEDDINGS in result.skipped and "not cached" in result.skipped[curve.EMBEDDINGS]
-    assert result.sentence.startswith(("Doubling your labels", f"The {curve.TFIDF} curve is flat"))
+    assert result.sentence.startswith(("Doubling your labels", f"The {curve.TFIDF} curve is flat",
+                                       f"The {curve.TFIDF} scores did not grow"))
+    assert f"only {result.n_val} validation texts" in result.sentence  # a tiny validation split says so
     assert main(["curve", run.id]) == 0
     assert "labelled rows" in capsys.readouterr().out
     kept = curve.saved_curve(run)  # kept in the run folder for the Evaluation page
@@ -79,3 +83,17 @@ def test_frozen_embeddings_join_once_they_are_cached(tiny_bert):
 def test_no_validation_rows_is_a_plain_error():
     with pytest.raises(DataError, match="validation rows"):
         curve.curve_for_data(small_frame(30), RunConfig(strategy="baseline", val_size=0.0))
+
+
+def test_a_run_trained_from_the_app_takes_its_table_from_the_session():
+    from textclf_core.errors import TextclfError
+
+    frame = small_frame(40, seed=6)
+    run = execute(RunConfig(strategy="baseline"), frame, store=RunStore())  # no file: like the app's runs
+    with pytest.raises(TextclfError, match="not at hand") as err:
+        curve.curve_for_run(run)
+    assert "Upload page" in str(err.value)
+    with pytest.raises(TextclfError, match="not at hand"):
+        curve.curve_for_run(run, data=small_frame(40, seed=7))  # another table: its rows would not match
+    result = curve.run_curve(run, data=frame)
+    assert len(result.points) == 4 and curve.saved_curve(run) is not None

@@ -24,6 +24,7 @@ from .labels import LabelSpace
 
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 FLAT = 0.005  # below half a point per doubling the curve counts as flat
+SMALL_VALIDATION = 100  # as evaluation.SMALL_TEST: fewer texts make every point noisy
 TFIDF, EMBEDDINGS = "TF-IDF", "frozen embeddings"
 
 
@@ -89,6 +90,9 @@ def sentence_for(trends: dict, points: pd.DataFrame) -> str:
     member = full.sort_values("macro_f1", ascending=False)["member"].iloc[0]
     gain = trends[member]["per_doubling"]
     n = int(points["n_train"].max())
+    if gain < -FLAT:
+        return (f"The {member} scores did not grow with more labels ({gain * 100:+.1f} macro-F1 points per doubling): "
+                f"more labels of the same kind are unlikely to help; check the labels, or try a stronger model.")
     if gain < FLAT:
         return (f"The {member} curve is flat: doubling your labels (from {n:,} to {2 * n:,}) would add little "
                 f"({gain * 100:+.1f} macro-F1 points). Cleaner labels or a stronger model will help more.")
@@ -187,7 +191,11 @@ def learning_curve(train_df: pd.DataFrame, val_df: pd.DataFrame, label_space: La
         trend = fit_trend(part["n_train"], part["macro_f1"])
         if trend is not None:
             trends[member] = trend
-    return LearningCurve(points, trends, sentence_for(trends, points), int(len(val_df)), skipped)
+    sentence = sentence_for(trends, points)
+    if len(val_df) < SMALL_VALIDATION:
+        sentence += (f" Scored on only {len(val_df)} validation texts, so each point moves by several points by "
+                     "chance: read the trend, not single points.")
+    return LearningCurve(points, trends, sentence, int(len(val_df)), skipped)
 
 
 def _fit_head(x_train, labels, x_val, label_space: LabelSpace, seed: int):
@@ -225,14 +233,27 @@ def _train_val(config, frame: pd.DataFrame, split: pd.DataFrame | None = None):
     return config, train, val, label_space
 
 
-def curve_for_run(run, **kwargs) -> LearningCurve:
-    """The learning curve on a run's own training and validation rows (its data file must still be readable)."""
+def _run_frame(run, data: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The table ``run`` was trained on: ``data`` when it is that table (same fingerprint; the app passes
+    the session's dataset, since runs trained from the app have no file), else the run's data file."""
+    from .data import fingerprint
     from .slices import run_data
 
+    expected = (run.read_json("data.json", default={}) or {}).get("fingerprint")
+    if data is not None and (expected is None or fingerprint(data) == expected):
+        return data
     frame = run_data(run)
     if frame is None:
-        raise TextclfError(f"The data of run {run.id} cannot be read any more (moved or changed since training)",
-                           hint="Run `textclf curve --data FILE` on the file instead")
+        raise TextclfError(f"The table run {run.id} was trained on is not at hand (it came from the app, or its "
+                           "file moved or changed since training)",
+                           hint="Load the same file on the Upload page, or run `textclf curve --data FILE`")
+    return frame
+
+
+def curve_for_run(run, data: pd.DataFrame | None = None, **kwargs) -> LearningCurve:
+    """The learning curve on a run's own training and validation rows (``data``: the table it was trained on,
+    when its file is not readable; see :func:`_run_frame`)."""
+    frame = _run_frame(run, data)
     split = pd.read_csv(run.path / "split.csv") if (run.path / "split.csv").is_file() else None
     config, train, val, label_space = _train_val(run.config, frame, split)
     return learning_curve(train, val, label_space, config, **kwargs)
