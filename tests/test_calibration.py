@@ -125,3 +125,19 @@ def test_near_uniform_file_reads_the_probability_columns():
     frame = pd.DataFrame({"text": ["a", "b", "c"], "prob_x": [0.52, 0.55, 0.49], "prob_y": [0.48, 0.45, 0.51]})
     assert calibration.near_uniform_file(frame, ["x", "y"])
     assert calibration.near_uniform_file(frame, ["x", "z"]) is None
+
+
+def test_a_transformer_run_is_calibrated_and_its_loaded_predictor_applies_it(tiny_bert):
+    config = RunConfig(strategy="full", model=str(tiny_bert), epochs=2, batch_size=8, lr=3e-3, precision="fp32",
+                       seed=1, max_length=32, early_stopping_patience=None, val_size=0.25)
+    run = execute(config, noisy_frame().head(120), store=RunStore())
+    assert run.status()["state"] == "finished", run.status()
+    saved = run.read_json("calibration.json")
+    assert saved["reason"] is None and saved["temperature"] is not None
+    meta = json.loads((run.model_dir / "textclf.json").read_text())
+    assert meta.get("temperature", 1.0) == saved["temperature"]
+    predictor = load_predictor(run)
+    texts = ["the great wonderful film", "the awful boring plot"]
+    np.testing.assert_allclose(predictor.predict_proba(texts),
+                               calibration.apply_temperature(predictor.model.predict_proba(texts),
+                                                             saved["temperature"]), rtol=1e-5)
