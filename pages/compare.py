@@ -5,6 +5,8 @@ import streamlit as st
 
 from pages import _ui
 from textclf_core import figures
+from textclf_core.compare import compare_runs
+from textclf_core.errors import TextclfError
 
 st.title("Compare runs")
 
@@ -27,6 +29,52 @@ with st.expander("Import a run made elsewhere", icon=":material/upload:"):
             else:
                 imported = _ui.run_store().import_folder(folder)
             st.success(f"Imported as run {imported.id}", icon=":material/check:")
+
+
+
+def render_run_vs_run(store, done) -> None:
+    """Run A vs run B on the same test texts: the 2x2 table, McNemar's sentence, per-class differences
+    and the texts they label differently (all from textclf_core.compare)."""
+    st.subheader("Run A vs run B, text by text")
+    ids = [s.id for s in done]
+    names = {s.id: f"{s.name} · {_ui.fmt(s.macro_f1)} macro-F1 · {s.id}" for s in done}
+    c1, c2 = st.columns(2)
+    # Newest two by default, older one as A: "did my latest change help?"
+    id_a = c1.selectbox("Run A", ids, index=1, format_func=names.get, key="vs_a")
+    id_b = c2.selectbox("Run B", ids, index=0, format_func=names.get, key="vs_b")
+    try:
+        result = compare_runs(store.get(id_a), store.get(id_b))
+    except TextclfError as exc:
+        st.warning(str(exc), icon=":material/compare_arrows:")
+        return
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Accuracy A", _ui.fmt(result.accuracy_a))
+    m2.metric("Accuracy B", _ui.fmt(result.accuracy_b),
+              delta=None if result.accuracy_a is None else f"{(result.accuracy_b - result.accuracy_a) * 100:+.1f} pts")
+    m3.metric("McNemar p-value", f"{result.p_value:.3f}" if result.p_value >= 0.001 else "< 0.001",
+              help="Exact McNemar test on the texts where exactly one run is right: the chance of a split this "
+                   "uneven if both runs were equally good.")
+    (st.success if result.p_value < 0.05 else st.info)(result.sentence, icon=":material/balance:")
+    left, right = st.columns([2, 3])
+    with left:
+        st.caption(f"{result.n:,} test texts")
+        st.dataframe(result.table, width="stretch")
+    with right:
+        st.plotly_chart(figures.class_differences(result.per_class, title=None), key="vs_class_diff")
+    st.dataframe(result.per_class, hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in ("recall A", "recall B", "recall B − A", "F1 A", "F1 B", "F1 B − A")})
+    st.markdown(f"**Texts A and B label differently** ({len(result.disagreements):,})")
+    classes = sorted(set(result.per_class["class"].astype(str)))
+    cls = st.selectbox("Class", [None] + classes, key="vs_class",
+                       format_func=lambda c: "every class" if c is None else c)
+    shown = result.filter_disagreements(cls)
+    st.caption(f"{len(shown):,} texts{'' if cls is None else f' with {cls} as the true or a predicted label'}; "
+               "those only one run gets right first.")
+    st.dataframe(shown, hide_index=True, width="stretch", height=320, key="vs_disagreements",
+                 column_config={"confidence A": st.column_config.NumberColumn(format="%.2f"),
+                                "confidence B": st.column_config.NumberColumn(format="%.2f")})
+
 
 with _ui.guard("compare"):
     store = _ui.run_store()
@@ -61,6 +109,8 @@ with _ui.guard("compare"):
     st.caption("Click a column header to sort.")
 
     done = [s for s in summaries if s.state in ("finished", "cancelled")]
+    if len(done) >= 2:
+        render_run_vs_run(store, done)
     if done:
         st.subheader("Validation curves")
         metric = st.radio("Score", ["macro_f1", "accuracy", "val_loss"], horizontal=True, key="compare_metric",

@@ -7,7 +7,7 @@ from pages import _ui
 from pages._explain_panel import render_explanation
 from pages._serving_panel import render_serving_panel
 from pages._slices_panel import render_slices_panel
-from textclf_core import evaluation, figures
+from textclf_core import calibration, curve, evaluation, figures
 
 st.title("Evaluation")
 
@@ -42,14 +42,24 @@ with _ui.guard("evaluation"):
     m4.metric("ROC AUC" if ev.get("roc_auc") is not None else "Balanced accuracy",
               _ui.fmt(ev.get("roc_auc") if ev.get("roc_auc") is not None else ev.get("balanced_accuracy"), "f3"
                       if ev.get("roc_auc") is not None else "pct"))
+    preds = evaluation.read_predictions(run, missing_ok=True)
+    classes = [str(c) for c in ev.get("classes") or []]
+    if preds is not None and len(preds) and classes:  # how sure each headline score is
+        separator = (run.read_json("labels.json", default={}) or {}).get("separator") or ";"
+        ci = evaluation.score_intervals(preds, classes, multi_label=bool(ev.get("multi_label")), separator=separator)
+        for column, key, method in ((m1, "accuracy", "Wilson"), (m2, "macro_f1", "bootstrap")):
+            if ci[key]["low"] is not None:
+                column.caption(f"95% interval {_ui.fmt(ci[key]['low'])} – {_ui.fmt(ci[key]['high'])}",
+                               help=f"{method}: the range the score would likely fall in on another "
+                                    f"{ci['n']:,} texts like these")
+        if ci["caution"]:
+            st.warning(ci["caution"], icon=":material/warning:")
     if base is not None:
         st.caption(f"Baseline on the same data ({base.config.display_name()}): accuracy {_ui.fmt(base_ev.get('accuracy'))},"
                    f" macro-F1 {_ui.fmt(base_ev.get('macro_f1'))}.")
     elif run.config.uses_transformer:
         st.caption("Train the baseline on the same data to see how much the transformer adds.")
 
-    preds = evaluation.read_predictions(run, missing_ok=True)
-    classes = [str(c) for c in ev.get("classes") or []]
 
     # --- confusion matrix -------------------------------------------------------------------
     if ev.get("confusion_matrix") and not ev.get("multi_label"):
@@ -121,6 +131,48 @@ with _ui.guard("evaluation details"):
                                                         f"{str(top.at[i, 'text'])[:90]}")
             if choice is not None:
                 render_explanation(run.id, str(top.at[choice, "text"]), key=f"eval_explain_{run.id}")
+
+if run is not None:
+    with _ui.guard("calibration"):
+        st.subheader("How far to trust a confidence")
+        report = calibration.run_report(run)
+        before, after = ((report.get("test") or {}).get(k) for k in ("before", "after"))
+        if report.get("test") is None and report.get("validation"):
+            before, after = report["validation"].get("before"), report["validation"].get("after")
+        t = report.get("temperature")
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Temperature", f"{t:.2f}" if t else "none",
+                  help="Fitted on the validation split and saved with the model; every prediction uses it. "
+                       "Above 1: the model was over-confident and its confidences are softened. Labels never change.")
+        ece_before, ece_after = (before or {}).get("ece"), (after or {}).get("ece")
+        c2.metric("Calibration error before", "–" if ece_before is None else f"{ece_before:.3f}",
+                  help="Expected calibration error (ECE): how far a stated confidence is, on average, from how "
+                       "often the model is right at that confidence. 0 is perfect.")
+        c3.metric("Calibration error after", "–" if ece_after is None else f"{ece_after:.3f}",
+                  delta=None if ece_before is None or ece_after is None else f"{ece_after - ece_before:+.3f}",
+                  delta_color="inverse")
+        if report.get("reason"):
+            st.info(report["reason"], icon=":material/info:")
+        elif ece_after is not None:
+            st.caption(f"On the {(after or {}).get('n', 0):,} {report.get('split', 'test')} texts a confidence was "
+                       f"off by {ece_before * 100:.1f} points on average before calibration and "
+                       f"{ece_after * 100:.1f} after. The confidences shown everywhere are the calibrated ones.")
+        st.plotly_chart(figures.reliability_diagram(before, after), key=f"reliability_{run.id}")
+
+    with _ui.guard("learning curve"):
+        st.subheader("Will more labels help?")
+        st.caption("The TF-IDF baseline (and frozen embeddings when they are already cached) trained on 10, 25, 50 "
+                   "and 100% of this run's training rows, each scored on the same validation rows.")
+        result = curve.saved_curve(run)
+        if st.button("Compute the learning curve" if result is None else "Compute it again",
+                     icon=":material/trending_up:", key=f"curve_button_{run.id}"):
+            with st.spinner("Training on 10, 25, 50 and 100% of the training rows…"):
+                result = curve.run_curve(run, recompute=True, data=_ui.working_frame())
+        if result is not None:
+            st.markdown(f"**{result.sentence}**")
+            st.plotly_chart(figures.learning_curve(result.points, result.trends, title=None), key=f"curve_{run.id}")
+            for member, why in result.skipped.items():
+                st.caption(f"{member} left out: {why}.")
 
 if run is not None:  # None when the run could not be opened (the message is shown above)
     with _ui.guard("by group"):

@@ -6,6 +6,7 @@ from pages import _ui
 from pages._explain_panel import render_explanation
 from pages._serving_panel import render_api_panel
 from textclf_core import figures
+from textclf_core.calibration import near_uniform_file
 from textclf_core.data import guess_columns, list_sheets, neutralize_formulas, read_table
 from textclf_core.export import model_kind, model_zip_bytes
 from textclf_core.predict import load_predictor, predict_file
@@ -66,6 +67,8 @@ with _ui.guard("predict file"):
         stored = st.session_state.get("predict_result")
         if stored and stored[0] == uploaded.file_id:
             out = stored[1]
+            if warning := near_uniform_file(out, model.classes, model.multi_label):  # confidences near a guess
+                st.warning(warning, icon=":material/warning:")
             st.dataframe(out.head(200), hide_index=True, width="stretch", height=300)
             stem = uploaded.name.rsplit(".", 1)[0]
             _ui.download_button("Download predictions (CSV)", lambda: neutralize_formulas(out).to_csv(index=False)

@@ -123,3 +123,17 @@ def test_per_class_table_reads_eval_json_records():
 
 def test_word_counts():
     assert list(figures.word_counts(["a b c", "", None, float("nan")])) == [3, 0, 0, 0]
+
+
+def test_insight_figures_show_their_data():
+    rel = {"ece": 0.1, "bins": [{"low": 0.5, "high": 0.6, "count": 3, "confidence": 0.55, "accuracy": 0.4},
+                                {"low": 0.9, "high": 1.0, "count": 0, "confidence": None, "accuracy": None}]}
+    fig = figures.reliability_diagram(rel, rel)
+    assert len(fig.data) == 3 and list(fig.data[1].x) == [0.55] and "ECE 0.100" in fig.data[1].name
+    assert figures.reliability_diagram(None).layout.annotations
+    points = pd.DataFrame({"member": "TF-IDF", "n_train": [10, 20, 40], "macro_f1": [0.5, 0.6, 0.7]})
+    fig = figures.learning_curve(points, {"TF-IDF": {"per_doubling": 0.1, "intercept": 0.17}})
+    assert list(fig.data[0].y) == [0.5, 0.6, 0.7] and list(fig.data[1].x) == [10, 80]
+    assert figures.learning_curve(points.iloc[:0]).layout.annotations
+    per = pd.DataFrame({"class": ["a", "b"], "F1 B − A": [0.05, -0.02]})
+    assert list(figures.class_differences(per).data[0].text) == ["+5.0", "-2.0"]

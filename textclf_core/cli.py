@@ -8,6 +8,8 @@
     textclf runs | models                     list runs / pretrained models
     textclf export RUN --out ZIP | import ZIP | delete RUN
     textclf serve RUN [--host H --port P]     an HTTP API for a run (docs at /docs)
+    textclf compare RUN_A RUN_B               is B really better than A, and on which texts?
+    textclf curve RUN | --data FILE           will more labels help?
 
 Exit status: 0 success, 2 a problem with the input (one line on stderr, no
 traceback), 1 an internal error, 130 Ctrl-C. Each subcommand is one ``add_*``
@@ -652,9 +654,100 @@ def cmd_serve(args) -> int:
     return EXIT_OK
 
 
+# =============================================================================
+# compare, curve (insight)
+# =============================================================================
+
+def add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="is run B really better than run A? text by text, with McNemar's test")
+    p.add_argument("run_a", help="run id of A (see `textclf runs`)")
+    p.add_argument("run_b", help="run id of B, tested on the same rows")
+    p.add_argument("--class", dest="cls", metavar="CLASS", help="only disagreements involving this class")
+    p.add_argument("--show", type=int, default=10, help="disagreeing texts to print (default 10)")
+    p.add_argument("--out", help="CSV file for every disagreeing text")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.set_defaults(func=cmd_compare)
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare_runs
+    from .runs import RunStore
+
+    store = RunStore()
+    result = compare_runs(store.get(args.run_a), store.get(args.run_b))
+    shown = result.filter_disagreements(args.cls)
+    if args.out:
+        from .data import write_csv
+
+        write_csv(shown, Path(args.out).expanduser(), neutralize=True)
+    if args.json:
+        _out(json.dumps(result.to_dict(), indent=2))
+        return EXIT_OK
+    _out(f"A = {args.run_a}, B = {args.run_b}: {result.n:,} test texts; accuracy A {_cell(result.accuracy_a)}, "
+         f"B {_cell(result.accuracy_b)}")
+    _out(_table([[i] + list(r) for i, r in zip(result.table.index, result.table.to_numpy().tolist())],
+                [""] + list(result.table.columns)))
+    _out(f"McNemar exact p = {result.p_value:.4g}. {result.sentence}")
+    _out("per class (B − A):")
+    _out(_table([[r["class"], r["texts"], r["recall A"], r["recall B"], r["F1 B − A"], r["only A right"],
+                  r["only B right"]] for r in result.per_class.to_dict(orient="records")],
+                ["class", "texts", "recall A", "recall B", "F1 B−A", "only A right", "only B right"]))
+    what = f" involving {args.cls}" if args.cls else ""
+    _out(f"{len(shown):,} texts{what} where A and B disagree" + (":" if len(shown) and args.show else "."))
+    if args.show and len(shown):
+        _out(_table([[r["row"], r["gold"], f"{r['predicted A']} ({r['confidence A']:.2f})",
+                      f"{r['predicted B']} ({r['confidence B']:.2f})", r["right"], _short(r["text"], 50)]
+                     for r in shown.head(args.show).to_dict(orient="records")],
+                    ["row", "gold", "A", "B", "right", "text"]))
+    if args.out:
+        _err(f"Wrote {len(shown):,} disagreeing texts to {args.out}")
+    return EXIT_OK
+
+
+def add_curve(sub) -> None:
+    p = sub.add_parser("curve", help="will more labels help? scores on 10/25/50/100%% of the training rows")
+    p.add_argument("run", nargs="?", help="run id: use its data, split and settings")
+    p.add_argument("--data", help="…or a table of texts and labels (default settings)")
+    p.add_argument("--sheet", help="Excel sheet name (default: the first)")
+    p.add_argument("--text-col", help="column with the texts (default: guessed)")
+    p.add_argument("--label-col", help="column with the labels (default: guessed)")
+    p.add_argument("--json", action="store_true", help="print the points as JSON")
+    p.set_defaults(func=cmd_curve)
+
+
+def cmd_curve(args) -> int:
+    from .curve import curve_for_data, run_curve
+
+    if bool(args.run) == bool(args.data):
+        raise UsageError("Give either a run id or --data FILE")
+    if args.run:
+        from .runs import RunStore
+
+        result = run_curve(RunStore().get(args.run), recompute=True)
+    else:
+        frame = _read(args.data, args.sheet)
+        text_col, label_col, _ = _columns(frame, args.text_col, args.label_col)
+        if not text_col or not label_col:
+            raise UsageError("Could not tell which columns hold the texts and the labels",
+                             hint="Name them with --text-col and --label-col")
+        result = curve_for_data(frame, RunConfig(strategy="baseline", text_col=text_col, label_col=label_col,
+                                                 data_path=str(args.data)))
+    if args.json:
+        _out(json.dumps(result.to_dict(), indent=2))
+        return EXIT_OK
+    _out(f"Scored on the same {result.n_val:,} validation texts:")
+    _out(_table([[r["member"], f"{r['fraction']:.0%}", f"{r['n_train']:,}", r["macro_f1"], r["accuracy"]]
+                 for r in result.points.to_dict(orient="records")],
+                ["model", "share", "labelled rows", "macro F1", "accuracy"]))
+    for member, why in result.skipped.items():
+        _out(f"  ({member} left out: {why})")
+    _out(result.sentence)
+    return EXIT_OK
+
 
 COMMANDS: list[Callable] = [add_validate, add_review, add_train, add_evaluate, add_predict, add_runs, add_models,
                             add_export, add_import, add_delete, add_serve]
+COMMANDS += [add_compare, add_curve]  # insight: run-vs-run comparison, learning curve
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -306,3 +306,19 @@ def embed(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: s
     for i in missing:
         result[i] = computed[unique_pos[hashes[i]]]
     return result
+
+
+def cached_mask(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: str = "mean",
+                precision: str = "auto", device: str = "auto", cache_dir: str | os.PathLike | None = None
+                ) -> np.ndarray:
+    """Which ``texts`` already have a vector in :func:`embed`'s cache (bool (N,)); loads no model.
+
+    Lets quick analyses (the learning curve) use frozen embeddings only when they cost nothing."""
+    from . import hardware, models
+
+    hw = hardware.detect(device)
+    amp = hardware.autocast_dtype(hw.device, precision)
+    cache = EmbeddingCache.for_key(cache_root(cache_dir), model=models.model_fingerprint(model),
+                                   max_length=int(max_length), pooling=pooling,
+                                   dtype=str(amp).replace("torch.", "") if amp else "float32")
+    return cache.lookup([text_hash("" if t is None else str(t)) for t in texts])[1]

@@ -368,3 +368,72 @@ def compare_curves(curves: Mapping[str, Sequence[Mapping]], metric: str = "macro
     fig.update_yaxes(title=label)
     return _layout(fig, title or f"{label} during training", uirevision="compare",
                    legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0))
+
+
+# --- insight: calibration, learning curve, run vs run ---------------------------
+def reliability_diagram(before: Mapping | None, after: Mapping | None = None,
+                        title: str | None = "Reliability: stated confidence vs how often it is right") -> go.Figure:
+    """Accuracy against mean confidence per bin (``calibration.reliability`` output), before and after
+    temperature scaling; the diagonal is perfect calibration. Marker size follows the texts in the bin."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                             line=dict(color="#999", dash="dash"), hoverinfo="skip"))
+    for i, (name, rel) in enumerate((("before", before), ("after calibration", after))):
+        bins = [b for b in (rel or {}).get("bins", []) if b.get("count")]
+        if not bins:
+            continue
+        total = sum(b["count"] for b in bins)
+        ece = (rel or {}).get("ece")
+        fig.add_trace(go.Scatter(
+            x=[b["confidence"] for b in bins], y=[b["accuracy"] for b in bins], mode="lines+markers",
+            name=f"{name} (ECE {ece:.3f})" if ece is not None else name, line=dict(color=PALETTE[1 if i == 0 else 2]),
+            marker=dict(size=[8 + 22 * (b["count"] / total) ** 0.5 for b in bins]),
+            customdata=[[b["count"], b["low"], b["high"]] for b in bins],
+            hovertemplate="confidence %{customdata[1]:.1f}–%{customdata[2]:.1f}: said %{x:.0%}, right %{y:.0%}"
+                          " of %{customdata[0]} <extra></extra>"))
+    if len(fig.data) == 1:
+        return _empty("No confidences to check yet", title)
+    fig.update_xaxes(title="stated confidence", range=[0, 1.02], tickformat=".0%")
+    fig.update_yaxes(title="share right", range=[0, 1.02], tickformat=".0%")
+    return _layout(fig, title, height=380, legend=dict(orientation="h", yanchor="bottom", y=-0.4, x=0))
+
+
+def learning_curve(points: pd.DataFrame, trends: Mapping[str, Mapping] | None = None,
+                   title: str | None = "Will more labels help?") -> go.Figure:
+    """Validation macro-F1 against labelled training rows (log scale), one line per member, with
+    each member's fitted log-linear trend extended to twice the rows as a dotted line."""
+    if points is None or len(points) == 0:
+        return _empty("No learning curve yet", title)
+    fig = go.Figure()
+    for i, (member, part) in enumerate(points.groupby("member", sort=False)):
+        part = part.sort_values("n_train")
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=part["n_train"], y=part["macro_f1"], mode="lines+markers", name=str(member),
+                                 line=dict(color=color),
+                                 hovertemplate="%{x:,} labelled rows: macro-F1 %{y:.3f}<extra>" + str(member)
+                                               + "</extra>"))
+        trend = (trends or {}).get(member)
+        if trend:
+            x = np.array([part["n_train"].min(), part["n_train"].max() * 2], dtype=float)
+            y = trend["intercept"] + trend["per_doubling"] * np.log2(x)
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{member} trend "
+                                     f"({trend['per_doubling'] * 100:+.1f} pts per doubling)",
+                                     line=dict(color=color, dash="dot"), hoverinfo="skip"))
+    fig.update_xaxes(title="labelled training rows", type="log")
+    fig.update_yaxes(title="validation macro-F1")
+    return _layout(fig, title, legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0))
+
+
+def class_differences(per_class: pd.DataFrame, title: str | None = "F1 per class: B minus A") -> go.Figure:
+    """Bars of each class's F1 difference (B − A, from ``compare.Comparison.per_class``): green where B
+    is better, red where it is worse."""
+    if per_class is None or len(per_class) == 0:
+        return _empty("No classes to compare", title)
+    diff = per_class["F1 B − A"].astype(float).to_numpy()
+    fig = go.Figure(go.Bar(x=per_class["class"].astype(str), y=diff * 100,
+                           marker_color=[PALETTE[2] if d >= 0 else PALETTE[3] for d in diff],
+                           text=[f"{d * 100:+.1f}" for d in diff], textposition="outside",
+                           hovertemplate="%{x}: %{y:+.1f} F1 points<extra></extra>"))
+    fig.update_xaxes(type="category", title="class")
+    fig.update_yaxes(title="F1 points (B − A)", zeroline=True)
+    return _layout(fig, title, height=320)

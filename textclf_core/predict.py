@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import model_folder
+from .calibration import apply_temperature
 from .errors import DataError, ModelLoadError, TextclfError
 from .labels import LabelSpace
 from .model_folder import PredictorBase
@@ -49,7 +50,8 @@ class RunPredictor(PredictorBase):
         texts = clean_texts(texts)
         if not texts:
             return np.zeros((0, len(self.classes)))
-        return np.asarray(self.model.predict_proba(texts), dtype=float)
+        proba = np.asarray(self.model.predict_proba(texts), dtype=float)
+        return apply_temperature(proba, self.info.get("temperature"), self.multi_label)  # fitted by the runner
 
 
 Predictor = RunPredictor  # the name this class had before model_folder.Predictor (the protocol) existed

@@ -197,6 +197,9 @@ def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
         val_proba = None
     val_metrics, val_proba = _evaluate(predictor, val_df, label_space, thresholds, val_proba) if len(val_df) \
         else (None, None)
+    from .calibration import calibrate_run  # temperature fitted on validation, saved in model/textclf.json
+
+    predictor, val_proba = calibrate_run(run, predictor, val_df["label"].tolist(), val_proba, label_space)
     if len(test_df):
         test_metrics, proba = _evaluate(predictor, test_df, label_space, thresholds)
         scored, split_name = test_df, "test"
