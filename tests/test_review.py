@@ -96,6 +96,73 @@ def test_multi_label_errors_are_found():
     assert wrong in errors.head(3)["row"].tolist()
 
 
+@pytest.mark.timeout(120)
+def test_multi_label_review_in_a_server_thread_forks_no_worker_pool(monkeypatch):
+    """The app's hang: cleanlab forked a worker pool per class inside the threaded server.
+
+    The workers inherited the server's SIGTERM handler (Streamlit's does not exit), so the
+    pool could not end them and the review waited for ever. Here the review runs like in
+    the app: in a background thread, after torch has run, with such a handler installed,
+    on a machine where cleanlab would pick 4 workers. No process may be forked.
+    """
+    import multiprocessing
+    import signal
+    import threading
+
+    import psutil
+    import torch
+    from small_data import multi_label_frame
+
+    torch.ones(64, 64) @ torch.ones(64, 64)  # torch's intra-op threads are up, as in the app
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was forked inside the server process")
+
+    monkeypatch.setattr(multiprocessing, "Pool", no_pool)
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 4)
+    frame = multi_label_frame(120)
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["result"] = R.review(frame, method="tfidf", cache=False, row_col=None)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread below
+            outcome["error"] = exc
+
+    previous = signal.signal(signal.SIGTERM, lambda *args: None)
+    try:
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        worker.join(90)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not worker.is_alive(), "the multi-label review did not finish"
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+    assert result.summary["multi_label"] and result.summary["labelled_rows"] == 120
+    assert len(result.quality) == 120
+
+
+def test_review_stops_at_the_next_stage_when_cancelled():
+    from textclf_core.errors import CancelledError
+
+    x, y = _clusters()
+    frame = _frame([f"t{i}" for i in range(len(y))], y)
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 3  # after the features and a couple of folds
+
+    stages = []
+    with pytest.raises(CancelledError):
+        R.review(frame, embeddings=x, method="embeddings", should_stop=should_stop,
+                 emit=lambda e: stages.append(e.get("stage")))
+    assert "duplicates" not in stages  # it stopped during cross-validation, not after
+    assert not R.review(frame, embeddings=x, method="embeddings").from_cache  # nothing half-done was cached
+
+
 # --------------------------------------------------------------------------- duplicates and conflicts
 
 def test_near_duplicates_are_grouped_transitively():

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from .config import DEFAULT_MODEL
-from .errors import DataError, TextclfError
+from .errors import CancelledError, DataError, TextclfError
 from .labels import LabelSpace, clean_label
 
 METHODS = ("combined", "embeddings", "tfidf", "thorough")
@@ -66,13 +66,21 @@ _MEMORY_CACHE: "OrderedDict[str, ReviewResult]" = OrderedDict()
 _MEMORY_CACHE_SIZE = 4
 
 Emit = Callable[[dict], None]
+ShouldStop = Callable[[], bool]
+
+
+def check_stop(should_stop: ShouldStop | None) -> None:
+    """Raise :class:`CancelledError` when the person pressed Cancel (checked between review stages)."""
+    if should_stop is not None and should_stop():
+        raise CancelledError("The label review was cancelled")
 
 
 # --------------------------------------------------------------------------- features
 
 
 def _as_features(texts: Sequence[str], method: str, model: str, *, max_length: int = 128,
-                 embeddings: np.ndarray | None = None, emit: Emit | None = None) -> dict:
+                 embeddings: np.ndarray | None = None, emit: Emit | None = None,
+                 should_stop: ShouldStop | None = None) -> dict:
     """Row features the review models need: ``{"embeddings": dense unit rows, "tfidf": sparse rows}``.
 
     Only the kinds ``method`` uses are computed (the other is None).
@@ -98,7 +106,7 @@ def _as_features(texts: Sequence[str], method: str, model: str, *, max_length: i
         if embeddings is None:
             from . import features  # heavy (torch); only needed for the embedding methods
 
-            embeddings = features.embed(texts, model, max_length=max_length, emit=emit)
+            embeddings = features.embed(texts, model, max_length=max_length, emit=emit, should_stop=should_stop)
         embeddings = np.asarray(embeddings, dtype=np.float32)
         if embeddings.shape[0] != len(texts):
             raise TextclfError(f"Got {embeddings.shape[0]} embeddings for {len(texts)} texts")
@@ -201,7 +209,8 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
                         embeddings: np.ndarray | None = None, multi_label: bool | None = None,
                         classes: Sequence[str] | None = None, c: float | None = None,
                         max_length: int = 128, emit: Emit | None = None,
-                        features: dict | None = None, thorough: dict | None = None) -> tuple[np.ndarray, list[str]]:
+                        features: dict | None = None, thorough: dict | None = None,
+                        should_stop: ShouldStop | None = None) -> tuple[np.ndarray, list[str]]:
     """Out-of-sample class probabilities for every labelled text, by k-fold cross-validation.
 
     Each row's probabilities come from models trained on the other folds, so a wrong
@@ -240,6 +249,8 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
       Inverse regularisation of the logistic regression on embeddings (default 4).
     thorough : dict, optional
       Overrides of :data:`THOROUGH_SETTINGS` (``"thorough"`` only).
+    should_stop : callable, optional
+      Checked before every fold and fine-tuning step; raises :class:`CancelledError`.
     multi_label : bool, optional
       None: detected from the label cells.
     classes : sequence of str, optional
@@ -264,7 +275,7 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
     if n < 4:
         raise DataError(f"Label review needs at least 4 labelled rows, found {n}")
     x = features if features is not None else _as_features(texts, method, model, max_length=max_length,
-                                                           embeddings=embeddings, emit=emit)
+                                                           embeddings=embeddings, emit=emit, should_stop=should_stop)
     from sklearn.model_selection import KFold, StratifiedKFold
 
     def split(n_folds: int, random_state: int) -> list:
@@ -287,6 +298,7 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
     with _one_blas_thread():
         for r, splits in enumerate(rounds):
             for i, (train, test) in enumerate(splits):
+                check_stop(should_stop)
                 proba[test] += _fit_predict(_take(x, train), y[train], _take(x, test), k, space.multi_label, c) / repeats
                 if emit:
                     emit({"type": "review_fold", "fold": r * n_splits + i + 1, "folds": n_splits * repeats})
@@ -297,7 +309,8 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
         tuned_splits = splitter if tuned_folds == n_splits else split(tuned_folds, seed)
         # Fewer folds than the fast models: each fold fine-tunes on 2/3 of the rows, half the cost of 5 folds.
         tuned = finetuned_oof_proba(texts, y, k, tuned_splits, multi_label=space.multi_label, model=model,
-                                    max_length=max_length, seed=seed, emit=emit, **settings)
+                                    max_length=max_length, seed=seed, emit=emit, should_stop=should_stop,
+                                    **settings)
         if weight == "auto":
             weight = blend_weight(tuned, proba, y, multi_label=space.multi_label)
         proba = float(weight) * tuned + (1 - float(weight)) * proba
@@ -334,7 +347,7 @@ THOROUGH_SETTINGS = {"layers": 6, "epochs": 1, "lr": 1e-4, "batch_size": 32, "fo
 def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, splits, *, multi_label: bool = False,
                         model: str = DEFAULT_MODEL, layers: int = 2, epochs: int = 1, lr: float = 1e-4,
                         batch_size: int = 32, max_length: int = 128, seed: int = 0,
-                        emit: Emit | None = None) -> np.ndarray:
+                        emit: Emit | None = None, should_stop: ShouldStop | None = None) -> np.ndarray:
     """Out-of-fold probabilities from the encoder's top ``layers`` fine-tuned on the other folds.
 
     A fine-tuned encoder judges labels better than a frozen one on subtle texts. When
@@ -343,7 +356,8 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
     fold; the token embeddings always stay frozen.
 
     ``y``: class ids, or a 0/1 matrix when ``multi_label``; ``splits``: ``(train, test)``
-    index pairs. ``emit`` receives ``{"type": "review_stage", "stage", "progress"}``.
+    index pairs. ``emit`` receives ``{"type": "review_stage", "stage", "progress"}``;
+    ``should_stop()`` is checked before every training step (raises :class:`CancelledError`).
     """
     import math
 
@@ -382,7 +396,9 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
     def autocast():
         return torch.autocast(dev_type, dtype=amp or torch.float32, enabled=amp is not None)
 
+    stop = should_stop or (lambda: False)
     for fold, (train, test) in enumerate(splits):
+        check_stop(should_stop)
         seed_everything(seed + fold)
         net = strategies.apply_strategy(
             models.load_for_classification(model, space, tokenizer=tokenizer), config)
@@ -400,7 +416,7 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
                     read["n"] += count
                     report(f"fine-tuning: reading the texts ({read['n']:,} of {len(ids):,})", 0.5)
 
-                prefix.fill(list(range(len(ids))), ids, pad_id, device, amp, batch_size * 2, lambda: False,
+                prefix.fill(list(range(len(ids))), ids, pad_id, device, amp, batch_size * 2, stop,
                             on_batch=on_batch)
                 store = prefix.store
             prefix.store = store
@@ -426,6 +442,7 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
                    force=True)  # every fold is announced, however fast it goes
             for _ in range(int(epochs)):
                 for b in _length_grouped_batches(lengths[train], batch_size, rng):
+                    check_stop(should_stop)
                     rows = train[b]
                     with autocast():
                         logits = net(**inputs_for(rows)).logits.float()
@@ -480,6 +497,12 @@ def label_quality(labels: Sequence, proba: np.ndarray, classes: Sequence[str], *
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
+    # n_jobs=1 everywhere: cleanlab otherwise forks a multiprocessing.Pool per call (per class for
+    # multi-label). Inside the app's server the forked workers inherit Streamlit's SIGTERM handler,
+    # which does not exit, so Pool.terminate() cannot end them and the review waited on them for
+    # ever (seen at ~70% with the children at 0% CPU; the server's own stop then also waited on it).
+    # The per-class pruning is O(rows): one process reviews 12.7k rows in well under a second.
+
     classes = list(classes)
     proba = np.asarray(proba, dtype=np.float64)
     space = LabelSpace(classes, multi_label=multi_label, separator=separator if multi_label else None)
@@ -491,7 +514,7 @@ def label_quality(labels: Sequence, proba: np.ndarray, classes: Sequence[str], *
         lists = _multilabel_lists(y)
         quality = ml_scores(lists, proba)
         try:
-            issues = ml_find(lists, proba)
+            issues = ml_find(lists, proba, n_jobs=1)
         except (ValueError, IndexError):  # too few rows per class for confident learning
             issues = quality < 0.5
         predicted = proba > 0.5
@@ -505,7 +528,8 @@ def label_quality(labels: Sequence, proba: np.ndarray, classes: Sequence[str], *
         quality = get_label_quality_scores(y, proba, method="self_confidence")
         present = np.bincount(y, minlength=len(classes)) > 0
         if present.sum() >= 2 and len(y) >= 2 * len(classes):
-            issues = find_label_issues(y, proba, filter_by="prune_by_noise_rate", min_examples_per_class=0)
+            issues = find_label_issues(y, proba, filter_by="prune_by_noise_rate", min_examples_per_class=0,
+                                       n_jobs=1)
         else:
             issues = proba.argmax(axis=1) != y
         best = proba.argmax(axis=1)
@@ -961,7 +985,7 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
            multi_label: bool | None = None, duplicate_threshold: float = 0.95, outlier_share: float = 0.01,
            label_next_top: int = 200, max_length: int = 128, cache: bool = True,
            embeddings: np.ndarray | None = None, emit: Emit | None = None,
-           thorough: dict | None = None) -> ReviewResult:
+           thorough: dict | None = None, should_stop: ShouldStop | None = None) -> ReviewResult:
     """Review the labels of a table: likely mislabels, duplicates, conflicts, outliers, what to label next.
 
     Parameters
@@ -983,6 +1007,9 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
       Receives progress events (``{"type": "review_stage", "stage": ..., "progress": 0..1}``).
     thorough : dict, optional
       Overrides of :data:`THOROUGH_SETTINGS` for ``method="thorough"``.
+    should_stop : callable, optional
+      Checked at every stage, fold and fine-tuning step; when it returns True the review
+      raises :class:`~textclf_core.errors.CancelledError` (nothing is cached).
 
     Returns
     -------
@@ -1004,6 +1031,8 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
     fp = review_fingerprint(data["text"], data["label"], data["row"], settings)
 
     def progress(stage: str, value: float) -> None:
+        if stage != "done":  # a finished review is kept, even when Cancel came in its last moment
+            check_stop(should_stop)
         if emit:
             emit({"type": "review_stage", "stage": stage, "progress": value})
 
@@ -1023,7 +1052,7 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
     progress("features", 0.0)
     texts = data["text"].tolist()
     x = _as_features(texts, method, model, max_length=max_length, embeddings=embeddings,
-                     emit=(lambda e: emit(dict(e, stage="features")) if emit else None))
+                     emit=(lambda e: emit(dict(e, stage="features")) if emit else None), should_stop=should_stop)
     progress("cross-validation", 0.5)
     lab_idx = np.flatnonzero(labelled)
     lab = data.iloc[lab_idx]
@@ -1031,7 +1060,7 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
     proba, classes = out_of_sample_proba(lab["text"].tolist(), lab["label"].tolist(), method=method, folds=folds,
                                          repeats=repeats, seed=seed, multi_label=space.multi_label, classes=space.classes,
                                          features=x_lab, model=model, max_length=max_length,
-                                         thorough=settings.get("thorough"),
+                                         thorough=settings.get("thorough"), should_stop=should_stop,
                                          emit=(lambda e: emit(e) if emit and e.get("type") == "review_stage" else None))
     progress("label errors", 0.7)
     quality = label_quality(lab["label"].tolist(), proba, classes, multi_label=space.multi_label,
