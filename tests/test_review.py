@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from textclf_core import review as R
 from textclf_core.errors import TextclfError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from label_noise import flip_labels, precision_at_k  # noqa: E402 - the benchmark's helpers, tested here
 
 
 # --------------------------------------------------------------------------- synthetic data
@@ -59,7 +65,7 @@ def test_repeated_cross_validation_averages_differently_cut_rounds():
 
 def test_flipped_labels_rank_first_with_the_right_suggestion():
     x, y = _clusters(n_per_class=50)
-    noisy, flipped = R.flip_labels(y, 0.06, seed=1)
+    noisy, flipped = flip_labels(y, 0.06, seed=1)
     proba, classes = R.out_of_sample_proba([""] * len(y), noisy, embeddings=x, method="embeddings")
     errors = R.find_label_errors(noisy, proba, classes, texts=[f"text {i}" for i in range(len(y))])
     assert list(errors.columns) == ["row", "text", "given_label", "suggested_label", "confidence", "score", "finding"]
@@ -178,11 +184,47 @@ def test_near_duplicates_are_grouped_transitively():
     assert (dups["similarity"] >= 0.99).all()
 
 
-def test_exact_duplicates_ignore_case_and_punctuation():
-    x = np.eye(4, dtype=np.float32)  # embeddings say all different
-    texts = ["Great movie!", "great   movie", "awful", "fine"]
+def test_exact_duplicates_ignore_case_and_spacing():
+    x = np.eye(5, dtype=np.float32)  # embeddings say all different
+    texts = ["Great movie!", "great   movie!", "awful", "fine", "Great movie"]
     dups = R.find_near_duplicates(x, 0.95, texts=texts)
+    # The one duplicate key (data.duplicate_keys): punctuation is part of the text, case and spacing are not.
     assert sorted(dups["row"]) == [0, 1]
+
+
+def test_report_split_and_review_agree_on_exact_duplicates():
+    """One definition of an exact duplicate (data.duplicate_keys) for the upload report, the split and the review."""
+    from textclf_core.config import RunConfig
+    from textclf_core.data import duplicate_keys, validate
+    from textclf_core.runner import prepare_splits
+
+    tricky = [("Café au lait", "pos"), ("CAFÉ  au\tlait", "neg"),                # case, spacing, tab
+              ("cafe\u0301 au lait", "pos"),                                    # decomposed é (NFKC)
+              ("\ufb01ne film", "pos"), ("ＦＩＮＥ film", "neg"),                # ligature, full width
+              ("Great movie!", "pos"), ("Great movie", "neg"),                  # punctuation counts
+              ("a\u00a0b c", "neg"), ("a b c", "pos")]                          # no-break space
+    fillers = [(f"filler text {i} about {w}", lab) for i, (w, lab) in
+               enumerate([("cats", "pos"), ("dogs", "neg")] * 8)]
+    frame = pd.DataFrame(tricky + fillers, columns=["text", "label"])
+    keys = duplicate_keys(frame["text"].tolist())
+    by_key: dict = {}
+    for row, key in enumerate(keys):
+        by_key.setdefault(key, []).append(row)
+    expected = sorted(sorted(rows) for rows in by_key.values() if len(rows) > 1)
+    assert expected == [[0, 1, 2], [3, 4], [7, 8]]
+
+    report = validate(frame, "text", "label")
+    assert sorted(sorted(g) for g in report.conflicting_duplicates) == expected
+
+    result = R.review(frame, embeddings=np.eye(len(frame), dtype=np.float32), method="embeddings",
+                      row_col=None, cache=False)
+    review_groups = result.conflicts.groupby("group")["row"].apply(sorted).tolist()
+    assert sorted(review_groups) == expected
+
+    _, prepared, _ = prepare_splits(RunConfig(strategy="baseline", text_col="text", label_col="label",
+                                              val_size=0.2, test_size=0.2), frame)
+    for rows in expected:  # a duplicate never sits in two splits
+        assert prepared.loc[rows, "split"].nunique() == 1, prepared.loc[rows, ["text", "split"]]
 
 
 def test_conflicts_are_groups_with_different_labels():
@@ -346,10 +388,10 @@ def test_change_log_rejects_meaningless_edits():
 
 def test_flip_labels_is_seeded_and_changes_exactly_the_share():
     labels = ["a", "b", "c"] * 100
-    noisy, flipped = R.flip_labels(labels, 0.05, seed=3)
+    noisy, flipped = flip_labels(labels, 0.05, seed=3)
     assert len(flipped) == 15
     assert [i for i in range(300) if noisy[i] != labels[i]] == list(flipped)
-    assert R.flip_labels(labels, 0.05, seed=3)[0] == noisy
+    assert flip_labels(labels, 0.05, seed=3)[0] == noisy
 
 
 # --------------------------------------------------------------------------- command line
@@ -426,14 +468,14 @@ def embedded(tmp_path_factory):
 
 
 def _flipped_precision(df, emb, seed=0):
-    noisy, flipped = R.flip_labels(df["label"].tolist(), 0.05, seed=seed)
+    noisy, flipped = flip_labels(df["label"].tolist(), 0.05, seed=seed)
     frame = pd.DataFrame({"row": range(len(df)), "text": df["text"].astype(str), "label": noisy})
     result = R.review(frame, embeddings=emb, cache=False)
     top = result.label_errors.head(len(flipped))
     for rec in top.head(20).to_dict("records"):  # suggestions on real data: the true label
         if rec["row"] in set(flipped):
             assert rec["suggested_label"] == df["label"].iloc[rec["row"]]
-    return R.precision_at_k(result.quality, flipped), result
+    return precision_at_k(result.quality, flipped), result
 
 
 @pytest.mark.integration
