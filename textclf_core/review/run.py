@@ -151,6 +151,52 @@ def _coerce_frame(frame: pd.DataFrame, text_col: str, label_col: str, row_col: s
     return pd.DataFrame({"row": rows, "text": texts.tolist(), "label": [clean_label(v) for v in frame[label_col]]})
 
 
+def _settings(*, model, method, folds, repeats, seed, multi_label, duplicate_threshold, outlier_share,
+              label_next_top, max_length, embeddings, thorough) -> dict:
+    """Every setting that changes a review's result: with the data, its cache key."""
+    settings = {"model": model if method != "tfidf" else None, "method": method, "folds": int(folds),
+                "repeats": max(1, int(repeats)),
+                "seed": int(seed), "multi_label": multi_label, "duplicate_threshold": float(duplicate_threshold),
+                "outlier_share": float(outlier_share), "label_next_top": int(label_next_top),
+                "max_length": int(max_length), "v": _CACHE_VERSION}
+    if method == "thorough":  # its fine-tuning settings change the result: part of the data version
+        settings["thorough"] = {**THOROUGH_SETTINGS, **(thorough or {})}
+    if embeddings is not None:  # given vectors replace the model: they are part of the data version
+        settings["embeddings"] = hashlib.sha256(np.ascontiguousarray(embeddings, dtype=np.float32).tobytes()).hexdigest()
+    return settings
+
+
+def review_key(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "combined", folds: int = 5,
+               repeats: int = 3, seed: int = 0, text_col: str = "text", label_col: str = "label",
+               row_col: str | None = "row", multi_label: bool | None = None, duplicate_threshold: float = 0.95,
+               outlier_share: float = 0.01, label_next_top: int = 200, max_length: int = 128,
+               embeddings: np.ndarray | None = None, thorough: dict | None = None, **_ignored) -> str:
+    """The cache key (:attr:`ReviewResult.fingerprint`) :func:`review` would give this frame and settings.
+
+    Cheap (one hash over the texts): a page computes it on every rerun to find a finished
+    review in the cache, or the running job of this data version. Takes :func:`review`'s
+    keyword arguments; those that do not change the result (``cache``, ``emit``, ...) are ignored.
+    """
+    data = _coerce_frame(frame, text_col, label_col, row_col)
+    settings = _settings(model=model, method=method, folds=folds, repeats=repeats, seed=seed, multi_label=multi_label,
+                         duplicate_threshold=duplicate_threshold, outlier_share=outlier_share,
+                         label_next_top=label_next_top, max_length=max_length, embeddings=embeddings,
+                         thorough=thorough)
+    return review_fingerprint(data["text"], data["label"], data["row"], settings)
+
+
+def cached_review(key: str) -> ReviewResult | None:
+    """The finished review with this key (memory, then disk cache), or None.
+
+    A review still in memory is returned as it was made (``from_cache`` False when it was
+    computed in this process), so a page polling its job shows how long it took.
+    """
+    if key in _MEMORY_CACHE:
+        _MEMORY_CACHE.move_to_end(key)
+        return _MEMORY_CACHE[key]
+    return _cache_get(key)
+
+
 def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "combined", folds: int = 5,
            repeats: int = 3, seed: int = 0, text_col: str = "text", label_col: str = "label", row_col: str | None = "row",
            multi_label: bool | None = None, duplicate_threshold: float = 0.95, outlier_share: float = 0.01,
@@ -190,15 +236,10 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
     data = _coerce_frame(frame, text_col, label_col, row_col)
     if data.empty:
         raise DataError("The table has no rows to review")
-    settings = {"model": model if method != "tfidf" else None, "method": method, "folds": int(folds),
-                "repeats": max(1, int(repeats)),
-                "seed": int(seed), "multi_label": multi_label, "duplicate_threshold": float(duplicate_threshold),
-                "outlier_share": float(outlier_share), "label_next_top": int(label_next_top),
-                "max_length": int(max_length), "v": _CACHE_VERSION}
-    if method == "thorough":  # its fine-tuning settings change the result: part of the data version
-        settings["thorough"] = {**THOROUGH_SETTINGS, **(thorough or {})}
-    if embeddings is not None:  # given vectors replace the model: they are part of the data version
-        settings["embeddings"] = hashlib.sha256(np.ascontiguousarray(embeddings, dtype=np.float32).tobytes()).hexdigest()
+    settings = _settings(model=model, method=method, folds=folds, repeats=repeats, seed=seed, multi_label=multi_label,
+                         duplicate_threshold=duplicate_threshold, outlier_share=outlier_share,
+                         label_next_top=label_next_top, max_length=max_length, embeddings=embeddings,
+                         thorough=thorough)
     fp = review_fingerprint(data["text"], data["label"], data["row"], settings)
 
     def progress(stage: str, value: float) -> None:
@@ -220,10 +261,16 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
                         hint="Choose the column that holds the labels")
     space = LabelSpace.from_labels(data.loc[labelled, "label"].tolist(), multi_label=multi_label)
 
+    def reading(event: dict) -> None:  # the encoder's progress: the first half of the review
+        if emit and event.get("type") == "progress" and event.get("total"):
+            done, total = int(event.get("done") or 0), int(event["total"])
+            emit({"type": "review_stage", "stage": f"reading the texts ({done:,} of {total:,})",
+                  "progress": 0.5 * min(1.0, done / total), "done": done, "total": total})
+
     progress("features", 0.0)
     texts = data["text"].tolist()
-    x = as_features(texts, method, model, max_length=max_length, embeddings=embeddings,
-                     emit=(lambda e: emit(dict(e, stage="features")) if emit else None), should_stop=should_stop)
+    x = as_features(texts, method, model, max_length=max_length, embeddings=embeddings, emit=reading,
+                    should_stop=should_stop)
     progress("cross-validation", 0.5)
     lab_idx = np.flatnonzero(labelled)
     lab = data.iloc[lab_idx]
