@@ -188,17 +188,14 @@ def _show(result: R.ReviewResult, saved: dict | None, changes) -> None:
 
 
 def _bulk(changes, rows: pd.DataFrame, action: str) -> None:
-    """One user action over many rows; one note, so the page's Undo takes it back at once."""
+    """One user action over many rows; one change-log group, so the page's Undo takes it back at once."""
     rows = rows.drop_duplicates("row")
     skipped = 0
     if action == "accept":
         has = rows["suggested_label"].notna() & (rows["suggested_label"].astype(str) != "")
         skipped = int((~has).sum())
         rows = rows[has]
-    note = f"batch:{len(changes)}:review {action}"
-    count = changes.record_many(rows, action)
-    for change in changes.changes[len(changes) - count:]:
-        change.note = note
+    count = changes.record_many(rows, action, note=f"review {action}")  # one group: one Undo
     recorded = changes.changes[len(changes) - count:] if count else []
     relabelled = sum(c.action == "accept" for c in recorded)
     if action == "accept":

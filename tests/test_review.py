@@ -353,6 +353,37 @@ def test_undo_last_and_undo_all():
     assert log.undo() is None
 
 
+def test_undo_takes_back_a_whole_group_and_old_batch_logs_still_undo_as_one(tmp_path):
+    log = R.ChangeLog()
+    log.relabel(0, "pos", old_label="neg")
+    with log.group("rename neg → bad") as gid:
+        log.relabel(1, "bad", old_label="neg")
+        log.relabel(3, "bad", old_label="neg")
+    findings = pd.DataFrame({"row": [0, 2], "given_label": ["pos", "pos"], "suggested_label": ["neg", "neg"],
+                             "finding": [R.MISLABEL] * 2})
+    assert log.record_many(findings, "accept", note="review accept") == 2
+    assert [c.note for c in log.changes] == [None, "rename neg → bad", "rename neg → bad", "review accept",
+                                            "review accept"]
+    assert log.changes[1].group == gid and log.changes[3].group not in (None, gid)
+
+    records = log.to_records()  # plain dicts: what a project's append-only log stores
+    again = R.ChangeLog.from_records(records)
+    assert again.to_records() == records
+    assert again.undo().row == 2 and len(again) == 3  # the bulk accept, at once
+    assert again.undo().row == 3 and len(again) == 1  # the rename, at once
+    assert again.undo().row == 0 and again.undo() is None
+
+    # A log written before groups: batches were "batch:<n>:<what>" notes.
+    old = pd.DataFrame({"row": [0, 1, 3], "action": ["relabel"] * 3, "old_label": ["neg"] * 3,
+                        "new_label": ["pos", "bad", "bad"], "finding": [None] * 3,
+                        "note": [None, "batch:1:rename neg → bad", "batch:1:rename neg → bad"],
+                        "time": ["2026-01-01T00:00:00+00:00"] * 3})
+    old.to_csv(tmp_path / "old.changes.csv", index=False)
+    legacy = R.ChangeLog.from_frame(pd.read_csv(tmp_path / "old.changes.csv"))
+    assert [c.note for c in legacy.changes] == [None, "rename neg → bad", "rename neg → bad"]
+    assert legacy.undo().row == 3 and len(legacy) == 1
+
+
 def test_latest_edit_of_a_row_wins_and_keep_restores():
     log = R.ChangeLog()
     log.drop(1)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +27,7 @@ class Change:
     finding: str | None = None
     note: str | None = None
     time: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    group: str | None = None  # edits made by one user action share it; Undo takes the whole group back
 
 
 class ChangeLog:
@@ -36,15 +40,44 @@ class ChangeLog:
 
     The latest edit of a row wins. :meth:`apply` gives the cleaned table;
     :meth:`export` writes it and the change log (``<name>.changes.csv``) side by side.
+
+    One user action that touches many rows (rename a class, accept 40 suggestions) is one
+    *group*: ``with log.group("rename A → B"):`` or ``record_many(...)``; :meth:`undo`
+    takes back the whole last group. :meth:`to_records` / :meth:`from_records` are the
+    plain-dict form for an append-only log on disk; logs written before groups existed
+    (their batches marked by ``"batch:"`` notes) read back with those batches as groups.
     """
 
-    COLUMNS = ["row", "action", "old_label", "new_label", "finding", "note", "time"]
+    COLUMNS = ["row", "action", "old_label", "new_label", "finding", "note", "time", "group"]
 
     def __init__(self, changes: Iterable[Change] | None = None):
         self._changes: list[Change] = list(changes or [])
+        self._open_group: tuple[str, str | None] | None = None  # (id, note) while a `with group()` is open
+        self._ids = itertools.count(1)
+
+    def _new_group_id(self) -> str:
+        # Unique across sessions too: logs of one project may be appended to from several sessions.
+        return f"g{next(self._ids)}-{uuid.uuid4().hex[:8]}"
+
+    @contextlib.contextmanager
+    def group(self, note: str | None = None):
+        """Every edit recorded inside the block is one group (one Undo); yields the group id.
+
+        ``note`` (e.g. ``"rename A → B"``) is stored on edits that have no note of their own.
+        Nested blocks join the outer group.
+        """
+        if self._open_group is not None:
+            yield self._open_group[0]
+            return
+        self._open_group = (self._new_group_id(), note)
+        try:
+            yield self._open_group[0]
+        finally:
+            self._open_group = None
 
     # --- recording --------------------------------------------------------------
-    def record(self, row, action: str, *, old_label=None, new_label=None, finding=None, note=None) -> Change:
+    def record(self, row, action: str, *, old_label=None, new_label=None, finding=None, note=None,
+               group: str | None = None) -> Change:
         if action not in ACTIONS:
             raise TextclfError(f"Unknown review action {action!r}; use one of: {', '.join(ACTIONS)}")
         if action in ("accept", "relabel") and clean_label(new_label) is None:
@@ -52,7 +85,10 @@ class ChangeLog:
                                hint="Pick a label, or use 'drop' to leave the row out")
         change = Change(row=_as_row(row), action=action, old_label=clean_label(old_label),
                         new_label=clean_label(new_label) if action in ("accept", "relabel") else None,
-                        finding=finding, note=note)
+                        finding=finding, note=note, group=group)
+        if self._open_group is not None:
+            change.group = change.group or self._open_group[0]
+            change.note = change.note if change.note is not None else self._open_group[1]
         self._changes.append(change)
         return change
 
@@ -68,11 +104,16 @@ class ChangeLog:
     def keep(self, row, *, old_label=None, finding=None) -> Change:
         return self.record(row, "keep", old_label=old_label, finding=finding)
 
-    def record_many(self, findings: pd.DataFrame, action: str) -> int:
-        """Apply one action to every row of a findings table (bulk accept / keep / drop).
+    def record_many(self, findings: pd.DataFrame, action: str, *, note: str | None = None) -> int:
+        """Apply one action to every row of a findings table (bulk accept / keep / drop), as one group.
 
-        ``accept`` skips rows without a suggestion. Returns the number recorded.
+        ``accept`` skips rows without a suggestion. Returns the number recorded; one
+        :meth:`undo` takes them all back.
         """
+        with self.group(note):
+            return self._record_many(findings, action)
+
+    def _record_many(self, findings: pd.DataFrame, action: str) -> int:
         count = 0
         for rec in findings.to_dict("records"):
             suggestion = rec.get("suggested_label")
@@ -89,8 +130,17 @@ class ChangeLog:
 
     # --- undo -------------------------------------------------------------------
     def undo(self) -> Change | None:
-        """Take back the last edit; returns it (None when there was nothing to undo)."""
-        return self._changes.pop() if self._changes else None
+        """Take back the last user action: the last edit with every edit of its group.
+
+        Returns the last edit taken back (None when there was nothing to undo).
+        """
+        if not self._changes:
+            return None
+        last = self._changes.pop()
+        if last.group is not None:
+            while self._changes and self._changes[-1].group == last.group:
+                self._changes.pop()
+        return last
 
     def undo_all(self) -> int:
         count = len(self._changes)
@@ -131,15 +181,32 @@ class ChangeLog:
         return out
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame([vars(c) for c in self._changes], columns=self.COLUMNS)
+        return pd.DataFrame(self.to_records(), columns=self.COLUMNS)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "ChangeLog":
+        return cls.from_records(frame.to_dict("records"))
+
+    def to_records(self) -> list[dict]:
+        """The edits as plain dicts (keys :attr:`COLUMNS`), oldest first: JSON lines, a CSV row each."""
+        return [{name: getattr(c, name) for name in self.COLUMNS} for c in self._changes]
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict]) -> "ChangeLog":
+        """A change log from :meth:`to_records`' dicts (or a change-log CSV's rows), validated edit by edit.
+
+        Older logs have no ``group``: their ``"batch:<n>:<what>"`` notes mark the edits of one
+        action, and become its group, so Undo still takes a whole batch back.
+        """
         log = cls()
-        for rec in frame.to_dict("records"):
-            rec = {k: (None if _missing(v) else v) for k, v in rec.items()}
+        for rec in records:
+            rec = {k: (None if _missing(v) else v) for k, v in dict(rec).items()}
+            note = None if rec.get("note") is None else str(rec["note"])
+            group = None if rec.get("group") is None else str(rec["group"])
+            if group is None and note and note.startswith("batch:"):
+                group, note = note, note.split(":", 2)[-1] or None
             change = log.record(rec["row"], rec["action"], old_label=rec.get("old_label"),
-                                new_label=rec.get("new_label"), finding=rec.get("finding"), note=rec.get("note"))
+                                new_label=rec.get("new_label"), finding=rec.get("finding"), note=note, group=group)
             if rec.get("time"):
                 change.time = str(rec["time"])
         return log
