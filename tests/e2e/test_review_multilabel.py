@@ -43,7 +43,24 @@ def test_multi_label_review_finishes(server, browser, tmp_path):
     page.get_by_text("Words only (TF-IDF)").click()
     page.get_by_role("button", name="Find likely label errors").click()
     # Well above the ~2 s the CLI needs for this file; the hang it guards against never ended.
-    page.get_by_text("Likely mislabels").first.wait_for(timeout=120_000)
+    page.get_by_text("Likely mislabels").first.wait_for(timeout=180_000)
     page.get_by_text("labelled rows (tfidf").wait_for()
     no_exception(page)
     shot(page, "review-multilabel-finished")
+
+
+def test_a_running_review_can_be_cancelled(server, browser, tmp_path):
+    data = tmp_path / "topics.csv"
+    _multi_label_csv(data)
+    page = _open_review(server, browser, data)
+    page.get_by_text("Thorough: also fine-tunes").click()  # minutes on a CPU: long enough to cancel
+    page.get_by_role("button", name="Find likely label errors").click()
+    cancel = page.get_by_role("button", name="Cancel the review")
+    cancel.wait_for(timeout=60_000)
+    page.locator('[data-testid="stProgress"]').first.wait_for()
+    shot(page, "review-multilabel-running")
+    cancel.click()
+    page.get_by_text("The review was cancelled").wait_for(timeout=180_000)
+    assert page.get_by_text("Likely mislabels").count() == 0
+    no_exception(page)
+    shot(page, "review-multilabel-cancelled")
