@@ -370,11 +370,7 @@ class JobManager:
             _mark_run(run, "failed", str(exc))
             return
         except Exception as exc:  # noqa: BLE001
-            if _is_out_of_memory(exc):
-                message = OOM_ADVICE
-            else:
-                log.exception("textclf job %s failed", job.job_id)
-                message = GENERIC_FAILURE
+            message = _failure_message(job, exc, GENERIC_FAILURE)
             self._finish(job, "failed", message)
             _mark_run(run, "failed", message)
             return
@@ -402,12 +398,7 @@ class JobManager:
             self._finish(job, "failed", str(exc))
             return
         except Exception as exc:  # noqa: BLE001
-            if _is_out_of_memory(exc):
-                message = OOM_ADVICE
-            else:
-                log.exception("textclf review job %s failed", job.job_id)
-                message = REVIEW_FAILURE
-            self._finish(job, "failed", message)
+            self._finish(job, "failed", _failure_message(job, exc, REVIEW_FAILURE))
             return
         with self._lock:
             job.result = result
@@ -575,6 +566,14 @@ def _mark_run(run, state: str, message: str) -> None:
             run.set_status(state, message=message)
     except Exception:  # noqa: BLE001 - best effort; the job state is what the app shows
         log.warning("Could not record state %s for run %s", state, getattr(run, "id", "?"))
+
+
+def _failure_message(job: _Job, exc: BaseException, generic: str) -> str:
+    """What the page shows for an unexpected error: advice for out-of-memory, else ``generic`` (traceback logged)."""
+    if _is_out_of_memory(exc):
+        return OOM_ADVICE
+    log.exception("textclf %s job %s failed", job.kind, job.job_id, exc_info=exc)
+    return generic
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
