@@ -55,6 +55,7 @@ def main() -> int:
     import pandas as pd
 
     from textclf_core import features, hardware
+    from label_noise import flip_labels, precision_at_k  # bench/, beside this script
     from textclf_core import review as R
     from textclf_core.config import DEFAULT_MODEL
 
@@ -82,14 +83,14 @@ def main() -> int:
         for method in args.methods.split(","):
             scores, walls, cpus = [], [], []
             for seed in [int(s) for s in args.seeds.split(",")]:
-                noisy, flipped = R.flip_labels(df["label"].tolist(), 0.05, seed=seed)
+                noisy, flipped = flip_labels(df["label"].tolist(), 0.05, seed=seed)
                 frame = pd.DataFrame({"row": range(len(df)), "text": texts, "label": noisy})
                 R.clear_memory_cache()
                 t, cpu = time.perf_counter(), time.process_time()
                 result = R.review(frame, method=method, **extra)
                 took = time.perf_counter() - t
                 cpu = time.process_time() - cpu  # CPU seconds: less distorted than wall time on a shared box
-                p = R.precision_at_k(result.quality, flipped)
+                p = precision_at_k(result.quality, flipped)
                 scores.append(p)
                 walls.append(took)
                 cpus.append(cpu)

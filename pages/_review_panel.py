@@ -1,10 +1,13 @@
 """The automatic label-error detection section of the Label review page.
 
-A view over :func:`textclf_core.review.review`: a button runs the review (with
-progress), a ranked table lists likely mislabels, conflicting and near duplicates,
+A view over :func:`textclf_core.review.review`, which runs as a background job in the
+server's :class:`textclf_core.jobs.JobManager` (never in this script's thread): the button
+submits it, a fragment polls the job's snapshot (progress bar, Cancel), and the finished
+review is read from the review cache by its data version (:func:`textclf_core.review.review_key`).
+The session keeps only the job id and that key, so a rerun, another page or a reload finds
+the review again. A ranked table lists likely mislabels, conflicting and near duplicates,
 outliers and rows to label next; ticked rows are accepted / kept / dropped through the
-session's :class:`textclf_core.review.ChangeLog`. Results are kept in session state per
-dataset version; the core caches them per data version on disk too.
+session's :class:`textclf_core.review.ChangeLog`, one group per click (one Undo).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from pages import _ui
 from textclf_core import review as R
 from textclf_core.config import DEFAULT_MODEL
 
-STATE = "review_panel"  # session key of the last review: {"result", "version", "settings", "changes_at"}
+STATE = "review_panel"  # session key of the last review: {"job_id", "key", "version", "changes_at"}
 PAGE_ROWS = 200
+POLL_SECONDS = 2.0  # like the Training page: each poll is a script run (and a full GC) in the server process
 METHOD_LABELS = {"combined": f"Meaning + words ({DEFAULT_MODEL} and TF-IDF), most accurate",
                  "embeddings": f"Meaning only ({DEFAULT_MODEL})",
                  "tfidf": "Words only (TF-IDF), fastest, no model",
@@ -46,40 +51,77 @@ def render_suggestions(frame: pd.DataFrame, changes, dataset: dict) -> None:
                       key="review_method")
     folds = c2.number_input("Folds", 3, 10, 5, key="review_folds",
                             help="Cross-validation folds: every row is judged by a model that never saw it")
+    settings = {"method": method, "folds": int(folds), "model": DEFAULT_MODEL}
+    key = R.review_key(frame, **settings)  # the data version: one hash over the rows, cheap on every rerun
+    manager = _ui.job_manager()
     c3.write("")
-    run = c3.button("Find likely label errors", type="primary", icon=":material/search:")
-    if run:
-        saved = _run_review(frame, dataset, changes, method=method, folds=int(folds))
-    if not saved:
+    if c3.button("Find likely label errors", type="primary", icon=":material/search:"):
+        if R.cached_review(key) is None:
+            job_id = manager.submit_review(frame, key=key, name=f"Label review · {method}", **settings)
+        else:
+            job_id = None  # this data version was reviewed before: shown straight from the cache
+        saved = {"job_id": job_id, "key": key, "version": _version(dataset), "changes_at": len(changes)}
+        st.session_state[STATE] = saved
+
+    # This data version's review: finished (cache), or a job in progress (found by its key after a reload).
+    job = manager.find_review(key)
+    if job is not None and job.active:
+        _watch(manager, job.job_id)
         return
-    _show(saved, changes)
+    result = R.cached_review(key)
+    if result is None and job is not None and job.state == "finished":
+        result = manager.result(job.job_id)  # the disk cache could not be written
+    if result is not None:
+        if not saved or saved.get("key") != key:
+            saved = {"job_id": job.job_id if job else None, "key": key, "version": _version(dataset),
+                     "changes_at": len(changes)}
+            st.session_state[STATE] = saved
+    elif job is not None and saved and saved.get("key") == key:
+        _ended(job)  # failed or cancelled: say so once, until another review starts
+        return
+    elif saved:
+        # Labels were edited since: keep showing the last review of this dataset (rows handled are hidden).
+        result = R.cached_review(saved["key"])
+        if result is None and saved.get("job_id"):
+            result = manager.result(saved["job_id"])
+    if result is None:
+        return
+    _show(result, saved, changes)
 
 
 def _version(dataset: dict):
     return (dataset.get("version"), dataset.get("name"), dataset.get("text_col"), dataset.get("label_col"))
 
 
-def _run_review(frame: pd.DataFrame, dataset: dict, changes, *, method: str, folds: int) -> dict:
-    bar = st.progress(0.0, text="Starting the review…")
+def _watch(manager, job_id: str) -> None:
+    """Progress and Cancel of the running review, polled without rerunning the page."""
 
-    def on_event(event: dict) -> None:
-        if event.get("type") == "progress" and event.get("total"):
-            share = event["done"] / event["total"]
-            bar.progress(min(0.5 * share, 0.5), text=f"Reading the texts: {event['done']:,} of {event['total']:,}")
-        elif event.get("type") == "review_stage":
-            bar.progress(min(float(event.get("progress", 0)), 1.0), text=f"Review: {event['stage']}…")
+    @st.fragment(run_every=POLL_SECONDS)
+    def live():
+        with _ui.guard("label review progress"):
+            snap = manager.get(job_id)
+            if snap is None or not snap.active:
+                st.rerun()  # finished: one full rerun shows the findings and stops this polling
+            if snap.state == "queued":
+                st.progress(0.0, text=f"Waiting for the device (position {snap.queue_position} in the queue)…")
+            else:
+                st.progress(min(1.0, snap.progress), text=snap.message or "Reviewing the labels…")
+            if st.button("Cancel the review", icon=":material/cancel:", disabled=snap.cancel_requested,
+                         key=f"review_cancel_{job_id}"):
+                manager.cancel(job_id)
+                st.rerun(scope="fragment")
 
-    with st.spinner("Reviewing the labels…"):
-        result = R.review(frame, method=method, folds=folds, model=DEFAULT_MODEL, emit=on_event)
-    bar.empty()
-    saved = {"result": result, "version": _version(dataset), "settings": {"method": method, "folds": folds},
-             "changes_at": len(changes)}
-    st.session_state[STATE] = saved
-    return saved
+    live()
 
 
-def _show(saved: dict, changes) -> None:
-    result: R.ReviewResult = saved["result"]
+def _ended(job) -> None:
+    if job.state == "cancelled":
+        st.info("The review was cancelled. Nothing was changed.", icon=":material/cancel:")
+    elif job.state == "failed":
+        st.error(job.message or "The review stopped; try again", icon=":material/error:")
+
+
+def _show(result: R.ReviewResult, saved: dict | None, changes) -> None:
     s = result.summary
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("Likely mislabels", f"{s['likely_mislabels']:,}", help=HELP[R.MISLABEL])
@@ -87,7 +129,7 @@ def _show(saved: dict, changes) -> None:
     m3.metric("Near duplicates", f"{s['duplicate_rows']:,}", help=HELP[R.DUPLICATE])
     m4.metric("Outliers", f"{s['outliers']:,}", help=HELP[R.OUTLIER])
     st.caption(" ".join(result.summary_lines()))
-    if len(changes) != saved["changes_at"]:
+    if saved and len(changes) != saved.get("changes_at", len(changes)):
         st.info("Labels were edited since this review. Rows you already handled are hidden; "
                 "run the review again to judge the edited data.", icon=":material/info:")
 
@@ -146,17 +188,14 @@ def _show(saved: dict, changes) -> None:
 
 
 def _bulk(changes, rows: pd.DataFrame, action: str) -> None:
-    """One user action over many rows; one note, so the page's Undo takes it back at once."""
+    """One user action over many rows; one change-log group, so the page's Undo takes it back at once."""
     rows = rows.drop_duplicates("row")
     skipped = 0
     if action == "accept":
         has = rows["suggested_label"].notna() & (rows["suggested_label"].astype(str) != "")
         skipped = int((~has).sum())
         rows = rows[has]
-    note = f"batch:{len(changes)}:review {action}"
-    count = changes.record_many(rows, action)
-    for change in changes.changes[len(changes) - count:]:
-        change.note = note
+    count = changes.record_many(rows, action, note=f"review {action}")  # one group: one Undo
     recorded = changes.changes[len(changes) - count:] if count else []
     relabelled = sum(c.action == "accept" for c in recorded)
     if action == "accept":

@@ -22,23 +22,16 @@ changes = _ui.change_log()
 
 
 def batch(note: str, records) -> int:
-    """Record one user action that touches many rows under one note, so Undo takes it back at once."""
+    """Record one user action that touches many rows as one change-log group, so Undo takes it back at once."""
     count = 0
-    for action, row, old, new in records:
-        if action == "drop":
-            changes.drop(row, old_label=old, finding=None)
-        else:
-            changes.relabel(row, new, old_label=old)
-        changes.changes[-1].note = note
-        count += 1
+    with changes.group(note):
+        for action, row, old, new in records:
+            if action == "drop":
+                changes.drop(row, old_label=old, finding=None)
+            else:
+                changes.relabel(row, new, old_label=old)
+            count += 1
     return count
-
-
-def undo_last() -> None:
-    last = changes.undo()
-    if last is not None and last.note and last.note.startswith("batch:"):
-        while changes.changes and changes.changes[-1].note == last.note:
-            changes.undo()
 
 
 def apply_table_edits() -> None:
@@ -88,7 +81,7 @@ with _ui.guard("label review"):
 
     u1, u2, _ = st.columns([1, 1, 3])
     if u1.button("Undo last change", disabled=not len(changes), icon=":material/undo:"):
-        undo_last()
+        changes.undo()  # the last action: a whole rename or bulk accept is one group
         st.rerun()
     if u2.button("Undo all changes", disabled=not len(changes), icon=":material/restart_alt:"):
         changes.undo_all()
@@ -146,7 +139,7 @@ with _ui.guard("label review"):
         if c3.button("Rename / merge", disabled=not source or not clean_label(target)):
             target = clean_label(target)
             rows = current[current["label"] == source]
-            n = batch(f"batch:{len(changes)}:rename {source} → {target}",
+            n = batch(f"rename {source} → {target}",
                       [("relabel", r, source, target) for r in rows["row"]])
             st.toast(f"{n:,} rows moved from '{source}' to '{target}'")
             st.rerun()
@@ -154,7 +147,7 @@ with _ui.guard("label review"):
         d1.caption("Dropping a class leaves its rows out of training (they stay in your file).")
         if d2.button("Drop class", disabled=not source):
             rows = current[current["label"] == source]
-            n = batch(f"batch:{len(changes)}:drop {source}", [("drop", r, source, None) for r in rows["row"]])
+            n = batch(f"drop {source}", [("drop", r, source, None) for r in rows["row"]])
             st.toast(f"{n:,} rows of '{source}' dropped")
             st.rerun()
         a1, a2 = st.columns([4, 1])

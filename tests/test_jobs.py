@@ -224,3 +224,89 @@ def test_baseline_jobs_run_through_the_real_runner(tmp_path):
         assert snap.state == "finished", snap.message
         assert snap.run_id and store.get(snap.run_id).status()["state"] == "finished"
     assert snaps[0].started_at <= snaps[1].started_at
+
+
+# --- label review as a job -------------------------------------------------------------------
+class GatedReviewer:
+    """A review whose stages advance only when the test says so."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.calls = []
+
+    def __call__(self, frame, *, emit, should_stop, **settings):
+        self.calls.append(settings)
+        emit({"type": "review_stage", "stage": "cross-validation", "progress": 0.5})
+        self.entered.set()
+        assert self.gate.wait(10), "test never opened the gate"
+        if should_stop():
+            raise CancelledError()
+        emit({"type": "review_stage", "stage": "done", "progress": 1.0})
+        return {"reviewed": len(frame), **settings}
+
+
+def test_a_review_job_queues_behind_training_on_its_device_and_reports_progress(manager):
+    mgr, runner = manager
+    reviewer = GatedReviewer()
+    mgr._reviewer = reviewer
+    frame = pd.DataFrame({"row": range(4), "text": list("abcd"), "label": list("xyxy")})
+    training = mgr.submit(_config("first"))  # the baseline queues on the CPU, like a word-count review
+    review = mgr.submit_review(frame, key="data-v1", method="tfidf", folds=3)
+    assert runner.entered_event("first").wait(10)
+    snap = mgr.snapshot(review)
+    assert (snap.kind, snap.state, snap.queue_position, snap.device) == ("review", "queued", 1, "cpu")
+    assert snap.config == {"method": "tfidf", "folds": 3} and snap.result_key == "data-v1"
+    assert mgr.submit_review(frame, key="data-v1", method="tfidf", folds=3) == review  # no second job
+    assert [s.job_id for s in mgr.active()] == [training]  # the Training page lists training runs only
+    assert [s.job_id for s in mgr.active(kind=None)] == [training, review]
+
+    runner.gate("first").set()
+    assert reviewer.entered.wait(10)
+    running = mgr.snapshot(review)
+    assert running.state == "running" and running.progress == 0.5
+    assert running.message == "Review: Cross-validation…"
+    assert mgr.result(review) is None  # nothing before it finished
+    reviewer.gate.set()
+    done = mgr.wait(review, timeout=10)
+    assert done.state == "finished" and done.progress == 1.0
+    assert mgr.result(review) == {"reviewed": 4, "method": "tfidf", "folds": 3}
+    assert mgr.find_review("data-v1").job_id == review
+    assert mgr.find_review("another version") is None
+
+
+def test_cancel_a_running_review(manager):
+    mgr, _ = manager
+    reviewer = GatedReviewer()
+    mgr._reviewer = reviewer
+    job = mgr.submit_review(pd.DataFrame({"text": ["a"], "label": ["x"]}), key="k", method="tfidf")
+    assert reviewer.entered.wait(10)
+    assert mgr.cancel(job)
+    assert "review stops" in mgr.snapshot(job).message
+    reviewer.gate.set()
+    done = mgr.wait(job, timeout=10)
+    assert done.state == "cancelled" and mgr.result(job) is None
+
+
+def test_a_real_review_job_finishes_and_its_result_is_found_in_the_cache():
+    from small_data import multi_label_frame
+
+    from textclf_core import review as R
+
+    frame = multi_label_frame(60)
+    mgr = JobManager(FakeStore())
+    try:
+        key = R.review_key(frame, method="tfidf", folds=3, row_col=None)
+        assert R.cached_review(key) is None
+        job = mgr.submit_review(frame, method="tfidf", folds=3, row_col=None)
+        done = mgr.wait(job, timeout=120)
+        assert done.state == "finished", done.message
+        assert done.result_key == key
+        R.clear_memory_cache()  # as after a restart: the disk cache still has it
+        cached = R.cached_review(key)
+        assert cached is not None and cached.from_cache and cached.summary["multi_label"]
+        bad = mgr.submit_review(frame, method="no such method")
+        failed = mgr.wait(bad, timeout=60)
+        assert failed.state == "failed" and "no such method" in failed.message  # one line, no traceback
+    finally:
+        mgr.close()

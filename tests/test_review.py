@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from textclf_core import review as R
 from textclf_core.errors import TextclfError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from label_noise import flip_labels, precision_at_k  # noqa: E402 - the benchmark's helpers, tested here
 
 
 # --------------------------------------------------------------------------- synthetic data
@@ -59,7 +65,7 @@ def test_repeated_cross_validation_averages_differently_cut_rounds():
 
 def test_flipped_labels_rank_first_with_the_right_suggestion():
     x, y = _clusters(n_per_class=50)
-    noisy, flipped = R.flip_labels(y, 0.06, seed=1)
+    noisy, flipped = flip_labels(y, 0.06, seed=1)
     proba, classes = R.out_of_sample_proba([""] * len(y), noisy, embeddings=x, method="embeddings")
     errors = R.find_label_errors(noisy, proba, classes, texts=[f"text {i}" for i in range(len(y))])
     assert list(errors.columns) == ["row", "text", "given_label", "suggested_label", "confidence", "score", "finding"]
@@ -96,6 +102,73 @@ def test_multi_label_errors_are_found():
     assert wrong in errors.head(3)["row"].tolist()
 
 
+@pytest.mark.timeout(120)
+def test_multi_label_review_in_a_server_thread_forks_no_worker_pool(monkeypatch):
+    """The app's hang: cleanlab forked a worker pool per class inside the threaded server.
+
+    The workers inherited the server's SIGTERM handler (Streamlit's does not exit), so the
+    pool could not end them and the review waited for ever. Here the review runs like in
+    the app: in a background thread, after torch has run, with such a handler installed,
+    on a machine where cleanlab would pick 4 workers. No process may be forked.
+    """
+    import multiprocessing
+    import signal
+    import threading
+
+    import psutil
+    import torch
+    from small_data import multi_label_frame
+
+    torch.ones(64, 64) @ torch.ones(64, 64)  # torch's intra-op threads are up, as in the app
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a worker pool was forked inside the server process")
+
+    monkeypatch.setattr(multiprocessing, "Pool", no_pool)
+    monkeypatch.setattr(psutil, "cpu_count", lambda logical=True: 4)
+    frame = multi_label_frame(120)
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["result"] = R.review(frame, method="tfidf", cache=False, row_col=None)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test thread below
+            outcome["error"] = exc
+
+    previous = signal.signal(signal.SIGTERM, lambda *args: None)
+    try:
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        worker.join(90)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not worker.is_alive(), "the multi-label review did not finish"
+    if "error" in outcome:
+        raise outcome["error"]
+    result = outcome["result"]
+    assert result.summary["multi_label"] and result.summary["labelled_rows"] == 120
+    assert len(result.quality) == 120
+
+
+def test_review_stops_at_the_next_stage_when_cancelled():
+    from textclf_core.errors import CancelledError
+
+    x, y = _clusters()
+    frame = _frame([f"t{i}" for i in range(len(y))], y)
+    calls = []
+
+    def should_stop():
+        calls.append(1)
+        return len(calls) > 3  # after the features and a couple of folds
+
+    stages = []
+    with pytest.raises(CancelledError):
+        R.review(frame, embeddings=x, method="embeddings", should_stop=should_stop,
+                 emit=lambda e: stages.append(e.get("stage")))
+    assert "duplicates" not in stages  # it stopped during cross-validation, not after
+    assert not R.review(frame, embeddings=x, method="embeddings").from_cache  # nothing half-done was cached
+
+
 # --------------------------------------------------------------------------- duplicates and conflicts
 
 def test_near_duplicates_are_grouped_transitively():
@@ -111,11 +184,47 @@ def test_near_duplicates_are_grouped_transitively():
     assert (dups["similarity"] >= 0.99).all()
 
 
-def test_exact_duplicates_ignore_case_and_punctuation():
-    x = np.eye(4, dtype=np.float32)  # embeddings say all different
-    texts = ["Great movie!", "great   movie", "awful", "fine"]
+def test_exact_duplicates_ignore_case_and_spacing():
+    x = np.eye(5, dtype=np.float32)  # embeddings say all different
+    texts = ["Great movie!", "great   movie!", "awful", "fine", "Great movie"]
     dups = R.find_near_duplicates(x, 0.95, texts=texts)
+    # The one duplicate key (data.duplicate_keys): punctuation is part of the text, case and spacing are not.
     assert sorted(dups["row"]) == [0, 1]
+
+
+def test_report_split_and_review_agree_on_exact_duplicates():
+    """One definition of an exact duplicate (data.duplicate_keys) for the upload report, the split and the review."""
+    from textclf_core.config import RunConfig
+    from textclf_core.data import duplicate_keys, validate
+    from textclf_core.runner import prepare_splits
+
+    tricky = [("Café au lait", "pos"), ("CAFÉ  au\tlait", "neg"),                # case, spacing, tab
+              ("cafe\u0301 au lait", "pos"),                                    # decomposed é (NFKC)
+              ("\ufb01ne film", "pos"), ("ＦＩＮＥ film", "neg"),                # ligature, full width
+              ("Great movie!", "pos"), ("Great movie", "neg"),                  # punctuation counts
+              ("a\u00a0b c", "neg"), ("a b c", "pos")]                          # no-break space
+    fillers = [(f"filler text {i} about {w}", lab) for i, (w, lab) in
+               enumerate([("cats", "pos"), ("dogs", "neg")] * 8)]
+    frame = pd.DataFrame(tricky + fillers, columns=["text", "label"])
+    keys = duplicate_keys(frame["text"].tolist())
+    by_key: dict = {}
+    for row, key in enumerate(keys):
+        by_key.setdefault(key, []).append(row)
+    expected = sorted(sorted(rows) for rows in by_key.values() if len(rows) > 1)
+    assert expected == [[0, 1, 2], [3, 4], [7, 8]]
+
+    report = validate(frame, "text", "label")
+    assert sorted(sorted(g) for g in report.conflicting_duplicates) == expected
+
+    result = R.review(frame, embeddings=np.eye(len(frame), dtype=np.float32), method="embeddings",
+                      row_col=None, cache=False)
+    review_groups = result.conflicts.groupby("group")["row"].apply(sorted).tolist()
+    assert sorted(review_groups) == expected
+
+    _, prepared, _ = prepare_splits(RunConfig(strategy="baseline", text_col="text", label_col="label",
+                                              val_size=0.2, test_size=0.2), frame)
+    for rows in expected:  # a duplicate never sits in two splits
+        assert prepared.loc[rows, "split"].nunique() == 1, prepared.loc[rows, ["text", "split"]]
 
 
 def test_conflicts_are_groups_with_different_labels():
@@ -244,6 +353,37 @@ def test_undo_last_and_undo_all():
     assert log.undo() is None
 
 
+def test_undo_takes_back_a_whole_group_and_old_batch_logs_still_undo_as_one(tmp_path):
+    log = R.ChangeLog()
+    log.relabel(0, "pos", old_label="neg")
+    with log.group("rename neg → bad") as gid:
+        log.relabel(1, "bad", old_label="neg")
+        log.relabel(3, "bad", old_label="neg")
+    findings = pd.DataFrame({"row": [0, 2], "given_label": ["pos", "pos"], "suggested_label": ["neg", "neg"],
+                             "finding": [R.MISLABEL] * 2})
+    assert log.record_many(findings, "accept", note="review accept") == 2
+    assert [c.note for c in log.changes] == [None, "rename neg → bad", "rename neg → bad", "review accept",
+                                            "review accept"]
+    assert log.changes[1].group == gid and log.changes[3].group not in (None, gid)
+
+    records = log.to_records()  # plain dicts: what a project's append-only log stores
+    again = R.ChangeLog.from_records(records)
+    assert again.to_records() == records
+    assert again.undo().row == 2 and len(again) == 3  # the bulk accept, at once
+    assert again.undo().row == 3 and len(again) == 1  # the rename, at once
+    assert again.undo().row == 0 and again.undo() is None
+
+    # A log written before groups: batches were "batch:<n>:<what>" notes.
+    old = pd.DataFrame({"row": [0, 1, 3], "action": ["relabel"] * 3, "old_label": ["neg"] * 3,
+                        "new_label": ["pos", "bad", "bad"], "finding": [None] * 3,
+                        "note": [None, "batch:1:rename neg → bad", "batch:1:rename neg → bad"],
+                        "time": ["2026-01-01T00:00:00+00:00"] * 3})
+    old.to_csv(tmp_path / "old.changes.csv", index=False)
+    legacy = R.ChangeLog.from_frame(pd.read_csv(tmp_path / "old.changes.csv"))
+    assert [c.note for c in legacy.changes] == [None, "rename neg → bad", "rename neg → bad"]
+    assert legacy.undo().row == 3 and len(legacy) == 1
+
+
 def test_latest_edit_of_a_row_wins_and_keep_restores():
     log = R.ChangeLog()
     log.drop(1)
@@ -279,10 +419,10 @@ def test_change_log_rejects_meaningless_edits():
 
 def test_flip_labels_is_seeded_and_changes_exactly_the_share():
     labels = ["a", "b", "c"] * 100
-    noisy, flipped = R.flip_labels(labels, 0.05, seed=3)
+    noisy, flipped = flip_labels(labels, 0.05, seed=3)
     assert len(flipped) == 15
     assert [i for i in range(300) if noisy[i] != labels[i]] == list(flipped)
-    assert R.flip_labels(labels, 0.05, seed=3)[0] == noisy
+    assert flip_labels(labels, 0.05, seed=3)[0] == noisy
 
 
 # --------------------------------------------------------------------------- command line
@@ -359,14 +499,14 @@ def embedded(tmp_path_factory):
 
 
 def _flipped_precision(df, emb, seed=0):
-    noisy, flipped = R.flip_labels(df["label"].tolist(), 0.05, seed=seed)
+    noisy, flipped = flip_labels(df["label"].tolist(), 0.05, seed=seed)
     frame = pd.DataFrame({"row": range(len(df)), "text": df["text"].astype(str), "label": noisy})
     result = R.review(frame, embeddings=emb, cache=False)
     top = result.label_errors.head(len(flipped))
     for rec in top.head(20).to_dict("records"):  # suggestions on real data: the true label
         if rec["row"] in set(flipped):
             assert rec["suggested_label"] == df["label"].iloc[rec["row"]]
-    return R.precision_at_k(result.quality, flipped), result
+    return precision_at_k(result.quality, flipped), result
 
 
 @pytest.mark.integration
@@ -399,7 +539,20 @@ render_suggestions(current, changes, {{"version": 1, "name": "pets.csv", "text_c
 '''
 
 
-def test_panel_finds_errors_and_accepting_records_the_change(tmp_path):
+def _rerun_until_reviewed(at, tries: int = 600) -> None:
+    """Rerun the page (as its polling does) until the review job's findings are shown."""
+    import time
+
+    for _ in range(tries):
+        if any(m.label == "Likely mislabels" for m in at.metric):
+            return
+        assert not at.exception
+        time.sleep(0.1)
+        at.run()
+    raise AssertionError("the review job did not finish")
+
+
+def _panel(tmp_path):
     from streamlit.testing.v1 import AppTest
 
     pets = pd.read_csv(_pets_csv(tmp_path / "pets.csv")).rename(columns={"review": "text", "animal": "label"})
@@ -407,11 +560,16 @@ def test_panel_finds_errors_and_accepting_records_the_change(tmp_path):
     pets.to_csv(tmp_path / "prepared.csv", index=False)
     script = tmp_path / "panel.py"
     script.write_text(PANEL_SCRIPT.format(path=str(tmp_path / "prepared.csv")))
-    at = AppTest.from_file(str(script), default_timeout=300).run()
+    return AppTest.from_file(str(script), default_timeout=300).run()
+
+
+def test_panel_finds_errors_and_accepting_records_the_change(tmp_path):
+    at = _panel(tmp_path)
     assert not at.exception
     at.radio(key="review_method").set_value("tfidf").run()
     next(b for b in at.button if b.label.startswith("Find likely")).click().run()
     assert not at.exception
+    _rerun_until_reviewed(at)  # the review runs as a background job; the page polls it
     assert {m.label: m.value for m in at.metric}["Likely mislabels"] == "1"
     at.multiselect(key="review_kinds").set_value([R.MISLABEL]).run()
     at.checkbox(key="review_pick_all").check().run()
@@ -420,6 +578,12 @@ def test_panel_finds_errors_and_accepting_records_the_change(tmp_path):
     log = at.session_state["changes"].to_frame()
     assert log[["row", "action", "old_label", "new_label"]].values.tolist() == [[3, "accept", "dog", "cat"]]
     assert "1 row relabelled" in at.toast[0].value
+    # The review of the edited data is not cached yet: the last review stays shown, handled rows hidden.
+    assert any("Labels were edited since this review" in i.value for i in at.info)
+
+    reloaded = _panel(tmp_path)  # a reload: a new session with no review in it, same file and settings
+    reloaded.radio(key="review_method").set_value("tfidf").run()
+    assert {m.label: m.value for m in reloaded.metric}["Likely mislabels"] == "1"  # from the cache, no click
 
 
 def test_single_neighbour_pass_matches_the_separate_ones():

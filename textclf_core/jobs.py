@@ -1,8 +1,10 @@
-"""Background training jobs: one worker thread per device, a FIFO queue, thread-safe snapshots.
+"""Background jobs: one worker thread per device, a FIFO queue, thread-safe snapshots.
 
-The web app holds one :class:`JobManager` per server process. A browser session keeps
-only job ids and polls :meth:`JobManager.snapshot`; the training thread never touches
-Streamlit. Events from the runner (plain dicts, see ARCHITECTURE.md) are kept here in
+A job is a training run (:meth:`JobManager.submit`) or a label review
+(:meth:`JobManager.submit_review`); both share the device's queue and the snapshot shape
+(state, progress, message, cancel). The web app holds one :class:`JobManager` per server
+process. A browser session keeps only job ids and polls :meth:`JobManager.snapshot`; the
+job's thread never touches Streamlit. Events from the runner (plain dicts, see ARCHITECTURE.md) are kept here in
 bounded memory for live curves and also written by the runner to ``metrics.jsonl``, so a
 reload or a restart loses nothing that matters.
 
@@ -30,16 +32,20 @@ from .errors import CancelledError, TextclfError
 log = logging.getLogger(__name__)
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
+KINDS = ("training", "review")
 ACTIVE_STATES = ("queued", "running")
 MAX_EVENTS = 200  # recent events kept per job for the event log
 MAX_CURVE_POINTS = 4000  # step losses kept per job; older points are thinned, not dropped wholesale
 MAX_FINISHED_JOBS = 100  # finished jobs remembered per server (their runs stay on disk)
+MAX_REVIEW_RESULTS = 4  # review results held in memory by their jobs (all of them stay in the review cache)
 
 GENERIC_FAILURE = "Training stopped because of an unexpected error; the details are in the server log"
+REVIEW_FAILURE = "The label review stopped because of an unexpected error; the details are in the server log"
 OOM_ADVICE = ("The device ran out of memory. Try a smaller batch size or max length, "
               "or a lighter strategy (LoRA, partial or feature extraction)")
 
 Runner = Callable[..., Any]
+Reviewer = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -68,8 +74,10 @@ class JobSnapshot:
     steps: tuple[dict, ...]  # {"step", "loss", "epoch"} per training step (thinned when long)
     evaluations: tuple[dict, ...]  # evaluation events without their confusion matrices
     last_evaluation: dict | None  # the latest evaluation event, confusion matrix included
-    config: dict = field(default_factory=dict)
+    config: dict = field(default_factory=dict)  # training: the RunConfig; review: review()'s settings
     version: int = 0  # events received so far: (job_id, version) names what the curves show
+    kind: str = "training"  # training | review
+    result_key: str | None = None  # review: the ReviewResult's fingerprint (cache key of its data version)
 
     # The event dicts are shared between snapshots and never changed after they arrive: treat
     # them as read-only. Polling pages take a snapshot every few seconds while a run trains in
@@ -87,8 +95,14 @@ class JobSnapshot:
 class _Job:
     """Mutable job state; only touched while holding the manager's lock."""
 
-    def __init__(self, job_id: str, config: RunConfig, frame, device: str):
+    def __init__(self, job_id: str, config: RunConfig | None, frame, device: str, *, kind: str = "training",
+                 name: str | None = None, settings: dict | None = None, result_key: str | None = None):
         self.job_id = job_id
+        self.kind = kind
+        self.name = name
+        self.settings = dict(settings or {})
+        self.result_key = result_key
+        self.result: Any = None  # review: the ReviewResult (it is in the review cache too)
         self.config = config
         self.frame = frame
         self.device = device
@@ -117,17 +131,20 @@ class _Job:
 
 
 class JobManager:
-    """Runs training jobs in background threads, one at a time per device, in submission order.
+    """Runs jobs in background threads, one at a time per device, in submission order.
 
     ``store`` is the :class:`~textclf_core.runs.RunStore` runs are created in (default:
     ``RunStore()`` created on first use). ``runner`` is called as
     ``runner(config, frame, store=, run=, emit=, should_stop=)`` and defaults to
-    :func:`textclf_core.runner.execute`; tests inject a fake.
+    :func:`textclf_core.runner.execute`; ``reviewer`` is called as
+    ``reviewer(frame, emit=, should_stop=, **settings)`` and defaults to
+    :func:`textclf_core.review.review`. Tests inject fakes.
     """
 
-    def __init__(self, store=None, *, runner: Runner | None = None):
+    def __init__(self, store=None, *, runner: Runner | None = None, reviewer: Reviewer | None = None):
         self._store = store
         self._runner = runner
+        self._reviewer = reviewer
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._jobs: dict[str, _Job] = {}
@@ -150,18 +167,63 @@ class JobManager:
         """Queue a run; returns the job id at once. Starts the device's worker if needed."""
         if not isinstance(config, RunConfig):
             raise TextclfError("A job needs run settings (RunConfig)")
-        device = _device_key(config)
-        job_id = f"job-{next(self._counter)}-{uuid.uuid4().hex[:6]}"
+        return self._enqueue(_Job(self._new_id(), config, frame, _device_key(config)))
+
+    def submit_review(self, frame, *, key: str | None = None, device: str | None = None, name: str | None = None,
+                      **settings) -> str:
+        """Queue a label review of ``frame`` (:func:`textclf_core.review.review`'s frame and keyword
+        settings, e.g. ``method=``, ``folds=``); returns the job id at once.
+
+        The result is cached per data version (``key``, default
+        :func:`textclf_core.review.review_key` of the frame and settings): while a review of
+        the same key is queued or running, its job id is returned instead of a second job.
+        Reviews share the device's queue with training (``device`` default: the CPU for
+        ``method="tfidf"``, else the device the encoder runs on).
+        """
+        for banned in ("emit", "should_stop"):
+            if banned in settings:
+                raise TextclfError(f"A review job sets '{banned}' itself")
+        if key is None:
+            from .review import review_key
+
+            key = review_key(frame, **settings)
+        with self._lock:
+            for job in self._jobs.values():
+                if job.kind == "review" and job.result_key == key and job.state in ACTIVE_STATES:
+                    return job.job_id
+        method = str(settings.get("method", "combined"))
+        job = _Job(self._new_id(), None, frame, device or _review_device(method), kind="review",
+                   name=name or f"Label review · {method}", settings=settings, result_key=key)
+        return self._enqueue(job)
+
+    def find_review(self, key: str) -> JobSnapshot | None:
+        """The newest review job of this data version (``key``), active ones first; None when there is none."""
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.kind == "review" and j.result_key == key]
+            if not jobs:
+                return None
+            active = [j for j in jobs if j.state in ACTIVE_STATES]
+            return self._snapshot((active or jobs)[-1])
+
+    def result(self, job_id: str) -> Any:
+        """What a finished review job produced (its ReviewResult); None for other jobs or before it finished."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return job.result if job is not None and job.state == "finished" else None
+
+    def _new_id(self) -> str:
+        return f"job-{next(self._counter)}-{uuid.uuid4().hex[:6]}"
+
+    def _enqueue(self, job: _Job) -> str:
         with self._lock:
             if self._closed:
                 raise TextclfError("The job manager is shut down", hint="Restart the app")
-            job = _Job(job_id, config, frame, device)
-            self._jobs[job_id] = job
-            self._queues.setdefault(device, collections.deque()).append(job_id)
-            self._ensure_worker(device)
+            self._jobs[job.job_id] = job
+            self._queues.setdefault(job.device, collections.deque()).append(job.job_id)
+            self._ensure_worker(job.device)
             self._forget_old_jobs()
             self._wake.notify_all()
-        return job_id
+        return job.job_id
 
     def cancel(self, job_id: str) -> bool:
         """Cancel a job: a queued one is removed from the queue, a running one stops at its next step.
@@ -182,7 +244,8 @@ class JobManager:
                 job.finished_at = time.time()
                 job.frame = None
             else:
-                job.message = "Cancelling… the run stops after the current step"
+                job.message = ("Cancelling… the review stops after the current step" if job.kind == "review"
+                               else "Cancelling… the run stops after the current step")
             return True
 
     def snapshot(self, job_id: str) -> JobSnapshot:
@@ -200,15 +263,16 @@ class JobManager:
             job = self._jobs.get(job_id)
             return self._snapshot(job) if job is not None else None
 
-    def list(self) -> list[JobSnapshot]:
-        """All jobs this server remembers, oldest first."""
+    def list(self, kind: str | None = "training") -> list[JobSnapshot]:
+        """The jobs of ``kind`` (None: every kind) this server remembers, oldest first."""
         with self._lock:
-            return [self._snapshot(job) for job in self._jobs.values()]
+            return [self._snapshot(job) for job in self._jobs.values() if kind is None or job.kind == kind]
 
-    def active(self) -> list[JobSnapshot]:
-        """Running jobs first, then queued ones in the order they will start."""
+    def active(self, kind: str | None = "training") -> list[JobSnapshot]:
+        """Running jobs of ``kind`` (None: every kind) first, then queued ones in the order they will start."""
         with self._lock:
-            snaps = [self._snapshot(job) for job in self._jobs.values() if job.state in ACTIVE_STATES]
+            snaps = [self._snapshot(job) for job in self._jobs.values()
+                     if job.state in ACTIVE_STATES and (kind is None or job.kind == kind)]
         return sorted(snaps, key=lambda s: (s.queue_position if s.queue_position is not None else 0,
                                             s.submitted_at))
 
@@ -282,6 +346,9 @@ class JobManager:
                 _release_memory()
 
     def _run_job(self, job: _Job) -> None:
+        if job.kind == "review":
+            self._run_review(job)
+            return
         run = None
         try:
             run = self.store.create(job.config, data_fingerprint=_fingerprint(job.frame))
@@ -303,11 +370,7 @@ class JobManager:
             _mark_run(run, "failed", str(exc))
             return
         except Exception as exc:  # noqa: BLE001
-            if _is_out_of_memory(exc):
-                message = OOM_ADVICE
-            else:
-                log.exception("textclf job %s failed", job.job_id)
-                message = GENERIC_FAILURE
+            message = _failure_message(job, exc, GENERIC_FAILURE)
             self._finish(job, "failed", message)
             _mark_run(run, "failed", message)
             return
@@ -320,6 +383,31 @@ class JobManager:
             self._finish(job, "cancelled", "Cancelled; the best model so far is kept when there was one")
         else:
             self._finish(job, "finished", "Finished")
+
+    def _run_review(self, job: _Job) -> None:
+        reviewer = self._reviewer or _default_reviewer()
+        with self._lock:
+            job.message = "Reviewing the labels…"
+        try:
+            result = reviewer(job.frame, emit=lambda event: self._on_event(job, event),
+                              should_stop=job.cancel_event.is_set, **job.settings)
+        except CancelledError:
+            self._finish(job, "cancelled", "Cancelled; nothing was changed")
+            return
+        except TextclfError as exc:
+            self._finish(job, "failed", str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001
+            self._finish(job, "failed", _failure_message(job, exc, REVIEW_FAILURE))
+            return
+        with self._lock:
+            job.result = result
+            job.result_key = getattr(result, "fingerprint", None) or job.result_key
+            # Older results stay reachable through the review cache; memory keeps only the newest few.
+            held = [j for j in self._jobs.values() if j.kind == "review" and j.result is not None]
+            for old in held[:max(0, len(held) - MAX_REVIEW_RESULTS)]:
+                old.result = None
+        self._finish(job, "finished", "Finished")
 
     def _on_event(self, job: _Job, event: dict) -> None:
         if not isinstance(event, dict):
@@ -365,6 +453,12 @@ class JobManager:
                     job.message = str(event["message"])
                 elif event.get("total"):
                     job.message = _stage_message(event)
+            elif kind == "review_stage":  # label review: {"stage", "progress" 0..1}
+                if event.get("progress") is not None:
+                    job.progress = max(job.progress, min(1.0, float(event["progress"])))
+                if event.get("stage") and event["stage"] != "done":
+                    stage = str(event["stage"])
+                    job.message = f"Review: {stage[:1].upper() + stage[1:]}…"
             elif kind in ("finished", "cancelled", "failed"):
                 job.terminal_event = event
             job.version += 1
@@ -393,17 +487,17 @@ class JobManager:
             # Tuples of the same dicts: O(events) once per new event, O(1) for every other poll.
             job.shared = (job.version, tuple(job.events), tuple(job.steps), tuple(job.evaluations))
         if job.config_dict is None:
-            job.config_dict = job.config.to_dict()
+            job.config_dict = job.config.to_dict() if job.config is not None else dict(job.settings)
         _, events, steps, evaluations = job.shared
         return JobSnapshot(
-            job_id=job.job_id, state=job.state, name=job.config.display_name(), device=job.device,
+            job_id=job.job_id, state=job.state, name=job.name or job.config.display_name(), device=job.device,
             progress=float(job.progress), message=job.message, run_id=job.run_id, queue_position=position,
             examples_per_s=job.examples_per_s, eta_s=job.eta_s, elapsed_s=job.elapsed_s, epoch=job.epoch,
             step=job.step, total_steps=job.total_steps, submitted_at=job.submitted_at,
             started_at=job.started_at, finished_at=job.finished_at,
             cancel_requested=job.cancel_event.is_set(),
             events=events, steps=steps, evaluations=evaluations, last_evaluation=job.last_evaluation,
-            config=dict(job.config_dict), version=job.version,
+            config=dict(job.config_dict), version=job.version, kind=job.kind, result_key=job.result_key,
         )
 
     def _forget_old_jobs(self) -> None:
@@ -425,6 +519,24 @@ def _device_key(config: RunConfig) -> str:
         return detect().device
     except Exception:  # noqa: BLE001 - an unknown device still gets one worker
         return "default"
+
+
+def _review_device(method: str) -> str:
+    """Word-count reviews need no accelerator; the others queue where the encoder runs."""
+    if method == "tfidf":
+        return "cpu"
+    try:
+        from .hardware import detect
+
+        return detect().device
+    except Exception:  # noqa: BLE001
+        return "default"
+
+
+def _default_reviewer() -> Reviewer:
+    from .review import review
+
+    return review
 
 
 def _default_runner() -> Runner:
@@ -454,6 +566,14 @@ def _mark_run(run, state: str, message: str) -> None:
             run.set_status(state, message=message)
     except Exception:  # noqa: BLE001 - best effort; the job state is what the app shows
         log.warning("Could not record state %s for run %s", state, getattr(run, "id", "?"))
+
+
+def _failure_message(job: _Job, exc: BaseException, generic: str) -> str:
+    """What the page shows for an unexpected error: advice for out-of-memory, else ``generic`` (traceback logged)."""
+    if _is_out_of_memory(exc):
+        return OOM_ADVICE
+    log.exception("textclf %s job %s failed", job.kind, job.job_id, exc_info=exc)
+    return generic
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

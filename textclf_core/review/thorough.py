@@ -1,0 +1,141 @@
+"""The "thorough" method: out-of-fold probabilities from the encoder fine-tuned on each fold."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Sequence
+
+import numpy as np
+
+from ..config import DEFAULT_MODEL
+from ..labels import LabelSpace
+from .common import Emit, ShouldStop, check_stop
+
+# Settings of the "thorough" method (docs/label_review.md). layers 6: all of MiniLM's (only its top layer
+# made a model weaker than the frozen one); bigger encoders train their top 6, which bounds the cost.
+# 3 folds: each fold trains on 2/3 of the rows, half the cost of 5. weight "auto": see oof.blend_weight().
+THOROUGH_SETTINGS = {"layers": 6, "epochs": 1, "lr": 1e-4, "batch_size": 32, "folds": 3, "weight": "auto"}
+
+
+def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, splits, *, multi_label: bool = False,
+                        model: str = DEFAULT_MODEL, layers: int = 2, epochs: int = 1, lr: float = 1e-4,
+                        batch_size: int = 32, max_length: int = 128, seed: int = 0,
+                        emit: Emit | None = None, should_stop: ShouldStop | None = None) -> np.ndarray:
+    """Out-of-fold probabilities from the encoder's top ``layers`` fine-tuned on the other folds.
+
+    A fine-tuned encoder judges labels better than a frozen one on subtle texts. When
+    fewer layers are trained than the encoder has, the frozen bottom layers run once over
+    all texts (the frozen-layer cache of :mod:`textclf_core.training`), shared by every
+    fold; the token embeddings always stay frozen.
+
+    ``y``: class ids, or a 0/1 matrix when ``multi_label``; ``splits``: ``(train, test)``
+    index pairs. ``emit`` receives ``{"type": "review_stage", "stage", "progress"}``;
+    ``should_stop()`` is checked before every training step (raises :class:`CancelledError`).
+    """
+    import math
+
+    import torch
+
+    from .. import hardware, models, strategies, train_attention
+    from ..config import RunConfig
+    from ..features import pad_batch, sorted_batches, tokenize
+    from ..losses import probabilities
+    from ..training import _length_grouped_batches, _PrefixCache, seed_everything
+
+    splits = [(np.asarray(a), np.asarray(b)) for a, b in splits]
+    hw = hardware.detect()
+    device, amp = hw.device, hardware.autocast_dtype(hw.device, "auto")
+    dev_type = device if device != "mps" else "cpu"
+    tokenizer = models.load_tokenizer(model)
+    ids = tokenize(tokenizer, [str(t) for t in texts], max_length)
+    lengths = np.array([len(s) for s in ids])
+    pad_id = tokenizer.pad_token_id
+    left = getattr(tokenizer, "padding_side", "right") == "left"
+    space = LabelSpace([f"c{i}" for i in range(n_classes)], multi_label=multi_label,
+                       separator=";" if multi_label else None)
+    config = RunConfig(strategy="partial", layers=int(layers), model=model, max_length=int(max_length))
+    targets = torch.as_tensor(np.asarray(y, dtype=np.float32 if multi_label else np.int64))
+    total_steps = sum(math.ceil(len(tr) / batch_size) for tr, _ in splits) * int(epochs)
+    done = {"steps": 0, "sent": 0.0}
+    store: dict | None = None  # frozen-layer outputs of every text, shared by all folds
+    proba = np.zeros((len(ids), n_classes), dtype=np.float64)
+
+    def report(stage: str, share: float, force: bool = False) -> None:
+        now = time.perf_counter()
+        if emit and (force or now - done["sent"] >= 1.0 or share >= 1.0):
+            done["sent"] = now
+            emit({"type": "review_stage", "stage": stage, "progress": share})
+
+    def autocast():
+        return torch.autocast(dev_type, dtype=amp or torch.float32, enabled=amp is not None)
+
+    stop = should_stop or (lambda: False)
+    for fold, (train, test) in enumerate(splits):
+        check_stop(should_stop)
+        seed_everything(seed + fold)
+        net = strategies.apply_strategy(
+            models.load_for_classification(model, space, tokenizer=tokenizer), config)
+        if device == "cpu":
+            train_attention.install(net)
+            train_attention.install_fast_dropout(net)  # torch's CPU dropout masks cost ~17% of a step
+        frozen = int(getattr(net, "textclf_frozen_layers", 0) or 0)
+        prefix = None
+        if frozen > 0 and strategies.family(net) in strategies.PREFIX_CACHE_FAMILIES:
+            prefix = _PrefixCache(net, frozen, amp)
+            if store is None:
+                read = {"n": 0}
+
+                def on_batch(count: int) -> None:
+                    read["n"] += count
+                    report(f"fine-tuning: reading the texts ({read['n']:,} of {len(ids):,})", 0.5)
+
+                prefix.fill(list(range(len(ids))), ids, pad_id, device, amp, batch_size * 2, stop,
+                            on_batch=on_batch)
+                store = prefix.store
+            prefix.store = store
+        net.to(device)
+        params = [p for p in net.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+        steps = math.ceil(len(train) / batch_size) * int(epochs)
+        warmup = max(1, int(0.1 * steps))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+        rng = np.random.default_rng(seed + fold)
+
+        def inputs_for(rows):
+            batch = pad_batch([ids[i] for i in rows], pad_id, left)
+            if prefix is not None:
+                prefix.set_batch([int(i) for i in rows], batch["input_ids"].shape[1], device)
+            return {k: v.to(device) for k, v in batch.items()}
+
+        ctx = prefix.active() if prefix is not None else contextlib.nullcontext()
+        with ctx:
+            strategies.set_train_mode(net)
+            report(f"fine-tuning fold {fold + 1} of {len(splits)}", 0.5 + 0.2 * done["steps"] / total_steps,
+                   force=True)  # every fold is announced, however fast it goes
+            for _ in range(int(epochs)):
+                for b in _length_grouped_batches(lengths[train], batch_size, rng):
+                    check_stop(should_stop)
+                    rows = train[b]
+                    with autocast():
+                        logits = net(**inputs_for(rows)).logits.float()
+                    target = targets[rows].to(device)
+                    loss = (torch.nn.functional.binary_cross_entropy_with_logits(logits, target) if multi_label
+                            else torch.nn.functional.cross_entropy(logits, target))
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(params, 1.0)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    done["steps"] += 1
+                    report(f"fine-tuning fold {fold + 1} of {len(splits)}", 0.5 + 0.2 * done["steps"] / total_steps)
+            net.eval()
+            with torch.inference_mode():
+                for b in sorted_batches(lengths[test], max(batch_size, 64)):
+                    rows = test[b]
+                    with autocast():
+                        logits = net(**inputs_for(rows)).logits
+                    proba[rows] = probabilities(logits, multi_label)
+        del net, optimizer
+    return proba
