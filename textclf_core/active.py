@@ -231,6 +231,25 @@ def build_features(texts: Sequence[str], source: str = "tfidf", *, model: str | 
     raise TextclfError(f"Unknown feature source {source!r}", hint="Use 'tfidf' or 'embeddings'")
 
 
+_FEATURE_CACHE: dict = {}
+_FEATURE_LOCK = threading.Lock()
+
+
+def cached_features(texts: Sequence[str], source: str = "tfidf", *, model: str | None = None) -> FeatureMatrix:
+    """:func:`build_features`, kept in memory for the last two tables (a page reload stays warm)."""
+    key = (data_fingerprint(texts), source, model)
+    with _FEATURE_LOCK:
+        hit = _FEATURE_CACHE.get(key)
+    if hit is not None:
+        return hit
+    built = build_features(texts, source, model=model)
+    with _FEATURE_LOCK:
+        _FEATURE_CACHE[key] = built
+        while len(_FEATURE_CACHE) > 2:
+            _FEATURE_CACHE.pop(next(iter(_FEATURE_CACHE)))
+    return built
+
+
 # =============================================================================== the fast model
 @dataclass
 class Estimate:
@@ -652,7 +671,7 @@ class LabellingSession:
         self.checked: set[int] = set()  # disputed rows looked at again (suspicious queue)
         self._order_cache: tuple | None = None
         self.cursor: int | None = None  # position in history() while moving back; None = the queue
-        self._undo_row: int | None = None
+        self._pinned: int | None = None  # a row put on the card (undo, search)
         self._class_epoch = 0  # bumped by rename/merge: a retrain that started before is redone
         # Undo reaches labels made before a reload too (the log keeps what each label replaced).
         self._undo_stack: list[tuple[int, str | None]] = [
@@ -828,8 +847,19 @@ class LabellingSession:
             self.cursor = None
             self.skipped.discard(row)
             self.checked.discard(row)
-            self._undo_row = row
+            self._pinned = row
             return row
+
+    def open(self, row: int) -> None:
+        """Put ``row`` on the card (e.g. a search hit); labelling it goes back to the queue."""
+        row = self._check_row(row)
+        with self._lock:
+            self.cursor = None
+            self._pinned = row
+            if row in self.labels():  # a labelled row is shown through the history
+                hist = self.history()
+                self.cursor = hist.index(row)
+                self._pinned = None
 
     def _check_row(self, row) -> int:
         try:
@@ -872,10 +902,10 @@ class LabellingSession:
     def current(self) -> int | None:
         """The row on the card: an undone row first, else the history position, else the head of the queue."""
         with self._lock:
-            undone = self._undo_row
-            if undone is not None and undone not in self.labels():
-                return undone
-            self._undo_row = None
+            pinned = self._pinned
+            if pinned is not None and pinned not in self.labels():
+                return pinned
+            self._pinned = None
             if self.cursor is not None:
                 hist = self.history()
                 if self.cursor < len(hist):
@@ -967,7 +997,7 @@ class LabellingSession:
                 version = self._version + 1
                 epoch = self._class_epoch
             if self._features is None:
-                self._features = build_features(self.texts, self.feature_source, model=self.embedding_model)
+                self._features = cached_features(self.texts, self.feature_source, model=self.embedding_model)
             if self._train is not None:
                 model = self._train(self._features, labels, classes, version)
             else:
@@ -1047,6 +1077,18 @@ def progress_sentence(curve: Sequence[Estimate], window: int = 50) -> str:
     delta = (last.accuracy - ref.accuracy) * 100
     verb = "added" if delta >= 0 else "cost"
     return f"The last {span} labels {verb} {abs(delta):.1f} points of estimated accuracy."
+
+
+def highlight(text: str, query: str | None) -> str:
+    """``text`` as HTML (escaped) with every case-insensitive match of ``query`` in ``<mark>``."""
+    import html
+    import re
+
+    text = "" if text is None else str(text)
+    if not query or not query.strip():
+        return html.escape(text)
+    parts = re.split(f"({re.escape(query.strip())})", text, flags=re.IGNORECASE)
+    return "".join(f"<mark>{html.escape(p)}</mark>" if i % 2 else html.escape(p) for i, p in enumerate(parts))
 
 
 # =============================================================================== simulation
