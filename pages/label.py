@@ -115,10 +115,15 @@ if session is None:
     st.stop()
 
 # --- the card --------------------------------------------------------------------------------------------
+# The card keeps the same elements in the same places from one key press to the next (messages and
+# the suggestion go into fixed containers, disabled buttons stay drawn): when the first suggestion
+# inserted elements above the class buttons, the next key press clicked a button being remounted and
+# was lost (seen in the browser test).
 components.html(TYPING_GUARD, height=0, width=0)
+messages = st.container()
 if st.session_state.get("label_flash"):
     kind, message = st.session_state.pop("label_flash")
-    (st.error if kind == "error" else st.info)(message)
+    (messages.error if kind == "error" else messages.info)(message)
 
 labels = session.labels()
 classes = session.classes
@@ -127,43 +132,33 @@ card, side = st.columns([3, 2], gap="large")
 
 with card:
     query = st.text_input("Search the texts", key="label_search", placeholder="a word or phrase",
-                          help="Shortcuts are off while you type here")
-    if query:
-        with _ui.guard("label search"):
-            needle = query.casefold()
-            hits = [i for i, t in enumerate(texts) if needle in t.casefold()][:20]
-            st.caption(f"{len(hits)} match{'es' if len(hits) != 1 else ''} shown (first 20)" if hits
-                       else "No text contains that.")
-            for i in hits[:8]:
-                c1, c2 = st.columns([6, 1])
-                snippet = texts[i] if len(texts[i]) <= 240 else texts[i][:240] + "…"
-                c1.markdown(active.highlight(snippet, query), unsafe_allow_html=True)
-                c2.button("Open", key=f"label_open_{i}", on_click=act, args=(session.open, i))
-
+                          help="Shortcuts are off while you type here; matches are listed under the card")
     if row is None:
         st.success("Every text is labelled. Train with these labels on the right.", icon=":material/task_alt:")
     else:
-        done = len(labels)
         where = ("from your history" if session.cursor is not None else
                  "suggested by the model" if session.model is not None else "in random order until the model starts")
-        st.caption(f"Text {row + 1:,} of {len(texts):,} · {where} · {done:,} labelled")
+        st.caption(f"Text {row + 1:,} of {len(texts):,} · {where} · {len(labels):,} labelled")
         st.markdown(f'<div class="textclf-card" style="font-size:1.35rem;line-height:1.6;padding:1rem 1.2rem;'
                     f'border:1px solid #ddd;border-radius:0.5rem;white-space:pre-wrap;max-height:60vh;'
                     f'overflow-y:auto">{active.highlight(texts[row], query)}</div>', unsafe_allow_html=True)
         current_label = labels.get(row)
         suggestion = session.suggestion(row)
+        about = st.container()
         if suggestion is not None:
             value, confidence = suggestion
             shown = ", ".join(value) if isinstance(value, list) else value
-            st.markdown(f"Model suggests **{html.escape(shown or '(no class)')}** · {confidence:.0%} sure "
-                        f"(**Enter** accepts)")
+            about.markdown(f"Model suggests **{html.escape(shown or '(no class)')}** · {confidence:.0%} sure "
+                           f"(**Enter** accepts)")
+        else:
+            about.caption(session.status().message)
         if current_label is not None:
-            st.caption(f"Labelled: {current_label}")
+            about.caption(f"Labelled: {current_label}")
 
         shortcuts = {}
+        cols = st.columns(min(len(classes), 5) or 1)
         if session.multi_label:
             chosen_now = set(active.split_cell(current_label)) if current_label else set()
-            cols = st.columns(min(len(classes), 5) or 1)
             for j, name in enumerate(classes):
                 key = f"label_toggle_{row}_{j}"
                 cols[j % len(cols)].toggle(f"{(j + 1) % 10}  {name}" if j < MAX_SHORTCUT_CLASSES else name,
@@ -179,7 +174,6 @@ with card:
                       icon=":material/check:")
             shortcuts["label_save"] = "enter"
         else:
-            cols = st.columns(min(len(classes), 5) or 1)
             for j, name in enumerate(classes):
                 key = f"label_class_{j}"
                 digit = str((j + 1) % 10) if j < MAX_SHORTCUT_CLASSES else None
@@ -188,10 +182,10 @@ with card:
                                            on_click=act, args=(session.label, row, name))
                 if digit:
                     shortcuts[key] = digit
-            if suggestion is not None:
-                st.button(f"Accept suggestion: {suggestion[0]}", key="label_accept", on_click=act,
-                          args=(session.accept, row), icon=":material/done:")
-                shortcuts["label_accept"] = "enter"
+            st.button(f"Accept suggestion: {suggestion[0]}" if suggestion else "Accept suggestion (none yet)",
+                      key="label_accept", on_click=act, args=(session.accept, row), icon=":material/done:",
+                      disabled=suggestion is None)
+            shortcuts["label_accept"] = "enter"
         b1, b2, b3, b4 = st.columns(4)
         b1.button("Skip (S)", key="label_skip", on_click=act, args=(session.skip, row), width="stretch")
         b2.button("Undo (U)", key="label_undo", on_click=act, args=(session.undo,), width="stretch",
@@ -202,6 +196,19 @@ with card:
                   disabled=session.cursor is None)
         shortcuts.update(label_skip="s", label_undo="u", label_back="arrowleft", label_forward="arrowright")
         add_shortcuts(**shortcuts)
+
+    results = st.container()
+    if query:
+        with results, _ui.guard("label search"):
+            needle = query.casefold()
+            hits = [i for i, t in enumerate(texts) if needle in t.casefold()][:20]
+            st.caption(f"{len(hits)} match{'es' if len(hits) != 1 else ''} shown (first 20)" if hits
+                       else "No text contains that.")
+            for i in hits[:8]:
+                c1, c2 = st.columns([6, 1])
+                snippet = texts[i] if len(texts[i]) <= 240 else texts[i][:240] + "…"
+                c1.markdown(active.highlight(snippet, query), unsafe_allow_html=True)
+                c2.button("Open", key=f"label_open_{i}", on_click=act, args=(session.open, i))
 
     with st.expander("Classes and queue"):
         c1, c2 = st.columns(2)
@@ -230,15 +237,12 @@ with card:
 
 # --- the model as you go ---------------------------------------------------------------------------
 with side:
-    @st.fragment(run_every=2 if session.status().state == "training" else None)
+    # Drawn with each label, not polled: a fragment rerunning every 2 s swallowed key presses that
+    # landed during its run (seen twice in the browser test), and a lost label is worse than a status
+    # that updates on the next key.
     def model_panel():
         with _ui.guard("label model"):
             status = session.status()
-            seen = st.session_state.get("label_seen_version")
-            if seen is not None and status.model_version != seen:
-                st.session_state["label_seen_version"] = status.model_version
-                st.rerun()  # a new model: the whole page shows its suggestion
-            st.session_state["label_seen_version"] = status.model_version
             icon = {"training": ":material/sync:", "failed": ":material/error:", "ready": ":material/check_circle:"}
             (st.warning if status.state == "failed" else st.info)(status.message,
                                                                    icon=icon.get(status.state, ":material/schedule:"))

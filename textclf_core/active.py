@@ -330,7 +330,9 @@ def _estimator(seed: int, binary: bool):
 
     # Balanced weights: the first labels are rarely balanced, and a skewed start would skew the queue.
     # liblinear (one-vs-rest for several classes): lbfgs took 9 s a fit on 180k BBC features, this < 1 s.
-    return LogisticRegression(C=C, max_iter=1000, class_weight="balanced", random_state=seed, solver="liblinear")
+    # dual=True: far fewer labelled rows than features, so the dual problem is the small one.
+    return LogisticRegression(C=C, max_iter=1000, class_weight="balanced", random_state=seed, solver="liblinear",
+                              dual=True)
 
 
 def _fit(X, y, k: int, multi_label: bool, seed: int) -> list:
@@ -970,9 +972,9 @@ class LabellingSession:
     def maybe_retrain(self) -> bool:
         """Ask for a retrain when ``retrain_every`` labels arrived since the last one (and two classes exist)."""
         labels = self.labels()
-        if len(labels) - self._requested_at < self.retrain_every and self._model is not None:
-            return False
-        if self._model is None and len(labels) < self.retrain_every:
+        if len(labels) - self._requested_at < self.retrain_every and (self._model is not None or self._requested_at):
+            return False  # counted from the last request, so labels made while one runs don't pile up requests
+        if len(labels) < self.retrain_every:
             return False
         if not trainable(labels, self.multi_label):
             return False
