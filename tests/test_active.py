@@ -322,3 +322,22 @@ def test_simulated_labeller_only_sees_the_labels_it_asks_for(frame):
     active.simulate(_texts(frame), oracle, test["review"].tolist(), test["sentiment"].tolist(),
                     strategy="random", budgets=[15], seed=0, retrain_every=10)
     assert len(asked) == 15 and len(set(asked)) == 15
+
+
+# --- CLI ----------------------------------------------------------------------------------------------
+def test_cli_label_queue_records_labels_and_prints_the_queue(frame, tmp_path, capsys):
+    from textclf_core import cli
+
+    data = tmp_path / "texts.csv"
+    frame[["review"]].to_csv(data, index=False)
+    log_dir = tmp_path / "log"
+    args = ["label-queue", "--data", str(data), "--labels", str(log_dir), "--classes", "pos,neg", "-n", "3"]
+    adds = [x for i in range(8) for x in ("--add", f"{i}={frame['sentiment'][i]}")]
+    assert cli.main(args + adds) == 0
+    out = capsys.readouterr().out
+    assert "8 of 80 texts labelled" in out and "Estimated accuracy" in out
+    assert len((log_dir / "labels.jsonl").read_text().splitlines()) == 8
+    rows = [int(line.split()[0]) for line in out.splitlines()[-3:]]
+    assert len(rows) == 3 and not set(rows) & set(range(8))  # the queue holds unlabelled texts only
+    assert cli.main(args + ["--add", "x=pos"]) == 2
+    assert "not a row number" in capsys.readouterr().err

@@ -52,6 +52,7 @@ FINDING = "labelled"  # the change log's ``finding`` for labels made on the Labe
 MULTI_SEPARATOR = ";"  # LabelSpace's default separator for multi-label cells
 C = 10.0  # the baseline's larger regularisation candidate; more labels rarely pick the smaller one here
 POOL_FACTOR = 10  # uncertainty candidates per queue slot that diversity chooses among
+MAX_DIVERSITY_SLOTS = 50  # clusters at most (k-means on 50 x 10 candidates stays well under a second)
 
 
 def labelling_root(root: str | os.PathLike | None = None) -> Path:
@@ -491,7 +492,7 @@ def diverse_order(candidates: np.ndarray, scores: np.ndarray, X, *, slots: int, 
     """
     from sklearn.cluster import KMeans
 
-    n_clusters = min(int(slots), len(candidates))
+    n_clusters = min(int(slots), MAX_DIVERSITY_SLOTS, len(candidates))
     if n_clusters < 2:
         return candidates
     km = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed)
@@ -949,7 +950,7 @@ class LabellingSession:
             unlabelled = [r for r in range(len(self.texts)) if r not in labelled]
             X = self._features.X if self._features is not None else None
             order = queue_order(unlabelled, self.strategy, model=model, X=X, seed=self.seed + key[0] + 1,
-                                batch=self.retrain_every)
+                                batch=min(self.retrain_every, MAX_DIVERSITY_SLOTS))
             self._order_cache = (key, order)
         return order
 

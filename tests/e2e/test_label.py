@@ -110,8 +110,9 @@ def test_label_with_the_keyboard_then_train(server, browser, tmp_path):
     settled(page)
 
     # --- reload: the browser session is new, the labels are not lost -------------------------------
-    page.reload()
-    page.get_by_role("heading", name="Upload data").wait_for(timeout=60_000)
+    page.reload()  # back on the Label page, in a new browser session: the table must be loaded again
+    page.get_by_text("No data loaded yet").wait_for(timeout=60_000)
+    goto(page, "Upload", "Upload data")
     upload(page, data)
     goto(page, "Label")
     page.get_by_text("Continuing where you left off: 30 labels so far.").wait_for()
