@@ -341,3 +341,20 @@ def test_cli_label_queue_records_labels_and_prints_the_queue(frame, tmp_path, ca
     assert len(rows) == 3 and not set(rows) & set(range(8))  # the queue holds unlabelled texts only
     assert cli.main(args + ["--add", "x=pos"]) == 2
     assert "not a row number" in capsys.readouterr().err
+
+
+def test_two_writers_appending_at_once_lose_no_line(frame, tmp_path):
+    logs = [active.LabelLog(tmp_path), active.LabelLog(tmp_path)]
+
+    def write(log, offset):
+        for i in range(150):
+            log.append(offset + i % 40, "relabel", new_label="pos" if i % 2 else "neg")
+
+    threads = [threading.Thread(target=write, args=(log, 40 * k)) for k, log in enumerate(logs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = (tmp_path / "labels.jsonl").read_text().splitlines()
+    assert len(lines) == 300 and all(json.loads(line)["action"] == "relabel" for line in lines)
+    assert len(active.LabelLog(tmp_path).labels()) == 80

@@ -51,6 +51,8 @@ DEFAULT_RETRAIN_EVERY = 20  # Label Sleuth's step
 FINDING = "labelled"  # the change log's ``finding`` for labels made on the Label page
 MULTI_SEPARATOR = ";"  # LabelSpace's default separator for multi-label cells
 C = 10.0  # the baseline's larger regularisation candidate; more labels rarely pick the smaller one here
+# The uncertainty that 'suspicious' uses for its unlabelled part.
+DEFAULT_UNCERTAINTY = DEFAULT_STRATEGY if DEFAULT_STRATEGY in ("entropy", "margin") else "margin"
 POOL_FACTOR = 10  # uncertainty candidates per queue slot that diversity chooses among
 MAX_DIVERSITY_SLOTS = 50  # clusters at most (k-means on 50 x 10 candidates stays well under a second)
 
@@ -91,6 +93,7 @@ class LabelLog:
         self._meta: dict = {}
         self._offset = 0
         self._lines: list[dict] = []
+        self._lock = threading.Lock()  # the page thread and the retrainer read the same log
 
     @classmethod
     def for_data(cls, fingerprint: str, root: str | os.PathLike | None = None) -> "LabelLog":
@@ -109,7 +112,8 @@ class LabelLog:
                                     finding=finding, note=note)
         line = dict(vars(change), session=self.session_id)
         if self.folder is None:
-            self._memory.append(line)
+            with self._lock:
+                self._memory.append(line)
             return line
         data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
         try:
@@ -127,7 +131,12 @@ class LabelLog:
     def lines(self) -> list[dict]:
         """Every line so far, including other sessions' (re-reads only what was appended since)."""
         if self.folder is None:
-            return list(self._memory)
+            with self._lock:
+                return list(self._memory)
+        with self._lock:
+            return self._read_new()
+
+    def _read_new(self) -> list[dict]:
         try:
             with open(self.path, "rb") as fh:
                 fh.seek(self._offset)
@@ -534,8 +543,6 @@ def queue_order(rows: Sequence[int], strategy: str, *, model: FastModel | None =
     picked = diverse_order(rows[:head], scores[:head], X, slots=batch, seed=seed)
     return np.concatenate([picked, rows[head:]])
 
-
-DEFAULT_UNCERTAINTY = "entropy" if DEFAULT_STRATEGY in ("random", "suspicious") else DEFAULT_STRATEGY
 
 
 # =============================================================================== background work
