@@ -126,3 +126,22 @@ def test_no_data_says_what_to_do(app):
     app.switch_page("pages/label.py").run()
     assert not app.exception
     assert any("Upload" in i.value for i in app.info)
+
+
+def test_multi_label_uses_toggles(app):
+    at = open_label_page(app)
+    at.text_area(key="label_class_names").set_value("acting, plot, fun")
+    at.toggle(key="label_multi").set_value(True)
+    next(b for b in at.button if b.label == "Start labelling").click().run()
+    no_trouble(at)
+    toggles = [t for t in at.toggle if t.key and t.key.startswith("label_toggle_")]
+    assert [t.label for t in toggles] == ["1  acting", "2  plot", "3  fun"]
+    toggles[0].set_value(True)
+    toggles[2].set_value(True)
+    button(at, "Save these classes").click().run()
+    no_trouble(at)
+    session = next(iter(at.session_state["label_sessions"].values()))
+    assert list(session.labels().values()) == ["acting;fun"]
+    button(at, "Save these classes").click().run()  # nothing picked: a message, no label
+    assert any("at least one class" in e.value for e in at.error)
+    assert len(session.labels()) == 1
