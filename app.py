@@ -16,6 +16,7 @@ st.set_page_config(page_title="textclf", page_icon=":material/label:", layout="w
 pages = {
     "Data": [
         st.Page(_ui.PAGES["upload"], title="Upload", icon=":material/upload_file:", default=True),
+        st.Page(_ui.PAGES["label"], title="Label", icon=":material/keyboard:"),
         st.Page(_ui.PAGES["review"], title="Label review", icon=":material/rule:"),
     ],
     "Train": [

@@ -20,6 +20,7 @@ log = logging.getLogger("textclf.app")
 
 PAGES = {
     "upload": "pages/upload.py",
+    "label": "pages/label.py",
     "review": "pages/label_review.py",
     "strategy": "pages/strategy.py",
     "training": "pages/training.py",

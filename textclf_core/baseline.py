@@ -105,6 +105,14 @@ def _fit_features(texts: list[str]) -> tuple[_Features, sp.csr_matrix]:
     return features, sp.hstack(mats, format="csr")
 
 
+def fit_features(texts: Sequence[str]) -> tuple[_Features, sp.csr_matrix]:
+    """The baseline's word + character TF-IDF fitted on ``texts``: (features, matrix of ``texts``).
+
+    Public for callers that fit their own classifier on the same features (active learning).
+    """
+    return _fit_features(_texts(texts))
+
+
 class BaselineModel(PredictorBase):
     """TF-IDF features → linear scores → probabilities. All state is arrays and JSON."""
 

@@ -745,9 +745,81 @@ def cmd_curve(args) -> int:
     return EXIT_OK
 
 
+# =============================================================================
+# label-queue (active learning)
+# =============================================================================
+
+def add_label_queue(sub) -> None:
+    from .active import DEFAULT_STRATEGY, STRATEGIES
+
+    p = sub.add_parser("label-queue", help="the next texts to label (active learning), with the model's suggestions")
+    p.add_argument("--data", required=True, help="the table of texts (labels optional)")
+    p.add_argument("--sheet", help="Excel sheet name (default: the first)")
+    p.add_argument("--text-col", help="column with the texts (default: guessed)")
+    p.add_argument("--labels", help="label log folder or its labels.jsonl (default: the Label page's log of "
+                                    "this data under $TEXTCLF_HOME/labelling)")
+    p.add_argument("--add", action="append", default=[], metavar="ROW=CLASS",
+                   help="record a label first (0-based row; repeat; 'a;b' for multi-label)")
+    p.add_argument("--classes", help="class names, comma separated (a new log needs them)")
+    p.add_argument("--strategy", choices=list(STRATEGIES), default=DEFAULT_STRATEGY)
+    p.add_argument("-n", type=int, default=10, help="how many texts to show")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_label_queue)
+
+
+def cmd_label_queue(args) -> int:
+    from . import active
+
+    frame = _read(args.data, args.sheet)
+    text_col, _, _ = _columns(frame, args.text_col, None)
+    if not text_col:
+        raise UsageError("Could not tell which column holds the texts", hint="Name it with --text-col")
+    texts = ["" if v is None or v != v else str(v) for v in frame[text_col].tolist()]
+    if args.labels:
+        folder = Path(args.labels).expanduser()
+        log = active.LabelLog(folder.parent if folder.suffix == ".jsonl" else folder)
+    else:
+        log = active.LabelLog.for_data(active.data_fingerprint(texts))
+    classes = [c.strip() for c in (args.classes or "").split(",") if c.strip()]
+    session = active.LabellingSession(texts, classes, label_log=log, strategy=args.strategy, seed=args.seed,
+                                      scheduler=active.ImmediateScheduler(), retrain_every=10**9)
+    for item in args.add:
+        row, sep, label = item.partition("=")
+        if not sep or not label.strip():
+            raise UsageError(f"--add {item!r} is not ROW=CLASS", hint="For example --add 12=positive")
+        session.label(row.strip(), label.split(active.MULTI_SEPARATOR) if session.multi_label else label.strip())
+    labels = session.labels()
+    counts = session.counts()
+    _out(f"{len(labels):,} of {len(texts):,} texts labelled; " +
+         ", ".join(f"{c}: {n}" for c, n in zip(counts["class"], counts["labels"])) + f"; log: {log.folder}")
+    if active.trainable(labels, session.multi_label):
+        session.request_retrain()  # in this process, now
+        status = session.status()
+        if status.state == "failed":
+            _err(f"textclf: {status.message}")
+        est = session.model.estimate if session.model else None
+        if est is not None:
+            _out(f"Estimated accuracy {est.accuracy:.1%} (95% interval {est.low:.1%}–{est.high:.1%}, "
+                 f"{est.folds}-fold cross-validation on the labels)")
+    else:
+        _out("The model starts once two classes have labels; until then the order is random.")
+    rows = session.next_rows(max(1, args.n))
+    table = []
+    for row in rows:
+        suggestion = session.suggestion(row)
+        if suggestion is None:
+            table.append([row, "", "", _short(texts[row])])
+        else:
+            value, conf = suggestion
+            table.append([row, ";".join(value) if isinstance(value, list) else value, f"{conf:.0%}", _short(texts[row])])
+    _out(_table(table, ["row", "suggested", "sure", "text"]))
+    return EXIT_OK
+
+
 COMMANDS: list[Callable] = [add_validate, add_review, add_train, add_evaluate, add_predict, add_runs, add_models,
                             add_export, add_import, add_delete, add_serve]
 COMMANDS += [add_compare, add_curve]  # insight: run-vs-run comparison, learning curve
+COMMANDS += [add_label_queue]  # active learning: what to label next
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,147 @@
+"""The Label page through AppTest: start from texts only, label, see the model, rename, hand off to Strategy."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from textclf_core import active
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+GOOD = ["great film, loved it", "wonderful acting and a moving story", "brilliant, funny and moving",
+        "superb cast and script", "fantastic fun for everyone"]
+BAD = ["terrible plot, hated it", "boring and slow from the start", "awful acting everywhere",
+       "dull and predictable", "poorly made and badly edited"]
+
+
+def texts_only_csv() -> bytes:
+    lines = ["review"] + [f'"{t} ({i})"' for i in range(6) for t in GOOD + BAD]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def no_trouble(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def open_label_page(at: AppTest) -> AppTest:
+    at.switch_page("pages/upload.py").run()
+    at.file_uploader(key="uploader").set_value(("reviews.csv", texts_only_csv(), "text/csv")).run()
+    at.switch_page("pages/label.py").run()
+    return at
+
+
+def card_text(at: AppTest) -> str:
+    card = next(m.value for m in at.markdown if "textclf-card" in m.value)
+    return card.split(">", 1)[1].rsplit("</div>", 1)[0]
+
+
+def label_by_text(at: AppTest, n: int) -> None:
+    """Label ``n`` texts the way a person would: read the card, press the class's button."""
+    for _ in range(n):
+        text = card_text(at)
+        name = "pos" if any(t.split(",")[0] in text for t in GOOD) else "neg"
+        button(at, f"{1 if name == 'pos' else 2}  {name}").click().run()
+
+
+def test_label_from_scratch_to_training(app):
+    at = open_label_page(app)
+    no_trouble(at)
+    assert any("Start labelling" in h.value for h in at.subheader)
+    at.text_area(key="label_class_names").set_value("pos, neg")
+    at.button[0].click()  # the form's submit button
+    next(b for b in at.button if b.label == "Start labelling").click().run()
+    no_trouble(at)
+    assert button(at, "1  pos") and button(at, "2  neg")
+    assert any("in random order" in c.value for c in at.caption)
+
+    label_by_text(at, 20)  # the 20th label starts the first retrain, in the background
+    no_trouble(at)
+    session = next(iter(at.session_state["label_sessions"].values()))
+    assert session.wait(60)
+    at.run()
+    no_trouble(at)
+    assert any(m.value.startswith("Model suggests") for m in at.markdown)
+    accept = next(b for b in at.button if b.label.startswith("Accept suggestion"))
+    accept.click().run()
+    assert len(session.labels()) == 21
+    assert any(m.label.startswith("Estimated accuracy") for m in at.metric)
+
+    # the labels are on disk as they are made, one JSON line each
+    log_file = Path(os.environ["TEXTCLF_HOME"]) / "labelling" / active.data_fingerprint(
+        [f"{t} ({i})" for i in range(6) for t in GOOD + BAD]) / "labels.jsonl"
+    assert len(log_file.read_text().splitlines()) == 21
+    assert json.loads(log_file.read_text().splitlines()[0])["action"] == "relabel"
+
+    # skip and undo
+    before = card_text(at)
+    button(at, "Skip (S)").click().run()
+    assert card_text(at) != before
+    button(at, "Undo (U)").click().run()
+    assert len(session.labels()) == 20
+
+    # rename a class while labelling: the buttons follow
+    at.selectbox(key="label_rename_old").set_value("neg")
+    at.text_input(key="label_rename_new").set_value("negative")
+    button(at, "Apply").click().run()
+    no_trouble(at)
+    assert button(at, "2  negative") and "negative" in session.classes
+
+    # search highlights, and escapes what it shows
+    at.text_input(key="label_search").set_value("<b>loved").run()
+    assert any("No text contains that" in c.value for c in at.caption)
+    at.text_input(key="label_search").set_value("loved").run()
+    assert any("<mark>loved</mark>" in m.value for m in at.markdown)
+
+    # hand off to Strategy with the labelled rows as the dataset
+    button(at, "Train with these labels").click().run()
+    no_trouble(at)
+    ds = at.session_state["dataset"]
+    assert ds["label_col"] == "label" and len(ds["df"]) == 20
+    assert set(ds["df"]["label"]) == {"pos", "negative"}
+    assert any("Strategy" in t.value for t in at.title)
+
+
+def test_a_new_browser_session_continues_where_it_left_off(app):
+    at = open_label_page(app)
+    at.text_area(key="label_class_names").set_value("pos\nneg")
+    next(b for b in at.button if b.label == "Start labelling").click().run()
+    label_by_text(at, 3)
+    # another browser tab (or a reload): a fresh AppTest on the same TEXTCLF_HOME
+    again = open_label_page(AppTest.from_file(APP, default_timeout=120))
+    assert not again.exception
+    assert any("Continuing where you left off: 3 labels" in i.value for i in again.info)
+    assert button(again, "1  pos")
+    assert not any("Start labelling" in h.value for h in again.subheader)
+
+
+def test_no_data_says_what_to_do(app):
+    app.switch_page("pages/label.py").run()
+    assert not app.exception
+    assert any("Upload" in i.value for i in app.info)
+
+
+def test_multi_label_uses_toggles(app):
+    at = open_label_page(app)
+    at.text_area(key="label_class_names").set_value("acting, plot, fun")
+    at.toggle(key="label_multi").set_value(True)
+    next(b for b in at.button if b.label == "Start labelling").click().run()
+    no_trouble(at)
+    toggles = [t for t in at.toggle if t.key and t.key.startswith("label_toggle_")]
+    assert [t.label for t in toggles] == ["1  acting", "2  plot", "3  fun"]
+    toggles[0].set_value(True)
+    toggles[2].set_value(True)
+    button(at, "Save these classes").click().run()
+    no_trouble(at)
+    session = next(iter(at.session_state["label_sessions"].values()))
+    assert list(session.labels().values()) == ["acting;fun"]
+    button(at, "Save these classes").click().run()  # nothing picked: a message, no label
+    assert any("at least one class" in e.value for e in at.error)
+    assert len(session.labels()) == 1
