@@ -20,8 +20,6 @@ KNOWN_UNTIL_MERGE = {
     "private: textclf_core.fewshot <- textclf_core.models._load_error",
     "private: textclf_core.runner <- textclf_core.runs._store_error",
     # review (issue 14 part C): review split by concern, shared loop pieces
-    "private: textclf_core.review <- textclf_core.training._length_grouped_batches",
-    "private: textclf_core.review <- textclf_core.training._PrefixCache",
 }
 
 

@@ -39,12 +39,9 @@ FitResult = engine.FitResult  # public here too (runner, bench, tests)
 
 
 # --- helpers -------------------------------------------------------------------------
-# The loop pieces live in engine.py; these names stay importable from here (review.py still imports
-# the underscored ones: it should switch to engine.PrefixCache / engine.length_grouped_batches).
+# The loop pieces live in engine.py; seed_everything stays importable from here (public name).
 seed_everything = engine.seed_everything
 _targets = engine.targets
-_length_grouped_batches = engine.length_grouped_batches
-_PrefixCache = engine.PrefixCache
 HEAD_PATIENCE = 5  # head passes over cached embeddings take milliseconds; the config's patience counts encoder evaluations
 
 
@@ -384,7 +381,7 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, reporter: Re
     ctx = prefix.active() if prefix is not None else contextlib.nullcontext()
     with ctx:
         for epoch in range(config.epochs):
-            batches = _length_grouped_batches(train_len, per_process_batch, rng)
+            batches = engine.length_grouped_batches(train_len, per_process_batch, rng)
             if world > 1:  # equal batch counts per process so collective ops line up
                 batches = (batches * world)[:batches_per_process * world][rank::world]
             optimizer.zero_grad(set_to_none=True)

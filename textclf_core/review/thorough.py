@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Sequence
 
 import numpy as np
@@ -41,7 +40,7 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
     from ..config import RunConfig
     from ..features import pad_batch, sorted_batches, tokenize
     from ..losses import probabilities
-    from ..training import _length_grouped_batches, _PrefixCache, seed_everything
+    from .. import engine, events
 
     splits = [(np.asarray(a), np.asarray(b)) for a, b in splits]
     hw = hardware.detect()
@@ -57,23 +56,22 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
     config = RunConfig(strategy="partial", layers=int(layers), model=model, max_length=int(max_length))
     targets = torch.as_tensor(np.asarray(y, dtype=np.float32 if multi_label else np.int64))
     total_steps = sum(math.ceil(len(tr) / batch_size) for tr, _ in splits) * int(epochs)
-    done = {"steps": 0, "sent": 0.0}
+    done = {"steps": 0}
+    reporter = events.Reporter(emit)
     store: dict | None = None  # frozen-layer outputs of every text, shared by all folds
     proba = np.zeros((len(ids), n_classes), dtype=np.float64)
 
     def report(stage: str, share: float, force: bool = False) -> None:
-        now = time.perf_counter()
-        if emit and (force or now - done["sent"] >= 1.0 or share >= 1.0):
-            done["sent"] = now
-            emit({"type": "review_stage", "stage": stage, "progress": share})
+        reporter.throttled("review", lambda: events.review_stage(stage=stage, progress=share),
+                           force=force or share >= 1.0)
 
     def autocast():
-        return torch.autocast(dev_type, dtype=amp or torch.float32, enabled=amp is not None)
+        return engine.autocast(dev_type, amp)
 
     stop = should_stop or (lambda: False)
     for fold, (train, test) in enumerate(splits):
         check_stop(should_stop)
-        seed_everything(seed + fold)
+        engine.seed_everything(seed + fold)
         net = strategies.apply_strategy(
             models.load_for_classification(model, space, tokenizer=tokenizer), config)
         if device == "cpu":
@@ -82,7 +80,7 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
         frozen = int(getattr(net, "textclf_frozen_layers", 0) or 0)
         prefix = None
         if frozen > 0 and strategies.family(net) in strategies.PREFIX_CACHE_FAMILIES:
-            prefix = _PrefixCache(net, frozen, amp)
+            prefix = engine.PrefixCache(net, frozen, amp)
             if store is None:
                 read = {"n": 0}
 
@@ -96,11 +94,9 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
             prefix.store = store
         net.to(device)
         params = [p for p in net.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+        optimizer = engine.make_optimizer(params, "adamw", lr, 0.01)
         steps = math.ceil(len(train) / batch_size) * int(epochs)
-        warmup = max(1, int(0.1 * steps))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda s: min((s + 1) / warmup, max(0.0, (steps - s) / max(1, steps - warmup))))
+        scheduler = engine.make_scheduler(optimizer, "linear", steps, 0.1)  # the one warmup every loop uses
         rng = np.random.default_rng(seed + fold)
 
         def inputs_for(rows):
@@ -115,7 +111,7 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
             report(f"fine-tuning fold {fold + 1} of {len(splits)}", 0.5 + 0.2 * done["steps"] / total_steps,
                    force=True)  # every fold is announced, however fast it goes
             for _ in range(int(epochs)):
-                for b in _length_grouped_batches(lengths[train], batch_size, rng):
+                for b in engine.length_grouped_batches(lengths[train], batch_size, rng):
                     check_stop(should_stop)
                     rows = train[b]
                     with autocast():
