@@ -35,6 +35,7 @@ class _Base(LabelSpaceOwner):
         self.label_space = LabelSpace.from_dict(self.info["label_space"])
         self.max_length = int(self.info.get("max_length", 128))
         self.thresholds = self.info.get("thresholds")
+        self.windows = int(self.info.get("windows") or 1)  # auto.py: long texts read as pooled windows
 
     def predict(self, texts: Sequence[str], batch_size: int = 64):
         """DataFrame with label, confidence and prob_<class> per text."""
@@ -101,9 +102,9 @@ class TransformerPredictor(_Base):
     def logits(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
         import torch
 
-        from .features import pad_batch, sorted_batches, tokenize
+        from .features import pad_batch, pool_windows, sorted_batches, tokenize_windows
 
-        ids = tokenize(self.tokenizer, texts, self.max_length)
+        ids, owner = tokenize_windows(self.tokenizer, texts, self.max_length, self.windows)
         out = np.zeros((len(ids), len(self.classes)), dtype=np.float32)
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
         device = self.hardware.device
@@ -119,7 +120,7 @@ class TransformerPredictor(_Base):
                                                         dtype=self.amp or torch.float32,
                                                         enabled=self.amp is not None):
                 out[batch] = self.model(**inputs).logits.float().cpu().numpy()
-        return out
+        return pool_windows(out, owner, len(texts))  # mean of window logits (one window: unchanged)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
         from .losses import probabilities
@@ -161,7 +162,7 @@ class FeaturePredictor(_Base):
 
         return embed(list(texts), self.encoder, max_length=self.max_length, pooling=self.pooling,
                      batch_size=batch_size, emit=emit, should_stop=should_stop, precision=self.precision,
-                     device=self.device)
+                     device=self.device, windows=self.windows)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
         from .losses import probabilities

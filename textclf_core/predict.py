@@ -113,6 +113,10 @@ def load_predictor(run_or_dir) -> Predictor:
 
         model = inference.TransformerPredictor(model_dir) if kind == "transformer" \
             else inference.FeaturePredictor(model_dir)
+    elif kind == "ensemble":  # auto.py's weighted members (ensemble.py)
+        from .ensemble import load_ensemble
+
+        model = load_ensemble(model_dir)
     elif kind in ("onnx", "transformer-int8"):  # exports for serving (serving.py)
         from .serving import load_served
 

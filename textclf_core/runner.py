@@ -265,12 +265,18 @@ def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_
         fit_info: dict = {}
         result = None
     else:
-        if config.strategy == "fewshot":
+        extra_args: dict = {}
+        if config.strategy == "auto":  # several members within a time budget, saved as one ensemble (auto.py)
+            from .auto import fit
+
+            extra_args = {"n_test": len(test_df)}
+        elif config.strategy == "fewshot":
             from .fewshot import fit  # SetFit-style; saves a "features" model folder like feature extraction
         else:
             from .training import fit  # the transformer engine (torch) only when needed
 
-        result = fit(config, train_df, val_df, label_space, run=run, emit=emit, should_stop=should_stop)
+        result = fit(config, train_df, val_df, label_space, run=run, emit=emit, should_stop=should_stop,
+                     **extra_args)
         predictor = getattr(result, "predictor", None)
         if predictor is None:
             from .predict import load_predictor
@@ -305,6 +311,8 @@ def _execute(config: RunConfig, frame, run: Run, emit: Emit, should_stop, check_
                       n_train=n_original, n_augmented=augmentation["added"], augmentation=augmentation,
                       n_val=len(val_df), n_test=len(test_df),
                       thresholds=thresholds, strategy=config.strategy, best=fit_info or None)
+    if getattr(result, "auto", None):  # auto: leaderboard and what was chosen (auto.py)
+        evaluation["auto"] = result.auto
     run.write_json("eval.json", evaluation)
     if scored is not None:
         from .evaluation import predictions_frame

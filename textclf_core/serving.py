@@ -36,6 +36,14 @@ def _transformer_dir(run_or_dir) -> tuple[Path, dict]:
     if not info_path.is_file():
         raise ModelLoadError(f"{model_dir} holds no saved model", hint="Train the run again or pick another run")
     info = json.loads(info_path.read_text(encoding="utf-8"))
+    if info.get("kind") == "ensemble":  # auto: the best fine-tuned transformer member stands in (ensemble.py)
+        from .ensemble import hf_member_dir
+
+        member = hf_member_dir(model_dir)
+        if member is None:
+            raise TextclfError("This auto run's ensemble has no fine-tuned transformer member to export as ONNX "
+                               "or int8", hint="Export it as a zip instead (--format zip)")
+        model_dir, info = member, json.loads((member / "textclf.json").read_text(encoding="utf-8"))
     if info.get("kind") != "transformer":
         what = {"baseline": "a TF-IDF baseline", "features": "a feature-extraction model"}.get(info.get("kind"),
                                                                                              info.get("kind"))
