@@ -249,3 +249,47 @@ def test_window_tokenizer_covers_the_end_and_pools_per_text(tiny_vocab_bert):
     assert superb in ids[-1]  # the last window reaches the end of the text
     pooled = pool_windows(np.arange(len(ids), dtype=np.float32)[:, None], owner, 2)
     assert pooled[0, 0] == 0 and pooled[1, 0] == pytest.approx(np.mean(np.arange(1, len(ids))))
+
+
+# --- the bundled mpnet ------------------------------------------------------------------------------
+@pytest.mark.integration
+def test_bundled_mpnet_unpacks_offline_and_embeds(tmp_path, monkeypatch):
+    from textclf_core import models
+    from textclf_core.features import embed
+
+    if not models.mpnet_available():
+        pytest.skip("the all-mpnet-base-v2 parts are not installed (make install)")
+    folder = models.resolve("all-mpnet-base-v2")
+    assert folder == models.resolve("sentence-transformers/all-mpnet-base-v2")
+    info = models.catalog_entry("all-mpnet-base-v2")
+    assert info.bundled and "slower" in info.speed
+    vectors = embed(["The striker scored twice in the final.", "A late goal won the cup match.",
+                     "Shares fell after the bank's profit warning."], "all-mpnet-base-v2", max_length=64,
+                    cache_dir=tmp_path)
+    assert vectors.shape == (3, 768)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert unit[0] @ unit[1] > unit[0] @ unit[2]  # two football sentences are closer than football and banking
+
+
+def test_split_zip_is_read_as_one_stream(tmp_path):
+    """The five-part zip is read through the parts without a joined copy (tiny stand-in parts)."""
+    import io
+    import zipfile
+
+    from textclf_core.models import _JoinedFiles
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("m/config.json", '{"a": 1}')
+        archive.writestr("m/model.safetensors", bytes(range(256)) * 50)
+    data = buffer.getvalue()
+    cuts = [0, 100, 3000, 7000, len(data) - 10, len(data)]
+    parts = []
+    for i in range(5):
+        part = tmp_path / f"x.zip.{i + 1:03d}"
+        part.write_bytes(data[cuts[i]:cuts[i + 1]])
+        parts.append(part)
+    stream = _JoinedFiles(parts)
+    with zipfile.ZipFile(stream) as archive:
+        assert archive.read("m/model.safetensors") == bytes(range(256)) * 50
+    stream.close()

@@ -80,7 +80,7 @@ def format_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "no limit"
     seconds = float(seconds)
-    if seconds < 90:
+    if seconds < 60:
         return f"{seconds:.0f} s"
     if seconds < 5400:
         return f"{seconds / 60:.1f} min".replace(".0 min", " min")
@@ -488,6 +488,9 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
             (m.seconds or 0) * test_share / max(1.0, m.passes) for m in members if m.state in ("done", "stopped early"))
         deadline = None if budget is None else start + budget - reserve
         expected = refined(member)
+        first = not probas  # nothing trained yet: a run without any model is worse than an overrun
+        if first:
+            deadline = None
         if deadline is not None and now + expected > deadline:
             member.state, member.reason = "skipped", (f"no time: needs about {format_seconds(expected)}, "
                                                       f"{format_seconds(max(0.0, deadline - now))} left")
@@ -544,6 +547,9 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
             announce(member)
             continue
         member.seconds = clock() - began
+        if first and budget is not None and clock() - start > budget * (1 - RESERVE_SHARE):
+            member.reason = ("ran past the budget: the first member is always finished, so the run has a model "
+                             "(the machine is slower than estimated)")
         if member.state == "done" and member.estimate_s > 0:
             factor[member.family].append(member.seconds / member.estimate_s)
         scores = _scores(proba, val_df, label_space)
