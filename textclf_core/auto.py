@@ -481,7 +481,9 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
     for member in members:
         if should_stop():
             raise CancelledError("cancelled")
-        if member.family == "transformer" and not factor["transformer"] and member.config.get("model") not in speed:
+        time_left = None if budget is None else start + budget - clock()
+        if (member.family == "transformer" and not factor["transformer"] and member.config.get("model") not in speed
+                and (time_left is None or time_left > 30 + 2 * member.load_s)):  # a probe only when it can pay off
             speed[member.config["model"]] = _probe_speed(member, train_df["text"].tolist(), stats, hardware, clock)
         now = clock()
         reserve = (RESERVE_SHARE * budget if budget else 0.0) + sum(
