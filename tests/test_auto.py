@@ -293,3 +293,18 @@ def test_split_zip_is_read_as_one_stream(tmp_path):
     with zipfile.ZipFile(stream) as archive:
         assert archive.read("m/model.safetensors") == bytes(range(256)) * 50
     stream.close()
+
+
+def test_auto_handles_multi_label_with_thresholds_tuned_on_validation(tmp_path):
+    from small_data import multi_label_frame
+
+    frame = multi_label_frame(120)
+    train, val = frame.iloc[:90].reset_index(drop=True), frame.iloc[90:].reset_index(drop=True)
+    space = LabelSpace.from_labels(train["label"].tolist(), multi_label=True)
+    config = RunConfig(strategy="auto", budget_s=300, multi_label=True,
+                       extra={"auto_members": ["tfidf-logreg", "tfidf-svm"], "members_dir": str(tmp_path / "m")})
+    result = auto.fit(config, train, val, space)
+    assert result.thresholds is not None and len(result.thresholds) == len(space.classes)
+    proba = result.predictor.predict_proba(val["text"].tolist())
+    assert proba.shape == (len(val), 3) and not np.allclose(proba.sum(1), 1.0)  # one sigmoid per class
+    assert all(r["state"] == "done" for r in result.auto["leaderboard"])

@@ -367,6 +367,8 @@ def compare_export(run, export_dir, n: int = 200, batch_size: int = 32) -> dict:
     if not texts:
         raise TextclfError(f"Run {run.id} has no test texts to compare on", hint="Train the run with a test share")
     original, exported = load_predictor(run), load_predictor(export_dir)
+    if original.kind == "ensemble":  # auto: the export is of one member; compare it with that member
+        original = load_predictor(_transformer_dir(run)[0])
     if getattr(original, "thresholds", None) is not None:  # multi-label: the same cut-offs for both
         exported.thresholds = original.thresholds
 
