@@ -465,15 +465,17 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
         emit({"type": "member", "time": time.time(), "member": member.row(), "leaderboard": leaderboard(),
               "budget_s": budget, "elapsed_s": round(clock() - start, 1)})
 
-    speed: dict[str, float] = {}  # encoder -> measured / estimated compute seconds (from a probe)
+    # Measured / estimated compute seconds from one probe of the first encoder. One probe per run: how far the
+    # FLOP estimate is off is mostly the machine (its load, its bf16), and probing mpnet as well cost 2 minutes
+    # of a 10-minute budget on the loaded bench machine (bbc_news, `textclf train` with the default budget).
+    speed: dict[str, float] = {}
 
     def refined(member: Member) -> float:
         seen = factor[member.family]
         if seen:
             return member.estimate_s * float(np.median(seen))
-        model = member.config.get("model")
-        if member.family == "transformer" and model in speed:
-            return member.load_s + (member.estimate_s - member.load_s) * speed[model]
+        if member.family == "transformer" and "probe" in speed:
+            return member.load_s + (member.estimate_s - member.load_s) * speed["probe"]
         return member.estimate_s
 
     emit({"type": "plan", "time": time.time(), "budget_s": budget, "leaderboard": leaderboard(),
@@ -482,9 +484,9 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
         if should_stop():
             raise CancelledError("cancelled")
         time_left = None if budget is None else start + budget - clock()
-        if (member.family == "transformer" and not factor["transformer"] and member.config.get("model") not in speed
+        if (member.family == "transformer" and not factor["transformer"] and "probe" not in speed
                 and (time_left is None or time_left > 30 + 2 * member.load_s)):  # a probe only when it can pay off
-            speed[member.config["model"]] = _probe_speed(member, train_df["text"].tolist(), stats, hardware, clock)
+            speed["probe"] = _probe_speed(member, train_df["text"].tolist(), stats, hardware, clock)
         now = clock()
         reserve = (RESERVE_SHARE * budget if budget else 0.0) + sum(
             (m.seconds or 0) * test_share / max(1.0, m.passes) for m in members if m.state in ("done", "stopped early"))
