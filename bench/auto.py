@@ -109,7 +109,6 @@ def run_cell(dataset: str, budget: float, seed: int, out: Path) -> None:
 def windows_check(out: Path) -> None:
     """Frozen MiniLM embeddings on bbc-long, same split: the first 256-token window vs the mean of up to 8."""
     from textclf_core.config import RunConfig
-    from textclf_core.labels import LabelSpace
     from textclf_core.runner import prepare_splits
     from textclf_core.training import fit
 

@@ -56,14 +56,7 @@ def show_plan(config, report, hw) -> None:
                             int(n * config.test_size), report.class_counts, bool(report.multi_label), hw)
     members = auto.plan(config, stats, hw)
     budget = config.budget_s
-    frame = pd.DataFrame({"order": range(1, len(members) + 1), "candidate": [m.label for m in members],
-                          "estimated time": [auto.format_seconds(m.estimate_s) for m in members]})
-    fits, total = [], 0.0
-    for m in members:
-        total += m.estimate_s
-        fits.append("yes" if budget is None or total <= budget * (1 - auto.RESERVE_SHARE) else "probably not")
-    frame["fits the budget"] = fits
-    st.dataframe(frame, hide_index=True, width="stretch")
+    st.dataframe(pd.DataFrame(auto.plan_rows(members, budget)), hide_index=True, width="stretch")
     st.caption(f"Budget: {auto.format_seconds(budget)} on {hw.describe()}. Cheapest first; estimates are rough and "
                "are corrected from the measured speed of the first members; a candidate that no longer fits is "
                "skipped (the leaderboard says why) and one that would overrun stops at its best checkpoint. The "

@@ -265,15 +265,15 @@ def recommend(class_counts, *, multi_label: bool = False, model: str | None = No
     return cfg, reason
 
 
-def describe_plan(members: list[Member], budget_s: float | None, stats: DataStats | None = None) -> list[str]:
-    """Plain lines for the Strategy page and the CLI: order, estimated time, what fits."""
-    lines, total = [], 0.0
+def plan_rows(members: list[Member], budget_s: float | None) -> list[dict]:
+    """The plan as rows for the Strategy page and the CLI: order, candidate, estimated time, whether it fits."""
+    rows, total = [], 0.0
     for i, m in enumerate(members, 1):
         total += m.estimate_s
         fits = budget_s is None or total <= budget_s * (1 - RESERVE_SHARE)
-        lines.append(f"{i}. {m.label}: about {format_seconds(m.estimate_s)}"
-                     + ("" if fits else " (probably no time left: skipped or stopped early)"))
-    return lines
+        rows.append({"order": i, "candidate": m.label, "estimated time": format_seconds(m.estimate_s),
+                     "fits the budget": "yes" if fits else "probably not"})
+    return rows
 
 
 def describe_windows(stats: DataStats, hardware=None) -> str:

@@ -281,6 +281,14 @@ class ProgressPrinter:
             text = (f"validation: accuracy {_cell(event.get('accuracy'))}, macro F1 {_cell(event.get('macro_f1'))}"
                     + (f", loss {_cell(event.get('val_loss'))}" if event.get("val_loss") is not None else ""))
             self._write(text)
+        elif kind == "plan":  # auto: the candidates in order with their estimates, before any is trained
+            self._write(f"Auto plan (budget {event.get('budget_s') or 'none'} s): " + "; ".join(
+                f"{r['member']} ~{r['estimate_s']:.0f} s" for r in event.get("leaderboard") or []))
+        elif kind == "member" and (event.get("member") or {}).get("state") not in (None, "running"):
+            row = event["member"]
+            self._write(f"  {row['member']}: {row['state']}" + (f" ({row['reason']})" if row.get("reason") else "")
+                        + (f", validation macro F1 {_cell(row['val_macro_f1'])}" if row.get("val_macro_f1") is not None
+                           else ""))
         elif kind in ("finished", "cancelled", "failed"):
             self.close()
 
