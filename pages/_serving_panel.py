@@ -29,6 +29,9 @@ NOT_EXPORTABLE = {
     "fewshot": ("This few-shot run is a sentence encoder with a logistic-regression head; int8 and ONNX exports "
                 "are for fine-tuned classifiers (full, partial, LoRA). Download the model zip on the Predict "
                 "page (or `textclf export {run} --format zip`)."),
+    "ensemble": ("This auto run is an ensemble without a fine-tuned transformer member; int8 and ONNX exports are for "
+                 "fine-tuned classifiers. Download the model zip on the Predict page (or `textclf export {run} "
+                 "--format zip`)."),
 }
 
 
@@ -39,6 +42,13 @@ def _size(mb: float) -> str:
 def render_serving_panel(run) -> None:
     st.subheader("Export for serving")
     kind = model_kind(run)
+    if kind == "ensemble":  # auto: its best fine-tuned transformer member stands in (textclf_core.ensemble)
+        from textclf_core.ensemble import hf_member_dir
+
+        if hf_member_dir(run.model_dir) is not None:
+            kind = "transformer"
+            st.caption("This auto run is an ensemble: the export holds its fine-tuned transformer member with the "
+                       "largest weight, not the whole ensemble (whose scores are shown above).")
     if kind != "transformer":
         why = NOT_EXPORTABLE.get("fewshot" if run.config.strategy == "fewshot" else kind,
                                  "This run has no saved model to export.")

@@ -5,6 +5,7 @@ import streamlit as st
 
 from pages import _ui
 from pages._explain_panel import render_explanation
+from pages._leaderboard_panel import render_for_run
 from pages._serving_panel import render_serving_panel
 from pages._slices_panel import render_slices_panel
 from textclf_core import calibration, curve, evaluation, figures
@@ -59,6 +60,7 @@ with _ui.guard("evaluation"):
                    f" macro-F1 {_ui.fmt(base_ev.get('macro_f1'))}.")
     elif run.config.uses_transformer:
         st.caption("Train the baseline on the same data to see how much the transformer adds.")
+    render_for_run(run)  # auto runs: the leaderboard and what was chosen
 
 
     # --- confusion matrix -------------------------------------------------------------------

@@ -1,9 +1,15 @@
-"""Strategy: pick the model and how to train it; the recommended settings are filled in with the reason."""
+"""Strategy: pick the model and how to train it; the recommended settings are filled in with the reason.
+
+Auto (recommended, first): a time budget and the plan before it starts (candidates, order, estimated time
+each; how long texts are read). The plan is textclf_core.auto's, the same the run follows.
+"""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from pages import _ui
+from textclf_core import auto
 from textclf_core.config import (BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, SCHEDULERS, STRATEGIES,
                                  RunConfig)
 from textclf_core.data import TOKENS_PER_WORD
@@ -20,19 +26,16 @@ def _run_elsewhere_zip(config) -> bytes:
 
     name = Path(str(config.data_path or "data")).stem + ".csv"
     data = _ui.working_frame().to_csv(index=False).encode("utf-8")
-    try:
-        import torch
-
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    except ImportError:
-        gpus = 0
+    gpus = 1 if _ui.hardware().is_gpu else 0  # no torch import on this page (hardware.detect's answer)
     return launch_bundle(config, data_bytes=data, data_name=name, num_processes=max(gpus, 2))
 
 
-STRATEGY_TITLES = {"baseline": "Baseline (TF-IDF)", "feature-extraction": "Feature extraction",
+STRATEGY_TITLES = {"auto": "Auto (recommended)", "baseline": "Baseline (TF-IDF)", "feature-extraction": "Feature extraction",
                    "partial": "Partial fine-tuning", "full": "Full fine-tuning", "lora": "LoRA adapters",
                    "fewshot": "Few-shot"}
 TRADE_OFFS = {
+    "auto": "Trade-off: takes the whole budget (or less when every candidate is done); the model can be several "
+            "models averaged, so it is larger and slower to predict than one.",
     "baseline": "Trade-off: no understanding of word meaning or context, but nothing is faster.",
     "feature-extraction": "Trade-off: fastest transformer option, but the model never adapts to your texts.",
     "partial": "Trade-off: most of full fine-tuning's accuracy for a fraction of the time; a little less accurate.",
@@ -42,6 +45,24 @@ TRADE_OFFS = {
                "extraction takes seconds, and one label per text only.",
 }
 OTHER = "Other (hub id or local folder)…"
+
+def show_plan(config, report, hw) -> None:
+    """Auto's plan before it starts: candidates in order, estimated time each, how long texts are read."""
+    st.subheader("Plan")
+    texts = _ui.working_frame()[config.text_col].astype(str).tolist() if config.text_col else []
+    n = report.n_labelled
+    n_train = int(n * (1 - config.val_size - config.test_size))
+    stats = auto.data_stats(texts[:n_train] if len(texts) > n_train else texts, int(n * config.val_size),
+                            int(n * config.test_size), report.class_counts, bool(report.multi_label), hw)
+    members = auto.plan(config, stats, hw)
+    budget = config.budget_s
+    st.dataframe(pd.DataFrame(auto.plan_rows(members, budget)), hide_index=True, width="stretch")
+    st.caption(f"Budget: {auto.format_seconds(budget)} on {hw.describe()}. Cheapest first; estimates are rough and "
+               "are corrected from the measured speed of the first members; a candidate that no longer fits is "
+               "skipped (the leaderboard says why) and one that would overrun stops at its best checkpoint. The "
+               "ensemble is chosen on the validation rows only; the test rows are scored once, at the end.")
+    st.caption(auto.describe_windows(stats, hw))
+
 
 st.title("Strategy")
 ds = _ui.require_dataset()
@@ -57,7 +78,9 @@ with _ui.guard("strategy"):
     median_tokens = (report.token_lengths or {}).get("median")
     recommended, reason = recommend(report.class_counts, median_tokens=median_tokens, n_rows=report.n_labelled,
                                     hardware=hw, multi_label=report.multi_label)
-    st.info(f"**Recommended: {recommended.display_name()}** (max length {recommended.max_length}, "
+    auto_config, auto_reason = auto.recommend(report.class_counts, multi_label=report.multi_label, hardware=hw)
+    st.info(f"**Recommended: Auto**: {auto_reason}\n\nTo pick one strategy yourself, the best single choice for "
+            f"this data is {recommended.display_name()} (max length {recommended.max_length}, "
             f"{recommended.epochs} epoch{'s' if recommended.epochs != 1 else ''}). {reason}",
             icon=":material/recommend:")
 
@@ -69,21 +92,33 @@ with _ui.guard("strategy"):
     r = recommended
 
     # Few-shot mode handles one label per text only.
-    offered = [s for s in STRATEGIES if not (s == "fewshot" and report.multi_label)]
+    offered = ["auto"] + [s for s in STRATEGIES if s != "auto" and not (s == "fewshot" and report.multi_label)]
 
     left, right = st.columns([3, 2], gap="large")
     with left:
-        strategy = st.radio("How to train", offered, index=offered.index(r.strategy), key=f"strategy_{v}",
+        strategy = st.radio("How to train", offered, index=0, key=f"strategy_{v}",
                             format_func=lambda s: STRATEGY_TITLES.get(s, s), horizontal=True)
         # Another strategy than the recommended one starts from its own defaults (e.g. 2 epochs for full
         # fine-tuning); those widgets are keyed by strategy so switching fills them in.
-        if strategy != r.strategy:
+        if strategy == "auto":
+            r = auto_config
+        elif strategy != r.strategy:
             r = switch_strategy(r, strategy)
         sv = f"{v}_{strategy}"
         st.write(describe_strategy(strategy))
         st.caption(TRADE_OFFS.get(strategy, ""))
         settings: dict = {}
-        if strategy == "baseline":
+        if strategy == "auto":
+            choices = list(auto.BUDGET_CHOICES)
+            default = next((k for k, s in auto.BUDGET_CHOICES.items() if s == auto_config.budget_s), "10 min")
+            budget_name = st.radio("Time budget", choices, index=choices.index(default), key=f"budget_{v}",
+                                   horizontal=True,
+                                   help=f"The whole run ends within this time (plus at most 10%). The default suits "
+                                        f"{hw.describe()}.")
+            settings["budget_s"] = auto.BUDGET_CHOICES[budget_name]
+            if settings["budget_s"] is None:
+                settings["extra"] = {"no_budget": True}
+        elif strategy == "baseline":
             settings["baseline_model"] = st.selectbox(
                 "Linear classifier", BASELINE_MODELS, key=f"bm_{v}",
                 format_func=lambda m: {"logreg": "logistic regression", "nb": "naive Bayes",
@@ -161,7 +196,7 @@ with _ui.guard("strategy"):
     config = None
     with right:
         with _ui.guard("settings"):
-            if strategy != "baseline" and not settings.get("model"):
+            if strategy not in ("baseline", "auto") and not settings.get("model"):
                 st.stop()
             config = RunConfig(strategy=strategy, text_col=ds["text_col"], label_col=ds["label_col"],
                                split_col=ds.get("split_col"), data_path=str(ds["name"]),
@@ -170,7 +205,9 @@ with _ui.guard("strategy"):
                                       else val) for k, val in settings.items()})
             st.subheader("Estimate")
             n_train = int(report.n_labelled * (1 - config.val_size - config.test_size))
-            if strategy == "baseline":
+            if strategy == "auto":
+                show_plan(config, report, hw)
+            elif strategy == "baseline":
                 st.write(f"{n_train:,} training rows · a few seconds on {hw.describe()} · under 1 GB of memory.")
             else:
                 est = estimate(config, n_train, hw, avg_tokens=float(median_tokens or 48))
@@ -189,7 +226,7 @@ if config is not None:
                           help="Starts now, or after the runs already queued")
         queue = b2.button("Add to queue", icon=":material/queue:", width="stretch",
                           help="Queue this run and keep choosing more")
-        if config.strategy == "baseline":
+        if config.strategy in ("baseline", "auto"):
             _ui.download_button("Download these settings", config.to_json(), where=b3, file_name="config.json",
                                 mime="application/json", width="stretch",
                                 help="To train on another machine: textclf train --config config.json --data <your file>")

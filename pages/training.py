@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
+from pages._leaderboard_panel import render_for_job
 from textclf_core import figures
 from textclf_core.jobs import format_duration
 
@@ -78,6 +79,8 @@ def show(snapshot) -> None:
             st.rerun()
     elif snapshot.cancel_requested and snapshot.state == "running":
         st.caption("Cancelling… the run stops after the current step.")
+
+    render_for_job(snapshot)  # auto runs: members as they finish
 
     curves, matrix = figures.live_training_figures(snapshot)  # built once per new data, shared by sessions
     left, right = st.columns([3, 2])

@@ -21,7 +21,7 @@ def test_aliases_and_weighted_loss():
     assert RunConfig(strategy="tfidf").strategy == "baseline"
     assert RunConfig(strategy="FE").strategy == "feature-extraction"
     assert RunConfig(loss="weighted").class_weights is True
-    assert set(STRATEGIES) == {"baseline", "feature-extraction", "partial", "full", "lora", "fewshot"}
+    assert set(STRATEGIES) == {"baseline", "feature-extraction", "partial", "full", "lora", "fewshot", "auto"}
 
 
 def test_unknown_settings_are_kept_not_fatal():

@@ -134,6 +134,16 @@ def cmd_validate(args) -> int:
 
 # One table for every setting flag: (flag, RunConfig field, type, choices, help).
 # Only flags the user gives override the settings file / recommendation / defaults.
+def _budget(text: str):
+    """--budget: seconds from "90s", "10m", "1h" (auto.parse_budget); nonsense is rejected in one line."""
+    from .auto import parse_budget
+
+    try:
+        return parse_budget(text)
+    except TextclfError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _optional_int(text: str):
     return None if str(text).lower() in ("0", "none", "off") else int(text)
 
@@ -143,7 +153,7 @@ CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
     ("--label-col", "label_col", str, None, "column with the labels (default: guessed)"),
     ("--split-col", "split_col", str, None, "column with train/validation/test per row"),
     ("--strategy", "strategy", str, None,
-     f"{' | '.join(STRATEGY_NAMES)} (default: recommended for the data)"),
+     f"{' | '.join(STRATEGY_NAMES)} (default: auto with the default budget)"),
     ("--model", "model", str, None, "pretrained model: catalog key, hub id or local folder"),
     ("--epochs", "epochs", int, None, "passes over the training data"),
     ("--batch-size", "batch_size", int, None, "texts per training step"),
@@ -173,6 +183,8 @@ CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
     ("--precision", "precision", str, PRECISIONS, "numeric precision"),
     ("--device", "device", str, ("auto", "cpu", "cuda", "mps"), "device to train on"),
     ("--name", "name", str, None, "a name for the run"),
+    ("--budget", "budget_s", lambda text: _budget(text), None,
+     'auto: time budget of the whole run, e.g. "90s", "10m", "1h" (default: 10m on a CPU, 5m on a GPU)'),
     ("--augment", "augment", str, ("off", "eda", "mlm"),
      "add augmented copies of scarce classes' training texts: eda = word deletion + swap, mlm = the model's "
      "masked-LM paraphrases (default off: it did not help on the movie reviews)"),
@@ -223,15 +235,20 @@ def config_from_args(args, report=None) -> tuple[RunConfig, str | None]:
 
 
 def _recommend(report, overrides: dict) -> tuple[RunConfig, str]:
-    """strategies.recommend when the engine is installed; the TF-IDF baseline otherwise."""
+    """auto (several members within a time budget) when the engine is installed; the TF-IDF baseline otherwise."""
+    import importlib.util
+
     try:
-        from .strategies import recommend
+        from .auto import recommend
+
+        if importlib.util.find_spec("torch") is None:  # the engine every member but TF-IDF needs
+            raise ImportError("torch")
     except ImportError:
         return RunConfig(strategy="baseline"), "The transformer engine is not available, so the TF-IDF baseline is used."
     if report is None or not report.class_counts:
         return RunConfig(strategy="baseline"), "No label counts to base a recommendation on; using the baseline."
-    return recommend(report.class_counts, median_tokens=(report.token_lengths or {}).get("median"),
-                     n_rows=report.n_labelled, model=overrides.get("model"), multi_label=report.multi_label)
+    return recommend(report.class_counts, multi_label=report.multi_label, model=overrides.get("model"),
+                     budget_s=overrides.get("budget_s"))
 
 
 class ProgressPrinter:
@@ -270,6 +287,14 @@ class ProgressPrinter:
             text = (f"validation: accuracy {_cell(event.get('accuracy'))}, macro F1 {_cell(event.get('macro_f1'))}"
                     + (f", loss {_cell(event.get('val_loss'))}" if event.get("val_loss") is not None else ""))
             self._write(text)
+        elif kind == "plan":  # auto: the candidates in order with their estimates, before any is trained
+            self._write(f"Auto plan (budget {event.get('budget_s') or 'none'} s): " + "; ".join(
+                f"{r['member']} ~{r['estimate_s']:.0f} s" for r in event.get("leaderboard") or []))
+        elif kind == "member" and (event.get("member") or {}).get("state") not in (None, "running"):
+            row = event["member"]
+            self._write(f"  {row['member']}: {row['state']}" + (f" ({row['reason']})" if row.get("reason") else "")
+                        + (f", validation macro F1 {_cell(row['val_macro_f1'])}" if row.get("val_macro_f1") is not None
+                           else ""))
         elif kind in ("finished", "cancelled", "failed"):
             self.close()
 
@@ -325,7 +350,22 @@ def cmd_train(args) -> int:
     _out(f"Run {run.id} finished in {time.time() - started:.1f} s (training {evaluation.get('train_seconds', 0):.1f} s)"
          f"; saved in {run.path}")
     _print_metrics(evaluation)
+    _print_leaderboard(evaluation)
     return EXIT_OK
+
+
+def _print_leaderboard(evaluation: dict) -> None:
+    """auto runs: every member's validation scores, time, state and weight, then what was chosen."""
+    auto = evaluation.get("auto") or {}
+    if not auto.get("leaderboard"):
+        return
+    rows = [[r["member"], r["state"] + (f": {r['reason']}" if r.get("reason") and r["state"] != "done" else ""),
+             _cell(r.get("val_accuracy")), _cell(r.get("val_macro_f1")), _cell(r.get("seconds")),
+             f"{r.get('weight', 0):.2f}"] for r in auto["leaderboard"]]
+    _out("")
+    _out(f"Leaderboard (validation; budget {auto.get('budget_s') or 'none'} s, used {auto.get('seconds')} s):")
+    _out(_table(rows, ["member", "state", "accuracy", "macro F1", "seconds", "weight"]))
+    _out(auto.get("summary", ""))
 
 
 # =============================================================================

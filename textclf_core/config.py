@@ -53,7 +53,9 @@ class RunConfig:
     # --- model and strategy ---------------------------------------------------
     strategy: str = "full"  # a strategy_registry name: baseline | feature-extraction | partial | full | lora | fewshot
     model: str = DEFAULT_MODEL  # catalog key, hub id or local folder
-    max_length: int = 128  # tokens per text; longer texts are truncated
+    max_length: int = 128  # tokens per text; longer texts are truncated (unless windows > 1)
+    windows: int = 1  # texts longer than max_length: read as up to this many overlapping windows, pooled (1 = cut)
+    budget_s: float | None = None  # auto: time budget of the whole run in seconds; None: the hardware's default
 
     baseline_model: str = "logreg"  # baseline only: logreg | nb | svm
     pooling: str = "mean"  # feature-extraction: mean | cls (first token)
@@ -117,7 +119,8 @@ class RunConfig:
         self._check_choice("augment", AUGMENTATIONS)
         for name, low in (("epochs", 1), ("batch_size", 1), ("max_length", 8), ("layers", 1),
                           ("grad_accum", 1), ("lora_r", 1), ("lora_alpha", 1), ("evals_per_epoch", 1),
-                          ("augment_copies", 1), ("augment_max_per_class", 1), ("fewshot_max_pairs", 2)):
+                          ("augment_copies", 1), ("augment_max_per_class", 1), ("fewshot_max_pairs", 2),
+                          ("windows", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise TextclfError(f"Setting '{name}' must be a whole number of at least {low}, got {value!r}")
@@ -143,6 +146,9 @@ class RunConfig:
             raise TextclfError(
                 f"Validation and test shares ({self.val_size:g} + {self.test_size:g}) leave too little for training",
                 hint="Keep them together under 0.9, e.g. 0.1 and 0.1")
+        if self.budget_s is not None and not (isinstance(self.budget_s, (int, float)) and self.budget_s > 0):
+            raise TextclfError(f"Setting 'budget_s' must be a number of seconds above 0, got {self.budget_s!r}",
+                               hint="For example 600 for ten minutes; empty for the default")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise TextclfError("Setting 'early_stopping_patience' must be at least 1, or empty to turn it off")
 
@@ -168,6 +174,8 @@ class RunConfig:
             return self.name
         if not get_strategy(self.strategy).uses_model:
             return f"TF-IDF + {self.baseline_model}"
+        if self.strategy == "auto":
+            return "Auto" + (f" · {self.budget_s / 60:g} min" if self.budget_s else "")
         from pathlib import PurePath
 
         model = PurePath(self.model).name or self.model

@@ -183,7 +183,8 @@ def _proba_function(predictor, batch_size: int) -> Callable[[list[str]], np.ndar
 
         def run(texts):
             x = embed(texts, model.encoder, max_length=model.max_length, pooling=model.pooling,
-                      batch_size=batch_size, precision=model.precision, device=model.device, use_cache=False)
+                      batch_size=batch_size, precision=model.precision, device=model.device, use_cache=False,
+                      windows=getattr(model, "windows", 1))
             return probabilities(model.logits_from_embeddings(x), model.multi_label)
         return run
 

@@ -153,6 +153,62 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]
                      return_attention_mask=False, return_token_type_ids=False)["input_ids"]
 
 
+# Long texts: overlapping windows. A quarter of each window overlaps the one before, so a sentence cut by
+# one window border is whole in the next; at most ``windows`` per text, spread evenly from the first to
+# the last (the end of a text is read, not only its start).
+WINDOW_OVERLAP = 0.25
+
+
+def tokenize_windows(tokenizer, texts: Sequence[str], max_length: int, windows: int = 1
+                     ) -> tuple[list[list[int]], np.ndarray]:
+    """Token ids of every window and the index of the text each window belongs to.
+
+    ``windows`` <= 1: one window per text (the first ``max_length`` tokens, as :func:`tokenize`).
+    Otherwise the tokenizer's own overflow (``return_overflowing_tokens`` with a stride, special
+    tokens in every window) cuts each text into overlapping windows, keeping at most ``windows``."""
+    windows = int(windows or 1)
+    if windows <= 1:
+        ids = tokenize(tokenizer, texts, max_length)
+        return ids, np.arange(len(ids))
+    texts = ["" if t is None else str(t) for t in texts]
+    if not texts:
+        return [], np.zeros(0, dtype=np.int64)
+    specials = tokenizer.num_special_tokens_to_add(pair=False)
+    stride = max(0, int((max_length - specials) * WINDOW_OVERLAP))
+    enc = tokenizer(texts, truncation=True, max_length=max_length, stride=stride, padding=False,
+                    return_overflowing_tokens=True, return_attention_mask=False, return_token_type_ids=False)
+    ids, owner = enc["input_ids"], np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
+    keep: list[int] = []
+    for text_index in range(len(texts)):
+        rows = np.flatnonzero(owner == text_index)
+        if len(rows) > windows:
+            rows = rows[np.unique(np.linspace(0, len(rows) - 1, windows).round().astype(int))]
+        keep.extend(rows.tolist())
+    return [ids[i] for i in keep], owner[keep]
+
+
+def pool_windows(values: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """Mean of the rows of ``values`` per text (``owner`` from :func:`tokenize_windows`), shape (n, d)."""
+    values = np.asarray(values, dtype=np.float32)
+    if len(owner) == n and np.array_equal(owner, np.arange(n)):
+        return values
+    out = np.zeros((n, values.shape[1]), dtype=np.float32)
+    np.add.at(out, owner, values)
+    counts = np.bincount(owner, minlength=n).astype(np.float32)
+    return out / np.maximum(counts, 1.0)[:, None]
+
+
+def count_windows(n_tokens: Sequence[int], max_length: int, windows: int, specials: int = 2) -> np.ndarray:
+    """Windows per text for texts of ``n_tokens`` tokens (no tokenizer needed: for plans and estimates)."""
+    n_tokens = np.asarray(n_tokens, dtype=float)
+    if windows <= 1:
+        return np.ones(len(n_tokens))
+    body = max(1, max_length - specials)
+    step = max(1, body - int(body * WINDOW_OVERLAP))
+    need = 1 + np.ceil(np.maximum(0.0, n_tokens - body) / step)
+    return np.minimum(need, windows)
+
+
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, left: bool = False):
     """``input_ids`` and ``attention_mask`` tensors padded to the longest sequence (left for XLNet)."""
     import torch
@@ -225,8 +281,11 @@ def release_encoders() -> None:
 def embed(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: str = "mean",
           batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
           emit: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
-          precision: str = "auto", device: str = "auto", use_cache: bool = True) -> np.ndarray:
+          precision: str = "auto", device: str = "auto", use_cache: bool = True, windows: int = 1) -> np.ndarray:
     """Pooled embeddings of ``texts`` from the frozen encoder ``model``, shape (n, hidden), float32.
+
+    ``windows`` > 1: a text longer than ``max_length`` tokens is read as up to that many overlapping
+    windows (:func:`tokenize_windows`) and its vector is the mean of the windows' vectors.
 
     Vectors already in the cache are read, only the others are computed (and added).
     ``emit`` receives ``{"type": "progress", "stage": "embedding", "done", "total", ...}``;
@@ -243,8 +302,12 @@ def embed(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: s
     hw = hardware.detect(device)
     amp = hardware.autocast_dtype(hw.device, precision)
     fingerprint = models.model_fingerprint(model)
-    cache = EmbeddingCache.for_key(cache_root(cache_dir), model=fingerprint, max_length=int(max_length),
-                                   pooling=pooling, dtype=str(amp).replace("torch.", "") if amp else "float32")
+    key = dict(model=fingerprint, max_length=int(max_length), pooling=pooling,
+               dtype=str(amp).replace("torch.", "") if amp else "float32")
+    windows = max(1, int(windows or 1))
+    if windows > 1:  # one window keeps the old key, so caches filled before windows existed stay valid
+        key["windows"] = windows
+    cache = EmbeddingCache.for_key(cache_root(cache_dir), **key)
     hashes = [text_hash(t) for t in texts]
     result, found = (cache.lookup(hashes) if use_cache else (None, np.zeros(len(texts), dtype=bool)))
     missing = np.flatnonzero(~found)
@@ -262,11 +325,12 @@ def embed(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: s
             unique_pos[hashes[i]] = len(todo)
             todo.append(int(i))
     encoder, tokenizer = _get_encoder(model, fingerprint, hw.device)
-    ids = tokenize(tokenizer, [texts[i] for i in todo], max_length)
+    ids, owner = tokenize_windows(tokenizer, [texts[i] for i in todo], max_length, windows)
     left = getattr(tokenizer, "padding_side", "right") == "left"
     hidden_size = None
-    computed: np.ndarray | None = None
-    done_rows: list[int] = []
+    window_vectors: np.ndarray | None = None  # one row per window (= per text without windows)
+    window_done = np.zeros(len(ids), dtype=bool)
+    done_count = 0
     start = time.perf_counter()
     last_emit = 0.0
     try:
@@ -280,27 +344,34 @@ def embed(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: s
                 out = encoder(**inputs)
                 hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
                 vectors = pool(hidden, inputs["attention_mask"], pooling).cpu().numpy().astype(np.float32)
-            if computed is None:
+            if window_vectors is None:
                 hidden_size = vectors.shape[1]
-                computed = np.zeros((len(todo), hidden_size), dtype=np.float32)
-            computed[batch] = vectors
-            done_rows.extend(batch.tolist())
+                window_vectors = np.zeros((len(ids), hidden_size), dtype=np.float32)
+            window_vectors[batch] = vectors
+            window_done[batch] = True
+            done_count += len(batch)
             now = time.perf_counter()
-            if emit and (now - last_emit > 1.0 or len(done_rows) == len(todo)):
+            if emit and (now - last_emit > 1.0 or done_count == len(ids)):
                 last_emit = now
                 elapsed = now - start
-                rate = len(done_rows) / max(elapsed, 1e-9)
+                rate = done_count / max(elapsed, 1e-9)
+                done_texts = int(found.sum()) + round(done_count * len(todo) / max(1, len(ids)))
                 emit({"type": "progress", "stage": "embedding", "time": time.time(),
-                      "done": int(found.sum()) + len(done_rows), "total": len(texts), "cached": int(found.sum()),
-                      "examples_per_s": rate, "elapsed_s": elapsed,
-                      "eta_s": (len(todo) - len(done_rows)) / max(rate, 1e-9)})
+                      "done": done_texts, "total": len(texts), "cached": int(found.sum()),
+                      "examples_per_s": rate, "elapsed_s": elapsed, "windows": len(ids),
+                      "eta_s": (len(ids) - done_count) / max(rate, 1e-9)})
     finally:
-        if use_cache and computed is not None and done_rows:
-            rows = np.asarray(done_rows)
-            try:
-                cache.add([hashes[todo[j]] for j in rows], computed[rows])
-            except OSError:
-                pass  # a full or read-only disk only costs speed next time
+        computed = None
+        if window_vectors is not None:
+            computed = pool_windows(window_vectors, owner, len(todo))
+            # A text counts as done once every one of its windows is (cancelled mid-way: the rest is recomputed).
+            missing_windows = np.bincount(owner[~window_done], minlength=len(todo))
+            rows = np.flatnonzero(missing_windows == 0)
+            if use_cache and len(rows):
+                try:
+                    cache.add([hashes[todo[j]] for j in rows], computed[rows])
+                except OSError:
+                    pass  # a full or read-only disk only costs speed next time
     if result is None:
         result = np.zeros((len(texts), hidden_size), dtype=np.float32)
     for i in missing:

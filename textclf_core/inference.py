@@ -28,6 +28,7 @@ class _Base(PredictorBase):
         self.label_space = info.label_space
         self.max_length = int(info.max_length or 128)
         self.thresholds = info.thresholds
+        self.windows = int(info.get("windows") or 1)  # long texts read as pooled windows (auto.py, features.py)
 
     def predict(self, texts: Sequence[str], batch_size: int = 64):
         """DataFrame with label, confidence and prob_<class> per text (:func:`model_folder.proba_frame`)."""
@@ -82,9 +83,9 @@ class TransformerPredictor(_Base):
     def logits(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
         import torch
 
-        from .features import pad_batch, sorted_batches, tokenize
+        from .features import pad_batch, pool_windows, sorted_batches, tokenize_windows
 
-        ids = tokenize(self.tokenizer, texts, self.max_length)
+        ids, owner = tokenize_windows(self.tokenizer, texts, self.max_length, self.windows)
         out = np.zeros((len(ids), len(self.classes)), dtype=np.float32)
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
         device = self.hardware.device
@@ -100,7 +101,7 @@ class TransformerPredictor(_Base):
                                                         dtype=self.amp or torch.float32,
                                                         enabled=self.amp is not None):
                 out[batch] = self.model(**inputs).logits.float().cpu().numpy()
-        return out
+        return pool_windows(out, owner, len(texts))  # mean of window logits (one window: unchanged)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
         from .losses import probabilities
@@ -142,7 +143,7 @@ class FeaturePredictor(_Base):
 
         return embed(list(texts), self.encoder, max_length=self.max_length, pooling=self.pooling,
                      batch_size=batch_size, emit=emit, should_stop=should_stop, precision=self.precision,
-                     device=self.device)
+                     device=self.device, windows=self.windows)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
         from .losses import probabilities

@@ -225,6 +225,7 @@ _KINDS: dict[str, Loader | str] = {
     "baseline": "textclf_core.baseline:load_baseline",
     "transformer": "textclf_core.inference:TransformerPredictor",
     "features": "textclf_core.inference:FeaturePredictor",
+    "ensemble": "textclf_core.ensemble:load_ensemble",  # auto's weighted members, each a model folder inside
     "onnx": "textclf_core.serving:OnnxPredictor",  # exports for serving
     "transformer-int8": "textclf_core.serving:Int8Predictor",
 }

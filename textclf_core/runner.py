@@ -174,8 +174,11 @@ def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
 
     # --- train: the strategy's own fit function, from the registry ------------------------------------
     started = time.time()
-    fit = get_strategy(config.strategy).load_fit()
-    result = fit(config, train_df, val_df, label_space, run=run, emit=reporter.emit, should_stop=reporter.should_stop)
+    strategy = get_strategy(config.strategy)
+    # a budgeted strategy (auto) leaves time in its budget to score the test rows afterwards
+    extra_args = {"n_test": len(test_df)} if strategy.budgeted else {}
+    result = strategy.load_fit()(config, train_df, val_df, label_space, run=run, emit=reporter.emit,
+                                 should_stop=reporter.should_stop, **extra_args)
     predictor = getattr(result, "predictor", None)
     if predictor is None:
         from .predict import load_predictor
@@ -213,6 +216,8 @@ def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
                       n_train=n_original, n_augmented=augmentation["added"], augmentation=augmentation,
                       n_val=len(val_df), n_test=len(test_df),
                       thresholds=thresholds, strategy=config.strategy, best=fit_info or None)
+    if getattr(result, "auto", None):  # auto: leaderboard and what was chosen (auto.py)
+        evaluation["auto"] = result.auto
     run.write_json("eval.json", evaluation)
     if scored is not None:
         from .evaluation import predictions_frame

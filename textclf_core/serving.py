@@ -33,6 +33,14 @@ def _transformer_dir(run_or_dir) -> tuple[Path, dict]:
     if not model_folder.has_info(model_dir):
         raise ModelLoadError(f"{model_dir} holds no saved model", hint="Train the run again or pick another run")
     info = model_folder.read_info(model_dir).to_dict()
+    if info.get("kind") == "ensemble":  # auto: the best fine-tuned transformer member stands in (ensemble.py)
+        from .ensemble import hf_member_dir
+
+        member = hf_member_dir(model_dir)
+        if member is None:
+            raise TextclfError("This auto run's ensemble has no fine-tuned transformer member to export as ONNX "
+                               "or int8", hint="Export it as a zip instead (--format zip)")
+        model_dir, info = member, model_folder.read_info(member).to_dict()
     if info.get("kind") != "transformer":
         what = {"baseline": "a TF-IDF baseline", "features": "a feature-extraction model"}.get(info.get("kind"),
                                                                                              info.get("kind"))
@@ -341,6 +349,8 @@ def compare_export(run, export_dir, n: int = 200, batch_size: int = 32) -> dict:
     if not texts:
         raise TextclfError(f"Run {run.id} has no test texts to compare on", hint="Train the run with a test share")
     original, exported = load_predictor(run), load_predictor(export_dir)
+    if original.kind == "ensemble":  # auto: the export is of one member; compare it with that member
+        original = load_predictor(_transformer_dir(run)[0])
     if getattr(original, "thresholds", None) is not None:  # multi-label: the same cut-offs for both
         exported.thresholds = original.thresholds
 

@@ -334,6 +334,8 @@ def estimate(config: RunConfig, n_train: int, hardware=None, avg_tokens: float =
         trainable, trained_fraction = params, 1.0
         pairs = min(config.fewshot_max_pairs, FEWSHOT_PAIRS_PER_TEXT * n_train) * config.epochs
         seconds = (pairs * 2 * forward * 3 + (n_train + n_val) * forward) / _flops_per_second(hardware)
+    if get_strategy(config.strategy).budgeted:  # auto plans its members itself (auto.plan); it ends within its budget
+        seconds = float(config.budget_s) if config.budget_s else seconds
     optimizer_bytes = trainable * 12
     act = config.batch_size * tokens * hidden * layers * 24 * (trained_fraction if trained_fraction else 0.05)
     memory_gb = (params * 4 + optimizer_bytes + act) / 1024**3 + 0.6  # + runtime overhead

@@ -34,6 +34,9 @@ class Strategy:
     trains: str = "all"
     defaults: dict = field(default_factory=dict)  # RunConfig settings when picked by name
     aliases: tuple[str, ...] = ()  # other names accepted for it (CLI, settings files)
+    # Plans its own time (RunConfig.budget_s): its fit is also told how many test rows the runner will
+    # score afterwards (``n_test=``), so the whole run ends inside the budget.
+    budgeted: bool = False
 
     def load_fit(self) -> Callable:
         module, _, function = self.fit.partition(":")
@@ -74,6 +77,11 @@ REGISTRY: dict[str, Strategy] = {s.name: s for s in (
              multi_label=False, trains="pairs",
              defaults={"epochs": 1, "batch_size": 16, "lr": 2e-5, "max_length": 64, "fewshot_max_pairs": 1000},
              aliases=("few-shot", "setfit")),
+    Strategy("auto", "Auto (recommended)",
+             "Train several candidates, cheapest first, within a time budget, and keep the best one or a "
+             "weighted mix of them, chosen on the validation rows.",
+             "textclf_core.auto:fit", "ensemble", needs_torch=True, supports_distributed=False,
+             trains="auto", budgeted=True, aliases=("automl",)),
 )}
 STRATEGY_NAMES: tuple[str, ...] = tuple(REGISTRY)
 ALIASES: dict[str, str] = {alias: s.name for s in REGISTRY.values() for alias in s.aliases}

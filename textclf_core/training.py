@@ -123,7 +123,7 @@ def _fit_features(config, train_df, val_df, label_space, *, run, reporter: Repor
     x_all = parallel.embed(train_texts + val_texts, config.model, max_length=config.max_length,
                            pooling=config.pooling, batch_size=max(config.batch_size, 64),
                            emit=reporter.with_fields(stage="embedding"), should_stop=reporter.should_stop,
-                           precision=config.precision, device=config.device)
+                           precision=config.precision, device=config.device, windows=config.windows)
     if not parallel.is_main_process():
         return None  # the head is trained by the main process alone
     x_train, x_val = x_all[:len(train_texts)], x_all[len(train_texts):]
@@ -151,7 +151,7 @@ def _fit_features(config, train_df, val_df, label_space, *, run, reporter: Repor
     info = {"kind": "features", "label_space": label_space.to_dict(), "max_length": config.max_length,
             "strategy": config.strategy, "config": config.to_dict(), "thresholds": thresholds,
             "encoder": encoder, "encoder_fingerprint": models.model_fingerprint(config.model),
-            "pooling": config.pooling, "precision": config.precision,
+            "pooling": config.pooling, "precision": config.precision, "windows": config.windows,
             "head": {"type": head_type, "c": config.head_c if config.head == "logreg" else None,
                      "trained_as": config.head}}
     with engine.output_folder(run) as folder:
@@ -497,6 +497,6 @@ def _save_transformer(model, tokenizer, folder: Path, config, label_space, thres
         tokenizer.save_pretrained(folder)
     engine.write_info(folder, {"kind": "transformer", "label_space": label_space.to_dict(),
                          "max_length": config.max_length, "strategy": config.strategy, "config": config.to_dict(),
-                         "thresholds": thresholds, "base_model": config.model,
+                         "thresholds": thresholds, "base_model": config.model, "windows": config.windows,
                          "precision": "bf16" if amp is not None and "bfloat16" in str(amp) else "fp32"})
     return model

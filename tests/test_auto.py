@@ -1,0 +1,310 @@
+"""Auto: budget parsing, the plan, the weights chosen on validation, the budget under a fake clock,
+the leaderboard in eval.json, windowed reading of long texts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from textclf_core import auto
+from textclf_core.config import RunConfig
+from textclf_core.errors import TextclfError
+from textclf_core.labels import LabelSpace
+from textclf_core.runner import execute
+from textclf_core.runs import RunStore
+
+from small_data import WORDS, small_frame
+
+
+@pytest.fixture(scope="module")
+def tiny_vocab_bert(tmp_path_factory):
+    from tiny_models import make_tiny_bert
+
+    words = [w for ws in WORDS.values() for w in ws] + ["the", "and", "report", "weather", "today", "was",
+                                                        "mild", "verdict", "final"]
+    return make_tiny_bert(tmp_path_factory.mktemp("auto-bert"), extra_texts=[" ".join(words)])
+
+
+# --- budget ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h", 3600), ("1.5h", 5400), ("45", 45),
+                                           (" 3 min ", 180)])
+def test_budget_parses_seconds_minutes_hours(text, seconds):
+    assert auto.parse_budget(text) == seconds
+
+
+def test_no_limit_and_nonsense_budgets():
+    assert auto.parse_budget("none") is None
+    for bad in ("soon", "10x", "-5m", "0s", ""):
+        with pytest.raises(TextclfError) as info:
+            auto.parse_budget(bad)
+        assert "\n" not in str(info.value) and "10m" in str(info.value)
+
+
+def test_cli_rejects_a_nonsense_budget_in_one_line(tmp_path, capsys):
+    from textclf_core.cli import main
+
+    path = tmp_path / "d.csv"
+    small_frame(10).to_csv(path, index=False)
+    assert main(["train", "--data", str(path), "--budget", "a while"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "a while" in err and "time budget" in err
+
+
+def test_cli_budget_flag_sets_the_config():
+    from textclf_core.cli import build_parser, config_from_args
+
+    args = build_parser().parse_args(["train", "--data", "x.csv", "--strategy", "auto", "--budget", "90s"])
+    config, _ = config_from_args(args)
+    assert config.strategy == "auto" and config.budget_s == 90
+
+
+# --- plan -----------------------------------------------------------------------------------------
+def _stats(n_train=800, smallest=300, words=40, multi=False):
+    texts = [" ".join(["w"] * words)] * n_train
+    return auto.data_stats(texts, 100, 100, {"a": n_train - smallest, "b": smallest}, multi)
+
+
+def test_plan_is_cheapest_first_with_tfidf_always_in():
+    members = auto.plan(RunConfig(strategy="auto"), _stats(), encoders=[("all-MiniLM-L6-v2", "MiniLM")])
+    keys = [m.key for m in members]
+    assert keys[:2] == ["tfidf-logreg", "tfidf-svm"]
+    assert {"embeddings-minilm", "partial-minilm", "full-minilm"} <= set(keys)
+    assert [m.estimate_s for m in members] == sorted(m.estimate_s for m in members)
+    assert "fewshot-minilm" not in keys  # the smallest class is not tiny
+    tiny = auto.plan(RunConfig(strategy="auto"), _stats(smallest=6), encoders=[("all-MiniLM-L6-v2", "MiniLM")])
+    assert "fewshot-minilm" in [m.key for m in tiny]
+
+
+def test_long_texts_are_planned_as_windows():
+    stats = _stats(words=900)
+    assert stats.n_long == stats.n_train and stats.mean_windows > 1
+    fe = next(m for m in auto.plan(RunConfig(strategy="auto"), stats, encoders=[("all-MiniLM-L6-v2", "MiniLM")])
+              if m.key == "embeddings-minilm")
+    assert fe.config["windows"] == auto.MAX_WINDOWS
+    assert "longer than one window" in auto.describe_windows(stats)
+
+
+# --- ensemble selection ----------------------------------------------------------------------------
+def test_a_member_of_pure_noise_gets_weight_zero():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 300)
+    good = np.full((300, 3), 0.15)
+    good[np.arange(300), y] = 0.7
+    flip = rng.random(300) < 0.25  # a decent but imperfect member
+    good[flip] = np.roll(good[flip], 1, axis=1)
+    other = np.full((300, 3), 0.2)
+    other[np.arange(300), y] = 0.6
+    flip2 = rng.random(300) < 0.25
+    other[flip2] = np.roll(other[flip2], 2, axis=1)
+    noise = rng.dirichlet(np.ones(3), 300)
+    weights = auto.select_weights([good, noise, other], y, multi_label=False)
+    assert weights[1] == 0
+    assert weights[0] > 0 and weights[2] > 0  # two members wrong on different rows: both are used
+    assert weights.sum() == pytest.approx(1.0)
+
+
+def test_noise_gets_weight_zero_for_multi_label_too():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, (200, 4))
+    good = np.clip(y * 0.8 + 0.1 + rng.normal(0, 0.05, y.shape), 0.01, 0.99)
+    noise = rng.random((200, 4))
+    assert auto.select_weights([noise, good], y, multi_label=True)[0] == 0
+
+
+# --- the whole strategy through the runner -----------------------------------------------------------
+def test_auto_run_writes_leaderboard_and_an_ensemble_model(tiny_vocab_bert):
+    key = f"embeddings-{tiny_vocab_bert.name.lower()}"  # the encoder's short name is its folder's name
+    config = RunConfig(strategy="auto", model=str(tiny_vocab_bert), text_col="review", label_col="sentiment",
+                       budget_s=600, extra={"auto_members": ["tfidf-logreg", "tfidf-svm", key]})
+    events: list[dict] = []
+    run = execute(config, small_frame(40), store=RunStore(), emit=events.append)
+    assert run.status()["state"] == "finished", run.status()
+    ev = run.read_json("eval.json")
+    board = ev["auto"]["leaderboard"]
+    assert {r["key"] for r in board} == {"tfidf-logreg", "tfidf-svm", key}
+    assert all(r["state"] == "done" and r["val_macro_f1"] is not None and r["seconds"] is not None for r in board)
+    assert sum(r["weight"] for r in board) == pytest.approx(1.0, abs=1e-3)
+    assert ev["auto"]["summary"] and ev["accuracy"] is not None
+    assert run.model_info()["kind"] == "ensemble"
+    assert not (run.path / ".members").exists()  # members of weight 0 are not kept
+    # members were announced live, before the end
+    member_events = [e for e in events if e.get("type") == "member"]
+    assert {e["member"]["key"] for e in member_events} == {r["key"] for r in board}
+    rows, summary = auto.latest_leaderboard(run.events())
+    assert len(rows) == 3 and summary == ev["auto"]["summary"]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _parts(frame: pd.DataFrame):
+    frame = frame.rename(columns={"review": "text", "sentiment": "label"})
+    n = len(frame)
+    return frame.iloc[: int(n * 0.7)].reset_index(drop=True), frame.iloc[int(n * 0.7):].reset_index(drop=True)
+
+
+def test_budget_with_a_fake_clock_skips_what_no_longer_fits(tiny_vocab_bert, monkeypatch, tmp_path):
+    """TF-IDF members take 40 fake seconds, 30x their estimate: after the first, the refined estimate of the
+    second no longer fits a 60 s budget, so it is skipped with the reason; the embeddings (another family, its
+    own estimate) still run; the run ends within the budget."""
+    clock = FakeClock()
+    real = auto._fit_member
+
+    def slow(cfg, *args, **kwargs):
+        out = real(cfg, *args, **kwargs)
+        if cfg.strategy == "baseline":
+            clock.now += 40.0
+        return out
+
+    monkeypatch.setattr(auto, "_fit_member", slow)
+    train, val = _parts(small_frame(30))
+    space = LabelSpace.from_labels(train["label"].tolist())
+    key = f"embeddings-{tiny_vocab_bert.name.lower()}"
+    config = RunConfig(strategy="auto", model=str(tiny_vocab_bert), budget_s=60,
+                       extra={"auto_members": ["tfidf-logreg", "tfidf-svm", key],
+                              "members_dir": str(tmp_path / "members")})
+    start = clock.now
+    result = auto.fit(config, train, val, space, clock=clock)
+    board = {r["key"]: r for r in result.auto["leaderboard"]}
+    assert board["tfidf-logreg"]["state"] == "done"
+    skipped = [r for r in board.values() if r["state"] == "skipped"]
+    assert [r["key"] for r in skipped] == ["tfidf-svm"] and skipped[0]["reason"].startswith("no time")
+    assert board[key]["state"] == "done"
+    assert clock.now - start <= 60 * 1.1
+    assert result.predictor.predict_proba(["the great film"]).shape == (1, 2)
+
+
+def test_a_member_that_would_overrun_stops_at_its_best_checkpoint(tiny_vocab_bert, tmp_path):
+    """The clock jumps past the deadline right after the fine-tuned member's first evaluation: it stops there,
+    keeps that checkpoint ("stopped early") and still counts in the ensemble."""
+    clock = FakeClock()
+    config = RunConfig(strategy="auto", model=str(tiny_vocab_bert), budget_s=10_000,
+                       extra={"auto_members": ["tfidf-logreg", f"full-{tiny_vocab_bert.name.lower()}"],
+                              "members_dir": str(tmp_path / "members")})
+    train, val = _parts(small_frame(40))
+    space = LabelSpace.from_labels(train["label"].tolist())
+
+    jumped = []
+
+    def emit(event):
+        if event.get("type") == "evaluation" and str(event.get("member", "")).startswith("full-") and not jumped:
+            jumped.append(True)
+            clock.now += 9_700.0  # past the member's deadline (budget minus a 5% reserve), inside the budget
+
+    result = auto.fit(config, train, val, space, emit=emit, clock=clock)
+    board = {r["key"]: r for r in result.auto["leaderboard"]}
+    full = board[f"full-{tiny_vocab_bert.name.lower()}"]
+    assert full["state"] == "stopped early" and "best checkpoint" in full["reason"]
+    assert full["val_accuracy"] is not None
+    assert result.train_seconds <= 10_000 * 1.1
+
+
+# --- windows ----------------------------------------------------------------------------------------
+def _last_paragraph_frame(n_per_class=24, seed=0):
+    rng = np.random.default_rng(seed)
+    filler = ["the", "report", "weather", "today", "was", "mild", "and", "the", "film", "plot", "scene"]
+    rows = []
+    for label, words in (("pos", WORDS["pos"]), ("neg", WORDS["neg"])):
+        for _ in range(n_per_class):
+            body = " ".join(rng.choice(filler, 90))  # the same kind of filler for both classes
+            verdict = "final verdict " + " ".join(rng.choice(words, 6))
+            rows.append({"text": f"{body}\n\n{verdict}", "label": label})
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def test_windows_read_the_last_paragraph_that_truncation_cuts_off(tiny_vocab_bert):
+    from textclf_core.training import fit
+
+    frame = _last_paragraph_frame()
+    train, val = frame.iloc[:32].reset_index(drop=True), frame.iloc[32:].reset_index(drop=True)
+    space = LabelSpace.from_labels(train["label"].tolist())
+    scores = {}
+    for windows in (1, 8):
+        cfg = RunConfig(strategy="feature-extraction", model=str(tiny_vocab_bert), max_length=32,
+                        windows=windows, head="logreg", head_c=10.0)
+        result = fit(cfg, train, val, space)
+        proba = result.predictor.predict_proba(val["text"].tolist())
+        scores[windows] = float((np.asarray(space.classes)[proba.argmax(1)] == val["label"]).mean())
+    assert scores[8] >= 0.9, scores
+    assert scores[1] <= 0.7, scores
+
+
+def test_window_tokenizer_covers_the_end_and_pools_per_text(tiny_vocab_bert):
+    from transformers import AutoTokenizer
+
+    from textclf_core.features import pool_windows, tokenize_windows
+
+    tok = AutoTokenizer.from_pretrained(tiny_vocab_bert)
+    long = " ".join(["film"] * 100) + " superb"
+    ids, owner = tokenize_windows(tok, ["great", long], 16, 8)
+    assert list(owner).count(0) == 1 and list(owner).count(1) == 8
+    assert all(len(w) <= 16 for w in ids)
+    superb = tok.convert_tokens_to_ids("superb")
+    assert superb in ids[-1]  # the last window reaches the end of the text
+    pooled = pool_windows(np.arange(len(ids), dtype=np.float32)[:, None], owner, 2)
+    assert pooled[0, 0] == 0 and pooled[1, 0] == pytest.approx(np.mean(np.arange(1, len(ids))))
+
+
+# --- the bundled mpnet ------------------------------------------------------------------------------
+@pytest.mark.integration
+def test_bundled_mpnet_unpacks_offline_and_embeds(tmp_path, monkeypatch):
+    from textclf_core import models
+    from textclf_core.features import embed
+
+    if not models.mpnet_available():
+        pytest.skip("the all-mpnet-base-v2 parts are not installed (make install)")
+    folder = models.resolve("all-mpnet-base-v2")
+    assert folder == models.resolve("sentence-transformers/all-mpnet-base-v2")
+    info = models.catalog_entry("all-mpnet-base-v2")
+    assert info.bundled and "slower" in info.speed
+    vectors = embed(["The striker scored twice in the final.", "A late goal won the cup match.",
+                     "Shares fell after the bank's profit warning."], "all-mpnet-base-v2", max_length=64,
+                    cache_dir=tmp_path)
+    assert vectors.shape == (3, 768)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert unit[0] @ unit[1] > unit[0] @ unit[2]  # two football sentences are closer than football and banking
+
+
+def test_split_zip_is_read_as_one_stream(tmp_path):
+    """The five-part zip is read through the parts without a joined copy (tiny stand-in parts)."""
+    import io
+    import zipfile
+
+    from textclf_core.models import _JoinedFiles
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("m/config.json", '{"a": 1}')
+        archive.writestr("m/model.safetensors", bytes(range(256)) * 50)
+    data = buffer.getvalue()
+    cuts = [0, 100, 3000, 7000, len(data) - 10, len(data)]
+    parts = []
+    for i in range(5):
+        part = tmp_path / f"x.zip.{i + 1:03d}"
+        part.write_bytes(data[cuts[i]:cuts[i + 1]])
+        parts.append(part)
+    stream = _JoinedFiles(parts)
+    with zipfile.ZipFile(stream) as archive:
+        assert archive.read("m/model.safetensors") == bytes(range(256)) * 50
+    stream.close()
+
+
+def test_auto_handles_multi_label_with_thresholds_tuned_on_validation(tmp_path):
+    from small_data import multi_label_frame
+
+    frame = multi_label_frame(120)
+    train, val = frame.iloc[:90].reset_index(drop=True), frame.iloc[90:].reset_index(drop=True)
+    space = LabelSpace.from_labels(train["label"].tolist(), multi_label=True)
+    config = RunConfig(strategy="auto", budget_s=300, multi_label=True,
+                       extra={"auto_members": ["tfidf-logreg", "tfidf-svm"], "members_dir": str(tmp_path / "m")})
+    result = auto.fit(config, train, val, space)
+    assert result.thresholds is not None and len(result.thresholds) == len(space.classes)
+    proba = result.predictor.predict_proba(val["text"].tolist())
+    assert proba.shape == (len(val), 3) and not np.allclose(proba.sum(1), 1.0)  # one sigmoid per class
+    assert all(r["state"] == "done" for r in result.auto["leaderboard"])
