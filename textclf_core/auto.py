@@ -37,7 +37,8 @@ from typing import Callable
 import numpy as np
 
 from .config import DEFAULT_MODEL, RunConfig
-from .errors import CancelledError, TextclfError
+from . import events, model_folder
+from .errors import CancelledError, ModelLoadError, TextclfError
 from .labels import LabelSpace
 
 Clock = Callable[[], float]
@@ -307,7 +308,7 @@ class _Slot:
 
     @property
     def has_model(self) -> bool:
-        return (self.model_dir / "textclf.json").is_file()
+        return model_folder.has_info(self.model_dir)
 
 
 def _predict(model, texts):
@@ -462,8 +463,8 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
         return [m.row() for m in members]
 
     def announce(member: Member) -> None:
-        emit({"type": "member", "time": time.time(), "member": member.row(), "leaderboard": leaderboard(),
-              "budget_s": budget, "elapsed_s": round(clock() - start, 1)})
+        emit(events.auto_member(member=member.row(), leaderboard=leaderboard(), budget_s=budget,
+                                elapsed_s=round(clock() - start, 1)))
 
     # Measured / estimated compute seconds from one probe of the first encoder. One probe per run: how far the
     # FLOP estimate is off is mostly the machine (its load, its bf16), and probing mpnet as well cost 2 minutes
@@ -478,8 +479,7 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
             return member.load_s + (member.estimate_s - member.load_s) * speed["probe"]
         return member.estimate_s
 
-    emit({"type": "plan", "time": time.time(), "budget_s": budget, "leaderboard": leaderboard(),
-          "stats": stats.to_dict()})
+    emit(events.auto_plan(budget_s=budget, leaderboard=leaderboard(), stats=stats.to_dict()))
     for member in members:
         if should_stop():
             raise CancelledError("cancelled")
@@ -517,8 +517,7 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
             kind = event.get("type")
             if kind == "step":  # the job's progress is the budget's, not one member's steps
                 frac = (clock() - start) / budget if budget else None
-                emit({"type": "progress", "stage": key, "time": time.time(), "member": key,
-                      **({"progress": min(0.99, frac)} if frac is not None else {})})
+                emit(events.progress(stage=key, member=key, progress=min(0.99, frac) if frac is not None else None))
             elif kind in ("evaluation", "progress"):
                 emit(dict(event, member=key))
 
@@ -588,17 +587,15 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
     if run is not None and not config.extra.get("keep_members"):
         shutil.rmtree(base_dir, ignore_errors=True)  # members of weight 0 (the others moved into the model)
     predictor = load_ensemble(model_dir)
-    emit({"type": "ensemble", "time": time.time(), "summary": summary["sentence"], "leaderboard": leaderboard()})
+    emit(events.auto_ensemble(summary=summary["sentence"], leaderboard=leaderboard()))
     best = summary["validation"].get(config.metric_for_best if config.metric_for_best != "val_loss" else "macro_f1")
     return AutoResult(predictor, thresholds, val_proba, best, train_seconds, auto_info)
 
 
 def _kind_of(folder: Path) -> str | None:
-    import json
-
     try:
-        return json.loads((Path(folder) / "textclf.json").read_text(encoding="utf-8")).get("kind")
-    except (OSError, ValueError):
+        return model_folder.read_info(folder).kind
+    except ModelLoadError:
         return None
 
 

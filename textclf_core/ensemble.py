@@ -19,15 +19,16 @@ prediction use the same function, so what was chosen on validation is what predi
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from . import model_folder
 from .errors import ModelLoadError
-from .labels import LabelSpace, LabelSpaceOwner
+from .labels import LabelSpace
+from .model_folder import PredictorBase
 
 KIND = "ensemble"
 _EPS = 1e-7
@@ -77,26 +78,19 @@ def log_loss(proba: np.ndarray, y: np.ndarray, multi_label: bool) -> float:
 
 
 # --- the model ------------------------------------------------------------------------------------
+MEMBER_KINDS = ("baseline", "transformer", "features")  # kinds an ensemble can hold (not another ensemble)
+
+
 def load_member(folder: str | Path):
     """A member's predictor from its own model folder (its ``kind`` decides the loader)."""
     folder = Path(folder)
-    try:
-        kind = json.loads((folder / "textclf.json").read_text(encoding="utf-8")).get("kind")
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"The ensemble member in {folder} cannot be read ({exc})",
-                             hint="Train the run again") from None
-    if kind == "baseline":
-        from .baseline import load_baseline
-
-        return load_baseline(folder)
-    if kind in ("transformer", "features"):
-        from . import inference
-
-        return inference.load(folder)
+    kind = model_folder.read_info(folder).kind
+    if kind in MEMBER_KINDS:
+        return model_folder.load_model(folder)
     raise ModelLoadError(f"The ensemble member in {folder} is of kind '{kind}', which an ensemble cannot hold")
 
 
-class EnsembleModel(LabelSpaceOwner):
+class EnsembleModel(PredictorBase):
     """Weighted average of member probabilities; loads members on first use of each."""
 
     kind = KIND
@@ -140,10 +134,7 @@ class EnsembleModel(LabelSpaceOwner):
 
 def load_ensemble(model_dir: str | Path) -> EnsembleModel:
     model_dir = Path(model_dir)
-    try:
-        info = json.loads((model_dir / "textclf.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"The ensemble in {model_dir} cannot be read ({exc})", hint="Train the run again") from None
+    info = model_folder.read_info(model_dir).to_dict()
     if info.get("kind") != KIND:
         raise ModelLoadError(f"{model_dir} holds a '{info.get('kind')}' model, not an ensemble")
     return EnsembleModel(model_dir, info)
@@ -168,7 +159,7 @@ def save_ensemble(folder: str | Path, members: list[dict], label_space: LabelSpa
     hf = max((e for e in entries if e["kind"] == "transformer"), key=lambda e: e["weight"], default=None)
     info = {"kind": KIND, "format_version": 1, "label_space": label_space.to_dict(), "max_length": None,
             "members": entries, "thresholds": thresholds, "hf_member": hf["key"] if hf else None, **(extra or {})}
-    (folder / "textclf.json").write_text(json.dumps(info, indent=2, default=str) + "\n", encoding="utf-8")
+    model_folder.write_info(folder, info)
     return folder
 
 
@@ -177,8 +168,8 @@ def hf_member_dir(model_dir: str | Path) -> Path | None:
     with the largest weight), or None when no member is a fine-tuned transformer."""
     model_dir = Path(model_dir)
     try:
-        info = json.loads((model_dir / "textclf.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        info = model_folder.read_info(model_dir).to_dict()
+    except ModelLoadError:
         return None
     key = info.get("hf_member")
     entry = next((m for m in info.get("members", []) if m["key"] == key), None)

@@ -46,15 +46,22 @@ SCHEMA: dict[str, EventSpec] = {spec.type: spec for spec in (
               ("lr", "examples_per_s", "elapsed_s", "eta_s", "stage", "message"),
               doc="training progress, at most about once a second (epoch and loss may be null)"),
     EventSpec("evaluation", ("step", "epoch", "val_loss", "accuracy", "macro_f1", "confusion_matrix", "classes"),
-              ("candidate",),
-              doc="one pass over the validation rows (confusion_matrix null for multi-label)"),
-    EventSpec("progress", ("stage", "done", "total"), ("cached", "examples_per_s", "elapsed_s", "eta_s"),
-              doc="a long stage before training (embedding, frozen layers), at most about once a second"),
+              ("candidate", "member"),
+              doc="one pass over the validation rows (confusion_matrix null for multi-label; member: auto's member)"),
+    EventSpec("progress", ("stage",), ("done", "total", "cached", "examples_per_s", "elapsed_s", "eta_s", "windows",
+                                       "member", "progress"),
+              doc="a long stage without steps, at most about once a second: done of total texts (embedding, "
+                  "frozen layers; windows: how many windows they make), or auto's share of its budget (progress)"),
     EventSpec("finished", ("message", "test", "train_seconds"), doc=_FINAL_DOC + "; test: accuracy, macro_f1"),
     EventSpec("cancelled", ("message",), doc=_FINAL_DOC),
     EventSpec("failed", ("message",), doc=_FINAL_DOC),
     EventSpec("review_stage", ("stage", "progress"), doc="label review: a stage and its share done (0..1)"),
     EventSpec("review_fold", ("fold", "folds"), doc="label review: one fold of out-of-sample probabilities done"),
+    EventSpec("plan", ("budget_s", "leaderboard"), ("stats",),
+              doc="auto: the candidates in order, with estimates, before the first trains (budget_s null: no limit)"),
+    EventSpec("member", ("member", "leaderboard", "budget_s", "elapsed_s"),
+              doc="auto: one candidate is done, skipped or failed (its leaderboard row), and the whole board"),
+    EventSpec("ensemble", ("summary", "leaderboard"), doc="auto: what was chosen on validation, in one sentence"),
 )}
 FINAL_TYPES = ("finished", "cancelled", "failed")
 
@@ -102,10 +109,12 @@ def evaluation(*, step: int, epoch: float, val_loss: float | None, accuracy: flo
                  dict(candidate=candidate))
 
 
-def progress(*, stage: str, done: int, total: int, cached: int | None = None, examples_per_s: float | None = None,
-             elapsed_s: float | None = None, eta_s: float | None = None) -> dict:
-    return _make("progress", dict(stage=stage, done=done, total=total),
-                 dict(cached=cached, examples_per_s=examples_per_s, elapsed_s=elapsed_s, eta_s=eta_s))
+def progress(*, stage: str, done: int | None = None, total: int | None = None, cached: int | None = None,
+             examples_per_s: float | None = None, elapsed_s: float | None = None, eta_s: float | None = None,
+             windows: int | None = None, member: str | None = None, progress: float | None = None) -> dict:
+    return _make("progress", dict(stage=stage),
+                 dict(done=done, total=total, cached=cached, examples_per_s=examples_per_s, elapsed_s=elapsed_s,
+                      eta_s=eta_s, windows=windows, member=member, progress=progress))
 
 
 def final(state: str, message: str, **extra) -> dict:
@@ -117,6 +126,18 @@ def final(state: str, message: str, **extra) -> dict:
 
 def finished(*, message: str, test: dict, train_seconds: float) -> dict:
     return final("finished", message, test=test, train_seconds=train_seconds)
+
+
+def auto_plan(*, budget_s: float | None, leaderboard: list, stats: dict | None = None) -> dict:
+    return _make("plan", dict(budget_s=budget_s, leaderboard=leaderboard), dict(stats=stats))
+
+
+def auto_member(*, member: dict, leaderboard: list, budget_s: float | None, elapsed_s: float) -> dict:
+    return _make("member", dict(member=member, leaderboard=leaderboard, budget_s=budget_s, elapsed_s=elapsed_s), {})
+
+
+def auto_ensemble(*, summary: str, leaderboard: list) -> dict:
+    return _make("ensemble", dict(summary=summary, leaderboard=leaderboard), {})
 
 
 def review_stage(*, stage: str, progress: float) -> dict:

@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import events
 from .errors import CancelledError, TextclfError
 
 CACHE_VERSION = 1
@@ -313,8 +314,8 @@ def embed(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: s
     missing = np.flatnonzero(~found)
     if len(missing) == 0:
         if emit:
-            emit({"type": "progress", "stage": "embedding", "time": time.time(), "done": len(texts),
-                  "total": len(texts), "cached": len(texts), "elapsed_s": 0.0, "eta_s": 0.0})
+            emit(events.progress(stage="embedding", done=len(texts), total=len(texts), cached=len(texts),
+                                 elapsed_s=0.0, eta_s=0.0))
         return result if result is not None else np.zeros((0, 0), dtype=np.float32)
 
     # Compute each distinct missing text once.
@@ -356,10 +357,9 @@ def embed(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: s
                 elapsed = now - start
                 rate = done_count / max(elapsed, 1e-9)
                 done_texts = int(found.sum()) + round(done_count * len(todo) / max(1, len(ids)))
-                emit({"type": "progress", "stage": "embedding", "time": time.time(),
-                      "done": done_texts, "total": len(texts), "cached": int(found.sum()),
-                      "examples_per_s": rate, "elapsed_s": elapsed, "windows": len(ids),
-                      "eta_s": (len(ids) - done_count) / max(rate, 1e-9)})
+                emit(events.progress(stage="embedding", done=done_texts, total=len(texts), cached=int(found.sum()),
+                                     examples_per_s=rate, elapsed_s=elapsed, windows=len(ids),
+                                     eta_s=(len(ids) - done_count) / max(rate, 1e-9)))
     finally:
         computed = None
         if window_vectors is not None:
