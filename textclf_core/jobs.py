@@ -69,7 +69,9 @@ class JobSnapshot:
     evaluations: tuple[dict, ...]  # evaluation events without their confusion matrices
     last_evaluation: dict | None  # the latest evaluation event, confusion matrix included
     config: dict = field(default_factory=dict)
-    version: int = 0  # events received so far: (job_id, version) names what the curves show
+    version: int = 0
+    started_by: str | None = None  # who submitted it (signed-in user or browser identity)
+    cancelled_by: str | None = None  # who pressed Cancel  # events received so far: (job_id, version) names what the curves show
 
     # The event dicts are shared between snapshots and never changed after they arrive: treat
     # them as read-only. Polling pages take a snapshot every few seconds while a run trains in
@@ -114,6 +116,9 @@ class _Job:
         self.version = 0  # bumped with every event; snapshots reuse their tuples until it changes
         self.shared: tuple | None = None  # (version, events, steps, evaluations) as tuples
         self.config_dict: dict | None = None
+        self.started_by: str | None = None
+        self.cancelled_by: str | None = None
+        self.run_meta: dict = {}
 
 
 class JobManager:
@@ -146,8 +151,12 @@ class JobManager:
             self._store = RunStore()
         return self._store
 
-    def submit(self, config: RunConfig, frame=None) -> str:
-        """Queue a run; returns the job id at once. Starts the device's worker if needed."""
+    def submit(self, config: RunConfig, frame=None, *, started_by: str | None = None,
+               run_meta: dict | None = None) -> str:
+        """Queue a run; returns the job id at once. Starts the device's worker if needed.
+
+        ``started_by`` and ``run_meta`` (project, dataset: see ``RunStore.create``) are written to the run.
+        """
         if not isinstance(config, RunConfig):
             raise TextclfError("A job needs run settings (RunConfig)")
         device = _device_key(config)
@@ -156,6 +165,7 @@ class JobManager:
             if self._closed:
                 raise TextclfError("The job manager is shut down", hint="Restart the app")
             job = _Job(job_id, config, frame, device)
+            job.started_by, job.run_meta = started_by, dict(run_meta or {})
             self._jobs[job_id] = job
             self._queues.setdefault(device, collections.deque()).append(job_id)
             self._ensure_worker(device)
@@ -163,9 +173,10 @@ class JobManager:
             self._wake.notify_all()
         return job_id
 
-    def cancel(self, job_id: str) -> bool:
+    def cancel(self, job_id: str, *, by: str | None = None) -> bool:
         """Cancel a job: a queued one is removed from the queue, a running one stops at its next step.
 
+        ``by`` (who pressed Cancel) goes into the snapshot, an event and the run's meta.json.
         Returns False when the job is unknown or already done.
         """
         with self._lock:
@@ -173,6 +184,10 @@ class JobManager:
             if job is None or job.state not in ACTIVE_STATES:
                 return False
             job.cancel_event.set()
+            job.cancelled_by = by
+            if by is not None:
+                job.events.append({"type": "cancel_requested", "time": time.time(), "by": by})
+                job.version += 1
             if job.state == "queued":
                 queue = self._queues.get(job.device)
                 if queue and job_id in queue:
@@ -183,7 +198,10 @@ class JobManager:
                 job.frame = None
             else:
                 job.message = "Cancelling… the run stops after the current step"
-            return True
+            run_id = job.run_id
+        if by is not None and run_id is not None:
+            _record_cancel(self.store, run_id, by)
+        return True
 
     def snapshot(self, job_id: str) -> JobSnapshot:
         """A consistent copy of the job's state. Unknown ids raise :class:`TextclfError`."""
@@ -284,7 +302,9 @@ class JobManager:
     def _run_job(self, job: _Job) -> None:
         run = None
         try:
-            run = self.store.create(job.config, data_fingerprint=_fingerprint(job.frame))
+            meta = dict(job.run_meta, started_by=job.started_by)
+            run = self.store.create(job.config, data_fingerprint=_fingerprint(job.frame),
+                                    **({"meta": meta} if any(v is not None for v in meta.values()) else {}))
             with self._lock:
                 job.run_id = getattr(run, "id", None)
             runner = self._runner or _default_runner()
@@ -295,8 +315,8 @@ class JobManager:
                 with self._lock:
                     job.run_id = getattr(result, "id", None)
         except CancelledError:
-            self._finish(job, "cancelled", "Cancelled; the best model so far is kept when there was one")
-            _mark_run(run, "cancelled", "Cancelled by the user")
+            self._finish(job, "cancelled", _cancel_message(job))
+            _mark_run(run, "cancelled", f"Cancelled by {job.cancelled_by}" if job.cancelled_by else "Cancelled by the user")
             return
         except TextclfError as exc:
             self._finish(job, "failed", str(exc))
@@ -315,9 +335,12 @@ class JobManager:
         terminal = job.terminal_event
         if terminal is not None:
             state = terminal["type"]
-            self._finish(job, state, terminal.get("message") or _default_message(state))
+            message = terminal.get("message") or _default_message(state)
+            if state == "cancelled" and job.cancelled_by:
+                message = f"{message} (cancelled by {job.cancelled_by})"
+            self._finish(job, state, message)
         elif job.cancel_event.is_set():
-            self._finish(job, "cancelled", "Cancelled; the best model so far is kept when there was one")
+            self._finish(job, "cancelled", _cancel_message(job))
         else:
             self._finish(job, "finished", "Finished")
 
@@ -404,6 +427,7 @@ class JobManager:
             cancel_requested=job.cancel_event.is_set(),
             events=events, steps=steps, evaluations=evaluations, last_evaluation=job.last_evaluation,
             config=dict(job.config_dict), version=job.version,
+            started_by=job.started_by, cancelled_by=job.cancelled_by,
         )
 
     def _forget_old_jobs(self) -> None:
@@ -442,6 +466,21 @@ def _fingerprint(frame) -> str | None:
         return fingerprint(frame)
     except Exception:  # noqa: BLE001 - the fingerprint is informational
         return None
+
+
+def _cancel_message(job: _Job) -> str:
+    who = f" by {job.cancelled_by}" if job.cancelled_by else ""
+    return f"Cancelled{who}; the best model so far is kept when there was one"
+
+
+def _record_cancel(store, run_id: str, by: str) -> None:
+    """Who cancelled, in the run's event log and meta.json (best effort: the job state is what pages show)."""
+    try:
+        run = store.get(run_id)
+        run.append_event({"type": "cancel_requested", "by": by})
+        run.update_meta(cancelled_by=by)
+    except Exception:  # noqa: BLE001
+        log.warning("Could not record who cancelled run %s", run_id)
 
 
 def _mark_run(run, state: str, message: str) -> None:
