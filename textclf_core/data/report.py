@@ -1,0 +1,332 @@
+"""The validation report: :func:`validate` returns a :class:`DataReport`, findings as data (row numbers,
+groups, counts) with a severity each, plus plain sentences for the app."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..labels import split_multi
+from .cells import detect_sep, is_number, plural
+from .keys import normalize_keys
+from .read import read_notes, read_warnings
+from .splits import prepare
+
+SMALL_CLASS = 10  # fewer examples than this: warn (as managed services do)
+
+
+TOKENS_PER_WORD = 1.3  # rough subword tokens per word for English when no tokenizer is given
+
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass
+class Finding:
+    """One thing the report found. ``rows`` are 0-based row positions (as ``prepare()['row']``)."""
+
+    code: str
+    severity: str  # error (blocks training) | warning | info
+    message: str  # a plain sentence for a non-programmer: what, how many, what happens
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class DataReport:
+    """Findings about a table as data; ``summary_lines()`` says them in plain language."""
+
+    n_rows: int = 0
+    text_col: str | None = None
+    label_col: str | None = None
+    n_labelled: int = 0
+    n_unlabelled: int = 0
+    empty_texts: list[int] = field(default_factory=list)
+    missing_labels: list[int] = field(default_factory=list)
+    exact_duplicates: list[list[int]] = field(default_factory=list)
+    conflicting_duplicates: list[list[int]] = field(default_factory=list)
+    class_counts: dict[str, int] = field(default_factory=dict)
+    small_classes: dict[str, int] = field(default_factory=dict)
+    unsplittable_classes: dict[str, int] = field(default_factory=dict)
+    label_variants: list[dict] = field(default_factory=list)
+    multi_label: bool = False
+    separator: str | None = None
+    numeric_labels: bool = False
+    imbalance_ratio: float | None = None
+    char_lengths: dict[str, float] = field(default_factory=dict)
+    word_lengths: dict[str, float] = field(default_factory=dict)
+    token_lengths: dict[str, float] = field(default_factory=dict)
+    tokens_estimated: bool = True
+    max_length: int = 128
+    n_long: int = 0
+    long_share: float = 0.0
+    read_notes: list[str] = field(default_factory=list)
+    read_warnings: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[str]:
+        """Messages of the problems that stop training (empty list: training can start)."""
+        return [f.message for f in self.findings if f.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocking
+
+    def finding(self, code: str) -> Finding | None:
+        return next((f for f in self.findings if f.code == code), None)
+
+    def summary_lines(self) -> list[str]:
+        """Plain sentences, most serious first."""
+        order = {s: i for i, s in enumerate(SEVERITIES)}
+        return [f.message for f in sorted(self.findings, key=lambda f: order.get(f.severity, 9))]
+
+    def to_dict(self) -> dict:
+        return _jsonable(asdict(self) | {"blocking": self.blocking})
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return None if np.isnan(obj) else float(obj)
+    if isinstance(obj, float) and np.isnan(obj):
+        return None
+    return obj
+
+
+def _rows_text(rows: Sequence[int], limit: int = 5) -> str:
+    """'rows 3, 8 and 2 more' with 1-based numbers (row 1 = first row under the header)."""
+    shown = ", ".join(str(r + 1) for r in rows[:limit])
+    more = f" and {len(rows) - limit:,} more" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def _stats(values: np.ndarray) -> dict[str, float]:
+    if len(values) == 0:
+        return {}
+    return {"min": float(np.min(values)), "median": float(np.median(values)), "mean": float(np.mean(values)),
+            "p95": float(np.percentile(values, 95)), "max": float(np.max(values))}
+
+
+def _token_counts(texts: list[str], tokenizer, limit: int = 5000) -> tuple[np.ndarray, bool]:
+    """Token counts per text: measured with the tokenizer on up to ``limit`` texts, else estimated from words."""
+    if tokenizer is not None and texts:
+        sample = texts if len(texts) <= limit else [texts[i] for i in np.linspace(0, len(texts) - 1, limit).astype(int)]
+        try:
+            counts = []
+            for start in range(0, len(sample), 512):
+                enc = tokenizer(sample[start:start + 512], add_special_tokens=True, truncation=False)
+                counts.extend(len(ids) for ids in enc["input_ids"])
+            return np.asarray(counts, dtype=np.int64), False
+        except Exception:  # noqa: BLE001 - any tokenizer failure falls back to the estimate
+            pass
+    words = np.asarray([len(t.split()) for t in texts], dtype=np.int64)
+    return np.ceil(words * TOKENS_PER_WORD).astype(np.int64) + 2, True
+
+
+def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_length: int = 128,
+             tokenizer=None, *, multi_label: bool | None = None) -> DataReport:
+    """Check a table for everything that affects training; never raises for problems in the data."""
+    rep = DataReport(n_rows=int(len(df)), text_col=text_col, label_col=label_col, max_length=int(max_length),
+                     read_notes=read_notes(df), read_warnings=read_warnings(df))
+    add = rep.findings.append
+    for warning in rep.read_warnings:
+        add(Finding("read_warning", "warning", warning))
+    for note in rep.read_notes:
+        add(Finding("read_note", "info", note))
+    if text_col is None or text_col not in df.columns:
+        what = f"There is no column '{text_col}'" if text_col is not None else "No text column is chosen"
+        add(Finding("no_text_column", "error",
+                    f"{what}. Choose the column that holds the texts (columns: {', '.join(map(str, df.columns[:10]))})."))
+        return rep
+    if label_col is not None and label_col not in df.columns:
+        add(Finding("no_label_column", "error",
+                    f"There is no column '{label_col}'. Choose the column that holds the labels."))
+        return rep
+
+    frame = prepare(df, text_col, label_col)
+    rows = frame["row"].to_numpy()
+    labels = frame["label"]
+    # Arrow compute keeps a million-row table to seconds (pandas' object string methods loop in Python).
+    texts = pa.array(frame["text"].to_numpy(dtype=object), type=pa.large_string())
+    stripped = pc.utf8_trim_whitespace(texts)
+
+    # --- texts ----------------------------------------------------------------
+    empty = pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False).astype(bool)
+    rep.empty_texts = rows[empty].tolist()
+    if len(rep.empty_texts) == len(rows):
+        add(Finding("all_texts_empty", "error", f"Every text in column '{text_col}' is empty. Choose the column "
+                    "that holds the texts.", len(rows)))
+    elif rep.empty_texts:
+        add(Finding("empty_texts", "warning", f"{plural(len(rep.empty_texts), 'row has', 'rows have')} an empty text "
+                    f"({_rows_text(rep.empty_texts)}). They will be left out of training and evaluation.",
+                    len(rep.empty_texts), rep.empty_texts))
+    if not empty.all():
+        non_empty = texts.filter(pa.array(~empty))
+        chars = pc.utf8_length(non_empty).to_numpy(zero_copy_only=False).astype(np.int64)
+        words = pc.count_substring_regex(non_empty, r"\S+").to_numpy(zero_copy_only=False).astype(np.int64)
+        if tokenizer is not None:
+            tokens, estimated = _token_counts(non_empty.to_pylist(), tokenizer)
+        else:
+            tokens, estimated = np.ceil(words * TOKENS_PER_WORD).astype(np.int64) + 2, True
+        rep.char_lengths, rep.word_lengths, rep.token_lengths = _stats(chars), _stats(words), _stats(tokens)
+        rep.tokens_estimated = estimated
+        share = float(np.mean(tokens > max_length))
+        rep.long_share = share
+        rep.n_long = int(round(share * len(non_empty)))
+        add(Finding("lengths", "info", f"Texts are {int(words.min()):,} to {int(words.max()):,} words long "
+                    f"(median {int(np.median(words)):,} words, {int(np.median(chars)):,} characters)."))
+        if share > 0:
+            how = "estimated" if estimated else "measured with the model's tokenizer"
+            sev = "warning" if share >= 0.2 else "info"
+            add(Finding("long_texts", sev, f"{share:.0%} of texts are longer than the maximum length of "
+                        f"{max_length} tokens ({how}); only their first {max_length} tokens are used. A larger "
+                        "maximum length reads more of each text but trains more slowly.", rep.n_long))
+
+    # --- labels ---------------------------------------------------------------
+    if label_col is None:
+        rep.n_unlabelled = rep.n_rows
+        rep.missing_labels = rows.tolist()
+        add(Finding("no_label_column", "error", "No label column is chosen. Training needs a column with the "
+                    "class of each text; without it the file can only be used for predictions."))
+        return rep
+    missing = labels.isna().to_numpy(dtype=bool)
+    rep.missing_labels = rows[missing].tolist()
+    rep.n_unlabelled = len(rep.missing_labels)
+    rep.n_labelled = rep.n_rows - rep.n_unlabelled
+    if rep.n_labelled == 0:
+        add(Finding("all_labels_missing", "error", f"Every row has an empty label in column '{label_col}'. "
+                    "Choose the column that holds the labels, or label some rows first.", rep.n_rows,
+                    rep.missing_labels))
+        return rep
+    if rep.missing_labels:
+        add(Finding("missing_labels", "warning", f"{plural(rep.n_unlabelled, 'row has', 'rows have')} no label "
+                    f"({_rows_text(rep.missing_labels)}). They are kept as unlabelled rows: not used for training, "
+                    "but you can label them in Label review or predict them.", rep.n_unlabelled, rep.missing_labels))
+
+    labelled = labels[~missing].astype(str)
+    sep = detect_sep(labelled)
+    if multi_label is not None and multi_label and sep is None:
+        sep = ";"
+    rep.multi_label = bool(sep) if multi_label is None else bool(multi_label)
+    rep.separator = sep if rep.multi_label else None
+    if rep.multi_label:
+        per_row = [split_multi(lab, rep.separator) for lab in labelled]
+        counts = Counter(p for parts in per_row for p in parts)
+        avg = float(np.mean([len(p) for p in per_row])) if per_row else 0.0
+        add(Finding("multi_label", "info", f"Labels hold several classes per row separated by '{rep.separator}' "
+                    f"(about {avg:.1f} per row): this is a multi-label task, each text can get several of the "
+                    f"{len(counts)} classes."))
+    else:
+        counts = Counter({str(k): int(v) for k, v in labelled.value_counts().items()})
+    rep.class_counts = {k: int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+
+    if len(counts) < 2:
+        only = f"'{next(iter(counts))}'" if counts else "none"
+        add(Finding("one_class", "error", f"Only one class is present ({only}). Training needs at least two "
+                    "different labels: check the label column or add examples of another class.", len(counts)))
+    rep.unsplittable_classes = {k: v for k, v in rep.class_counts.items() if v < 2}
+    rep.small_classes = {k: v for k, v in rep.class_counts.items() if v < SMALL_CLASS}
+    if rep.unsplittable_classes and len(counts) >= 2:
+        names = ", ".join(f"'{k}'" for k in list(rep.unsplittable_classes)[:5])
+        add(Finding("unsplittable_classes", "warning", f"{plural(len(rep.unsplittable_classes), 'class has', 'classes have')} "
+                    f"a single example ({names}). Such a class goes to training only and cannot be tested; add more examples.",
+                    len(rep.unsplittable_classes)))
+    small = {k: v for k, v in rep.small_classes.items() if k not in rep.unsplittable_classes}
+    if small and len(counts) >= 2:
+        names = ", ".join(f"'{k}' ({v})" for k, v in list(small.items())[:5])
+        add(Finding("small_classes", "warning", f"{plural(len(small), 'class has', 'classes have')} fewer than {SMALL_CLASS} "
+                    f"examples: "
+                    f"{names}. A model rarely learns a class from so few; add examples if you can.", len(small)))
+    if len(counts) >= 2:
+        ratio = max(counts.values()) / max(1, min(counts.values()))
+        rep.imbalance_ratio = float(ratio)
+        if ratio >= 10:
+            big, little = max(counts, key=counts.get), min(counts, key=counts.get)
+            add(Finding("imbalance", "warning", f"Classes are very unbalanced: '{big}' has {ratio:.0f} times as many "
+                        f"examples as '{little}'. Weighting classes in the loss helps the small ones."))
+
+    # Spelling variants: raw cells that differ only by case or spaces (counted over distinct cells: fast).
+    raw_counts = df[label_col].dropna().astype(str).value_counts()
+    cell_counts: Counter = Counter()
+    for cell, n in raw_counts.items():
+        for part in (cell.split(rep.separator) if rep.multi_label else [cell]):
+            cell_counts[part] += int(n)
+    variants: dict[str, Counter] = defaultdict(Counter)
+    for cell, n in cell_counts.items():
+        variants[re.sub(r"\s+", " ", cell).strip().casefold()][cell] += n
+    for key, spellings in variants.items():
+        if len(spellings) > 1 and key:
+            stripped_names = {re.sub(r"\s+", " ", s).strip() for s in spellings}
+            rep.label_variants.append({"spellings": sorted(spellings), "counts": dict(spellings),
+                                       "merged": len(stripped_names) == 1})
+    if rep.label_variants:
+        merged = [v for v in rep.label_variants if v["merged"]]
+        separate = [v for v in rep.label_variants if not v["merged"]]
+        if separate:
+            shown = "; ".join(" / ".join(f"'{s}'" for s in v["spellings"]) for v in separate[:3])
+            add(Finding("label_variants", "warning", f"Some labels differ only in capital letters or spaces ({shown}). "
+                        "They count as different classes; make the spelling the same if they mean the same thing.",
+                        len(separate)))
+        if merged:
+            shown = "; ".join(" / ".join(repr(s) for s in v["spellings"]) for v in merged[:3])
+            add(Finding("label_spaces", "info", f"Some labels have extra spaces ({shown}); the spaces are removed "
+                        "so they count as one class.", len(merged)))
+
+    classes = list(counts)
+    if classes and all(is_number(str(c)) for c in classes):
+        rep.numeric_labels = True
+        shown = ", ".join(sorted(classes, key=lambda c: float(c.replace(",", "")))[:6])
+        add(Finding("numeric_labels", "info", f"Labels are numbers ({shown}). Each number is treated as the name of "
+                    "a class, not as an amount."))
+
+    # --- duplicates (only rows whose normalised text repeats are looked at one by one) ---------
+    usable = ~empty & ~missing
+    mask = pa.array(usable)
+    keys = normalize_keys(texts.filter(mask)).to_numpy(zero_copy_only=False)
+    repeated = pd.Series(keys, dtype=object).duplicated(keep=False).to_numpy()
+    keyed = pd.DataFrame({"key": keys[repeated],
+                          "label": labels.to_numpy(dtype=object)[usable][repeated],
+                          "text": stripped.filter(mask).to_numpy(zero_copy_only=False)[repeated],
+                          "row": rows[usable][repeated]})
+    conflict_labels: list[list[str]] = []
+    conflict_texts: list[str] = []
+    for _, group in keyed.groupby("key", sort=False):
+        if group["label"].nunique() > 1:
+            rep.conflicting_duplicates.append(group["row"].astype(int).tolist())
+            conflict_labels.append(sorted(set(group["label"])))
+            conflict_texts.append(str(group["text"].iloc[0]))
+        else:
+            for _, same in group.groupby("text", sort=False):
+                if len(same) > 1:
+                    rep.exact_duplicates.append(same["row"].astype(int).tolist())
+    if rep.exact_duplicates:
+        n = sum(len(g) for g in rep.exact_duplicates)
+        add(Finding("exact_duplicates", "warning", f"{plural(len(rep.exact_duplicates), 'text appears', 'texts appear')} more than once "
+                    f"with the same label ({n:,} rows). Training keeps the copies of a text in one split, so they "
+                    "cannot flatter the test score, but they count several times; remove them if they are mistakes.", len(rep.exact_duplicates),
+                    sorted(r for g in rep.exact_duplicates for r in g)))
+    if rep.conflicting_duplicates:
+        n = sum(len(g) for g in rep.conflicting_duplicates)
+        example = conflict_texts[0] if len(conflict_texts[0]) <= 60 else conflict_texts[0][:57] + "..."
+        add(Finding("conflicting_duplicates", "warning", f"{plural(len(rep.conflicting_duplicates), 'text appears', 'texts appear')} with "
+                    f"different labels ({n:,} rows), e.g. '{example}' is labelled "
+                    f"{' and '.join(repr(x) for x in conflict_labels[0])}. "
+                    "A model cannot learn both; check them in Label review.", len(rep.conflicting_duplicates),
+                    sorted(r for g in rep.conflicting_duplicates for r in g)))
+
+    add(Finding("rows", "info", f"{plural(rep.n_rows, 'row', 'rows')}: {rep.n_labelled:,} labelled in {plural(len(counts), 'class', 'classes')}"
+                + (f", {rep.n_unlabelled:,} without a label." if rep.n_unlabelled else ".")))
+    return rep
