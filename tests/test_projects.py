@@ -231,3 +231,15 @@ def test_readable_names_tell_runs_apart():
     assert readable_name(RunConfig(strategy="feature-extraction"), "news.xlsx") == \
         "news · feature extraction · 128 tokens"
     assert readable_name(partial) != readable_name(partial.replace(layers=4))
+
+
+def test_bulk_action_is_recorded_and_on_disk(store, csv_bytes):
+    import pandas as pd
+
+    project = store.create(csv_bytes, filename="reviews.csv")
+    log = project.change_log()
+    findings = pd.DataFrame({"row": [3, 4, 5], "given_label": ["pos", "pos", "neg"],
+                             "suggested_label": ["neg", "neg", "pos"], "finding": "label issue"})
+    assert log.record_many(findings, "accept") == 3
+    lines = (project.path / "changes.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and [c.new_label for c in project.change_log()] == ["neg", "neg", "pos"]

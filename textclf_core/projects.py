@@ -128,6 +128,7 @@ class ProjectChangeLog(ChangeLog):
         self._offset = 0
         self._live: dict[str, Change] = {}  # id -> edit, in log order
         self._saved: dict[str, dict] = {}  # id -> fields as last written (to spot notes set later)
+        self._pending: list | None = None
         super().__init__()
         self.refresh()
 
@@ -138,6 +139,11 @@ class ProjectChangeLog(ChangeLog):
             self._write_amendments()
             self._catch_up()
         return self
+
+    @property
+    def version(self) -> int:
+        """Grows with every line read (edits, undos, amendments): a cache key for derived views."""
+        return self._offset
 
     @property
     def _lock_path(self) -> Path:
@@ -232,18 +238,42 @@ class ProjectChangeLog(ChangeLog):
             self._catch_up()
 
     def record(self, *args, **kwargs) -> Change:
+        if self._pending is not None:  # inside record_many: written together at its end
+            change = super().record(*args, **kwargs)
+            self._pending.append((uuid.uuid4().hex[:12], change))
+            return change
         with _locked(self._lock_path):
             self._write_amendments()
             self._catch_up()
             change = super().record(*args, **kwargs)  # validates; the base list is rebuilt below
-            cid = f"{uuid.uuid4().hex[:12]}"
-            self._append([{"op": "add", "id": cid, "change": _change_to_dict(change), "by": self.by}])
+            self._write_new([(uuid.uuid4().hex[:12], change)])
+        return change
+
+    def record_many(self, findings, action: str) -> int:
+        """One bulk action: every edit in one append (one fsync, not one per row)."""
+        with _locked(self._lock_path):
+            self._write_amendments()
             self._catch_up()
-            # Keep the caller's object (pages set .note on it) as the one in the log.
+            self._pending = []
+            try:
+                count = super().record_many(findings, action)
+                pending = self._pending
+            finally:
+                self._pending = None
+            self._write_new(pending)
+        return count
+
+    def _write_new(self, items: list) -> None:
+        if not items:
+            self._rebuild()
+            return
+        self._append([{"op": "add", "id": cid, "change": _change_to_dict(c), "by": self.by} for cid, c in items])
+        self._catch_up()
+        # Keep the caller's objects (pages set .note on them) as the ones in the log.
+        for cid, change in items:
             if cid in self._live:
                 self._live[cid] = change
-                self._rebuild()
-        return change
+        self._rebuild()
 
     def undo(self) -> Change | None:
         """Take back the latest edit in the log (whoever made it); returns it."""
