@@ -200,7 +200,10 @@ def activate() -> None:
     params = st.query_params
     wanted = params.get("project")
     current = st.session_state.get("project_id")
-    if wanted and wanted != current:
+    # The URL wins when this session did not write it (a reload or a shared link is a new session): a
+    # project picked here must not be undone by a rerun that still carries the previous parameter.
+    written = st.session_state.setdefault("project_params_written", set())
+    if wanted and wanted != current and wanted not in written:
         try:
             open_project(wanted)
         except TextclfError as exc:
@@ -208,8 +211,8 @@ def activate() -> None:
             del st.query_params["project"]
             if current:
                 st.query_params["project"] = current
-    elif current and not wanted:
-        st.query_params["project"] = current  # page navigation dropped it
+    elif current and wanted != current:
+        st.query_params["project"] = current  # page navigation dropped it, or it lags behind a pick
     if not user() and params.get("who") != identity():
         st.query_params["who"] = identity()
     ds = dataset()
@@ -238,6 +241,7 @@ def open_project(project_id: str) -> dict:
     st.session_state.pop("report_cache", None)
     st.session_state.pop("lengths_cache", None)
     st.query_params["project"] = proj.id
+    st.session_state.setdefault("project_params_written", set()).add(proj.id)
     return ds
 
 
@@ -490,7 +494,86 @@ def pick_run(label: str, runs: list, *, key: str, session_key: str = "eval_run")
     index = ids.index(wanted) if wanted in ids else (ids.index(finished[0]) if finished else 0)
     run_id = st.selectbox(label, ids, index=index, format_func=names.get, key=key)
     st.session_state[session_key] = run_id
+    chosen = next((r for r in runs if r.id == run_id), None)
+    if chosen is not None and (chosen.started_by or chosen.cancelled_by or chosen.notes):
+        me = identity()
+        bits = []
+        if chosen.started_by:
+            bits.append(f"started by {'you' if chosen.started_by == me else chosen.started_by}")
+        if chosen.cancelled_by:
+            bits.append(f"cancelled by {'you' if chosen.cancelled_by == me else chosen.cancelled_by}")
+        if chosen.notes:
+            bits.append(f"notes: {chosen.notes}")
+        text = " · ".join(bits)
+        st.caption(text[0].upper() + text[1:])
     return run_store().get(run_id)
+
+
+def project_name(project_id: str | None) -> str:
+    """A project's name for tables ("" for runs made before projects or by the CLI)."""
+    if not project_id:
+        return ""
+    names = st.session_state.setdefault("_project_names", {})
+    if project_id not in names:
+        try:
+            names[project_id] = project_store().get(project_id).name
+        except TextclfError:
+            names[project_id] = f"{project_id} (deleted)"
+    return names[project_id]
+
+
+def same_data_note(run_ids: list[str]) -> str | None:
+    """A sentence when runs being compared were not trained on the same data (None when they were)."""
+    rows = {s.id: s for s in run_store().list() if s.id in set(run_ids)}
+    if len(set(run_ids)) < 2 or len(rows) < 2:
+        return None
+    prints = {rows[i].fingerprint for i in rows}
+    if len(prints) == 1 and None not in prints:
+        return None
+    datasets = sorted({rows[i].dataset or "unknown data" for i in rows})
+    how = "different files" if len(datasets) > 1 else "different versions of the data (label edits in between)"
+    return (f"These runs were not trained on the same data ({how}: {', '.join(datasets)}); "
+            "their scores are not directly comparable.")
+
+
+def started_by_others(run_ids) -> dict[str, str]:
+    """{run id: who} for the runs someone else started."""
+    me = identity()
+    out = {}
+    for s in run_store().list():
+        if s.id in set(run_ids) and s.started_by and s.started_by != me:
+            out[s.id] = s.started_by
+    return out
+
+
+def runs_table(scope: str | None) -> None:
+    """The runs saved in this project (or all), with who started them; rename a run and add notes."""
+    store = run_store()
+    summaries = store.list(project=scope)
+    st.subheader("Runs in this project" if scope else "All runs")
+    if not summaries:
+        st.caption("No saved runs yet.")
+        return
+    table = pd.DataFrame([{"run": s.name, "state": s.state, "macro-F1": s.macro_f1, "dataset": s.dataset or "",
+                           "started by": s.started_by or "", "cancelled by": s.cancelled_by or "",
+                           "notes": s.notes, "created": s.created, "id": s.id} for s in summaries])
+    table["macro-F1"] = pd.to_numeric(table["macro-F1"], errors="coerce")
+    st.dataframe(table, hide_index=True, width="stretch",
+                 column_config={"macro-F1": st.column_config.NumberColumn(format="%.3f")})
+    with st.expander("Rename a run or add notes", icon=":material/edit:"):
+        names = {s.id: f"{s.name} · {s.id}" for s in summaries}
+        run_id = st.selectbox("Run", list(names), format_func=names.get, key="meta_run")
+        chosen = next(s for s in summaries if s.id == run_id)
+        name = st.text_input("Name", value=chosen.name, key=f"meta_name_{run_id}")
+        notes = st.text_area("Notes", value=chosen.notes, key=f"meta_notes_{run_id}", height=80)
+        if st.button("Save", key=f"meta_save_{run_id}", icon=":material/save:"):
+            run = store.get(run_id)
+            if name.strip() != chosen.name:
+                run.rename(name)
+            if notes != chosen.notes:
+                run.set_notes(notes)
+            st.toast("Saved")
+            st.rerun()
 
 
 def no_runs_yet() -> None:

@@ -71,7 +71,8 @@ class JobSnapshot:
     config: dict = field(default_factory=dict)
     version: int = 0
     started_by: str | None = None  # who submitted it (signed-in user or browser identity)
-    cancelled_by: str | None = None  # who pressed Cancel  # events received so far: (job_id, version) names what the curves show
+    cancelled_by: str | None = None  # who pressed Cancel
+    project: str | None = None  # the project the run belongs to (from run_meta)  # events received so far: (job_id, version) names what the curves show
 
     # The event dicts are shared between snapshots and never changed after they arrive: treat
     # them as read-only. Polling pages take a snapshot every few seconds while a run trains in
@@ -336,8 +337,9 @@ class JobManager:
         if terminal is not None:
             state = terminal["type"]
             message = terminal.get("message") or _default_message(state)
-            if state == "cancelled" and job.cancelled_by:
-                message = f"{message} (cancelled by {job.cancelled_by})"
+            if state == "cancelled" and job.cancelled_by:  # whose page it is, it says who stopped the run
+                who = f"Cancelled by {job.cancelled_by}"
+                message = who + message[len("Cancelled"):] if message.startswith("Cancelled") else f"{who}: {message}"
             self._finish(job, state, message)
         elif job.cancel_event.is_set():
             self._finish(job, "cancelled", _cancel_message(job))
@@ -427,7 +429,7 @@ class JobManager:
             cancel_requested=job.cancel_event.is_set(),
             events=events, steps=steps, evaluations=evaluations, last_evaluation=job.last_evaluation,
             config=dict(job.config_dict), version=job.version,
-            started_by=job.started_by, cancelled_by=job.cancelled_by,
+            started_by=job.started_by, cancelled_by=job.cancelled_by, project=job.run_meta.get("project"),
         )
 
     def _forget_old_jobs(self) -> None:
