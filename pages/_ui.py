@@ -265,6 +265,23 @@ def set_dataset(df: pd.DataFrame, name: str, *, source: str | None = None, text_
     return open_project(proj.id)
 
 
+def reread_with_header_row(header_row: int) -> dict:
+    """Read the current project's original file again with another header row, as a new project;
+    the old one is removed when nothing was done in it yet (no edits, no runs)."""
+    from textclf_core.data import read_table
+
+    ds = dataset()
+    old = project_store().get(ds["project"], user=user())
+    meta = old.meta
+    raw = old.original_path.read_bytes()
+    df = read_table(raw, filename=meta.get("filename"), sheet=meta.get("sheet"), header_row=int(header_row))
+    new = set_dataset(df, meta.get("name") or old.id, source=meta.get("source"), sheet=meta.get("sheet"), raw=raw,
+                      filename=meta.get("filename"))
+    if not len(old.change_log()) and not run_store().list(project=old.id):
+        project_store().delete(old.id, user=user())
+    return new
+
+
 def set_columns(text_col, label_col, split_col) -> None:
     """The column choice of the current project (saved with it)."""
     ds = dataset()

@@ -87,6 +87,15 @@ with _ui.guard("columns"):
     st.subheader(f"{ds['name']} · {len(df):,} rows, {len(columns)} columns")
     for note in read_notes(df):
         st.caption(f"ℹ️ {note}")
+    header_row = (df.attrs.get("textclf") or {}).get("header_row")
+    if header_row is not None and ds.get("project"):
+        chosen = st.number_input("Header row", min_value=1, max_value=len(df) + int(header_row), value=int(header_row),
+                                 step=1, key=f"header_row_{ds['version']}",
+                                 help="The row that holds the column names (1 = the first row read). Title or blank "
+                                      "rows above it are skipped.")
+        if int(chosen) != int(header_row):
+            _ui.reread_with_header_row(int(chosen))
+            st.rerun()
 
     c1, c2, c3 = st.columns(3)
 

@@ -243,3 +243,27 @@ def test_bulk_action_is_recorded_and_on_disk(store, csv_bytes):
     assert log.record_many(findings, "accept") == 3
     lines = (project.path / "changes.jsonl").read_text().splitlines()
     assert len(lines) == 3 and [c.new_label for c in project.change_log()] == ["neg", "neg", "pos"]
+
+
+def test_cli_projects_and_train_on_a_project(tmp_path, monkeypatch, capsys):
+    from textclf_core import cli
+
+    monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path / "home"))
+    data = tmp_path / "tweets.csv"
+    data.write_text("Export of 1 March\n" + small_frame(10).to_csv(index=False))  # a title line above
+    assert cli.main(["projects", "create", str(data), "--name", "Tweets"]) == 0
+    project_id = ProjectStore().list()[0].id
+    ProjectStore().get(project_id).change_log().drop(0)  # an edit made in the app
+    assert cli.main(["train", "--project", project_id, "--strategy", "baseline", "--no-progress"]) == 0
+    runs = RunStore().list(project=project_id)
+    assert len(runs) == 1 and runs[0].name == "tweets · TF-IDF + logreg" and runs[0].started_by.startswith("cli")
+    assert RunStore().get(runs[0].id).read_json("data.json")["rows"] == 19  # the dropped row stayed out
+    capsys.readouterr()
+    assert cli.main(["projects", "rename", project_id, "Tweets v2"]) == 0
+    assert cli.main(["projects"]) == 0
+    out = capsys.readouterr().out
+    assert "Tweets v2" in out and "tweets.csv" in out
+    assert cli.main(["projects", "delete", "../etc", "--yes"]) == 2
+    assert "not a valid project id" in capsys.readouterr().err
+    assert cli.main(["projects", "delete", project_id, "--yes"]) == 0
+    assert ProjectStore().list() == []
