@@ -18,6 +18,25 @@ from textclf_core.errors import TextclfError
 
 log = logging.getLogger("textclf.app")
 
+
+def _leave_pages_folder_mode() -> None:
+    """Until some session has called st.navigation, Streamlit treats the ``pages/`` folder as a v1
+    multipage app: the first request after a server start to a deep link (``/label_review?project=…``)
+    runs ``pages/label_review.py`` alone, without app.py: no project from the URL, no sign-in.
+    Every page imports this module first, so here we switch that mode off and rerun through app.py.
+    (Renaming ``pages/`` to ``app_pages/``, as DESIGN.md suggests, removes the need.)"""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+    except ImportError:  # a Streamlit without the flag
+        return
+    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_folder_mode()
+
 PAGES = {
     "upload": "pages/upload.py",
     "review": "pages/label_review.py",
@@ -574,9 +593,9 @@ def runs_table(scope: str | None) -> None:
     table = pd.DataFrame([{"run": s.name, "state": s.state, "macro-F1": s.macro_f1, "dataset": s.dataset or "",
                            "started by": s.started_by or "", "cancelled by": s.cancelled_by or "",
                            "notes": s.notes, "created": s.created, "id": s.id} for s in summaries])
-    table["macro-F1"] = pd.to_numeric(table["macro-F1"], errors="coerce")
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"macro-F1": st.column_config.NumberColumn(format="%.3f")})
+    # Text, so a run without a score shows a blank cell rather than "None".
+    table["macro-F1"] = [f"{v:.3f}" if isinstance(v, (int, float)) and v == v else "" for v in table["macro-F1"]]
+    st.dataframe(table, hide_index=True, width="stretch")
     with st.expander("Rename a run or add notes", icon=":material/edit:"):
         names = {s.id: f"{s.name} · {s.id}" for s in summaries}
         run_id = st.selectbox("Run", list(names), format_func=names.get, key="meta_run")

@@ -70,9 +70,10 @@ def test_edits_survive_reload_and_restart_and_runs_know_who(browser, tmp_path):
         goto(page, "Label review")
         page.get_by_text("Rows in use").wait_for()
         for n in (1, 2, 3):
+            settled(page)
+            page.wait_for_timeout(500)  # the table is drawn anew after each edit (a new canvas)
             clear_first_label(page)
             wait_metric(page, "Dropped", str(n))
-            settled(page)
         wait_metric(page, "Rows in use", "33")
         shot(page, "projects-1-three-edits")
         project_url = page.url
