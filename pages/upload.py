@@ -50,14 +50,21 @@ with _ui.guard("upload"):
                     st.rerun()  # the sidebar shows the new dataset
 
     if uploaded is not None:
-        sheets = list_sheets(uploaded, filename=uploaded.name)
+        try:
+            sheets = list_sheets(uploaded, filename=uploaded.name)
+            sheet_error = None
+        except TextclfError as exc:  # not a readable workbook: said below, with the dataset still in use
+            sheets, sheet_error = [], str(exc)
         sheet = None
         if len(sheets) > 1:
             sheet = st.selectbox("Worksheet", [None] + sheets, key="sheet",
                                  format_func=lambda name: "(the first sheet with data)" if name is None else name)
         # Read each new file (or sheet) once; a file that cannot be used leaves the last good dataset in use.
         marker = (uploaded.file_id, sheet)
-        if st.session_state.get("upload_seen") != marker:
+        if sheet_error is not None:
+            st.session_state["upload_seen"] = marker
+            st.session_state["upload_error"] = sheet_error
+        elif st.session_state.get("upload_seen") != marker:
             st.session_state["upload_seen"] = marker
             st.session_state["upload_error"] = None
             try:

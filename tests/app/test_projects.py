@@ -195,3 +195,35 @@ def test_sign_in_with_a_users_file(app, tmp_path, monkeypatch):
     upload(at, "anns.csv", csv())
     assert ProjectStore().get(at.session_state["project_id"]).meta["owner"] == "ann"
     assert [p.dataset for p in ProjectStore().list(user="ann")] == ["anns.csv"]
+
+
+def test_a_failed_upload_says_which_dataset_is_still_in_use(app):
+    upload(app, "good.csv", csv())
+    app.file_uploader(key="uploader").set_value(("broken.xlsx", b"PK\x03\x04 not a workbook", "application/octet-stream")).run()
+    ok(app)
+    assert app.error
+    assert any("Still in use: **good.csv** (24 rows)" in i.value for i in app.info), [i.value for i in app.info]
+
+
+def test_title_row_above_the_header_and_choosing_the_header_row(app):
+    import io
+
+    import pandas as pd
+
+    rows = [["Customer survey (export)", None], ["text", "label"]]
+    rows += [[f"great service {i}", "pos"] for i in range(6)] + [[f"rude staff {i}", "neg"] for i in range(6)]
+    buf = io.BytesIO()
+    with pd.ExcelWriter(buf, engine="openpyxl") as writer:
+        pd.DataFrame(rows).to_excel(writer, header=False, index=False)
+    app.switch_page("pages/upload.py").run()
+    app.file_uploader(key="uploader").set_value(("survey.xlsx", buf.getvalue(), "application/octet-stream")).run()
+    ok(app)
+    assert any("The header is row 2" in c.value for c in app.caption)
+    assert any("Ready to train: 12 labelled rows in 2 classes" in s.value for s in app.success)
+    first = app.session_state["project_id"]
+    header = next(n for n in app.number_input if n.label == "Header row")
+    header.set_value(1).run()  # the title taken as the header: 'label' becomes a class
+    ok(app)
+    assert app.session_state["project_id"] != first  # re-read as a new project; the untouched one is gone
+    assert not app.success  # never "Ready to train" while a header word is counted as a class
+    assert any("'label' is counted as a class" in e.value for e in app.error)
