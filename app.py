@@ -30,10 +30,16 @@ pages = {
     ],
 }
 
+# With login configured (users file or OIDC) the only page before signing in is the sign-in form.
+if not _ui.signed_in_or_open():
+    st.navigation([st.Page(_ui.login_gate, title="Sign in", icon=":material/login:")]).run()
+    st.stop()
 page = st.navigation(pages)
 # Create the server-wide services once (marks runs of a dead server as interrupted).
 with _ui.guard("startup"):
     _ui.job_manager()
+# The project in the URL (reload, restart, shared link) and other sessions' edits, before any page reads them.
+_ui.activate()
 # Drawn before the page (pages may st.stop); a page that changes what it shows reruns the app.
 _ui.sidebar()
 page.run()

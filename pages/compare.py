@@ -78,7 +78,7 @@ def render_run_vs_run(store, done) -> None:
 
 with _ui.guard("compare"):
     store = _ui.run_store()
-    summaries = store.list()
+    summaries = store.list(project=_ui.run_scope("compare"))  # this project's runs unless "all" is on
     if not summaries:
         _ui.no_runs_yet()
 
@@ -88,7 +88,8 @@ with _ui.guard("compare"):
         strategy = s.strategy
         if strategy == "partial":
             strategy += f" (top {config.get('layers')})"
-        rows.append({"run": s.name, "state": s.state, "model": s.model, "strategy": strategy,
+        rows.append({"run": s.name, "state": s.state, "dataset": s.dataset or "",
+                     "project": _ui.project_name(s.project), "model": s.model, "strategy": strategy,
                      "epochs": config.get("epochs") if s.strategy != "baseline" else None,
                      "lr": config.get("lr") if s.strategy != "baseline" else None,
                      "max length": config.get("max_length") if s.strategy != "baseline" else None,
@@ -125,21 +126,31 @@ with _ui.guard("compare"):
         ids = [s.id for s in done]
         names = {s.id: f"{s.name} · {s.id}" for s in done}
         c1, c2 = st.columns(2)
+        picked_pair = []
         for column, index, key in ((c1, 0, "cmp_left"), (c2, min(1, len(ids) - 1), "cmp_right")):
             with column:
                 run_id = st.selectbox("Run", ids, index=index, format_func=names.get, key=key)
+                picked_pair.append(run_id)
                 ev = store.get(run_id).read_json("eval.json", default={}) or {}
                 if ev.get("confusion_matrix"):
                     st.plotly_chart(figures.confusion_matrix(ev["confusion_matrix"], ev.get("classes") or [],
                                                              normalize=True, title=None), key=f"{key}_fig")
                 else:
                     st.caption("No confusion matrix for this run.")
+        note = _ui.same_data_note(picked_pair)
+        if note:
+            st.info(note, icon=":material/info:")
 
     with st.expander("Delete runs"):
         v = st.session_state.get("delete_version", 0)  # a new key clears the choice after deleting
         doomed = st.multiselect("Runs to delete", [s.id for s in summaries if s.state != "running"],
                                 format_func={s.id: f"{s.name} · {s.id}" for s in summaries}.get, key=f"delete_runs_{v}")
         sure = st.checkbox("Yes, delete these runs and their models for good", key=f"delete_sure_{v}")
+        others = _ui.started_by_others(doomed)
+        if others:  # someone else's work: say whose, and ask once more
+            st.warning(f"{len(others)} of these runs were started by someone else ({', '.join(sorted(set(others.values())))}).",
+                       icon=":material/warning:")
+            sure = st.checkbox("Yes, delete their runs too", key=f"delete_others_{v}") and sure
         if st.button("Delete", type="primary", disabled=not (doomed and sure), icon=":material/delete:"):
             for run_id in doomed:
                 store.delete(run_id)

@@ -12,7 +12,7 @@ from textclf_core import calibration, curve, evaluation, figures
 
 st.title("Evaluation")
 
-runs = _ui.finished_runs()
+runs = _ui.finished_runs(project=_ui.run_scope("evaluation"))  # this project's runs unless "all" is on
 if not runs:
     _ui.no_runs_yet()
 

@@ -238,7 +238,7 @@ if config is not None:
         if busy:
             st.caption(f"{busy} run{'s' if busy != 1 else ''} already running or queued on this server.")
         if start or queue:
-            job_id = manager.submit(config, _ui.working_frame())
+            job_id = manager.submit(config, _ui.working_frame(), **_ui.job_details())
             _ui.remember_job(job_id)
             st.session_state["training_job"] = job_id
             if start:

@@ -20,19 +20,34 @@ POLL_SECONDS = 2  # the page reruns in the process that trains: often enough to 
 LOG_ROWS = 20
 
 manager = _ui.job_manager()
-jobs = {s.job_id: s for s in manager.list()}
+me = _ui.identity()
+scope = _ui.run_scope("training")  # this project's runs by default
+jobs = {s.job_id: s for s in manager.list() if scope is None or s.project in (scope, None)}
 if not jobs:
-    st.info("No training has been started on this server yet. Choose a model and strategy first.",
+    st.info("No training has been started in this project on this server yet. Choose a model and strategy first."
+            if scope else "No training has been started on this server yet. Choose a model and strategy first.",
             icon=":material/info:")
     st.page_link(_ui.PAGES["strategy"], label="Go to Strategy", icon=":material/tune:")
     st.page_link(_ui.PAGES["evaluation"], label="See earlier runs on the Evaluation page", icon=":material/analytics:")
+    with _ui.guard("runs"):
+        _ui.runs_table(scope)
     st.stop()
 
 
 mine = set(_ui.my_jobs())
+
+
+def _by(snapshot) -> str:
+    who = snapshot.started_by
+    return "" if not who else (" · started by you" if who == me else f" · started by {who}")
+
+
+def _cancel(snapshot) -> None:
+    manager.cancel(snapshot.job_id, by=me)
+    st.session_state.pop("confirm_cancel", None)
 # Labels must not change while a job runs (a changing label would reset the selectbox), so no state here.
 labels = {s.job_id: f"{s.name} · submitted {dt.datetime.fromtimestamp(s.submitted_at):%H:%M:%S}"
-                    f"{' · this session' if s.job_id in mine else ''}" for s in jobs.values()}
+                    f"{' · this session' if s.job_id in mine else _by(s)}" for s in jobs.values()}
 
 
 def default_job() -> str:
@@ -52,7 +67,9 @@ st.session_state["training_job"] = job_id
 
 def show(snapshot) -> None:
     """One job's live view. Called inside a fragment while the job is active."""
-    st.caption(f"State: {snapshot.state}" + (f" · run {snapshot.run_id}" if snapshot.run_id else ""))
+    st.caption(f"State: {snapshot.state}" + (f" · run {snapshot.run_id}" if snapshot.run_id else "")
+               + (f" · started by {'you' if snapshot.started_by == me else snapshot.started_by}"
+                  if snapshot.started_by else ""))
     if snapshot.state == "queued":
         st.info(f"Waiting in the queue (position {snapshot.queue_position}). It starts when the runs before it finish.",
                 icon=":material/hourglass_top:")
@@ -73,12 +90,29 @@ def show(snapshot) -> None:
     last = snapshot.last_evaluation or {}
     m4.metric("Validation macro-F1", _ui.fmt(last.get("macro_f1")))
 
+    theirs = bool(snapshot.started_by) and snapshot.started_by != me
     if snapshot.state in ("queued", "running") and not snapshot.cancel_requested:
-        if st.button("Cancel this run", key=f"cancel_{snapshot.job_id}", icon=":material/cancel:"):
-            manager.cancel(snapshot.job_id)
+        if st.session_state.get("confirm_cancel") == snapshot.job_id:
+            # Someone else's run: say whose it is and ask before stopping their work.
+            st.warning(f"This run was started by **{snapshot.started_by}**. Cancel it anyway? "
+                       "They will see that you cancelled it.", icon=":material/warning:")
+            y, n, _ = st.columns([1, 1, 3])
+            if y.button("Yes, cancel their run", key=f"cancel_yes_{snapshot.job_id}", type="primary"):
+                _cancel(snapshot)
+                st.rerun()
+            if n.button("No, keep it running", key=f"cancel_no_{snapshot.job_id}"):
+                st.session_state.pop("confirm_cancel", None)
+                st.rerun()
+        elif st.button("Cancel this run", key=f"cancel_{snapshot.job_id}", icon=":material/cancel:"):
+            if theirs:
+                st.session_state["confirm_cancel"] = snapshot.job_id
+            else:
+                _cancel(snapshot)
             st.rerun()
     elif snapshot.cancel_requested and snapshot.state == "running":
-        st.caption("Cancelling… the run stops after the current step.")
+        who = f" ({'you' if snapshot.cancelled_by == me else snapshot.cancelled_by} cancelled it)" \
+            if snapshot.cancelled_by else ""
+        st.caption(f"Cancelling… the run stops after the current step{who}.")
 
     render_for_job(snapshot)  # auto runs: members as they finish
 
@@ -114,17 +148,19 @@ def _short(value) -> str:
 def queue() -> None:
     """Every job this server remembers; redrawn with the live view so its progress does not go stale."""
     st.subheader("Queue and history")
-    table = pd.DataFrame([{"run": s.name, "state": s.state,
+    table = pd.DataFrame([{"run": s.name, "state": s.state, "started by": s.started_by or "",
+                           "cancelled by": s.cancelled_by or "",
                            "position": str(s.queue_position) if s.state == "queued" else "",
                            "progress": round(100 * s.progress), "message": s.message, "run id": s.run_id}
-                          for s in reversed(manager.list())])
+                          for s in reversed(manager.list()) if scope is None or s.project in (scope, None)])
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100,
                                                                        format="%d%%")})
     queued = [s for s in manager.active() if s.state == "queued"]
-    if queued and st.button("Cancel all queued runs", icon=":material/clear_all:"):
+    queued = [s for s in queued if not s.started_by or s.started_by == me]  # others' runs: one by one, asked
+    if queued and st.button("Cancel all my queued runs", icon=":material/clear_all:"):
         for s in queued:
-            manager.cancel(s.job_id)
+            manager.cancel(s.job_id, by=me)
         st.rerun()
 
 
@@ -145,3 +181,6 @@ with _ui.guard("training"):
         show(snap)
         with _ui.guard("queue"):
             queue()
+
+with _ui.guard("runs"):
+    _ui.runs_table(scope)

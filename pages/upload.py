@@ -16,9 +16,12 @@ st.write("A table with one text per row and, for training, a column of labels. "
          "Drop a file or start with a sample.")
 
 
-def load_upload(uploaded, sheet=None):
-    df = read_table(uploaded, filename=uploaded.name, sheet=sheet)
-    _ui.set_dataset(df, uploaded.name, source="upload", sheet=sheet)
+def load_upload(uploaded, sheet=None, header_row=None):
+    """A new project: the file's bytes kept as they are, the table read once."""
+    raw = uploaded.getvalue()
+    kwargs = {"header_row": header_row} if header_row is not None else {}
+    df = read_table(raw, filename=uploaded.name, sheet=sheet, **kwargs)
+    _ui.set_dataset(df, uploaded.name, source="upload", sheet=sheet, raw=raw, filename=uploaded.name)
 
 
 def load_sample(name: str):
@@ -28,7 +31,7 @@ def load_sample(name: str):
         with st.spinner("Preparing the sample data (first time only)…"):
             export_all(path.parent)
     df = read_table(path)
-    _ui.set_dataset(df, spec["title"], source=f"sample:{name}",
+    _ui.set_dataset(df, spec["title"], source=f"sample:{name}", raw=path.read_bytes(), filename=path.name,
                     text_col=spec["text_col"], label_col=spec["label_col"])
 
 
@@ -47,14 +50,21 @@ with _ui.guard("upload"):
                     st.rerun()  # the sidebar shows the new dataset
 
     if uploaded is not None:
-        sheets = list_sheets(uploaded, filename=uploaded.name)
+        try:
+            sheets = list_sheets(uploaded, filename=uploaded.name)
+            sheet_error = None
+        except TextclfError as exc:  # not a readable workbook: said below, with the dataset still in use
+            sheets, sheet_error = [], str(exc)
         sheet = None
         if len(sheets) > 1:
             sheet = st.selectbox("Worksheet", [None] + sheets, key="sheet",
                                  format_func=lambda name: "(the first sheet with data)" if name is None else name)
         # Read each new file (or sheet) once; a file that cannot be used leaves the last good dataset in use.
         marker = (uploaded.file_id, sheet)
-        if st.session_state.get("upload_seen") != marker:
+        if sheet_error is not None:
+            st.session_state["upload_seen"] = marker
+            st.session_state["upload_error"] = sheet_error
+        elif st.session_state.get("upload_seen") != marker:
             st.session_state["upload_seen"] = marker
             st.session_state["upload_error"] = None
             try:
@@ -68,6 +78,10 @@ with _ui.guard("upload"):
                                                     "CSV, TSV, Excel, JSON, JSON Lines or Parquet file.")
         if st.session_state.get("upload_error"):
             st.error(st.session_state["upload_error"], icon=":material/error:")
+            still = _ui.dataset()
+            if still is not None:
+                st.info(f"Still in use: **{still['name']}** ({len(still['df']):,} rows), the last file that could "
+                        "be read.", icon=":material/info:")
 
 ds = _ui.dataset()
 if ds is None:
@@ -80,6 +94,15 @@ with _ui.guard("columns"):
     st.subheader(f"{ds['name']} · {len(df):,} rows, {len(columns)} columns")
     for note in read_notes(df):
         st.caption(f"ℹ️ {note}")
+    header_row = (df.attrs.get("textclf") or {}).get("header_row")
+    if header_row is not None and ds.get("project"):
+        chosen = st.number_input("Header row", min_value=1, max_value=len(df) + int(header_row), value=int(header_row),
+                                 step=1, key=f"header_row_{ds['version']}",
+                                 help="The row that holds the column names (1 = the first row read). Title or blank "
+                                      "rows above it are skipped.")
+        if int(chosen) != int(header_row):
+            _ui.reread_with_header_row(int(chosen))
+            st.rerun()
 
     c1, c2, c3 = st.columns(3)
 
@@ -95,8 +118,7 @@ with _ui.guard("columns"):
     label_col = pick(c2, "Label column", "label_col", ds.get("label_col"), optional=True)
     split_col = pick(c3, "Split column (optional)", "split_col", ds.get("split_col"), optional=True)
     if (text_col, label_col, split_col) != (ds.get("text_col"), ds.get("label_col"), ds.get("split_col")):
-        ds.update(text_col=text_col, label_col=label_col, split_col=split_col)
-        st.session_state.pop("report_cache", None)
+        _ui.set_columns(text_col, label_col, split_col)  # saved with the project
         st.rerun()  # the sidebar shows the new columns
     if text_col is not None and text_col == label_col:
         st.warning("The text and label columns are the same; choose two different columns.")

@@ -2,8 +2,7 @@
 private name (``_x``) of one module used by another, whether imported by name or reached as an attribute
 of an imported module. Function-level imports count: they are still a dependency.
 
-``KNOWN_UNTIL_MERGE`` lists what other branches are removing (issue 14 parts B and C). The integrator
-empties it after merging them; an entry that no longer occurs fails too, so the list cannot go stale.
+There is no allow-list: the two cycles and the private imports found before issue 14 are gone.
 """
 
 from __future__ import annotations
@@ -12,16 +11,6 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "textclf_core"
-
-# Each entry is removed by the branch named beside it; nothing else may be added here.
-KNOWN_UNTIL_MERGE = {
-    # training (issue 14 part B): prepare_training shared by runner and distributed, events, engine modules
-    "private: textclf_core.fewshot <- textclf_core.models._hub_kwargs",
-    "private: textclf_core.fewshot <- textclf_core.models._load_error",
-    "private: textclf_core.runner <- textclf_core.runs._store_error",
-    # review (issue 14 part C): review split by concern, shared loop pieces
-}
-
 
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
@@ -118,13 +107,10 @@ def findings(root: Path) -> set[str]:
     return {f"cycle: {', '.join(c)}" for c in cycles(edges)} | set(private)
 
 
-def test_no_new_import_cycle_or_private_import():
-    found = findings(PACKAGE)
-    new = sorted(found - KNOWN_UNTIL_MERGE)
-    assert not new, ("New import cycle or private import inside textclf_core (make the name public in the lower "
-                     "module, or move the shared piece down):\n" + "\n".join(new))
-    gone = sorted(KNOWN_UNTIL_MERGE - found)
-    assert not gone, "Fixed, so remove from KNOWN_UNTIL_MERGE:\n" + "\n".join(gone)
+def test_no_import_cycle_or_private_import():
+    found = sorted(findings(PACKAGE))
+    assert not found, ("Import cycle or private import inside textclf_core (make the name public in the lower "
+                       "module, or move the shared piece down):\n" + "\n".join(found))
 
 
 def test_the_checker_sees_cycles_and_private_names(tmp_path):

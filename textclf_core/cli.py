@@ -81,16 +81,17 @@ def add_validate(sub) -> None:
     p.add_argument("--text-col", help="column with the texts (default: guessed)")
     p.add_argument("--label-col", help="column with the labels (default: guessed)")
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
+    _add_header_row(p)
     p.add_argument("--max-length", type=int, default=128, help="tokens per text the model will read")
     p.set_defaults(func=cmd_validate)
 
 
-def _read(path: str, sheet=None):
+def _read(path: str, sheet=None, header_row=None):
     from .data import read_table
 
     if not Path(path).expanduser().exists():
         raise TextclfError(f"{path} does not exist", hint="Check the file name and folder")
-    return read_table(Path(path).expanduser(), sheet=sheet)
+    return read_table(Path(path).expanduser(), sheet=sheet, header_row=header_row)
 
 
 def _columns(frame, text_col, label_col):
@@ -107,7 +108,7 @@ def _columns(frame, text_col, label_col):
 def cmd_validate(args) -> int:
     from .data import read_notes, validate
 
-    frame = _read(args.file, args.sheet)
+    frame = _read(args.file, args.sheet, getattr(args, "header_row", None))
     text_col, label_col, guess = _columns(frame, args.text_col, args.label_col)
     report = validate(frame, text_col, label_col, max_length=args.max_length)
     _out(f"{Path(args.file).name}: {report.n_rows:,} rows; text column: {text_col or '(none found)'}; "
@@ -201,7 +202,9 @@ BOOL_FLAGS = [("--class-weights", "class_weights", "weight classes by inverse fr
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="train, evaluate and save a run")
     p.add_argument("--data", help="the table of texts and labels")
+    p.add_argument("--project", help="train on a project's data with its label edits (`textclf projects`)")
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
+    _add_header_row(p)
     p.add_argument("--config", help="run settings JSON (e.g. a run's config.json); flags override it")
     p.add_argument("--save-config", metavar="FILE", help="also write the final settings to FILE")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -316,13 +319,21 @@ def cmd_train(args) -> int:
 
     saved = RunConfig.from_json(args.config) if getattr(args, "config", None) else None
     has_config_data = saved.data_path if saved is not None else None
-    if not args.data and not has_config_data:
-        raise UsageError("Give the data file with --data FILE")
-    data_path = args.data or has_config_data
-    frame = _read(data_path, args.sheet)
-    # The settings file's columns (e.g. a "Run elsewhere" run.json) count unless flags override them.
-    text_col, label_col, _ = _columns(frame, getattr(args, "text_col", None) or (saved and saved.text_col),
-                                      getattr(args, "label_col", None) or (saved and saved.label_col))
+    project = _project_for_train(args)
+    if not args.data and not has_config_data and project is None:
+        raise UsageError("Give the data file with --data FILE (or a project with --project ID)")
+    if project is not None:
+        meta = project.meta
+        data_path = project.original_path or project.path
+        frame = project.working_frame()  # the label edits made in the app count
+        text_col, label_col, _ = _columns(frame, getattr(args, "text_col", None) or meta.get("text_col"),
+                                          getattr(args, "label_col", None) or meta.get("label_col"))
+    else:
+        data_path = args.data or has_config_data
+        frame = _read(data_path, args.sheet, getattr(args, "header_row", None))
+        # The settings file's columns (e.g. a "Run elsewhere" run.json) count unless flags override them.
+        text_col, label_col, _ = _columns(frame, getattr(args, "text_col", None) or (saved and saved.text_col),
+                                          getattr(args, "label_col", None) or (saved and saved.label_col))
     report = validate(frame, text_col, label_col)
     if report.blocking:
         raise TextclfError(report.blocking[0], where=Path(data_path).name)
@@ -340,8 +351,15 @@ def cmd_train(args) -> int:
         config.to_json(args.save_config)
     printer = ProgressPrinter(enabled=not args.no_progress)
     started = time.time()
+    run_kwargs = {}
+    if project is not None:  # the run records its project, like one started in the app
+        from .runs import RunStore
+
+        store = RunStore()
+        run_kwargs = {"store": store, "run": store.create(config, meta={
+            "project": project.id, "dataset": project.meta.get("filename"), "started_by": _cli_user()})}
     try:
-        run = execute(config, frame, emit=printer, raise_errors=True)
+        run = execute(config, frame, emit=printer, raise_errors=True, **run_kwargs)
     finally:
         printer.close()
     if run is None:  # a helper process under `accelerate launch`: the main process reports
@@ -499,6 +517,7 @@ def cmd_predict(args) -> int:
 def add_runs(sub) -> None:
     p = sub.add_parser("runs", help="list the saved runs, newest first")
     p.add_argument("--json", action="store_true", help="print as JSON")
+    p.add_argument("--project", help="only the runs of this project")
     p.set_defaults(func=cmd_runs)
 
 
@@ -506,7 +525,7 @@ def cmd_runs(args) -> int:
     from .runs import RunStore
 
     store = RunStore()
-    summaries = store.list()
+    summaries = store.list(project=getattr(args, "project", None))
     if args.json:
         _out(json.dumps([s.to_dict() for s in summaries], indent=2))
         return EXIT_OK
@@ -856,10 +875,136 @@ def cmd_label_queue(args) -> int:
     return EXIT_OK
 
 
+# =============================================================================
+# projects and users
+# =============================================================================
+
+def _add_header_row(p) -> None:
+    p.add_argument("--header-row", type=int, metavar="N",
+                   help="row holding the column names (1 = first row); default: detected past title rows")
+
+
+def _cli_user() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # noqa: BLE001 - no user name in this environment
+        return "cli"
+
+
+def _project_for_train(args):
+    if not getattr(args, "project", None):
+        return None
+    if getattr(args, "data", None):
+        raise UsageError("Give either --data FILE or --project ID, not both")
+    from .projects import ProjectStore
+
+    return ProjectStore().get(args.project)
+
+
+def add_projects(sub) -> None:
+    p = sub.add_parser("projects", help="list, create, rename or delete projects (datasets with their edits)")
+    action = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    ls = action.add_parser("list", help="the projects, last activity first (default)")
+    ls.add_argument("--json", action="store_true", help="print as JSON")
+    create = action.add_parser("create", help="a project from a data file")
+    create.add_argument("file", help="CSV, TSV, Excel, JSON, JSON Lines or Parquet file")
+    create.add_argument("--name", help="project name (default: the file name)")
+    create.add_argument("--sheet", help="Excel sheet name (default: the first)")
+    create.add_argument("--text-col", help="column with the texts (default: guessed)")
+    create.add_argument("--label-col", help="column with the labels (default: guessed)")
+    _add_header_row(create)
+    rename = action.add_parser("rename", help="give a project a new name")
+    rename.add_argument("project")
+    rename.add_argument("name")
+    delete = action.add_parser("delete", help="delete a project (its runs stay)")
+    delete.add_argument("project")
+    delete.add_argument("--yes", action="store_true", help="do not ask")
+    p.set_defaults(func=cmd_projects, action=None)
+
+
+def cmd_projects(args) -> int:
+    from .projects import ProjectStore
+    from .runs import RunStore
+
+    store = ProjectStore()
+    action = args.action or "list"
+    if action == "create":
+        path = Path(args.file).expanduser()
+        if not path.is_file():
+            raise TextclfError(f"{args.file} does not exist", hint="Check the file name and folder")
+        frame = _read(str(path), args.sheet, args.header_row)
+        text_col, label_col, guess = _columns(frame, args.text_col, args.label_col)
+        project = store.create(path, name=args.name, sheet=args.sheet, frame=frame, text_col=text_col,
+                               label_col=label_col, split_col=guess.split_col, source_label="cli")
+        meta = project.meta
+        _out(f"Project {project.id} ({meta['name']}): {meta['rows']:,} rows; text: {text_col}; label: {label_col}")
+        return EXIT_OK
+    if action == "rename":
+        store.get(args.project).rename(args.name)
+        _out(f"Project {args.project} is now called {args.name!r}")
+        return EXIT_OK
+    if action == "delete":
+        project = store.get(args.project) if store.exists(args.project) else None
+        if project is None:
+            store.path_for(args.project)  # a bad id gets its own message
+            raise TextclfError(f"There is no project '{args.project}'", hint="`textclf projects` lists them")
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("Deleting a project needs --yes when not asked at a terminal")
+            answer = input(f"Delete project {args.project} and its label edits for good? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                _out("Not deleted.")
+                return EXIT_OK
+        store.delete(args.project)
+        _out(f"Deleted project {args.project} (its runs are kept)")
+        return EXIT_OK
+    summaries = store.list(runs=RunStore())
+    if getattr(args, "json", False):
+        _out(json.dumps([s.to_dict() for s in summaries], indent=2))
+        return EXIT_OK
+    if not summaries:
+        _out(f"No projects yet in {store.root}. Create one with `textclf projects create FILE`.")
+        return EXIT_OK
+    rows = [[s.id, s.name if not s.damaged else f"DAMAGED: {s.message}", s.dataset, s.rows, s.classes, s.edits,
+             s.runs, s.best_macro_f1, (s.last_activity or "")[:16].replace("T", " ")] for s in summaries]
+    _out(_table(rows, ["project", "name", "dataset", "rows", "classes", "edits", "runs", "best macro F1",
+                       "last activity"]))
+    return EXIT_OK
+
+
+def add_users(sub) -> None:
+    p = sub.add_parser("users", help="sign-in users for a shared server (bcrypt hashes in a users file)")
+    action = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    add = action.add_parser("add", help="add a user or change a password (asked twice, never shown)")
+    add.add_argument("name")
+    add.add_argument("--file", help="users file (default: $TEXTCLF_USERS_FILE, else $TEXTCLF_HOME/users.json)")
+    p.set_defaults(func=cmd_users, action=None)
+
+
+def cmd_users(args) -> int:
+    import getpass
+
+    from .auth import add_user
+
+    if args.action != "add":
+        raise UsageError("Use `textclf users add NAME`")
+    password = os.environ.get("TEXTCLF_NEW_PASSWORD")  # for scripts; otherwise asked at the terminal
+    if password is None:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise TextclfError("The two passwords differ", hint="Run the command again")
+    path = add_user(args.name, password, args.file)
+    _out(f"User {args.name} saved in {path} (bcrypt hash). Sign-in is on while this file exists.")
+    return EXIT_OK
+
+
 COMMANDS: list[Callable] = [add_validate, add_review, add_train, add_evaluate, add_predict, add_runs, add_models,
                             add_export, add_import, add_delete, add_serve]
 COMMANDS += [add_compare, add_curve]  # insight: run-vs-run comparison, learning curve
 COMMANDS += [add_label_queue]  # active learning: what to label next
+COMMANDS += [add_projects, add_users]  # projects that keep an analyst's work; sign-in users
 
 
 def build_parser() -> argparse.ArgumentParser:

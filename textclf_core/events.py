@@ -57,6 +57,7 @@ SCHEMA: dict[str, EventSpec] = {spec.type: spec for spec in (
     EventSpec("failed", ("message",), doc=_FINAL_DOC),
     EventSpec("review_stage", ("stage", "progress"), doc="label review: a stage and its share done (0..1)"),
     EventSpec("review_fold", ("fold", "folds"), doc="label review: one fold of out-of-sample probabilities done"),
+    EventSpec("cancel_requested", ("by",), doc="someone pressed Cancel (by: the signed-in user or browser identity)"),
     EventSpec("plan", ("budget_s", "leaderboard"), ("stats",),
               doc="auto: the candidates in order, with estimates, before the first trains (budget_s null: no limit)"),
     EventSpec("member", ("member", "leaderboard", "budget_s", "elapsed_s"),
@@ -126,6 +127,10 @@ def final(state: str, message: str, **extra) -> dict:
 
 def finished(*, message: str, test: dict, train_seconds: float) -> dict:
     return final("finished", message, test=test, train_seconds=train_seconds)
+
+
+def cancel_requested(*, by: str) -> dict:
+    return _make("cancel_requested", dict(by=by), {})
 
 
 def auto_plan(*, budget_s: float | None, leaderboard: list, stats: dict | None = None) -> dict:

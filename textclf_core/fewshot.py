@@ -67,14 +67,14 @@ def _mlm_model(model: str):
         with models.quiet_transformers():
             net, info = AutoModelForMaskedLM.from_pretrained(resolved, use_safetensors=True, trust_remote_code=False,
                                                              output_loading_info=True,
-                                                             **models._hub_kwargs(model, resolved))
+                                                             **models.hub_kwargs(model, resolved))
     except ValueError as exc:  # an architecture without any masked-LM class (GPT-2, ...)
         if "Unrecognized configuration class" in str(exc):
             raise TextclfError(f"Model '{model}' has no masked-language-model head, so it cannot paraphrase",
                                hint='Use augmentation "eda" (word deletion and swap) instead') from None
-        raise models._load_error(model, resolved, exc) from None
+        raise models.load_error(model, resolved, exc) from None
     except Exception as exc:  # noqa: BLE001
-        raise models._load_error(model, resolved, exc) from None
+        raise models.load_error(model, resolved, exc) from None
     prefix = f"{net.base_model_prefix}."
     # Head weights missing from the checkpoint would be random: the "paraphrases" would be noise.
     head_missing = sorted(k for k in info.get("missing_keys", []) if not k.startswith(prefix))

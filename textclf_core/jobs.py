@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from .config import RunConfig
 from .errors import CancelledError, TextclfError
+from .events import cancel_requested as cancel_requested_event
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,9 @@ class JobSnapshot:
     version: int = 0  # events received so far: (job_id, version) names what the curves show
     kind: str = "training"  # training | review
     result_key: str | None = None  # review: the ReviewResult's fingerprint (cache key of its data version)
+    started_by: str | None = None  # who submitted it (signed-in user or browser identity)
+    cancelled_by: str | None = None  # who pressed Cancel
+    project: str | None = None  # the project the run belongs to (from run_meta)
 
     # The event dicts are shared between snapshots and never changed after they arrive: treat
     # them as read-only. Polling pages take a snapshot every few seconds while a run trains in
@@ -128,6 +132,9 @@ class _Job:
         self.version = 0  # bumped with every event; snapshots reuse their tuples until it changes
         self.shared: tuple | None = None  # (version, events, steps, evaluations) as tuples
         self.config_dict: dict | None = None
+        self.started_by: str | None = None
+        self.cancelled_by: str | None = None
+        self.run_meta: dict = {}
 
 
 class JobManager:
@@ -163,11 +170,17 @@ class JobManager:
             self._store = RunStore()
         return self._store
 
-    def submit(self, config: RunConfig, frame=None) -> str:
-        """Queue a run; returns the job id at once. Starts the device's worker if needed."""
+    def submit(self, config: RunConfig, frame=None, *, started_by: str | None = None,
+               run_meta: dict | None = None) -> str:
+        """Queue a run; returns the job id at once. Starts the device's worker if needed.
+
+        ``started_by`` and ``run_meta`` (project, dataset: see ``RunStore.create``) are written to the run.
+        """
         if not isinstance(config, RunConfig):
             raise TextclfError("A job needs run settings (RunConfig)")
-        return self._enqueue(_Job(self._new_id(), config, frame, _device_key(config)))
+        job = _Job(self._new_id(), config, frame, _device_key(config))
+        job.started_by, job.run_meta = started_by, dict(run_meta or {})
+        return self._enqueue(job)
 
     def submit_review(self, frame, *, key: str | None = None, device: str | None = None, name: str | None = None,
                       **settings) -> str:
@@ -225,9 +238,10 @@ class JobManager:
             self._wake.notify_all()
         return job.job_id
 
-    def cancel(self, job_id: str) -> bool:
+    def cancel(self, job_id: str, *, by: str | None = None) -> bool:
         """Cancel a job: a queued one is removed from the queue, a running one stops at its next step.
 
+        ``by`` (who pressed Cancel) goes into the snapshot, an event and the run's meta.json.
         Returns False when the job is unknown or already done.
         """
         with self._lock:
@@ -235,6 +249,10 @@ class JobManager:
             if job is None or job.state not in ACTIVE_STATES:
                 return False
             job.cancel_event.set()
+            job.cancelled_by = by
+            if by is not None:
+                job.events.append(cancel_requested_event(by=by))
+                job.version += 1
             if job.state == "queued":
                 queue = self._queues.get(job.device)
                 if queue and job_id in queue:
@@ -246,7 +264,10 @@ class JobManager:
             else:
                 job.message = ("Cancelling… the review stops after the current step" if job.kind == "review"
                                else "Cancelling… the run stops after the current step")
-            return True
+            run_id = job.run_id
+        if by is not None and run_id is not None:
+            _record_cancel(self.store, run_id, by)
+        return True
 
     def snapshot(self, job_id: str) -> JobSnapshot:
         """A consistent copy of the job's state. Unknown ids raise :class:`TextclfError`."""
@@ -351,7 +372,9 @@ class JobManager:
             return
         run = None
         try:
-            run = self.store.create(job.config, data_fingerprint=_fingerprint(job.frame))
+            meta = dict(job.run_meta, started_by=job.started_by)
+            run = self.store.create(job.config, data_fingerprint=_fingerprint(job.frame),
+                                    **({"meta": meta} if any(v is not None for v in meta.values()) else {}))
             with self._lock:
                 job.run_id = getattr(run, "id", None)
             runner = self._runner or _default_runner()
@@ -362,8 +385,8 @@ class JobManager:
                 with self._lock:
                     job.run_id = getattr(result, "id", None)
         except CancelledError:
-            self._finish(job, "cancelled", "Cancelled; the best model so far is kept when there was one")
-            _mark_run(run, "cancelled", "Cancelled by the user")
+            self._finish(job, "cancelled", _cancel_message(job))
+            _mark_run(run, "cancelled", f"Cancelled by {job.cancelled_by}" if job.cancelled_by else "Cancelled by the user")
             return
         except TextclfError as exc:
             self._finish(job, "failed", str(exc))
@@ -378,9 +401,13 @@ class JobManager:
         terminal = job.terminal_event
         if terminal is not None:
             state = terminal["type"]
-            self._finish(job, state, terminal.get("message") or _default_message(state))
+            message = terminal.get("message") or _default_message(state)
+            if state == "cancelled" and job.cancelled_by:  # whose page it is, it says who stopped the run
+                who = f"Cancelled by {job.cancelled_by}"
+                message = who + message[len("Cancelled"):] if message.startswith("Cancelled") else f"{who}: {message}"
+            self._finish(job, state, message)
         elif job.cancel_event.is_set():
-            self._finish(job, "cancelled", "Cancelled; the best model so far is kept when there was one")
+            self._finish(job, "cancelled", _cancel_message(job))
         else:
             self._finish(job, "finished", "Finished")
 
@@ -498,6 +525,7 @@ class JobManager:
             cancel_requested=job.cancel_event.is_set(),
             events=events, steps=steps, evaluations=evaluations, last_evaluation=job.last_evaluation,
             config=dict(job.config_dict), version=job.version, kind=job.kind, result_key=job.result_key,
+            started_by=job.started_by, cancelled_by=job.cancelled_by, project=job.run_meta.get("project"),
         )
 
     def _forget_old_jobs(self) -> None:
@@ -554,6 +582,21 @@ def _fingerprint(frame) -> str | None:
         return fingerprint(frame)
     except Exception:  # noqa: BLE001 - the fingerprint is informational
         return None
+
+
+def _cancel_message(job: _Job) -> str:
+    who = f" by {job.cancelled_by}" if job.cancelled_by else ""
+    return f"Cancelled{who}; the best model so far is kept when there was one"
+
+
+def _record_cancel(store, run_id: str, by: str) -> None:
+    """Who cancelled, in the run's event log and meta.json (best effort: the job state is what pages show)."""
+    try:
+        run = store.get(run_id)
+        run.append_event({"type": "cancel_requested", "by": by})
+        run.update_meta(cancelled_by=by)
+    except Exception:  # noqa: BLE001
+        log.warning("Could not record who cancelled run %s", run_id)
 
 
 def _mark_run(run, state: str, message: str) -> None:

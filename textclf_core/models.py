@@ -326,7 +326,7 @@ def hub_reachable(timeout: float = 2.0) -> bool:
     return _HUB_REACHABLE[key]
 
 
-def _hub_kwargs(model: str, resolved: str) -> dict:
+def hub_kwargs(model: str, resolved: str) -> dict:
     """Extra from_pretrained arguments for a hub id: none when the hub answers (or the offline switches
     are set: then transformers fails fast itself); ``local_files_only`` when it does not answer but
     the model is cached; a clear ModelLoadError at once when it is neither reachable nor cached."""
@@ -360,7 +360,7 @@ def _check_local_folder(path: str) -> None:
                  "or use another model")
 
 
-def _load_error(model: str, resolved: str, exc: Exception) -> ModelLoadError:
+def load_error(model: str, resolved: str, exc: Exception) -> ModelLoadError:
     text = str(exc)
     if is_local(resolved):
         return ModelLoadError(f"Model folder {resolved} could not be loaded ({text.splitlines()[0][:200]})",
@@ -435,11 +435,11 @@ def load_config(model: str):
     resolved = resolve(model)
     if is_local(resolved):
         _check_local_folder(resolved)
-    hub = _hub_kwargs(model, resolved)
+    hub = hub_kwargs(model, resolved)
     try:
         return AutoConfig.from_pretrained(resolved, trust_remote_code=False, **hub)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a readable message
-        raise _load_error(model, resolved, exc) from None
+        raise load_error(model, resolved, exc) from None
 
 
 def model_family(model_or_config) -> str:
@@ -457,11 +457,11 @@ def load_tokenizer(model: str):
     resolved = resolve(model)
     if is_local(resolved):
         _check_local_folder(resolved)
-    hub = _hub_kwargs(model, resolved)
+    hub = hub_kwargs(model, resolved)
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved, use_fast=True, trust_remote_code=False, **hub)
     except Exception as exc:  # noqa: BLE001
-        raise _load_error(model, resolved, exc) from None
+        raise load_error(model, resolved, exc) from None
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is not None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -500,14 +500,14 @@ def load_for_classification(model: str, label_space, dropout: float | None = Non
     config.problem_type = "multi_label_classification" if label_space.multi_label else "single_label_classification"
     if getattr(config, "pad_token_id", None) is None and tokenizer.pad_token_id is not None:
         config.pad_token_id = tokenizer.pad_token_id  # GPT-2: the head finds the last token through it
-    hub = _hub_kwargs(model, resolved)
+    hub = hub_kwargs(model, resolved)
     try:  # "Some weights were newly initialized" is expected for a new head: keep the log quiet
         with quiet_transformers():
             net, info = AutoModelForSequenceClassification.from_pretrained(
                 resolved, config=config, ignore_mismatched_sizes=True, use_safetensors=True, trust_remote_code=False,
                 output_loading_info=True, **hub)
     except Exception as exc:  # noqa: BLE001
-        raise _load_error(model, resolved, exc) from None
+        raise load_error(model, resolved, exc) from None
     # Which weights are new (random): strategies train and LoRA saves every module holding one.
     new_keys = set(info.get("missing_keys") or ())
     new_keys |= {m[0] if isinstance(m, (tuple, list)) else str(m) for m in info.get("mismatched_keys") or ()}
@@ -521,13 +521,13 @@ def load_encoder(model: str):
 
     resolved = resolve(model)
     config = load_config(model)
-    hub = _hub_kwargs(model, resolved)
+    hub = hub_kwargs(model, resolved)
     try:
         with quiet_transformers():
             net = AutoModel.from_pretrained(resolved, config=config, use_safetensors=True, trust_remote_code=False,
                                             **hub)
     except Exception as exc:  # noqa: BLE001
-        raise _load_error(model, resolved, exc) from None
+        raise load_error(model, resolved, exc) from None
     return net.eval()
 
 

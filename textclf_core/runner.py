@@ -48,12 +48,12 @@ def _is_out_of_memory(exc: BaseException) -> bool:
 
 def _write_csv(run: Run, name: str, frame: pd.DataFrame, *, neutralize: bool) -> None:
     from .data import write_csv
-    from .runs import _store_error
+    from .runs import store_error
 
     try:
         write_csv(frame, run.path / name, neutralize=neutralize)
     except OSError as exc:
-        raise _store_error(exc, run.path / name) from None
+        raise store_error(exc, run.path / name) from None
 
 
 def _evaluate(predictor, part: pd.DataFrame, label_space: LabelSpace, thresholds=None, proba=None):

@@ -68,7 +68,7 @@ def _parse_time(value) -> float | None:
 
 # --- safe file writing ---------------------------------------------------------------
 
-def _store_error(exc: OSError, path: Path) -> RunStoreError:
+def store_error(exc: OSError, path: Path) -> RunStoreError:
     """Turn an OS error into advice a person can follow."""
     if exc.errno == errno.ENOSPC:
         return RunStoreError(f"The disk is full while writing {path}",
@@ -95,7 +95,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.replace(tmp, path)
         tmp = None
     except OSError as exc:
-        raise _store_error(exc, path) from None
+        raise store_error(exc, path) from None
     finally:
         if tmp is not None:
             with contextlib.suppress(OSError):
@@ -186,9 +186,43 @@ class RunSummary:
     model_mb: float | None
     message: str | None
     path: str
+    project: str | None = None  # the project the run was trained in (None: before projects, or the CLI)
+    dataset: str | None = None  # the data file's name
+    started_by: str | None = None  # signed-in user or browser identity; None: the CLI / before
+    cancelled_by: str | None = None
+    notes: str = ""
+    fingerprint: str | None = None  # of the data trained on (same data → same fingerprint)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+META_FIELDS = ("project", "dataset", "name", "notes", "started_by", "cancelled_by")
+
+
+def readable_name(config: RunConfig, dataset: str | None = None) -> str:
+    """A name a person can tell runs apart by: "tweets · partial top-2 · 64 tokens · 3 epochs".
+
+    Built from the dataset and the settings that differ between strategies; the baseline shows its
+    classifier instead of tokens and epochs (it has neither).
+    """
+    parts = []
+    if dataset:
+        stem = re.sub(r"\.(csv|tsv|txt|xlsx?|xlsm|json|jsonl|ndjson|parquet)$", "", str(dataset), flags=re.I)
+        parts.append(stem)
+    if config.strategy == "baseline":
+        parts.append(f"TF-IDF + {config.baseline_model}")
+        return " · ".join(parts)
+    from pathlib import PurePath
+
+    model = PurePath(config.model).name or config.model
+    strategy = {"partial": f"partial top-{config.layers}", "lora": f"LoRA r{config.lora_r}",
+                "feature-extraction": "feature extraction"}.get(config.strategy, config.strategy)
+    parts.append(strategy if dataset else f"{model} · {strategy}")
+    parts.append(f"{config.max_length} tokens")
+    if config.strategy != "feature-extraction":  # a frozen encoder + head has no epochs to speak of
+        parts.append(f"{config.epochs} epoch" + ("s" if config.epochs != 1 else ""))
+    return " · ".join(parts)
 
 
 class Run:
@@ -265,7 +299,7 @@ class Run:
                 with open(target, "a", encoding="utf-8") as fh:
                     fh.write(line + "\n")
             except OSError as exc:
-                raise _store_error(exc, target) from None
+                raise store_error(exc, target) from None
         if time.time() - self._last_beat > HEARTBEAT_EVERY_S:
             self.heartbeat()
         return event
@@ -342,7 +376,7 @@ class Run:
         try:
             staging.mkdir(parents=True)
         except OSError as exc:
-            raise _store_error(exc, staging) from None
+            raise store_error(exc, staging) from None
         try:
             yield staging
             if not (staging / "textclf.json").is_file():
@@ -356,7 +390,7 @@ class Run:
                 shutil.rmtree(old, ignore_errors=True)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            raise _store_error(exc, self.model_dir) from None
+            raise store_error(exc, self.model_dir) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -390,10 +424,14 @@ class Run:
         config = self.read_json("config.json", default={}) or {}
         status = self.status()
         evaluation = self.read_json("eval.json", default={}) or {}
+        meta = self.meta()
+        data = self.read_json("data.json", default={}) or {}
+        dataset = meta.get("dataset") or (Path(str(data["path"])).name if data.get("path") else None)
         try:
-            name = RunConfig.from_dict(config).display_name()
+            cfg = RunConfig.from_dict(config)
+            name = meta.get("name") or (cfg.name if cfg.name else readable_name(cfg, dataset))
         except TextclfError:
-            name = config.get("name") or self.id
+            name = meta.get("name") or config.get("name") or self.id
 
         def pick(key):
             value = evaluation.get(key, status.get(key))
@@ -404,7 +442,35 @@ class Run:
             model="TF-IDF" if config.get("strategy") == "baseline" else str(config.get("model", "")),
             state=status.get("state", "interrupted"), created=status.get("started_at"),
             accuracy=pick("accuracy"), macro_f1=pick("macro_f1"), train_seconds=pick("train_seconds"),
-            model_mb=self.model_size_mb(), message=status.get("message"), path=str(self.path))
+            model_mb=self.model_size_mb(), message=status.get("message"), path=str(self.path),
+            project=meta.get("project"), dataset=dataset, started_by=meta.get("started_by"),
+            cancelled_by=meta.get("cancelled_by") or status.get("cancelled_by"), notes=meta.get("notes") or "",
+            fingerprint=data.get("fingerprint"))
+
+    # --- who, where, what it is called ------------------------------------------
+    def meta(self) -> dict:
+        """meta.json: project, dataset, name (set by a rename), notes, started_by, cancelled_by."""
+        meta = self.read_json("meta.json", default={}) or {}
+        return meta if isinstance(meta, dict) else {}
+
+    def update_meta(self, **fields: Any) -> dict:
+        unknown = sorted(set(fields) - set(META_FIELDS))
+        if unknown:
+            raise RunStoreError(f"Unknown run detail(s): {', '.join(unknown)}")
+        with self._lock:
+            meta = self.meta()
+            meta.update(fields)
+            self.write_json("meta.json", meta)
+        return meta
+
+    def rename(self, name: str) -> None:
+        name = str(name or "").strip()
+        if not name:
+            raise RunStoreError("A run needs a name", hint="Type a name, or clear it to use the one built from its settings")
+        self.update_meta(name=name[:120])
+
+    def set_notes(self, notes: str) -> None:
+        self.update_meta(notes=str(notes or ""))
 
 
 # --- the store ---------------------------------------------------------------------------
@@ -434,7 +500,7 @@ class RunStore:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _store_error(exc, self.root) from None
+            raise store_error(exc, self.root) from None
         if not os.access(self.root, os.W_OK):
             raise RunStoreError(f"The runs folder is not writable ({self.root})",
                                 hint="Set TEXTCLF_HOME to a folder you can write to")
@@ -448,8 +514,12 @@ class RunStore:
         return f"{stamp}-{re.sub(r'[^A-Za-z0-9]+', '-', kind).strip('-')}-{uuid.uuid4().hex[:4]}"
 
     # --- create / get ---------------------------------------------------------
-    def create(self, config: RunConfig, *, data_fingerprint: str | None = None, run_id: str | None = None) -> Run:
-        """A new run folder with config.json and a ``running`` status."""
+    def create(self, config: RunConfig, *, data_fingerprint: str | None = None, run_id: str | None = None,
+               meta: dict | None = None) -> Run:
+        """A new run folder with config.json and a ``running`` status.
+
+        ``meta`` (project, dataset, started_by, name, notes) is written to meta.json.
+        """
         self._ensure_root()
         run_id = run_id or self.new_id(config)
         path = self.path_for(run_id)
@@ -458,9 +528,12 @@ class RunStore:
         except FileExistsError:
             raise RunStoreError(f"A run named {run_id} already exists", hint="Choose another name") from None
         except OSError as exc:
-            raise _store_error(exc, path) from None
+            raise store_error(exc, path) from None
         run = Run(path)
         run.write_json("config.json", config.to_dict())
+        meta = {k: v for k, v in (meta or {}).items() if v is not None}
+        if meta:
+            run.update_meta(**meta)
         if data_fingerprint is not None:
             run.write_json("data.json", {"fingerprint": data_fingerprint, "path": config.data_path,
                                          "text_col": config.text_col, "label_col": config.label_col})
@@ -503,15 +576,18 @@ class RunStore:
                     marked.append(run.id)
         return marked
 
-    def list(self) -> list[RunSummary]:
-        """Summaries of all runs, newest first; dead ``running`` runs become ``interrupted``."""
+    def list(self, *, project: str | None = None) -> list[RunSummary]:
+        """Summaries of all runs (or of one ``project``'s), newest first; dead ``running`` runs become
+        ``interrupted``."""
         self.mark_interrupted()
         summaries = []
         for run in self.runs():
             try:
-                summaries.append(run.summary())
+                summary = run.summary()
             except (RunStoreError, OSError):
                 continue  # a folder deleted while listing
+            if project is None or summary.project == project:
+                summaries.append(summary)
         summaries.sort(key=lambda s: (_parse_time(s.created) or 0.0, s.id), reverse=True)
         return summaries
 
@@ -527,7 +603,7 @@ class RunStore:
         try:
             os.replace(run.path, trash)
         except OSError as exc:
-            raise _store_error(exc, run.path) from None
+            raise store_error(exc, run.path) from None
         shutil.rmtree(trash, ignore_errors=True)
 
     # --- zip export / import --------------------------------------------------
@@ -554,7 +630,7 @@ class RunStore:
             os.replace(tmp, dest)
             tmp = None
         except OSError as exc:
-            raise _store_error(exc, dest) from None
+            raise store_error(exc, dest) from None
         finally:
             if tmp is not None:
                 with contextlib.suppress(OSError):
@@ -625,7 +701,7 @@ class RunStore:
                         shutil.copyfileobj(src, out, 1024 * 1024)
             except OSError as exc:
                 shutil.rmtree(staging, ignore_errors=True)
-                raise _store_error(exc, self.root) from None
+                raise store_error(exc, self.root) from None
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
@@ -663,7 +739,7 @@ class RunStore:
             shutil.copytree(source, staging, ignore=skip, dirs_exist_ok=True)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            raise _store_error(exc, self.root) from None
+            raise store_error(exc, self.root) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -684,7 +760,7 @@ class RunStore:
             os.replace(staging, final)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            raise _store_error(exc, self.root) from None
+            raise store_error(exc, self.root) from None
         run = Run(final)
         status = run.read_json("status.json", default=None)
         if not status or status.get("state") == "running":

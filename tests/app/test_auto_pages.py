@@ -37,7 +37,8 @@ def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
     frame = pd.read_csv(io.BytesIO(tiny_csv()))
     config = RunConfig(strategy="auto", model=str(tiny_bert), text_col="review", label_col="sentiment",
                        budget_s=300, extra={"auto_members": ["tfidf-logreg", f"embeddings-{tiny_bert.name.lower()}"]})
-    job_id = job_manager().submit(config, frame)
+    project = app.session_state["dataset"]["project"]  # as the Strategy page submits: the upload's project
+    job_id = job_manager().submit(config, frame, run_meta={"project": project})
     snap = job_manager().wait(job_id, timeout=240)
     assert snap.state == "finished", snap.message
     app.session_state["training_job"] = job_id

@@ -122,6 +122,7 @@ def guess_columns(df: pd.DataFrame) -> ColumnGuess:
         reasons["text"] = "No column looks like free text (all columns are empty, numbers or short codes)"
 
     label_col, best = None, None
+    candidates: list[tuple] = []
     for col in df.columns:
         if col in (text_col, split_col):
             continue
@@ -139,7 +140,12 @@ def guess_columns(df: pd.DataFrame) -> ColumnGuess:
             continue
         if st["avg_words"] > 6 and not named:
             continue
-        score = (1000 if named else 0) + (200 if low_card else 0) + 100 * st["n"] / max(1, len(df)) - k / 10
+        # Several classes per row (';' or '|') beat a one-class-per-row column, even one named 'label':
+        # such data is multi-label, and the single column is usually a coarser or derived summary.
+        multi = bool(sep) and low_card
+        score = ((1000 if named else 0) + (1200 if multi else 0) + (200 if low_card else 0)
+                 + 100 * st["n"] / max(1, len(df)) - k / 10)
+        candidates.append((col, multi))
         if best is None or score > best:
             label_col, best = col, score
     if label_col is not None:
@@ -153,6 +159,10 @@ def guess_columns(df: pd.DataFrame) -> ColumnGuess:
             reasons["label"] = f"'{label_col}' {why}has {len(classes)} different value(s)"
             if sep:
                 reasons["label"] += f", several per row separated by '{sep}'"
+                passed = [c for c, multi in candidates if not multi and c != label_col]
+                if passed:
+                    reasons["label"] += (f" (preferred over '{passed[0]}', which has one class per row: rows with "
+                                         "several classes make this a multi-label task)")
     else:
         reasons["label"] = "No column looks like labels (few repeated values); the data can still be used for predictions"
     return ColumnGuess(text_col=text_col, label_col=label_col, split_col=split_col, reasons=reasons)

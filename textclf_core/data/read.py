@@ -14,7 +14,7 @@ import json
 import os
 import re
 import zipfile
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,6 +26,7 @@ from ..labels import is_missing
 from .cells import plural
 
 MAX_UPLOAD_MB = int(os.environ.get("TEXTCLF_MAX_UPLOAD_MB", "200") or 200)
+HEADER_SEARCH_ROWS = 10  # title rows above a header are a few lines at most
 
 
 TEXT_FORMATS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": None, ".psv": "|"}
@@ -265,6 +266,30 @@ def _ragged_lines(text: str, delim: str, limit: int = 3) -> tuple[int, list[tupl
         csv.field_size_limit(old)
 
 
+def _title_padding(text: str, delim: str, look: int = HEADER_SEARCH_ROWS + 50) -> int | None:
+    """The table's width when the first line is shorter (a title above the header), else None:
+    pandas takes the first line's field count as the width and would refuse the longer rows below."""
+    old = csv.field_size_limit()
+    csv.field_size_limit(max(old, 1 << 30))
+    try:
+        counts = []
+        for row in csv.reader(io.StringIO(text), delimiter=delim):
+            if any(cell.strip() for cell in row):
+                counts.append(len(row))
+            if len(counts) >= look:
+                break
+    except csv.Error:
+        return None
+    finally:
+        csv.field_size_limit(old)
+    if len(counts) < 2:
+        return None
+    typical = Counter(counts[1:]).most_common(1)[0][0]
+    if counts[0] > typical // 2:  # a header, perhaps with blanks or a ragged row below: not a title
+        return None
+    return max(counts)
+
+
 def _read_text_table(raw: bytes, name: str, notes: list[str], info: dict) -> pd.DataFrame:
     text, encoding, enc_notes = _decode(raw, name)
     _add_encoding_notes(enc_notes, notes, info)
@@ -276,9 +301,11 @@ def _read_text_table(raw: bytes, name: str, notes: list[str], info: dict) -> pd.
         raise DataError(f"{name} is empty", hint="Upload a file with a header row and at least one row of data")
     delim = _sniff_delimiter(text, TEXT_FORMATS.get(Path(name).suffix.lower()))
     info["delimiter"] = delim
+    width = _title_padding(text, delim)
     try:
         df = pd.read_csv(io.StringIO(text), sep=delim, header=None, dtype=str, keep_default_na=False,
-                         na_values=[""], skip_blank_lines=True, engine="c")
+                         na_values=[""], skip_blank_lines=True, engine="c",
+                         **({"names": list(range(width))} if width else {}))
     except pd.errors.EmptyDataError:
         raise DataError(f"{name} is empty", hint="Upload a file with a header row and at least one row of data") from None
     except pd.errors.ParserError as exc:
@@ -528,13 +555,55 @@ def _fix_headers(names: Sequence, notes: list[str]) -> list[str]:
     return out
 
 
-def _apply_header_row(df: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
-    """The first non-empty row is the header (files are read with header=None to control naming)."""
+def detect_header_row(df: pd.DataFrame) -> int:
+    """Position (0-based, among the rows as read with no header) of the likely header row.
+
+    Spreadsheets often carry a title, a date or blank rows above the real header: those rows fill
+    fewer cells than the table is wide. The header is the first non-empty row (of the first
+    ``HEADER_SEARCH_ROWS``) that fills as many cells as the typical row below it.
+    """
+    counts = df.notna().to_numpy().sum(axis=1) if len(df) else np.zeros(0, dtype=int)
+    filled = np.flatnonzero(counts > 0)
+    if len(filled) == 0:
+        return 0
+    below = counts[filled[: HEADER_SEARCH_ROWS + 50]]
+    width = int(np.bincount(below).argmax()) if len(below) else 0  # the most common number of filled cells
+    if width < 2:
+        return int(filled[0])  # a one-column table: nothing to tell a title from a header by
+    for pos in filled[:HEADER_SEARCH_ROWS]:
+        if counts[pos] > width // 2:  # a header may have a blank name or two; a title fills one cell or so
+            return int(pos)
+    return int(filled[0])
+
+
+def _apply_header_row(df: pd.DataFrame, name: str, notes: list[str], info: dict | None = None,
+                      header_row: int | None = None) -> pd.DataFrame:
+    """Pick the header row (files are read with header=None to control naming): ``header_row``
+    (1 = the first row read) when given, else the detected one; rows above it are skipped and said so."""
     filled = np.flatnonzero(df.notna().any(axis=1).to_numpy())
     if len(filled) == 0:
         raise DataError(f"{name} is empty", hint="Upload a file with a header row and at least one row of data")
-    header = list(df.iloc[filled[0]])
-    body = df.iloc[filled[0] + 1:].reset_index(drop=True)
+    if header_row is not None:
+        if isinstance(header_row, bool) or not isinstance(header_row, (int, np.integer)) or header_row < 1:
+            raise DataError(f"The header row must be a row number of at least 1, got {header_row!r}", where=name)
+        if header_row > len(df):
+            raise DataError(f"The header row {header_row} is past the end of the file ({len(df):,} rows)",
+                            where=name, hint="Choose a row number within the file")
+        pos, chosen = int(header_row) - 1, True
+    else:
+        pos, chosen = detect_header_row(df), False
+    skipped = [int(i) for i in filled if i < pos]
+    if skipped and not chosen:
+        above = "; ".join(" ".join(str(v) for v in df.iloc[i] if not is_missing(v))[:60] for i in skipped[:3])
+        notes.append(f"The header is row {pos + 1}: {plural(len(skipped), 'row', 'rows')} above it "
+                     f"(\"{above}\") looked like a title and {'was' if len(skipped) == 1 else 'were'} skipped. "
+                     "Choose another header row if this is wrong")
+    if info is not None:
+        info["header_row"] = pos + 1
+        info["header_row_detected"] = not chosen
+        info["rows_above_header"] = len(skipped)
+    header = list(df.iloc[pos])
+    body = df.iloc[pos + 1:].reset_index(drop=True)
     body.columns = _fix_headers(header, notes)
     return body
 
@@ -557,13 +626,15 @@ def _finish(df: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
 
 
 def read_table(path_or_buffer, *, filename: str | None = None, sheet: str | int | None = None,
-               max_bytes: int | None = None) -> pd.DataFrame:
+               max_bytes: int | None = None, header_row: int | None = None) -> pd.DataFrame:
     """Read a CSV/TSV, Excel, JSON, JSON Lines or Parquet file into a DataFrame.
 
     ``path_or_buffer`` is a path, bytes, or a file-like object (an uploaded file);
     ``filename`` names it for format detection and messages. CSV cells are read as
     text. ``df.attrs["textclf"]`` holds what was detected (format, encoding,
-    delimiter, sheet) and ``notes`` (plain sentences about what was fixed).
+    delimiter, sheet, ``header_row``: 1-based row of the header among the rows read, detected past
+    title/blank rows unless ``header_row`` is given; CSV/TSV and Excel only) and ``notes`` (plain
+    sentences about what was fixed).
     Raises DataError with an actionable one-line message when the file cannot be used.
     """
     limit = max_bytes if max_bytes is not None else max_upload_bytes()
@@ -574,10 +645,10 @@ def read_table(path_or_buffer, *, filename: str | None = None, sheet: str | int 
     notes: list[str] = []
     info: dict[str, Any] = {"format": kind, "filename": name}
     if kind == "text":
-        df = _apply_header_row(_read_text_table(raw, name, notes, info), name, notes)
+        df = _apply_header_row(_read_text_table(raw, name, notes, info), name, notes, info, header_row)
         info["format"] = "tsv" if info.get("delimiter") == "\t" else "csv"
     elif kind == "excel":
-        df = _apply_header_row(_read_excel(raw, name, sheet, notes, info), name, notes)
+        df = _apply_header_row(_read_excel(raw, name, sheet, notes, info), name, notes, info, header_row)
     elif kind == "json":
         df = _read_json(raw, name, notes, info)
     elif kind == "jsonl":

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from ..labels import split_multi
 from .cells import detect_sep, is_number, plural
+from .columns import LABEL_NAMES, TEXT_NAMES
 from .keys import normalize_keys
 from .read import read_notes, read_warnings
 from .splits import prepare
@@ -232,6 +233,7 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
     else:
         counts = Counter({str(k): int(v) for k, v in labelled.value_counts().items()})
     rep.class_counts = {k: int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
+    _header_word_classes(rep, df, labels, rows, add)
 
     if len(counts) < 2:
         only = f"'{next(iter(counts))}'" if counts else "none"
@@ -330,3 +332,23 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
     add(Finding("rows", "info", f"{plural(rep.n_rows, 'row', 'rows')}: {rep.n_labelled:,} labelled in {plural(len(counts), 'class', 'classes')}"
                 + (f", {rep.n_unlabelled:,} without a label." if rep.n_unlabelled else ".")))
     return rep
+
+
+HEADER_WORD_MAX_ROWS = 2  # a header read as data shows up once (twice for a repeated header block)
+
+
+def _header_word_classes(rep: DataReport, df: pd.DataFrame, labels: pd.Series, rows, add) -> None:
+    """A class that is a header word ('label', 'category', a column's own name) with one or two rows
+    is almost always a header row read as data (a title row above the header): block training,
+    so the page never says "Ready to train" while it is counted as a class."""
+    words = {str(c).strip().lower() for c in df.columns} | set(LABEL_NAMES) | set(TEXT_NAMES)
+    suspects = [k for k, v in rep.class_counts.items() if k.strip().lower() in words and v <= HEADER_WORD_MAX_ROWS]
+    if not suspects:
+        return
+    values = labels.astype(object).where(labels.notna(), None).tolist()
+    where = [int(r) for r, v in zip(rows, values) if v is not None and str(v).strip() in suspects]
+    names = ", ".join(f"'{k}'" for k in suspects)
+    add(Finding("header_word_class", "error", f"{names} {'is' if len(suspects) == 1 else 'are'} counted as a class "
+                f"but looks like a column heading ({_rows_text(where)}): the header row is probably wrong, e.g. a "
+                "title row above the real header. Choose the header row (on Upload, or `--header-row N` in the "
+                "CLI), or drop those rows in Label review.", len(where), where))
