@@ -234,7 +234,7 @@ def calibrate_run(run, predictor, y_val, val_proba, label_space):
     calibrated validation probabilities (what predictions.csv holds when there is no test split)."""
     import json
 
-    from .runs import atomic_write_json
+    from .fs import atomic_write_json
 
     cal = calibrate(val_proba, y_val, label_space.classes, multi_label=label_space.multi_label,
                     separator=label_space.separator or ";")

@@ -223,7 +223,7 @@ def _fit_head(x_train, labels, x_val, label_space: LabelSpace, seed: int):
 
 
 def _train_val(config, frame: pd.DataFrame, split: pd.DataFrame | None = None):
-    from .runner import prepare_splits
+    from .training_setup import prepare_splits
 
     config, prepared, label_space = prepare_splits(config, frame)
     if split is not None:  # the run's own split, exactly as it trained

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+from . import fs
 from .config import RunConfig
 from .errors import RunStoreError, TextclfError
 from .fs import json_default as _json_default  # numpy values and paths in metrics and events
@@ -82,24 +83,12 @@ def store_error(exc: OSError, path: Path) -> RunStoreError:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temporary file next to ``path`` and move it into place."""
-    path = Path(path)
-    tmp = None
+    """:func:`fs.atomic_write_bytes` (temp file next to ``path``, fsync, rename) with the run store's
+    one-line advice when the disk is full or the folder is not writable."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = None
+        fs.atomic_write_bytes(path, data)
     except OSError as exc:
-        raise store_error(exc, path) from None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        raise store_error(exc, Path(path)) from None
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -344,7 +344,7 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, reporter: Re
                 with torch.inference_mode(), autocast():
                     logits[batch] = scorer(**inputs).logits.float().cpu().numpy()
         if world > 1:
-            from .distributed import gather_rows
+            from .parallel import gather_rows
 
             logits = gather_rows(accelerator, logits, val_batches)
         strategies.set_train_mode(model)
