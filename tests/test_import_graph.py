@@ -127,3 +127,34 @@ def test_the_checker_sees_cycles_and_private_names(tmp_path):
                              "private: pkg.sub <- pkg.a._hidden"}
     edges, _ = import_graph(pkg)
     assert edges["pkg.sub.leaf"] == {"pkg.d"} and edges["pkg.sub"] == {"pkg.a", "pkg.sub.leaf"}
+
+
+def levels(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Top-level modules of the package by dependency depth, deepest first: each level imports only
+    from the levels after it (the picture in ARCHITECTURE.md)."""
+    top = {m: m.split(".")[1] + ("/" if (PACKAGE / m.split(".")[1]).is_dir() else "") for m in edges if "." in m}
+    deps: dict[str, set[str]] = {t: set() for t in top.values()}
+    for module, targets in edges.items():
+        if module in top:
+            deps[top[module]] |= {top[t] for t in targets if t in top and top[t] != top[module]}
+    depth: dict[str, int] = {}
+
+    def visit(m: str) -> int:
+        if m not in depth:
+            depth[m] = 1 + max((visit(d) for d in deps[m]), default=-1)
+        return depth[m]
+
+    for m in deps:
+        visit(m)
+    return [sorted(m for m in deps if depth[m] == d) for d in sorted(set(depth.values()), reverse=True)]
+
+
+def test_the_picture_in_architecture_md_is_the_import_graph():
+    """ARCHITECTURE.md draws textclf_core's modules one dependency level per line; it stays true."""
+    text = (PACKAGE.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    drawn = [line.split(" · ") for line in (ln.strip() for ln in text.splitlines())
+             if line and all(part.replace("_", "").replace("/", "").isalnum() for part in line.split(" · "))
+             and line.split(" · ")[0] in {"cli", "errors"} | set(sum(levels(import_graph(PACKAGE)[0]), []))]
+    expected = levels(import_graph(PACKAGE)[0])
+    assert drawn == expected, "Redraw the picture in ARCHITECTURE.md:\n" + "\n".join(
+        "  " + " · ".join(level) for level in expected)
