@@ -18,10 +18,13 @@ def render_curve(run) -> None:
     the run id after a rerun or a reload; the finished curve is read from the run's ``curve.json``."""
     manager = _ui.job_manager()
     job = manager.find_curve(run.id)
+    result = curve.saved_curve(run)
     if job is not None and job.active:
         _watch_curve(manager, job.job_id)
+        if result is not None:
+            st.caption("The curve computed earlier, until the new one is done:")
+            _show_curve(run, result)
         return
-    result = curve.saved_curve(run)
     if job is not None and job.state == "cancelled":
         st.info("The learning curve was cancelled" + ("; the one below is from earlier." if result else "."),
                 icon=":material/cancel:")
@@ -32,10 +35,14 @@ def render_curve(run) -> None:
         manager.submit_curve(run, frame=_ui.working_frame(), started_by=_ui.identity())
         st.rerun()  # the next run finds the job and polls it
     if result is not None:
-        st.markdown(f"**{result.sentence}**")
-        st.plotly_chart(figures.learning_curve(result.points, result.trends, title=None), key=f"curve_{run.id}")
-        for member, why in result.skipped.items():
-            st.caption(f"{member} left out: {why}.")
+        _show_curve(run, result)
+
+
+def _show_curve(run, result) -> None:
+    st.markdown(f"**{result.sentence}**")
+    st.plotly_chart(figures.learning_curve(result.points, result.trends, title=None), key=f"curve_{run.id}")
+    for member, why in result.skipped.items():
+        st.caption(f"{member} left out: {why}.")
 
 
 def _watch_curve(manager, job_id: str) -> None:

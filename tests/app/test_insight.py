@@ -34,6 +34,10 @@ def _runs(tmp_path):
 
 
 def test_evaluation_shows_intervals_calibration_and_the_learning_curve(app, tmp_path):
+    import threading
+
+    from textclf_core import curve
+
     a, b, _ = _runs(tmp_path)
     app.switch_page("pages/evaluation.py").run()
     _ok(app)
@@ -61,6 +65,33 @@ def test_evaluation_shows_intervals_calibration_and_the_learning_curve(app, tmp_
     assert any(m.value.startswith(SENTENCES) for m in app.markdown)
     assert (RunStore().get(shown).path / "curve.json").is_file()
     assert any(bt.label == "Compute it again" for bt in app.button)
+    first = curve.saved_curve(RunStore().get(shown)).sentence
+    job_manager()._curver = held_curve(shown_at := threading.Event(), threading.Event())
+    next(bt for bt in app.button if bt.label == "Compute it again").click().run()
+    assert shown_at.wait(60)
+    app.run()
+    _ok(app)  # while the new curve is computed, the kept one stays on the page
+    assert app.get("progress") and any(m.value == f"**{first}**" for m in app.markdown)
+    job_manager()._curver.release()
+    assert job_manager().wait(job_manager().find_curve(shown).job_id, timeout=60).state == "finished"
+
+
+def held_curve(entered, gate):
+    """The real curve, held after its first size until the test lets it go (``.release()``)."""
+    from textclf_core import curve
+
+    def slow_curve(run, **kwargs):
+        emit = kwargs.pop("emit")
+
+        def listen(event):
+            emit(event)
+            if event["done"] == 1:
+                entered.set()
+                assert gate.wait(60)
+        return curve.run_curve(run, recompute=True, emit=listen, **kwargs)
+
+    slow_curve.release = gate.set
+    return slow_curve
 
 
 def test_the_learning_curve_runs_as_a_job_with_progress_and_cancel(app, tmp_path):
@@ -72,18 +103,7 @@ def test_the_learning_curve_runs_as_a_job_with_progress_and_cancel(app, tmp_path
     a, b, _ = _runs(tmp_path)
     manager = job_manager()
     entered, gate = threading.Event(), threading.Event()
-
-    def slow_curve(run, **kwargs):  # the real curve, held after its first size until the test lets it go
-        emit = kwargs.pop("emit")
-
-        def listen(event):
-            emit(event)
-            if event["done"] == 1:
-                entered.set()
-                assert gate.wait(60)
-        return curve.run_curve(run, recompute=True, emit=listen, **kwargs)
-
-    manager._curver = slow_curve
+    manager._curver = held_curve(entered, gate)
     app.switch_page("pages/evaluation.py").run()
     shown = app.selectbox(key="eval_pick").value
     next(bt for bt in app.button if bt.label == "Compute the learning curve").click().run()
