@@ -10,6 +10,62 @@ from pages._serving_panel import render_serving_panel
 from pages._slices_panel import render_slices_panel
 from textclf_core import calibration, curve, evaluation, figures
 
+CURVE_POLL_SECONDS = 2.0  # as the review panel: each poll is a fragment run in the server process
+
+
+def render_curve(run) -> None:
+    """The run's learning curve: a background job (``JobManager.submit_curve``) polled here, found again by
+    the run id after a rerun or a reload; the finished curve is read from the run's ``curve.json``."""
+    manager = _ui.job_manager()
+    job = manager.find_curve(run.id)
+    result = curve.saved_curve(run)
+    if job is not None and job.active:
+        _watch_curve(manager, job.job_id)
+        if result is not None:
+            st.caption("The curve computed earlier, until the new one is done:")
+            _show_curve(run, result)
+        return
+    if job is not None and job.state == "cancelled":
+        st.info("The learning curve was cancelled" + ("; the one below is from earlier." if result else "."),
+                icon=":material/cancel:")
+    elif job is not None and job.state == "failed":
+        st.error(job.message or "The learning curve stopped; try again", icon=":material/error:")
+    if st.button("Compute the learning curve" if result is None else "Compute it again",
+                 icon=":material/trending_up:", key=f"curve_button_{run.id}"):
+        manager.submit_curve(run, frame=_ui.working_frame(), started_by=_ui.identity())
+        st.rerun()  # the next run finds the job and polls it
+    if result is not None:
+        _show_curve(run, result)
+
+
+def _show_curve(run, result) -> None:
+    st.markdown(f"**{result.sentence}**")
+    st.plotly_chart(figures.learning_curve(result.points, result.trends, title=None), key=f"curve_{run.id}")
+    for member, why in result.skipped.items():
+        st.caption(f"{member} left out: {why}.")
+
+
+def _watch_curve(manager, job_id: str) -> None:
+    """Progress and Cancel of the running curve, polled without rerunning the page."""
+
+    @st.fragment(run_every=CURVE_POLL_SECONDS)
+    def live():
+        with _ui.guard("learning curve progress"):
+            snap = manager.get(job_id)
+            if snap is None or not snap.active:
+                st.rerun()  # done: one full rerun shows the curve (or why not) and stops this polling
+            if snap.state == "queued":
+                st.progress(0.0, text=f"Waiting for the CPU (position {snap.queue_position} in the queue)…")
+            else:
+                st.progress(min(1.0, snap.progress), text=snap.message or "Computing the learning curve…")
+            if st.button("Cancel the learning curve", icon=":material/cancel:", disabled=snap.cancel_requested,
+                         key=f"curve_cancel_{job_id}"):
+                manager.cancel(job_id, by=_ui.identity())
+                st.rerun(scope="fragment")
+
+    live()
+
+
 st.title("Evaluation")
 
 runs = _ui.finished_runs(project=_ui.run_scope("evaluation"))  # this project's runs unless "all" is on
@@ -164,17 +220,9 @@ if run is not None:
     with _ui.guard("learning curve"):
         st.subheader("Will more labels help?")
         st.caption("The TF-IDF baseline (and frozen embeddings when they are already cached) trained on 10, 25, 50 "
-                   "and 100% of this run's training rows, each scored on the same validation rows.")
-        result = curve.saved_curve(run)
-        if st.button("Compute the learning curve" if result is None else "Compute it again",
-                     icon=":material/trending_up:", key=f"curve_button_{run.id}"):
-            with st.spinner("Training on 10, 25, 50 and 100% of the training rows…"):
-                result = curve.run_curve(run, recompute=True, data=_ui.working_frame())
-        if result is not None:
-            st.markdown(f"**{result.sentence}**")
-            st.plotly_chart(figures.learning_curve(result.points, result.trends, title=None), key=f"curve_{run.id}")
-            for member, why in result.skipped.items():
-                st.caption(f"{member} left out: {why}.")
+                   "and 100% of this run's training rows, each scored on the same validation rows. It runs in the "
+                   "background: you can leave this page and come back.")
+        render_curve(run)
 
 if run is not None:  # None when the run could not be opened (the message is shown above)
     with _ui.guard("by group"):

@@ -48,7 +48,11 @@ def test_curve_of_a_run_scores_each_size_on_its_validation_rows(capsys):
     frame.to_csv(path, index=False)
     run = execute(RunConfig(strategy="baseline", data_path=str(path)), None, store=RunStore())
     assert main(["curve", run.id]) == 0  # computes and keeps it in the run folder
-    assert "labelled rows" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "labelled rows" in printed.out
+    progress = [line for line in printed.err.splitlines() if "labelled rows" in line]
+    assert [line.split(":")[0].strip() for line in progress] == ["1/4", "2/4", "3/4", "4/4"]  # one per size
+    assert "best macro F1" in progress[-1]
     result = curve.saved_curve(run)
     tfidf = result.points[result.points["member"] == curve.TFIDF]
     n_train = int((pd.read_csv(run.path / "split.csv")["split"] == "train").sum())
@@ -60,8 +64,9 @@ def test_curve_of_a_run_scores_each_size_on_its_validation_rows(capsys):
                                        f"The {curve.TFIDF} scores did not grow"))
     assert f"only {result.n_val} validation texts" in result.sentence  # a tiny validation split says so
     assert curve.run_curve(run).sentence == result.sentence  # read back, not computed again
-    assert main(["curve", "--data", str(path), "--json"]) == 0
-    assert '"trends"' in capsys.readouterr().out
+    assert main(["curve", "--data", str(path), "--json", "--no-progress"]) == 0
+    printed = capsys.readouterr()
+    assert '"trends"' in printed.out and "labelled rows" not in printed.err
 
 
 def test_frozen_embeddings_join_once_they_are_cached(tiny_bert):
@@ -96,3 +101,23 @@ def test_a_run_trained_from_the_app_takes_its_table_from_the_session():
         curve.curve_for_run(run, data=small_frame(40, seed=7))  # another table: its rows would not match
     result = curve.run_curve(run, data=frame)
     assert len(result.points) == 4 and curve.saved_curve(run) is not None
+
+
+def test_the_curve_reports_each_size_and_stops_when_asked():
+    from textclf_core.errors import CancelledError
+    from textclf_core.events import check
+
+    frame = small_frame(60, seed=2)
+    config = RunConfig(strategy="baseline", text_col="review", label_col="sentiment")
+    seen = []
+    result = curve.curve_for_data(frame, config, emit=seen.append)
+    for event in seen:
+        check(event)  # typed: the schema (and ARCHITECTURE.md's table) knows every key
+    assert [e["done"] for e in seen] == [0, 1, 2, 3, 4]
+    assert [e["n_train"] for e in seen[1:]] == result.points["n_train"].tolist()
+    assert [e["macro_f1"] for e in seen[1:]] == result.points["macro_f1"].tolist()  # only TF-IDF here
+
+    done = []
+    with pytest.raises(CancelledError):  # Cancel pressed once two sizes are scored: the third never trains
+        curve.curve_for_data(frame, config, emit=lambda e: done.append(e["done"]), should_stop=lambda: 2 in done)
+    assert done == [0, 1, 2]

@@ -310,3 +310,101 @@ def test_a_real_review_job_finishes_and_its_result_is_found_in_the_cache():
         assert failed.state == "failed" and "no such method" in failed.message  # one line, no traceback
     finally:
         mgr.close()
+
+
+# --- the learning curve as a job ---------------------------------------------------------------
+class GatedCurver:
+    """A learning curve that reports its first size and waits for the test."""
+
+    def __init__(self):
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def __call__(self, run, *, data, emit, should_stop, **settings):
+        emit({"type": "curve_point", "done": 1, "total": 4, "n_train": 10, "member": "TF-IDF", "macro_f1": 0.5})
+        self.entered.set()
+        assert self.gate.wait(10), "test never opened the gate"
+        if should_stop():
+            raise CancelledError()
+        return {"run": run.id, "rows": len(data), **settings}
+
+
+def test_a_second_curve_of_the_same_run_returns_the_running_job(manager):
+    mgr, _ = manager
+    curver = GatedCurver()
+    mgr._curver = curver
+    run, frame = FakeRun("run-7"), pd.DataFrame({"text": list("ab"), "label": list("xy")})
+    job = mgr.submit_curve(run, frame)
+    assert curver.entered.wait(10)
+    assert mgr.submit_curve(run, frame) == job  # a second press (or another tab) joins the running curve
+    snap = mgr.snapshot(job)
+    assert (snap.kind, snap.state, snap.run_id, snap.progress) == ("curve", "running", "run-7", 0.25)
+    assert "scored 1 of 4 sizes" in snap.message and "0.50" in snap.message
+    assert mgr.find_curve("run-7").job_id == job and mgr.find_curve("run-8") is None
+    assert mgr.active() == []  # the Training page lists training runs only
+    curver.gate.set()
+    assert mgr.wait(job, timeout=10).state == "finished"
+    assert mgr.result(job) == {"run": "run-7", "rows": 2}
+    again = mgr.submit_curve(run, frame)  # done: a new press computes it again
+    assert again != job
+    with pytest.raises(TextclfError, match="sets 'emit'"):
+        mgr.submit_curve(run, emit=print)
+
+
+def _app_run(tmp_path):
+    from small_data import small_frame
+
+    from textclf_core.runner import execute
+    from textclf_core.runs import RunStore
+
+    store = RunStore(tmp_path / "runs")
+    frame = small_frame(80, classes=("pos", "neg", "neutral"), seed=2)
+    run = execute(RunConfig(strategy="baseline", text_col="review", label_col="sentiment"), frame, store=store)
+    return store, run, frame
+
+
+def test_a_real_curve_job_reports_each_size_and_keeps_the_curve_in_the_run(tmp_path):
+    from textclf_core import curve
+
+    store, run, frame = _app_run(tmp_path)  # no data file, like the app's runs: the frame travels with the job
+    mgr = JobManager(store)
+    try:
+        job = mgr.submit_curve(run.id, frame)
+        done = mgr.wait(job, timeout=120)
+        assert done.state == "finished", done.message
+        points = [e for e in done.events if e["type"] == "curve_point"]
+        assert [e["done"] for e in points] == [0, 1, 2, 3, 4] and points[-1]["total"] == 4
+        assert [e["n_train"] for e in points[1:]] == sorted(e["n_train"] for e in points[1:])
+        result = mgr.result(job)
+        assert isinstance(result, curve.LearningCurve) and len(result.points) == 4
+        saved = curve.saved_curve(store.get(run.id))  # what a reload shows
+        assert saved is not None and saved.sentence == result.sentence
+        missing = mgr.wait(mgr.submit_curve(run.id), timeout=60)  # without the table: a one-line reason
+        assert missing.state == "failed" and "not at hand" in missing.message
+    finally:
+        mgr.close()
+
+
+def test_cancel_stops_a_real_curve_between_sizes_and_keeps_no_half_curve(tmp_path):
+    from textclf_core import curve
+
+    store, run, frame = _app_run(tmp_path)
+    job_ids = []
+
+    def cancel_after_first_size(run, *, emit, **kwargs):
+        def listen(event):
+            emit(event)
+            if event["done"] == 1:
+                assert mgr.cancel(job_ids[0], by="ana")
+        return curve.run_curve(run, recompute=True, emit=listen, **kwargs)
+
+    mgr = JobManager(store, curver=cancel_after_first_size)
+    try:
+        job_ids.append(mgr.submit_curve(run, frame))
+        done = mgr.wait(job_ids[0], timeout=120)
+        assert done.state == "cancelled" and done.cancelled_by == "ana"
+        assert max(e["done"] for e in done.events if e["type"] == "curve_point") == 1
+        assert curve.saved_curve(run) is None and mgr.result(job_ids[0]) is None
+        assert store.get(run.id).meta().get("cancelled_by") is None  # the training run was not cancelled
+    finally:
+        mgr.close()

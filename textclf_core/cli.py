@@ -298,6 +298,10 @@ class ProgressPrinter:
             self._write(f"  {row['member']}: {row['state']}" + (f" ({row['reason']})" if row.get("reason") else "")
                         + (f", validation macro F1 {_cell(row['val_macro_f1'])}" if row.get("val_macro_f1") is not None
                            else ""))
+        elif kind == "curve_point" and event.get("done"):  # learning curve: one line per subset size
+            self._write(f"  {event['done']}/{event['total']}: {event['n_train']:,} labelled rows"
+                        + (f", best macro F1 {_cell(event['macro_f1'])} ({event.get('member')})"
+                           if event.get("macro_f1") is not None else ", nothing to score (one class)"))
         elif kind in ("finished", "cancelled", "failed"):
             self.close()
 
@@ -771,6 +775,7 @@ def add_curve(sub) -> None:
     p.add_argument("--text-col", help="column with the texts (default: guessed)")
     p.add_argument("--label-col", help="column with the labels (default: guessed)")
     p.add_argument("--json", action="store_true", help="print the points as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     p.set_defaults(func=cmd_curve)
 
 
@@ -779,10 +784,12 @@ def cmd_curve(args) -> int:
 
     if bool(args.run) == bool(args.data):
         raise UsageError("Give either a run id or --data FILE")
+    # The same curve_point events the app's curve job shows, as lines on stderr (synchronous: it is a CLI).
+    printer = None if args.no_progress else ProgressPrinter()
     if args.run:
         from .runs import RunStore
 
-        result = run_curve(RunStore().get(args.run), recompute=True)
+        result = run_curve(RunStore().get(args.run), recompute=True, emit=printer)
     else:
         frame = _read(args.data, args.sheet)
         text_col, label_col, _ = _columns(frame, args.text_col, args.label_col)
@@ -790,7 +797,7 @@ def cmd_curve(args) -> int:
             raise UsageError("Could not tell which columns hold the texts and the labels",
                              hint="Name them with --text-col and --label-col")
         result = curve_for_data(frame, RunConfig(strategy="baseline", text_col=text_col, label_col=label_col,
-                                                 data_path=str(args.data)))
+                                                 data_path=str(args.data)), emit=printer)
     if args.json:
         _out(json.dumps(result.to_dict(), indent=2))
         return EXIT_OK

@@ -57,6 +57,9 @@ SCHEMA: dict[str, EventSpec] = {spec.type: spec for spec in (
     EventSpec("failed", ("message",), doc=_FINAL_DOC),
     EventSpec("review_stage", ("stage", "progress"), doc="label review: a stage and its share done (0..1)"),
     EventSpec("review_fold", ("fold", "folds"), doc="label review: one fold of out-of-sample probabilities done"),
+    EventSpec("curve_point", ("done", "total", "n_train"), ("member", "macro_f1", "accuracy"),
+              doc="learning curve: done of total subset sizes scored; n_train: the size scored last (done 0: the first, "
+                  "about to train); member, macro_f1, accuracy: its best member"),
     EventSpec("cancel_requested", ("by",), doc="someone pressed Cancel (by: the signed-in user or browser identity)"),
     EventSpec("plan", ("budget_s", "leaderboard"), ("stats",),
               doc="auto: the candidates in order, with estimates, before the first trains (budget_s null: no limit)"),
@@ -127,6 +130,12 @@ def final(state: str, message: str, **extra) -> dict:
 
 def finished(*, message: str, test: dict, train_seconds: float) -> dict:
     return final("finished", message, test=test, train_seconds=train_seconds)
+
+
+def curve_point(*, done: int, total: int, n_train: int, member: str | None = None, macro_f1: float | None = None,
+                accuracy: float | None = None) -> dict:
+    return _make("curve_point", dict(done=int(done), total=int(total), n_train=int(n_train)),
+                 dict(member=member, macro_f1=macro_f1, accuracy=accuracy))
 
 
 def cancel_requested(*, by: str) -> dict:

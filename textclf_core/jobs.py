@@ -1,8 +1,11 @@
 """Background jobs: one worker thread per device, a FIFO queue, thread-safe snapshots.
 
-A job is a training run (:meth:`JobManager.submit`) or a label review
-(:meth:`JobManager.submit_review`); both share the device's queue and the snapshot shape
-(state, progress, message, cancel). The web app holds one :class:`JobManager` per server
+A job is a training run (:meth:`JobManager.submit`), a label review
+(:meth:`JobManager.submit_review`) or a run's learning curve (:meth:`JobManager.submit_curve`);
+all share the device's queue and the snapshot shape (state, progress, message, cancel). Reviews
+and curves are "task" jobs: one function call keyed by what it computes (the data version, the
+run), deduplicated while active, with its result kept in memory for a few jobs and on disk by
+the function itself (review cache, the run's ``curve.json``). The web app holds one :class:`JobManager` per server
 process. A browser session keeps only job ids and polls :meth:`JobManager.snapshot`; the
 job's thread never touches Streamlit. Events from the runner (plain dicts, see ARCHITECTURE.md) are kept here in
 bounded memory for live curves and also written by the runner to ``metrics.jsonl``, so a
@@ -33,20 +36,23 @@ from .events import cancel_requested as cancel_requested_event
 log = logging.getLogger(__name__)
 
 STATES = ("queued", "running", "finished", "failed", "cancelled")
-KINDS = ("training", "review")
+KINDS = ("training", "review", "curve")
 ACTIVE_STATES = ("queued", "running")
 MAX_EVENTS = 200  # recent events kept per job for the event log
 MAX_CURVE_POINTS = 4000  # step losses kept per job; older points are thinned, not dropped wholesale
 MAX_FINISHED_JOBS = 100  # finished jobs remembered per server (their runs stay on disk)
-MAX_REVIEW_RESULTS = 4  # review results held in memory by their jobs (all of them stay in the review cache)
+MAX_TASK_RESULTS = 4  # results held in memory per task kind (all stay on disk: review cache, curve.json)
+MAX_REVIEW_RESULTS = MAX_TASK_RESULTS
 
 GENERIC_FAILURE = "Training stopped because of an unexpected error; the details are in the server log"
 REVIEW_FAILURE = "The label review stopped because of an unexpected error; the details are in the server log"
+CURVE_FAILURE = "The learning curve stopped because of an unexpected error; the details are in the server log"
 OOM_ADVICE = ("The device ran out of memory. Try a smaller batch size or max length, "
               "or a lighter strategy (LoRA, partial or feature extraction)")
 
 Runner = Callable[..., Any]
 Reviewer = Callable[..., Any]
+Curver = Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -77,8 +83,8 @@ class JobSnapshot:
     last_evaluation: dict | None  # the latest evaluation event, confusion matrix included
     config: dict = field(default_factory=dict)  # training: the RunConfig; review: review()'s settings
     version: int = 0  # events received so far: (job_id, version) names what the curves show
-    kind: str = "training"  # training | review
-    result_key: str | None = None  # review: the ReviewResult's fingerprint (cache key of its data version)
+    kind: str = "training"  # training | review | curve
+    result_key: str | None = None  # review: the ReviewResult's fingerprint (cache key of its data version); curve: run id
     started_by: str | None = None  # who submitted it (signed-in user or browser identity)
     cancelled_by: str | None = None  # who pressed Cancel
     project: str | None = None  # the project the run belongs to (from run_meta)
@@ -106,7 +112,8 @@ class _Job:
         self.name = name
         self.settings = dict(settings or {})
         self.result_key = result_key
-        self.result: Any = None  # review: the ReviewResult (it is in the review cache too)
+        self.result: Any = None  # review: the ReviewResult (also in the review cache); curve: the LearningCurve
+        self.target: Any = None  # curve: the Run whose curve is computed
         self.config = config
         self.frame = frame
         self.device = device
@@ -145,13 +152,17 @@ class JobManager:
     ``runner(config, frame, store=, run=, emit=, should_stop=)`` and defaults to
     :func:`textclf_core.runner.execute`; ``reviewer`` is called as
     ``reviewer(frame, emit=, should_stop=, **settings)`` and defaults to
-    :func:`textclf_core.review.review`. Tests inject fakes.
+    :func:`textclf_core.review.review`; ``curver`` is called as
+    ``curver(run, data=, emit=, should_stop=, **settings)`` and defaults to
+    :func:`textclf_core.curve.run_curve` with ``recompute=True``. Tests inject fakes.
     """
 
-    def __init__(self, store=None, *, runner: Runner | None = None, reviewer: Reviewer | None = None):
+    def __init__(self, store=None, *, runner: Runner | None = None, reviewer: Reviewer | None = None,
+                 curver: Curver | None = None):
         self._store = store
         self._runner = runner
         self._reviewer = reviewer
+        self._curver = curver
         self._lock = threading.RLock()
         self._wake = threading.Condition(self._lock)
         self._jobs: dict[str, _Job] = {}
@@ -200,26 +211,69 @@ class JobManager:
             from .review import review_key
 
             key = review_key(frame, **settings)
-        with self._lock:
-            for job in self._jobs.values():
-                if job.kind == "review" and job.result_key == key and job.state in ACTIVE_STATES:
-                    return job.job_id
         method = str(settings.get("method", "combined"))
-        job = _Job(self._new_id(), None, frame, device or _review_device(method), kind="review",
-                   name=name or f"Label review · {method}", settings=settings, result_key=key)
-        return self._enqueue(job)
+        return self._submit_task("review", key, lambda: _Job(
+            self._new_id(), None, frame, device or _review_device(method), kind="review",
+            name=name or f"Label review · {method}", settings=settings, result_key=key))
 
-    def find_review(self, key: str) -> JobSnapshot | None:
-        """The newest review job of this data version (``key``), active ones first; None when there is none."""
+    def submit_curve(self, run, frame=None, *, device: str = "cpu", name: str | None = None,
+                     started_by: str | None = None, **settings) -> str:
+        """Queue the learning curve of ``run`` (a Run or a run id; :func:`textclf_core.curve.run_curve`);
+        returns the job id at once. ``frame``: the table the run was trained on, when its file is not
+        readable (runs trained from the app). ``settings`` go to the curve (e.g. ``fractions=``).
+
+        One curve per run at a time: while one is queued or running, its job id is returned. The
+        result is written to the run's ``curve.json`` (a reload shows it) and kept by the job
+        (:meth:`result`). Curves fit TF-IDF models and logistic heads on cached embeddings: CPU work,
+        so they queue on the CPU (behind CPU training) by default.
+        """
+        for banned in ("emit", "should_stop", "data"):
+            if banned in settings:
+                raise TextclfError(f"A curve job sets '{banned}' itself")
+        if isinstance(run, str):
+            run = self.store.get(run)
+        run_id = getattr(run, "id", None)
+        if run_id is None:
+            raise TextclfError("A curve job needs a run", hint="Pick a finished run")
+
+        def make() -> _Job:
+            job = _Job(self._new_id(), None, frame, device, kind="curve", settings=settings, result_key=run_id,
+                       name=name or f"Learning curve · {run_id}")
+            job.target, job.run_id, job.started_by = run, run_id, started_by
+            return job
+
+        return self._submit_task("curve", run_id, make)
+
+    def find(self, kind: str, key: str) -> JobSnapshot | None:
+        """The newest ``kind`` job (review, curve) of ``key`` (the data version, the run id), active ones first;
+        None when there is none."""
         with self._lock:
-            jobs = [j for j in self._jobs.values() if j.kind == "review" and j.result_key == key]
+            jobs = [j for j in self._jobs.values() if j.kind == kind and j.result_key == key]
             if not jobs:
                 return None
             active = [j for j in jobs if j.state in ACTIVE_STATES]
             return self._snapshot((active or jobs)[-1])
 
+    def find_review(self, key: str) -> JobSnapshot | None:
+        """The newest review job of this data version (``key``), active ones first; None when there is none."""
+        return self.find("review", key)
+
+    def find_curve(self, run_id: str) -> JobSnapshot | None:
+        """The newest learning-curve job of this run, active ones first; None when there is none."""
+        return self.find("curve", run_id)
+
+    def _submit_task(self, kind: str, key: str, make: Callable[[], _Job]) -> str:
+        """The active ``kind`` job of ``key`` when there is one (checked and queued under one lock, so two
+        presses make one job), else ``make()`` queued."""
+        with self._lock:
+            for job in self._jobs.values():
+                if job.kind == kind and job.result_key == key and job.state in ACTIVE_STATES:
+                    return job.job_id
+            return self._enqueue(make())
+
     def result(self, job_id: str) -> Any:
-        """What a finished review job produced (its ReviewResult); None for other jobs or before it finished."""
+        """What a finished review or curve job produced (ReviewResult, LearningCurve); None for other jobs
+        or before it finished."""
         with self._lock:
             job = self._jobs.get(job_id)
             return job.result if job is not None and job.state == "finished" else None
@@ -262,9 +316,8 @@ class JobManager:
                 job.finished_at = time.time()
                 job.frame = None
             else:
-                job.message = ("Cancelling… the review stops after the current step" if job.kind == "review"
-                               else "Cancelling… the run stops after the current step")
-            run_id = job.run_id
+                job.message = CANCELLING.get(job.kind, CANCELLING["training"])
+            run_id = job.run_id if job.kind == "training" else None  # a curve's run was not cancelled
         if by is not None and run_id is not None:
             _record_cancel(self.store, run_id, by)
         return True
@@ -370,6 +423,9 @@ class JobManager:
         if job.kind == "review":
             self._run_review(job)
             return
+        if job.kind == "curve":
+            self._run_curve(job)
+            return
         run = None
         try:
             meta = dict(job.run_meta, started_by=job.started_by)
@@ -413,26 +469,40 @@ class JobManager:
 
     def _run_review(self, job: _Job) -> None:
         reviewer = self._reviewer or _default_reviewer()
+        self._run_task(job, lambda emit, stop: reviewer(job.frame, emit=emit, should_stop=stop, **job.settings),
+                       working="Reviewing the labels…", cancelled="Cancelled; nothing was changed",
+                       failure=REVIEW_FAILURE, key_of=lambda result: getattr(result, "fingerprint", None))
+
+    def _run_curve(self, job: _Job) -> None:
+        curver = self._curver or _default_curver()
+        self._run_task(job, lambda emit, stop: curver(job.target, data=job.frame, emit=emit, should_stop=stop,
+                                                       **job.settings),
+                       working="Starting the learning curve…",
+                       cancelled="Cancelled; the curve computed earlier (if any) is kept", failure=CURVE_FAILURE)
+
+    def _run_task(self, job: _Job, call: Callable[[Callable, Callable], Any], *, working: str, cancelled: str,
+                  failure: str, key_of: Callable[[Any], str | None] | None = None) -> None:
+        """Run one task job (review, curve): ``call(emit, should_stop)``; keep its result, map errors to states."""
         with self._lock:
-            job.message = "Reviewing the labels…"
+            job.message = working
         try:
-            result = reviewer(job.frame, emit=lambda event: self._on_event(job, event),
-                              should_stop=job.cancel_event.is_set, **job.settings)
+            result = call(lambda event: self._on_event(job, event), job.cancel_event.is_set)
         except CancelledError:
-            self._finish(job, "cancelled", "Cancelled; nothing was changed")
+            self._finish(job, "cancelled", cancelled)
             return
         except TextclfError as exc:
             self._finish(job, "failed", str(exc))
             return
         except Exception as exc:  # noqa: BLE001
-            self._finish(job, "failed", _failure_message(job, exc, REVIEW_FAILURE))
+            self._finish(job, "failed", _failure_message(job, exc, failure))
             return
         with self._lock:
             job.result = result
-            job.result_key = getattr(result, "fingerprint", None) or job.result_key
-            # Older results stay reachable through the review cache; memory keeps only the newest few.
-            held = [j for j in self._jobs.values() if j.kind == "review" and j.result is not None]
-            for old in held[:max(0, len(held) - MAX_REVIEW_RESULTS)]:
+            if key_of is not None:
+                job.result_key = key_of(result) or job.result_key
+            # Older results stay reachable on disk; memory keeps only the newest few of each kind.
+            held = [j for j in self._jobs.values() if j.kind == job.kind and j.result is not None]
+            for old in held[:max(0, len(held) - MAX_TASK_RESULTS)]:
                 old.result = None
         self._finish(job, "finished", "Finished")
 
@@ -486,7 +556,12 @@ class JobManager:
                 if event.get("stage") and event["stage"] != "done":
                     stage = str(event["stage"])
                     job.message = f"Review: {stage[:1].upper() + stage[1:]}…"
-            elif kind in ("finished", "cancelled", "failed"):
+            elif kind == "curve_point":  # learning curve: {"done", "total", "n_train", "macro_f1"}
+                done, total = int(event.get("done") or 0), int(event.get("total") or 0)
+                if total:
+                    job.progress = max(job.progress, min(1.0, done / total))
+                job.message = _curve_message(done, total, event)
+            elif kind in ("finished", "cancelled", "failed") and job.kind == "training":
                 job.terminal_event = event
             job.version += 1
             self._wake.notify_all()
@@ -567,6 +642,15 @@ def _default_reviewer() -> Reviewer:
     return review
 
 
+def _default_curver() -> Curver:
+    from .curve import run_curve
+
+    def curver(run, **kwargs):
+        return run_curve(run, recompute=True, **kwargs)
+
+    return curver
+
+
 def _default_runner() -> Runner:
     from .runner import execute
 
@@ -638,6 +722,22 @@ def _step_message(job: _Job, note: str | None = None) -> str:
     if job.eta_s is not None:
         parts.append(f"about {format_duration(job.eta_s)} left")
     return " · ".join(parts) or "Training…"
+
+
+CANCELLING = {"training": "Cancelling… the run stops after the current step",
+              "review": "Cancelling… the review stops after the current step",
+              "curve": "Cancelling… the learning curve stops after the current fit"}
+
+
+def _curve_message(done: int, total: int, event: dict) -> str:
+    """'Training on 840 labelled rows (size 1 of 4)…', then 'Scored 2 of 4 sizes (last: 2,100 rows, macro-F1 0.81)'."""
+    n = int(event.get("n_train") or 0)
+    if done == 0:
+        return f"Learning curve: training on {n:,} labelled rows (size 1 of {total})…"
+    text = f"Learning curve: scored {done} of {total} sizes (last: {n:,} rows"
+    if event.get("macro_f1") is not None:
+        text += f", macro-F1 {float(event['macro_f1']):.2f}"
+    return text + ")" + ("…" if done < total else "")
 
 
 STAGE_NAMES = {"embedding": "Embedding the texts", "frozen layers": "Running the frozen layers once"}

@@ -34,6 +34,10 @@ def _runs(tmp_path):
 
 
 def test_evaluation_shows_intervals_calibration_and_the_learning_curve(app, tmp_path):
+    import threading
+
+    from textclf_core import curve
+
     a, b, _ = _runs(tmp_path)
     app.switch_page("pages/evaluation.py").run()
     _ok(app)
@@ -48,13 +52,76 @@ def test_evaluation_shows_intervals_calibration_and_the_learning_curve(app, tmp_
     reliability = [c for c in charts if "Reliability" in json.dumps(c.get("layout", {}).get("title", ""))]
     assert reliability and reliability[0]["data"][1]["name"].startswith("before")
 
+    from pages._ui import job_manager
+
+    shown = app.selectbox(key="eval_pick").value  # the run the page shows
     next(bt for bt in app.button if bt.label == "Compute the learning curve").click().run()
     _ok(app)
+    job = job_manager().find_curve(shown)
+    assert job is not None, "the button should start a background curve job"
+    assert job_manager().wait(job.job_id, timeout=120).state == "finished"
+    app.run()  # as the polling fragment does once the job is done
+    _ok(app)
     assert any(m.value.startswith(SENTENCES) for m in app.markdown)
-    assert (b.path / "curve.json").is_file() or (a.path / "curve.json").is_file()
-    app.run()  # the next visit shows the kept curve without computing it
+    assert (RunStore().get(shown).path / "curve.json").is_file()
     assert any(bt.label == "Compute it again" for bt in app.button)
-    assert any(m.value.startswith(SENTENCES) for m in app.markdown)
+    first = curve.saved_curve(RunStore().get(shown)).sentence
+    job_manager()._curver = held_curve(shown_at := threading.Event(), threading.Event())
+    next(bt for bt in app.button if bt.label == "Compute it again").click().run()
+    assert shown_at.wait(60)
+    app.run()
+    _ok(app)  # while the new curve is computed, the kept one stays on the page
+    assert app.get("progress") and any(m.value == f"**{first}**" for m in app.markdown)
+    job_manager()._curver.release()
+    assert job_manager().wait(job_manager().find_curve(shown).job_id, timeout=60).state == "finished"
+
+
+def held_curve(entered, gate):
+    """The real curve, held after its first size until the test lets it go (``.release()``)."""
+    from textclf_core import curve
+
+    def slow_curve(run, **kwargs):
+        emit = kwargs.pop("emit")
+
+        def listen(event):
+            emit(event)
+            if event["done"] == 1:
+                entered.set()
+                assert gate.wait(60)
+        return curve.run_curve(run, recompute=True, emit=listen, **kwargs)
+
+    slow_curve.release = gate.set
+    return slow_curve
+
+
+def test_the_learning_curve_runs_as_a_job_with_progress_and_cancel(app, tmp_path):
+    import threading
+
+    from pages._ui import job_manager
+    from textclf_core import curve
+
+    a, b, _ = _runs(tmp_path)
+    manager = job_manager()
+    entered, gate = threading.Event(), threading.Event()
+    manager._curver = held_curve(entered, gate)
+    app.switch_page("pages/evaluation.py").run()
+    shown = app.selectbox(key="eval_pick").value
+    next(bt for bt in app.button if bt.label == "Compute the learning curve").click().run()
+    assert entered.wait(60)
+    app.run()  # a rerun (or a reload: the job is found by the run id) shows the job, not a second one
+    _ok(app)
+    bar = app.get("progress")
+    assert bar and "scored 1 of 4 sizes" in bar[0].proto.text
+    assert not any(bt.label.startswith("Compute") for bt in app.button)
+    next(bt for bt in app.button if bt.label == "Cancel the learning curve").click().run()
+    gate.set()
+    done = manager.wait(manager.find_curve(shown).job_id, timeout=60)
+    assert done.state == "cancelled" and done.cancelled_by
+    app.run()
+    _ok(app)
+    assert any("learning curve was cancelled" in i.value for i in app.info)
+    assert curve.saved_curve(RunStore().get(shown)) is None  # no half curve kept
+    assert any(bt.label == "Compute the learning curve" for bt in app.button)
 
 
 def test_compare_page_puts_run_a_against_run_b_and_filters_disagreements(app, tmp_path):
