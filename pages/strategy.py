@@ -43,14 +43,19 @@ TRADE_OFFS = {
 }
 OTHER = "Other (hub id or local folder)…"
 
-def show_plan(config, report, hw) -> None:
-    """Auto's plan before it starts: candidates in order, estimated time each, how long texts are read."""
-    st.subheader("Plan")
+def plan_stats(config, report, hw):
+    """auto.data_stats of the rows the run will train on (as the split will be sized)."""
     texts = _ui.working_frame()[config.text_col].astype(str).tolist() if config.text_col else []
     n = report.n_labelled
     n_train = int(n * (1 - config.val_size - config.test_size))
-    stats = auto.data_stats(texts[:n_train] if len(texts) > n_train else texts, int(n * config.val_size),
-                            int(n * config.test_size), report.class_counts, bool(report.multi_label), hw)
+    return auto.data_stats(texts[:n_train] if len(texts) > n_train else texts, int(n * config.val_size),
+                           int(n * config.test_size), report.class_counts, bool(report.multi_label), hw)
+
+
+def show_plan(config, report, hw) -> None:
+    """Auto's plan before it starts: candidates in order, estimated time each, how long texts are read."""
+    st.subheader("Plan")
+    stats = plan_stats(config, report, hw)
     members = auto.plan(config, stats, hw)
     budget = config.budget_s
     st.dataframe(pd.DataFrame(auto.plan_rows(members, budget)), hide_index=True, width="stretch")
@@ -116,8 +121,20 @@ with _ui.guard("strategy"):
                                    help=f"The whole run ends within this time (plus at most 10%). The default suits "
                                         f"{hw.describe()}.")
             settings["budget_s"] = auto.BUDGET_CHOICES[budget_name]
-            if settings["budget_s"] is None:
-                settings["extra"] = {"no_budget": True}
+            extra = {"no_budget": True} if settings["budget_s"] is None else {}
+            # Like AutoGluon's included_model_types: leave out candidates you do not want (e.g. the slow ones).
+            everyone = {m.key: m.label for m in auto.plan(r.replace(text_col=ds["text_col"]),
+                                                          plan_stats(r.replace(text_col=ds["text_col"]), report, hw),
+                                                          hw)}
+            picked = st.multiselect("Candidates", list(everyone), default=list(everyone), format_func=everyone.get,
+                                    key=f"members_{v}", help="Auto tries these, cheapest first, on the same split. "
+                                                             "TF-IDF is the bar every other candidate must beat.")
+            if not picked:
+                st.warning("Pick at least one candidate to continue.")
+            elif set(picked) != set(everyone):
+                extra["auto_members"] = list(picked)
+            if extra:
+                settings["extra"] = extra
         elif not spec.uses_model:
             settings["baseline_model"] = st.selectbox(
                 "Linear classifier", BASELINE_MODELS, key=f"bm_{v}",
@@ -206,7 +223,7 @@ with _ui.guard("strategy"):
     config = None
     with right:
         with _ui.guard("settings"):
-            if spec.uses_model and not spec.budgeted and not settings.get("model"):
+            if spec.uses_model and not spec.budgeted and not settings.get("model") or spec.budgeted and not picked:
                 st.stop()
             config = RunConfig(strategy=strategy, text_col=ds["text_col"], label_col=ds["label_col"],
                                split_col=ds.get("split_col"), data_path=str(ds["name"]),
