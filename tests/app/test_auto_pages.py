@@ -29,6 +29,13 @@ def test_strategy_page_offers_auto_first_with_budget_and_plan(app):
     budget.set_value("1 min").run()
     no_trouble(app)
     assert any("Budget: 1 min" in c.value for c in app.caption)
+    candidates = next(m for m in app.multiselect if m.label == "Candidates")
+    assert set(candidates.value) == {"tfidf-logreg", "tfidf-svm", "embeddings-minilm", "partial-minilm",
+                                     "full-minilm"} | ({"embeddings-mpnet"} if "mpnet embeddings" in set(
+                                         plan["candidate"]) else set())
+    candidates.set_value(["tfidf-logreg", "embeddings-minilm"]).run()
+    no_trouble(app)
+    assert list(app.dataframe[0].value["candidate"]) == ["TF-IDF + logistic regression", "MiniLM embeddings"]
 
 
 def test_strategy_page_reads_the_registry(app):
