@@ -111,3 +111,18 @@ def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
     assert any(s.value == "Auto leaderboard" for s in app.subheader)
     assert any(summary[0] == i.value for i in app.info)
     assert any("stands in for the ensemble" in c.value for c in app.caption)
+
+
+def test_track_toggle_follows_the_servers_tracking_uri(app, monkeypatch):
+    from textclf_core import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:secret@mlflow.example:5000")
+    assert tracking.track_setting(True) == "mlflow" and tracking.track_setting(False) == "off"
+    upload(app, "reviews.csv", tiny_csv())
+    app.switch_page("pages/strategy.py").run()
+    no_trouble(app)
+    toggle = next(t for t in app.toggle if t.label == "Track in MLflow")
+    assert toggle.value is True  # the server tracks every run: the toggle says so and can turn it off
+    assert "http://user:***@mlflow.example:5000" in toggle.help and "secret" not in toggle.help
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert tracking.track_setting(False) is None  # off is the default then: nothing to override
