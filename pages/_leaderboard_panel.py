@@ -34,13 +34,16 @@ def render_leaderboard(rows: list[dict], summary: str | None = None, *, budget_s
 
 def render_for_job(snapshot) -> None:
     """Live view: the newest leaderboard among the job's events (the run's event file when they rolled off)."""
-    rows, summary = latest_leaderboard(list(snapshot.events))
+    found = list(snapshot.events)
+    rows, summary = latest_leaderboard(found)
     if not rows and snapshot.run_id:
         try:
-            rows, summary = latest_leaderboard(_ui.run_store().get(snapshot.run_id).events())
+            found = _ui.run_store().get(snapshot.run_id).events()
+            rows, summary = latest_leaderboard(found)
         except Exception:  # noqa: BLE001 - no leaderboard is not an error on this page
             rows = []
-    render_leaderboard(rows, summary, key=f"job_{snapshot.job_id}")
+    budget = next((e.get("budget_s") for e in reversed(found) if e.get("type") in ("plan", "member")), None)
+    render_leaderboard(rows, summary, budget_s=budget, key=f"job_{snapshot.job_id}")
 
 
 def render_for_run(run) -> None:

@@ -9,13 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from pages import _ui
-from textclf_core import auto
-from textclf_core.config import (BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, SCHEDULERS, STRATEGIES,
-                                 RunConfig)
+from textclf_core import auto, hardware, tracking
+from textclf_core.config import BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, SCHEDULERS, RunConfig
 from textclf_core.data import TOKENS_PER_WORD
 from textclf_core.jobs import format_duration
 from textclf_core.models import CATALOG
-from textclf_core.strategies import describe_strategy, estimate, recommend, switch_strategy
+from textclf_core.strategies import describe_strategy, estimate, recommend, recommend_single, switch_strategy
+from textclf_core.strategy_registry import get_strategy, strategies
 
 
 def _run_elsewhere_zip(config) -> bytes:
@@ -26,13 +26,10 @@ def _run_elsewhere_zip(config) -> bytes:
 
     name = Path(str(config.data_path or "data")).stem + ".csv"
     data = _ui.working_frame().to_csv(index=False).encode("utf-8")
-    gpus = 1 if _ui.hardware().is_gpu else 0  # no torch import on this page (hardware.detect's answer)
+    gpus = hardware.gpu_count()  # from the driver: no torch import on this page
     return launch_bundle(config, data_bytes=data, data_name=name, num_processes=max(gpus, 2))
 
 
-STRATEGY_TITLES = {"auto": "Auto (recommended)", "baseline": "Baseline (TF-IDF)", "feature-extraction": "Feature extraction",
-                   "partial": "Partial fine-tuning", "full": "Full fine-tuning", "lora": "LoRA adapters",
-                   "fewshot": "Few-shot"}
 TRADE_OFFS = {
     "auto": "Trade-off: takes the whole budget (or less when every candidate is done); the model can be several "
             "models averaged, so it is larger and slower to predict than one.",
@@ -46,14 +43,19 @@ TRADE_OFFS = {
 }
 OTHER = "Other (hub id or local folder)…"
 
-def show_plan(config, report, hw) -> None:
-    """Auto's plan before it starts: candidates in order, estimated time each, how long texts are read."""
-    st.subheader("Plan")
+def plan_stats(config, report, hw):
+    """auto.data_stats of the rows the run will train on (as the split will be sized)."""
     texts = _ui.working_frame()[config.text_col].astype(str).tolist() if config.text_col else []
     n = report.n_labelled
     n_train = int(n * (1 - config.val_size - config.test_size))
-    stats = auto.data_stats(texts[:n_train] if len(texts) > n_train else texts, int(n * config.val_size),
-                            int(n * config.test_size), report.class_counts, bool(report.multi_label), hw)
+    return auto.data_stats(texts[:n_train] if len(texts) > n_train else texts, int(n * config.val_size),
+                           int(n * config.test_size), report.class_counts, bool(report.multi_label), hw)
+
+
+def show_plan(config, report, hw) -> None:
+    """Auto's plan before it starts: candidates in order, estimated time each, how long texts are read."""
+    st.subheader("Plan")
+    stats = plan_stats(config, report, hw)
     members = auto.plan(config, stats, hw)
     budget = config.budget_s
     st.dataframe(pd.DataFrame(auto.plan_rows(members, budget)), hide_index=True, width="stretch")
@@ -76,49 +78,64 @@ with _ui.guard("strategy"):
         st.stop()
     hw = _ui.hardware()
     median_tokens = (report.token_lengths or {}).get("median")
-    recommended, reason = recommend(report.class_counts, median_tokens=median_tokens, n_rows=report.n_labelled,
-                                    hardware=hw, multi_label=report.multi_label)
-    auto_config, auto_reason = auto.recommend(report.class_counts, multi_label=report.multi_label, hardware=hw)
-    st.info(f"**Recommended: Auto**: {auto_reason}\n\nTo pick one strategy yourself, the best single choice for "
-            f"this data is {recommended.display_name()} (max length {recommended.max_length}, "
-            f"{recommended.epochs} epoch{'s' if recommended.epochs != 1 else ''}). {reason}",
-            icon=":material/recommend:")
+    advice = dict(median_tokens=median_tokens, n_rows=report.n_labelled, hardware=hw, multi_label=report.multi_label)
+    # The recommendation (auto, for every dataset) ends with the advice for one strategy; the widgets of another
+    # strategy start from that advice.
+    recommended, reason = recommend(report.class_counts, **advice)
+    single, _ = recommend_single(report.class_counts, **advice)
+    first, _, rest = reason.partition(" If you want one strategy: ")
+    st.info(f"**Recommended: {get_strategy(recommended.strategy).title.split(' (')[0]}**: {first}"
+            + (f"\n\nIf you want one strategy: {rest}" if rest else ""), icon=":material/recommend:")
 
     # Widget keys carry the dataset version, so a new dataset starts from its own recommendation.
     v = f"{ds['version']}_{st.session_state.get('strategy_reset', 0)}"
     if st.button("Reset to the recommended settings", icon=":material/restart_alt:"):
         st.session_state["strategy_reset"] = st.session_state.get("strategy_reset", 0) + 1
         st.rerun()
-    r = recommended
-
-    # Few-shot mode handles one label per text only.
-    offered = ["auto"] + [s for s in STRATEGIES if s != "auto" and not (s == "fewshot" and report.multi_label)]
+    # The registry's strategies that train this data (few-shot: one label per text), the recommended one first.
+    offered = [s.name for s in strategies(multi_label=bool(report.multi_label))]
+    offered.sort(key=lambda name: name != recommended.strategy)
 
     left, right = st.columns([3, 2], gap="large")
     with left:
         strategy = st.radio("How to train", offered, index=0, key=f"strategy_{v}",
-                            format_func=lambda s: STRATEGY_TITLES.get(s, s), horizontal=True)
-        # Another strategy than the recommended one starts from its own defaults (e.g. 2 epochs for full
-        # fine-tuning); those widgets are keyed by strategy so switching fills them in.
-        if strategy == "auto":
-            r = auto_config
-        elif strategy != r.strategy:
-            r = switch_strategy(r, strategy)
+                            format_func=lambda s: get_strategy(s).title, horizontal=True)
+        spec = get_strategy(strategy)
+        # Another strategy than the recommended one starts from the single-strategy advice, or from its own
+        # defaults (e.g. 2 epochs for full fine-tuning); those widgets are keyed by strategy so switching fills them in.
+        if strategy == recommended.strategy:
+            r = recommended
+        elif strategy == single.strategy:
+            r = single
+        else:
+            r = switch_strategy(single, strategy)
         sv = f"{v}_{strategy}"
         st.write(describe_strategy(strategy))
         st.caption(TRADE_OFFS.get(strategy, ""))
         settings: dict = {}
-        if strategy == "auto":
+        if spec.budgeted:
             choices = list(auto.BUDGET_CHOICES)
-            default = next((k for k, s in auto.BUDGET_CHOICES.items() if s == auto_config.budget_s), "10 min")
+            default = next((k for k, s in auto.BUDGET_CHOICES.items() if s == r.budget_s), "10 min")
             budget_name = st.radio("Time budget", choices, index=choices.index(default), key=f"budget_{v}",
                                    horizontal=True,
                                    help=f"The whole run ends within this time (plus at most 10%). The default suits "
                                         f"{hw.describe()}.")
             settings["budget_s"] = auto.BUDGET_CHOICES[budget_name]
-            if settings["budget_s"] is None:
-                settings["extra"] = {"no_budget": True}
-        elif strategy == "baseline":
+            extra = {"no_budget": True} if settings["budget_s"] is None else {}
+            # Like AutoGluon's included_model_types: leave out candidates you do not want (e.g. the slow ones).
+            everyone = {m.key: m.label for m in auto.plan(r.replace(text_col=ds["text_col"]),
+                                                          plan_stats(r.replace(text_col=ds["text_col"]), report, hw),
+                                                          hw)}
+            picked = st.multiselect("Candidates", list(everyone), default=list(everyone), format_func=everyone.get,
+                                    key=f"members_{v}", help="Auto tries these, cheapest first, on the same split. "
+                                                             "TF-IDF is the bar every other candidate must beat.")
+            if not picked:
+                st.warning("Pick at least one candidate to continue.")
+            elif set(picked) != set(everyone):
+                extra["auto_members"] = list(picked)
+            if extra:
+                settings["extra"] = extra
+        elif not spec.uses_model:
             settings["baseline_model"] = st.selectbox(
                 "Linear classifier", BASELINE_MODELS, key=f"bm_{v}",
                 format_func=lambda m: {"logreg": "logistic regression", "nb": "naive Bayes",
@@ -138,22 +155,32 @@ with _ui.guard("strategy"):
             else:
                 settings["model"] = choice
                 st.caption(next(m.note for m in CATALOG if m.key == choice))
-            if strategy == "partial":
-                settings["layers"] = st.slider("Top layers to train", 1, 12, r.layers if r.strategy == "partial" else 2,
-                                               key=f"layers_{v}")
-            elif strategy == "lora":
+            if spec.trains == "top_layers":
+                settings["layers"] = st.slider("Top layers to train", 1, 12, r.layers, key=f"layers_{v}")
+            elif spec.trains == "adapters":
                 c1, c2 = st.columns(2)
                 settings["lora_r"] = c1.number_input("LoRA rank", 1, 256, r.lora_r, key=f"lora_r_{v}")
                 settings["lora_alpha"] = c2.number_input("LoRA alpha", 1, 512, r.lora_alpha, key=f"lora_a_{v}")
-            elif strategy == "feature-extraction":
+            elif spec.frozen_encoder:
                 c1, c2 = st.columns(2)
                 settings["head"] = c1.selectbox("Classifier on the embeddings", HEADS, key=f"head_{v}")
                 settings["pooling"] = c2.selectbox("Pooling", POOLINGS, key=f"pool_{v}")
-            elif strategy == "fewshot":
+            elif spec.trains == "pairs":
                 settings["fewshot_max_pairs"] = st.number_input(
                     "Contrastive pairs (at most)", 2, 100_000, r.fewshot_max_pairs, step=100, key=f"pairs_{v}",
                     help="Pairs of your labelled texts (same class or not) the encoder is tuned on; 20 per text "
                          "up to this cap. More pairs take longer.")
+
+        # Opt-in like the Hugging Face Trainer's report_to: on by default only when the server sets
+        # MLFLOW_TRACKING_URI (tracking.py owns the rule and the default store).
+        where = tracking.where_logged()
+        settings["track"] = tracking.track_setting(st.toggle(
+            "Track in MLflow", value=tracking.tracked_by_default(), key=f"track_{v}",
+            help=f"Logs this run to MLflow at {where}: its settings, the validation scores at each evaluation, the "
+                 "test scores, the confusion matrix" + (" and the leaderboard" if spec.budgeted else "") +
+                 ", and the model folder. " + ("MLFLOW_TRACKING_URI is set on this server, so runs are tracked "
+                                               "unless you turn this off." if tracking.tracked_by_default() else
+                                               f"To browse them: mlflow ui --backend-store-uri {where}")))
 
         with st.expander("Advanced settings"):
             a1, a2, a3 = st.columns(3)
@@ -196,7 +223,7 @@ with _ui.guard("strategy"):
     config = None
     with right:
         with _ui.guard("settings"):
-            if strategy not in ("baseline", "auto") and not settings.get("model"):
+            if spec.uses_model and not spec.budgeted and not settings.get("model") or spec.budgeted and not picked:
                 st.stop()
             config = RunConfig(strategy=strategy, text_col=ds["text_col"], label_col=ds["label_col"],
                                split_col=ds.get("split_col"), data_path=str(ds["name"]),
@@ -205,9 +232,9 @@ with _ui.guard("strategy"):
                                       else val) for k, val in settings.items()})
             st.subheader("Estimate")
             n_train = int(report.n_labelled * (1 - config.val_size - config.test_size))
-            if strategy == "auto":
+            if spec.budgeted:
                 show_plan(config, report, hw)
-            elif strategy == "baseline":
+            elif not spec.uses_model:
                 st.write(f"{n_train:,} training rows · a few seconds on {hw.describe()} · under 1 GB of memory.")
             else:
                 est = estimate(config, n_train, hw, avg_tokens=float(median_tokens or 48))
@@ -226,7 +253,7 @@ if config is not None:
                           help="Starts now, or after the runs already queued")
         queue = b2.button("Add to queue", icon=":material/queue:", width="stretch",
                           help="Queue this run and keep choosing more")
-        if config.strategy in ("baseline", "auto"):
+        if not spec.supports_distributed:  # nothing to share between GPUs: the settings are what travels
             _ui.download_button("Download these settings", config.to_json(), where=b3, file_name="config.json",
                                 mime="application/json", width="stretch",
                                 help="To train on another machine: textclf train --config config.json --data <your file>")

@@ -88,7 +88,9 @@ def show(snapshot) -> None:
     m3.metric("Time left", format_duration(snapshot.eta_s) if snapshot.state == "running" and snapshot.eta_s
               is not None else "–")
     last = snapshot.last_evaluation or {}
-    m4.metric("Validation macro-F1", _ui.fmt(last.get("macro_f1")))
+    m4.metric("Validation macro-F1", _ui.fmt(last.get("macro_f1")),
+              help=f"At the last evaluation of {figures.member_labels(snapshot.events).get(last['member'], last['member'])}"
+                   " (auto: each member is evaluated on the same validation rows)" if last.get("member") else None)
 
     theirs = bool(snapshot.started_by) and snapshot.started_by != me
     if snapshot.state in ("queued", "running") and not snapshot.cancel_requested:

@@ -225,11 +225,14 @@ def test_a_new_strategy_is_one_registry_entry(store, monkeypatch):
 
 def test_advice_imports_no_torch():
     code = ("import sys\n"
-            "from textclf_core.strategies import describe_strategy, estimate, recommend, strategy_defaults\n"
+            "from textclf_core.strategies import (describe_strategy, estimate, recommend, recommend_single,\n"
+            "                                     strategy_defaults)\n"
             "from textclf_core.strategy_registry import REGISTRY\n"
             "from textclf_core.hardware import Hardware, gpu_count\n"
-            "cfg, why = recommend({'a': 8, 'b': 40}, 30, hardware=Hardware('cpu', 'x', 2, False))\n"
+            "cfg, why = recommend_single({'a': 8, 'b': 40}, 30, hardware=Hardware('cpu', 'x', 2, False))\n"
             "assert cfg.strategy == 'fewshot' and cfg.lr == REGISTRY['fewshot'].defaults['lr'], cfg\n"
+            "cfg, why = recommend({'a': 8, 'b': 40}, 30, hardware=Hardware('cpu', 'x', 2, False))\n"
+            "assert cfg.strategy == 'auto' and estimate(cfg, 40).seconds_per_epoch == cfg.budget_s, cfg\n"
             "assert isinstance(gpu_count(), int)\n"
             "assert 'torch' not in sys.modules, 'torch was imported'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

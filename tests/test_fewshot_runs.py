@@ -147,11 +147,15 @@ def test_recommendation_picks_fewshot_only_for_tiny_single_label_classes():
 
     limit = strategies.FEWSHOT_MAX_SMALLEST_CLASS  # set from the measurement; 0 would mean "never"
     if limit >= 1:
-        tiny, reason = strategies.recommend({"a": limit, "b": 400})
+        tiny, reason = strategies.recommend_single({"a": limit, "b": 400})
         assert tiny.strategy == "fewshot" and f"{limit} examples" in reason
         assert tiny.epochs == strategies.STRATEGY_DEFAULTS["fewshot"]["epochs"]
-        assert strategies.recommend({"a": limit, "b": 400}, multi_label=True)[0].strategy != "fewshot"
-    assert strategies.recommend({"a": limit + 1, "b": 400})[0].strategy != "fewshot"
+        assert strategies.recommend_single({"a": limit, "b": 400}, multi_label=True)[0].strategy != "fewshot"
+        # The recommendation itself is auto, with few-shot among its candidates and as the single-strategy advice.
+        auto_cfg, auto_reason = strategies.recommend({"a": limit, "b": 400})
+        assert auto_cfg.strategy == "auto" and "If you want one strategy: Few-shot" in auto_reason
+    assert strategies.recommend_single({"a": limit + 1, "b": 400})[0].strategy != "fewshot"
+    assert "few-shot" not in strategies.recommend({"a": limit + 1, "b": 400})[1].lower()
     assert "pairs" in strategies.describe_strategy("fewshot")
     slow = strategies.estimate(RunConfig(strategy="fewshot"), 100).seconds_per_epoch
     assert slow > strategies.estimate(RunConfig(strategy="fewshot", fewshot_max_pairs=100), 100).seconds_per_epoch

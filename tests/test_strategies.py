@@ -72,17 +72,40 @@ def test_estimate_orders_strategies_sensibly():
     assert 0.3 < full.memory_gb < 5
 
 
-def test_recommendation_follows_data_and_hardware():
+def test_auto_is_the_recommendation_for_every_dataset():
     cpu = hardware.Hardware("cpu", "test", 2, True)
     gpu = hardware.Hardware("cuda", "test GPU", 8, True, 24.0)
-    small, reason = strategies.recommend({"a": 30, "b": 40}, 20, hardware=cpu)
+    for counts, hw in (({"a": 6, "b": 40}, cpu), ({"a": 30, "b": 40}, cpu), ({"a": 3000, "b": 3000}, cpu),
+                       ({"a": 3000, "b": 3000}, gpu), ({"a": 5000, "b": 200}, cpu)):
+        cfg, reason = strategies.recommend(counts, 30, hardware=hw)
+        assert cfg.strategy == "auto", counts
+        assert cfg.budget_s == strategies.default_budget(hw)
+        assert "If you want one strategy: " in reason and reason.endswith(".")
+    assert strategies.default_budget(gpu) < strategies.default_budget(cpu)
+    few, why = strategies.recommend({"a": 6, "b": 40}, 30, hardware=cpu)
+    assert few.strategy == "auto" and "few-shot tuning is one of the candidates" in why
+    assert "If you want one strategy: Few-shot" in why
+    multi, why = strategies.recommend({"a": 6, "b": 40}, 30, hardware=cpu, multi_label=True, budget_s=90)
+    assert multi.strategy == "auto" and multi.multi_label and multi.loss == "bce" and multi.budget_s == 90
+    assert "1.5 min" in why and "few-shot" not in why.lower()
+
+
+def test_single_strategy_advice_follows_data_and_hardware():
+    cpu = hardware.Hardware("cpu", "test", 2, True)
+    gpu = hardware.Hardware("cuda", "test GPU", 8, True, 24.0)
+    small, reason = strategies.recommend_single({"a": 30, "b": 40}, 20, hardware=cpu)
     assert small.strategy == "feature-extraction" and reason.endswith(".")
-    big, _ = strategies.recommend({"a": 3000, "b": 3000}, 30, hardware=cpu)
+    big, _ = strategies.recommend_single({"a": 3000, "b": 3000}, 30, hardware=cpu)
     assert big.strategy == "partial" and big.layers == 2
-    on_gpu, _ = strategies.recommend({"a": 3000, "b": 3000}, 30, hardware=gpu)
+    on_gpu, _ = strategies.recommend_single({"a": 3000, "b": 3000}, 30, hardware=gpu)
     assert on_gpu.strategy == "full"
-    skewed, why = strategies.recommend({"a": 5000, "b": 200}, 30, hardware=cpu)
+    skewed, why = strategies.recommend_single({"a": 5000, "b": 200}, 30, hardware=cpu)
     assert skewed.class_weights and "imbalanced" in why
+    # What auto's recommendation ends with is this advice, worded once.
+    _, auto_reason = strategies.recommend({"a": 3000, "b": 3000}, 30, hardware=cpu)
+    assert auto_reason.endswith(strategies.single_advice(big, strategies.recommend_single(
+        {"a": 3000, "b": 3000}, 30, hardware=cpu)[1]))
+    assert "Partial fine-tuning (max length 64, 3 epochs)" in auto_reason
 
 
 def test_switching_strategy_starts_from_that_strategys_defaults_and_keeps_the_rest():

@@ -40,6 +40,9 @@ from .config import DEFAULT_MODEL, RunConfig
 from . import events, model_folder
 from .errors import CancelledError, ModelLoadError, TextclfError
 from .labels import LabelSpace
+# The budget's default and its wording belong to the recommendation (strategies.recommend is auto, for every
+# dataset); re-exported here for the pages and the CLI that draw auto's plan.
+from .strategies import default_budget, format_seconds  # noqa: F401
 
 Clock = Callable[[], float]
 
@@ -75,23 +78,6 @@ def parse_budget(text) -> float | None:
                                                                  '"1h", or "none" for no limit')
     unit = (match.group(2) or "s")[0]
     return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit]
-
-
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "no limit"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min".replace(".0 min", " min")
-    return f"{seconds / 3600:.1f} h"
-
-
-def default_budget(hardware=None) -> float:
-    """10 minutes on a CPU (room for embeddings and one fine-tuned member on a few thousand rows);
-    5 on a GPU, where every candidate is fast."""
-    return 300.0 if hardware is not None and getattr(hardware, "is_gpu", False) else 600.0
 
 
 # --- plan -------------------------------------------------------------------------------------------
@@ -249,21 +235,6 @@ def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[t
         members = [m for m in members if m.key in set(only)]
     members.sort(key=lambda m: m.estimate_s)
     return members
-
-
-def recommend(class_counts, *, multi_label: bool = False, model: str | None = None, budget_s: float | None = None,
-              hardware=None) -> tuple[RunConfig, str]:
-    """Auto for every dataset, with the hardware's default budget unless one is given; and why."""
-    from . import hardware as hw_module
-
-    hardware = hardware or hw_module.detect()
-    budget = budget_s if budget_s is not None else default_budget(hardware)
-    cfg = RunConfig(strategy="auto", model=model or DEFAULT_MODEL, budget_s=budget,
-                    multi_label=True if multi_label else None, loss="bce" if multi_label else "ce")
-    reason = (f"auto tries TF-IDF, frozen embeddings and fine-tuning, cheapest first, within "
-              f"{format_seconds(budget)}, and keeps the best model or weighted mix on the validation rows "
-              f"(TF-IDF is always a member, so it is never worse than the baseline on validation).")
-    return cfg, reason
 
 
 def plan_rows(members: list[Member], budget_s: float | None) -> list[dict]:

@@ -242,7 +242,7 @@ def _recommend(report, overrides: dict) -> tuple[RunConfig, str]:
     import importlib.util
 
     try:
-        from .auto import recommend
+        from .strategies import recommend
 
         if importlib.util.find_spec("torch") is None:  # the engine every member but TF-IDF needs
             raise ImportError("torch")
@@ -250,8 +250,9 @@ def _recommend(report, overrides: dict) -> tuple[RunConfig, str]:
         return RunConfig(strategy="baseline"), "The transformer engine is not available, so the TF-IDF baseline is used."
     if report is None or not report.class_counts:
         return RunConfig(strategy="baseline"), "No label counts to base a recommendation on; using the baseline."
-    return recommend(report.class_counts, multi_label=report.multi_label, model=overrides.get("model"),
-                     budget_s=overrides.get("budget_s"))
+    median_tokens = (getattr(report, "token_lengths", None) or {}).get("median")
+    return recommend(report.class_counts, median_tokens, report.n_labelled, multi_label=report.multi_label,
+                     model=overrides.get("model"), budget_s=overrides.get("budget_s"))
 
 
 class ProgressPrinter:

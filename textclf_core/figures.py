@@ -98,14 +98,19 @@ def _curves_layout() -> dict:
 
 
 def training_curves(steps: Sequence[Mapping], evaluations: Sequence[Mapping], *,
-                    uirevision: str = "training", title: str | None = None) -> go.Figure:
+                    uirevision: str = "training", title: str | None = None,
+                    member_labels: Mapping[str, str] | None = None) -> go.Figure:
     """Left: training loss per step and validation loss per evaluation. Right: accuracy and macro-F1.
 
     ``steps`` are ``{"step", "loss"}`` dicts, ``evaluations`` are evaluation events
-    (``step``, ``val_loss``, ``accuracy``, ``macro_f1``).
+    (``step``, ``val_loss``, ``accuracy``, ``macro_f1``). Evaluations of an auto run carry ``member``: then each
+    member gets its own lines (validation loss, macro-F1), named by ``member_labels`` (key → label) when given.
     """
     traces = []
     steps = [s for s in steps if s.get("loss") is not None]
+    if any(e.get("member") for e in evaluations):  # auto: each member counts its own steps from 1
+        return _member_curves(steps, list(evaluations), uirevision=uirevision, title=title,
+                              member_labels=member_labels)
     if steps:
         traces.append(dict(type="scatter", x=[s.get("step") for s in steps], y=[s["loss"] for s in steps],
                            mode="lines", name="training loss", line=dict(color=PALETTE[0], width=1.5),
@@ -141,6 +146,44 @@ def training_curves(steps: Sequence[Mapping], evaluations: Sequence[Mapping], *,
         return go.Figure(dict(data=traces, layout=layout))
 
 
+def _member_curves(steps, evals, *, uirevision, title, member_labels) -> go.Figure:
+    """One validation-loss and one macro-F1 line per auto member, one colour each: their step counts are their own,
+    so joining them into one line would draw a curve no model ever had."""
+    labels = dict(member_labels or {})
+    order = list(dict.fromkeys(e.get("member") for e in evals if e.get("member")))
+    traces = []
+    for i, key in enumerate(order):
+        mine = [e for e in evals if e.get("member") == key]
+        x = [e.get("step") if e.get("step") is not None else j + 1 for j, e in enumerate(mine)]
+        name, color = labels.get(key, key), PALETTE[i % len(PALETTE)]
+        if any(e.get("val_loss") is not None for e in mine):
+            traces.append(dict(type="scatter", x=x, y=[e.get("val_loss") for e in mine], mode="lines+markers",
+                               name=f"{name}: validation loss", legendgroup=key, line=dict(color=color, dash="dot"),
+                               xaxis="x", yaxis="y"))
+        if any(e.get("macro_f1") is not None for e in mine):
+            traces.append(dict(type="scatter", x=x, y=[e.get("macro_f1") for e in mine], mode="lines+markers",
+                               name=f"{name}: macro-F1", legendgroup=key, line=dict(color=color), xaxis="x2",
+                               yaxis="y2"))
+    layout = _curves_layout()
+    if title:
+        layout["title"] = dict(text=title)
+    layout["uirevision"] = uirevision
+    try:
+        return go.Figure(dict(data=traces, layout=layout), _validate=False)
+    except TypeError:
+        return go.Figure(dict(data=traces, layout=layout))
+
+
+def member_labels(events: Iterable[Mapping]) -> dict[str, str]:
+    """Auto member key → its label, from the leaderboards in a job's events (empty for other runs)."""
+    out: dict[str, str] = {}
+    for event in events:
+        for row in event.get("leaderboard") or ():
+            if row.get("key") and row.get("member"):
+                out[row["key"]] = row["member"]
+    return out
+
+
 _LIVE_LOCK = threading.Lock()
 _LIVE: "collections.OrderedDict[str, dict]" = collections.OrderedDict()
 _LIVE_MAX_JOBS = 8
@@ -167,10 +210,14 @@ def live_training_figures(snapshot, *, min_interval: float = 2.0) -> tuple[go.Fi
         matrix = entry["matrix"] if entry is not None and entry["n_evals"] == n_evals else None
         matrix_known = entry is not None and entry["n_evals"] == n_evals
     if curves is None:
-        curves = training_curves(snapshot.steps, snapshot.evaluations, uirevision=snapshot.job_id)
+        labels = member_labels(snapshot.events) if any(e.get("member") for e in snapshot.evaluations) else None
+        curves = training_curves(snapshot.steps, snapshot.evaluations, uirevision=snapshot.job_id,
+                                 member_labels=labels)
     if not matrix_known:
         matrix = (confusion_matrix(last["confusion_matrix"], last.get("classes") or [],
-                                   title=f"Confusion matrix (validation, step {last.get('step')})",
+                                   title=f"Confusion matrix (validation, step {last.get('step')}"
+                                         + (f", {member_labels(snapshot.events).get(last['member'], last['member'])}"
+                                            if last.get("member") else "") + ")",
                                    uirevision=snapshot.job_id)
                   if last.get("confusion_matrix") else None)
     with _LIVE_LOCK:

@@ -442,6 +442,28 @@ def load_config(model: str):
         raise load_error(model, resolved, exc) from None
 
 
+def config_values(model: str) -> dict:
+    """``model``'s config.json as a plain dict, read without transformers (whose config classes import torch,
+    seconds on the Strategy page): a local folder's file, or the hub's (cache first; a download only when the
+    hub answers). ModelLoadError when neither is there."""
+    resolved = resolve(model)
+    if is_local(resolved):
+        path = Path(resolved) / "config.json"
+    else:
+        hub = hub_kwargs(model, resolved)
+        try:
+            from huggingface_hub import hf_hub_download
+
+            path = Path(hf_hub_download(resolved, "config.json", **hub))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a readable message
+            raise load_error(model, resolved, exc) from None
+    try:
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"The config.json of model '{model}' cannot be read ({exc})",
+                             hint="Point to a folder written by save_pretrained, or pick a model from the list") from None
+
+
 def model_family(model_or_config) -> str:
     """The config's model_type ("bert", "gpt2", …) of a model, config or name."""
     config = getattr(model_or_config, "config", model_or_config)

@@ -19,7 +19,7 @@ from .errors import TextclfError
 from .strategy_registry import REGISTRY, canonical, get_strategy
 
 # torch is imported inside the functions that touch a model, so the advice below (estimate,
-# recommend, describe_strategy, strategy_defaults) imports no torch: the Strategy page and the CLI's
+# recommend, recommend_single, describe_strategy, strategy_defaults) imports no torch: the Strategy page and the CLI's
 # recommendation stay light.
 
 # Where the stack of transformer layers lives inside the base model, per family.
@@ -269,15 +269,15 @@ def _shape_from_config(model: str) -> dict:
     from . import models
 
     try:
-        cfg = models.load_config(model)
+        cfg = models.config_values(model)  # the config.json as JSON: transformers' AutoConfig imports torch
     except TextclfError:
         info = models.catalog_entry(model)
         params = (info.params_m if info else 110) * 1e6
         return {"layers": 12, "hidden": 768, "vocab": 30522, "params": params}
-    hidden = getattr(cfg, "hidden_size", None) or getattr(cfg, "d_model", None) or getattr(cfg, "n_embd", 768)
-    layers = getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", None) or 12
-    vocab = getattr(cfg, "vocab_size", 30522)
-    inner = getattr(cfg, "intermediate_size", None) or getattr(cfg, "d_inner", None) or 4 * hidden
+    hidden = cfg.get("hidden_size") or cfg.get("d_model") or cfg.get("n_embd") or 768
+    layers = cfg.get("num_hidden_layers") or cfg.get("n_layer") or 12
+    vocab = cfg.get("vocab_size") or 30522
+    inner = cfg.get("intermediate_size") or cfg.get("d_inner") or 4 * hidden
     per_layer = 4 * hidden * hidden + 2 * hidden * inner
     return {"layers": layers, "hidden": hidden, "vocab": vocab, "params": layers * per_layer + vocab * hidden,
             "layer_params": per_layer}
@@ -354,9 +354,64 @@ def _counts(class_counts) -> dict:
     return {str(k): int(v) for k, v in dict(class_counts).items()}
 
 
+def default_budget(hardware=None) -> float:
+    """Auto's time budget when none is given: 10 minutes on a CPU (room for embeddings and one fine-tuned
+    member on a few thousand rows); 5 on a GPU, where every candidate is fast."""
+    return 300.0 if hardware is not None and getattr(hardware, "is_gpu", False) else 600.0
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A budget or an estimate for people: '45 s', '2.5 min', '1.5 h'; None is 'no limit'."""
+    if seconds is None:
+        return "no limit"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min".replace(".0 min", " min")
+    return f"{seconds / 3600:.1f} h"
+
+
 def recommend(class_counts, median_tokens: float | None = None, n_rows: int | None = None, hardware=None,
-              *, model: str | None = None, multi_label: bool = False) -> tuple[RunConfig, str]:
-    """A configuration for the data and machine, and one sentence saying why.
+              *, model: str | None = None, multi_label: bool = False, budget_s: float | None = None
+              ) -> tuple[RunConfig, str]:
+    """The recommendation for every dataset, few-shot data included: auto within ``budget_s`` (the hardware's
+    :func:`default_budget` unless given), and why, ending with the single strategy to pick instead
+    (:func:`recommend_single`, "if you want one strategy").
+
+    ``class_counts`` maps class → labelled rows (a DataReport with ``class_counts`` works too).
+    """
+    from . import hardware as hw_module
+    from .config import DEFAULT_MODEL
+
+    counts = _counts(class_counts)
+    hardware = hardware or hw_module.detect()
+    budget = float(budget_s) if budget_s is not None else default_budget(hardware)
+    cfg = RunConfig(strategy="auto", model=model or DEFAULT_MODEL, budget_s=budget, seed=42,
+                    multi_label=True if multi_label else None, loss="bce" if multi_label else "ce")
+    smallest = min(counts.values()) if counts else None
+    fewshot = (" The smallest class has only {} examples, so few-shot tuning is one of the candidates.".format(smallest)
+               if smallest is not None and smallest <= FEWSHOT_MAX_SMALLEST_CLASS and not multi_label else "")
+    reason = (f"Auto tries TF-IDF, frozen embeddings and fine-tuning, cheapest first, within "
+              f"{format_seconds(budget)}, and keeps the best model or weighted mix on the validation rows "
+              f"(TF-IDF is always a member, so it is never worse than the baseline on validation).{fewshot}")
+    single, why = recommend_single(counts or class_counts, median_tokens, n_rows, hardware, model=model,
+                                   multi_label=multi_label)
+    return cfg, f"{reason} {single_advice(single, why)}"
+
+
+def single_advice(config: RunConfig, reason: str) -> str:
+    """'If you want one strategy: …' for :func:`recommend_single`'s answer (the page and the CLI say the same)."""
+    epochs = "" if get_strategy(config.strategy).trains in ("none", "head") else \
+        f", {config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    length = f" (max length {config.max_length}{epochs})" if get_strategy(config.strategy).uses_model else ""
+    return f"If you want one strategy: {get_strategy(config.strategy).title}{length}. {reason}"
+
+
+def recommend_single(class_counts, median_tokens: float | None = None, n_rows: int | None = None, hardware=None,
+                     *, model: str | None = None, multi_label: bool = False) -> tuple[RunConfig, str]:
+    """The one strategy to pick for the data and machine when not using auto, and one sentence saying why
+    (what the Strategy page and auto's advice show as "if you want one strategy").
 
     ``class_counts`` maps class → labelled rows (a DataReport with ``class_counts`` works too).
     """
@@ -405,7 +460,7 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
 # --strategy full``): each strategy's ``defaults`` in the registry (the measurements are quoted there).
 STRATEGY_DEFAULTS: dict[str, dict] = {name: dict(s.defaults) for name, s in REGISTRY.items() if s.defaults}
 FEWSHOT_PAIRS_PER_TEXT = 20  # fewshot.fit draws this many contrastive pairs per training text (then the cap)
-# recommend() picks few-shot mode when the smallest class has at most this many labelled examples
+# recommend_single() picks few-shot mode when the smallest class has at most this many labelled examples
 # (single-label only). bench/fewshot.py, same draws, 10 seeds (docs/advanced.md): at 8 per class few-shot
 # beat frozen embeddings by +5.0 +- 1.9 accuracy points on BBC news and +1.2 +- 1.6 on movie reviews;
 # at 64 per class only about +1 point for ~100x the training time, so not recommended there.

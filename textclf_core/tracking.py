@@ -63,6 +63,24 @@ def tracking_uri(config) -> str | None:
     raise ValueError(f"Setting 'track' is {track!r}, which is not one of: {', '.join(TRACKERS)}")
 
 
+def tracked_by_default() -> bool:
+    """Whether a run with ``track`` left empty is logged (``MLFLOW_TRACKING_URI`` is set)."""
+    return bool(os.environ.get("MLFLOW_TRACKING_URI"))
+
+
+def track_setting(on: bool) -> str | None:
+    """The ``RunConfig.track`` value for a yes/no choice (the Strategy page's toggle): "mlflow" when on; when
+    off, "off" if the environment would track anyway, else None (the default)."""
+    if on:
+        return "mlflow"
+    return "off" if tracked_by_default() else None
+
+
+def where_logged() -> str:
+    """Where a tracked run goes, for people (no password): ``MLFLOW_TRACKING_URI`` or the local sqlite store."""
+    return shown_uri(os.environ.get("MLFLOW_TRACKING_URI") or default_uri())
+
+
 def default_uri() -> str:
     """The local store used by ``--track mlflow`` without ``MLFLOW_TRACKING_URI``."""
     from .runs import default_root

@@ -5,8 +5,9 @@ from __future__ import annotations
 import io
 
 import pandas as pd
+import pytest
 
-from test_pages import no_trouble, tiny_csv, upload
+from test_pages import button, no_trouble, tiny_csv, upload
 from textclf_core.config import RunConfig
 
 
@@ -28,6 +29,60 @@ def test_strategy_page_offers_auto_first_with_budget_and_plan(app):
     budget.set_value("1 min").run()
     no_trouble(app)
     assert any("Budget: 1 min" in c.value for c in app.caption)
+    candidates = next(m for m in app.multiselect if m.label == "Candidates")
+    assert set(candidates.value) == {"tfidf-logreg", "tfidf-svm", "embeddings-minilm", "partial-minilm",
+                                     "full-minilm"} | ({"embeddings-mpnet"} if "mpnet embeddings" in set(
+                                         plan["candidate"]) else set())
+    candidates.set_value(["tfidf-logreg", "embeddings-minilm"]).run()
+    no_trouble(app)
+    assert list(app.dataframe[0].value["candidate"]) == ["TF-IDF + logistic regression", "MiniLM embeddings"]
+
+
+def test_strategy_page_reads_the_registry(app):
+    from textclf_core.strategy_registry import REGISTRY, strategies
+
+    upload(app, "reviews.csv", tiny_csv())
+    app.switch_page("pages/strategy.py").run()
+    no_trouble(app)
+    radio = next(r for r in app.radio if r.label == "How to train")
+    assert set(radio.options) == {s.title for s in strategies(multi_label=False)}  # every registered one, titled
+    assert radio.options[0] == REGISTRY["auto"].title
+    assert any("If you want one strategy: " in i.value for i in app.info if "Recommended" in i.value)
+    for name, widget in (("partial", "Top layers to train"), ("lora", "LoRA rank"),
+                         ("feature-extraction", "Classifier on the embeddings")):
+        next(r for r in app.radio if r.label == "How to train").set_value(name).run()
+        no_trouble(app)
+        shown = [w.label for w in list(app.slider) + list(app.number_input) + list(app.selectbox)]
+        assert widget in shown and "Model" in shown, name
+    next(r for r in app.radio if r.label == "How to train").set_value("baseline").run()
+    assert "Linear classifier" in [s.label for s in app.selectbox] and "Model" not in [s.label for s in app.selectbox]
+    assert [b.label for b in app.get("download_button")][-1:] == ["Download these settings"]
+
+
+def test_track_in_mlflow_toggle_logs_the_run(app, monkeypatch):
+    pytest.importorskip("mlflow")
+    import os
+
+    from pages._ui import job_manager, run_store
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    upload(app, "reviews.csv", tiny_csv())
+    app.switch_page("pages/strategy.py").run()
+    next(r for r in app.radio if r.label == "How to train").set_value("baseline").run()
+    toggle = next(t for t in app.toggle if t.label == "Track in MLflow")
+    assert toggle.value is False  # opt-in: no MLFLOW_TRACKING_URI on this server
+    where = f"sqlite:///{os.environ['TEXTCLF_HOME']}"
+    assert where in toggle.help and "mlflow.db" in toggle.help and "mlflow ui" in toggle.help
+    toggle.set_value(True).run()
+    no_trouble(app)
+    button(app, "Start training").click().run()
+    no_trouble(app)
+    snap = job_manager().wait(app.session_state["training_job"], timeout=180)
+    assert snap.state == "finished", snap.message
+    run = run_store().get(snap.run_id)
+    assert run.config.track == "mlflow"
+    link = run.read_json("tracking.json")
+    assert link["tracking_uri"].endswith("mlflow.db") and link.get("mlflow_run_id"), link
 
 
 def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
@@ -56,3 +111,18 @@ def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
     assert any(s.value == "Auto leaderboard" for s in app.subheader)
     assert any(summary[0] == i.value for i in app.info)
     assert any("stands in for the ensemble" in c.value for c in app.caption)
+
+
+def test_track_toggle_follows_the_servers_tracking_uri(app, monkeypatch):
+    from textclf_core import tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:secret@mlflow.example:5000")
+    assert tracking.track_setting(True) == "mlflow" and tracking.track_setting(False) == "off"
+    upload(app, "reviews.csv", tiny_csv())
+    app.switch_page("pages/strategy.py").run()
+    no_trouble(app)
+    toggle = next(t for t in app.toggle if t.label == "Track in MLflow")
+    assert toggle.value is True  # the server tracks every run: the toggle says so and can turn it off
+    assert "http://user:***@mlflow.example:5000" in toggle.help and "secret" not in toggle.help
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert tracking.track_setting(False) is None  # off is the default then: nothing to override

@@ -1,4 +1,5 @@
-"""Strategy page: few-shot is offered, recommended only for tiny classes; switching applies a strategy's defaults."""
+"""Strategy page: auto is recommended, with few-shot among its candidates and as the single-strategy advice only for
+tiny classes; few-shot is offered; switching applies a strategy's defaults."""
 
 from __future__ import annotations
 
@@ -34,7 +35,9 @@ def test_fewshot_is_recommended_for_a_tiny_class(app):
     assert "fewshot" in radio.options or "Few-shot" in radio.options
     assert radio.value == "auto"  # auto is recommended for every dataset; its plan includes few-shot here
     assert "MiniLM few-shot" in set(app.dataframe[0].value["candidate"])
-    assert any("Recommended" in i.value and "few-shot" in i.value.lower() for i in app.info)
+    advice = next(i.value for i in app.info if "Recommended" in i.value)
+    assert "Recommended: Auto" in advice and "few-shot tuning is one of the candidates" in advice
+    assert "If you want one strategy: Few-shot" in advice and "Only 6 examples in the smallest class" in advice
     radio.set_value("fewshot").run()
     no_trouble(app)
     assert number(app, "Contrastive pairs (at most)") == strategies.STRATEGY_DEFAULTS["fewshot"]["fewshot_max_pairs"]
@@ -44,8 +47,9 @@ def test_fewshot_is_offered_but_not_recommended_with_enough_examples(app):
     per_class = max(strategies.FEWSHOT_MAX_SMALLEST_CLASS + 1, 40)
     radio = strategy_page(app, per_class)
     assert "fewshot" in radio.options or "Few-shot" in radio.options
-    assert radio.value != "fewshot"
-    assert not any("few-shot" in i.value.lower() for i in app.info if "Recommended" in i.value)
+    assert radio.value == "auto"
+    advice = next(i.value for i in app.info if "Recommended" in i.value)
+    assert "few-shot" not in advice.lower() and "If you want one strategy: Feature extraction" in advice
 
 
 def test_switching_strategy_applies_its_defaults(app):
