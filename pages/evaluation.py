@@ -9,6 +9,7 @@ from pages._leaderboard_panel import render_for_run
 from pages._serving_panel import render_serving_panel
 from pages._slices_panel import render_slices_panel
 from textclf_core import calibration, curve, evaluation, figures
+from textclf_core.strategy_registry import get_strategy
 
 CURVE_POLL_SECONDS = 2.0  # as the review panel: each poll is a fragment run in the server process
 
@@ -114,7 +115,7 @@ with _ui.guard("evaluation"):
     if base is not None:
         st.caption(f"Baseline on the same data ({base.config.display_name()}): accuracy {_ui.fmt(base_ev.get('accuracy'))},"
                    f" macro-F1 {_ui.fmt(base_ev.get('macro_f1'))}.")
-    elif run.config.uses_transformer:
+    elif run.config.uses_transformer and not get_strategy(run.config.strategy).budgeted:  # auto has TF-IDF members
         st.caption("Train the baseline on the same data to see how much the transformer adds.")
     render_for_run(run)  # auto runs: the leaderboard and what was chosen
 

@@ -33,6 +33,7 @@ from typing import Any, Iterator
 from . import fs
 from .config import RunConfig
 from .errors import RunStoreError, TextclfError
+from .strategy_registry import get_strategy
 from .fs import json_default as _json_default  # numpy values and paths in metrics and events
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
@@ -199,8 +200,12 @@ def readable_name(config: RunConfig, dataset: str | None = None) -> str:
     if dataset:
         stem = re.sub(r"\.(csv|tsv|txt|xlsx?|xlsm|json|jsonl|ndjson|parquet)$", "", str(dataset), flags=re.I)
         parts.append(stem)
-    if config.strategy == "baseline":
+    strategy_info = get_strategy(config.strategy)
+    if not strategy_info.uses_model:
         parts.append(f"TF-IDF + {config.baseline_model}")
+        return " · ".join(parts)
+    if strategy_info.budgeted:  # auto chooses its members' tokens and epochs itself
+        parts.append("auto" + (f" · {config.budget_s / 60:g} min" if config.budget_s else ""))
         return " · ".join(parts)
     from pathlib import PurePath
 
@@ -209,7 +214,7 @@ def readable_name(config: RunConfig, dataset: str | None = None) -> str:
                 "feature-extraction": "feature extraction"}.get(config.strategy, config.strategy)
     parts.append(strategy if dataset else f"{model} · {strategy}")
     parts.append(f"{config.max_length} tokens")
-    if config.strategy != "feature-extraction":  # a frozen encoder + head has no epochs to speak of
+    if not strategy_info.frozen_encoder:  # a frozen encoder + head has no epochs to speak of
         parts.append(f"{config.epochs} epoch" + ("s" if config.epochs != 1 else ""))
     return " · ".join(parts)
 
