@@ -432,3 +432,18 @@ def test_project_labels_start_from_the_files_labels_and_a_rename_is_one_undo(fra
     assert "negative" in set(session.labels().values())
     project.change_log().undo()  # one Undo in Label review takes the whole rename back
     assert "negative" not in set(active.ProjectLabelLog(project, base_labels=partly["sentiment"]).labels().values())
+
+
+def test_cli_label_queue_on_a_project_writes_its_change_log(frame, tmp_path, monkeypatch, capsys):
+    from textclf_core import cli
+    from textclf_core.projects import ProjectStore
+
+    monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path))
+    store, project = _texts_only_project(tmp_path, frame)  # under $TEXTCLF_HOME/projects
+    adds = [x for i in range(6) for x in ("--add", f"{i}={frame['sentiment'][i]}")]
+    assert cli.main(["label-queue", "--project", project.id, "--classes", "pos,neg", "-n", "2"] + adds) == 0
+    out = capsys.readouterr().out
+    assert "new column 'label'" in out and "6 of 80 texts labelled" in out
+    working = ProjectStore().get(project.id).working_frame()
+    assert working["label"].notna().sum() == 6 and project.change_log().changes[0].action == "relabel"
+    assert cli.main(["label-queue", "--project", project.id, "--data", "x.csv"]) == 2  # one or the other
