@@ -1,8 +1,10 @@
 """Labelling from scratch with active learning: the queue, the fast model, the retrainer, the label log.
 
 A :class:`LabellingSession` holds the texts, the class names and the labels made so far. Labels
-are appended, as they are made, to a :class:`LabelLog` (one JSON line per label, in the columns
-of :class:`textclf_core.review.ChangeLog`, so ``ChangeLog.from_frame`` reads it). Every
+are written as they are made to a label store: on a project (the Label page, ``label-queue
+--project``) a :class:`ProjectLabelLog`, one ``relabel`` per label in the project's change log;
+for a file outside any project a :class:`LabelLog` (one JSON line per label, in the columns of
+:class:`textclf_core.review.ChangeLog`, so ``ChangeLog.from_frame`` reads it). Every
 ``retrain_every`` new labels a :class:`Retrainer` fits the fast model in the background
 (logistic regression on the baseline's TF-IDF features of every text, or on cached frozen
 embeddings), never blocking labelling; a failed retrain keeps the previous model and says why.
@@ -79,8 +81,7 @@ class LabelLog:
     so a reload or a killed server loses at most the label in flight and two sessions
     appending to the same file keep each other's lines. ``folder/session.json`` holds the class
     names and the multi-label switch (written atomically). ``folder=None`` keeps it all in
-    memory (simulations, tests). The integrator can point a session at a project's log by
-    passing another folder.
+    memory (simulations, tests). Data in a project uses :class:`ProjectLabelLog` instead.
     """
 
     FILE = "labels.jsonl"
