@@ -242,6 +242,13 @@ def activate() -> None:
             meta = proj.meta
             ds.update(name=meta.get("name") or ds["name"], text_col=meta.get("text_col"),
                       label_col=meta.get("label_col"), split_col=meta.get("split_col"))
+            if ds["label_col"] and ds["label_col"] not in ds["df"].columns:
+                # Another session gave the project a label column (Label page, texts only): read the table again,
+                # or Upload's column picker would not offer it and would reset the choice.
+                fresh = proj.frame()
+                if ds["label_col"] in fresh.columns:
+                    ds["df"] = fresh
+                    ds["version"] = st.session_state["dataset_version"] = st.session_state.get("dataset_version", 0) + 1
             change_log().refresh()
 
 

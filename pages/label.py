@@ -1,8 +1,10 @@
 """Label: label texts from scratch, one at a time, with the keyboard; the model picks what comes next.
 
-Everything is a call into ``textclf_core.active`` (a LabellingSession per table, kept in the
-browser session); each label is appended to the table's label log under
-``$TEXTCLF_HOME/labelling/<fingerprint>/`` as it is made, so a reload continues where it left off.
+Everything is a call into ``textclf_core.active`` (a LabellingSession per project, kept in the
+browser session). Each label is a ``relabel`` in the current project's change log, written as it is
+made (the log Label review and Training read), and the class list is in the project's
+``labelling.json``, so a reload or a server restart (``?project=`` in the URL) continues where the
+user left off without uploading again.
 The fast model retrains in a background thread; this page only reads its status.
 """
 
@@ -51,16 +53,7 @@ st.write("Label texts one at a time. The model learns as you go and brings the t
 
 
 # --- which table ----------------------------------------------------------------------------------------
-def source_dataset() -> dict:
-    """The table being labelled: the current dataset, or the one a 'Train with these labels' came from."""
-    ds = _ui.require_dataset(labels=False)
-    origin = st.session_state.get("label_origin")
-    if ds.get("source") == "label" and origin is not None:
-        return origin
-    return ds
-
-
-ds = source_dataset()
+ds = _ui.require_dataset(labels=False)
 texts = ds["df"][ds["text_col"]].tolist()
 
 
@@ -76,16 +69,29 @@ def act(fn, *args) -> None:
         flash("error", str(exc))
 
 
+def project_log(ds: dict) -> active.ProjectLabelLog:
+    """The project's labels: its change log (this session's own, as Label review uses) and labelling.json."""
+    proj = _ui.project_store().get(ds["project"], user=_ui.user())
+    base = ds["df"][ds["label_col"]].tolist() if ds.get("label_col") in ds["df"].columns else None
+    return active.ProjectLabelLog(proj, _ui.change_log(), base_labels=base)
+
+
 with _ui.guard("label setup"):
-    fingerprint = active.data_fingerprint(texts)
     sessions = st.session_state.setdefault("label_sessions", {})
-    session: active.LabellingSession | None = sessions.get(fingerprint)
-    log = active.LabelLog.for_data(fingerprint)
+    # One session per project and label column (a new column choice is new labels).
+    key = (ds["project"], ds.get("label_col")) if ds.get("project") else active.data_fingerprint(texts)
+    session: active.LabellingSession | None = sessions.get(key)
+    if ds.get("project"):
+        log = session.log if session is not None else project_log(ds)
+    else:  # a table that is not a project (none is made today, kept for safety): a file log by its texts
+        log = session.log if session is not None else active.LabelLog.for_data(key)
     if session is None and log.meta().get("classes"):
-        # Labelled before (another tab, or before a reload): continue with its classes and labels.
-        session = sessions[fingerprint] = active.LabellingSession(texts, label_log=log)
+        # Labelled before (another tab, a reload, a server restart): continue with its classes and labels.
+        session = sessions[key] = active.LabellingSession(texts, label_log=log)
         session.maybe_retrain()
         flash("info", f"Continuing where you left off: {len(session.labels()):,} labels so far.")
+    if isinstance(log, active.ProjectLabelLog) and log.changes is not _ui.change_log():
+        log.refresh()  # the project was reopened since: read the edits made meanwhile
 
 if session is None:
     st.subheader(f"Start labelling {ds['name']} · {len(texts):,} texts")
@@ -110,7 +116,15 @@ if session is None:
                 classes += sorted(v for v in values if v not in classes)
             if not classes:
                 raise TextclfError("Name at least one class to start", hint="Type the class names, one per line")
-            sessions[fingerprint] = active.LabellingSession(texts, classes, multi_label=multi, label_log=log)
+            if ds.get("project") and not ds.get("label_col"):
+                # A file of texts only: the labels need a column of the project to go to.
+                column = _ui.project_store().get(ds["project"], user=_ui.user()).add_label_column("label")
+                ds = _ui.open_project(ds["project"])
+                log = project_log(ds)
+                key = (ds["project"], column)
+                flash("info", f"Your labels go to a new column '{column}' of project {ds['name']}; "
+                              "Label review, Training and a reload see them.")
+            sessions[key] = active.LabellingSession(texts, classes, multi_label=multi, label_log=log)
             st.rerun()
     st.stop()
 
@@ -220,7 +234,7 @@ with card:
             st.rerun()
         every = c2.number_input("Retrain every … new labels", min_value=1, max_value=1000,
                                 value=session.retrain_every, step=5, key="label_every")
-        session.retrain_every = int(every)
+        session.set_retrain_every(int(every))
         with st.form("label_add_class", clear_on_submit=True, border=False):
             new_name = st.text_input("Add a class", key="label_new_class")
             if st.form_submit_button("Add class") and new_name:
@@ -265,9 +279,9 @@ with side:
     if st.button("Train with these labels", type="primary", icon=":material/model_training:", disabled=not ready,
                  key="label_train", help=None if ready else "Label texts of at least two classes first"):
         with _ui.guard("label handoff"):
-            frame, label_col = session.labelled_frame(ds["df"])
-            st.session_state["label_origin"] = ds
-            _ui.set_dataset(frame, f"{ds['name']} (labelled)", source="label", text_col=ds["text_col"],
-                            label_col=label_col)
+            # The project itself goes to Strategy: training uses its labelled rows (the rows left
+            # without a label are reported as unlabelled and left out), with every label made here.
             st.switch_page(_ui.PAGES["strategy"])
-    st.caption(f"Labels are saved as you make them ({len(labels):,} so far) in `{log.folder}`.")
+    where = (f"in project **{ds['name']}**'s change log (column `{ds.get('label_col')}`)" if ds.get("project")
+             else f"in `{log.folder}`")
+    st.caption(f"Labels are saved as you make them ({len(labels):,} so far) {where}.")

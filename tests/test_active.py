@@ -358,3 +358,92 @@ def test_two_writers_appending_at_once_lose_no_line(frame, tmp_path):
     lines = (tmp_path / "labels.jsonl").read_text().splitlines()
     assert len(lines) == 300 and all(json.loads(line)["action"] == "relabel" for line in lines)
     assert len(active.LabelLog(tmp_path).labels()) == 80
+
+
+# --- a project as the label store --------------------------------------------------------------------
+def _texts_only_project(tmp_path, frame):
+    from textclf_core.projects import ProjectStore
+
+    store = ProjectStore(tmp_path / "projects")
+    texts = frame[["review"]]
+    return store, store.create(texts.to_csv(index=False).encode(), name="tickets", filename="tickets.csv",
+                               text_col="review", frame=texts)
+
+
+def _project_session(project, frame, by="guest-abc123", **kwargs):
+    kwargs.setdefault("scheduler", active.ManualScheduler())
+    log = active.ProjectLabelLog(project, project.change_log(by=by))
+    return active.LabellingSession(_texts(frame), ["pos", "neg"], label_log=log, **kwargs)
+
+
+def test_labels_on_a_project_are_relabels_in_its_change_log_and_fill_the_new_label_column(frame, tmp_path):
+    store, project = _texts_only_project(tmp_path, frame)
+    assert project.meta["label_col"] is None
+    assert project.add_label_column() == "label"  # a file with texts only gets a column named "label"
+    session = _project_session(project, frame)
+    _label_n(session, frame, 6)
+    lines = [json.loads(line) for line in (project.path / "changes.jsonl").read_text().splitlines()]
+    assert [(e["op"], e["change"]["action"], e["by"]) for e in lines] == [("add", "relabel", "guest-abc123")] * 6
+    # Training's table (and the CLI's `train --project`): the label column filled for the labelled rows only.
+    working = store.get(project.id).working_frame()
+    assert working["label"].notna().sum() == 6
+    labelled = working.dropna(subset=["label"])
+    gold = frame["sentiment"]
+    assert all(labelled["label"] == gold[labelled.index])
+    # The class list and settings are in the project folder.
+    session.set_strategy("random")
+    saved = json.loads((project.path / "labelling.json").read_text())
+    assert saved["classes"] == ["pos", "neg"] and saved["strategy"] == "random"
+
+
+def test_a_reload_continues_on_the_project_and_undo_is_the_change_logs_undo(frame, tmp_path):
+    store, project = _texts_only_project(tmp_path, frame)
+    project.add_label_column()
+    session = _project_session(project, frame)
+    _label_n(session, frame, 4)
+    done = session.history()
+    # A server restart: a new session from the project folder alone has the classes and the labels.
+    again = active.LabellingSession(_texts(frame), label_log=active.ProjectLabelLog(store.get(project.id)),
+                                    scheduler=active.ManualScheduler())
+    assert again.classes == ["pos", "neg"] and again.history() == done
+    assert again.current() not in done
+    last = again.undo()
+    assert last == done[-1] and last not in again.labels()
+    # The undo took the label's line back (an "undo" line), it did not add a label of its own.
+    ops = [json.loads(line)["op"] for line in (project.path / "changes.jsonl").read_text().splitlines()]
+    assert ops == ["add"] * 4 + ["undo"]
+    assert len(project.change_log()) == 3
+
+
+def test_project_labels_start_from_the_files_labels_and_a_rename_is_one_undo(frame, tmp_path):
+    from textclf_core.projects import ProjectStore
+
+    partly = frame[["review", "sentiment"]].copy()
+    partly.loc[10:, "sentiment"] = None  # only the first ten rows were labelled in the file
+    store = ProjectStore(tmp_path / "projects")
+    project = store.create(partly.to_csv(index=False).encode(), name="partly", filename="partly.csv",
+                           text_col="review", label_col="sentiment", frame=partly)
+    log = active.ProjectLabelLog(project, project.change_log(), base_labels=project.frame()["sentiment"].tolist())
+    session = active.LabellingSession(_texts(frame), ["pos", "neg"], label_log=log,
+                                      scheduler=active.ManualScheduler())
+    assert len(session.labels()) == 10 and session.current() >= 10  # the queue skips rows labelled in the file
+    session.label(session.current(), "neg")
+    assert session.rename_class("neg", "negative") == sum(frame["sentiment"][:10] == "neg") + 1
+    assert "negative" in set(session.labels().values())
+    project.change_log().undo()  # one Undo in Label review takes the whole rename back
+    assert "negative" not in set(active.ProjectLabelLog(project, base_labels=partly["sentiment"]).labels().values())
+
+
+def test_cli_label_queue_on_a_project_writes_its_change_log(frame, tmp_path, monkeypatch, capsys):
+    from textclf_core import cli
+    from textclf_core.projects import ProjectStore
+
+    monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path))
+    store, project = _texts_only_project(tmp_path, frame)  # under $TEXTCLF_HOME/projects
+    adds = [x for i in range(6) for x in ("--add", f"{i}={frame['sentiment'][i]}")]
+    assert cli.main(["label-queue", "--project", project.id, "--classes", "pos,neg", "-n", "2"] + adds) == 0
+    out = capsys.readouterr().out
+    assert "new column 'label'" in out and "6 of 80 texts labelled" in out
+    working = ProjectStore().get(project.id).working_frame()
+    assert working["label"].notna().sum() == 6 and project.change_log().changes[0].action == "relabel"
+    assert cli.main(["label-queue", "--project", project.id, "--data", "x.csv"]) == 2  # one or the other

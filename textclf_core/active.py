@@ -1,8 +1,10 @@
 """Labelling from scratch with active learning: the queue, the fast model, the retrainer, the label log.
 
 A :class:`LabellingSession` holds the texts, the class names and the labels made so far. Labels
-are appended, as they are made, to a :class:`LabelLog` (one JSON line per label, in the columns
-of :class:`textclf_core.review.ChangeLog`, so ``ChangeLog.from_frame`` reads it). Every
+are written as they are made to a label store: on a project (the Label page, ``label-queue
+--project``) a :class:`ProjectLabelLog`, one ``relabel`` per label in the project's change log;
+for a file outside any project a :class:`LabelLog` (one JSON line per label, in the columns of
+:class:`textclf_core.review.ChangeLog`, so ``ChangeLog.from_frame`` reads it). Every
 ``retrain_every`` new labels a :class:`Retrainer` fits the fast model in the background
 (logistic regression on the baseline's TF-IDF features of every text, or on cached frozen
 embeddings), never blocking labelling; a failed retrain keeps the previous model and says why.
@@ -79,8 +81,7 @@ class LabelLog:
     so a reload or a killed server loses at most the label in flight and two sessions
     appending to the same file keep each other's lines. ``folder/session.json`` holds the class
     names and the multi-label switch (written atomically). ``folder=None`` keeps it all in
-    memory (simulations, tests). The integrator can point a session at a project's log by
-    passing another folder.
+    memory (simulations, tests). Data in a project uses :class:`ProjectLabelLog` instead.
     """
 
     FILE = "labels.jsonl"
@@ -183,6 +184,19 @@ class LabelLog:
                 order[row] = None
         return list(order)
 
+    def group(self, note: str | None = None):
+        """One user action's labels (a rename); a file log has no groups, so this is a no-op."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def undo_label(self, row: int, current: str, before: str | None) -> None:
+        """Take back the label ``current`` of ``row``: a file log appends the edit that restores ``before``."""
+        if before is None:
+            self.append(row, "keep", old_label=current, finding="undo")
+        else:
+            self.append(row, "relabel", old_label=current, new_label=before, finding="undo")
+
     # --- the class list ------------------------------------------------------------------
     def meta(self) -> dict:
         if self.folder is not None and (self.folder / self.META).is_file():
@@ -198,6 +212,108 @@ class LabelLog:
             from .runs import atomic_write_json
 
             atomic_write_json(self.folder / self.META, self._meta)
+
+
+class ProjectLabelLog:
+    """The labels of a project: each one a ``relabel`` in the project's change log (the log that
+    Label review, Training and a reload read), and the class list in ``<project>/labelling.json``.
+
+    Same interface as :class:`LabelLog`, so a :class:`LabellingSession` works on either. The
+    labels are the project's file labels overlaid by the change log's edits in force (``drop``
+    and ``keep`` leave a row as the file had it). Undo is the change log's undo when the newest
+    edit in the log is the label being taken back (else, another session labelled since, an edit
+    that restores the old label, so nobody's label is lost).
+
+    ``change_log`` is a :class:`textclf_core.projects.ProjectChangeLog` (pass the page's own, so
+    Label review in the same session sees each label at once); ``base_labels`` are the file's
+    labels by row (None: none).
+    """
+
+    META = "labelling.json"
+
+    def __init__(self, project, change_log=None, *, base_labels: Sequence | None = None):
+        self.project = project
+        self.folder = Path(project.path)
+        self.changes = change_log if change_log is not None else project.change_log()
+        self._base = {i: clean_label(v) for i, v in enumerate(list(base_labels) if base_labels is not None else [])
+                      if clean_label(v) is not None}
+        self._lock = threading.RLock()  # the page thread and the retrainer share the change log
+
+    @property
+    def path(self) -> Path:
+        return Path(self.changes.path)
+
+    def refresh(self) -> None:
+        """Read what other sessions (Label review, another tab) wrote since."""
+        with self._lock:
+            self.changes.refresh()
+
+    def append(self, row: int, action: str, *, old_label=None, new_label=None, finding: str = FINDING,
+               note: str | None = None) -> dict:
+        with self._lock:
+            change = self.changes.record(int(row), action, old_label=old_label, new_label=new_label,
+                                         finding=finding, note=note)
+        return dict(vars(change))
+
+    def group(self, note: str | None = None):
+        return self.changes.group(note)
+
+    def lines(self) -> list[dict]:
+        with self._lock:
+            return [dict(vars(c)) for c in self.changes.changes]
+
+    def change_log(self):
+        return self.changes
+
+    def labels(self) -> dict[int, str]:
+        with self._lock:
+            current = self.changes.current()
+        out = dict(self._base)
+        for row, change in current.items():
+            if change.action in ("accept", "relabel") and clean_label(change.new_label) is not None:
+                out[row] = str(change.new_label)
+            elif change.action == "drop":
+                out.pop(row, None)  # left out of the data: not a label to learn from
+            elif row in self._base:
+                out[row] = self._base[row]
+            else:
+                out.pop(row, None)
+        return out
+
+    def history(self) -> list[int]:
+        order: dict[int, None] = {}
+        for rec in self.lines():
+            row = int(rec["row"])
+            order.pop(row, None)
+            if rec["action"] in ("accept", "relabel"):
+                order[row] = None
+        return list(order)
+
+    def undo_label(self, row: int, current: str, before: str | None) -> None:
+        with self._lock:
+            self.changes.refresh()
+            last = self.changes.changes[-1:] or [None]
+            if last[0] is not None and last[0].row == int(row) and last[0].new_label == current:
+                self.changes.undo()
+                return
+        if before is None:
+            self.append(row, "keep", old_label=current, finding="undo")
+        else:
+            self.append(row, "relabel", old_label=current, new_label=before, finding="undo")
+
+    def meta(self) -> dict:
+        try:
+            data = json.loads((self.folder / self.META).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def write_meta(self, meta: dict) -> None:
+        from .fs import atomic_write_json
+
+        merged = {**self.meta(), **meta}
+        if merged != self.meta():
+            atomic_write_json(self.folder / self.META, merged)
 
 
 # =============================================================================== features
@@ -645,7 +761,7 @@ class LabellingSession:
     """
 
     def __init__(self, texts: Sequence[str], classes: Sequence[str] = (), *, multi_label: bool = False,
-                 label_log: LabelLog | None = None, strategy: str = DEFAULT_STRATEGY, seed: int = 0,
+                 label_log: LabelLog | ProjectLabelLog | None = None, strategy: str = DEFAULT_STRATEGY, seed: int = 0,
                  retrain_every: int = DEFAULT_RETRAIN_EVERY, scheduler=None, feature_source: str = "tfidf",
                  embedding_model: str | None = None, features: FeatureMatrix | None = None,
                  cross_validate: bool = True,
@@ -661,9 +777,10 @@ class LabellingSession:
         self._classes: list[str] = list(meta.get("classes") or [])
         for name in classes:
             self._add_class_name(name)
-        self.strategy = strategy
+        # Settings saved by an earlier session on this data (a reload) win over the defaults.
+        self.strategy = meta.get("strategy") if meta.get("strategy") in STRATEGIES else strategy
         self.seed = int(seed)
-        self.retrain_every = max(1, int(retrain_every))
+        self.retrain_every = max(1, int(meta.get("retrain_every") or retrain_every))
         self.scheduler = scheduler if scheduler is not None else ThreadScheduler()
         self.feature_source = feature_source
         self.embedding_model = embedding_model
@@ -718,7 +835,9 @@ class LabellingSession:
             return name
 
     def _save_meta(self) -> None:
-        self.log.write_meta({"classes": self._classes, "multi_label": self.multi_label})
+        self.log.write_meta({"classes": self._classes, "multi_label": self.multi_label,
+                             "strategy": getattr(self, "strategy", DEFAULT_STRATEGY),
+                             "retrain_every": getattr(self, "retrain_every", DEFAULT_RETRAIN_EVERY)})
 
     def rename_class(self, old: str, new: str) -> int:
         """Rename a class (into an existing one = merge). Labels, queue and model follow. Returns rows changed."""
@@ -761,6 +880,10 @@ class LabellingSession:
         return changed
 
     def _relabel_everywhere(self, sources: set[str], into: str, *, note: str) -> int:
+        with self.log.group(note):  # one rename is one Undo in the project's change log
+            return self._relabel_rows(sources, into, note=note)
+
+    def _relabel_rows(self, sources: set[str], into: str, *, note: str) -> int:
         changed = 0
         for row, value in self.labels().items():
             if self.multi_label:
@@ -849,11 +972,7 @@ class LabellingSession:
                     break
             else:
                 return None
-            current = labels[row]
-            if before is None:
-                self.log.append(row, "keep", old_label=current, finding="undo")
-            else:
-                self.log.append(row, "relabel", old_label=current, new_label=before, finding="undo")
+            self.log.undo_label(row, labels[row], before)
             self.cursor = None
             self.skipped.discard(row)
             self.checked.discard(row)
@@ -965,6 +1084,14 @@ class LabellingSession:
         if strategy not in STRATEGIES:
             raise TextclfError(f"Unknown queue strategy {strategy!r}", hint=f"Use one of: {', '.join(STRATEGIES)}")
         self.strategy = strategy
+        self._save_meta()
+
+    def set_retrain_every(self, n: int) -> None:
+        """Retrain after every ``n`` new labels (saved with the class list)."""
+        n = max(1, int(n))
+        if n != self.retrain_every:
+            self.retrain_every = n
+            self._save_meta()
 
     # --- the model ------------------------------------------------------------------------
     @property

@@ -820,7 +820,9 @@ def add_label_queue(sub) -> None:
     from .active import DEFAULT_STRATEGY, STRATEGIES
 
     p = sub.add_parser("label-queue", help="the next texts to label (active learning), with the model's suggestions")
-    p.add_argument("--data", required=True, help="the table of texts (labels optional)")
+    p.add_argument("--data", help="the table of texts (labels optional)")
+    p.add_argument("--project", help="label a project instead (`textclf projects`): the labels go to its change "
+                                     "log, as on the Label page")
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
     p.add_argument("--text-col", help="column with the texts (default: guessed)")
     p.add_argument("--labels", help="label log folder or its labels.jsonl (default: the Label page's log of "
@@ -837,12 +839,32 @@ def add_label_queue(sub) -> None:
 def cmd_label_queue(args) -> int:
     from . import active
 
-    frame = _read(args.data, args.sheet)
-    text_col, _, _ = _columns(frame, args.text_col, None)
+    if bool(args.data) == bool(getattr(args, "project", None)):
+        raise UsageError("Give either --data FILE or --project ID", hint="`textclf projects` lists the projects")
+    project = None
+    if args.project:
+        from .projects import ProjectStore
+
+        project = ProjectStore().get(args.project)
+        frame = project.frame()
+        text_col = args.text_col or project.meta.get("text_col")
+        if text_col not in frame.columns:
+            raise UsageError(f"Project {project.name} has no text column {text_col!r}", hint="Name it with --text-col")
+    else:
+        frame = _read(args.data, args.sheet)
+        text_col, _, _ = _columns(frame, args.text_col, None)
     if not text_col:
         raise UsageError("Could not tell which column holds the texts", hint="Name it with --text-col")
     texts = ["" if v is None or v != v else str(v) for v in frame[text_col].tolist()]
-    if args.labels:
+    if project is not None:
+        if not project.meta.get("label_col"):
+            _out(f"Project {project.name} had no label column; the labels go to a new column "
+                 f"'{project.add_label_column()}'.")
+            frame = project.frame()
+        label_col = project.meta["label_col"]
+        log = active.ProjectLabelLog(project, project.change_log(by=_cli_user()),
+                                     base_labels=frame[label_col] if label_col in frame.columns else None)
+    elif args.labels:
         folder = Path(args.labels).expanduser()
         log = active.LabelLog(folder.parent if folder.suffix == ".jsonl" else folder)
     else:

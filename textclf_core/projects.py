@@ -4,7 +4,8 @@ Layout of ``$TEXTCLF_HOME/projects/<project_id>/``::
 
     project.json     {"id", "name", "created_at", "updated_at", "owner", "shared_with", "source",
                       "filename", "sheet", "header_row", "text_col", "label_col", "split_col",
-                      "rows", "columns", "fingerprint", "read_info", "notes"}
+                      "rows", "columns", "fingerprint", "read_info", "notes", "label_col_added"}
+    labelling.json   the Label page's class list and settings (textclf_core.active.ProjectLabelLog)
     original/<file>  the uploaded bytes, unchanged
     data.parquet     the table as read (read_table's result), for fast reopening
     changes.jsonl    the label change log, one JSON line per edit, appended as each edit happens
@@ -436,9 +437,26 @@ class Project:
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a damaged file
             raise ProjectError(f"Project {self.name}: the data copy cannot be read ({type(exc).__name__})",
                                where=self.id, hint="Delete the project and upload the file again") from None
-        df.attrs["textclf"] = dict(self.meta.get("read_info") or {})
+        meta = self.meta
+        df.attrs["textclf"] = dict(meta.get("read_info") or {})
+        added = meta.get("label_col_added")
+        if added and added not in df.columns:  # a file of texts only, labelled here: its label column starts empty
+            df[added] = pd.Series([None] * len(df), index=df.index, dtype=object)
         self._frame = (mtime, df)
         return df
+
+    def add_label_column(self, name: str = "label") -> str:
+        """Give a project without a label column one (empty; the change log fills it), made the
+        project's label column. Returns its name ("label", or "label_2"... when taken)."""
+        meta = self.meta
+        columns = [str(c) for c in meta.get("columns") or []]
+        chosen, n = name, 1
+        while chosen in columns:
+            n += 1
+            chosen = f"{name}_{n}"
+        self.update(label_col=chosen, label_col_added=chosen, columns=columns + [chosen])
+        self._frame = None
+        return chosen
 
     def change_log(self, *, by: str | None = None) -> ProjectChangeLog:
         return ProjectChangeLog(self.path / CHANGES_FILE, by=by)

@@ -61,6 +61,7 @@ def test_label_from_scratch_to_training(app):
     no_trouble(at)
     assert button(at, "1  pos") and button(at, "2  neg")
     assert any("in random order" in c.value for c in at.caption)
+    assert any("new column 'label'" in i.value for i in at.info)  # the file had none: the page says where labels go
 
     label_by_text(at, 20)  # the 20th label starts the first retrain, in the background
     no_trouble(at)
@@ -74,11 +75,14 @@ def test_label_from_scratch_to_training(app):
     assert len(session.labels()) == 21
     assert any(m.label.startswith("Estimated accuracy") for m in at.metric)
 
-    # the labels are on disk as they are made, one JSON line each
-    log_file = Path(os.environ["TEXTCLF_HOME"]) / "labelling" / active.data_fingerprint(
-        [f"{t} ({i})" for i in range(6) for t in GOOD + BAD]) / "labels.jsonl"
-    assert len(log_file.read_text().splitlines()) == 21
-    assert json.loads(log_file.read_text().splitlines()[0])["action"] == "relabel"
+    # each label is a relabel in the project's change log as it is made, by this browser's identity
+    ds = at.session_state["dataset"]
+    assert ds["label_col"] == "label"  # the file had no label column: one named "label", and we say so
+    lines = [json.loads(line) for line in (project_folder(ds) / "changes.jsonl").read_text().splitlines()]
+    assert len(lines) == 21
+    assert {(e["change"]["action"], e["by"]) for e in lines} == {("relabel", at.session_state["who"])}
+    assert json.loads((project_folder(ds) / "labelling.json").read_text())["classes"] == ["pos", "neg"]
+    assert not (Path(os.environ["TEXTCLF_HOME"]) / "labelling").exists()  # no second store of labels
 
     # skip and undo
     before = card_text(at)
@@ -100,13 +104,19 @@ def test_label_from_scratch_to_training(app):
     at.text_input(key="label_search").set_value("loved").run()
     assert any("<mark>loved</mark>" in m.value for m in at.markdown)
 
-    # hand off to Strategy with the labelled rows as the dataset
+    # hand off to Strategy: the same project, whose working table has the 20 labels in its label column
+    project_id = ds["project"]
     button(at, "Train with these labels").click().run()
     no_trouble(at)
     ds = at.session_state["dataset"]
-    assert ds["label_col"] == "label" and len(ds["df"]) == 20
-    assert set(ds["df"]["label"]) == {"pos", "negative"}
+    assert ds["project"] == project_id and ds["label_col"] == "label"
+    working = at.session_state["changes"].apply(ds["df"], label_col="label")  # what Strategy trains on
+    assert working["label"].notna().sum() == 20 and set(working["label"].dropna()) == {"pos", "negative"}
     assert any("Strategy" in t.value for t in at.title)
+
+
+def project_folder(ds: dict) -> Path:
+    return Path(os.environ["TEXTCLF_HOME"]) / "projects" / ds["project"]
 
 
 def test_a_new_browser_session_continues_where_it_left_off(app):
@@ -114,12 +124,24 @@ def test_a_new_browser_session_continues_where_it_left_off(app):
     at.text_area(key="label_class_names").set_value("pos\nneg")
     next(b for b in at.button if b.label == "Start labelling").click().run()
     label_by_text(at, 3)
-    # another browser tab (or a reload): a fresh AppTest on the same TEXTCLF_HOME
-    again = open_label_page(AppTest.from_file(APP, default_timeout=120))
+    project_id = at.session_state["dataset"]["project"]
+    # a reload (or a server restart): a new session that has only the URL, no upload
+    again = AppTest.from_file(APP, default_timeout=120)
+    again.query_params["project"] = project_id
+    again.run()
+    again.switch_page("pages/label.py").run()
     assert not again.exception
     assert any("Continuing where you left off: 3 labels" in i.value for i in again.info)
     assert button(again, "1  pos")
     assert not any("Start labelling" in h.value for h in again.subheader)
+    assert any("3 labelled" in c.value for c in again.caption)
+    # Undo there takes back the last label made in the first session (the change log's undo)
+    button(again, "Undo (U)").click().run()
+    assert not again.exception
+    assert len(next(iter(again.session_state["label_sessions"].values())).labels()) == 2
+    from textclf_core.projects import ProjectStore
+
+    assert len(ProjectStore().get(project_id).change_log()) == 2
 
 
 def test_no_data_says_what_to_do(app):

@@ -1,11 +1,14 @@
 """Labelling from scratch in a real Chromium, keyboard only: upload texts without labels, name the
 classes, label 30 with digit keys, see the model's suggestions appear, check that keys typed in the
-search box are text (not shortcuts), reload and continue, and train from the page.
+search box are text (not shortcuts), reload and continue WITHOUT uploading again (the labels are
+in the project's change log, the URL names the project), train from the page on the labelled rows,
+and find the labels again on a restarted server.
 Screenshots go to test-artifacts/label-*.png.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -47,7 +50,9 @@ def upload(page, path) -> None:
     page.get_by_text("72 rows, 1 columns").wait_for()
 
 
-def test_label_with_the_keyboard_then_train(server, browser, tmp_path):
+def test_label_with_the_keyboard_then_train(app_server, browser, tmp_path):
+    home = tmp_path / "home"
+    server = app_server(home=home)
     data = tmp_path / "tickets.csv"
     rows = ["review"] + [f'"{t} ({i})"' for i in range(6) for t in GOOD + BAD]
     data.write_text("\n".join(rows) + "\n", encoding="utf-8")
@@ -109,14 +114,12 @@ def test_label_with_the_keyboard_then_train(server, browser, tmp_path):
     search.press("Enter")
     settled(page)
 
-    # --- reload: the browser session is new, the labels are not lost -------------------------------
-    page.reload()  # back on the Label page, in a new browser session: the table must be loaded again
-    page.get_by_text("No data loaded yet").wait_for(timeout=60_000)
-    goto(page, "Upload", "Upload data")
-    upload(page, data)
-    goto(page, "Label")
-    page.get_by_text("Continuing where you left off: 30 labels so far.").wait_for()
+    # --- reload: the browser session is new; the URL names the project, nothing is uploaded again ------
+    assert "project=" in page.url
+    page.reload()
+    page.get_by_text("Continuing where you left off: 30 labels so far.").wait_for(timeout=60_000)
     labelled(page, 30)
+    assert page.locator(".textclf-card").count() == 1  # the texts are there too
     text = card(page)
     page.keyboard.press(gold(text))
     labelled(page, 31)
@@ -128,17 +131,44 @@ def test_label_with_the_keyboard_then_train(server, browser, tmp_path):
         settled(page)
     page.get_by_text("Model suggests").wait_for()
     page.get_by_text(re.compile("Model \\d+ trained on 3[01] labels")).wait_for()
+    page.get_by_text("in project", exact=False).first.wait_for()
     no_exception(page)
     shot(page, "label-4-continued")
+    project_id = re.search(r"project=([^&]+)", page.url).group(1)
+    changes = [json.loads(line) for line in (home / "projects" / project_id / "changes.jsonl").read_text().splitlines()]
+    adds = [e for e in changes if e["op"] == "add"]
+    assert len(adds) == 32 and {e["change"]["action"] for e in adds} == {"relabel"}
+    assert [e["op"] for e in changes].count("undo") == 1  # U took the accepted suggestion back
 
-    # --- train from the page ------------------------------------------------------------------------
+    # --- train from the page: the same project, its labelled rows ------------------------------------
     page.get_by_role("button", name="Train with these labels").click()
     page.get_by_role("heading", name="Strategy").first.wait_for()
-    page.locator('[data-testid="stSidebar"]').get_by_text("31 rows", exact=False).wait_for()
+    page.locator('[data-testid="stSidebar"]').get_by_text("72 rows", exact=False).wait_for()
+    page.locator('[data-testid="stSidebar"]').get_by_text("label: label", exact=False).wait_for()
+    assert f"project={project_id}" in page.url
     page.get_by_text("Baseline (TF-IDF)").click()
     page.get_by_role("button", name="Start training").click()
     page.get_by_role("heading", name="Training").wait_for()
     page.get_by_text("State: finished").first.wait_for(timeout=90_000)
     no_exception(page)
     shot(page, "label-5-trained")
+    from textclf_core.runs import RunStore
+
+    runs = RunStore(home / "runs").list(project=project_id)
+    assert runs and runs[0].state == "finished"
+    import pandas as pd
+
+    split = pd.read_csv(RunStore(home / "runs").get(runs[0].id).path / "split.csv")
+    assert len(split) == 72 and (split["split"] != "unlabelled").sum() == 31  # trained on the labelled rows only
+    page.close()
+
+    # --- a restarted server (a new process on the same folder) opens the project with its labels -------
+    again = app_server(home=home)
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    page.set_default_timeout(30_000)
+    page.goto(f"{again}/label?project={project_id}")
+    page.get_by_text("Continuing where you left off: 31 labels so far.").wait_for(timeout=90_000)
+    labelled(page, 31)
+    no_exception(page)
+    shot(page, "label-6-restarted")
     page.close()

@@ -218,15 +218,14 @@ class ChangeLog:
         Rows are matched by ``row_col`` when given (e.g. ``"row"`` in a prepared frame),
         else by position in ``frame`` (the original file's row order).
         """
-        if label_col not in frame.columns:
-            raise DataError(f"Column {label_col!r} is not in the data")
         if row_col is not None and row_col not in frame.columns:
             raise DataError(f"Column {row_col!r} is not in the data")
         ids = frame[row_col].tolist() if row_col is not None else list(range(len(frame)))
         position = {_as_row(r): i for i, r in enumerate(ids)}
         out = frame.copy()
         drop = []
-        label_values = out[label_col].astype(object).tolist()
+        # A table labelled from scratch (texts only) gets its label column here, empty where unlabelled.
+        label_values = out[label_col].astype(object).tolist() if label_col in out.columns else [None] * len(out)
         for row, change in self.current().items():
             if row not in position:
                 raise DataError(f"The change log refers to row {row}, which is not in the data",
