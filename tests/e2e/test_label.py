@@ -120,6 +120,9 @@ def test_label_with_the_keyboard_then_train(app_server, browser, tmp_path):
     page.get_by_text("Continuing where you left off: 30 labels so far.").wait_for(timeout=60_000)
     labelled(page, 30)
     assert page.locator(".textclf-card").count() == 1  # the texts are there too
+    # a person waits for the page to finish loading before typing: the shortcut keys are bound by then
+    page.wait_for_function("() => window.__streamlitShortcutsMap && Object.keys(window.__streamlitShortcutsMap).length")
+    settled(page)
     text = card(page)
     page.keyboard.press(gold(text))
     labelled(page, 31)
