@@ -94,24 +94,7 @@ def _version(dataset: dict):
 
 
 def _watch(manager, job_id: str) -> None:
-    """Progress and Cancel of the running review, polled without rerunning the page."""
-
-    @st.fragment(run_every=POLL_SECONDS)
-    def live():
-        with _ui.guard("label review progress"):
-            snap = manager.get(job_id)
-            if snap is None or not snap.active:
-                st.rerun()  # finished: one full rerun shows the findings and stops this polling
-            if snap.state == "queued":
-                st.progress(0.0, text=f"Waiting for the device (position {snap.queue_position} in the queue)…")
-            else:
-                st.progress(min(1.0, snap.progress), text=snap.message or "Reviewing the labels…")
-            if st.button("Cancel the review", icon=":material/cancel:", disabled=snap.cancel_requested,
-                         key=f"review_cancel_{job_id}"):
-                manager.cancel(job_id)
-                st.rerun(scope="fragment")
-
-    live()
+    _ui.watch_job(manager, job_id, what="the review", working="Reviewing the labels…", poll_seconds=POLL_SECONDS)
 
 
 def _ended(job) -> None:

@@ -672,3 +672,27 @@ def word_counts():
     lengths = count(working_frame()[ds["text_col"]])
     st.session_state["lengths_cache"] = (key, lengths)
     return lengths
+
+
+def watch_job(manager, job_id: str, *, what: str, working: str, poll_seconds: float = 2.0) -> None:
+    """Progress and Cancel of a running background job (label review, learning curve), polled in a
+    fragment without rerunning the page; one full rerun when it ends shows its result.
+    ``what`` names it on the Cancel button ("the review"), ``working`` is the default progress text."""
+
+    @st.fragment(run_every=poll_seconds)
+    def live():
+        with guard(f"{what} progress"):
+            snap = manager.get(job_id)
+            if snap is None or not snap.active:
+                st.rerun()  # done: one full rerun shows the result and stops this polling
+            if snap.state == "queued":
+                st.progress(0.0, text=f"Waiting for the {snap.device.upper() if snap.device == 'cpu' else 'device'} "
+                                      f"(position {snap.queue_position} in the queue)…")
+            else:
+                st.progress(min(1.0, snap.progress), text=snap.message or working)
+            if st.button(f"Cancel {what}", icon=":material/cancel:", disabled=snap.cancel_requested,
+                         key=f"cancel_{job_id}"):
+                manager.cancel(job_id, by=identity())
+                st.rerun(scope="fragment")
+
+    live()

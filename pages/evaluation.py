@@ -47,24 +47,8 @@ def _show_curve(run, result) -> None:
 
 
 def _watch_curve(manager, job_id: str) -> None:
-    """Progress and Cancel of the running curve, polled without rerunning the page."""
-
-    @st.fragment(run_every=CURVE_POLL_SECONDS)
-    def live():
-        with _ui.guard("learning curve progress"):
-            snap = manager.get(job_id)
-            if snap is None or not snap.active:
-                st.rerun()  # done: one full rerun shows the curve (or why not) and stops this polling
-            if snap.state == "queued":
-                st.progress(0.0, text=f"Waiting for the CPU (position {snap.queue_position} in the queue)…")
-            else:
-                st.progress(min(1.0, snap.progress), text=snap.message or "Computing the learning curve…")
-            if st.button("Cancel the learning curve", icon=":material/cancel:", disabled=snap.cancel_requested,
-                         key=f"curve_cancel_{job_id}"):
-                manager.cancel(job_id, by=_ui.identity())
-                st.rerun(scope="fragment")
-
-    live()
+    _ui.watch_job(manager, job_id, what="the learning curve", working="Computing the learning curve…",
+                  poll_seconds=CURVE_POLL_SECONDS)
 
 
 st.title("Evaluation")

@@ -74,6 +74,18 @@ def data_fingerprint(texts: Sequence[str]) -> str:
 
 
 # =============================================================================== the label log
+def labelling_order(lines) -> list[int]:
+    """Rows in the order they were last labelled, from change-log records (``row``, ``action``):
+    a row labelled again moves to the end; a row whose latest edit is not a label leaves."""
+    order: dict[int, None] = {}
+    for rec in lines:
+        row = int(rec["row"])
+        order.pop(row, None)
+        if rec["action"] in ("accept", "relabel"):
+            order[row] = None
+    return list(order)
+
+
 class LabelLog:
     """Append-only JSON-lines log of labels, in ChangeLog's columns, plus the class list.
 
@@ -176,13 +188,7 @@ class LabelLog:
 
     def history(self) -> list[int]:
         """Labelled rows in the order they were last labelled (for back/forward and 'continue')."""
-        order: dict[int, None] = {}
-        for rec in self.lines():
-            row = int(rec["row"])
-            order.pop(row, None)
-            if rec["action"] in ("accept", "relabel"):
-                order[row] = None
-        return list(order)
+        return labelling_order(self.lines())
 
     def group(self, note: str | None = None):
         """One user action's labels (a rename); a file log has no groups, so this is a no-op."""
@@ -281,13 +287,7 @@ class ProjectLabelLog:
         return out
 
     def history(self) -> list[int]:
-        order: dict[int, None] = {}
-        for rec in self.lines():
-            row = int(rec["row"])
-            order.pop(row, None)
-            if rec["action"] in ("accept", "relabel"):
-                order[row] = None
-        return list(order)
+        return labelling_order(self.lines())
 
     def undo_label(self, row: int, current: str, before: str | None) -> None:
         with self._lock:
