@@ -7,6 +7,7 @@ from pages import _ui
 from textclf_core import figures
 from textclf_core.compare import compare_runs
 from textclf_core.errors import TextclfError
+from textclf_core.strategy_registry import get_strategy
 
 st.title("Compare runs")
 
@@ -31,6 +32,21 @@ with st.expander("Import a run made elsewhere", icon=":material/upload:"):
             st.success(f"Imported as run {imported.id}", icon=":material/check:")
 
 
+
+
+def _uses_model(strategy: str) -> bool:
+    try:
+        return get_strategy(strategy).uses_model
+    except Exception:  # noqa: BLE001 - a run from a newer textclf with a strategy this one does not know
+        return True
+
+
+def _trains_epochs(strategy: str) -> bool:
+    try:
+        info = get_strategy(strategy)
+    except Exception:  # noqa: BLE001 - as above
+        return True
+    return info.uses_model and not info.budgeted  # TF-IDF has no epochs; auto picks them per member
 
 def render_run_vs_run(store, done) -> None:
     """Run A vs run B on the same test texts: the 2x2 table, McNemar's sentence, per-class differences
@@ -90,19 +106,22 @@ with _ui.guard("compare"):
             strategy += f" (top {config.get('layers')})"
         rows.append({"run": s.name, "state": s.state, "dataset": s.dataset or "",
                      "project": _ui.project_name(s.project), "model": s.model, "strategy": strategy,
-                     "epochs": config.get("epochs") if s.strategy != "baseline" else None,
-                     "lr": config.get("lr") if s.strategy != "baseline" else None,
-                     "max length": config.get("max_length") if s.strategy != "baseline" else None,
+                     # settings that do not apply to the strategy (epochs of TF-IDF) stay blank
+                     "epochs": config.get("epochs") if _trains_epochs(s.strategy) else None,
+                     "lr": config.get("lr") if _trains_epochs(s.strategy) else None,
+                     "max length": config.get("max_length") if _uses_model(s.strategy) else None,
                      "accuracy": s.accuracy, "macro-F1": s.macro_f1, "train time (s)": s.train_seconds,
                      "size (MB)": s.model_mb, "created": s.created, "id": s.id})
     table = pd.DataFrame(rows)
     numeric = ["epochs", "lr", "max length", "accuracy", "macro-F1", "train time (s)", "size (MB)"]
     table[numeric] = table[numeric].apply(pd.to_numeric, errors="coerce")  # blanks, not 'None'
     table["created"] = pd.to_datetime(table["created"], errors="coerce", utc=True).dt.tz_localize(None)
+    # Settings that do not apply are text cells left empty: Streamlit draws a missing number as "None".
+    for column, fmt in (("epochs", "{:.0f}"), ("lr", "{:.0e}"), ("max length", "{:.0f}")):
+        table[column] = [fmt.format(v) if v == v else "" for v in table[column]]
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
                                 "macro-F1": st.column_config.NumberColumn(format="%.3f"),
-                                "lr": st.column_config.NumberColumn(format="%.0e"),
                                 "train time (s)": st.column_config.NumberColumn(format="%.1f"),
                                 "size (MB)": st.column_config.NumberColumn(format="%.1f"),
                                 "created": st.column_config.DatetimeColumn("created (UTC)",
