@@ -21,6 +21,7 @@ def render_leaderboard(rows: list[dict], summary: str | None = None, *, budget_s
         return
     st.subheader("Auto leaderboard")
     frame = leaderboard_frame(rows).rename(columns=COLUMNS)
+    frame["why"] = frame["why"].fillna("")  # a member with nothing to explain: blank, not "None"
     st.dataframe(frame, hide_index=True, width="stretch", key=f"leaderboard_{key}" if key else None,
                  column_config={"validation accuracy": st.column_config.NumberColumn(format="%.3f"),
                                 "validation macro-F1": st.column_config.NumberColumn(format="%.3f"),
