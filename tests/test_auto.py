@@ -68,9 +68,10 @@ def _stats(n_train=800, smallest=300, words=40, multi=False):
 def test_plan_is_cheapest_first_with_tfidf_always_in():
     members = auto.plan(RunConfig(strategy="auto"), _stats(), encoders=[("all-MiniLM-L6-v2", "MiniLM")])
     keys = [m.key for m in members]
-    assert keys[:2] == ["tfidf-logreg", "tfidf-svm"]
-    assert {"embeddings-minilm", "partial-minilm", "full-minilm"} <= set(keys)
-    assert [m.estimate_s for m in members] == sorted(m.estimate_s for m in members)
+    assert keys[0] == "tfidf-logreg"  # the baseline first: the model every run has and every choice must beat
+    assert {"tfidf-svm", "tfidf-nb", "embeddings-minilm", "partial-minilm", "full-minilm"} <= set(keys)
+    rest = [m.estimate_s for m in members[1:]]
+    assert rest == sorted(rest)
     assert "fewshot-minilm" not in keys  # the smallest class is not tiny
     tiny = auto.plan(RunConfig(strategy="auto"), _stats(smallest=6), encoders=[("all-MiniLM-L6-v2", "MiniLM")])
     assert "fewshot-minilm" in [m.key for m in tiny]
@@ -308,3 +309,74 @@ def test_auto_handles_multi_label_with_thresholds_tuned_on_validation(tmp_path):
     proba = result.predictor.predict_proba(val["text"].tolist())
     assert proba.shape == (len(val), 3) and not np.allclose(proba.sum(1), 1.0)  # one sigmoid per class
     assert all(r["state"] == "done" for r in result.auto["leaderboard"])
+
+
+def _paired(n_rows: int, ref_wrong: int, challenger_wrong: int, seed: int = 0):
+    """Truth and two models' decisions on n_rows binary rows with the given numbers of errors (disjoint)."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n_rows)
+    order = rng.permutation(n_rows)
+    ref, chal = y.copy(), y.copy()
+    ref[order[:ref_wrong]] ^= 1
+    chal[order[ref_wrong:ref_wrong + challenger_wrong]] ^= 1
+    return y, chal, ref
+
+
+def test_a_lead_that_chance_explains_is_not_better_beyond_chance():
+    # 4 rows better out of 1,275 (the movie-review case that overfitted validation): about a coin toss.
+    y, chal, ref = _paired(1275, ref_wrong=240, challenger_wrong=236)
+    share = auto.better_share(y, chal, ref, "accuracy", False)
+    assert 0.5 < share < 0.9
+    # 40 rows better is not chance.
+    y, chal, ref = _paired(1275, ref_wrong=240, challenger_wrong=200)
+    assert auto.better_share(y, chal, ref, "accuracy", False) > 0.97
+    assert auto.better_share(y, chal, ref, "macro_f1", False) > 0.97
+    assert auto.better_share(y, ref, chal, "macro_f1", False) < 0.03
+
+
+def _member(key, label):
+    return auto.Member(key, label, "tfidf", {"strategy": "baseline"}, 1.0)
+
+
+def test_choose_keeps_the_baseline_unless_another_is_better_beyond_chance():
+    ls = LabelSpace(["neg", "pos"])
+    n = 600
+    y, _, _ = _paired(n, 0, 0, seed=1)
+    val_df = pd.DataFrame({"text": ["t"] * n, "label": [ls.classes[i] for i in y]})
+
+    def proba(wrong: int, offset: int):
+        p = np.full((n, 2), 0.2)
+        p[np.arange(n), y] = 0.8
+        rows = np.arange(offset, offset + wrong)
+        p[rows] = p[rows][:, ::-1]
+        return p
+
+    base, close, clear = _member("tfidf-logreg", "TF-IDF + logistic regression"), _member("tfidf-svm", "SVM"), \
+        _member("embeddings-x", "X embeddings")
+    # Close: 58 errors (on other rows) against the baseline's 60, on 600 rows. Kept: the baseline.
+    probas = {"tfidf-logreg": proba(60, 0), "tfidf-svm": proba(58, 60)}
+    out = auto.choose([base, close], probas, ls.encode(val_df["label"].tolist()), val_df, ls, "accuracy")
+    assert out["chosen"] == "tfidf-logreg" and base.weight == 1.0 and close.weight == 0.0
+    assert "chance" in out["sentence"]
+    # Clear: 40 fewer errors. Chosen, and the sentence says by how sure.
+    probas["embeddings-x"] = proba(20, 200)
+    out = auto.choose([base, close, clear], probas, ls.encode(val_df["label"].tolist()), val_df, ls, "accuracy")
+    assert out["chosen"] in ("embeddings-x", "ensemble") and base.weight < 1.0
+    assert "resamples of the validation rows" in out["sentence"]
+
+
+def test_tfidf_members_build_their_features_once_and_keep_nothing_after(monkeypatch, tmp_path):
+    from textclf_core import baseline
+
+    builds = []
+    real = baseline._fit_features_now
+    monkeypatch.setattr(baseline, "_fit_features_now", lambda texts: builds.append(len(texts)) or real(texts))
+    train, val = _parts(small_frame(60))
+    config = RunConfig(strategy="auto", budget_s=600,
+                       extra={"auto_members": ["tfidf-logreg", "tfidf-svm", "tfidf-nb"],
+                              "members_dir": str(tmp_path / "members")})
+    result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]))
+    assert {r["state"] for r in result.auto["leaderboard"]} == {"done"}
+    assert builds == [len(train)]  # three members, one feature build
+    baseline.train_baseline(RunConfig(strategy="baseline"), train, val, LabelSpace.from_labels(train["label"]))
+    assert builds == [len(train), len(train)]  # outside auto nothing is shared or kept
