@@ -124,7 +124,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="time bound per level")
     parser.add_argument("--words", type=int, default=None,
                         help="cut each review to its first N words (short messages); default: whole reviews")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads of each server (the same for both)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of each server (the same for both); default: each server as shipped "
+                             "(the naive one: torch's default, all cores; textclf serve: its own default)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
     parser.add_argument("--naive-server", nargs=3, metavar=("MODEL_DIR", "PORT", "MAX_LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -169,7 +171,7 @@ def main() -> None:
     commands = {"naive": [sys.executable, __file__, "--naive-server", str(run.model_dir), str(ports["naive"]),
                           str(max_length)] + (["--threads", str(args.threads)] if args.threads else []),
                 "textclf": [sys.executable, "-m", "textclf_core.cli", "serve", str(run.path),
-                            "--port", str(ports["textclf"]), "--threads", str(args.threads)]}
+                            "--port", str(ports["textclf"])] + (["--threads", str(args.threads)] if args.threads else [])}
     procs = {name: subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True) for name, cmd in commands.items()}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     results: dict = {name: {c: [] for c in args.clients} for name in procs}
@@ -211,10 +213,12 @@ def main() -> None:
         table.append(row)
     top = table[-1]
     out = {"run": str(run.path), "model": run.config.model, "strategy": run.config.strategy, "max_length": max_length,
-           "texts_per_request": 1, "words_per_text": args.words or "whole review", "reps": args.reps, "torch_threads": args.threads,
+           "texts_per_request": 1, "words_per_text": args.words or "whole review", "reps": args.reps,
+           "torch_threads": args.threads or "each server's default",
            "cpu": os.cpu_count(), "results": table, "textclf_batching": batching,
            "target_3x_at_max_clients": bool(top["speedup"] >= 3 and top["textclf"]["errors"] == 0),
-           "note": "shared 2-core machine (other jobs ran at the same time); run under nice; ratios are what counts"}
+           "load_avg_end": list(os.getloadavg()),
+           "note": "ratios are what counts: the two servers alternate, so both see the same machine"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(f"\n{'clients':>7}  {'naive req/s':>11}  {'p50':>7}  {'p99':>7}  {'textclf req/s':>13}  {'p50':>7}  {'p99':>7}  "

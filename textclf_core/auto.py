@@ -685,10 +685,12 @@ def choose(trained: list[Member], probas: dict, y_val, val_df, label_space: Labe
     # selection overfits validation.
     ref = next((s for s in singles if s[1].key == REFERENCE), singles[0])
     ref_decisions = _decisions(ref[2], ref[3], multi)
-    options = []  # (key, validation scores, probabilities, thresholds) of every alternative to the baseline
+    # Every alternative to the baseline: (key, validation scores, probabilities, thresholds). The blend comes
+    # last, so that a single model it only ties is kept (max() keeps the first of equals): one model is
+    # simpler to explain and faster to serve.
+    options = [(m.key, sc, p, t) for sc, m, p, t in singles if m is not ref[1]]
     if used > 1:
         options.append(("ensemble", blend_scores, blend, blend_t))
-    options += [(m.key, sc, p, t) for sc, m, p, t in singles if m is not ref[1]]
     y_dec = _truth(val_df, label_space)
     tested = []
     for key, sc, p, t in options:
