@@ -18,6 +18,7 @@ import streamlit as st
 from pages import _ui
 from textclf_core import review as R
 from textclf_core.config import DEFAULT_MODEL
+from textclf_core.data import table_page
 
 STATE = "review_panel"  # session key of the last review: {"job_id", "key", "version", "changes_at"}
 PAGE_ROWS = 200
@@ -135,9 +136,13 @@ def _show(result: R.ReviewResult, saved: dict | None, changes) -> None:
         _review_counts(changes)
         return
 
-    pages = max(1, -(-len(view) // PAGE_ROWS))
-    page = st.number_input(f"{len(view):,} findings · page (of {pages:,})", 1, pages, 1, key="review_findings_page")
-    shown = view.iloc[(int(page) - 1) * PAGE_ROWS:int(page) * PAGE_ROWS].reset_index(drop=True)
+    wanted = st.session_state.get("review_findings_page", 1)
+    found = table_page(view, wanted, PAGE_ROWS)  # only this page's rows go to the table
+    if found.page != wanted:
+        st.session_state["review_findings_page"] = found.page
+    page = st.number_input(f"{found.total:,} findings · page (of {found.pages:,})", 1, found.pages,
+                           key="review_findings_page")
+    shown = found.rows
     table = shown[["row", "finding", "text", "given_label", "suggested_label", "score", "detail"]].copy()
     table.insert(0, "pick", bool(st.session_state.get("review_pick_all", False)))
     edited = st.data_editor(

@@ -57,13 +57,22 @@ def max_upload_bytes() -> int:
     return int(mb * 1024 * 1024)
 
 
+def _suggested_mb(size: int) -> int:
+    """A round limit above ``size`` bytes, for the advice (1.3 GB -> 1500)."""
+    mb = size / 1024 / 1024
+    step = 100 if mb < 1000 else 500
+    return int((mb // step + 1) * step)
+
+
 def _source_bytes(path_or_buffer, filename: str | None, max_bytes: int) -> tuple[bytes, str]:
     """The file's bytes and a display name, refusing files above the limit before reading them."""
     limit_mb = max_bytes / 1024 / 1024
 
     def too_big(size: int, name: str) -> DataError:
         return DataError(f"File {name} is {size / 1024 / 1024:,.1f} MB, above the {limit_mb:,.0f} MB limit",
-                         hint="Use a smaller sample of the rows, or raise the limit with TEXTCLF_MAX_UPLOAD_MB")
+                         hint=f"Use the command line for a bigger file (`textclf validate FILE`, `textclf train "
+                              f"--data FILE`, with TEXTCLF_MAX_UPLOAD_MB={_suggested_mb(size)} set), or start the "
+                              "app with TEXTCLF_MAX_UPLOAD_MB raised, or use a sample of the rows")
 
     if isinstance(path_or_buffer, (str, os.PathLike)):
         path = Path(path_or_buffer)
