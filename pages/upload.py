@@ -54,7 +54,10 @@ def limit_note(limit_mb: float, uploader_mb: float | None) -> str:
         note += (f" This server's uploader refuses files over {uploader_mb:,.0f} MB itself, before textclf "
                  "sees them (Streamlit's `server.maxUploadSize`; `make run` sets it from `TEXTCLF_MAX_UPLOAD_MB`).")
     else:
-        note += " A file over the limit is refused by the uploader itself, with its message under the box."
+        # Measured in Chromium (tests/e2e/test_scale_upload.py): Streamlit refuses a bigger file in the
+        # browser, before this script runs, and shows only a red mark on the file's chip.
+        note += (" A bigger file is refused by the uploader itself, before textclf sees it: its chip turns red "
+                 "(point at the mark for the message).")
     return note
 
 
