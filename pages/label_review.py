@@ -9,6 +9,7 @@ import streamlit as st
 from pages import _ui
 from pages._review_panel import render_suggestions
 from textclf_core.data import FINDINGS, neutralize_formulas, prepare, review_page, text_words
+from textclf_core.data.paging import LONG, SHORT
 from textclf_core.labels import clean_label
 
 PAGE_ROWS = 100  # rows sent to the table: the filter and the page are cut in the core (data.paging)
@@ -61,24 +62,39 @@ def editor_key() -> str:
     return f"review_editor_{ds['version']}_{st.session_state.get('editor_version', 0)}"
 
 
+def _rows_key():
+    # A project's log has a growing version; a plain session log does not, so its last edit tells an undo
+    # followed by another edit (same length) from the state before.
+    last = id(changes.changes[-1]) if len(changes) else None
+    return (ds["version"], ds["text_col"], ds["label_col"], len(changes), getattr(changes, "version", None), last)
+
+
 def working_rows():
-    """The rows with the edits applied, and their word counts, computed once per data version: a
-    rerun (a click, a table edit) of a 1M-row table would otherwise prepare it again (~1 s)."""
-    key = (ds["version"], ds["text_col"], ds["label_col"], len(changes), getattr(changes, "version", None))
+    """The rows with the edits applied, computed once per data version: a rerun (a click, a table edit)
+    of a 1M-row table would otherwise prepare it again (~1 s)."""
     cache = st.session_state.get("review_rows_cache")
-    if cache and cache[0] == key:
-        return cache[1], cache[2]
+    if cache and cache[0] == _rows_key():
+        return cache[1]
     base = prepare(ds["df"], ds["text_col"], ds["label_col"])
     rows = changes.apply(base, label_col="label", row_col="row") if len(changes) else base
+    st.session_state["review_rows_cache"] = (_rows_key(), rows)
+    return rows
+
+
+def row_words(rows):
+    """Words per row, for the length findings only (1.2 s on 200k rows), once per data version."""
+    cache = st.session_state.get("review_words_cache")
+    if cache and cache[0] == _rows_key():
+        return cache[1]
     words = text_words(rows)
-    st.session_state["review_rows_cache"] = (key, rows, words)
-    return rows, words
+    st.session_state["review_words_cache"] = (_rows_key(), words)
+    return words
 
 
 current = None
 with _ui.guard("label review"):
     apply_table_edits()
-    current, words = working_rows()
+    current = working_rows()
     report = _ui.report()
     classes = sorted({c for c in current["label"].dropna().unique()}, key=str)
     classes = sorted(set(classes) | set(st.session_state.get("extra_classes", [])), key=str)
@@ -105,7 +121,8 @@ with _ui.guard("label review"):
     search = f3.text_input("Text contains", key="review_search")
     wanted = st.session_state.get("review_page", 1)
     table = review_page(current, wanted, PAGE_ROWS, label=label_filter, finding=finding, search=search,
-                        report=report, edited_rows=changes.current().keys(), words=words)
+                        report=report, edited_rows=changes.current().keys(),
+                        words=row_words(current) if finding in (SHORT, LONG) else None)
     if table.page != wanted:  # the filter shrank the table: show its last page
         st.session_state["review_page"] = table.page
     st.number_input(f"{table.total:,} rows match · page (of {table.pages:,})", 1, table.pages, key="review_page",
