@@ -1,11 +1,13 @@
 """Upload: read a file or a sample, choose the columns, see what the data report found."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages import _ui
 from textclf_core import figures
 from textclf_core.errors import TextclfError
-from textclf_core.data import (length_sample, list_sheets, max_upload_bytes, read_notes, read_table, sample_note,
+from textclf_core.data import (EXCEL_FORMATS, length_sample, list_sheets, max_upload_bytes, read_notes, read_table, sample_note,
                                table_page)
 from textclf_core.sample_data import SAMPLES, export_all
 
@@ -79,7 +81,10 @@ with _ui.guard("upload"):
 
     if uploaded is not None:
         try:
-            sheets = list_sheets(uploaded, filename=uploaded.name)
+            # Only a workbook has sheets: list_sheets copies the whole upload (128 MB) on every rerun.
+            workbook = (Path(uploaded.name).suffix.lower() in EXCEL_FORMATS
+                        or bytes(uploaded.getbuffer()[:4]) == b"PK\x03\x04")
+            sheets = list_sheets(uploaded, filename=uploaded.name) if workbook else []
             sheet_error = None
         except TextclfError as exc:  # not a readable workbook: said below, with the dataset still in use
             sheets, sheet_error = [], str(exc)
