@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import no_exception, settled, shot
+from e2e_helpers import goto, no_exception, settled, shot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from scale_data import ensure  # noqa: E402
@@ -48,6 +48,19 @@ def test_large_file_through_the_uploader(server, browser, big_csv):
     no_exception(page)
     shot(page, "scale-1-upload-200k")
 
+    # Label review holds one page of the 200k rows; turning the page shows the next rows
+    goto(page, "Label review")
+    page.get_by_text(f"{ROWS:,} rows match").wait_for()
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    page_box = page.get_by_role("spinbutton", name=re.compile(r"rows match · page"))
+    page_box.fill("2")
+    page_box.press("Enter")
+    settled(page)
+    assert page_box.input_value() == "2"
+    no_exception(page)
+    shot(page, "scale-2-label-review-page-2")
+
 
 def test_file_over_the_limit_is_refused_with_the_way_out(app_server, browser, big_csv):
     url = app_server(extra_env={"TEXTCLF_MAX_UPLOAD_MB": "5"})
@@ -62,4 +75,4 @@ def test_file_over_the_limit_is_refused_with_the_way_out(app_server, browser, bi
     settled(page)
     assert page.get_by_text(f"{ROWS:,} rows").count() == 0, "the file was not read"
     no_exception(page)
-    shot(page, "scale-2-over-the-limit")
+    shot(page, "scale-3-over-the-limit")
