@@ -8,12 +8,11 @@ import streamlit as st
 
 from pages import _ui
 from pages._review_panel import render_suggestions
-from textclf_core.data import neutralize_formulas, prepare
+from textclf_core.data import FINDINGS, neutralize_formulas, prepare, review_page, text_words
+from textclf_core.data.paging import LONG, SHORT
 from textclf_core.labels import clean_label
 
-PAGE_ROWS = 100
-FINDINGS = ("All rows", "Unlabelled", "Exact duplicates", "Conflicting duplicates", "Very short (≤ 3 words)",
-            "Long (may be truncated)", "Edited")
+PAGE_ROWS = 100  # rows sent to the table: the filter and the page are cut in the core (data.paging)
 
 st.title("Label review")
 
@@ -63,11 +62,39 @@ def editor_key() -> str:
     return f"review_editor_{ds['version']}_{st.session_state.get('editor_version', 0)}"
 
 
+def _rows_key():
+    # A project's log has a growing version; a plain session log does not, so its last edit tells an undo
+    # followed by another edit (same length) from the state before.
+    last = id(changes.changes[-1]) if len(changes) else None
+    return (ds["version"], ds["text_col"], ds["label_col"], len(changes), getattr(changes, "version", None), last)
+
+
+def working_rows():
+    """The rows with the edits applied, computed once per data version: a rerun (a click, a table edit)
+    of a 1M-row table would otherwise prepare it again (~1 s)."""
+    cache = st.session_state.get("review_rows_cache")
+    if cache and cache[0] == _rows_key():
+        return cache[1]
+    base = prepare(ds["df"], ds["text_col"], ds["label_col"])
+    rows = changes.apply(base, label_col="label", row_col="row") if len(changes) else base
+    st.session_state["review_rows_cache"] = (_rows_key(), rows)
+    return rows
+
+
+def row_words(rows):
+    """Words per row, for the length findings only (1.2 s on 200k rows), once per data version."""
+    cache = st.session_state.get("review_words_cache")
+    if cache and cache[0] == _rows_key():
+        return cache[1]
+    words = text_words(rows)
+    st.session_state["review_words_cache"] = (_rows_key(), words)
+    return words
+
+
 current = None
 with _ui.guard("label review"):
     apply_table_edits()
-    base = prepare(ds["df"], ds["text_col"], ds["label_col"])
-    current = changes.apply(base, label_col="label", row_col="row") if len(changes) else base
+    current = working_rows()
     report = _ui.report()
     classes = sorted({c for c in current["label"].dropna().unique()}, key=str)
     classes = sorted(set(classes) | set(st.session_state.get("extra_classes", [])), key=str)
@@ -92,32 +119,15 @@ with _ui.guard("label review"):
     label_filter = f1.selectbox("Label", ["All labels"] + classes, key="review_label_filter")
     finding = f2.selectbox("Finding", FINDINGS, key="review_finding")
     search = f3.text_input("Text contains", key="review_search")
-    view = current
-    if label_filter != "All labels":
-        view = view[view["label"] == label_filter]
-    if finding != "All rows":
-        words = view["text"].str.split().str.len().fillna(0)
-        if finding == "Unlabelled":
-            view = view[view["label"].isna()]
-        elif finding == "Exact duplicates":
-            rows = {r for group in report.exact_duplicates for r in group}
-            view = view[view["row"].isin(rows)]
-        elif finding == "Conflicting duplicates":
-            rows = {r for group in report.conflicting_duplicates for r in group}
-            view = view[view["row"].isin(rows)]
-        elif finding.startswith("Very short"):
-            view = view[words <= 3]
-        elif finding.startswith("Long"):
-            view = view[words * 1.3 > report.max_length]
-        elif finding == "Edited":
-            view = view[view["row"].isin(changes.current().keys())]
-    if search:
-        view = view[view["text"].str.contains(search, case=False, regex=False, na=False)]
-
-    pages = max(1, -(-len(view) // PAGE_ROWS))
-    page = st.number_input(f"{len(view):,} rows match · page (of {pages:,})", 1, pages, 1, key="review_page")
-    shown = view.iloc[(int(page) - 1) * PAGE_ROWS:int(page) * PAGE_ROWS][["row", "text", "label"]]
-    shown = shown.reset_index(drop=True)
+    wanted = st.session_state.get("review_page", 1)
+    table = review_page(current, wanted, PAGE_ROWS, label=label_filter, finding=finding, search=search,
+                        report=report, edited_rows=changes.current().keys(),
+                        words=row_words(current) if finding in (SHORT, LONG) else None)
+    if table.page != wanted:  # the filter shrank the table: show its last page
+        st.session_state["review_page"] = table.page
+    st.number_input(f"{table.total:,} rows match · page (of {table.pages:,})", 1, table.pages, key="review_page",
+                    help=f"{PAGE_ROWS} rows a page; the table holds only the page's rows")
+    shown = table.rows
     key = editor_key()
     st.session_state["editor_shown"] = {key: (shown["row"].tolist(), shown["label"].tolist())}
     st.data_editor(
@@ -160,12 +170,16 @@ with _ui.guard("label review"):
             st.rerun()
 
     # --- downloads --------------------------------------------------------------------------------
-    cleaned = changes.apply(ds["df"], label_col=ds["label_col"]) if len(changes) else ds["df"]
     stem = str(ds["name"]).rsplit(".", 1)[0]
     d1, d2 = st.columns(2)
-    # Built only when clicked: a large table is not turned into CSV on every rerun.
-    _ui.download_button("Download cleaned CSV", lambda: neutralize_formulas(cleaned).to_csv(index=False)
-                        .encode("utf-8-sig"), where=d1, file_name=f"{stem}.cleaned.csv", mime="text/csv")
+
+    def cleaned_csv() -> bytes:
+        cleaned = changes.apply(ds["df"], label_col=ds["label_col"]) if len(changes) else ds["df"]
+        return neutralize_formulas(cleaned).to_csv(index=False).encode("utf-8-sig")
+
+    # Built only when clicked: a large table is not edited and turned into CSV on every rerun.
+    _ui.download_button("Download cleaned CSV", cleaned_csv, where=d1, file_name=f"{stem}.cleaned.csv",
+                        mime="text/csv")
     log_frame = changes.to_frame()
     _ui.download_button("Download change log", lambda: neutralize_formulas(log_frame).to_csv(index=False)
                         .encode("utf-8-sig"), where=d2, file_name=f"{stem}.changes.csv", mime="text/csv",

@@ -1,11 +1,14 @@
 """Upload: read a file or a sample, choose the columns, see what the data report found."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from pages import _ui
 from textclf_core import figures
 from textclf_core.errors import TextclfError
-from textclf_core.data import MAX_UPLOAD_MB, list_sheets, read_notes, read_table
+from textclf_core.data import (EXCEL_FORMATS, length_sample, list_sheets, max_upload_bytes, read_notes, read_table, sample_note,
+                               table_page)
 from textclf_core.sample_data import SAMPLES, export_all
 
 PAGE_ROWS = 50
@@ -35,11 +38,38 @@ def load_sample(name: str):
                     text_col=spec["text_col"], label_col=spec["label_col"])
 
 
+def upload_limits() -> tuple[float, float | None]:
+    """Our limit (TEXTCLF_MAX_UPLOAD_MB) and Streamlit's own (server.maxUploadSize), in MB."""
+    try:
+        uploader = float(st.get_option("server.maxUploadSize"))
+    except Exception:  # noqa: BLE001 - an option Streamlit renamed: our limit still holds
+        uploader = None
+    return max_upload_bytes() / 1024 / 1024, uploader
+
+
+def limit_note(limit_mb: float, uploader_mb: float | None) -> str:
+    """The limit, stated before a file is picked, and what to do with a bigger file."""
+    note = (f"Files up to **{limit_mb:,.0f} MB** (set with `TEXTCLF_MAX_UPLOAD_MB` when the app starts). "
+            "For a bigger file use the command line, which reads it from disk: `textclf validate FILE`, "
+            "`textclf train --data FILE` (with `TEXTCLF_MAX_UPLOAD_MB` raised there too).")
+    if uploader_mb is not None and uploader_mb < limit_mb:
+        note += (f" This server's uploader refuses files over {uploader_mb:,.0f} MB itself, before textclf "
+                 "sees them (Streamlit's `server.maxUploadSize`; `make run` sets it from `TEXTCLF_MAX_UPLOAD_MB`).")
+    else:
+        # Measured in Chromium (tests/e2e/test_scale_upload.py): Streamlit refuses a bigger file in the
+        # browser, before this script runs, and shows only a red mark on the file's chip.
+        note += (" A bigger file is refused by the uploader itself, before textclf sees it: its chip turns red "
+                 "(point at the mark for the message).")
+    return note
+
+
 with _ui.guard("upload"):
     left, right = st.columns([3, 2], gap="large")
     with left:
-        uploaded = st.file_uploader(f"Your file (CSV, TSV, Excel, JSON, JSON Lines or Parquet; up to {MAX_UPLOAD_MB} MB)",
+        limit_mb, uploader_mb = upload_limits()
+        uploaded = st.file_uploader(f"Your file (CSV, TSV, Excel, JSON, JSON Lines or Parquet; up to {limit_mb:,.0f} MB)",
                                     key="uploader")  # any type: the reader explains what it cannot read
+        st.caption(limit_note(limit_mb, uploader_mb))
     with right:
         st.markdown("**Or use sample data**")
         for name, spec in SAMPLES.items():
@@ -51,7 +81,10 @@ with _ui.guard("upload"):
 
     if uploaded is not None:
         try:
-            sheets = list_sheets(uploaded, filename=uploaded.name)
+            # Only a workbook has sheets: list_sheets copies the whole upload (128 MB) on every rerun.
+            workbook = (Path(uploaded.name).suffix.lower() in EXCEL_FORMATS
+                        or bytes(uploaded.getbuffer()[:4]) == b"PK\x03\x04")
+            sheets = list_sheets(uploaded, filename=uploaded.name) if workbook else []
             sheet_error = None
         except TextclfError as exc:  # not a readable workbook: said below, with the dataset still in use
             sheets, sheet_error = [], str(exc)
@@ -82,6 +115,20 @@ with _ui.guard("upload"):
             if still is not None:
                 st.info(f"Still in use: **{still['name']}** ({len(still['df']):,} rows), the last file that could "
                         "be read.", icon=":material/info:")
+
+def plot_lengths():
+    """Words per text of a sample of the working data, once per data version (a 1M-row histogram would
+    send every value to the browser)."""
+    log = _ui.change_log()
+    key = (ds["version"], ds.get("text_col"), len(log), getattr(log, "version", None))
+    cache = st.session_state.get("length_sample_cache")
+    if cache and cache[0] == key:
+        return cache[1]
+    frame = _ui.working_frame()
+    value = length_sample(frame[ds["text_col"]])
+    st.session_state["length_sample_cache"] = (key, value)
+    return value
+
 
 ds = _ui.dataset()
 if ds is None:
@@ -127,8 +174,9 @@ with _ui.guard("columns"):
         pages = max(1, -(-len(df) // PAGE_ROWS))
         page = st.number_input(f"Page (of {pages:,}, {PAGE_ROWS} rows each)", min_value=1, max_value=pages,
                                value=1, step=1, key=f"preview_page_{ds['version']}")
-        start = (int(page) - 1) * PAGE_ROWS
-        st.dataframe(df.iloc[start:start + PAGE_ROWS], width="stretch", height=300)
+        preview = table_page(df, int(page), PAGE_ROWS)  # only the page's rows go to the browser
+        st.dataframe(preview.rows, width="stretch", height=300)
+        st.caption(preview.caption())
 
 with _ui.guard("report"):
     if text_col is not None and text_col != label_col:
@@ -147,8 +195,11 @@ with _ui.guard("report"):
             if label_col:
                 st.plotly_chart(figures.class_distribution(report.class_counts), key="class_dist")
         with chart_right:
-            lengths = _ui.word_counts()
+            lengths, total = plot_lengths()
             st.plotly_chart(figures.text_lengths(lengths, unit="words", title="Text length (words)"),
                             key="length_hist")
+            note = sample_note(len(lengths), total)
+            if note:
+                st.caption(note)
         if label_col and not report.blocking:
             st.page_link(_ui.PAGES["strategy"], label="Next: choose how to train", icon=":material/arrow_forward:")

@@ -8,6 +8,7 @@ Helpers for pages (settled, shot, goto, no_exception) are in e2e_helpers.py.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -39,7 +40,9 @@ def running_app(home: Path, extra_env: dict | None = None):
     log_path = home / f"server-{port}.log"
     log = open(log_path, "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1"],
+                             "--server.headless", "true", "--server.address", "127.0.0.1",
+                             # the uploader's own limit follows textclf's, as `make run` sets it
+                             "--server.maxUploadSize", str(math.ceil(float(env.get("TEXTCLF_MAX_UPLOAD_MB") or 200)))],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -10,6 +10,7 @@ keeps working:
 - :mod:`.splits`: :func:`prepare`, :func:`assign_splits` / :func:`assign_splits_with_notes`;
 - :mod:`.keys`: the one exact-duplicate key (:func:`duplicate_keys`, :func:`text_key`) and :func:`fingerprint`;
 - :mod:`.export`: :func:`neutralize_formulas`, :func:`write_csv`;
+- :mod:`.paging`: one page of a big table (:func:`table_page`, :func:`review_page`), filtered in the core;
 - :mod:`.cells`: how one cell is read (labels cleaned, texts coerced, split names), shared by the others.
 
 A file that cannot be used raises :class:`~textclf_core.errors.DataError` with one line saying what is
@@ -23,6 +24,8 @@ from .export import neutralize_formulas, write_csv
 from .keys import duplicate_keys, fingerprint, normalize_keys, text_key
 from .read import (EXCEL_FORMATS, JSON_FORMATS, JSONL_FORMATS, MAX_UPLOAD_MB, PARQUET_FORMATS, SUPPORTED,
                    TEXT_FORMATS, list_sheets, max_upload_bytes, read_notes, read_table, read_warnings)
+from .paging import (FINDINGS, PLOT_ROWS, TablePage, length_sample, review_filter, review_page, sample_note,
+                     sample_positions, table_page, text_words)
 from .report import SEVERITIES, SMALL_CLASS, TOKENS_PER_WORD, DataReport, Finding, validate
 from .splits import assign_splits, assign_splits_with_notes, prepare
 
@@ -33,6 +36,8 @@ __all__ = [
     "duplicate_keys", "fingerprint", "normalize_keys", "text_key",
     "EXCEL_FORMATS", "JSON_FORMATS", "JSONL_FORMATS", "MAX_UPLOAD_MB", "PARQUET_FORMATS", "SUPPORTED",
     "TEXT_FORMATS", "list_sheets", "max_upload_bytes", "read_notes", "read_table", "read_warnings",
+    "FINDINGS", "PLOT_ROWS", "TablePage", "length_sample", "review_filter", "review_page", "sample_note",
+    "sample_positions", "table_page", "text_words",
     "SEVERITIES", "SMALL_CLASS", "TOKENS_PER_WORD", "DataReport", "Finding", "validate",
     "assign_splits", "assign_splits_with_notes", "prepare",
 ]

@@ -57,13 +57,22 @@ def max_upload_bytes() -> int:
     return int(mb * 1024 * 1024)
 
 
+def _suggested_mb(size: int) -> int:
+    """A round limit above ``size`` bytes, for the advice (1.3 GB -> 1500)."""
+    mb = size / 1024 / 1024
+    step = 100 if mb < 1000 else 500
+    return int((mb // step + 1) * step)
+
+
 def _source_bytes(path_or_buffer, filename: str | None, max_bytes: int) -> tuple[bytes, str]:
     """The file's bytes and a display name, refusing files above the limit before reading them."""
     limit_mb = max_bytes / 1024 / 1024
 
     def too_big(size: int, name: str) -> DataError:
         return DataError(f"File {name} is {size / 1024 / 1024:,.1f} MB, above the {limit_mb:,.0f} MB limit",
-                         hint="Use a smaller sample of the rows, or raise the limit with TEXTCLF_MAX_UPLOAD_MB")
+                         hint=f"Use the command line for a bigger file (`textclf validate FILE`, `textclf train "
+                              f"--data FILE`, with TEXTCLF_MAX_UPLOAD_MB={_suggested_mb(size)} set), or start the "
+                              "app with TEXTCLF_MAX_UPLOAD_MB raised, or use a sample of the rows")
 
     if isinstance(path_or_buffer, (str, os.PathLike)):
         path = Path(path_or_buffer)
@@ -269,19 +278,32 @@ def _ragged_lines(text: str, delim: str, limit: int = 3) -> tuple[int, list[tupl
 def _title_padding(text: str, delim: str, look: int = HEADER_SEARCH_ROWS + 50) -> int | None:
     """The table's width when the first line is shorter (a title above the header), else None:
     pandas takes the first line's field count as the width and would refuse the longer rows below."""
-    old = csv.field_size_limit()
-    csv.field_size_limit(max(old, 1 << 30))
-    try:
-        counts = []
-        for row in csv.reader(io.StringIO(text), delimiter=delim):
-            if any(cell.strip() for cell in row):
-                counts.append(len(row))
-            if len(counts) >= look:
-                break
-    except csv.Error:
+    def field_counts(source: str, want: int) -> list[int] | None:
+        old = csv.field_size_limit()
+        csv.field_size_limit(max(old, 1 << 30))
+        try:
+            counts = []
+            for row in csv.reader(io.StringIO(source), delimiter=delim):
+                if any(cell.strip() for cell in row):
+                    counts.append(len(row))
+                if len(counts) >= want:
+                    break
+            return counts
+        except csv.Error:
+            return None
+        finally:
+            csv.field_size_limit(old)
+
+    # The first MB holds the first rows of any ordinary file (StringIO of a whole 128 MB file cost 0.9 s).
+    # One row more than needed is read from it, so the last row counted was not cut at the MB boundary;
+    # a file whose first MB holds fewer rows (huge cells) is read whole, as before.
+    counts = field_counts(text[:1 << 20], look + 1) if len(text) > 1 << 20 else None
+    if counts is not None and len(counts) > look:
+        counts = counts[:look]
+    else:
+        counts = field_counts(text, look)
+    if counts is None:
         return None
-    finally:
-        csv.field_size_limit(old)
     if len(counts) < 2:
         return None
     typical = Counter(counts[1:]).most_common(1)[0][0]
@@ -297,14 +319,18 @@ def _read_text_table(raw: bytes, name: str, notes: list[str], info: dict) -> pd.
     if _is_binary(text):
         raise DataError(f"{name} looks like a binary file, not a text table",
                         hint=f"Upload a {SUPPORTED} file; in Excel use Save As > CSV UTF-8")
-    if not text.strip():
+    if not text or text.isspace():  # not text.strip(): no copy of a 128 MB text
         raise DataError(f"{name} is empty", hint="Upload a file with a header row and at least one row of data")
     delim = _sniff_delimiter(text, TEXT_FORMATS.get(Path(name).suffix.lower()))
     info["delimiter"] = delim
     width = _title_padding(text, delim)
     try:
-        df = pd.read_csv(io.StringIO(text), sep=delim, header=None, dtype=str, keep_default_na=False,
+        # Valid UTF-8 goes to the C parser as bytes: StringIO would encode the whole text back (0.5 s and
+        # one more copy of a 128 MB file).
+        source = io.BytesIO(raw) if encoding == "utf-8" else io.StringIO(text)
+        df = pd.read_csv(source, sep=delim, header=None, dtype=str, keep_default_na=False,
                          na_values=[""], skip_blank_lines=True, engine="c",
+                         **({"encoding": "utf-8-sig"} if encoding == "utf-8" else {}),
                          **({"names": list(range(width))} if width else {}))
     except pd.errors.EmptyDataError:
         raise DataError(f"{name} is empty", hint="Upload a file with a header row and at least one row of data") from None
@@ -639,7 +665,7 @@ def read_table(path_or_buffer, *, filename: str | None = None, sheet: str | int 
     """
     limit = max_bytes if max_bytes is not None else max_upload_bytes()
     raw, name = _source_bytes(path_or_buffer, filename, limit)
-    if not raw.strip():
+    if not raw or raw.isspace():
         raise DataError(f"{name} is empty", hint="Upload a file with a header row and at least one row of data")
     kind = _kind(raw, name)
     notes: list[str] = []
