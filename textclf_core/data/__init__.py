@@ -24,7 +24,7 @@ from .keys import duplicate_keys, fingerprint, normalize_keys, text_key
 from .read import (EXCEL_FORMATS, JSON_FORMATS, JSONL_FORMATS, MAX_UPLOAD_MB, PARQUET_FORMATS, SUPPORTED,
                    TEXT_FORMATS, list_sheets, max_upload_bytes, read_notes, read_table, read_warnings)
 from .report import SEVERITIES, SMALL_CLASS, TOKENS_PER_WORD, DataReport, Finding, validate
-from .splits import assign_splits, assign_splits_with_notes, prepare
+from .splits import assign_splits, assign_splits_with_notes, prepare, stratified_sample
 
 __all__ = [
     "DataError", "SPLIT_VALUES", "clean_labels", "detect_sep", "split_names", "text_cells",
@@ -34,5 +34,5 @@ __all__ = [
     "EXCEL_FORMATS", "JSON_FORMATS", "JSONL_FORMATS", "MAX_UPLOAD_MB", "PARQUET_FORMATS", "SUPPORTED",
     "TEXT_FORMATS", "list_sheets", "max_upload_bytes", "read_notes", "read_table", "read_warnings",
     "SEVERITIES", "SMALL_CLASS", "TOKENS_PER_WORD", "DataReport", "Finding", "validate",
-    "assign_splits", "assign_splits_with_notes", "prepare",
+    "assign_splits", "assign_splits_with_notes", "prepare", "stratified_sample",
 ]
