@@ -16,6 +16,7 @@ validation split from a short grid; each candidate shows up as an event.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from array import array
@@ -34,6 +35,7 @@ from .sizing import uses_large_path
 
 FORMAT_VERSION = 1
 KIND = "baseline"
+log = logging.getLogger(__name__)
 
 # Vectoriser settings shared by training and loading (the loader rebuilds from the saved copy).
 WORD_PARAMS = {"analyzer": "word", "ngram_range": [1, 2], "lowercase": True, "strip_accents": "unicode",
@@ -55,7 +57,10 @@ C_GRID = {"logreg": [3.0, 10.0], "svm": [0.1, 0.3, 1.0], "nb": [0.03, 0.1, 0.3]}
 HASH_FEATURES = 2 ** 20  # hashed columns per block (the in-memory path caps its vocabularies at 200k + 300k)
 CHUNK_CHARS = 2_000_000  # characters of text per chunk (~17k short reviews): bounds each chunk's matrix
 CHUNK_MAX_ROWS = 50_000
-LARGE_EPOCHS = 5  # shuffled passes of the SGD models over the chunks (naive Bayes needs one)
+LARGE_EPOCHS = 5  # at most this many shuffled passes of the SGD models over the chunks (naive Bayes needs one)
+# ... and at least 2, as many as it takes to see about this many rows: averaged SGD on 800k rows has converged
+# in 2 passes, while 2,400 rows need 5. Each pass of the two candidates costs ~20 s of CPU on 1M short rows.
+EPOCH_ROWS = 1_000_000
 # The SGD models' alpha is 1 / (C x training rows), the same penalty as the in-memory path's C grid
 # (liblinear/lbfgs minimise C x sum(loss) + |w|^2 / 2; SGD minimises mean(loss) + alpha |w|^2 / 2).
 LARGE_WORKERS = 2  # processes hashing chunks; TEXTCLF_BASELINE_WORKERS overrides
@@ -603,15 +608,19 @@ def train_large(config: RunConfig, texts: list[str], y: np.ndarray, val_texts: l
     """
     import shutil
     import tempfile
+    import threading
     from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-    from multiprocessing import get_context
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_all_start_methods, get_context
 
     from .evaluation import compute_metrics
 
     start = time.time()
     name, multi, seed = config.baseline_model, label_space.multi_label, config.seed
     workers = _workers() if workers is None else max(1, int(workers))
-    epochs = 1 if name == "nb" else int(config.extra.get("baseline_epochs", epochs or LARGE_EPOCHS))
+    if epochs is None:
+        epochs = min(LARGE_EPOCHS, max(2, -(-EPOCH_ROWS // max(1, len(texts)))))
+    epochs = 1 if name == "nb" else int(config.extra.get("baseline_epochs", epochs))
     has_val = bool(val_texts)
     grid = C_GRID[name] if has_val else [C_GRID[name][1]]
     if "baseline_c" in config.extra:
@@ -650,22 +659,28 @@ def train_large(config: RunConfig, texts: list[str], y: np.ndarray, val_texts: l
                     df[b] += counts
             step(f"Hashed chunk {done[0] + 1} of {len(jobs)}")
 
+        finished = 0
         if workers > 1 and len(jobs) > 1:
-            # spawn, not fork: the app trains in a thread of a multi-threaded server process
-            with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-                pending = [(kind, pool.submit(hash_chunk, specs, chunk, str(folder / f"{kind}{i}")))
-                           for kind, i, chunk in jobs]
-                try:
-                    for kind, future in pending:
-                        collect(kind, future.result())
-                        stop()
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
-        else:
-            for kind, i, chunk in jobs:
-                collect(kind, hash_chunk(specs, chunk, str(folder / f"{kind}{i}")))
-                stop()
+            # fork from a single-threaded process (the CLI: no start-up cost); spawn from a threaded one (the
+            # app trains in a job thread, and forking a threaded process can deadlock)
+            method = "fork" if threading.active_count() == 1 and "fork" in get_all_start_methods() else "spawn"
+            try:
+                with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
+                    pending = [(kind, pool.submit(hash_chunk, specs, chunk, str(folder / f"{kind}{i}")))
+                               for kind, i, chunk in jobs]
+                    try:
+                        for kind, future in pending:
+                            collect(kind, future.result())
+                            finished += 1
+                            stop()
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
+            except BrokenProcessPool:  # e.g. spawn from a script without a main guard: one process does it all
+                log.warning("textclf: the hashing workers could not start; hashing in this process")
+        for kind, i, chunk in jobs[finished:]:
+            collect(kind, hash_chunk(specs, chunk, str(folder / f"{kind}{i}")))
+            stop()
         del jobs
         n = len(texts)
         blocks = []

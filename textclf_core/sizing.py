@@ -235,7 +235,9 @@ def advice(strategy: str, n_rows: int, mean_tokens: float | None = None, hardwar
     if spec.budgeted or seconds < LONG:
         return out
     title = spec.title.split(" (")[0]
-    lines = [f"{title} on {n_rows:,} rows would take about {format_seconds(seconds)} on {where}."]
+    took = f"{seconds / 3600:.1f} hours".replace(".0 hours", " hours").replace(" 1 hours", " 1 hour") \
+        if seconds >= HOURS else format_seconds(seconds)  # "hours", plainly, from the first hour
+    lines = [f"{title} on {n_rows:,} rows would take about {took} on {where}."]
     n_sample = sample_size(name, n_rows, mean_tokens, hardware, config=config, target_s=target_s)
     if seconds >= HOURS and n_sample >= MIN_SAMPLE and n_sample < n_rows:
         out.sample_rows = n_sample
