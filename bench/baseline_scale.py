@@ -7,13 +7,15 @@
 One path per process, so each peak is its own. The split is the runner's (``training_setup.prepare_training``,
 seed 42, 10% validation, 10% test); training is ``baseline.train_baseline``; the test rows are scored with the
 trained model (chunked). Peak memory: the main process (``ru_maxrss``) and the largest hashing worker
-(``RUSAGE_CHILDREN``); their sum bounds the total. Wall times on a shared machine are pessimistic.
+(``RUSAGE_CHILDREN``); main + 2 x worker bounds the total. CPU seconds (all processes) are reported beside the
+wall time, with the load average: wall times on a shared machine are pessimistic.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -51,13 +53,16 @@ def main() -> None:
     proba = model.predict_proba(setup.test["text"].tolist())
     t3 = time.time()
     m = compute_metrics(setup.test["label"].tolist(), proba, setup.label_space.classes)
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime  # all processes, whole script
     main_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"data": args.data, "path": args.path, "model": args.model, "rows": len(frame),
                       "n_train": len(setup.train), "n_test": len(setup.test),
                       "accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
                       "read_split_s": round(t1 - t0, 1), "train_s": round(t2 - t1, 1),
-                      "predict_test_s": round(t3 - t2, 1), "peak_main_mb": round(main_mb),
+                      "predict_test_s": round(t3 - t2, 1), "cpu_s_all": round(cpu_s, 1),
+                      "load_avg_1m": round(os.getloadavg()[0], 1), "peak_main_mb": round(main_mb),
                       "peak_worker_mb": round(child_mb), "chosen": model.info.get("C"),
                       "steps": sum(e["type"] == "step" for e in events)}))
 

@@ -21,11 +21,9 @@ from textclf_core.model_folder import load_model, read_info
 
 
 @pytest.fixture(scope="module")
-def reviews(request):
-    """3,000 real movie reviews: 2,400 train, 300 validation, 300 test (fixed, stratified by order)."""
-    from conftest import SAMPLE_DATA
-
-    frame = pd.read_csv(SAMPLE_DATA / "movie_reviews.csv").sample(3000, random_state=0).reset_index(drop=True)
+def reviews(movie_reviews_path):
+    """3,000 real movie reviews, drawn at random: 2,400 train, 300 validation, 300 test."""
+    frame = pd.read_csv(movie_reviews_path).sample(3000, random_state=0).reset_index(drop=True)
     frame = frame[["text", "label"]].astype(str)
     return frame.iloc[:2400], frame.iloc[2400:2700], frame.iloc[2700:]
 
