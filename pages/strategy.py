@@ -14,7 +14,8 @@ from textclf_core.config import BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOL
 from textclf_core.data import TOKENS_PER_WORD
 from textclf_core.jobs import format_duration
 from textclf_core.models import CATALOG
-from textclf_core.strategies import describe_strategy, estimate, recommend, recommend_single, switch_strategy
+from textclf_core.strategies import (describe_strategy, estimate, recommend, recommend_single, size_advice,
+                                     switch_strategy)
 from textclf_core.strategy_registry import get_strategy, strategies
 
 
@@ -234,15 +235,34 @@ with _ui.guard("strategy"):
             n_train = int(report.n_labelled * (1 - config.val_size - config.test_size))
             if spec.budgeted:
                 show_plan(config, report, hw)
-            elif not spec.uses_model:
-                st.write(f"{n_train:,} training rows · a few seconds on {hw.describe()} · under 1 GB of memory.")
             else:
-                est = estimate(config, n_train, hw, avg_tokens=float(median_tokens or 48))
-                e1, e2 = st.columns(2)
-                e1.metric("Time", format_duration(est.seconds_per_epoch * config.epochs))
-                e2.metric("Memory", f"{est.memory_gb:.1f} GB")
-                st.caption(f"{n_train:,} training rows · {est.params / 1e6:.1f}M parameters, "
-                           f"{est.trainable / 1e6:.2f}M trained · on {hw.describe()}. {est.note}")
+                # sizing: the whole run's time from the row count and measured speeds, and the ways out when
+                # that is hours (a stratified sample, a GPU elsewhere)
+                sized = size_advice(config, report.n_labelled, median_tokens, hw)
+                if not spec.uses_model:
+                    memory = "under 1 GB" if sized.n_rows < 100_000 else "about 1-2 GB (hashed features in chunks)"
+                    took = "a few seconds" if sized.seconds < 60 else f"about {format_duration(sized.seconds)}"
+                    st.write(f"{n_train:,} training rows · {took} on {hw.describe()} · {memory} of memory.")
+                else:
+                    est = estimate(config, n_train, hw, avg_tokens=float(median_tokens or 48))
+                    e1, e2 = st.columns(2)
+                    e1.metric("Time", format_duration(sized.seconds))
+                    e2.metric("Memory", f"{est.memory_gb:.1f} GB")
+                    st.caption(f"{n_train:,} training rows · {est.params / 1e6:.1f}M parameters, "
+                               f"{est.trainable / 1e6:.2f}M trained · on {hw.describe()}. Time from measured speeds "
+                               f"of this strategy on 2 CPU cores, scaled by rows and text length.")
+                if sized.hours:
+                    st.warning(sized.message, icon=":material/hourglass_top:")
+                elif sized.message:
+                    st.caption(sized.message)
+                if sized.sample_rows:
+                    if st.toggle(f"Train on a sample of {sized.sample_rows:,} rows", key=f"sample_{sv}",
+                                 help="A stratified random sample of the labelled rows (every class keeps its "
+                                      "share), drawn before the split, so training, validation and test all "
+                                      f"shrink: about {format_duration(sized.sample_seconds)} here."):
+                        config = config.replace(sample_rows=int(sized.sample_rows))
+                        st.caption(f"This run trains on {sized.sample_rows:,} of your {report.n_labelled:,} "
+                                   "labelled rows; the rest are left out (shown as excluded in the split).")
 
 if config is not None:
     with _ui.guard("start"):

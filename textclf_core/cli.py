@@ -173,6 +173,8 @@ CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
     ("--grad-accum", "grad_accum", int, None, "gradient accumulation steps"),
     ("--patience", "early_stopping_patience", _optional_int, None, "early stopping patience (0 = off)"),
     ("--seed", "seed", int, None, "seed for split and training"),
+    ("--sample-rows", "sample_rows", int, None,
+     "train on a stratified sample of this many labelled rows, drawn before the split (very large files)"),
     ("--val-size", "val_size", float, None, "share of rows for validation"),
     ("--test-size", "test_size", float, None, "share of rows for the final test"),
     ("--pooling", "pooling", str, POOLINGS, "feature-extraction pooling"),

@@ -49,6 +49,7 @@ class RunConfig:
     val_size: float = 0.1  # share of labelled rows for validation
     test_size: float = 0.1  # share of labelled rows for the final test
     seed: int = 42  # one seed for split, initialisation, shuffling
+    sample_rows: int | None = None  # train on a stratified sample of this many labelled rows (drawn before the split)
 
     # --- model and strategy ---------------------------------------------------
     strategy: str = "full"  # a strategy_registry name: baseline | feature-extraction | partial | full | lora | fewshot
@@ -149,6 +150,10 @@ class RunConfig:
         if self.budget_s is not None and not (isinstance(self.budget_s, (int, float)) and self.budget_s > 0):
             raise TextclfError(f"Setting 'budget_s' must be a number of seconds above 0, got {self.budget_s!r}",
                                hint="For example 600 for ten minutes; empty for the default")
+        if self.sample_rows is not None and (not isinstance(self.sample_rows, int) or isinstance(self.sample_rows, bool)
+                                             or self.sample_rows < 10):
+            raise TextclfError(f"Setting 'sample_rows' must be a whole number of at least 10, got {self.sample_rows!r}",
+                               hint="For example 20000, or leave it empty to train on every row")
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise TextclfError("Setting 'early_stopping_patience' must be at least 1, or empty to turn it off")
 

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from .config import RunConfig
 from .errors import TextclfError
 from .strategy_registry import REGISTRY, canonical, get_strategy
+# The budget's default and the wording of durations belong to sizing (the cost of a strategy); kept importable here.
+from .sizing import default_budget, format_seconds  # noqa: F401
 
 # torch is imported inside the functions that touch a model, so the advice below (estimate,
 # recommend, recommend_single, describe_strategy, strategy_defaults) imports no torch: the Strategy page and the CLI's
@@ -354,24 +356,6 @@ def _counts(class_counts) -> dict:
     return {str(k): int(v) for k, v in dict(class_counts).items()}
 
 
-def default_budget(hardware=None) -> float:
-    """Auto's time budget when none is given: 10 minutes on a CPU (room for embeddings and one fine-tuned
-    member on a few thousand rows); 5 on a GPU, where every candidate is fast."""
-    return 300.0 if hardware is not None and getattr(hardware, "is_gpu", False) else 600.0
-
-
-def format_seconds(seconds: float | None) -> str:
-    """A budget or an estimate for people: '45 s', '2.5 min', '1.5 h'; None is 'no limit'."""
-    if seconds is None:
-        return "no limit"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min".replace(".0 min", " min")
-    return f"{seconds / 3600:.1f} h"
-
-
 def recommend(class_counts, median_tokens: float | None = None, n_rows: int | None = None, hardware=None,
               *, model: str | None = None, multi_label: bool = False, budget_s: float | None = None
               ) -> tuple[RunConfig, str]:
@@ -398,6 +382,16 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
     single, why = recommend_single(counts or class_counts, median_tokens, n_rows, hardware, model=model,
                                    multi_label=multi_label)
     return cfg, f"{reason} {single_advice(single, why)}"
+
+
+def size_advice(config: RunConfig, n_rows: int | None, median_tokens: float | None = None, hardware=None,
+                curve=None):
+    """:func:`sizing.advice` for ``config`` on ``n_rows`` labelled rows (its time here, and when that is hours,
+    a stratified sample and a GPU elsewhere); what the Strategy page shows under the estimate."""
+    from . import sizing
+
+    return sizing.advice(config.strategy, int(n_rows or 0), median_tokens, hardware, config=config, curve=curve,
+                         data_name=str(config.data_path or "your_file.csv"))
 
 
 def single_advice(config: RunConfig, reason: str) -> str:
@@ -444,6 +438,10 @@ def recommend_single(class_counts, median_tokens: float | None = None, n_rows: i
         cfg = RunConfig(strategy="feature-extraction", head="logreg", epochs=1, batch_size=64, **common)
         reason = (f"{n_rows:,} rows on a CPU would take long to fine-tune; frozen embeddings plus a classifier "
                   "are fast and usually within a few points of fine-tuning.")
+        frozen = size_advice(cfg, n_rows, median_tokens, hardware)
+        if frozen.hours:  # even one embedding pass is hours here: the baseline, with the ways out said plainly
+            cfg = RunConfig(strategy="baseline", **common)
+            reason = f"{frozen.message} So the TF-IDF baseline is the one strategy to pick here."
     elif n_rows > 2000:
         cfg = RunConfig(strategy="partial", layers=2, epochs=3, batch_size=32, lr=1e-4, **common)
         reason = (f"On a CPU with {n_rows:,} rows, training only the top 2 layers reuses the frozen layers' "
@@ -453,6 +451,10 @@ def recommend_single(class_counts, median_tokens: float | None = None, n_rows: i
         reason = f"{n_rows:,} rows is small enough to fine-tune the whole model on this CPU in a few minutes."
     if multi_label:
         cfg = cfg.replace(multi_label=True)
+    if cfg.strategy != "baseline":
+        sized = size_advice(cfg, n_rows, median_tokens, hardware)
+        if sized.message:  # half an hour or more here: say so, with the alternatives when it is hours
+            reason = f"{reason} {sized.message}"
     return cfg, reason + balance
 
 

@@ -77,6 +77,15 @@ def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, p
                                          separator=config.label_sep)
     # Rows without text teach nothing; keep them out of every split (shown as "excluded").
     has_text = prepared["text"].str.strip().ne("").to_numpy()
+    if config.sample_rows:  # a stratified sample of the labelled rows, before the split (data/splits.py says why)
+        from .data import stratified_sample
+
+        candidates = np.flatnonzero(has_text)
+        keep = candidates[stratified_sample(prepared["label"].to_numpy()[candidates], config.sample_rows,
+                                            seed=config.seed, multi_label=label_space.multi_label)]
+        unlabelled = has_text & prepared["label"].isna().to_numpy()  # cost nothing to train: they stay
+        has_text = unlabelled
+        has_text[keep] = True
     usable = prepared[has_text]
     split_values = usable["split_value"].tolist() if "split_value" in usable.columns else None
     # Rows whose texts are the same (case and spacing aside) stay in one split: a duplicate in

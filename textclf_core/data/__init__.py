@@ -27,7 +27,7 @@ from .read import (EXCEL_FORMATS, JSON_FORMATS, JSONL_FORMATS, MAX_UPLOAD_MB, PA
 from .paging import (FINDINGS, PLOT_ROWS, TablePage, length_sample, review_filter, review_page, sample_note,
                      sample_positions, table_page, text_words)
 from .report import SEVERITIES, SMALL_CLASS, TOKENS_PER_WORD, DataReport, Finding, validate
-from .splits import assign_splits, assign_splits_with_notes, prepare
+from .splits import assign_splits, assign_splits_with_notes, prepare, stratified_sample
 
 __all__ = [
     "DataError", "SPLIT_VALUES", "clean_labels", "detect_sep", "split_names", "text_cells",
@@ -39,5 +39,5 @@ __all__ = [
     "FINDINGS", "PLOT_ROWS", "TablePage", "length_sample", "review_filter", "review_page", "sample_note",
     "sample_positions", "table_page", "text_words",
     "SEVERITIES", "SMALL_CLASS", "TOKENS_PER_WORD", "DataReport", "Finding", "validate",
-    "assign_splits", "assign_splits_with_notes", "prepare",
+    "assign_splits", "assign_splits_with_notes", "prepare", "stratified_sample",
 ]

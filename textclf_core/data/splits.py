@@ -144,3 +144,51 @@ def _stratified(indices: np.ndarray, strata: np.ndarray, groups, val_size: float
     if too_small:
         shown = ", ".join(f"'{c}'" for c in too_small[:5])
         notes.append(f"{len(too_small)} class(es) have a single example ({shown}) and were put in training only")
+
+
+def stratified_sample(labels: Sequence, n: int, *, seed: int = 42, multi_label: bool = False,
+                      min_per_class: int = 3) -> np.ndarray:
+    """Sorted positions of a stratified random sample of ``n`` labelled rows (all of them when there are fewer).
+
+    Each class (multi-label: each row's rarest label, as :func:`assign_splits` stratifies) keeps its share of
+    the rows, rounded by largest remainder so the total is exactly ``n``, and at least ``min_per_class`` rows
+    (or all it has) so that no class disappears and every class can still reach train, validation and test.
+    Unlabelled rows are never drawn. Seeded: the same labels, size and seed give the same rows.
+
+    ``RunConfig.sample_rows`` draws it before the split (``training_setup.prepare_splits``), not from the
+    training rows only: on a file too big to train on, every part of the run (training, each validation
+    pass, the test scoring) is what takes hours, so all of it shrinks with the sample; validation and test
+    keep their shares of the sample, which at tens of thousands of rows still scores to a fraction of a point.
+    The rows left out are marked "excluded" in the run's split.csv.
+    """
+    clean = clean_labels(labels)
+    labelled = np.flatnonzero(np.array([c is not None for c in clean], dtype=bool))
+    n = int(n)
+    if n >= len(labelled):
+        return labelled
+    if multi_label:
+        sep = detect_sep(pd.Series(clean[labelled], dtype=object)) or ";"
+        parts = [split_multi(clean[i], sep) for i in labelled]
+        freq = Counter(p for ps in parts for p in ps)
+        strata = np.array([min(ps, key=lambda p: (freq[p], p)) if ps else "" for ps in parts], dtype=object)
+    else:
+        strata = clean[labelled]
+    classes, codes = np.unique(strata.astype(str), return_inverse=True)
+    counts = np.bincount(codes, minlength=len(classes))
+    floor = np.minimum(counts, min_per_class)
+    if floor.sum() > n:
+        raise DataError(f"A sample of {n:,} rows cannot keep {min_per_class} rows of each of the {len(classes)} classes",
+                        hint=f"Ask for at least {int(floor.sum()):,} rows")
+    exact = counts * n / counts.sum()
+    quota = np.minimum(np.maximum(floor, np.floor(exact).astype(np.int64)), counts)
+    # largest remainder: hand out (or take back) the rows left by rounding, largest shortfall first
+    while quota.sum() != n:
+        if quota.sum() < n:
+            room = np.flatnonzero(quota < counts)
+            quota[room[np.argmax((exact - quota)[room])]] += 1
+        else:
+            room = np.flatnonzero(quota > floor)
+            quota[room[np.argmin((exact - quota)[room])]] -= 1
+    rng = np.random.default_rng(seed)
+    picked = [rng.choice(np.flatnonzero(codes == c), size=int(q), replace=False) for c, q in enumerate(quota) if q]
+    return np.sort(labelled[np.concatenate(picked)])
