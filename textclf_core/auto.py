@@ -53,7 +53,6 @@ BUDGET_CHOICES: dict[str, float | None] = {"1 min": 60.0, "3 min": 180.0, "10 mi
                                            "no limit": None}
 ROUNDS = 25  # greedy selection rounds (AutoGluon's default is 25 too)
 RESERVE_SHARE = 0.05  # of the budget, kept for saving and the final test scoring
-TFIDF_SECONDS_PER_ROW = 2.5e-3  # measured: TF-IDF + logreg C grid, 10k movie reviews in ~25 s on 2 cores
 LOAD_SECONDS = {"feature-extraction": 3.0, "partial": 4.0, "full": 4.0, "lora": 5.0, "fewshot": 5.0}
 WORDS_TO_TOKENS = 1.3  # word-piece tokens per whitespace word (English), for plans without a tokenizer
 MAX_WINDOWS = 8
@@ -179,7 +178,7 @@ def encoders_for(config: RunConfig) -> list[tuple[str, str]]:
 def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[tuple[str, str]] | None = None
          ) -> list[Member]:
     """The candidates for this data and machine, cheapest first, with estimated seconds each."""
-    from . import strategies
+    from . import sizing, strategies
 
     encoders = encoders_for(config) if encoders is None else encoders
     gpu = hardware is not None and getattr(hardware, "is_gpu", False)
@@ -197,8 +196,8 @@ def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[t
     def add(key, label, family, passes, **settings):
         cfg = RunConfig.from_dict({**base, **settings})
         load = LOAD_SECONDS.get(cfg.strategy, 3.0) if cfg.strategy != "baseline" else 1.0
-        if cfg.strategy == "baseline":  # char n-grams: cost grows with text length
-            seconds = load + TFIDF_SECONDS_PER_ROW * n_rows * max(1.0, stats.mean_tokens / 32) * (
+        if cfg.strategy == "baseline":  # sizing knows the rows, the text length and the large-data path
+            seconds = load + sizing.estimate("baseline", n_rows, stats.mean_tokens, hardware, config=cfg) * (
                 {"svm": 1.5, "nb": 0.8}.get(cfg.baseline_model, 1.0))
         else:
             # Windows multiply the frozen passes; fine-tuning trains on the first window only.
@@ -447,10 +446,17 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
     # of a 10-minute budget on the loaded bench machine (bbc_news, `textclf train` with the default budget).
     speed: dict[str, float] = {}
 
+    # Seconds the first TF-IDF member spent building its features, which the later TF-IDF members reuse
+    # (baseline.shared_features): their refined estimate leaves it out.
+    built = {"features_s": 0.0}
+
     def refined(member: Member) -> float:
         seen = factor[member.family]
         if seen:
-            return member.estimate_s * float(np.median(seen))
+            scaled = member.estimate_s * float(np.median(seen))
+            if member.family == "tfidf":
+                scaled = max(0.2 * scaled, scaled - built["features_s"])
+            return scaled
         if member.family == "transformer" and "probe" in speed:
             return member.load_s + (member.estimate_s - member.load_s) * speed["probe"]
         return member.estimate_s
@@ -498,8 +504,11 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
                     return True
                 return False
 
-            def member_emit(event: dict, key=member.key) -> None:
+            def member_emit(event: dict, key=member.key, family=member.family) -> None:
                 kind = event.get("type")
+                if (kind == "step" and family == "tfidf" and event.get("step") == 1 and not built["features_s"]
+                        and event.get("elapsed_s")):
+                    built["features_s"] = float(event["elapsed_s"])  # step 1: "Built N word and character features"
                 if kind == "step":  # the job's progress is the budget's, not one member's steps
                     frac = (clock() - start) / budget if budget else None
                     emit(events.progress(stage=key, member=key, progress=min(0.99, frac) if frac is not None else None))
