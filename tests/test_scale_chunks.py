@@ -1,0 +1,113 @@
+"""Large inputs in chunks: embedding resumes after a cancel or a kill, prediction streams to its file,
+and the embedding cache stays correct and small in file count with many shards."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textclf_core import features
+from textclf_core.errors import CancelledError
+
+TEXTS = [f"the team won match number {i} with a late goal" for i in range(40)]
+
+
+@pytest.fixture()
+def tokenized(monkeypatch):
+    """Counts the texts handed to the encoder's tokenizer (= texts embedded, not read from the cache)."""
+    seen: list[int] = []
+    real = features.tokenize_windows
+
+    def counting(tokenizer, texts, *args, **kwargs):
+        seen.append(len(texts))
+        return real(tokenizer, texts, *args, **kwargs)
+
+    monkeypatch.setattr(features, "tokenize_windows", counting)
+    return seen
+
+
+def test_cancel_after_two_chunks_then_resume_embeds_only_the_rest(tiny_bert, tmp_path, tokenized):
+    reference = features.embed(TEXTS, str(tiny_bert), cache_dir=tmp_path / "ref", precision="fp32",
+                               use_cache=False)
+    tokenized.clear()
+    chunks_done = []
+
+    def emit(event):
+        if event["done"] in (8, 16, 24, 32, 40):
+            chunks_done.append(event["done"])
+
+    def stop():  # asked before every batch; batch 4 = the first of chunk 3 (chunks of 8, batches of 4)
+        stop.calls += 1
+        return stop.calls > 4
+    stop.calls = 0
+
+    with pytest.raises(CancelledError):
+        features.embed(TEXTS, str(tiny_bert), cache_dir=tmp_path, precision="fp32", batch_size=4,
+                       chunk_size=8, emit=emit, should_stop=stop)
+    assert chunks_done == [8, 16]
+    assert tokenized == [8, 8, 8]  # the third chunk was started, none of it finished
+    tokenized.clear()
+    resumed = features.embed(TEXTS, str(tiny_bert), cache_dir=tmp_path, precision="fp32", batch_size=4, chunk_size=8)
+    assert sum(tokenized) == 24  # 16 texts were cached by the cancelled call
+    np.testing.assert_allclose(resumed, reference, atol=1e-5)
+    tokenized.clear()
+    again = features.embed(TEXTS, str(tiny_bert), cache_dir=tmp_path, precision="fp32", chunk_size=8)
+    assert tokenized == []
+    np.testing.assert_allclose(again, reference, atol=1e-5)
+
+
+def test_a_killed_process_resumes_with_at_most_one_chunk_repeated(tiny_bert, tmp_path, tokenized):
+    """The process dies (os._exit, no clean-up) right after its third chunk was written."""
+    script = textwrap.dedent(f"""
+        import os, sys
+        from textclf_core import features
+        texts = {TEXTS!r}
+        def emit(event):
+            if event["done"] >= 30:
+                os._exit(3)
+        features.embed(texts, {str(tiny_bert)!r}, cache_dir={str(tmp_path)!r}, precision="fp32",
+                       chunk_size=10, emit=emit)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", script], env=env, timeout=120, capture_output=True)
+    assert done.returncode == 3, done.stderr.decode()[-2000:]
+    features.embed(TEXTS, str(tiny_bert), cache_dir=tmp_path, precision="fp32", chunk_size=10)
+    assert sum(tokenized) == 10  # chunks 1-3 survived the kill
+
+
+def test_cache_with_many_shards_reads_every_vector_and_keeps_few_files(tmp_path):
+    cache = features.EmbeddingCache.for_key(tmp_path, model="m", max_length=8, pooling="mean", dtype="float32")
+    rng = np.random.default_rng(0)
+    stored = {}
+    for shard in range(70):  # 70 chunks of 1..40 vectors, some texts stored twice
+        n = int(rng.integers(1, 41))
+        keys = [features.text_hash(f"text {int(k)}") for k in rng.integers(0, 1500, n)]
+        vectors = rng.normal(size=(n, 6)).astype(np.float32)
+        for key, vector in zip(keys, vectors):
+            stored.setdefault(key, []).append(vector)
+        cache.add(keys, vectors)
+    files = cache.shards()
+    assert len(files) <= 3 * features.MERGE_FANIN * 3  # a few per size tier, not one per add
+    assert len(cache) <= sum(len(v) for v in stored.values())
+    query = list(stored) + [features.text_hash("never stored")] + list(stored)[:5]
+    vectors, found = cache.lookup(query)
+    assert found.sum() == len(stored) + 5 and not found[len(stored)]
+    for i, key in enumerate(query):
+        if found[i]:
+            assert any(np.array_equal(vectors[i], v) for v in stored[key])  # one of the vectors stored for it
+
+
+def test_merged_shards_never_exceed_the_row_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(features, "SHARD_MAX_ROWS", 50)
+    cache = features.EmbeddingCache.for_key(tmp_path, model="m")
+    for shard in range(30):
+        cache.add([features.text_hash(f"{shard}-{i}") for i in range(10)], np.ones((10, 2), np.float32))
+    rows = [cache.shard_rows(s) for s in cache.shards()]
+    assert sum(rows) == 300 and max(rows) <= 50
+    assert cache.lookup([features.text_hash("29-9"), features.text_hash("0-0")])[1].all()
