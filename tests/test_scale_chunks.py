@@ -111,3 +111,97 @@ def test_merged_shards_never_exceed_the_row_cap(tmp_path, monkeypatch):
     rows = [cache.shard_rows(s) for s in cache.shards()]
     assert sum(rows) == 300 and max(rows) <= 50
     assert cache.lookup([features.text_hash("29-9"), features.text_hash("0-0")])[1].all()
+
+
+# --- streaming prediction ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def baseline_run(tmp_path_factory):
+    from small_data import small_frame
+    from textclf_core import runner
+    from textclf_core.config import RunConfig
+    from textclf_core.runs import RunStore
+
+    store = RunStore(tmp_path_factory.mktemp("stream") / "runs")
+    run = runner.execute(RunConfig(strategy="baseline"), small_frame(30), store=store)
+    assert run.status()["state"] == "finished"
+    return run
+
+
+def _big_table(n: int = 300):
+    import pandas as pd
+    from small_data import small_frame
+
+    frame = small_frame(n // 2).rename(columns={"review": "text"})
+    frame.insert(0, "id", range(n))
+    frame.loc[5, "text"] = "=HYPERLINK(\"x\") great, \"loved\" it\nover two lines"
+    frame.loc[17, "text"] = None  # an empty text still gets a prediction
+    return pd.DataFrame(frame)
+
+
+def test_streamed_prediction_writes_every_row_once_in_order_like_the_in_memory_path(baseline_run, tmp_path,
+                                                                                     monkeypatch):
+    import pandas as pd
+
+    from textclf_core import data
+    from textclf_core.predict import predict_file, predict_to_file
+
+    source = tmp_path / "big.csv"
+    _big_table().to_csv(source, index=False)
+    whole = predict_file(baseline_run, source, out=tmp_path / "whole.csv")
+    real_read = data.read_table
+
+    def no_whole_read(path_or_buffer, **kwargs):  # streaming may only sniff the first bytes
+        assert isinstance(path_or_buffer, bytes), "the streamed file was read whole"
+        return real_read(path_or_buffer, **kwargs)
+
+    monkeypatch.setattr(data, "read_table", no_whole_read)
+    calls = []
+    written = predict_to_file(baseline_run, source, tmp_path / "streamed.csv", chunk_rows=37,
+                              progress=lambda done, total: calls.append((done, total)))
+    assert written == 300
+    streamed = pd.read_csv(tmp_path / "streamed.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    reference = pd.read_csv(tmp_path / "whole.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert streamed["id"].tolist() == [str(i) for i in range(300)]
+    pd.testing.assert_frame_equal(streamed, reference)
+    assert list(streamed.columns) == list(whole.columns)
+    assert streamed.loc[5, "text"].startswith("'=") and "\n" in streamed.loc[5, "text"]
+    assert calls[-1] == (300, 300) and [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def test_prediction_of_a_file_that_cannot_stream_is_read_whole_and_still_written(baseline_run, tmp_path):
+    import pandas as pd
+
+    from textclf_core.predict import predict_to_file
+
+    source = tmp_path / "big.jsonl"
+    _big_table(120).to_json(source, orient="records", lines=True)
+    assert predict_to_file(baseline_run, source, tmp_path / "out.csv", chunk_rows=50) == 120
+    back = pd.read_csv(tmp_path / "out.csv", encoding="utf-8-sig")
+    assert back["id"].tolist() == list(range(120)) and back["predicted_label"].notna().all()
+
+
+def test_cli_predict_to_a_file_streams_and_reports_rows(baseline_run, tmp_path, capsys):
+    import pandas as pd
+
+    from textclf_core.cli import main
+
+    source = tmp_path / "big.csv"
+    _big_table().to_csv(source, index=False)
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(baseline_run.path), "--data", str(source), "--out", str(out)]) == 0
+    assert "Wrote 300 predictions" in capsys.readouterr().err
+    assert pd.read_csv(out, encoding="utf-8-sig")["id"].tolist() == list(range(300))
+
+
+def test_a_broken_row_past_the_checked_start_is_one_line_error_and_no_output(baseline_run, tmp_path, monkeypatch):
+    from textclf_core import predict
+    from textclf_core.errors import DataError
+
+    monkeypatch.setattr(predict, "SNIFF_BYTES", 200)  # only the first rows are checked before streaming
+    source = tmp_path / "broken.csv"
+    rows = ["id,text"] + [f"{i},the great film" for i in range(50)] + ["51,a,b,c,d"] + ["52,fine"]
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "preds.csv"
+    with pytest.raises(DataError, match="could not be read after row"):
+        predict.predict_to_file(baseline_run, source, out, chunk_rows=10)
+    assert not out.exists()

@@ -479,7 +479,7 @@ def add_predict(sub) -> None:
 
 
 def cmd_predict(args) -> int:
-    from .predict import predict_file, predict_texts
+    from .predict import predict_file, predict_texts, predict_to_file
 
     if bool(args.data) == bool(args.text):
         raise UsageError("Give either --data FILE or --text \"…\"")
@@ -497,17 +497,23 @@ def cmd_predict(args) -> int:
         if bar is None:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, unit="text", desc="predicting", file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(total=total, unit="row", unit_scale=True, desc="predicting", file=sys.stderr,
+                       dynamic_ncols=True)
+        bar.total = total  # streamed files: an estimate from the line count until the end
         bar.n = done
         bar.refresh()
 
     try:
-        result = predict_file(args.run, args.data, args.text_col, args.out, sheet=args.sheet, progress=progress)
+        if args.out:  # streamed in chunks (CSV/TSV input): memory bounded by the chunk, not the file
+            written = predict_to_file(args.run, args.data, args.out, args.text_col, sheet=args.sheet,
+                                      progress=progress)
+        else:
+            result = predict_file(args.run, args.data, args.text_col, None, sheet=args.sheet, progress=progress)
     finally:
         if bar is not None:
             bar.close()
     if args.out:
-        _err(f"Wrote {len(result):,} predictions to {args.out}")
+        _err(f"Wrote {written:,} predictions to {args.out}")
     else:
         from .data import neutralize_formulas
 
