@@ -205,3 +205,24 @@ def test_a_broken_row_past_the_checked_start_is_one_line_error_and_no_output(bas
     with pytest.raises(DataError, match="could not be read after row"):
         predict.predict_to_file(baseline_run, source, out, chunk_rows=10)
     assert not out.exists()
+
+
+# --- review: similarity in small blocks, on threads ---------------------------------
+def test_neighbours_in_small_threaded_blocks_equal_one_block(monkeypatch):
+    import scipy.sparse as sp
+
+    from textclf_core.review import similarity
+
+    rng = np.random.default_rng(1)
+    dense = rng.random((300, 12)).astype(np.float32)
+    sparse = np.where(dense > 0.6, dense, 0)
+    dense[10], sparse[10] = dense[3] * 2, sparse[3] * 2  # a copy in direction: similarity 1
+    for x in (dense, sp.csr_matrix(sparse)):
+        (i1, j1, s1), d1 = similarity.neighbours(x, 0.95, chunk_size=10_000, threads=1)
+        monkeypatch.setattr(similarity, "BLOCK_CELLS", 300 * 16)  # 16 rows per block: 19 blocks
+        assert similarity.block_rows(300) == 16
+        (i2, j2, s2), d2 = similarity.neighbours(x, 0.95, threads=3)
+        monkeypatch.undo()
+        assert sorted(zip(i1.tolist(), j1.tolist())) == sorted(zip(i2.tolist(), j2.tolist()))
+        assert (3, 10) in set(zip(i1.tolist(), j1.tolist()))
+        np.testing.assert_allclose(d1, d2, atol=1e-6)
