@@ -226,3 +226,15 @@ def test_neighbours_in_small_threaded_blocks_equal_one_block(monkeypatch):
         assert sorted(zip(i1.tolist(), j1.tolist())) == sorted(zip(i2.tolist(), j2.tolist()))
         assert (3, 10) in set(zip(i1.tolist(), j1.tolist()))
         np.testing.assert_allclose(d1, d2, atol=1e-6)
+
+
+def test_cli_review_bar_shows_the_stage_and_time_left(capsys):
+    from textclf_core.cli import ReviewProgress
+
+    bar = ReviewProgress()
+    bar({"type": "progress", "stage": "embedding"})  # not a review stage: ignored
+    bar({"type": "review_stage", "stage": "reading the texts (8,192 of 100,000, about 9 min left)", "progress": 0.04})
+    bar({"type": "review_stage", "stage": "duplicates", "progress": 0.8})
+    bar.close()
+    err = capsys.readouterr().err
+    assert "about 9 min left" in err and "review: duplicates" in err and "80%" in err
