@@ -131,10 +131,13 @@ def step_command(step: str, size: str, work: Path, timeout_s: float) -> tuple[li
     if step == "baseline":
         return textclf() + ["train", "--data", path, "--strategy", "baseline", "--no-progress"], home, {}
     if step == "predict-baseline":
-        base_home = work / f"{size}-baseline"
-        if not (base_home / "runs").is_dir():
-            raise SystemExit(f"predict-baseline at {size} needs the baseline step first")
-        return textclf() + ["predict", str(latest_run(base_home)), "--data", path, "--out", str(out)], home, {}
+        # The baseline trained at this size, else the largest trained so far (prediction cost is the input's).
+        trained = [s for s in SIZES if (work / f"{s}-baseline" / "runs").is_dir()]
+        if not trained:
+            raise SystemExit(f"predict-baseline at {size} needs a baseline step first")
+        source = size if size in trained else trained[-1]
+        return (textclf() + ["predict", str(latest_run(work / f"{source}-baseline")), "--data", path, "--out", str(out)],
+                home, {"model": f"baseline trained on {source} rows"})
     if step == "predict-minilm":
         run, setup = finetuned_minilm(work, timeout_s)
         extra = {"model": f"all-MiniLM-L6-v2 fine-tuned on {FINETUNE_ROWS} rows (max length 64)"}
@@ -153,20 +156,23 @@ RESUME_CHILD = r"""
 import json, sys, pandas as pd
 from textclf_core import features
 from textclf_core.config import DEFAULT_MODEL
-texts = pd.read_csv(sys.argv[1])["text"].astype(str).tolist()
+texts = pd.read_csv(sys.argv[1])["text"].astype(str).tolist()[:int(sys.argv[4]) or None]
 def emit(event):
     print(json.dumps({"done": event["done"], "cached": event["cached"], "total": event["total"]}), flush=True)
 features.embed(texts, DEFAULT_MODEL, cache_dir=sys.argv[2], emit=emit, chunk_size=int(sys.argv[3]))
 """
 
 
-def resume_check(size: str, work: Path, timeout_s: float, chunk: int, kill_after_chunks: int = 2) -> dict:
-    """Kill an embedding after ``kill_after_chunks`` chunks, resume it; the repeated work in texts and chunks."""
+def resume_check(size: str, work: Path, timeout_s: float, chunk: int, kill_after_chunks: int = 2,
+                 rows: int = 0) -> dict:
+    """Kill an embedding after ``kill_after_chunks`` chunks, resume it; the repeated work in texts and chunks.
+
+    ``rows``: only the first rows of the file (0: all)."""
     path = str(data_file(size))
     home = work / f"{size}-resume"
     shutil.rmtree(home, ignore_errors=True)
     cache = home / "embeddings"
-    cmd = [sys.executable, "-c", RESUME_CHILD, path, str(cache), str(chunk)]
+    cmd = [sys.executable, "-c", RESUME_CHILD, path, str(cache), str(chunk), str(int(rows))]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=child_env(home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True)
@@ -177,6 +183,8 @@ def resume_check(size: str, work: Path, timeout_s: float, chunk: int, kill_after
             break  # half way into the next chunk: the worst case for lost work is about half a chunk
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    for line in proc.stdout.read().splitlines():  # what it printed before it died, not yet read
+        last = json.loads(line)
     killed_after = time.perf_counter() - start
     first_line = None
     t0 = time.perf_counter()
@@ -187,15 +195,15 @@ def resume_check(size: str, work: Path, timeout_s: float, chunk: int, kill_after
     _, status, usage = os.wait4(rerun.pid, 0)
     cached = int((first_line or {}).get("cached") or 0)
     repeated = max(0, int(last["done"]) - cached)
-    return {"chunk_texts": chunk, "killed_after_s": round(killed_after, 1), "done_when_killed": int(last["done"]),
+    return {"rows": int(rows) or SIZES[size], "chunk_texts": chunk, "killed_after_s": round(killed_after, 1), "done_when_killed": int(last["done"]),
             "cached_at_resume": cached, "repeated_texts": repeated, "repeated_chunks": round(repeated / chunk, 2),
             "resume_wall_s": round(time.perf_counter() - t0, 1),
             "resume_peak_rss_gb": round(usage.ru_maxrss / 1024 / 1024, 2),
             "exit": os.waitstatus_to_exitcode(status)}
 
 
-def load_results() -> dict:
-    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {"results": {}}
+def load_results(path: Path = RESULTS) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {"results": {}}
 
 
 def table(results: dict) -> str:
@@ -228,12 +236,15 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", default=",".join(DEFAULT_STEPS), help=f"comma-separated, of {', '.join(STEPS)}")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per step before it is killed")
     ap.add_argument("--chunk", type=int, default=None, help="resume: texts per chunk (default features.CHUNK_TEXTS)")
+    ap.add_argument("--resume-rows", type=int, default=0, help="resume: embed only the first rows (default all)")
     ap.add_argument("--work", default=None, help="folder for runs and outputs (default: a temporary one)")
     ap.add_argument("--allow-big-embeddings", action="store_true",
                     help="also run the embedding steps above 100k rows (hours on 2 cores)")
     ap.add_argument("--table", action="store_true", help="only print the table of bench/results/scale.json")
+    ap.add_argument("--results", default=str(RESULTS), help="JSON file the results are merged into")
     args = ap.parse_args(argv)
-    saved = load_results()
+    results_path = Path(args.results)
+    saved = load_results(results_path)
     if args.table:
         print(table(saved["results"]))
         return
@@ -248,17 +259,19 @@ def main(argv=None) -> None:
                 print(f"{size} {step}: skipped (embedding {SIZES[size]:,} texts; --allow-big-embeddings)", flush=True)
                 continue
             if step == "resume":
-                row = resume_check(size, work, args.timeout, args.chunk or features.CHUNK_TEXTS)
+                row = resume_check(size, work, args.timeout, args.chunk or features.CHUNK_TEXTS,
+                                   rows=args.resume_rows)
             else:
                 cmd, home, extra = step_command(step, size, work, args.timeout)
                 row = {**measure(cmd, home, args.timeout, work / f"{size}-{step}.log"), **extra}
                 if step == "predict-minilm" and not row["exit"]:
                     row["extrapolated_1m_s"] = round(row["wall_s"] * 1_000_000 / SIZES[size])
             row["when"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+            results = load_results(results_path)["results"]  # another run may have written meanwhile
             results.setdefault(step, {})[size] = row
             print(f"{size} {step}: {json.dumps(row)}", flush=True)
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            RESULTS.write_text(json.dumps({"machine": f"{os.cpu_count()} cores, shared with other jobs",
+            results_path.parent.mkdir(parents=True, exist_ok=True)
+            results_path.write_text(json.dumps({"machine": f"{os.cpu_count()} cores, shared with other jobs",
                                            "results": results}, indent=2) + "\n")
     print(table(results))
 
