@@ -186,6 +186,11 @@ def resume_check(size: str, work: Path, timeout_s: float, chunk: int, kill_after
     for line in proc.stdout.read().splitlines():  # what it printed before it died, not yet read
         last = json.loads(line)
     killed_after = time.perf_counter() - start
+    # Distinct texts the killed child had saved (the cache is what survives a kill); ``done`` counts the
+    # distinct texts it had embedded, cached ones included (none: it started on an empty cache).
+    from textclf_core.features import EmbeddingCache
+
+    saved = sum(EmbeddingCache.shard_rows(p) for p in cache.rglob("shard-*.npz"))
     first_line = None
     t0 = time.perf_counter()
     rerun = subprocess.Popen(cmd, env=child_env(home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -194,9 +199,10 @@ def resume_check(size: str, work: Path, timeout_s: float, chunk: int, kill_after
         first_line = first_line or event
     _, status, usage = os.wait4(rerun.pid, 0)
     cached = int((first_line or {}).get("cached") or 0)
-    repeated = max(0, int(last["done"]) - cached)
-    return {"rows": int(rows) or SIZES[size], "chunk_texts": chunk, "killed_after_s": round(killed_after, 1), "done_when_killed": int(last["done"]),
-            "cached_at_resume": cached, "repeated_texts": repeated, "repeated_chunks": round(repeated / chunk, 2),
+    repeated = max(0, int(last["done"]) - saved)  # embedded by the killed child but lost with it
+    return {"rows": int(rows) or SIZES[size], "chunk_texts": chunk, "killed_after_s": round(killed_after, 1),
+            "done_when_killed": int(last["done"]), "saved_when_killed": saved,
+            "rows_cached_at_resume": cached, "repeated_texts": repeated, "repeated_chunks": round(repeated / chunk, 2),
             "resume_wall_s": round(time.perf_counter() - t0, 1),
             "resume_peak_rss_gb": round(usage.ru_maxrss / 1024 / 1024, 2),
             "exit": os.waitstatus_to_exitcode(status)}
