@@ -225,7 +225,9 @@ def table(results: dict) -> str:
             if row is None:
                 cells.append("")
             elif step == "resume":
-                cells.append(f"{row['repeated_texts']:,} texts repeated ({row['repeated_chunks']} chunk)")
+                cells.append(f"killed after {row.get('saved_when_killed', '?'):,} of {row.get('rows', SIZES[size]):,} "
+                             f"texts saved: {row['repeated_texts']:,} repeated ({row['repeated_chunks']} of a "
+                             f"{row['chunk_texts']:,}-text chunk)")
             elif row.get("exit"):
                 cells.append("timed out" if row.get("timed_out") else f"failed ({row.get('error')})")
             else:
