@@ -481,7 +481,7 @@ def add_predict(sub) -> None:
 
 
 def cmd_predict(args) -> int:
-    from .predict import predict_file, predict_texts
+    from .predict import predict_file, predict_texts, predict_to_file
 
     if bool(args.data) == bool(args.text):
         raise UsageError("Give either --data FILE or --text \"…\"")
@@ -499,17 +499,23 @@ def cmd_predict(args) -> int:
         if bar is None:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, unit="text", desc="predicting", file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(total=total, unit="row", unit_scale=True, desc="predicting", file=sys.stderr,
+                       dynamic_ncols=True)
+        bar.total = total  # streamed files: an estimate from the line count until the end
         bar.n = done
         bar.refresh()
 
     try:
-        result = predict_file(args.run, args.data, args.text_col, args.out, sheet=args.sheet, progress=progress)
+        if args.out:  # streamed in chunks (CSV/TSV input): memory bounded by the chunk, not the file
+            written = predict_to_file(args.run, args.data, args.out, args.text_col, sheet=args.sheet,
+                                      progress=progress)
+        else:
+            result = predict_file(args.run, args.data, args.text_col, None, sheet=args.sheet, progress=progress)
     finally:
         if bar is not None:
             bar.close()
     if args.out:
-        _err(f"Wrote {len(result):,} predictions to {args.out}")
+        _err(f"Wrote {written:,} predictions to {args.out}")
     else:
         from .data import neutralize_formulas
 
@@ -649,8 +655,12 @@ def cmd_review(args) -> int:
     if args.folds < 2:
         raise UsageError("--folds must be at least 2")
     prepared = prepare(frame, text_col, label_col)
-    result = review(prepared, model=args.model or DEFAULT_MODEL, method=args.method, folds=args.folds,
-                    cache=not args.no_cache)
+    bar = ReviewProgress(enabled=len(prepared) >= REVIEW_BAR_ROWS)
+    try:
+        result = review(prepared, model=args.model or DEFAULT_MODEL, method=args.method, folds=args.folds,
+                        cache=not args.no_cache, emit=bar)
+    finally:
+        bar.close()
     out = Path(args.out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     neutralize_formulas(result.findings).to_csv(out, index=False)
@@ -663,6 +673,34 @@ def cmd_review(args) -> int:
                      for r in top.itertuples()], ["row", "given", "suggested", "score", "text"]))
     _out(f"Wrote {len(result.findings):,} findings to {out}")
     return EXIT_OK
+
+
+REVIEW_BAR_ROWS = 5000  # below this a review takes seconds: no bar, the output stays as it was
+
+
+class ReviewProgress:
+    """A tqdm bar over the review's stages (``review_stage`` events: stage name, share done, time left)."""
+
+    def __init__(self, enabled: bool = True):
+        self.enabled = enabled
+        self.bar = None
+
+    def __call__(self, event: dict) -> None:
+        if not self.enabled or event.get("type") != "review_stage":
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=100, desc="review", file=sys.stderr, dynamic_ncols=True,
+                            bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+        self.bar.set_description_str(f"review: {event.get('stage')}", refresh=False)
+        self.bar.n = round(100 * float(event.get("progress") or 0))
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _short(text: str, width: int = 60) -> str:

@@ -83,18 +83,9 @@ def predict_texts(run_or_dir, texts: Sequence[str]) -> pd.DataFrame:
     return out
 
 
-def predict_file(run, path, text_col: str | None = None, out=None, *, sheet=None,
-                 progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
-    """Predict every row of a file; the original columns come first, then
-    ``predicted_label``, ``confidence`` and ``prob_<class>``.
+def _text_column(frame: pd.DataFrame, text_col: str | None, path) -> str:
+    from .data import guess_columns
 
-    ``out`` (optional) is written as CSV (UTF-8 with BOM, formulas neutralised) or,
-    for a .xlsx name, as Excel. ``progress(done, total)`` is called between batches.
-    """
-    from .data import guess_columns, neutralize_formulas, read_table, write_csv
-
-    predictor = load_predictor(run)
-    frame = read_table(path, sheet=sheet)
     if text_col is None:
         text_col = guess_columns(frame).text_col
         if text_col is None:
@@ -103,16 +94,45 @@ def predict_file(run, path, text_col: str | None = None, out=None, *, sheet=None
     elif text_col not in frame.columns:
         raise DataError(f"There is no column '{text_col}'", where=Path(str(path)).name,
                         hint=f"Choose one of: {', '.join(map(str, frame.columns[:10]))}")
+    return text_col
+
+
+def _predict_frame(predictor: RunPredictor, frame: pd.DataFrame, text_col: str,
+                   progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+    """``frame`` with the prediction columns added; ``progress(rows)`` after every batch of BATCH rows."""
     texts = clean_texts(frame[text_col].tolist())
     parts = []
     for start in range(0, len(texts), BATCH):
         parts.append(predictor.predict_proba(texts[start:start + BATCH]))
         if progress is not None:
-            progress(min(start + BATCH, len(texts)), len(texts))
+            progress(len(parts[-1]))
     proba = np.vstack(parts) if parts else np.zeros((0, len(predictor.classes)))
     pred = predictor.frame_from_proba(proba).rename(columns={"label": "predicted_label"})
-    result = pd.concat([frame.reset_index(drop=True), pred.set_axis(
+    return pd.concat([frame.reset_index(drop=True), pred.set_axis(
         [c if c not in frame.columns else f"{c}_predicted" for c in pred.columns], axis=1)], axis=1)
+
+
+def predict_file(run, path, text_col: str | None = None, out=None, *, sheet=None,
+                 progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Predict every row of a file; the original columns come first, then
+    ``predicted_label``, ``confidence`` and ``prob_<class>``.
+
+    ``out`` (optional) is written as CSV (UTF-8 with BOM, formulas neutralised) or,
+    for a .xlsx name, as Excel. ``progress(done, total)`` is called between batches.
+    The whole file and its predictions are held in memory: for a large file use :func:`predict_to_file`.
+    """
+    from .data import neutralize_formulas, read_table, write_csv
+
+    predictor = load_predictor(run)
+    frame = read_table(path, sheet=sheet)
+    text_col = _text_column(frame, text_col, path)
+    done = [0]
+
+    def step(rows: int) -> None:
+        done[0] += rows
+        progress(done[0], len(frame))
+
+    result = _predict_frame(predictor, frame, text_col, step if progress is not None else None)
     if out is not None:
         out = Path(out).expanduser()
         try:
@@ -122,6 +142,118 @@ def predict_file(run, path, text_col: str | None = None, out=None, *, sheet=None
             else:
                 write_csv(result, out, neutralize=True)
         except OSError as exc:
-            raise TextclfError(f"Could not write {out} ({exc.strerror or exc})",
-                               hint="Check the folder exists and is writable") from None
+            raise _write_error(out, exc) from None
     return result
+
+
+def _write_error(out: Path, exc: OSError) -> TextclfError:
+    return TextclfError(f"Could not write {out} ({exc.strerror or exc})", hint="Check the folder exists and is writable")
+
+
+STREAM_ROWS = 16384  # rows read, predicted and written at a time by predict_to_file
+SNIFF_BYTES = 1 << 20  # the start of a CSV that read_table sniffs (encoding, delimiter, header) before streaming
+_STREAMED_FORMATS = (".csv", ".tsv", ".tab", ".txt", ".psv")
+
+
+def _csv_chunks(path: Path, chunk_rows: int):
+    """(the first MB read by read_table, row estimate, iterator of DataFrames) for a plain UTF-8 CSV/TSV with its header on the first
+    line, read ``chunk_rows`` at a time with the same cell rules as :func:`data.read_table`; None for any
+    other file (title rows above the header, another encoding, unbalanced quotes in the first MB...), which
+    is then read whole."""
+    from .data import read_table
+
+    if path.suffix.lower() not in _STREAMED_FORMATS or not path.is_file():
+        return None
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+        rest = handle.read(1)
+    if rest and b"\n" in head:
+        head = head[:head.rfind(b"\n") + 1]
+    try:
+        sample = read_table(head, filename=path.name)
+    except DataError:
+        return None
+    info = sample.attrs.get("textclf") or {}
+    if (info.get("encoding") != "utf-8" or info.get("header_row") != 1 or info.get("rows_above_header")
+            or info.get("warnings") or info.get("format") not in ("csv", "tsv")):
+        return None
+    sep = info["delimiter"]
+    header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig", engine="c")
+    if len(header.columns) != len(sample.columns):  # read_table dropped an empty column: keep its exact rules
+        return None
+    newlines = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            newlines += block.count(b"\n")
+    columns = list(sample.columns)
+
+    def chunks():
+        reader = pd.read_csv(path, sep=sep, header=0, names=columns, dtype=str, keep_default_na=False,
+                             na_values=[""], skip_blank_lines=True, engine="c", encoding="utf-8-sig",
+                             chunksize=chunk_rows)
+        with reader:
+            for chunk in reader:
+                chunk = chunk.dropna(how="all")  # as read_table: completely empty rows are skipped
+                if len(chunk):
+                    yield chunk
+
+    return sample, max(1, newlines - 1), chunks()
+
+
+def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
+                    progress: Callable[[int, int], None] | None = None, chunk_rows: int = STREAM_ROWS) -> int:
+    """Predict every row of ``path`` into the CSV ``out`` (the columns of :func:`predict_file`); returns rows written.
+
+    A plain UTF-8 CSV/TSV is streamed: read, predicted and appended ``chunk_rows`` rows at a time, so memory
+    is bounded by the chunk, not the file, and every row is written once, in order. Other inputs (Excel,
+    JSON, Parquet, CSVs with title rows or another encoding) are read whole and written in chunks. ``out``
+    appears only when complete (written to a temporary name, then renamed). An .xlsx ``out`` is built in
+    memory as :func:`predict_file` does. ``progress(done, total)``: ``total`` is an estimate from the
+    file's line count while streaming (quoted line breaks count too), exact at the end.
+    """
+    from .data import neutralize_formulas, read_table
+    from .fs import atomic_open
+
+    out = Path(out).expanduser()
+    if out.suffix.lower() in (".xlsx", ".xlsm"):
+        return len(predict_file(run, path, text_col, out, sheet=sheet, progress=progress))
+    predictor = load_predictor(run)
+    source = Path(str(path)).expanduser()
+    streamed = _csv_chunks(source, max(1, int(chunk_rows))) if sheet is None else None
+    if streamed is not None:
+        sample, total, frames = streamed
+        text_col = _text_column(sample, text_col, path)  # guessed from the first MB: the file is never read whole
+    else:
+        whole = read_table(path, sheet=sheet)
+        total = len(whole)
+        text_col = _text_column(whole, text_col, path)
+        frames = (whole.iloc[i:i + chunk_rows] for i in range(0, len(whole), max(1, int(chunk_rows))))
+    done = 0
+
+    def step(rows: int) -> None:
+        nonlocal done
+        done += rows
+        if progress is not None:
+            progress(done, max(total, done))
+
+    try:
+        with atomic_open(out, "w", encoding="utf-8-sig", newline="") as handle:
+            first = True
+            try:
+                for frame in frames:
+                    result = _predict_frame(predictor, frame, text_col, step)
+                    neutralize_formulas(result).to_csv(handle, index=False, header=first)
+                    first = False
+            except (pd.errors.ParserError, UnicodeDecodeError) as exc:  # past the first MB that was checked
+                detail = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else "unreadable rows"
+                raise DataError(f"{source.name} could not be read after row {done:,} ({detail})",
+                                where=source.name,
+                                hint="Save the file from a spreadsheet as CSV UTF-8 and predict again") from None
+            if first:
+                raise DataError(f"{source.name} has a header row but no data rows",
+                                hint="Add at least one row of texts under the header")
+    except OSError as exc:
+        raise _write_error(out, exc) from None
+    if progress is not None:
+        progress(done, done)
+    return done

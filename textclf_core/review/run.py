@@ -105,6 +105,15 @@ class ReviewResult:
                    classes=list(meta["classes"]), fingerprint=meta["fingerprint"], from_cache=True)
 
 
+def _duration(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _n(count: int, noun: str) -> str:
     return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
@@ -264,8 +273,10 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
     def reading(event: dict) -> None:  # the encoder's progress: the first half of the review
         if emit and event.get("type") == "progress" and event.get("total"):
             done, total = int(event.get("done") or 0), int(event["total"])
-            emit({"type": "review_stage", "stage": f"reading the texts ({done:,} of {total:,})",
-                  "progress": 0.5 * min(1.0, done / total), "done": done, "total": total})
+            eta = event.get("eta_s")
+            left = f", about {_duration(eta)} left" if eta and done < total else ""
+            emit({"type": "review_stage", "stage": f"reading the texts ({done:,} of {total:,}{left})",
+                  "progress": 0.5 * min(1.0, done / total), "done": done, "total": total, "eta_s": eta})
 
     progress("features", 0.0)
     texts = data["text"].tolist()
