@@ -370,7 +370,7 @@ def test_tfidf_members_build_their_features_once_and_keep_nothing_after(monkeypa
 
     builds = []
     real = baseline._fit_features_now
-    monkeypatch.setattr(baseline, "_fit_features_now", lambda texts: builds.append(len(texts)) or real(texts))
+    monkeypatch.setattr(baseline, "_fit_features_now", lambda texts, should_stop=None: builds.append(len(texts)) or real(texts, should_stop))
     train, val = _parts(small_frame(60))
     config = RunConfig(strategy="auto", budget_s=600,
                        extra={"auto_members": ["tfidf-logreg", "tfidf-svm", "tfidf-nb"],

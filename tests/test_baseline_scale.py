@@ -165,3 +165,13 @@ def test_runner_trains_a_large_path_run_end_to_end(tmp_path, small_chunks, monke
     assert run.read_json("eval.json")["accuracy"] >= 0.9
     predictor = load_predictor(run)
     assert list(predictor.predict(["the " + frame["review"][0]])["label"])[0] in ("pos", "neg")
+
+
+def test_cancel_during_the_feature_build_stops_before_the_character_block():
+    """Cancel is honoured between the word and character blocks, not only between the C fits."""
+    from textclf_core import baseline
+    from textclf_core.errors import CancelledError
+
+    calls = iter([False, True])  # the word block starts; asked again before the character block: stop
+    with pytest.raises(CancelledError):
+        baseline.fit_features(["a good film", "a bad film"] * 5, lambda: next(calls))

@@ -251,20 +251,26 @@ def _shared_transform(features: "_Features", texts) -> sp.csr_matrix:
     return _SHARED[key]
 
 
-def _fit_features(texts: list[str]) -> tuple[_Features, sp.csr_matrix]:
+def _fit_features(texts: list[str], should_stop: Callable[[], bool] | None = None
+                  ) -> tuple[_Features, sp.csr_matrix]:
     if _SHARED is not None:
         key = _texts_key("fit", texts)
         if key not in _SHARED:
-            _SHARED[key] = _fit_features_now(texts)
+            _SHARED[key] = _fit_features_now(texts, should_stop)
         return _SHARED[key]
-    return _fit_features_now(texts)
+    return _fit_features_now(texts, should_stop)
 
 
-def _fit_features_now(texts: list[str]) -> tuple[_Features, sp.csr_matrix]:
+def _fit_features_now(texts: list[str], should_stop: Callable[[], bool] | None = None
+                      ) -> tuple[_Features, sp.csr_matrix]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     blocks, mats = [], []
     for params in (WORD_PARAMS, CHAR_PARAMS):
+        # Cancel is honoured between the two blocks: on long texts each takes tens of seconds (BBC news: 16 s
+        # together on a quiet machine, over a minute on a loaded one), which is how long Cancel used to wait.
+        if should_stop is not None and should_stop():
+            raise CancelledError()
         kwargs = dict(params, ngram_range=tuple(params["ngram_range"]), **TFIDF_PARAMS)
         vec = TfidfVectorizer(dtype=np.float64, **kwargs)
         try:
@@ -283,12 +289,13 @@ def _fit_features_now(texts: list[str]) -> tuple[_Features, sp.csr_matrix]:
     return features, sp.hstack(mats, format="csr")
 
 
-def fit_features(texts: Sequence[str]) -> tuple[_Features, sp.csr_matrix]:
+def fit_features(texts: Sequence[str], should_stop: Callable[[], bool] | None = None
+                 ) -> tuple[_Features, sp.csr_matrix]:
     """The baseline's word + character TF-IDF fitted on ``texts``: (features, matrix of ``texts``).
 
     Public for callers that fit their own classifier on the same features (active learning).
     """
-    return _fit_features(_texts(texts))
+    return _fit_features(_texts(texts), should_stop)
 
 
 class BaselineModel(PredictorBase):
@@ -497,7 +504,9 @@ def train_baseline(config: RunConfig, train_df, val_df, label_space: LabelSpace,
               "elapsed_s": elapsed, "eta_s": elapsed / max(i, 1) * (total - i), "message": message})
 
     step(0, message="Building word and character features")
-    features, X = _fit_features(texts)
+    features, X = _fit_features(texts, should_stop)
+    if should_stop():
+        raise CancelledError()
     X_val = _shared_transform(features, val_df["text"]) if has_val else None
     step(1, message=f"Built {features.n_features:,} word and character features")
     class_weight = "balanced" if config.class_weights else None

@@ -103,12 +103,12 @@ def test_auto_members_finish_live_and_the_choice_is_explained(app_server, browse
     assert legend and "Macro-F1" not in legend, legend
     assert all(": " in t for t in legend), legend
     assert page.get_by_text(re.compile(r"candidates trained so far · budget 1 min")).count() or \
-        page.get_by_text(re.compile(r"(alone: best on validation|over the best single model)")).count()
+        page.get_by_text(re.compile(r"( alone: .+ on validation|over the best single model)")).count()
     shot(page, "auto-3-training-finished")
 
     goto(page, "Evaluation")
     page.get_by_role("heading", name="Auto leaderboard").wait_for(timeout=60_000)
-    chosen = page.get_by_text(re.compile(r"(alone: best on validation|Ensemble of .+ over the best single model)"))
+    chosen = page.get_by_text(re.compile(r"( alone: .+ on validation|Ensemble of .+ over the best single model)"))
     chosen.first.wait_for()
     board = page.locator('[data-testid="stDataFrame"]').filter(has_text="ensemble weight")
     assert board.count() >= 1
