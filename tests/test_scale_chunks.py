@@ -195,9 +195,10 @@ def test_cli_predict_to_a_file_streams_and_reports_rows(baseline_run, tmp_path, 
 
 def test_a_broken_row_past_the_checked_start_is_one_line_error_and_no_output(baseline_run, tmp_path, monkeypatch):
     from textclf_core import predict
+    from textclf_core.data import read
     from textclf_core.errors import DataError
 
-    monkeypatch.setattr(predict, "SNIFF_BYTES", 200)  # only the first rows are checked before streaming
+    monkeypatch.setattr(read, "SNIFF_BYTES", 200)  # only the first rows are checked before streaming
     source = tmp_path / "broken.csv"
     rows = ["id,text"] + [f"{i},the great film" for i in range(50)] + ["51,a,b,c,d"] + ["52,fine"]
     source.write_text("\n".join(rows) + "\n", encoding="utf-8")

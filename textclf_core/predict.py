@@ -151,55 +151,6 @@ def _write_error(out: Path, exc: OSError) -> TextclfError:
 
 
 STREAM_ROWS = 16384  # rows read, predicted and written at a time by predict_to_file
-SNIFF_BYTES = 1 << 20  # the start of a CSV that read_table sniffs (encoding, delimiter, header) before streaming
-_STREAMED_FORMATS = (".csv", ".tsv", ".tab", ".txt", ".psv")
-
-
-def _csv_chunks(path: Path, chunk_rows: int):
-    """(the first MB read by read_table, row estimate, iterator of DataFrames) for a plain UTF-8 CSV/TSV with its header on the first
-    line, read ``chunk_rows`` at a time with the same cell rules as :func:`data.read_table`; None for any
-    other file (title rows above the header, another encoding, unbalanced quotes in the first MB...), which
-    is then read whole."""
-    from .data import read_table
-
-    if path.suffix.lower() not in _STREAMED_FORMATS or not path.is_file():
-        return None
-    with open(path, "rb") as handle:
-        head = handle.read(SNIFF_BYTES)
-        rest = handle.read(1)
-    if rest and b"\n" in head:
-        head = head[:head.rfind(b"\n") + 1]
-    try:
-        sample = read_table(head, filename=path.name)
-    except DataError:
-        return None
-    info = sample.attrs.get("textclf") or {}
-    if (info.get("encoding") != "utf-8" or info.get("header_row") != 1 or info.get("rows_above_header")
-            or info.get("warnings") or info.get("format") not in ("csv", "tsv")):
-        return None
-    sep = info["delimiter"]
-    header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig", engine="c")
-    if len(header.columns) != len(sample.columns):  # read_table dropped an empty column: keep its exact rules
-        return None
-    newlines = 0
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 24), b""):
-            newlines += block.count(b"\n")
-    columns = list(sample.columns)
-
-    def chunks():
-        reader = pd.read_csv(path, sep=sep, header=0, names=columns, dtype=str, keep_default_na=False,
-                             na_values=[""], skip_blank_lines=True, engine="c", encoding="utf-8-sig",
-                             chunksize=chunk_rows)
-        with reader:
-            for chunk in reader:
-                chunk = chunk.dropna(how="all")  # as read_table: completely empty rows are skipped
-                if len(chunk):
-                    yield chunk
-
-    return sample, max(1, newlines - 1), chunks()
-
-
 def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
                     progress: Callable[[int, int], None] | None = None, chunk_rows: int = STREAM_ROWS) -> int:
     """Predict every row of ``path`` into the CSV ``out`` (the columns of :func:`predict_file`); returns rows written.
@@ -211,7 +162,7 @@ def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
     memory as :func:`predict_file` does. ``progress(done, total)``: ``total`` is an estimate from the
     file's line count while streaming (quoted line breaks count too), exact at the end.
     """
-    from .data import neutralize_formulas, read_table
+    from .data import neutralize_formulas, read_csv_chunks, read_table
     from .fs import atomic_open
 
     out = Path(out).expanduser()
@@ -219,7 +170,7 @@ def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
         return len(predict_file(run, path, text_col, out, sheet=sheet, progress=progress))
     predictor = load_predictor(run)
     source = Path(str(path)).expanduser()
-    streamed = _csv_chunks(source, max(1, int(chunk_rows))) if sheet is None else None
+    streamed = read_csv_chunks(source, max(1, int(chunk_rows))) if sheet is None else None
     if streamed is not None:
         sample, total, frames = streamed
         text_col = _text_column(sample, text_col, path)  # guessed from the first MB: the file is never read whole

@@ -23,7 +23,8 @@ from .columns import LABEL_NAMES, SPLIT_NAMES, TEXT_NAMES, ColumnGuess, guess_co
 from .export import neutralize_formulas, write_csv
 from .keys import duplicate_keys, fingerprint, normalize_keys, text_key
 from .read import (EXCEL_FORMATS, JSON_FORMATS, JSONL_FORMATS, MAX_UPLOAD_MB, PARQUET_FORMATS, SUPPORTED,
-                   TEXT_FORMATS, list_sheets, max_upload_bytes, read_notes, read_table, read_warnings)
+                   TEXT_FORMATS, list_sheets, max_upload_bytes, read_csv_chunks, read_notes, read_table,
+                   read_warnings)
 from .paging import (FINDINGS, PLOT_ROWS, TablePage, length_sample, review_filter, review_page, sample_note,
                      sample_positions, table_page, text_words)
 from .report import SEVERITIES, SMALL_CLASS, TOKENS_PER_WORD, DataReport, Finding, validate
@@ -35,7 +36,7 @@ __all__ = [
     "neutralize_formulas", "write_csv",
     "duplicate_keys", "fingerprint", "normalize_keys", "text_key",
     "EXCEL_FORMATS", "JSON_FORMATS", "JSONL_FORMATS", "MAX_UPLOAD_MB", "PARQUET_FORMATS", "SUPPORTED",
-    "TEXT_FORMATS", "list_sheets", "max_upload_bytes", "read_notes", "read_table", "read_warnings",
+    "TEXT_FORMATS", "list_sheets", "max_upload_bytes", "read_csv_chunks", "read_notes", "read_table", "read_warnings",
     "FINDINGS", "PLOT_ROWS", "TablePage", "length_sample", "review_filter", "review_page", "sample_note",
     "sample_positions", "table_page", "text_words",
     "SEVERITIES", "SMALL_CLASS", "TOKENS_PER_WORD", "DataReport", "Finding", "validate",

@@ -697,3 +697,53 @@ def read_notes(df: pd.DataFrame) -> list[str]:
 def read_warnings(df: pd.DataFrame) -> list[str]:
     """Problems read_table noticed that probably damaged some rows (mixed separators or encodings)."""
     return list((df.attrs.get("textclf") or {}).get("warnings") or [])
+
+
+# --- large files: a CSV read in chunks (streamed prediction) ------------------------------------
+SNIFF_BYTES = 1 << 20  # the start of a CSV that read_table sniffs (encoding, delimiter, header) before streaming
+_STREAMED_FORMATS = (".csv", ".tsv", ".tab", ".txt", ".psv")
+
+
+def read_csv_chunks(path: Path, chunk_rows: int):
+    """(the first MB read by :func:`read_table`, row estimate, iterator of DataFrames) for a plain UTF-8 CSV/TSV
+    with its header on the first line, read ``chunk_rows`` at a time with the same cell rules as
+    :func:`read_table`; None for any other file (title rows above the header, another encoding, unbalanced
+    quotes in the first MB...), which the caller reads whole. The first MB decides; a broken row further on
+    raises pandas' ParserError or UnicodeDecodeError while iterating."""
+
+    if path.suffix.lower() not in _STREAMED_FORMATS or not path.is_file():
+        return None
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+        rest = handle.read(1)
+    if rest and b"\n" in head:
+        head = head[:head.rfind(b"\n") + 1]
+    try:
+        sample = read_table(head, filename=path.name)
+    except DataError:
+        return None
+    info = sample.attrs.get("textclf") or {}
+    if (info.get("encoding") != "utf-8" or info.get("header_row") != 1 or info.get("rows_above_header")
+            or info.get("warnings") or info.get("format") not in ("csv", "tsv")):
+        return None
+    sep = info["delimiter"]
+    header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig", engine="c")
+    if len(header.columns) != len(sample.columns):  # read_table dropped an empty column: keep its exact rules
+        return None
+    newlines = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            newlines += block.count(b"\n")
+    columns = list(sample.columns)
+
+    def chunks():
+        reader = pd.read_csv(path, sep=sep, header=0, names=columns, dtype=str, keep_default_na=False,
+                             na_values=[""], skip_blank_lines=True, engine="c", encoding="utf-8-sig",
+                             chunksize=chunk_rows)
+        with reader:
+            for chunk in reader:
+                chunk = chunk.dropna(how="all")  # as read_table: completely empty rows are skipped
+                if len(chunk):
+                    yield chunk
+
+    return sample, max(1, newlines - 1), chunks()
