@@ -377,8 +377,8 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
     fewshot = (" The smallest class has only {} examples, so few-shot tuning is one of the candidates.".format(smallest)
                if smallest is not None and smallest <= FEWSHOT_MAX_SMALLEST_CLASS and not multi_label else "")
     reason = (f"Auto tries TF-IDF, frozen embeddings and fine-tuning, cheapest first, within "
-              f"{format_seconds(budget)}, and keeps the best model or weighted mix on the validation rows "
-              f"(TF-IDF is always a member, so it is never worse than the baseline on validation).{fewshot}")
+              f"{format_seconds(budget)}. It keeps the TF-IDF baseline unless another model or a weighted mix "
+              f"beats it on the validation rows by more than chance.{fewshot}")
     single, why = recommend_single(counts or class_counts, median_tokens, n_rows, hardware, model=model,
                                    multi_label=multi_label)
     return cfg, f"{reason} {single_advice(single, why)}"
