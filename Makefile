@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	@touch $(STAMP)
 
 sample-data: install
-	$(PY) -m textclf_core.sample_data
+	$(PY) -m textclf_core.data.samples
 
 # Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
 browser:

@@ -7,7 +7,7 @@ import logging
 
 import streamlit as st
 
-from pages import _ui
+import app_ui as ui
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -15,31 +15,31 @@ st.set_page_config(page_title="textclf", page_icon=":material/label:", layout="w
 
 pages = {
     "Data": [
-        st.Page(_ui.PAGES["upload"], title="Upload", icon=":material/upload_file:", default=True),
-        st.Page(_ui.PAGES["label"], title="Label", icon=":material/keyboard:"),
-        st.Page(_ui.PAGES["review"], title="Label review", icon=":material/rule:"),
+        st.Page(ui.PAGES["upload"], title="Upload", icon=":material/upload_file:", default=True),
+        st.Page(ui.PAGES["label"], title="Label", icon=":material/keyboard:"),
+        st.Page(ui.PAGES["review"], title="Label review", icon=":material/rule:"),
     ],
     "Train": [
-        st.Page(_ui.PAGES["strategy"], title="Strategy", icon=":material/tune:"),
-        st.Page(_ui.PAGES["training"], title="Training", icon=":material/monitoring:"),
+        st.Page(ui.PAGES["strategy"], title="Strategy", icon=":material/tune:"),
+        st.Page(ui.PAGES["training"], title="Training", icon=":material/monitoring:"),
     ],
     "Results": [
-        st.Page(_ui.PAGES["evaluation"], title="Evaluation", icon=":material/analytics:"),
-        st.Page(_ui.PAGES["compare"], title="Compare", icon=":material/compare_arrows:"),
-        st.Page(_ui.PAGES["predict"], title="Predict", icon=":material/online_prediction:"),
+        st.Page(ui.PAGES["evaluation"], title="Evaluation", icon=":material/analytics:"),
+        st.Page(ui.PAGES["compare"], title="Compare", icon=":material/compare_arrows:"),
+        st.Page(ui.PAGES["predict"], title="Predict", icon=":material/online_prediction:"),
     ],
 }
 
 # With login configured (users file or OIDC) the only page before signing in is the sign-in form.
-if not _ui.signed_in_or_open():
-    st.navigation([st.Page(_ui.login_gate, title="Sign in", icon=":material/login:")]).run()
+if not ui.signed_in_or_open():
+    st.navigation([st.Page(ui.login_gate, title="Sign in", icon=":material/login:")]).run()
     st.stop()
 page = st.navigation(pages)
 # Create the server-wide services once (marks runs of a dead server as interrupted).
-with _ui.guard("startup"):
-    _ui.job_manager()
+with ui.guard("startup"):
+    ui.job_manager()
 # The project in the URL (reload, restart, shared link) and other sessions' edits, before any page reads them.
-_ui.activate()
+ui.activate()
 # Drawn before the page (pages may st.stop); a page that changes what it shows reruns the app.
-_ui.sidebar()
+ui.sidebar()
 page.run()

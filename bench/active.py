@@ -39,7 +39,7 @@ def split(frame, seed: int = 0, test_size: float = 0.2):
 def run_data(name: str, seeds: list[int], strategies: list[str]) -> dict:
     import pandas as pd
 
-    from textclf_core import active
+    from textclf_core.labelling import active
 
     frame = pd.read_csv(REPO / "sample_data" / f"{name}.csv", keep_default_na=False)
     pool, test = split(frame)
@@ -71,7 +71,7 @@ def time_retrain(repeats: int = 5) -> dict:
     import numpy as np
     import pandas as pd
 
-    from textclf_core import active
+    from textclf_core.labelling import active
 
     frame = pd.read_csv(REPO / "sample_data" / "movie_reviews.csv", keep_default_na=False)
     start = time.perf_counter()

@@ -43,8 +43,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from textclf_core.config import DEFAULT_MODEL
-    from textclf_core.features import embed
-    from textclf_core.fewshot import augment
+    from textclf_core.engine.encoders import embed
+    from textclf_core.strategies.fewshot import augment
 
     frame = pd.read_csv(ROOT / "sample_data" / f"{args.dataset}.csv").dropna()
     test = frame.groupby("label", group_keys=False).sample(frac=args.test / len(frame), random_state=123)

@@ -5,7 +5,7 @@
     .venv/bin/python bench/auto.py --table [--out …]        # the README table (markdown)
     .venv/bin/python bench/auto.py --windows [--out bench/results/auto_windows.json]   # first window vs mean of windows
 
-Each cell (dataset, budget, seed) runs ``textclf_core.runner.execute(strategy="auto", budget_s=…)`` in its own
+Each cell (dataset, budget, seed) runs ``textclf_core.pipeline.runner.execute(strategy="auto", budget_s=…)`` in its own
 process with an empty TEXTCLF_HOME (no embedding cache from an earlier cell), exactly as
 ``textclf train --strategy auto --budget …`` does, and records the wall time of the whole run. Afterwards,
 and only for this report, every member that finished (kept with ``extra.keep_members``) is scored on the
@@ -70,9 +70,9 @@ def run_cell(dataset: str, budget: float, seed: int, out: Path) -> None:
     import pandas as pd
 
     from textclf_core.config import RunConfig
-    from textclf_core.ensemble import load_member
-    from textclf_core.runner import execute
-    from textclf_core.runs import RunStore
+    from textclf_core.models.ensemble import load_member
+    from textclf_core.pipeline.runner import execute
+    from textclf_core.store.runs import RunStore
 
     frame = load(dataset)
     config = RunConfig(strategy="auto", budget_s=budget, seed=seed, text_col="text", label_col="label",
@@ -109,8 +109,8 @@ def run_cell(dataset: str, budget: float, seed: int, out: Path) -> None:
 def windows_check(out: Path) -> None:
     """Frozen MiniLM embeddings on bbc-long, same split: the first 256-token window vs the mean of up to 8."""
     from textclf_core.config import RunConfig
-    from textclf_core.runner import prepare_splits
-    from textclf_core.training import fit
+    from textclf_core.pipeline.runner import prepare_splits
+    from textclf_core.strategies.transformer import fit
 
     frame = load("bbc-long")
     config = RunConfig(strategy="feature-extraction", text_col="text", label_col="label", seed=42, max_length=256,

@@ -34,10 +34,10 @@ def main() -> None:
 
     import pandas as pd
 
-    from textclf_core.baseline import train_baseline
+    from textclf_core.strategies.baseline import train_baseline
     from textclf_core.config import RunConfig
-    from textclf_core.evaluation import compute_metrics
-    from textclf_core.training_setup import prepare_training
+    from textclf_core.evaluation.metrics import compute_metrics
+    from textclf_core.pipeline.setup import prepare_training
 
     t0 = time.time()
     frame = pd.read_csv(args.data)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from textclf_core import training
+from textclf_core.strategies import transformer as training
 from textclf_core.config import RunConfig
 from textclf_core.labels import LabelSpace
 

@@ -31,8 +31,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from textclf_core import explain as ex
-    from textclf_core.predict import load_predictor
+    from textclf_core.models import explain as ex
+    from textclf_core.models.predict import load_predictor
 
     predictor = load_predictor(Path(args.run))
     words = pd.read_csv(ROOT / "sample_data" / "bbc_news.csv")["text"].iloc[0].split()

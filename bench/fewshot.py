@@ -107,10 +107,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from textclf_core import hardware
     from textclf_core.config import DEFAULT_MODEL, RunConfig
-    from textclf_core.features import embed
-    from textclf_core.fewshot import augment, train_fewshot
-    from textclf_core.runner import execute
-    from textclf_core.runs import RunStore
+    from textclf_core.engine.encoders import embed
+    from textclf_core.strategies.fewshot import augment, train_fewshot
+    from textclf_core.pipeline.runner import execute
+    from textclf_core.store.runs import RunStore
 
     device = hardware.detect().device
     store = RunStore(tempfile.mkdtemp(prefix="textclf-fewshot-runs-"))

@@ -54,7 +54,8 @@ def main() -> int:
     import numpy as np
     import pandas as pd
 
-    from textclf_core import features, hardware
+    from textclf_core.engine import encoders as features
+    from textclf_core import hardware
     from label_noise import flip_labels, precision_at_k  # bench/, beside this script
     from textclf_core import review as R
     from textclf_core.config import DEFAULT_MODEL

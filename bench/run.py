@@ -54,7 +54,7 @@ def prepare_data(sizes: dict, seed: int) -> tuple[Path, Path, Path]:
     from sklearn.model_selection import train_test_split
 
     if not DATA_CSV.exists():
-        raise SystemExit(f"{DATA_CSV} is missing: run `python -m textclf_core.sample_data` (make sample-data)")
+        raise SystemExit(f"{DATA_CSV} is missing: run `python -m textclf_core.data.samples` (make sample-data)")
     frame = pd.read_csv(DATA_CSV, keep_default_na=False)[["text", "label"]]
     frame = frame[frame.text.str.strip() != ""].reset_index(drop=True)
     # One seeded stratified split of the whole set, then a seeded subset of the training part.

@@ -188,7 +188,7 @@ def resume_check(size: str, work: Path, timeout_s: float, chunk: int, kill_after
     killed_after = time.perf_counter() - start
     # Distinct texts the killed child had saved (the cache is what survives a kill); ``done`` counts the
     # distinct texts it had embedded, cached ones included (none: it started on an empty cache).
-    from textclf_core.features import EmbeddingCache
+    from textclf_core.engine.encoders import EmbeddingCache
 
     saved = sum(EmbeddingCache.shard_rows(p) for p in cache.rglob("shard-*.npz"))
     first_line = None
@@ -256,7 +256,7 @@ def main(argv=None) -> None:
     if args.table:
         print(table(saved["results"]))
         return
-    from textclf_core import features
+    from textclf_core.engine import encoders as features
 
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="textclf-scale-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -142,15 +142,15 @@ def main() -> None:
     os.environ.setdefault("TEXTCLF_HOME", tempfile.mkdtemp(prefix="textclf-bench-"))
     import pandas as pd
 
-    from textclf_core.runs import Run
+    from textclf_core.store.runs import Run
 
     frame = pd.read_csv(ROOT / "sample_data" / "movie_reviews.csv")
     if args.run:
         run = Run(args.run)
     else:
         from textclf_core.config import RunConfig
-        from textclf_core.runner import execute
-        from textclf_core.runs import RunStore
+        from textclf_core.pipeline.runner import execute
+        from textclf_core.store.runs import RunStore
 
         config = RunConfig(strategy="full", epochs=1, max_length=128, batch_size=16, lr=5e-5,
                            early_stopping_patience=None, name="serve-bench")

@@ -37,17 +37,17 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from textclf_core import serving
+    from textclf_core.models import quantized as serving
     from textclf_core.config import RunConfig
-    from textclf_core.predict import load_predictor
-    from textclf_core.runner import execute
-    from textclf_core.runs import RunStore
+    from textclf_core.models.predict import load_predictor
+    from textclf_core.pipeline.runner import execute
+    from textclf_core.store.runs import RunStore
 
     frame = pd.read_csv(ROOT / "sample_data" / "movie_reviews.csv")
     train = frame.sample(args.rows, random_state=0)
     held = frame.drop(train.index).sample(args.texts, random_state=1)["text"].astype(str).tolist()
     if args.run:
-        from textclf_core.runs import Run
+        from textclf_core.store.runs import Run
 
         run = Run(args.run)
     else:

@@ -3,10 +3,10 @@
 Run by bench/run.py as ``python bench/textclf_side.py task.json result.json``, one
 measurement per process. Task kinds:
 
-* ``train``: ``textclf_core.runner.execute(RunConfig(...), frame, store=RunStore(...))``
+* ``train``: ``textclf_core.pipeline.runner.execute(RunConfig(...), frame, store=RunStore(...))``
   on the benchmark's fixed split (``split_col="split"``). The clock runs from the call
   to a saved model with eval.json written, the same end point as the Trainer side.
-* ``predict``: ``textclf_core.predict.load_predictor(model_dir).predict(texts)``.
+* ``predict``: ``textclf_core.models.predict.load_predictor(model_dir).predict(texts)``.
 * ``review``: ``textclf_core.review`` over the whole labelled set (when that module exists).
 
 The embedding cache lives under ``$TEXTCLF_HOME`` (set by run.py to a folder of its
@@ -27,10 +27,16 @@ import transformers  # noqa: E402
 
 # textclf's own modules, imported before the clock as the Trainer side imports Trainer.
 from textclf_core.config import RunConfig  # noqa: E402
-from textclf_core.predict import load_predictor  # noqa: E402
-from textclf_core.runner import execute  # noqa: E402
-from textclf_core.runs import RunStore  # noqa: E402
-from textclf_core import data, evaluation, features, inference, losses, models, strategies, training  # noqa: E402,F401,I001
+from textclf_core.models.predict import load_predictor  # noqa: E402
+from textclf_core.pipeline.runner import execute  # noqa: E402
+from textclf_core.store.runs import RunStore  # noqa: E402
+from textclf_core import data
+from textclf_core.evaluation import metrics as evaluation
+from textclf_core.store import catalog as models
+from textclf_core.strategies import advice as strategies
+from textclf_core.engine import encoders as features, losses
+from textclf_core.models import predictors as inference
+from textclf_core.strategies import transformer as training
 
 transformers.logging.set_verbosity_error()
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from small_data import multi_label_frame, small_frame
 
-from textclf_core import active
+from textclf_core.labelling import active
 from textclf_core.errors import TextclfError
 from textclf_core.review import ChangeLog
 
@@ -326,7 +326,7 @@ def test_simulated_labeller_only_sees_the_labels_it_asks_for(frame):
 
 # --- CLI ----------------------------------------------------------------------------------------------
 def test_cli_label_queue_records_labels_and_prints_the_queue(frame, tmp_path, capsys):
-    from textclf_core import cli
+    from textclf_core.cli import main as cli
 
     data = tmp_path / "texts.csv"
     frame[["review"]].to_csv(data, index=False)
@@ -362,7 +362,7 @@ def test_two_writers_appending_at_once_lose_no_line(frame, tmp_path):
 
 # --- a project as the label store --------------------------------------------------------------------
 def _texts_only_project(tmp_path, frame):
-    from textclf_core.projects import ProjectStore
+    from textclf_core.store.projects import ProjectStore
 
     store = ProjectStore(tmp_path / "projects")
     texts = frame[["review"]]
@@ -416,7 +416,7 @@ def test_a_reload_continues_on_the_project_and_undo_is_the_change_logs_undo(fram
 
 
 def test_project_labels_start_from_the_files_labels_and_a_rename_is_one_undo(frame, tmp_path):
-    from textclf_core.projects import ProjectStore
+    from textclf_core.store.projects import ProjectStore
 
     partly = frame[["review", "sentiment"]].copy()
     partly.loc[10:, "sentiment"] = None  # only the first ten rows were labelled in the file
@@ -435,8 +435,8 @@ def test_project_labels_start_from_the_files_labels_and_a_rename_is_one_undo(fra
 
 
 def test_cli_label_queue_on_a_project_writes_its_change_log(frame, tmp_path, monkeypatch, capsys):
-    from textclf_core import cli
-    from textclf_core.projects import ProjectStore
+    from textclf_core.cli import main as cli
+    from textclf_core.store.projects import ProjectStore
 
     monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path))
     store, project = _texts_only_project(tmp_path, frame)  # under $TEXTCLF_HOME/projects

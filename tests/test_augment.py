@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 
 from small_data import small_frame
-from textclf_core import baseline, fewshot
+from textclf_core.strategies import baseline, fewshot
 from textclf_core.cli import main
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 @pytest.fixture(scope="module")

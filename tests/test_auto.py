@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textclf_core import auto
+from textclf_core.strategies import auto
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
 from textclf_core.labels import LabelSpace
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 from small_data import WORDS, small_frame
 
@@ -52,7 +52,7 @@ def test_cli_rejects_a_nonsense_budget_in_one_line(tmp_path, capsys):
 
 
 def test_cli_budget_flag_sets_the_config():
-    from textclf_core.cli import build_parser, config_from_args
+    from textclf_core.cli.commands import build_parser, config_from_args
 
     args = build_parser().parse_args(["train", "--data", "x.csv", "--strategy", "auto", "--budget", "90s"])
     config, _ = config_from_args(args)
@@ -220,7 +220,7 @@ def _last_paragraph_frame(n_per_class=24, seed=0):
 
 
 def test_windows_read_the_last_paragraph_that_truncation_cuts_off(tiny_vocab_bert):
-    from textclf_core.training import fit
+    from textclf_core.strategies.transformer import fit
 
     frame = _last_paragraph_frame()
     train, val = frame.iloc[:32].reset_index(drop=True), frame.iloc[32:].reset_index(drop=True)
@@ -239,7 +239,7 @@ def test_windows_read_the_last_paragraph_that_truncation_cuts_off(tiny_vocab_ber
 def test_window_tokenizer_covers_the_end_and_pools_per_text(tiny_vocab_bert):
     from transformers import AutoTokenizer
 
-    from textclf_core.features import pool_windows, tokenize_windows
+    from textclf_core.engine.encoders import pool_windows, tokenize_windows
 
     tok = AutoTokenizer.from_pretrained(tiny_vocab_bert)
     long = " ".join(["film"] * 100) + " superb"
@@ -255,8 +255,8 @@ def test_window_tokenizer_covers_the_end_and_pools_per_text(tiny_vocab_bert):
 # --- the bundled mpnet ------------------------------------------------------------------------------
 @pytest.mark.integration
 def test_bundled_mpnet_unpacks_offline_and_embeds(tmp_path, monkeypatch):
-    from textclf_core import models
-    from textclf_core.features import embed
+    from textclf_core.store import catalog as models
+    from textclf_core.engine.encoders import embed
 
     if not models.mpnet_available():
         pytest.skip("the all-mpnet-base-v2 parts are not installed (make install)")
@@ -277,7 +277,7 @@ def test_split_zip_is_read_as_one_stream(tmp_path):
     import io
     import zipfile
 
-    from textclf_core.models import _JoinedFiles
+    from textclf_core.store.catalog import _JoinedFiles
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -366,7 +366,7 @@ def test_choose_keeps_the_baseline_unless_another_is_better_beyond_chance():
 
 
 def test_tfidf_members_build_their_features_once_and_keep_nothing_after(monkeypatch, tmp_path):
-    from textclf_core import baseline
+    from textclf_core.strategies import baseline
 
     builds = []
     real = baseline._fit_features_now

@@ -9,7 +9,12 @@ import pandas as pd
 import pytest
 
 from small_data import multi_label_frame, small_frame
-from textclf_core.baseline import (_linear_from_estimator, _make_estimator, load_baseline, train_baseline)
+from textclf_core.strategies.baseline import (
+    _linear_from_estimator,
+    _make_estimator,
+    load_baseline,
+    train_baseline,
+)
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError, TextclfError
 from textclf_core.labels import LabelSpace
@@ -56,7 +61,7 @@ def test_each_classifier_learns_and_reloads_identically(tmp_path, classifier, cl
 @pytest.mark.parametrize("k", [2, 3])
 def test_saved_form_reproduces_scikit_learn(classifier, k):
     """The linear form written to disk gives scikit-learn's own probabilities."""
-    from textclf_core.baseline import _fit_features
+    from textclf_core.strategies.baseline import _fit_features
     from scipy.special import expit, softmax
 
     frame = small_frame(20, classes=("pos", "neg", "other")[:k]).rename(columns={"review": "text",

@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import HashingVectorizer
 
-import textclf_core.baseline as baseline
+import textclf_core.strategies.baseline as baseline
 from small_data import multi_label_frame, small_frame
-from textclf_core.baseline import CHAR_PARAMS, WORD_PARAMS, Hasher, load_baseline, train_baseline
+from textclf_core.strategies.baseline import CHAR_PARAMS, WORD_PARAMS, Hasher, load_baseline, train_baseline
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError
 from textclf_core.labels import LabelSpace
-from textclf_core.model_folder import load_model, read_info
+from textclf_core.store.model_folder import load_model, read_info
 
 
 @pytest.fixture(scope="module")
@@ -152,9 +152,9 @@ def test_should_stop_between_chunks_cancels_and_cleans_up(reviews, small_chunks,
 
 
 def test_runner_trains_a_large_path_run_end_to_end(tmp_path, small_chunks, monkeypatch):
-    from textclf_core.predict import load_predictor
-    from textclf_core.runner import execute
-    from textclf_core.runs import RunStore
+    from textclf_core.models.predict import load_predictor
+    from textclf_core.pipeline.runner import execute
+    from textclf_core.store.runs import RunStore
 
     monkeypatch.setenv("TEXTCLF_BASELINE_LARGE_ROWS", "50")
     frame = small_frame(60)
@@ -169,7 +169,7 @@ def test_runner_trains_a_large_path_run_end_to_end(tmp_path, small_chunks, monke
 
 def test_cancel_during_the_feature_build_stops_before_the_character_block():
     """Cancel is honoured between the word and character blocks, not only between the C fits."""
-    from textclf_core import baseline
+    from textclf_core.strategies import baseline
     from textclf_core.errors import CancelledError
 
     calls = iter([False, True])  # the word block starts; asked again before the character block: stop

@@ -10,11 +10,11 @@ import pytest
 from scipy.special import softmax
 
 from small_data import multi_label_frame, small_frame
-from textclf_core import calibration
+from textclf_core.evaluation import calibration
 from textclf_core.config import RunConfig
-from textclf_core.predict import load_predictor
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 def overconfident(n=2000, k=3, sharpen=4.0, seed=0):
@@ -98,7 +98,7 @@ def test_runner_saves_the_temperature_and_every_predictor_applies_it():
     np.testing.assert_allclose(calibrated, calibration.apply_temperature(raw, meta["temperature"]))
     assert (calibrated.argmax(1) == raw.argmax(1)).all()
     # predictions.csv holds what the loaded predictor says (calibrated), so the page and the file agree
-    from textclf_core.slices import read_run_predictions
+    from textclf_core.evaluation.slices import read_run_predictions
 
     test = read_run_predictions(run)
     again = predictor.predict(test["text"].tolist())

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from small_data import small_frame
-from textclf_core.cli import build_parser, config_from_args, main
-from textclf_core.runs import RunStore
+from textclf_core.cli.commands import build_parser, config_from_args
+from textclf_core.cli import main
+from textclf_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -132,7 +133,7 @@ def test_models_and_empty_runs(capsys):
 
 
 def test_ctrl_c_exits_130(csv_file, monkeypatch, capsys):
-    import textclf_core.runner as runner
+    import textclf_core.pipeline.runner as runner
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

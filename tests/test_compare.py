@@ -9,11 +9,11 @@ import pytest
 
 from small_data import small_frame
 from textclf_core.cli import main
-from textclf_core.compare import compare_predictions, compare_runs, mcnemar_exact
+from textclf_core.evaluation.compare import compare_predictions, compare_runs, mcnemar_exact
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 def frames(both_right=40, only_a=12, only_b=31, both_wrong=7):

@@ -7,12 +7,12 @@ import pandas as pd
 import pytest
 
 from small_data import small_frame
-from textclf_core import curve
+from textclf_core.pipeline import curve
 from textclf_core.cli import main
 from textclf_core.config import RunConfig
 from textclf_core.errors import DataError
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 def test_subsets_are_nested_growing_and_keep_the_class_mix():
@@ -70,7 +70,7 @@ def test_curve_of_a_run_scores_each_size_on_its_validation_rows(capsys):
 
 
 def test_frozen_embeddings_join_once_they_are_cached(tiny_bert):
-    from textclf_core.features import embed
+    from textclf_core.engine.encoders import embed
 
     frame = small_frame(40, seed=3)
     config = RunConfig(strategy="features", model=str(tiny_bert), max_length=16, text_col="review",

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textclf_core import distributed
+from textclf_core.pipeline import launch as distributed
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
 
@@ -160,7 +160,7 @@ class _FakeAccelerator:
 
 
 def test_gather_rows_counts_each_row_once_with_uneven_shares():
-    from textclf_core.features import sorted_batches
+    from textclf_core.engine.encoders import sorted_batches
 
     rng = np.random.default_rng(0)
     n, k, world = 11, 3, 2  # 11 rows in batches of 4: shares of 8 and 3 rows
@@ -196,10 +196,10 @@ def _tiny_frame() -> pd.DataFrame:
 
 
 def test_imported_folder_evaluates_compares_and_predicts_like_any_run(tmp_path, monkeypatch, capsys):
-    from textclf_core import cli
-    from textclf_core.predict import load_predictor
-    from textclf_core.runner import execute
-    from textclf_core.runs import RunStore
+    from textclf_core.cli import main as cli
+    from textclf_core.models.predict import load_predictor
+    from textclf_core.pipeline.runner import execute
+    from textclf_core.store.runs import RunStore
 
     elsewhere = RunStore(tmp_path / "gpu-server" / "runs")
     made = execute(RunConfig(strategy="baseline", text_col="text", label_col="label", val_size=0.2, test_size=0.2),
@@ -223,7 +223,7 @@ def test_imported_folder_evaluates_compares_and_predicts_like_any_run(tmp_path, 
 
 def test_import_folder_refuses_what_is_not_a_run(tmp_path):
     from textclf_core.errors import RunStoreError
-    from textclf_core.runs import RunStore
+    from textclf_core.store.runs import RunStore
 
     store = RunStore(tmp_path / "runs")
     (tmp_path / "empty").mkdir()
@@ -257,7 +257,7 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
 
 
 def _only_run(home: Path):
-    from textclf_core.runs import RunStore
+    from textclf_core.store.runs import RunStore
 
     runs = RunStore(home / "runs").runs()
     folders = [p for p in (home / "runs").iterdir()]
@@ -345,7 +345,7 @@ def test_two_processes_with_accelerate_launch_match_one_process(tmp_path, bbc_ne
     assert acc1 > 0.5 and acc2 > 0.5, (acc1, acc2)  # five classes: chance is 0.2
     assert abs(acc1 - acc2) <= 0.12, (acc1, acc2)
 
-    from textclf_core.predict import load_predictor
+    from textclf_core.models.predict import load_predictor
 
     predictor = load_predictor(two)
     out = predictor.predict(["The striker scored twice as the club won the cup final",
@@ -372,8 +372,8 @@ def test_compare_page_imports_a_run_folder(tmp_path):
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from textclf_core.runner import execute
-    from textclf_core.runs import RunStore
+    from textclf_core.pipeline.runner import execute
+    from textclf_core.store.runs import RunStore
 
     made = execute(RunConfig(strategy="baseline", text_col="text", label_col="label", val_size=0.2, test_size=0.2),
                    _tiny_frame(), store=RunStore(tmp_path / "shared" / "runs"))
@@ -382,7 +382,7 @@ def test_compare_page_imports_a_run_folder(tmp_path):
     at = AppTest.from_file(str(root / "app.py"), default_timeout=120)
     at.run()
     try:
-        at.switch_page("pages/compare.py").run()
+        at.switch_page("app_pages/compare.py").run()
         at.text_input(key="import_run_folder").set_value(str(made.path)).run()
         next(b for b in at.button if b.label == "Import").click().run()
         assert not at.exception, [e.value for e in at.exception]
@@ -390,7 +390,7 @@ def test_compare_page_imports_a_run_folder(tmp_path):
         assert made.id in RunStore().list()[0].id
         assert made.id in at.dataframe[0].value["id"].tolist()
     finally:
-        from pages._ui import job_manager
+        from app_ui import job_manager
 
         job_manager().close()
         st.cache_resource.clear()

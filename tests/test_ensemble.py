@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from textclf_core import ensemble
-from textclf_core.auto import _Slot
+from textclf_core.models import ensemble
+from textclf_core.strategies.auto import _Slot
 from textclf_core.config import RunConfig
 from textclf_core.labels import LabelSpace
-from textclf_core.predict import load_predictor
-from textclf_core.runs import RunStore
+from textclf_core.models.predict import load_predictor
+from textclf_core.store.runs import RunStore
 
 from small_data import WORDS, small_frame
 
@@ -22,8 +22,8 @@ def ensemble_run(tmp_path_factory):
     """A run whose model is TF-IDF (0.6) + a fine-tuned tiny BERT (0.4), built from the real fit paths."""
     from tiny_models import make_tiny_bert
 
-    from textclf_core.baseline import train_baseline
-    from textclf_core.training import fit
+    from textclf_core.strategies.baseline import train_baseline
+    from textclf_core.strategies.transformer import fit
 
     root = tmp_path_factory.mktemp("ens")
     words = [w for ws in WORDS.values() for w in ws] + ["the"]
@@ -70,7 +70,7 @@ def test_ensemble_saves_and_loads_through_load_predictor(ensemble_run):
 
 
 def test_ensemble_explains_with_word_occlusion(ensemble_run):
-    from textclf_core.explain import explain
+    from textclf_core.models.explain import explain
 
     run, _, _ = ensemble_run
     explanation = explain(run, "the superb wonderful film")
@@ -88,7 +88,7 @@ def test_ensemble_run_exports_and_imports_as_a_zip(ensemble_run, tmp_path):
 
 
 def test_int8_export_uses_the_best_transformer_member(ensemble_run, tmp_path):
-    from textclf_core import serving
+    from textclf_core.models import quantized as serving
 
     run, _, val = ensemble_run
     out = serving.export(run, "int8", tmp_path / "int8")
@@ -102,8 +102,8 @@ def test_int8_export_uses_the_best_transformer_member(ensemble_run, tmp_path):
 
 
 def test_an_ensemble_without_transformer_member_says_to_use_a_zip(tmp_path):
-    from textclf_core import serving
-    from textclf_core.baseline import train_baseline
+    from textclf_core.models import quantized as serving
+    from textclf_core.strategies.baseline import train_baseline
     from textclf_core.errors import TextclfError
 
     frame = small_frame(10).rename(columns={"review": "text", "sentiment": "label"})

@@ -8,8 +8,13 @@ import math
 import numpy as np
 import pytest
 
-from textclf_core.evaluation import (compute_metrics, metrics_by_group, misclassified, predictions_frame,
-                                     tune_thresholds)
+from textclf_core.evaluation.metrics import (
+    compute_metrics,
+    metrics_by_group,
+    misclassified,
+    predictions_frame,
+    tune_thresholds,
+)
 
 # Four reviews, two classes; the third is wrong (true a, predicted b).
 CLASSES = ["a", "b"]

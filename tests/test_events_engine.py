@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 
 from small_data import multi_label_frame, small_frame
-from textclf_core import distributed, engine, events, runner, training_setup
+from textclf_core.pipeline import launch as distributed, runner, setup as training_setup
+from textclf_core.engine import loop as engine
+from textclf_core import events
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError
-from textclf_core.runs import RunStore
+from textclf_core.store.runs import RunStore
 from textclf_core.strategy_registry import REGISTRY, Strategy, get_strategy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,7 +138,7 @@ def test_one_sklearn_to_head_converter(case):
     if case == "missing":
         assert (proba[:, 1] < 1e-12).all() and (proba.argmax(1) != 1).all()
     # the few-shot head goes through the same converter (classes named, in another order)
-    from textclf_core.fewshot import linear_head
+    from textclf_core.strategies.fewshot import linear_head
 
     names = [f"c{i}" for i in range(k)]
     w2, b2 = linear_head(clf, names, list(reversed(names)))
@@ -162,8 +164,8 @@ def test_schedule_warms_up_then_decays():
 def test_single_and_multi_process_paths_call_the_same_setup(store, monkeypatch):
     """The runner, the launched preflight and a launched worker all go through
     training_setup.prepare_training, and the worker hands the strategy the same training rows."""
-    from textclf_core import training
-    from textclf_core.baseline import train_baseline
+    from textclf_core.strategies import transformer as training
+    from textclf_core.strategies.baseline import train_baseline
 
     calls: list[str] = []
     real = training_setup.prepare_training
@@ -200,7 +202,7 @@ def test_single_and_multi_process_paths_call_the_same_setup(store, monkeypatch):
 
 # --- the strategy registry ----------------------------------------------------------------------------
 def test_every_configurable_strategy_is_registered_and_loads():
-    from textclf_core import model_folder
+    from textclf_core.store import model_folder
     from textclf_core.config import STRATEGIES, STRATEGY_ALIASES
 
     assert set(STRATEGIES) == set(REGISTRY)
@@ -214,7 +216,7 @@ def test_every_configurable_strategy_is_registered_and_loads():
 
 def test_a_new_strategy_is_one_registry_entry(store, monkeypatch):
     """What `auto` will do: one entry, and the config accepts it and the runner dispatches to its fit."""
-    entry = Strategy("echo", "Echo", "The baseline under another name.", "textclf_core.engine:fit_baseline",
+    entry = Strategy("echo", "Echo", "The baseline under another name.", "textclf_core.strategies.baseline:fit_baseline",
                      "baseline", needs_torch=False, supports_distributed=False, uses_model=False, trains="none")
     monkeypatch.setitem(REGISTRY, "echo", entry)
     run = runner.execute(RunConfig(strategy="echo"), small_frame(20), store=store)
@@ -225,7 +227,7 @@ def test_a_new_strategy_is_one_registry_entry(store, monkeypatch):
 
 def test_advice_imports_no_torch():
     code = ("import sys\n"
-            "from textclf_core.strategies import (describe_strategy, estimate, recommend, recommend_single,\n"
+            "from textclf_core.strategies.advice import (describe_strategy, estimate, recommend, recommend_single,\n"
             "                                     strategy_defaults)\n"
             "from textclf_core.strategy_registry import REGISTRY\n"
             "from textclf_core.hardware import Hardware, gpu_count\n"

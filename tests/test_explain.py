@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from small_data import WORDS, small_frame
-from textclf_core import explain as ex
+from textclf_core.models import explain as ex
 from textclf_core.config import RunConfig
-from textclf_core.predict import load_predictor
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import pytest
 
 from textclf_core.config import RunConfig
 from textclf_core.errors import RunStoreError
-from textclf_core.export import model_kind, model_zip_bytes
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.models.export import model_kind, model_zip_bytes
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 def _frame():

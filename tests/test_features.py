@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from textclf_core import features, hardware
+from textclf_core.engine import encoders as features
+from textclf_core import hardware
 from textclf_core.errors import CancelledError
 
 TEXTS = ["great movie loved it", "terrible film hated it", "the team won the match",
@@ -94,7 +95,7 @@ def test_hardware_detect_and_threads():
 
 
 def test_token_budget_batches_cover_every_text_once_and_fill_short_ones():
-    from textclf_core.features import sorted_batches
+    from textclf_core.engine.encoders import sorted_batches
 
     lengths = [120] * 70 + [10] * 300 + [40] * 50
     batches = sorted_batches(lengths, 32, max_tokens=32 * 64)

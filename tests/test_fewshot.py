@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from small_data import small_frame
-from textclf_core import fewshot
+from textclf_core.strategies import fewshot
 
 
 def test_pairs_are_bounded_and_balanced():

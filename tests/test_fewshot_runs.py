@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from small_data import multi_label_frame, small_frame
-from textclf_core import runner
+from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
-from textclf_core.fewshot import linear_head
-from textclf_core.predict import load_predictor
-from textclf_core.runs import RunStore
+from textclf_core.strategies.fewshot import linear_head
+from textclf_core.models.predict import load_predictor
+from textclf_core.store.runs import RunStore
 
 
 @pytest.fixture(autouse=True)
@@ -75,12 +75,12 @@ def test_exported_and_imported_fewshot_run_predicts(store, tiny_bert, tmp_path):
 
 
 def test_tuned_embeddings_are_not_served_from_the_frozen_encoders_cache(store, tiny_bert):
-    from textclf_core.features import embed
+    from textclf_core.engine.encoders import embed
 
     texts = ["the great wonderful superb film", "the awful boring dull film"]
     frozen = embed(texts, str(tiny_bert), max_length=32)  # fills the disk cache for the untuned encoder
     run = runner.execute(fewshot_config(tiny_bert, lr=5e-3), small_frame(10), store=store)
-    from textclf_core.inference import FeaturePredictor
+    from textclf_core.models.predictors import FeaturePredictor
 
     tuned = FeaturePredictor(run.model_dir).embed(texts)
     assert not np.allclose(frozen, tuned, atol=1e-4)
@@ -143,7 +143,7 @@ def test_cli_trains_a_fewshot_run(tiny_bert, tmp_path, capsys):
 
 
 def test_recommendation_picks_fewshot_only_for_tiny_single_label_classes():
-    from textclf_core import strategies
+    from textclf_core.strategies import advice as strategies
 
     limit = strategies.FEWSHOT_MAX_SMALLEST_CLASS  # set from the measurement; 0 would mean "never"
     if limit >= 1:

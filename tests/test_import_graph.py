@@ -158,3 +158,61 @@ def test_the_picture_in_architecture_md_is_the_import_graph():
     expected = levels(import_graph(PACKAGE)[0])
     assert drawn == expected, "Redraw the picture in ARCHITECTURE.md:\n" + "\n".join(
         "  " + " · ".join(level) for level in expected)
+
+
+# The layers of textclf_core, lowest first: a package or leaf module imports only from its own layer's
+# modules (inside itself) and from layers below it. ARCHITECTURE.md explains the cut.
+LAYERS = [
+    {"errors", "fs", "figures", "strategy_registry"},
+    {"labels", "events", "hardware", "config"},
+    {"data"},
+    {"store"},
+    {"evaluation"},
+    {"engine"},
+    {"models"},
+    {"strategies"},
+    {"review"},
+    {"labelling", "pipeline"},
+    {"rest"},
+    {"cli"},
+]
+
+
+def layer_of(module: str) -> int | None:
+    parts = module.split(".")
+    if len(parts) < 2:
+        return None
+    for i, layer in enumerate(LAYERS):
+        if parts[1] in layer:
+            return i
+    return None
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[str]:
+    found = []
+    for module, targets in edges.items():
+        own = layer_of(module)
+        for target in targets:
+            theirs = layer_of(target)
+            if own is None or theirs is None:
+                continue
+            same_unit = module.split(".")[1] == target.split(".")[1]
+            if theirs > own or (theirs == own and not same_unit):
+                found.append(f"{module} -> {target}")
+    return sorted(found)
+
+
+def test_packages_import_downwards_only():
+    edges, _ = import_graph(PACKAGE)
+    unplaced = sorted({m.split(".")[1] for m in edges if "." in m and layer_of(m) is None})
+    assert not unplaced, f"Place these in LAYERS (and in ARCHITECTURE.md): {unplaced}"
+    found = upward_imports(edges)
+    assert not found, "An import points up or sideways between layers (move the shared piece down):\n" + "\n".join(found)
+
+
+def test_the_layer_check_sees_an_upward_import():
+    edges = {"textclf_core.store.runs": {"textclf_core.pipeline.jobs"}, "textclf_core.pipeline.jobs": set(),
+             "textclf_core.pipeline.runner": {"textclf_core.store.runs", "textclf_core.pipeline.jobs"},
+             "textclf_core.labelling.active": {"textclf_core.pipeline.jobs"}}
+    assert upward_imports(edges) == ["textclf_core.labelling.active -> textclf_core.pipeline.jobs",
+                                     "textclf_core.store.runs -> textclf_core.pipeline.jobs"]

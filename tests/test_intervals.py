@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textclf_core import evaluation
+from textclf_core.evaluation import metrics as evaluation
 
 
 def test_wilson_interval_matches_the_textbook_case():

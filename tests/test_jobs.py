@@ -10,7 +10,7 @@ import pytest
 
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError, TextclfError
-from textclf_core.jobs import JobManager, format_duration
+from textclf_core.pipeline.jobs import JobManager, format_duration
 
 
 class FakeRun:
@@ -211,8 +211,8 @@ def _tiny_frame():
 
 
 def test_baseline_jobs_run_through_the_real_runner(tmp_path):
-    pytest.importorskip("textclf_core.runner")
-    runs = pytest.importorskip("textclf_core.runs")
+    pytest.importorskip("textclf_core.pipeline.runner")
+    runs = pytest.importorskip("textclf_core.store.runs")
     store = runs.RunStore(tmp_path / "runs")
     mgr = JobManager(store)
     config = RunConfig(strategy="baseline", text_col="text", label_col="label", val_size=0.25, test_size=0.25)
@@ -354,8 +354,8 @@ def test_a_second_curve_of_the_same_run_returns_the_running_job(manager):
 def _app_run(tmp_path):
     from small_data import small_frame
 
-    from textclf_core.runner import execute
-    from textclf_core.runs import RunStore
+    from textclf_core.pipeline.runner import execute
+    from textclf_core.store.runs import RunStore
 
     store = RunStore(tmp_path / "runs")
     frame = small_frame(80, classes=("pos", "neg", "neutral"), seed=2)
@@ -364,7 +364,7 @@ def _app_run(tmp_path):
 
 
 def test_a_real_curve_job_reports_each_size_and_keeps_the_curve_in_the_run(tmp_path):
-    from textclf_core import curve
+    from textclf_core.pipeline import curve
 
     store, run, frame = _app_run(tmp_path)  # no data file, like the app's runs: the frame travels with the job
     mgr = JobManager(store)
@@ -386,7 +386,7 @@ def test_a_real_curve_job_reports_each_size_and_keeps_the_curve_in_the_run(tmp_p
 
 
 def test_cancel_stops_a_real_curve_between_sizes_and_keeps_no_half_curve(tmp_path):
-    from textclf_core import curve
+    from textclf_core.pipeline import curve
 
     store, run, frame = _app_run(tmp_path)
     job_ids = []

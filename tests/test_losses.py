@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from textclf_core import losses
+from textclf_core.engine import losses
 from textclf_core.config import RunConfig
 from textclf_core.labels import LabelSpace
 

@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 
 from small_data import small_frame
-from textclf_core import model_folder as mf
-from textclf_core import runner
+from textclf_core.store import model_folder as mf
+from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
 from textclf_core.errors import ModelLoadError
-from textclf_core.evaluation import predictions_frame
+from textclf_core.evaluation.metrics import predictions_frame
 from textclf_core.labels import LabelSpace
-from textclf_core.predict import load_predictor
-from textclf_core.runs import RunStore
+from textclf_core.models.predict import load_predictor
+from textclf_core.store.runs import RunStore
 
 TEXTS = ["a great wonderful film", "boring awful mess", ""]
 SPACE = LabelSpace(["neg", "pos"])
@@ -51,7 +51,7 @@ def _features_folder(tiny_bert, dest):
 @pytest.fixture(scope="module")
 def folders(tiny_bert, tmp_path_factory):
     """One model folder of every kind textclf writes."""
-    from textclf_core import serving
+    from textclf_core.models import quantized as serving
 
     root = tmp_path_factory.mktemp("kinds")
     run = runner.execute(RunConfig(strategy="baseline"), small_frame(20), store=RunStore(root / "runs"))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from textclf_core import models
+from textclf_core.store import catalog as models
 from textclf_core.errors import ModelLoadError
 from textclf_core.labels import LabelSpace
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from small_data import small_frame
-from textclf_core import runner
+from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
 from textclf_core.errors import DataError, ModelLoadError
-from textclf_core.predict import load_predictor, predict_file, predict_texts
-from textclf_core.runs import RunStore
+from textclf_core.models.predict import load_predictor, predict_file, predict_texts
+from textclf_core.store.runs import RunStore
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ import pytest
 
 from small_data import small_frame
 from textclf_core.config import RunConfig
-from textclf_core.projects import ProjectError, ProjectStore, read_change_log
-from textclf_core.runs import RunStore, readable_name
+from textclf_core.store.projects import ProjectError, ProjectStore, read_change_log
+from textclf_core.store.runs import RunStore, readable_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,7 +122,7 @@ def test_sigkill_mid_append_loses_at_most_the_edit_in_flight(store, csv_bytes, t
     script = textwrap.dedent(f"""
         import os, sys, time
         sys.path.insert(0, {str(ROOT)!r})
-        from textclf_core.projects import ProjectStore, ProjectChangeLog
+        from textclf_core.store.projects import ProjectStore, ProjectChangeLog
         log = ProjectStore({str(store.root)!r}).get({project.id!r}).change_log()
         for i in range(3):
             log.relabel(i, "neg")
@@ -248,7 +248,7 @@ def test_bulk_action_is_recorded_and_on_disk(store, csv_bytes):
 
 
 def test_cli_projects_and_train_on_a_project(tmp_path, monkeypatch, capsys):
-    from textclf_core import cli
+    from textclf_core.cli import main as cli
 
     monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path / "home"))
     data = tmp_path / "tweets.csv"

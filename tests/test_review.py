@@ -196,7 +196,7 @@ def test_report_split_and_review_agree_on_exact_duplicates():
     """One definition of an exact duplicate (data.duplicate_keys) for the upload report, the split and the review."""
     from textclf_core.config import RunConfig
     from textclf_core.data import duplicate_keys, validate
-    from textclf_core.runner import prepare_splits
+    from textclf_core.pipeline.runner import prepare_splits
 
     tricky = [("Café au lait", "pos"), ("CAFÉ  au\tlait", "neg"),                # case, spacing, tab
               ("cafe\u0301 au lait", "pos"),                                    # decomposed é (NFKC)
@@ -479,7 +479,7 @@ MOVIE_ROWS = 3000  # a seeded subset keeps one embedding pass short on 2 shared 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
     """Embeddings of the real sets, computed once for this module (shared cache folder)."""
-    from textclf_core import features
+    from textclf_core.engine import encoders as features
     from textclf_core.config import DEFAULT_MODEL
 
     cache = tmp_path_factory.mktemp("embeddings")
@@ -529,7 +529,7 @@ def test_movie_reviews_flipped_labels_are_found(movie_reviews_path, embedded):
 PANEL_SCRIPT = '''
 import pandas as pd
 import streamlit as st
-from pages._review_panel import render_suggestions
+from app_ui.review_panel import render_suggestions
 from textclf_core.review import ChangeLog
 
 changes = st.session_state.setdefault("changes", ChangeLog())

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from small_data import multi_label_frame, small_frame
-from textclf_core import runner
+from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
-from textclf_core.predict import load_predictor
-from textclf_core.runs import RunStore
+from textclf_core.models.predict import load_predictor
+from textclf_core.store.runs import RunStore
 
 BASELINE = RunConfig(strategy="baseline")
 
@@ -156,7 +156,7 @@ def test_bad_data_can_be_raised_for_the_cli(store):
 
 
 def test_a_bug_is_logged_not_shown(store, monkeypatch):
-    import textclf_core.baseline as baseline
+    import textclf_core.strategies.baseline as baseline
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("oops")
@@ -176,7 +176,7 @@ def test_cancel_before_training_ends_as_cancelled(store):
 
 
 def test_cancel_after_the_model_is_saved_keeps_it(store, monkeypatch):
-    from textclf_core.runs import Run
+    from textclf_core.store.runs import Run
 
     real_stage = Run.stage_model
     saved = {"flag": False}
@@ -203,7 +203,7 @@ def test_transformer_strategies_go_to_the_engine(store, monkeypatch):
     import sys
     import types
 
-    from textclf_core.baseline import train_baseline
+    from textclf_core.strategies.baseline import train_baseline
 
     class Result:
         def __init__(self, predictor):
@@ -217,9 +217,9 @@ def test_transformer_strategies_go_to_the_engine(store, monkeypatch):
             model.save(folder)
         return Result(model)
 
-    fake = types.ModuleType("textclf_core.training")
+    fake = types.ModuleType("textclf_core.strategies.transformer")
     fake.fit = fake_fit
-    monkeypatch.setitem(sys.modules, "textclf_core.training", fake)
+    monkeypatch.setitem(sys.modules, "textclf_core.strategies.transformer", fake)
     run = runner.execute(RunConfig(strategy="feature-extraction"), small_frame(30), store=store)
     assert run.status()["state"] == "finished", run.status()
     assert run.read_json("eval.json")["best"] == {"epoch": 1, "macro_f1": 1.0}
@@ -248,7 +248,7 @@ def test_transformer_run_end_to_end_with_a_tiny_model(store, tiny_bert, strategy
 def test_validation_figures_are_those_of_the_checkpoint_choice(store, tiny_bert, monkeypatch):
     """A fine-tuning run reports the validation scores its training chose the model on (the same
     figures the Training page showed) and does not predict the validation rows a second time."""
-    from textclf_core.inference import TransformerPredictor
+    from textclf_core.models.predictors import TransformerPredictor
 
     predicted: list[str] = []
     original = TransformerPredictor.predict_proba

@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from small_data import small_frame
-from textclf_core.baseline import train_baseline
+from textclf_core.strategies.baseline import train_baseline
 from textclf_core.config import RunConfig
 from textclf_core.errors import RunStoreError
 from textclf_core.labels import LabelSpace
-from textclf_core.predict import load_predictor
-from textclf_core.runs import Run, RunStore, default_root
+from textclf_core.models.predict import load_predictor
+from textclf_core.store.runs import Run, RunStore, default_root
 
 CONFIG = RunConfig(strategy="baseline")
 

@@ -7,7 +7,7 @@ import importlib.metadata
 import pandas as pd
 import pytest
 
-from textclf_core import sample_data
+from textclf_core.data import samples as sample_data
 from textclf_core.data import guess_columns, read_table, validate
 from textclf_core.errors import TextclfError
 

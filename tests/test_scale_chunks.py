@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textclf_core import features
+from textclf_core.engine import encoders as features
 from textclf_core.errors import CancelledError
 
 TEXTS = [f"the team won match number {i} with a late goal" for i in range(40)]
@@ -117,9 +117,9 @@ def test_merged_shards_never_exceed_the_row_cap(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def baseline_run(tmp_path_factory):
     from small_data import small_frame
-    from textclf_core import runner
+    from textclf_core.pipeline import runner
     from textclf_core.config import RunConfig
-    from textclf_core.runs import RunStore
+    from textclf_core.store.runs import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("stream") / "runs")
     run = runner.execute(RunConfig(strategy="baseline"), small_frame(30), store=store)
@@ -143,7 +143,7 @@ def test_streamed_prediction_writes_every_row_once_in_order_like_the_in_memory_p
     import pandas as pd
 
     from textclf_core import data
-    from textclf_core.predict import predict_file, predict_to_file
+    from textclf_core.models.predict import predict_file, predict_to_file
 
     source = tmp_path / "big.csv"
     _big_table().to_csv(source, index=False)
@@ -171,7 +171,7 @@ def test_streamed_prediction_writes_every_row_once_in_order_like_the_in_memory_p
 def test_prediction_of_a_file_that_cannot_stream_is_read_whole_and_still_written(baseline_run, tmp_path):
     import pandas as pd
 
-    from textclf_core.predict import predict_to_file
+    from textclf_core.models.predict import predict_to_file
 
     source = tmp_path / "big.jsonl"
     _big_table(120).to_json(source, orient="records", lines=True)
@@ -194,7 +194,7 @@ def test_cli_predict_to_a_file_streams_and_reports_rows(baseline_run, tmp_path, 
 
 
 def test_a_broken_row_past_the_checked_start_is_one_line_error_and_no_output(baseline_run, tmp_path, monkeypatch):
-    from textclf_core import predict
+    from textclf_core.models import predict
     from textclf_core.data import read
     from textclf_core.errors import DataError
 
@@ -230,7 +230,7 @@ def test_neighbours_in_small_threaded_blocks_equal_one_block(monkeypatch):
 
 
 def test_cli_review_bar_shows_the_stage_and_time_left(capsys):
-    from textclf_core.cli import ReviewProgress
+    from textclf_core.cli.commands import ReviewProgress
 
     bar = ReviewProgress()
     bar({"type": "progress", "stage": "embedding"})  # not a review stage: ignored

@@ -20,12 +20,13 @@ import pandas as pd
 import pytest
 
 from small_data import multi_label_frame, small_frame
-from textclf_core import cli, runner
+from textclf_core.cli import main as cli
+from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
-from textclf_core.export import model_zip_bytes
-from textclf_core.predict import load_predictor
-from textclf_core.runs import RunStore
-from textclf_core.server import create_app, curl_example, open_model, serve_command
+from textclf_core.models.export import model_zip_bytes
+from textclf_core.models.predict import load_predictor
+from textclf_core.store.runs import RunStore
+from textclf_core.rest.server import create_app, curl_example, open_model, serve_command
 
 ROOT = Path(__file__).resolve().parents[1]
 

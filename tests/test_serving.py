@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 
 from small_data import small_frame
-from textclf_core import cli, serving
+from textclf_core.cli import main as cli
+from textclf_core.models import quantized as serving
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
-from textclf_core.predict import load_predictor
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 @pytest.fixture(scope="module")

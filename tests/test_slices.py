@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from small_data import small_frame
-from textclf_core import slices
+from textclf_core.evaluation import slices
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 def test_slice_metrics_flags_the_weak_group():
@@ -90,7 +90,7 @@ def test_evaluate_by_with_data_frame_when_the_file_is_gone(baseline_run, tmp_pat
 
 
 def test_cli_evaluate_by(baseline_run, capsys, monkeypatch):
-    from textclf_core import cli
+    from textclf_core.cli import main as cli
 
     run, _ = baseline_run
     monkeypatch.setenv("TEXTCLF_HOME", str(run.path.parent.parent))
@@ -101,7 +101,7 @@ def test_cli_evaluate_by(baseline_run, capsys, monkeypatch):
 
 
 def test_slice_figure():
-    from textclf_core.figures_extra import slice_accuracy
+    from textclf_core.figures import slice_accuracy
 
     table = slices.slice_metrics(pd.DataFrame({"gold": ["a"] * 40, "predicted": ["a"] * 20 + ["b"] * 20}),
                                  ["x"] * 20 + ["y"] * 20, classes=["a", "b"])

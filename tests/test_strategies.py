@@ -2,7 +2,9 @@
 
 import pytest
 
-from textclf_core import hardware, models, strategies
+from textclf_core import hardware
+from textclf_core.store import catalog as models
+from textclf_core.strategies import advice as strategies
 from textclf_core.config import RunConfig
 from textclf_core.labels import LabelSpace
 
@@ -109,7 +111,7 @@ def test_single_strategy_advice_follows_data_and_hardware():
 
 
 def test_switching_strategy_starts_from_that_strategys_defaults_and_keeps_the_rest():
-    from textclf_core.strategies import STRATEGY_DEFAULTS, switch_strategy
+    from textclf_core.strategies.advice import STRATEGY_DEFAULTS, switch_strategy
 
     chosen = RunConfig(strategy="feature-extraction", epochs=7, lr=0.5, max_length=64, text_col="review")
     full = switch_strategy(chosen, "full")

@@ -8,10 +8,11 @@ import socket
 import pytest
 
 from small_data import small_frame
-from textclf_core import cli, runner
+from textclf_core.cli import main as cli
+from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
-from textclf_core.runs import RunStore
-from textclf_core.tracking import TrackingWarning, tracking_uri
+from textclf_core.store.runs import RunStore
+from textclf_core.pipeline.tracking import TrackingWarning, tracking_uri
 
 pytest.importorskip("mlflow")
 

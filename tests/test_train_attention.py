@@ -5,7 +5,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from textclf_core import train_attention, training
+from textclf_core.engine import attention as train_attention
+from textclf_core.strategies import transformer as training
 from textclf_core.config import RunConfig
 from textclf_core.labels import LabelSpace
 

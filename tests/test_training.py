@@ -5,11 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from textclf_core import training
+from textclf_core.strategies import transformer as training
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError
-from textclf_core.inference import TransformerPredictor
-from textclf_core.model_folder import load_model
+from textclf_core.models.predictors import TransformerPredictor
+from textclf_core.store.model_folder import load_model
 from textclf_core.labels import LabelSpace
 
 POS = ["great movie loved it wonderful", "superb story excellent acting", "fun happy good fine",
@@ -68,7 +68,7 @@ def test_saved_transformer_loads_in_hf_pipeline(tiny_bert, data):
 
 
 def _frozen_snapshot(tiny_bert, space):
-    from textclf_core import models
+    from textclf_core.store import catalog as models
 
     net = models.load_for_classification(str(tiny_bert), space)
     return {n: p.detach().clone() for n, p in net.named_parameters()}
@@ -214,7 +214,7 @@ def test_gpt2_and_xlnet_train(tmp_path, data, maker):
 
 
 def test_feature_head_settings_reuse_embedding_cache(tiny_bert, data, monkeypatch):
-    from textclf_core import features
+    from textclf_core.engine import encoders as features
 
     train, val, space = data
     training.fit(cfg(tiny_bert, strategy="feature-extraction"), train, val, space)
@@ -225,7 +225,7 @@ def test_feature_head_settings_reuse_embedding_cache(tiny_bert, data, monkeypatc
 
 
 def test_writes_model_through_run_store(tiny_bert, data):
-    from textclf_core.runs import RunStore
+    from textclf_core.store.runs import RunStore
 
     train, val, space = data
     config = cfg(tiny_bert, strategy="partial", layers=1)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import TextclfError
-from .strategy_registry import ALIASES, REGISTRY, STRATEGY_NAMES, canonical, get_strategy
+from textclf_core.errors import TextclfError
+from textclf_core.strategy_registry import ALIASES, REGISTRY, STRATEGY_NAMES, canonical, get_strategy
 
 BASELINE_MODELS = ("logreg", "nb", "svm")
 POOLINGS = ("mean", "cls")

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import CancelledError
+from textclf_core.errors import CancelledError
 
 Emit = Callable[[dict], None]
 

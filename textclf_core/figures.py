@@ -484,3 +484,77 @@ def class_differences(per_class: pd.DataFrame, title: str | None = "F1 per class
     fig.update_xaxes(type="category", title="class")
     fig.update_yaxes(title="F1 points (B − A)", zeroline=True)
     return _layout(fig, title, height=320)
+
+
+# --- Label page ---------------------------------------------------------------------------------------
+LABEL_LINE = "#1f77b4"
+LABEL_BAND = "rgba(31, 119, 180, 0.18)"
+
+
+def labelling_curve(curve: Sequence, title: str | None = "Estimated accuracy as you label") -> go.Figure:
+    """Cross-validated accuracy against labels made, with its 95% interval as a band.
+
+    ``curve`` holds :class:`textclf_core.labelling.active.Estimate` objects (or dicts with
+    ``n_labels, accuracy, low, high``), oldest first.
+    """
+    points = [p if isinstance(p, dict) else p.to_dict() for p in curve]
+    fig = go.Figure()
+    if not points:
+        fig.add_annotation(text="The curve starts after the first retrain", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+        fig.update_layout(title=title, height=280, xaxis_visible=False, yaxis_visible=False,
+                          template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
+        return fig
+    x = [p["n_labels"] for p in points]
+    fig.add_scatter(x=x + x[::-1], y=[p["high"] for p in points] + [p["low"] for p in points][::-1],
+                    fill="toself", fillcolor=LABEL_BAND, line=dict(width=0), hoverinfo="skip", name="95% interval")
+    fig.add_scatter(x=x, y=[p["accuracy"] for p in points], mode="lines+markers", line=dict(color=LABEL_LINE),
+                    name="estimate", customdata=[[p["low"], p["high"]] for p in points],
+                    hovertemplate="%{x} labels: %{y:.1%} (%{customdata[0]:.1%}–%{customdata[1]:.1%})<extra></extra>")
+    fig.update_layout(title=title, height=280, template="plotly_white", showlegend=False,
+                      margin=dict(l=40, r=20, t=50, b=40), xaxis_title="labels made",
+                      yaxis=dict(title="accuracy", tickformat=".0%", range=[0, 1.02]))
+    return fig
+
+
+# --- advanced panels (slices, explanations) -------------------------------------------------------
+FLAG_COLOR = "#d62728"
+OK_COLOR = "#1f77b4"
+
+
+def slice_accuracy(table: pd.DataFrame, title: str | None = "Accuracy per group") -> go.Figure:
+    """Bars of accuracy per group (flagged groups in red) with the overall accuracy as a line.
+
+    ``table`` is :func:`textclf_core.evaluation.slices.evaluate_by`'s result.
+    """
+    fig = go.Figure()
+    if table is None or len(table) == 0:
+        fig.add_annotation(text="No groups to show", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_layout(title=title, height=300, xaxis_visible=False, yaxis_visible=False)
+        return fig
+    groups = table["group"].astype(str).tolist()
+    colors = [FLAG_COLOR if f else OK_COLOR for f in table["flagged"]]
+    fig.add_bar(x=groups, y=table["accuracy"], marker_color=colors,
+                customdata=table[["n", "macro_f1"]].to_numpy(),
+                hovertemplate="%{x}<br>accuracy %{y:.1%}<br>macro-F1 %{customdata[1]:.3f}<br>"
+                              "%{customdata[0]} texts<extra></extra>", name="accuracy")
+    overall = (table.attrs.get("overall") or {}).get("accuracy")
+    if overall is not None:
+        fig.add_hline(y=overall, line_dash="dash", line_color="gray",
+                      annotation_text=f"overall {overall:.1%}", annotation_position="top left")
+    fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+                      yaxis=dict(range=[0, 1.05], tickformat=".0%", title="accuracy"),
+                      xaxis=dict(title=table.attrs.get("column") or "group", type="category"),
+                      showlegend=False)
+    return fig
+
+
+def attribution_bars(words, scores, top: int = 15, title: str | None = "Words that mattered most") -> go.Figure:
+    """Horizontal bars of the words with the largest attributions (green towards the label, red against)."""
+    pairs = sorted(zip(words, scores), key=lambda p: abs(p[1]), reverse=True)[:top][::-1]
+    fig = go.Figure(go.Bar(x=[s for _, s in pairs], y=[f"{w} " for w, _ in pairs], orientation="h",
+                           marker_color=["#2ca02c" if s > 0 else FLAG_COLOR for _, s in pairs],
+                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
+    fig.update_layout(title=title, height=max(220, 22 * len(pairs) + 60), margin=dict(l=10, r=10, t=40, b=10),
+                      xaxis_title="pushes towards the label →")
+    return fig

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
-from .errors import TextclfError
+from textclf_core.errors import TextclfError
 
 
 @dataclass

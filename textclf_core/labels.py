@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from textclf_core.errors import DataError
 
 MULTI_LABEL_SEPARATORS = (";", "|")
 

@@ -18,7 +18,7 @@ def app():
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     yield at
-    from pages._ui import job_manager
+    from app_ui import job_manager
 
     job_manager().close()
     st.cache_resource.clear()

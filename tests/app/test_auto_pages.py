@@ -13,7 +13,7 @@ from textclf_core.config import RunConfig
 
 def test_strategy_page_offers_auto_first_with_budget_and_plan(app):
     upload(app, "reviews.csv", tiny_csv())
-    app.switch_page("pages/strategy.py").run()
+    app.switch_page("app_pages/strategy.py").run()
     no_trouble(app)
     assert not app.error, [e.value for e in app.error]
     radio = next(r for r in app.radio if r.label == "How to train")
@@ -43,7 +43,7 @@ def test_strategy_page_reads_the_registry(app):
     from textclf_core.strategy_registry import REGISTRY, strategies
 
     upload(app, "reviews.csv", tiny_csv())
-    app.switch_page("pages/strategy.py").run()
+    app.switch_page("app_pages/strategy.py").run()
     no_trouble(app)
     radio = next(r for r in app.radio if r.label == "How to train")
     assert set(radio.options) == {s.title for s in strategies(multi_label=False)}  # every registered one, titled
@@ -64,11 +64,11 @@ def test_track_in_mlflow_toggle_logs_the_run(app, monkeypatch):
     pytest.importorskip("mlflow")
     import os
 
-    from pages._ui import job_manager, run_store
+    from app_ui import job_manager, run_store
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     upload(app, "reviews.csv", tiny_csv())
-    app.switch_page("pages/strategy.py").run()
+    app.switch_page("app_pages/strategy.py").run()
     next(r for r in app.radio if r.label == "How to train").set_value("baseline").run()
     toggle = next(t for t in app.toggle if t.label == "Track in MLflow")
     assert toggle.value is False  # opt-in: no MLFLOW_TRACKING_URI on this server
@@ -87,7 +87,7 @@ def test_track_in_mlflow_toggle_logs_the_run(app, monkeypatch):
 
 
 def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
-    from pages._ui import job_manager
+    from app_ui import job_manager
 
     upload(app, "reviews.csv", tiny_csv())
     frame = pd.read_csv(io.BytesIO(tiny_csv()))
@@ -98,7 +98,7 @@ def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
     snap = job_manager().wait(job_id, timeout=240)
     assert snap.state == "finished", snap.message
     app.session_state["training_job"] = job_id
-    app.switch_page("pages/training.py").run()
+    app.switch_page("app_pages/training.py").run()
     no_trouble(app)
     assert any(s.value == "Auto leaderboard" for s in app.subheader)
     board = next(d.value for d in app.dataframe if "ensemble weight" in d.value.columns)
@@ -106,7 +106,7 @@ def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
     assert board["ensemble weight"].sum() == 1.0 or abs(board["ensemble weight"].sum() - 1.0) < 1e-3
     summary = [i.value for i in app.info if "validation" in i.value]
     assert summary
-    app.switch_page("pages/evaluation.py").run()
+    app.switch_page("app_pages/evaluation.py").run()
     no_trouble(app)
     assert app.session_state["eval_run"] == snap.run_id
     assert any(s.value == "Auto leaderboard" for s in app.subheader)
@@ -115,12 +115,12 @@ def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
 
 
 def test_track_toggle_follows_the_servers_tracking_uri(app, monkeypatch):
-    from textclf_core import tracking
+    from textclf_core.pipeline import tracking
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:secret@mlflow.example:5000")
     assert tracking.track_setting(True) == "mlflow" and tracking.track_setting(False) == "off"
     upload(app, "reviews.csv", tiny_csv())
-    app.switch_page("pages/strategy.py").run()
+    app.switch_page("app_pages/strategy.py").run()
     no_trouble(app)
     toggle = next(t for t in app.toggle if t.label == "Track in MLflow")
     assert toggle.value is True  # the server tracks every run: the toggle says so and can turn it off

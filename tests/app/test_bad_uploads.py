@@ -34,5 +34,5 @@ def test_bad_file_through_the_upload_page(app, case, tmp_path, monkeypatch):
         if case.blocking:
             assert any("Training cannot start" in m for m in errors), (case.name, errors)
     # the session keeps working: another page renders
-    app.switch_page("pages/strategy.py").run()
+    app.switch_page("app_pages/strategy.py").run()
     assert not app.exception, [e.value for e in app.exception]

@@ -7,10 +7,10 @@ import zipfile
 from pathlib import Path
 
 from small_data import small_frame
-from textclf_core import serving
+from textclf_core.models import quantized as serving
 from textclf_core.config import RunConfig
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 def _tiny_transformer_run(tiny_bert):
@@ -22,7 +22,7 @@ def _tiny_transformer_run(tiny_bert):
 
 
 def _open_evaluation(app):
-    app.switch_page("pages/evaluation.py").run()
+    app.switch_page("app_pages/evaluation.py").run()
     assert not app.exception, [e.value for e in app.exception]
     assert not app.error, [e.value for e in app.error]
     assert "Export for serving" in [h.value for h in app.subheader]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from test_pages import BAD, GOOD, no_trouble, upload
-from textclf_core import strategies
+from textclf_core.strategies import advice as strategies
 
 
 def csv_with(per_class: int) -> bytes:
@@ -18,7 +18,7 @@ def csv_with(per_class: int) -> bytes:
 
 def strategy_page(app, per_class: int):
     upload(app, "reviews.csv", csv_with(per_class))
-    app.switch_page("pages/strategy.py").run()
+    app.switch_page("app_pages/strategy.py").run()
     no_trouble(app)
     assert not app.error, [e.value for e in app.error]
     return next(r for r in app.radio if r.label == "How to train")

@@ -7,8 +7,8 @@ import json
 
 from small_data import small_frame
 from textclf_core.config import RunConfig
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 SENTENCES = ("**Doubling your labels", "**The TF-IDF curve is flat", "**The TF-IDF scores did not grow")
@@ -36,10 +36,10 @@ def _runs(tmp_path):
 def test_evaluation_shows_intervals_calibration_and_the_learning_curve(app, tmp_path):
     import threading
 
-    from textclf_core import curve
+    from textclf_core.pipeline import curve
 
     a, b, _ = _runs(tmp_path)
-    app.switch_page("pages/evaluation.py").run()
+    app.switch_page("app_pages/evaluation.py").run()
     _ok(app)
     captions = [c.value for c in app.caption]
     assert sum("95% interval" in c for c in captions) == 2  # accuracy and macro-F1
@@ -52,7 +52,7 @@ def test_evaluation_shows_intervals_calibration_and_the_learning_curve(app, tmp_
     reliability = [c for c in charts if "Reliability" in json.dumps(c.get("layout", {}).get("title", ""))]
     assert reliability and reliability[0]["data"][1]["name"].startswith("before")
 
-    from pages._ui import job_manager
+    from app_ui import job_manager
 
     shown = app.selectbox(key="eval_pick").value  # the run the page shows
     next(bt for bt in app.button if bt.label == "Compute the learning curve").click().run()
@@ -78,7 +78,7 @@ def test_evaluation_shows_intervals_calibration_and_the_learning_curve(app, tmp_
 
 def held_curve(entered, gate):
     """The real curve, held after its first size until the test lets it go (``.release()``)."""
-    from textclf_core import curve
+    from textclf_core.pipeline import curve
 
     def slow_curve(run, **kwargs):
         emit = kwargs.pop("emit")
@@ -97,14 +97,14 @@ def held_curve(entered, gate):
 def test_the_learning_curve_runs_as_a_job_with_progress_and_cancel(app, tmp_path):
     import threading
 
-    from pages._ui import job_manager
-    from textclf_core import curve
+    from app_ui import job_manager
+    from textclf_core.pipeline import curve
 
     a, b, _ = _runs(tmp_path)
     manager = job_manager()
     entered, gate = threading.Event(), threading.Event()
     manager._curver = held_curve(entered, gate)
-    app.switch_page("pages/evaluation.py").run()
+    app.switch_page("app_pages/evaluation.py").run()
     shown = app.selectbox(key="eval_pick").value
     next(bt for bt in app.button if bt.label == "Compute the learning curve").click().run()
     assert entered.wait(60)
@@ -126,7 +126,7 @@ def test_the_learning_curve_runs_as_a_job_with_progress_and_cancel(app, tmp_path
 
 def test_compare_page_puts_run_a_against_run_b_and_filters_disagreements(app, tmp_path):
     a, b, path = _runs(tmp_path)
-    app.switch_page("pages/compare.py").run()
+    app.switch_page("app_pages/compare.py").run()
     _ok(app)
     assert "Run A vs run B, text by text" in [h.value for h in app.subheader]
     sentence = [s.value for s in list(app.success) + list(app.info) if "by chance with probability" in s.value
@@ -160,7 +160,7 @@ def test_predict_warns_when_confidences_are_close_to_a_guess(app, tmp_path):
     meta = json.loads(meta_path.read_text())
     meta["temperature"] = 200.0  # a model that hardly prefers any class (like the issue's 1-epoch model)
     meta_path.write_text(json.dumps(meta))
-    app.switch_page("pages/predict.py").run()
+    app.switch_page("app_pages/predict.py").run()
     app.selectbox(key="predict_pick").set_value(a.id).run()
     app.file_uploader(key="predict_upload").set_value(("new.csv", path.read_bytes(), "text/csv")).run()
     next(bt for bt in app.button if bt.label == "Predict every row").click().run()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from textclf_core import active
+from textclf_core.labelling import active
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 GOOD = ["great film, loved it", "wonderful acting and a moving story", "brilliant, funny and moving",
@@ -32,9 +32,9 @@ def button(at: AppTest, label: str):
 
 
 def open_label_page(at: AppTest) -> AppTest:
-    at.switch_page("pages/upload.py").run()
+    at.switch_page("app_pages/upload.py").run()
     at.file_uploader(key="uploader").set_value(("reviews.csv", texts_only_csv(), "text/csv")).run()
-    at.switch_page("pages/label.py").run()
+    at.switch_page("app_pages/label.py").run()
     return at
 
 
@@ -129,7 +129,7 @@ def test_a_new_browser_session_continues_where_it_left_off(app):
     again = AppTest.from_file(APP, default_timeout=120)
     again.query_params["project"] = project_id
     again.run()
-    again.switch_page("pages/label.py").run()
+    again.switch_page("app_pages/label.py").run()
     assert not again.exception
     assert any("Continuing where you left off: 3 labels" in i.value for i in again.info)
     assert button(again, "1  pos")
@@ -139,13 +139,13 @@ def test_a_new_browser_session_continues_where_it_left_off(app):
     button(again, "Undo (U)").click().run()
     assert not again.exception
     assert len(next(iter(again.session_state["label_sessions"].values())).labels()) == 2
-    from textclf_core.projects import ProjectStore
+    from textclf_core.store.projects import ProjectStore
 
     assert len(ProjectStore().get(project_id).change_log()) == 2
 
 
 def test_no_data_says_what_to_do(app):
-    app.switch_page("pages/label.py").run()
+    app.switch_page("app_pages/label.py").run()
     assert not app.exception
     assert any("Upload" in i.value for i in app.info)
 

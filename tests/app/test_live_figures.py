@@ -7,7 +7,7 @@ import threading
 
 from textclf_core import figures
 from textclf_core.config import RunConfig
-from textclf_core.jobs import JobManager
+from textclf_core.pipeline.jobs import JobManager
 
 
 class FakeStore:

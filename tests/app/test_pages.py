@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-PAGES = ["pages/upload.py", "pages/label_review.py", "pages/strategy.py", "pages/training.py",
-         "pages/evaluation.py", "pages/compare.py", "pages/predict.py"]
+PAGES = ["app_pages/upload.py", "app_pages/label_review.py", "app_pages/strategy.py", "app_pages/training.py",
+         "app_pages/evaluation.py", "app_pages/compare.py", "app_pages/predict.py"]
 
 GOOD = ["great film, loved it", "wonderful acting and a moving story", "a joy to watch from start to end",
         "brilliant, funny and moving", "superb cast and script", "fantastic fun for everyone",
@@ -33,7 +33,7 @@ def no_trouble(at: AppTest) -> None:
 
 
 def upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> AppTest:
-    at.switch_page("pages/upload.py").run()
+    at.switch_page("app_pages/upload.py").run()
     at.file_uploader(key="uploader").set_value((name, content, mime)).run()
     return at
 
@@ -65,7 +65,7 @@ def test_upload_shows_columns_report_and_charts(app):
 
 
 def test_sample_data_button_loads_bbc_news(app, bbc_news_path):
-    app.switch_page("pages/upload.py").run()
+    app.switch_page("app_pages/upload.py").run()
     button(app, "BBC news articles").click().run()
     no_trouble(app)
     assert any("2,225 rows" in h.value for h in app.subheader)
@@ -93,13 +93,13 @@ def test_bad_upload_is_a_message_and_the_session_keeps_working(app, name, conten
         assert any(expected in m for m in messages)
     assert all("Traceback" not in m for m in messages)
     # a file that cannot be used leaves the last good one in use (header-only may be read as 0 rows)
-    app.switch_page("pages/strategy.py").run()
+    app.switch_page("app_pages/strategy.py").run()
     no_trouble(app)
 
 
 def test_label_review_rename_undo_and_download(app):
     upload(app, "reviews.csv", tiny_csv())
-    app.switch_page("pages/label_review.py").run()
+    app.switch_page("app_pages/label_review.py").run()
     no_trouble(app)
     assert not app.error, [e.value for e in app.error]
     app.selectbox(key="class_source").set_value("pos")
@@ -115,7 +115,7 @@ def test_label_review_rename_undo_and_download(app):
 
 
 def _start_baseline(app) -> str:
-    app.switch_page("pages/strategy.py").run()
+    app.switch_page("app_pages/strategy.py").run()
     no_trouble(app)
     assert not app.error, [e.value for e in app.error]
     radio = next(r for r in app.radio if r.label == "How to train")
@@ -123,7 +123,7 @@ def _start_baseline(app) -> str:
     no_trouble(app)
     button(app, "Start training").click().run()
     no_trouble(app)
-    from pages._ui import job_manager
+    from app_ui import job_manager
 
     job_id = app.session_state["training_job"]
     snap = job_manager().wait(job_id, timeout=120)
@@ -135,11 +135,11 @@ def test_baseline_run_then_every_page_shows_it(app):
     upload(app, "reviews.csv", tiny_csv())
     run_id = _start_baseline(app)
 
-    app.switch_page("pages/training.py").run()
+    app.switch_page("app_pages/training.py").run()
     no_trouble(app)
     assert any("Finished" in s.value for s in app.success)
 
-    app.switch_page("pages/evaluation.py").run()
+    app.switch_page("app_pages/evaluation.py").run()
     no_trouble(app)
     assert not app.error, [e.value for e in app.error]
     labels = {m.label: m.value for m in app.metric}
@@ -153,20 +153,20 @@ def test_baseline_run_then_every_page_shows_it(app):
     assert any("labelled *neg* predicted as *neg*" in m.value for m in app.markdown)
     headings = [h.value for h in app.subheader]
     assert "By group" in headings  # the slices panel
-    from pages._ui import run_store
-    from textclf_core.evaluation import read_predictions
+    from app_ui import run_store
+    from textclf_core.evaluation.metrics import read_predictions
 
     preds = read_predictions(run_store().get(run_id))  # the misclassified list counts the wrong test rows
     wrong = int(preds["correct"].eq(False).sum())
     assert any(c.value.startswith(f"{wrong:,} of {len(preds):,} texts") for c in app.caption)
 
-    app.switch_page("pages/compare.py").run()
+    app.switch_page("app_pages/compare.py").run()
     no_trouble(app)
     assert not app.error
     table = app.dataframe[0].value
     assert run_id in set(table["id"])
 
-    app.switch_page("pages/predict.py").run()
+    app.switch_page("app_pages/predict.py").run()
     no_trouble(app)
     app.text_area(key="predict_text").set_value("a wonderful, moving film").run()
     no_trouble(app)
@@ -174,15 +174,15 @@ def test_baseline_run_then_every_page_shows_it(app):
     assert any(m.value.startswith("### pos") or m.value.startswith("### neg") for m in app.markdown)
     assert any("green words pushed towards this label" in m.value for m in app.markdown)  # the explanation
 
-    app.switch_page("pages/label_review.py").run()
+    app.switch_page("app_pages/label_review.py").run()
     no_trouble(app)
-    app.switch_page("pages/upload.py").run()
+    app.switch_page("app_pages/upload.py").run()
     no_trouble(app)
 
 
 def test_pages_while_a_run_is_queued(app):
     """A job waiting behind a long one: every page still renders and Training shows the queue."""
-    from pages._ui import job_manager
+    from app_ui import job_manager
     from textclf_core.config import RunConfig
 
     upload(app, "reviews.csv", tiny_csv())
@@ -205,7 +205,7 @@ def test_pages_while_a_run_is_queued(app):
         for page in PAGES:
             app.switch_page(page).run()
             no_trouble(app)
-        app.switch_page("pages/training.py").run()
+        app.switch_page("app_pages/training.py").run()
         assert any(s.state == "queued" for s in manager.active())
         assert app.get("plotly_chart"), "live curves are drawn while running"
     finally:
@@ -219,7 +219,7 @@ def test_tiny_transformer_from_a_local_folder_trains_with_live_curves(app, tiny_
     """The 'Other (hub id or local folder)' path: full fine-tuning of a tiny local BERT, step events reach the page."""
     upload(app, "reviews.csv", tiny_csv())
     _start_baseline(app)  # the bar to beat, shown beside the transformer on Evaluation
-    app.switch_page("pages/strategy.py").run()
+    app.switch_page("app_pages/strategy.py").run()
     next(r for r in app.radio if r.label == "How to train").set_value("full").run()
     model_box = next(s for s in app.selectbox if s.label == "Model")
     model_box.set_value("Other (hub id or local folder)…").run()
@@ -229,21 +229,21 @@ def test_tiny_transformer_from_a_local_folder_trains_with_live_curves(app, tiny_
     next(n for n in app.number_input if n.label == "Epochs").set_value(1).run()
     button(app, "Start training").click().run()
     no_trouble(app)
-    from pages._ui import job_manager
+    from app_ui import job_manager
 
     snap = job_manager().wait(app.session_state["training_job"], timeout=300)
     assert snap.state == "finished", snap.message
     assert snap.steps, "no training steps reached the job"
-    app.switch_page("pages/training.py").run()
+    app.switch_page("app_pages/training.py").run()
     no_trouble(app)
     curves = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert any(t.get("name") == "training loss" for t in curves["data"])
-    app.switch_page("pages/evaluation.py").run()
+    app.switch_page("app_pages/evaluation.py").run()
     no_trouble(app)
     assert app.session_state["eval_run"] == snap.run_id
     assert any("Baseline on the same data" in c.value for c in app.caption)
     assert any(m.label == "Accuracy" for m in app.metric)
-    app.switch_page("pages/predict.py").run()
+    app.switch_page("app_pages/predict.py").run()
     no_trouble(app)
     assert any("transformers.pipeline" in m.value for m in app.markdown)
 
@@ -251,13 +251,13 @@ def test_tiny_transformer_from_a_local_folder_trains_with_live_curves(app, tiny_
 def test_two_sessions_train_at_once_and_each_sees_its_own_run(app):
     """Two browser sessions start a run each: the runs queue on one worker, both finish, and a third
     session (a reloaded tab) still finds them on the Training page."""
-    from pages._ui import job_manager
+    from app_ui import job_manager
 
     other = AppTest.from_file(APP, default_timeout=120)
     other.run()
     for session in (app, other):
         upload(session, "reviews.csv", tiny_csv())
-        session.switch_page("pages/strategy.py").run()
+        session.switch_page("app_pages/strategy.py").run()
         next(r for r in session.radio if r.label == "How to train").set_value("baseline").run()
     button(app, "Start training").click().run()
     button(other, "Start training").click().run()
@@ -268,20 +268,20 @@ def test_two_sessions_train_at_once_and_each_sees_its_own_run(app):
     assert first.state == second.state == "finished"
     assert first.finished_at <= second.started_at  # one at a time, in order
     for session, job in ((app, mine), (other, theirs)):
-        session.switch_page("pages/training.py").run()
+        session.switch_page("app_pages/training.py").run()
         assert session.selectbox(key="training_pick").value == job
         assert any(job_manager().snapshot(job).run_id in c.value for c in session.caption)
 
     reloaded = AppTest.from_file(APP, default_timeout=120)
     reloaded.run()
-    reloaded.switch_page("pages/training.py").run()
+    reloaded.switch_page("app_pages/training.py").run()
     assert not reloaded.exception
     assert len(reloaded.selectbox(key="training_pick").options) == 2
 
 
 def test_label_review_table_edits_are_kept_filtered_and_undone(app):
     upload(app, "reviews.csv", tiny_csv())
-    app.switch_page("pages/label_review.py").run()
+    app.switch_page("app_pages/label_review.py").run()
     editor = app.data_editor[0]
     first_text = editor.value.loc[0, "text"]
     # what the browser sends when a person changes row 0's label and clears row 1's (dropping it)
@@ -292,8 +292,8 @@ def test_label_review_table_edits_are_kept_filtered_and_undone(app):
     metrics = {m.label: m.value for m in app.metric}
     assert (metrics["Relabelled"], metrics["Dropped"], metrics["Rows in use"]) == ("1", "1", "63")
     # the edit survives page changes
-    app.switch_page("pages/upload.py").run()
-    app.switch_page("pages/label_review.py").run()
+    app.switch_page("app_pages/upload.py").run()
+    app.switch_page("app_pages/label_review.py").run()
     assert {m.label: m.value for m in app.metric}["Relabelled"] == "1"
     app.selectbox(key="review_finding").set_value("Edited").run()
     shown = app.data_editor[0].value

@@ -28,7 +28,7 @@ def ok(at: AppTest) -> None:
 
 
 def upload(at: AppTest, name: str, content: bytes) -> AppTest:
-    at.switch_page("pages/upload.py").run()
+    at.switch_page("app_pages/upload.py").run()
     at.file_uploader(key="uploader").set_value((name, content, "text/csv")).run()
     ok(at)
     return at
@@ -58,7 +58,7 @@ def test_upload_makes_a_project_and_a_reload_finds_it_with_its_edits(app):
     changes.drop(4, old_label="pos")
 
     again = fresh(project=pid)  # a reload: a new session, same URL
-    again.switch_page("pages/label_review.py").run()
+    again.switch_page("app_pages/label_review.py").run()
     ok(again)
     metrics = {m.label: m.value for m in again.metric}
     assert (metrics["Relabelled"], metrics["Dropped"], metrics["Rows in use"]) == ("2", "1", "23")
@@ -80,7 +80,7 @@ def test_sidebar_lists_projects_and_the_url_picks_one(app):
     assert all("24 rows" in o and "2 classes" in o for o in picker.options)
     assert any("first.csv" in h.value for h in at.subheader)
     assert any(b.label == "Delete project" and b.disabled for b in at.sidebar.button)  # asks first
-    from pages._ui import project_store
+    from app_ui import project_store
 
     project_store().get(first).rename("Cleaned reviews")
     assert any(o.startswith("Cleaned reviews ·") for o in fresh(project=second).sidebar.selectbox[0].options)
@@ -101,7 +101,7 @@ def test_damaged_project_is_listed_and_the_others_still_open(app):
     good = app.session_state["project_id"]
     upload(app, "broken.csv", csv("x "))
     broken = app.session_state["project_id"]
-    from pages._ui import project_store
+    from app_ui import project_store
 
     (project_store().root / broken / "project.json").write_text("{oops")
     at = fresh(project=good)
@@ -111,7 +111,7 @@ def test_damaged_project_is_listed_and_the_others_still_open(app):
 
 
 def test_training_lists_this_projects_runs_unless_all_are_asked_for(app):
-    from pages._ui import run_store
+    from app_ui import run_store
 
     upload(app, "mine.csv", csv())
     pid = app.session_state["project_id"]
@@ -121,21 +121,21 @@ def test_training_lists_this_projects_runs_unless_all_are_asked_for(app):
     mine.set_status("finished", "done", macro_f1=0.8)
     other = store.create(RunConfig(strategy="baseline"), meta={"project": "elsewhere-123", "dataset": "other.csv"})
     other.set_status("finished", "done", macro_f1=0.6)
-    app.switch_page("pages/training.py").run()
+    app.switch_page("app_pages/training.py").run()
     ok(app)
     table = app.dataframe[-1].value
     assert list(table["id"]) == [mine.id] and list(table["run"]) == ["mine · TF-IDF + logreg"]
     app.toggle(key="all_projects_training").set_value(True).run()
     assert set(app.dataframe[-1].value["id"]) == {mine.id, other.id}
 
-    app.switch_page("pages/compare.py").run()
+    app.switch_page("app_pages/compare.py").run()
     ok(app)
     table = app.dataframe[0].value
     assert list(table["id"]) == [mine.id] and list(table["dataset"]) == ["mine.csv"]
 
 
 def test_someone_elses_run_asks_before_cancelling_and_the_owner_sees_who(app):
-    from pages._ui import job_manager
+    from app_ui import job_manager
 
     upload(app, "reviews.csv", csv())
     manager = job_manager()
@@ -153,7 +153,7 @@ def test_someone_elses_run_asks_before_cancelling_and_the_owner_sees_who(app):
     job = manager.submit(RunConfig(strategy="baseline"), started_by=owner)
     try:
         other = fresh()
-        other.switch_page("pages/training.py").run()
+        other.switch_page("app_pages/training.py").run()
         ok(other)
         button(other, "Cancel this run").click().run()
         assert manager.snapshot(job).state == "running"  # not yet: it asks
@@ -161,7 +161,7 @@ def test_someone_elses_run_asks_before_cancelling_and_the_owner_sees_who(app):
         button(other, "Yes, cancel their run").click().run()
         snap = manager.wait(job, timeout=30)
         assert snap.state == "cancelled" and snap.cancelled_by == other.session_state["who"]
-        app.switch_page("pages/training.py").run()
+        app.switch_page("app_pages/training.py").run()
         ok(app)
         assert any(f"Cancelled by {other.session_state['who']}" in w.value for w in app.warning)
     finally:
@@ -170,8 +170,8 @@ def test_someone_elses_run_asks_before_cancelling_and_the_owner_sees_who(app):
 
 
 def test_sign_in_with_a_users_file(app, tmp_path, monkeypatch):
-    from textclf_core import auth
-    from textclf_core.projects import ProjectStore
+    from textclf_core.store import auth
+    from textclf_core.store.projects import ProjectStore
 
     users = tmp_path / "users.json"
     auth.add_user("ann", "correct horse", users)
@@ -215,7 +215,7 @@ def test_title_row_above_the_header_and_choosing_the_header_row(app):
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as writer:
         pd.DataFrame(rows).to_excel(writer, header=False, index=False)
-    app.switch_page("pages/upload.py").run()
+    app.switch_page("app_pages/upload.py").run()
     app.file_uploader(key="uploader").set_value(("survey.xlsx", buf.getvalue(), "application/octet-stream")).run()
     ok(app)
     assert any("The header is row 2" in c.value for c in app.caption)

@@ -33,7 +33,7 @@ def _captions(app) -> str:
 
 def test_large_upload_report_limit_and_paged_tables(app, big_csv, monkeypatch):
     monkeypatch.delenv("TEXTCLF_MAX_UPLOAD_MB", raising=False)
-    app.switch_page("pages/upload.py").run()
+    app.switch_page("app_pages/upload.py").run()
     assert "Files up to **200 MB**" in _captions(app), "the limit is stated before a file is picked"
     assert "textclf train --data FILE" in _captions(app)
 
@@ -51,7 +51,7 @@ def test_large_upload_report_limit_and_paged_tables(app, big_csv, monkeypatch):
     assert len(app.dataframe[0].value) == 50
     assert f"rows 101–150 of {ROWS:,}" in _captions(app)
 
-    app.switch_page("pages/label_review.py").run()
+    app.switch_page("app_pages/label_review.py").run()
     _no_trouble(app)
     first = app.data_editor[0].value
     assert len(first) == 100, "only one page of rows goes to the table"
@@ -75,7 +75,7 @@ def test_large_upload_report_limit_and_paged_tables(app, big_csv, monkeypatch):
 
 def test_over_the_limit_upload_points_to_the_cli(app, monkeypatch):
     monkeypatch.setenv("TEXTCLF_MAX_UPLOAD_MB", "1")
-    app.switch_page("pages/upload.py").run()
+    app.switch_page("app_pages/upload.py").run()
     assert "Files up to **1 MB**" in _captions(app)
     content = b"text,label\n" + b"some words in a row,pos\n" * 60_000  # ~1.4 MB
     app.file_uploader(key="uploader").set_value(("big.csv", content, "text/csv")).run()

@@ -10,9 +10,9 @@ import pytest
 
 from small_data import small_frame
 from textclf_core.config import RunConfig
-from textclf_core.predict import load_predictor
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 from test_server import live  # the real uvicorn server in a thread
 
@@ -24,13 +24,13 @@ def _codes(app) -> list[str]:
 def test_the_curl_line_on_the_page_calls_the_real_server(app):
     run = execute(RunConfig(strategy="baseline"), small_frame(30), store=RunStore())
     assert run.status()["state"] == "finished"
-    app.switch_page("pages/predict.py").run()
+    app.switch_page("app_pages/predict.py").run()
     assert not app.exception and not app.error, [e.value for e in app.error]
     assert "Call it from another program" in [h.value for h in app.subheader]
     command = next(c for c in _codes(app) if c.startswith("textclf serve"))
     assert shlex.split(command) == ["textclf", "serve", str(run.path)]
 
-    from textclf_core.server import create_app, open_model
+    from textclf_core.rest.server import create_app, open_model
 
     with live(create_app(open_model(shlex.split(command)[2]))) as url:
         port = int(url.rsplit(":", 1)[1])
@@ -48,7 +48,7 @@ def test_the_curl_line_on_the_page_calls_the_real_server(app):
 
 def test_reachable_from_other_machines_shows_the_key(app):
     run = execute(RunConfig(strategy="baseline"), small_frame(20), store=RunStore())
-    app.switch_page("pages/predict.py").run()
+    app.switch_page("app_pages/predict.py").run()
     app.toggle(key="serve_public").set_value(True).run()
     assert not app.exception
     codes = _codes(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from test_fewshot_strategy import strategy_page
 from test_pages import no_trouble
-from textclf_core import sizing
+from textclf_core.strategies import sizing
 
 
 def test_hours_warning_and_sample_offer(app, monkeypatch):

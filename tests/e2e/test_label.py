@@ -155,7 +155,7 @@ def test_label_with_the_keyboard_then_train(app_server, browser, tmp_path):
     page.get_by_text("State: finished").first.wait_for(timeout=90_000)
     no_exception(page)
     shot(page, "label-5-trained")
-    from textclf_core.runs import RunStore
+    from textclf_core.store.runs import RunStore
 
     runs = RunStore(home / "runs").list(project=project_id)
     assert runs and runs[0].state == "finished"

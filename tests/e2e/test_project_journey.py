@@ -130,8 +130,8 @@ def test_edits_survive_reload_and_restart_and_runs_know_who(browser, tmp_path):
 
 
 def test_login_refuses_a_wrong_password_and_hides_other_users_projects(browser, tmp_path):
-    from textclf_core import auth
-    from textclf_core.projects import ProjectStore
+    from textclf_core.store import auth
+    from textclf_core.store.projects import ProjectStore
 
     home = tmp_path / "home"
     users = home / "users.json"

@@ -23,9 +23,9 @@ import psutil  # noqa: E402
 
 from reliability_helpers import baseline_config, reviews, tiny_config  # noqa: E402
 from small_data import small_frame  # noqa: E402
-from textclf_core.jobs import JobManager  # noqa: E402
-from textclf_core.predict import load_predictor  # noqa: E402
-from textclf_core.runs import RunStore  # noqa: E402
+from textclf_core.pipeline.jobs import JobManager  # noqa: E402
+from textclf_core.models.predict import load_predictor  # noqa: E402
+from textclf_core.store.runs import RunStore  # noqa: E402
 
 
 def main() -> None:

@@ -34,8 +34,8 @@ import pandas as pd  # noqa: E402
 
 from textclf_core import figures  # noqa: E402
 from textclf_core.config import RunConfig  # noqa: E402
-from textclf_core.jobs import JobManager  # noqa: E402
-from textclf_core.runs import RunStore  # noqa: E402
+from textclf_core.pipeline.jobs import JobManager  # noqa: E402
+from textclf_core.store.runs import RunStore  # noqa: E402
 
 
 import plotly.io  # noqa: E402

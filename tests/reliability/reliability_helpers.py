@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from textclf_core.config import RunConfig
-from textclf_core.runner import execute
+from textclf_core.pipeline.runner import execute
 
 POS = ["great movie loved it wonderful", "superb story excellent acting", "fun happy good fine",
        "loved the wonderful acting", "excellent fun story"]

@@ -10,9 +10,9 @@ import pytest
 
 from reliability_helpers import MomentRunner, reviews, tiny_config
 from textclf_core.errors import ModelLoadError
-from textclf_core.jobs import JobManager
-from textclf_core.predict import load_predictor
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.jobs import JobManager
+from textclf_core.models.predict import load_predictor
+from textclf_core.store.runs import RunStore
 
 N_MOMENTS = 6
 

@@ -19,10 +19,10 @@ import pytest
 from reliability_helpers import baseline_config, reviews
 from small_data import small_frame
 from textclf_core.errors import ModelLoadError
-from textclf_core.jobs import JobManager
-from textclf_core.predict import load_predictor
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.jobs import JobManager
+from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = ["the wonderful film was great fun", "a dull and boring mess of a plot"]
@@ -104,7 +104,7 @@ def test_sigkill_during_cli_training_and_during_model_save(tiny_bert, earlier_ru
     script = textwrap.dedent(f"""
         import shutil, sys, time
         from pathlib import Path
-        from textclf_core.runs import RunStore
+        from textclf_core.store.runs import RunStore
         from textclf_core.config import RunConfig
         store = RunStore({str(store.root)!r})
         old = store.get({earlier[0][0]!r})

@@ -12,13 +12,14 @@ import torch
 
 from reliability_helpers import baseline_config, reviews, tiny_config
 from small_data import small_frame
-from textclf_core import cli, runs
-from textclf_core.baseline import BaselineModel
+from textclf_core.cli import main as cli
+from textclf_core.store import runs
+from textclf_core.strategies.baseline import BaselineModel
 from textclf_core.errors import ModelLoadError, RunStoreError
-from textclf_core.jobs import JobManager
-from textclf_core.predict import load_predictor
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.jobs import JobManager
+from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 PROBE = ["the wonderful film was great fun", "a dull and boring mess of a plot"]
 
@@ -171,7 +172,7 @@ def test_out_of_memory_while_training_fails_with_advice_and_the_server_keeps_ser
 
 def test_out_of_memory_while_scoring_the_test_split_also_gives_advice(tiny_bert, tmp_path, monkeypatch):
     """Scoring uses bigger batches than training, so it can be the step that runs out of memory."""
-    from textclf_core import inference
+    from textclf_core.models import predictors as inference
 
     store = RunStore(tmp_path / "runs")
     monkeypatch.setattr(inference.TransformerPredictor, "predict_proba", _raise_oom)

@@ -11,11 +11,11 @@ import pytest
 
 from reliability_helpers import baseline_config, reviews, tiny_config
 from small_data import small_frame
-from textclf_core import models
+from textclf_core.store import catalog as models
 from textclf_core.errors import ModelLoadError
 from textclf_core.labels import LabelSpace
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 
 @pytest.fixture()

@@ -20,12 +20,13 @@ import pytest
 
 from reliability_helpers import PICKLE_SUFFIXES, baseline_config, reviews, tiny_config
 from small_data import small_frame
-from textclf_core import data, models
+from textclf_core import data
+from textclf_core.store import catalog as models
 from textclf_core.errors import DataError, ModelLoadError, RunStoreError, TextclfError
 from textclf_core.labels import LabelSpace
-from textclf_core.predict import load_predictor, predict_file
-from textclf_core.runner import execute
-from textclf_core.runs import RunStore
+from textclf_core.models.predict import load_predictor, predict_file
+from textclf_core.pipeline.runner import execute
+from textclf_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
 BAD_IDS = ["..", ".", "../", "../outside", "../../etc/passwd", "/etc/passwd", "/tmp", "a/../../b", "run/../..",

@@ -10,9 +10,9 @@ import psutil
 
 from reliability_helpers import baseline_config, reviews, tiny_config
 from small_data import small_frame
-from textclf_core.jobs import JobManager
-from textclf_core.predict import load_predictor
-from textclf_core.runs import RunStore
+from textclf_core.pipeline.jobs import JobManager
+from textclf_core.models.predict import load_predictor
+from textclf_core.store.runs import RunStore
 
 
 def test_three_sessions_two_training_jobs_queue_and_both_finish(tiny_bert, tmp_path):

@@ -17,7 +17,7 @@ A file that cannot be used raises :class:`~textclf_core.errors.DataError` with o
 wrong and what to do; any other exception escaping from here is a bug.
 """
 
-from ..errors import DataError
+from textclf_core.errors import DataError
 from .cells import SPLIT_VALUES, clean_labels, detect_sep, split_names, text_cells
 from .columns import LABEL_NAMES, SPLIT_NAMES, TEXT_NAMES, ColumnGuess, guess_columns
 from .export import neutralize_formulas, write_csv

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..labels import MULTI_LABEL_SEPARATORS, clean_label, is_missing
+from textclf_core.labels import MULTI_LABEL_SEPARATORS, clean_label, is_missing
 
 SPLIT_VALUES = {"train": "train", "training": "train", "trn": "train",
                 "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",

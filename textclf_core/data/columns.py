@@ -10,7 +10,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ..labels import detect_separator, is_missing, split_multi
+from textclf_core.labels import detect_separator, is_missing, split_multi
 from .cells import SPLIT_VALUES, is_number
 
 TEXT_NAMES = ("text", "texts", "review", "reviews", "sentence", "content", "body", "message", "comment",

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..fs import atomic_open
+from textclf_core.fs import atomic_open
 
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?%?$")
 

@@ -21,8 +21,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..labels import is_missing
+from textclf_core.errors import DataError
+from textclf_core.labels import is_missing
 from .cells import plural
 
 MAX_UPLOAD_MB = int(os.environ.get("TEXTCLF_MAX_UPLOAD_MB", "200") or 200)

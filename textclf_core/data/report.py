@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..labels import split_multi
+from textclf_core.labels import split_multi
 from .cells import detect_sep, is_number, plural
 from .columns import LABEL_NAMES, TEXT_NAMES
 from .keys import normalize_keys

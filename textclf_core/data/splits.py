@@ -9,8 +9,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..labels import split_multi
+from textclf_core.errors import DataError
+from textclf_core.labels import split_multi
 from .cells import clean_labels, detect_sep, split_names, text_cells
 
 def prepare(df: pd.DataFrame, text_col: str, label_col: str | None, *, split_col: str | None = None) -> pd.DataFrame:

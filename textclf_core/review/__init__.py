@@ -22,7 +22,7 @@ module per concern:
 - :mod:`.run` — :func:`review`: all of the above for a prepared frame (``row``,
   ``text``, ``label``), cached per data version, bundled in a :class:`ReviewResult`;
   every stage checks ``should_stop``. In the app it runs as a background job
-  (:func:`textclf_core.jobs.JobManager.submit_review`).
+  (:func:`textclf_core.pipeline.jobs.JobManager.submit_review`).
 - :mod:`.changelog` — :class:`ChangeLog`: the edits a person makes while reviewing
   (accept the suggestion, relabel, drop, keep), grouped and undoable, applied to the
   original rows and exported beside the cleaned CSV.
@@ -33,8 +33,8 @@ can be traced back to the file it came from.
 
 from __future__ import annotations
 
-from .changelog import Change, ChangeLog
-from .common import (ACTIONS, CONFLICT, DUPLICATE, FINDING_COLUMNS, FINDING_TYPES, LABEL_NEXT, METHODS, MISLABEL,
+from textclf_core.data.changelog import ACTIONS, Change, ChangeLog
+from .common import (CONFLICT, DUPLICATE, FINDING_COLUMNS, FINDING_TYPES, LABEL_NEXT, METHODS, MISLABEL,
                      OUTLIER, Emit, ShouldStop, check_stop)
 from .duplicates import find_conflicts, find_near_duplicates
 from .issues import find_label_errors, label_quality

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..errors import CancelledError
+from textclf_core.errors import CancelledError
 
 METHODS = ("combined", "embeddings", "tfidf", "thorough")
 
@@ -18,7 +18,6 @@ FINDING_TYPES = (MISLABEL, CONFLICT, DUPLICATE, OUTLIER, LABEL_NEXT)
 
 FINDING_COLUMNS = ["row", "text", "given_label", "suggested_label", "score", "finding", "group", "detail"]
 
-ACTIONS = ("accept", "relabel", "drop", "keep")
 
 Emit = Callable[[dict], None]
 ShouldStop = Callable[[], bool]

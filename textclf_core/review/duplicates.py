@@ -7,8 +7,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..data import duplicate_keys
-from ..labels import clean_label
+from textclf_core.data import duplicate_keys
+from textclf_core.labels import clean_label
 from .similarity import similar_pairs
 
 class _UnionFind:

@@ -7,8 +7,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..labels import LabelSpace
+from textclf_core.errors import DataError
+from textclf_core.labels import LabelSpace
 from .common import MISLABEL
 
 def _multilabel_lists(y: np.ndarray) -> list[list[int]]:

@@ -7,9 +7,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import DEFAULT_MODEL
-from ..errors import DataError, TextclfError
-from ..labels import LabelSpace
+from textclf_core.config import DEFAULT_MODEL
+from textclf_core.errors import DataError, TextclfError
+from textclf_core.labels import LabelSpace
 from .common import Emit, ShouldStop, check_stop, one_blas_thread
 from .thorough import THOROUGH_SETTINGS, finetuned_oof_proba
 from .vectors import as_features, take_rows
@@ -98,7 +98,7 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
     method : {"combined", "embeddings", "tfidf"}
       ``"embeddings"``: logistic regression on the frozen mean-pooled embeddings of
       ``model`` (through the shared embedding cache of
-      :func:`textclf_core.features.embed`). ``"tfidf"``: naive Bayes on word and
+      :func:`textclf_core.engine.encoders.embed`). ``"tfidf"``: naive Bayes on word and
       word-pair TF-IDF, no neural network at all. ``"combined"`` (default): the average
       of both, which finds more flipped labels than either alone (movie reviews 0.43
       vs 0.34 / 0.39 precision@k; BBC news 0.96 vs 0.91 / 0.94). ``"thorough"``:

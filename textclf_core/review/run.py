@@ -15,11 +15,21 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from ..config import DEFAULT_MODEL
-from ..errors import DataError
-from ..labels import LabelSpace, clean_label
-from .common import CONFLICT, DUPLICATE, FINDING_COLUMNS, FINDING_TYPES, LABEL_NEXT, MISLABEL, OUTLIER, Emit, \
-    ShouldStop, check_stop
+from textclf_core.config import DEFAULT_MODEL
+from textclf_core.errors import DataError
+from textclf_core.labels import LabelSpace, clean_label
+from .common import (
+    CONFLICT,
+    DUPLICATE,
+    FINDING_COLUMNS,
+    FINDING_TYPES,
+    LABEL_NEXT,
+    MISLABEL,
+    OUTLIER,
+    Emit,
+    ShouldStop,
+    check_stop,
+)
 from .duplicates import find_conflicts, find_near_duplicates
 from .issues import label_quality
 from .label_next import what_to_label_next

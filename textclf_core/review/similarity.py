@@ -51,7 +51,7 @@ def similarity_threads() -> int:
     """Blocks computed at once. scipy's sparse product (single-threaded, most of the time on TF-IDF rows: 324 s
     of 485 s on 100k rows) releases the GIL, so threads can use every core; on the loaded 2-core box of issue 19
     two threads measured the same as one (20k rows: 18.6 vs 16.5 s, 61% of a core each), no worse."""
-    from ..hardware import cpu_cores
+    from textclf_core.hardware import cpu_cores
 
     return max(1, min(4, cpu_cores()))
 

@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..config import DEFAULT_MODEL
-from ..labels import LabelSpace
+from textclf_core.config import DEFAULT_MODEL
+from textclf_core.labels import LabelSpace
 from .common import Emit, ShouldStop, check_stop
 
 # Settings of the "thorough" method (docs/label_review.md). layers 6: all of MiniLM's (only its top layer
@@ -25,7 +25,7 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
 
     A fine-tuned encoder judges labels better than a frozen one on subtle texts. When
     fewer layers are trained than the encoder has, the frozen bottom layers run once over
-    all texts (the frozen-layer cache of :mod:`textclf_core.training`), shared by every
+    all texts (the frozen-layer cache of :mod:`textclf_core.strategies.transformer`), shared by every
     fold; the token embeddings always stay frozen.
 
     ``y``: class ids, or a 0/1 matrix when ``multi_label``; ``splits``: ``(train, test)``
@@ -36,11 +36,15 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
 
     import torch
 
-    from .. import hardware, models, strategies, train_attention
-    from ..config import RunConfig
-    from ..features import pad_batch, sorted_batches, tokenize
-    from ..losses import probabilities
-    from .. import engine, events
+    from textclf_core import hardware
+    from textclf_core.store import catalog as models
+    from textclf_core.strategies import advice as strategies
+    from textclf_core.engine import attention as train_attention
+    from textclf_core.config import RunConfig
+    from textclf_core.engine.encoders import pad_batch, sorted_batches, tokenize
+    from textclf_core.engine.losses import probabilities
+    from textclf_core.engine import loop as engine
+    from textclf_core import events
 
     splits = [(np.asarray(a), np.asarray(b)) for a, b in splits]
     hw = hardware.detect()

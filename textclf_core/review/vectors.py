@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import DataError, TextclfError
+from textclf_core.errors import DataError, TextclfError
 from .common import METHODS, Emit, ShouldStop
 
 def as_features(texts: Sequence[str], method: str, model: str, *, max_length: int = 128,
@@ -35,7 +35,7 @@ def as_features(texts: Sequence[str], method: str, model: str, *, max_length: in
             # combined: the embeddings alone still judge the labels
     if method in ("embeddings", "combined", "thorough"):
         if embeddings is None:
-            from .. import features  # heavy (torch); only needed for the embedding methods
+            from textclf_core.engine import encoders as features  # heavy (torch); only needed for the embedding methods
 
             embeddings = features.embed(texts, model, max_length=max_length, emit=emit, should_stop=should_stop)
         embeddings = np.asarray(embeddings, dtype=np.float32)

@@ -1,0 +1,120 @@
+"""The sidebar every page shows: project picker, project settings, the jobs of this session."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+import pandas as pd
+import streamlit as st
+from textclf_core.errors import TextclfError
+
+from .errors import guard
+from .services import PAGES, hardware, job_manager, project_store, run_store
+from .session import close_project, dataset, fmt, open_project, working_frame
+from .signin import identity, user
+
+
+# --- sidebar -------------------------------------------------------------------------------
+def sidebar() -> None:
+    """The project in use (pick, rename, delete), hardware, and the running job (polled only while active)."""
+    with st.sidebar:
+        with guard("projects"):
+            _sidebar_projects()
+        st.markdown("**Hardware**")
+        with guard("hardware"):
+            st.caption(hardware().describe())
+        st.markdown("**Training**")
+        with guard("sidebar jobs"):
+            _sidebar_jobs()
+        signed = user()
+        st.caption(f"Signed in as **{signed}**" if signed else f"You are `{identity()}` on this server")
+        if signed and st.session_state.get("signed_in") and st.button("Sign out", key="sign_out"):
+            st.session_state.pop("signed_in", None)
+            close_project()
+            st.rerun()
+
+
+def project_label(summary) -> str:
+    if summary.damaged:
+        return f"⚠ {summary.id} (damaged)"
+    bits = [summary.name]
+    if summary.rows is not None:
+        bits.append(f"{summary.rows:,} rows")
+    if summary.classes:
+        bits.append(f"{summary.classes} classes")
+    if summary.best_macro_f1 is not None:
+        bits.append(f"best {fmt(summary.best_macro_f1)}")
+    if summary.last_activity:
+        bits.append(str(summary.last_activity)[:16].replace("T", " "))
+    return " · ".join(bits)
+
+
+def _sidebar_projects() -> None:
+    st.markdown("**Project**")
+    problem = st.session_state.pop("project_problem", None)
+    if problem:
+        st.error(problem, icon=":material/error:")
+    summaries = project_store().list(user=user(), runs=run_store())
+    ok = [s for s in summaries if not s.damaged]
+    current = st.session_state.get("project_id")
+    if not ok:
+        st.caption("None loaded yet")
+    else:
+        ids = [s.id for s in ok]
+        names = {s.id: project_label(s) for s in ok}
+        options = ([None] if current not in ids else []) + ids
+        picked = st.selectbox("Project", options, index=options.index(current) if current in options else 0,
+                              format_func=lambda i: "(choose a project)" if i is None else names[i],
+                              key=f"project_pick_{current}", label_visibility="collapsed")
+        if picked and picked != current:
+            open_project(picked)
+            st.rerun()
+        ds = dataset()
+        if ds is not None:
+            df = working_frame() if ds.get("label_col") else ds["df"]
+            st.caption(f"{ds['name']} · {len(df):,} rows  \ntext: `{ds.get('text_col')}` · "
+                       f"label: `{ds.get('label_col')}`")
+            _manage_project(ds)
+    st.page_link(PAGES["upload"], label="New project from a file or sample", icon=":material/add:")
+    for s in summaries:
+        if s.damaged:
+            st.caption(f"⚠ {s.message}")
+
+
+def _manage_project(ds: dict) -> None:
+    with st.expander("Rename or delete this project"):
+        pid = ds["project"]
+        name = st.text_input("Name", value=ds["name"], key=f"project_name_{pid}")
+        if st.button("Rename", key=f"project_rename_{pid}", disabled=name.strip() in ("", ds["name"])):
+            project_store().get(pid, user=user()).rename(name)
+            ds["name"] = name.strip()
+            st.rerun()
+        sure = st.checkbox("Yes, delete this project (its runs stay)", key=f"project_delete_sure_{pid}")
+        if st.button("Delete project", key=f"project_delete_{pid}", type="primary", disabled=not sure,
+                     icon=":material/delete:"):
+            project_store().delete(pid, user=user())
+            close_project()
+            st.toast("Project deleted")
+            st.rerun()
+
+
+def _sidebar_jobs() -> None:
+    manager = job_manager()
+    if not manager.active():
+        st.caption("Nothing running")
+        return
+
+    @st.fragment(run_every=2)
+    def live():
+        with guard("sidebar progress"):  # a fragment rerun runs only this function: guard it too
+            active = manager.active()
+            if not active:
+                st.rerun()  # the job ended: one full rerun shows its result and stops this polling
+            snap = active[0]
+            st.progress(min(1.0, snap.progress), text=f"{snap.name}: {snap.message or snap.state}")
+            queued = len(active) - 1
+            if queued:
+                st.caption(f"{queued} more queued")
+
+    live()

@@ -1,0 +1,44 @@
+"""With sign-in configured, the very first request to a freshly started server may be a deep link to any
+page: each one shows the sign-in form and nothing of the page (the page scripts live in app_pages/, which
+Streamlit does not run on their own, so no Streamlit internal is patched for this). Screenshot:
+test-artifacts/signin-deep-link-*.png."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from e2e_helpers import shot
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("e2e_conftest", Path(__file__).with_name("conftest.py"))
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+running_app = _conftest.running_app
+
+PAGES = sorted(p.stem for p in (ROOT / "app_pages").glob("*.py"))
+
+
+def test_every_deep_link_on_a_fresh_server_asks_to_sign_in(browser, tmp_path):
+    from textclf_core.store import auth
+
+    assert len(PAGES) >= 8
+    home = tmp_path / "home"
+    home.mkdir()
+    users = home / "users.json"
+    auth.add_user("ann", "correct horse", users)
+    for name in PAGES:  # a new server for each page: its very first request is the deep link
+        with running_app(home, {"TEXTCLF_USERS_FILE": str(users)}) as url:
+            page = browser.new_page(viewport={"width": 1200, "height": 800})
+            page.goto(f"{url}/{name}")
+            page.get_by_role("heading", name="Sign in to textclf").wait_for(timeout=90_000)
+            page.wait_for_timeout(500)  # a page that ran alone would draw its own title by now
+            assert page.get_by_role("textbox", name="Password").count() == 1
+            headings = [h.strip() for h in page.get_by_role("heading").all_inner_texts()]
+            assert all("Sign in" in h for h in headings if h), (name, headings)
+            if name == PAGES[0]:
+                shot(page, f"signin-deep-link-{name}")
+            page.close()

@@ -1,0 +1,7 @@
+"""Labelling texts: the active-learning session (queue, fast model, retrain), and the team's annotations.
+
+Modules:
+
+- :mod:`.active`: labelling with active learning (no streamlit): `LabellingSession(texts, classes=(), *, multi_label, label_log, strategy, seed, retrain_every=20, scheduler, feature_source="tfidf"|"embeddings", train=None)` with `.label(row, value)`, `.accept(row)`, `.skip(row)`, `.undo()`, `.back()/.forward()/.open(row)`, `.current()`, `.next_rows(n)`, `.suggestion(row)`, `.status() -> RetrainStatus`, `.counts()`, `.curve` (list of `Estimate`), `.add_class/.rename_class/.merge_classes`, `.set_strategy`, `.labelled_frame(df) -> (frame, label_col)`, `.request_retrain()/.maybe_retrain()/.wait()`; `LabelLog(folder or None)` (append-only `labels.jsonl` in ChangeLog's columns + `session.json`; `.for_data(fingerprint)` = `$TEXTCLF_HOME/labelling/<fp>`, `.append`, `.lines`, `.labels`, `.history`, `.change_log() -> ChangeLog`); `STRATEGIES`, `DEFAULT_STRATEGY` ("margin", from bench/active.py), `queue_order`, `uncertainty`, `diverse_order`, `build_features/cached_features` (baseline's TF-IDF via `baseline.fit_features`, or `features.embed`), `fit_fast_model -> FastModel`, `cross_validated`, `wilson_interval`, `progress_sentence`, `highlight`, `simulate` (the bench's labeller); schedulers `ThreadScheduler` (one thread, latest request wins), `ManualScheduler`, `ImmediateScheduler`
+"""
+
