@@ -31,7 +31,8 @@ def base_model(model) -> nn.Module:
     return getattr(model, prefix, model) if prefix else model
 
 
-def _get(module: nn.Module, dotted: str):
+def submodule(module: nn.Module, dotted: str):
+    """The module at a dotted path under ``module``, or None."""
     for part in dotted.split("."):
         module = getattr(module, part, None)
         if module is None:
@@ -46,10 +47,10 @@ def find_layer_stack(model) -> tuple[nn.Module, str, nn.ModuleList]:
     base = base_model(model)
     path = LAYER_STACKS.get(family(model))
     if path:
-        stack = _get(base, path)
+        stack = submodule(base, path)
         if isinstance(stack, nn.ModuleList):
             parent_path, _, attr = path.rpartition(".")
-            return (_get(base, parent_path) if parent_path else base), attr, stack
+            return (submodule(base, parent_path) if parent_path else base), attr, stack
     # Unknown family: the longest ModuleList with as many entries as the config has layers.
     n_layers = getattr(model.config, "num_hidden_layers", None)
     best = None
@@ -57,7 +58,7 @@ def find_layer_stack(model) -> tuple[nn.Module, str, nn.ModuleList]:
         if isinstance(module, nn.ModuleList) and len(module) > 0 and (n_layers is None or len(module) == n_layers):
             if best is None or len(module) > len(best[2]):
                 parent_path, _, attr = name.rpartition(".")
-                best = ((_get(base, parent_path) if parent_path else base), attr, module)
+                best = ((submodule(base, parent_path) if parent_path else base), attr, module)
     if best is None:
         raise TextclfError(f"Cannot find the layers of model type '{family(model)}' for partial fine-tuning",
                            hint="Use full fine-tuning or LoRA for this model")

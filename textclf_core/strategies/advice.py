@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
-from textclf_core.engine.layers import LAYER_STACKS, base_model, family, find_layer_stack
+from textclf_core.engine.layers import LAYER_STACKS, base_model, family, find_layer_stack, submodule  # noqa: F401
 from textclf_core.strategy_registry import REGISTRY, canonical, get_strategy
 # The budget's default and the wording of durations belong to sizing (the cost of a strategy); kept importable here.
 from .sizing import default_budget, format_seconds  # noqa: F401
@@ -56,7 +56,7 @@ def head_module_names(model) -> list[str]:
         if prefix and key.startswith(prefix + "."):
             parts = key.split(".")
             module_name = ".".join(parts[:2])  # e.g. bert.pooler
-            if module_name not in names and _get(model, module_name) is not None:
+            if module_name not in names and submodule(model, module_name) is not None:
                 names.append(module_name)
     return names
 
@@ -101,7 +101,7 @@ def _apply_partial(model, n_layers: int):
     base = base_model(model)
     trainable: list[nn.Module] = list(stack[len(stack) - n:])
     trainable += [m for name in ABOVE_STACK if isinstance(m := getattr(base, name, None), nn.Module)]
-    trainable += [_get(model, name) for name in head_module_names(model)]
+    trainable += [submodule(model, name) for name in head_module_names(model)]
     for module in trainable:
         for p in module.parameters():
             p.requires_grad_(True)
