@@ -29,6 +29,21 @@ METRICS_FOR_BEST = ("macro_f1", "accuracy", "val_loss")
 AUGMENTATIONS = ("off", "eda", "mlm")  # eda: word deletion + swap; mlm: the model's masked-LM paraphrases
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # catalog key of the bundled, offline model
+NO_LIMIT = "none"  # budget_s: auto runs every candidate, however long it takes
+NO_LIMIT_WORDS = ("none", "no limit", "nolimit", "unlimited", "off", "inf")
+BASELINE_PATHS = ("auto", "in-memory", "large")
+
+# Settings that older versions kept in ``extra``: read into their typed fields (config.json files and
+# callers written before the fields existed keep working). Value: the field, and how the old value maps.
+LEGACY_EXTRA = {
+    "no_budget": ("budget_s", lambda v: NO_LIMIT if v else None),
+    "auto_members": ("auto_members", list),
+    "members_dir": ("auto_members_dir", str),
+    "keep_members": ("auto_keep_members", bool),
+    "baseline_path": ("baseline_path", str),
+    "baseline_c": ("baseline_c", float),
+    "baseline_epochs": ("baseline_epochs", int),
+}
 
 # Strategy names and their aliases are owned by the strategy registry; these names stay for callers.
 STRATEGIES = STRATEGY_NAMES
@@ -56,9 +71,19 @@ class RunConfig:
     model: str = DEFAULT_MODEL  # catalog key, hub id or local folder
     max_length: int = 128  # tokens per text; longer texts are truncated (unless windows > 1)
     windows: int = 1  # texts longer than max_length: read as up to this many overlapping windows, pooled (1 = cut)
-    budget_s: float | None = None  # auto: time budget of the whole run in seconds; None: the hardware's default
 
-    baseline_model: str = "logreg"  # baseline only: logreg | nb | svm
+    # --- auto -----------------------------------------------------------------
+    budget_s: float | str | None = None  # seconds for the whole run; None: the hardware's default; "none": no limit
+    auto_members: list[str] | None = None  # try only these candidates (leaderboard keys, e.g. "tfidf-logreg")
+    auto_members_dir: str | None = None  # where member folders are built; None: a temporary folder beside the run
+    auto_keep_members: bool = False  # keep every finished member's folder (bench/auto.py scores each one)
+
+    # --- baseline (TF-IDF + a linear model) -----------------------------------
+    baseline_model: str = "logreg"  # logreg | nb | svm
+    baseline_c: float | None = None  # a fixed C (or naive Bayes alpha); None: chosen on the validation rows
+    baseline_path: str = "auto"  # auto (in memory below 100k rows) | in-memory | large (hashed, chunked, bounded memory)
+    baseline_epochs: int | None = None  # large path: passes over the data; None: by the number of rows
+
     pooling: str = "mean"  # feature-extraction: mean | cls (first token)
     head: str = "logreg"  # feature-extraction head: logreg | linear | mlp
     head_c: float = 1.0  # feature-extraction logreg head: inverse regularisation strength
@@ -100,9 +125,10 @@ class RunConfig:
     # --- bookkeeping ----------------------------------------------------------
     name: str | None = None  # a label shown in the app; None: derived
     track: str | None = None  # "mlflow": log the run to MLflow; None: only when MLFLOW_TRACKING_URI is set; "off"
-    extra: dict[str, Any] = field(default_factory=dict)  # forward-compatible settings
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown settings (a newer version's), carried forward only
 
     def __post_init__(self) -> None:
+        self._read_legacy_extra()
         self.strategy = canonical(self.strategy)
         if self.loss == "weighted":
             self.class_weights = True
@@ -147,9 +173,25 @@ class RunConfig:
             raise TextclfError(
                 f"Validation and test shares ({self.val_size:g} + {self.test_size:g}) leave too little for training",
                 hint="Keep them together under 0.9, e.g. 0.1 and 0.1")
-        if self.budget_s is not None and not (isinstance(self.budget_s, (int, float)) and self.budget_s > 0):
+        if isinstance(self.budget_s, str) and self.budget_s.strip().lower() in NO_LIMIT_WORDS:
+            self.budget_s = NO_LIMIT
+        elif self.budget_s is not None and not (isinstance(self.budget_s, (int, float))
+                                                and not isinstance(self.budget_s, bool) and self.budget_s > 0):
             raise TextclfError(f"Setting 'budget_s' must be a number of seconds above 0, got {self.budget_s!r}",
-                               hint="For example 600 for ten minutes; empty for the default")
+                               hint='For example 600 for ten minutes, "none" for no limit, or empty for the default')
+        if self.auto_members is not None:
+            if isinstance(self.auto_members, str) or not all(isinstance(m, str) for m in self.auto_members):
+                raise TextclfError("Setting 'auto_members' must be a list of candidate names",
+                                   hint='For example ["tfidf-logreg", "embeddings-all-minilm-l6-v2"]')
+            self.auto_members = list(self.auto_members)
+        self._check_choice("baseline_path", BASELINE_PATHS)
+        if self.baseline_c is not None and not self.baseline_c > 0:
+            raise TextclfError(f"Setting 'baseline_c' must be above 0, got {self.baseline_c!r}",
+                               hint="Leave it empty to choose it on the validation rows")
+        if self.baseline_epochs is not None and (not isinstance(self.baseline_epochs, int)
+                                                 or isinstance(self.baseline_epochs, bool) or self.baseline_epochs < 1):
+            raise TextclfError(f"Setting 'baseline_epochs' must be a whole number of at least 1, got "
+                               f"{self.baseline_epochs!r}")
         if self.sample_rows is not None and (not isinstance(self.sample_rows, int) or isinstance(self.sample_rows, bool)
                                              or self.sample_rows < 10):
             raise TextclfError(f"Setting 'sample_rows' must be a whole number of at least 10, got {self.sample_rows!r}",
@@ -157,12 +199,33 @@ class RunConfig:
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise TextclfError("Setting 'early_stopping_patience' must be at least 1, or empty to turn it off")
 
+    def _read_legacy_extra(self) -> None:
+        """Move settings that older versions kept in ``extra`` into their fields (see LEGACY_EXTRA)."""
+        if not isinstance(self.extra, dict):
+            raise TextclfError("Setting 'extra' must be an object of setting names and values")
+        for key in [k for k in self.extra if k in LEGACY_EXTRA]:
+            name, convert = LEGACY_EXTRA[key]
+            value = self.extra.pop(key)
+            if value is not None and getattr(self, name) == getattr(type(self), name, None):
+                setattr(self, name, convert(value))
+
+    # --- derived --------------------------------------------------------------
+    @property
+    def no_budget_limit(self) -> bool:
+        """auto runs every candidate, however long it takes (``budget_s="none"``)."""
+        return self.budget_s == NO_LIMIT
+
+    def budget_seconds(self, default: float | None) -> float | None:
+        """The time budget in seconds: None when there is no limit, ``default`` when none was given."""
+        if self.budget_s == NO_LIMIT:
+            return None
+        return float(self.budget_s) if self.budget_s is not None else default
+
     def _check_choice(self, name: str, choices: tuple[str, ...]) -> None:
         value = getattr(self, name)
         if value not in choices:
             raise TextclfError(f"Setting '{name}' is {value!r}, which is not one of: {', '.join(choices)}")
 
-    # --- derived --------------------------------------------------------------
     @property
     def uses_transformer(self) -> bool:
         return get_strategy(self.strategy).uses_model
@@ -180,6 +243,8 @@ class RunConfig:
         if not get_strategy(self.strategy).uses_model:
             return f"TF-IDF + {self.baseline_model}"
         if self.strategy == "auto":
+            if self.no_budget_limit:
+                return "Auto · no time limit"
             return "Auto" + (f" · {self.budget_s / 60:g} min" if self.budget_s else "")
         from pathlib import PurePath
 
