@@ -5,7 +5,8 @@ one fixed seeded split written to bench/out/data/split.csv and read by both side
 same epochs, learning rate, batch size, max length 128, warmup, weight decay,
 gradient clipping, seed and CPU threads. Every measurement runs in a fresh process
 (its peak RSS is its own); sides alternate within each case and every figure is the
-median over the repetitions. The table goes to stdout and bench/RESULTS.md.
+median over the repetitions. The table goes to stdout and bench/results/hf_compare.json; then
+bench/results_md.py rewrites bench/RESULTS.md from every file in bench/results/.
 
     python bench/run.py                 # the full benchmark (under 30 minutes on 2 cores)
     python bench/run.py --quick         # tiny sizes: checks that everything runs
@@ -346,17 +347,19 @@ def compare_row(case, setting, measured, hf, tc, target, *, accuracy=False, rate
     return row
 
 
-def render(rows: list[dict]) -> str:
-    head = ("| Case | Setting | Measured | Wall s | Examples or texts /s | Peak RSS | Test acc | "
-            "textclf speed-up | Target | Result |")
-    lines = [head, "|---|---|---|--:|--:|--:|--:|--:|---|---|"]
+COLUMNS = ["Case", "Setting", "Measured", "Wall s", "Examples or texts /s", "Peak RSS", "Test acc",
+           "textclf speed-up", "Target", "Result"]
 
+
+def cells(rows: list[dict]) -> list[list[str]]:
+    """The table's cells as the reader sees them (one list per row, in COLUMNS order)."""
     def fmt(value, spec, suffix=""):
         return "" if value is None else f"{value:{spec}}{suffix}"
 
+    table = []
     for r in rows:
         reps = f" (n={r['n']})" if r.get("n", 1) > 1 else ""
-        lines.append("| " + " | ".join([
+        table.append([
             r.get("case", ""), r.get("setting", ""), r.get("measured", ""),
             fmt(r.get("wall"), ".1f") + (reps if r.get("wall") is not None else ""),
             fmt(r.get("rate"), ".0f"),
@@ -364,8 +367,13 @@ def render(rows: list[dict]) -> str:
             fmt(r.get("acc"), ".3f"),
             fmt(r.get("ratio"), ".2f", "x"),
             r.get("target", ""), r.get("verdict", ""),
-        ]) + " |")
-    return "\n".join(lines)
+        ])
+    return table
+
+
+def render(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|---|---|---|--:|--:|--:|--:|--:|---|---|"]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells(rows)])
 
 
 def machine() -> str:
@@ -381,23 +389,23 @@ def machine() -> str:
         hw = platform.processor() or platform.machine()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (f"{hw}; {cores} cores usable; torch {torch.__version__}, transformers {transformers.__version__}, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}; "
-            f"{dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')}")
+            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
 
 
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+RESULTS_JSON = bc.BENCH_DIR / "results" / "hf_compare.json"
 
 
-def quote_in_readme(table: str, notes: str) -> None:
-    """Put the latest table into README.md between the bench markers, when the README has them."""
-    readme = bc.REPO / "README.md"
-    text = readme.read_text(encoding="utf-8") if readme.exists() else ""
-    if README_START not in text or README_END not in text:
-        return
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_START}\n{table}\n\n{notes.strip()}\n{README_END}{tail}", encoding="utf-8")
-    print("quoted in README.md")
+def save_results(rows: list[dict], desc: str, when: str, threads: int, total_min: float, notes: str,
+                 results_md: str) -> None:
+    """The table and its machine into bench/results/hf_compare.json, then RESULTS.md from every result file."""
+    import results_md as rmd
+
+    record = {"kind": "hf_compare", "machine": desc, "date": when, "threads": threads,
+              "total_minutes": round(total_min, 1), "columns": COLUMNS, "rows": cells(rows),
+              "notes": notes.split("\n\n", 1)[1].strip() if "\n\n" in notes else ""}
+    RESULTS_JSON.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"written to {RESULTS_JSON}")
+    rmd.main(["--out", results_md])
 
 
 def default_hf_precision() -> str:
@@ -428,7 +436,8 @@ def main(argv=None) -> int:
     parser.add_argument("--hf-precision", choices=("auto", "fp32", "bf16"), default="auto",
                         help="precision of the well-configured Trainer (auto: what textclf uses on this machine)")
     parser.add_argument("--results", default=str(bc.BENCH_DIR / "RESULTS.md"),
-                        help="where to write the table ('-' to skip); --quick never writes it")
+                        help="where bench/results_md.py writes the page of all results ('-': write nothing); "
+                             "--quick never writes")
     parser.add_argument("--budget-min", type=float, default=28.0,
                         help="skip extra repetitions when the whole run would take longer (minutes)")
     parser.add_argument("--verbose", action="store_true")
@@ -447,7 +456,8 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     desc = machine()
-    print(f"textclf benchmark on {desc}\nthreads {args.threads}, batch {args.batch_size}, lr {args.lr:g}, "
+    when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    print(f"textclf benchmark on {desc}; {when}\nthreads {args.threads}, batch {args.batch_size}, lr {args.lr:g}, "
           f"max length {args.max_length}, seed {args.seed}{', QUICK' if args.quick else ''}")
     split, texts, review_csv = prepare_data(sizes, args.seed)
     runner = Runner(args.threads, args.verbose)
@@ -475,7 +485,7 @@ def main(argv=None) -> int:
     total = time.perf_counter() - started
     table = render(rows)
     notes = (
-        f"Machine: {desc}. Threads: {args.threads} on both sides.\n\n"
+        f"Machine: {desc}; {when}. Threads: {args.threads} on both sides.\n\n"
         f"Both sides: bundled all-MiniLM-L6-v2, movie reviews ({sizes['train_rows']:,} train / "
         f"{sizes['val_rows']:,} validation / {sizes['test_rows']:,} test rows, seed {args.seed}), batch "
         f"{args.batch_size}, lr {args.lr:g} (one rate for encoder and head), max length {args.max_length}, "
@@ -490,12 +500,9 @@ def main(argv=None) -> int:
         f"Total bench time {total / 60:.1f} min.\n")
     print("\n" + table + "\n\n" + notes)
     if not args.quick and args.results != "-" and not args.only:
-        Path(args.results).write_text("# Benchmark results (`make bench`)\n\n" + table + "\n\n" + notes,
-                                      encoding="utf-8")
-        print(f"written to {args.results}")
-        quote_in_readme(table, notes)
+        save_results(rows, desc, when, args.threads, total / 60, notes, args.results)
     elif args.only and args.results != "-" and not args.quick:
-        print("(--only: bench/RESULTS.md is left as it was; it holds whole runs only)")
+        print("(--only: bench/results/hf_compare.json and RESULTS.md are left as they were; they hold whole runs only)")
     return 0
 
 

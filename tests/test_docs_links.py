@@ -1,4 +1,4 @@
-"""The docs a person reads point at things that exist: every relative link in README.md, ARCHITECTURE.md and
+"""The docs a person reads point at things that exist: every relative link in README.md, ARCHITECTURE.md, bench/ and
 docs/*.md opens a file (and, for a `#section`, a heading of that file), and every `textclf_core/….py` path they
 name is a real module. A file moved by a refactor, or a page renamed, fails here instead of in a reader's browser.
 """
@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = [REPO / "README.md", REPO / "ARCHITECTURE.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCS = [REPO / "README.md", REPO / "ARCHITECTURE.md", *sorted((REPO / "docs").glob("*.md")),
+        REPO / "bench" / "README.md", REPO / "bench" / "RESULTS.md"]
 
 FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
@@ -79,3 +80,28 @@ def test_the_checker_sees_a_broken_link_and_a_missing_anchor(tmp_path):
 
 def test_docs_pages_are_all_checked():
     assert REPO / "docs" / "labelling.md" in DOCS and REPO / "README.md" in DOCS
+
+
+def _results_md():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("results_md", REPO / "bench" / "results_md.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_results_page_is_rendered_from_the_json_files():
+    """bench/RESULTS.md is bench/results_md.py's output: a hand edit, or a result added without rerunning it, fails."""
+    assert (REPO / "bench" / "RESULTS.md").read_text(encoding="utf-8") == _results_md().render()
+
+
+def test_bench_results_page_shows_a_file_it_does_not_know(tmp_path):
+    (tmp_path / "new_bench.json").write_text(
+        '{"machine": "8 cores", "date": "2026-12-06", "speedup": 1.234, "passes": 3, '
+        '"results": [{"clients": 4, "rps": {"ours": 41.6}}]}', encoding="utf-8")
+    (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
+    page = _results_md().render(tmp_path)
+    assert "## New bench" in page and "machine: 8 cores" in page and "measured 2026-12-06" in page
+    assert "| speedup | 1.23 |" in page and "| clients | rps.ours |" in page and "| 4 | 41.6 |" in page
+    assert "## Broken" in page and "Not readable" in page
