@@ -10,7 +10,7 @@ rows of the 12.7k movie reviews is timed: median of 5.
     nice .venv/bin/python bench/active.py                    # both sets, 5 seeds (a few minutes)
     nice .venv/bin/python bench/active.py --data bbc_news --seeds 0,1
 
-Writes bench/results/active.json and prints the README table. Not run by `make test`.
+Writes bench/results/active.json and prints the table in docs/labelling.md. Not run by `make test`.
 """
 
 from __future__ import annotations

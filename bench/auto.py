@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/auto.py [--datasets movies bbc bbc-long] [--budgets 120 300 600] [--seeds 42 43 44]
         [--out bench/results/auto.json]
-    .venv/bin/python bench/auto.py --table [--out …]        # the README table (markdown)
+    .venv/bin/python bench/auto.py --table [--out …]        # the table in docs/auto.md (markdown)
     .venv/bin/python bench/auto.py --windows [--out bench/results/auto_windows.json]   # first window vs mean of windows
 
 Each cell (dataset, budget, seed) runs ``textclf_core.pipeline.runner.execute(strategy="auto", budget_s=…)`` in its own

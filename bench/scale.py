@@ -13,7 +13,7 @@ The data are bench/scale_data.py's files (real texts from sample_data/ with smal
 under /tmp/scale/ and written once. Results go to bench/results/scale.json (merged with earlier runs, one
 entry per size and step) and a markdown table is printed (``--table`` prints it from the JSON only).
 
-``resume``: a child embeds the file with features.embed (chunks of features.CHUNK_TEXTS texts, each cached
+``resume``: a child embeds the file with engine.encoders.embed (chunks of encoders.CHUNK_TEXTS texts, each cached
 when done) and is killed with SIGKILL after two chunks; a second child embeds the same texts again and
 reports how many it found cached; the texts the first child had finished but the second computed again
 are the repeated work (the promise: at most one chunk).
@@ -154,7 +154,7 @@ def step_command(step: str, size: str, work: Path, timeout_s: float) -> tuple[li
 
 RESUME_CHILD = r"""
 import json, sys, pandas as pd
-from textclf_core import features
+from textclf_core.engine import encoders as features
 from textclf_core.config import DEFAULT_MODEL
 texts = pd.read_csv(sys.argv[1])["text"].astype(str).tolist()[:int(sys.argv[4]) or None]
 def emit(event):
