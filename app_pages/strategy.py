@@ -66,7 +66,7 @@ def show_plan(config, report, hw) -> None:
     st.subheader("Plan")
     stats = plan_stats(config, report, hw)
     members = auto.plan(config, stats, hw)
-    budget = config.budget_s
+    budget = config.budget_seconds(auto.default_budget(hw))
     st.dataframe(pd.DataFrame(auto.plan_rows(members, budget)), hide_index=True, width="stretch")
     st.caption(f"Budget: {auto.format_seconds(budget)} on {hw.describe()}. Cheapest first; estimates are rough and "
                "are corrected from the measured speed of the first members; a candidate that no longer fits is "
@@ -130,7 +130,6 @@ with ui.guard("strategy"):
                                    help=f"The whole run ends within this time (plus at most 10%). The default suits "
                                         f"{hw.describe()}.")
             settings["budget_s"] = auto.BUDGET_CHOICES[budget_name]
-            extra = {"no_budget": True} if settings["budget_s"] is None else {}
             # Like AutoGluon's included_model_types: leave out candidates you do not want (e.g. the slow ones).
             everyone = {m.key: m.label for m in auto.plan(r.replace(text_col=ds["text_col"]),
                                                           plan_stats(r.replace(text_col=ds["text_col"]), report, hw),
@@ -141,9 +140,7 @@ with ui.guard("strategy"):
             if not picked:
                 st.warning("Pick at least one candidate to continue.")
             elif set(picked) != set(everyone):
-                extra["auto_members"] = list(picked)
-            if extra:
-                settings["extra"] = extra
+                settings["auto_members"] = list(picked)
         elif not spec.uses_model:
             settings["baseline_model"] = st.selectbox(
                 "Linear classifier", BASELINE_MODELS, key=f"bm_{v}",

@@ -34,7 +34,7 @@ def test_budget_parses_seconds_minutes_hours(text, seconds):
 
 
 def test_no_limit_and_nonsense_budgets():
-    assert auto.parse_budget("none") is None
+    assert auto.parse_budget("none") == "none"  # RunConfig.budget_s for no limit (None means the default)
     for bad in ("soon", "10x", "-5m", "0s", ""):
         with pytest.raises(TextclfError) as info:
             auto.parse_budget(bad)

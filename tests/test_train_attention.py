@@ -41,10 +41,14 @@ def test_fast_dropout_layer_is_the_identity_in_eval_mode():
     assert [type(m) for m in net.modules()].count(nn.Dropout) == 2
 
 
-def _train(model, frame, space, **extra):
+def _train(model, frame, space, *, torch_dropout=False):
+    import os
+    from unittest import mock
+
     config = RunConfig(model=str(model), epochs=2, batch_size=8, lr=3e-3, precision="fp32", seed=7,
-                       early_stopping_patience=None, extra=extra)
-    return training.fit(config, frame[:40], frame[40:], space)
+                       early_stopping_patience=None)
+    with mock.patch.dict(os.environ, {"TEXTCLF_TORCH_DROPOUT": "1" if torch_dropout else "0"}):
+        return training.fit(config, frame[:40], frame[40:], space)
 
 
 def test_seeded_cpu_training_repeats_and_saves_plain_dropout(tiny_bert):

@@ -88,11 +88,11 @@ def test_partial_keeps_lower_layers_unchanged(tiny_bert, data):
     assert changed, "the top layer should have been trained"
 
 
-def test_frozen_layer_cache_gives_the_same_model(tiny_bert, data):
+def test_frozen_layer_cache_gives_the_same_model(tiny_bert, data, monkeypatch):
     train, val, space = data
     a = training.fit(cfg(tiny_bert, strategy="partial", layers=1, dropout=0.0), train, val, space)
-    b = training.fit(cfg(tiny_bert, strategy="partial", layers=1, dropout=0.0, extra={"no_prefix_cache": True}),
-                     train, val, space)
+    monkeypatch.setenv("TEXTCLF_NO_PREFIX_CACHE", "1")
+    b = training.fit(cfg(tiny_bert, strategy="partial", layers=1, dropout=0.0), train, val, space)
     texts = list(val["text"])
     np.testing.assert_allclose(a.predictor.predict_proba(texts), b.predictor.predict_proba(texts), atol=1e-4)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,22 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"  # catalog key of the bundled, offline model
 NO_LIMIT = "none"  # budget_s: auto runs every candidate, however long it takes
 NO_LIMIT_WORDS = ("none", "no limit", "nolimit", "unlimited", "off", "inf")
 BASELINE_PATHS = ("auto", "in-memory", "large")
+
+# Developer switches: environment variables read at the point of use, never part of a run's settings
+# (they change speed, not results, beyond float noise). Set to 1 to turn one on.
+DEVELOPER_SWITCHES = {
+    "NO_TRAIN_ATTENTION": "CPU training keeps the model's own attention instead of textclf's plain-softmax one",
+    "TORCH_DROPOUT": "CPU training keeps torch's dropout instead of textclf's numpy-drawn masks",
+    "NO_PREFIX_CACHE": "partial fine-tuning recomputes the frozen layers every epoch instead of caching them",
+}
+
+
+def developer_switch(name: str) -> bool:
+    """Whether ``TEXTCLF_<name>`` is set to a true value (see DEVELOPER_SWITCHES)."""
+    if name not in DEVELOPER_SWITCHES:
+        raise KeyError(f"unknown developer switch {name!r}")
+    return os.environ.get(f"TEXTCLF_{name}", "").strip().lower() not in ("", "0", "false", "no", "off")
+
 
 # Settings that older versions kept in ``extra``: read into their typed fields (config.json files and
 # callers written before the fields existed keep working). Value: the field, and how the old value maps.

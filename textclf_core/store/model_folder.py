@@ -12,7 +12,7 @@ A model folder is whatever a kind saves (Hugging Face weights, TF-IDF arrays, an
   ``predict`` from ``predict_proba``) and the one step from probabilities to labels
   (:func:`decide`, :func:`proba_frame`).
 
-Adding a kind is one call: ``register_kind("ensemble", "textclf_core.strategies.advice.auto:load_ensemble")``.
+Adding a kind is one call: ``register_kind("ensemble", "textclf_core.models.ensemble:load_ensemble")``.
 """
 
 from __future__ import annotations

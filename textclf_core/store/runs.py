@@ -205,7 +205,8 @@ def readable_name(config: RunConfig, dataset: str | None = None) -> str:
         parts.append(f"TF-IDF + {config.baseline_model}")
         return " · ".join(parts)
     if strategy_info.budgeted:  # auto chooses its members' tokens and epochs itself
-        parts.append("auto" + (f" · {config.budget_s / 60:g} min" if config.budget_s else ""))
+        budget = config.budget_seconds(None)
+        parts.append("auto" + (" · no time limit" if config.no_budget_limit else f" · {budget / 60:g} min" if budget else ""))
         return " · ".join(parts)
     from pathlib import PurePath
 

@@ -287,7 +287,8 @@ def estimate(config: RunConfig, n_train: int, hardware=None, avg_tokens: float =
         pairs = min(config.fewshot_max_pairs, FEWSHOT_PAIRS_PER_TEXT * n_train) * config.epochs
         seconds = (pairs * 2 * forward * 3 + (n_train + n_val) * forward) / _flops_per_second(hardware)
     if get_strategy(config.strategy).budgeted:  # auto plans its members itself (auto.plan); it ends within its budget
-        seconds = float(config.budget_s) if config.budget_s else seconds
+        budget = config.budget_seconds(None if config.budget_s is None else seconds)
+        seconds = budget if budget is not None else seconds
     optimizer_bytes = trainable * 12
     act = config.batch_size * tokens * hidden * layers * 24 * (trained_fraction if trained_fraction else 0.05)
     memory_gb = (params * 4 + optimizer_bytes + act) / 1024**3 + 0.6  # + runtime overhead
@@ -320,7 +321,7 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
 
     counts = _counts(class_counts)
     hardware = hardware or hw_module.detect()
-    budget = float(budget_s) if budget_s is not None else default_budget(hardware)
+    budget = budget_s if budget_s is not None else default_budget(hardware)  # seconds, or "none" for no limit
     cfg = RunConfig(strategy="auto", model=model or DEFAULT_MODEL, budget_s=budget, seed=42,
                     multi_label=True if multi_label else None, loss="bce" if multi_label else "ce")
     smallest = min(counts.values()) if counts else None

@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-from textclf_core.config import DEFAULT_MODEL, RunConfig
+from textclf_core.config import DEFAULT_MODEL, NO_LIMIT, NO_LIMIT_WORDS, RunConfig
 from textclf_core import events
 from textclf_core.store import model_folder
 from textclf_core.errors import CancelledError, ModelLoadError, TextclfError
@@ -50,8 +50,8 @@ from .advice import default_budget, format_seconds  # noqa: F401
 Clock = Callable[[], float]
 
 # Budgets offered on the Strategy page (seconds; None = no limit).
-BUDGET_CHOICES: dict[str, float | None] = {"1 min": 60.0, "3 min": 180.0, "10 min": 600.0, "30 min": 1800.0,
-                                           "no limit": None}
+BUDGET_CHOICES: dict[str, float | str] = {"1 min": 60.0, "3 min": 180.0, "10 min": 600.0, "30 min": 1800.0,
+                                          "no limit": NO_LIMIT}
 ROUNDS = 25  # greedy selection rounds (AutoGluon's default is 25 too)
 RESERVE_SHARE = 0.05  # of the budget, kept for saving and the final test scoring
 LOAD_SECONDS = {"feature-extraction": 3.0, "partial": 4.0, "full": 4.0, "lora": 5.0, "fewshot": 5.0}
@@ -63,8 +63,9 @@ MAX_WINDOWS = 8
 _BUDGET_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hr|hours?)?\s*$", re.I)
 
 
-def parse_budget(text) -> float | None:
-    """Seconds from "90s", "10m", "1h", "1.5h" or a bare number of seconds; "none"/"no limit" → None."""
+def parse_budget(text) -> float | str | None:
+    """Seconds from "90s", "10m", "1h", "1.5h" or a bare number of seconds; "none"/"no limit" → ``NO_LIMIT``
+    ("none", what ``RunConfig.budget_s`` takes for no limit); None (not given) → None (the default budget)."""
     if text is None:
         return None
     if isinstance(text, (int, float)) and not isinstance(text, bool):
@@ -72,8 +73,8 @@ def parse_budget(text) -> float | None:
             return float(text)
         raise TextclfError(f"The time budget must be above 0, got {text}", hint="For example 10m")
     raw = str(text).strip().lower()
-    if raw in ("none", "no limit", "nolimit", "unlimited", "off", "inf"):
-        return None
+    if raw in NO_LIMIT_WORDS:
+        return NO_LIMIT
     match = _BUDGET_RE.match(raw)
     if not match or float(match.group(1)) <= 0:
         raise TextclfError(f"'{text}' is not a time budget", hint='Write seconds, minutes or hours: "90s", "10m", '
@@ -234,7 +235,7 @@ def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[t
             add(f"full-{big_name.lower()}", f"{big_name} fine-tuned", "transformer", 3 * 3, strategy="full",
                 model=big_model, epochs=3, batch_size=32, lr=3e-5, max_length=ft_length, evals_per_epoch=2,
                 windows=windows)
-    only = config.extra.get("auto_members")  # e.g. ["tfidf-logreg", "embeddings-minilm"]: try only these
+    only = config.auto_members  # e.g. ["tfidf-logreg", "embeddings-minilm"]: try only these
     if only:
         members = [m for m in members if m.key in set(only)]
     # Cheapest first, except that the baseline always comes first: it is the model a run must have, and the one
@@ -424,12 +425,11 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
                            hint="Set a validation share above 0")
     start = clock()
     hardware = hardware or hw_module.detect(config.device)
-    budget = config.budget_s if config.budget_s is not None else (
-        None if config.extra.get("no_budget") else default_budget(hardware))
+    budget = config.budget_seconds(default_budget(hardware))
     stats = stats_for(train_df, len(val_df), n_test, label_space, hardware)
     members = plan(config, stats, hardware, encoders=encoders)
     base_dir = Path(run.path) / ".members" if run is not None and hasattr(run, "path") else \
-        Path(config.extra.get("members_dir") or Path.cwd() / f".textclf-members-{uuid.uuid4().hex[:8]}")
+        Path(config.auto_members_dir or Path.cwd() / f".textclf-members-{uuid.uuid4().hex[:8]}")
     base_dir.mkdir(parents=True, exist_ok=True)
     y_val = _targets(val_df, label_space)
     probas: dict[str, np.ndarray] = {}
@@ -583,7 +583,7 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
                              "leaderboard": leaderboard()})
         staged = Path(folder)
     model_dir = Path(run.model_dir) if run is not None else staged
-    if run is not None and not config.extra.get("keep_members"):
+    if run is not None and not config.auto_keep_members:
         shutil.rmtree(base_dir, ignore_errors=True)  # members of weight 0 (the others moved into the model)
     predictor = load_ensemble(model_dir)
     emit(events.auto_ensemble(summary=summary["sentence"], leaderboard=leaderboard()))

@@ -493,8 +493,8 @@ def train_baseline(config: RunConfig, train_df, val_df, label_space: LabelSpace,
         model.info["train_seconds"] = round(time.time() - start, 3)
         return model
     grid = C_GRID[name] if has_val else [C_GRID[name][1]]
-    if "baseline_c" in config.extra:  # a fixed value skips the search
-        grid = [float(config.extra["baseline_c"])]
+    if config.baseline_c is not None:  # a fixed value skips the search
+        grid = [float(config.baseline_c)]
     total = 1 + len(grid)
 
     def step(i: int, loss=None, message: str = "") -> None:
@@ -675,11 +675,11 @@ def train_large(config: RunConfig, texts: list[str], y: np.ndarray, val_texts: l
     workers = _workers() if workers is None else max(1, int(workers))
     if epochs is None:
         epochs = min(LARGE_EPOCHS, max(2, -(-EPOCH_ROWS // max(1, len(texts)))))
-    epochs = 1 if name == "nb" else int(config.extra.get("baseline_epochs", epochs))
+    epochs = 1 if name == "nb" else int(config.baseline_epochs or epochs)
     has_val = bool(val_texts)
     grid = C_GRID[name] if has_val else [C_GRID[name][1]]
-    if "baseline_c" in config.extra:
-        grid = [float(config.extra["baseline_c"])]
+    if config.baseline_c is not None:
+        grid = [float(config.baseline_c)]
     specs = [(json.dumps(p, sort_keys=True), HASH_FEATURES) for p in (WORD_PARAMS, CHAR_PARAMS)]
     rng = np.random.default_rng(seed)
     train_chunks = chunk_bounds(texts, rng.permutation(len(texts)))  # shuffled once: files are often sorted

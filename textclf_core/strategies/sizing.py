@@ -35,8 +35,8 @@ def large_threshold() -> int:
 
 def uses_large_path(n_rows: int, n_chars: int | None = None, config=None) -> bool:
     """Whether training on ``n_rows`` rows (``n_chars`` characters) takes the hashed, chunked path.
-    ``config.extra["baseline_path"]`` = "large" / "in-memory" forces one."""
-    forced = (config.extra.get("baseline_path") if config is not None else None) or ""
+    ``config.baseline_path`` = "large" / "in-memory" forces one."""
+    forced = config.baseline_path if config is not None else "auto"
     if forced in ("large", "in-memory"):
         return forced == "large"
     threshold = large_threshold()
@@ -96,7 +96,7 @@ GPU_COMMAND = "accelerate launch --num_processes 1 -m textclf_core.cli train --c
 
 def format_seconds(seconds: float | None) -> str:
     """A budget or an estimate for people: '45 s', '2.5 min', '1.5 h'; None is 'no limit'."""
-    if seconds is None:
+    if seconds is None or seconds == "none" or seconds == float("inf"):
         return "no limit"
     seconds = float(seconds)
     if seconds < 60:
@@ -139,8 +139,8 @@ def estimate(strategy: str, n_rows: int, mean_tokens: float | None = None, hardw
         tokens = min(tokens, float(config.max_length) * float(getattr(config, "windows", 1) or 1))
     length = max(0.25, tokens / REFERENCE_TOKENS)
     if spec.budgeted:
-        budget = getattr(config, "budget_s", None) if config is not None else None
-        return float(budget) if budget else default_budget(hardware)
+        budget = config.budget_seconds(default_budget(hardware)) if config is not None else default_budget(hardware)
+        return budget if budget is not None else float("inf")  # no limit: as long as every candidate takes
     if not spec.uses_model:
         chars = int(n_rows * tokens / REFERENCE_TOKENS * 111)  # 111 characters a movie review
         key = "baseline-large" if uses_large_path(n_rows, chars, config) else "baseline"

@@ -27,7 +27,7 @@ import numpy as np
 
 from textclf_core.engine import loop as engine
 from textclf_core import events
-from textclf_core.config import RunConfig
+from textclf_core.config import RunConfig, developer_switch
 from textclf_core.errors import CancelledError, TextclfError
 from textclf_core.events import Reporter
 from textclf_core.labels import LabelSpace
@@ -276,11 +276,11 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, reporter: Re
     tokenizer = models.load_tokenizer(config.model)
     model = models.load_for_classification(config.model, label_space, dropout=config.dropout, tokenizer=tokenizer)
     model = strategies.apply_strategy(model, config)
-    if dev_type == "cpu" and not config.extra.get("no_train_attention"):
+    if dev_type == "cpu" and not developer_switch("NO_TRAIN_ATTENTION"):
         from textclf_core.engine import attention as train_attention
 
         train_attention.install(model)  # CPU only: CUDA's SDPA kernels do dropout themselves
-        if not config.extra.get("torch_dropout"):
+        if not developer_switch("TORCH_DROPOUT"):
             train_attention.install_fast_dropout(model)  # CPU only: CUDA draws dropout masks on the device
     total_params, trainable_params = strategies.count_parameters(model)
     pad_id = tokenizer.pad_token_id
@@ -300,7 +300,7 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, reporter: Re
     prefix = None
     frozen = int(getattr(model, "textclf_frozen_layers", 0) or 0)
     if (get_strategy(config.strategy).trains == "top_layers" and frozen > 0 and strategies.family(model) in strategies.PREFIX_CACHE_FAMILIES
-            and accelerator.num_processes == 1 and not config.extra.get("no_prefix_cache")):
+            and accelerator.num_processes == 1 and not developer_switch("NO_PREFIX_CACHE")):
         hidden = getattr(model.config, "hidden_size", None) or getattr(model.config, "dim", 768)
         size_gb = (train_len.sum() + sum(len(s) for s in val_ids)) * hidden * (2 if amp == torch.bfloat16 else 4) / 1e9
         if size_gb <= PREFIX_CACHE_BUDGET_GB:
