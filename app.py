@@ -30,11 +30,14 @@ pages = {
     ],
 }
 
-# With login configured (users file or OIDC) the only page before signing in is the sign-in form.
-if not ui.signed_in_or_open():
-    st.navigation([st.Page(ui.login_gate, title="Sign in", icon=":material/login:")]).run()
+# With login configured (users file or OIDC), whatever page the URL names, the sign-in form is all that runs
+# before signing in: the page is resolved (so a deep link is not "not found") but never run, and after
+# signing in the same URL shows it.
+signed_in = ui.signed_in_or_open()
+page = st.navigation(pages, position="sidebar" if signed_in else "hidden")
+if not signed_in:
+    ui.login_gate()
     st.stop()
-page = st.navigation(pages)
 # Create the server-wide services once (marks runs of a dead server as interrupted).
 with ui.guard("startup"):
     ui.job_manager()
