@@ -6,6 +6,8 @@ Layout of ``$TEXTCLF_HOME/projects/<project_id>/``::
                       "filename", "sheet", "header_row", "text_col", "label_col", "split_col",
                       "rows", "columns", "fingerprint", "read_info", "notes", "label_col_added"}
     labelling.json   the Label page's class list and settings (textclf_core.active.ProjectLabelLog)
+    team.json        who labels and reviews, and the overlap setting (textclf_core.labelling.team), versioned
+    guidelines.json  the codebook, every saved version (textclf_core.labelling.guidelines)
     original/<file>  the uploaded bytes, unchanged
     data.parquet     the table as read (read_table's result), for fast reopening
     changes.jsonl    the label change log, one JSON line per edit, appended as each edit happens
@@ -37,7 +39,7 @@ import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 
@@ -53,6 +55,7 @@ except ImportError:  # pragma: no cover - Windows
 PROJECT_FILE = "project.json"
 DATA_FILE = "data.parquet"
 CHANGES_FILE = "changes.jsonl"
+TEAM_FILE = "team.json"
 _STAGING_PREFIX = ".creating-"
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
@@ -129,6 +132,8 @@ class ProjectChangeLog(ChangeLog):
         self._offset = 0
         self._live: dict[str, Change] = {}  # id -> edit, in log order
         self._saved: dict[str, dict] = {}  # id -> fields as last written (to spot notes set later)
+        self._by: dict[str, str | None] = {}  # id -> who wrote the edit (the line's "by")
+        self._at: dict[str, int] = {}  # id -> byte offset of its line: the log's order, exact to the line
         self._pending: list | None = None
         super().__init__()
         self.refresh()
@@ -161,12 +166,14 @@ class ProjectChangeLog(ChangeLog):
         if end < 0:
             self._rebuild()
             return
-        for raw in data[:end + 1].splitlines():
-            self._apply_line(raw)
+        start = self._offset
+        for raw in data[:end + 1].splitlines(keepends=True):
+            self._apply_line(raw, start)
+            start += len(raw)
         self._offset += end + 1
         self._rebuild()
 
-    def _apply_line(self, raw: bytes) -> None:
+    def _apply_line(self, raw: bytes, offset: int = 0) -> None:
         try:
             entry = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -182,6 +189,8 @@ class ProjectChangeLog(ChangeLog):
             cid = str(entry.get("id"))
             self._live[cid] = change
             self._saved[cid] = _change_to_dict(change)
+            self._by[cid] = None if entry.get("by") is None else str(entry.get("by"))
+            self._at[cid] = offset
         elif op == "undo":
             for cid in entry.get("ids") or []:
                 self._live.pop(str(cid), None)
@@ -195,6 +204,12 @@ class ProjectChangeLog(ChangeLog):
                     if hasattr(change, key):
                         setattr(change, key, value)
                 self._saved[cid] = _change_to_dict(change)
+
+    def entries(self) -> list[dict]:
+        """The edits in force, oldest first, each ``{"id", "change", "by", "at"}``: who wrote it
+        (the line's ``by``) and ``at``, the byte offset of its line (compare with :attr:`version`)."""
+        return [{"id": cid, "change": change, "by": self._by.get(cid), "at": self._at.get(cid, 0)}
+                for cid, change in self._live.items()]
 
     def _rebuild(self) -> None:
         # Only the list of edits: an open `with log.group()` block must survive each write.
@@ -283,15 +298,22 @@ class ProjectChangeLog(ChangeLog):
         taken = self.undo_action()
         return taken[-1] if taken else None
 
-    def undo_action(self) -> list[Change]:
+    def undo_action(self, *, by: str | None = None, where: Callable[[Change], bool] | None = None
+                    ) -> list[Change]:
         """Grouped undo: take back the latest edit and the edits recorded with it in one action
-        (same group id, or the same "batch:" note), in one line. Returns them, oldest first."""
+        (same group id, or the same "batch:" note), in one line. Returns them, oldest first.
+
+        ``by`` (and/or ``where``, a test on the edit) takes back the latest action *of that person*
+        (or of that kind) instead of the latest in the log: one annotator's undo never takes back
+        another annotator's label written since.
+        """
         with _locked(self._lock_path):
             self._write_amendments()
             self._catch_up()
-            if not self._live:
+            items = [(cid, change) for cid, change in self._live.items()
+                     if (by is None or self._by.get(cid) == by) and (where is None or where(change))]
+            if not items:
                 return []
-            items = list(self._live.items())
             key = _group_key(items[-1][1])
             taken = [items.pop()]
             while key is not None and items and _group_key(items[-1][1]) == key:
@@ -438,7 +460,9 @@ class Project:
             raise ProjectError(f"Project {self.name}: the data copy cannot be read ({type(exc).__name__})",
                                where=self.id, hint="Delete the project and upload the file again") from None
         meta = self.meta
-        df.attrs["textclf"] = dict(meta.get("read_info") or {})
+        # The project's folder travels with the table: a run trained on the consensus labels
+        # (RunConfig.label_source) finds its annotators' labels through it (training_setup).
+        df.attrs["textclf"] = {**dict(meta.get("read_info") or {}), "project_path": str(self.path)}
         added = meta.get("label_col_added")
         if added and added not in df.columns:  # a file of texts only, labelled here: its label column starts empty
             df[added] = pd.Series([None] * len(df), index=df.index, dtype=object)
@@ -467,6 +491,39 @@ class Project:
         label_col = self.meta.get("label_col")
         log = self.change_log()
         return log.apply(df, label_col=label_col) if len(log) and label_col else df
+
+    # --- the team --------------------------------------------------------------------------
+    def team(self):
+        """Who labels and reviews this project, and the overlap setting (``team.json``);
+        a :class:`textclf_core.labelling.team.TeamSettings` (no members when none was set)."""
+        from .labelling.team import TeamSettings
+
+        try:
+            data = json.loads((self.path / TEAM_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return TeamSettings(members=[])
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ProjectError(f"Project {self.name}: {TEAM_FILE} cannot be read ({exc})", where=self.id,
+                               hint="Set the team again on the Team page") from None
+        return TeamSettings.from_dict(data)
+
+    def set_team(self, settings, *, by: str | None = None) -> int:
+        """Save the team settings as a new version (dated, with who saved it); returns the version.
+        Earlier versions stay in ``team.json["history"]``."""
+        with _locked(self.path / ".project.lock"):
+            try:
+                old = json.loads((self.path / TEAM_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                old = {}
+            history = list(old.get("history") or []) if isinstance(old, dict) else []
+            if isinstance(old, dict) and old.get("version"):
+                history.append({k: v for k, v in old.items() if k != "history"})
+            version = len(history) + 1
+            data = {**settings.to_dict(), "version": version, "saved_at": now_iso(), "saved_by": by,
+                    "history": history}
+            atomic_write_json(self.path / TEAM_FILE, data)
+        self.update()
+        return version
 
     # --- review results -----------------------------------------------------------------
     def write_review(self, name: str, obj: Any) -> Path:

@@ -1,0 +1,21 @@
+"""Labelling by people: one person or a team, from the first text to the labels a run trains on.
+
+Modules (no streamlit anywhere):
+
+- :mod:`.team` — annotators in a project (:class:`~.team.TeamSettings`, :class:`~.team.Member`), each
+  one's labels kept as their own lines in the project's change log (:func:`~.team.annotations`,
+  :func:`~.team.add_annotation`, :func:`~.team.undo_annotation`), the overlap queue
+  (:func:`~.team.queue_for`, :func:`~.team.visible_label`), agreement (:func:`~.team.agreement`:
+  Cohen's κ per pair, Krippendorff's α overall and per class, intervals, confused classes, trend,
+  one sentence), consensus by majority and CROWDLAB (:func:`~.team.consensus`,
+  :func:`~.team.annotator_quality`), the reviewer's queue (:func:`~.team.disagreements`,
+  :func:`~.team.settle`) and the labels a run trains on with ``RunConfig.label_source="consensus"``
+  (:func:`~.team.training_labels`).
+- :mod:`.guidelines` — the codebook (a description and example texts per class), every saved
+  version dated with its author; the labels given before a change.
+- :mod:`.exchange` — annotations in and out: Label Studio's JSON, and JSONL / Parquet that
+  Hugging Face ``datasets`` loads.
+- :mod:`.coldstart` — suggestions before the first label, from the class names and descriptions.
+
+The active-learning session (queue, fast model, retrainer) is :mod:`textclf_core.active`.
+"""

@@ -1,0 +1,692 @@
+"""A team labels one project: who labels, who settles, how far they agree, and the consensus.
+
+Every annotator's label is a line of the project's change log (:class:`textclf_core.projects.
+ProjectChangeLog`): a ``relabel`` with ``finding="annotation"`` and the annotator in the line's
+``by``, timed. Nobody's label replaces another's: :func:`annotations` reads each annotator's latest
+label per text. A reviewer's decision is a ``relabel`` with ``finding="settled"``. Because both are
+ordinary change-log lines, the project's label column (``Project.working_frame``) still shows the
+latest label of a text, as before teams existed; a run that should learn the consensus instead sets
+``RunConfig.label_source = "consensus"`` (:func:`training_labels`).
+
+Overlap (Argilla's minimum responses per record, Prodigy's ``feed_overlap``): a seeded share of the
+texts goes to ``per_text`` annotators, every other text to one; :func:`queue_for` interleaves the two.
+
+Agreement: Cohen's κ per pair (scikit-learn), Krippendorff's α overall and per class (one class
+against the rest; the ``krippendorff`` package), with bootstrap intervals over texts. Consensus:
+majority vote, or CROWDLAB (``cleanlab.multiannotator``), which weighs each annotator by estimated
+quality against out-of-sample probabilities of a TF-IDF model (``review.oof.out_of_sample_proba``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import TextclfError
+
+ROLES = ("owner", "annotator", "reviewer")
+ANNOTATION = "annotation"  # the change log's ``finding`` of an annotator's label
+SETTLED = "settled"  # the change log's ``finding`` of a reviewer's decision
+LABEL_PAGE = "labelled"  # labels the Label page wrote before teams (active.FINDING): one annotator's
+COLUMNS = ["row", "annotator", "label", "time"]
+SMALL_OVERLAP = 50  # texts labelled by two or more: below this the intervals are wide, and said so
+BOOTSTRAP = 500  # resamples of the texts for each interval
+
+
+# =============================================================================== settings
+@dataclass
+class Member:
+    """One person on the project: ``owner`` (sets the team up), ``annotator`` (labels), ``reviewer``
+    (settles disagreements). A name is a signed-in user's name, or a guest's when sign-in is off."""
+
+    name: str
+    role: str = "annotator"
+
+    def __post_init__(self) -> None:
+        self.name = str(self.name or "").strip()
+        if not self.name:
+            raise TextclfError("A team member needs a name", hint="Type the person's user name")
+        if self.role not in ROLES:
+            raise TextclfError(f"Role {self.role!r} is not one of: {', '.join(ROLES)}",
+                               hint="Choose owner, annotator or reviewer")
+
+
+@dataclass
+class TeamSettings:
+    """Who is on the team and how texts are shared out.
+
+    overlap_share : share of the texts (0..1) labelled by ``per_text`` annotators each, to measure
+      agreement (e.g. 0.1 with per_text 2: one text in ten goes to two people).
+    per_text : annotators per overlapping text (at least 2; capped by the number of annotators).
+    seed : the assignment's seed; the same seed gives everyone the same share, whatever they open.
+    """
+
+    members: list[Member] = field(default_factory=list)
+    overlap_share: float = 0.0
+    per_text: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.members = [m if isinstance(m, Member) else Member(**m) for m in self.members]
+        names = [m.name for m in self.members]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise TextclfError(f"{', '.join(twice)} is on the team twice", hint="Keep one role per person")
+        try:
+            self.overlap_share = float(self.overlap_share)
+        except (TypeError, ValueError):
+            raise TextclfError(f"The overlap share must be a number, got {self.overlap_share!r}") from None
+        if not 0 <= self.overlap_share <= 1:
+            raise TextclfError(f"The overlap share must be between 0 and 1, got {self.overlap_share:g}",
+                               hint="For example 0.1: one text in ten is labelled by several people")
+        if not isinstance(self.per_text, (int, np.integer)) or isinstance(self.per_text, bool) or self.per_text < 2:
+            raise TextclfError(f"Annotators per overlapping text must be a whole number of at least 2, "
+                               f"got {self.per_text!r}")
+        self.per_text = int(self.per_text)
+        self.seed = int(self.seed)
+
+    @property
+    def annotators(self) -> list[str]:
+        return [m.name for m in self.members if m.role == "annotator"]
+
+    @property
+    def reviewers(self) -> list[str]:
+        """Who may settle a disagreement: reviewers and owners."""
+        return [m.name for m in self.members if m.role in ("reviewer", "owner")]
+
+    def role_of(self, name: str | None) -> str | None:
+        return next((m.role for m in self.members if m.name == name), None)
+
+    def with_member(self, name: str, role: str = "annotator") -> "TeamSettings":
+        """A copy with ``name`` added (or given this role)."""
+        members = [m for m in self.members if m.name != str(name).strip()] + [Member(name, role)]
+        return TeamSettings(members, self.overlap_share, self.per_text, self.seed)
+
+    def without_member(self, name: str) -> "TeamSettings":
+        return TeamSettings([m for m in self.members if m.name != name], self.overlap_share, self.per_text,
+                            self.seed)
+
+    def to_dict(self) -> dict:
+        return {"members": [asdict(m) for m in self.members], "overlap_share": self.overlap_share,
+                "per_text": self.per_text, "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "TeamSettings":
+        data = dict(data or {})
+        return cls(members=[Member(**{k: v for k, v in dict(m).items() if k in ("name", "role")})
+                            for m in data.get("members") or []],
+                   overlap_share=data.get("overlap_share", 0.0), per_text=data.get("per_text", 2),
+                   seed=data.get("seed", 0))
+
+
+# =============================================================================== annotations
+def _log(project, by: str | None = None):
+    return project.change_log(by=by).refresh()
+
+
+def annotations(project) -> pd.DataFrame:
+    """Every annotator's own label per text: DataFrame[row, annotator, label, time], in labelling order.
+
+    One row per (text, annotator): an annotator who changed their mind counts once, with the latest
+    label. Labels the Label page wrote before a team existed count as their writer's (``by``, or
+    "you" when nobody was signed in)."""
+    latest: dict[tuple[int, str], dict] = {}
+    for entry in _log(project).entries():
+        change = entry["change"]
+        if change.finding not in (ANNOTATION, LABEL_PAGE):
+            continue
+        annotator = entry["by"] or "you"
+        key = (int(change.row), annotator)
+        latest.pop(key, None)  # keep the order of the latest answer
+        if change.action in ("accept", "relabel") and change.new_label is not None:
+            latest[key] = {"row": int(change.row), "annotator": annotator, "label": str(change.new_label),
+                           "time": change.time, "at": entry["at"]}
+        # a "keep" of one's own row (an undo written as an edit) takes one's label back
+    frame = pd.DataFrame(list(latest.values()), columns=COLUMNS + ["at"])
+    return frame.sort_values("at", kind="stable").drop(columns="at").reset_index(drop=True)
+
+
+def add_annotation(project, row: int, label: str, annotator: str):
+    """Record ``annotator``'s label for ``row`` (a line of the change log; nobody else's is touched)."""
+    annotator = str(annotator or "").strip()
+    if not annotator:
+        raise TextclfError("An annotation needs the annotator's name", hint="Sign in, or type a guest name")
+    return _log(project, by=annotator).record(int(row), "relabel", new_label=label, finding=ANNOTATION)
+
+
+def undo_annotation(project, annotator: str) -> list:
+    """Take back ``annotator``'s latest label (another annotator's labels stay). Returns the edits undone."""
+    return _log(project, by=annotator).undo_action(
+        by=annotator, where=lambda c: c.finding in (ANNOTATION, LABEL_PAGE))
+
+
+def settlements(project) -> dict[int, str]:
+    """The reviewers' decisions in force: row -> label."""
+    out: dict[int, str] = {}
+    for entry in _log(project).entries():
+        change = entry["change"]
+        if change.finding == SETTLED and change.new_label is not None:
+            out[int(change.row)] = str(change.new_label)
+    return out
+
+
+def settle(project, row: int, label: str, reviewer: str):
+    """A reviewer's decision on a disputed text: it wins over every annotator's label, in training
+    and in the label column. Only reviewers and owners may settle once a team is set."""
+    settings = project.team()
+    if settings.members and reviewer not in settings.reviewers:
+        raise TextclfError(f"{reviewer} is not a reviewer of this project",
+                           hint="The owner can make them a reviewer on the Team page")
+    return _log(project, by=reviewer).record(int(row), "relabel", new_label=label, finding=SETTLED)
+
+
+# =============================================================================== assignment
+def _mix(values: np.ndarray) -> np.ndarray:
+    """splitmix64: a fixed, well-spread hash of whole numbers (same on every machine and version)."""
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _unit(rows: np.ndarray, seed: int, salt: int) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        key = _mix(rows.astype(np.uint64) * np.uint64(1_000_003) + np.uint64(seed % (1 << 32)) * np.uint64(7919)
+                   + np.uint64(salt))
+    return (key >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def assignment(settings: TeamSettings, rows: Sequence[int]) -> dict[int, list[str]]:
+    """Who labels each row: overlap rows get ``per_text`` annotators, the rest one each (seeded)."""
+    people = settings.annotators
+    rows_arr = np.asarray(list(rows), dtype=np.int64)
+    if not people or not len(rows_arr):
+        return {int(r): list(people) for r in rows_arr}
+    overlap = _unit(rows_arr, settings.seed, 1) < settings.overlap_share
+    per_text = min(settings.per_text, len(people))
+    # One score per (row, person): the row's people are those with the lowest scores.
+    scores = np.stack([_unit(rows_arr, settings.seed, 100 + i) for i in range(len(people))], axis=1)
+    order = np.argsort(scores, axis=1, kind="stable")
+    out = {}
+    for i, row in enumerate(rows_arr.tolist()):
+        take = per_text if overlap[i] else 1
+        out[row] = [people[j] for j in order[i, :take]]
+    return out
+
+
+def overlap_rows(settings: TeamSettings, rows: Sequence[int]) -> set[int]:
+    """The rows that go to more than one annotator."""
+    return {r for r, people in assignment(settings, rows).items() if len(people) > 1}
+
+
+def queue_for(project_or_settings, annotator: str, rows: Sequence[int]) -> list[int]:
+    """The rows ``annotator`` should label, in the order of ``rows`` (e.g. the active-learning queue),
+    with their overlap rows spread evenly among their own share.
+
+    Someone who is not an annotator of the team (or a project without a team) gets ``rows`` unchanged.
+    """
+    settings = project_or_settings if isinstance(project_or_settings, TeamSettings) else project_or_settings.team()
+    rows = [int(r) for r in rows]
+    if annotator not in settings.annotators:
+        return rows
+    who = assignment(settings, rows)
+    own = [r for r in rows if who[r] == [annotator]]
+    shared = [r for r in rows if len(who[r]) > 1 and annotator in who[r]]
+    return interleave(own, shared)
+
+
+def interleave(own: list[int], shared: list[int]) -> list[int]:
+    """Both lists in their own order, each item placed at its even share of the queue
+    (own[i] at (i + ½) / len(own), shared[j] at (j + ½) / len(shared)): the shared rows spread evenly."""
+    keyed = [((i + 0.5) / len(own), 0, r) for i, r in enumerate(own)]
+    keyed += [((j + 0.5) / len(shared), 1, r) for j, r in enumerate(shared)]
+    return [r for _, _, r in sorted(keyed, key=lambda t: (t[0], t[1]))]
+
+
+def visible_label(row: int, annotator: str, annotations_frame: pd.DataFrame,
+                  settings: TeamSettings | None = None) -> str | None:
+    """What the Label page may show ``annotator`` on ``row``: their own label once given; before it,
+    nothing from others on an overlap row (so their answer is their own); on any other row the
+    latest label. Without ``settings`` every row someone else labelled counts as an overlap row."""
+    frame = annotations_frame
+    here = frame[frame["row"] == int(row)] if len(frame) else frame
+    mine = here[here["annotator"] == annotator]
+    if len(mine):
+        return str(mine["label"].iloc[-1])
+    if not len(here):
+        return None
+    if settings is None or int(row) in overlap_rows(settings, [int(row)]):
+        return None
+    return str(here["label"].iloc[-1])
+
+
+# =============================================================================== agreement
+def _matrix(frame: pd.DataFrame, classes: Sequence[str]) -> tuple[np.ndarray, list[int], list[str]]:
+    """Annotators x rows of class ids (NaN where one did not label), only rows labelled twice or more."""
+    index = {c: i for i, c in enumerate(classes)}
+    known = frame[frame["label"].isin(index)]
+    counts = known.groupby("row")["annotator"].nunique()
+    rows = sorted(counts[counts >= 2].index.tolist())
+    people = sorted(known["annotator"].unique().tolist())
+    mat = np.full((len(people), len(rows)), np.nan)
+    if rows:
+        r_at = {r: i for i, r in enumerate(rows)}
+        p_at = {p: i for i, p in enumerate(people)}
+        sub = known[known["row"].isin(r_at)]
+        mat[sub["annotator"].map(p_at).to_numpy(), sub["row"].map(r_at).to_numpy()] = \
+            sub["label"].map(index).to_numpy(dtype=float)
+    return mat, rows, people
+
+
+def krippendorff_alpha(matrix: np.ndarray, n_values: int) -> float:
+    """Nominal Krippendorff's α of an annotators x texts matrix of class ids (NaN = not labelled);
+    NaN when it is undefined (fewer than two pairable values, or a single value used throughout)."""
+    import krippendorff
+
+    pairable = (~np.isnan(matrix)).sum(axis=0) >= 2
+    m = matrix[:, pairable]
+    if m.shape[1] == 0 or len(np.unique(m[~np.isnan(m)])) < 2:
+        return float("nan")
+    return float(krippendorff.alpha(reliability_data=m, level_of_measurement="nominal",
+                                    value_domain=list(range(n_values))))
+
+
+def _kappa_from_counts(table: np.ndarray) -> np.ndarray:
+    """Cohen's κ from confusion counts, shape (..., K, K) (vectorised for the bootstrap)."""
+    n = table.sum(axis=(-1, -2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_o = np.trace(table, axis1=-2, axis2=-1) / n
+        p_e = (table.sum(axis=-1) * table.sum(axis=-2)).sum(axis=-1) / n ** 2
+        return np.where(p_e < 1, (p_o - p_e) / (1 - p_e), np.nan)
+
+
+def _interval(samples: np.ndarray) -> tuple[float, float]:
+    good = samples[np.isfinite(samples)]
+    if len(good) < 10:
+        return float("nan"), float("nan")
+    return float(np.quantile(good, 0.025)), float(np.quantile(good, 0.975))
+
+
+def pair_kappas(frame: pd.DataFrame, classes: Sequence[str], *, seed: int = 0) -> pd.DataFrame:
+    """Cohen's κ of every pair of annotators on the texts both labelled, with a 95% bootstrap interval:
+    DataFrame[annotator_a, annotator_b, n, agreement, kappa, low, high]."""
+    from sklearn.metrics import cohen_kappa_score
+
+    k = len(classes)
+    index = {c: i for i, c in enumerate(classes)}
+    wide = frame[frame["label"].isin(index)].pivot_table(index="row", columns="annotator", values="label",
+                                                         aggfunc="last")
+    rng = np.random.default_rng(seed)
+    out = []
+    for a, b in itertools.combinations(sorted(wide.columns), 2):
+        both = wide[[a, b]].dropna()
+        n = len(both)
+        if n == 0:
+            continue
+        ya, yb = both[a].map(index).to_numpy(), both[b].map(index).to_numpy()
+        kappa = float(cohen_kappa_score(ya, yb, labels=list(range(k)))) if len(set(ya) | set(yb)) > 1 else float("nan")
+        codes = ya * k + yb
+        picks = rng.integers(0, n, size=(BOOTSTRAP, n))
+        counts = np.zeros((BOOTSTRAP, k * k))
+        np.add.at(counts, (np.repeat(np.arange(BOOTSTRAP), n), codes[picks].ravel()), 1)
+        low, high = _interval(_kappa_from_counts(counts.reshape(BOOTSTRAP, k, k)))
+        out.append({"annotator_a": a, "annotator_b": b, "n": n, "agreement": float((ya == yb).mean()),
+                    "kappa": kappa, "low": low, "high": high})
+    return pd.DataFrame(out, columns=["annotator_a", "annotator_b", "n", "agreement", "kappa", "low", "high"])
+
+
+def _alpha_with_interval(mat: np.ndarray, n_values: int, rng, resamples: int) -> tuple[float, float, float]:
+    alpha = krippendorff_alpha(mat, n_values)
+    if not math.isfinite(alpha) or mat.shape[1] < 2:
+        return alpha, float("nan"), float("nan")
+    picks = rng.integers(0, mat.shape[1], size=(resamples, mat.shape[1]))
+    samples = np.array([krippendorff_alpha(mat[:, p], n_values) for p in picks])
+    low, high = _interval(samples)
+    return alpha, low, high
+
+
+def class_alphas(mat: np.ndarray, classes: Sequence[str], *, seed: int = 0,
+                 resamples: int = 200) -> pd.DataFrame:
+    """Krippendorff's α of each class against the rest (do people agree on *this* class?), with
+    intervals: DataFrame[class, alpha, low, high, n] (n: texts anyone put in the class)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, name in enumerate(classes):
+        binary = np.where(np.isnan(mat), np.nan, (mat == i).astype(float))
+        alpha, low, high = _alpha_with_interval(binary, 2, rng, resamples)
+        out.append({"class": name, "alpha": alpha, "low": low, "high": high,
+                    "n": int((mat == i).any(axis=0).sum())})
+    return pd.DataFrame(out, columns=["class", "alpha", "low", "high", "n"])
+
+
+def confused_pairs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The pairs of classes people split on, most first: DataFrame[class_a, class_b, count, share]
+    (count: pairs of annotators' labels on one text; share: of all disagreeing pairs)."""
+    counts: dict[tuple[str, str], int] = {}
+    for _, labels in frame.groupby("row")["label"]:
+        for a, b in itertools.combinations(labels.tolist(), 2):
+            if a != b:
+                key = tuple(sorted((str(a), str(b))))
+                counts[key] = counts.get(key, 0) + 1
+    total = sum(counts.values())
+    rows = [{"class_a": a, "class_b": b, "count": c, "share": c / total} for (a, b), c in counts.items()]
+    out = pd.DataFrame(rows, columns=["class_a", "class_b", "count", "share"])
+    return out.sort_values(["count", "class_a", "class_b"], ascending=[False, True, True]).reset_index(drop=True)
+
+
+def agreement_trend(frame: pd.DataFrame, classes: Sequence[str], *, windows: int = 5) -> pd.DataFrame:
+    """Agreement as labelling goes on: the texts labelled twice or more, in the order their second
+    label came, cut into up to ``windows`` equal parts: DataFrame[window, texts, until, agreement, alpha]
+    (agreement: share of annotator pairs that agree)."""
+    shared = frame.groupby("row").filter(lambda g: g["annotator"].nunique() >= 2)
+    if shared.empty:
+        return pd.DataFrame(columns=["window", "texts", "until", "agreement", "alpha"])
+    second = shared.sort_values("time", kind="stable").groupby("row")["time"].apply(
+        lambda t: t.iloc[1]).sort_values(kind="stable")
+    parts = [p for p in np.array_split(second.index.to_numpy(), min(windows, len(second))) if len(p)]
+    out = []
+    for i, rows in enumerate(parts, start=1):
+        part = shared[shared["row"].isin(rows)]
+        agree = [a == b for _, g in part.groupby("row")["label"]
+                 for a, b in itertools.combinations(g.tolist(), 2)]
+        mat, _, _ = _matrix(part, classes)
+        out.append({"window": i, "texts": len(rows), "until": str(second.loc[rows].max()),
+                    "agreement": float(np.mean(agree)), "alpha": krippendorff_alpha(mat, len(classes))})
+    return pd.DataFrame(out)
+
+
+def strength(alpha: float) -> str:
+    """Words for an agreement coefficient (Landis & Koch's bands)."""
+    if not math.isfinite(alpha):
+        return "not measurable yet"
+    for limit, word in ((0.0, "worse than chance"), (0.2, "slight"), (0.4, "fair"), (0.6, "moderate"),
+                        (0.8, "substantial")):
+        if alpha < limit:
+            return word
+    return "almost perfect"
+
+
+@dataclass
+class Agreement:
+    """How far the annotators agree, in tables a person can read (see :func:`agreement`)."""
+
+    n_overlap: int  # texts labelled by two or more annotators
+    alpha: float  # Krippendorff's α, nominal, over every text labelled twice or more
+    alpha_low: float
+    alpha_high: float
+    pairs: pd.DataFrame  # [annotator_a, annotator_b, n, agreement, kappa, low, high]
+    per_class: pd.DataFrame  # [class, alpha, low, high, n]
+    confused: pd.DataFrame  # [class_a, class_b, count, share]
+    trend: pd.DataFrame  # [window, texts, until, agreement, alpha]
+    sentence: str
+
+    @property
+    def small(self) -> bool:
+        return self.n_overlap < SMALL_OVERLAP
+
+    def to_dict(self) -> dict:
+        def clean(v):
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
+        tables = {name: [{k: clean(v) for k, v in r.items()} for r in getattr(self, name).to_dict("records")]
+                  for name in ("pairs", "per_class", "confused", "trend")}
+        return {"n_overlap": self.n_overlap, "alpha": clean(self.alpha), "alpha_low": clean(self.alpha_low),
+                "alpha_high": clean(self.alpha_high), "small": self.small, "sentence": self.sentence, **tables}
+
+
+def agreement(annotations_frame: pd.DataFrame, classes: Sequence[str], *, seed: int = 0) -> Agreement:
+    """Cohen's κ per pair, Krippendorff's α overall and per class (95% bootstrap intervals over the
+    texts), the classes people confuse, the trend over labelling order, and one sentence."""
+    classes = [str(c) for c in classes]
+    frame = annotations_frame
+    mat, rows, _ = _matrix(frame, classes)
+    rng = np.random.default_rng(seed)
+    alpha, low, high = _alpha_with_interval(mat, len(classes), rng, 300)
+    shared = frame[frame["row"].isin(rows)]
+    confused = confused_pairs(shared)
+    result = Agreement(n_overlap=len(rows), alpha=alpha, alpha_low=low, alpha_high=high,
+                       pairs=pair_kappas(frame, classes, seed=seed),
+                       per_class=class_alphas(mat, classes, seed=seed), confused=confused,
+                       trend=agreement_trend(shared, classes), sentence="")
+    result.sentence = agreement_sentence(result)
+    return result
+
+
+def agreement_sentence(result: Agreement) -> str:
+    """"Agreement is moderate (α = 0.58); most disagreements are between Neutral and Positive"."""
+    if result.n_overlap == 0:
+        return "No text has been labelled by two people yet, so agreement cannot be measured"
+    if not math.isfinite(result.alpha):
+        return (f"Agreement cannot be measured yet: the {result.n_overlap} texts labelled twice all got "
+                "the same single class")
+    text = f"Agreement is {strength(result.alpha)} (α = {result.alpha:.2f})"
+    if len(result.confused):
+        top = result.confused.iloc[0]
+        text += f"; most disagreements are between {top['class_a']} and {top['class_b']}"
+    else:
+        text += "; the annotators gave the same label on every shared text"
+    if result.small and math.isfinite(result.alpha_low):
+        text += (f". Only {result.n_overlap} texts were labelled twice, so it could be anywhere from "
+                 f"{result.alpha_low:.2f} to {result.alpha_high:.2f}")
+    return text
+
+
+# =============================================================================== consensus
+def _votes(frame: pd.DataFrame, classes: Sequence[str]) -> tuple[list[int], np.ndarray]:
+    index = {c: i for i, c in enumerate(classes)}
+    known = frame[frame["label"].isin(index)]
+    rows = sorted(known["row"].unique().tolist())
+    r_at = {r: i for i, r in enumerate(rows)}
+    votes = np.zeros((len(rows), len(classes)))
+    np.add.at(votes, (known["row"].map(r_at).to_numpy(), known["label"].map(index).to_numpy()), 1)
+    return rows, votes
+
+
+def majority(annotations_frame: pd.DataFrame, classes: Sequence[str]) -> pd.DataFrame:
+    """Majority vote per text: DataFrame[row, label, confidence, method, n, tie]. confidence: the
+    winner's share of the votes; a tie goes to the class more annotations chose overall (``tie`` True)."""
+    classes = [str(c) for c in classes]
+    rows, votes = _votes(annotations_frame, classes)
+    overall = votes.sum(axis=0)
+    # among tied classes, the one chosen more often overall (then the first in the class list) wins
+    tie_break = votes + (overall / (overall.sum() + 1.0) if len(rows) else 0) * 1e-3
+    best = tie_break.argmax(axis=1) if len(rows) else np.zeros(0, dtype=int)
+    n = votes.sum(axis=1)
+    top = votes.max(axis=1) if len(rows) else np.zeros(0)
+    return pd.DataFrame({"row": rows, "label": [classes[i] for i in best],
+                         "confidence": top / np.maximum(n, 1), "method": "majority", "n": n.astype(int),
+                         "tie": (votes == top[:, None]).sum(axis=1) > 1 if len(rows) else []})
+
+
+def crowdlab(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs: np.ndarray
+             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CROWDLAB consensus and annotator quality (``cleanlab.multiannotator``).
+
+    pred_probs : np.ndarray (N, K), out-of-sample probabilities for the N rows anyone labelled, in the
+      order of ``sorted(rows)``, columns in ``classes`` order (see :func:`out_of_sample_probs`).
+    Returns (DataFrame[row, label, confidence, method, n], DataFrame[annotator, quality, n, agreement]).
+    """
+    from cleanlab.multiannotator import get_label_quality_multiannotator
+
+    classes = [str(c) for c in classes]
+    index = {c: i for i, c in enumerate(classes)}
+    known = annotations_frame[annotations_frame["label"].isin(index)]
+    wide = known.pivot_table(index="row", columns="annotator", values="label", aggfunc="last").sort_index()
+    if wide.shape[1] < 2 or (wide.notna().sum(axis=1) >= 2).sum() == 0:
+        raise TextclfError("CROWDLAB needs texts labelled by two or more annotators",
+                           hint="Set an overlap on the Team page and label some shared texts")
+    probs = np.asarray(pred_probs, dtype=float)
+    if probs.shape != (len(wide), len(classes)):
+        raise TextclfError(f"pred_probs has shape {probs.shape}, expected {(len(wide), len(classes))}")
+    labels = wide.apply(lambda col: col.map(index)).astype(float)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = get_label_quality_multiannotator(labels, probs, verbose=False)
+    quality = result["label_quality"]
+    cons = pd.DataFrame({"row": wide.index.to_numpy(), "label": [classes[int(i)] for i in quality["consensus_label"]],
+                         "confidence": quality["consensus_quality_score"].to_numpy(dtype=float),
+                         "method": "crowdlab", "n": quality["num_annotations"].to_numpy(dtype=int)})
+    stats = result["annotator_stats"]
+    people = pd.DataFrame({"annotator": stats.index.astype(str), "quality": stats["annotator_quality"].to_numpy(float),
+                           "n": stats["num_examples_labeled"].to_numpy(int),
+                           "agreement": stats["agreement_with_consensus"].to_numpy(float)})
+    return cons, people.sort_values("quality", ascending=False).reset_index(drop=True)
+
+
+def out_of_sample_probs(texts: Sequence[str], annotations_frame: pd.DataFrame, classes: Sequence[str], *,
+                        seed: int = 0) -> np.ndarray:
+    """Cross-validated TF-IDF probabilities (``review.oof.out_of_sample_proba``) of every row anyone
+    labelled, in ``sorted(rows)`` order, trained on the majority labels: CROWDLAB's ``pred_probs``.
+    ``texts`` are all the project's texts, by row."""
+    from ..review.oof import out_of_sample_proba
+
+    classes = [str(c) for c in classes]
+    maj = majority(annotations_frame, classes)
+    present = [c for c in classes if (maj["label"] == c).any()]
+    texts_here = [str(texts[r]) for r in maj["row"]]
+    probs = np.full((len(maj), len(classes)), 1e-3)
+    if len(present) >= 2:
+        proba, cols = out_of_sample_proba(texts_here, maj["label"].tolist(), method="tfidf", classes=present,
+                                          seed=seed, repeats=1)
+        for j, name in enumerate(cols):
+            probs[:, classes.index(name)] = proba[:, j]
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def consensus(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs: np.ndarray | None = None, *,
+              method: str | None = None, settled: Mapping[int, str] | None = None) -> pd.DataFrame:
+    """The consensus label of every text anyone labelled: DataFrame[row, label, confidence, method, n].
+
+    method : "majority" or "crowdlab" (default: "crowdlab" when ``pred_probs`` is given, else "majority").
+    settled : a reviewer's decisions (row -> label), which win (method "settled", confidence 1).
+    """
+    method = method or ("crowdlab" if pred_probs is not None else "majority")
+    if method == "crowdlab":
+        if pred_probs is None:
+            raise TextclfError("CROWDLAB needs out-of-sample probabilities (pred_probs)",
+                               hint="Use out_of_sample_probs(texts, annotations, classes)")
+        out = crowdlab(annotations_frame, classes, pred_probs)[0]
+    elif method == "majority":
+        out = majority(annotations_frame, classes)[["row", "label", "confidence", "method", "n"]]
+    else:
+        raise TextclfError(f"Unknown consensus method {method!r}; use majority or crowdlab")
+    if settled:
+        out = out.set_index("row")
+        for row, label in settled.items():
+            out.loc[int(row), ["label", "confidence", "method"]] = [str(label), 1.0, "settled"]
+        out["n"] = out["n"].fillna(0).astype(int)
+        out = out.reset_index().sort_values("row").reset_index(drop=True)
+    return out
+
+
+def annotator_quality(annotations_frame: pd.DataFrame, classes: Sequence[str],
+                      pred_probs: np.ndarray | None = None) -> pd.DataFrame:
+    """Each annotator's estimated quality: DataFrame[annotator, quality, n, method].
+
+    With ``pred_probs``: CROWDLAB's annotator quality (agreement with the consensus and with the model,
+    weighted). Without: the share of their labels on shared texts that match the majority of the *others*."""
+    if pred_probs is not None:
+        people = crowdlab(annotations_frame, classes, pred_probs)[1]
+        return people.assign(method="crowdlab")[["annotator", "quality", "n", "method"]]
+    frame = annotations_frame
+    rows = []
+    for person, mine in frame.groupby("annotator"):
+        others = frame[(frame["annotator"] != person) & frame["row"].isin(mine["row"])]
+        if others.empty:
+            rows.append({"annotator": person, "quality": float("nan"), "n": len(mine), "method": "majority"})
+            continue
+        maj = majority(others, classes).set_index("row")["label"]
+        shared = mine[mine["row"].isin(maj.index)]
+        hits = (shared["label"].to_numpy() == maj.loc[shared["row"]].to_numpy()).mean()
+        rows.append({"annotator": person, "quality": float(hits), "n": len(mine), "method": "majority"})
+    return pd.DataFrame(rows, columns=["annotator", "quality", "n", "method"]).sort_values(
+        "quality", ascending=False, na_position="last").reset_index(drop=True)
+
+
+# =============================================================================== reviewer's queue
+def disagreements(annotations_frame: pd.DataFrame, settled: Iterable[int] = ()) -> list[int]:
+    """Texts the annotators gave different labels, not yet settled: the reviewer's queue, in the
+    order the disagreement arose."""
+    frame = annotations_frame
+    done = {int(r) for r in settled}
+    split = frame.groupby("row")["label"].nunique()
+    rows = set(split[split > 1].index.astype(int)) - done
+    order = frame[frame["row"].isin(rows)].groupby("row")["time"].max().sort_values(kind="stable")
+    return [int(r) for r in order.index]
+
+
+def disagreement_table(annotations_frame: pd.DataFrame, rows: Sequence[int], texts: Sequence[str] | None = None
+                       ) -> pd.DataFrame:
+    """The reviewer's queue as a table: row, text, and each annotator's label in a column."""
+    sub = annotations_frame[annotations_frame["row"].isin(list(rows))]
+    wide = sub.pivot_table(index="row", columns="annotator", values="label", aggfunc="last")
+    wide = wide.reindex(list(rows)).reset_index()
+    if texts is not None:
+        wide.insert(1, "text", [str(texts[r]) for r in wide["row"]])
+    return wide
+
+
+# =============================================================================== training
+def consensus_labels(project, *, method: str = "majority") -> tuple[dict[int, str | None], dict]:
+    """The labels a run trains on with ``label_source="consensus"``: row -> label for every text an
+    annotator labelled (settled texts: the reviewer's label; ties nobody settled: None, left out),
+    and a summary ``{"method", "texts", "settled", "ties_left_out", "annotators"}``."""
+    frame = annotations(project)
+    if frame.empty:
+        raise TextclfError("No annotator has labelled a text in this project yet, so there is no consensus",
+                           where=project.name, hint="Label texts on the Label page, or train on the label column")
+    classes = sorted(frame["label"].unique().tolist())
+    done = settlements(project)
+    if method == "crowdlab":
+        texts = project.frame()[project.meta.get("text_col")].astype(str).tolist()
+        table = consensus(frame, classes, out_of_sample_probs(texts, frame, classes), settled=done)
+        ties = set()
+    else:
+        table = majority(frame, classes)
+        ties = set(table.loc[table["tie"], "row"].astype(int)) - set(done)
+        table = consensus(frame, classes, method="majority", settled=done)
+    labels = {int(r): (None if int(r) in ties else str(lab)) for r, lab in zip(table["row"], table["label"])}
+    summary = {"method": method, "texts": len(labels), "settled": len(done), "ties_left_out": len(ties),
+               "annotators": int(frame["annotator"].nunique())}
+    return labels, summary
+
+
+def training_labels(config, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The table with the label column replaced by the consensus where annotators labelled
+    (``config.label_source == "consensus"``), and what was done (recorded in the run).
+
+    The project comes from the table (``Project.frame`` tags it) or from ``config.data_path``
+    (a file inside a project folder, as ``textclf train --project`` passes)."""
+    from pathlib import Path
+
+    from ..projects import PROJECT_FILE, Project
+
+    path = (frame.attrs.get("textclf") or {}).get("project_path")
+    if not path and config.data_path:
+        for parent in list(Path(config.data_path).parents)[:2]:
+            if (parent / PROJECT_FILE).is_file():
+                path = str(parent)
+                break
+    if not path or not (Path(path) / PROJECT_FILE).is_file():
+        raise TextclfError("Consensus labels come from a project's annotators, and this data is not a project",
+                           hint="Open the project and train from it, or train on the label column")
+    project = Project(path)
+    labels, summary = consensus_labels(project)
+    out = frame.copy()
+    label_col = config.label_col
+    if label_col not in out.columns:
+        out[label_col] = pd.Series([None] * len(out), index=out.index, dtype=object)
+    values = out[label_col].astype(object)
+    here = [r for r in labels if r in values.index]
+    values.loc[here] = [labels[r] for r in here]
+    out[label_col] = values
+    summary["project"] = project.id
+    return out, summary
