@@ -333,6 +333,19 @@ class ProjectChangeLog(ChangeLog):
         return count
 
 
+def project_of(frame: pd.DataFrame | None = None, data_path: str | Path | None = None) -> "Project | None":
+    """The project a table came from: the one :meth:`Project.frame` tagged it with, else the project
+    folder that holds ``data_path`` (``textclf train --project`` passes ``original/<file>``); None if neither."""
+    tagged = ((getattr(frame, "attrs", None) or {}).get("textclf") or {}).get("project_path") if frame is not None else None
+    candidates = [Path(tagged)] if tagged else []
+    if data_path:
+        candidates += list(Path(data_path).parents)[:2]
+    for folder in candidates:
+        if (folder / PROJECT_FILE).is_file():
+            return Project(folder)
+    return None
+
+
 def read_change_log(path: str | Path) -> ChangeLog:
     """The edits in force in a ``changes.jsonl`` file, as a plain (in-memory) ChangeLog."""
     return ChangeLog(ProjectChangeLog(path).changes)

@@ -659,29 +659,12 @@ def consensus_labels(project, *, method: str = "majority") -> tuple[dict[int, st
     return labels, summary
 
 
-def training_labels(config, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
-    """The table with the label column replaced by the consensus where annotators labelled
-    (``config.label_source == "consensus"``), and what was done (recorded in the run).
-
-    The project comes from the table (``Project.frame`` tags it) or from ``config.data_path``
-    (a file inside a project folder, as ``textclf train --project`` passes)."""
-    from pathlib import Path
-
-    from ..projects import PROJECT_FILE, Project
-
-    path = (frame.attrs.get("textclf") or {}).get("project_path")
-    if not path and config.data_path:
-        for parent in list(Path(config.data_path).parents)[:2]:
-            if (parent / PROJECT_FILE).is_file():
-                path = str(parent)
-                break
-    if not path or not (Path(path) / PROJECT_FILE).is_file():
-        raise TextclfError("Consensus labels come from a project's annotators, and this data is not a project",
-                           hint="Open the project and train from it, or train on the label column")
-    project = Project(path)
+def training_labels(project, frame: pd.DataFrame, label_col: str) -> tuple[pd.DataFrame, dict]:
+    """``frame`` with ``label_col`` replaced by the consensus where annotators labelled (rows matched by
+    the table's index, the project's row numbers), and what was done (recorded in the run).
+    ``RunConfig.label_source == "consensus"`` (``training_setup.apply_label_source``) calls it."""
     labels, summary = consensus_labels(project)
     out = frame.copy()
-    label_col = config.label_col
     if label_col not in out.columns:
         out[label_col] = pd.Series([None] * len(out), index=out.index, dtype=object)
     values = out[label_col].astype(object)
