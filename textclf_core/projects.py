@@ -280,6 +280,18 @@ class ProjectChangeLog(ChangeLog):
             self._write_new(pending)
         return count
 
+    def add_changes(self, changes: list[Change]) -> int:
+        """Write edits made elsewhere (an import: each keeps its own time and group) in one append,
+        as :attr:`by`'s. Returns how many were written."""
+        known = ChangeLog()
+        for change in changes:  # validated as record() would
+            known.record(change.row, change.action, old_label=change.old_label, new_label=change.new_label)
+        with _locked(self._lock_path):
+            self._write_amendments()
+            self._catch_up()
+            self._write_new([(uuid.uuid4().hex[:12], change) for change in changes])
+        return len(changes)
+
     def _write_new(self, items: list) -> None:
         if not items:
             self._rebuild()
@@ -504,6 +516,12 @@ class Project:
         label_col = self.meta.get("label_col")
         log = self.change_log()
         return log.apply(df, label_col=label_col) if len(log) and label_col else df
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """The project's lock (threads and processes): hold it around a read-modify-write of a file."""
+        with _locked(self.path / ".project.lock"):
+            yield
 
     # --- the team --------------------------------------------------------------------------
     def team(self):

@@ -129,12 +129,12 @@ def _log(project, by: str | None = None):
     return project.change_log(by=by).refresh()
 
 
-def annotations(project) -> pd.DataFrame:
+def annotations(project, *, with_position: bool = False) -> pd.DataFrame:
     """Every annotator's own label per text: DataFrame[row, annotator, label, time], in labelling order.
 
     One row per (text, annotator): an annotator who changed their mind counts once, with the latest
     label. Labels the Label page wrote before a team existed count as their writer's (``by``, or
-    "you" when nobody was signed in)."""
+    "you" when nobody was signed in). ``with_position`` adds ``at``, each line's place in the log."""
     latest: dict[tuple[int, str], dict] = {}
     for entry in _log(project).entries():
         change = entry["change"]
@@ -148,7 +148,8 @@ def annotations(project) -> pd.DataFrame:
                            "time": change.time, "at": entry["at"]}
         # a "keep" of one's own row (an undo written as an edit) takes one's label back
     frame = pd.DataFrame(list(latest.values()), columns=COLUMNS + ["at"])
-    return frame.sort_values("at", kind="stable").drop(columns="at").reset_index(drop=True)
+    frame = frame.sort_values("at", kind="stable").reset_index(drop=True)
+    return frame if with_position else frame.drop(columns="at")
 
 
 def add_annotation(project, row: int, label: str, annotator: str):
@@ -157,6 +158,22 @@ def add_annotation(project, row: int, label: str, annotator: str):
     if not annotator:
         raise TextclfError("An annotation needs the annotator's name", hint="Sign in, or type a guest name")
     return _log(project, by=annotator).record(int(row), "relabel", new_label=label, finding=ANNOTATION)
+
+
+def add_annotations(project, frame: pd.DataFrame, *, note: str = "import") -> int:
+    """Record many annotations at once (an import): DataFrame[row, annotator, label, time], each
+    keeping its own time; one append per annotator, one group each (one undo takes an import back)."""
+    from ..review import Change
+
+    count = 0
+    for annotator, part in frame.groupby("annotator", sort=False):
+        log = _log(project, by=str(annotator))
+        with log.group(note) as group:
+            changes = [Change(row=int(r), action="relabel", new_label=str(lab), finding=ANNOTATION, note=note,
+                              group=group, **({"time": str(t)} if isinstance(t, str) and t else {}))
+                       for r, lab, t in zip(part["row"], part["label"], part.get("time", [None] * len(part)))]
+        count += log.add_changes(changes)
+    return count
 
 
 def undo_annotation(project, annotator: str) -> list:
