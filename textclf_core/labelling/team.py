@@ -14,7 +14,7 @@ texts goes to ``per_text`` annotators, every other text to one; :func:`queue_for
 Agreement: Cohen's κ per pair (scikit-learn), Krippendorff's α overall and per class (one class
 against the rest; the ``krippendorff`` package), with bootstrap intervals over texts. Consensus:
 majority vote, or CROWDLAB (``cleanlab.multiannotator``), which weighs each annotator by estimated
-quality against out-of-sample probabilities of a TF-IDF model (``review.oof.out_of_sample_proba``).
+quality against cross-validated probabilities of label review's TF-IDF model (``review.oof``).
 """
 
 from __future__ import annotations
@@ -528,6 +528,15 @@ def crowdlab(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs
     pred_probs : np.ndarray (N, K), out-of-sample probabilities for the N rows anyone labelled, in the
       order of ``sorted(rows)``, columns in ``classes`` order (see :func:`out_of_sample_probs`).
     Returns (DataFrame[row, label, confidence, method, n], DataFrame[annotator, quality, n, agreement]).
+
+    The consensus is the given answer with the highest CROWDLAB label quality, the model's
+    probabilities calibrated first (``calibrate_probs``): a weak model neither overrides annotators
+    who agree nor picks a class nobody gave. bench/teams.py (1,000 texts, before this rule):
+    CROWDLAB's own best-quality consensus lost to majority on movie reviews at 2 annotators per
+    text (0.68 vs 0.77, the TF-IDF model alone at 0.64); the given-answer rule beat majority in all
+    8 cases tried (e.g. 0.82 vs 0.77; BBC 0.91 vs 0.70). The annotator quality of the calibrated fit
+    ranked the four simulated annotators right in 4 of 5 seeds on movie reviews at 2 per text
+    (Spearman 0.96 mean) against 3 of 5 uncalibrated (0.88).
     """
     from cleanlab.multiannotator import get_label_quality_multiannotator
 
@@ -546,12 +555,15 @@ def crowdlab(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = get_label_quality_multiannotator(labels, probs, verbose=False)
-    quality = result["label_quality"]
-    cons = pd.DataFrame({"row": wide.index.to_numpy(), "label": [classes[int(i)] for i in quality["consensus_label"]],
-                         "confidence": quality["consensus_quality_score"].to_numpy(dtype=float),
-                         "method": "crowdlab", "n": quality["num_annotations"].to_numpy(dtype=int)})
-    stats = result["annotator_stats"]
+        calibrated = get_label_quality_multiannotator(labels, probs, calibrate_probs=True, verbose=False)
+    given = labels.to_numpy()
+    scores = np.where(np.isnan(given), -1.0, calibrated["detailed_label_quality"].to_numpy(dtype=float))
+    best = scores.argmax(axis=1)
+    picked = given[np.arange(len(given)), best].astype(int)
+    cons = pd.DataFrame({"row": wide.index.to_numpy(), "label": [classes[i] for i in picked],
+                         "confidence": scores[np.arange(len(given)), best],
+                         "method": "crowdlab", "n": (~np.isnan(given)).sum(axis=1)})
+    stats = calibrated["annotator_stats"]
     people = pd.DataFrame({"annotator": stats.index.astype(str), "quality": stats["annotator_quality"].to_numpy(float),
                            "n": stats["num_examples_labeled"].to_numpy(int),
                            "agreement": stats["agreement_with_consensus"].to_numpy(float)})
@@ -559,22 +571,33 @@ def crowdlab(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs
 
 
 def out_of_sample_probs(texts: Sequence[str], annotations_frame: pd.DataFrame, classes: Sequence[str], *,
-                        seed: int = 0) -> np.ndarray:
-    """Cross-validated TF-IDF probabilities (``review.oof.out_of_sample_proba``) of every row anyone
-    labelled, in ``sorted(rows)`` order, trained on the majority labels: CROWDLAB's ``pred_probs``.
-    ``texts`` are all the project's texts, by row."""
-    from ..review.oof import out_of_sample_proba
+                        seed: int = 0, folds: int = 5) -> np.ndarray:
+    """CROWDLAB's ``pred_probs``: cross-validated probabilities of every row anyone labelled, in
+    ``sorted(rows)`` order, from label review's TF-IDF model (``review.oof.fit_predict`` on
+    ``review.vectors.as_features``), folds cut by text. ``texts``: all the project's texts, by row.
+
+    The model learns from every annotation (a text labelled twice is two examples), not from a
+    majority with ties broken by chance: bench/teams.py, 1,000 BBC texts, 2 annotators per text:
+    0.98 consensus accuracy against 0.84 trained on the majority labels."""
+    from sklearn.model_selection import KFold
+
+    from ..config import DEFAULT_MODEL
+    from ..review.oof import fit_predict
+    from ..review.vectors import as_features, take_rows
 
     classes = [str(c) for c in classes]
-    maj = majority(annotations_frame, classes)
-    present = [c for c in classes if (maj["label"] == c).any()]
-    texts_here = [str(texts[r]) for r in maj["row"]]
-    probs = np.full((len(maj), len(classes)), 1e-3)
-    if len(present) >= 2:
-        proba, cols = out_of_sample_proba(texts_here, maj["label"].tolist(), method="tfidf", classes=present,
-                                          seed=seed, repeats=1)
-        for j, name in enumerate(cols):
-            probs[:, classes.index(name)] = proba[:, j]
+    index = {c: i for i, c in enumerate(classes)}
+    known = annotations_frame[annotations_frame["label"].isin(index)]
+    rows = np.array(sorted(known["row"].unique()), dtype=np.int64)
+    at = {int(r): i for i, r in enumerate(rows)}
+    where = known["row"].map(at).to_numpy()
+    y = known["label"].map(index).to_numpy()
+    x = as_features([str(texts[r]) for r in rows], "tfidf", DEFAULT_MODEL)
+    probs = np.zeros((len(rows), len(classes)))
+    for train, test in KFold(n_splits=max(2, min(folds, len(rows))), shuffle=True, random_state=seed).split(rows):
+        mask = np.isin(where, train)
+        probs[test] = fit_predict(take_rows(x, where[mask]), y[mask], take_rows(x, test), len(classes), False)
+    probs = np.clip(probs, 1e-4, None)
     return probs / probs.sum(axis=1, keepdims=True)
 
 
