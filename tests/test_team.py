@@ -224,6 +224,8 @@ def test_consensus_labels_feed_a_training_run_and_the_run_says_so(tmp_path):
     test_rows = split.loc[split["split"] == "test", "row"].tolist()
     assert gold["gold"].astype(str).tolist() == [truth[r] for r in test_rows]  # the consensus, not the column
     assert store.list()[0].name.endswith("consensus labels")
+    source = training_setup.prepare_training(config, frame).label_source
+    assert source["source"] == "consensus" and source["method"] == "crowdlab" and source["texts"] == len(truth)
     column_run = runner.execute(config.replace(label_source="column"), frame, store=store)
     gold = pd.read_csv(column_run.path / "predictions.csv")
     assert gold["gold"].astype(str).tolist() != [truth[r] for r in test_rows]
@@ -251,4 +253,5 @@ def test_consensus_through_the_data_path_of_a_project(tmp_path):
                        data_path=str(project.original_path))
     setup = training_setup.prepare_training(config, plain)
     assert setup.label_source["source"] == "consensus" and setup.label_source["texts"] == len(truth)
+    assert setup.label_source["method"] == "majority"  # one annotator: nothing for CROWDLAB to weigh
     assert setup.prepared["label"].tolist() == truth

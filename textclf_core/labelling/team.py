@@ -675,16 +675,25 @@ def disagreement_table(annotations_frame: pd.DataFrame, rows: Sequence[int], tex
 
 
 # =============================================================================== training
-def consensus_labels(project, *, method: str = "majority") -> tuple[dict[int, str | None], dict]:
+MIN_CROWDLAB_OVERLAP = 10  # texts labelled twice or more before CROWDLAB weighs the annotators
+
+
+def consensus_labels(project, *, method: str = "auto") -> tuple[dict[int, str | None], dict]:
     """The labels a run trains on with ``label_source="consensus"``: row -> label for every text an
-    annotator labelled (settled texts: the reviewer's label; ties nobody settled: None, left out),
-    and a summary ``{"method", "texts", "settled", "ties_left_out", "annotators"}``."""
+    annotator labelled (settled texts: the reviewer's label; majority ties nobody settled: None, left
+    out), and a summary ``{"method", "texts", "settled", "ties_left_out", "annotators"}``.
+
+    method : "auto" (CROWDLAB once two annotators share ``MIN_CROWDLAB_OVERLAP`` texts, as it beat
+      majority in bench/teams.py; majority before), "crowdlab" or "majority"."""
     frame = annotations(project)
     if frame.empty:
         raise TextclfError("No annotator has labelled a text in this project yet, so there is no consensus",
                            where=project.name, hint="Label texts on the Label page, or train on the label column")
     classes = sorted(frame["label"].unique().tolist())
     done = settlements(project)
+    if method == "auto":
+        shared = int((frame.groupby("row")["annotator"].nunique() >= 2).sum())
+        method = "crowdlab" if shared >= MIN_CROWDLAB_OVERLAP and len(classes) >= 2 else "majority"
     if method == "crowdlab":
         texts = project.frame()[project.meta.get("text_col")].astype(str).tolist()
         table = consensus(frame, classes, out_of_sample_probs(texts, frame, classes), settled=done)
