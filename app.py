@@ -18,6 +18,7 @@ pages = {
         st.Page(_ui.PAGES["upload"], title="Upload", icon=":material/upload_file:", default=True),
         st.Page(_ui.PAGES["label"], title="Label", icon=":material/keyboard:"),
         st.Page(_ui.PAGES["review"], title="Label review", icon=":material/rule:"),
+        st.Page("pages/team.py", title="Team", icon=":material/group:"),
     ],
     "Train": [
         st.Page(_ui.PAGES["strategy"], title="Strategy", icon=":material/tune:"),

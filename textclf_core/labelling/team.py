@@ -494,6 +494,21 @@ def agreement_sentence(result: Agreement) -> str:
     return text
 
 
+def trend_figure(trend: pd.DataFrame):
+    """Agreement and α per stretch of labelling (plotly figure; data from :func:`agreement_trend`)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    fig.add_scatter(x=trend["window"], y=trend["agreement"], mode="lines+markers", name="pairs that agree",
+                    customdata=trend[["texts", "until"]], hovertemplate="%{y:.0%} of pairs agree<br>%{customdata[0]} "
+                    "texts, until %{customdata[1]}<extra></extra>")
+    fig.add_scatter(x=trend["window"], y=trend["alpha"], mode="lines+markers", name="Krippendorff's α")
+    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), title="Agreement as labelling goes on",
+                      xaxis=dict(title="stretch of shared texts, in labelling order", dtick=1),
+                      yaxis=dict(range=[min(0.0, float(trend["alpha"].min(skipna=True) or 0)), 1.02]))
+    return fig
+
+
 # =============================================================================== consensus
 def _votes(frame: pd.DataFrame, classes: Sequence[str]) -> tuple[list[int], np.ndarray]:
     index = {c: i for i, c in enumerate(classes)}
