@@ -3,6 +3,8 @@ honest confidence, texts the English encoder cannot read, and the fast model kep
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 from small_data import small_frame
@@ -196,3 +198,38 @@ def test_a_failed_cold_start_leaves_todays_behaviour_and_says_why():
     assert session.suggestion(0) is None
     assert "encoder missing" in session.cold_start_message()
     assert len(session.next_rows(8)) == 8
+
+
+def test_the_blend_weighs_the_zero_shot_by_how_it_did_on_the_labels_made():
+    y = np.array([0, 1] * 10)
+    right = np.eye(2)[y] * 0.8 + 0.1  # 90% on the right class
+    wrong = right[:, ::-1]
+    assert coldstart.fitted_weight(right, wrong, y) == 1.0  # the zero-shot is right, the model is not
+    assert coldstart.fitted_weight(wrong, right, y) == 0.0  # the model is right: it takes over
+    # through blend(): the fast model's out-of-fold probabilities of its labelled rows
+    classes = ["a", "b"]
+    zs = coldstart.ZeroShot(classes, np.vstack([right, right]), np.ones(40, bool), "similarity", "")
+    model = active.FastModel(classes=classes, multi_label=False, proba=np.vstack([wrong, wrong]), n_labels=20,
+                             version=1, labelled_rows=frozenset(range(20)), oof=wrong)
+    labels = {i: classes[y[i]] for i in range(20)}
+    kept = coldstart.blend(zs, model, labels)
+    assert kept.source == "blend" and kept.weight == 1.0
+    assert kept.suggestion(25)[0] == classes[y[5]]  # the zero-shot's (right) answer wins on an unlabelled row
+
+
+def test_busy_says_when_the_page_must_look_again():
+    release = threading.Event()
+
+    def slow_train(features, labels, classes, version):
+        release.wait(10)
+        return active.FastModel(classes=list(classes), multi_label=False, proba=np.full((len(SPORT + MONEY), 2), .5),
+                                n_labels=len(labels), version=version)
+
+    session = active.LabellingSession(SPORT + MONEY, ["sport", "business"], retrain_every=2, train=slow_train,
+                                      features=active.FeatureMatrix(np.zeros((8, 1)), lambda t: None, "tfidf"))
+    session.label(0, "sport")
+    session.label(4, "business")  # the second label starts a retrain in the background
+    assert session.busy() and session.status().state == "training"
+    release.set()
+    assert session.wait(10)
+    assert not session.busy() and session.status().state == "ready"

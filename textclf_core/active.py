@@ -420,6 +420,9 @@ class FastModel:
     disputed: pd.DataFrame | None = None  # row, given, suggested, confidence (out-of-fold)
     estimators: list = field(default_factory=list, repr=False)
     labelled_rows: frozenset = frozenset()
+    # Out-of-fold probabilities of the labelled rows (sorted), from the cross-validation: what the
+    # cold start weighs the zero-shot against (labelling.coldstart.blend). None without cross-validation.
+    oof: np.ndarray | None = field(default=None, repr=False)
 
     def suggestion(self, row: int) -> tuple[object, float]:
         """(class, confidence) for single-label; (list of classes ≥ 0.5, mean confidence) for multi-label."""
@@ -445,7 +448,7 @@ class FastModel:
         idx = [self.classes.index(c) for c in list(sources) + [into] if c in self.classes]
         merged = self.proba[:, idx].max(axis=1) if self.multi_label else self.proba[:, idx].sum(axis=1)
         proba = np.column_stack(parts + [merged]) if parts else merged[:, None]
-        return _replace(self, classes=keep + [into], proba=proba, estimators=[])
+        return _replace(self, classes=keep + [into], proba=proba, estimators=[], oof=None)
 
 
 def _replace(model: FastModel, **changes) -> FastModel:
@@ -571,15 +574,21 @@ def fit_fast_model(features: FeatureMatrix, labels: dict[int, str], classes: Seq
     X = features.X
     estimators = _fit(X[rows], y, len(classes), multi_label, seed)
     proba = _predict(estimators, X, len(classes), multi_label)
-    estimate, disputed = (cross_validated(X[rows], y, rows, classes, multi_label, seed)
-                          if cross_validate else (None, None))
+    estimate, disputed, oof = (cross_validated(X[rows], y, rows, classes, multi_label, seed, with_oof=True)
+                               if cross_validate else (None, None, None))
     return FastModel(classes=classes, multi_label=multi_label, proba=proba, n_labels=len(rows), version=version,
                      seconds=time.perf_counter() - start, estimate=estimate, disputed=disputed,
-                     estimators=estimators, labelled_rows=frozenset(int(r) for r in rows))
+                     estimators=estimators, labelled_rows=frozenset(int(r) for r in rows), oof=oof)
 
 
-def cross_validated(X, y, rows, classes, multi_label: bool, seed: int, folds: int = 5):
-    """(Estimate, disputed rows) from out-of-fold predictions; (None, None) when there are too few labels."""
+def cross_validated(X, y, rows, classes, multi_label: bool, seed: int, folds: int = 5, with_oof: bool = False):
+    """(Estimate, disputed rows) from out-of-fold predictions; (None, None) when there are too few labels.
+    ``with_oof``: the out-of-fold probabilities (rows in the order of ``rows``) come third (None when too few)."""
+    result = _cross_validated(X, y, rows, classes, multi_label, seed, folds)
+    return result if with_oof else result[:2]
+
+
+def _cross_validated(X, y, rows, classes, multi_label: bool, seed: int, folds: int):
     from sklearn.metrics import f1_score
     from sklearn.model_selection import KFold, StratifiedKFold
 
@@ -587,18 +596,18 @@ def cross_validated(X, y, rows, classes, multi_label: bool, seed: int, folds: in
     if multi_label:
         n_splits = min(folds, n)
         if n_splits < 2:
-            return None, None
+            return None, None, None
         splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
     else:
         smallest = int(np.bincount(y).astype(float)[np.unique(y)].min())
         n_splits = min(folds, smallest)
         if n_splits < 2:
-            return None, None
+            return None, None, None
         splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     oof = np.zeros((n, len(classes)))
     for train, test in splitter.split(np.zeros(n), y if not multi_label else None):
         if not multi_label and len(np.unique(y[train])) < 2:
-            return None, None
+            return None, None, None
         oof[test] = _predict(_fit(X[train], y[train], len(classes), multi_label, seed), X[test],
                              len(classes), multi_label)
     if multi_label:
@@ -616,7 +625,7 @@ def cross_validated(X, y, rows, classes, multi_label: bool, seed: int, folds: in
                                  "confidence": oof[wrong, pred[wrong]]})
         disputed = disputed.sort_values("confidence", ascending=False, kind="stable").reset_index(drop=True)
     low, high = wilson_interval(hits, n)
-    return Estimate(n_labels=n, accuracy=hits / n, low=low, high=high, macro_f1=f1, folds=n_splits), disputed
+    return Estimate(n_labels=n, accuracy=hits / n, low=low, high=high, macro_f1=f1, folds=n_splits), disputed, oof
 
 
 # =============================================================================== the queue

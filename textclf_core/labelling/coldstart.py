@@ -320,13 +320,41 @@ def observed_accuracy(zs: ZeroShot, labels: Mapping[int, str]) -> tuple[float | 
     return float(np.mean([p == labels[r] for p, r in zip(picked, rows)])), len(rows)
 
 
+WEIGHTS = np.linspace(0.0, 1.0, 11)  # the zero-shot shares tried on the labels made
+
+
 def blend_weight(n_labels: int, zero_shot_accuracy: float | None = None, model_accuracy: float | None = None,
                  handover: int = HANDOVER_LABELS) -> float:
-    """The zero-shot's share: ``handover / (handover + n_labels)``; 0 once the fast model's
-    cross-validated accuracy is at least the zero-shot's accuracy on the same labels."""
+    """The zero-shot's share without out-of-fold probabilities: ``handover / (handover + n_labels)``;
+    0 once the fast model's cross-validated accuracy is at least the zero-shot's on the same labels."""
     if zero_shot_accuracy is not None and model_accuracy is not None and model_accuracy >= zero_shot_accuracy:
         return 0.0
     return handover / (handover + max(0, int(n_labels)))
+
+
+def fitted_weight(zero_proba: np.ndarray, oof_proba: np.ndarray, y: np.ndarray) -> float:
+    """The zero-shot share (of :data:`WEIGHTS`) whose mix with the fast model's out-of-fold
+    probabilities has the lowest log loss on the labels made: 0 hands over to the fast model.
+    Shapes (n, k), (n, k), (n,) class ids. Ties go to the smaller share (the trained model)."""
+    idx = np.arange(len(y))
+    losses = [-np.mean(np.log(np.clip(w * zero_proba[idx, y] + (1 - w) * oof_proba[idx, y], 1e-12, 1.0)))
+              for w in WEIGHTS]
+    return float(WEIGHTS[int(np.argmin(np.round(losses, 9)))])
+
+
+def _weight(zs: ZeroShot, model, labels: Mapping[int, str], zp: np.ndarray, handover: int) -> float:
+    """From the out-of-fold probabilities when the fast model has them (enough labels), else the schedule."""
+    oof = getattr(model, "oof", None)
+    rows = sorted(int(r) for r in getattr(model, "labelled_rows", ()) or ())
+    if oof is not None and len(rows) == len(oof) and len(rows) >= CALIBRATE_AFTER:
+        classes = list(model.classes)
+        keep = [i for i, r in enumerate(rows) if zs.known[r] and labels.get(r) in classes]
+        if len(keep) >= CALIBRATE_AFTER:
+            y = np.asarray([classes.index(labels[rows[i]]) for i in keep])
+            return fitted_weight(zp[[rows[i] for i in keep]], np.asarray(oof)[keep], y)
+    zs_acc, _ = observed_accuracy(zs, labels)
+    est = getattr(model, "estimate", None)
+    return blend_weight(len(labels), zs_acc, est.accuracy if est is not None else None, handover)
 
 
 def blend(zs: ZeroShot | None, model, labels: Mapping[int, str], *, handover: int = HANDOVER_LABELS) -> Guide | None:
@@ -342,16 +370,14 @@ def blend(zs: ZeroShot | None, model, labels: Mapping[int, str], *, handover: in
     if model is None:
         return Guide(list(zs.classes), zs.proba, zs.known.copy(), "zero-shot", 1.0, note=note,
                      n_labels=len(labels), extra={"method": zs.method})
-    zs_acc, _ = observed_accuracy(zs, labels)
-    est = getattr(model, "estimate", None)
-    w = blend_weight(len(labels), zs_acc, est.accuracy if est is not None else None, handover)
-    if w == 0.0:
-        return _trained(model)
     classes = list(model.classes)
     zp = np.zeros((len(zs.proba), len(classes)))
     for j, name in enumerate(zs.classes):
         if name in classes:
             zp[:, classes.index(name)] = zs.proba[:, j]
+    w = _weight(zs, model, labels, zp, handover)
+    if w == 0.0:
+        return _trained(model)
     # A class the zero-shot never heard of (added later) gets nothing from it; rows without a guess
     # take the fast model alone.
     mix = w * zp + (1 - w) * model.proba
