@@ -127,7 +127,7 @@ with _ui.guard("label setup"):
         # Labelled before (another tab, a reload, a server restart): continue with its classes and labels,
         # and the fast model kept with them (the queue keeps its order).
         session = sessions[key] = active.LabellingSession(texts, **options)
-        session.maybe_retrain()
+        session.resume()
         session.prepare_cold_start(class_guides(proj))  # only while no model exists yet
         flash("info", f"Continuing where you left off: {len(session.labels()):,} labels so far.")
     if isinstance(log, active.ProjectLabelLog) and log.changes is not _ui.change_log():
@@ -193,13 +193,17 @@ guide = session.guide()
 card, side = st.columns([3, 2], gap="large")
 
 
-def suggestion_line(suggestion, guide) -> str:
+def suggestion_line(suggestion, guide, row: int) -> str:
     """The suggestion as the user should read it: a zero-shot guess says it is not trained."""
     value, confidence = suggestion
     shown = html.escape(", ".join(value) if isinstance(value, list) else (value or "(no class)"))
     if guide is not None and guide.source == "zero-shot":
-        return (f"Zero-shot guess: **{shown}** · {confidence:.0%} ({html.escape(guide.note)}: from the class names "
-                f"and guidelines; **Enter** accepts)")
+        tuned = guide.extra.get("calibrated_on")
+        words = guide.extra.get("words")
+        how = ("class words found in the text: the English encoder cannot read it"
+               if words is not None and words[row] else "from the class names and guidelines")
+        return (f"Zero-shot guess: **{shown}** · {confidence:.0%} (not trained: {how}"
+                + (f"; confidence fitted on your {tuned} labels" if tuned else "") + "; **Enter** accepts)")
     extra = f" ({html.escape(guide.note)})" if guide is not None and guide.source == "blend" else ""
     return f"Model suggests **{shown}** · {confidence:.0%} sure{extra} (**Enter** accepts)"
 
@@ -237,7 +241,7 @@ with card:
         suggestion = session.suggestion(row)
         about = st.container()
         if suggestion is not None:
-            about.markdown(suggestion_line(suggestion, guide))
+            about.markdown(suggestion_line(suggestion, guide, row))
         else:
             about.caption(session.cold_start_message() or session.status().message)
         if current_label is not None:

@@ -233,3 +233,19 @@ def test_busy_says_when_the_page_must_look_again():
     release.set()
     assert session.wait(10)
     assert not session.busy() and session.status().state == "ready"
+
+
+def test_a_reload_retrains_in_the_background_when_labels_came_after_the_kept_model(tmp_path):
+    frame = small_frame(n_per_class=40, classes=("pos", "neg"), seed=1)
+    texts, gold = frame["review"].tolist(), frame["sentiment"].tolist()
+    first = active.LabellingSession(texts, ["pos", "neg"], label_log=active.LabelLog(tmp_path),
+                                    scheduler=active.ImmediateScheduler(), retrain_every=20)
+    for _ in range(25):
+        row = first.current()
+        first.label(row, gold[row])
+    scheduler = active.ManualScheduler()
+    again = active.LabellingSession(texts, label_log=active.LabelLog(tmp_path), scheduler=scheduler)
+    assert again.model.n_labels == 20
+    assert again.resume() and scheduler.run_pending()
+    assert again.model.n_labels == 25 and again.model.version == first.model.version + 1
+    assert not again.resume()  # nothing new since

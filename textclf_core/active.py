@@ -1235,6 +1235,17 @@ class LabellingSession:
         self.request_retrain()
         return True
 
+    def resume(self) -> bool:
+        """After a reload: retrain in the background when labels were made since the kept model (or
+        none was kept); the kept model orders the queue meanwhile. True when a retrain was asked for."""
+        model = self.model
+        if model is None:
+            return self.maybe_retrain()
+        if len(self.labels()) == model.n_labels or not trainable(self.labels(), self.multi_label):
+            return False
+        self.request_retrain()
+        return True
+
     def request_retrain(self) -> None:
         labels = self.labels()
         if not trainable(labels, self.multi_label):

@@ -84,6 +84,7 @@ class ZeroShot:
     message: str
     temperature: float = 1.0
     seconds: float = 0.0
+    words: np.ndarray | None = None  # bool (n,): guessed from class words (text the encoder cannot read)
 
 
 @dataclass
@@ -272,7 +273,7 @@ def zero_shot(texts: Sequence[str], classes: Sequence[ClassDescription], *, mode
                        else synthetic_proba(text_vectors, prompt_vectors, owner, k, seed=seed))
         known[rows] = True
     return ZeroShot(names, proba, known, method if len(rows) else "keywords", _message(readable, rows, n),
-                    seconds=time.perf_counter() - start)
+                    seconds=time.perf_counter() - start, words=known & ~readable)
 
 
 def _message(readable: np.ndarray, rows: np.ndarray, n: int) -> str:
@@ -308,7 +309,8 @@ def calibrated(zs: ZeroShot, labels: Mapping[int, str]) -> ZeroShot:
     t = float(fit_temperature(zs.proba[idx], [labels[r] for r in rows], zs.classes))
     proba = zs.proba.copy()
     proba[zs.known] = apply_temperature(zs.proba[zs.known], t)
-    return ZeroShot(zs.classes, proba, zs.known, zs.method, zs.message, temperature=t, seconds=zs.seconds)
+    return ZeroShot(zs.classes, proba, zs.known, zs.method, zs.message, temperature=t, seconds=zs.seconds,
+                    words=zs.words)
 
 
 def observed_accuracy(zs: ZeroShot, labels: Mapping[int, str]) -> tuple[float | None, int]:
@@ -368,8 +370,9 @@ def blend(zs: ZeroShot | None, model, labels: Mapping[int, str], *, handover: in
     zs = calibrated(zs, labels)
     note = ZERO_SHOT_NOTE + (f", calibrated on {len(labels)} labels" if zs.temperature != 1.0 else "")
     if model is None:
+        calibrated_on = len(labels) if zs.temperature != 1.0 else 0
         return Guide(list(zs.classes), zs.proba, zs.known.copy(), "zero-shot", 1.0, note=note,
-                     n_labels=len(labels), extra={"method": zs.method})
+                     n_labels=len(labels), extra={"method": zs.method, "calibrated_on": calibrated_on, "words": zs.words})
     classes = list(model.classes)
     zp = np.zeros((len(zs.proba), len(classes)))
     for j, name in enumerate(zs.classes):
