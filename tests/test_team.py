@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -255,3 +257,36 @@ def test_consensus_through_the_data_path_of_a_project(tmp_path):
     assert setup.label_source["source"] == "consensus" and setup.label_source["texts"] == len(truth)
     assert setup.label_source["method"] == "majority"  # one annotator: nothing for CROWDLAB to weigh
     assert setup.prepared["label"].tolist() == truth
+
+
+def test_the_team_from_the_command_line_and_a_cli_run_on_the_consensus(tmp_path, monkeypatch, capsys):
+    from textclf_core import cli
+    from textclf_core.projects import ProjectStore as Store
+
+    monkeypatch.chdir(tmp_path)
+    texts = [f"{t} ({i})" for i, t in enumerate((POS + NEG) * 3)]
+    truth = (["pos"] * 10 + ["neg"] * 10) * 3
+    project = Store().create(pd.DataFrame({"text": texts, "label": ["neg"] * len(texts)}).to_csv(index=False)
+                             .encode("utf-8"), name="cli team", filename="c.csv", text_col="text", label_col="label")
+    assert cli.main(["team", "add", project.id, "ann"]) == 0
+    assert cli.main(["team", "add", project.id, "rev", "--role", "reviewer"]) == 0
+    assert cli.main(["team", "overlap", project.id, "0.5"]) == 0
+    assert project.team().overlap_share == 0.5 and project.team().role_of("rev") == "reviewer"
+    for row, true in enumerate(truth):
+        team.add_annotation(project, row, true, "ann")
+        team.add_annotation(project, row, "neg" if row % 7 == 0 else true, "bob")
+    capsys.readouterr()
+    assert cli.main(["team", "show", project.id]) == 0
+    shown = capsys.readouterr().out
+    assert "Agreement is" in shown and "disagreements to settle" in shown
+    out = tmp_path / "a.json"
+    assert cli.main(["team", "export", project.id, "--format", "label-studio", "--out", str(out)]) == 0
+    tasks = json.loads(out.read_text(encoding="utf-8"))
+    assert len(tasks) == len(truth)
+    assert tasks[0]["annotations"][0]["result"][0]["value"]["choices"]
+    assert cli.main(["train", "--project", project.id, "--strategy", "baseline", "--label-source", "consensus",
+                     "--no-progress"]) == 0
+    run = RunStore().list()[0]
+    assert run.name.endswith("consensus labels")
+    assert RunStore().get(run.id).config.label_source == "consensus"
+    assert cli.main(["train", "--project", project.id, "--label-source", "votes"]) == 2
