@@ -39,8 +39,9 @@ import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 
 from .errors import TextclfError
@@ -363,6 +364,96 @@ def read_change_log(path: str | Path) -> ChangeLog:
     return ChangeLog(ProjectChangeLog(path).changes)
 
 
+# --- the team's settings (textclf_core.labelling.team uses them; kept here, with the project) ---------
+
+ROLES = ("owner", "annotator", "reviewer")
+
+
+@dataclass
+class Member:
+    """One person on the project: ``owner`` (sets the team up), ``annotator`` (labels), ``reviewer``
+    (settles disagreements). A name is a signed-in user's name, or a guest's when sign-in is off."""
+
+    name: str
+    role: str = "annotator"
+
+    def __post_init__(self) -> None:
+        self.name = str(self.name or "").strip()
+        if not self.name:
+            raise TextclfError("A team member needs a name", hint="Type the person's user name")
+        if self.role not in ROLES:
+            raise TextclfError(f"Role {self.role!r} is not one of: {', '.join(ROLES)}",
+                               hint="Choose owner, annotator or reviewer")
+
+
+@dataclass
+class TeamSettings:
+    """Who is on the team and how texts are shared out.
+
+    overlap_share : share of the texts (0..1) labelled by ``per_text`` annotators each, to measure
+      agreement (e.g. 0.1 with per_text 2: one text in ten goes to two people).
+    per_text : annotators per overlapping text (at least 2; capped by the number of annotators).
+    seed : the assignment's seed; the same seed gives everyone the same share, whatever they open.
+    """
+
+    members: list[Member] = field(default_factory=list)
+    overlap_share: float = 0.0
+    per_text: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.members = [m if isinstance(m, Member) else Member(**m) for m in self.members]
+        names = [m.name for m in self.members]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise TextclfError(f"{', '.join(twice)} is on the team twice", hint="Keep one role per person")
+        try:
+            self.overlap_share = float(self.overlap_share)
+        except (TypeError, ValueError):
+            raise TextclfError(f"The overlap share must be a number, got {self.overlap_share!r}") from None
+        if not 0 <= self.overlap_share <= 1:
+            raise TextclfError(f"The overlap share must be between 0 and 1, got {self.overlap_share:g}",
+                               hint="For example 0.1: one text in ten is labelled by several people")
+        if not isinstance(self.per_text, (int, np.integer)) or isinstance(self.per_text, bool) or self.per_text < 2:
+            raise TextclfError(f"Annotators per overlapping text must be a whole number of at least 2, "
+                               f"got {self.per_text!r}")
+        self.per_text = int(self.per_text)
+        self.seed = int(self.seed)
+
+    @property
+    def annotators(self) -> list[str]:
+        return [m.name for m in self.members if m.role == "annotator"]
+
+    @property
+    def reviewers(self) -> list[str]:
+        """Who may settle a disagreement: reviewers and owners."""
+        return [m.name for m in self.members if m.role in ("reviewer", "owner")]
+
+    def role_of(self, name: str | None) -> str | None:
+        return next((m.role for m in self.members if m.name == name), None)
+
+    def with_member(self, name: str, role: str = "annotator") -> "TeamSettings":
+        """A copy with ``name`` added (or given this role)."""
+        members = [m for m in self.members if m.name != str(name).strip()] + [Member(name, role)]
+        return TeamSettings(members, self.overlap_share, self.per_text, self.seed)
+
+    def without_member(self, name: str) -> "TeamSettings":
+        return TeamSettings([m for m in self.members if m.name != name], self.overlap_share, self.per_text,
+                            self.seed)
+
+    def to_dict(self) -> dict:
+        return {"members": [asdict(m) for m in self.members], "overlap_share": self.overlap_share,
+                "per_text": self.per_text, "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "TeamSettings":
+        data = dict(data or {})
+        return cls(members=[Member(**{k: v for k, v in dict(m).items() if k in ("name", "role")})
+                            for m in data.get("members") or []],
+                   overlap_share=data.get("overlap_share", 0.0), per_text=data.get("per_text", 2),
+                   seed=data.get("seed", 0))
+
+
 # --- projects --------------------------------------------------------------------------------
 
 @dataclass
@@ -527,8 +618,6 @@ class Project:
     def team(self):
         """Who labels and reviews this project, and the overlap setting (``team.json``);
         a :class:`textclf_core.labelling.team.TeamSettings` (no members when none was set)."""
-        from .labelling.team import TeamSettings
-
         try:
             data = json.loads((self.path / TEAM_FILE).read_text(encoding="utf-8"))
         except FileNotFoundError:
