@@ -15,6 +15,19 @@ if project is None:
     st.info("Teams work on a project: upload a file on the Upload page first.", icon=":material/group:")
     st.stop()
 
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def agreement_of(frame, classes):
+    """Bootstrap intervals take a second or more: computed once per set of annotations."""
+    return team.agreement(frame, classes)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def model_probs(texts, frame, classes):
+    return team.out_of_sample_probs(texts, frame, classes)
+
+
 settings = project.team()
 if _ui.user():
     me = _ui.user()
@@ -83,7 +96,7 @@ if frame["annotator"].nunique() < 2 if len(frame) else True:
     st.info("Agreement appears once two people have labelled the same texts.", icon=":material/handshake:")
 else:
     with _ui.guard("agreement"):
-        result = team.agreement(frame, classes)
+        result = agreement_of(frame, classes)
         st.markdown(f"**{result.sentence}.**")
         c1, c2 = st.columns(2)
         c1.metric("Krippendorff's α", _ui.fmt(result.alpha, "f3"),
@@ -113,7 +126,7 @@ else:
         probs = None
         if method == "crowdlab":
             with st.spinner("Cross-validating a TF-IDF model on the annotations…"):
-                probs = team.out_of_sample_probs(texts, frame, classes)
+                probs = model_probs(texts, frame, classes)
         cons = team.consensus(frame, classes, probs, method=method, settled=settled)
         cons.insert(1, "text", [texts[r] for r in cons["row"]])
         st.dataframe(cons.round(3), hide_index=True, height=240)

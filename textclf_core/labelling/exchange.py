@@ -170,6 +170,14 @@ def read_label_studio(source) -> pd.DataFrame:
 
 
 # =============================================================================== import
+def _given(value) -> bool:
+    """Not None and not NaN (a missing cell of a read file)."""
+    try:
+        return value is not None and not bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return True
+
+
 def _match_rows(project, frame: pd.DataFrame) -> pd.Series:
     """The project row of each line (-1 when its text is not in the project)."""
     from ..data import duplicate_keys
@@ -179,14 +187,13 @@ def _match_rows(project, frame: pd.DataFrame) -> pd.Series:
     first: dict[str, int] = {}
     for i, key in enumerate(keys):
         first.setdefault(key, i)
-    given_keys = duplicate_keys([str(t) if t is not None and t == t else "" for t in frame["text"]])
+    given_keys = duplicate_keys([str(t) if _given(t) else "" for t in frame["text"]])
     rows = []
     for row, text, key in zip(frame["row"], frame["text"], given_keys):
-        ok_row = row is not None and row == row and 0 <= int(row) < len(texts)
-        if ok_row and (text is None or text != text or keys[int(row)] == key):
-            rows.append(int(row))
+        if _given(row) and 0 <= int(row) < len(texts) and (not _given(text) or keys[int(row)] == key):
+            rows.append(int(row))  # the row we wrote, its text unchanged
         else:
-            rows.append(first.get(key, -1) if text is not None and text == text else -1)
+            rows.append(first.get(key, -1) if _given(text) else -1)
     return pd.Series(rows, index=frame.index, dtype="int64")
 
 
