@@ -16,6 +16,13 @@ Modules (no streamlit anywhere):
 - :mod:`.exchange` — annotations in and out: Label Studio's JSON, and JSONL / Parquet that
   Hugging Face ``datasets`` loads.
 - :mod:`.coldstart` — suggestions before the first label, from the class names and descriptions.
+- :mod:`.team_log` — one annotator's labels in the label-log interface a ``LabellingSession`` uses
+  (the Label page on a team project: own labels only, own undo, the overlap queue).
+- :mod:`.model_store` — the Label page's fast model kept with the labels (a reload keeps the queue).
+
+Layering: the team's settings (``TeamSettings``, ``Member``) are stored with the project and defined in
+:mod:`textclf_core.projects` (re-exported by :mod:`.team`), so the store never imports this package;
+``training_setup`` reads the consensus from here when ``RunConfig.label_source == "consensus"``.
 
 The active-learning session (queue, fast model, retrainer) is :mod:`textclf_core.active`.
 """
