@@ -166,8 +166,6 @@ def mean_curve(runs: list[list]) -> list:
 
 
 def run_data(name: str, seeds: list[int]) -> dict:
-    import numpy as np
-
     from textclf_core import active
     from textclf_core.labelling import coldstart
 

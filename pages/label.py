@@ -343,23 +343,27 @@ def guidelines_panel(proj) -> None:
                 st.caption(f"e.g. {example}")
         if book.version:
             st.caption(f"Saved {book.saved_at} by {book.author or 'someone'}")
-        with st.popover("Edit the guidelines", icon=":material/edit:"):
-            with st.form("label_guidelines", border=False):
-                edited = {}
-                for j, name in enumerate(classes):
-                    g = book.for_class(name)
-                    desc = st.text_area(f"{name}: what it means", value=g.description, key=f"label_guide_desc_{j}")
-                    examples = st.text_area(f"{name}: example texts (one per line)", value="\n".join(g.examples),
-                                            key=f"label_guide_ex_{j}")
-                    edited[name] = {"description": desc, "examples": examples.splitlines()}
-                note = st.text_input("What changed (optional)", key="label_guide_note")
-                if st.form_submit_button("Save the guidelines", type="primary"):
-                    with _ui.guard("guidelines"):
-                        saved = guidelines.save(proj, edited, author=me or _ui.identity(), note=note)
-                        if session.model is None:  # the cold start reads the new descriptions
-                            session.prepare_cold_start(class_guides(proj))
-                        flash("info", f"Guidelines saved as version {saved.version}.")
-                        st.rerun()
+        with st.popover("Edit the guidelines", icon=":material/edit:"), st.form("label_guidelines", border=False):
+            edit_guidelines(proj, book)
+
+
+def edit_guidelines(proj, book) -> None:
+    """One description and example texts per class; saving makes a new dated version (and feeds the cold start)."""
+    edited = {}
+    for j, name in enumerate(classes):
+        g = book.for_class(name)
+        desc = st.text_area(f"{name}: what it means", value=g.description, key=f"label_guide_desc_{j}")
+        examples = st.text_area(f"{name}: example texts (one per line)", value="\n".join(g.examples),
+                                key=f"label_guide_ex_{j}")
+        edited[name] = {"description": desc, "examples": examples.splitlines()}
+    note = st.text_input("What changed (optional)", key="label_guide_note")
+    if st.form_submit_button("Save the guidelines", type="primary"):
+        with _ui.guard("guidelines"):
+            saved = guidelines.save(proj, edited, author=me or _ui.identity(), note=note)
+            if session.model is None:  # the cold start reads the new descriptions
+                session.prepare_cold_start(class_guides(proj))
+            flash("info", f"Guidelines saved as version {saved.version}.")
+            st.rerun()
 
 
 def watch_background() -> None:

@@ -9,7 +9,10 @@ samples (BBC news, movie reviews) with the bundled MiniLM encoder:
 - ``synthetic`` (SetFit-style): the same templates and examples are training rows of a logistic
   regression head on the frozen embeddings.
 
-:data:`DEFAULT_METHOD` is the one that won (see the bench's README entry). The guesses are honest
+:data:`DEFAULT_METHOD` is the one that won: on the test splits, with one-line descriptions, 0.899
+against 0.881 accuracy on BBC news (names only: 0.811 against 0.796) and 0.657 against 0.655 on movie
+reviews; and its confidence was honest out of the box on BBC news (ECE 0.048, the synthetic head's
+0.465: it says 30% when it is right 90% of the time). The guesses are honest
 about what they are: a :class:`Guide` from the zero-shot alone says ``source == "zero-shot"`` (the
 page labels it "zero-shot guess, not trained"), and once labels exist its temperature is fitted on
 them (:func:`calibrated`), so "80% sure" means what it says on this data. As labels arrive the
@@ -29,8 +32,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -344,19 +347,27 @@ def fitted_weight(zero_proba: np.ndarray, oof_proba: np.ndarray, y: np.ndarray) 
     return float(WEIGHTS[int(np.argmin(np.round(losses, 9)))])
 
 
-def _weight(zs: ZeroShot, model, labels: Mapping[int, str], zp: np.ndarray, handover: int) -> float:
-    """From the out-of-fold probabilities when the fast model has them (enough labels), else the schedule."""
+def _weight(zs: ZeroShot, model, labels: Mapping[int, str], zp: np.ndarray, handover: int
+            ) -> tuple[float, float | None]:
+    """(zero-shot share, the fast model's temperature) from its out-of-fold probabilities when it has
+    them (enough labels), else (the schedule, None). The fast model is calibrated first: its one-vs-rest
+    probabilities are flat (0.4 on the right class at 97% accuracy on BBC news), and a flat model
+    loses any log-loss comparison it should win."""
     oof = getattr(model, "oof", None)
     rows = sorted(int(r) for r in getattr(model, "labelled_rows", ()) or ())
     if oof is not None and len(rows) == len(oof) and len(rows) >= CALIBRATE_AFTER:
+        from ..calibration import apply_temperature, fit_temperature
+
         classes = list(model.classes)
         keep = [i for i, r in enumerate(rows) if zs.known[r] and labels.get(r) in classes]
         if len(keep) >= CALIBRATE_AFTER:
             y = np.asarray([classes.index(labels[rows[i]]) for i in keep])
-            return fitted_weight(zp[[rows[i] for i in keep]], np.asarray(oof)[keep], y)
+            oof = np.asarray(oof)[keep]
+            t = float(fit_temperature(oof, y))
+            return fitted_weight(zp[[rows[i] for i in keep]], apply_temperature(oof, t), y), t
     zs_acc, _ = observed_accuracy(zs, labels)
     est = getattr(model, "estimate", None)
-    return blend_weight(len(labels), zs_acc, est.accuracy if est is not None else None, handover)
+    return blend_weight(len(labels), zs_acc, est.accuracy if est is not None else None, handover), None
 
 
 def blend(zs: ZeroShot | None, model, labels: Mapping[int, str], *, handover: int = HANDOVER_LABELS) -> Guide | None:
@@ -378,13 +389,16 @@ def blend(zs: ZeroShot | None, model, labels: Mapping[int, str], *, handover: in
     for j, name in enumerate(zs.classes):
         if name in classes:
             zp[:, classes.index(name)] = zs.proba[:, j]
-    w = _weight(zs, model, labels, zp, handover)
+    w, temperature = _weight(zs, model, labels, zp, handover)
     if w == 0.0:
         return _trained(model)
+    from ..calibration import apply_temperature
+
+    fast = apply_temperature(model.proba, temperature)
     # A class the zero-shot never heard of (added later) gets nothing from it; rows without a guess
     # take the fast model alone.
-    mix = w * zp + (1 - w) * model.proba
-    mix = np.where(zs.known[:, None], mix, model.proba)
+    mix = w * zp + (1 - w) * fast
+    mix = np.where(zs.known[:, None], mix, fast)
     mix = mix / np.maximum(mix.sum(axis=1, keepdims=True), 1e-12)
     return Guide(classes, mix, np.ones(len(mix), bool), "blend", w, version=model.version,
                  note=f"zero-shot {w:.0%} + model trained on {model.n_labels} labels", n_labels=len(labels),
