@@ -136,6 +136,26 @@ def test_kappa_and_alpha_on_a_case_with_known_values():
     assert "Only 10 texts" in result.sentence  # a small overlap says how wide the interval is
 
 
+def test_the_vectorised_bootstrap_alpha_equals_the_krippendorff_package():
+    import krippendorff
+
+    rng = np.random.default_rng(1)
+    mat = rng.integers(0, 4, size=(3, 60)).astype(float)
+    mat[rng.random(mat.shape) < 0.3] = np.nan  # not everyone labels every text
+    pairable = (~np.isnan(mat)).sum(axis=0) >= 2
+    counts = np.stack([(mat[:, pairable] == v).sum(axis=0) for v in range(4)], axis=1).astype(float)
+    weights = np.zeros((5, len(counts)))
+    weights[0] = 1  # the data itself
+    for b in range(1, 5):
+        np.add.at(weights[b], rng.integers(0, len(counts), len(counts)), 1)
+    ours = team.alpha_samples(counts, weights)
+    for b in range(5):
+        picked = np.repeat(np.flatnonzero(pairable), weights[b].astype(int))
+        ref = krippendorff.alpha(reliability_data=mat[:, picked], level_of_measurement="nominal",
+                                 value_domain=[0, 1, 2, 3])
+        assert ours[b] == pytest.approx(ref)
+
+
 def test_perfect_and_chance_agreement_and_the_confused_classes():
     same = ["a", "b", "c", "a", "b", "c"]
     perfect = team.agreement(_frame({"x": same, "y": same, "z": same}), ["a", "b", "c"])
