@@ -132,9 +132,26 @@ else:
         st.dataframe(cons.round(3), hide_index=True, height=240)
         st.markdown("Annotators' estimated quality")
         st.dataframe(team.annotator_quality(frame, classes, probs).round(3), hide_index=True)
-        st.caption("A run learns these labels when its label source is the consensus (`textclf train "
+        st.caption("A run learns these labels when its label source is the consensus (here, or `textclf train "
                    "--label-source consensus`): majority until two people share 10 texts, CROWDLAB after; "
-                   "a reviewer's decision wins, and the run's name ends with “consensus labels”.")
+                   "a reviewer's decision wins; texts nobody annotated keep the label column's label; the "
+                   "run's name ends with “consensus labels”.")
+    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+    strategy = c1.selectbox("Train on the consensus with", ["baseline", "auto"], key="team_strategy",
+                            format_func={"baseline": "TF-IDF baseline (seconds)",
+                                         "auto": "Auto (the default time budget)"}.get)
+    if c2.button("Train on the consensus", icon=":material/model_training:"):
+        with _ui.guard("train on the consensus"):
+            from textclf_core.config import RunConfig
+
+            config = RunConfig(strategy=strategy, text_col=ds["text_col"], label_col=ds.get("label_col") or "label",
+                               label_source="consensus", data_path=str(ds.get("filename") or ds["name"]))
+            job_id = _ui.job_manager().submit(config, _ui.working_frame(), **_ui.job_details())
+            _ui.remember_job(job_id)
+            st.session_state["team_training_job"] = job_id
+    if st.session_state.get("team_training_job"):
+        st.success("Training on the consensus is queued; follow it on the Training page.", icon=":material/queue:")
+        st.page_link(_ui.PAGES["training"], label="Go to Training", icon=":material/monitoring:")
 
 # --- the reviewer's queue ----------------------------------------------------------------------
 st.subheader("Disagreements")
