@@ -126,6 +126,7 @@ def test_kappa_and_alpha_on_a_case_with_known_values():
     b = ["pos"] * 4 + ["neg", "pos"] + ["neg"] * 4
     result = team.agreement(_frame({"a": a, "b": b}), ["neg", "pos"])
     assert result.n_overlap == 10
+    assert result.pairs[["annotator_a", "annotator_b", "n"]].values.tolist() == [["a", "b", 10]]
     assert result.pairs["kappa"].iloc[0] == pytest.approx(0.6)
     assert result.pairs["agreement"].iloc[0] == pytest.approx(0.8)
     assert result.alpha == pytest.approx(0.62)

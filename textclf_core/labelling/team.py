@@ -270,11 +270,11 @@ def pair_kappas(frame: pd.DataFrame, classes: Sequence[str], *, seed: int = 0) -
         ya, yb = both[a].map(index).to_numpy(), both[b].map(index).to_numpy()
         kappa = float(cohen_kappa_score(ya, yb, labels=list(range(k)))) if len(set(ya) | set(yb)) > 1 else float("nan")
         codes = ya * k + yb
-        b = resamples_for(n, BOOTSTRAP)
-        picks = rng.integers(0, n, size=(b, n))
-        counts = np.zeros((b, k * k))
-        np.add.at(counts, (np.repeat(np.arange(b), n), codes[picks].ravel()), 1)
-        low, high = _interval(_kappa_from_counts(counts.reshape(b, k, k)))
+        draws = resamples_for(n, BOOTSTRAP)
+        picks = rng.integers(0, n, size=(draws, n))
+        counts = np.zeros((draws, k * k))
+        np.add.at(counts, (np.repeat(np.arange(draws), n), codes[picks].ravel()), 1)
+        low, high = _interval(_kappa_from_counts(counts.reshape(draws, k, k)))
         out.append({"annotator_a": a, "annotator_b": b, "n": n, "agreement": float((ya == yb).mean()),
                     "kappa": kappa, "low": low, "high": high})
     return pd.DataFrame(out, columns=["annotator_a", "annotator_b", "n", "agreement", "kappa", "low", "high"])
