@@ -96,6 +96,12 @@ def test_overlap_queue_is_seeded_shared_and_interleaved():
     assert positions[0] < len(q) // 4 and positions[-1] > 3 * len(q) // 4
     assert team.queue_for(settings, "ann", rows) == q  # deterministic
     assert team.queue_for(settings, "someone else", rows[:5]) == rows[:5]
+    # a new annotator takes rows over; no row moves between the others
+    before = team.assignment(settings, rows)
+    after = team.assignment(settings.with_member("dee"), rows)
+    for row in rows:
+        assert set(after[row]) - {"dee"} <= set(before[row])
+    assert any("dee" in people for people in after.values())
 
 
 def test_overlap_texts_are_hidden_from_the_second_annotator_until_they_answer(tmp_path):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import zlib
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
@@ -142,8 +143,9 @@ def assignment(settings: TeamSettings, rows: Sequence[int]) -> dict[int, list[st
         return {int(r): list(people) for r in rows_arr}
     overlap = _unit(rows_arr, settings.seed, 1) < settings.overlap_share
     per_text = min(settings.per_text, len(people))
-    # One score per (row, person): the row's people are those with the lowest scores.
-    scores = np.stack([_unit(rows_arr, settings.seed, 100 + i) for i in range(len(people))], axis=1)
+    # One score per (row, person), keyed by the person's name: the row's people are those with the
+    # lowest scores (rendezvous hashing), so a new annotator only takes rows over, nobody else's move.
+    scores = np.stack([_unit(rows_arr, settings.seed, 100 + zlib.crc32(p.encode("utf-8"))) for p in people], axis=1)
     order = np.argsort(scores, axis=1, kind="stable")
     out = {}
     for i, row in enumerate(rows_arr.tolist()):
