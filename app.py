@@ -18,6 +18,7 @@ pages = {
         st.Page(ui.PAGES["upload"], title="Upload", icon=":material/upload_file:", default=True),
         st.Page(ui.PAGES["label"], title="Label", icon=":material/keyboard:"),
         st.Page(ui.PAGES["review"], title="Label review", icon=":material/rule:"),
+        st.Page(ui.PAGES["team"], title="Team", icon=":material/group:"),
     ],
     "Train": [
         st.Page(ui.PAGES["strategy"], title="Strategy", icon=":material/tune:"),

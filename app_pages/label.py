@@ -21,9 +21,11 @@ import app_ui as ui
 from textclf_core.labelling import active
 from textclf_core.errors import TextclfError
 from textclf_core.figures import class_distribution
-from textclf_core.figures import labelling_curve
+from textclf_core.figures_active import learning_curve
+from textclf_core.labelling import guidelines, team, team_log
 
 MAX_SHORTCUT_CLASSES = 10  # digits 1-9 and 0
+POLL_SECONDS = 2.0  # while a retrain or the cold start runs, how often the page looks whether it ended
 # streamlit-shortcuts listens on the whole document; while a text field has the focus its keys are
 # the user's, so its map is emptied for that one key press (restored once the event is done).
 TYPING_GUARD = """<script>
@@ -76,19 +78,57 @@ def project_log(ds: dict) -> active.ProjectLabelLog:
     return active.ProjectLabelLog(proj, ui.change_log(), base_labels=base)
 
 
+def the_project(ds: dict):
+    return ui.project_store().get(ds["project"], user=ui.user()) if ds.get("project") else None
+
+
+def annotator_name(proj) -> str | None:
+    """Who labels on a team project: the signed-in user, else a named guest picked here. None: no team."""
+    if proj is None or not team_log.is_team_project(proj):
+        return None
+    signed = ui.user()
+    if signed:
+        return signed
+    names = proj.team().annotators
+    return st.selectbox("Label as", names, key="label_as", help="Sign-in is off: pick your name on this team "
+                        "(the owner adds names on the Team page). Your labels are kept as yours.")
+
+
+def session_options(ds: dict, proj, me: str | None) -> dict:
+    """Where the labels go (the project's log, or one annotator's on a team) and the fast model's name."""
+    if proj is None:
+        return {"label_log": active.LabelLog.for_data(active.data_fingerprint(texts))}
+    column = ds.get("label_col") or "label"
+    if me is None:
+        return {"label_log": project_log(ds), "model_name": f"fast_model-{column}"}
+    return {"label_log": team_log.TeamLabelLog(proj, me, meta_log=project_log(ds)),
+            "model_name": f"fast_model-{column}-{me}", "arrange": team_log.queue_arrangement(proj, me)}
+
+
+def class_guides(proj) -> dict:
+    """The codebook's descriptions and examples by class (for the cold start); {} outside a project."""
+    if proj is None:
+        return {}
+    book = guidelines.current(proj)
+    return {name: {"description": g.description, "examples": list(g.examples)} for name, g in book.classes.items()}
+
+
 with ui.guard("label setup"):
     sessions = st.session_state.setdefault("label_sessions", {})
-    # One session per project and label column (a new column choice is new labels).
-    key = (ds["project"], ds.get("label_col")) if ds.get("project") else active.data_fingerprint(texts)
+    proj = the_project(ds)
+    me = annotator_name(proj)
+    # One session per project and label column (a new column choice is new labels), and per annotator on a team.
+    key = ((ds["project"], ds.get("label_col")) + ((me,) if me else ())) if ds.get("project") \
+        else active.data_fingerprint(texts)
     session: active.LabellingSession | None = sessions.get(key)
-    if ds.get("project"):
-        log = session.log if session is not None else project_log(ds)
-    else:  # a table that is not a project (none is made today, kept for safety): a file log by its texts
-        log = session.log if session is not None else active.LabelLog.for_data(key)
+    options = {"label_log": session.log} if session is not None else session_options(ds, proj, me)
+    log = options["label_log"]
     if session is None and log.meta().get("classes"):
-        # Labelled before (another tab, a reload, a server restart): continue with its classes and labels.
-        session = sessions[key] = active.LabellingSession(texts, label_log=log)
-        session.maybe_retrain()
+        # Labelled before (another tab, a reload, a server restart): continue with its classes and labels,
+        # and the fast model kept with them (the queue keeps its order).
+        session = sessions[key] = active.LabellingSession(texts, **options)
+        session.resume()
+        session.prepare_cold_start(class_guides(proj))  # only while no model exists yet
         flash("info", f"Continuing where you left off: {len(session.labels()):,} labels so far.")
     if isinstance(log, active.ProjectLabelLog) and log.changes is not ui.change_log():
         log.refresh()  # the project was reopened since: read the edits made meanwhile
@@ -102,6 +142,11 @@ if session is None:
         import_col = st.selectbox("…or take the class names from a column", columns, key="label_import_col",
                                   format_func=lambda c: "(none)" if c is None else c)
         multi = st.toggle("Several classes per text (multi-label)", key="label_multi")
+        cold = st.toggle("Suggest from the class names and guidelines before the first label", value=True,
+                         key="label_cold_start",
+                         help="Reads the texts with the bundled English encoder (texts in other scripts only get "
+                              "a match of the class words). Its guesses are marked as not trained until the "
+                              "model has learnt from your labels.")
         start = st.form_submit_button("Start labelling", type="primary", icon=":material/play_arrow:")
     if start:
         with ui.guard("label start"):
@@ -120,11 +165,13 @@ if session is None:
                 # A file of texts only: the labels need a column of the project to go to.
                 column = ui.project_store().get(ds["project"], user=ui.user()).add_label_column("label")
                 ds = ui.open_project(ds["project"])
-                log = project_log(ds)
-                key = (ds["project"], column)
+                options = session_options(ds, proj, me)
+                key = (ds["project"], column) + ((me,) if me else ())
                 flash("info", f"Your labels go to a new column '{column}' of project {ds['name']}; "
                               "Label review, Training and a reload see them.")
-            sessions[key] = active.LabellingSession(texts, classes, multi_label=multi, label_log=log)
+            session = sessions[key] = active.LabellingSession(texts, classes, multi_label=multi, **options)
+            if cold:
+                session.prepare_cold_start(class_guides(proj))
             st.rerun()
     st.stop()
 
@@ -142,7 +189,39 @@ if st.session_state.get("label_flash"):
 labels = session.labels()
 classes = session.classes
 row = session.current()
+guide = session.guide()
 card, side = st.columns([3, 2], gap="large")
+
+
+def suggestion_line(suggestion, guide, row: int) -> str:
+    """The suggestion as the user should read it: a zero-shot guess says it is not trained."""
+    value, confidence = suggestion
+    shown = html.escape(", ".join(value) if isinstance(value, list) else (value or "(no class)"))
+    if guide is not None and guide.source == "zero-shot":
+        tuned = guide.extra.get("calibrated_on")
+        words = guide.extra.get("words")
+        how = ("class words found in the text: the English encoder cannot read it"
+               if words is not None and words[row] else "from the class names and guidelines")
+        return (f"Zero-shot guess: **{shown}** · {confidence:.0%} (not trained: {how}"
+                + (f"; confidence fitted on your {tuned} labels" if tuned else "") + "; **Enter** accepts)")
+    extra = f" ({html.escape(guide.note)})" if guide is not None and guide.source == "blend" else ""
+    return f"Model suggests **{shown}** · {confidence:.0%} sure{extra} (**Enter** accepts)"
+
+
+def teammates_note(row: int) -> str | None:
+    """On a team: a colleague's label where it may be seen; on an overlap text, that it stays hidden."""
+    if me is None:
+        return None
+    frame = session.log.frame()
+    settings = proj.team()
+    shown = team.visible_label(row, me, frame, settings)
+    if row in labels:
+        return None
+    if shown is not None:
+        return f"A teammate labelled this: {shown}"
+    if row in team.overlap_rows(settings, [row]):
+        return "Also given to another annotator: their label stays hidden until you give yours."
+    return None
 
 with card:
     query = st.text_input("Search the texts", key="label_search", placeholder="a word or phrase",
@@ -151,7 +230,9 @@ with card:
         st.success("Every text is labelled. Train with these labels on the right.", icon=":material/task_alt:")
     else:
         where = ("from your history" if session.cursor is not None else
-                 "suggested by the model" if session.model is not None else "in random order until the model starts")
+                 "suggested by the model" if session.model is not None else
+                 "ordered by zero-shot guesses until the model starts" if guide is not None else
+                 "in random order until the model starts")
         st.caption(f"Text {row + 1:,} of {len(texts):,} · {where} · {len(labels):,} labelled")
         st.markdown(f'<div class="textclf-card" style="font-size:1.35rem;line-height:1.6;padding:1rem 1.2rem;'
                     f'border:1px solid #ddd;border-radius:0.5rem;white-space:pre-wrap;max-height:60vh;'
@@ -160,14 +241,14 @@ with card:
         suggestion = session.suggestion(row)
         about = st.container()
         if suggestion is not None:
-            value, confidence = suggestion
-            shown = ", ".join(value) if isinstance(value, list) else value
-            about.markdown(f"Model suggests **{html.escape(shown or '(no class)')}** · {confidence:.0%} sure "
-                           f"(**Enter** accepts)")
+            about.markdown(suggestion_line(suggestion, guide, row))
         else:
-            about.caption(session.status().message)
+            about.caption(session.cold_start_message() or session.status().message)
         if current_label is not None:
             about.caption(f"Labelled: {current_label}")
+        note = teammates_note(row)
+        if note:
+            about.caption(note)
 
         shortcuts = {}
         cols = st.columns(min(len(classes), 5) or 1)
@@ -249,11 +330,64 @@ with card:
                 flash("info", f"'{old}' is now '{new.strip()}' ({changed} label{'s' if changed != 1 else ''} changed).")
                 st.rerun()
 
+# --- the guidelines, beside the text ------------------------------------------------------------------
+def guidelines_panel(proj) -> None:
+    """The project's codebook (what each class means, examples), read and edited beside the card."""
+    book = guidelines.current(proj)
+    title = f"Guidelines (version {book.version})" if book.version else "Guidelines (none yet)"
+    with st.expander(title, expanded=bool(book.version), icon=":material/menu_book:"):
+        for name in classes:
+            g = book.for_class(name)
+            st.markdown(f"**{html.escape(name)}**: {html.escape(g.description) or '_no description yet_'}")
+            for example in g.examples[:3]:
+                st.caption(f"e.g. {example}")
+        if book.version:
+            st.caption(f"Saved {book.saved_at} by {book.author or 'someone'}")
+        with st.popover("Edit the guidelines", icon=":material/edit:"), st.form("label_guidelines", border=False):
+            edit_guidelines(proj, book)
+
+
+def edit_guidelines(proj, book) -> None:
+    """One description and example texts per class; saving makes a new dated version (and feeds the cold start)."""
+    edited = {}
+    for j, name in enumerate(classes):
+        g = book.for_class(name)
+        desc = st.text_area(f"{name}: what it means", value=g.description, key=f"label_guide_desc_{j}")
+        examples = st.text_area(f"{name}: example texts (one per line)", value="\n".join(g.examples),
+                                key=f"label_guide_ex_{j}")
+        edited[name] = {"description": desc, "examples": examples.splitlines()}
+    note = st.text_input("What changed (optional)", key="label_guide_note")
+    if st.form_submit_button("Save the guidelines", type="primary"):
+        with ui.guard("guidelines"):
+            saved = guidelines.save(proj, edited, author=me or ui.identity(), note=note)
+            if session.model is None:  # the cold start reads the new descriptions
+                session.prepare_cold_start(class_guides(proj))
+            flash("info", f"Guidelines saved as version {saved.version}.")
+            st.rerun()
+
+
+def watch_background() -> None:
+    """While a retrain or the cold start runs, look every POLL_SECONDS whether it ended; when it has,
+    one full rerun shows the new suggestion and status without waiting for a key. The fragment draws
+    nothing and runs only while there is something to wait for: a fragment redrawing the whole panel
+    every 2 s swallowed key presses (seen twice in the browser test)."""
+    if not session.busy():
+        return
+
+    @st.fragment(run_every=POLL_SECONDS)
+    def watch():
+        if not session.busy():
+            st.rerun()
+
+    watch()
+
+
 # --- the model as you go ---------------------------------------------------------------------------
 with side:
-    # Drawn with each label, not polled: a fragment rerunning every 2 s swallowed key presses that
-    # landed during its run (seen twice in the browser test), and a lost label is worse than a status
-    # that updates on the next key.
+    if proj is not None:
+        with ui.guard("guidelines"):
+            guidelines_panel(proj)
+    # Drawn with each label; watch_background() reruns the page once when a retrain ends.
     def model_panel():
         with ui.guard("label model"):
             status = session.status()
@@ -274,6 +408,9 @@ with side:
                             key="label_counts")
 
     model_panel()
+    watch_background()
+    if me is not None:
+        st.caption(f"Labelling as **{html.escape(me)}** on a team: your labels are kept as yours.")
     n_classes = len({c for v in labels.values() for c in (active.split_cell(v) if session.multi_label else [v])})
     ready = n_classes >= 2
     if st.button("Train with these labels", type="primary", icon=":material/model_training:", disabled=not ready,

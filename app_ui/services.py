@@ -16,6 +16,7 @@ PAGES = {
     "upload": "app_pages/upload.py",
     "label": "app_pages/label.py",
     "review": "app_pages/label_review.py",
+    "team": "app_pages/team.py",
     "strategy": "app_pages/strategy.py",
     "training": "app_pages/training.py",
     "evaluation": "app_pages/evaluation.py",

@@ -447,3 +447,39 @@ def test_cli_label_queue_on_a_project_writes_its_change_log(frame, tmp_path, mon
     working = ProjectStore().get(project.id).working_frame()
     assert working["label"].notna().sum() == 6 and project.change_log().changes[0].action == "relabel"
     assert cli.main(["label-queue", "--project", project.id, "--data", "x.csv"]) == 2  # one or the other
+
+
+# --- teams: each annotator labels as themselves ---------------------------------------------------------
+def test_a_team_member_labels_as_themselves_with_their_share_of_the_queue(tmp_path):
+    from textclf_core.labelling import team, team_log
+    from textclf_core.store.projects import ProjectStore
+
+    texts = [f"{t} ({i})" for i in range(5) for t in ("这部电影太好看了", "great film", "剧情糟糕透了", "awful film")]
+    frame = pd.DataFrame({"text": texts, "label": [None] * len(texts)})
+    project = ProjectStore(tmp_path / "projects").create(frame.to_csv(index=False).encode("utf-8"), name="t",
+                                                         filename="t.csv", text_col="text", label_col="label")
+    settings = team.TeamSettings([team.Member("ann"), team.Member("bob")], overlap_share=0.4)
+    project.set_team(settings, by="ann")
+    assert team_log.is_team_project(project)
+
+    def session_for(name):
+        log = team_log.TeamLabelLog(project, name, meta_log=active.ProjectLabelLog(project))
+        return active.LabellingSession(texts, ["pos", "neg"], label_log=log, scheduler=active.ManualScheduler(),
+                                       arrange=team_log.queue_arrangement(project, name))
+
+    ann, bob = session_for("ann"), session_for("bob")
+    who = team.assignment(settings, range(len(texts)))
+    ann_queue = ann.next_rows(len(texts))
+    assert set(ann_queue) == {r for r, people in who.items() if "ann" in people}  # her share, overlap included
+    shared = [r for r in ann_queue if len(who[r]) > 1]
+    assert shared and set(shared) <= set(bob.next_rows(len(texts)))
+    row = shared[0]
+    ann.label(row, "pos")
+    bob.label(row, "neg")  # same text, another answer: both kept
+    assert ann.labels() == {row: "pos"} and bob.labels() == {row: "neg"}
+    assert row not in ann.next_rows(len(texts))
+    ann.undo()  # her undo takes back her label only
+    frame = team.annotations(project)
+    assert frame[["row", "annotator", "label"]].values.tolist() == [[row, "bob", "neg"]]
+    assert ann.labels() == {} and bob.labels() == {row: "neg"}
+    assert active.ProjectLabelLog(project).meta()["classes"] == ["pos", "neg"]  # one class list for the team

@@ -172,7 +172,8 @@ LAYERS = [
     {"models"},
     {"strategies"},
     {"review"},
-    {"labelling", "pipeline"},
+    {"labelling"},
+    {"pipeline"},
     {"rest"},
     {"cli"},
 ]

@@ -27,6 +27,7 @@ SCHEDULERS = ("linear", "cosine", "constant")
 LOSSES = ("ce", "weighted", "focal", "bce")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 METRICS_FOR_BEST = ("macro_f1", "accuracy", "val_loss")
+LABEL_SOURCES = ("column", "consensus")  # RunConfig.label_source
 AUGMENTATIONS = ("off", "eda", "mlm")  # eda: word deletion + swap; mlm: the model's masked-LM paraphrases
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # catalog key of the bundled, offline model
@@ -82,6 +83,10 @@ class RunConfig:
     test_size: float = 0.1  # share of labelled rows for the final test
     seed: int = 42  # one seed for split, initialisation, shuffling
     sample_rows: int | None = None  # train on a stratified sample of this many labelled rows (drawn before the split)
+    # which labels a run learns from: "column" (the label column, review edits applied: the latest label
+    # of each text) or "consensus" (a project's annotators' consensus per text, a reviewer's decision
+    # winning; texts nobody annotated keep the column's label; labelling/team.py)
+    label_source: str = "column"
 
     # --- model and strategy ---------------------------------------------------
     strategy: str = "full"  # a strategy_registry name: baseline | feature-extraction | partial | full | lora | fewshot
@@ -159,6 +164,7 @@ class RunConfig:
         self._check_choice("precision", PRECISIONS)
         self._check_choice("metric_for_best", METRICS_FOR_BEST)
         self._check_choice("device", ("auto", "cpu", "cuda", "mps"))
+        self._check_choice("label_source", LABEL_SOURCES)
         self.augment = str(self.augment).lower()
         self._check_choice("augment", AUGMENTATIONS)
         for name, low in (("epochs", 1), ("batch_size", 1), ("max_length", 8), ("layers", 1),

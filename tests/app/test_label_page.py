@@ -56,6 +56,7 @@ def test_label_from_scratch_to_training(app):
     no_trouble(at)
     assert any("Start labelling" in h.value for h in at.subheader)
     at.text_area(key="label_class_names").set_value("pos, neg")
+    at.toggle(key="label_cold_start").set_value(False)  # today's start: random order until the model
     at.button[0].click()  # the form's submit button
     next(b for b in at.button if b.label == "Start labelling").click().run()
     no_trouble(at)
@@ -167,3 +168,95 @@ def test_multi_label_uses_toggles(app):
     button(at, "Save these classes").click().run()  # nothing picked: a message, no label
     assert any("at least one class" in e.value for e in at.error)
     assert len(session.labels()) == 1
+
+
+# --- cold start, guidelines, teams --------------------------------------------------------------------
+def start_labelling(at: AppTest, names: str, *, cold: bool) -> AppTest:
+    at.text_area(key="label_class_names").set_value(names)
+    at.toggle(key="label_cold_start").set_value(cold)
+    next(b for b in at.button if b.label == "Start labelling").click().run()
+    no_trouble(at)
+    return at
+
+
+def the_project(at: AppTest):
+    from textclf_core.store.projects import ProjectStore
+
+    return ProjectStore().get(at.session_state["dataset"]["project"])
+
+
+def test_guidelines_beside_the_text_feed_a_zero_shot_guess_from_the_first_text(app):
+    from textclf_core.labelling import guidelines
+
+    at = open_label_page(app)
+    guidelines.save(the_project(at), {"pos": {"description": "a positive review: the viewer liked the film"},
+                                      "neg": {"description": "a negative review: the viewer disliked the film",
+                                              "examples": ["a dull, boring film"]}}, author="lead")
+    start_labelling(at, "pos, neg", cold=True)
+    session = next(iter(at.session_state["label_sessions"].values()))
+    assert session.wait(120)  # the bundled MiniLM reads the texts in the background
+    at.run()
+    no_trouble(at)
+    assert not session.labels()
+    guess = next(m.value for m in at.markdown if m.value.startswith("Zero-shot guess"))
+    assert "not trained" in guess  # honest about what it is
+    assert any("ordered by zero-shot guesses" in c.value for c in at.caption)
+    assert any(e.label == "Guidelines (version 1)" for e in at.expander)
+    assert any("the viewer disliked the film" in m.value for m in at.markdown)  # beside the text
+    assert any("a dull, boring film" in c.value for c in at.caption)
+    # Enter (accept) labels the first text from the guess
+    next(b for b in at.button if b.label.startswith("Accept suggestion")).click().run()
+    assert len(session.labels()) == 1
+
+    # edited beside the text: a new dated version
+    at.text_area(key="label_guide_desc_0").set_value("a positive review: the viewer enjoyed it")
+    next(b for b in at.button if b.label == "Save the guidelines").click().run()
+    no_trouble(at)
+    assert guidelines.current(the_project(at)).version == 2
+    assert any(e.label == "Guidelines (version 2)" for e in at.expander)
+
+
+TEAM_TEXTS = ["这部电影太好看了", "great film, loved it", "演员表演很精彩", "wonderful acting",
+              "这部电影很无聊", "terrible film, hated it", "剧情糟糕透了", "awful acting"]
+
+
+def test_a_second_annotator_does_not_see_the_first_ones_label_on_an_overlap_text(app, tmp_path):
+    from textclf_core.labelling import team
+
+    csv = ("text\n" + "\n".join(f'"{t} ({i})"' for i in range(3) for t in TEAM_TEXTS) + "\n").encode("utf-8")
+    app.session_state["signed_in"] = "ann"
+    app.switch_page("app_pages/upload.py").run()
+    app.file_uploader(key="uploader").set_value(("team.csv", csv, "text/csv")).run()
+    project = the_project(app)
+    # every text goes to both annotators
+    project.set_team(team.TeamSettings([team.Member("ann"), team.Member("bob")], overlap_share=1.0), by="ann")
+    project.share("bob")
+    at = app.switch_page("app_pages/label.py").run()
+    start_labelling(at, "pos, neg", cold=False)
+    ann_row = next(iter(at.session_state["label_sessions"].values())).current()
+    button(at, "1  pos").click().run()
+    no_trouble(at)
+    frame = team.annotations(project)
+    assert frame[["row", "annotator", "label"]].values.tolist() == [[ann_row, "ann", "pos"]]
+
+    # bob, in another browser session, opens the same text: ann's label is not shown
+    bob = AppTest.from_file(APP, default_timeout=120)
+    bob.query_params["project"] = project.id
+    bob.session_state["signed_in"] = "bob"
+    bob.run()
+    bob.switch_page("app_pages/label.py").run()
+    no_trouble(bob)
+    session = next(iter(bob.session_state["label_sessions"].values()))
+    assert session.labels() == {}  # his own labels only
+    assert ann_row in session.next_rows(len(TEAM_TEXTS) * 3)  # overlap: the text is in his queue too
+    session.open(ann_row)
+    bob.run()
+    assert card_text(bob).startswith(TEAM_TEXTS[ann_row % len(TEAM_TEXTS)][:4])
+    assert not any("Labelled:" in c.value or "teammate labelled" in c.value for c in bob.caption)
+    assert any("their label stays hidden" in c.value for c in bob.caption)
+    button(bob, "2  neg").click().run()  # he disagrees; both labels are kept, as each one's own
+    no_trouble(bob)
+    frame = team.annotations(project)
+    assert sorted(frame[["row", "annotator", "label"]].values.tolist()) == [[ann_row, "ann", "pos"],
+                                                                           [ann_row, "bob", "neg"]]
+    assert any("Labelling as **bob**" in c.value for c in bob.caption)

@@ -1,7 +1,29 @@
-"""Labelling texts: the active-learning session (queue, fast model, retrain), and the team's annotations.
+"""Labelling by people: one person or a team, from the first text to the labels a run trains on.
 
-Modules:
+Modules (no streamlit anywhere):
 
-- :mod:`.active`: labelling with active learning (no streamlit): `LabellingSession(texts, classes=(), *, multi_label, label_log, strategy, seed, retrain_every=20, scheduler, feature_source="tfidf"|"embeddings", train=None)` with `.label(row, value)`, `.accept(row)`, `.skip(row)`, `.undo()`, `.back()/.forward()/.open(row)`, `.current()`, `.next_rows(n)`, `.suggestion(row)`, `.status() -> RetrainStatus`, `.counts()`, `.curve` (list of `Estimate`), `.add_class/.rename_class/.merge_classes`, `.set_strategy`, `.labelled_frame(df) -> (frame, label_col)`, `.request_retrain()/.maybe_retrain()/.wait()`; `LabelLog(folder or None)` (append-only `labels.jsonl` in ChangeLog's columns + `session.json`; `.for_data(fingerprint)` = `$TEXTCLF_HOME/labelling/<fp>`, `.append`, `.lines`, `.labels`, `.history`, `.change_log() -> ChangeLog`); `STRATEGIES`, `DEFAULT_STRATEGY` ("margin", from bench/active.py), `queue_order`, `uncertainty`, `diverse_order`, `build_features/cached_features` (baseline's TF-IDF via `baseline.fit_features`, or `features.embed`), `fit_fast_model -> FastModel`, `cross_validated`, `wilson_interval`, `progress_sentence`, `highlight`, `simulate` (the bench's labeller); schedulers `ThreadScheduler` (one thread, latest request wins), `ManualScheduler`, `ImmediateScheduler`
+- :mod:`.team` — annotators in a project (:class:`~.team.TeamSettings`, :class:`~.team.Member`), each
+  one's labels kept as their own lines in the project's change log (:func:`~.team.annotations`,
+  :func:`~.team.add_annotation`, :func:`~.team.undo_annotation`), the overlap queue
+  (:func:`~.team.queue_for`, :func:`~.team.visible_label`), agreement (:func:`~.team.agreement`:
+  Cohen's κ per pair, Krippendorff's α overall and per class, intervals, confused classes, trend,
+  one sentence), consensus by majority and CROWDLAB (:func:`~.team.consensus`,
+  :func:`~.team.annotator_quality`), the reviewer's queue (:func:`~.team.disagreements`,
+  :func:`~.team.settle`) and the labels a run trains on with ``RunConfig.label_source="consensus"``
+  (:func:`~.team.training_labels`).
+- :mod:`.guidelines` — the codebook (a description and example texts per class), every saved
+  version dated with its author; the labels given before a change.
+- :mod:`.exchange` — annotations in and out: Label Studio's JSON, and JSONL / Parquet that
+  Hugging Face ``datasets`` loads.
+- :mod:`.coldstart` — suggestions before the first label, from the class names and descriptions.
+- :mod:`.team_log` — one annotator's labels in the label-log interface a ``LabellingSession`` uses
+  (the Label page on a team project: own labels only, own undo, the overlap queue).
+- :mod:`.model_store` — the Label page's fast model kept with the labels (a reload keeps the queue).
+
+Layering: the team's settings (``TeamSettings``, ``Member``) are stored with the project and defined in
+:mod:`textclf_core.store.projects` (re-exported by :mod:`.team`), so the store never imports this package;
+``training_setup`` reads the consensus from here when ``RunConfig.label_source == "consensus"``.
+
+- :mod:`.active` — the active-learning session: ``LabellingSession`` (queue, suggestions, undo, the fast
+  model retrained in the background), ``LabelLog``, query strategies, schedulers, the bench's labeller.
 """
-

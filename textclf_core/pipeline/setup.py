@@ -32,6 +32,9 @@ class TrainingSetup:
     test: pd.DataFrame
     n_original: int  # training rows before augmentation
     augmentation: dict = field(default_factory=dict)  # {"method", "added", "per_class", ...}
+    # where the labels came from: {"source": "column"} or {"source": "consensus", "method", "texts",
+    # "settled", "ties_left_out", "annotators", "project"} (RunConfig.label_source)
+    label_source: dict = field(default_factory=lambda: {"source": "column"})
 
     @property
     def counts(self) -> dict:
@@ -71,7 +74,9 @@ def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, p
     from textclf_core.data import assign_splits, duplicate_keys, prepare
 
     config = resolve_columns(config, frame)
+    frame, source = apply_label_source(config, frame)
     prepared = prepare(frame, config.text_col, config.label_col, split_col=config.split_col)
+    prepared.attrs["label_source"] = source  # read by prepare_training into TrainingSetup.label_source
     labelled = prepared["label"].notna().to_numpy()
     label_space = LabelSpace.from_labels(prepared.loc[labelled, "label"].tolist(), multi_label=config.multi_label,
                                          separator=config.label_sep)
@@ -97,6 +102,24 @@ def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, p
     prepared["split"] = "excluded"
     prepared.loc[has_text, "split"] = np.asarray(splits, dtype=object)
     return config, prepared, label_space
+
+
+def apply_label_source(config: RunConfig, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """The table whose label column holds the labels ``config.label_source`` names, and what was done:
+    ``"column"`` leaves it as it is; ``"consensus"`` puts the project's annotators' consensus in it
+    (labelling.team.training_labels: a reviewer's decision wins, ties nobody settled are left out)."""
+    if config.label_source != "consensus":
+        return frame, {"source": "column"}
+    from textclf_core.errors import TextclfError
+    from textclf_core.labelling.team import training_labels
+    from textclf_core.store.projects import project_of
+
+    project = project_of(frame, config.data_path)
+    if project is None:
+        raise TextclfError("Consensus labels come from a project's annotators, and this data is not a project",
+                           hint="Open the project and train from it, or train on the label column")
+    frame, summary = training_labels(project, frame, config.label_col)
+    return frame, {"source": "consensus", **summary}
 
 
 def check_training_rows(train: pd.DataFrame, label_space: LabelSpace) -> None:
@@ -152,4 +175,4 @@ def prepare_training(config: RunConfig, frame: pd.DataFrame, *, augment: bool = 
             on_stage("Augmenting scarce classes")
         train, augmentation = augment_training_rows(config, train, label_space)
     return TrainingSetup(config, prepared, label_space, train, parts["validation"], parts["test"], n_original,
-                         augmentation)
+                         augmentation, label_source=dict(prepared.attrs.get("label_source") or {"source": "column"}))

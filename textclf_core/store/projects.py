@@ -6,6 +6,8 @@ Layout of ``$TEXTCLF_HOME/projects/<project_id>/``::
                       "filename", "sheet", "header_row", "text_col", "label_col", "split_col",
                       "rows", "columns", "fingerprint", "read_info", "notes", "label_col_added"}
     labelling.json   the Label page's class list and settings (textclf_core.labelling.active.ProjectLabelLog)
+    team.json        who labels and reviews, and the overlap setting (textclf_core.labelling.team), versioned
+    guidelines.json  the codebook, every saved version (textclf_core.labelling.guidelines)
     original/<file>  the uploaded bytes, unchanged
     data.parquet     the table as read (read_table's result), for fast reopening
     changes.jsonl    the label change log, one JSON line per edit, appended as each edit happens
@@ -37,8 +39,9 @@ import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
+import numpy as np
 import pandas as pd
 
 from textclf_core.errors import TextclfError
@@ -53,6 +56,7 @@ except ImportError:  # pragma: no cover - Windows
 PROJECT_FILE = "project.json"
 DATA_FILE = "data.parquet"
 CHANGES_FILE = "changes.jsonl"
+TEAM_FILE = "team.json"
 _STAGING_PREFIX = ".creating-"
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
 _THREAD_LOCKS_GUARD = threading.Lock()
@@ -129,6 +133,8 @@ class ProjectChangeLog(ChangeLog):
         self._offset = 0
         self._live: dict[str, Change] = {}  # id -> edit, in log order
         self._saved: dict[str, dict] = {}  # id -> fields as last written (to spot notes set later)
+        self._by: dict[str, str | None] = {}  # id -> who wrote the edit (the line's "by")
+        self._at: dict[str, int] = {}  # id -> byte offset of its line: the log's order, exact to the line
         self._pending: list | None = None
         super().__init__()
         self.refresh()
@@ -161,12 +167,14 @@ class ProjectChangeLog(ChangeLog):
         if end < 0:
             self._rebuild()
             return
-        for raw in data[:end + 1].splitlines():
-            self._apply_line(raw)
+        start = self._offset
+        for raw in data[:end + 1].splitlines(keepends=True):
+            self._apply_line(raw, start)
+            start += len(raw)
         self._offset += end + 1
         self._rebuild()
 
-    def _apply_line(self, raw: bytes) -> None:
+    def _apply_line(self, raw: bytes, offset: int = 0) -> None:
         try:
             entry = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -182,6 +190,8 @@ class ProjectChangeLog(ChangeLog):
             cid = str(entry.get("id"))
             self._live[cid] = change
             self._saved[cid] = _change_to_dict(change)
+            self._by[cid] = None if entry.get("by") is None else str(entry.get("by"))
+            self._at[cid] = offset
         elif op == "undo":
             for cid in entry.get("ids") or []:
                 self._live.pop(str(cid), None)
@@ -195,6 +205,12 @@ class ProjectChangeLog(ChangeLog):
                     if hasattr(change, key):
                         setattr(change, key, value)
                 self._saved[cid] = _change_to_dict(change)
+
+    def entries(self) -> list[dict]:
+        """The edits in force, oldest first, each ``{"id", "change", "by", "at"}``: who wrote it
+        (the line's ``by``) and ``at``, the byte offset of its line (compare with :attr:`version`)."""
+        return [{"id": cid, "change": change, "by": self._by.get(cid), "at": self._at.get(cid, 0)}
+                for cid, change in self._live.items()]
 
     def _rebuild(self) -> None:
         # Only the list of edits: an open `with log.group()` block must survive each write.
@@ -265,6 +281,18 @@ class ProjectChangeLog(ChangeLog):
             self._write_new(pending)
         return count
 
+    def add_changes(self, changes: list[Change]) -> int:
+        """Write edits made elsewhere (an import: each keeps its own time and group) in one append,
+        as :attr:`by`'s. Returns how many were written."""
+        known = ChangeLog()
+        for change in changes:  # validated as record() would
+            known.record(change.row, change.action, old_label=change.old_label, new_label=change.new_label)
+        with _locked(self._lock_path):
+            self._write_amendments()
+            self._catch_up()
+            self._write_new([(uuid.uuid4().hex[:12], change) for change in changes])
+        return len(changes)
+
     def _write_new(self, items: list) -> None:
         if not items:
             self._rebuild()
@@ -283,15 +311,22 @@ class ProjectChangeLog(ChangeLog):
         taken = self.undo_action()
         return taken[-1] if taken else None
 
-    def undo_action(self) -> list[Change]:
+    def undo_action(self, *, by: str | None = None, where: Callable[[Change], bool] | None = None
+                    ) -> list[Change]:
         """Grouped undo: take back the latest edit and the edits recorded with it in one action
-        (same group id, or the same "batch:" note), in one line. Returns them, oldest first."""
+        (same group id, or the same "batch:" note), in one line. Returns them, oldest first.
+
+        ``by`` (and/or ``where``, a test on the edit) takes back the latest action *of that person*
+        (or of that kind) instead of the latest in the log: one annotator's undo never takes back
+        another annotator's label written since.
+        """
         with _locked(self._lock_path):
             self._write_amendments()
             self._catch_up()
-            if not self._live:
+            items = [(cid, change) for cid, change in self._live.items()
+                     if (by is None or self._by.get(cid) == by) and (where is None or where(change))]
+            if not items:
                 return []
-            items = list(self._live.items())
             key = _group_key(items[-1][1])
             taken = [items.pop()]
             while key is not None and items and _group_key(items[-1][1]) == key:
@@ -311,9 +346,112 @@ class ProjectChangeLog(ChangeLog):
         return count
 
 
+def project_of(frame: pd.DataFrame | None = None, data_path: str | Path | None = None) -> "Project | None":
+    """The project a table came from: the one :meth:`Project.frame` tagged it with, else the project
+    folder that holds ``data_path`` (``textclf train --project`` passes ``original/<file>``); None if neither."""
+    tagged = ((getattr(frame, "attrs", None) or {}).get("textclf") or {}).get("project_path") if frame is not None else None
+    candidates = [Path(tagged)] if tagged else []
+    if data_path:
+        candidates += list(Path(data_path).parents)[:2]
+    for folder in candidates:
+        if (folder / PROJECT_FILE).is_file():
+            return Project(folder)
+    return None
+
+
 def read_change_log(path: str | Path) -> ChangeLog:
     """The edits in force in a ``changes.jsonl`` file, as a plain (in-memory) ChangeLog."""
     return ChangeLog(ProjectChangeLog(path).changes)
+
+
+# --- the team's settings (textclf_core.labelling.team uses them; kept here, with the project) ---------
+
+ROLES = ("owner", "annotator", "reviewer")
+
+
+@dataclass
+class Member:
+    """One person on the project: ``owner`` (sets the team up), ``annotator`` (labels), ``reviewer``
+    (settles disagreements). A name is a signed-in user's name, or a guest's when sign-in is off."""
+
+    name: str
+    role: str = "annotator"
+
+    def __post_init__(self) -> None:
+        self.name = str(self.name or "").strip()
+        if not self.name:
+            raise TextclfError("A team member needs a name", hint="Type the person's user name")
+        if self.role not in ROLES:
+            raise TextclfError(f"Role {self.role!r} is not one of: {', '.join(ROLES)}",
+                               hint="Choose owner, annotator or reviewer")
+
+
+@dataclass
+class TeamSettings:
+    """Who is on the team and how texts are shared out.
+
+    overlap_share : share of the texts (0..1) labelled by ``per_text`` annotators each, to measure
+      agreement (e.g. 0.1 with per_text 2: one text in ten goes to two people).
+    per_text : annotators per overlapping text (at least 2; capped by the number of annotators).
+    seed : the assignment's seed; the same seed gives everyone the same share, whatever they open.
+    """
+
+    members: list[Member] = field(default_factory=list)
+    overlap_share: float = 0.0
+    per_text: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.members = [m if isinstance(m, Member) else Member(**m) for m in self.members]
+        names = [m.name for m in self.members]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise TextclfError(f"{', '.join(twice)} is on the team twice", hint="Keep one role per person")
+        try:
+            self.overlap_share = float(self.overlap_share)
+        except (TypeError, ValueError):
+            raise TextclfError(f"The overlap share must be a number, got {self.overlap_share!r}") from None
+        if not 0 <= self.overlap_share <= 1:
+            raise TextclfError(f"The overlap share must be between 0 and 1, got {self.overlap_share:g}",
+                               hint="For example 0.1: one text in ten is labelled by several people")
+        if not isinstance(self.per_text, (int, np.integer)) or isinstance(self.per_text, bool) or self.per_text < 2:
+            raise TextclfError(f"Annotators per overlapping text must be a whole number of at least 2, "
+                               f"got {self.per_text!r}")
+        self.per_text = int(self.per_text)
+        self.seed = int(self.seed)
+
+    @property
+    def annotators(self) -> list[str]:
+        return [m.name for m in self.members if m.role == "annotator"]
+
+    @property
+    def reviewers(self) -> list[str]:
+        """Who may settle a disagreement: reviewers and owners."""
+        return [m.name for m in self.members if m.role in ("reviewer", "owner")]
+
+    def role_of(self, name: str | None) -> str | None:
+        return next((m.role for m in self.members if m.name == name), None)
+
+    def with_member(self, name: str, role: str = "annotator") -> "TeamSettings":
+        """A copy with ``name`` added (or given this role)."""
+        members = [m for m in self.members if m.name != str(name).strip()] + [Member(name, role)]
+        return TeamSettings(members, self.overlap_share, self.per_text, self.seed)
+
+    def without_member(self, name: str) -> "TeamSettings":
+        return TeamSettings([m for m in self.members if m.name != name], self.overlap_share, self.per_text,
+                            self.seed)
+
+    def to_dict(self) -> dict:
+        return {"members": [asdict(m) for m in self.members], "overlap_share": self.overlap_share,
+                "per_text": self.per_text, "seed": self.seed}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "TeamSettings":
+        data = dict(data or {})
+        return cls(members=[Member(**{k: v for k, v in dict(m).items() if k in ("name", "role")})
+                            for m in data.get("members") or []],
+                   overlap_share=data.get("overlap_share", 0.0), per_text=data.get("per_text", 2),
+                   seed=data.get("seed", 0))
 
 
 # --- projects --------------------------------------------------------------------------------
@@ -438,7 +576,9 @@ class Project:
             raise ProjectError(f"Project {self.name}: the data copy cannot be read ({type(exc).__name__})",
                                where=self.id, hint="Delete the project and upload the file again") from None
         meta = self.meta
-        df.attrs["textclf"] = dict(meta.get("read_info") or {})
+        # The project's folder travels with the table: a run trained on the consensus labels
+        # (RunConfig.label_source) finds its annotators' labels through it (training_setup).
+        df.attrs["textclf"] = {**dict(meta.get("read_info") or {}), "project_path": str(self.path)}
         added = meta.get("label_col_added")
         if added and added not in df.columns:  # a file of texts only, labelled here: its label column starts empty
             df[added] = pd.Series([None] * len(df), index=df.index, dtype=object)
@@ -467,6 +607,43 @@ class Project:
         label_col = self.meta.get("label_col")
         log = self.change_log()
         return log.apply(df, label_col=label_col) if len(log) and label_col else df
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """The project's lock (threads and processes): hold it around a read-modify-write of a file."""
+        with _locked(self.path / ".project.lock"):
+            yield
+
+    # --- the team --------------------------------------------------------------------------
+    def team(self):
+        """Who labels and reviews this project, and the overlap setting (``team.json``);
+        a :class:`textclf_core.labelling.team.TeamSettings` (no members when none was set)."""
+        try:
+            data = json.loads((self.path / TEAM_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return TeamSettings(members=[])
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ProjectError(f"Project {self.name}: {TEAM_FILE} cannot be read ({exc})", where=self.id,
+                               hint="Set the team again on the Team page") from None
+        return TeamSettings.from_dict(data)
+
+    def set_team(self, settings, *, by: str | None = None) -> int:
+        """Save the team settings as a new version (dated, with who saved it); returns the version.
+        Earlier versions stay in ``team.json["history"]``."""
+        with _locked(self.path / ".project.lock"):
+            try:
+                old = json.loads((self.path / TEAM_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                old = {}
+            history = list(old.get("history") or []) if isinstance(old, dict) else []
+            if isinstance(old, dict) and old.get("version"):
+                history.append({k: v for k, v in old.items() if k != "history"})
+            version = len(history) + 1
+            data = {**settings.to_dict(), "version": version, "saved_at": now_iso(), "saved_by": by,
+                    "history": history}
+            atomic_write_json(self.path / TEAM_FILE, data)
+        self.update()
+        return version
 
     # --- review results -----------------------------------------------------------------
     def write_review(self, name: str, obj: Any) -> Path:

@@ -194,8 +194,11 @@ def readable_name(config: RunConfig, dataset: str | None = None) -> str:
     """A name a person can tell runs apart by: "tweets · partial top-2 · 64 tokens · 3 epochs".
 
     Built from the dataset and the settings that differ between strategies; the baseline shows its
-    classifier instead of tokens and epochs (it has neither).
+    classifier instead of tokens and epochs (it has neither); a run on the consensus labels ends
+    with "· consensus labels".
     """
+    # A run on a team's consensus says so wherever runs are listed (Evaluation, Compare, CLI).
+    suffix = " · consensus labels" if getattr(config, "label_source", "column") == "consensus" else ""
     parts = []
     if dataset:
         stem = re.sub(r"\.(csv|tsv|txt|xlsx?|xlsm|json|jsonl|ndjson|parquet)$", "", str(dataset), flags=re.I)
@@ -203,11 +206,11 @@ def readable_name(config: RunConfig, dataset: str | None = None) -> str:
     strategy_info = get_strategy(config.strategy)
     if not strategy_info.uses_model:
         parts.append(f"TF-IDF + {config.baseline_model}")
-        return " · ".join(parts)
+        return " · ".join(parts) + suffix
     if strategy_info.budgeted:  # auto chooses its members' tokens and epochs itself
         budget = config.budget_seconds(None)
         parts.append("auto" + (" · no time limit" if config.no_budget_limit else f" · {budget / 60:g} min" if budget else ""))
-        return " · ".join(parts)
+        return " · ".join(parts) + suffix
     from pathlib import PurePath
 
     model = PurePath(config.model).name or config.model
@@ -217,7 +220,7 @@ def readable_name(config: RunConfig, dataset: str | None = None) -> str:
     parts.append(f"{config.max_length} tokens")
     if not strategy_info.frozen_encoder:  # a frozen encoder + head has no epochs to speak of
         parts.append(f"{config.epochs} epoch" + ("s" if config.epochs != 1 else ""))
-    return " · ".join(parts)
+    return " · ".join(parts) + suffix
 
 
 class Run:
