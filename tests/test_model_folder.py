@@ -90,6 +90,15 @@ def test_model_info_round_trip_keeps_every_key(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["textclf.json"]  # no temporary file left behind
 
 
+def test_update_info_sets_a_key_and_keeps_the_others(tmp_path):
+    mf.write_info(tmp_path, mf.ModelInfo("baseline", SPACE, max_length=32, extra={"config": {"seed": 1}}))
+    back = mf.update_info(tmp_path, temperature=1.7)
+    assert back.get("temperature") == 1.7 and mf.read_info(tmp_path) == back
+    assert back.get("config") == {"seed": 1} and back.max_length == 32 and back.label_space.classes == ["neg", "pos"]
+    with pytest.raises(ModelLoadError, match="missing"):
+        mf.update_info(tmp_path / "nowhere", temperature=2.0)
+
+
 @pytest.mark.parametrize("content, message", [("{not json", "cannot be read"), ('{"label_space": {}}', "no model kind"),
                                               ('{"kind": "baseline"}', "no valid list of classes")])
 def test_a_broken_textclf_json_is_a_model_load_error(tmp_path, content, message):

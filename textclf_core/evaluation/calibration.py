@@ -232,21 +232,16 @@ def calibrate_run(run, predictor, y_val, val_proba, label_space):
     """Runner hook: fit on validation, save ``temperature`` into ``model/textclf.json`` and
     ``calibration.json``; returns the predictor the test split is scored with (calibrated) and the
     calibrated validation probabilities (what predictions.csv holds when there is no test split)."""
-    import json
-
-    from textclf_core.fs import atomic_write_json
+    from textclf_core.store import model_folder
 
     cal = calibrate(val_proba, y_val, label_space.classes, multi_label=label_space.multi_label,
                     separator=label_space.separator or ";")
     run.write_json("calibration.json", cal.to_dict())
     if cal.temperature is None or cal.temperature == 1.0:
         return predictor, val_proba
-    meta_path = run.model_dir / "textclf.json"
-    if not meta_path.is_file():  # no saved model to carry the temperature: score as saved
+    if not model_folder.has_info(run.model_dir):  # no saved model to carry the temperature: score as saved
         return predictor, val_proba
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta["temperature"] = cal.temperature
-    atomic_write_json(meta_path, meta)
+    model_folder.update_info(run.model_dir, temperature=cal.temperature)
     return CalibratedPredictor(predictor, cal.temperature), cal.apply(val_proba)
 
 

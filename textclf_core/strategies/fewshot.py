@@ -24,6 +24,7 @@ from textclf_core import events
 from textclf_core.config import DEFAULT_MODEL
 from textclf_core.errors import TextclfError
 from textclf_core.events import Reporter
+from textclf_core.store import model_folder
 
 
 # --- augmentation --------------------------------------------------------------------------------
@@ -384,7 +385,7 @@ def fit(config, train_df, val_df, label_space, *, run=None, emit: Callable[[dict
             trained.encoder.to("cpu").save_pretrained(str(folder / ENCODER_DIR))
             trained.tokenizer.save_pretrained(str(folder / ENCODER_DIR))
         save_file({"weight": weight, "bias": bias}, str(folder / "head.safetensors"))
-        engine.write_info(folder, info)
+        model_folder.write_info(folder, info)
         staged = folder
     model_dir = engine.model_dir(run, staged)
     predictor = FeaturePredictor(model_dir, device=config.device)

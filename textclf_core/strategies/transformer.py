@@ -31,6 +31,7 @@ from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError, TextclfError
 from textclf_core.events import Reporter
 from textclf_core.labels import LabelSpace
+from textclf_core.store import model_folder
 from textclf_core.strategy_registry import get_strategy
 
 PREFIX_CACHE_BUDGET_GB = 2.0  # frozen-layer outputs kept in memory up to this size
@@ -158,7 +159,7 @@ def _fit_features(config, train_df, val_df, label_space, *, run, reporter: Repor
                      "trained_as": config.head}}
     with engine.output_folder(run) as folder:
         save_file(head_for_predict, str(folder / "head.safetensors"))
-        engine.write_info(folder, info)
+        model_folder.write_info(folder, info)
         staged = folder
     model_dir = engine.model_dir(run, staged)
     from textclf_core.models.predictors import FeaturePredictor
@@ -499,7 +500,7 @@ def _save_transformer(model, tokenizer, folder: Path, config, label_space, thres
     with quiet_transformers():
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    engine.write_info(folder, {"kind": "transformer", "label_space": label_space.to_dict(),
+    model_folder.write_info(folder, {"kind": "transformer", "label_space": label_space.to_dict(),
                          "max_length": config.max_length, "strategy": config.strategy, "config": config.to_dict(),
                          "thresholds": thresholds, "base_model": config.model, "windows": config.windows,
                          "precision": "bf16" if amp is not None and "bfloat16" in str(amp) else "fp32"})
