@@ -10,7 +10,8 @@ import pytest
 
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError, TextclfError
-from textclf_core.pipeline.jobs import JobManager, format_duration
+from textclf_core.pipeline.jobs import JobManager
+from textclf_core.units import format_duration
 
 
 class FakeRun:
@@ -197,6 +198,8 @@ def test_format_duration_reads_well():
     assert format_duration(5) == "5 s"
     assert format_duration(200) == "3 min 20 s"
     assert format_duration(3900) == "1 h 05 min"
+    assert format_duration(600) == "10 min" and format_duration(7200) == "2 h"  # budgets read as people say them
+    assert format_duration(None) == "unknown" and format_duration(None, none="no limit") == "no limit"
 
 
 # --- with the real runner and the TF-IDF baseline -----------------------------

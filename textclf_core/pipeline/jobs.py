@@ -32,6 +32,7 @@ from typing import Any, Callable
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError, TextclfError
 from textclf_core.events import cancel_requested as cancel_requested_event
+from textclf_core.units import format_duration  # noqa: F401 - the pages still import it from here
 
 log = logging.getLogger(__name__)
 
@@ -754,18 +755,6 @@ def _stage_message(event: dict) -> str:
     if event.get("eta_s") is not None and done < total:
         text += f" · about {format_duration(float(event['eta_s']))} left"
     return text
-
-
-def format_duration(seconds: float | None) -> str:
-    """'45 s', '3 min 20 s', '1 h 05 min' — for people."""
-    if seconds is None:
-        return "unknown"
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
 
 
 def _release_memory() -> None:
