@@ -28,7 +28,7 @@ import numpy as np
 from textclf_core.engine import loop as engine
 from textclf_core import events
 from textclf_core.config import RunConfig
-from textclf_core.errors import CancelledError, TextclfError
+from textclf_core.errors import CancelledError, TextclfError, is_out_of_memory, out_of_memory_error
 from textclf_core.events import Reporter
 from textclf_core.labels import LabelSpace
 from textclf_core.store import model_folder
@@ -60,12 +60,6 @@ def _release() -> None:
         pass
 
 
-def _oom_error() -> TextclfError:
-    return TextclfError("The GPU ran out of memory during training",
-                        hint="Lower the batch size (e.g. halve it) or the maximum length, or use LoRA or partial "
-                             "fine-tuning")
-
-
 # --- entry point ---------------------------------------------------------------------
 def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=None,
         emit: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None) -> FitResult:
@@ -93,12 +87,10 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
     except TextclfError:
         raise
     except Exception as exc:  # noqa: BLE001
-        import torch
-
-        if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        if is_out_of_memory(exc):
             gc.collect()
             _release()
-            raise _oom_error() from None
+            raise out_of_memory_error("training") from None
         raise
     finally:
         _release()
