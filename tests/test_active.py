@@ -326,7 +326,7 @@ def test_simulated_labeller_only_sees_the_labels_it_asks_for(frame):
 
 # --- CLI ----------------------------------------------------------------------------------------------
 def test_cli_label_queue_records_labels_and_prints_the_queue(frame, tmp_path, capsys):
-    from textclf_core.cli import main as cli
+    from textclf_core.cli import commands as cli
 
     data = tmp_path / "texts.csv"
     frame[["review"]].to_csv(data, index=False)
@@ -435,7 +435,7 @@ def test_project_labels_start_from_the_files_labels_and_a_rename_is_one_undo(fra
 
 
 def test_cli_label_queue_on_a_project_writes_its_change_log(frame, tmp_path, monkeypatch, capsys):
-    from textclf_core.cli import main as cli
+    from textclf_core.cli import commands as cli
     from textclf_core.store.projects import ProjectStore
 
     monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path))

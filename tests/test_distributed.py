@@ -196,7 +196,7 @@ def _tiny_frame() -> pd.DataFrame:
 
 
 def test_imported_folder_evaluates_compares_and_predicts_like_any_run(tmp_path, monkeypatch, capsys):
-    from textclf_core.cli import main as cli
+    from textclf_core.cli import commands as cli
     from textclf_core.models.predict import load_predictor
     from textclf_core.pipeline.runner import execute
     from textclf_core.store.runs import RunStore

@@ -248,7 +248,7 @@ def test_bulk_action_is_recorded_and_on_disk(store, csv_bytes):
 
 
 def test_cli_projects_and_train_on_a_project(tmp_path, monkeypatch, capsys):
-    from textclf_core.cli import main as cli
+    from textclf_core.cli import commands as cli
 
     monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path / "home"))
     data = tmp_path / "tweets.csv"

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from small_data import multi_label_frame, small_frame
-from textclf_core.cli import main as cli
+from textclf_core.cli import commands as cli
 from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
 from textclf_core.models.export import model_zip_bytes

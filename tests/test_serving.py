@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from small_data import small_frame
-from textclf_core.cli import main as cli
+from textclf_core.cli import commands as cli
 from textclf_core.models import quantized as serving
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError

@@ -90,7 +90,7 @@ def test_evaluate_by_with_data_frame_when_the_file_is_gone(baseline_run, tmp_pat
 
 
 def test_cli_evaluate_by(baseline_run, capsys, monkeypatch):
-    from textclf_core.cli import main as cli
+    from textclf_core.cli import commands as cli
 
     run, _ = baseline_run
     monkeypatch.setenv("TEXTCLF_HOME", str(run.path.parent.parent))

@@ -12,7 +12,7 @@ import torch
 
 from reliability_helpers import baseline_config, reviews, tiny_config
 from small_data import small_frame
-from textclf_core.cli import main as cli
+from textclf_core.cli import commands as cli
 from textclf_core.store import runs
 from textclf_core.strategies.baseline import BaselineModel
 from textclf_core.errors import ModelLoadError, RunStoreError
