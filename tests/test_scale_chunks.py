@@ -230,7 +230,7 @@ def test_neighbours_in_small_threaded_blocks_equal_one_block(monkeypatch):
 
 
 def test_cli_review_bar_shows_the_stage_and_time_left(capsys):
-    from textclf_core.cli.commands import ReviewProgress
+    from textclf_core.cli.printer import ReviewProgress
 
     bar = ReviewProgress()
     bar({"type": "progress", "stage": "embedding"})  # not a review stage: ignored
