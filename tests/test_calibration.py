@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from small_data import multi_label_frame, small_frame
+from helpers.small_data import multi_label_frame, small_frame
 from textclf_core.evaluation import calibration
 from textclf_core.config import RunConfig
 from textclf_core.models.predict import load_predictor

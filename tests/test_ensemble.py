@@ -15,7 +15,7 @@ from textclf_core.labels import LabelSpace
 from textclf_core.models.predict import load_predictor
 from textclf_core.store.runs import RunStore
 
-from small_data import WORDS, small_frame
+from helpers.small_data import WORDS, small_frame
 
 
 @pytest.fixture(scope="module")

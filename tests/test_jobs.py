@@ -292,7 +292,7 @@ def test_cancel_a_running_review(manager):
 
 
 def test_a_real_review_job_finishes_and_its_result_is_found_in_the_cache():
-    from small_data import multi_label_frame
+    from helpers.small_data import multi_label_frame
 
     from textclf_core import review as R
 
@@ -355,7 +355,7 @@ def test_a_second_curve_of_the_same_run_returns_the_running_job(manager):
 
 
 def _app_run(tmp_path):
-    from small_data import small_frame
+    from helpers.small_data import small_frame
 
     from textclf_core.pipeline.runner import execute
     from textclf_core.store.runs import RunStore

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.store import model_folder as mf
 from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig

@@ -116,7 +116,7 @@ def test_merged_shards_never_exceed_the_row_cap(tmp_path, monkeypatch):
 # --- streaming prediction ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def baseline_run(tmp_path_factory):
-    from small_data import small_frame
+    from helpers.small_data import small_frame
     from textclf_core.pipeline import runner
     from textclf_core.config import RunConfig
     from textclf_core.store.runs import RunStore
@@ -129,7 +129,7 @@ def baseline_run(tmp_path_factory):
 
 def _big_table(n: int = 300):
     import pandas as pd
-    from small_data import small_frame
+    from helpers.small_data import small_frame
 
     frame = small_frame(n // 2).rename(columns={"review": "text"})
     frame.insert(0, "id", range(n))
