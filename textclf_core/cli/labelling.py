@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textclf_core.labels import split_cell
+
 from .output import EXIT_OK, UsageError, cli_user, echo, echo_err, pick_columns, read_data, shorten, text_table
 
 
@@ -67,7 +69,7 @@ def cmd_label_queue(args) -> int:
         row, sep, label = item.partition("=")
         if not sep or not label.strip():
             raise UsageError(f"--add {item!r} is not ROW=CLASS", hint="For example --add 12=positive")
-        session.label(row.strip(), label.split(active.MULTI_SEPARATOR) if session.multi_label else label.strip())
+        session.label(row.strip(), split_cell(label, active.MULTI_SEPARATOR) if session.multi_label else label.strip())
     labels = session.labels()
     counts = session.counts()
     echo(f"{len(labels):,} of {len(texts):,} texts labelled; " +
