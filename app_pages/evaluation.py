@@ -12,6 +12,7 @@ from textclf_core.evaluation import calibration
 from textclf_core.pipeline import curve
 from textclf_core.evaluation import metrics as evaluation
 from textclf_core import figures
+from textclf_core.store import model_folder
 from textclf_core.strategy_registry import get_strategy
 
 CURVE_POLL_SECONDS = 2.0  # as the review panel: each poll is a fragment run in the server process
@@ -169,7 +170,7 @@ with ui.guard("evaluation details"):
         st.dataframe(wrong[[c for c in ("row", "text", "gold", "predicted", "confidence") if c in wrong.columns]],
                      hide_index=True, width="stretch", height=360,
                      column_config={"confidence": st.column_config.NumberColumn(format="%.2f")})
-        if len(wrong) and (run.model_dir / "textclf.json").is_file():
+        if len(wrong) and model_folder.has_info(run.model_dir):
             st.subheader("Why did the model get it wrong?")
             top = wrong.head(50)
             choice = st.selectbox("A misclassified text", top.index.tolist(), key=f"explain_pick_{run.id}",

@@ -20,8 +20,7 @@ from streamlit_shortcuts import add_shortcuts
 import app_ui as ui
 from textclf_core.labelling import active
 from textclf_core.errors import TextclfError
-from textclf_core.figures import class_distribution
-from textclf_core.figures_active import learning_curve
+from textclf_core.figures import class_distribution, labelling_curve
 from textclf_core.labelling import guidelines, team, team_log
 
 MAX_SHORTCUT_CLASSES = 10  # digits 1-9 and 0

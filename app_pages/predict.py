@@ -6,6 +6,7 @@ import app_ui as ui
 from app_ui.explain_panel import render_explanation
 from app_ui.serving_panel import render_api_panel
 from textclf_core import figures
+from textclf_core.store import model_folder
 from textclf_core.evaluation.calibration import near_uniform_file
 from textclf_core.data import guess_columns, list_sheets, neutralize_formulas, read_table
 from textclf_core.models.export import model_kind, model_zip_bytes
@@ -26,7 +27,7 @@ def predictor(run_id: str, saved_at: float):
 
 with ui.guard("predict"):
     run = ui.pick_run("Model", runs, key="predict_pick")
-    model = predictor(run.id, (run.model_dir / "textclf.json").stat().st_mtime)
+    model = predictor(run.id, model_folder.info_path(run.model_dir).stat().st_mtime)
 
     st.subheader("Try a text")
     text = st.text_area("Text", height=110, key="predict_text",

@@ -14,7 +14,7 @@ from textclf_core import hardware
 from textclf_core.pipeline import tracking
 from textclf_core.config import BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, SCHEDULERS, RunConfig
 from textclf_core.data import TOKENS_PER_WORD
-from textclf_core.pipeline.jobs import format_duration
+from textclf_core.units import format_duration
 from textclf_core.store.catalog import CATALOG
 from textclf_core.strategies.advice import (
     describe_strategy,

@@ -12,7 +12,7 @@ import streamlit as st
 import app_ui as ui
 from app_ui.leaderboard_panel import render_for_job
 from textclf_core import figures
-from textclf_core.pipeline.jobs import format_duration
+from textclf_core.units import format_duration
 
 
 st.title("Training")

@@ -11,7 +11,7 @@ from textclf_core.errors import TextclfError
 
 from .errors import guard
 from .services import PAGES, job_manager, project_store, run_store
-from .session import dataset, fmt, log_version, project, working_frame
+from .session import dataset, fmt, log_version, working_frame
 from .signin import identity
 
 

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pandas as pd
 import pytest
-from small_data import multi_label_frame, small_frame
+from helpers.small_data import multi_label_frame, small_frame
 
 from textclf_core.labelling import active
 from textclf_core.errors import TextclfError

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.strategies import baseline, fewshot
 from textclf_core.cli import main
 from textclf_core.config import RunConfig

@@ -14,7 +14,7 @@ from textclf_core.labels import LabelSpace
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
 
-from small_data import WORDS, small_frame
+from helpers.small_data import WORDS, small_frame
 
 
 @pytest.fixture(scope="module")
@@ -297,7 +297,7 @@ def test_split_zip_is_read_as_one_stream(tmp_path):
 
 
 def test_auto_handles_multi_label_with_thresholds_tuned_on_validation(tmp_path):
-    from small_data import multi_label_frame
+    from helpers.small_data import multi_label_frame
 
     frame = multi_label_frame(120)
     train, val = frame.iloc[:90].reset_index(drop=True), frame.iloc[90:].reset_index(drop=True)

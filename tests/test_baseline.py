@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from small_data import multi_label_frame, small_frame
+from helpers.small_data import multi_label_frame, small_frame
 from textclf_core.strategies.baseline import (
     _linear_from_estimator,
     _make_estimator,

@@ -12,7 +12,7 @@ import pytest
 from sklearn.feature_extraction.text import HashingVectorizer
 
 import textclf_core.strategies.baseline as baseline
-from small_data import multi_label_frame, small_frame
+from helpers.small_data import multi_label_frame, small_frame
 from textclf_core.strategies.baseline import CHAR_PARAMS, WORD_PARAMS, Hasher, load_baseline, train_baseline
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError

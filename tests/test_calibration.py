@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax
 
-from small_data import multi_label_frame, small_frame
+from helpers.small_data import multi_label_frame, small_frame
 from textclf_core.evaluation import calibration
 from textclf_core.config import RunConfig
 from textclf_core.models.predict import load_predictor
@@ -44,6 +44,24 @@ def test_a_calibrated_model_keeps_temperature_one():
     proba = softmax(rng.normal(size=(3000, 2)), axis=1)
     y = np.array([rng.choice(2, p=p) for p in proba])
     assert abs(calibration.fit_temperature(proba, y) - 1.0) < 0.15
+
+
+def test_multi_label_temperature_finds_the_overconfidence_and_keeps_every_decision():
+    """One T for every class (what auto fits per member): the sigmoid of logit / T."""
+    rng = np.random.default_rng(2)
+    z = rng.normal(scale=1.5, size=(3000, 4))
+    y = (rng.random(z.shape) < 1 / (1 + np.exp(-z))).astype(float)
+    proba = 1 / (1 + np.exp(-3.0 * z))  # three times too sure
+    t = calibration.fit_temperature(proba, y, multi_label=True)
+    assert 2.4 < t < 3.6
+    fixed = calibration.apply_temperature(proba, t, multi_label=True)
+    assert ((fixed >= 0.5) == (proba >= 0.5)).all()
+    honest = 1 / (1 + np.exp(-z))
+    assert abs(calibration.fit_temperature(honest, y, multi_label=True) - 1.0) < 0.15
+    # per-class temperatures: each class rescaled by its own
+    per_class = calibration.apply_temperature(proba[:5], [t, 1.0, 1.0, 1.0], multi_label=True)
+    np.testing.assert_allclose(per_class[:, 0], fixed[:5, 0])
+    np.testing.assert_allclose(per_class[:, 1:], proba[:5, 1:])
 
 
 def test_reliability_bins_count_every_text():

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.cli.commands import build_parser, config_from_args
 from textclf_core.cli import main
 from textclf_core.store.runs import RunStore

@@ -7,7 +7,7 @@ from math import comb
 import pandas as pd
 import pytest
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.cli import main
 from textclf_core.evaluation.compare import compare_predictions, compare_runs, mcnemar_exact
 from textclf_core.config import RunConfig

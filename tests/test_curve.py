@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.pipeline import curve
 from textclf_core.cli import main
 from textclf_core.config import RunConfig

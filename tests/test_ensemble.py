@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from textclf_core.evaluation import calibration
 from textclf_core.models import ensemble
 from textclf_core.strategies.auto import _Slot
 from textclf_core.config import RunConfig
@@ -14,7 +15,7 @@ from textclf_core.labels import LabelSpace
 from textclf_core.models.predict import load_predictor
 from textclf_core.store.runs import RunStore
 
-from small_data import WORDS, small_frame
+from helpers.small_data import WORDS, small_frame
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +64,7 @@ def test_ensemble_saves_and_loads_through_load_predictor(ensemble_run):
     members = [ensemble.load_member(run.model_dir / "members" / k) for k in ("tfidf", "bert")]
     parts = [np.asarray(members[0].predict_proba(val["text"].tolist())),
              np.asarray(members[1].predict_proba(val["text"].tolist()))]
-    expected = 0.6 * ensemble.apply_temperature(parts[0], 1.5, False) + 0.4 * parts[1]
+    expected = 0.6 * calibration.apply_temperature(parts[0], 1.5) + 0.4 * parts[1]
     np.testing.assert_allclose(proba, expected, atol=1e-5)
     frame = predictor.predict(["the great wonderful film"])
     assert frame.loc[0, "label"] == "pos"

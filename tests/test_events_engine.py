@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from small_data import multi_label_frame, small_frame
+from helpers.small_data import multi_label_frame, small_frame
 from textclf_core.pipeline import launch as distributed, runner, setup as training_setup
 from textclf_core.engine import loop as engine
 from textclf_core import events

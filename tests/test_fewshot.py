@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.strategies import fewshot
 
 

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from small_data import multi_label_frame, small_frame
+from helpers.small_data import multi_label_frame, small_frame
 from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError

@@ -10,7 +10,8 @@ import pytest
 
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError, TextclfError
-from textclf_core.pipeline.jobs import JobManager, format_duration
+from textclf_core.pipeline.jobs import JobManager
+from textclf_core.units import format_duration
 
 
 class FakeRun:
@@ -197,6 +198,8 @@ def test_format_duration_reads_well():
     assert format_duration(5) == "5 s"
     assert format_duration(200) == "3 min 20 s"
     assert format_duration(3900) == "1 h 05 min"
+    assert format_duration(600) == "10 min" and format_duration(7200) == "2 h"  # budgets read as people say them
+    assert format_duration(None) == "unknown" and format_duration(None, none="no limit") == "no limit"
 
 
 # --- with the real runner and the TF-IDF baseline -----------------------------
@@ -289,7 +292,7 @@ def test_cancel_a_running_review(manager):
 
 
 def test_a_real_review_job_finishes_and_its_result_is_found_in_the_cache():
-    from small_data import multi_label_frame
+    from helpers.small_data import multi_label_frame
 
     from textclf_core import review as R
 
@@ -352,7 +355,7 @@ def test_a_second_curve_of_the_same_run_returns_the_running_job(manager):
 
 
 def _app_run(tmp_path):
-    from small_data import small_frame
+    from helpers.small_data import small_frame
 
     from textclf_core.pipeline.runner import execute
     from textclf_core.store.runs import RunStore

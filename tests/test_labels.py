@@ -55,3 +55,12 @@ def test_dict_round_trip():
     space = LabelSpace.from_labels(["a;b", "c"])
     again = LabelSpace.from_dict(space.to_dict())
     assert again == space
+
+
+def test_split_cell_trims_drops_empties_and_keeps_order():
+    from textclf_core.labels import split_cell, split_multi
+
+    assert split_cell(" sport ; 政治;;sport ; ") == ["sport", "政治"]
+    assert split_cell("b|a", "|") == ["b", "a"] and split_multi("b|a|b", "|") == ["a", "b"]
+    assert split_cell(None) == [] and split_cell(float("nan")) == [] and split_cell("  ") == []
+    assert split_cell("a;b", None) == ["a;b"] and split_cell(2.0, ";") == ["2"]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.store import model_folder as mf
 from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
@@ -88,6 +88,15 @@ def test_model_info_round_trip_keeps_every_key(tmp_path):
     assert back == info and back.get("head") == {"type": "mlp"}
     assert json.loads((tmp_path / "textclf.json").read_text())["encoder"] == "enc"
     assert [p.name for p in tmp_path.iterdir()] == ["textclf.json"]  # no temporary file left behind
+
+
+def test_update_info_sets_a_key_and_keeps_the_others(tmp_path):
+    mf.write_info(tmp_path, mf.ModelInfo("baseline", SPACE, max_length=32, extra={"config": {"seed": 1}}))
+    back = mf.update_info(tmp_path, temperature=1.7)
+    assert back.get("temperature") == 1.7 and mf.read_info(tmp_path) == back
+    assert back.get("config") == {"seed": 1} and back.max_length == 32 and back.label_space.classes == ["neg", "pos"]
+    with pytest.raises(ModelLoadError, match="missing"):
+        mf.update_info(tmp_path / "nowhere", temperature=2.0)
 
 
 @pytest.mark.parametrize("content, message", [("{not json", "cannot be read"), ('{"label_space": {}}', "no model kind"),

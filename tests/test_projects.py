@@ -17,7 +17,7 @@ import pandas as pd
 
 import pytest
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.config import RunConfig
 from textclf_core.store.projects import ProjectError, ProjectStore, read_change_log
 from textclf_core.store.runs import RunStore, readable_name

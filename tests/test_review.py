@@ -117,7 +117,7 @@ def test_multi_label_review_in_a_server_thread_forks_no_worker_pool(monkeypatch)
 
     import psutil
     import torch
-    from small_data import multi_label_frame
+    from helpers.small_data import multi_label_frame
 
     torch.ones(64, 64) @ torch.ones(64, 64)  # torch's intra-op threads are up, as in the app
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from small_data import multi_label_frame, small_frame
+from helpers.small_data import multi_label_frame, small_frame
 from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
 from textclf_core.models.predict import load_predictor

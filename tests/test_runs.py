@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.strategies.baseline import train_baseline
 from textclf_core.config import RunConfig
 from textclf_core.errors import RunStoreError

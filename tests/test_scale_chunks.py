@@ -66,7 +66,7 @@ def test_a_killed_process_resumes_with_at_most_one_chunk_repeated(tiny_bert, tmp
     """The process dies (os._exit, no clean-up) right after its third chunk was written."""
     script = textwrap.dedent(f"""
         import os, sys
-        from textclf_core import features
+        from textclf_core.engine import encoders as features
         texts = {TEXTS!r}
         def emit(event):
             if event["done"] >= 30:
@@ -116,7 +116,7 @@ def test_merged_shards_never_exceed_the_row_cap(tmp_path, monkeypatch):
 # --- streaming prediction ----------------------------------------------------------
 @pytest.fixture(scope="module")
 def baseline_run(tmp_path_factory):
-    from small_data import small_frame
+    from helpers.small_data import small_frame
     from textclf_core.pipeline import runner
     from textclf_core.config import RunConfig
     from textclf_core.store.runs import RunStore
@@ -129,7 +129,7 @@ def baseline_run(tmp_path_factory):
 
 def _big_table(n: int = 300):
     import pandas as pd
-    from small_data import small_frame
+    from helpers.small_data import small_frame
 
     frame = small_frame(n // 2).rename(columns={"review": "text"})
     frame.insert(0, "id", range(n))
@@ -230,7 +230,7 @@ def test_neighbours_in_small_threaded_blocks_equal_one_block(monkeypatch):
 
 
 def test_cli_review_bar_shows_the_stage_and_time_left(capsys):
-    from textclf_core.cli.commands import ReviewProgress
+    from textclf_core.cli.printer import ReviewProgress
 
     bar = ReviewProgress()
     bar({"type": "progress", "stage": "embedding"})  # not a review stage: ignored

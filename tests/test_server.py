@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from small_data import multi_label_frame, small_frame
+from helpers.live_server import live
+from helpers.small_data import multi_label_frame, small_frame
 from textclf_core.cli import commands as cli
 from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
@@ -29,29 +30,6 @@ from textclf_core.store.runs import RunStore
 from textclf_core.rest.server import create_app, curl_example, open_model, serve_command
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@contextlib.contextmanager
-def live(app):
-    """uvicorn serving ``app`` in a thread on a free loopback port; yields the base URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

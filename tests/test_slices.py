@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.evaluation import slices
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError

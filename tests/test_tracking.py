@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.cli import commands as cli
 from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig

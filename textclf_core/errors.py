@@ -43,3 +43,18 @@ class RunStoreError(TextclfError):
 
 class CancelledError(Exception):
     """Raised inside a training loop when the user pressed Cancel (not a failure)."""
+
+
+# --- the device ran out of memory: one test and one message for every place that catches it -------------
+OUT_OF_MEMORY_HINT = ("Lower the batch size (e.g. halve it) or the maximum length, or use a lighter strategy "
+                      "(LoRA, partial or feature extraction)")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch.OutOfMemoryError (and older RuntimeError 'CUDA out of memory'), read without importing torch."""
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def out_of_memory_error(during: str | None = None) -> TextclfError:
+    """The one out-of-memory message, with what to do (``during``: e.g. "training")."""
+    return TextclfError(f"The device ran out of memory{' during ' + during if during else ''}", hint=OUT_OF_MEMORY_HINT)

@@ -7,7 +7,6 @@ not silently merged here.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -53,12 +52,21 @@ def detect_separator(labels: Iterable) -> str | None:
     return None
 
 
-def split_multi(cell, sep: str) -> list[str]:
-    text = clean_label(cell)
+def split_cell(value, separator: str | None = ";") -> list[str]:
+    """The classes in one label cell, in the cell's order: each trimmed, empty parts and repeats dropped
+    (``"a; b;;a"`` → ``["a", "b"]``); a missing cell → ``[]``; ``separator`` None: the whole cell is one class.
+    The one multi-label cell split: every reader of a multi-label cell calls it."""
+    text = clean_label(value)
     if text is None:
         return []
-    parts = [p.strip() for p in re.split(re.escape(sep), text)]
-    return sorted({p for p in parts if p})
+    if not separator:
+        return [text]
+    return list(dict.fromkeys(p.strip() for p in text.split(separator) if p.strip()))
+
+
+def split_multi(cell, sep: str) -> list[str]:
+    """The classes of a multi-label cell as a sorted set (:func:`split_cell`, sorted)."""
+    return sorted(split_cell(cell, sep))
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.store.runs import RunStore
 
 

@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from test_pages import button, no_trouble, tiny_csv, upload
+from helpers.app_pages import button, no_trouble, tiny_csv, upload
 from textclf_core.config import RunConfig
 
 

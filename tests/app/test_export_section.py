@@ -6,7 +6,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.models import quantized as serving
 from textclf_core.config import RunConfig
 from textclf_core.pipeline.runner import execute

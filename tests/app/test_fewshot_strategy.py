@@ -5,23 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_pages import BAD, GOOD, no_trouble, upload
+from helpers.app_pages import no_trouble, strategy_page
 from textclf_core.strategies import advice as strategies
-
-
-def csv_with(per_class: int) -> bytes:
-    lines = ["review,sentiment"]
-    for i in range(per_class):
-        lines += [f'"{GOOD[i % len(GOOD)]} ({i})",pos', f'"{BAD[i % len(BAD)]} ({i})",neg']
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def strategy_page(app, per_class: int):
-    upload(app, "reviews.csv", csv_with(per_class))
-    app.switch_page("app_pages/strategy.py").run()
-    no_trouble(app)
-    assert not app.error, [e.value for e in app.error]
-    return next(r for r in app.radio if r.label == "How to train")
 
 
 def number(app, label: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from small_data import small_frame
+from helpers.small_data import small_frame
 from textclf_core.config import RunConfig
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore

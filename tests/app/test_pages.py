@@ -8,39 +8,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from helpers.app_pages import button, no_trouble, tiny_csv, upload
+
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGES = ["app_pages/upload.py", "app_pages/label_review.py", "app_pages/strategy.py", "app_pages/training.py",
          "app_pages/evaluation.py", "app_pages/compare.py", "app_pages/predict.py"]
-
-GOOD = ["great film, loved it", "wonderful acting and a moving story", "a joy to watch from start to end",
-        "brilliant, funny and moving", "superb cast and script", "fantastic fun for everyone",
-        "truly excellent work", "heartwarming and smart"]
-BAD = ["terrible plot, hated it", "boring and slow from the start", "awful acting everywhere",
-       "a waste of two hours", "dull and predictable", "poorly made and badly edited", "truly dreadful",
-       "messy, tedious and long"]
-
-
-def tiny_csv() -> bytes:
-    lines = ["review,sentiment"]
-    for i in range(4):
-        lines += [f'"{t} ({i})",pos' for t in GOOD] + [f'"{t} ({i})",neg' for t in BAD]
-    return ("\n".join(lines) + "\n").encode("utf-8")
-
-
-def no_trouble(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def upload(at: AppTest, name: str, content: bytes, mime: str = "text/csv") -> AppTest:
-    at.switch_page("app_pages/upload.py").run()
-    at.file_uploader(key="uploader").set_value((name, content, mime)).run()
-    return at
-
-
-def button(at: AppTest, label: str):
-    return next(b for b in at.button if b.label == label)
-
 
 def test_every_page_says_what_to_do_first(app):
     sidebar = [c.value for c in app.sidebar.caption]

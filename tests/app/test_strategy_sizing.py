@@ -3,8 +3,7 @@ offers to train on a stratified sample (measured speeds slowed down here so that
 
 from __future__ import annotations
 
-from test_fewshot_strategy import strategy_page
-from test_pages import no_trouble
+from helpers.app_pages import no_trouble, strategy_page
 from textclf_core.strategies import sizing
 
 

@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 import pytest
-from e2e_helpers import goto, no_exception, settled, shot
+from helpers.e2e import goto, no_exception, settled, shot
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,9 @@ import re
 import zipfile
 
 import pytest
-from e2e_helpers import goto as _goto
-from e2e_helpers import no_exception as _no_exception
-from e2e_helpers import shot as _shot
+from helpers.e2e import goto as _goto
+from helpers.e2e import no_exception as _no_exception
+from helpers.e2e import shot as _shot
 
 pytestmark = pytest.mark.e2e
 

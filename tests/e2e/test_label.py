@@ -12,7 +12,7 @@ import json
 import re
 
 import pytest
-from e2e_helpers import goto, no_exception, settled, shot
+from helpers.e2e import goto, no_exception, settled, shot
 
 pytestmark = pytest.mark.e2e
 CONSOLE = []

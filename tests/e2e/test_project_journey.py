@@ -10,20 +10,14 @@ import re
 import sys
 from pathlib import Path
 
-import importlib.util
 
 import pytest
-from e2e_helpers import goto, no_exception, settled, shot
+from helpers.e2e import goto, no_exception, running_app, settled, shot
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-# running_app of this folder's conftest (a plain `import conftest` may find tests/conftest.py first)
-_spec = importlib.util.spec_from_file_location("e2e_conftest", Path(__file__).with_name("conftest.py"))
-_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_conftest)
-running_app = _conftest.running_app
 
 GOOD = ["great film, loved it", "wonderful acting and a moving story", "superb cast and script"]
 BAD = ["terrible plot, hated it", "boring and slow from the start", "dull and predictable"]

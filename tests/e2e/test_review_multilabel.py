@@ -6,7 +6,7 @@ running review can be cancelled. Screenshots go to test-artifacts/.
 from __future__ import annotations
 
 import pytest
-from e2e_helpers import goto, no_exception, shot
+from helpers.e2e import goto, no_exception, shot
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from e2e_helpers import goto, no_exception, settled, shot
+from helpers.e2e import goto, no_exception, settled, shot
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 from scale_data import ensure  # noqa: E402

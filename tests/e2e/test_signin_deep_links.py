@@ -5,19 +5,14 @@ test-artifacts/signin-deep-link-*.png."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
-from e2e_helpers import shot
+from helpers.e2e import running_app, shot
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("e2e_conftest", Path(__file__).with_name("conftest.py"))
-_conftest = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_conftest)
-running_app = _conftest.running_app
 
 PAGES = sorted(p.stem for p in (ROOT / "app_pages").glob("*.py"))
 

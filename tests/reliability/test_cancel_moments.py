@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from reliability_helpers import MomentRunner, reviews, tiny_config
+from helpers.reliability import MomentRunner, reviews, tiny_config
 from textclf_core.errors import ModelLoadError
 from textclf_core.pipeline.jobs import JobManager
 from textclf_core.models.predict import load_predictor

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from reliability_helpers import baseline_config, reviews
-from small_data import small_frame
+from helpers.reliability import baseline_config, reviews
+from helpers.small_data import small_frame
 from textclf_core.errors import ModelLoadError
 from textclf_core.pipeline.jobs import JobManager
 from textclf_core.models.predict import load_predictor

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from reliability_helpers import baseline_config, reviews, tiny_config
-from small_data import small_frame
+from helpers.reliability import baseline_config, reviews, tiny_config
+from helpers.small_data import small_frame
 from textclf_core.cli import commands as cli
 from textclf_core.store import runs
 from textclf_core.strategies.baseline import BaselineModel

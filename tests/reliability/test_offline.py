@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from reliability_helpers import baseline_config, reviews, tiny_config
-from small_data import small_frame
+from helpers.reliability import baseline_config, reviews, tiny_config
+from helpers.small_data import small_frame
 from textclf_core.store import catalog as models
 from textclf_core.errors import ModelLoadError
 from textclf_core.labels import LabelSpace

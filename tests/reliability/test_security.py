@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reliability_helpers import PICKLE_SUFFIXES, baseline_config, reviews, tiny_config
-from small_data import small_frame
+from helpers.reliability import PICKLE_SUFFIXES, baseline_config, reviews, tiny_config
+from helpers.small_data import small_frame
 from textclf_core import data
 from textclf_core.store import catalog as models
 from textclf_core.errors import DataError, ModelLoadError, RunStoreError, TextclfError

@@ -8,8 +8,8 @@ import time
 
 import psutil
 
-from reliability_helpers import baseline_config, reviews, tiny_config
-from small_data import small_frame
+from helpers.reliability import baseline_config, reviews, tiny_config
+from helpers.small_data import small_frame
 from textclf_core.pipeline.jobs import JobManager
 from textclf_core.models.predict import load_predictor
 from textclf_core.store.runs import RunStore

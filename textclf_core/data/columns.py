@@ -63,6 +63,15 @@ def _split_kind(values: list[str]) -> bool:
 def guess_columns(df: pd.DataFrame) -> ColumnGuess:
     """Guess which column holds the texts, which the labels and which (optional) the split."""
     reasons: dict[str, str] = {}
+    stats = _column_stats(df)
+    split_col = _guess_split(stats, reasons)
+    text_col = _guess_text(stats, split_col, reasons)
+    label_col = _guess_label(df, stats, text_col, split_col, reasons)
+    return ColumnGuess(text_col=text_col, label_col=label_col, split_col=split_col, reasons=reasons)
+
+
+def _column_stats(df: pd.DataFrame) -> dict:
+    """Per column: None when empty, else counts, lengths and the trimmed values themselves."""
     stats = {}
     for col in df.columns:
         vals = _values(df[col])
@@ -81,6 +90,11 @@ def guess_columns(df: pd.DataFrame) -> ColumnGuess:
             "vals": vals,
         }
 
+    return stats
+
+
+def _guess_split(stats: dict, reasons: dict) -> str | None:
+    """The column of train/validation/test values (one named like a split column wins)."""
     split_col = None
     for col, st in stats.items():
         if st and _split_kind(st["vals"]):
@@ -91,6 +105,11 @@ def guess_columns(df: pd.DataFrame) -> ColumnGuess:
         reasons["split"] = (f"'{split_col}' holds train/validation/test values "
                             f"({', '.join(f'{k} {v:,}' for k, v in counts.items() if k)})")
 
+    return split_col
+
+
+def _guess_text(stats: dict, split_col, reasons: dict) -> str | None:
+    """The column of the longest, most varied, spaced texts; an empty column named 'text' is said so."""
     text_col, best = None, None
     for col, st in stats.items():
         if st is None or col == split_col or st["numeric"]:
@@ -121,6 +140,11 @@ def guess_columns(df: pd.DataFrame) -> ColumnGuess:
     if text_col is None:
         reasons["text"] = "No column looks like free text (all columns are empty, numbers or short codes)"
 
+    return text_col
+
+
+def _guess_label(df: pd.DataFrame, stats: dict, text_col, split_col, reasons: dict) -> str | None:
+    """The low-cardinality (or label-named) column; several classes per row beat one class per row."""
     label_col, best = None, None
     candidates: list[tuple] = []
     for col in df.columns:
@@ -165,4 +189,4 @@ def guess_columns(df: pd.DataFrame) -> ColumnGuess:
                                          "several classes make this a multi-label task)")
     else:
         reasons["label"] = "No column looks like labels (few repeated values); the data can still be used for predictions"
-    return ColumnGuess(text_col=text_col, label_col=label_col, split_col=split_col, reasons=reasons)
+    return label_col

@@ -13,7 +13,6 @@ Public names review.py and others may use: :func:`length_grouped_batches`, :clas
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import tempfile
 import time
@@ -215,12 +214,6 @@ def sklearn_linear_head(estimator, num_classes: int, class_ids: Sequence[int] | 
 
 
 # --- the model folder a strategy writes ------------------------------------------------------------
-def write_info(folder: Path, info: dict) -> None:
-    """``textclf.json`` of a model folder being staged."""
-    (Path(folder) / "textclf.json").write_text(json.dumps(info, indent=2, sort_keys=True, default=str) + "\n",
-                                               encoding="utf-8")
-
-
 @contextlib.contextmanager
 def output_folder(run):
     """run.stage_model() when there is a run, else a temporary folder that is kept."""

@@ -68,26 +68,39 @@ def _ids(y_true, classes: Sequence[str] | None) -> np.ndarray:
     return np.asarray([index.get("" if v is None else str(v), -1) for v in arr], dtype=np.int64)
 
 
-def fit_temperature(proba, y_true, classes: Sequence[str] | None = None) -> float:
-    """The temperature that minimises the log loss of single-label ``proba`` against ``y_true``.
+def fit_temperature(proba, y_true, classes: Sequence[str] | None = None, *, multi_label: bool = False) -> float:
+    """The temperature that minimises the log loss of ``proba`` against ``y_true`` (bounded search over log T).
 
-    proba : np.ndarray (N, K); y_true : class ids or names (unknown/missing rows are skipped).
+    proba : np.ndarray (N, K). Single-label: y_true holds class ids or names (unknown/missing rows are
+    skipped). Multi-label: y_true is the (N, K) 0/1 matrix and one T serves every class (binary cross-entropy
+    of :func:`apply_temperature`'s sigmoid). T stays 1 unless scaling really lowers the loss.
     """
     from scipy.optimize import minimize_scalar
 
     proba = np.asarray(proba, dtype=np.float64)
-    ids = _ids(y_true, classes)
-    keep = ids >= 0
-    logp = np.log(np.clip(proba[keep], EPS, 1.0))
-    ids = ids[keep]
-    if len(ids) == 0:
-        return 1.0
-    rows = np.arange(len(ids))
+    if multi_label:
+        y = np.asarray(y_true, dtype=np.float64)
+        if proba.size == 0:
+            return 1.0
+        p = np.clip(proba, EPS, 1 - EPS)
+        logit = np.log(p) - np.log1p(-p)
 
-    def nll(log_t: float) -> float:
-        z = logp / np.exp(log_t)
-        z -= z.max(axis=1, keepdims=True)
-        return float(-(z[rows, ids] - np.log(np.exp(z).sum(axis=1))).mean())
+        def nll(log_t: float) -> float:
+            z = logit / np.exp(log_t)  # -log sigmoid(z) = logaddexp(0, -z)
+            return float((y * np.logaddexp(0.0, -z) + (1 - y) * np.logaddexp(0.0, z)).mean())
+    else:
+        ids = _ids(y_true, classes)
+        keep = ids >= 0
+        logp = np.log(np.clip(proba[keep], EPS, 1.0))
+        ids = ids[keep]
+        if len(ids) == 0:
+            return 1.0
+        rows = np.arange(len(ids))
+
+        def nll(log_t: float) -> float:
+            z = logp / np.exp(log_t)
+            z -= z.max(axis=1, keepdims=True)
+            return float(-(z[rows, ids] - np.log(np.exp(z).sum(axis=1))).mean())
 
     best = minimize_scalar(nll, bounds=LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-4})
     # Keep T = 1 unless scaling really lowers the loss (a flat optimum is noise, not calibration).
@@ -232,21 +245,16 @@ def calibrate_run(run, predictor, y_val, val_proba, label_space):
     """Runner hook: fit on validation, save ``temperature`` into ``model/textclf.json`` and
     ``calibration.json``; returns the predictor the test split is scored with (calibrated) and the
     calibrated validation probabilities (what predictions.csv holds when there is no test split)."""
-    import json
-
-    from textclf_core.fs import atomic_write_json
+    from textclf_core.store import model_folder
 
     cal = calibrate(val_proba, y_val, label_space.classes, multi_label=label_space.multi_label,
                     separator=label_space.separator or ";")
     run.write_json("calibration.json", cal.to_dict())
     if cal.temperature is None or cal.temperature == 1.0:
         return predictor, val_proba
-    meta_path = run.model_dir / "textclf.json"
-    if not meta_path.is_file():  # no saved model to carry the temperature: score as saved
+    if not model_folder.has_info(run.model_dir):  # no saved model to carry the temperature: score as saved
         return predictor, val_proba
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta["temperature"] = cal.temperature
-    atomic_write_json(meta_path, meta)
+    model_folder.update_info(run.model_dir, temperature=cal.temperature)
     return CalibratedPredictor(predictor, cal.temperature), cal.apply(val_proba)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from textclf_core.errors import TextclfError
+from textclf_core.labels import split_cell
 
 MISSING = "(missing)"
 OTHER = "other"
@@ -105,7 +106,7 @@ def _scores(gold: pd.Series, pred: pd.Series, classes: list[str], multi_label: b
 
     if multi_label:
         def binar(values):
-            return np.array([[c in {p.strip() for p in str(v).split(sep)} for c in classes] for v in values], int)
+            return np.array([[c in parts for c in classes] for parts in (set(split_cell(v, sep)) for v in values)], int)
         g, p = binar(gold), binar(pred)
         return {"accuracy": float((g == p).all(axis=1).mean()),
                 "macro_f1": float(skm.f1_score(g, p, average="macro", zero_division=0)), "confusion_matrix": None}
@@ -134,7 +135,7 @@ def slice_metrics(pred_df: pd.DataFrame, groups: Sequence, *, classes: Sequence[
     frame = frame[frame["gold"].str.strip() != ""]
     if classes is None:
         classes = sorted(set(frame["gold"]) | set(frame["predicted"])) if not multi_label else sorted(
-            {c.strip() for v in frame["gold"] for c in v.split(separator) if c.strip()})
+            {c for v in frame["gold"] for c in split_cell(v, separator)})
     classes = [str(c) for c in classes]
     if frame.empty:
         out = pd.DataFrame(columns=COLUMNS)

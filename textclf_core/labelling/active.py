@@ -536,8 +536,9 @@ def _encode(labels: Sequence[str], classes: list[str], multi_label: bool) -> np.
 
 def split_cell(cell) -> list[str]:
     """The classes of a multi-label cell ('a;b' → ['a', 'b'])."""
-    text = clean_label(cell)
-    return [] if text is None else [p.strip() for p in text.split(MULTI_SEPARATOR) if p.strip()]
+    from textclf_core.labels import split_cell as split
+
+    return split(clean_label(cell), MULTI_SEPARATOR)
 
 
 def join_cell(classes: Iterable[str]) -> str | None:

@@ -9,7 +9,7 @@ saved it, and the weights in ``textclf.json``::
       members/<key>/...     a baseline, features or transformer model folder
 
 Prediction: each member's probabilities, sharpened or softened by its temperature (fitted on the
-validation split by auto.py), times its weight, summed. Members with weight 0 are not saved.
+validation split by auto.py; the scaling is :mod:`textclf_core.evaluation.calibration`'s), times its weight, summed. Members with weight 0 are not saved.
 Where one Hugging Face folder is needed (ONNX/int8 exports), :func:`hf_member_dir` names the
 transformer member with the largest weight.
 
@@ -25,6 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
+from textclf_core.evaluation.calibration import apply_temperature  # the one temperature scaling (auto.py imports it from here until it switches)
 from textclf_core.store import model_folder
 from textclf_core.errors import ModelLoadError
 from textclf_core.labels import LabelSpace
@@ -35,21 +36,6 @@ _EPS = 1e-7
 
 
 # --- the arithmetic, shared with auto.py's selection --------------------------------------------
-def apply_temperature(proba: np.ndarray, temperature: float | None, multi_label: bool) -> np.ndarray:
-    """Probabilities rescaled as if their logits were divided by ``temperature`` (None or 1: unchanged)."""
-    proba = np.asarray(proba, dtype=np.float64)
-    if temperature is None or abs(float(temperature) - 1.0) < 1e-9 or proba.size == 0:
-        return proba
-    p = np.clip(proba, _EPS, 1 - _EPS)
-    if multi_label:
-        z = np.log(p) - np.log1p(-p)
-        return 1.0 / (1.0 + np.exp(-z / temperature))
-    z = np.log(p) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def combine(probas: Sequence[np.ndarray], weights: Sequence[float], temperatures: Sequence[float | None] | None,
             multi_label: bool) -> np.ndarray:
     """Σ weight × tempered probabilities, weights normalised to sum 1 (members of weight 0 are not read)."""
@@ -62,7 +48,7 @@ def combine(probas: Sequence[np.ndarray], weights: Sequence[float], temperatures
     for proba, w, t in zip(probas, weights, temperatures):
         if w <= 0:
             continue
-        part = w * apply_temperature(proba, t, multi_label)
+        part = w * apply_temperature(proba, t, multi_label=multi_label)
         out = part if out is None else out + part
     return out
 

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from textclf_core.config import RunConfig
-from textclf_core.errors import CancelledError, TextclfError
+from textclf_core.errors import CancelledError, TextclfError, is_out_of_memory, out_of_memory_error
 from textclf_core.events import cancel_requested as cancel_requested_event
+from textclf_core.units import format_duration  # noqa: F401 - the pages still import it from here
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ MAX_REVIEW_RESULTS = MAX_TASK_RESULTS
 GENERIC_FAILURE = "Training stopped because of an unexpected error; the details are in the server log"
 REVIEW_FAILURE = "The label review stopped because of an unexpected error; the details are in the server log"
 CURVE_FAILURE = "The learning curve stopped because of an unexpected error; the details are in the server log"
-OOM_ADVICE = ("The device ran out of memory. Try a smaller batch size or max length, "
-              "or a lighter strategy (LoRA, partial or feature extraction)")
 
 Runner = Callable[..., Any]
 Reviewer = Callable[..., Any]
@@ -697,14 +696,10 @@ def _mark_run(run, state: str, message: str) -> None:
 
 def _failure_message(job: _Job, exc: BaseException, generic: str) -> str:
     """What the page shows for an unexpected error: advice for out-of-memory, else ``generic`` (traceback logged)."""
-    if _is_out_of_memory(exc):
-        return OOM_ADVICE
+    if is_out_of_memory(exc):
+        return str(out_of_memory_error())
     log.exception("textclf %s job %s failed", job.kind, job.job_id, exc_info=exc)
     return generic
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
 def _default_message(state: str) -> str:
@@ -754,18 +749,6 @@ def _stage_message(event: dict) -> str:
     if event.get("eta_s") is not None and done < total:
         text += f" · about {format_duration(float(event['eta_s']))} left"
     return text
-
-
-def format_duration(seconds: float | None) -> str:
-    """'45 s', '3 min 20 s', '1 h 05 min' — for people."""
-    if seconds is None:
-        return "unknown"
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {(seconds % 3600) // 60:02d} min"
 
 
 def _release_memory() -> None:

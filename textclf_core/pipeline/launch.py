@@ -186,16 +186,7 @@ def launch_bundle(config: RunConfig, data_path: str | os.PathLike | None = None,
     launch_command(num_processes, num_machines=num_machines, machine_rank=machine_rank,
                    main_process_ip=main_process_ip or ("MAIN_MACHINE_IP" if num_machines > 1 else None),
                    main_process_port=main_process_port)
-    if data_bytes is None:
-        source = data_path or config.data_path
-        if not source:
-            raise TextclfError("The run has no data file to include", hint="Upload or choose the data first")
-        source = Path(source).expanduser()
-        if not source.is_file():
-            raise TextclfError(f"The data file {source} was not found", hint="Check the path or upload it again")
-        data_bytes = source.read_bytes()
-        data_name = data_name or source.name
-    data_file = _safe_name(data_name or "data.csv")
+    data_bytes, data_file = _bundle_data(config, data_path, data_bytes, data_name)
 
     total = num_processes * num_machines
     changes: dict = {"data_path": data_file}
@@ -206,11 +197,35 @@ def launch_bundle(config: RunConfig, data_path: str | os.PathLike | None = None,
     run_config = config.replace(**changes)
 
     ip = main_process_ip or "MAIN_MACHINE_IP"
+    script = _run_script(num_processes, num_machines, ip, main_process_port, data_file)
+    readme = _readme(run_config, data_file, num_processes, num_machines, ip, main_process_port,
+                     same_total_batch and total > 1)
+    settings = json.dumps(run_config.to_dict(), indent=2, default=str) + "\n"
+    return _zip([(CONFIG_NAME, settings, 0o644), (data_file, data_bytes, 0o644),
+                 ("run.sh", script, 0o755), ("README.txt", readme, 0o644)])
+
+
+def _bundle_data(config: RunConfig, data_path, data_bytes: bytes | None, data_name: str | None) -> tuple[bytes, str]:
+    """(the data file's bytes, its safe name in the zip): uploaded bytes, or the file at ``data_path``
+    (default ``config.data_path``)."""
+    if data_bytes is None:
+        source = data_path or config.data_path
+        if not source:
+            raise TextclfError("The run has no data file to include", hint="Upload or choose the data first")
+        source = Path(source).expanduser()
+        if not source.is_file():
+            raise TextclfError(f"The data file {source} was not found", hint="Check the path or upload it again")
+        data_bytes = source.read_bytes()
+        data_name = data_name or source.name
+    return data_bytes, _safe_name(data_name or "data.csv")
+
+
+def _run_script(num_processes: int, num_machines: int, ip: str, main_process_port: int, data_file: str) -> str:
+    """run.sh: the exact ``accelerate launch`` commands, the numbers a person may change lifted into variables."""
     machines = max(num_machines, 2)
     one = launch_command(num_processes, data_file=data_file, main_process_port=main_process_port)
     multi = launch_command(num_processes, num_machines=machines, machine_rank=0, main_process_ip=ip,
                            main_process_port=main_process_port, data_file=data_file)
-    # The exact commands, with the numbers a person may want to change lifted into variables.
     one = one.replace(f"--num_processes {num_processes} ", '--num_processes "$NPROC" ')
     multi = (multi.replace(f"--num_processes {num_processes * machines} ", '--num_processes "$((NPROC * MACHINES))" ')
              .replace(f"--num_machines {machines} ", '--num_machines "$MACHINES" ')
@@ -238,13 +253,17 @@ def launch_bundle(config: RunConfig, data_path: str | os.PathLike | None = None,
     else:
         lines += [f"  {one}"]
     lines += ["else", f"  {multi}", "fi", ""]
-    script = "\n".join(lines)
+    return "\n".join(lines)
 
+
+def _readme(run_config: RunConfig, data_file: str, num_processes: int, num_machines: int, ip: str,
+            main_process_port: int, batch_divided: bool) -> str:
+    """README.txt: what is in the zip and how to run it, in plain words."""
     batch_note = ("The batch size was divided by the number of processes so a step sees as many texts as on "
-                  "one device." if same_total_batch and total > 1 else
+                  "one device." if batch_divided else
                   "To get results closest to a single-device run, divide batch_size in run.json by the number "
                   "of processes.")
-    readme = f"""Running this textclf run elsewhere
+    return f"""Running this textclf run elsewhere
 ====================================
 
 What is in this folder
@@ -287,11 +306,13 @@ If something goes wrong
   A problem on any process (a missing file, a model that cannot be downloaded) stops all of them
   with a one-line message. "Address already in use": choose another --main_process_port.
 """
+
+
+def _zip(entries) -> bytes:
+    """The zip of ``(name, text or bytes, file mode)`` entries, modes kept (run.sh is executable)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        settings = json.dumps(run_config.to_dict(), indent=2, default=str) + "\n"
-        for name, content, mode in ((CONFIG_NAME, settings, 0o644), (data_file, data_bytes, 0o644),
-                                    ("run.sh", script, 0o755), ("README.txt", readme, 0o644)):
+        for name, content, mode in entries:
             info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
             info.external_attr = mode << 16
             info.compress_type = zipfile.ZIP_DEFLATED

@@ -23,7 +23,7 @@ import pandas as pd
 from textclf_core import events
 from . import setup as training_setup
 from textclf_core.config import RunConfig
-from textclf_core.errors import CancelledError, TextclfError
+from textclf_core.errors import CancelledError, TextclfError, is_out_of_memory, out_of_memory_error
 from textclf_core.events import Reporter
 from textclf_core.labels import LabelSpace
 from textclf_core.store.runs import Run, RunStore
@@ -38,15 +38,6 @@ log = logging.getLogger(__name__)
 
 Emit = Callable[[dict], None]
 GENERIC_FAILURE = "Training stopped because of an internal error; the details are in error.log in the run folder"
-OUT_OF_MEMORY = ("The device ran out of memory. Lower the batch size or the maximum length, "
-                 "or use a lighter strategy (LoRA, partial or feature extraction).")
-
-
-def _is_out_of_memory(exc: BaseException) -> bool:
-    """torch.OutOfMemoryError (and older RuntimeError 'CUDA out of memory'), e.g. while scoring the test split."""
-    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
-
-
 def _write_csv(run: Run, name: str, frame: pd.DataFrame, *, neutralize: bool) -> None:
     from textclf_core.data import write_csv
     from textclf_core.store.runs import store_error
@@ -131,7 +122,7 @@ def execute(config: RunConfig, frame: pd.DataFrame | None = None, *, store: RunS
         except TextclfError:
             pass
         log.error("textclf run %s failed: %s", run.id, exc)
-        _finish(run, reporter, "failed", OUT_OF_MEMORY if _is_out_of_memory(exc) else GENERIC_FAILURE)
+        _finish(run, reporter, "failed", str(out_of_memory_error()) if is_out_of_memory(exc) else GENERIC_FAILURE)
         if raise_errors:
             raise
     return run
@@ -162,7 +153,8 @@ def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
     run.write_json("labels.json", label_space.to_dict())
     run.write_json("data.json", {"fingerprint": fingerprint(frame), "rows": int(len(frame)),
                                  "path": config.data_path, "text_col": config.text_col,
-                                 "label_col": config.label_col, "split_col": config.split_col})
+                                 "label_col": config.label_col, "split_col": config.split_col,
+                                 "label_source": setup.label_source})
     _write_csv(run, "split.csv", prepared[["row", "split"]], neutralize=False)
     train_df, val_df, test_df = setup.train, setup.validation, setup.test
     counts, n_original, augmentation = setup.counts, setup.n_original, setup.augmentation

@@ -29,7 +29,6 @@ import pandas as pd
 from textclf_core.errors import ModelLoadError
 from textclf_core.fs import atomic_write_json
 from textclf_core.labels import LabelSpace, LabelSpaceOwner
-from .runs import RUN_ID_RE, Run, RunStore
 
 INFO_NAME = "textclf.json"
 _FIELDS = ("kind", "label_space", "max_length", "thresholds")
@@ -106,22 +105,27 @@ def write_info(folder: str | Path, info: ModelInfo | dict) -> Path:
     return atomic_write_json(info_path(folder), data, sort_keys=True)
 
 
+def update_info(folder: str | Path, **fields) -> ModelInfo:
+    """Set ``fields`` in an existing ``textclf.json`` (atomically, every other key kept); the new info."""
+    data = {**read_info(folder).to_dict(), **fields}
+    write_info(folder, data)
+    return ModelInfo.from_dict(data, where=folder)
+
+
 # --- a run or a folder ----------------------------------------------------------------------
 
-def resolve(run_or_dir) -> tuple[Path, Run | None]:
-    """``(model folder, run or None)`` for a :class:`Run`, a run id, a run folder or a model folder."""
-    if isinstance(run_or_dir, Run):
-        return run_or_dir.model_dir, run_or_dir
-    path = Path(str(run_or_dir)).expanduser()
-    if path.is_dir():
-        if has_info(path) or path.name == "model":
-            return path, None
-        return path / "model", Run(path)
-    if isinstance(run_or_dir, str) and RUN_ID_RE.match(run_or_dir):
-        run = RunStore().get(run_or_dir)
-        return run.model_dir, run
-    raise ModelLoadError(f"'{run_or_dir}' is neither a run id nor a model folder",
-                         hint="`textclf runs` lists the runs")
+def resolve(run_or_dir) -> tuple[Path, Any]:
+    """``(model folder, run or None)`` for a :class:`Run`, a run id, a run folder or a model folder.
+
+    A run holds a model folder, so the run store sits above this module and owns the lookup
+    (:func:`textclf_core.store.runs.resolve_model`); it is named here by ``"module:attribute"`` like the
+    kinds' loaders, so this module imports nothing of the run store.
+    """
+    module, _, attribute = _RESOLVE_RUN.partition(":")
+    return getattr(importlib.import_module(module), attribute)(run_or_dir)
+
+
+_RESOLVE_RUN = "textclf_core.store.runs:resolve_model"
 
 
 # --- what every kind offers ------------------------------------------------------------------

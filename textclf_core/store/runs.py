@@ -32,9 +32,10 @@ from typing import Any, Iterator
 
 from textclf_core import fs
 from textclf_core.config import RunConfig
-from textclf_core.errors import RunStoreError, TextclfError
+from textclf_core.errors import ModelLoadError, RunStoreError, TextclfError
 from textclf_core.strategy_registry import get_strategy
 from textclf_core.fs import json_default as _json_default  # numpy values and paths in metrics and events
+from .model_folder import INFO_NAME, has_info, read_info
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 STATES = ("running", "finished", "failed", "cancelled", "interrupted")
@@ -254,7 +255,7 @@ class Run:
     def has_model(self) -> bool:
         """True when a complete model folder exists (staging folders never count)."""
         self._recover_model()
-        return (self.model_dir / "textclf.json").is_file()
+        return has_info(self.model_dir)
 
     def write_json(self, name: str, obj: Any) -> Path:
         target = self._member(name)
@@ -377,8 +378,8 @@ class Run:
             raise store_error(exc, staging) from None
         try:
             yield staging
-            if not (staging / "textclf.json").is_file():
-                raise RunStoreError("The model folder was written without textclf.json")
+            if not has_info(staging):
+                raise RunStoreError(f"The model folder was written without {INFO_NAME}")
             old = None
             if self.model_dir.exists():
                 old = self.path / f"{_OLD_PREFIX}{uuid.uuid4().hex[:8]}"
@@ -398,7 +399,7 @@ class Run:
         if self.model_dir.exists():
             return
         for old in sorted(self.path.glob(f"{_OLD_PREFIX}*")):
-            if (old / "textclf.json").is_file():
+            if has_info(old):
                 with contextlib.suppress(OSError):
                     os.replace(old, self.model_dir)
                 return
@@ -407,8 +408,8 @@ class Run:
         if not self.has_model:
             return None
         try:
-            return json.loads((self.model_dir / "textclf.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+            return read_info(self.model_dir).to_dict()
+        except ModelLoadError:
             return None
 
     def model_size_mb(self) -> float | None:
@@ -764,3 +765,20 @@ class RunStore:
         if not status or status.get("state") == "running":
             run.set_status("interrupted", still_running_note)
         return run
+
+
+def resolve_model(run_or_dir) -> tuple[Path, Run | None]:
+    """``(model folder, run or None)`` for a :class:`Run`, a run id, a run folder or a model folder
+    (what :func:`textclf_core.store.model_folder.resolve` answers)."""
+    if isinstance(run_or_dir, Run):
+        return run_or_dir.model_dir, run_or_dir
+    path = Path(str(run_or_dir)).expanduser()
+    if path.is_dir():
+        if has_info(path) or path.name == "model":
+            return path, None
+        return path / "model", Run(path)
+    if isinstance(run_or_dir, str) and RUN_ID_RE.match(run_or_dir):
+        run = RunStore().get(run_or_dir)
+        return run.model_dir, run
+    raise ModelLoadError(f"'{run_or_dir}' is neither a run id nor a model folder",
+                         hint="`textclf runs` lists the runs")

@@ -24,6 +24,8 @@ from textclf_core import events
 from textclf_core.config import DEFAULT_MODEL
 from textclf_core.errors import TextclfError
 from textclf_core.events import Reporter
+from textclf_core.labels import split_cell
+from textclf_core.store import model_folder
 
 
 # --- augmentation --------------------------------------------------------------------------------
@@ -159,8 +161,7 @@ def augment_mlm(texts: Sequence[str], labels: Sequence, model, *, copies: int = 
 def scarce_rows(labels: Sequence, max_per_class: int, separator: str | None = None) -> tuple[np.ndarray, dict]:
     """Which rows belong to a class with fewer than ``max_per_class`` rows (any of its classes when
     ``separator`` splits multi-label cells), and the row count of each class."""
-    cells = [str(v) for v in labels]
-    split = [[c for c in cell.split(separator) if c] if separator else [cell] for cell in cells]
+    split = [split_cell(v, separator) if separator else [str(v)] for v in labels]
     counts: dict[str, int] = {}
     for classes in split:
         for c in classes:
@@ -384,7 +385,7 @@ def fit(config, train_df, val_df, label_space, *, run=None, emit: Callable[[dict
             trained.encoder.to("cpu").save_pretrained(str(folder / ENCODER_DIR))
             trained.tokenizer.save_pretrained(str(folder / ENCODER_DIR))
         save_file({"weight": weight, "bias": bias}, str(folder / "head.safetensors"))
-        engine.write_info(folder, info)
+        model_folder.write_info(folder, info)
         staged = folder
     model_dir = engine.model_dir(run, staged)
     predictor = FeaturePredictor(model_dir, device=config.device)

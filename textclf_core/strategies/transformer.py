@@ -28,9 +28,10 @@ import numpy as np
 from textclf_core.engine import loop as engine
 from textclf_core import events
 from textclf_core.config import RunConfig, developer_switch
-from textclf_core.errors import CancelledError, TextclfError
+from textclf_core.errors import CancelledError, TextclfError, is_out_of_memory, out_of_memory_error
 from textclf_core.events import Reporter
 from textclf_core.labels import LabelSpace
+from textclf_core.store import model_folder
 from textclf_core.strategy_registry import get_strategy
 
 PREFIX_CACHE_BUDGET_GB = 2.0  # frozen-layer outputs kept in memory up to this size
@@ -57,12 +58,6 @@ def _release() -> None:
             torch.cuda.empty_cache()
     except Exception:  # noqa: BLE001
         pass
-
-
-def _oom_error() -> TextclfError:
-    return TextclfError("The GPU ran out of memory during training",
-                        hint="Lower the batch size (e.g. halve it) or the maximum length, or use LoRA or partial "
-                             "fine-tuning")
 
 
 # --- entry point ---------------------------------------------------------------------
@@ -92,12 +87,10 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
     except TextclfError:
         raise
     except Exception as exc:  # noqa: BLE001
-        import torch
-
-        if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        if is_out_of_memory(exc):
             gc.collect()
             _release()
-            raise _oom_error() from None
+            raise out_of_memory_error("training") from None
         raise
     finally:
         _release()
@@ -158,7 +151,7 @@ def _fit_features(config, train_df, val_df, label_space, *, run, reporter: Repor
                      "trained_as": config.head}}
     with engine.output_folder(run) as folder:
         save_file(head_for_predict, str(folder / "head.safetensors"))
-        engine.write_info(folder, info)
+        model_folder.write_info(folder, info)
         staged = folder
     model_dir = engine.model_dir(run, staged)
     from textclf_core.models.predictors import FeaturePredictor
@@ -251,27 +244,67 @@ _torch_head = torch_head  # the name bench scripts knew
 
 
 # --- transformer strategies ----------------------------------------------------------
+class _Loop:
+    """What one fine-tuning run holds while it trains: filled by :func:`_setup` and
+    :func:`_prepare_optimiser`, read by the evaluation, the epoch loop and the save."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
 def _fit_transformer(config, train_df, val_df, label_space, *, run, reporter: Reporter) -> FitResult:
-    import torch
+    start = time.perf_counter()
+    loop = _setup(config, train_df, val_df, label_space, reporter)
+    _prepare_optimiser(loop, config)
+    if loop.prefix is not None:  # fill once; every epoch and evaluation reads it
+        _fill_prefix_cache(loop, config)
+    outcome = _train_epochs(loop, config)
+    train_seconds = time.perf_counter() - start
+    if outcome.cancelled and outcome.best_state is None:
+        raise CancelledError("Training was cancelled before the first evaluation; nothing was saved")
+    return _save_best(loop, outcome, config, run, train_seconds)
+
+
+# --- setup: device, model, tokens, frozen-layer cache -----------------------------------
+def _setup(config, train_df, val_df, label_space, reporter: Reporter) -> _Loop:
     from accelerate import Accelerator
 
     from textclf_core import hardware
-    from textclf_core.store import catalog as models
+    from textclf_core.engine.encoders import tokenize
+    from textclf_core.engine.losses import make_loss
     from textclf_core.strategies import advice as strategies
-    from textclf_core.engine.encoders import pad_batch, sorted_batches, tokenize
-    from textclf_core.engine.losses import compute_loss, make_loss, probabilities, tune_thresholds
 
-    start = time.perf_counter()
     hw = hardware.detect(config.device)
     accelerator = Accelerator(cpu=hw.device == "cpu", mixed_precision="no")
     device = accelerator.device
-    dev_type = device.type
-    amp = hardware.autocast_dtype(dev_type, config.precision)
+    amp = hardware.autocast_dtype(device.type, config.precision)
     main = accelerator.is_main_process
     if not main:
         reporter = reporter.quiet()  # only the main process reports
-    should_stop = reporter.should_stop
-    multi = label_space.multi_label
+    tokenizer, model = _load_model(config, label_space, device.type)
+    total_params, trainable_params = strategies.count_parameters(model)
+
+    train_texts, y_train = labelled(train_df, label_space)
+    val_texts, y_val = labelled(val_df, label_space)
+    keep_val = engine.targets(val_df, label_space)[1]
+    if len(train_texts) == 0:
+        raise TextclfError("There are no labelled training rows", hint="Check the label column")
+    train_ids = tokenize(tokenizer, train_texts, config.max_length)
+    val_ids = tokenize(tokenizer, val_texts, config.max_length)
+    train_len = np.array([len(s) for s in train_ids])
+    return _Loop(accelerator=accelerator, device=device, dev_type=device.type, amp=amp, main=main,
+                 reporter=reporter, label_space=label_space, multi=label_space.multi_label,
+                 tokenizer=tokenizer, model=model, params=(total_params, trainable_params),
+                 pad_id=tokenizer.pad_token_id, left=getattr(tokenizer, "padding_side", "right") == "left",
+                 train_ids=train_ids, y_train=y_train, val_ids=val_ids, y_val=y_val, keep_val=keep_val,
+                 train_len=train_len, loss_fn=make_loss(config, label_space, y_train),
+                 prefix=_prefix_cache(config, model, accelerator, amp, train_len, val_ids))
+
+
+def _load_model(config, label_space, dev_type: str):
+    """(tokenizer, model with the strategy applied); on CPU the training attention and dropout kernels."""
+    from textclf_core.store import catalog as models
+    from textclf_core.strategies import advice as strategies
 
     tokenizer = models.load_tokenizer(config.model)
     model = models.load_for_classification(config.model, label_space, dropout=config.dropout, tokenizer=tokenizer)
@@ -282,201 +315,244 @@ def _fit_transformer(config, train_df, val_df, label_space, *, run, reporter: Re
         train_attention.install(model)  # CPU only: CUDA's SDPA kernels do dropout themselves
         if not developer_switch("TORCH_DROPOUT"):
             train_attention.install_fast_dropout(model)  # CPU only: CUDA draws dropout masks on the device
-    total_params, trainable_params = strategies.count_parameters(model)
-    pad_id = tokenizer.pad_token_id
-    left = getattr(tokenizer, "padding_side", "right") == "left"
+    return tokenizer, model
 
-    train_texts, y_train = labelled(train_df, label_space)
-    val_texts, y_val = labelled(val_df, label_space)
-    keep_val = engine.targets(val_df, label_space)[1]
-    if len(train_texts) == 0:
-        raise TextclfError("There are no labelled training rows", hint="Check the label column")
-    train_ids = tokenize(tokenizer, train_texts, config.max_length)
-    val_ids = tokenize(tokenizer, val_texts, config.max_length)
-    train_len = np.array([len(s) for s in train_ids])
-    loss_fn = make_loss(config, label_space, y_train)
 
-    # Partial fine-tuning: reuse frozen layers' outputs (frozen modules are in eval mode: no dropout).
-    prefix = None
+def _prefix_cache(config, model, accelerator, amp, train_len, val_ids):
+    """Partial fine-tuning: reuse frozen layers' outputs (frozen modules are in eval mode: no dropout),
+    when they fit :data:`PREFIX_CACHE_BUDGET_GB`; else None."""
+    import torch
+
+    from textclf_core.strategies import advice as strategies
+
     frozen = int(getattr(model, "textclf_frozen_layers", 0) or 0)
-    if (get_strategy(config.strategy).trains == "top_layers" and frozen > 0 and strategies.family(model) in strategies.PREFIX_CACHE_FAMILIES
+    if not (get_strategy(config.strategy).trains == "top_layers" and frozen > 0
+            and strategies.family(model) in strategies.PREFIX_CACHE_FAMILIES
             and accelerator.num_processes == 1 and not developer_switch("NO_PREFIX_CACHE")):
-        hidden = getattr(model.config, "hidden_size", None) or getattr(model.config, "dim", 768)
-        size_gb = (train_len.sum() + sum(len(s) for s in val_ids)) * hidden * (2 if amp == torch.bfloat16 else 4) / 1e9
-        if size_gb <= PREFIX_CACHE_BUDGET_GB:
-            prefix = engine.PrefixCache(model, frozen, amp)
+        return None
+    hidden = getattr(model.config, "hidden_size", None) or getattr(model.config, "dim", 768)
+    size_gb = (train_len.sum() + sum(len(s) for s in val_ids)) * hidden * (2 if amp == torch.bfloat16 else 4) / 1e9
+    return engine.PrefixCache(model, frozen, amp) if size_gb <= PREFIX_CACHE_BUDGET_GB else None
 
-    groups = strategies.parameter_groups(model, config)
+
+# --- model and optimiser --------------------------------------------------------------
+def _prepare_optimiser(loop: _Loop, config) -> None:
+    """Optimiser, scheduler and scaler; the model placed (and wrapped for several processes) by accelerate;
+    how many updates an epoch makes and where it evaluates."""
+    import torch
+
+    from textclf_core.strategies import advice as strategies
+
+    groups = strategies.parameter_groups(loop.model, config)
     if not groups:
         raise TextclfError("This strategy leaves nothing to train for this model")
     optimizer = engine.make_optimizer(groups, config.optimizer, config.lr)
+    loop.model.to(loop.device)
+    loop.model, loop.optimizer = loop.accelerator.prepare(loop.model, optimizer)
+    loop.world, loop.rank = loop.accelerator.num_processes, loop.accelerator.process_index
+    n_batches = math.ceil(len(loop.train_ids) / config.batch_size)
+    loop.batches_per_process = math.ceil(n_batches / loop.world)
+    updates_per_epoch = math.ceil(loop.batches_per_process / config.grad_accum)
+    loop.total_updates = updates_per_epoch * config.epochs
+    loop.scheduler = engine.make_scheduler(loop.optimizer, config.scheduler, loop.total_updates, config.warmup_ratio)
+    loop.scaler = torch.amp.GradScaler("cuda") if (loop.dev_type == "cuda" and loop.amp == torch.float16) else None
+    loop.eval_points = sorted({max(1, round(loop.batches_per_process * (i + 1) / config.evals_per_epoch))
+                               for i in range(config.evals_per_epoch)})
+    loop.trainable = [(n, p) for n, p in loop.accelerator.unwrap_model(loop.model).named_parameters()
+                      if p.requires_grad]
 
-    model.to(device)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    world, rank = accelerator.num_processes, accelerator.process_index
-    per_process_batch = config.batch_size
-    n_batches = math.ceil(len(train_ids) / per_process_batch)
-    batches_per_process = math.ceil(n_batches / world)
-    updates_per_epoch = math.ceil(batches_per_process / config.grad_accum)
-    total_updates = updates_per_epoch * config.epochs
-    scheduler = engine.make_scheduler(optimizer, config.scheduler, total_updates, config.warmup_ratio)
-    scaler = torch.amp.GradScaler("cuda") if (dev_type == "cuda" and amp == torch.float16) else None
-    eval_points = sorted({max(1, round(batches_per_process * (i + 1) / config.evals_per_epoch))
-                          for i in range(config.evals_per_epoch)})
-    trainable = [(n, p) for n, p in accelerator.unwrap_model(model).named_parameters() if p.requires_grad]
 
-    def autocast():
-        return engine.autocast(dev_type, amp)
+def _batch_inputs(loop: _Loop, ids_list, rows, keys) -> dict:
+    from textclf_core.engine.encoders import pad_batch
 
-    def batch_inputs(ids_list, rows, keys):
-        inputs = pad_batch([ids_list[i] for i in rows], pad_id, left)
-        if prefix is not None:
-            prefix.set_batch(keys, inputs["input_ids"].shape[1], device)
-        return {n: v.to(device) for n, v in inputs.items()}
+    inputs = pad_batch([ids_list[i] for i in rows], loop.pad_id, loop.left)
+    if loop.prefix is not None:
+        loop.prefix.set_batch(keys, inputs["input_ids"].shape[1], loop.device)
+    return {n: v.to(loop.device) for n, v in inputs.items()}
 
-    def evaluate(step, epoch):
-        model.eval()
-        logits = np.zeros((len(val_ids), label_space.num_classes), dtype=np.float32)
-        ctx = prefix.active() if prefix is not None else contextlib.nullcontext()
-        val_batches = sorted_batches([len(s) for s in val_ids], max(config.batch_size, 64))
-        # Launched: each process scores every world-th batch with the plain (unwrapped) model, so DDP's
-        # per-forward collectives never see uneven call counts; the rows are gathered below.
-        scorer = model if world == 1 else accelerator.unwrap_model(model)
-        with ctx:
-            for batch in val_batches[rank::world]:
-                inputs = batch_inputs(val_ids, batch, [("v", int(i)) for i in batch])
-                with torch.inference_mode(), autocast():
-                    logits[batch] = scorer(**inputs).logits.float().cpu().numpy()
-        if world > 1:
-            from textclf_core.engine.parallel import gather_rows
 
-            logits = gather_rows(accelerator, logits, val_batches)
-        strategies.set_train_mode(model)
-        proba = probabilities(logits, multi)
-        return engine.evaluation_event(proba, y_val, label_space, step=step, epoch=epoch), proba
+def _fill_prefix_cache(loop: _Loop, config) -> None:
+    total = len(loop.train_ids) + len(loop.val_ids)
+    progress = {"done": 0}
+    reporter = loop.reporter
 
-    if prefix is not None:  # fill once; every epoch and evaluation reads it
-        total = len(train_ids) + len(val_ids)
-        progress = {"done": 0}
+    def frozen_progress(n: int) -> None:
+        # A long pass (minutes on a CPU for ~10k texts): tell the page how far, about once a second.
+        progress["done"] += n
+        reporter.throttled("frozen layers", lambda: events.progress(stage="frozen layers", done=progress["done"],
+                                                                    total=total),
+                           force=progress["done"] >= total)
 
-        def frozen_progress(n: int) -> None:
-            # A long pass (minutes on a CPU for ~10k texts): tell the page how far, about once a second.
-            progress["done"] += n
-            reporter.throttled("frozen layers", lambda: events.progress(stage="frozen layers", done=progress["done"],
-                                                                        total=total),
-                               force=progress["done"] >= total)
+    reporter.throttled("frozen layers", lambda: events.progress(stage="frozen layers", done=0, total=total),
+                       force=True)
+    loop.prefix.fill([("t", i) for i in range(len(loop.train_ids))], loop.train_ids, loop.pad_id, loop.device,
+                     loop.amp, config.batch_size, reporter.should_stop, on_batch=frozen_progress)
+    loop.prefix.fill([("v", i) for i in range(len(loop.val_ids))], loop.val_ids, loop.pad_id, loop.device,
+                     loop.amp, config.batch_size, reporter.should_stop, on_batch=frozen_progress)
 
-        reporter.throttled("frozen layers", lambda: events.progress(stage="frozen layers", done=0, total=total),
-                           force=True)
-        prefix.fill([("t", i) for i in range(len(train_ids))], train_ids, pad_id, device, amp,
-                    config.batch_size, should_stop, on_batch=frozen_progress)
-        prefix.fill([("v", i) for i in range(len(val_ids))], val_ids, pad_id, device, amp,
-                    config.batch_size, should_stop, on_batch=frozen_progress)
 
-    rng = np.random.default_rng(config.seed)
-    history: list[dict] = []
-    best_epoch = best_state = best_proba = None
-    stopping = engine.EarlyStopping(config.metric_for_best, config.early_stopping_patience)
-    step = 0
-    examples_seen = 0
-    stop_early = cancelled = False
-    loop_start = time.perf_counter()
+# --- evaluation -----------------------------------------------------------------------
+def _evaluate(loop: _Loop, config, step, epoch):
+    """One pass over the validation rows: (evaluation event, probabilities)."""
+    import torch
+
+    from textclf_core.engine.encoders import sorted_batches
+    from textclf_core.engine.losses import probabilities
+    from textclf_core.strategies import advice as strategies
+
+    model, world = loop.model, loop.world
+    model.eval()
+    logits = np.zeros((len(loop.val_ids), loop.label_space.num_classes), dtype=np.float32)
+    ctx = loop.prefix.active() if loop.prefix is not None else contextlib.nullcontext()
+    val_batches = sorted_batches([len(s) for s in loop.val_ids], max(config.batch_size, 64))
+    # Launched: each process scores every world-th batch with the plain (unwrapped) model, so DDP's
+    # per-forward collectives never see uneven call counts; the rows are gathered below.
+    scorer = model if world == 1 else loop.accelerator.unwrap_model(model)
+    with ctx:
+        for batch in val_batches[loop.rank::world]:
+            inputs = _batch_inputs(loop, loop.val_ids, batch, [("v", int(i)) for i in batch])
+            with torch.inference_mode(), engine.autocast(loop.dev_type, loop.amp):
+                logits[batch] = scorer(**inputs).logits.float().cpu().numpy()
+    if world > 1:
+        from textclf_core.engine.parallel import gather_rows
+
+        logits = gather_rows(loop.accelerator, logits, val_batches)
     strategies.set_train_mode(model)
-    ctx = prefix.active() if prefix is not None else contextlib.nullcontext()
+    proba = probabilities(logits, loop.multi)
+    return engine.evaluation_event(proba, loop.y_val, loop.label_space, step=step, epoch=epoch), proba
+
+
+# --- the epoch loop -------------------------------------------------------------------
+def _train_batch(loop: _Loop, config, rows, sync: bool):
+    """Forward and backward on one batch; an optimiser step when ``sync`` (the last of ``grad_accum``).
+    Returns the loss (scaled down by ``grad_accum``)."""
+    import torch
+
+    from textclf_core.engine.losses import compute_loss
+
+    inputs = _batch_inputs(loop, loop.train_ids, rows, [("t", int(i)) for i in rows])
+    targets = torch.as_tensor(loop.y_train[rows]).to(loop.device)
+    sync_ctx = contextlib.nullcontext() if sync or loop.world == 1 else loop.accelerator.no_sync(loop.model)
+    scaler, optimizer = loop.scaler, loop.optimizer
+    with sync_ctx:
+        with engine.autocast(loop.dev_type, loop.amp):
+            logits = loop.model(**inputs).logits
+        loss = compute_loss(loop.loss_fn, logits, targets) / config.grad_accum
+        if scaler is not None:
+            scaler.scale(loss).backward()
+        else:
+            loop.accelerator.backward(loss)
+    if sync:
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_([p for _, p in loop.trainable], config.grad_clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        loop.scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+    return loss
+
+
+def _train_epochs(loop: _Loop, config) -> _Loop:
+    """The epochs: train, report steps about once a second, evaluate at ``eval_points``, keep the best
+    trained parameters; stops early (patience) or on cancel. Returns the outcome (history, best_*, ...)."""
+    from textclf_core.strategies import advice as strategies
+
+    reporter = loop.reporter
+    rng = np.random.default_rng(config.seed)
+    out = _Loop(history=[], best_epoch=None, best_state=None, best_proba=None, cancelled=False,
+                stopping=engine.EarlyStopping(config.metric_for_best, config.early_stopping_patience))
+    step = examples_seen = 0
+    stop_early = False
+    loop_start = time.perf_counter()
+    strategies.set_train_mode(loop.model)
+    ctx = loop.prefix.active() if loop.prefix is not None else contextlib.nullcontext()
     with ctx:
         for epoch in range(config.epochs):
-            batches = engine.length_grouped_batches(train_len, per_process_batch, rng)
-            if world > 1:  # equal batch counts per process so collective ops line up
-                batches = (batches * world)[:batches_per_process * world][rank::world]
-            optimizer.zero_grad(set_to_none=True)
+            batches = engine.length_grouped_batches(loop.train_len, config.batch_size, rng)
+            if loop.world > 1:  # equal batch counts per process so collective ops line up
+                batches = (batches * loop.world)[:loop.batches_per_process * loop.world][loop.rank::loop.world]
+            loop.optimizer.zero_grad(set_to_none=True)
             for bi, rows in enumerate(batches):
                 if reporter.should_stop():
-                    cancelled = True
+                    out.cancelled = True
                     break
-                inputs = batch_inputs(train_ids, rows, [("t", int(i)) for i in rows])
-                targets = torch.as_tensor(y_train[rows]).to(device)
                 sync = (bi + 1) % config.grad_accum == 0 or bi + 1 == len(batches)
-                sync_ctx = contextlib.nullcontext() if sync or world == 1 else accelerator.no_sync(model)
-                with sync_ctx:
-                    with autocast():
-                        logits = model(**inputs).logits
-                    loss = compute_loss(loss_fn, logits, targets) / config.grad_accum
-                    if scaler is not None:
-                        scaler.scale(loss).backward()
-                    else:
-                        accelerator.backward(loss)
-                if sync:
-                    if scaler is not None:
-                        scaler.unscale_(optimizer)
-                    if config.grad_clip:
-                        torch.nn.utils.clip_grad_norm_([p for _, p in trainable], config.grad_clip)
-                    if scaler is not None:
-                        scaler.step(optimizer)
-                        scaler.update()
-                    else:
-                        optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    step += 1
-                examples_seen += len(rows) * world
+                loss = _train_batch(loop, config, rows, sync)
+                step += int(sync)
+                examples_seen += len(rows) * loop.world
+
                 def step_event():
                     elapsed = time.perf_counter() - loop_start
                     done_fraction = (epoch * len(batches) + bi + 1) / (config.epochs * len(batches))
-                    return events.step(step=step, total_steps=total_updates, epoch=epoch + (bi + 1) / len(batches),
+                    return events.step(step=step, total_steps=loop.total_updates,
+                                       epoch=epoch + (bi + 1) / len(batches),
                                        loss=float(loss.detach()) * config.grad_accum,
-                                       lr=float(scheduler.get_last_lr()[0]),
+                                       lr=float(loop.scheduler.get_last_lr()[0]),
                                        examples_per_s=examples_seen / max(elapsed, 1e-9), elapsed_s=elapsed,
                                        eta_s=elapsed * (1 - done_fraction) / max(done_fraction, 1e-9))
 
                 reporter.throttled("step", step_event, force=step == 1 or bi + 1 == len(batches))
-                if bi + 1 in eval_points:
-                    event, proba = evaluate(step, epoch + (bi + 1) / len(batches))
-                    history.append(event)
+                if bi + 1 in loop.eval_points:
+                    event, proba = _evaluate(loop, config, step, epoch + (bi + 1) / len(batches))
+                    out.history.append(event)
                     reporter.emit(event)
-                    if stopping.update(event[config.metric_for_best]):
-                        best_epoch, best_proba = event["epoch"], proba
+                    if out.stopping.update(event[config.metric_for_best]):
+                        out.best_epoch, out.best_proba = event["epoch"], proba
                         # Keyed by the parameter itself, not its name: while the frozen-layer cache is active
                         # the layer stack is renumbered. Only trained parameters change, so only they are copied.
-                        best_state = [(p, p.detach().to("cpu", copy=True)) for _, p in trainable]
-                    elif stopping.stop:
+                        out.best_state = [(p, p.detach().to("cpu", copy=True)) for _, p in loop.trainable]
+                    elif out.stopping.stop:
                         stop_early = True
                         break
-            if cancelled or stop_early:
+            if out.cancelled or stop_early:
                 break
-    train_seconds = time.perf_counter() - start
-    if cancelled and best_state is None:
-        raise CancelledError("Training was cancelled before the first evaluation; nothing was saved")
+    return out
 
-    unwrapped = accelerator.unwrap_model(model)
-    with torch.no_grad():
-        for param, saved in best_state:
-            param.copy_(saved.to(param.device))
-    thresholds = tune_thresholds(best_proba, y_val) if multi else None
-    model_dir = saved_model = None
+
+# --- the best checkpoint, saved -------------------------------------------------------
+def _save_best(loop: _Loop, out: _Loop, config, run, train_seconds: float) -> FitResult:
+    """Put the best parameters back, save the model (main process), free the device; the FitResult."""
+    import torch
+
     from textclf_core.engine import attention as train_attention
+    from textclf_core.engine.losses import tune_thresholds
 
+    unwrapped = loop.accelerator.unwrap_model(loop.model)
+    with torch.no_grad():
+        for param, saved in out.best_state:
+            param.copy_(saved.to(param.device))
+    thresholds = tune_thresholds(out.best_proba, loop.y_val) if loop.multi else None
+    model_dir = saved_model = None
     train_attention.uninstall(unwrapped)
     train_attention.uninstall_fast_dropout(unwrapped)
-    if main:
+    if loop.main:
         with engine.output_folder(run) as folder:
-            saved_model = _save_transformer(unwrapped, tokenizer, folder, config, label_space, thresholds, amp)
+            saved_model = _save_transformer(unwrapped, loop.tokenizer, folder, config, loop.label_space, thresholds,
+                                            loop.amp)
             staged = folder
         model_dir = engine.model_dir(run, staged)
-    accelerator.wait_for_everyone()
-    del model, optimizer, unwrapped, best_state
-    if prefix is not None:
-        prefix.store.clear()
+    loop.accelerator.wait_for_everyone()
+    del unwrapped
+    loop.model = loop.optimizer = out.best_state = None
+    if loop.prefix is not None:
+        loop.prefix.store.clear()
     _release()
-    if cancelled:
+    if out.cancelled:
         raise CancelledError("Training was cancelled; the best model so far was saved")
     from textclf_core.models.predictors import TransformerPredictor
 
     # The trained weights are already in memory (identical to the saved files): no second from_pretrained.
     predictor = TransformerPredictor(model_dir, device=config.device, precision=config.precision,
-                                     model=saved_model, tokenizer=tokenizer) if main else None
-    return FitResult(predictor, stopping.best, best_epoch, history, train_seconds, model_dir, thresholds,
-                     (total_params, trainable_params),
-                     val_proba=best_proba if bool(np.all(keep_val)) and best_proba is not None else None)
+                                     model=saved_model, tokenizer=loop.tokenizer) if loop.main else None
+    best_proba = out.best_proba
+    return FitResult(predictor, out.stopping.best, out.best_epoch, out.history, train_seconds, model_dir, thresholds,
+                     loop.params,
+                     val_proba=best_proba if bool(np.all(loop.keep_val)) and best_proba is not None else None)
 
 
 def _save_transformer(model, tokenizer, folder: Path, config, label_space, thresholds, amp):
@@ -499,7 +575,7 @@ def _save_transformer(model, tokenizer, folder: Path, config, label_space, thres
     with quiet_transformers():
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    engine.write_info(folder, {"kind": "transformer", "label_space": label_space.to_dict(),
+    model_folder.write_info(folder, {"kind": "transformer", "label_space": label_space.to_dict(),
                          "max_length": config.max_length, "strategy": config.strategy, "config": config.to_dict(),
                          "thresholds": thresholds, "base_model": config.model, "windows": config.windows,
                          "precision": "bf16" if amp is not None and "bfloat16" in str(amp) else "fp32"})
