@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from small_data import small_frame
+from helpers.small_data import small_frame
 
 from textclf_core.labelling import active
 from textclf_core.labelling import coldstart, model_store

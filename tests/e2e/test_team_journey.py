@@ -10,7 +10,7 @@ import re
 
 import pytest
 from conftest import running_app
-from e2e_helpers import goto, no_exception, settled, shot
+from helpers.e2e import goto, no_exception, settled, shot
 
 pytestmark = pytest.mark.e2e
 
