@@ -1,0 +1,135 @@
+"""The language of a text: words by script, language shares, token counts by the model's own tokenizer,
+and whether a model reads the texts. Chinese and Russian sentences here are written for these tests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from textclf_core.data import language
+
+CHINESE = ["这个手机的电池很不好，散热也差。", "服务很好，下次还会再来。", "质量一般，价格太贵了！",
+           "房间干净，早餐也不错。", "物流很快，包装完好，非常满意。"]
+RUSSIAN = ["Доставка была быстрой, всё понравилось.", "Качество плохое, не рекомендую.",
+           "Хороший отель, чистые номера."]
+ENGLISH = ["The battery is poor and it gets hot.", "Great service, we'll come back!", "Too expensive for what it is."]
+
+
+def test_segment_never_returns_punctuation_or_spaces():
+    for text in CHINESE + RUSSIAN + ENGLISH + ["今日は東京でラーメンを食べました。", "  —  ,,, !!! "]:
+        for word in language.segment(text):
+            assert word.strip() == word and word
+            assert any(ch.isalnum() for ch in word), (text, word)
+
+
+def test_segment_chinese_gives_words_not_clauses():
+    words = language.segment("这个手机的电池很不好，散热也差。")
+    assert "电池" in words and "手机" in words
+    assert "，" not in words and "。" not in words
+    assert all(len(w) <= 4 for w in words)  # no whole clause as one "word"
+    # Latin words and numbers inside Chinese text are words too
+    assert {"iPhone", "15"} <= set(language.segment("我用iPhone 15很久了"))
+
+
+def test_segment_spaced_scripts_and_apostrophes():
+    assert language.segment("I don't like it, really!") == ["I", "don't", "like", "it", "really"]
+    assert language.segment("Привет, как дела?") == ["Привет", "как", "дела"]
+
+
+def test_japanese_counts_script_runs():
+    words = language.segment("今日は東京でラーメンを食べました。")
+    assert "ラーメン" in words and "東京" in words and "。" not in words
+
+
+def test_word_counts_match_segment_on_mixed_rows():
+    texts = CHINESE + RUSSIAN + ENGLISH + ["", None, "a - b", "'quoted' it's", "12 345", "A-1234"]
+    counts = language.word_counts(texts)
+    expected = [len(language.segment(t)) if isinstance(t, str) else 0 for t in texts]
+    assert counts.tolist() == expected
+    assert counts[len(CHINESE) + len(RUSSIAN)] == 8  # "The battery is poor and it gets hot."
+    assert language.word_counts(pd.Series(["one two", None])).tolist() == [2, 0]
+
+
+def test_word_analyzer_lowercases_for_tfidf():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(analyzer=language.word_analyzer).fit(CHINESE + ["Great Battery"])
+    vocab = set(vec.vocabulary_)
+    assert {"电池", "great", "battery"} <= vocab
+    assert not vocab & {"，", "。", "！", " "}
+
+
+def test_detect_shares_on_mixed_chinese_english_russian():
+    texts = CHINESE * 4 + ENGLISH * 2 + RUSSIAN * 2 + ["12345", "ID-778-XZ", ""]
+    profile = language.detect(texts)
+    assert profile.main == "Chinese"
+    assert profile.languages["Chinese"] == pytest.approx(20 / 34)
+    assert profile.languages["Latin script"] == pytest.approx(6 / 34)
+    assert profile.languages["Cyrillic script"] == pytest.approx(6 / 34)
+    assert profile.no_words_share == pytest.approx(2 / 34)
+    assert profile.needs_segmentation
+    assert "Chinese" in profile.sentence() and "Cyrillic" in profile.sentence()
+    assert language.LanguageProfile.from_dict(profile.to_dict()) == profile
+    assert not language.detect(ENGLISH).needs_segmentation
+
+
+def test_numbers_and_codes_hold_no_words():
+    assert not language.has_words("12 345.6")
+    assert not language.has_words("A-1234 / B-77")
+    assert language.has_words("电") and language.has_words("ok")
+    assert language.detect(["1001", "1002", "A-3", "2024-01-01"]).no_words_share == 1.0
+
+
+def test_token_counts_are_the_tokenizers_own(tiny_bert):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    texts = CHINESE * 3
+    counts = language.token_counts(tok, texts)
+    own = [len(tok(t)["input_ids"]) for t in texts]
+    assert counts.tolist() == own
+    assert len(language.token_counts(tok, texts * 100, sample=50)) == 50
+
+
+def test_unknown_tokens_make_a_model_unreadable(tiny_bert):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_bert)  # an English WordPiece vocabulary
+    verdict = language.readability(tok, CHINESE * 10, model="Tiny BERT")
+    assert not verdict.reads and verdict.unknown_share > 0.5 and verdict.kind == "unknown"
+    assert verdict.sentence.startswith("Tiny BERT cannot read these texts:")
+    assert "bert-base-chinese" in verdict.sentence and "TF-IDF" in verdict.sentence
+    english = language.readability(tok, ["great movie loved it", "terrible film bad acting"], model="Tiny BERT")
+    assert english.reads and english.sentence == "" and english.unknown_share == 0
+
+
+def test_byte_level_tokenizer_measured_by_byte_pieces(tmp_path):
+    from transformers import AutoTokenizer
+    from tiny_models import make_tiny_gpt2
+
+    tok = AutoTokenizer.from_pretrained(make_tiny_gpt2(tmp_path / "gpt2"))
+    chinese = language.readability(tok, CHINESE * 5, model="Tiny GPT-2")
+    assert chinese.kind == "byte pieces" and not chinese.reads
+    assert language.readability(tok, ["great movie loved it"] * 3).reads
+
+
+def test_language_warning_for_a_text_the_model_never_saw():
+    trained = language.detect(CHINESE * 10).to_dict()
+    one = language.language_warning(trained, ["This is an English sentence."])
+    assert one and "Latin script" in one and "Chinese" in one
+    assert language.language_warning(trained, ["电池很好"]) is None
+    assert language.language_warning(trained, ["12345"]) is None  # no words: nothing to say
+    many = language.language_warning(trained, CHINESE * 3 + ENGLISH)
+    assert many and "17%" in many  # 3 of 18 rows
+    assert language.unfamiliar_rows(None, ENGLISH).sum() == 0  # a model without a profile: no warning
+
+
+def test_chinese_sample_words_within_ten_percent_of_jieba(chinese_reviews_path):
+    import jieba
+
+    texts = pd.read_csv(chinese_reviews_path)["text"].dropna().astype(str).tolist()[:300]
+    ours = language.word_counts(texts).sum()
+    theirs = sum(sum(1 for w in jieba.lcut(t) if any(c.isalnum() for c in w)) for t in texts)
+    assert abs(ours - theirs) / theirs < 0.10
+    assert np.median(language.word_counts(texts)) > 5  # not "median 1 word" as by spaces
