@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .report import TOKENS_PER_WORD, DataReport, word_counts
+from .language import word_counts
+from .report import TOKENS_PER_WORD, DataReport
 
 ALL_ROWS = "All rows"
 ALL_LABELS = "All labels"
@@ -106,6 +107,8 @@ def review_filter(frame: pd.DataFrame, *, label: str | None = None, finding: str
             if finding == SHORT:
                 mask &= counts <= SHORT_WORDS
             else:
+                # A filter per row, so no tokenizer pass over the whole table: segmented words (right for
+                # every script) times the English subword rate; the report's figures are counted.
                 max_length = report.max_length if report is not None else 128
                 mask &= counts * TOKENS_PER_WORD > max_length
     if search:
@@ -114,7 +117,7 @@ def review_filter(frame: pd.DataFrame, *, label: str | None = None, finding: str
 
 
 def text_words(frame: pd.DataFrame) -> np.ndarray:
-    """Words per row of ``frame['text']`` (the report's count: runs of non-space characters)."""
+    """Words per row of ``frame['text']`` (the report's count: words by script, see data.language)."""
     return word_counts(pa.array(frame["text"].fillna("").to_numpy(dtype=object), type=pa.large_string()))
 
 
