@@ -133,3 +133,35 @@ def test_chinese_sample_words_within_ten_percent_of_jieba(chinese_reviews_path):
     theirs = sum(sum(1 for w in jieba.lcut(t) if any(c.isalnum() for c in w)) for t in texts)
     assert abs(ours - theirs) / theirs < 0.10
     assert np.median(language.word_counts(texts)) > 5  # not "median 1 word" as by spaces
+
+
+def test_models_say_which_model_reads_the_texts(tiny_bert):
+    from textclf_core import models
+
+    from tiny_models import CORPUS
+
+    assert models.unreadable_models(CORPUS, [str(tiny_bert)]) == {}  # the words its vocabulary was built from
+    why = models.unreadable_models(CHINESE * 5, [("embeddings-tiny", str(tiny_bert)), "not-cached/anywhere"])
+    assert list(why) == ["embeddings-tiny"]  # a model whose tokenizer is not here cannot be measured
+    reads, sentence = models.fit_sentence(CHINESE * 5, str(tiny_bert))
+    assert reads is False and "cannot read these texts" in sentence
+
+
+def test_offline_note_names_hub_models_when_no_bundled_model_reads():
+    from textclf_core import models
+
+    note = models.offline_language_note(CHINESE * 5, offline=True)
+    assert note and "reads Chinese" in note and "bert-base-chinese" in note and "xlm-roberta-base" in note
+    assert models.offline_language_note(ENGLISH * 5, offline=True) is None
+    assert models.offline_language_note(CHINESE * 5, offline=False) is None
+
+
+def test_bundled_minilm_reads_english_not_chinese_nor_russian():
+    from textclf_core import models
+
+    assert models.model_reads(models.BUNDLED_KEY, ENGLISH * 5).reads
+    chinese = models.model_reads(models.BUNDLED_KEY, CHINESE * 5)
+    assert not chinese.reads and chinese.unknown_share > 0.3
+    russian = models.model_reads(models.BUNDLED_KEY, RUSSIAN * 5)  # letters known, words cut into letters
+    assert not russian.reads and russian.tokens_per_word > language.MAX_TOKENS_PER_WORD
+    assert "pieces on average" in russian.sentence

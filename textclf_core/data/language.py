@@ -66,10 +66,10 @@ _PIECE_RE = regex.compile(
     r"(?P<han>\p{Han}+)|(?P<kana>[\p{Hiragana}ー]+|[\p{Katakana}ー]+)|(?P<sea>[\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]+)"
     rf"|(?P<word>{_WORD_CHARS}+(?:['’]{_WORD_CHARS}+)*)", flags=regex.V1)
 # A word of a spaced script: a run of letters not glued to digits (codes such as "3f2a9c" are not words)
-# with a lower-case letter ("ok"), four capitals ("GREAT"; "ID", "XZ" are code parts), or two letters
-# of a script without case (Arabic, Hebrew, Hangul, ...).
+# with a lower-case letter ("a", "ok") or a letter of a script without case (Arabic, Hebrew, Hangul, ...),
+# or of four capitals ("GREAT"; "ID", "XZ", "A" in codes are not words).
 _LETTER_RUN_RE = regex.compile(
-    r"(?<![\p{N}\p{L}\p{M}])(?=[\p{L}\p{M}]*\p{Ll}|[\p{L}\p{M}]{4}|\p{Lo}[\p{Lo}\p{M}])[\p{L}\p{M}]{2,}(?![\p{N}\p{L}\p{M}])")
+    r"(?<![\p{N}\p{L}\p{M}])(?=[\p{L}\p{M}]*[\p{Ll}\p{Lo}]|[\p{L}\p{M}]{4})[\p{L}\p{M}]+(?![\p{N}\p{L}\p{M}])")
 
 # The language a script names; scripts shared by many languages are named as scripts.
 SCRIPT_LANGUAGE = {"Han": "Chinese", "Hiragana": "Japanese", "Katakana": "Japanese", "Hangul": "Korean",
@@ -395,7 +395,7 @@ def token_counts(tokenizer, texts, sample: int | None = TOKEN_SAMPLE, seed: int 
     picked = _pick(texts, sample_positions(len(texts), sample, seed))
     counts: list[int] = []
     for start in range(0, len(picked), 512):
-        enc = tokenizer(picked[start:start + 512], add_special_tokens=True, truncation=False)
+        enc = tokenizer(picked[start:start + 512], add_special_tokens=True, truncation=False, verbose=False)
         counts.extend(len(ids) for ids in enc["input_ids"])
     return np.asarray(counts, dtype=np.int64)
 
@@ -410,6 +410,12 @@ MAX_UNKNOWN = 0.10
 # trained on merges into whole-character pieces; a script it never saw stays in bytes. 30%: Chinese
 # through an English byte-level BPE is almost all byte pieces; accented Latin text is a few percent.
 MAX_BYTE_PIECES = 0.30
+# A vocabulary of another alphabet's languages covers the letters and cuts every word into them: MiniLM's
+# English WordPiece gives 1.3 tokens per word on English reviews, 1.9-2.1 on French and German sentences,
+# 5.4 on the Russian sample set (0% unknown there). Above 3 pieces a word the model reads letters, not
+# words. Checked only where words are counted well (spaced scripts, Chinese via jieba).
+MAX_TOKENS_PER_WORD = 3.0
+RUN_WORD_LANGUAGES = ("Japanese", "Thai", "Lao", "Khmer", "Burmese", NO_WORDS)  # words approximated by runs
 READ_SAMPLE = 300
 MULTILINGUAL_MODELS = ("xlm-roberta-base", "intfloat/multilingual-e5-small",
                        "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2")
@@ -421,7 +427,8 @@ LANGUAGE_MODELS = {"Chinese": ("bert-base-chinese",), "Japanese": ("cl-tohoku/be
 @dataclass
 class Readability:
     """How much of a sample of texts a tokenizer represents. ``unknown_share``: unknown tokens (or byte
-    pieces, ``kind`` "byte pieces") among all tokens; ``reads``: at most the threshold of its kind;
+    pieces, ``kind`` "byte pieces") among all tokens; ``reads``: at most the threshold of its kind and at
+    most :data:`MAX_TOKENS_PER_WORD` tokens per word;
     ``sentence``: the verdict for pages (empty when the model reads the texts)."""
 
     unknown_share: float
@@ -430,6 +437,7 @@ class Readability:
     kind: str = "unknown"  # "unknown" tokens or "byte pieces"
     n_tokens: int = 0
     model: str = ""
+    tokens_per_word: float = 0.0  # over texts whose words are counted well (0: none such)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -467,18 +475,24 @@ def _is_byte_level(tokenizer) -> bool:
 
 def readability(tokenizer, texts, sample: int | None = READ_SAMPLE, seed: int = 0, *, model: str = "the model",
                 language: str | None = None) -> Readability:
-    """Whether ``tokenizer``'s model reads ``texts``: the share of unknown tokens (WordPiece, unigram,
-    BPE with an unknown token) or of byte pieces (byte-level BPE, sentencepiece byte fallback) over a
-    seeded sample of at most ``sample`` non-empty texts. ``model`` names it in the sentence; ``language``
-    (default: detected) picks the hub models suggested."""
+    """Whether ``tokenizer``'s model reads ``texts``, over a seeded sample of at most ``sample`` non-empty
+    texts: the share of unknown tokens (WordPiece, unigram, BPE with an unknown token) or of byte pieces
+    (byte-level BPE, sentencepiece byte fallback), and the tokens per word (a vocabulary of another
+    language covers the letters but cuts every word into letters). ``model`` names it in the sentence;
+    ``language`` (default: detected) picks the hub models suggested."""
     picked = [t for t in _pick(texts, sample_positions(len(texts), sample, seed)) if t.strip()]
     ids: list[int] = []
+    worded_tokens = 0
+    reliable = [language_of(t) not in RUN_WORD_LANGUAGES for t in picked]
     for start in range(0, len(picked), 256):
-        enc = tokenizer(picked[start:start + 256], add_special_tokens=False, truncation=False)
-        for row in enc["input_ids"]:
+        enc = tokenizer(picked[start:start + 256], add_special_tokens=False, truncation=False, verbose=False)
+        for row, keep in zip(enc["input_ids"], reliable[start:start + 256]):
             ids.extend(row)
+            worded_tokens += len(row) if keep else 0
     if not ids:
         return Readability(0.0, True, "", n_tokens=0, model=model)
+    words = int(word_counts([t for t, keep in zip(picked, reliable) if keep]).sum())
+    per_word = round(worded_tokens / words, 2) if words else 0.0
     if _is_byte_level(tokenizer):
         kind, limit = "byte pieces", MAX_BYTE_PIECES
         bad = _byte_piece_ids(tokenizer, ids)
@@ -486,10 +500,23 @@ def readability(tokenizer, texts, sample: int | None = READ_SAMPLE, seed: int = 
     else:
         kind, limit = "unknown", MAX_UNKNOWN
         share = float(np.mean(np.asarray(ids) == tokenizer.unk_token_id))
-    reads = share <= limit
-    sentence = "" if reads else unreadable_sentence(model, share, kind,
-                                                    language or detect(picked, sample=None).main)
-    return Readability(round(share, 4), reads, sentence, kind=kind, n_tokens=len(ids), model=model)
+    reads = share <= limit and per_word <= MAX_TOKENS_PER_WORD
+    if not reads:
+        language = language or detect(picked, sample=None).main
+        sentence = (unreadable_sentence(model, share, kind, language) if share > limit
+                    else fragmented_sentence(model, per_word, language))
+    else:
+        sentence = ""
+    return Readability(round(share, 4), reads, sentence, kind=kind, n_tokens=len(ids), model=model,
+                       tokens_per_word=per_word)
+
+
+def fragmented_sentence(model: str, per_word: float, language: str | None = None) -> str:
+    """'MiniLM cannot read these texts: it cuts each word into 5.4 pieces on average ...'"""
+    hub = hub_suggestions(language)[:2]
+    return (f"{model} cannot read these texts: it cuts each word into {per_word:.1f} pieces on average (about "
+            f"1.3 in a language it was trained on), so it sees letters, not words. Use the TF-IDF baseline, or "
+            f"online a model that reads {language or 'them'}, such as {' or '.join(hub)}.")
 
 
 def unreadable_sentence(model: str, share: float, kind: str = "unknown", language: str | None = None) -> str:
