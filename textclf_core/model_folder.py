@@ -106,6 +106,22 @@ def write_info(folder: str | Path, info: ModelInfo | dict) -> Path:
     return atomic_write_json(info_path(folder), data, sort_keys=True)
 
 
+def record_language(folder: str | Path, texts) -> dict | None:
+    """Add the training texts' language profile (``data.language.detect``) to ``textclf.json`` as
+    ``language``, for the warning on Predict and in the REST API when texts come in a language the model
+    never saw. A folder without ``textclf.json`` is left alone (None)."""
+    from .data import language
+
+    path = info_path(folder)
+    if not path.is_file():
+        return None
+    profile = language.detect(list(texts)).to_dict()
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["language"] = profile
+    atomic_write_json(path, data, sort_keys=True)
+    return profile
+
+
 # --- a run or a folder ----------------------------------------------------------------------
 
 def resolve(run_or_dir) -> tuple[Path, Run | None]:

@@ -366,22 +366,42 @@ def unfamiliar_rows(training: LanguageProfile | dict | None, texts: Sequence[str
     return np.asarray([lang != NO_WORDS and lang not in seen for lang in langs], dtype=bool)
 
 
+def unfamiliar_languages(training: LanguageProfile | dict | None, texts: Sequence[str]) -> Counter:
+    """Texts per language the training data did not have (:func:`unfamiliar_rows`), e.g.
+    ``Counter({"Latin script": 12})``; empty when every text is familiar or there is no profile."""
+    profile = LanguageProfile.from_dict(training) if isinstance(training, dict) else training
+    if profile is None or not profile.languages:
+        return Counter()
+    seen = set(profile.worded(UNSEEN_MIN_SHARE))
+    found: Counter = Counter()
+    for text in texts:
+        lang = language_of(text if isinstance(text, str) else "")
+        if lang != NO_WORDS and lang not in seen:
+            found[lang] += 1
+    return found
+
+
+def warning_sentence(training: LanguageProfile | dict | None, found: Counter, n_texts: int) -> str | None:
+    """The sentence for ``found`` (:func:`unfamiliar_languages`, possibly summed over chunks of a file)
+    among ``n_texts`` texts: about the text when there is one, else the share of rows. None when empty."""
+    profile = LanguageProfile.from_dict(training) if isinstance(training, dict) else training
+    flagged = sum(found.values())
+    if not flagged or profile is None:
+        return None
+    trained = ", ".join(profile.worded(UNSEEN_MIN_SHARE)) or "other"
+    names = ", ".join(k for k, _ in found.most_common(3))
+    if n_texts == 1:
+        return (f"This text looks like {names}, but the model was trained on {trained} texts: its prediction "
+                "may be unreliable.")
+    return (f"{flagged / n_texts:.0%} of these texts ({flagged:,} of {n_texts:,}) look like {names}, a "
+            f"language the model was not trained on ({trained}): their predictions may be unreliable.")
+
+
 def language_warning(training: LanguageProfile | dict | None, texts: Sequence[str]) -> str | None:
     """One sentence when ``texts`` are in a language the model's training data did not have, else None.
     One text: 'This text looks like Latin script, but the model was trained on Chinese texts: ...';
     several: the share of rows."""
-    profile = LanguageProfile.from_dict(training) if isinstance(training, dict) else training
-    flags = unfamiliar_rows(profile, texts)
-    if not flags.any():
-        return None
-    trained = ", ".join(profile.worded(UNSEEN_MIN_SHARE)) or "other"
-    found = Counter(language_of(t) for t, f in zip(texts, flags) if f)
-    names = ", ".join(k for k, _ in found.most_common(3))
-    if len(texts) == 1:
-        return (f"This text looks like {names}, but the model was trained on {trained} texts: its prediction "
-                "may be unreliable.")
-    return (f"{flags.mean():.0%} of these texts ({int(flags.sum()):,} of {len(texts):,}) look like {names}, a "
-            f"language the model was not trained on ({trained}): their predictions may be unreliable.")
+    return warning_sentence(training, unfamiliar_languages(training, texts), len(texts))
 
 
 # --- tokens and whether a model reads the texts -------------------------------------------------
