@@ -106,3 +106,13 @@ def russian_senses_path() -> Path:
     if not path.exists():
         pytest.fail("sample_data/russian_senses.csv is missing: run `make sample-data` (make test does it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_cjk_bert(tmp_path_factory, chinese_reviews_path) -> Path:
+    """A tiny random BERT whose vocabulary covers the characters of the Chinese sample's first 600 rows."""
+    import pandas as pd
+    from tiny_models import make_tiny_cjk_bert
+
+    texts = pd.read_csv(chinese_reviews_path)["text"].head(600).tolist()
+    return make_tiny_cjk_bert(tmp_path_factory.mktemp("tiny-cjk-bert"), extra_texts=texts)

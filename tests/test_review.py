@@ -661,3 +661,30 @@ def test_a_chain_of_word_sharing_pairs_does_not_join_its_ends():
     x = np.ones((3, 2), dtype=np.float32)
     dups = R.find_near_duplicates(x, 0.95, texts=texts)
     assert dups.groupby("group")["row"].apply(sorted).tolist() in ([[0, 1]], [[1, 2]])
+
+
+# --- a representation that reads the language ------------------------------------------------------
+
+def test_review_falls_back_to_tfidf_when_the_encoder_cannot_read_the_texts(tiny_bert, tiny_cjk_bert,
+                                                                            chinese_reviews_path):
+    frame = pd.read_csv(chinese_reviews_path).head(80)
+    frame.insert(0, "row", range(len(frame)))
+    english = R.review(frame, model=str(tiny_bert), method="combined", folds=3, repeats=1, cache=False)
+    assert english.summary["requested_method"] == "combined" and english.summary["method"] == "tfidf"
+    assert "cannot read these texts" in english.summary["reads_note"]
+    assert english.summary_lines()[0] == english.summary["reads_note"]  # the CLI and the page say it first
+    # A model whose vocabulary covers the characters reads them: its embeddings are used as asked.
+    chinese = R.review(frame, model=str(tiny_cjk_bert), method="combined", folds=3, repeats=1, cache=False)
+    assert chinese.summary["method"] == "combined" and chinese.summary["reads_note"] == ""
+
+
+def test_chinese_tfidf_rows_are_segmented_words_and_characters():
+    from textclf_core.review.vectors import tfidf_rows
+
+    texts = ["散热太差，不推荐", "散热很差", "再也不会住了", "房间很大，早餐不错", "早餐不错，房间干净"] * 3
+    x = tfidf_rows(texts)
+    sims = (x @ x.T).toarray()
+    assert sims[0, 1] > sims[0, 2] and sims[3, 4] > sims[3, 2]  # shared words count, unrelated texts do not
+    assert abs(np.linalg.norm(x[0].toarray()) - 1) < 1e-5
+    english = tfidf_rows(["a good film", "a bad film", "good acting"] * 3)
+    assert english.shape[1] <= 8  # texts with spaces: the word 1-2 grams as before (no character n-grams)
