@@ -11,9 +11,9 @@ import streamlit as st
 from pages import _ui
 from textclf_core import auto, hardware, tracking
 from textclf_core.config import BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, SCHEDULERS, RunConfig
-from textclf_core.data import TOKENS_PER_WORD
+from textclf_core.config import DEFAULT_MODEL
 from textclf_core.jobs import format_duration
-from textclf_core.models import CATALOG
+from textclf_core.models import CATALOG, model_fit
 from textclf_core.strategies import (describe_strategy, estimate, recommend, recommend_single, size_advice,
                                      switch_strategy)
 from textclf_core.strategy_registry import get_strategy, strategies
@@ -43,6 +43,28 @@ TRADE_OFFS = {
                "extraction takes seconds, and one label per text only.",
 }
 OTHER = "Other (hub id or local folder)…"
+
+def fit_for(model: str):
+    """models.model_fit of the working texts (does the model read them, their lengths in its tokens), once per
+    dataset, column, edit and model: loading a tokenizer and counting 2,000 texts takes a second or two."""
+    log = _ui.change_log()
+    key = (ds["version"], ds["text_col"], len(log), getattr(log, "version", None), str(model))
+    cache = st.session_state.setdefault("model_fit_cache", {})
+    if key not in cache:
+        if len(cache) > 8:
+            cache.clear()
+        with st.spinner("Checking that the model reads your texts…"):
+            cache[key] = model_fit(_ui.working_frame()[ds["text_col"]], model)
+    return cache[key]
+
+
+def show_fit(fit) -> None:
+    """The model-fit sentence: a warning when the model cannot read the texts."""
+    if fit.reads is False:
+        st.warning(fit.sentence, icon=":material/translate:")
+    elif fit.sentence:
+        st.caption(fit.sentence)
+
 
 def plan_stats(config, report, hw):
     """auto.data_stats of the rows the run will train on (as the split will be sized)."""
@@ -78,8 +100,16 @@ with _ui.guard("strategy"):
             st.error(line)
         st.stop()
     hw = _ui.hardware()
-    median_tokens = (report.token_lengths or {}).get("median")
-    advice = dict(median_tokens=median_tokens, n_rows=report.n_labelled, hardware=hw, multi_label=report.multi_label)
+    # The language, and whether the default model reads it; lengths in that model's own tokens.
+    profile = report.language_profile
+    if profile is not None:
+        st.caption(profile.sentence())
+    default_fit = fit_for(DEFAULT_MODEL)
+    show_fit(default_fit)
+    median_tokens = default_fit.median_tokens or (report.token_lengths or {}).get("median")
+    unreadable = {DEFAULT_MODEL: default_fit.sentence} if default_fit.reads is False else None
+    advice = dict(median_tokens=median_tokens, n_rows=report.n_labelled, hardware=hw, multi_label=report.multi_label,
+                  unreadable=unreadable)
     # The recommendation (auto, for every dataset) ends with the advice for one strategy; the widgets of another
     # strategy start from that advice.
     recommended, reason = recommend(report.class_counts, **advice)
@@ -156,6 +186,8 @@ with _ui.guard("strategy"):
             else:
                 settings["model"] = choice
                 st.caption(next(m.note for m in CATALOG if m.key == choice))
+            if settings["model"] and settings["model"] != DEFAULT_MODEL:
+                show_fit(fit_for(settings["model"]))
             if spec.trains == "top_layers":
                 settings["layers"] = st.slider("Top layers to train", 1, 12, r.layers, key=f"layers_{v}")
             elif spec.trains == "adapters":
@@ -194,9 +226,8 @@ with _ui.guard("strategy"):
             settings["head_lr"] = head_lr or None
             settings["max_length"] = a3.number_input("Max length (tokens)", 8, 1024, r.max_length, step=16,
                                                      key=f"maxlen_{sv}")
-            words = _ui.word_counts()
-            share = float(np.mean(words * TOKENS_PER_WORD > settings["max_length"])) if len(words) else 0.0
-            a3.caption(f"About {share:.0%} of your texts are longer and will be cut.")
+            chosen = settings.get("model") if spec.uses_model and not spec.budgeted else None
+            a3.caption((fit_for(chosen) if chosen else default_fit).truncation_sentence(settings["max_length"]))
             settings["loss"] = a1.selectbox("Loss", LOSSES, index=LOSSES.index(r.loss), key=f"loss_{v}",
                                             help="ce: cross-entropy; weighted: rarer classes count more; "
                                                  "focal: focus on hard examples; bce: multi-label")

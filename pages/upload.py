@@ -6,6 +6,8 @@ import streamlit as st
 
 from pages import _ui
 from textclf_core import figures
+from textclf_core.config import DEFAULT_MODEL
+from textclf_core.models import model_fit
 from textclf_core.errors import TextclfError
 from textclf_core.data import (EXCEL_FORMATS, length_sample, list_sheets, max_upload_bytes, read_notes, read_table, sample_note,
                                table_page)
@@ -130,6 +132,20 @@ def plot_lengths():
     return value
 
 
+def default_fit():
+    """Whether the default model reads the working texts, and their lengths in its tokens (models.model_fit),
+    once per data version; the Strategy page keeps the same cache (same key), so it does not count again."""
+    log = _ui.change_log()
+    key = (ds["version"], ds["text_col"], len(log), getattr(log, "version", None), str(DEFAULT_MODEL))
+    cache = st.session_state.setdefault("model_fit_cache", {})
+    if key not in cache:
+        if len(cache) > 8:
+            cache.clear()
+        with st.spinner("Checking that the model reads your texts…"):
+            cache[key] = model_fit(_ui.working_frame()[ds["text_col"]], DEFAULT_MODEL)
+    return cache[key]
+
+
 ds = _ui.dataset()
 if ds is None:
     st.info("Nothing loaded yet.", icon=":material/info:")
@@ -190,6 +206,15 @@ with _ui.guard("report"):
         for finding in sorted(report.findings, key=lambda f: ("error", "warning", "info").index(f.severity)
                               if f.severity in ("error", "warning", "info") else 3):
             SEVERITY.get(finding.severity, st.info)(finding.message)
+        if report.language and not report.finding("no_words"):
+            fit = default_fit()  # the model-fit sentence and lengths in the default model's tokens
+            if fit.reads is False:
+                st.warning(fit.sentence, icon=":material/translate:")
+            elif fit.sentence:
+                st.info(fit.sentence, icon=":material/translate:")
+            if fit.tokens is not None and len(fit.tokens):
+                st.caption(f"Median {fit.median_tokens:,.0f} tokens per text for {DEFAULT_MODEL}. "
+                           + fit.truncation_sentence(report.max_length))
         chart_left, chart_right = st.columns(2)
         with chart_left:
             if label_col:

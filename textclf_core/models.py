@@ -643,9 +643,10 @@ def hub_offline() -> bool:
     return _hub_offline() or not hub_reachable()
 
 
-def offline_language_note(texts, *, offline: bool | None = None) -> str | None:
+def offline_language_note(texts, *, offline: bool | None = None, measured: dict | None = None) -> str | None:
     """When the hub cannot be reached and no bundled model reads the texts: the plain sentence that says so
-    and names the hub models that do (usable once online). None otherwise."""
+    and names the hub models that do (usable once online). None otherwise. ``measured``: verdicts already
+    made (catalog key -> Readability), not measured again."""
     from .data import language
 
     offline = hub_offline() if offline is None else offline
@@ -653,8 +654,11 @@ def offline_language_note(texts, *, offline: bool | None = None) -> str | None:
         return None
     main = language.detect(texts).main
     bundled = [info.key for info in CATALOG if info.bundled and (info.key != MPNET_KEY or mpnet_available())]
-    if any((verdict := model_reads(key, texts, language_name=main)) is None or verdict.reads for key in bundled):
-        return None
+    measured = measured or {}
+    for key in bundled:
+        verdict = measured[key] if key in measured else model_reads(key, texts, language_name=main)
+        if verdict is None or verdict.reads:
+            return None
     names = " and ".join(bundled) if bundled else "no bundled model"
     hub = ", ".join(language.hub_suggestions(main))
     return (f"No model that works offline here reads {main or 'these texts'}: {names} read English. Online, "
@@ -673,5 +677,55 @@ def fit_sentence(texts, model: str) -> tuple[bool | None, str]:
         what = "unknown tokens" if verdict.kind == "unknown" else "byte pieces"
         return True, (f"{display_name(model)} reads these texts: {verdict.unknown_share:.0%} of their tokens are "
                       f"{what}.")
-    note = offline_language_note(texts)
+    info = catalog_entry(model)
+    note = offline_language_note(texts, measured={info.key: verdict} if info is not None else None)
     return False, verdict.sentence + (f" {note}" if note else "")
+
+
+@dataclass
+class ModelFit:
+    """How ``model`` meets a set of texts: whether it reads them (None: its tokenizer is not available here)
+    with the sentence for pages, and their lengths in its own tokens (a seeded sample; None when not counted)."""
+
+    model: str
+    reads: bool | None
+    sentence: str
+    tokens: "object | None" = None  # np.ndarray of token counts, special tokens included
+    n_texts: int = 0
+
+    @property
+    def median_tokens(self) -> float | None:
+        import numpy as np
+
+        return float(np.median(self.tokens)) if self.tokens is not None and len(self.tokens) else None
+
+    def long_share(self, max_length: int) -> float | None:
+        """Share of the texts longer than ``max_length`` tokens (None when not counted)."""
+        import numpy as np
+
+        return float(np.mean(self.tokens > int(max_length))) if self.tokens is not None and len(self.tokens) else None
+
+    def truncation_sentence(self, max_length: int) -> str:
+        """'35% of your texts are longer than 64 tokens and will be cut (counted with all-MiniLM-L6-v2's
+        tokenizer on 2,000 of them).'"""
+        share = self.long_share(max_length)
+        if share is None:
+            return f"Texts longer than {int(max_length)} tokens are cut (their length cannot be counted here)."
+        n = len(self.tokens)
+        on = f" on {n:,} of them" if n < self.n_texts else ""
+        name = display_name(self.model)
+        if share == 0:
+            return f"Every text fits in {int(max_length)} tokens (counted with {name}'s tokenizer{on})."
+        pct = f"{share:.0%}" if share >= 0.01 else "under 1%"
+        return (f"{pct} of your texts are longer than {int(max_length)} tokens and will be cut (counted with "
+                f"{name}'s tokenizer{on}).")
+
+
+def model_fit(texts, model: str, *, sample: int | None = None, seed: int = 0) -> ModelFit:
+    """:class:`ModelFit` of ``model`` on ``texts`` (empty texts left out): :func:`fit_sentence` and
+    :func:`token_lengths` in one call, for the Strategy and Upload pages."""
+    texts = [t for t in (texts.tolist() if hasattr(texts, "tolist") else list(texts))
+             if isinstance(t, str) and t.strip()]
+    reads, sentence = fit_sentence(texts, model)
+    tokens = token_lengths(texts, model, sample=sample, seed=seed) if reads is not None else None
+    return ModelFit(str(model), reads, sentence, tokens, len(texts))
