@@ -190,3 +190,28 @@ def test_chinese_occlusion_deletes_words_not_clauses(tiny_bert, tmp_path):
     e = ex.explain(predictor, text)
     assert e.method == "word occlusion" and "，" not in e.words and "。" not in e.words
     assert len(e.words) >= 4 and len(e.scores) == len(e.words)
+
+
+@pytest.mark.parametrize("language", ["english", "chinese"])
+def test_large_path_models_are_explained_by_their_hashed_terms(language, chinese_reviews_path, monkeypatch):
+    """A model of the large-data path keeps no vocabulary: the text's n-grams are hashed again to find them."""
+    import textclf_core.baseline as baseline
+    from textclf_core.labels import LabelSpace
+
+    monkeypatch.setattr(baseline, "HASH_FEATURES", 2 ** 18)
+    monkeypatch.setenv("TEXTCLF_BASELINE_WORKERS", "1")
+    if language == "chinese":
+        frame = pd.read_csv(chinese_reviews_path).iloc[:400]
+        text, target = "酒店的位置很好，服务也不错。", "positive"
+    else:
+        frame = small_frame(40).rename(columns={"review": "text", "sentiment": "label"})
+        text, target = "the acting was great, the plot dull!", "pos"
+    space = LabelSpace.from_labels(frame["label"])
+    model = baseline.train_baseline(RunConfig(strategy="baseline", extra={"baseline_path": "large"}),
+                                    frame.iloc[:300], frame.iloc[300:], space)
+    assert model.features.hashed
+    e = ex.explain(model, text, target=target)
+    weights, _ = ex._class_weights(model, space.classes.index(target))
+    linear = float(np.asarray(model.features.transform([text]) @ weights).ravel()[0])
+    assert e.scores.sum() == pytest.approx(linear, rel=1e-6, abs=1e-9)
+    assert not any(p in w for w in e.words for p in "，。,!")

@@ -232,6 +232,14 @@ class Hasher:
         self._range = tuple(self.params["ngram_range"])
         self._cache: dict = {}
 
+    def column(self, term: str) -> int:
+        """The hashed column of one n-gram (as the transform puts it; explanations map columns back to terms)."""
+        return self._index(term)
+
+    def analyzer(self) -> Callable[[str], list[str]]:
+        """The n-grams of a text, as hashed (explanations)."""
+        return self._vec.build_analyzer()
+
     def _index(self, term: str) -> int:
         from sklearn.utils import murmurhash3_32
 

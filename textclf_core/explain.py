@@ -133,9 +133,9 @@ def _explain_linear(predictor, model, text: str, target) -> Explanation:
     contrib = {int(j): float(v) * float(weights[j]) for j, v in zip(X.indices, X.data)}
     scores = np.zeros(len(words))
     offset = 0
-    for block in model.features.blocks:
-        vocab = block["vocabulary"]
+    for b, block in enumerate(model.features.blocks):
         params = block["params"]
+        vocab = _hashed_terms(model.features, b, text) if block.get("hashing") else block["vocabulary"]
         tokens = _block_tokens(words, params)
         for j in [j for j in contrib if offset <= j < offset + len(vocab)]:
             hits = _term_hits(vocab[j - offset], params, text, spans, tokens)
@@ -145,6 +145,29 @@ def _explain_linear(predictor, model, text: str, target) -> Explanation:
         offset += len(vocab)
     return Explanation(text, words, spans, scores, predictor.classes[t], float(proba[t]), "linear weights",
                        dict(zip(predictor.classes, map(float, proba))))
+
+
+class _HashedTerms(dict):
+    """column -> the text's n-gram hashed there (a hashed block has no vocabulary: the text's own n-grams are
+    hashed again, so the contribution of a column goes to the n-gram that made it)."""
+
+    def __init__(self, hasher, text: str):
+        super().__init__()
+        self.n = hasher.n_features
+        for term in hasher.analyzer()(text):
+            self.setdefault(hasher.column(term), term)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, j: int) -> str:
+        return self.get(j, "")
+
+
+def _hashed_terms(features, b: int, text: str) -> _HashedTerms:
+    from .baseline import Hasher
+
+    return _HashedTerms(Hasher(features.blocks[b]["params"], int(features.blocks[b]["n_features"])), text)
 
 
 def _strip_accents(word: str) -> str:
