@@ -24,11 +24,14 @@ Language (:func:`script_of`, :func:`detect`)
     Unicode script counts, one regex pass per text: a text's language is its main script, named as a
     language where the script nearly decides it (Han -> Chinese, kana -> Japanese, Hangul -> Korean,
     Thai, Greek, Hebrew, ...) and as "Latin script", "Cyrillic script", "Arabic script" otherwise.
-    Chosen over ``lingua-language-detector`` 2.1.1 (measured on this machine, see the report of issue 24):
-    its wheel is 96 MB, it needs the language set restricted to stay fast, and what the studio acts on
-    is the script (segmentation, tokenizer coverage, a Chinese model given English); the tokenizer check
-    (:func:`readability`) tells whether a given model reads the texts, whatever their language.
-    Mixed files get a share of rows per language.
+    Chosen over ``lingua-language-detector`` 2.1.1, measured on 2,000 rows of the Chinese, Russian and
+    English sample sets (a loaded 2-core machine): script counts 0.37 s, no dependency; lingua with all
+    languages in low-accuracy mode 6.5 s, 98.2% right, a 96 MB wheel and ~200 MB more memory (0.5 s when
+    restricted to 6 languages, which a studio for any language cannot choose in advance). What the studio
+    acts on is the script (segmentation, tokenizer coverage, a Chinese model given English); whether a
+    model reads texts of one script's languages (French or German through an English vocabulary) is the
+    tokenizer check's (:func:`readability`), whatever their language. Mixed files get a share of rows per
+    language.
 
 Tokens (:func:`token_counts`) are counted by the model's own tokenizer on a sample, never as words times
 a constant. :func:`readability` measures the share of unknown tokens (or byte-fallback pieces) and says
