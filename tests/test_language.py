@@ -165,3 +165,19 @@ def test_bundled_minilm_reads_english_not_chinese_nor_russian():
     russian = models.model_reads(models.BUNDLED_KEY, RUSSIAN * 5)  # letters known, words cut into letters
     assert not russian.reads and russian.tokens_per_word > language.MAX_TOKENS_PER_WORD
     assert "pieces on average" in russian.sentence
+
+
+def test_jieba_starts_quietly_with_its_cache_in_our_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    code = "from textclf_core.data import language; print(language.segment('电池很不好'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[1], timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['电池', '很', '不好']"  # nothing else on stdout
+    assert "prefix dict" not in done.stderr
+    assert list((tmp_path / "textclf").glob("jieba*.cache"))
