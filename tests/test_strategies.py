@@ -142,3 +142,15 @@ def test_a_model_that_cannot_read_the_texts_is_never_recommended(tiny_bert):
     # a model that reads the texts changes nothing
     assert strategies.recommend_single({"a": 3000, "b": 3000}, 30, hardware=cpu,
                                        unreadable={"other-model": "x"})[0].strategy == "partial"
+
+
+def test_recommendation_from_the_texts_reads_their_language():
+    cpu = hardware.Hardware("cpu", "test", 2, True)
+    chinese = ["这个手机的电池很不好，散热也差。", "服务很好，下次还会再来。", "质量一般，价格太贵了！"] * 20
+    cfg, reason = strategies.recommend_for_texts(chinese, {"a": 30, "b": 30}, 60, cpu)
+    assert cfg.extra["auto_members"] == list(strategies.TFIDF_MEMBERS)
+    assert "all-MiniLM-L6-v2 cannot read these texts" in reason
+    english = ["a wonderful film, loved it", "a dull and boring mess"] * 30
+    cfg, reason = strategies.recommend_for_texts(english, {"a": 30, "b": 30}, 60, cpu)
+    assert "auto_members" not in cfg.extra and "cannot read" not in reason
+    assert "(max length 64" in reason  # short texts in MiniLM's own tokens

@@ -407,6 +407,20 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
     return cfg, f"{reason} {single_advice(single, why)}"
 
 
+def recommend_for_texts(texts, class_counts, n_rows: int | None = None, hardware=None, *, model: str | None = None,
+                        multi_label: bool = False, budget_s: float | None = None) -> tuple[RunConfig, str]:
+    """:func:`recommend` from the texts themselves, for the CLI and any caller without a page's cache: the
+    model's own token counts (median) and whether it reads the texts (``models.model_fit``) decide, never
+    words times a constant nor a model that cannot read them."""
+    from .config import DEFAULT_MODEL
+    from .models import model_fit
+
+    fit = model_fit(texts, model or DEFAULT_MODEL)
+    unreadable = {fit.model: fit.sentence} if fit.reads is False else None
+    return recommend(class_counts, fit.median_tokens, n_rows, hardware, model=model, multi_label=multi_label,
+                     budget_s=budget_s, unreadable=unreadable)
+
+
 def size_advice(config: RunConfig, n_rows: int | None, median_tokens: float | None = None, hardware=None,
                 curve=None):
     """:func:`sizing.advice` for ``config`` on ``n_rows`` labelled rows (its time here, and when that is hours,
