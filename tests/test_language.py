@@ -181,3 +181,9 @@ def test_jieba_starts_quietly_with_its_cache_in_our_folder(tmp_path):
     assert done.stdout.strip() == "['电池', '很', '不好']"  # nothing else on stdout
     assert "prefix dict" not in done.stderr
     assert list((tmp_path / "textclf").glob("jieba*.cache"))
+
+
+def test_a_chinese_text_with_a_brand_name_is_chinese():
+    assert language.language_of("我用iPhone很久了") == "Chinese"
+    assert language.language_of("配置不错，屏幕比我另一部ThinkPad还好") == "Chinese"
+    assert language.language_of("I bought it at 京东 last week") == "Latin script"

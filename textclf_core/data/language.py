@@ -85,17 +85,23 @@ NO_WORDS = "no words"  # the language of a text without letters: numbers, codes,
 UNSPACED_LANGUAGES = ("Chinese", "Japanese", "Thai", "Lao", "Khmer", "Burmese")
 
 
+# One Han character, kana or Hangul syllable carries about what three Latin letters do (a Chinese word is
+# ~1.7 characters, an English one ~5 letters): "我用iPhone很久了" is Chinese, not Latin script.
+SCRIPT_WEIGHT = {"Han": 3, "Hiragana": 3, "Katakana": 3, "Hangul": 3}
+
+
 def script_counts(text: str) -> Counter:
-    """Letters per script in ``text`` (script names of :data:`SCRIPTS`, or "Other")."""
+    """Letters per script in ``text`` (script names of :data:`SCRIPTS`, or "Other"), weighted by
+    :data:`SCRIPT_WEIGHT`."""
     counts: Counter = Counter()
     for m in _SCRIPT_RE.finditer(text or ""):
-        counts[m.lastgroup] += m.end() - m.start()
+        counts[m.lastgroup] += (m.end() - m.start()) * SCRIPT_WEIGHT.get(m.lastgroup, 1)
     return counts
 
 
 def script_of(text: str) -> str | None:
-    """The main script of ``text`` (most letters; kana and Han together count as Japanese's kana when
-    the text has kana), or None for a text without letters."""
+    """The main script of ``text`` (most weighted letters; kana and Han together count as Japanese's kana
+    when the text has kana), or None for a text without letters."""
     counts = script_counts(text)
     if not counts:
         return None
