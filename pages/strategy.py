@@ -86,7 +86,8 @@ def show_plan(config, report, hw) -> None:
                "are corrected from the measured speed of the first members; a candidate that no longer fits is "
                "skipped (the leaderboard says why) and one that would overrun stops at its best checkpoint. The "
                "ensemble is chosen on the validation rows only; the test rows are scored once, at the end.")
-    st.caption(auto.describe_windows(stats, hw))
+    if any(m.family == "transformer" for m in members):  # how long texts are read matters to encoders only
+        st.caption(auto.describe_windows(stats, hw))
 
 
 st.title("Strategy")
@@ -107,7 +108,7 @@ with _ui.guard("strategy"):
     default_fit = fit_for(DEFAULT_MODEL)
     show_fit(default_fit)
     median_tokens = default_fit.median_tokens or (report.token_lengths or {}).get("median")
-    unreadable = {DEFAULT_MODEL: default_fit.sentence} if default_fit.reads is False else None
+    unreadable = {DEFAULT_MODEL: default_fit.reason} if default_fit.reads is False else None
     advice = dict(median_tokens=median_tokens, n_rows=report.n_labelled, hardware=hw, multi_label=report.multi_label,
                   unreadable=unreadable)
     # The recommendation (auto, for every dataset) ends with the advice for one strategy; the widgets of another
@@ -162,7 +163,8 @@ with _ui.guard("strategy"):
                                                              "TF-IDF is the bar every other candidate must beat.")
             if not picked:
                 st.warning("Pick at least one candidate to continue.")
-            elif set(picked) != set(everyone):
+            elif set(picked) != set(everyone) or r.extra.get("auto_members"):
+                # the recommendation may already leave candidates out (a model that cannot read the texts)
                 extra["auto_members"] = list(picked)
             if extra:
                 settings["extra"] = extra

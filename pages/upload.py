@@ -203,16 +203,20 @@ with _ui.guard("report"):
         elif label_col:
             st.success(f"Ready to train: {report.n_labelled:,} labelled rows in {len(report.class_counts)} classes.",
                        icon=":material/check_circle:")
+        # Whether the default model reads the texts, and their lengths in its own tokens.
+        fit = default_fit() if report.language and not report.finding("no_words") else None
+        counted = fit is not None and fit.tokens is not None and len(fit.tokens) > 0
         for finding in sorted(report.findings, key=lambda f: ("error", "warning", "info").index(f.severity)
                               if f.severity in ("error", "warning", "info") else 3):
+            if finding.code == "long_texts" and counted:
+                continue  # a lower bound from words; the tokenizer's own count is said below
             SEVERITY.get(finding.severity, st.info)(finding.message)
-        if report.language and not report.finding("no_words"):
-            fit = default_fit()  # the model-fit sentence and lengths in the default model's tokens
+        if fit is not None:
             if fit.reads is False:
                 st.warning(fit.sentence, icon=":material/translate:")
             elif fit.sentence:
                 st.info(fit.sentence, icon=":material/translate:")
-            if fit.tokens is not None and len(fit.tokens):
+            if counted:
                 st.caption(f"Median {fit.median_tokens:,.0f} tokens per text for {DEFAULT_MODEL}. "
                            + fit.truncation_sentence(report.max_length))
         chart_left, chart_right = st.columns(2)

@@ -669,17 +669,22 @@ def offline_language_note(texts, *, offline: bool | None = None, measured: dict 
 def fit_sentence(texts, model: str) -> tuple[bool | None, str]:
     """``(reads, sentence)`` for the Strategy page: whether ``model`` reads ``texts`` (None: its tokenizer
     cannot be loaded here) and one sentence saying so, with the offline note when no bundled model reads them."""
+    reads, reason, note = _fit_parts(texts, model)
+    return reads, reason + (f" {note}" if note else "")
+
+
+def _fit_parts(texts, model: str) -> tuple[bool | None, str, str | None]:
+    """``(reads, the verdict, the offline note or None)``."""
     verdict = model_reads(model, texts)
     if verdict is None:
         return None, (f"{display_name(model)} cannot be checked here (its tokenizer is not available offline); "
-                      "it is downloaded when training starts online.")
+                      "it is downloaded when training starts online."), None
     if verdict.reads:
         what = "unknown tokens" if verdict.kind == "unknown" else "byte pieces"
         return True, (f"{display_name(model)} reads these texts: {verdict.unknown_share:.0%} of their tokens are "
-                      f"{what}.")
+                      f"{what}."), None
     info = catalog_entry(model)
-    note = offline_language_note(texts, measured={info.key: verdict} if info is not None else None)
-    return False, verdict.sentence + (f" {note}" if note else "")
+    return False, verdict.sentence, offline_language_note(texts, measured={info.key: verdict} if info else None)
 
 
 @dataclass
@@ -689,9 +694,10 @@ class ModelFit:
 
     model: str
     reads: bool | None
-    sentence: str
+    sentence: str  # the verdict, plus the offline note when no bundled model reads the texts
     tokens: "object | None" = None  # np.ndarray of token counts, special tokens included
     n_texts: int = 0
+    reason: str = ""  # the verdict alone (what a recommendation quotes)
 
     @property
     def median_tokens(self) -> float | None:
@@ -726,6 +732,6 @@ def model_fit(texts, model: str, *, sample: int | None = None, seed: int = 0) ->
     :func:`token_lengths` in one call, for the Strategy and Upload pages."""
     texts = [t for t in (texts.tolist() if hasattr(texts, "tolist") else list(texts))
              if isinstance(t, str) and t.strip()]
-    reads, sentence = fit_sentence(texts, model)
+    reads, reason, note = _fit_parts(texts, model)
     tokens = token_lengths(texts, model, sample=sample, seed=seed) if reads is not None else None
-    return ModelFit(str(model), reads, sentence, tokens, len(texts))
+    return ModelFit(str(model), reads, reason + (f" {note}" if note else ""), tokens, len(texts), reason)

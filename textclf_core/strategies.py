@@ -404,6 +404,8 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
                   f"validation rows: {cannot}")
     single, why = recommend_single(counts or class_counts, median_tokens, n_rows, hardware, model=model,
                                    multi_label=multi_label, unreadable=unreadable)
+    if cannot:  # the reason was just given: not twice
+        why = "It reads the words of any script."
     return cfg, f"{reason} {single_advice(single, why)}"
 
 
@@ -416,7 +418,7 @@ def recommend_for_texts(texts, class_counts, n_rows: int | None = None, hardware
     from .models import model_fit
 
     fit = model_fit(texts, model or DEFAULT_MODEL)
-    unreadable = {fit.model: fit.sentence} if fit.reads is False else None
+    unreadable = {fit.model: fit.reason} if fit.reads is False else None
     return recommend(class_counts, fit.median_tokens, n_rows, hardware, model=model, multi_label=multi_label,
                      budget_s=budget_s, unreadable=unreadable)
 

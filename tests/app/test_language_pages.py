@@ -57,6 +57,8 @@ def test_upload_and_strategy_say_chinese_and_that_minilm_cannot_read_it(app):
     recommendation = next(i.value for i in app.info if "Recommended" in i.value)
     assert "TF-IDF models only" in recommendation and "Baseline (TF-IDF)" in recommendation
     assert "tokens" in shown and "counted with all-MiniLM-L6-v2's tokenizer" in shown
+    plan = app.dataframe[0].value  # auto's plan: the TF-IDF models only, MiniLM and mpnet left out
+    assert len(plan) and all(c.startswith("TF-IDF") for c in plan["candidate"]), plan["candidate"].tolist()
 
 
 def test_english_data_reads_fine(app):

@@ -322,7 +322,7 @@ class LanguageProfile:
             return "Language: no texts to look at."
         parts = []
         for i, (name, share) in enumerate(list(self.languages.items())[:4]):
-            pct = f"{share:.0%}" if share >= 0.01 else "<1%"
+            pct = "<1%" if share < 0.01 else ">99%" if 0.995 <= share < 1 else f"{share:.0%}"
             parts.append(f"{name} ({pct}{' of rows' if i == 0 else ''})")
         note = f", from a sample of {self.n_texts:,} rows" if self.sampled else ""
         seg = " Words of texts without spaces are found by a word segmenter." if self.needs_segmentation else ""
