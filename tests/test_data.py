@@ -469,3 +469,17 @@ def test_report_gives_shares_of_a_mixed_file():
     shares = rep.language["languages"]
     assert shares == {"Chinese": 0.5, "Cyrillic script": 0.25, "Latin script": 0.25}
     assert "Chinese (50% of rows)" in rep.finding("language").message
+
+
+def test_words_of_many_segmented_texts_come_from_a_sample_and_the_report_says_so(monkeypatch):
+    from textclf_core.data import report as report_module
+
+    monkeypatch.setattr(report_module, "WORD_EXACT_ROWS", 10)
+    monkeypatch.setattr(report_module, "WORD_SAMPLE", 8)
+    texts = [f"第{i}个手机很好，电池也不错。" for i in range(30)]
+    rep = validate(pd.DataFrame({"text": texts, "label": ["a", "b"] * 15}), "text", "label")
+    assert rep.words_sampled == 8
+    assert "counted on a sample of 8 texts" in rep.finding("lengths").message
+    english = validate(pd.DataFrame({"text": [f"good phone number {i}" for i in range(30)],
+                                     "label": ["a", "b"] * 15}), "text", "label")
+    assert english.words_sampled == 0  # plain ASCII is counted on every row, whatever the size
