@@ -187,3 +187,20 @@ def test_a_chinese_text_with_a_brand_name_is_chinese():
     assert language.language_of("我用iPhone很久了") == "Chinese"
     assert language.language_of("配置不错，屏幕比我另一部ThinkPad还好") == "Chinese"
     assert language.language_of("I bought it at 京东 last week") == "Latin script"
+
+
+def test_a_model_with_a_chinese_vocabulary_reads_chinese(tmp_path):
+    from transformers import AutoTokenizer
+    from tiny_models import make_tiny_cjk_bert, make_tiny_cjk_gpt2, make_tiny_gpt2
+
+    from textclf_core import models
+
+    bert = make_tiny_cjk_bert(tmp_path / "cjk-bert", extra_texts=CHINESE)
+    verdict = language.readability(AutoTokenizer.from_pretrained(bert), CHINESE * 5)
+    assert verdict.reads and verdict.unknown_share == 0 and verdict.tokens_per_word < 3
+    assert models.unreadable_models(CHINESE * 5, [str(bert)]) == {}
+    gpt2 = make_tiny_cjk_gpt2(tmp_path / "cjk-gpt2", extra_texts=CHINESE * 20)
+    pieces = language.readability(AutoTokenizer.from_pretrained(gpt2), CHINESE * 5)
+    english_only = language.readability(AutoTokenizer.from_pretrained(make_tiny_gpt2(tmp_path / "gpt2")), CHINESE * 5)
+    assert pieces.kind == "byte pieces" and pieces.reads and pieces.unknown_share == 0  # merged into characters
+    assert not english_only.reads and english_only.unknown_share > 0.9
