@@ -272,7 +272,7 @@ def _check_lengths(rep: DataReport, texts: pa.Array, tokenizer) -> None:
     if rep.long_share > 0:
         sev = "warning" if rep.long_share >= 0.2 else "info"
         how = ("counted with the model's tokenizer" if tokenizer is not None else
-               "at least: each word is one token or more; the Strategy page counts them with the model's tokenizer")
+               "at least: each word is one token or more, and a model's own tokenizer often counts several")
         rep.findings.append(Finding(
             "long_texts", sev, f"{rep.long_share:.0%} of texts are longer than the maximum length of {rep.max_length} "
             f"tokens ({how}); only their first {rep.max_length} tokens are used. A "
