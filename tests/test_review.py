@@ -607,6 +607,11 @@ def test_thorough_method_fine_tunes_each_fold_and_caches_by_its_settings(tiny_be
     labels[3] = "dog"
     stages = []
     frame = _frame(texts, labels)
+    # A vocabulary that holds these words: the review checks that the encoder reads the texts, and the shared
+    # tiny BERT cuts "purrs" or "meows" into letters (it falls back to TF-IDF then, tested below).
+    from tiny_models import make_tiny_bert
+
+    tiny_bert = make_tiny_bert(tmp_path / "cat-dog-bert", extra_texts=texts)
     # A fixed blend: "auto" may give all the weight to the barely trained tiny model, whose ranking is chance.
     tiny = {"epochs": 3, "lr": 1e-3, "batch_size": 8, "layers": 1, "folds": 2, "weight": 0.5}
     result = R.review(frame, model=str(tiny_bert), method="thorough", folds=3, thorough=tiny,
