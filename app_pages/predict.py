@@ -40,6 +40,8 @@ with ui.guard("predict"):
             probs = {c: float(result[f"prob_{c}"]) for c in model.classes if f"prob_{c}" in result}
             st.markdown(f"### {result['label'] or '(no label)'}  \n"
                         f"confidence {float(result['confidence']):.0%}")
+            if warning := model.language_warning(text):  # a language the training data did not have
+                st.warning(warning, icon=":material/translate:")
             st.plotly_chart(figures.probability_bar(probs), key="predict_probs")
             with ui.guard("explanation"):
                 render_explanation(run.id, text, key="predict_explain")
@@ -70,6 +72,8 @@ with ui.guard("predict file"):
             out = stored[1]
             if warning := near_uniform_file(out, model.classes, model.multi_label):  # confidences near a guess
                 st.warning(warning, icon=":material/warning:")
+            for warning in out.attrs.get("warnings", []):  # e.g. rows in a language the model never saw
+                st.warning(warning, icon=":material/translate:")
             st.dataframe(out.head(200), hide_index=True, width="stretch", height=300)
             stem = uploaded.name.rsplit(".", 1)[0]
             ui.download_button("Download predictions (CSV)", lambda: neutralize_formulas(out).to_csv(index=False)

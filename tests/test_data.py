@@ -303,10 +303,12 @@ def test_validate_numeric_and_multi_label():
     assert ml.class_counts == {"a": 4, "b": 3, "c": 2}
 
 
-def test_long_text_share_estimate_and_tokenizer():
+def test_long_text_share_counted_with_the_tokenizer_never_estimated():
     df = pd.DataFrame({"text": ["word " * 200, "short text", "word " * 5], "label": ["a", "b", "a"]})
     rep = validate(df, "text", "label", max_length=64)
-    assert rep.tokens_estimated and rep.n_long == 1 and abs(rep.long_share - 1 / 3) < 1e-9
+    # no tokenizer: no token figure made up from words; a text of more words than the limit is surely longer
+    assert rep.tokens_estimated and rep.token_lengths == {} and rep.n_long == 1
+    assert "at least" in rep.finding("long_texts").message
 
     def fake_tokenizer(texts, **kwargs):  # one token per character
         return {"input_ids": [list(range(len(t))) for t in texts]}
@@ -426,3 +428,58 @@ def test_json_variants(tmp_path):
     (tmp_path / "lines.json").write_text("\n".join(json.dumps({"text": t, "label": l}) for t, l in zip(TEXTS, LABELS)))
     df = read_table(tmp_path / "lines.json")
     assert len(df) == 6 and any("JSON Lines" in n for n in data.read_notes(df))
+
+
+# --- languages: words, tokens, texts without words -----------------------------------------
+
+def test_report_on_chinese_counts_words_by_segmenter_and_tokens_by_tokenizer(chinese_reviews_path, tiny_bert):
+    import jieba
+    from transformers import AutoTokenizer
+
+    df = pd.read_csv(chinese_reviews_path).head(3000)
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    rep = validate(df, "text", "label", max_length=64, tokenizer=tok)
+    texts = df["text"].dropna().astype(str)
+    texts = texts[texts.str.strip() != ""].tolist()
+    jieba_words = [sum(1 for w in jieba.lcut(t) if any(c.isalnum() for c in w)) for t in texts]
+    assert abs(rep.word_lengths["median"] - np.median(jieba_words)) <= 0.1 * np.median(jieba_words)
+    assert rep.word_lengths["median"] > 5  # "median 1 words" when counted by spaces
+    own = np.asarray([len(ids) for ids in tok(texts)["input_ids"]])
+    assert abs(rep.token_lengths["median"] - np.median(own)) <= 0.1 * np.median(own)  # a sample of 2,000
+    assert abs(rep.long_share - np.mean(own > 64)) <= 0.05
+    assert not rep.tokens_estimated
+    assert rep.language_profile.main == "Chinese" and rep.language["needs_segmentation"]
+    assert any(line.startswith("Language: Chinese") for line in rep.summary_lines())
+    assert "tokens for the model" in rep.finding("lengths").message
+
+
+def test_numbers_only_column_is_not_ready_to_train():
+    df = pd.DataFrame({"text": [f"{1000 + i}" for i in range(40)] + ["A-1234", "ID-778-XZ"],
+                       "label": ["a", "b"] * 21})
+    rep = validate(df, "text", "label")
+    assert rep.finding("no_words").severity == "error" and not rep.ok
+    assert "only numbers, codes or IDs" in rep.blocking[0]
+    some = validate(pd.DataFrame({"text": TEXTS * 3 + ["12345"] * 6, "label": ["x", "y"] * 12}), "text", "label")
+    assert some.finding("few_words").severity == "warning" and some.ok
+
+
+def test_report_gives_shares_of_a_mixed_file():
+    texts = ["这个手机很好用。"] * 6 + ["Works great, thanks."] * 3 + ["Очень хороший телефон."] * 3
+    rep = validate(pd.DataFrame({"text": texts, "label": ["p", "n"] * 6}), "text", "label")
+    shares = rep.language["languages"]
+    assert shares == {"Chinese": 0.5, "Cyrillic script": 0.25, "Latin script": 0.25}
+    assert "Chinese (50% of rows)" in rep.finding("language").message
+
+
+def test_words_of_many_segmented_texts_come_from_a_sample_and_the_report_says_so(monkeypatch):
+    from textclf_core.data import report as report_module
+
+    monkeypatch.setattr(report_module, "WORD_EXACT_ROWS", 10)
+    monkeypatch.setattr(report_module, "WORD_SAMPLE", 8)
+    texts = [f"第{i}个手机很好，电池也不错。" for i in range(30)]
+    rep = validate(pd.DataFrame({"text": texts, "label": ["a", "b"] * 15}), "text", "label")
+    assert rep.words_sampled == 8
+    assert "counted on a sample of 8 texts" in rep.finding("lengths").message
+    english = validate(pd.DataFrame({"text": [f"good phone number {i}" for i in range(30)],
+                                     "label": ["a", "b"] * 15}), "text", "label")
+    assert english.words_sampled == 0  # plain ASCII is counted on every row, whatever the size

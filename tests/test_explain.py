@@ -93,7 +93,9 @@ def test_occlusion_scores_are_probability_drops(tiny_bert, tmp_path):
     predictor = load_predictor(_tiny_transformer_folder(tiny_bert, tmp_path / "model"))
     text = "great movie, loved it; terrible plot and bad acting"
     e = ex.explain(predictor, text, target="pos")
-    assert e.method == "word occlusion" and len(e.scores) == len(e.words) == 11
+    # 9 words: the "," and ";" are not words, so they are never deleted nor scored
+    assert e.method == "word occlusion" and len(e.scores) == len(e.words) == 9
+    assert e.words[:3] == ["great", "movie", "loved"]
     assert e.probability == pytest.approx(float(predictor.predict_proba([text])[0, 1]), abs=1e-5)
     i = int(np.argmax(e.scores))
     assert ex.deletion_drop(predictor, text, [i], target="pos") == pytest.approx(e.scores[i], abs=1e-5)
@@ -133,3 +135,83 @@ def test_words_the_model_never_reads_score_zero(tiny_bert, tmp_path):
     e = ex.explain(predictor, text, target="pos")
     assert len(e.words) == 180
     assert np.count_nonzero(e.scores[:40]) > 20 and not np.any(e.scores[80:])
+
+
+# --- any language: segmented words, punctuation never scored ----------------------------------------
+
+PUNCTUATION = set("，。！？、；：,.!?;:'\"()-")
+
+
+def test_english_punctuation_is_never_a_scored_word(baseline_predictor):
+    text = "The plot was dull, but the acting -- great!!! (really) wonderful; isn't it?"
+    e = ex.explain(baseline_predictor, text, target="pos")
+    assert not any(set(w) & PUNCTUATION - {"'"} for w in e.words)
+    assert "isn't" in e.words and "dull" in e.words and "great" in e.words
+    # every character n-gram, those of "--" and "!!!" included, still lands on a word: scores add up exactly
+    model = baseline_predictor.model
+    weights, _ = ex._class_weights(model, baseline_predictor.classes.index("pos"))
+    linear = float(np.asarray(model.features.transform([text]) @ weights).ravel()[0])
+    assert e.scores.sum() == pytest.approx(linear, rel=1e-9, abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def chinese_predictor(tmp_path_factory, chinese_reviews_path):
+    frame = pd.read_csv(chinese_reviews_path).iloc[:600]
+    store = RunStore(tmp_path_factory.mktemp("explain-zh-runs"))
+    run = execute(RunConfig(strategy="baseline"), frame, store=store)
+    assert run.status()["state"] == "finished"
+    return load_predictor(run)
+
+
+def test_chinese_explanations_score_segmented_words_never_punctuation(chinese_predictor):
+    text = "酒店的位置很好，服务也不错。但是早餐太差了！"
+    e = ex.explain(chinese_predictor, text, target="positive")
+    assert chinese_predictor.model.info["features"] == "segmented"
+    assert "，" not in e.words and "。" not in e.words and "！" not in e.words
+    assert not any(set(w) & PUNCTUATION for w in e.words)
+    # words, not the whole clause: several words per clause, each a few characters
+    assert len(e.words) >= 8 and max(len(w) for w in e.words) <= 4
+    assert "".join(e.words) == "".join(ch for ch in text if ch not in PUNCTUATION)
+    for (start, end), word in zip(e.spans, e.words):
+        assert text[start:end] == word
+    model = chinese_predictor.model
+    weights, _ = ex._class_weights(model, chinese_predictor.classes.index("positive"))
+    linear = float(np.asarray(model.features.transform([text]) @ weights).ravel()[0])
+    assert e.scores.sum() == pytest.approx(linear, rel=1e-9, abs=1e-9)
+    scores = dict(zip(e.words, e.scores))
+    assert scores["不错"] > 0 and scores["太差"] < 0  # "not bad" pushes to positive, "too bad" away from it
+    page = ex.highlight_html(e)
+    assert "，" in page and "。" in page  # punctuation is shown, just never highlighted
+
+
+def test_chinese_occlusion_deletes_words_not_clauses(tiny_bert, tmp_path):
+    predictor = load_predictor(_tiny_transformer_folder(tiny_bert, tmp_path / "model"))
+    text = "质量很好，物流也快。"
+    e = ex.explain(predictor, text)
+    assert e.method == "word occlusion" and "，" not in e.words and "。" not in e.words
+    assert len(e.words) >= 4 and len(e.scores) == len(e.words)
+
+
+@pytest.mark.parametrize("language", ["english", "chinese"])
+def test_large_path_models_are_explained_by_their_hashed_terms(language, chinese_reviews_path, monkeypatch):
+    """A model of the large-data path keeps no vocabulary: the text's n-grams are hashed again to find them."""
+    import textclf_core.strategies.baseline as baseline
+    from textclf_core.labels import LabelSpace
+
+    monkeypatch.setattr(baseline, "HASH_FEATURES", 2 ** 18)
+    monkeypatch.setenv("TEXTCLF_BASELINE_WORKERS", "1")
+    if language == "chinese":
+        frame = pd.read_csv(chinese_reviews_path).iloc[:400]
+        text, target = "酒店的位置很好，服务也不错。", "positive"
+    else:
+        frame = small_frame(40).rename(columns={"review": "text", "sentiment": "label"})
+        text, target = "the acting was great, the plot dull!", "pos"
+    space = LabelSpace.from_labels(frame["label"])
+    model = baseline.train_baseline(RunConfig(strategy="baseline", extra={"baseline_path": "large"}),
+                                    frame.iloc[:300], frame.iloc[300:], space)
+    assert model.features.hashed
+    e = ex.explain(model, text, target=target)
+    weights, _ = ex._class_weights(model, space.classes.index(target))
+    linear = float(np.asarray(model.features.transform([text]) @ weights).ravel()[0])
+    assert e.scores.sum() == pytest.approx(linear, rel=1e-6, abs=1e-9)
+    assert not any(p in w for w in e.words for p in "，。,!")

@@ -16,9 +16,7 @@ LIMIT = 100
 SCANNED = ("textclf_core", "app_ui", "app_pages", "app.py")
 
 STILL_LONG = {
-    "textclf_core/data/report.py::validate",
     "textclf_core/strategies/auto.py::fit",
-    "textclf_core/strategies/baseline.py::train_large",
     "textclf_core/review/run.py::review",
     "textclf_core/rest/server.py::create_app",
     "textclf_core/review/thorough.py::finetuned_oof_proba",

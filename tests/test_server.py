@@ -294,3 +294,19 @@ def test_command_and_curl_lines_for_the_predict_page():
     body = subprocess.run(["sh", "-c", "printf '%s' " + line.rsplit("-d ", 1)[1]], capture_output=True,
                           text=True).stdout
     assert json.loads(body) == {"texts": ["it's great"]}
+
+
+def test_reply_warns_when_texts_are_in_a_language_the_model_never_saw(store, server_url):
+    from test_predict import chinese_frame
+
+    english = httpx.post(f"{server_url}/v1/predict", json={"texts": TEXTS}).json()
+    assert english["warnings"] == []  # the key is always there; old clients read "predictions" as before
+    run = runner.execute(RunConfig(strategy="baseline"), chinese_frame(), store=store)
+    with live(create_app(open_model(run))) as url:
+        one = httpx.post(f"{url}/v1/predict", json={"texts": ["This phone is great."]}).json()
+        assert len(one["predictions"]) == 1
+        assert one["warnings"][0].startswith("This text looks like Latin script") and "Chinese" in one["warnings"][0]
+        mixed = httpx.post(f"{url}/v1/predict", json={"texts": ["手机很好。", "Great phone.", "电池很差。", "服务不错。"]})
+        assert "25% of these texts (1 of 4)" in mixed.json()["warnings"][0]
+        assert httpx.post(f"{url}/v1/predict", json={"texts": ["手机很好。"]}).json()["warnings"] == []
+        assert httpx.get(f"{url}/v1/model").json()["languages"] == {"Chinese": 1.0}

@@ -120,3 +120,39 @@ def test_switching_strategy_starts_from_that_strategys_defaults_and_keeps_the_re
     assert full.text_col == "review"  # the data settings stay
     few = switch_strategy(full, "fewshot")
     assert (few.batch_size, few.lr) == (STRATEGY_DEFAULTS["fewshot"]["batch_size"], STRATEGY_DEFAULTS["fewshot"]["lr"])
+
+
+def test_a_model_that_cannot_read_the_texts_is_never_recommended(tiny_bert):
+    from textclf_core.strategies import auto
+    from textclf_core.config import DEFAULT_MODEL
+
+    cpu = hardware.Hardware("cpu", "test", 2, True)
+    chinese = ["这个手机的电池很不好，散热也差。", "服务很好，下次还会再来。", "质量一般，价格太贵了！"] * 20
+    unreadable = models.unreadable_models(chinese, [("tiny", str(tiny_bert))])
+    assert "cannot read these texts" in unreadable["tiny"]
+    why = {DEFAULT_MODEL: unreadable["tiny"]}
+    single, reason = strategies.recommend_single({"a": 3000, "b": 3000}, 30, hardware=cpu, unreadable=why)
+    assert single.strategy == "baseline" and reason.startswith(unreadable["tiny"])
+    assert "TF-IDF baseline is the one strategy" in reason
+    cfg, reason = strategies.recommend({"a": 3000, "b": 3000}, 30, hardware=cpu, unreadable=why)
+    assert cfg.strategy == "auto" and "cannot read these texts" in reason
+    assert "If you want one strategy: Baseline (TF-IDF)" in reason
+    # auto's plan then holds the TF-IDF models only (the keys are auto.plan's own)
+    stats = auto.data_stats(chinese, 10, 10, {"a": 3000, "b": 3000}, False, cpu)
+    planned = [m.key for m in auto.plan(cfg, stats, cpu)]
+    assert planned and set(planned) == set(strategies.TFIDF_MEMBERS)
+    # a model that reads the texts changes nothing
+    assert strategies.recommend_single({"a": 3000, "b": 3000}, 30, hardware=cpu,
+                                       unreadable={"other-model": "x"})[0].strategy == "partial"
+
+
+def test_recommendation_from_the_texts_reads_their_language():
+    cpu = hardware.Hardware("cpu", "test", 2, True)
+    chinese = ["这个手机的电池很不好，散热也差。", "服务很好，下次还会再来。", "质量一般，价格太贵了！"] * 20
+    cfg, reason = strategies.recommend_for_texts(chinese, {"a": 30, "b": 30}, 60, cpu)
+    assert cfg.auto_members == list(strategies.TFIDF_MEMBERS)
+    assert "all-MiniLM-L6-v2 cannot read these texts" in reason
+    english = ["a wonderful film, loved it", "a dull and boring mess"] * 30
+    cfg, reason = strategies.recommend_for_texts(english, {"a": 30, "b": 30}, 60, cpu)
+    assert cfg.auto_members is None and "cannot read" not in reason
+    assert "(max length 64" in reason  # short texts in MiniLM's own tokens

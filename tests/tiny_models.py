@@ -100,3 +100,51 @@ def make_tiny_bert_mlm(path: str | Path, *, layers: int = 2, hidden: int = 32, s
         old.unlink()
     BertForMaskedLM(config).save_pretrained(path)
     return path
+
+
+# Chinese sentences for the CJK vocabulary (reviews, sport, politics, like CORPUS): written for these tests.
+CORPUS_ZH = [
+    "这部电影很好看，演员的表演非常出色，故事也精彩。",
+    "质量太差了，再也不会买了，非常失望！",
+    "酒店的位置很好，服务也不错，房间干净。",
+    "物流很快，包装完好，推荐购买。",
+    "比赛最后一分钟进球，球队赢了冠军。",
+    "政府宣布了新的税收政策，公司利润上涨。",
+    "手机电池不好，屏幕太暗，客服态度差。",
+]
+
+
+def cjk_vocabulary(texts=()) -> list[str]:
+    """Every non-space character of CORPUS_ZH + ``texts``, one token each (as bert-base-chinese's vocabulary:
+    its tokenizer splits text into single CJK characters), in a stable order."""
+    chars = {c for line in list(CORPUS_ZH) + [str(t) for t in texts] for c in line.lower() if not c.isspace()}
+    return sorted(chars)
+
+
+def make_tiny_cjk_bert(path: str | Path, *, layers: int = 2, hidden: int = 32, extra_texts=(), seed: int = 0) -> Path:
+    """A tiny BERT that reads Chinese, like a Chinese or multilingual hub checkpoint: the English WordPiece
+    vocabulary of :func:`make_tiny_bert` plus one token per character of CORPUS_ZH + ``extra_texts``
+    (CJK characters and full-width punctuation), randomly initialised."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + _word_pieces()
+    vocab += [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"] + list("abcdefghijklmnopqrstuvwxyz0123456789.,!?'")
+    vocab += cjk_vocabulary(extra_texts)
+    vocab = list(dict.fromkeys(vocab))
+    (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True,
+                                  tokenize_chinese_chars=True)
+    tokenizer.save_pretrained(path)
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
+                        num_attention_heads=2, intermediate_size=hidden * 2, max_position_embeddings=256)
+    BertModel(config).save_pretrained(path)
+    return path
+
+
+def make_tiny_cjk_gpt2(path: str | Path, *, extra_texts=()) -> Path:
+    """A byte-level tiny GPT-2 whose BPE is trained on Chinese too (CORPUS_ZH + ``extra_texts``)."""
+    return make_tiny_gpt2(path, extra_texts=list(CORPUS_ZH) + list(extra_texts))

@@ -34,6 +34,7 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"  # catalog key of the bundled, offline model
 NO_LIMIT = "none"  # budget_s: auto runs every candidate, however long it takes
 NO_LIMIT_WORDS = ("none", "no limit", "nolimit", "unlimited", "off", "inf")
 BASELINE_PATHS = ("auto", "in-memory", "large")
+BASELINE_FEATURES = ("auto", "words", "segmented")
 
 # Developer switches: environment variables read at the point of use, never part of a run's settings
 # (they change speed, not results, beyond float noise). Set to 1 to turn one on.
@@ -61,6 +62,7 @@ LEGACY_EXTRA = {
     "baseline_path": ("baseline_path", str),
     "baseline_c": ("baseline_c", float),
     "baseline_epochs": ("baseline_epochs", int),
+    "baseline_features": ("baseline_features", str),
 }
 
 # Strategy names and their aliases are owned by the strategy registry; these names stay for callers.
@@ -105,6 +107,9 @@ class RunConfig:
     baseline_c: float | None = None  # a fixed C (or naive Bayes alpha); None: chosen on the validation rows
     baseline_path: str = "auto"  # auto (in memory below 100k rows) | in-memory | large (hashed, chunked, bounded memory)
     baseline_epochs: int | None = None  # large path: passes over the data; None: by the number of rows
+    # auto: from the data's language (segmented words + characters for scripts without spaces, e.g. Chinese);
+    # words: word 1-2 grams + char_wb 2-5 grams; segmented: segmented word 1-2 grams + character 1-3 grams
+    baseline_features: str = "auto"
 
     pooling: str = "mean"  # feature-extraction: mean | cls (first token)
     head: str = "logreg"  # feature-extraction head: logreg | linear | mlp
@@ -208,6 +213,7 @@ class RunConfig:
                                    hint='For example ["tfidf-logreg", "embeddings-all-minilm-l6-v2"]')
             self.auto_members = list(self.auto_members)
         self._check_choice("baseline_path", BASELINE_PATHS)
+        self._check_choice("baseline_features", BASELINE_FEATURES)
         if self.baseline_c is not None and not self.baseline_c > 0:
             raise TextclfError(f"Setting 'baseline_c' must be above 0, got {self.baseline_c!r}",
                                hint="Leave it empty to choose it on the validation rows")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import running_app
+from helpers.e2e import running_app
 from helpers.e2e import goto, no_exception, settled, shot
 
 pytestmark = pytest.mark.e2e

@@ -6,6 +6,9 @@ keeps working:
 - :mod:`.read`: :func:`read_table` (CSV/TSV sniffed, Excel, JSON, JSON Lines, Parquet), :func:`list_sheets`,
   :func:`read_notes` / :func:`read_warnings`, the upload limit;
 - :mod:`.columns`: :func:`guess_columns` → :class:`ColumnGuess`;
+- :mod:`.language`: the language of a text, the one owner: words by script (:func:`segment`, jieba for
+  Chinese), :func:`word_counts`, :func:`detect` → :class:`LanguageProfile`, token counts by a model's own
+  tokenizer, :func:`readability` (does a model read the texts), the unseen-language warning;
 - :mod:`.report`: :func:`validate` → :class:`DataReport` of :class:`Finding` (findings as data, plain sentences);
 - :mod:`.splits`: :func:`prepare`, :func:`assign_splits` / :func:`assign_splits_with_notes`;
 - :mod:`.keys`: the one exact-duplicate key (:func:`duplicate_keys`, :func:`text_key`) and :func:`fingerprint`;
@@ -18,9 +21,11 @@ wrong and what to do; any other exception escaping from here is a bug.
 """
 
 from textclf_core.errors import DataError
+from . import language
 from .cells import SPLIT_VALUES, clean_labels, detect_sep, split_names, text_cells
 from .columns import LABEL_NAMES, SPLIT_NAMES, TEXT_NAMES, ColumnGuess, guess_columns
 from .export import neutralize_formulas, write_csv
+from .language import LanguageProfile, Readability, detect, segment, word_analyzer
 from .keys import duplicate_keys, fingerprint, normalize_keys, text_key
 from .read import (EXCEL_FORMATS, JSON_FORMATS, JSONL_FORMATS, MAX_UPLOAD_MB, PARQUET_FORMATS, SUPPORTED,
                    TEXT_FORMATS, list_sheets, max_upload_bytes, read_csv_chunks, read_notes, read_table,
@@ -31,6 +36,7 @@ from .report import SEVERITIES, SMALL_CLASS, TOKENS_PER_WORD, DataReport, Findin
 from .splits import assign_splits, assign_splits_with_notes, prepare, stratified_sample
 
 __all__ = [
+    "language", "LanguageProfile", "Readability", "detect", "segment", "word_analyzer",
     "DataError", "SPLIT_VALUES", "clean_labels", "detect_sep", "split_names", "text_cells",
     "LABEL_NAMES", "SPLIT_NAMES", "TEXT_NAMES", "ColumnGuess", "guess_columns",
     "neutralize_formulas", "write_csv",

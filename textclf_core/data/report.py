@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from textclf_core.labels import split_multi
+from . import language
 from .cells import detect_sep, is_number, plural
 from .columns import LABEL_NAMES, TEXT_NAMES
 from .keys import normalize_keys
@@ -23,7 +24,16 @@ from .splits import prepare
 SMALL_CLASS = 10  # fewer examples than this: warn (as managed services do)
 
 
-TOKENS_PER_WORD = 1.3  # rough subword tokens per word for English when no tokenizer is given
+# Rough subword tokens per English word. Kept for callers that filter rows by length without a
+# tokenizer; every length the report states is counted (language.token_counts), never estimated.
+TOKENS_PER_WORD = 1.3
+NO_WORDS_BLOCKS = 0.9  # a column where 9 texts in 10 hold no word is not a text column: training is blocked
+NO_WORDS_WARNS = 0.2
+# Words are counted on every row unless more than this many rows hold characters beyond ASCII (Python
+# segmentation; jieba segments ~1,200 Chinese reviews a second on a loaded 2-core machine, ~3x that
+# quiet); then on a seeded sample of WORD_SAMPLE rows (a median and a 95th percentile within a few %).
+WORD_EXACT_ROWS = 10_000
+WORD_SAMPLE = 10_000
 
 
 SEVERITIES = ("error", "warning", "info")
@@ -63,8 +73,10 @@ class DataReport:
     imbalance_ratio: float | None = None
     char_lengths: dict[str, float] = field(default_factory=dict)
     word_lengths: dict[str, float] = field(default_factory=dict)
-    token_lengths: dict[str, float] = field(default_factory=dict)
-    tokens_estimated: bool = True
+    token_lengths: dict[str, float] = field(default_factory=dict)  # by the model's tokenizer, on a sample
+    tokens_estimated: bool = True  # True: no tokenizer was given, so no token figures (never estimated)
+    words_sampled: int = 0  # word figures from a sample of this many texts (0: every text)
+    language: dict = field(default_factory=dict)  # language.LanguageProfile.to_dict()
     max_length: int = 128
     n_long: int = 0
     long_share: float = 0.0
@@ -80,6 +92,10 @@ class DataReport:
     @property
     def ok(self) -> bool:
         return not self.blocking
+
+    @property
+    def language_profile(self) -> "language.LanguageProfile | None":
+        return language.LanguageProfile.from_dict(self.language)
 
     def finding(self, code: str) -> Finding | None:
         return next((f for f in self.findings if f.code == code), None)
@@ -121,66 +137,17 @@ def _stats(values: np.ndarray) -> dict[str, float]:
             "p95": float(np.percentile(values, 95)), "max": float(np.max(values))}
 
 
-_SPACE_BYTES = np.zeros(256, dtype=bool)
-_SPACE_BYTES[[9, 10, 12, 13, 32]] = True  # RE2's \s, the word separator of the report since its first version
-
-
-def word_counts(texts: pa.Array, chunk_bytes: int = 1 << 24) -> np.ndarray:
-    """Words (runs of characters other than space, tab, newline, form feed, carriage return) per text of
-    a (large_)string array: ``count_substring_regex(texts, r"\S+")`` counted on the UTF-8 bytes with numpy,
-    since the regex took 4.2 s of 1M short texts and this 0.6 s (both on a quiet machine). A word starts
-    at a non-space byte that begins a text or follows a space byte; bytes >= 0x80 are never spaces, as in
-    RE2. Memory: two boolean arrays of at most ``chunk_bytes`` at a time."""
-    if not isinstance(texts, pa.Array):
-        texts = pa.array(texts, type=pa.large_string())
-    if texts.type != pa.large_string():
-        texts = texts.cast(pa.large_string())
-    n = len(texts)
-    out = np.zeros(n, dtype=np.int64)
-    if n == 0:
-        return out
-    _, offsets_buf, data_buf = texts.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[texts.offset:texts.offset + n + 1]
-    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, dtype=np.uint8)
-    start = 0
-    while start < n:
-        # rows [start, stop) hold at most chunk_bytes bytes (at least one row)
-        stop = int(np.searchsorted(offsets, offsets[start] + chunk_bytes, side="right")) - 1
-        stop = min(n, max(stop, start + 1))
-        lo, hi = int(offsets[start]), int(offsets[stop])
-        if hi > lo:
-            space = _SPACE_BYTES[data[lo:hi]]
-            begins = np.empty(hi - lo, dtype=bool)
-            begins[0] = not space[0]
-            np.logical_and(~space[1:], space[:-1], out=begins[1:])
-            firsts = offsets[start:stop] - lo
-            filled = offsets[start + 1:stop + 1] > offsets[start:stop]  # empty texts have no words
-            firsts = firsts[filled]
-            begins[firsts] = ~space[firsts]
-            out[start:stop][filled] = np.add.reduceat(begins, firsts, dtype=np.int64)
-        start = stop
-    return out
-
-
-def _token_counts(texts: list[str], tokenizer, limit: int = 5000) -> tuple[np.ndarray, bool]:
-    """Token counts per text: measured with the tokenizer on up to ``limit`` texts, else estimated from words."""
-    if tokenizer is not None and texts:
-        sample = texts if len(texts) <= limit else [texts[i] for i in np.linspace(0, len(texts) - 1, limit).astype(int)]
-        try:
-            counts = []
-            for start in range(0, len(sample), 512):
-                enc = tokenizer(sample[start:start + 512], add_special_tokens=True, truncation=False)
-                counts.extend(len(ids) for ids in enc["input_ids"])
-            return np.asarray(counts, dtype=np.int64), False
-        except Exception:  # noqa: BLE001 - any tokenizer failure falls back to the estimate
-            pass
-    words = np.asarray([len(t.split()) for t in texts], dtype=np.int64)
-    return np.ceil(words * TOKENS_PER_WORD).astype(np.int64) + 2, True
+def word_counts(texts, chunk_bytes: int = 1 << 24) -> np.ndarray:
+    """Words per text: :func:`textclf_core.data.language.word_counts` (the one owner; kept here by name)."""
+    return language.word_counts(texts, chunk_bytes)
 
 
 def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_length: int = 128,
              tokenizer=None, *, multi_label: bool | None = None) -> DataReport:
-    """Check a table for everything that affects training; never raises for problems in the data."""
+    """Check a table for everything that affects training; never raises for problems in the data.
+
+    ``tokenizer`` (the chosen model's): token lengths and the share of texts longer than ``max_length``
+    are counted with it on a sample; without one the report gives words and characters only."""
     rep = DataReport(n_rows=int(len(df)), text_col=text_col, label_col=label_col, max_length=int(max_length),
                      read_notes=read_notes(df), read_warnings=read_warnings(df))
     add = rep.findings.append
@@ -188,14 +155,7 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
         add(Finding("read_warning", "warning", warning))
     for note in rep.read_notes:
         add(Finding("read_note", "info", note))
-    if text_col is None or text_col not in df.columns:
-        what = f"There is no column '{text_col}'" if text_col is not None else "No text column is chosen"
-        add(Finding("no_text_column", "error",
-                    f"{what}. Choose the column that holds the texts (columns: {', '.join(map(str, df.columns[:10]))})."))
-        return rep
-    if label_col is not None and label_col not in df.columns:
-        add(Finding("no_label_column", "error",
-                    f"There is no column '{label_col}'. Choose the column that holds the labels."))
+    if not _columns_found(rep, df, text_col, label_col):
         return rep
 
     frame = prepare(df, text_col, label_col)
@@ -204,60 +164,143 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
     # Arrow compute keeps a million-row table to seconds (pandas' object string methods loop in Python).
     texts = pa.array(frame["text"].to_numpy(dtype=object), type=pa.large_string())
     stripped = pc.utf8_trim_whitespace(texts)
-
-    # --- texts ----------------------------------------------------------------
-    empty = pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False).astype(bool)
-    rep.empty_texts = rows[empty].tolist()
-    if len(rep.empty_texts) == len(rows):
-        add(Finding("all_texts_empty", "error", f"Every text in column '{text_col}' is empty. Choose the column "
-                    "that holds the texts.", len(rows)))
-    elif rep.empty_texts:
-        add(Finding("empty_texts", "warning", f"{plural(len(rep.empty_texts), 'row has', 'rows have')} an empty text "
-                    f"({_rows_text(rep.empty_texts)}). They will be left out of training and evaluation.",
-                    len(rep.empty_texts), rep.empty_texts))
-    if not empty.all():
-        non_empty = texts.filter(pa.array(~empty))
-        chars = pc.utf8_length(non_empty).to_numpy(zero_copy_only=False).astype(np.int64)
-        words = word_counts(non_empty)
-        if tokenizer is not None:
-            tokens, estimated = _token_counts(non_empty.to_pylist(), tokenizer)
-        else:
-            tokens, estimated = np.ceil(words * TOKENS_PER_WORD).astype(np.int64) + 2, True
-        rep.char_lengths, rep.word_lengths, rep.token_lengths = _stats(chars), _stats(words), _stats(tokens)
-        rep.tokens_estimated = estimated
-        share = float(np.mean(tokens > max_length))
-        rep.long_share = share
-        rep.n_long = int(round(share * len(non_empty)))
-        add(Finding("lengths", "info", f"Texts are {int(words.min()):,} to {int(words.max()):,} words long "
-                    f"(median {int(np.median(words)):,} words, {int(np.median(chars)):,} characters)."))
-        if share > 0:
-            how = "estimated" if estimated else "measured with the model's tokenizer"
-            sev = "warning" if share >= 0.2 else "info"
-            add(Finding("long_texts", sev, f"{share:.0%} of texts are longer than the maximum length of "
-                        f"{max_length} tokens ({how}); only their first {max_length} tokens are used. A larger "
-                        "maximum length reads more of each text but trains more slowly.", rep.n_long))
-
-    # --- labels ---------------------------------------------------------------
+    empty = _check_texts(rep, texts, stripped, rows, tokenizer)
     if label_col is None:
         rep.n_unlabelled = rep.n_rows
         rep.missing_labels = rows.tolist()
         add(Finding("no_label_column", "error", "No label column is chosen. Training needs a column with the "
                     "class of each text; without it the file can only be used for predictions."))
         return rep
+    missing = _check_missing_labels(rep, labels, rows)
+    if rep.n_labelled == 0:
+        return rep
+    counts = _check_classes(rep, df, labels, missing, rows, multi_label)
+    _check_label_variants(rep, df, label_col)
+    _check_numeric_labels(rep, counts)
+    _check_duplicates(rep, texts, stripped, empty, missing, labels, rows)
+    add(Finding("rows", "info", f"{plural(rep.n_rows, 'row', 'rows')}: {rep.n_labelled:,} labelled in {plural(len(counts), 'class', 'classes')}"
+                + (f", {rep.n_unlabelled:,} without a label." if rep.n_unlabelled else ".")))
+    return rep
+
+
+def _columns_found(rep: DataReport, df: pd.DataFrame, text_col, label_col) -> bool:
+    """False (with the error) when the text or label column is not in the table."""
+    if text_col is None or text_col not in df.columns:
+        what = f"There is no column '{text_col}'" if text_col is not None else "No text column is chosen"
+        rep.findings.append(Finding("no_text_column", "error", f"{what}. Choose the column that holds the texts "
+                                    f"(columns: {', '.join(map(str, df.columns[:10]))})."))
+        return False
+    if label_col is not None and label_col not in df.columns:
+        rep.findings.append(Finding("no_label_column", "error",
+                                    f"There is no column '{label_col}'. Choose the column that holds the labels."))
+        return False
+    return True
+
+
+def _check_texts(rep: DataReport, texts: pa.Array, stripped: pa.Array, rows: np.ndarray, tokenizer) -> np.ndarray:
+    """Empty texts, the language, texts without words, lengths; returns the empty-text mask."""
+    add = rep.findings.append
+    empty = pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False).astype(bool)
+    rep.empty_texts = rows[empty].tolist()
+    if len(rep.empty_texts) == len(rows):
+        add(Finding("all_texts_empty", "error", f"Every text in column '{rep.text_col}' is empty. Choose the column "
+                    "that holds the texts.", len(rows)))
+    elif rep.empty_texts:
+        add(Finding("empty_texts", "warning", f"{plural(len(rep.empty_texts), 'row has', 'rows have')} an empty text "
+                    f"({_rows_text(rep.empty_texts)}). They will be left out of training and evaluation.",
+                    len(rep.empty_texts), rep.empty_texts))
+    if empty.all():
+        return empty
+    non_empty = texts.filter(pa.array(~empty))
+    _check_language(rep, non_empty)
+    _check_lengths(rep, non_empty, tokenizer)
+    return empty
+
+
+def _check_language(rep: DataReport, texts: pa.Array) -> None:
+    """The languages with their shares; a column without words (numbers, codes, IDs) blocks training."""
+    profile = language.detect(texts, sample=language.DETECT_SAMPLE)
+    rep.language = profile.to_dict()
+    share = profile.no_words_share
+    if share >= NO_WORDS_BLOCKS:
+        rep.findings.append(Finding(
+            "no_words", "error", f"Column '{rep.text_col}' holds no words: {share:.0%} of its texts are only numbers, "
+            "codes or IDs (e.g. '" + _example_without_words(texts) + "'). A model learns from words: choose the "
+            "column that holds the texts.", int(round(share * len(texts)))))
+    elif share >= NO_WORDS_WARNS:
+        rep.findings.append(Finding(
+            "few_words", "warning", f"{share:.0%} of the texts hold no words, only numbers, codes or IDs (e.g. '"
+            + _example_without_words(texts) + "'). A model cannot learn much from them; check the column.",
+            int(round(share * len(texts)))))
+    if profile.languages:
+        rep.findings.append(Finding("language", "info", profile.sentence()))
+
+
+def _example_without_words(texts: pa.Array, look: int = 2000) -> str:
+    for text in texts.slice(0, look).to_pylist():
+        if text and text.strip() and not language.has_words(text):
+            return text.strip() if len(text.strip()) <= 40 else text.strip()[:37] + "..."
+    return ""
+
+
+def _check_lengths(rep: DataReport, texts: pa.Array, tokenizer) -> None:
+    """Characters and words (segmented by script) per text; tokens by ``tokenizer`` on a sample, and the
+    share of texts longer than the maximum length."""
+    chars = language.char_counts(texts)
+    wide = int(np.count_nonzero(pc.binary_length(texts).to_numpy(zero_copy_only=False) != chars))
+    if wide > WORD_EXACT_ROWS:  # segmenting a million Chinese texts takes minutes: a seeded sample
+        positions = language.sample_positions(len(texts), WORD_SAMPLE)
+        words = language.word_counts(texts.take(pa.array(positions)))
+        rep.words_sampled = len(positions)
+    else:
+        words = language.word_counts(texts)
+    rep.char_lengths, rep.word_lengths = _stats(chars), _stats(words)
+    sampled = f", counted on a sample of {rep.words_sampled:,} texts" if rep.words_sampled else ""
+    line = (f"Texts are {int(words.min()):,} to {int(words.max()):,} words long (median {int(np.median(words)):,} "
+            f"words, {int(np.median(chars)):,} characters{sampled}).")
+    rep.tokens_estimated = tokenizer is None
+    if tokenizer is not None:
+        tokens = language.token_counts(tokenizer, texts, sample=language.TOKEN_SAMPLE)
+        rep.token_lengths = _stats(tokens)
+        share = float(np.mean(tokens > rep.max_length)) if len(tokens) else 0.0
+        rep.long_share, rep.n_long = share, int(round(share * len(texts)))
+        line = line[:-2] + f", {int(np.median(tokens)):,} tokens for the model)."
+    else:  # every word is at least one token: texts with more words than the limit are surely longer
+        share = float(np.mean(words > rep.max_length)) if len(words) else 0.0
+        rep.long_share, rep.n_long = share, int(round(share * len(texts)))
+    rep.findings.append(Finding("lengths", "info", line))
+    if rep.long_share > 0:
+        sev = "warning" if rep.long_share >= 0.2 else "info"
+        how = ("counted with the model's tokenizer" if tokenizer is not None else
+               "at least: each word is one token or more, and a model's own tokenizer often counts several")
+        rep.findings.append(Finding(
+            "long_texts", sev, f"{rep.long_share:.0%} of texts are longer than the maximum length of {rep.max_length} "
+            f"tokens ({how}); only their first {rep.max_length} tokens are used. A "
+            "larger maximum length reads more of each text but trains more slowly.", rep.n_long))
+
+
+def _check_missing_labels(rep: DataReport, labels: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Rows without a label (kept as unlabelled); every label missing blocks training."""
     missing = labels.isna().to_numpy(dtype=bool)
     rep.missing_labels = rows[missing].tolist()
     rep.n_unlabelled = len(rep.missing_labels)
     rep.n_labelled = rep.n_rows - rep.n_unlabelled
     if rep.n_labelled == 0:
-        add(Finding("all_labels_missing", "error", f"Every row has an empty label in column '{label_col}'. "
-                    "Choose the column that holds the labels, or label some rows first.", rep.n_rows,
-                    rep.missing_labels))
-        return rep
-    if rep.missing_labels:
-        add(Finding("missing_labels", "warning", f"{plural(rep.n_unlabelled, 'row has', 'rows have')} no label "
-                    f"({_rows_text(rep.missing_labels)}). They are kept as unlabelled rows: not used for training, "
-                    "but you can label them in Label review or predict them.", rep.n_unlabelled, rep.missing_labels))
+        rep.findings.append(Finding(
+            "all_labels_missing", "error", f"Every row has an empty label in column '{rep.label_col}'. "
+            "Choose the column that holds the labels, or label some rows first.", rep.n_rows, rep.missing_labels))
+    elif rep.missing_labels:
+        rep.findings.append(Finding(
+            "missing_labels", "warning", f"{plural(rep.n_unlabelled, 'row has', 'rows have')} no label "
+            f"({_rows_text(rep.missing_labels)}). They are kept as unlabelled rows: not used for training, "
+            "but you can label them in Label review or predict them.", rep.n_unlabelled, rep.missing_labels))
+    return missing
 
+
+def _check_classes(rep: DataReport, df: pd.DataFrame, labels: pd.Series, missing: np.ndarray, rows: np.ndarray,
+                   multi_label: bool | None) -> Counter:
+    """Class counts (multi-label detected), one class only, tiny classes, imbalance; returns the counts."""
+    add = rep.findings.append
     labelled = labels[~missing].astype(str)
     sep = detect_sep(labelled)
     if multi_label is not None and multi_label and sep is None:
@@ -300,8 +343,12 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
             big, little = max(counts, key=counts.get), min(counts, key=counts.get)
             add(Finding("imbalance", "warning", f"Classes are very unbalanced: '{big}' has {ratio:.0f} times as many "
                         f"examples as '{little}'. Weighting classes in the loss helps the small ones."))
+    return counts
 
-    # Spelling variants: raw cells that differ only by case or spaces (counted over distinct cells: fast).
+
+def _check_label_variants(rep: DataReport, df: pd.DataFrame, label_col: str) -> None:
+    """Spelling variants: raw cells that differ only by case or spaces (counted over distinct cells: fast)."""
+    add = rep.findings.append
     raw_counts = df[label_col].dropna().astype(str).value_counts()
     cell_counts: Counter = Counter()
     for cell, n in raw_counts.items():
@@ -328,14 +375,20 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
             add(Finding("label_spaces", "info", f"Some labels have extra spaces ({shown}); the spaces are removed "
                         "so they count as one class.", len(merged)))
 
+
+def _check_numeric_labels(rep: DataReport, counts: Counter) -> None:
     classes = list(counts)
     if classes and all(is_number(str(c)) for c in classes):
         rep.numeric_labels = True
         shown = ", ".join(sorted(classes, key=lambda c: float(c.replace(",", "")))[:6])
-        add(Finding("numeric_labels", "info", f"Labels are numbers ({shown}). Each number is treated as the name of "
-                    "a class, not as an amount."))
+        rep.findings.append(Finding("numeric_labels", "info", f"Labels are numbers ({shown}). Each number is treated "
+                                    "as the name of a class, not as an amount."))
 
-    # --- duplicates: codes from Arrow's hash table (first-appearance order), groups without a per-group loop
+
+def _check_duplicates(rep: DataReport, texts, stripped, empty, missing, labels, rows) -> None:
+    """Exact and conflicting duplicates: codes from Arrow's hash table (first-appearance order), groups
+    without a per-group loop."""
+    add = rep.findings.append
     usable = ~empty & ~missing
     mask = pa.array(usable)
     key_codes = _codes(normalize_keys(texts.filter(mask)))
@@ -357,10 +410,6 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
                     f"{' and '.join(repr(x) for x in conflict_labels[0])}. "
                     "A model cannot learn both; check them in Label review.", len(rep.conflicting_duplicates),
                     sorted(r for g in rep.conflicting_duplicates for r in g)))
-
-    add(Finding("rows", "info", f"{plural(rep.n_rows, 'row', 'rows')}: {rep.n_labelled:,} labelled in {plural(len(counts), 'class', 'classes')}"
-                + (f", {rep.n_unlabelled:,} without a label." if rep.n_unlabelled else ".")))
-    return rep
 
 
 def _groups_in_order(codes: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> list[list[int]]:

@@ -9,6 +9,10 @@
   through the model in a few batches, so a 128-token text takes a second or two on CPU.
 
 Positive scores push towards the label, negative ones away from it.
+
+Words are data.language's (segmented words for Chinese and other scripts without spaces);
+punctuation and whitespace are never words, so they are never scored: a feature built on a
+punctuation mark alone (a character n-gram such as "，" or "!") goes to the nearest word.
 """
 
 from __future__ import annotations
@@ -23,8 +27,7 @@ import numpy as np
 
 from textclf_core.errors import TextclfError
 
-# Words as the baseline's tokenizer sees them (\w+), and each punctuation mark on its own.
-WORD_RE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+TOKEN_RE = re.compile(r"\w+", re.UNICODE)  # the word analyzer's tokens (token_pattern \b\w+\b)
 MAX_WORDS = 400  # longer texts: words after this are not explained (the model truncates them anyway)
 
 
@@ -57,9 +60,19 @@ class Explanation:
 
 
 def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """Words and punctuation marks of ``text`` with their character spans."""
-    matches = list(WORD_RE.finditer(text))
-    return [m.group() for m in matches], [m.span() for m in matches]
+    """The words of ``text`` (data.language.segment: no punctuation, no whitespace; segmented words for
+    scripts without spaces) with their character spans."""
+    from textclf_core.data.language import segment
+
+    words, spans, pos = [], [], 0
+    for word in segment(text):
+        at = text.find(word, pos)
+        if at < 0:  # never expected: segment returns pieces of the text in order
+            continue
+        words.append(word)
+        spans.append((at, at + len(word)))
+        pos = at + len(word)
+    return words, spans
 
 
 def _predictor(predictor_or_run):
@@ -119,17 +132,42 @@ def _explain_linear(predictor, model, text: str, target) -> Explanation:
     X = model.features.transform([text]).tocsr()
     contrib = {int(j): float(v) * float(weights[j]) for j, v in zip(X.indices, X.data)}
     scores = np.zeros(len(words))
-    norm = [_normalise(w) for w in words]
     offset = 0
-    for block in model.features.blocks:
-        vocab = block["vocabulary"]
-        analyzer = block["params"]["analyzer"]
+    for b, block in enumerate(model.features.blocks):
+        params = block["params"]
+        vocab = _hashed_terms(model.features, b, text) if block.get("hashing") else block["vocabulary"]
+        tokens = _block_tokens(words, params)
         for j in [j for j in contrib if offset <= j < offset + len(vocab)]:
-            term = vocab[j - offset]
-            _spread(term, analyzer, contrib[j], text, spans, norm, scores)
+            hits = _term_hits(vocab[j - offset], params, text, spans, tokens)
+            if hits:
+                for i in hits:
+                    scores[i] += contrib[j] / len(hits)
         offset += len(vocab)
     return Explanation(text, words, spans, scores, predictor.classes[t], float(proba[t]), "linear weights",
                        dict(zip(predictor.classes, map(float, proba))))
+
+
+class _HashedTerms(dict):
+    """column -> the text's n-gram hashed there (a hashed block has no vocabulary: the text's own n-grams are
+    hashed again, so the contribution of a column goes to the n-gram that made it)."""
+
+    def __init__(self, hasher, text: str):
+        super().__init__()
+        self.n = hasher.n_features
+        for term in hasher.analyzer()(text):
+            self.setdefault(hasher.column(term), term)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, j: int) -> str:
+        return self.get(j, "")
+
+
+def _hashed_terms(features, b: int, text: str) -> _HashedTerms:
+    from textclf_core.engine.tfidf import Hasher
+
+    return _HashedTerms(Hasher(features.blocks[b]["params"], int(features.blocks[b]["n_features"])), text)
 
 
 def _strip_accents(word: str) -> str:
@@ -138,38 +176,68 @@ def _strip_accents(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
-def _spread(term: str, analyzer: str, value: float, text: str, spans, norm: list[str], scores: np.ndarray) -> None:
-    """Give a feature's contribution to the words of the text it was built from."""
-    hits: list[int] = []
-    if analyzer == "word":
+def _normaliser(params: dict) -> Callable[[str], str]:
+    """The block's own lower-casing and accent stripping."""
+    lower = params.get("lowercase", True)
+    strip = params.get("strip_accents") == "unicode"
+    return lambda w: (_strip_accents(w.lower() if lower else w) if strip else (w.lower() if lower else w))
+
+
+def _block_tokens(words: list[str], params: dict) -> list[tuple[str, int]]:
+    """(token, index of the word it belongs to) as the block's word analyzer sees the text: \\w+ pieces of each
+    word for the plain word analyzer ("don't" -> "don", "t"), the lower-cased words for the segmented one."""
+    from textclf_core.engine.tfidf import SEGMENTED
+
+    if params.get("analyzer") == SEGMENTED:
+        return [(w.lower(), i) for i, w in enumerate(words)]
+    if params.get("analyzer") == "word":
+        norm = _normaliser(params)
+        return [(tok, i) for i, w in enumerate(words) for tok in TOKEN_RE.findall(norm(w))]
+    return []
+
+
+def _term_hits(term: str, params: dict, text: str, spans, tokens) -> list[int]:
+    """The word indices a feature's contribution is shared among (a word once per occurrence)."""
+    analyzer = params.get("analyzer")
+    if tokens or analyzer not in ("char", "char_wb"):
         parts = term.split(" ")
-        words_only = [i for i, w in enumerate(norm) if re.fullmatch(r"\w+", w)]
-        if len(parts) == 1:
-            hits = [i for i in words_only if norm[i] == parts[0]]
-        else:  # a bigram: the word pairs that form it (punctuation between words does not break it)
-            for a, b in zip(words_only, words_only[1:]):
-                if norm[a] == parts[0] and norm[b] == parts[1]:
-                    hits += [a, b]
-    else:  # char_wb: n-grams of each whitespace-separated chunk padded with spaces
-        for chunk in re.finditer(r"\S+", text):
-            padded = f" {_normalise(chunk.group())} "
-            inside = [i for i, (s, e) in enumerate(spans) if s >= chunk.start() and e <= chunk.end()]
-            if len(padded) != len(chunk.group()) + 2:  # normalising changed the length: share over the chunk
-                hits += inside * padded.count(term)
-                continue
-            at = padded.find(term)
-            while at >= 0:
-                lo, hi = chunk.start() + at - 1, chunk.start() + at - 1 + len(term)
-                hits += [i for i in inside if spans[i][0] < hi and spans[i][1] > lo] or inside
-                at = padded.find(term, at + 1)
-    if hits:
-        share = value / len(hits)
-        for i in hits:
-            scores[i] += share
+        n = len(parts)
+        hits: list[int] = []
+        for k in range(len(tokens) - n + 1):  # n-grams of consecutive tokens (punctuation between them ignored)
+            if all(tokens[k + m][0] == parts[m] for m in range(n)):
+                hits += sorted({tokens[k + m][1] for m in range(n)})
+        return hits
+    norm = _normaliser(params)
+    if analyzer == "char_wb":  # n-grams of each whitespace-separated chunk padded with spaces
+        chunks = [(m.start(), f" {norm(m.group())} ", len(m.group()) + 2) for m in re.finditer(r"\S+", text)]
+        shift = -1
+    else:  # plain char n-grams over the whole text
+        chunks = [(0, norm(text), len(text))]
+        shift = 0
+    hits = []
+    for start, padded, expected_len in chunks:
+        end = start + expected_len + 2 * shift
+        inside = [i for i, (s, e) in enumerate(spans) if s >= start and e <= end] or [_nearest(spans, start, end)]
+        inside = [i for i in inside if i is not None]
+        if len(padded) != expected_len:  # normalising changed the length: share over the chunk
+            hits += inside * padded.count(term)
+            continue
+        at = padded.find(term)
+        while at >= 0:
+            lo, hi = start + at + shift, start + at + shift + len(term)
+            over = [i for i in inside if spans[i][0] < hi and spans[i][1] > lo]
+            near = _nearest(spans, lo, hi)  # an n-gram of punctuation or spaces only: the nearest word has it
+            hits += over or ([near] if near is not None else [])
+            at = padded.find(term, at + 1)
+    return hits
 
 
-def _normalise(word: str) -> str:
-    return _strip_accents(word.lower())
+def _nearest(spans, lo: int, hi: int) -> int | None:
+    """The word closest to characters [lo, hi) (None when the text has no word)."""
+    if not spans:
+        return None
+    gaps = [max(s - hi, lo - e, 0) for s, e in spans]
+    return int(np.argmin(gaps))
 
 
 # --- transformers: batched occlusion -----------------------------------------------------------

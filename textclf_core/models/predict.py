@@ -54,6 +54,19 @@ class RunPredictor(PredictorBase):
         return apply_temperature(proba, self.info.get("temperature"), self.multi_label)  # fitted by the runner
 
 
+    @property
+    def training_language(self) -> dict | None:
+        """The training texts' language profile (``textclf.json``'s ``language``; None for older models)."""
+        return self.info.get("language")
+
+    def language_warning(self, texts) -> str | None:
+        """One sentence when ``texts`` (one text, or the rows of a file) are in a language the training data
+        did not have: about the text, or the share of rows; None otherwise or for models without a profile."""
+        from textclf_core.data import language
+
+        return language.language_warning(self.training_language, clean_texts(texts))
+
+
 Predictor = RunPredictor  # the name this class had before model_folder.Predictor (the protocol) existed
 
 
@@ -78,8 +91,11 @@ def load_predictor(run_or_dir) -> RunPredictor:
 def predict_texts(run_or_dir, texts: Sequence[str]) -> pd.DataFrame:
     """``text`` plus the prediction columns."""
     texts = clean_texts(texts)
-    out = load_predictor(run_or_dir).predict(texts)
+    predictor = load_predictor(run_or_dir)
+    out = predictor.predict(texts)
     out.insert(0, "text", texts)
+    warning = predictor.language_warning(texts)
+    out.attrs["warnings"] = [warning] if warning else []
     return out
 
 
@@ -133,6 +149,8 @@ def predict_file(run, path, text_col: str | None = None, out=None, *, sheet=None
         progress(done[0], len(frame))
 
     result = _predict_frame(predictor, frame, text_col, step if progress is not None else None)
+    warning = predictor.language_warning(frame[text_col].tolist())
+    result.attrs["warnings"] = [warning] if warning else []  # e.g. rows in a language the model never saw
     if out is not None:
         out = Path(out).expanduser()
         try:
@@ -152,7 +170,8 @@ def _write_error(out: Path, exc: OSError) -> TextclfError:
 
 STREAM_ROWS = 16384  # rows read, predicted and written at a time by predict_to_file
 def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
-                    progress: Callable[[int, int], None] | None = None, chunk_rows: int = STREAM_ROWS) -> int:
+                    progress: Callable[[int, int], None] | None = None, chunk_rows: int = STREAM_ROWS,
+                    on_warning: Callable[[str], None] | None = None) -> int:
     """Predict every row of ``path`` into the CSV ``out`` (the columns of :func:`predict_file`); returns rows written.
 
     A plain UTF-8 CSV/TSV is streamed: read, predicted and appended ``chunk_rows`` rows at a time, so memory
@@ -160,9 +179,12 @@ def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
     JSON, Parquet, CSVs with title rows or another encoding) are read whole and written in chunks. ``out``
     appears only when complete (written to a temporary name, then renamed). An .xlsx ``out`` is built in
     memory as :func:`predict_file` does. ``progress(done, total)``: ``total`` is an estimate from the
-    file's line count while streaming (quoted line breaks count too), exact at the end.
+    file's line count while streaming (quoted line breaks count too), exact at the end. ``on_warning(sentence)``
+    is called once at the end when rows are in a language the training data did not have (their share).
     """
-    from textclf_core.data import neutralize_formulas, read_csv_chunks, read_table
+    from collections import Counter
+
+    from textclf_core.data import language, neutralize_formulas, read_csv_chunks, read_table
     from textclf_core.fs import atomic_open
 
     out = Path(out).expanduser()
@@ -180,6 +202,7 @@ def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
         text_col = _text_column(whole, text_col, path)
         frames = (whole.iloc[i:i + chunk_rows] for i in range(0, len(whole), max(1, int(chunk_rows))))
     done = 0
+    unfamiliar: Counter = Counter()  # rows per language the training data did not have
 
     def step(rows: int) -> None:
         nonlocal done
@@ -193,6 +216,8 @@ def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
             try:
                 for frame in frames:
                     result = _predict_frame(predictor, frame, text_col, step)
+                    unfamiliar.update(language.unfamiliar_languages(predictor.training_language,
+                                                                    clean_texts(frame[text_col].tolist())))
                     neutralize_formulas(result).to_csv(handle, index=False, header=first)
                     first = False
             except (pd.errors.ParserError, UnicodeDecodeError) as exc:  # past the first MB that was checked
@@ -207,4 +232,7 @@ def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
         raise _write_error(out, exc) from None
     if progress is not None:
         progress(done, done)
+    warning = language.warning_sentence(predictor.training_language, unfamiliar, done)
+    if warning and on_warning is not None:
+        on_warning(warning)
     return done

@@ -196,6 +196,9 @@ def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
     from textclf_core.evaluation.calibration import calibrate_run  # temperature fitted on validation, saved in model/textclf.json
 
     predictor, val_proba = calibrate_run(run, predictor, val_df["label"].tolist(), val_proba, label_space)
+    from textclf_core.store.model_folder import record_language  # the training texts' languages: Predict warns on others
+
+    record_language(run.model_dir, train_df["text"])
     if len(test_df):
         test_metrics, proba = _evaluate(predictor, test_df, label_space, thresholds)
         scored, split_name = test_df, "test"

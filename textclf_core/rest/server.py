@@ -1,8 +1,9 @@
 """A trained run as an HTTP API: ``textclf serve RUN`` (FastAPI + uvicorn).
 
-- ``POST /v1/predict`` ``{"texts": [...]}`` -> ``{"predictions": [{"label", "confidence", "probabilities"}]}``,
-  one item per text, in order; multi-label runs give ``label`` as the list of classes at or above
-  their tuned threshold. ``GET /v1/health``, ``GET /v1/model``; OpenAPI docs at ``/docs``.
+- ``POST /v1/predict`` ``{"texts": [...]}`` -> ``{"predictions": [{"label", "confidence", "probabilities"}],
+  "warnings": [...]}``, one item per text, in order; multi-label runs give ``label`` as the list of classes at
+  or above their tuned threshold; ``warnings``: plain sentences, e.g. texts in a language the model was not
+  trained on (an empty list otherwise; a key added later, so older clients that ignore it are unaffected). ``GET /v1/health``, ``GET /v1/model``; OpenAPI docs at ``/docs``.
 - Dynamic batching (:class:`DynamicBatcher`): requests that arrive while the model is busy, or
   within a few milliseconds of each other, are scored in ONE call of the predictor's own
   ``predict_proba`` (which sorts by length and pads each batch only to its longest text), so
@@ -73,7 +74,8 @@ class ServedModel:
         return {"run": self.run_id, "kind": getattr(p, "kind", None), "strategy": self.strategy, "model": self.model,
                 "classes": list(p.classes), "multi_label": bool(p.multi_label),
                 "thresholds": None if getattr(p, "thresholds", None) is None else [float(t) for t in p.thresholds],
-                "test": self.scores, "source": self.source}
+                "test": self.scores, "source": self.source,
+                "languages": (getattr(p, "training_language", None) or {}).get("languages")}
 
     def close(self) -> None:
         if self._tmp is not None:
@@ -283,6 +285,17 @@ def predictions_from_proba(predictor, proba: np.ndarray) -> list[dict]:
     return out
 
 
+def request_warnings(predictor, texts: Sequence[str]) -> list[str]:
+    """Sentences for the ``warnings`` of a reply: texts in a language the model's training data did not have
+    (``RunPredictor.language_warning``; a predictor without it, or a model trained before the language was
+    recorded, gives none). A script check per text, microseconds each: run on the event loop."""
+    warn = getattr(predictor, "language_warning", None)
+    if warn is None:
+        return []
+    sentence = warn(list(texts))
+    return [sentence] if sentence else []
+
+
 def _one_line(exc) -> str:
     """A RequestValidationError as one sentence a caller can act on."""
     errors = exc.errors() if hasattr(exc, "errors") else []
@@ -341,6 +354,8 @@ def create_app(served, *, api_key: str | None = None, max_texts: int = MAX_TEXTS
 
     class PredictResponse(BaseModel):
         predictions: list[Prediction]
+        warnings: list[str] = Field(default_factory=list, description="plain sentences about the request, e.g. "
+                                    "texts in a language the model was not trained on (empty: none)")
 
     @asynccontextmanager
     async def lifespan(app):
@@ -425,7 +440,8 @@ def create_app(served, *, api_key: str | None = None, max_texts: int = MAX_TEXTS
             if not text.strip():
                 raise HTTPException(422, f"texts[{i}] is empty: every text needs at least one character")
         # Items are plain floats and strings already: answered without re-validating them against the model.
-        return JSONResponse({"predictions": list(await batcher.submit(texts))})
+        predictions = list(await batcher.submit(texts))
+        return JSONResponse({"predictions": predictions, "warnings": request_warnings(predictor, texts)})
 
     @app.get("/v1/health", summary="Is the server up")
     async def health():

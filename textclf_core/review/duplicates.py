@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,9 +11,31 @@ from textclf_core.data import duplicate_keys
 from textclf_core.labels import clean_label
 from .similarity import similar_pairs
 
+def word_sets(texts: Sequence[str]) -> list[frozenset]:
+    """The words of each text (data.language.segment of its NFKC, lower-cased form: jieba words for Chinese,
+    never punctuation). A text without words (emoji, punctuation) has its duplicate key as its one "word",
+    so only its exact copies share something with it."""
+    import unicodedata
+
+    from textclf_core.data.language import segment
+
+    keys = duplicate_keys(texts)
+    out = []
+    for text, key in zip(texts, keys):
+        words = frozenset(segment(unicodedata.normalize("NFKC", str(text)).lower()))
+        out.append(words or frozenset({"\x00" + (key or "")}))
+    return out
+
+
 class _UnionFind:
-    def __init__(self, n: int):
+    """Connected components; with ``words`` (one set per row), a union happens only while the merged group
+    still has a word every member holds (the rule that keeps unrelated texts out of one group)."""
+
+    def __init__(self, n: int, words: Callable[[int], frozenset] | None = None):
         self.parent = np.arange(n)
+        self.words = words
+        self.common: dict[int, frozenset] = {}  # root -> the words all members of its group hold
+        self.refused = 0
 
     def find(self, i: int) -> int:
         parent = self.parent
@@ -24,10 +46,25 @@ class _UnionFind:
             parent[i], i = root, parent[i]
         return int(root)
 
-    def union(self, a: int, b: int) -> None:
+    def union(self, a: int, b: int) -> bool:
+        """Join the groups of ``a`` and ``b``; False (nothing joined) when they would share no word."""
         ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+        if ra == rb:
+            return True
+        if self.words is not None:
+            shared = self._common(ra) & self._common(rb)
+            if not shared:
+                self.refused += 1
+                return False
+            self.common[min(ra, rb)] = shared
+            self.common.pop(max(ra, rb), None)
+        self.parent[max(ra, rb)] = min(ra, rb)
+        return True
+
+    def _common(self, root: int) -> frozenset:
+        if root not in self.common:
+            self.common[root] = self.words(root)
+        return self.common[root]
 
     def groups(self) -> list[list[int]]:
         roots: dict[int, list[int]] = {}
@@ -58,6 +95,14 @@ def find_near_duplicates(features, threshold: float = 0.95, *, texts: Sequence[s
     connected components of those links (union-find), so A~B and B~C put A, B, C in
     one group.
 
+    The rule, whatever the representation says: texts that share no word are never in
+    one group. With ``texts``, a link is made only while the merged group keeps a word
+    (:func:`word_sets`) that every member holds; exact duplicates first, then the
+    pairs from the most similar down. An encoder that cannot read the language embeds
+    unrelated texts alike (mostly ``[UNK]``: similarity 0.95-1.0 for "poor heat
+    dissipation" and "will never stay here again"); this keeps them apart. The
+    number of links refused is in ``attrs["links_refused"]``.
+
     Parameters
     ----------
     features : np.ndarray or sparse matrix
@@ -77,25 +122,36 @@ def find_near_duplicates(features, threshold: float = 0.95, *, texts: Sequence[s
     """
     n = features.shape[0]
     rows = list(range(n)) if rows is None else list(rows)
+    have_texts = texts is not None
     texts = [""] * n if texts is None else list(texts)
-    uf = _UnionFind(n)
+    cache: dict[int, frozenset] = {}
+
+    def words(i: int) -> frozenset:  # segmented only for rows that take part in a link
+        if i not in cache:
+            cache[i] = word_sets([texts[i]])[0]
+        return cache[i]
+
+    uf = _UnionFind(n, words if have_texts else None)
     best: dict[int, float] = {}
-    ii, jj, ss = pairs if pairs is not None else similar_pairs(features, threshold, chunk_size=chunk_size)
-    for i, j, s in zip(ii.tolist(), jj.tolist(), ss.tolist()):
-        uf.union(i, j)
-        best[i] = max(best.get(i, -1.0), s)
-        best[j] = max(best.get(j, -1.0), s)
-    if texts is not None:
+    if have_texts:  # exact duplicates first: the same text always shares its words
         seen: dict[str, int] = {}
         for i, key in enumerate(duplicate_keys(texts)):
             if not key:
                 continue
             if key in seen:
-                uf.union(seen[key], i)
-                best[i] = best[seen[key]] = 1.0
+                if uf.union(seen[key], i):
+                    best[i] = best[seen[key]] = 1.0
             else:
                 seen[key] = i
-    return _group_frame(uf.groups(), best, texts, labels, rows)
+    ii, jj, ss = pairs if pairs is not None else similar_pairs(features, threshold, chunk_size=chunk_size)
+    for k in np.argsort(-np.asarray(ss), kind="stable"):  # the strongest links first
+        i, j, s = int(ii[k]), int(jj[k]), float(ss[k])
+        if uf.union(i, j):
+            best[i] = max(best.get(i, -1.0), s)
+            best[j] = max(best.get(j, -1.0), s)
+    out = _group_frame(uf.groups(), best, texts, labels, rows)
+    out.attrs["links_refused"] = uf.refused
+    return out
 
 
 def find_conflicts(duplicates: pd.DataFrame) -> pd.DataFrame:

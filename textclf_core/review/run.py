@@ -37,11 +37,12 @@ from .oof import out_of_sample_proba
 from .outliers import find_outliers
 from .similarity import neighbours
 from .thorough import THOROUGH_SETTINGS
-from .vectors import as_features, main_features, take_rows
+from .vectors import as_features, main_features, readable_method, take_rows
 
 # 2: the thorough method; its settings are part of the key. 3: repeated cross-validation.
 # 4: exact duplicates keyed by data.duplicate_keys (punctuation and accents count now).
-_CACHE_VERSION = 4
+# 5: TF-IDF that reads the language, the encoder's readability checked, the shared-word rule for groups.
+_CACHE_VERSION = 5
 _MEMORY_CACHE: "OrderedDict[str, ReviewResult]" = OrderedDict()
 _MEMORY_CACHE_SIZE = 4
 
@@ -81,6 +82,8 @@ class ReviewResult:
         took = "reused from the cache" if self.from_cache else f"{s['seconds']:.1f} s"
         lines = [f"Reviewed {s['labelled_rows']:,} labelled rows ({s['method']}, {s['folds']}-fold cross-validation, "
                  f"{took})."]
+        if s.get("reads_note"):  # the encoder could not read the texts: say so, and what was used instead
+            lines.insert(0, s["reads_note"])
         lines.append(f"Likely mislabels: {s['likely_mislabels']} (about {s['estimated_noise_share']:.1%} of labels).")
         lines.append(f"Conflicting duplicates: {_n(s['conflict_groups'], 'group')} ({_n(s['conflict_rows'], 'row')}); "
                      f"other near duplicates: {_n(s['duplicate_groups'], 'group')} ({_n(s['duplicate_rows'], 'row')}).")
@@ -279,39 +282,23 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
         raise DataError(f"Label review needs at least 4 labelled rows, found {n_labelled}",
                         hint="Choose the column that holds the labels")
     space = LabelSpace.from_labels(data.loc[labelled, "label"].tolist(), multi_label=multi_label)
-
-    def reading(event: dict) -> None:  # the encoder's progress: the first half of the review
-        if emit and event.get("type") == "progress" and event.get("total"):
-            done, total = int(event.get("done") or 0), int(event["total"])
-            eta = event.get("eta_s")
-            left = f", about {_duration(eta)} left" if eta and done < total else ""
-            emit({"type": "review_stage", "stage": f"reading the texts ({done:,} of {total:,}{left})",
-                  "progress": 0.5 * min(1.0, done / total), "done": done, "total": total, "eta_s": eta})
-
+    reading = _reading_progress(emit)
     progress("features", 0.0)
     texts = data["text"].tolist()
-    x = as_features(texts, method, model, max_length=max_length, embeddings=embeddings, emit=reading,
+    used, reads_note = readable_method(texts, method, model, embeddings=embeddings)
+    x = as_features(texts, used, model, max_length=max_length, embeddings=embeddings, emit=reading,
                     should_stop=should_stop)
     progress("cross-validation", 0.5)
     lab_idx = np.flatnonzero(labelled)
     lab = data.iloc[lab_idx]
     x_lab = take_rows(x, lab_idx)
-    proba, classes = out_of_sample_proba(lab["text"].tolist(), lab["label"].tolist(), method=method, folds=folds,
+    proba, classes = out_of_sample_proba(lab["text"].tolist(), lab["label"].tolist(), method=used, folds=folds,
                                          repeats=repeats, seed=seed, multi_label=space.multi_label, classes=space.classes,
                                          features=x_lab, model=model, max_length=max_length,
                                          thorough=settings.get("thorough"), should_stop=should_stop,
                                          emit=(lambda e: emit(e) if emit and e.get("type") == "review_stage" else None))
     progress("label errors", 0.7)
-    quality = label_quality(lab["label"].tolist(), proba, classes, multi_label=space.multi_label,
-                            separator=space.separator or ";")
-    quality.insert(0, "row", lab["row"].tolist())
-    quality.insert(1, "text", lab["text"].tolist())
-    errors = quality[quality["is_issue"] & (quality["given_label"] != quality["suggested_label"])].copy()
-    errors["score"] = np.round(1 - errors["quality"], 4)
-    errors["finding"] = MISLABEL
-    errors = errors.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
-    errors = errors[["row", "text", "given_label", "suggested_label", "confidence", "score", "finding"]]
-
+    quality, errors = _label_errors(lab, proba, classes, space)
     progress("duplicates", 0.8)
     similar = main_features(x)
     pairs, distance = neighbours(similar, duplicate_threshold)
@@ -327,10 +314,50 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
                                     classes=space.classes, top=label_next_top)
 
     findings = combine_findings(errors, conflicts, dups, outliers, label_next)
-    summary = {
+    summary = _summary(data, n_labelled, unl_idx, classes, space, settings, errors, conflicts, findings, outliers,
+                       label_next, started, fp)
+    summary.update(method=used, requested_method=method, reads_note=reads_note,
+                   links_refused=int(dups.attrs.get("links_refused", 0)))
+    result = ReviewResult(findings=findings, label_errors=errors, near_duplicates=dups, conflicts=conflicts,
+                          outliers=outliers, label_next=label_next, quality=quality, summary=summary,
+                          proba=proba, classes=list(classes), fingerprint=fp)
+    if cache:
+        _cache_put(fp, result)
+    progress("done", 1.0)
+    return result
+
+
+def _reading_progress(emit: Emit | None):
+    """The encoder's progress events as review stages: reading the texts is the first half of the review."""
+    def reading(event: dict) -> None:
+        if emit and event.get("type") == "progress" and event.get("total"):
+            done, total = int(event.get("done") or 0), int(event["total"])
+            eta = event.get("eta_s")
+            left = f", about {_duration(eta)} left" if eta and done < total else ""
+            emit({"type": "review_stage", "stage": f"reading the texts ({done:,} of {total:,}{left})",
+                  "progress": 0.5 * min(1.0, done / total), "done": done, "total": total, "eta_s": eta})
+    return reading
+
+
+def _label_errors(lab: pd.DataFrame, proba: np.ndarray, classes, space: LabelSpace) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(quality of every labelled row, the likely mislabels ranked by score)."""
+    quality = label_quality(lab["label"].tolist(), proba, classes, multi_label=space.multi_label,
+                            separator=space.separator or ";")
+    quality.insert(0, "row", lab["row"].tolist())
+    quality.insert(1, "text", lab["text"].tolist())
+    errors = quality[quality["is_issue"] & (quality["given_label"] != quality["suggested_label"])].copy()
+    errors["score"] = np.round(1 - errors["quality"], 4)
+    errors["finding"] = MISLABEL
+    errors = errors.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+    return quality, errors[["row", "text", "given_label", "suggested_label", "confidence", "score", "finding"]]
+
+
+def _summary(data, n_labelled, unl_idx, classes, space, settings, errors, conflicts, findings, outliers, label_next,
+             started, fp) -> dict:
+    return {
         "rows": len(data), "labelled_rows": n_labelled, "unlabelled_rows": int(len(unl_idx)),
-        "classes": list(classes), "multi_label": space.multi_label, "method": method,
-        "model": settings["model"], "folds": int(folds), "repeats": settings["repeats"],
+        "classes": list(classes), "multi_label": space.multi_label, "method": settings["method"],
+        "model": settings["model"], "folds": settings["folds"], "repeats": settings["repeats"],
         "likely_mislabels": int(len(errors)),
         "estimated_noise_share": float(len(errors) / max(n_labelled, 1)),
         "conflict_groups": int(conflicts["group"].nunique()) if len(conflicts) else 0,
@@ -343,13 +370,6 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
         "seconds": round(time.perf_counter() - started, 2),
         "fingerprint": fp,
     }
-    result = ReviewResult(findings=findings, label_errors=errors, near_duplicates=dups, conflicts=conflicts,
-                          outliers=outliers, label_next=label_next, quality=quality, summary=summary,
-                          proba=proba, classes=list(classes), fingerprint=fp)
-    if cache:
-        _cache_put(fp, result)
-    progress("done", 1.0)
-    return result
 
 
 def combine_findings(errors: pd.DataFrame, conflicts: pd.DataFrame, duplicates: pd.DataFrame,

@@ -566,3 +566,172 @@ def save_json(path: Path, obj) -> None:
     tmp = Path(path).with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+# --- does a model read the texts? (issue 24: every language read right) ----------------------------
+# The language itself is data.language's (the one owner); here a model's tokenizer is loaded and asked.
+
+_TOKENIZERS: dict[str, object] = {}
+
+
+def cached_tokenizer(model: str):
+    """:func:`load_tokenizer`, kept per process (the Strategy page asks for the same few models on every
+    rerun); ModelLoadError as load_tokenizer."""
+    key = str(model)
+    if key not in _TOKENIZERS:
+        _TOKENIZERS[key] = load_tokenizer(key)
+    return _TOKENIZERS[key]
+
+
+def display_name(model: str) -> str:
+    """The short name a person knows a model by: the catalog key, else the last part of the hub id or folder."""
+    info = catalog_entry(model)
+    if info is not None:
+        return info.key
+    return Path(str(model).rstrip("/\\")).name or str(model)
+
+
+def model_reads(model: str, texts, *, sample: int | None = None, seed: int = 0, language_name: str | None = None):
+    """:class:`data.language.Readability` of ``model`` on a seeded sample of ``texts``: the share of
+    unknown tokens (or byte pieces) its tokenizer makes, whether it reads them, and the sentence for pages.
+    None when its tokenizer cannot be loaded here (a hub id offline and not cached): nothing to measure."""
+    from textclf_core.data import language
+
+    try:
+        tokenizer = cached_tokenizer(model)
+    except ModelLoadError:
+        return None
+    return language.readability(tokenizer, texts, language.READ_SAMPLE if sample is None else sample, seed,
+                                model=display_name(model), language=language_name)
+
+
+def token_lengths(texts, model: str, *, sample: int | None = None, seed: int = 0):
+    """Tokens per text by ``model``'s own tokenizer on a seeded sample (special tokens included, nothing
+    cut): :func:`data.language.token_counts`. None when the tokenizer cannot be loaded here."""
+    from textclf_core.data import language
+
+    try:
+        tokenizer = cached_tokenizer(model)
+    except ModelLoadError:
+        return None
+    return language.token_counts(tokenizer, texts, language.TOKEN_SAMPLE if sample is None else sample, seed)
+
+
+def unreadable_models(texts, candidates) -> dict[str, str]:
+    """The candidates that cannot read ``texts``, each with the one-sentence reason (for auto's plan: skip
+    them and put the reason on the leaderboard; for the recommendation and label review: do not use them).
+
+    ``candidates``: model names (catalog keys, hub ids, folders) or ``(key, model)`` pairs such as auto's
+    ``encoders_for`` gives; the answer is keyed the same way. A model whose tokenizer cannot be loaded
+    here is left out of the answer (it cannot be measured; loading it fails with its own message)."""
+    from textclf_core.data import language
+
+    pairs = [(c, c) if isinstance(c, str) else (str(c[0]), str(c[1])) for c in candidates]
+    if not pairs:
+        return {}
+    main = language.detect(texts).main
+    out: dict[str, str] = {}
+    for key, model in pairs:
+        verdict = model_reads(model, texts, language_name=main)
+        if verdict is not None and not verdict.reads:
+            out[key] = verdict.sentence
+    return out
+
+
+def hub_offline() -> bool:
+    """True when the model hub cannot be used now (offline switches set, or its host does not answer)."""
+    return _hub_offline() or not hub_reachable()
+
+
+def offline_language_note(texts, *, offline: bool | None = None, measured: dict | None = None) -> str | None:
+    """When the hub cannot be reached and no bundled model reads the texts: the plain sentence that says so
+    and names the hub models that do (usable once online). None otherwise. ``measured``: verdicts already
+    made (catalog key -> Readability), not measured again."""
+    from textclf_core.data import language
+
+    offline = hub_offline() if offline is None else offline
+    if not offline:
+        return None
+    main = language.detect(texts).main
+    bundled = [info.key for info in CATALOG if info.bundled and (info.key != MPNET_KEY or mpnet_available())]
+    measured = measured or {}
+    for key in bundled:
+        verdict = measured[key] if key in measured else model_reads(key, texts, language_name=main)
+        if verdict is None or verdict.reads:
+            return None
+    names = " and ".join(bundled) if bundled else "no bundled model"
+    hub = ", ".join(language.hub_suggestions(main))
+    return (f"No model that works offline here reads {main or 'these texts'}: {names} read English. Online, "
+            f"these hub models do: {hub} (type one under 'Other' on the Strategy page). Until then the TF-IDF "
+            "baseline is the model to use.")
+
+
+def fit_sentence(texts, model: str) -> tuple[bool | None, str]:
+    """``(reads, sentence)`` for the Strategy page: whether ``model`` reads ``texts`` (None: its tokenizer
+    cannot be loaded here) and one sentence saying so, with the offline note when no bundled model reads them."""
+    reads, reason, note = _fit_parts(texts, model)
+    return reads, reason + (f" {note}" if note else "")
+
+
+def _fit_parts(texts, model: str) -> tuple[bool | None, str, str | None]:
+    """``(reads, the verdict, the offline note or None)``."""
+    verdict = model_reads(model, texts)
+    if verdict is None:
+        return None, (f"{display_name(model)} cannot be checked here (its tokenizer is not available offline); "
+                      "it is downloaded when training starts online."), None
+    if verdict.reads:
+        what = "unknown tokens" if verdict.kind == "unknown" else "byte pieces"
+        return True, (f"{display_name(model)} reads these texts: {verdict.unknown_share:.0%} of their tokens are "
+                      f"{what}."), None
+    info = catalog_entry(model)
+    return False, verdict.sentence, offline_language_note(texts, measured={info.key: verdict} if info else None)
+
+
+@dataclass
+class ModelFit:
+    """How ``model`` meets a set of texts: whether it reads them (None: its tokenizer is not available here)
+    with the sentence for pages, and their lengths in its own tokens (a seeded sample; None when not counted)."""
+
+    model: str
+    reads: bool | None
+    sentence: str  # the verdict, plus the offline note when no bundled model reads the texts
+    tokens: "object | None" = None  # np.ndarray of token counts, special tokens included
+    n_texts: int = 0
+    reason: str = ""  # the verdict alone (what a recommendation quotes)
+
+    @property
+    def median_tokens(self) -> float | None:
+        import numpy as np
+
+        return float(np.median(self.tokens)) if self.tokens is not None and len(self.tokens) else None
+
+    def long_share(self, max_length: int) -> float | None:
+        """Share of the texts longer than ``max_length`` tokens (None when not counted)."""
+        import numpy as np
+
+        return float(np.mean(self.tokens > int(max_length))) if self.tokens is not None and len(self.tokens) else None
+
+    def truncation_sentence(self, max_length: int) -> str:
+        """'35% of your texts are longer than 64 tokens and will be cut (counted with all-MiniLM-L6-v2's
+        tokenizer on 2,000 of them).'"""
+        share = self.long_share(max_length)
+        if share is None:
+            return f"Texts longer than {int(max_length)} tokens are cut (their length cannot be counted here)."
+        n = len(self.tokens)
+        on = f" on {n:,} of them" if n < self.n_texts else ""
+        name = display_name(self.model)
+        if share == 0:
+            return f"Every text fits in {int(max_length)} tokens (counted with {name}'s tokenizer{on})."
+        pct = f"{share:.0%}" if share >= 0.01 else "under 1%"
+        return (f"{pct} of your texts are longer than {int(max_length)} tokens and will be cut (counted with "
+                f"{name}'s tokenizer{on}).")
+
+
+def model_fit(texts, model: str, *, sample: int | None = None, seed: int = 0) -> ModelFit:
+    """:class:`ModelFit` of ``model`` on ``texts`` (empty texts left out): :func:`fit_sentence` and
+    :func:`token_lengths` in one call, for the Strategy and Upload pages."""
+    texts = [t for t in (texts.tolist() if hasattr(texts, "tolist") else list(texts))
+             if isinstance(t, str) and t.strip()]
+    reads, reason, note = _fit_parts(texts, model)
+    tokens = token_lengths(texts, model, sample=sample, seed=seed) if reads is not None else None
+    return ModelFit(str(model), reads, reason + (f" {note}" if note else ""), tokens, len(texts), reason)

@@ -112,6 +112,19 @@ def update_info(folder: str | Path, **fields) -> ModelInfo:
     return ModelInfo.from_dict(data, where=folder)
 
 
+def record_language(folder: str | Path, texts) -> dict | None:
+    """Add the training texts' language profile (``data.language.detect``) to ``textclf.json`` as
+    ``language``, for the warning on Predict and in the REST API when texts come in a language the model
+    never saw. A folder without ``textclf.json`` is left alone (None)."""
+    from textclf_core.data import language
+
+    if not has_info(folder):
+        return None
+    profile = language.detect(list(texts)).to_dict()
+    update_info(folder, language=profile)
+    return profile
+
+
 # --- a run or a folder ----------------------------------------------------------------------
 
 def resolve(run_or_dir) -> tuple[Path, Any]:

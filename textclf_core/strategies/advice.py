@@ -307,14 +307,32 @@ def _counts(class_counts) -> dict:
     return {str(k): int(v) for k, v in dict(class_counts).items()}
 
 
+# auto.plan's TF-IDF members (its keys; tests/test_strategies.py checks they are in the plan): what auto may
+# try when the model cannot read the texts.
+TFIDF_MEMBERS = ("tfidf-logreg", "tfidf-svm", "tfidf-nb")
+
+
+def _unreadable_reason(unreadable, model: str) -> str | None:
+    """The sentence saying ``model`` cannot read the texts, from ``unreadable`` (models.unreadable_models'
+    answer: model -> sentence, or one sentence for ``model``), else None."""
+    if not unreadable:
+        return None
+    if isinstance(unreadable, str):
+        return unreadable
+    return unreadable.get(model)
+
+
 def recommend(class_counts, median_tokens: float | None = None, n_rows: int | None = None, hardware=None,
-              *, model: str | None = None, multi_label: bool = False, budget_s: float | None = None
-              ) -> tuple[RunConfig, str]:
+              *, model: str | None = None, multi_label: bool = False, budget_s: float | None = None,
+              unreadable: dict[str, str] | str | None = None) -> tuple[RunConfig, str]:
     """The recommendation for every dataset, few-shot data included: auto within ``budget_s`` (the hardware's
     :func:`default_budget` unless given), and why, ending with the single strategy to pick instead
     (:func:`recommend_single`, "if you want one strategy").
 
-    ``class_counts`` maps class → labelled rows (a DataReport with ``class_counts`` works too).
+    ``class_counts`` maps class → labelled rows (a DataReport with ``class_counts`` works too);
+    ``median_tokens``: counted by the model's tokenizer (``models.token_lengths``), not estimated from words;
+    ``unreadable``: ``models.unreadable_models(texts, [model])`` (model -> the sentence why it cannot read the
+    texts): such a model is never recommended, auto tries the TF-IDF members only and says why.
     """
     from textclf_core import hardware as hw_module
     from textclf_core.config import DEFAULT_MODEL
@@ -330,9 +348,30 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
     reason = (f"Auto tries TF-IDF, frozen embeddings and fine-tuning, cheapest first, within "
               f"{format_seconds(budget)}. It keeps the TF-IDF baseline unless another model or a weighted mix "
               f"beats it on the validation rows by more than chance.{fewshot}")
+    cannot = _unreadable_reason(unreadable, cfg.model)
+    if cannot:
+        cfg = cfg.replace(auto_members=list(TFIDF_MEMBERS))
+        reason = (f"Auto tries the TF-IDF models only, within {format_seconds(budget)}, and keeps the best on the "
+                  f"validation rows: {cannot}")
     single, why = recommend_single(counts or class_counts, median_tokens, n_rows, hardware, model=model,
-                                   multi_label=multi_label)
+                                   multi_label=multi_label, unreadable=unreadable)
+    if cannot:  # the reason was just given: not twice
+        why = "It reads the words of any script."
     return cfg, f"{reason} {single_advice(single, why)}"
+
+
+def recommend_for_texts(texts, class_counts, n_rows: int | None = None, hardware=None, *, model: str | None = None,
+                        multi_label: bool = False, budget_s: float | None = None) -> tuple[RunConfig, str]:
+    """:func:`recommend` from the texts themselves, for the CLI and any caller without a page's cache: the
+    model's own token counts (median) and whether it reads the texts (``models.model_fit``) decide, never
+    words times a constant nor a model that cannot read them."""
+    from textclf_core.config import DEFAULT_MODEL
+    from textclf_core.store.catalog import model_fit
+
+    fit = model_fit(texts, model or DEFAULT_MODEL)
+    unreadable = {fit.model: fit.reason} if fit.reads is False else None
+    return recommend(class_counts, fit.median_tokens, n_rows, hardware, model=model, multi_label=multi_label,
+                     budget_s=budget_s, unreadable=unreadable)
 
 
 def size_advice(config: RunConfig, n_rows: int | None, median_tokens: float | None = None, hardware=None,
@@ -354,11 +393,14 @@ def single_advice(config: RunConfig, reason: str) -> str:
 
 
 def recommend_single(class_counts, median_tokens: float | None = None, n_rows: int | None = None, hardware=None,
-                     *, model: str | None = None, multi_label: bool = False) -> tuple[RunConfig, str]:
+                     *, model: str | None = None, multi_label: bool = False,
+                     unreadable: dict[str, str] | str | None = None) -> tuple[RunConfig, str]:
     """The one strategy to pick for the data and machine when not using auto, and one sentence saying why
     (what the Strategy page and auto's advice show as "if you want one strategy").
 
-    ``class_counts`` maps class → labelled rows (a DataReport with ``class_counts`` works too).
+    ``class_counts`` maps class → labelled rows (a DataReport with ``class_counts`` works too);
+    ``median_tokens`` and ``unreadable`` as in :func:`recommend`: a model that cannot read the texts gives
+    the TF-IDF baseline, with the sentence why.
     """
     from textclf_core import hardware as hw_module
     from textclf_core.config import DEFAULT_MODEL
@@ -375,6 +417,11 @@ def recommend_single(class_counts, median_tokens: float | None = None, n_rows: i
     common = dict(model=model or DEFAULT_MODEL, max_length=max_length, seed=42,
                   loss="bce" if multi_label else ("weighted" if imbalanced else "ce"))
     balance = " Classes are imbalanced, so rarer ones get more weight." if imbalanced and not multi_label else ""
+    cannot = _unreadable_reason(unreadable, common["model"])
+    if cannot:
+        cfg = RunConfig(strategy="baseline", **common)
+        return cfg.replace(multi_label=True) if multi_label else cfg, (
+            f"{cannot} So the TF-IDF baseline is the one strategy to pick here.")
     if counts and smallest <= FEWSHOT_MAX_SMALLEST_CLASS and not multi_label:
         cfg = RunConfig(strategy="fewshot", **{**common, **get_strategy("fewshot").defaults})
         reason = f"Only {smallest} examples in the smallest class: {FEWSHOT_REASON}"

@@ -1,7 +1,9 @@
 """The quick first model: TF-IDF word and character n-grams with a linear classifier.
 
 Features: word 1-2 grams and character 2-5 grams inside word boundaries
-(``char_wb``), both sublinear TF-IDF, side by side. Classifiers: logistic
+(``char_wb``), both sublinear TF-IDF, side by side; for texts in a script without
+spaces (Chinese, Japanese, Thai: data.language's profile) segmented word 1-2 grams
+and character 1-3 grams instead (FEATURE_SETS), saved with the model. Classifiers: logistic
 regression (default), complement/multinomial Naive Bayes, or a linear SVM whose
 margins are turned into probabilities by a temperature (Platt) fitted on the
 validation split. Multi-label tasks train one-vs-rest.
@@ -21,7 +23,6 @@ import json
 import logging
 import os
 import time
-from array import array
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -30,6 +31,10 @@ import scipy.sparse as sp
 from scipy.special import expit, softmax
 
 from textclf_core.config import RunConfig
+from textclf_core.engine.tfidf import (  # noqa: F401 - the baseline's public names
+    WORD_PARAMS, CHAR_PARAMS, TFIDF_PARAMS, SEGMENTED, SEGMENTED_WORD_PARAMS, SHORT_CHAR_PARAMS,
+    FEATURE_SETS, SegmentedNgrams, vectorizer_kwargs, Hasher,
+)
 from textclf_core.errors import CancelledError, ModelLoadError, TextclfError
 from textclf_core.labels import LabelSpace
 from textclf_core.store.model_folder import PredictorBase, read_info, write_info
@@ -38,13 +43,6 @@ from .sizing import uses_large_path
 FORMAT_VERSION = 1
 KIND = "baseline"
 log = logging.getLogger(__name__)
-
-# Vectoriser settings shared by training and loading (the loader rebuilds from the saved copy).
-WORD_PARAMS = {"analyzer": "word", "ngram_range": [1, 2], "lowercase": True, "strip_accents": "unicode",
-               "token_pattern": r"(?u)\b\w+\b", "min_df": 2, "max_df": 0.9, "max_features": 200_000}
-CHAR_PARAMS = {"analyzer": "char_wb", "ngram_range": [2, 5], "lowercase": True, "strip_accents": "unicode",
-               "min_df": 2, "max_df": 0.9, "max_features": 300_000}
-TFIDF_PARAMS = {"sublinear_tf": True, "norm": "l2", "smooth_idf": True}
 
 # Regularisation grid per classifier; the best on validation is kept.
 C_GRID = {"logreg": [3.0, 10.0], "svm": [0.1, 0.3, 1.0], "nb": [0.03, 0.1, 0.3]}
@@ -78,6 +76,20 @@ def _texts(texts) -> list[str]:
     return ["" if t is None or (isinstance(t, float) and t != t) else str(t) for t in texts]
 
 
+def feature_set_for(texts: Sequence[str], config: RunConfig | None = None) -> str:
+    """``"segmented"`` when the texts' language needs a word segmenter (data.language's profile, from a seeded
+    sample of rows), else ``"words"`` (today's analyzers). ``config.baseline_features``
+    forces one (benches compare them)."""
+    forced = config.baseline_features if config is not None and config.baseline_features != "auto" else None
+    if forced is not None:
+        if forced not in FEATURE_SETS:
+            raise TextclfError(f"Unknown baseline features '{forced}'", hint=f"Use one of {', '.join(FEATURE_SETS)}")
+        return forced
+    from textclf_core.data.language import detect
+
+    return "segmented" if detect(list(texts)).needs_segmentation else "words"
+
+
 class _Features:
     """Two TF-IDF blocks (word + char_wb) built from saved vocabularies and idf weights."""
 
@@ -93,10 +105,7 @@ class _Features:
                 tfidf.n_features_in_ = int(block["n_features"])
                 self._parts.append((Hasher(block["params"], int(block["n_features"])), tfidf))
                 continue
-            params = dict(block["params"])
-            params["ngram_range"] = tuple(params["ngram_range"])
-            for key in ("min_df", "max_df", "max_features"):
-                params.pop(key, None)  # a fixed vocabulary replaces them
+            params = vectorizer_kwargs(block["params"], limits=False)  # a fixed vocabulary replaces the limits
             counter = CountVectorizer(vocabulary=block["vocabulary"], dtype=np.float64, **params)
             tfidf = TfidfTransformer(**block["tfidf"])
             tfidf.idf_ = np.asarray(block["idf"], dtype=np.float64)
@@ -126,94 +135,6 @@ class _Features:
         mats = [tfidf.transform(c) for c, (_, tfidf) in zip(counts, self._parts)]
         out = sp.hstack(mats, format="csr")
         return out.astype(np.float32) if self.hashed else out
-
-
-class Hasher:
-    """Hashed term counts equal to scikit-learn's ``HashingVectorizer(**params, n_features=n,
-    alternate_sign=False, norm=None)`` (a test asserts it), only faster on long files: the n-gram
-    columns of each distinct word (char_wb) are computed once and reused. On 20k
-    short reviews sklearn's char_wb 2-5 analyzer took 3.4 of its 4.5 s, which made 1M rows cost
-    ~225 s of one core before any training; words repeat, so a cache removes most of that.
-
-    Picklable (the cache is rebuilt in each process), so chunks can be hashed in worker processes.
-    """
-
-    CACHE_LIMIT = 300_000  # distinct words kept per block (~100 MB at most); cleared when full
-
-    def __init__(self, params: dict, n_features: int):
-        self.params = dict(params)
-        self.n_features = int(n_features)
-        self._setup()
-
-    def __getstate__(self):
-        return {"params": self.params, "n_features": self.n_features}
-
-    def __setstate__(self, state):
-        self.params, self.n_features = state["params"], state["n_features"]
-        self._setup()
-
-    def _setup(self) -> None:
-        from sklearn.feature_extraction.text import HashingVectorizer
-
-        params = {k: v for k, v in self.params.items() if k not in ("min_df", "max_df", "max_features")}
-        params["ngram_range"] = tuple(params["ngram_range"])
-        vec = HashingVectorizer(n_features=self.n_features, alternate_sign=False, norm=None, dtype=np.float32,
-                                **params)
-        self._preprocess = vec.build_preprocessor()
-        self._analyzer = params.get("analyzer", "word")
-        self._vec = vec
-        self._range = params["ngram_range"]
-        self._cache: dict = {}
-
-    def _index(self, term: str) -> int:
-        from sklearn.utils import murmurhash3_32
-
-        h = murmurhash3_32(term, seed=0)
-        # as sklearn's _hashing_fast: abs(-2**31) is defined as (2**31 - 1 - (n - 1)) % n there
-        return (2147483647 - (self.n_features - 1)) % self.n_features if h == -2147483648 else abs(h) % self.n_features
-
-    def _char_word(self, w: str) -> tuple:
-        min_n, max_n = self._range
-        w = " " + w + " "
-        w_len = len(w)
-        grams = []
-        for n in range(min_n, max_n + 1):
-            offset = 0
-            grams.append(w[offset:offset + n])
-            while offset + n < w_len:
-                offset += 1
-                grams.append(w[offset:offset + n])
-            if offset == 0:
-                break
-        return tuple(self._index(g) for g in grams)
-
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        cache = self._cache
-        if len(cache) > self.CACHE_LIMIT:
-            cache.clear()
-        indices = array("i")  # 4 bytes a column, not a Python int object each
-        extend = indices.extend
-        indptr = np.zeros(len(texts) + 1, dtype=np.int64)
-        pre = self._preprocess
-        if self._analyzer == "char_wb":
-            char_word = self._char_word
-            for i, text in enumerate(texts):
-                for w in pre(text).split():
-                    cols = cache.get(w)
-                    if cols is None:
-                        cols = cache[w] = char_word(w)
-                    extend(cols)
-                indptr[i + 1] = len(indices)
-        elif self._analyzer == "word":  # sklearn's own word path is as fast as a cache here (0.23 vs 0.28 s, 10k)
-            X = self._vec.transform(texts)
-            return X.astype(np.float32) if X.dtype != np.float32 else X
-        else:
-            raise TextclfError(f"The baseline cannot hash analyzer '{self._analyzer}'")
-        cols = np.frombuffer(indices, dtype=np.int32) if len(indices) else np.zeros(0, dtype=np.int32)
-        X = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), cols, indptr),
-                          shape=(len(texts), self.n_features))
-        X.sum_duplicates()
-        return X
 
 
 # Within `shared_features()`, features fitted on the same texts are built once and reused: auto trains several
@@ -251,27 +172,39 @@ def _shared_transform(features: "_Features", texts) -> sp.csr_matrix:
     return _SHARED[key]
 
 
-def _fit_features(texts: list[str], should_stop: Callable[[], bool] | None = None
+def _fit_features(texts: list[str], should_stop: Callable[[], bool] | None = None, feature_set: str = "words"
                   ) -> tuple[_Features, sp.csr_matrix]:
     if _SHARED is not None:
-        key = _texts_key("fit", texts)
+        key = _texts_key(f"fit:{feature_set}", texts)
         if key not in _SHARED:
-            _SHARED[key] = _fit_features_now(texts, should_stop)
+            _SHARED[key] = _fit_feature_set(texts, should_stop, feature_set)
         return _SHARED[key]
-    return _fit_features_now(texts, should_stop)
+    return _fit_feature_set(texts, should_stop, feature_set)
+
+
+def _fit_feature_set(texts: list[str], should_stop, feature_set: str) -> tuple[_Features, sp.csr_matrix]:
+    if feature_set == "words":
+        return _fit_features_now(texts, should_stop)
+    return _fit_blocks(texts, should_stop, FEATURE_SETS[feature_set])
 
 
 def _fit_features_now(texts: list[str], should_stop: Callable[[], bool] | None = None
                       ) -> tuple[_Features, sp.csr_matrix]:
+    """Today's analyzers (word 1-2 + char_wb 2-5), for texts with spaces."""
+    return _fit_blocks(texts, should_stop, FEATURE_SETS["words"])
+
+
+def _fit_blocks(texts: list[str], should_stop: Callable[[], bool] | None, param_sets
+                ) -> tuple[_Features, sp.csr_matrix]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     blocks, mats = [], []
-    for params in (WORD_PARAMS, CHAR_PARAMS):
+    for params in param_sets:
         # Cancel is honoured between the two blocks: on long texts each takes tens of seconds (BBC news: 16 s
         # together on a quiet machine, over a minute on a loaded one), which is how long Cancel used to wait.
         if should_stop is not None and should_stop():
             raise CancelledError()
-        kwargs = dict(params, ngram_range=tuple(params["ngram_range"]), **TFIDF_PARAMS)
+        kwargs = dict(vectorizer_kwargs(params), **TFIDF_PARAMS)
         vec = TfidfVectorizer(dtype=np.float64, **kwargs)
         try:
             mats.append(vec.fit_transform(texts))
@@ -289,13 +222,15 @@ def _fit_features_now(texts: list[str], should_stop: Callable[[], bool] | None =
     return features, sp.hstack(mats, format="csr")
 
 
-def fit_features(texts: Sequence[str], should_stop: Callable[[], bool] | None = None
-                 ) -> tuple[_Features, sp.csr_matrix]:
+def fit_features(texts: Sequence[str], should_stop: Callable[[], bool] | None = None, *,
+                 feature_set: str | None = None) -> tuple[_Features, sp.csr_matrix]:
     """The baseline's word + character TF-IDF fitted on ``texts``: (features, matrix of ``texts``).
 
-    Public for callers that fit their own classifier on the same features (active learning).
+    ``feature_set``: a name of FEATURE_SETS, or None to choose from the texts' language (feature_set_for).
+    Public for callers that fit their own classifier on the same features (active learning, label review).
     """
-    return _fit_features(_texts(texts), should_stop)
+    texts = _texts(texts)
+    return _fit_features(texts, should_stop, feature_set or feature_set_for(texts))
 
 
 class BaselineModel(PredictorBase):
@@ -384,7 +319,7 @@ def load_baseline(directory: str | Path) -> BaselineModel:
     for i, block in enumerate(blocks):
         block["idf"] = arrays[f"idf_{i}"]
     info = {k: v for k, v in meta.to_dict().items()
-            if k in ("classifier", "C", "config", "thresholds", "trained_at", "path", "alpha", "epochs")}
+            if k in ("classifier", "C", "config", "thresholds", "trained_at", "path", "alpha", "epochs", "features")}
     return BaselineModel(_Features(blocks), arrays["coef"], arrays["intercept"], meta.get("link"),
                          meta.label_space, scale=arrays["scale"], shift=arrays["shift"],
                          info=info)
@@ -486,9 +421,10 @@ def train_baseline(config: RunConfig, train_df, val_df, label_space: LabelSpace,
     if has_val:
         y_val = label_space.encode(list(val_df["label"]))
         y_val = y_val.astype(int) if multi else y_val
+    feature_set = feature_set_for(texts, config)
     if uses_large_path(len(texts), sum(len(t) for t in texts), config):
         model = train_large(config, texts, y, _texts(val_df["text"]) if has_val else None, y_val, label_space,
-                            emit, should_stop)
+                            emit, should_stop, feature_set=feature_set)
         model.info["config"] = config.to_dict()
         model.info["train_seconds"] = round(time.time() - start, 3)
         return model
@@ -504,7 +440,7 @@ def train_baseline(config: RunConfig, train_df, val_df, label_space: LabelSpace,
               "elapsed_s": elapsed, "eta_s": elapsed / max(i, 1) * (total - i), "message": message})
 
     step(0, message="Building word and character features")
-    features, X = _fit_features(texts, should_stop)
+    features, X = _fit_features(texts, should_stop, feature_set)
     if should_stop():
         raise CancelledError()
     X_val = _shared_transform(features, val_df["text"]) if has_val else None
@@ -519,7 +455,7 @@ def train_baseline(config: RunConfig, train_df, val_df, label_space: LabelSpace,
         est.fit(X, y)
         coef, intercept, link = _linear_from_estimator(est, name, multi, k)
         model = BaselineModel(features, coef, intercept, link, label_space,
-                              info={"classifier": name, "C": C})
+                              info={"classifier": name, "C": C, "features": feature_set})
         if name == "svm":  # margins → probabilities, fitted on held-out rows when there are any
             if has_val:
                 scores_val = np.asarray(X_val @ coef.T) + intercept
@@ -652,162 +588,192 @@ def _balanced(y: np.ndarray, label_space: LabelSpace):
     return {c: len(y) / (label_space.num_classes * max(1, n)) for c, n in enumerate(counts)}
 
 
+class _LargeRun:
+    """State shared by the steps of one large-path training: settings, progress events, the chunk folder."""
+
+    def __init__(self, config: RunConfig, texts: list[str], val_texts: list[str] | None, label_space: LabelSpace,
+                 emit: Emit, should_stop: Callable[[], bool], workers: int, epochs: int | None, feature_set: str):
+        import tempfile
+
+        self.start = time.time()
+        self.config, self.label_space, self.emit, self.should_stop = config, label_space, emit, should_stop
+        self.name, self.multi, self.seed = config.baseline_model, label_space.multi_label, config.seed
+        self.workers, self.feature_set = workers, feature_set
+        if epochs is None:
+            epochs = min(LARGE_EPOCHS, max(2, -(-EPOCH_ROWS // max(1, len(texts)))))
+        self.epochs = 1 if self.name == "nb" else int(config.baseline_epochs or epochs)
+        self.has_val = bool(val_texts)
+        grid = C_GRID[self.name] if self.has_val else [C_GRID[self.name][1]]
+        self.grid = [float(config.baseline_c)] if config.baseline_c is not None else grid
+        self.bases = FEATURE_SETS[feature_set]
+        self.specs = [(json.dumps(p, sort_keys=True), HASH_FEATURES) for p in self.bases]
+        self.rng = np.random.default_rng(self.seed)
+        self.train_chunks = chunk_bounds(texts, self.rng.permutation(len(texts)))  # shuffled: files are often sorted
+        self.val_chunks = chunk_bounds(val_texts) if self.has_val else []
+        n_train, n_val = len(self.train_chunks), len(self.val_chunks)
+        self.total = n_train + n_val + self.epochs * n_train + n_val * len(self.grid) + 1
+        self.done = 0
+        self.folder = Path(tempfile.mkdtemp(prefix="textclf-baseline-"))
+        self.features: _Features | None = None
+
+    def step(self, message: str, loss=None, advance: int = 1) -> None:
+        self.done += advance
+        elapsed = time.time() - self.start
+        self.emit({"type": "step", "step": self.done, "total_steps": self.total, "epoch": 1, "loss": loss,
+                   "lr": None, "examples_per_s": None, "elapsed_s": elapsed,
+                   "eta_s": elapsed / max(self.done, 1) * (self.total - self.done), "message": message})
+
+    def stop(self) -> None:
+        if self.should_stop():
+            raise CancelledError()
+
+    def tfidf_chunk(self, kind: str, i: int) -> sp.csr_matrix:
+        """TF-IDF of one hashed chunk, weighed once and kept in the folder."""
+        cached = self.folder / f"{kind}{i}.tfidf.npz"
+        if cached.exists():
+            return _load_csr(cached)
+        parts = [self.folder / f"{kind}{i}.{b}.npz" for b in range(len(self.specs))]
+        X = self.features.weigh([_load_csr(p) for p in parts])
+        _save_csr(cached, X)
+        for p in parts:
+            p.unlink()
+        return X
+
+
+def _hash_all(run: _LargeRun, texts: list[str], val_texts: list[str] | None) -> _Features:
+    """Step 1: hash every chunk once (in worker processes), summing the training chunks' document frequencies;
+    the IDF is TfidfTransformer's smooth idf from those sums."""
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_all_start_methods, get_context
+
+    df = [np.zeros(n, dtype=np.int64) for _, n in run.specs]
+    jobs = [("train", i, [texts[j] for j in rows]) for i, rows in enumerate(run.train_chunks)]
+    jobs += [("val", i, [val_texts[j] for j in rows]) for i, rows in enumerate(run.val_chunks)]
+    run.emit({"type": "step", "step": 0, "total_steps": run.total, "epoch": 1, "loss": None, "lr": None,
+              "examples_per_s": None, "elapsed_s": 0.0, "eta_s": None,
+              "message": f"Hashing word and character n-grams of {len(texts):,} rows in {len(run.train_chunks)} chunks"})
+
+    def collect(kind, result):
+        if kind == "train":
+            for b, counts in enumerate(result):
+                df[b] += counts
+        run.step(f"Hashed chunk {run.done + 1} of {len(jobs)}")
+
+    finished = 0
+    if run.workers > 1 and len(jobs) > 1:
+        # fork from a single-threaded process (the CLI: no start-up cost); spawn from a threaded one (the
+        # app trains in a job thread, and forking a threaded process can deadlock)
+        method = "fork" if threading.active_count() == 1 and "fork" in get_all_start_methods() else "spawn"
+        try:
+            with ProcessPoolExecutor(max_workers=run.workers, mp_context=get_context(method)) as pool:
+                pending = [(kind, pool.submit(hash_chunk, run.specs, chunk, str(run.folder / f"{kind}{i}")))
+                           for kind, i, chunk in jobs]
+                try:
+                    for kind, future in pending:
+                        collect(kind, future.result())
+                        finished += 1
+                        run.stop()
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        except BrokenProcessPool:  # e.g. spawn from a script without a main guard: one process does it all
+            log.warning("textclf: the hashing workers could not start; hashing in this process")
+    for kind, i, chunk in jobs[finished:]:
+        collect(kind, hash_chunk(run.specs, chunk, str(run.folder / f"{kind}{i}")))
+        run.stop()
+    n = len(texts)
+    blocks = []
+    for (params, n_features), counts, base in zip(run.specs, df, run.bases):
+        idf = np.log((1 + n) / (1 + counts)) + 1.0  # TfidfTransformer's smooth idf, from summed counts
+        blocks.append({"params": dict(base), "tfidf": dict(TFIDF_PARAMS), "hashing": True,
+                       "n_features": n_features, "idf": idf})
+    return _Features(blocks)
+
+
+def _learn_chunks(run: _LargeRun, y: np.ndarray, n_texts: int) -> tuple[list[_Candidate], tuple]:
+    """Step 2: every candidate learns from the same chunk, over shuffled passes; SGD releases the GIL, so
+    threads use both cores. Returns the candidates and the last chunk (for a training loss)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = run.name
+    class_weight = _balanced(y, run.label_space) if run.config.class_weights else None
+    candidates = [_Candidate(name, c if name == "nb" else 1.0 / (c * n_texts), class_weight, run.label_space,
+                             run.seed, C=c) for c in run.grid]
+    with ThreadPoolExecutor(max_workers=max(1, min(run.workers, len(candidates)))) as threads:
+        for epoch in range(run.epochs):
+            for c in run.rng.permutation(len(run.train_chunks)):
+                X = run.tfidf_chunk("train", int(c))
+                yc = y[run.train_chunks[c]]
+                list(threads.map(lambda cand: cand.partial_fit(X, yc), candidates))
+                run.stop()
+                run.step(f"Pass {epoch + 1} of {run.epochs}: learned from chunk {run.done}")
+    return candidates, (X, yc)
+
+
+def _choose_candidate(run: _LargeRun, candidates: list[_Candidate], last: tuple, y_val) -> BaselineModel:
+    """Step 3: pick the regularisation on the validation rows, scored chunk by chunk."""
+    from textclf_core.evaluation.metrics import compute_metrics
+
+    name, label_space, multi = run.name, run.label_space, run.multi
+    best = None
+    for cand in candidates:
+        coef, intercept, link = cand.linear()
+        model = BaselineModel(run.features, coef, intercept, link, label_space,
+                              info={"classifier": name, "C": cand.C, "alpha": cand.value, "path": "large",
+                                    "epochs": run.epochs, "features": run.feature_set})
+        scores_val = None
+        if run.has_val:
+            scores_val = np.vstack([np.asarray(run.tfidf_chunk("val", v) @ coef.T) + intercept
+                                    for v in range(len(run.val_chunks))])
+            run.step(f"Scored the validation rows ({'alpha' if name == 'nb' else 'C'}={cand.C:g})",
+                     advance=len(run.val_chunks))
+        if name != "nb":  # SGD margins → probabilities, fitted on held-out rows when there are any
+            if run.has_val:
+                model.scale, model.shift = _fit_temperature(scores_val, y_val, link)
+            else:
+                model.scale = np.full(coef.shape[0], 2.0)
+        Xl, yl = last
+        train_loss = compute_metrics(yl, model._link((np.asarray(Xl @ coef.T) + intercept) * model.scale
+                                                     + model.shift), label_space.classes,
+                                     multi_label=multi).get("loss")
+        score = None
+        if run.has_val:
+            m = compute_metrics(y_val, model._link(scores_val * model.scale + model.shift), label_space.classes,
+                                multi_label=multi)
+            key = run.config.metric_for_best
+            score = -(m.get("loss") or 0) if key == "val_loss" else (m.get(key) or 0.0)
+            run.emit({"type": "evaluation", "step": run.done, "epoch": 1, "val_loss": m.get("loss"),
+                      "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
+                      "confusion_matrix": m.get("confusion_matrix"), "classes": label_space.classes,
+                      "candidate": {"C" if name != "nb" else "alpha": cand.C}})
+        if best is None or (score is not None and score > best[0]):
+            best = (score, model, train_loss)
+    run.step(f"Chose {'alpha' if name == 'nb' else 'C'}={best[1].info['C']:g}", loss=best[2])
+    return best[1]
+
+
 def train_large(config: RunConfig, texts: list[str], y: np.ndarray, val_texts: list[str] | None, y_val,
                 label_space: LabelSpace, emit: Emit, should_stop: Callable[[], bool], *,
-                workers: int | None = None, epochs: int | None = None) -> BaselineModel:
-    """The large-data baseline: hashed word 1-2 + char_wb 2-5 TF-IDF, chunked, and an out-of-core linear model.
+                workers: int | None = None, epochs: int | None = None, feature_set: str = "words") -> BaselineModel:
+    """The large-data baseline: hashed TF-IDF of the feature set's two blocks (word 1-2 + char_wb 2-5, or
+    segmented words 1-2 + char 1-3), chunked, and an out-of-core linear model.
 
     Memory is bounded by a chunk (features are written to a temporary folder, never held whole); the
     chunks are hashed by ``workers`` processes (both cores by default). The regularisation value is picked on
     the validation rows as in the in-memory path; every candidate trains in the same pass over a chunk.
     """
     import shutil
-    import tempfile
-    import threading
-    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-    from multiprocessing import get_all_start_methods, get_context
 
-    from textclf_core.evaluation.metrics import compute_metrics
-
-    start = time.time()
-    name, multi, seed = config.baseline_model, label_space.multi_label, config.seed
     workers = _workers() if workers is None else max(1, int(workers))
-    if epochs is None:
-        epochs = min(LARGE_EPOCHS, max(2, -(-EPOCH_ROWS // max(1, len(texts)))))
-    epochs = 1 if name == "nb" else int(config.baseline_epochs or epochs)
-    has_val = bool(val_texts)
-    grid = C_GRID[name] if has_val else [C_GRID[name][1]]
-    if config.baseline_c is not None:
-        grid = [float(config.baseline_c)]
-    specs = [(json.dumps(p, sort_keys=True), HASH_FEATURES) for p in (WORD_PARAMS, CHAR_PARAMS)]
-    rng = np.random.default_rng(seed)
-    train_chunks = chunk_bounds(texts, rng.permutation(len(texts)))  # shuffled once: files are often sorted
-    val_chunks = chunk_bounds(val_texts) if has_val else []
-    total = len(train_chunks) + len(val_chunks) + epochs * len(train_chunks) + len(val_chunks) * len(grid) + 1
-    done = [0]
-
-    def step(message: str, loss=None, advance: int = 1) -> None:
-        done[0] += advance
-        elapsed = time.time() - start
-        emit({"type": "step", "step": done[0], "total_steps": total, "epoch": 1, "loss": loss, "lr": None,
-              "examples_per_s": None, "elapsed_s": elapsed,
-              "eta_s": elapsed / max(done[0], 1) * (total - done[0]), "message": message})
-
-    def stop() -> None:
-        if should_stop():
-            raise CancelledError()
-
-    folder = Path(tempfile.mkdtemp(prefix="textclf-baseline-"))
+    run = _LargeRun(config, texts, val_texts, label_space, emit, should_stop, workers, epochs, feature_set)
     try:
-        # 1. hash every chunk once (in worker processes), summing document frequencies of the training chunks
-        df = [np.zeros(n, dtype=np.int64) for _, n in specs]
-        jobs = [("train", i, [texts[j] for j in rows]) for i, rows in enumerate(train_chunks)]
-        jobs += [("val", i, [val_texts[j] for j in rows]) for i, rows in enumerate(val_chunks)]
-        emit({"type": "step", "step": 0, "total_steps": total, "epoch": 1, "loss": None, "lr": None,
-              "examples_per_s": None, "elapsed_s": 0.0, "eta_s": None,
-              "message": f"Hashing word and character n-grams of {len(texts):,} rows in {len(train_chunks)} chunks"})
-
-        def collect(kind, result):
-            if kind == "train":
-                for b, counts in enumerate(result):
-                    df[b] += counts
-            step(f"Hashed chunk {done[0] + 1} of {len(jobs)}")
-
-        finished = 0
-        if workers > 1 and len(jobs) > 1:
-            # fork from a single-threaded process (the CLI: no start-up cost); spawn from a threaded one (the
-            # app trains in a job thread, and forking a threaded process can deadlock)
-            method = "fork" if threading.active_count() == 1 and "fork" in get_all_start_methods() else "spawn"
-            try:
-                with ProcessPoolExecutor(max_workers=workers, mp_context=get_context(method)) as pool:
-                    pending = [(kind, pool.submit(hash_chunk, specs, chunk, str(folder / f"{kind}{i}")))
-                               for kind, i, chunk in jobs]
-                    try:
-                        for kind, future in pending:
-                            collect(kind, future.result())
-                            finished += 1
-                            stop()
-                    except BaseException:
-                        pool.shutdown(wait=True, cancel_futures=True)
-                        raise
-            except BrokenProcessPool:  # e.g. spawn from a script without a main guard: one process does it all
-                log.warning("textclf: the hashing workers could not start; hashing in this process")
-        for kind, i, chunk in jobs[finished:]:
-            collect(kind, hash_chunk(specs, chunk, str(folder / f"{kind}{i}")))
-            stop()
-        del jobs
-        n = len(texts)
-        blocks = []
-        for (params, n_features), counts, base in zip(specs, df, (WORD_PARAMS, CHAR_PARAMS)):
-            idf = np.log((1 + n) / (1 + counts)) + 1.0  # TfidfTransformer's smooth idf, from summed counts
-            blocks.append({"params": dict(base), "tfidf": dict(TFIDF_PARAMS), "hashing": True,
-                           "n_features": n_features, "idf": idf})
-        features = _Features(blocks)
-
-        def tfidf_chunk(kind: str, i: int) -> sp.csr_matrix:
-            cached = folder / f"{kind}{i}.tfidf.npz"
-            if cached.exists():
-                return _load_csr(cached)
-            parts = [folder / f"{kind}{i}.{b}.npz" for b in range(len(specs))]
-            X = features.weigh([_load_csr(p) for p in parts])
-            _save_csr(cached, X)
-            for p in parts:
-                p.unlink()
-            return X
-
-        # 2. every candidate learns from the same chunk; SGD releases the GIL, so threads use both cores
-        class_weight = _balanced(y, label_space) if config.class_weights else None
-        candidates = [_Candidate(name, c if name == "nb" else 1.0 / (c * len(texts)), class_weight, label_space,
-                                 seed, C=c) for c in grid]
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(candidates)))) as threads:
-            for epoch in range(epochs):
-                for c in rng.permutation(len(train_chunks)):
-                    X = tfidf_chunk("train", int(c))
-                    yc = y[train_chunks[c]]
-                    list(threads.map(lambda cand: cand.partial_fit(X, yc), candidates))
-                    stop()
-                    step(f"Pass {epoch + 1} of {epochs}: learned from chunk {done[0]}")
-        last = (X, yc)
-
-        # 3. pick the regularisation on the validation rows, scored chunk by chunk
-        best = None
-        for i, cand in enumerate(candidates):
-            coef, intercept, link = cand.linear()
-            model = BaselineModel(features, coef, intercept, link, label_space,
-                                  info={"classifier": name, "C": cand.C, "alpha": cand.value,
-                                        "path": "large", "epochs": epochs})
-            scores_val = None
-            if has_val:
-                scores_val = np.vstack([np.asarray(tfidf_chunk("val", v) @ coef.T) + intercept
-                                        for v in range(len(val_chunks))])
-                step(f"Scored the validation rows ({'alpha' if name == 'nb' else 'C'}={cand.C:g})",
-                     advance=len(val_chunks))
-            if name != "nb":  # SGD margins → probabilities, fitted on held-out rows when there are any
-                if has_val:
-                    model.scale, model.shift = _fit_temperature(scores_val, y_val, link)
-                else:
-                    model.scale = np.full(coef.shape[0], 2.0)
-            Xl, yl = last
-            train_loss = compute_metrics(yl, model._link((np.asarray(Xl @ coef.T) + intercept) * model.scale
-                                                         + model.shift), label_space.classes,
-                                         multi_label=multi).get("loss")
-            score = None
-            if has_val:
-                m = compute_metrics(y_val, model._link(scores_val * model.scale + model.shift), label_space.classes,
-                                    multi_label=multi)
-                key = config.metric_for_best
-                score = -(m.get("loss") or 0) if key == "val_loss" else (m.get(key) or 0.0)
-                emit({"type": "evaluation", "step": done[0], "epoch": 1, "val_loss": m.get("loss"),
-                      "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
-                      "confusion_matrix": m.get("confusion_matrix"), "classes": label_space.classes,
-                      "candidate": {"C" if name != "nb" else "alpha": cand.C}})
-            if best is None or (score is not None and score > best[0]):
-                best = (score, model, train_loss)
-        step(f"Chose {'alpha' if name == 'nb' else 'C'}={best[1].info['C']:g}", loss=best[2])
-        return best[1]
+        run.features = _hash_all(run, texts, val_texts)
+        candidates, last = _learn_chunks(run, y, len(texts))
+        return _choose_candidate(run, candidates, last, y_val)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(run.folder, ignore_errors=True)
 
 
 # --- the baseline as a fit function like the others -------------------------------------------------
