@@ -32,9 +32,11 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 sample-data: install
 	$(PY) -m textclf_core.data.samples
 
-# Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
+# Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline), and CJK fonts
+# so the Chinese journey's screenshots show characters, not boxes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	@(command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto sans cjk") || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null)
 
 run: sample-data
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/streamlit run app.py --server.port $(PORT) \

@@ -15,7 +15,7 @@ from textclf_core.pipeline import tracking
 from textclf_core.config import BASELINE_MODELS, HEADS, LOSSES, OPTIMIZERS, POOLINGS, SCHEDULERS, RunConfig
 from textclf_core.config import DEFAULT_MODEL
 from textclf_core.pipeline.jobs import format_duration
-from textclf_core.store.catalog import CATALOG, model_fit
+from textclf_core.store.catalog import CATALOG
 from textclf_core.strategies.advice import (
     describe_strategy,
     estimate,
@@ -51,20 +51,6 @@ TRADE_OFFS = {
                "extraction takes seconds, and one label per text only.",
 }
 OTHER = "Other (hub id or local folder)…"
-
-def fit_for(model: str):
-    """models.model_fit of the working texts (does the model read them, their lengths in its tokens), once per
-    dataset, column, edit and model: loading a tokenizer and counting 2,000 texts takes a second or two."""
-    log = ui.change_log()
-    key = (ds["version"], ds["text_col"], len(log), getattr(log, "version", None), str(model))
-    cache = st.session_state.setdefault("model_fit_cache", {})
-    if key not in cache:
-        if len(cache) > 8:
-            cache.clear()
-        with st.spinner("Checking that the model reads your texts…"):
-            cache[key] = model_fit(ui.working_frame()[ds["text_col"]], model)
-    return cache[key]
-
 
 def show_fit(fit) -> None:
     """The model-fit sentence: a warning when the model cannot read the texts."""
@@ -113,7 +99,7 @@ with ui.guard("strategy"):
     profile = report.language_profile
     if profile is not None:
         st.caption(profile.sentence())
-    default_fit = fit_for(DEFAULT_MODEL)
+    default_fit = ui.model_fit(DEFAULT_MODEL)
     show_fit(default_fit)
     median_tokens = default_fit.median_tokens or (report.token_lengths or {}).get("median")
     unreadable = {DEFAULT_MODEL: default_fit.reason} if default_fit.reads is False else None
@@ -194,7 +180,7 @@ with ui.guard("strategy"):
                 settings["model"] = choice
                 st.caption(next(m.note for m in CATALOG if m.key == choice))
             if settings["model"] and settings["model"] != DEFAULT_MODEL:
-                show_fit(fit_for(settings["model"]))
+                show_fit(ui.model_fit(settings["model"]))
             if spec.trains == "top_layers":
                 settings["layers"] = st.slider("Top layers to train", 1, 12, r.layers, key=f"layers_{v}")
             elif spec.trains == "adapters":
@@ -234,7 +220,7 @@ with ui.guard("strategy"):
             settings["max_length"] = a3.number_input("Max length (tokens)", 8, 1024, r.max_length, step=16,
                                                      key=f"maxlen_{sv}")
             chosen = settings.get("model") if spec.uses_model and not spec.budgeted else None
-            a3.caption((fit_for(chosen) if chosen else default_fit).truncation_sentence(settings["max_length"]))
+            a3.caption((ui.model_fit(chosen) if chosen else default_fit).truncation_sentence(settings["max_length"]))
             settings["loss"] = a1.selectbox("Loss", LOSSES, index=LOSSES.index(r.loss), key=f"loss_{v}",
                                             help="ce: cross-entropy; weighted: rarer classes count more; "
                                                  "focal: focus on hard examples; bce: multi-label")

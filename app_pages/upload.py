@@ -7,7 +7,6 @@ import streamlit as st
 import app_ui as ui
 from textclf_core import figures
 from textclf_core.config import DEFAULT_MODEL
-from textclf_core.store.catalog import model_fit
 from textclf_core.errors import TextclfError
 from textclf_core.data import (EXCEL_FORMATS, length_sample, list_sheets, max_upload_bytes, read_notes, read_table, sample_note,
                                table_page)
@@ -132,20 +131,6 @@ def plot_lengths():
     return value
 
 
-def default_fit():
-    """Whether the default model reads the working texts, and their lengths in its tokens (models.model_fit),
-    once per data version; the Strategy page keeps the same cache (same key), so it does not count again."""
-    log = ui.change_log()
-    key = (ds["version"], ds["text_col"], len(log), getattr(log, "version", None), str(DEFAULT_MODEL))
-    cache = st.session_state.setdefault("model_fit_cache", {})
-    if key not in cache:
-        if len(cache) > 8:
-            cache.clear()
-        with st.spinner("Checking that the model reads your texts…"):
-            cache[key] = model_fit(ui.working_frame()[ds["text_col"]], DEFAULT_MODEL)
-    return cache[key]
-
-
 ds = ui.dataset()
 if ds is None:
     st.info("Nothing loaded yet.", icon=":material/info:")
@@ -204,7 +189,7 @@ with ui.guard("report"):
             st.success(f"Ready to train: {report.n_labelled:,} labelled rows in {len(report.class_counts)} classes.",
                        icon=":material/check_circle:")
         # Whether the default model reads the texts, and their lengths in its own tokens.
-        fit = default_fit() if report.language and not report.finding("no_words") else None
+        fit = ui.model_fit() if report.language and not report.finding("no_words") else None
         counted = fit is not None and fit.tokens is not None and len(fit.tokens) > 0
         for finding in sorted(report.findings, key=lambda f: ("error", "warning", "info").index(f.severity)
                               if f.severity in ("error", "warning", "info") else 3):

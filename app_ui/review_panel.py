@@ -125,7 +125,10 @@ def _show(result: R.ReviewResult, saved: dict | None, changes) -> None:
     m2.metric("Conflicting duplicates", f"{s['conflict_rows']:,}", help=HELP[R.CONFLICT])
     m3.metric("Near duplicates", f"{s['duplicate_rows']:,}", help=HELP[R.DUPLICATE])
     m4.metric("Outliers", f"{s['outliers']:,}", help=HELP[R.OUTLIER])
-    st.caption(" ".join(result.summary_lines()))
+    reads_note = (getattr(result, "summary", None) or {}).get("reads_note")
+    if reads_note:  # the chosen encoder cannot read these texts: the review used TF-IDF instead
+        st.warning(reads_note, icon=":material/translate:")
+    st.caption(" ".join(line for line in result.summary_lines() if line != reads_note))
     if saved and len(changes) != saved.get("changes_at", len(changes)):
         st.info("Labels were edited since this review. Rows you already handled are hidden; "
                 "run the review again to judge the edited data.", icon=":material/info:")

@@ -169,22 +169,6 @@ def worst_confusion(matrix, classes: list[str]) -> tuple[str, str]:
     return pair
 
 
-def word_counts():
-    """Words per text of the working data, computed once per dataset, column and edit (big files stay quick)."""
-    from textclf_core.figures import word_counts as count
-
-    ds = dataset()
-    if ds is None or not ds.get("text_col"):
-        return None
-    key = (ds["version"], ds["text_col"], log_version())
-    cache = st.session_state.get("lengths_cache")
-    if cache and cache[0] == key:
-        return cache[1]
-    lengths = count(working_frame()[ds["text_col"]])
-    st.session_state["lengths_cache"] = (key, lengths)
-    return lengths
-
-
 def watch_job(manager, job_id: str, *, what: str, working: str, poll_seconds: float = 2.0) -> None:
     """Progress and Cancel of a running background job (label review, learning curve), polled in a
     fragment without rerunning the page; one full rerun when it ends shows its result.

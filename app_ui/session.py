@@ -197,6 +197,27 @@ def report(max_length: int = 128):
     return rep
 
 
+def model_fit(model: str | None = None):
+    """Whether ``model`` (default: the bundled one) reads the working texts, and their lengths in its own tokens
+    (``store.catalog.model_fit``), once per dataset, column, edit and model: loading a tokenizer and counting
+    2,000 texts takes a second or two. Upload and Strategy share it."""
+    from textclf_core.config import DEFAULT_MODEL
+    from textclf_core.store.catalog import model_fit as measure
+
+    ds = dataset()
+    if ds is None or not ds.get("text_col"):
+        return None
+    model = model or DEFAULT_MODEL
+    key = (ds["version"], ds["text_col"], log_version(), str(model))
+    cache = st.session_state.setdefault("model_fit_cache", {})
+    if key not in cache:
+        if len(cache) > 8:
+            cache.clear()
+        with st.spinner("Checking that the model reads your texts…"):
+            cache[key] = measure(working_frame()[ds["text_col"]], model)
+    return cache[key]
+
+
 def require_dataset(*, labels: bool = True) -> dict:
     """The dataset, or a note saying what to do first (and stop the page)."""
     ds = dataset()

@@ -121,8 +121,13 @@ def test_per_class_table_reads_eval_json_records():
     assert list(table.index) == ["a"] and table.loc["a", "recall"] == 0.5
 
 
-def test_word_counts():
-    assert list(figures.word_counts(["a b c", "", None, float("nan")])) == [3, 0, 0, 0]
+def test_word_counts_come_from_the_language_owner():
+    """Words are counted by data.language (segmented where the script has no spaces), never by spaces here."""
+    from textclf_core.data import language
+
+    assert not hasattr(figures, "word_counts")
+    assert list(language.word_counts(["a b c", "", "我喜欢这部电影"])) [:2] == [3, 0]
+    assert language.word_counts(["我喜欢这部电影"])[0] >= 3
 
 
 def test_insight_figures_show_their_data():

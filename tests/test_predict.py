@@ -140,3 +140,16 @@ def test_an_english_model_says_nothing_about_english_texts(trained):
     _, run = trained
     assert load_predictor(run).language_warning(["a great wonderful film", "12345"]) is None
     assert predict_texts(run, ["boring awful mess"]).attrs["warnings"] == []
+
+
+def test_cli_predict_says_the_language_warning(chinese_run, tmp_path, capsys):
+    """`textclf predict --text` and `--data --out` print the warning on stderr; the predictions still come."""
+    from textclf_core.cli import main
+
+    assert main(["predict", str(chinese_run.path), "--text", "This phone is great, I recommend it."]) == 0
+    out, err = capsys.readouterr()
+    assert "Warning: This text looks like Latin script" in err and out.strip()
+    path = tmp_path / "mixed.csv"
+    pd.DataFrame({"text": ["手机很好。"] * 3 + ["Great phone."]}).to_csv(path, index=False)
+    assert main(["predict", str(chinese_run.path), "--data", str(path), "--out", str(tmp_path / "o.csv")]) == 0
+    assert "25% of these texts (1 of 4)" in capsys.readouterr().err

@@ -58,11 +58,6 @@ def class_distribution(counts: Mapping[str, int] | pd.Series, title: str = "Exam
     return _layout(fig, title)
 
 
-def word_counts(texts: Iterable) -> np.ndarray:
-    """Words per text (missing texts count 0), for :func:`text_lengths`."""
-    return np.asarray([len(str(t).split()) if t is not None and t == t else 0 for t in texts], dtype=int)
-
-
 def text_lengths(lengths: Iterable[float], *, max_length: int | None = None, unit: str = "words",
                  title: str = "Text length") -> go.Figure:
     """Histogram of text lengths; ``max_length`` draws the truncation limit as a line."""

@@ -28,6 +28,8 @@ def cmd_predict(args) -> int:
         raise UsageError("Give either --data FILE or --text \"…\"")
     if args.text:
         frame = predict_texts(args.run, args.text)
+        for message in frame.attrs.get("warnings", []):
+            echo_err(f"Warning: {message}")
         for _, row in frame.iterrows():
             echo(f"{row['label']}\t{row['confidence']:.3f}\t{row['text']}")
         return EXIT_OK
@@ -49,9 +51,11 @@ def cmd_predict(args) -> int:
     try:
         if args.out:  # streamed in chunks (CSV/TSV input): memory bounded by the chunk, not the file
             written = predict_to_file(args.run, args.data, args.out, args.text_col, sheet=args.sheet,
-                                      progress=progress)
+                                      progress=progress, on_warning=lambda message: echo_err(f"Warning: {message}"))
         else:
             result = predict_file(args.run, args.data, args.text_col, None, sheet=args.sheet, progress=progress)
+            for message in result.attrs.get("warnings", []):
+                echo_err(f"Warning: {message}")
     finally:
         if bar is not None:
             bar.close()

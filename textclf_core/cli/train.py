@@ -120,13 +120,13 @@ def add_train(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def config_from_args(args, report=None) -> tuple[RunConfig, str | None]:
+def config_from_args(args, report=None, texts=None) -> tuple[RunConfig, str | None]:
     """Settings file (or recommendation) < flags. Returns the config and why its strategy was chosen."""
     overrides = {dest: getattr(args, dest) for _, dest, *_ in CONFIG_FLAGS + BOOL_FLAGS if hasattr(args, dest)}
     base: dict = RunConfig.from_json(args.config).to_dict() if getattr(args, "config", None) else {}
     reason = None
     if "strategy" not in overrides and not base:
-        recommended, reason = recommend_config(report, overrides)
+        recommended, reason = recommend_config(report, overrides, texts)
         base = recommended.to_dict()
     elif not base:
         try:  # per-strategy starting points (e.g. 2 epochs for full fine-tuning)
@@ -165,7 +165,8 @@ def cmd_train(args) -> int:
     report = validate(frame, text_col, label_col)
     if report.blocking:
         raise TextclfError(report.blocking[0], where=Path(data_path).name)
-    config, reason = config_from_args(args, report)
+    labelled = frame[frame[label_col].notna()] if label_col else frame
+    config, reason = config_from_args(args, report, labelled[text_col].astype(str).tolist())
     config = config.replace(text_col=config.text_col or text_col, label_col=config.label_col or label_col,
                             data_path=str(data_path))
     if config.num_threads is None and "LOCAL_RANK" not in os.environ:

@@ -152,14 +152,13 @@ def prompts(classes: Sequence[ClassDescription]) -> tuple[list[str], np.ndarray]
 
 # ----------------------------------------------------------------------------- can the encoder read it
 def latin_share(text: str, limit: int = 2000) -> float:
-    """The share of the letters of ``text`` (its first ``limit`` characters) in Latin script; 0 without letters."""
-    latin = letters = 0
-    for ch in str(text or "")[:limit]:
-        if ch.isalpha():
-            letters += 1
-            code = ord(ch)
-            latin += code < 0x250 or 0x1E00 <= code < 0x1F00
-    return latin / letters if letters else 0.0
+    """The share of the letters of ``text`` (its first ``limit`` characters) in Latin script; 0 without letters
+    (scripts counted by data.language, the one owner of the language of a text)."""
+    from textclf_core.data.language import script_counts
+
+    counts = script_counts(str(text or "")[:limit])
+    total = sum(counts.values())
+    return counts.get("Latin", 0) / total if total else 0.0
 
 
 def readable_rows(texts: Sequence[str]) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Use a trained run: predict texts or a whole file.
 
 :func:`load_predictor` accepts a :class:`~textclf_core.store.runs.Run`, a run id, a run folder or a model
-folder (:func:`textclf_core.store.model_folder.resolve`) and loads it with the loader registered for
+folder (:func:`textclf_core.store.runs.resolve_model`) and loads it with the loader registered for
 ``textclf.json``'s kind (:mod:`textclf_core.store.model_folder`; kinds that need torch are imported only
 then, so the baseline works without it).
 """
@@ -19,6 +19,7 @@ from textclf_core.evaluation.calibration import apply_temperature
 from textclf_core.errors import DataError, ModelLoadError, TextclfError
 from textclf_core.labels import LabelSpace
 from textclf_core.store.model_folder import PredictorBase
+from textclf_core.store.runs import resolve_model
 
 BATCH = 512
 
@@ -72,7 +73,7 @@ Predictor = RunPredictor  # the name this class had before model_folder.Predicto
 
 def load_predictor(run_or_dir) -> RunPredictor:
     """Load the model of a run (or a model folder); raises ModelLoadError with advice."""
-    model_dir, run = model_folder.resolve(run_or_dir)
+    model_dir, run = resolve_model(run_or_dir)
     if run is not None:
         run.has_model  # noqa: B018 - puts back a model left aside by a crash mid-save
     if not model_folder.has_info(model_dir):

@@ -40,6 +40,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from textclf_core.errors import ModelLoadError, TextclfError
+from textclf_core.labels import split_cell
+from textclf_core.store import model_folder
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ def _unpack(path: Path) -> tuple[Path, tempfile.TemporaryDirectory]:
     for candidate in [root] + sorted(p for p in root.iterdir() if p.is_dir()):
         if (candidate / "config.json").is_file() and (candidate / "model").is_dir():
             return candidate, tmp  # a whole run: its eval.json (scores, thresholds) comes along
-        if (candidate / "textclf.json").is_file():
+        if model_folder.has_info(candidate):
             return candidate, tmp
     tmp.cleanup()
     raise ModelLoadError(f"{path.name} holds no textclf model (no textclf.json or run folder inside)",
@@ -279,7 +281,7 @@ def predictions_from_proba(predictor, proba: np.ndarray) -> list[dict]:
     out = []
     for label, confidence, row in zip(frame["label"].tolist(), frame["confidence"].tolist(), proba):
         if sep is not None:  # the joined cell back to the list of classes (class names never hold the separator)
-            label = [part for part in str(label).split(sep) if part]
+            label = split_cell(label, sep)
         out.append({"label": label, "confidence": float(confidence),
                     "probabilities": {c: float(p) for c, p in zip(classes, row)}})
     return out
