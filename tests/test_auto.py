@@ -123,8 +123,10 @@ def test_auto_run_writes_leaderboard_and_an_ensemble_model(tiny_vocab_bert):
     assert run.status()["state"] == "finished", run.status()
     ev = run.read_json("eval.json")
     board = ev["auto"]["leaderboard"]
-    assert {r["key"] for r in board} == {"tfidf-logreg", "tfidf-svm", key}
-    assert all(r["state"] == "done" and r["val_macro_f1"] is not None and r["seconds"] is not None for r in board)
+    planned = [r for r in board if r["round"] == 0]  # later rows: extra rounds in the time left
+    assert {r["key"] for r in planned} == {"tfidf-logreg", "tfidf-svm", key}
+    assert all(r["state"] == "done" and r["val_macro_f1"] is not None and r["seconds"] is not None for r in planned)
+    assert all(r["plan_estimate_s"] is not None and r["estimate_s"] is not None for r in planned)
     assert sum(r["weight"] for r in board) == pytest.approx(1.0, abs=1e-3)
     assert ev["auto"]["summary"] and ev["accuracy"] is not None
     assert run.model_info()["kind"] == "ensemble"
@@ -133,7 +135,7 @@ def test_auto_run_writes_leaderboard_and_an_ensemble_model(tiny_vocab_bert):
     member_events = [e for e in events if e.get("type") == "member"]
     assert {e["member"]["key"] for e in member_events} == {r["key"] for r in board}
     rows, summary = auto.latest_leaderboard(run.events())
-    assert len(rows) == 3 and summary == ev["auto"]["summary"]
+    assert len(rows) == len(board) and summary == ev["auto"]["summary"]
 
 
 class FakeClock:
@@ -377,6 +379,7 @@ def test_tfidf_members_build_their_features_once_and_keep_nothing_after(monkeypa
                               "members_dir": str(tmp_path / "members")})
     result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]))
     assert {r["state"] for r in result.auto["leaderboard"]} == {"done"}
-    assert builds == [len(train)]  # three members, one feature build
+    bags = [r for r in result.auto["leaderboard"] if r["round"] > 0]
+    assert builds == [len(train)] + [r["sample_rows"] for r in bags]  # three planned members, one feature build
     baseline.train_baseline(RunConfig(strategy="baseline"), train, val, LabelSpace.from_labels(train["label"]))
-    assert builds == [len(train), len(train)]  # outside auto nothing is shared or kept
+    assert builds[-1] == len(train) and len(builds) == 2 + len(bags)  # outside auto nothing is shared or kept
