@@ -159,10 +159,16 @@ def tokenizer_for(model: str):
 
 
 def token_lengths(texts, model: str = DEFAULT_MODEL) -> np.ndarray:
-    """Token counts of a sample of ``texts`` by ``model``'s tokenizer (sizing.count_tokens)."""
+    """Token counts of a sample of ``texts`` by ``model``'s tokenizer (sizing.count_tokens). A model without a
+    tokenizer of its own to load here (a static table keyed by the encoder it was distilled from) is counted
+    with the bundled encoder's."""
     from . import sizing
 
-    return sizing.count_tokens(texts, tokenizer_for(model))
+    try:
+        tokenizer = tokenizer_for(model)
+    except ModelLoadError:
+        tokenizer = tokenizer_for(DEFAULT_MODEL)
+    return sizing.count_tokens(texts, tokenizer)
 
 
 def data_stats(train_texts, n_val: int, n_test: int, class_counts: dict, multi_label: bool,

@@ -258,7 +258,8 @@ def describe(event: dict, labels: dict | None = None) -> str:
     4 s (estimated 3 s): validation macro-F1 0.812.' ``labels`` maps auto member keys to their names."""
     labels = labels or {}
     kind = event.get("type")
-    who = labels.get(event.get("member"), event.get("member"))
+    key = event.get("member") if isinstance(event.get("member"), str) else None
+    who = labels.get(key, key)
     if kind == "started":
         return (f"Training started: {event.get('n_train', 0):,} training, {event.get('n_val', 0):,} validation and "
                 f"{event.get('n_test', 0):,} test rows, {len(event.get('classes') or [])} classes.")
