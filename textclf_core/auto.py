@@ -1146,7 +1146,7 @@ def leaderboard_frame(rows: list[dict]):
     import pandas as pd
 
     frame = pd.DataFrame(rows or [], columns=["member", "state", "val_accuracy", "val_macro_f1", "seconds",
-                                              "estimate_s", "weight", "reason"])
+                                              "plan_estimate_s", "estimate_s", "sample_rows", "weight", "reason"])
     if not len(frame):
         return frame
     frame["_done"] = frame["val_macro_f1"].notna()
