@@ -494,16 +494,28 @@ def test_tokens_are_counted_by_the_models_tokenizer_not_by_spaces():
     assert stats.mean_tokens > 10  # one "word" by spaces; many tokens by the tokenizer
 
 
-def test_static_members_come_between_tfidf_and_the_transformers_or_say_why_not():
+def test_static_members_come_between_tfidf_and_the_transformers_or_say_why_not(own_speeds):
     from textclf_core import models
 
     members = auto.plan(RunConfig(strategy="auto"), _stats(), encoders=[("all-MiniLM-L6-v2", "MiniLM")])
     static = next(m for m in members if m.key == "minilm-static")
     if models.catalog_entry("minilm-static") is None:
         assert static.state == "skipped" and "not installed" in static.reason
-    else:
-        order = [m.key for m in members if m.state == "planned"]
-        assert order.index("minilm-static") < order.index("embeddings-minilm")
+        return
+    assert static.state == "planned" and static.family == "static"
+    assert auto.distilled("minilm-static") is False  # this test's own, empty model cache
+    assert static.load_s >= auto.DISTILL_SECONDS["minilm-static"]  # its first use distils it: planned as such
+    # Once distilled, a table lookup is far cheaper than running the encoder: it comes before it.
+    stats = _stats()
+    fast = auto.Speeds(None, None, session={("minilm-static", 64): auto.STATIC_TOKENS_PER_S,
+                                            ("all-MiniLM-L6-v2", 64): 5_000.0})
+    import unittest.mock as mock
+
+    with mock.patch.object(auto, "distilled", lambda model: True if "static" in str(model) else None):
+        members = auto.plan(RunConfig(strategy="auto"), stats, encoders=[("all-MiniLM-L6-v2", "MiniLM")],
+                            speeds=fast)
+    order = [m.key for m in members if m.state == "planned"]
+    assert order.index("tfidf-logreg") < order.index("minilm-static") < order.index("embeddings-minilm")
 
 
 def test_every_member_reports_speed_and_time_left(monkeypatch, tmp_path, own_speeds):
@@ -515,7 +527,9 @@ def test_every_member_reports_speed_and_time_left(monkeypatch, tmp_path, own_spe
     auto.fit(config, train, val, LabelSpace.from_labels(train["label"].tolist()), emit=seen.append)
     progress = [e for e in seen if e["type"] == "progress"]
     assert {e["member"] for e in progress} == {"tfidf-logreg", "tfidf-svm"}
-    assert all(e.get("examples_per_s") and e.get("eta_s") is not None for e in progress)
+    assert all(e.get("eta_s") is not None for e in progress)  # time left, from each member's start
+    for key in ("tfidf-logreg", "tfidf-svm"):  # and each member's speed, at the latest when it is done
+        assert any(e.get("examples_per_s") for e in progress if e["member"] == key)
     kept = [e for e in seen if e["type"] == "evaluation" and e.get("kept")]
     assert len(kept) == 1 and kept[0]["confusion_matrix"] and seen.index(kept[0]) > max(
         seen.index(e) for e in seen if e["type"] == "member")

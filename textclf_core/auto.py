@@ -2,15 +2,22 @@
 
 How it decides (measuring, not guessing):
 
-1. **Plan.** Candidates, cheapest first: TF-IDF with logistic regression and with a linear SVM,
-   frozen embeddings + a logistic head for every available encoder (MiniLM, and the bundled mpnet),
-   few-shot tuning when the smallest class is tiny, partial and (on a GPU or small data) full
-   fine-tuning. Each gets an estimated time (:func:`textclf_core.strategies.estimate`, TF-IDF from
-   a measured rate), refined from the measured speed of the members already trained.
-2. **Members.** Each is trained by the strategy's own fit (``baseline.train_baseline``,
-   ``training.fit``, ``fewshot.fit``) on the same split and scored on the same validation rows. A
-   member whose estimate no longer fits the time left is skipped, with the reason; one that would
-   overrun is stopped through ``should_stop`` and keeps its best checkpoint so far.
+1. **Plan.** Candidates, cheapest first: TF-IDF with logistic regression, a linear SVM and naive Bayes, the
+   static-embedding members (distilled tables, when installed), frozen embeddings + a logistic head for every
+   available encoder (MiniLM, and the bundled mpnet), few-shot tuning when the smallest class is tiny, partial
+   and (on a GPU or small data) full fine-tuning. Each gets an estimated time from THIS machine's measured
+   speeds (``sizing.SpeedStore``: the encoder's tokens/s measured by a short timed ``features.embed`` on the
+   data's own texts on first use, TF-IDF characters/s and each strategy's actual/estimated factor from earlier
+   members, cached under the model cache root by model + machine), with tokens counted by each model's own
+   tokenizer on a sample. Members a language check rules out (``DataStats.unreadable``) are skipped with why.
+2. **Members.** Each is trained by the strategy's own fit (``baseline.train_baseline``, ``training.fit``,
+   ``fewshot.fit``) on the same split and scored on the same validation rows. After each, the estimates of the
+   members after it are refreshed from its measured time (the leaderboard keeps the plan's estimate and the one
+   at the start). A member whose estimate no longer fits trains on a stratified sample of the training rows (or
+   the first window only) that fits, and says so; one too small to be worth it is skipped, with which estimate
+   changed since the plan. One that would overrun is stopped through ``should_stop`` and keeps its best
+   checkpoint. Time left after the plan goes to extra rounds (more epochs of the best fine-tuned member, larger
+   samples, bagged folds of the best TF-IDF member) while the validation score improves.
 3. **Ensemble.** Per-member temperature scaling, then greedy forward selection with replacement
    over member probabilities (Caruana et al. 2004, as AutoGluon does), minimising validation log
    loss. If the blend is not better than the best single member on the run's metric (validation),
@@ -216,6 +223,21 @@ def window_length(mean_tokens: float, hardware=None) -> int:
 # The static-embedding members (helper A1's distilled model2vec encoders, run by strategy feature-extraction):
 # planned between TF-IDF and the transformers. (catalog key, short name, the encoder it is distilled from).
 STATIC_MEMBERS = (("minilm-static", "MiniLM static"), ("mpnet-static", "mpnet static"))
+# Distilling a static table happens once per machine, on first use, inside the member that first needs it:
+# MiniLM's took 137 s on the loaded 2-core bench machine (its static.json); mpnet is ~5x MiniLM per token.
+DISTILL_SECONDS = {"minilm-static": 140.0, "mpnet-static": 700.0}
+STATIC_TOKENS_PER_S = 100_000.0  # prior for a static table (a lookup and a mean); measured here: 135k
+
+
+def distilled(model: str) -> bool | None:
+    """Whether the static table ``model`` is distilled on this machine; None when it is not a static key."""
+    if str(model) not in DISTILL_SECONDS:
+        return None
+    try:
+        from . import static_embeddings
+    except ImportError:  # a tree without static embeddings
+        return False
+    return (static_embeddings.static_dir(str(model)) / static_embeddings.INFO_FILE).is_file()
 
 
 def encoders_for(config: RunConfig) -> list[tuple[str, str]]:
@@ -241,20 +263,30 @@ class Speeds:
     store: object = None  # sizing.SpeedStore
     measure: Callable | None = None
     measured: dict = field(default_factory=dict)  # model -> "measured here" | "stored" | "prior"
+    session: dict = field(default_factory=dict)  # (model, max length) -> tokens/s found in this run
 
     def tokens_per_s(self, model: str, max_length: int, hardware=None) -> float:
         from . import models, sizing
 
-        rate = None
-        if self.store is not None:
-            known = self.store.encoder_speed(model, max_length)
-            if known is None and self.measure is not None:
-                with contextlib.suppress(Exception):  # no measurement: the prior below, said in the plan
-                    known = self.store.encoder_speed(model, max_length, lambda: self.measure(model, max_length))
-                    self.measured[model] = "measured here"
-            elif known is not None:
+        rate = self.session.get((model, max_length))
+        if rate is None and distilled(model) is False:  # measuring it would distil it: minutes, not a probe
+            self.measured[model] = "prior (not distilled yet)"
+            return STATIC_TOKENS_PER_S
+        # Only catalog models' speeds are kept on disk: a local folder may be replaced by another model of the
+        # same name (and tests' throwaway folders would pile up); those are measured once per run.
+        kept = self.store is not None and models.catalog_entry(model) is not None
+        if rate is None and kept:
+            rate = self.store.encoder_speed(model, max_length)
+            if rate is not None:
                 self.measured.setdefault(model, "stored")
-            rate = known
+        if rate is None and self.measure is not None:
+            with contextlib.suppress(Exception):  # no measurement: the prior below, said in the plan
+                rate = self.measure(model, max_length)
+                if kept:
+                    self.store.encoder_speed(model, max_length, lambda: rate)
+                self.measured[model] = "measured here"
+        if rate:
+            self.session[(model, max_length)] = rate
         if rate:
             return float(rate)
         self.measured[model] = "prior"
@@ -291,7 +323,7 @@ def _member_seconds(cfg: RunConfig, stats: DataStats, hardware, speeds: Speeds, 
                                          evals_per_epoch=cfg.evals_per_epoch or 1, pairs=pairs)
     if speeds.store is not None:
         seconds *= speeds.store.correction(cfg.strategy, str(cfg.model))
-    return seconds + 2.0, speeds.measured.get(cfg.model) != "prior"  # + the head on cached vectors, saving
+    return seconds + 2.0, not str(speeds.measured.get(cfg.model, "")).startswith("prior")  # + head, saving
 
 
 def _candidates(config: RunConfig, stats: DataStats, hardware, encoders) -> list[tuple]:
@@ -362,6 +394,8 @@ def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[t
         missing = settings.pop("_missing", None)
         cfg = RunConfig.from_dict({**base, **settings})
         load = 1.0 if cfg.strategy == "baseline" else LOAD_SECONDS.get(cfg.strategy, 3.0)
+        if distilled(cfg.model) is False:  # the first use distils the table (once per machine)
+            load += DISTILL_SECONDS[str(cfg.model)]
         why = _unreadable(stats, cfg, key)
         if missing:
             why = f"the static {missing} encoder is not installed in this version of textclf"
@@ -540,6 +574,7 @@ class AutoResult:
 
 
 TFIDF_MIN_CHARS = 100_000
+MEASURE_MIN_BUDGET = 120.0  # seconds of budget from which missing encoder speeds are measured at the plan
 MIN_SAMPLE_ROWS = 200  # a member that cannot finish on all rows trains on a stratified sample at least this big
 MAX_EXTRA_ROUNDS = 12
 PATIENCE = 2  # extra rounds in a row without a better validation score end them
@@ -640,7 +675,9 @@ class _AutoFit:
         def measure(model, max_length):
             return measure_speed(self.stats.sample, model, max_length, precision=cfg.precision, device=cfg.device)
 
-        self.speeds = Speeds(store, measure)
+        # A probe loads the model (which the member then reuses) and embeds for about 2 s; with under two minutes
+        # the stored speeds or the prior must do.
+        self.speeds = Speeds(store, measure if self.budget is None or self.budget >= MEASURE_MIN_BUDGET else None)
         self.members = plan(cfg, self.stats, self.hardware, encoders=self.encoders, speeds=self.speeds)
         self.emit(events.auto_plan(budget_s=self.budget, leaderboard=self.leaderboard(),
                                    stats={**self.stats.to_dict(), "speeds": dict(self.speeds.measured)}))
@@ -663,6 +700,7 @@ class _AutoFit:
 
         member.state = "running"
         self.announce(member)
+        self.report(member, began)  # time left shows from the member's start
         folder = self.base_dir / member.key
         cfg = RunConfig.from_dict(member.config)
         try:
@@ -689,6 +727,8 @@ class _AutoFit:
         member.val_accuracy, member.val_macro_f1, member.val_loss = scores["accuracy"], scores["macro_f1"], \
             scores.get("loss")
         self.probas[member.key] = proba
+        rows = (member.sample_rows or self.stats.n_train) + self.stats.n_val
+        self.report(member, began, rate=rows / member.seconds if member.seconds else None)  # TF-IDF's speed too
         self.learn_speed(member)
         self.announce(member)
         return True
@@ -725,8 +765,6 @@ class _AutoFit:
     def member_emit(self, member: Member, began: float):
         """The member's events, as the run's: evaluations tagged with the member; steps and progress as the
         budget's progress with the member's speed and the run's time left (the Training page's figures)."""
-        n_rows = (member.sample_rows or self.stats.n_train) + self.stats.n_val
-
         def emit(event: dict) -> None:
             kind = event.get("type")
             if (kind == "step" and member.family == "tfidf" and event.get("step") == 1 and not self.features_s
@@ -735,14 +773,17 @@ class _AutoFit:
             if kind == "evaluation":
                 self.emit(dict(event, member=member.key))
             elif kind in ("step", "progress"):
-                elapsed = self.clock() - began
-                rate = event.get("examples_per_s") or (n_rows / elapsed if elapsed > 0 else None)
-                share = (self.clock() - self.start) / self.budget if self.budget else None
-                self.emit(events.progress(stage=member.key, member=member.key, done=event.get("done"),
-                                          total=event.get("total"), examples_per_s=rate, elapsed_s=round(elapsed, 1),
-                                          eta_s=self.time_left(),
-                                          progress=min(0.99, share) if share is not None else None))
+                self.report(member, began, rate=event.get("examples_per_s"), done=event.get("done"),
+                            total=event.get("total"))
         return emit
+
+    def report(self, member: Member, began: float, *, rate=None, done=None, total=None) -> None:
+        """A progress event for the pages: the budget's share, the member's speed (when it has one: its own
+        events', or rows / seconds once it is done) and the run's time left."""
+        share = (self.clock() - self.start) / self.budget if self.budget else None
+        self.emit(events.progress(stage=member.key, member=member.key, done=done, total=total, examples_per_s=rate,
+                                  elapsed_s=round(self.clock() - began, 1), eta_s=self.time_left(),
+                                  progress=min(0.99, share) if share is not None else None))
 
     # -- the plan's members --
     def run_planned(self) -> None:
