@@ -596,22 +596,26 @@ def refresh_estimates(members: list[Member], factors: dict[str, list[float]], fe
 
 def measure_speed(sample: list[str], model: str, max_length: int, *, precision: str = "auto",
                   device: str = "auto", seconds: float = 2.0) -> float:
-    """Tokens/s of ``model``'s frozen forward pass here (for sizing.SpeedStore): one text loads it (it stays
-    loaded for the member), then batches of the data's own texts, doubling until ``seconds`` have passed."""
-    from .features import embed
+    """Tokens/s of ``model``'s frozen forward pass here (for sizing.SpeedStore): a few texts load it (it stays
+    loaded for the member) and warm it up, then batches of the data's own texts until ``seconds`` have passed.
+    Each call embeds fewer texts than ``features.CALIBRATE_MIN_TEXTS``, so the probe measures the encoder the
+    member will use and never times the one-off choice of its backend (a probe that did read 56 tokens/s for
+    MiniLM, 100x too slow)."""
+    from . import features
 
     texts = [t for t in sample if t.strip()] or ["text"]
     lengths = np.minimum(token_lengths(texts, model), max_length)
+    batch_n = max(8, min(128, int(getattr(features, "CALIBRATE_MIN_TEXTS", 256)) // 2))
     kw = dict(max_length=max_length, use_cache=False, precision=precision, device=device)
-    embed(texts[:1], model, **kw)
-    took, tokens, n, i = 0.0, 0.0, 8, 0
-    while took < seconds and n <= 256:
-        batch = [texts[(i + k) % len(texts)] for k in range(n)]
+    features.embed(texts[:8], model, **kw)
+    took, tokens, i = 0.0, 0.0, 0
+    while took < seconds and i < 20 * batch_n:
+        batch = [texts[(i + k) % len(texts)] for k in range(batch_n)]
         began = time.perf_counter()
-        embed(batch, model, **kw)
+        features.embed(batch, model, **kw)
         took += time.perf_counter() - began
-        tokens += float(sum(lengths[(i + k) % len(lengths)] for k in range(n)))
-        i, n = i + n, n * 2
+        tokens += float(sum(lengths[(i + k) % len(lengths)] for k in range(batch_n)))
+        i += batch_n
     return tokens / max(took, 1e-6)
 
 
