@@ -264,8 +264,12 @@ class Speeds:
     measure: Callable | None = None
     measured: dict = field(default_factory=dict)  # model -> "measured here" | "stored" | "prior"
     session: dict = field(default_factory=dict)  # (model, max length) -> tokens/s found in this run
+    probed: list = field(default_factory=list)  # (model, tokens/s) of the encoders measured in this run
 
     def tokens_per_s(self, model: str, max_length: int, hardware=None) -> float:
+        """Tokens/s of ``model`` here: this run's, the store's, measured now (the first transformer encoder of a
+        plan only: probing every encoder cost most of a short budget on the loaded bench machine), else scaled
+        from one measured here by parameter count, else the prior."""
         from . import models, sizing
 
         rate = self.session.get((model, max_length))
@@ -279,24 +283,52 @@ class Speeds:
             rate = self.store.encoder_speed(model, max_length)
             if rate is not None:
                 self.measured.setdefault(model, "stored")
-        if rate is None and self.measure is not None:
-            with contextlib.suppress(Exception):  # no measurement: the prior below, said in the plan
-                rate = self.measure(model, max_length)
-                if kept:
-                    self.store.encoder_speed(model, max_length, lambda: rate)
-                self.measured[model] = "measured here"
+        static = distilled(model) is not None
+        if rate is None and self.measure is not None and (static or not self.probed):
+            rate = self.probe(model, max_length, kept)
+        if rate is None and self.probed and not static:
+            ref, ref_rate = self.probed[0]
+            rate = ref_rate * _params(ref) / _params(model)
+            self.measured[model] = f"scaled from {ref}"
         if rate:
             self.session[(model, max_length)] = rate
-        if rate:
             return float(rate)
         self.measured[model] = "prior"
-        entry = models.catalog_entry(model)
-        params = entry.params_m if entry else 110.0
         if hardware is not None and getattr(hardware, "is_gpu", False):
             base = sizing.GPU_ROWS_PER_S["feature-extraction"]
         else:
             base = sizing.SPEEDS["feature-extraction"].rows_per_s * sizing.cores(hardware) / sizing.REFERENCE_CORES
-        return base * sizing.REFERENCE_TOKENS * 22.7 / max(1.0, params)
+        return base * sizing.REFERENCE_TOKENS * _params(models.BUNDLED_KEY) / _params(model)
+
+    def probe(self, model: str, max_length: int, kept: bool) -> float | None:
+        """Measure ``model`` now (and keep it on disk for a catalog model); None when the probe fails."""
+        try:
+            rate = float(self.measure(model, max_length))
+        except Exception:  # noqa: BLE001 - no measurement: scaled or prior, said in the plan's stats
+            return None
+        if kept:
+            self.store.encoder_speed(model, max_length, lambda: rate)
+        self.measured[model] = "measured here"
+        if distilled(model) is None:
+            self.probed.append((model, rate))
+        self.session[(model, max_length)] = rate
+        return rate
+
+    def guessed(self, model: str) -> bool:
+        return str(self.measured.get(model, "")).startswith(("scaled", "prior"))
+
+
+def models_catalog_has(model: str) -> bool:
+    from . import models
+
+    return models.catalog_entry(model) is not None
+
+
+def _params(model: str) -> float:
+    from . import models
+
+    entry = models.catalog_entry(model)
+    return max(1.0, entry.params_m if entry else 110.0)
 
 
 def _member_seconds(cfg: RunConfig, stats: DataStats, hardware, speeds: Speeds, key: str) -> tuple[float, bool]:
@@ -323,7 +355,7 @@ def _member_seconds(cfg: RunConfig, stats: DataStats, hardware, speeds: Speeds, 
                                          evals_per_epoch=cfg.evals_per_epoch or 1, pairs=pairs)
     if speeds.store is not None:
         seconds *= speeds.store.correction(cfg.strategy, str(cfg.model))
-    return seconds + 2.0, not str(speeds.measured.get(cfg.model, "")).startswith("prior")  # + head, saving
+    return seconds + 2.0, not speeds.guessed(cfg.model)  # + the head on cached vectors, saving
 
 
 def _candidates(config: RunConfig, stats: DataStats, hardware, encoders) -> list[tuple]:
@@ -812,17 +844,36 @@ class _AutoFit:
         that fits (first window only, for long texts, when that fits); else skip it, saying which estimate
         changed since the plan."""
         deadline = self.deadline()
+        self.firm_up(member, deadline)
         now = self.clock()
-        if not self.probas or deadline is None or now + member.estimate_s <= deadline:
+        if deadline is None or now + member.estimate_s <= deadline:
             self.run_member(member)
             return
         left = max(0.0, deadline - now)
         sub = self.fitting_sample(member, left)
-        if sub is not None:
+        if sub is not None or not self.probas:  # the first member always trains: on a sample that fits, or all
             self.run_member(member, sub)
             return
         member.state, member.reason = "skipped", self.skip_reason(member, left)
         self.announce(member)
+
+    def firm_up(self, member: Member, deadline: float | None) -> None:
+        """A member whose encoder speed was scaled from another's is measured just before it starts, when it
+        might fit (its guess is within 3x of the time left): its estimate at start then rests on a measurement."""
+        model, length = str(member.config.get("model")), int(member.config.get("max_length") or 128)
+        if member.family != "transformer" or self.speeds.measure is None or not self.speeds.guessed(model):
+            return
+        if deadline is not None and member.estimate_s > 3 * max(0.0, deadline - self.clock()):
+            return
+        old = self.speeds.session.get((model, length))
+        kept = self.speeds.store is not None and models_catalog_has(model)
+        new = self.speeds.probe(model, length, kept)
+        if old and new:
+            scale = old / new
+            for m in self.members:  # every planned member of this encoder
+                if m.state == "planned" and str(m.config.get("model")) == model:
+                    m.estimate_s = m.load_s + (m.estimate_s - m.load_s) * scale
+                    m.calibrated = True
 
     def fitting_sample(self, member: Member, left: float):
         """Shrink the member to what fits in ``left`` seconds: one window instead of many, then a stratified
