@@ -48,7 +48,7 @@ def render_leaderboard(rows: list[dict], summary: str | None = None, *, budget_s
                  key=f"leaderboard_{key}" if key else None)
     reasons = [f"- **{r.get('member')}**: {r['reason']}" for r in rows if r.get("reason")]
     if reasons:
-        with st.expander(f"Why ({len(reasons)} note{'s' * (len(reasons) != 1)})", expanded=False):
+        with st.expander(f"Why ({len(reasons)} note{'s' * (len(reasons) != 1)})", expanded=True):
             st.markdown("\n".join(reasons))
     if summary:
         st.info(summary, icon=":material/emoji_events:")

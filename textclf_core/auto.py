@@ -117,6 +117,7 @@ class Member:
     extra_round: int = 0  # 0: planned; 1, 2, ...: an extra round after the plan (time was left)
     source: str | None = None  # extra rounds: the member it continues or resamples
     calibrated: bool = False  # the estimate comes from this machine's measured speeds (not the prior)
+    choice_s: float = 0.0  # part of the estimate that is features.embed's one-off choice of backend
 
     def __post_init__(self):
         if self.plan_estimate_s is None:
@@ -226,7 +227,30 @@ STATIC_MEMBERS = (("minilm-static", "MiniLM static"), ("mpnet-static", "mpnet st
 # Distilling a static table happens once per machine, on first use, inside the member that first needs it:
 # MiniLM's took 137 s on the loaded 2-core bench machine (its static.json); mpnet is ~5x MiniLM per token.
 DISTILL_SECONDS = {"minilm-static": 140.0, "mpnet-static": 700.0}
+# features.embed chooses the fastest encoder backend for (model, max length) on this machine once, on its first
+# call with enough texts, inside the member that makes that call: ~90 s measured for MiniLM at max length 64 on
+# the loaded bench machine (the member that paid it overran its deadline, the choice not being stoppable).
+BACKEND_CHOICE_SECONDS = 90.0
 STATIC_TOKENS_PER_S = 100_000.0  # prior for a static table (a lookup and a mean); measured here: 135k
+
+
+def backend_unchosen(model: str, max_length: int, hardware=None) -> bool:
+    """Whether features.embed will first measure its backends for this (model, max length) here (CPU, several
+    candidates, no record yet): a one-off cost the first member of that encoder pays."""
+    if distilled(model) is not None or (hardware is not None and getattr(hardware, "is_gpu", False)):
+        return False
+    from . import features
+
+    if not hasattr(features, "backend_choice"):
+        return False
+    try:
+        from . import hardware as hw_module
+
+        hw = hardware if hardware is not None else hw_module.detect()
+        return len(features.backend_candidates(hw)) > 1 and features.backend_choice(
+            model, max_length=int(max_length), calibrate=False) is None
+    except Exception:  # noqa: BLE001 - an unknown model: its member reports its own error
+        return False
 
 
 def distilled(model: str) -> bool | None:
@@ -426,14 +450,17 @@ def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[t
         missing = settings.pop("_missing", None)
         cfg = RunConfig.from_dict({**base, **settings})
         load = 1.0 if cfg.strategy == "baseline" else LOAD_SECONDS.get(cfg.strategy, 3.0)
-        if distilled(cfg.model) is False:  # the first use distils the table (once per machine)
-            load += DISTILL_SECONDS[str(cfg.model)]
         why = _unreadable(stats, cfg, key)
         if missing:
             why = f"the static {missing} encoder is not installed in this version of textclf"
+        choice = 0.0
+        if distilled(cfg.model) is False:  # the first use distils the table (once per machine)
+            load += DISTILL_SECONDS[str(cfg.model)]
+        elif cfg.strategy != "baseline" and not why and backend_unchosen(cfg.model, cfg.max_length, hardware):
+            choice = BACKEND_CHOICE_SECONDS
         seconds, calibrated = (0.0, False) if why else _member_seconds(cfg, stats, hardware, speeds, key)
-        member = Member(key, label, family, cfg.to_dict(), float(seconds + (0 if why else load)), passes,
-                        load_s=load, calibrated=calibrated)
+        member = Member(key, label, family, cfg.to_dict(), float(seconds + (0 if why else load + choice)), passes,
+                        load_s=load + choice, calibrated=calibrated, choice_s=choice)
         if why:
             member.state, member.reason = "skipped", why
         members.append(member)
@@ -844,6 +871,11 @@ class _AutoFit:
         that fits (first window only, for long texts, when that fits); else skip it, saying which estimate
         changed since the plan."""
         deadline = self.deadline()
+        if member.choice_s and not backend_unchosen(str(member.config.get("model")),
+                                                    int(member.config.get("max_length") or 128), self.hardware):
+            member.estimate_s -= member.choice_s  # an earlier member of this encoder made the choice
+            member.load_s -= member.choice_s
+            member.choice_s = 0.0
         self.firm_up(member, deadline)
         now = self.clock()
         if deadline is None or now + member.estimate_s <= deadline:
