@@ -31,8 +31,9 @@ def test_strategy_page_offers_auto_first_with_budget_and_plan(app):
     no_trouble(app)
     assert any("Budget: 1 min" in c.value for c in app.caption)
     candidates = next(m for m in app.multiselect if m.label == "Candidates")
+    static = {"minilm-static"} | ({"mpnet-static"} if "mpnet embeddings" in set(plan["candidate"]) else set())
     assert set(candidates.value) == {"tfidf-logreg", "tfidf-svm", "tfidf-nb", "embeddings-minilm", "partial-minilm",
-                                     "full-minilm"} | ({"embeddings-mpnet"} if "mpnet embeddings" in set(
+                                     "full-minilm"} | static | ({"embeddings-mpnet"} if "mpnet embeddings" in set(
                                          plan["candidate"]) else set())
     candidates.set_value(["tfidf-logreg", "embeddings-minilm"]).run()
     no_trouble(app)
