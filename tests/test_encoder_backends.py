@@ -137,3 +137,29 @@ def test_minilm_measured_choice_keeps_labels(model_cache):
     assert record["labels_checked"]
     assert chosen["cosine"] >= features.COSINE_MIN and chosen["agreement"] >= features.AGREEMENT_MIN
     assert record["measured"]["int8"]["cosine"] >= 0.98  # per-channel int8 stays close (per-tensor: 0.957)
+
+
+class _FakeTensor:
+    """Records how a batch tensor is moved (no GPU here)."""
+
+    def __init__(self, log):
+        self.log = log
+
+    def pin_memory(self):
+        self.log.append("pin")
+        return self
+
+    def to(self, device, non_blocking=False):
+        self.log.append(("to", device, non_blocking))
+        return self
+
+
+def test_batches_reach_a_cuda_gpu_through_pinned_memory():
+    log = []
+    moved = features.to_device({"input_ids": _FakeTensor(log)}, "cuda")
+    assert log == ["pin", ("to", "cuda", True)] and set(moved) == {"input_ids"}
+    log.clear()
+    features.to_device({"input_ids": _FakeTensor(log)}, "mps")
+    assert log == [("to", "mps", False)]
+    cpu = {"input_ids": _FakeTensor(log)}
+    assert features.to_device(cpu, "cpu") is cpu

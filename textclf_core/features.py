@@ -662,10 +662,7 @@ class TorchEncoder:
     def __call__(self, inputs: dict, pooling: str) -> np.ndarray:
         import torch
 
-        if self.pin:  # pinned host memory: the copy to the GPU overlaps the previous batch's work
-            inputs = {k: v.pin_memory().to(self.device, non_blocking=True) for k, v in inputs.items()}
-        elif self.device != "cpu":
-            inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        inputs = to_device(inputs, self.device)
         autocast_device = self.device if self.device != "mps" else "cpu"
         with torch.inference_mode(), torch.autocast(autocast_device, dtype=self.amp or torch.float32,
                                                     enabled=self.amp is not None):
@@ -699,6 +696,16 @@ class OnnxEncoder:
             return hidden[:, 0].astype(np.float32)
         mask = feed["attention_mask"][..., None].astype(np.float32)
         return ((hidden * mask).sum(1) / np.maximum(mask.sum(1), 1.0)).astype(np.float32)
+
+
+def to_device(inputs: dict, device: str) -> dict:
+    """Batch tensors on ``device``; to a CUDA GPU through pinned host memory with a non-blocking copy, so the
+    copy overlaps the work still queued on the GPU (the CPU side only pads the next batch meanwhile)."""
+    if device == "cpu":
+        return inputs
+    if device == "cuda":
+        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in inputs.items()}
+    return {k: v.to(device) for k, v in inputs.items()}
 
 
 def onnx_encoder_file(model: str, fingerprint: str, *, quantized: bool) -> Path:
