@@ -15,9 +15,10 @@ import streamlit as st
 from pages import _ui
 from textclf_core.auto import format_seconds, latest_leaderboard, leaderboard_frame
 
-COLUMNS = {"member": "member", "state": "state", "val_accuracy": "validation accuracy",
-           "val_macro_f1": "validation macro-F1", "seconds": "time", "plan_estimate_s": "plan's estimate",
-           "estimate_s": "estimate at start", "sample_rows": "training rows", "weight": "ensemble weight"}
+# Short headers: with two estimates and the rows, long ones pushed the weight column past the page's edge.
+COLUMNS = {"member": "member", "state": "state", "val_accuracy": "val. accuracy",
+           "val_macro_f1": "val. macro-F1", "seconds": "took", "plan_estimate_s": "planned",
+           "estimate_s": "est. at start", "sample_rows": "rows", "weight": "weight"}
 
 
 def _cell_seconds(value) -> str:
@@ -34,8 +35,7 @@ def leaderboard_table(rows: list[dict]) -> pd.DataFrame:
         out[COLUMNS[key]] = ["" if v is None or v != v else f"{float(v):.3f}" for v in frame[key]]
     for key in ("seconds", "plan_estimate_s", "estimate_s"):
         out[COLUMNS[key]] = [_cell_seconds(v) for v in frame[key]]
-    out[COLUMNS["sample_rows"]] = ["all" if v is None or v != v else f"sample of {int(v):,}"
-                                   for v in frame["sample_rows"]]
+    out[COLUMNS["sample_rows"]] = ["all" if v is None or v != v else f"{int(v):,}" for v in frame["sample_rows"]]
     out[COLUMNS["weight"]] = ["" if not w or w != w else f"{float(w):.2f}" for w in frame["weight"]]
     return out
 
@@ -45,7 +45,14 @@ def render_leaderboard(rows: list[dict], summary: str | None = None, *, budget_s
         return
     st.subheader("Auto leaderboard")
     st.dataframe(leaderboard_table(rows), hide_index=True, width="stretch",
-                 key=f"leaderboard_{key}" if key else None)
+                 key=f"leaderboard_{key}" if key else None,
+                 column_config={"member": st.column_config.TextColumn(width="medium"),
+                                "planned": st.column_config.TextColumn(help="The plan's estimate"),
+                                "est. at start": st.column_config.TextColumn(
+                                    help="The estimate when it started, refreshed from the members before it"),
+                                "rows": st.column_config.TextColumn(
+                                    help="Training rows: all, or a stratified sample of this many"),
+                                "weight": st.column_config.TextColumn(help="Its weight in the kept model")})
     reasons = [f"- **{r.get('member')}**: {r['reason']}" for r in rows if r.get("reason")]
     if reasons:
         with st.expander(f"Why ({len(reasons)} note{'s' * (len(reasons) != 1)})", expanded=True):

@@ -165,6 +165,12 @@ def _member_curves(steps, evals, *, uirevision, title, member_labels) -> go.Figu
                                name=f"{name}: macro-F1", legendgroup=key, line=dict(color=color), xaxis="x2",
                                yaxis="y2"))
     layout = _curves_layout()
+    # Each member's two legend entries take about a row under the charts: the figure grows by a row per
+    # member, so the legend never covers the axes (seen with four members in the auto journey's screenshot).
+    rows = max(1, len(order))
+    layout["legend"] = dict(layout.get("legend", {}), yanchor="top", y=-0.2)
+    layout["margin"] = dict(layout.get("margin", {}), b=50 + 44 * rows)
+    layout["height"] = 330 + 44 * rows
     if title:
         layout["title"] = dict(text=title)
     layout["uirevision"] = uirevision

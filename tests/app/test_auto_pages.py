@@ -103,12 +103,12 @@ def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
     app.switch_page("pages/training.py").run()
     no_trouble(app)
     assert any(s.value == "Auto leaderboard" for s in app.subheader)
-    board = next(d.value for d in app.dataframe if "ensemble weight" in d.value.columns)
+    board = next(d.value for d in app.dataframe if "est. at start" in d.value.columns)
     assert set(board["member"]) == {"TF-IDF + logistic regression", f"{tiny_bert.name} embeddings"}
-    weights = pd.to_numeric(board["ensemble weight"].replace("", "0"))
+    weights = pd.to_numeric(board["weight"].replace("", "0"))
     assert abs(weights.sum() - 1.0) < 1e-2
     assert not board.isin(["None", "nan"]).any().any()  # blank cells, never "None"
-    assert {"plan's estimate", "estimate at start", "time"} <= set(board.columns)
+    assert {"planned", "est. at start", "took", "rows"} <= set(board.columns)
     summary = [i.value for i in app.info if "validation" in i.value]
     assert summary
     # The headline is the kept model's validation macro-F1, not the last member's.

@@ -119,7 +119,7 @@ def test_auto_members_finish_live_and_the_choice_is_explained(app_server, browse
         page.get_by_text(re.compile(r"( alone: .+ on validation|over the best single model)")).count()
     # The headline and the matrix are the kept model's (its title is whole, not cut at the edge).
     page.get_by_text("Validation macro-F1, kept model").wait_for()
-    titles = page.locator(".js-plotly-plot .gtitle").all_inner_texts()
+    titles = page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")
     assert any("Confusion matrix" in t and "the model auto kept" in t for t in titles), titles
     shot(page, "auto-3-training-finished")
 
@@ -127,7 +127,7 @@ def test_auto_members_finish_live_and_the_choice_is_explained(app_server, browse
     page.get_by_role("heading", name="Auto leaderboard").wait_for(timeout=60_000)
     chosen = page.get_by_text(re.compile(r"( alone: .+ on validation|Ensemble of .+ over the best single model)"))
     chosen.first.wait_for()
-    board = page.locator('[data-testid="stDataFrame"]').filter(has_text="ensemble weight")
+    board = page.locator('[data-testid="stDataFrame"]').filter(has_text="est. at start")
     assert board.count() >= 1
     page.get_by_text("stands in for the ensemble").wait_for()
     no_exception(page)
