@@ -18,6 +18,11 @@ Data:
 - ``bbc-long``: the BBC articles of one topic joined four at a time (seeded), so most texts run to
   1,500+ words and far exceed one 256-token window.
 Results are appended after every cell; a re-run skips cells already there.
+
+The table adds "budget used" (wall / budget) and a second table, "estimate vs actual", per member: the plan's
+estimate, the one it had when it started (refreshed from the members before it) and the seconds it took. The
+speeds behind the plan come from this machine's measurements (``sizing.SpeedStore`` under the model cache root):
+a first cell on a new machine measures them (``speeds`` in each result says measured here / stored / prior).
 """
 
 from __future__ import annotations
