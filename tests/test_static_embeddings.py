@@ -82,3 +82,11 @@ def test_feature_extraction_run_with_static_key(static_from_tiny, tmp_path):
     assert list(out["label"]) == ["sport", "money"]
     zipped = store.export_zip(run.id, tmp_path / "run.zip")
     assert zipped.stat().st_size > 0
+
+
+def test_static_key_estimate_is_never_negative():
+    from textclf_core import strategies
+
+    estimate = strategies.estimate(RunConfig(strategy="feature-extraction", model="minilm-static"), 5000)
+    assert 0 <= estimate.seconds_per_epoch < strategies.estimate(RunConfig(strategy="feature-extraction"),
+                                                                 5000).seconds_per_epoch
