@@ -991,8 +991,9 @@ class _AutoFit:
         if cheap:
             best = max(cheap, key=lambda m: m.val_macro_f1)
             k = sum(1 for m in self.members if m.source == best.key and "bag" in m.key)
-            if k < BAGS:  # rebuilt features each (no sharing now): as long as the first TF-IDF member took
-                cost = max((m.seconds or 0.0) for m in cheap)
+            if k < BAGS:  # its own fit on (BAGS-1)/BAGS of the rows, plus a feature build of its own (no sharing now)
+                share = 1 - 1 / BAGS
+                cost = share * ((best.seconds or 0.0) + (self.features_s if best.key != REFERENCE else 0.0))
                 x = self.extra_member(best, f"bag{k + 1}", f"fold {k + 1} of {BAGS}",
                                       {**best.config, "seed": int(best.config.get("seed") or 42) + k + 1}, cost)
                 x.sample_rows = self.stats.n_train - self.stats.n_train // BAGS
