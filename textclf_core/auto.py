@@ -234,14 +234,17 @@ BACKEND_CHOICE_SECONDS = 90.0
 STATIC_TOKENS_PER_S = 100_000.0  # prior for a static table (a lookup and a mean); measured here: 135k
 
 
-def backend_unchosen(model: str, max_length: int, hardware=None) -> bool:
+def backend_unchosen(model: str, max_length: int, hardware=None, *, n_texts: int | None = None) -> bool:
     """Whether features.embed will first measure its backends for this (model, max length) here (CPU, several
-    candidates, no record yet): a one-off cost the first member of that encoder pays."""
+    candidates, no record yet, ``n_texts`` enough to make it measure): a one-off cost the first member of that
+    encoder pays."""
     if distilled(model) is not None or (hardware is not None and getattr(hardware, "is_gpu", False)):
         return False
     from . import features
 
     if not hasattr(features, "backend_choice"):
+        return False
+    if n_texts is not None and n_texts < int(getattr(features, "CALIBRATE_MIN_TEXTS", 256)):
         return False
     try:
         from . import hardware as hw_module
@@ -456,7 +459,8 @@ def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[t
         choice = 0.0
         if distilled(cfg.model) is False:  # the first use distils the table (once per machine)
             load += DISTILL_SECONDS[str(cfg.model)]
-        elif cfg.strategy != "baseline" and not why and backend_unchosen(cfg.model, cfg.max_length, hardware):
+        elif (cfg.strategy != "baseline" and not why and backend_unchosen(cfg.model, cfg.max_length, hardware,
+                                                                          n_texts=stats.n_train + stats.n_val)):
             choice = BACKEND_CHOICE_SECONDS
         seconds, calibrated = (0.0, False) if why else _member_seconds(cfg, stats, hardware, speeds, key)
         member = Member(key, label, family, cfg.to_dict(), float(seconds + (0 if why else load + choice)), passes,
