@@ -548,3 +548,19 @@ def test_events_read_as_sentences():
         "Working on MiniLM embeddings: 10 of 100 texts, 42 examples/s, about 30 s left."
     for kind in events.SCHEMA:  # every type has a sentence, none shows a raw dict
         assert "{" not in events.describe({"type": kind})
+
+
+def test_a_first_member_that_cannot_finish_in_the_budget_trains_on_a_sample(monkeypatch, tmp_path, own_speeds):
+    """The baseline always trains (a run must have a model), but on a stratified sample that fits when all rows
+    would not: planned here at 500 s against a 100 s budget."""
+    real = auto._member_seconds
+    monkeypatch.setattr(auto, "_member_seconds", lambda cfg, stats, hw, speeds, key: (500.0, True)
+                        if key == "tfidf-logreg" else real(cfg, stats, hw, speeds, key))
+    train, val = _parts(small_frame(900))
+    config = RunConfig(strategy="auto", budget_s=100, extra={"auto_members": ["tfidf-logreg"],
+                                                             "members_dir": str(tmp_path / "members"),
+                                                             "no_extra_rounds": True})
+    result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"].tolist()), clock=FakeClock())
+    (row,) = result.auto["leaderboard"]
+    assert row["state"] == "done" and 200 <= row["sample_rows"] < len(train)
+    assert "stratified sample" in row["reason"] and row["estimate_s"] < row["plan_estimate_s"]
