@@ -5,7 +5,7 @@ import streamlit as st
 
 import app_ui as ui
 from textclf_core import figures
-from textclf_core.evaluation.compare import compare_runs
+from textclf_core.evaluation.compare import compare_runs, describe_model
 from textclf_core.errors import TextclfError
 from textclf_core.strategy_registry import get_strategy
 
@@ -100,16 +100,19 @@ with ui.guard("compare"):
 
     rows = []
     for s in summaries:
-        config = store.get(s.id).read_json("config.json", default={}) or {}
+        found = store.get(s.id)
+        config = found.read_json("config.json", default={}) or {}
         strategy = s.strategy
+        auto_run = strategy == "auto"  # its model is what it kept (its members), not the default encoder it names
         if strategy == "partial":
             strategy += f" (top {config.get('layers')})"
         rows.append({"run": s.name, "state": s.state, "dataset": s.dataset or "",
-                     "project": ui.project_name(s.project), "model": s.model, "strategy": strategy,
+                     "project": ui.project_name(s.project), "model": describe_model(found) or s.model,
+                     "strategy": strategy,
                      # settings that do not apply to the strategy (epochs of TF-IDF) stay blank
                      "epochs": config.get("epochs") if _trains_epochs(s.strategy) else None,
                      "lr": config.get("lr") if _trains_epochs(s.strategy) else None,
-                     "max length": config.get("max_length") if _uses_model(s.strategy) else None,
+                     "max length": config.get("max_length") if _uses_model(s.strategy) and not auto_run else None,
                      "accuracy": s.accuracy, "macro-F1": s.macro_f1, "train time (s)": s.train_seconds,
                      "size (MB)": s.model_mb, "created": s.created, "id": s.id})
     table = pd.DataFrame(rows)

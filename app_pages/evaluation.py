@@ -8,11 +8,11 @@ from app_ui.explain_panel import render_explanation
 from app_ui.leaderboard_panel import render_for_run
 from app_ui.serving_panel import render_serving_panel
 from app_ui.slices_panel import render_slices_panel
-from textclf_core.evaluation import calibration
+from textclf_core.evaluation import calibration, metrics as evaluation
 from textclf_core.pipeline import curve
-from textclf_core.evaluation import metrics as evaluation
 from textclf_core import figures
 from textclf_core.store import model_folder
+from textclf_core.evaluation.compare import describe_model
 from textclf_core.strategy_registry import get_strategy
 
 CURVE_POLL_SECONDS = 2.0  # as the review panel: each poll is a fragment run in the server process
@@ -69,6 +69,7 @@ with ui.guard("evaluation"):
         st.warning("This run has no evaluation (it stopped before testing).")
         st.stop()
     split = ev.get("split") or "test"
+    st.markdown(f"**Model:** {describe_model(run)}")  # what was kept (auto: its members), not the settings' encoder
     st.caption(f"Scores on the {split} split ({ev.get('n') or ev.get('n_test') or '?'} texts) that the model "
                f"never saw in training · trained in {ev.get('train_seconds') or 0:.1f} s on {ev.get('n_train', '?')} texts")
 

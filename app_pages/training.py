@@ -12,7 +12,8 @@ import streamlit as st
 import app_ui as ui
 from app_ui.leaderboard_panel import render_for_job
 from textclf_core import figures
-from textclf_core.units import format_duration
+from textclf_core.events import describe
+from textclf_core.pipeline.jobs import format_duration
 
 
 st.title("Training")
@@ -88,9 +89,15 @@ def show(snapshot) -> None:
     m3.metric("Time left", format_duration(snapshot.eta_s) if snapshot.state == "running" and snapshot.eta_s
               is not None else "–")
     last = snapshot.last_evaluation or {}
-    m4.metric("Validation macro-F1", ui.fmt(last.get("macro_f1")),
-              help=f"At the last evaluation of {figures.member_labels(snapshot.events).get(last['member'], last['member'])}"
-                   " (auto: each member is evaluated on the same validation rows)" if last.get("member") else None)
+    if last.get("kept"):  # auto, done: the headline is the model it kept, not its last member
+        m4.metric("Validation macro-F1, kept model", ui.fmt(last.get("macro_f1")),
+                  help=f"The model auto kept: {last['kept']}. Validation accuracy {ui.fmt(last.get('accuracy'))}.")
+    else:
+        m4.metric("Validation macro-F1", ui.fmt(last.get("macro_f1")),
+                  help=f"At the last evaluation of {figures.member_labels(snapshot.events).get(last['member'], last['member'])}"
+                       " (auto: each member is evaluated on the same validation rows)" if last.get("member") else None)
+    if last.get("kept"):
+        st.caption(f"Kept: {last['kept']}. The curves below are its members'; the matrix is the kept model's.")
 
     theirs = bool(snapshot.started_by) and snapshot.started_by != me
     if snapshot.state in ("queued", "running") and not snapshot.cancel_requested:
@@ -133,18 +140,9 @@ def show(snapshot) -> None:
         st.session_state["eval_run"] = snapshot.run_id
 
     with st.expander(f"Event log (the last {LOG_ROWS} events)"):
-        rows = [{"time": dt.datetime.fromtimestamp(e.get("time", 0)).strftime("%H:%M:%S"), "event": e.get("type"),
-                 "details": ", ".join(f"{k}={_short(v)}" for k, v in e.items()
-                                      if k not in ("type", "time", "confusion_matrix", "config", "classes"))}
-                for e in reversed(snapshot.events[-LOG_ROWS:])]
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-
-
-def _short(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    text = str(value)
-    return text if len(text) < 60 else text[:57] + "…"
+        names = figures.member_labels(snapshot.events)
+        st.markdown("\n".join(f"- `{dt.datetime.fromtimestamp(e.get('time', 0)):%H:%M:%S}` {describe(e, names)}"
+                               for e in reversed(snapshot.events[-LOG_ROWS:])))
 
 
 def queue() -> None:

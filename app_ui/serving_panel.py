@@ -29,7 +29,7 @@ NOT_EXPORTABLE = {
     "fewshot": ("This few-shot run is a sentence encoder with a logistic-regression head; int8 and ONNX exports "
                 "are for fine-tuned classifiers (full, partial, LoRA). Download the model zip on the Predict "
                 "page (or `textclf export {run} --format zip`)."),
-    "ensemble": ("This auto run is an ensemble without a fine-tuned transformer member; int8 and ONNX exports are for "
+    "ensemble": ("This auto run kept {model}, with no fine-tuned transformer in it; int8 and ONNX exports are for "
                  "fine-tuned classifiers. Download the model zip on the Predict page (or `textclf export {run} "
                  "--format zip`)."),
 }
@@ -52,7 +52,9 @@ def render_serving_panel(run) -> None:
     if kind != "transformer":
         why = NOT_EXPORTABLE.get("fewshot" if run.config.strategy == "fewshot" else kind,
                                  "This run has no saved model to export.")
-        st.info(why.format(run=run.id),
+        from textclf_core.evaluation.compare import describe_model
+
+        st.info(why.format(run=run.id, model=describe_model(run)),
                 icon=":material/info:")
         return
     fmt = st.radio("Format", list(FORMATS), format_func=FORMATS.get, key=f"serve_fmt_{run.id}")

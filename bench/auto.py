@@ -18,6 +18,11 @@ Data:
 - ``bbc-long``: the BBC articles of one topic joined four at a time (seeded), so most texts run to
   1,500+ words and far exceed one 256-token window.
 Results are appended after every cell; a re-run skips cells already there.
+
+The table adds "budget used" (wall / budget) and a second table, "estimate vs actual", per member: the plan's
+estimate, the one it had when it started (refreshed from the members before it) and the seconds it took. The
+speeds behind the plan come from this machine's measurements (``sizing.SpeedStore`` under the model cache root):
+a first cell on a new machine measures them (``speeds`` in each result says measured here / stored / prior).
 """
 
 from __future__ import annotations
@@ -90,7 +95,7 @@ def run_cell(dataset: str, budget: float, seed: int, out: Path) -> None:
         folder = next((p for p in (run.model_dir / "members" / row["key"], run.path / ".members" / row["key"])
                        if (p / "textclf.json").is_file()), None)
         entry = {k: row.get(k) for k in ("member", "state", "reason", "seconds", "weight", "val_accuracy",
-                                        "val_macro_f1")}
+                                        "val_macro_f1", "plan_estimate_s", "estimate_s", "sample_rows", "round")}
         if folder is not None and row["state"] in ("done", "stopped early"):
             model = load_member(folder)
             try:
@@ -102,8 +107,40 @@ def run_cell(dataset: str, budget: float, seed: int, out: Path) -> None:
     result = {"dataset": dataset, "budget_s": budget, "seed": seed, "wall_s": round(wall, 1),
               "n_rows": len(frame), "n_test": len(test), "auto": {"accuracy": ev["accuracy"], "macro_f1": ev["macro_f1"]},
               "summary": ev["auto"]["summary"], "validation": ev["auto"]["validation"], "members": members,
+              "auto_seconds": ev["auto"].get("seconds"), "budget_used": round(wall / budget, 3),
+              "speeds": (ev["auto"].get("stats") or {}).get("speeds") or _plan_speeds(run),
               "cpu_count": os.cpu_count(), "load_avg_end": os.getloadavg()}
     out.write_text(json.dumps(result, indent=2, default=float))
+
+
+def _plan_speeds(run) -> dict:
+    """Where the plan's speeds came from (model -> measured here / stored / prior), from the plan event."""
+    for event in run.events():
+        if event.get("type") == "plan":
+            return (event.get("stats") or {}).get("speeds") or {}
+    return {}
+
+
+def _ratio(actual, estimate) -> str:
+    return f"{actual / estimate:.2f}x" if actual and estimate else "–"
+
+
+def estimates_table(results: list[dict]) -> str:
+    """Per member: the plan's estimate and the one at its start against the seconds it took (issue 25: within
+    ±50% and ±30% once this machine's speeds are calibrated)."""
+    lines = ["| data | budget | member | state | plan's estimate (s) | at start (s) | actual (s) | actual / plan | "
+             "actual / at start |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(results, key=lambda r: (r["dataset"], r["budget_s"], r["seed"])):
+        for m in r["members"].values():
+            if m.get("seconds") is None and m["state"] != "skipped":
+                continue
+            sample = f" (sample of {m['sample_rows']:,})" if m.get("sample_rows") else ""
+            took = m.get("seconds")
+            lines.append(f"| {r['dataset']} (seed {r['seed']}) | {r['budget_s'] / 60:g} min | {m['member']}{sample} | "
+                         f"{m['state']} | {m.get('plan_estimate_s') or '–'} | {m.get('estimate_s') or '–'} | "
+                         f"{took if took is not None else '–'} | {_ratio(took, m.get('plan_estimate_s'))} | "
+                         f"{_ratio(took, m.get('estimate_s'))} |")
+    return "\n".join(lines)
 
 
 def windows_check(out: Path) -> None:
@@ -130,8 +167,8 @@ def windows_check(out: Path) -> None:
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| data | budget | wall (s) | auto acc / F1 | TF-IDF acc / F1 | best single member (test) | members: test acc / F1 (weight) |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| data | budget | wall (s) | budget used | auto acc / F1 | TF-IDF acc / F1 | best single member (test) | "
+             "members: test acc / F1 (weight) |", "|---|---|---|---|---|---|---|---|"]
     for r in sorted(results, key=lambda r: (r["dataset"], r["budget_s"], r["seed"])):
         tfidf = (r["members"].get("tfidf-logreg") or {}).get("test") or {}
         scored = {k: m for k, m in r["members"].items() if m.get("test")}
@@ -146,6 +183,7 @@ def table(results: list[dict]) -> str:
         best = (f"{scored[best_key]['member']} {scored[best_key]['test']['accuracy']:.3f} / "
                 f"{scored[best_key]['test']['macro_f1']:.3f}") if best_key else "-"
         lines.append(f"| {r['dataset']} (seed {r['seed']}) | {r['budget_s'] / 60:g} min | {r['wall_s']:.0f} | "
+                     f"{r['wall_s'] / r['budget_s']:.0%} | "
                      f"{r['auto']['accuracy']:.3f} / {r['auto']['macro_f1']:.3f} | "
                      f"{tfidf.get('accuracy', float('nan')):.3f} / {tfidf.get('macro_f1', float('nan')):.3f} | {best} | "
                      + "; ".join(parts) + " |")
@@ -171,7 +209,7 @@ def main() -> int:
     out = args.out or ROOT / "bench" / "results" / "auto.json"
     results = json.loads(out.read_text()) if out.exists() else []
     if args.table:
-        print(table(results))
+        print(table(results) + "\n\n" + estimates_table(results))
         return 0
     done = {(r["dataset"], r["budget_s"], r["seed"]) for r in results}
     for seed in args.seeds:  # seeds outermost: a run stopped early still covers every cell once
@@ -194,7 +232,7 @@ def main() -> int:
                     print(f"  auto {r['auto']['accuracy']:.3f} / {r['auto']['macro_f1']:.3f} in {r['wall_s']:.0f} s; "
                           f"{r['summary']}", flush=True)
                 shutil.rmtree(home, ignore_errors=True)
-    print(table(results))
+    print(table(results) + "\n\n" + estimates_table(results))
     return 0
 
 

@@ -123,8 +123,10 @@ def test_auto_run_writes_leaderboard_and_an_ensemble_model(tiny_vocab_bert):
     assert run.status()["state"] == "finished", run.status()
     ev = run.read_json("eval.json")
     board = ev["auto"]["leaderboard"]
-    assert {r["key"] for r in board} == {"tfidf-logreg", "tfidf-svm", key}
-    assert all(r["state"] == "done" and r["val_macro_f1"] is not None and r["seconds"] is not None for r in board)
+    planned = [r for r in board if r["round"] == 0]  # later rows: extra rounds in the time left
+    assert {r["key"] for r in planned} == {"tfidf-logreg", "tfidf-svm", key}
+    assert all(r["state"] == "done" and r["val_macro_f1"] is not None and r["seconds"] is not None for r in planned)
+    assert all(r["plan_estimate_s"] is not None and r["estimate_s"] is not None for r in planned)
     assert sum(r["weight"] for r in board) == pytest.approx(1.0, abs=1e-3)
     assert ev["auto"]["summary"] and ev["accuracy"] is not None
     assert run.model_info()["kind"] == "ensemble"
@@ -133,7 +135,7 @@ def test_auto_run_writes_leaderboard_and_an_ensemble_model(tiny_vocab_bert):
     member_events = [e for e in events if e.get("type") == "member"]
     assert {e["member"]["key"] for e in member_events} == {r["key"] for r in board}
     rows, summary = auto.latest_leaderboard(run.events())
-    assert len(rows) == 3 and summary == ev["auto"]["summary"]
+    assert len(rows) == len(board) and summary == ev["auto"]["summary"]
 
 
 class FakeClock:
@@ -377,6 +379,207 @@ def test_tfidf_members_build_their_features_once_and_keep_nothing_after(monkeypa
                               "members_dir": str(tmp_path / "members")})
     result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]))
     assert {r["state"] for r in result.auto["leaderboard"]} == {"done"}
-    assert builds == [len(train)]  # three members, one feature build
+    bags = [r for r in result.auto["leaderboard"] if r["round"] > 0]
+    assert builds == [len(train)] + [r["sample_rows"] for r in bags]  # three planned members, one feature build
     baseline.train_baseline(RunConfig(strategy="baseline"), train, val, LabelSpace.from_labels(train["label"]))
-    assert builds == [len(train), len(train)]  # outside auto nothing is shared or kept
+    assert builds[-1] == len(train) and len(builds) == 2 + len(bags)  # outside auto nothing is shared or kept
+
+
+# --- issue 25: the plan is what happens; the whole budget, used well ------------------------------------
+@pytest.fixture
+def own_speeds(tmp_path, monkeypatch):
+    """Measured speeds go to this test's own model cache root (the bundled MiniLM is not read from there)."""
+    monkeypatch.setenv("TEXTCLF_MODEL_CACHE", str(tmp_path / "model-cache"))
+    return tmp_path / "model-cache"
+
+
+def _slow_tfidf(monkeypatch, clock, seconds_for):
+    real = auto._fit_member
+
+    def slow(cfg, train_df, *args, **kwargs):
+        out = real(cfg, train_df, *args, **kwargs)
+        clock.now += seconds_for(cfg, train_df)
+        return out
+
+    monkeypatch.setattr(auto, "_fit_member", slow)
+
+
+def test_time_left_after_the_plan_goes_to_extra_rounds_until_the_budget(monkeypatch, tmp_path, own_speeds):
+    """One planned member takes 50 fake seconds of a 300 s budget; with patience out of the way the extra rounds
+    (bagged folds of the baseline) go on while one more fits before the deadline, then stop: the run ends inside
+    its budget, and every extra round says what it did to the validation score."""
+    clock = FakeClock()
+    _slow_tfidf(monkeypatch, clock, lambda cfg, df: 50.0)
+    monkeypatch.setattr(auto, "PATIENCE", 99)
+    train, val = _parts(small_frame(60))
+    config = RunConfig(strategy="auto", budget_s=300, extra={"auto_members": ["tfidf-logreg"],
+                                                             "members_dir": str(tmp_path / "members")})
+    start = clock.now
+    result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]), clock=clock)
+    board = result.auto["leaderboard"]
+    extra = [r for r in board if r["round"] > 0]
+    assert len(extra) >= 2 and all(r["state"] == "done" for r in extra)
+    assert all("extra round" in r["reason"] and "validation" in r["reason"] for r in extra)
+    assert clock.now - start <= 300  # stopped because the next round no longer fitted
+    assert clock.now - start + 50 > 300 * (1 - auto.RESERVE_SHARE) - 50 * 0.3 * len(board)  # ...not earlier
+
+
+def test_extra_rounds_stop_when_validation_stops_improving(monkeypatch, tmp_path, own_speeds):
+    clock = FakeClock()
+    _slow_tfidf(monkeypatch, clock, lambda cfg, df: 10.0)
+    train, val = _parts(small_frame(60))
+    config = RunConfig(strategy="auto", budget_s=100_000, extra={"auto_members": ["tfidf-logreg"],
+                                                                 "members_dir": str(tmp_path / "members")})
+    result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]), clock=clock)
+    extra = [r for r in result.auto["leaderboard"] if r["round"] > 0]
+    assert 1 <= len(extra) <= auto.BAGS  # plenty of time was left: validation, not the clock, ended them
+    assert "did not improve" in extra[-1]["reason"]
+
+
+def test_a_member_that_cannot_finish_trains_on_a_stratified_sample_and_says_so(monkeypatch, tmp_path, own_speeds):
+    """The baseline takes 100 fake seconds, so the SVM's refreshed estimate no longer fits what is left of a
+    180 s budget: it trains on a stratified sample of the training rows instead of being skipped."""
+    clock = FakeClock()
+    _slow_tfidf(monkeypatch, clock, lambda cfg, df: 100.0 if cfg.baseline_model == "logreg" else 0.0)
+    train, val = _parts(small_frame(400))
+    space = LabelSpace.from_labels(train["label"].tolist())
+    config = RunConfig(strategy="auto", budget_s=180, extra={"auto_members": ["tfidf-logreg", "tfidf-svm"],
+                                                             "members_dir": str(tmp_path / "members"),
+                                                             "no_extra_rounds": True})
+    result = auto.fit(config, train, val, space, clock=clock)
+    svm = next(r for r in result.auto["leaderboard"] if r["key"] == "tfidf-svm")
+    assert svm["state"] == "done" and 200 <= svm["sample_rows"] < len(train)
+    assert f"stratified sample of {svm['sample_rows']:,} of {len(train):,} training rows" in svm["reason"]
+    assert svm["estimate_s"] < svm["plan_estimate_s"] * 100  # the estimate at its start: for the sample
+
+
+def test_estimates_are_refreshed_after_a_member_and_the_plans_stays():
+    cfg = RunConfig(strategy="auto").to_dict()
+    first = auto.Member("embeddings-minilm", "MiniLM embeddings", "transformer", cfg, 10.0, load_s=3.0)
+    later = auto.Member("full-minilm", "MiniLM fine-tuned", "transformer", cfg, 100.0, load_s=4.0)
+    other = auto.Member("tfidf-svm", "TF-IDF + linear SVM", "tfidf", cfg, 5.0)
+    first.state, first.seconds = "done", 30.0
+    auto.refresh_estimates([first, later, other], {"transformer": [first.seconds / first.estimate_s], "tfidf": []})
+    assert later.estimate_s == pytest.approx(300.0) and later.plan_estimate_s == 100.0
+    assert other.estimate_s == 5.0  # another family: its own speeds
+    assert later.row()["plan_estimate_s"] == 100.0 and later.row()["estimate_s"] == 300.0
+
+
+def test_a_member_the_plan_said_fits_says_which_estimate_changed_when_skipped(monkeypatch, tmp_path, own_speeds):
+    clock = FakeClock()
+    _slow_tfidf(monkeypatch, clock, lambda cfg, df: 150.0 if cfg.baseline_model == "logreg" else 0.0)
+    train, val = _parts(small_frame(30))  # too few rows for a sample worth training
+    config = RunConfig(strategy="auto", budget_s=200, extra={"auto_members": ["tfidf-logreg", "tfidf-svm"],
+                                                             "members_dir": str(tmp_path / "members")})
+    result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"].tolist()), clock=clock)
+    svm = next(r for r in result.auto["leaderboard"] if r["key"] == "tfidf-svm")
+    assert svm["state"] == "skipped" and svm["reason"].startswith("no time")
+    assert "estimate rose from the plan's" in svm["reason"]
+
+
+def test_members_whose_model_cannot_read_the_data_are_skipped_with_the_reason():
+    stats = auto.data_stats(["这部电影很好看", "太无聊了，浪费时间"] * 40, 20, 20, {"a": 40, "b": 40}, False,
+                            unreadable={"all-MiniLM-L6-v2": "64% of the tokens are unknown to it (Chinese text)"})
+    members = auto.plan(RunConfig(strategy="auto"), stats, encoders=[("all-MiniLM-L6-v2", "MiniLM")])
+    minilm = [m for m in members if m.config.get("model") == "all-MiniLM-L6-v2" and m.family == "transformer"]
+    assert minilm and all(m.state == "skipped" and "Chinese text" in m.reason for m in minilm)
+    assert next(m for m in members if m.key == "tfidf-logreg").state == "planned"
+    rows = auto.plan_rows(members, 600)
+    assert any("cannot read this data" in r["fits the budget"] for r in rows)
+
+
+def test_tokens_are_counted_by_the_models_tokenizer_not_by_spaces():
+    chinese = ["这部电影的剧情非常精彩，演员的表演也很出色，我会推荐给朋友。"] * 10
+    stats = auto.data_stats(chinese, 2, 2, {"a": 5, "b": 5}, False)
+    assert stats.mean_tokens > 10  # one "word" by spaces; many tokens by the tokenizer
+
+
+def test_static_members_come_between_tfidf_and_the_transformers_or_say_why_not(own_speeds):
+    from textclf_core.store import catalog as models
+
+    members = auto.plan(RunConfig(strategy="auto"), _stats(), encoders=[("all-MiniLM-L6-v2", "MiniLM")])
+    static = next(m for m in members if m.key == "minilm-static")
+    if models.catalog_entry("minilm-static") is None:
+        assert static.state == "skipped" and "not installed" in static.reason
+        return
+    assert static.state == "planned" and static.family == "static"
+    assert auto.distilled("minilm-static") is False  # this test's own, empty model cache
+    assert static.load_s >= auto.DISTILL_SECONDS["minilm-static"]  # its first use distils it: planned as such
+    # Once distilled, a table lookup is far cheaper than running the encoder: it comes before it.
+    stats = _stats()
+    fast = auto.Speeds(None, None, session={("minilm-static", 64): auto.STATIC_TOKENS_PER_S,
+                                            ("all-MiniLM-L6-v2", 64): 5_000.0})
+    import unittest.mock as mock
+
+    with mock.patch.object(auto, "distilled", lambda model: True if "static" in str(model) else None):
+        members = auto.plan(RunConfig(strategy="auto"), stats, encoders=[("all-MiniLM-L6-v2", "MiniLM")],
+                            speeds=fast)
+    order = [m.key for m in members if m.state == "planned"]
+    assert order.index("tfidf-logreg") < order.index("minilm-static") < order.index("embeddings-minilm")
+
+
+def test_every_member_reports_speed_and_time_left(monkeypatch, tmp_path, own_speeds):
+    seen = []
+    train, val = _parts(small_frame(60))
+    config = RunConfig(strategy="auto", budget_s=600, extra={"auto_members": ["tfidf-logreg", "tfidf-svm"],
+                                                             "members_dir": str(tmp_path / "members"),
+                                                             "no_extra_rounds": True})
+    auto.fit(config, train, val, LabelSpace.from_labels(train["label"].tolist()), emit=seen.append)
+    progress = [e for e in seen if e["type"] == "progress"]
+    assert {e["member"] for e in progress} == {"tfidf-logreg", "tfidf-svm"}
+    assert all(e.get("eta_s") is not None for e in progress)  # time left, from each member's start
+    for key in ("tfidf-logreg", "tfidf-svm"):  # and each member's speed, at the latest when it is done
+        assert any(e.get("examples_per_s") for e in progress if e["member"] == key)
+    kept = [e for e in seen if e["type"] == "evaluation" and e.get("kept")]
+    assert len(kept) == 1 and kept[0]["confusion_matrix"] and seen.index(kept[0]) > max(
+        seen.index(e) for e in seen if e["type"] == "member")
+
+
+def test_events_read_as_sentences():
+    from textclf_core import events
+
+    row = {"member": "MiniLM embeddings", "key": "embeddings-minilm", "state": "skipped",
+           "reason": "no time: needs about 2 min, 40 s left"}
+    text = events.describe(events.auto_member(member=row, leaderboard=[row], budget_s=60, elapsed_s=20))
+    assert text == "Auto skipped MiniLM embeddings: no time: needs about 2 min, 40 s left."
+    step = events.progress(stage="embeddings-minilm", member="embeddings-minilm", done=10, total=100,
+                           examples_per_s=42.0, eta_s=30)
+    assert events.describe(step, {"embeddings-minilm": "MiniLM embeddings"}) == \
+        "Working on MiniLM embeddings: 10 of 100 texts, 42 examples/s, about 30 s left."
+    for kind in events.SCHEMA:  # every type has a sentence, none shows a raw dict
+        assert "{" not in events.describe({"type": kind})
+
+
+def test_a_first_member_that_cannot_finish_in_the_budget_trains_on_a_sample(monkeypatch, tmp_path, own_speeds):
+    """The baseline always trains (a run must have a model), but on a stratified sample that fits when all rows
+    would not: planned here at 500 s against a 100 s budget."""
+    real = auto._member_seconds
+    monkeypatch.setattr(auto, "_member_seconds", lambda cfg, stats, hw, speeds, key: (500.0, True)
+                        if key == "tfidf-logreg" else real(cfg, stats, hw, speeds, key))
+    train, val = _parts(small_frame(900))
+    config = RunConfig(strategy="auto", budget_s=100, extra={"auto_members": ["tfidf-logreg"],
+                                                             "members_dir": str(tmp_path / "members"),
+                                                             "no_extra_rounds": True})
+    result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"].tolist()), clock=FakeClock())
+    (row,) = result.auto["leaderboard"]
+    assert row["state"] == "done" and 200 <= row["sample_rows"] < len(train)
+    assert "stratified sample" in row["reason"] and row["estimate_s"] < row["plan_estimate_s"]
+
+
+def test_the_plan_skips_encoders_that_cannot_read_the_texts(tiny_bert):
+    """Chinese texts and an encoder with an English vocabulary: auto's plan skips its members with the reason
+    (the language check of store.catalog), and keeps the TF-IDF members."""
+    from textclf_core import hardware
+
+    texts = ["这个手机的电池很不好，散热也差。", "服务很好，下次还会再来。", "质量一般，价格太贵了！",
+             "非常满意，物流也很快。"] * 10
+    frame = pd.DataFrame({"text": texts, "label": ["neg", "pos", "neg", "pos"] * 10})
+    config = RunConfig(strategy="auto", model=str(tiny_bert), budget_s=600)
+    found = auto.unreadable_encoders(frame["text"].tolist(), config)
+    assert str(tiny_bert) in found and "cannot read" in found[str(tiny_bert)]
+    stats = auto.data_stats(frame["text"].tolist(), 8, 8, {"neg": 20, "pos": 20}, False, unreadable=found)
+    members = auto.plan(config, stats, hardware.Hardware("cpu", "test", 2, False),
+                        encoders=[(str(tiny_bert), "tiny")])
+    skipped = {m.key: m.reason for m in members if m.state == "skipped"}
+    assert skipped and all("cannot read this data" in why for key, why in skipped.items() if "tfidf" not in key)
+    assert not any(key.startswith("tfidf") for key in skipped)

@@ -90,3 +90,36 @@ def test_runs_on_different_test_rows_get_a_clear_reason(capsys):
     other = execute(RunConfig(strategy="baseline", seed=0), small_frame(40, seed=5), store=RunStore())
     with pytest.raises(TextclfError, match="different data"):
         compare_runs(a, other)
+
+
+def test_a_runs_model_is_described_as_it_was_kept(tmp_path):
+    """One model is one model; an auto run's model is its members, not the encoder its settings name."""
+    from textclf_core.store import model_folder
+    from textclf_core.evaluation.compare import describe_model
+    from textclf_core.labels import LabelSpace
+
+    class Folder:
+        def __init__(self, path, config):
+            self.model_dir, self._config = path, config
+
+        def read_json(self, name, default=None):
+            return self._config
+
+    space = LabelSpace.from_labels(["a", "b"])
+    one = tmp_path / "one"
+    for name in ("one", "two", "base"):
+        (tmp_path / name).mkdir()
+    model_folder.write_info(one, model_folder.ModelInfo("ensemble", space, 128, extra={"members": [
+        {"key": "tfidf-logreg", "label": "TF-IDF + logistic regression", "weight": 1.0},
+        {"key": "embeddings-minilm", "label": "MiniLM embeddings", "weight": 0.0}]}))
+    auto_config = {"strategy": "auto", "model": "all-MiniLM-L6-v2", "max_length": 128}
+    assert describe_model(Folder(one, auto_config)) == "TF-IDF + logistic regression (auto kept one model)"
+    two = tmp_path / "two"
+    model_folder.write_info(two, model_folder.ModelInfo("ensemble", space, 128, extra={"members": [
+        {"key": "tfidf-logreg", "label": "TF-IDF + logistic regression", "weight": 0.3},
+        {"key": "embeddings-minilm", "label": "MiniLM embeddings", "weight": 0.7}]}))
+    assert describe_model(Folder(two, auto_config)) == \
+        "Ensemble of MiniLM embeddings (0.70) and TF-IDF + logistic regression (0.30)"
+    base = tmp_path / "base"
+    model_folder.write_info(base, model_folder.ModelInfo("baseline", space, 128))
+    assert describe_model(Folder(base, {"strategy": "baseline", "baseline_model": "svm"})) == "TF-IDF + linear SVM"

@@ -16,11 +16,9 @@ LIMIT = 100
 SCANNED = ("textclf_core", "app_ui", "app_pages", "app.py")
 
 STILL_LONG = {
-    "textclf_core/strategies/auto.py::fit",
     "textclf_core/review/run.py::review",
     "textclf_core/rest/server.py::create_app",
     "textclf_core/review/thorough.py::finetuned_oof_proba",
-    "textclf_core/engine/encoders.py::embed",
     "textclf_core/review/oof.py::out_of_sample_proba",
 }
 

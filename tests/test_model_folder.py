@@ -11,6 +11,7 @@ import pytest
 
 from helpers.small_data import small_frame
 from textclf_core.store import model_folder as mf
+from textclf_core.store.runs import resolve_model
 from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
 from textclf_core.errors import ModelLoadError
@@ -113,13 +114,13 @@ def test_resolve_a_run_its_id_its_folder_or_its_model_folder(tmp_path, monkeypat
     store = RunStore(tmp_path / "runs")
     run = store.create(RunConfig(strategy="baseline"))
     monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path))
-    assert mf.resolve(run) == (run.model_dir, run)
-    assert mf.resolve(run.id)[0] == run.model_dir
-    assert mf.resolve(str(run.path))[0] == run.model_dir and mf.resolve(run.path)[1].id == run.id
+    assert resolve_model(run) == (run.model_dir, run)
+    assert resolve_model(run.id)[0] == run.model_dir
+    assert resolve_model(str(run.path))[0] == run.model_dir and resolve_model(run.path)[1].id == run.id
     run.model_dir.mkdir()
-    assert mf.resolve(run.model_dir) == (run.model_dir, None)
+    assert resolve_model(run.model_dir) == (run.model_dir, None)
     with pytest.raises(ModelLoadError, match="neither a run id nor a model folder"):
-        mf.resolve(str(tmp_path / "no such" / "place"))
+        resolve_model(str(tmp_path / "no such" / "place"))
 
 
 class ConstantPredictor(mf.PredictorBase):

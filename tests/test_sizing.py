@@ -128,3 +128,45 @@ def test_cli_flag_sets_sample_rows():
     args = build_parser().parse_args(["train", "--data", "x.csv", "--strategy", "full", "--sample-rows", "20000"])
     config, _ = config_from_args(args)
     assert config.sample_rows == 20_000 and config.strategy == "full"
+
+
+# --- issue 25: this machine's measured speeds ------------------------------------------------------------
+def test_measured_speeds_are_kept_per_model_and_machine(tmp_path):
+    from textclf_core.hardware import Hardware
+
+    here = Hardware("cpu", "Test CPU", 2, True)
+    store = sizing.SpeedStore(tmp_path / "speeds.json", here)
+    calls = []
+    assert store.encoder_speed("m", 128) is None  # nothing measured, nothing to measure with
+    assert store.encoder_speed("m", 128, lambda: calls.append(1) or 5000.0) == 5000.0
+    assert store.encoder_speed("m", 128, lambda: calls.append(1) or 1.0) == 5000.0 and calls == [1]  # from disk
+    assert store.encoder_speed("m", 256) is None  # another window length: another speed
+    other = sizing.SpeedStore(tmp_path / "speeds.json", Hardware("cpu", "Other CPU", 8, False))
+    assert other.encoder_speed("m", 128) is None  # another machine measures its own
+    seconds, measured = store.tfidf_seconds("tfidf-logreg", 1_000_000)
+    assert not measured
+    store.record_tfidf("tfidf-logreg", 1_000_000, 4.0)
+    assert store.tfidf_seconds("tfidf-logreg", 2_000_000) == (pytest.approx(8.5), True)
+    assert store.record_correction("full", "m", 30.0, 10.0) == pytest.approx(3.0)
+    assert store.correction("full", "m") == pytest.approx(3.0)
+    (tmp_path / "speeds.json").write_text("{broken")
+    assert store.encoder_speed("m", 128) is None  # unreadable: measured again, not an error
+
+
+def test_fine_tuning_costs_more_than_embeddings_at_the_same_speed():
+    kw = dict(n_train=1000, n_val=200, embed_tokens=100.0, train_tokens=100.0)
+    fe = sizing.transformer_seconds("feature-extraction", 10_000, **kw)
+    partial = sizing.transformer_seconds("partial", 10_000, epochs=3, **kw)
+    full = sizing.transformer_seconds("full", 10_000, epochs=3, **kw)
+    assert fe == pytest.approx(12.0) and fe < partial < full
+    assert sizing.transformer_seconds("feature-extraction", 20_000, **kw) == pytest.approx(fe / 2)
+
+
+def test_tokens_are_counted_by_the_tokenizer_given():
+    class Chars:  # a tokenizer that reads one token per character, as many do for Chinese
+        def __call__(self, texts, **kwargs):
+            return {"input_ids": [[0] + [1] * len(t) + [0] for t in texts]}
+
+    counts = sizing.count_tokens(["这部电影很好看", "ab"], Chars())
+    assert list(counts) == [9, 4]
+    assert len(sizing.count_tokens(["x"] * 1000, Chars(), sample=50)) == 50

@@ -89,7 +89,7 @@ def test_auto_is_the_recommendation_for_every_dataset():
     assert "If you want one strategy: Few-shot" in why
     multi, why = strategies.recommend({"a": 6, "b": 40}, 30, hardware=cpu, multi_label=True, budget_s=90)
     assert multi.strategy == "auto" and multi.multi_label and multi.loss == "bce" and multi.budget_s == 90
-    assert "1.5 min" in why and "few-shot" not in why.lower()
+    assert "1 min 30 s" in why and "few-shot" not in why.lower()
 
 
 def test_single_strategy_advice_follows_data_and_hardware():

@@ -59,6 +59,7 @@ LEGACY_EXTRA = {
     "auto_members": ("auto_members", list),
     "members_dir": ("auto_members_dir", str),
     "keep_members": ("auto_keep_members", bool),
+    "no_extra_rounds": ("auto_extra_rounds", lambda v: not v),
     "baseline_path": ("baseline_path", str),
     "baseline_c": ("baseline_c", float),
     "baseline_epochs": ("baseline_epochs", int),
@@ -101,6 +102,7 @@ class RunConfig:
     auto_members: list[str] | None = None  # try only these candidates (leaderboard keys, e.g. "tfidf-logreg")
     auto_members_dir: str | None = None  # where member folders are built; None: a temporary folder beside the run
     auto_keep_members: bool = False  # keep every finished member's folder (bench/auto.py scores each one)
+    auto_extra_rounds: bool = True  # time left after the plan: more epochs, larger samples, bagged folds
 
     # --- baseline (TF-IDF + a linear model) -----------------------------------
     baseline_model: str = "logreg"  # logreg | nb | svm

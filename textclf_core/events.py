@@ -46,8 +46,9 @@ SCHEMA: dict[str, EventSpec] = {spec.type: spec for spec in (
               ("lr", "examples_per_s", "elapsed_s", "eta_s", "stage", "message"),
               doc="training progress, at most about once a second (epoch and loss may be null)"),
     EventSpec("evaluation", ("step", "epoch", "val_loss", "accuracy", "macro_f1", "confusion_matrix", "classes"),
-              ("candidate", "member"),
-              doc="one pass over the validation rows (confusion_matrix null for multi-label; member: auto's member)"),
+              ("candidate", "member", "kept"),
+              doc="one pass over the validation rows (confusion_matrix null for multi-label; member: auto's member; "
+                  "kept: auto's kept model in words, its figures the run's headline)"),
     EventSpec("progress", ("stage",), ("done", "total", "cached", "examples_per_s", "elapsed_s", "eta_s", "windows",
                                        "member", "progress"),
               doc="a long stage without steps, at most about once a second: done of total texts (embedding, "
@@ -107,10 +108,11 @@ def step(*, step: int, total_steps: int, epoch: float | None, loss: float | None
 
 
 def evaluation(*, step: int, epoch: float, val_loss: float | None, accuracy: float | None, macro_f1: float | None,
-               confusion_matrix: list | None, classes: list, candidate: dict | None = None) -> dict:
+               confusion_matrix: list | None, classes: list, candidate: dict | None = None,
+               member: str | None = None, kept: str | None = None) -> dict:
     return _make("evaluation", dict(step=int(step), epoch=float(epoch), val_loss=val_loss, accuracy=accuracy,
                                     macro_f1=macro_f1, confusion_matrix=confusion_matrix, classes=list(classes)),
-                 dict(candidate=candidate))
+                 dict(candidate=candidate, member=member, kept=kept))
 
 
 def progress(*, stage: str, done: int | None = None, total: int | None = None, cached: int | None = None,
@@ -226,3 +228,82 @@ class Reporter:
         """Same listener and stop flag; every event gets ``fields`` added (e.g. ``stage="embedding"``)."""
         return Reporter(self.emit if self._emit is not None else None, self._should_stop,
                         interval_s=self.interval_s, fields=fields)
+
+
+# --- events in words ------------------------------------------------------------------------------
+def _num(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{float(value):.{digits}f}"
+
+
+def _duration(seconds) -> str:
+    if seconds is None:
+        return "–"
+    seconds = float(seconds)
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def _member_sentence(row: dict) -> str:
+    name, state = row.get("member") or row.get("key") or "a candidate", row.get("state")
+    if state == "running":
+        return f"Auto started {name} (estimated {_duration(row.get('estimate_s'))})."
+    if state in ("done", "stopped early"):
+        text = (f"Auto trained {name} in {_duration(row.get('seconds'))} (estimated {_duration(row.get('estimate_s'))}"
+                f"): validation macro-F1 {_num(row.get('val_macro_f1'))}")
+        return text + (f"; {row['reason']}." if row.get("reason") else ".")
+    return f"Auto {state or 'skipped'} {name}" + (f": {row['reason']}." if row.get("reason") else ".")
+
+
+def describe(event: dict, labels: dict | None = None) -> str:
+    """One plain sentence for an event (the Training page's event log): 'Auto trained TF-IDF + linear SVM in
+    4 s (estimated 3 s): validation macro-F1 0.812.' ``labels`` maps auto member keys to their names."""
+    labels = labels or {}
+    kind = event.get("type")
+    key = event.get("member") if isinstance(event.get("member"), str) else None
+    who = labels.get(key, key)
+    if kind == "started":
+        return (f"Training started: {event.get('n_train', 0):,} training, {event.get('n_val', 0):,} validation and "
+                f"{event.get('n_test', 0):,} test rows, {len(event.get('classes') or [])} classes.")
+    if kind == "step":
+        parts = [event.get("message") or f"Step {event.get('step')} of {event.get('total_steps')}"]
+        if event.get("loss") is not None:
+            parts.append(f"loss {_num(event['loss'])}")
+        if event.get("examples_per_s"):
+            parts.append(f"{float(event['examples_per_s']):,.0f} examples/s")
+        return ", ".join(str(p) for p in parts) + "."
+    if kind == "evaluation":
+        if event.get("kept"):
+            return (f"Kept model ({event['kept']}): validation accuracy {_num(event.get('accuracy'))}, "
+                    f"macro-F1 {_num(event.get('macro_f1'))}.")
+        return (f"Validation{f' of {who}' if who else ''} at step {event.get('step')}: accuracy "
+                f"{_num(event.get('accuracy'))}, macro-F1 {_num(event.get('macro_f1'))}.")
+    if kind == "progress":
+        what = who or event.get("stage") or "work"
+        text = f"Working on {what}"
+        if event.get("total"):
+            text += f": {int(event.get('done') or 0):,} of {int(event['total']):,} texts"
+        if event.get("examples_per_s"):
+            text += f", {float(event['examples_per_s']):,.0f} examples/s"
+        if event.get("eta_s") is not None:
+            text += f", about {_duration(event['eta_s'])} left"
+        return text + "."
+    if kind == "plan":
+        rows = event.get("leaderboard") or []
+        budget = event.get("budget_s")
+        return (f"Auto planned {len(rows)} candidates for a budget of "
+                f"{'no limit' if budget is None else _duration(budget)}: "
+                + ", ".join(str(r.get("member")) for r in rows) + ".")
+    if kind == "member":
+        return _member_sentence(event.get("member") or {})
+    if kind == "ensemble":
+        return str(event.get("summary") or "Auto chose its model.")
+    if kind in FINAL_TYPES:
+        return f"The run {kind}: {event.get('message') or ''}".rstrip(": ") + "."
+    if kind == "cancel_requested":
+        return f"{event.get('by') or 'Someone'} asked to cancel the run."
+    if kind == "review_stage":
+        return f"Label review: {event.get('stage')} ({float(event.get('progress') or 0):.0%} done)."
+    if kind == "review_fold":
+        return f"Label review: fold {event.get('fold')} of {event.get('folds')} done."
+    if kind == "curve_point":
+        return f"Learning curve: {event.get('done')} of {event.get('total')} sizes scored."
+    return f"{kind} event."

@@ -160,6 +160,12 @@ def _member_curves(steps, evals, *, uirevision, title, member_labels) -> go.Figu
                                name=f"{name}: macro-F1", legendgroup=key, line=dict(color=color), xaxis="x2",
                                yaxis="y2"))
     layout = _curves_layout()
+    # Each member's two legend entries take about a row under the charts: the figure grows by a row per
+    # member, so the legend never covers the axes (seen with four members in the auto journey's screenshot).
+    rows = max(1, len(order))
+    layout["legend"] = dict(layout.get("legend", {}), yanchor="top", y=-0.2)
+    layout["margin"] = dict(layout.get("margin", {}), b=50 + 44 * rows)
+    layout["height"] = 330 + 44 * rows
     if title:
         layout["title"] = dict(text=title)
     layout["uirevision"] = uirevision
@@ -205,14 +211,14 @@ def live_training_figures(snapshot, *, min_interval: float = 2.0) -> tuple[go.Fi
         matrix = entry["matrix"] if entry is not None and entry["n_evals"] == n_evals else None
         matrix_known = entry is not None and entry["n_evals"] == n_evals
     if curves is None:
-        labels = member_labels(snapshot.events) if any(e.get("member") for e in snapshot.evaluations) else None
-        curves = training_curves(snapshot.steps, snapshot.evaluations, uirevision=snapshot.job_id,
+        # The kept model's evaluation (auto, at the end) is the headline, not a point on a member's curve.
+        evaluations = [e for e in snapshot.evaluations if not e.get("kept")]
+        labels = member_labels(snapshot.events) if any(e.get("member") for e in evaluations) else None
+        curves = training_curves(snapshot.steps, evaluations, uirevision=snapshot.job_id,
                                  member_labels=labels)
     if not matrix_known:
         matrix = (confusion_matrix(last["confusion_matrix"], last.get("classes") or [],
-                                   title=f"Confusion matrix (validation, step {last.get('step')}"
-                                         + (f", {member_labels(snapshot.events).get(last['member'], last['member'])}"
-                                            if last.get("member") else "") + ")",
+                                   title=matrix_title(last, member_labels(snapshot.events)),
                                    uirevision=snapshot.job_id)
                   if last.get("confusion_matrix") else None)
     with _LIVE_LOCK:
@@ -224,6 +230,19 @@ def live_training_figures(snapshot, *, min_interval: float = 2.0) -> tuple[go.Fi
         while len(_LIVE) > _LIVE_MAX_JOBS:
             _LIVE.popitem(last=False)
     return curves, matrix
+
+
+def matrix_title(evaluation: Mapping, labels: Mapping | None = None) -> str:
+    """The live confusion matrix's title: two short lines (a long one was cut at the figure's right edge), the
+    second saying whose matrix it is: auto's kept model, a member at a step, or the model at a step."""
+    if evaluation.get("kept"):
+        whose = "validation · the model auto kept"
+    elif evaluation.get("member"):
+        name = (labels or {}).get(evaluation["member"], evaluation["member"])
+        whose = f"validation · {name} · step {evaluation.get('step')}"
+    else:
+        whose = f"validation · step {evaluation.get('step')}"
+    return f"Confusion matrix<br><sup>{whose}</sup>"
 
 
 # --- evaluation ---------------------------------------------------------------

@@ -31,8 +31,9 @@ def test_strategy_page_offers_auto_first_with_budget_and_plan(app):
     no_trouble(app)
     assert any("Budget: 1 min" in c.value for c in app.caption)
     candidates = next(m for m in app.multiselect if m.label == "Candidates")
+    static = {"minilm-static"} | ({"mpnet-static"} if "mpnet embeddings" in set(plan["candidate"]) else set())
     assert set(candidates.value) == {"tfidf-logreg", "tfidf-svm", "tfidf-nb", "embeddings-minilm", "partial-minilm",
-                                     "full-minilm"} | ({"embeddings-mpnet"} if "mpnet embeddings" in set(
+                                     "full-minilm"} | static | ({"embeddings-mpnet"} if "mpnet embeddings" in set(
                                          plan["candidate"]) else set())
     candidates.set_value(["tfidf-logreg", "embeddings-minilm"]).run()
     no_trouble(app)
@@ -92,7 +93,8 @@ def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
     upload(app, "reviews.csv", tiny_csv())
     frame = pd.read_csv(io.BytesIO(tiny_csv()))
     config = RunConfig(strategy="auto", model=str(tiny_bert), text_col="review", label_col="sentiment",
-                       budget_s=300, extra={"auto_members": ["tfidf-logreg", f"embeddings-{tiny_bert.name.lower()}"]})
+                       budget_s=300, extra={"auto_members": ["tfidf-logreg", f"embeddings-{tiny_bert.name.lower()}"],
+                                            "no_extra_rounds": True})
     project = app.session_state["dataset"]["project"]  # as the Strategy page submits: the upload's project
     job_id = job_manager().submit(config, frame, run_meta={"project": project})
     snap = job_manager().wait(job_id, timeout=240)
@@ -101,17 +103,33 @@ def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
     app.switch_page("app_pages/training.py").run()
     no_trouble(app)
     assert any(s.value == "Auto leaderboard" for s in app.subheader)
-    board = next(d.value for d in app.dataframe if "ensemble weight" in d.value.columns)
+    board = next(d.value for d in app.dataframe if "est. at start" in d.value.columns)
     assert set(board["member"]) == {"TF-IDF + logistic regression", f"{tiny_bert.name} embeddings"}
-    assert board["ensemble weight"].sum() == 1.0 or abs(board["ensemble weight"].sum() - 1.0) < 1e-3
+    weights = pd.to_numeric(board["weight"].replace("", "0"))
+    assert abs(weights.sum() - 1.0) < 1e-2
+    assert not board.isin(["None", "nan"]).any().any()  # blank cells, never "None"
+    assert {"planned", "est. at start", "took", "rows"} <= set(board.columns)
     summary = [i.value for i in app.info if "validation" in i.value]
     assert summary
+    # The headline is the kept model's validation macro-F1, not the last member's.
+    info = job_manager().snapshot(job_id)
+    kept = info.last_evaluation
+    assert kept.get("kept")
+    headline = next(m for m in app.metric if m.label.startswith("Validation macro-F1"))
+    assert headline.label == "Validation macro-F1, kept model"
+    from textclf_core.store.runs import RunStore
+
+    chosen = RunStore().get(snap.run_id).read_json("eval.json")["auto"]["validation"]["macro_f1"]
+    assert abs(kept["macro_f1"] - chosen) < 1e-9
+    assert any(c.value.startswith(f"Kept: {kept['kept']}") for c in app.caption)
     app.switch_page("app_pages/evaluation.py").run()
     no_trouble(app)
     assert app.session_state["eval_run"] == snap.run_id
     assert any(s.value == "Auto leaderboard" for s in app.subheader)
     assert any(summary[0] == i.value for i in app.info)
     assert any("stands in for the ensemble" in c.value for c in app.caption)
+    model_line = next(m.value for m in app.markdown if m.value.startswith("**Model:**"))
+    assert kept["kept"].split(" (")[0] in model_line and "max length" not in model_line
 
 
 def test_track_toggle_follows_the_servers_tracking_uri(app, monkeypatch):

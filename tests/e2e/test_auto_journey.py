@@ -71,7 +71,17 @@ def test_auto_members_finish_live_and_the_choice_is_explained(app_server, browse
     seen: list[int] = []
     deadline = time.time() + 150
     shot_live = False
+    speeds: list[tuple[str, str]] = []  # (Examples / s, Time left) as the page showed them while running
     while not page.get_by_text("State: finished").count():
+        if page.get_by_text("State: running").count():
+            try:
+                values = page.locator('[data-testid="stMetricValue"]').all_inner_texts()
+                if len(values) >= 3:
+                    speeds.append((values[1], values[2]))
+                    if values[1] != "–" and values[2] != "–" and not any(s[0] != "–" for s in speeds[:-1]):
+                        shot(page, "auto-2b-training-speed")
+            except Exception:  # noqa: BLE001 - the fragment redrew it between the two calls
+                pass
         assert time.time() < deadline, "auto did not finish within its 1 min budget and the test's margin"
         assert not page.get_by_text("State: failed").count(), page.locator('[data-testid="stAlert"]').all_inner_texts()
         caption = page.get_by_text(re.compile(r"\d+ of \d+ candidates trained so far"))
@@ -90,9 +100,12 @@ def test_auto_members_finish_live_and_the_choice_is_explained(app_server, browse
     # shown the board between them; only then is the live sighting not required.
     (run_dir,) = [p for p in (home / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")]
     log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    members = [e for e in log if e["type"] == "member" and e["member"].get("state") == "done"]
+    members = [e for e in log if e["type"] == "member" and e["member"].get("state") == "done"
+               and not e["member"].get("round")]
     final = next(e for e in log if e["type"] == "finished")
     assert len(members) == 2 and all(m["time"] <= final["time"] for m in members), [e["type"] for e in log]
+    # Speed and time left were on the page while members ran (both, at the same poll).
+    assert any(rate != "–" and left != "–" for rate, left in speeds), speeds
     if final["time"] - members[0]["time"] > 5:
         assert any(n >= 1 for n in seen), f"no member was seen finishing before the run ended: {seen}"
     page.get_by_role("heading", name="Auto leaderboard").wait_for()
@@ -104,13 +117,17 @@ def test_auto_members_finish_live_and_the_choice_is_explained(app_server, browse
     assert all(": " in t for t in legend), legend
     assert page.get_by_text(re.compile(r"candidates trained so far · budget 1 min")).count() or \
         page.get_by_text(re.compile(r"( alone: .+ on validation|over the best single model)")).count()
+    # The headline and the matrix are the kept model's (its title is whole, not cut at the edge).
+    page.get_by_text("Validation macro-F1, kept model").wait_for()
+    titles = page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")
+    assert any("Confusion matrix" in t and "the model auto kept" in t for t in titles), titles
     shot(page, "auto-3-training-finished")
 
     goto(page, "Evaluation")
     page.get_by_role("heading", name="Auto leaderboard").wait_for(timeout=60_000)
     chosen = page.get_by_text(re.compile(r"( alone: .+ on validation|Ensemble of .+ over the best single model)"))
     chosen.first.wait_for()
-    board = page.locator('[data-testid="stDataFrame"]').filter(has_text="ensemble weight")
+    board = page.locator('[data-testid="stDataFrame"]').filter(has_text="est. at start")
     assert board.count() >= 1
     page.get_by_text("stands in for the ensemble").wait_for()
     no_exception(page)

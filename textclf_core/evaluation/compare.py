@@ -185,3 +185,48 @@ def compare_runs(run_a, run_b) -> Comparison:
     classes = (run_a.read_json("eval.json", default={}) or {}).get("classes")
     name_a, name_b = "A", "B"
     return compare_predictions(pa, pb, name_a=name_a, name_b=name_b, classes=classes)
+
+
+# --- a run's model, in words -------------------------------------------------------------------------
+BASELINE_WORDS = {"logreg": "logistic regression", "svm": "linear SVM", "nb": "naive Bayes"}
+
+
+def describe_config(config: dict) -> str:
+    """One model's settings in words: 'TF-IDF + linear SVM', 'all-MiniLM-L6-v2 embeddings + logistic head
+    (max length 128)', 'all-MiniLM-L6-v2 fine-tuned (full, max length 128)'."""
+    from pathlib import PurePath
+
+    strategy = config.get("strategy") or "baseline"
+    if strategy == "baseline":
+        return f"TF-IDF + {BASELINE_WORDS.get(config.get('baseline_model') or 'logreg', 'a linear model')}"
+    model = PurePath(str(config.get("model") or "?")).name
+    length = f"max length {config.get('max_length')}" if config.get("max_length") else ""
+    if strategy == "feature-extraction":
+        return f"{model} embeddings + {config.get('head') or 'logreg'} head" + (f" ({length})" if length else "")
+    if strategy == "fewshot":
+        return f"{model} few-shot" + (f" ({length})" if length else "")
+    what = {"partial": f"top {config.get('layers') or 2} layers", "lora": "LoRA", "full": "full"}.get(strategy, strategy)
+    return f"{model} fine-tuned ({what}{', ' + length if length else ''})"
+
+
+def describe_model(run) -> str:
+    """The model a run kept, in words, read from its model folder: for an auto run the members that carry
+    weight ('TF-IDF + logistic regression' when one was kept alone; 'Ensemble of A (0.70) and B (0.30)'),
+    never the default encoder its settings name; for other runs its own settings. '' without a model."""
+    from textclf_core.store import model_folder
+    from textclf_core.errors import ModelLoadError
+
+    try:
+        info = model_folder.read_info(run.model_dir)
+    except (ModelLoadError, OSError, AttributeError):
+        return describe_config(run.read_json("config.json", default={}) or {}) if hasattr(run, "read_json") else ""
+    if info.kind == "ensemble":
+        members = sorted((m for m in info.extra.get("members", []) if float(m.get("weight", 0)) > 0),
+                         key=lambda m: -float(m.get("weight", 0)))
+        names = [str(m.get("label") or m.get("key")) for m in members]
+        if len(names) == 1:
+            return f"{names[0]} (auto kept one model)"
+        parts = [f"{n} ({float(m['weight']):.2f})" for n, m in zip(names, members)]
+        return "Ensemble of " + ", ".join(parts[:-1]) + " and " + parts[-1] if parts else "Ensemble"
+    config = info.extra.get("config") or (run.read_json("config.json", default={}) if hasattr(run, "read_json") else {})
+    return describe_config(config or {})

@@ -84,20 +84,29 @@ class TransformerPredictor(_Base):
     def logits(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
         import torch
 
-        from textclf_core.engine.encoders import pad_batch, pool_windows, sorted_batches, tokenize_windows
+        from textclf_core.engine.encoders import (
+            encoder_batch_size,
+            pad_batch,
+            pool_windows,
+            sorted_batches,
+            to_device,
+            tokenize_windows,
+        )
 
         ids, owner = tokenize_windows(self.tokenizer, texts, self.max_length, self.windows)
         out = np.zeros((len(ids), len(self.classes)), dtype=np.float32)
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
         device = self.hardware.device
+        # On a CUDA GPU: batches as large as its memory allows (features.encoder_batch_size), same rule as embed.
+        hidden = int(getattr(getattr(self.model, "config", None), "hidden_size", 0) or 768)
+        batch_size = encoder_batch_size(self.hardware, batch_size, self.max_length, hidden)
         # Short texts in fuller batches (measured: ~3% more texts/s on 4,000 movie reviews, 2 cores).
         for batch in sorted_batches([len(s) for s in ids], batch_size, max_tokens=batch_size * 64):
             if should_stop is not None and should_stop():
                 from textclf_core.errors import CancelledError
 
                 raise CancelledError("prediction cancelled")
-            inputs = {k: v.to(device) for k, v in
-                      pad_batch([ids[j] for j in batch], self.tokenizer.pad_token_id, left).items()}
+            inputs = to_device(pad_batch([ids[j] for j in batch], self.tokenizer.pad_token_id, left), device)
             with torch.inference_mode(), torch.autocast(device if device != "mps" else "cpu",
                                                         dtype=self.amp or torch.float32,
                                                         enabled=self.amp is not None):

@@ -23,13 +23,14 @@ import numpy as np
 from textclf_core.store import model_folder
 from textclf_core.errors import ModelLoadError, TextclfError
 from textclf_core.store.model_folder import PredictorBase
+from textclf_core.store.runs import resolve_model
 
 FORMATS = ("zip", "onnx", "int8")
 ONNX_OPSET = 17
 
 
 def _transformer_dir(run_or_dir) -> tuple[Path, dict]:
-    model_dir, _ = model_folder.resolve(run_or_dir)
+    model_dir, _ = resolve_model(run_or_dir)
     if not model_folder.has_info(model_dir):
         raise ModelLoadError(f"{model_dir} holds no saved model", hint="Train the run again or pick another run")
     info = model_folder.read_info(model_dir).to_dict()

@@ -541,6 +541,9 @@ class JobManager:
                 if event.get("epoch") is not None:
                     job.epoch = float(event["epoch"])
             elif kind == "progress":  # free-form progress from stages without steps (e.g. embedding)
+                for name in ("examples_per_s", "eta_s"):  # speed and time left (auto: every member)
+                    if event.get(name) is not None:
+                        setattr(job, name, float(event[name]))
                 if event.get("progress") is not None:
                     job.progress = max(job.progress, min(1.0, float(event["progress"])))
                 elif event.get("total") and job.total_steps is None:  # the stage is the whole job's work

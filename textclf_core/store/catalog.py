@@ -64,6 +64,14 @@ CATALOG: list[ModelInfo] = [
               "Strong accuracy for its size (44M backbone + large vocabulary); slower per token than BERT on CPU."),
     ModelInfo("xlm-roberta-base", "xlm-roberta-base", 278, "slow", "100 languages",
               "Multilingual RoBERTa: pick it when texts are not in English or mix languages."),
+    # Static tables distilled from the bundled encoders on first use (static_embeddings.py); feature
+    # extraction only. hub_id is the key itself: resolve() hands it back and features.embed reads the table.
+    ModelInfo("minilm-static", "minilm-static", 7.8, "instant", "English",
+              "A word-piece table distilled offline from all-MiniLM-L6-v2 (model2vec's recipe, 256 dimensions): "
+              "thousands of texts a second on a CPU, between TF-IDF and MiniLM in accuracy; feature extraction only."),
+    ModelInfo("mpnet-static", "mpnet-static", 7.8, "instant", "English",
+              "The same kind of table distilled from all-mpnet-base-v2 (needs the mpnet packages; the first use "
+              "takes a few minutes); feature extraction only."),
 ]
 
 # Hub ids the bundled copy stands in for (so a typed hub id works offline too).

@@ -125,22 +125,6 @@ def record_language(folder: str | Path, texts) -> dict | None:
     return profile
 
 
-# --- a run or a folder ----------------------------------------------------------------------
-
-def resolve(run_or_dir) -> tuple[Path, Any]:
-    """``(model folder, run or None)`` for a :class:`Run`, a run id, a run folder or a model folder.
-
-    A run holds a model folder, so the run store sits above this module and owns the lookup
-    (:func:`textclf_core.store.runs.resolve_model`); it is named here by ``"module:attribute"`` like the
-    kinds' loaders, so this module imports nothing of the run store.
-    """
-    module, _, attribute = _RESOLVE_RUN.partition(":")
-    return getattr(importlib.import_module(module), attribute)(run_or_dir)
-
-
-_RESOLVE_RUN = "textclf_core.store.runs:resolve_model"
-
-
 # --- what every kind offers ------------------------------------------------------------------
 
 @runtime_checkable

@@ -769,7 +769,7 @@ class RunStore:
 
 def resolve_model(run_or_dir) -> tuple[Path, Run | None]:
     """``(model folder, run or None)`` for a :class:`Run`, a run id, a run folder or a model folder
-    (what :func:`textclf_core.store.model_folder.resolve` answers)."""
+    (the one lookup: prediction, exports and the REST server call it)."""
     if isinstance(run_or_dir, Run):
         return run_or_dir.model_dir, run_or_dir
     path = Path(str(run_or_dir)).expanduser()

@@ -261,7 +261,8 @@ def estimate(config: RunConfig, n_train: int, hardware=None, avg_tokens: float =
     shape = _shape_from_config(config.model)
     params = int(shape["params"])
     layers, hidden = shape["layers"], shape["hidden"]
-    encoder_params = params - shape["vocab"] * hidden
+    # A static table (minilm-static) is all embedding and no encoder: nothing to run per token (never < 0).
+    encoder_params = max(0, params - shape["vocab"] * hidden)
     tokens = max(1.0, float(min(avg_tokens, config.max_length)))
     n_val = int(n_train * 0.12) if n_val is None else n_val
     trains = get_strategy(config.strategy).trains

@@ -2,15 +2,22 @@
 
 How it decides (measuring, not guessing):
 
-1. **Plan.** Candidates, cheapest first: TF-IDF with logistic regression and with a linear SVM,
-   frozen embeddings + a logistic head for every available encoder (MiniLM, and the bundled mpnet),
-   few-shot tuning when the smallest class is tiny, partial and (on a GPU or small data) full
-   fine-tuning. Each gets an estimated time (:func:`textclf_core.strategies.advice.estimate`, TF-IDF from
-   a measured rate), refined from the measured speed of the members already trained.
-2. **Members.** Each is trained by the strategy's own fit (``baseline.train_baseline``,
-   ``training.fit``, ``fewshot.fit``) on the same split and scored on the same validation rows. A
-   member whose estimate no longer fits the time left is skipped, with the reason; one that would
-   overrun is stopped through ``should_stop`` and keeps its best checkpoint so far.
+1. **Plan.** Candidates, cheapest first: TF-IDF with logistic regression, a linear SVM and naive Bayes, the
+   static-embedding members (distilled tables, when installed), frozen embeddings + a logistic head for every
+   available encoder (MiniLM, and the bundled mpnet), few-shot tuning when the smallest class is tiny, partial
+   and (on a GPU or small data) full fine-tuning. Each gets an estimated time from THIS machine's measured
+   speeds (``sizing.SpeedStore``: the encoder's tokens/s measured by a short timed ``features.embed`` on the
+   data's own texts on first use, TF-IDF characters/s and each strategy's actual/estimated factor from earlier
+   members, cached under the model cache root by model + machine), with tokens counted by each model's own
+   tokenizer on a sample. Members a language check rules out (``DataStats.unreadable``) are skipped with why.
+2. **Members.** Each is trained by the strategy's own fit (``baseline.train_baseline``, ``training.fit``,
+   ``fewshot.fit``) on the same split and scored on the same validation rows. After each, the estimates of the
+   members after it are refreshed from its measured time (the leaderboard keeps the plan's estimate and the one
+   at the start). A member whose estimate no longer fits trains on a stratified sample of the training rows (or
+   the first window only) that fits, and says so; one too small to be worth it is skipped, with which estimate
+   changed since the plan. One that would overrun is stopped through ``should_stop`` and keeps its best
+   checkpoint. Time left after the plan goes to extra rounds (more epochs of the best fine-tuned member, larger
+   samples, bagged folds of the best TF-IDF member) while the validation score improves.
 3. **Ensemble.** Per-member temperature scaling, then greedy forward selection with replacement
    over member probabilities (Caruana et al. 2004, as AutoGluon does), minimising validation log
    loss. If the blend is not better than the best single member on the run's metric (validation),
@@ -55,7 +62,6 @@ BUDGET_CHOICES: dict[str, float | str] = {"1 min": 60.0, "3 min": 180.0, "10 min
 ROUNDS = 25  # greedy selection rounds (AutoGluon's default is 25 too)
 RESERVE_SHARE = 0.05  # of the budget, kept for saving and the final test scoring
 LOAD_SECONDS = {"feature-extraction": 3.0, "partial": 4.0, "full": 4.0, "lora": 5.0, "fewshot": 5.0}
-WORDS_TO_TOKENS = 1.3  # word-piece tokens per whitespace word (English), for plans without a tokenizer
 MAX_WINDOWS = 8
 
 
@@ -86,11 +92,14 @@ def parse_budget(text) -> float | str | None:
 # --- plan -------------------------------------------------------------------------------------------
 @dataclass
 class Member:
-    """One candidate and, once tried, its leaderboard row."""
+    """One candidate and, once tried, its leaderboard row.
+
+    Two estimates: ``plan_estimate_s`` is the plan's (fixed once planned), ``estimate_s`` the one it had when it
+    started (refreshed from the measured time of the members before it), so a row shows how far each was off."""
 
     key: str
     label: str
-    family: str  # "tfidf" or "transformer": speed refinements apply within a family
+    family: str  # "tfidf", "static" or "transformer": speed refinements apply within a family
     config: dict
     estimate_s: float
     passes: float = 1.0  # forward passes over the training rows (for the test-scoring reserve)
@@ -104,13 +113,27 @@ class Member:
     weight: float = 0.0
     temperature: float | None = None
     kind: str | None = None
+    plan_estimate_s: float | None = None  # the plan's estimate
+    plan_fits: bool | None = None  # the plan said it fits the budget (after the members before it)
+    sample_rows: int | None = None  # trained on a stratified sample of this many training rows
+    extra_round: int = 0  # 0: planned; 1, 2, ...: an extra round after the plan (time was left)
+    source: str | None = None  # extra rounds: the member it continues or resamples
+    calibrated: bool = False  # the estimate comes from this machine's measured speeds (not the prior)
+    choice_s: float = 0.0  # part of the estimate that is features.embed's one-off choice of backend
+
+    def __post_init__(self):
+        if self.plan_estimate_s is None:
+            self.plan_estimate_s = self.estimate_s
 
     def row(self) -> dict:
+        def r(x):
+            return None if x is None else round(float(x), 1)
+
         return {"member": self.label, "key": self.key, "strategy": self.config.get("strategy"),
-                "state": self.state, "reason": self.reason, "estimate_s": round(self.estimate_s, 1),
-                "seconds": None if self.seconds is None else round(self.seconds, 1),
-                "val_accuracy": self.val_accuracy, "val_macro_f1": self.val_macro_f1,
-                "weight": round(self.weight, 3), "temperature": self.temperature}
+                "state": self.state, "reason": self.reason, "plan_estimate_s": r(self.plan_estimate_s),
+                "estimate_s": r(self.estimate_s), "seconds": r(self.seconds), "val_accuracy": self.val_accuracy,
+                "val_macro_f1": self.val_macro_f1, "weight": round(self.weight, 3), "temperature": self.temperature,
+                "sample_rows": self.sample_rows, "round": self.extra_round}
 
 
 @dataclass
@@ -120,37 +143,75 @@ class DataStats:
     n_test: int
     class_counts: dict
     multi_label: bool
-    mean_tokens: float
+    mean_tokens: float  # counted by the encoder's own tokenizer on a sample of the training texts
     long_share: float  # share of texts longer than the embedding window
     n_long: int
     mean_windows: float
+    n_chars: int = 0  # characters of the training texts (TF-IDF's cost)
+    unreadable: dict = field(default_factory=dict)  # model key -> why it cannot read this data (language)
+    sample: list = field(default_factory=list, repr=False)  # the texts the tokens were counted on (not saved)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "sample"}
+
+
+_TOKENIZERS: dict = {}
+
+
+def tokenizer_for(model: str):
+    """The model's own tokenizer, loaded once per process (for counting tokens)."""
+    if model not in _TOKENIZERS:
+        from textclf_core.store import catalog as models
+
+        with models.quiet_transformers():
+            _TOKENIZERS[model] = models.load_tokenizer(model)
+    return _TOKENIZERS[model]
+
+
+def token_lengths(texts, model: str = DEFAULT_MODEL) -> np.ndarray:
+    """Token counts of a sample of ``texts`` by ``model``'s tokenizer (sizing.count_tokens). A model without a
+    tokenizer of its own to load here (a static table keyed by the encoder it was distilled from) is counted
+    with the bundled encoder's."""
+    from . import sizing
+
+    try:
+        tokenizer = tokenizer_for(model)
+    except ModelLoadError:
+        tokenizer = tokenizer_for(DEFAULT_MODEL)
+    return sizing.count_tokens(texts, tokenizer)
 
 
 def data_stats(train_texts, n_val: int, n_test: int, class_counts: dict, multi_label: bool,
-               hardware=None) -> DataStats:
+               hardware=None, *, model: str = DEFAULT_MODEL, unreadable: dict | None = None) -> DataStats:
+    """What the plan needs of the training texts; tokens are counted with ``model``'s tokenizer on a sample."""
+    from . import sizing
     from textclf_core.engine.encoders import count_windows
 
-    words = np.array([len(str(t).split()) for t in train_texts], dtype=float)
-    tokens = words * WORDS_TO_TOKENS + 2
-    max_length = window_length(float(tokens.mean()) if len(tokens) else 0.0, hardware)
+    texts = [str(t) for t in train_texts]
+    rng = np.random.default_rng(0)
+    sample = texts if len(texts) <= sizing.TOKEN_SAMPLE else \
+        [texts[i] for i in np.sort(rng.choice(len(texts), sizing.TOKEN_SAMPLE, replace=False))]
+    tokens = token_lengths(sample, model).astype(float)
+    mean = float(tokens.mean()) if len(tokens) else 0.0
+    max_length = window_length(mean, hardware)
     windows = count_windows(tokens, max_length, MAX_WINDOWS)
-    return DataStats(len(train_texts), int(n_val), int(n_test), {str(k): int(v) for k, v in class_counts.items()},
-                     bool(multi_label), float(tokens.mean()) if len(tokens) else 0.0,
-                     float((tokens > max_length).mean()) if len(tokens) else 0.0, int((tokens > max_length).sum()),
-                     float(windows.mean()) if len(windows) else 1.0)
+    long_share = float((tokens > max_length).mean()) if len(tokens) else 0.0
+    return DataStats(len(texts), int(n_val), int(n_test), {str(k): int(v) for k, v in class_counts.items()},
+                     bool(multi_label), mean, long_share, int(round(long_share * len(texts))),
+                     float(windows.mean()) if len(windows) else 1.0, sum(len(t) for t in texts),
+                     dict(unreadable or {}), sample)
 
 
-def stats_for(train_df, n_val: int, n_test: int, label_space: LabelSpace, hardware=None) -> DataStats:
+def stats_for(train_df, n_val: int, n_test: int, label_space: LabelSpace, hardware=None, *,
+              model: str = DEFAULT_MODEL, unreadable: dict | None = None) -> DataStats:
     """:func:`data_stats` of the training rows of a prepared split."""
     if label_space.multi_label:
         y = label_space.encode(train_df["label"].tolist())
         counts = {c: int(y[:, j].sum()) for j, c in enumerate(label_space.classes)}
     else:
         counts = {str(k): int(v) for k, v in train_df["label"].value_counts().items()}
-    return data_stats(train_df["text"].tolist(), n_val, n_test, counts, label_space.multi_label, hardware)
+    return data_stats(train_df["text"].tolist(), n_val, n_test, counts, label_space.multi_label, hardware,
+                      model=model, unreadable=unreadable)
 
 
 def window_length(mean_tokens: float, hardware=None) -> int:
@@ -160,6 +221,52 @@ def window_length(mean_tokens: float, hardware=None) -> int:
         if mean_tokens <= length * 0.85 or length >= limit:
             return length
     return limit
+
+
+# The static-embedding members (helper A1's distilled model2vec encoders, run by strategy feature-extraction):
+# planned between TF-IDF and the transformers. (catalog key, short name, the encoder it is distilled from).
+STATIC_MEMBERS = (("minilm-static", "MiniLM static"), ("mpnet-static", "mpnet static"))
+# Distilling a static table happens once per machine, on first use, inside the member that first needs it:
+# MiniLM's took 137 s on the loaded 2-core bench machine (its static.json); mpnet is ~5x MiniLM per token.
+DISTILL_SECONDS = {"minilm-static": 140.0, "mpnet-static": 700.0}
+# features.embed chooses the fastest encoder backend for (model, max length) on this machine once, on its first
+# call with enough texts, inside the member that makes that call: ~90 s measured for MiniLM at max length 64 on
+# the loaded bench machine (the member that paid it overran its deadline, the choice not being stoppable).
+BACKEND_CHOICE_SECONDS = 90.0
+STATIC_TOKENS_PER_S = 100_000.0  # prior for a static table (a lookup and a mean); measured here: 135k
+
+
+def backend_unchosen(model: str, max_length: int, hardware=None, *, n_texts: int | None = None) -> bool:
+    """Whether features.embed will first measure its backends for this (model, max length) here (CPU, several
+    candidates, no record yet, ``n_texts`` enough to make it measure): a one-off cost the first member of that
+    encoder pays."""
+    if distilled(model) is not None or (hardware is not None and getattr(hardware, "is_gpu", False)):
+        return False
+    from textclf_core.engine import encoders as features
+
+    if not hasattr(features, "backend_choice"):
+        return False
+    if n_texts is not None and n_texts < int(getattr(features, "CALIBRATE_MIN_TEXTS", 256)):
+        return False
+    try:
+        from textclf_core import hardware as hw_module
+
+        hw = hardware if hardware is not None else hw_module.detect()
+        return len(features.backend_candidates(hw)) > 1 and features.backend_choice(
+            model, max_length=int(max_length), calibrate=False) is None
+    except Exception:  # noqa: BLE001 - an unknown model: its member reports its own error
+        return False
+
+
+def distilled(model: str) -> bool | None:
+    """Whether the static table ``model`` is distilled on this machine; None when it is not a static key."""
+    if str(model) not in DISTILL_SECONDS:
+        return None
+    try:
+        from textclf_core.engine import static as static_embeddings
+    except ImportError:  # a tree without static embeddings
+        return False
+    return (static_embeddings.static_dir(str(model)) / static_embeddings.INFO_FILE).is_file()
 
 
 def encoders_for(config: RunConfig) -> list[tuple[str, str]]:
@@ -177,77 +284,243 @@ def encoders_for(config: RunConfig) -> list[tuple[str, str]]:
     return out
 
 
-def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[tuple[str, str]] | None = None
-         ) -> list[Member]:
-    """The candidates for this data and machine, cheapest first, with estimated seconds each."""
-    from . import sizing
-    from textclf_core.strategies import advice as strategies
+@dataclass
+class Speeds:
+    """The speeds a plan uses: the store of this machine's measurements, and how to measure what is missing
+    (``measure(model, max_length) -> tokens/s``, or None on pages: stored speeds or the prior only)."""
 
-    encoders = encoders_for(config) if encoders is None else encoders
+    store: object = None  # sizing.SpeedStore
+    measure: Callable | None = None
+    measured: dict = field(default_factory=dict)  # model -> "measured here" | "stored" | "prior"
+    session: dict = field(default_factory=dict)  # (model, max length) -> tokens/s found in this run
+    probed: list = field(default_factory=list)  # (model, tokens/s) of the encoders measured in this run
+
+    def tokens_per_s(self, model: str, max_length: int, hardware=None) -> float:
+        """Tokens/s of ``model`` here: this run's, the store's, measured now (the first transformer encoder of a
+        plan only: probing every encoder cost most of a short budget on the loaded bench machine), else scaled
+        from one measured here by parameter count, else the prior."""
+        from textclf_core.store import catalog as models
+        from . import sizing
+
+        rate = self.session.get((model, max_length))
+        if rate is None and distilled(model) is False:  # measuring it would distil it: minutes, not a probe
+            self.measured[model] = "prior (not distilled yet)"
+            return STATIC_TOKENS_PER_S
+        # Only catalog models' speeds are kept on disk: a local folder may be replaced by another model of the
+        # same name (and tests' throwaway folders would pile up); those are measured once per run.
+        kept = self.store is not None and models.catalog_entry(model) is not None
+        if rate is None and kept:
+            rate = self.store.encoder_speed(model, max_length)
+            if rate is not None:
+                self.measured.setdefault(model, "stored")
+        static = distilled(model) is not None
+        if rate is None and self.measure is not None and (static or not self.probed):
+            rate = self.probe(model, max_length, kept)
+        if rate is None and self.probed and not static:
+            ref, ref_rate = self.probed[0]
+            rate = ref_rate * _params(ref) / _params(model)
+            self.measured[model] = f"scaled from {ref}"
+        if rate:
+            self.session[(model, max_length)] = rate
+            return float(rate)
+        self.measured[model] = "prior"
+        if hardware is not None and getattr(hardware, "is_gpu", False):
+            base = sizing.GPU_ROWS_PER_S["feature-extraction"]
+        else:
+            base = sizing.SPEEDS["feature-extraction"].rows_per_s * sizing.cores(hardware) / sizing.REFERENCE_CORES
+        return base * sizing.REFERENCE_TOKENS * _params(models.BUNDLED_KEY) / _params(model)
+
+    def probe(self, model: str, max_length: int, kept: bool) -> float | None:
+        """Measure ``model`` now (and keep it on disk for a catalog model); None when the probe fails."""
+        try:
+            rate = float(self.measure(model, max_length))
+        except Exception:  # noqa: BLE001 - no measurement: scaled or prior, said in the plan's stats
+            return None
+        if kept:
+            self.store.encoder_speed(model, max_length, lambda: rate)
+        self.measured[model] = "measured here"
+        if distilled(model) is None:
+            self.probed.append((model, rate))
+        self.session[(model, max_length)] = rate
+        return rate
+
+    def guessed(self, model: str) -> bool:
+        return str(self.measured.get(model, "")).startswith(("scaled", "prior"))
+
+
+def models_catalog_has(model: str) -> bool:
+    from textclf_core.store import catalog as models
+
+    return models.catalog_entry(model) is not None
+
+
+def _params(model: str) -> float:
+    from textclf_core.store import catalog as models
+
+    entry = models.catalog_entry(model)
+    return max(1.0, entry.params_m if entry else 110.0)
+
+
+def _member_seconds(cfg: RunConfig, stats: DataStats, hardware, speeds: Speeds, key: str) -> tuple[float, bool]:
+    """(seconds one candidate should take here, whether from this machine's measured speeds); sizing owns the
+    formulas and the stored speeds."""
+    from . import sizing
+    from textclf_core.engine.encoders import count_windows
+
+    if cfg.strategy == "baseline":
+        n_chars = int(stats.n_chars * (stats.n_train + stats.n_val) / max(1, stats.n_train))
+        if speeds.store is not None:
+            return speeds.store.tfidf_seconds(key, n_chars)
+        return 0.5 + n_chars / sizing.TFIDF_CHARS_PER_S, False
+    lengths = token_lengths(stats.sample, cfg.model).astype(float) if stats.sample else \
+        np.full(1, stats.mean_tokens)
+    n_win = count_windows(lengths, cfg.max_length, cfg.windows)
+    embed_tokens = float(np.where(n_win > 1, n_win * cfg.max_length, np.minimum(lengths, cfg.max_length)).mean())
+    train_tokens = float(np.minimum(lengths, cfg.max_length).mean())
+    rate = speeds.tokens_per_s(cfg.model, cfg.max_length, hardware)
+    pairs = min(int(cfg.fewshot_max_pairs or 1000), 20 * stats.n_train) if cfg.strategy == "fewshot" else 0
+    seconds = sizing.transformer_seconds(cfg.strategy, rate, n_train=stats.n_train, n_val=stats.n_val,
+                                         embed_tokens=embed_tokens, train_tokens=train_tokens,
+                                         epochs=1 if cfg.strategy == "feature-extraction" else cfg.epochs,
+                                         evals_per_epoch=cfg.evals_per_epoch or 1, pairs=pairs)
+    if speeds.store is not None:
+        seconds *= speeds.store.correction(cfg.strategy, str(cfg.model))
+    return seconds + 2.0, not speeds.guessed(cfg.model)  # + the head on cached vectors, saving
+
+
+def _candidates(config: RunConfig, stats: DataStats, hardware, encoders) -> list[tuple]:
+    """(key, label, family, passes, settings) of every candidate for this data, before estimates."""
+    from textclf_core.store import catalog as models
+    from . import advice as strategies
+
     gpu = hardware is not None and getattr(hardware, "is_gpu", False)
     counts = stats.class_counts
     smallest = min(counts.values()) if counts else 0
-    imbalanced = bool(counts) and max(counts.values()) > 4 * max(1, smallest)
-    loss = "bce" if stats.multi_label else ("weighted" if imbalanced else "ce")
     max_length = window_length(stats.mean_tokens, hardware)
     windows = MAX_WINDOWS if stats.long_share > 0 else 1
-    base = {k: v for k, v in config.to_dict().items() if k not in ("strategy", "name", "budget_s")}
-    base.update(loss=loss, multi_label=stats.multi_label or None)
-    members: list[Member] = []
-    n_rows = stats.n_train + stats.n_val
-
-    def add(key, label, family, passes, **settings):
-        cfg = RunConfig.from_dict({**base, **settings})
-        load = LOAD_SECONDS.get(cfg.strategy, 3.0) if cfg.strategy != "baseline" else 1.0
-        if cfg.strategy == "baseline":  # sizing knows the rows, the text length and the large-data path
-            seconds = load + sizing.estimate("baseline", n_rows, stats.mean_tokens, hardware, config=cfg) * (
-                {"svm": 1.5, "nb": 0.8}.get(cfg.baseline_model, 1.0))
-        else:
-            # Windows multiply the frozen passes; fine-tuning trains on the first window only.
-            tokens = min(stats.mean_tokens, cfg.max_length)
-            est = strategies.estimate(cfg, stats.n_train, hardware, tokens, n_val=stats.n_val)
-            epochs = 1 if cfg.strategy in ("feature-extraction", "fewshot") else cfg.epochs
-            seconds = load + est.seconds_per_epoch * epochs * (
-                stats.mean_windows if cfg.windows > 1 and cfg.strategy == "feature-extraction" else 1.0)
-        members.append(Member(key, label, family, cfg.to_dict(), float(seconds), passes, load_s=load))
-
-    add("tfidf-logreg", "TF-IDF + logistic regression", "tfidf", 1, strategy="baseline", baseline_model="logreg")
-    add("tfidf-svm", "TF-IDF + linear SVM", "tfidf", 1, strategy="baseline", baseline_model="svm")
-    add("tfidf-nb", "TF-IDF + naive Bayes", "tfidf", 1, strategy="baseline", baseline_model="nb")
+    out = [("tfidf-logreg", "TF-IDF + logistic regression", "tfidf", 1, dict(strategy="baseline", baseline_model="logreg")),
+           ("tfidf-svm", "TF-IDF + linear SVM", "tfidf", 1, dict(strategy="baseline", baseline_model="svm")),
+           ("tfidf-nb", "TF-IDF + naive Bayes", "tfidf", 1, dict(strategy="baseline", baseline_model="nb"))]
+    fe = dict(strategy="feature-extraction", head="logreg", epochs=1, batch_size=64, max_length=max_length,
+              windows=windows)
+    if config.model == DEFAULT_MODEL:
+        names = {"minilm-static": "MiniLM", "mpnet-static": "mpnet"}
+        for key, label in STATIC_MEMBERS:
+            if key == "mpnet-static" and not models.mpnet_available():
+                continue
+            out.append((key, f"{label} embeddings", "static", 1,
+                        dict(fe, model=key if models.catalog_entry(key) else DEFAULT_MODEL,
+                             _missing=None if models.catalog_entry(key) else names[key])))
     for model, short in encoders:
-        add(f"embeddings-{short.lower()}", f"{short} embeddings", "transformer", 1, strategy="feature-extraction",
-            model=model, head="logreg", epochs=1, batch_size=64, max_length=max_length, windows=windows)
+        out.append((f"embeddings-{short.lower()}", f"{short} embeddings", "transformer", 1, dict(fe, model=model)))
     small_model, small_name = encoders[0]
     if counts and smallest <= strategies.FEWSHOT_MAX_SMALLEST_CLASS and not stats.multi_label:
-        add(f"fewshot-{small_name.lower()}", f"{small_name} few-shot", "transformer", 3,
-            **{**strategies.STRATEGY_DEFAULTS["fewshot"], "strategy": "fewshot", "model": small_model,
-               "loss": "ce"})
+        out.append((f"fewshot-{small_name.lower()}", f"{small_name} few-shot", "transformer", 3,
+                    {**strategies.STRATEGY_DEFAULTS["fewshot"], "strategy": "fewshot", "model": small_model,
+                     "loss": "ce"}))
     if smallest >= 8 or stats.multi_label:
-        ft_length = min(max_length, 256)
-        add(f"partial-{small_name.lower()}", f"{small_name} top-2 layers", "transformer", 3 * 2,
-            strategy="partial", model=small_model, layers=2, epochs=3, batch_size=32, lr=1e-4, max_length=ft_length,
-            evals_per_epoch=2, windows=windows)
-        add(f"full-{small_name.lower()}", f"{small_name} fine-tuned", "transformer", 3 * 2, strategy="full",
-            model=small_model, epochs=2, batch_size=16 if stats.n_train < 2000 else 32, lr=5e-5,
-            max_length=ft_length, evals_per_epoch=2, windows=windows)
+        ft = dict(max_length=min(max_length, 256), evals_per_epoch=2, windows=windows)
+        out.append((f"partial-{small_name.lower()}", f"{small_name} top-2 layers", "transformer", 6,
+                    dict(ft, strategy="partial", model=small_model, layers=2, epochs=3, batch_size=32, lr=1e-4)))
+        out.append((f"full-{small_name.lower()}", f"{small_name} fine-tuned", "transformer", 6,
+                    dict(ft, strategy="full", model=small_model, epochs=2,
+                         batch_size=16 if stats.n_train < 2000 else 32, lr=5e-5)))
         if gpu and len(encoders) > 1:
             big_model, big_name = encoders[1]
-            add(f"full-{big_name.lower()}", f"{big_name} fine-tuned", "transformer", 3 * 3, strategy="full",
-                model=big_model, epochs=3, batch_size=32, lr=3e-5, max_length=ft_length, evals_per_epoch=2,
-                windows=windows)
-    only = config.auto_members  # e.g. ["tfidf-logreg", "embeddings-minilm"]: try only these
-    if only:
-        members = [m for m in members if m.key in set(only)]
+            out.append((f"full-{big_name.lower()}", f"{big_name} fine-tuned", "transformer", 9,
+                        dict(ft, strategy="full", model=big_model, epochs=3, batch_size=32, lr=3e-5)))
+    return out
+
+
+def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[tuple[str, str]] | None = None,
+         speeds: Speeds | None = None) -> list[Member]:
+    """The candidates for this data and machine, cheapest first (the baseline always first), each with its
+    estimated seconds from this machine's measured speeds (``speeds``; without one: the stored speeds under the
+    model cache root, else the prior, nothing measured). Members the data's language rules out
+    (``stats.unreadable``) or whose model is not installed are kept, skipped, with the reason."""
+    from textclf_core.store import catalog as models
+    from . import sizing
+
+    encoders = encoders_for(config) if encoders is None else encoders
+    if speeds is None:
+        speeds = Speeds(sizing.SpeedStore(models.model_cache_root() / sizing.SPEEDS_FILE, hardware))
+    counts = stats.class_counts
+    smallest = min(counts.values()) if counts else 0
+    imbalanced = bool(counts) and max(counts.values()) > 4 * max(1, smallest)
+    base = {k: v for k, v in config.to_dict().items() if k not in ("strategy", "name", "budget_s")}
+    base.update(loss="bce" if stats.multi_label else ("weighted" if imbalanced else "ce"),
+                multi_label=stats.multi_label or None)
+    only = set(config.auto_members or ())  # e.g. ["tfidf-logreg", "embeddings-minilm"]
+    members: list[Member] = []
+    for key, label, family, passes, settings in _candidates(config, stats, hardware, encoders):
+        if only and key not in only:
+            continue
+        missing = settings.pop("_missing", None)
+        cfg = RunConfig.from_dict({**base, **settings})
+        load = 1.0 if cfg.strategy == "baseline" else LOAD_SECONDS.get(cfg.strategy, 3.0)
+        why = _unreadable(stats, cfg, key)
+        if missing:
+            why = f"the static {missing} encoder is not installed in this version of textclf"
+        choice = 0.0
+        if distilled(cfg.model) is False:  # the first use distils the table (once per machine)
+            load += DISTILL_SECONDS[str(cfg.model)]
+        elif (cfg.strategy != "baseline" and not why and backend_unchosen(cfg.model, cfg.max_length, hardware,
+                                                                          n_texts=stats.n_train + stats.n_val)):
+            choice = BACKEND_CHOICE_SECONDS
+        seconds, calibrated = (0.0, False) if why else _member_seconds(cfg, stats, hardware, speeds, key)
+        member = Member(key, label, family, cfg.to_dict(), float(seconds + (0 if why else load + choice)), passes,
+                        load_s=load + choice, calibrated=calibrated, choice_s=choice)
+        if why:
+            member.state, member.reason = "skipped", why
+        members.append(member)
     # Cheapest first, except that the baseline always comes first: it is the model a run must have, and the one
     # every other choice has to beat (see choose()).
     members.sort(key=lambda m: (m.key != REFERENCE, m.estimate_s))
+    _mark_fits(members, config.budget_seconds(default_budget(hardware)))
     return members
+
+
+def unreadable_encoders(texts, config: RunConfig, encoders: list[tuple[str, str]] | None = None) -> dict[str, str]:
+    """{model: why it cannot read ``texts``} for the plan's encoders (``store.catalog.unreadable_models``, the
+    language check); a static table reads what the encoder it was distilled from reads."""
+    from textclf_core.engine import static as static_embeddings
+    from textclf_core.store import catalog as models
+
+    candidates = [model for model, _ in (encoders_for(config) if encoders is None else encoders)]
+    if not texts or not candidates:
+        return {}
+    found = models.unreadable_models(texts, candidates)
+    for key, source in static_embeddings.SOURCES.items():
+        if source in found:
+            found[key] = found[source]
+    return found
+
+
+def _unreadable(stats: DataStats, cfg: RunConfig, key: str) -> str | None:
+    """Why the member's model cannot read this data (``stats.unreadable``, from the language check), or None."""
+    if cfg.strategy == "baseline" or not stats.unreadable:
+        return None
+    reason = stats.unreadable.get(str(cfg.model)) or stats.unreadable.get(key)
+    return f"cannot read this data: {reason}" if reason else None
+
+
+def _mark_fits(members: list[Member], budget_s: float | None) -> None:
+    total = 0.0
+    for m in members:
+        if m.state == "skipped":
+            m.plan_fits = False
+            continue
+        total += m.estimate_s
+        m.plan_fits = budget_s is None or total <= budget_s * (1 - RESERVE_SHARE)
 
 
 def plan_rows(members: list[Member], budget_s: float | None) -> list[dict]:
     """The plan as rows for the Strategy page and the CLI: order, candidate, estimated time, whether it fits."""
     rows, total = [], 0.0
     for i, m in enumerate(members, 1):
+        if m.state == "skipped":
+            rows.append({"order": i, "candidate": m.label, "estimated time": "–", "fits the budget": m.reason})
+            continue
         total += m.estimate_s
         fits = budget_s is None or total <= budget_s * (1 - RESERVE_SHARE)
         rows.append({"order": i, "candidate": m.label, "estimated time": format_seconds(m.estimate_s),
@@ -259,10 +532,10 @@ def describe_windows(stats: DataStats, hardware=None) -> str:
     length = window_length(stats.mean_tokens, hardware)
     if stats.n_long == 0:
         return f"Every training text fits in one window of {length} tokens, so each is read whole."
-    return (f"{stats.n_long:,} of {stats.n_train:,} training texts ({stats.long_share:.0%}) are longer than one "
-            f"window of {length} tokens. Frozen embeddings read them as up to {MAX_WINDOWS} overlapping windows and "
-            f"average the windows' vectors; fine-tuned members train on the first window and predict with the mean "
-            f"of the windows' scores; TF-IDF reads every word.")
+    return (f"About {stats.n_long:,} of {stats.n_train:,} training texts ({stats.long_share:.0%}) are longer than "
+            f"one window of {length} tokens. Frozen embeddings read them as up to {MAX_WINDOWS} overlapping windows "
+            f"and average the windows' vectors; fine-tuned members train on the first window and predict with the "
+            f"mean of the windows' scores; TF-IDF reads every word.")
 
 
 # --- members ----------------------------------------------------------------------------------------
@@ -316,34 +589,6 @@ def _fit_member(cfg: RunConfig, train_df, val_df, label_space: LabelSpace, folde
     if proba is None or len(proba) != len(val_df):
         proba = _predict(result.predictor, val_texts)
     return ("transformer" if cfg.strategy in ("partial", "full", "lora") else "features"), np.asarray(proba, float)
-
-
-def _probe_speed(member: Member, texts: list, stats: DataStats, hardware, clock: Clock) -> float:
-    """Measured / estimated compute time of the member's encoder: embed a few training texts (after one text
-    that loads the model, which the member reuses) and compare with the FLOP-based estimate of the same
-    windows. Order-of-magnitude estimates on a shared CPU are often several times off; this is measured."""
-    from textclf_core.strategies import advice as strategies
-    from textclf_core.engine.encoders import count_windows, embed
-
-    cfg = RunConfig.from_dict(member.config)
-    sample = [str(t) for t in texts[:24]]
-    if len(sample) < 4:
-        return 1.0
-    try:
-        embed(sample[:1], cfg.model, max_length=cfg.max_length, use_cache=False, precision=cfg.precision,
-              device=cfg.device)
-        began = clock()
-        embed(sample[1:], cfg.model, max_length=cfg.max_length, windows=cfg.windows, use_cache=False,
-              precision=cfg.precision, device=cfg.device)
-        took = clock() - began
-    except Exception:  # noqa: BLE001 - no probe: keep the plain estimate; the member reports its own error
-        return 1.0
-    words = np.array([len(s.split()) for s in sample[1:]], dtype=float) * WORDS_TO_TOKENS + 2
-    n_windows = float(count_windows(words, cfg.max_length, cfg.windows).sum())
-    fe = RunConfig.from_dict({**member.config, "strategy": "feature-extraction", "epochs": 1})
-    per_text = strategies.estimate(fe, 1, hardware, min(stats.mean_tokens, cfg.max_length), n_val=0).seconds_per_epoch
-    expected = per_text * n_windows
-    return float(np.clip(took / expected, 0.05, 50.0)) if expected > 0 and took > 0 else 1.0
 
 
 def _fit_temperature(proba: np.ndarray, y, multi_label: bool) -> float:
@@ -411,184 +656,498 @@ class AutoResult:
     auto: dict = field(default_factory=dict)  # leaderboard, summary, plan: written to eval.json["auto"]
 
 
+TFIDF_MIN_CHARS = 100_000
+MEASURE_MIN_BUDGET = 120.0  # seconds of budget from which missing encoder speeds are measured at the plan
+MIN_SAMPLE_ROWS = 200  # a member that cannot finish on all rows trains on a stratified sample at least this big
+MAX_EXTRA_ROUNDS = 12
+PATIENCE = 2  # extra rounds in a row without a better validation score end them
+BAGS = 5  # bagged folds of the best cheap member
+
+
+def refresh_estimates(members: list[Member], factors: dict[str, list[float]], features_s: float = 0.0) -> None:
+    """Planned members' ``estimate_s`` from the plan's, scaled by the median actual/estimated seconds of the
+    members of their family that finished (``factors``); the TF-IDF members after the first reuse its features
+    (``features_s``). The plan's estimate stays as it was, for the leaderboard."""
+    for m in members:
+        if m.state != "planned" or not factors.get(m.family):
+            continue
+        scaled = m.plan_estimate_s * float(np.median(factors[m.family]))
+        if m.family == "tfidf" and not m.calibrated:  # a measured TF-IDF speed already knows the sharing
+            scaled = max(0.2 * scaled, scaled - features_s)
+        m.estimate_s = scaled
+
+
+def measure_speed(sample: list[str], model: str, max_length: int, *, precision: str = "auto",
+                  device: str = "auto", seconds: float = 2.0) -> float:
+    """Tokens/s of ``model``'s frozen forward pass here (for sizing.SpeedStore): a few texts load it (it stays
+    loaded for the member) and warm it up, then batches of the data's own texts until ``seconds`` have passed.
+    Each call embeds fewer texts than ``features.CALIBRATE_MIN_TEXTS``, so the probe measures the encoder the
+    member will use and never times the one-off choice of its backend (a probe that did read 56 tokens/s for
+    MiniLM, 100x too slow)."""
+    from textclf_core.engine import encoders as features
+
+    texts = [t for t in sample if t.strip()] or ["text"]
+    lengths = np.minimum(token_lengths(texts, model), max_length)
+    batch_n = max(8, min(128, int(getattr(features, "CALIBRATE_MIN_TEXTS", 256)) // 2))
+    kw = dict(max_length=max_length, use_cache=False, precision=precision, device=device)
+    features.embed(texts[:8], model, **kw)
+    took, tokens, i = 0.0, 0.0, 0
+    while took < seconds and i < 20 * batch_n:
+        batch = [texts[(i + k) % len(texts)] for k in range(batch_n)]
+        began = time.perf_counter()
+        features.embed(batch, model, **kw)
+        took += time.perf_counter() - began
+        tokens += float(sum(lengths[(i + k) % len(lengths)] for k in range(batch_n)))
+        i += batch_n
+    return tokens / max(took, 1e-6)
+
+
+def warm_up() -> None:
+    """Import what the TF-IDF members need before the first member's clock starts: in the browser journey, a 2 s
+    member on 64 rows took 36 s in a fresh server process on a loaded machine, nearly all of it importing
+    scikit-learn, and every estimate after it was scaled by that."""
+    from . import baseline  # noqa: F401
+    import sklearn.feature_extraction.text  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.naive_bayes  # noqa: F401
+    import sklearn.svm  # noqa: F401
+
+
+class _AutoFit:
+    """One auto fit: plan, planned members, extra rounds, choice, saving (each a method)."""
+
+    def __init__(self, config, train_df, val_df, label_space, *, run, emit, should_stop, n_test, clock, hardware,
+                 encoders):
+        from textclf_core import hardware as hw_module
+
+        self.config, self.train_df, self.val_df, self.label_space = config, train_df, val_df, label_space
+        self.run, self.emit, self.should_stop = run, emit or (lambda event: None), should_stop or (lambda: False)
+        self.clock = clock or time.monotonic
+        self.real_time = clock is None  # only real seconds are stored as this machine's speeds
+        self.start = self.clock()
+        self.hardware = hardware or hw_module.detect(config.device)
+        self.budget = config.budget_seconds(default_budget(self.hardware))
+        self.n_test, self.encoders = n_test, encoders
+        self.probas: dict[str, np.ndarray] = {}
+        self.factors: dict[str, list[float]] = {"tfidf": [], "static": [], "transformer": []}
+        self.features_s = 0.0  # the first TF-IDF member's feature build, which later TF-IDF members reuse
+        self.y_val = label_space.encode(val_df["label"].tolist())
+        self.base_dir = Path(run.path) / ".members" if run is not None and hasattr(run, "path") else \
+            Path(config.auto_members_dir or Path.cwd() / f".textclf-members-{uuid.uuid4().hex[:8]}")
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- bookkeeping --
+    def leaderboard(self) -> list[dict]:
+        return [m.row() for m in self.members]
+
+    def announce(self, member: Member) -> None:
+        self.emit(events.auto_member(member=member.row(), leaderboard=self.leaderboard(), budget_s=self.budget,
+                                     elapsed_s=round(self.clock() - self.start, 1)))
+
+    def deadline(self) -> float | None:
+        """When members must be done: the budget less a reserve for saving and scoring the test rows."""
+        if self.budget is None:
+            return None
+        test_share = self.stats.n_test / max(1, self.stats.n_train + self.stats.n_val) if self.stats.n_test else 0.15
+        reserve = RESERVE_SHARE * self.budget + sum((m.seconds or 0) * test_share / max(1.0, m.passes)
+                                                    for m in self.members if m.key in self.probas)
+        return self.start + self.budget - reserve
+
+    def time_left(self) -> float | None:
+        """Seconds until the budget ends (None: no limit), for the pages' 'Time left'."""
+        if self.budget is not None:
+            return max(0.0, self.start + self.budget - self.clock())
+        return sum(m.estimate_s for m in self.members if m.state in ("planned", "running"))
+
+    # -- plan --
+    def make_plan(self) -> None:
+        from textclf_core.store import catalog as models
+        from . import sizing
+
+        warm_up()
+
+        unreadable = unreadable_encoders(self.train_df["text"].tolist(), self.config, self.encoders)
+        self.stats = stats_for(self.train_df, len(self.val_df), self.n_test, self.label_space, self.hardware,
+                               unreadable=unreadable)
+        store = sizing.SpeedStore(models.model_cache_root() / sizing.SPEEDS_FILE, self.hardware)
+        cfg = self.config
+
+        def measure(model, max_length):
+            return measure_speed(self.stats.sample, model, max_length, precision=cfg.precision, device=cfg.device)
+
+        # A probe loads the model (which the member then reuses) and embeds for about 2 s; with under two minutes
+        # the stored speeds or the prior must do.
+        self.speeds = Speeds(store, measure if self.budget is None or self.budget >= MEASURE_MIN_BUDGET else None)
+        self.members = plan(cfg, self.stats, self.hardware, encoders=self.encoders, speeds=self.speeds)
+        self.emit(events.auto_plan(budget_s=self.budget, leaderboard=self.leaderboard(),
+                                   stats={**self.stats.to_dict(), "speeds": dict(self.speeds.measured)}))
+
+    # -- one member --
+    def run_member(self, member: Member, train_df=None) -> bool:
+        """Train ``member`` (on ``train_df``, default all training rows) until done or its deadline; its row is
+        announced either way. True when it has validation probabilities."""
+        deadline = None if not self.probas else self.deadline()  # the first member always finishes
+        timed_out = {"hit": False}
+        began = self.clock()
+
+        def member_stop() -> bool:
+            if self.should_stop():
+                return True
+            if deadline is not None and self.clock() >= deadline:
+                timed_out["hit"] = True
+                return True
+            return False
+
+        member.state = "running"
+        self.announce(member)
+        self.report(member, began)  # time left shows from the member's start
+        folder = self.base_dir / member.key
+        cfg = RunConfig.from_dict(member.config)
+        try:
+            member.kind, proba = _fit_member(cfg, self.train_df if train_df is None else train_df, self.val_df,
+                                             self.label_space, folder, self.member_emit(member, began), member_stop)
+            member.state = "done"
+        except CancelledError:
+            if not timed_out["hit"]:
+                raise
+            proba = self.stopped_early(member, folder)
+        except TextclfError as exc:
+            proba, member.state, member.reason = None, "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - one broken member must not end the run
+            proba, member.state = None, "failed"
+            member.reason = f"internal error ({type(exc).__name__}: {str(exc)[:120]})"
+        member.seconds = self.clock() - began
+        if proba is None:
+            self.announce(member)
+            return False
+        if not self.probas and self.budget is not None and self.clock() - self.start > self.budget * (1 - RESERVE_SHARE):
+            member.reason = ("ran past the budget: the first member is always finished, so the run has a model "
+                             "(the machine is slower than estimated)")
+        scores = _scores(proba, self.val_df, self.label_space)
+        member.val_accuracy, member.val_macro_f1, member.val_loss = scores["accuracy"], scores["macro_f1"], \
+            scores.get("loss")
+        self.probas[member.key] = proba
+        rows = (member.sample_rows or self.stats.n_train) + self.stats.n_val
+        self.report(member, began, rate=rows / member.seconds if member.seconds else None)  # TF-IDF's speed too
+        self.learn_speed(member)
+        self.announce(member)
+        return True
+
+    def stopped_early(self, member: Member, folder: Path):
+        if not _Slot(folder).has_model:
+            member.state, member.reason = "skipped", "no time: stopped before its first checkpoint"
+            return None
+        from textclf_core.models.ensemble import load_member
+
+        member.kind = _kind_of(folder)
+        member.state, member.reason = "stopped early", "time budget reached: kept its best checkpoint"
+        return _predict(load_member(folder), self.val_df["text"].tolist())
+
+    def learn_speed(self, member: Member) -> None:
+        """Fold the member's measured time into the estimates of the members after it and into the store."""
+        if member.state != "done" or member.estimate_s <= 0 or not member.seconds:
+            return
+        self.factors[member.family].append(member.seconds / member.estimate_s)
+        refresh_estimates(self.members, self.factors, self.features_s)
+        store = self.speeds.store
+        if store is None or member.extra_round or not self.real_time:
+            return
+        cfg = member.config
+        if cfg.get("strategy") == "baseline":
+            n = (member.sample_rows or self.stats.n_train)
+            chars = self.stats.n_chars * (n + self.stats.n_val) / max(1, self.stats.n_train)
+            if chars >= TFIDF_MIN_CHARS:  # below this, start-up costs dominate: not a speed worth keeping
+                store.record_tfidf(member.key, int(chars), max(1e-3, member.seconds - member.load_s))
+        elif member.seconds >= 5.0:
+            store.record_correction(cfg["strategy"], str(cfg.get("model")), member.seconds - member.load_s,
+                                    member.estimate_s - member.load_s)
+
+    def member_emit(self, member: Member, began: float):
+        """The member's events, as the run's: evaluations tagged with the member; steps and progress as the
+        budget's progress with the member's speed and the run's time left (the Training page's figures)."""
+        def emit(event: dict) -> None:
+            kind = event.get("type")
+            if (kind == "step" and member.family == "tfidf" and event.get("step") == 1 and not self.features_s
+                    and event.get("elapsed_s")):
+                self.features_s = float(event["elapsed_s"])  # step 1: "Built N word and character features"
+            if kind == "evaluation":
+                self.emit(dict(event, member=member.key))
+            elif kind in ("step", "progress"):
+                self.report(member, began, rate=event.get("examples_per_s"), done=event.get("done"),
+                            total=event.get("total"))
+        return emit
+
+    def report(self, member: Member, began: float, *, rate=None, done=None, total=None) -> None:
+        """A progress event for the pages: the budget's share, the member's speed (when it has one: its own
+        events', or rows / seconds once it is done) and the run's time left."""
+        share = (self.clock() - self.start) / self.budget if self.budget else None
+        self.emit(events.progress(stage=member.key, member=member.key, done=done, total=total, examples_per_s=rate,
+                                  elapsed_s=round(self.clock() - began, 1), eta_s=self.time_left(),
+                                  progress=min(0.99, share) if share is not None else None))
+
+    # -- the plan's members --
+    def run_planned(self) -> None:
+        from .baseline import shared_features
+
+        # The TF-IDF members share one feature build (baseline.shared_features), released before the first
+        # other member so that its matrix is not held through the long members.
+        with contextlib.ExitStack() as sharing:
+            sharing.enter_context(shared_features())
+            for member in self.members:
+                if member.family != "tfidf":
+                    sharing.close()
+                if self.should_stop():
+                    raise CancelledError("cancelled")
+                if member.state != "planned":  # skipped by the plan (language, not installed): already said why
+                    self.announce(member)
+                    continue
+                self.try_member(member)
+
+    def try_member(self, member: Member) -> None:
+        """Run the member on all rows when its refreshed estimate fits; else on the largest stratified sample
+        that fits (first window only, for long texts, when that fits); else skip it, saying which estimate
+        changed since the plan."""
+        deadline = self.deadline()
+        if member.choice_s and not backend_unchosen(str(member.config.get("model")),
+                                                    int(member.config.get("max_length") or 128), self.hardware):
+            member.estimate_s -= member.choice_s  # an earlier member of this encoder made the choice
+            member.load_s -= member.choice_s
+            member.choice_s = 0.0
+        self.firm_up(member, deadline)
+        now = self.clock()
+        if deadline is None or now + member.estimate_s <= deadline:
+            self.run_member(member)
+            return
+        left = max(0.0, deadline - now)
+        sub = self.fitting_sample(member, left)
+        if sub is not None or not self.probas:  # the first member always trains: on a sample that fits, or all
+            self.run_member(member, sub)
+            return
+        member.state, member.reason = "skipped", self.skip_reason(member, left)
+        self.announce(member)
+
+    def firm_up(self, member: Member, deadline: float | None) -> None:
+        """A member whose encoder speed was scaled from another's is measured just before it starts, when it
+        might fit (its guess is within 3x of the time left): its estimate at start then rests on a measurement."""
+        model, length = str(member.config.get("model")), int(member.config.get("max_length") or 128)
+        if member.family != "transformer" or self.speeds.measure is None or not self.speeds.guessed(model):
+            return
+        if deadline is not None and member.estimate_s > 3 * max(0.0, deadline - self.clock()):
+            return
+        old = self.speeds.session.get((model, length))
+        kept = self.speeds.store is not None and models_catalog_has(model)
+        new = self.speeds.probe(model, length, kept)
+        if old and new:
+            scale = old / new
+            for m in self.members:  # every planned member of this encoder
+                if m.state == "planned" and str(m.config.get("model")) == model:
+                    m.estimate_s = m.load_s + (m.estimate_s - m.load_s) * scale
+                    m.calibrated = True
+
+    def fitting_sample(self, member: Member, left: float):
+        """Shrink the member to what fits in ``left`` seconds: one window instead of many, then a stratified
+        sample of the training rows. The training rows to use, or None when no worthwhile version fits."""
+        compute = member.estimate_s - member.load_s
+        avail = left * 0.9 - member.load_s
+        if avail <= 0 or compute <= 0:
+            return None
+        note = ""
+        cfg = dict(member.config)
+        if cfg.get("strategy") == "feature-extraction" and int(cfg.get("windows") or 1) > 1 and self.stats.mean_windows > 1:
+            cfg["windows"] = 1
+            compute /= self.stats.mean_windows
+            note = "the first window of each text only"
+        from textclf_core.data import stratified_sample
+
+        n = self.stats.n_train if compute <= avail else int(self.stats.n_train * avail / compute)
+        if n < min(self.stats.n_train, max(MIN_SAMPLE_ROWS, 5 * len(self.label_space.classes))):
+            return None
+        was = member.estimate_s
+        member.config, member.estimate_s = cfg, member.load_s + compute * n / self.stats.n_train
+        parts = [note] if note else []
+        if n < self.stats.n_train:
+            member.sample_rows = n
+            parts.append(f"a stratified sample of {n:,} of {self.stats.n_train:,} training rows")
+        member.reason = (f"trained on {' and '.join(parts)}: all of it needed about {format_seconds(was)}, "
+                         f"{format_seconds(left)} were left")
+        if n >= self.stats.n_train:
+            return self.train_df
+        pos = stratified_sample(self.train_df["label"].tolist(), n, seed=self.config.seed,
+                                multi_label=self.label_space.multi_label)
+        return self.train_df.iloc[pos].reset_index(drop=True)
+
+    def skip_reason(self, member: Member, left: float) -> str:
+        """'no time: needs about X, Y left', and for a member the plan said fits, which estimate changed."""
+        text = f"no time: needs about {format_seconds(member.estimate_s)}, {format_seconds(left)} left"
+        if not member.plan_fits:
+            return text + " (the plan expected this)"
+        if member.estimate_s > 1.2 * member.plan_estimate_s:
+            return (text + f"; its estimate rose from the plan's {format_seconds(member.plan_estimate_s)} to "
+                    f"{format_seconds(member.estimate_s)} after the members before it took longer than estimated")
+        before = [m for m in self.members if m.seconds is not None and m is not member]
+        used = sum(m.seconds for m in before)
+        planned = sum(m.plan_estimate_s for m in before)
+        return (text + f"; the members before it took {format_seconds(used)} where the plan estimated "
+                f"{format_seconds(planned)}")
+
+    # -- extra rounds, while time is left --
+    def extra_candidates(self) -> list[Member]:
+        """What to try next, most promising first (by the validation score of the member each builds on):
+        more epochs of the best fine-tuned member, a larger sample of a sampled member, bagged folds of the
+        best cheap member."""
+        done = [m for m in self.members if m.key in self.probas and m.val_macro_f1 is not None]
+        out: list[tuple[float, Member]] = []
+        tuned = [m for m in done if m.config.get("strategy") in ("full", "partial") and m.kind == "transformer"]
+        if tuned:
+            best = max(tuned, key=lambda m: m.val_macro_f1)
+            cfg = {**best.config, "model": str(self.base_dir / best.key), "epochs": 1,
+                   "lr": float(best.config.get("lr") or 5e-5) / 2}
+            per_epoch = (best.seconds or 0) / max(1, int(best.config.get("epochs") or 1))
+            out.append((best.val_macro_f1, self.extra_member(best, "more", "1 more epoch", cfg, per_epoch)))
+        for m in done:
+            if m.sample_rows and m.sample_rows < self.stats.n_train and not m.extra_round:
+                n = min(self.stats.n_train, 2 * m.sample_rows)
+                cost = (m.seconds or 0) * n / m.sample_rows
+                x = self.extra_member(m, "larger", f"on {n:,} rows", dict(m.config), cost)
+                x.sample_rows = n if n < self.stats.n_train else None
+                out.append((m.val_macro_f1, x))
+        cheap = [m for m in done if m.family == "tfidf" and not m.extra_round]
+        if cheap:
+            best = max(cheap, key=lambda m: m.val_macro_f1)
+            k = sum(1 for m in self.members if m.source == best.key and "bag" in m.key)
+            if k < BAGS:  # its own fit on (BAGS-1)/BAGS of the rows, plus a feature build of its own (no sharing now)
+                share = 1 - 1 / BAGS
+                cost = share * ((best.seconds or 0.0) + (self.features_s if best.key != REFERENCE else 0.0))
+                x = self.extra_member(best, f"bag{k + 1}", f"fold {k + 1} of {BAGS}",
+                                      {**best.config, "seed": int(best.config.get("seed") or 42) + k + 1}, cost)
+                x.sample_rows = self.stats.n_train - self.stats.n_train // BAGS
+                out.append((best.val_macro_f1 - 0.01, x))  # after the others: bags add the least
+        out.sort(key=lambda o: -o[0])
+        return [m for _, m in out if not any(x.key == m.key for x in self.members)]
+
+    def extra_member(self, source: Member, suffix: str, words: str, cfg: dict, seconds: float) -> Member:
+        rnd = 1 + max(m.extra_round for m in self.members)
+        m = Member(f"{source.key}-{suffix}", f"{source.label}, {words}", source.family, cfg,
+                   float(seconds), source.passes, load_s=source.load_s, extra_round=rnd, source=source.key)
+        m.plan_fits = None
+        return m
+
+    def rows_for(self, member: Member):
+        """The training rows of an extra member: a bag leaves one fold out; a larger sample; else all."""
+        if member.sample_rows is None:
+            return None
+        from textclf_core.data import stratified_sample
+
+        seed = int(member.config.get("seed") or 42)
+        pos = stratified_sample(self.train_df["label"].tolist(), member.sample_rows, seed=seed,
+                                multi_label=self.label_space.multi_label)
+        return self.train_df.iloc[pos].reset_index(drop=True)
+
+    def validation_score(self) -> float:
+        """The run's metric of the best the members so far allow: the greedy blend on validation."""
+        from textclf_core.models.ensemble import combine
+
+        keys = list(self.probas)
+        plist = [self.probas[k] for k in keys]
+        weights = select_weights(plist, self.y_val, self.label_space.multi_label)
+        blend = combine(plist, weights, [None] * len(plist), self.label_space.multi_label)
+        name = self.config.metric_for_best if self.config.metric_for_best != "val_loss" else "macro_f1"
+        return _metric(_scores(blend, self.val_df, self.label_space), name)
+
+    def run_extra_rounds(self) -> None:
+        """While time is left after the plan: the most promising extra member that fits, until validation stops
+        improving (:data:`PATIENCE` rounds without a gain) or nothing fits."""
+        if not self.probas or not self.config.auto_extra_rounds:
+            return
+        best, stale = self.validation_score(), 0
+        for _ in range(MAX_EXTRA_ROUNDS):
+            if stale >= PATIENCE or self.should_stop():
+                return
+            deadline = self.deadline()
+            now = self.clock()
+            fitting = [m for m in self.extra_candidates() if deadline is None or now + m.estimate_s <= deadline]
+            if not fitting:
+                return
+            member = fitting[0]
+            self.members.append(member)
+            if not self.run_member(member, self.rows_for(member)):
+                stale += 1
+                continue
+            score = self.validation_score()
+            stale = 0 if score > best + 1e-4 else stale + 1
+            member.reason = (f"extra round {member.extra_round}: validation {'improved' if score > best + 1e-4 else 'did not improve'}"
+                             f" ({best:.3f} -> {score:.3f})")
+            best = max(best, score)
+            self.announce(member)
+
+    # -- choice and saving --
+    def choose_and_save(self) -> AutoResult:
+        trained = [m for m in self.members if m.key in self.probas]
+        if not trained:
+            raise TextclfError("No candidate model finished within the time budget",
+                               hint="Give auto more time (e.g. --budget 10m) or choose the baseline strategy")
+        summary = choose(trained, self.probas, self.y_val, self.val_df, self.label_space, self.config.metric_for_best)
+        thresholds = summary.pop("thresholds")
+        val_proba = summary.pop("val_proba")
+        self.emit_kept(summary, val_proba, thresholds)
+        train_seconds = self.clock() - self.start
+        board = self.leaderboard()
+        auto_info = {"budget_s": self.budget, "seconds": round(train_seconds, 1), "leaderboard": board,
+                     "summary": summary["sentence"], "chosen": summary["chosen"], "kept": summary["kept"],
+                     "validation": summary["validation"], "best_single": summary["best_single"],
+                     "stats": self.stats.to_dict(), "windows": describe_windows(self.stats, self.hardware)}
+        predictor = self.save(trained, summary, thresholds, board)
+        self.emit(events.auto_ensemble(summary=summary["sentence"], leaderboard=board))
+        metric = self.config.metric_for_best if self.config.metric_for_best != "val_loss" else "macro_f1"
+        return AutoResult(predictor, thresholds, val_proba, summary["validation"].get(metric), train_seconds, auto_info)
+
+    def emit_kept(self, summary: dict, val_proba, thresholds) -> None:
+        """The kept model's validation figures as the run's last evaluation: the Training page's headline and
+        confusion matrix are the model that was kept, not the last member trained."""
+        from textclf_core.evaluation.metrics import compute_metrics
+
+        m = compute_metrics(self.val_df["label"].tolist(), val_proba, self.label_space.classes,
+                            multi_label=self.label_space.multi_label, thresholds=thresholds,
+                            separator=self.label_space.separator or ";")
+        self.emit(events.evaluation(step=0, epoch=0.0, val_loss=m.get("loss"), accuracy=float(m["accuracy"]),
+                                    macro_f1=float(m["macro_f1"]), confusion_matrix=m.get("confusion_matrix")
+                                    if not self.label_space.multi_label else None,
+                                    classes=self.label_space.classes, kept=summary["kept"]))
+
+    def save(self, trained: list[Member], summary: dict, thresholds, board: list[dict]):
+        from textclf_core.models.ensemble import load_ensemble, save_ensemble
+
+        entries = [{"key": m.key, "label": m.label, "kind": m.kind, "source": self.base_dir / m.key,
+                    "weight": m.weight, "temperature": m.temperature} for m in trained]
+        run = self.run
+        target = run.stage_model() if run is not None else contextlib.nullcontext(self.base_dir / "ensemble")
+        with target as folder:
+            save_ensemble(folder, entries, self.label_space, thresholds=thresholds,
+                          extra={"strategy": "auto", "config": self.config.to_dict(), "summary": summary["sentence"],
+                                 "kept": summary["kept"], "leaderboard": board})
+            staged = Path(folder)
+        model_dir = Path(run.model_dir) if run is not None else staged
+        if run is not None and not self.config.auto_keep_members:
+            shutil.rmtree(self.base_dir, ignore_errors=True)  # members of weight 0 (the others moved into the model)
+        return load_ensemble(model_dir)
+
+
 def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=None, emit=None, should_stop=None,
         n_test: int = 0, clock: Clock | None = None, hardware=None, encoders=None) -> AutoResult:
-    """Train the planned members within ``config.budget_s``, choose the ensemble on validation, save it as the run's
-    model (kind ``ensemble``). ``clock`` (default ``time.monotonic``) is injectable for tests."""
-    from textclf_core import hardware as hw_module
-
-    emit = emit or (lambda event: None)
-    should_stop = should_stop or (lambda: False)
-    clock = clock or time.monotonic
+    """Plan the members from this machine's measured speeds, train them within ``config.budget_s`` (on a
+    stratified sample when all rows no longer fit), use the time left on extra rounds while validation
+    improves, choose on validation and save the choice as the run's model (kind ``ensemble``). ``clock``
+    (default ``time.monotonic``) is injectable for tests; the encoders that cannot read the training texts (``unreadable_encoders``)
+    skips members whose model cannot read the data."""
     if val_df is None or len(val_df) == 0:
         raise TextclfError("Auto needs a validation split to compare and weigh its members",
                            hint="Set a validation share above 0")
-    start = clock()
-    hardware = hardware or hw_module.detect(config.device)
-    budget = config.budget_seconds(default_budget(hardware))
-    stats = stats_for(train_df, len(val_df), n_test, label_space, hardware)
-    members = plan(config, stats, hardware, encoders=encoders)
-    base_dir = Path(run.path) / ".members" if run is not None and hasattr(run, "path") else \
-        Path(config.auto_members_dir or Path.cwd() / f".textclf-members-{uuid.uuid4().hex[:8]}")
-    base_dir.mkdir(parents=True, exist_ok=True)
-    y_val = _targets(val_df, label_space)
-    probas: dict[str, np.ndarray] = {}
-    factor = {"tfidf": [], "transformer": []}  # measured / estimated seconds of finished members
-    test_share = stats.n_test / max(1, stats.n_train + stats.n_val) if stats.n_test else 0.15
-
-    def leaderboard() -> list[dict]:
-        return [m.row() for m in members]
-
-    def announce(member: Member) -> None:
-        emit(events.auto_member(member=member.row(), leaderboard=leaderboard(), budget_s=budget,
-                                elapsed_s=round(clock() - start, 1)))
-
-    # Measured / estimated compute seconds from one probe of the first encoder. One probe per run: how far the
-    # FLOP estimate is off is mostly the machine (its load, its bf16), and probing mpnet as well cost 2 minutes
-    # of a 10-minute budget on the loaded bench machine (bbc_news, `textclf train` with the default budget).
-    speed: dict[str, float] = {}
-
-    # Seconds the first TF-IDF member spent building its features, which the later TF-IDF members reuse
-    # (baseline.shared_features): their refined estimate leaves it out.
-    built = {"features_s": 0.0}
-
-    def refined(member: Member) -> float:
-        seen = factor[member.family]
-        if seen:
-            scaled = member.estimate_s * float(np.median(seen))
-            if member.family == "tfidf":
-                scaled = max(0.2 * scaled, scaled - built["features_s"])
-            return scaled
-        if member.family == "transformer" and "probe" in speed:
-            return member.load_s + (member.estimate_s - member.load_s) * speed["probe"]
-        return member.estimate_s
-
-    emit(events.auto_plan(budget_s=budget, leaderboard=leaderboard(), stats=stats.to_dict()))
-    from .baseline import shared_features
-
-    # The TF-IDF members share one feature build (baseline.shared_features), released before the first
-    # transformer member so that its matrix is not held through the long members.
-    sharing = contextlib.ExitStack()
-    sharing.enter_context(shared_features())
-    try:
-        for member in members:
-            if member.family != "tfidf":
-                sharing.close()
-            if should_stop():
-                raise CancelledError("cancelled")
-            time_left = None if budget is None else start + budget - clock()
-            if (member.family == "transformer" and not factor["transformer"] and "probe" not in speed
-                    and (time_left is None or time_left > 30 + 2 * member.load_s)):  # a probe only when it can pay off
-                speed["probe"] = _probe_speed(member, train_df["text"].tolist(), stats, hardware, clock)
-            now = clock()
-            reserve = (RESERVE_SHARE * budget if budget else 0.0) + sum(
-                (m.seconds or 0) * test_share / max(1.0, m.passes) for m in members if m.state in ("done", "stopped early"))
-            deadline = None if budget is None else start + budget - reserve
-            expected = refined(member)
-            first = not probas  # nothing trained yet: a run without any model is worse than an overrun
-            if first:
-                deadline = None
-            if deadline is not None and now + expected > deadline:
-                member.state, member.reason = "skipped", (f"no time: needs about {format_seconds(expected)}, "
-                                                          f"{format_seconds(max(0.0, deadline - now))} left")
-                announce(member)
-                continue
-            member.state = "running"
-            announce(member)
-            cfg = RunConfig.from_dict(member.config)
-            timed_out = {"hit": False}
-
-            def member_stop(deadline=deadline) -> bool:
-                if should_stop():
-                    return True
-                if deadline is not None and clock() >= deadline:
-                    timed_out["hit"] = True
-                    return True
-                return False
-
-            def member_emit(event: dict, key=member.key, family=member.family) -> None:
-                kind = event.get("type")
-                if (kind == "step" and family == "tfidf" and event.get("step") == 1 and not built["features_s"]
-                        and event.get("elapsed_s")):
-                    built["features_s"] = float(event["elapsed_s"])  # step 1: "Built N word and character features"
-                if kind == "step":  # the job's progress is the budget's, not one member's steps
-                    frac = (clock() - start) / budget if budget else None
-                    emit(events.progress(stage=key, member=key, progress=min(0.99, frac) if frac is not None else None))
-                elif kind in ("evaluation", "progress"):
-                    emit(dict(event, member=key))
-
-            folder = base_dir / member.key
-            began = clock()
-            try:
-                member.kind, proba = _fit_member(cfg, train_df, val_df, label_space, folder, member_emit, member_stop)
-                member.state = "done"
-            except CancelledError:
-                if not timed_out["hit"]:
-                    raise
-                if _Slot(folder).has_model:  # stopped at its best checkpoint so far
-                    from textclf_core.models.ensemble import load_member
-
-                    member.kind = _kind_of(folder)
-                    proba = _predict(load_member(folder), val_df["text"].tolist())
-                    member.state, member.reason = "stopped early", "time budget reached: kept its best checkpoint"
-                else:
-                    member.state, member.reason = "skipped", "no time: stopped before its first checkpoint"
-                    member.seconds = clock() - began
-                    announce(member)
-                    continue
-            except TextclfError as exc:
-                member.state, member.reason, member.seconds = "failed", str(exc), clock() - began
-                announce(member)
-                continue
-            except Exception as exc:  # noqa: BLE001 - one broken member must not end the run
-                member.state, member.reason = "failed", f"internal error ({type(exc).__name__}: {str(exc)[:120]})"
-                member.seconds = clock() - began
-                announce(member)
-                continue
-            member.seconds = clock() - began
-            if first and budget is not None and clock() - start > budget * (1 - RESERVE_SHARE):
-                member.reason = ("ran past the budget: the first member is always finished, so the run has a model "
-                                 "(the machine is slower than estimated)")
-            if member.state == "done" and member.estimate_s > 0:
-                factor[member.family].append(member.seconds / member.estimate_s)
-            scores = _scores(proba, val_df, label_space)
-            member.val_accuracy, member.val_macro_f1, member.val_loss = scores["accuracy"], scores["macro_f1"], \
-                scores.get("loss")
-            probas[member.key] = proba
-            announce(member)
-
-    finally:
-        sharing.close()
-
-    trained = [m for m in members if m.key in probas]
-    if not trained:
-        raise TextclfError("No candidate model finished within the time budget",
-                           hint="Give auto more time (e.g. --budget 10m) or choose the baseline strategy")
-    summary = choose(trained, probas, y_val, val_df, label_space, config.metric_for_best)
-    thresholds = summary.pop("thresholds")
-    val_proba = summary.pop("val_proba")
-    train_seconds = clock() - start
-    auto_info = {"budget_s": budget, "seconds": round(train_seconds, 1), "leaderboard": leaderboard(),
-                 "summary": summary["sentence"], "chosen": summary["chosen"], "validation": summary["validation"],
-                 "best_single": summary["best_single"], "stats": stats.to_dict(),
-                 "windows": describe_windows(stats, hardware)}
-    from textclf_core.models.ensemble import load_ensemble, save_ensemble
-
-    entries = [{"key": m.key, "label": m.label, "kind": m.kind, "source": base_dir / m.key, "weight": m.weight,
-                "temperature": m.temperature} for m in trained]
-    target = run.stage_model() if run is not None else contextlib.nullcontext(base_dir / "ensemble")
-    with target as folder:
-        save_ensemble(folder, entries, label_space, thresholds=thresholds,
-                      extra={"strategy": "auto", "config": config.to_dict(), "summary": summary["sentence"],
-                             "leaderboard": leaderboard()})
-        staged = Path(folder)
-    model_dir = Path(run.model_dir) if run is not None else staged
-    if run is not None and not config.auto_keep_members:
-        shutil.rmtree(base_dir, ignore_errors=True)  # members of weight 0 (the others moved into the model)
-    predictor = load_ensemble(model_dir)
-    emit(events.auto_ensemble(summary=summary["sentence"], leaderboard=leaderboard()))
-    best = summary["validation"].get(config.metric_for_best if config.metric_for_best != "val_loss" else "macro_f1")
-    return AutoResult(predictor, thresholds, val_proba, best, train_seconds, auto_info)
+    job = _AutoFit(config, train_df, val_df, label_space, run=run, emit=emit, should_stop=should_stop,
+                   n_test=n_test, clock=clock, hardware=hardware, encoders=encoders)
+    job.make_plan()
+    job.run_planned()
+    job.run_extra_rounds()
+    return job.choose_and_save()
 
 
 def _kind_of(folder: Path) -> str | None:
@@ -724,6 +1283,7 @@ def choose(trained: list[Member], probas: dict, y_val, val_df, label_space: Labe
                     f"({best_member.label}) on validation, better than {ref[1].label} alone in {pick[4]:.0%} of "
                     f"{RESAMPLES:,} resamples of the validation rows.")
         chosen, scores, proba, thresholds = "ensemble", blend_scores, blend, blend_t
+        kept = f"ensemble of {names}"
     else:
         winner = ref if pick is None else next(s for s in singles if s[1].key == pick[0])
         for m in trained:
@@ -742,7 +1302,8 @@ def choose(trained: list[Member], probas: dict, y_val, val_df, label_space: Labe
             why = "no other model or weighting beat it on validation"
         sentence = (f"{winner[1].label} alone: {metric_word} {winner[0][name]:.3f} on validation; {why}.")
         chosen, scores, proba, thresholds = winner[1].key, winner[0], winner[2], winner[3]
-    return {"sentence": sentence, "chosen": chosen, "validation": scores, "thresholds": thresholds,
+        kept = winner[1].label
+    return {"sentence": sentence, "chosen": chosen, "kept": kept, "validation": scores, "thresholds": thresholds,
             "val_proba": proba, "best_single": {"member": best_member.label, **best_scores}}
 
 
@@ -751,7 +1312,7 @@ def leaderboard_frame(rows: list[dict]):
     import pandas as pd
 
     frame = pd.DataFrame(rows or [], columns=["member", "state", "val_accuracy", "val_macro_f1", "seconds",
-                                              "estimate_s", "weight", "reason"])
+                                              "plan_estimate_s", "estimate_s", "sample_rows", "weight", "reason"])
     if not len(frame):
         return frame
     frame["_done"] = frame["val_macro_f1"].notna()

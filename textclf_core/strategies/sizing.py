@@ -95,15 +95,13 @@ GPU_COMMAND = "accelerate launch --num_processes 1 -m textclf_core.cli train --c
 
 
 def format_seconds(seconds: float | None) -> str:
-    """A budget or an estimate for people: '45 s', '2.5 min', '1.5 h'; None is 'no limit'."""
-    if seconds is None or seconds == "none" or seconds == float("inf"):
+    """A budget or an estimate for people (units.format_duration, the one owner): '45 s', '2 min 30 s';
+    None, "none" (RunConfig's no limit) and infinity are 'no limit'."""
+    from textclf_core.units import format_duration
+
+    if seconds == "none" or (seconds is not None and float(seconds) == float("inf")):
         return "no limit"
-    seconds = float(seconds)
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.1f} min".replace(".0 min", " min")
-    return f"{seconds / 3600:.1f} h"
+    return format_duration(seconds, none="no limit")
 
 
 def default_budget(hardware=None) -> float:
@@ -112,7 +110,8 @@ def default_budget(hardware=None) -> float:
     return 300.0 if hardware is not None and getattr(hardware, "is_gpu", False) else 600.0
 
 
-def _cores(hardware) -> int:
+def cores(hardware) -> int:
+    """Cores the speeds scale by (the reference's 2 when unknown)."""
     return max(1, int(getattr(hardware, "cpu_cores", REFERENCE_CORES) or REFERENCE_CORES))
 
 
@@ -159,7 +158,7 @@ def estimate(strategy: str, n_rows: int, mean_tokens: float | None = None, hardw
     else:
         def rate(key: str) -> float:
             speed = SPEEDS[key if key in SPEEDS else "full"].rows_per_s
-            return speed * _cores(hardware) / REFERENCE_CORES / length
+            return speed * cores(hardware) / REFERENCE_CORES / length
     embed, predict = rate("feature-extraction"), rate("predict")
     if spec.trains == "head":  # every row embedded once; the head on cached vectors is seconds
         return 3.0 + n_rows / embed
@@ -262,3 +261,128 @@ def advice(strategy: str, n_rows: int, mean_tokens: float | None = None, hardwar
         lines.append(f"The TF-IDF baseline trains on all {n_rows:,} rows in about {format_seconds(base)}.")
     out.message = " ".join(lines)
     return out
+
+
+# --- this machine's measured speeds (auto's one source of time estimates) ----------------------------
+# The table above is a prior measured elsewhere; auto plans from what THIS machine does, measured on a sample
+# of the data on first use and kept on disk (``SpeedStore``, a file under the model cache root), keyed by model +
+# machine. The FLOP-based estimates auto used before were off by up to 15x on the machines issue 25 measured
+# (MiniLM embeddings planned at 463 s took 31 s). This module stays free of torch and of our model modules: the
+# caller passes the tokenizer and the function that measures (auto does both).
+SPEEDS_FILE = "speeds.json"
+# Forward-pass equivalents per training example and epoch, relative to embedding one text of the same length:
+# bench/RESULTS.md measured, on the same texts and cores, embedding at 432 texts/s, top-2-layer training at
+# 188 examples/s and full fine-tuning at 72 examples/s. Each member's measured time then corrects it.
+TRAIN_COST = {"feature-extraction": 1.0, "partial": 432 / 188, "full": 432 / 72, "lora": 432 / 80,
+              "fewshot": 432 / 72}
+TOKEN_SAMPLE = 256  # texts whose tokens are counted with the model's own tokenizer
+TFIDF_CHARS_PER_S = 200_000 * 111 / 139  # the prior: 200k movie reviews (~111 characters) in 139 s
+
+
+def machine_key(hardware) -> str:
+    """What a measured speed belongs to: device, processor name and cores ('cpu|Intel Xeon|2')."""
+    return f"{getattr(hardware, 'device', 'cpu')}|{getattr(hardware, 'name', '?')}|{cores(hardware)}"
+
+
+class SpeedStore:
+    """Measured speeds of this machine in one JSON file ({key: entry}); unreadable = empty (measured again)."""
+
+    def __init__(self, path, hardware=None):
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.machine = machine_key(hardware)
+
+    def load(self) -> dict:
+        import json
+
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, key: str) -> dict | None:
+        return self.load().get(f"{key}|{self.machine}")
+
+    def put(self, key: str, entry: dict) -> None:
+        """Store one speed atomically (a read-only disk only costs a measurement next time)."""
+        import time as _time
+
+        from textclf_core.fs import atomic_write_json
+
+        data = self.load()
+        data[f"{key}|{self.machine}"] = {**entry, "measured_at": round(_time.time())}
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.path, data)
+        except OSError:
+            pass
+
+    # -- encoders: tokens per second of the frozen forward pass, per model and window length --
+    def encoder_speed(self, model: str, max_length: int, measure=None) -> float | None:
+        """Tokens/s of ``model`` at ``max_length``: stored, else ``measure()`` (-> tokens/s) run now and stored,
+        else None (the caller falls back to a prior and says so)."""
+        key = f"encoder|{model}|{int(max_length)}"
+        known = self.get(key)
+        if known and known.get("tokens_per_s"):
+            return float(known["tokens_per_s"])
+        if measure is None:
+            return None
+        rate = float(measure())
+        if rate > 0:
+            self.put(key, {"tokens_per_s": rate})
+        return rate
+
+    # -- TF-IDF: characters per second of one member, from the last one that ran here --
+    def tfidf_seconds(self, member: str, n_chars: int) -> tuple[float, bool]:
+        """(seconds, measured here) for a TF-IDF member reading ``n_chars`` characters."""
+        known = self.get(f"tfidf|{member}")
+        rate = float(known["chars_per_s"]) if known and known.get("chars_per_s") else TFIDF_CHARS_PER_S
+        return 0.5 + n_chars / rate, bool(known)
+
+    def record_tfidf(self, member: str, n_chars: int, seconds: float) -> None:
+        if seconds > 0 and n_chars > 0:
+            self.put(f"tfidf|{member}", {"chars_per_s": n_chars / seconds})
+
+    # -- every other member: actual / estimated seconds of the last one of its strategy and model --
+    def correction(self, strategy: str, model: str) -> float:
+        known = self.get(f"correction|{strategy}|{model}")
+        return float(known["factor"]) if known and known.get("factor") else 1.0
+
+    def record_correction(self, strategy: str, model: str, actual_s: float, estimated_s: float) -> float:
+        """Fold a finished member's actual / estimated into the stored factor (0.1..10); the factor kept."""
+        if actual_s <= 0 or estimated_s <= 0:
+            return self.correction(strategy, model)
+        factor = min(10.0, max(0.1, self.correction(strategy, model) * actual_s / estimated_s))
+        self.put(f"correction|{strategy}|{model}", {"factor": factor})
+        return factor
+
+
+def count_tokens(texts, tokenizer, *, sample: int = TOKEN_SAMPLE, seed: int = 0):
+    """Token counts (special tokens included, nothing cut) of up to ``sample`` of ``texts`` with the model's own
+    ``tokenizer``: words say nothing about Chinese, and word pieces per word vary by language and domain."""
+    import numpy as np
+
+    texts = ["" if t is None else str(t) for t in texts]
+    if len(texts) > sample:
+        texts = [texts[i] for i in np.sort(np.random.default_rng(seed).choice(len(texts), sample, replace=False))]
+    if not texts:
+        return np.zeros(0, dtype=int)
+    ids = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+    return np.array([len(x) for x in ids], dtype=int)
+
+
+def transformer_seconds(strategy: str, tokens_per_s: float, *, n_train: int, n_val: int, embed_tokens: float,
+                        train_tokens: float, epochs: int = 1, evals_per_epoch: int = 1, pairs: int = 0) -> float:
+    """Compute seconds of one transformer member from the measured forward speed: frozen embeddings read every
+    training and validation text once (``embed_tokens`` a text, windows included); fine-tuning reads the first
+    window (``train_tokens``) ``epochs`` times at :data:`TRAIN_COST` forward passes each, plus its evaluations;
+    few-shot tunes on ``pairs`` pairs of texts, then embeds."""
+    rate = max(float(tokens_per_s), 1e-6)
+    if strategy == "feature-extraction":
+        return (n_train + n_val) * embed_tokens / rate
+    if strategy == "fewshot":
+        return (pairs * 2 * epochs * train_tokens * TRAIN_COST["fewshot"] + (n_train + n_val) * embed_tokens) / rate
+    cost = TRAIN_COST.get(strategy, TRAIN_COST["full"])
+    return (n_train * epochs * cost + n_val * epochs * max(1, evals_per_epoch)) * train_tokens / rate
