@@ -19,6 +19,9 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Frozen encoders run fp32 in tests: deterministic, and no one-off per-machine backend measurement (30-60 s,
+# written to the user's model cache) inside unrelated tests; tests/test_encoder_backends.py measures it.
+os.environ.setdefault("TEXTCLF_ENCODER_BACKEND", "fp32")
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = ROOT / "sample_data"

@@ -690,6 +690,9 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # the same threads as torch (configure_threads)
         options.inter_op_num_threads = 1
+        # No busy-waiting between runs: ONNX Runtime's threads otherwise spin on the cores after each batch and
+        # slow whatever torch runs next in the same process (training, or another backend being measured).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.inputs = {i.name for i in self.session.get_inputs()}
 
