@@ -93,3 +93,15 @@ def test_exported_chinese_reviews_read_cleanly(chinese_reviews_path, russian_sen
         g = guess_columns(df)
         assert (g.text_col, g.label_col) == ("text", "label")
         assert validate(df, g.text_col, g.label_col).blocking == []
+
+
+def test_the_samples_live_in_the_repository_sample_data_folder():
+    """SAMPLES point at <repo>/sample_data (where `make sample-data` writes), never inside the package: a
+    module moved one folder deeper once sent the exports into textclf_core/, next to the code."""
+    from pathlib import Path
+
+    from textclf_core.data.samples import DEFAULT_DEST, SAMPLES
+
+    root = Path(__file__).resolve().parents[1]
+    assert DEFAULT_DEST == root / "sample_data"
+    assert all(Path(s["path"]).parent == DEFAULT_DEST for s in SAMPLES.values())

