@@ -10,14 +10,15 @@ import numpy as np
 from textclf_core.config import DEFAULT_MODEL
 from textclf_core.errors import DataError, TextclfError
 from textclf_core.labels import LabelSpace
+
 from .common import Emit, ShouldStop, check_stop, one_blas_thread
 from .thorough import THOROUGH_SETTINGS, finetuned_oof_proba
 from .vectors import as_features, take_rows
 
+
 def encode_labels(labels: Sequence, multi_label: bool | None, classes: Sequence[str] | None):
     if classes is not None:
-        space = LabelSpace(list(classes), multi_label=bool(multi_label),
-                           separator=(";" if multi_label else None))
+        space = LabelSpace(list(classes), multi_label=bool(multi_label), separator=(";" if multi_label else None))
         if multi_label:
             space.separator = LabelSpace.from_labels(labels, multi_label=True).separator
     else:
@@ -48,7 +49,9 @@ def _classifier(kind: str, multi_label: bool, c: float | None):
     return clf
 
 
-def fit_predict(train: dict, y_train, test: dict, n_classes: int, multi_label: bool, c: float | None = None) -> np.ndarray:
+def fit_predict(
+    train: dict, y_train, test: dict, n_classes: int, multi_label: bool, c: float | None = None
+) -> np.ndarray:
     """Probabilities over all ``n_classes`` columns, averaged over the feature kinds given.
 
     Works even when a training fold lacks some class (its column stays 0, or the base
@@ -76,13 +79,25 @@ def fit_predict(train: dict, y_train, test: dict, n_classes: int, multi_label: b
     return out
 
 
-def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str = "combined",
-                        model: str = DEFAULT_MODEL, folds: int = 5, repeats: int = 3, seed: int = 0,
-                        embeddings: np.ndarray | None = None, multi_label: bool | None = None,
-                        classes: Sequence[str] | None = None, c: float | None = None,
-                        max_length: int = 128, emit: Emit | None = None,
-                        features: dict | None = None, thorough: dict | None = None,
-                        should_stop: ShouldStop | None = None) -> tuple[np.ndarray, list[str]]:
+def out_of_sample_proba(
+    texts: Sequence[str],
+    labels: Sequence,
+    *,
+    method: str = "combined",
+    model: str = DEFAULT_MODEL,
+    folds: int = 5,
+    repeats: int = 3,
+    seed: int = 0,
+    embeddings: np.ndarray | None = None,
+    multi_label: bool | None = None,
+    classes: Sequence[str] | None = None,
+    c: float | None = None,
+    max_length: int = 128,
+    emit: Emit | None = None,
+    features: dict | None = None,
+    thorough: dict | None = None,
+    should_stop: ShouldStop | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """Out-of-sample class probabilities for every labelled text, by k-fold cross-validation.
 
     Each row's probabilities come from models trained on the other folds, so a wrong
@@ -141,23 +156,34 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
         raise TextclfError(f"Got {len(texts)} texts but {len(labels)} labels")
     space, y = encode_labels(labels, multi_label, classes)
     if not space.multi_label and (y < 0).any():
-        raise DataError(f"{int((y < 0).sum())} rows have no label or an unknown one",
-                        hint="Leave unlabelled rows out of the cross-validation (review() does this for you)")
+        raise DataError(
+            f"{int((y < 0).sum())} rows have no label or an unknown one",
+            hint="Leave unlabelled rows out of the cross-validation (review() does this for you)",
+        )
     n, k = len(texts), space.num_classes
     if n < 4:
         raise DataError(f"Label review needs at least 4 labelled rows, found {n}")
-    x = features if features is not None else as_features(texts, method, model, max_length=max_length,
-                                                           embeddings=embeddings, emit=emit, should_stop=should_stop)
+    x = (
+        features
+        if features is not None
+        else as_features(
+            texts, method, model, max_length=max_length, embeddings=embeddings, emit=emit, should_stop=should_stop
+        )
+    )
     from sklearn.model_selection import KFold, StratifiedKFold
 
     def split(n_folds: int, random_state: int) -> list:
         if space.multi_label:
-            return list(KFold(n_splits=max(2, min(n_folds, n)), shuffle=True,
-                              random_state=random_state).split(np.zeros(n)))
+            return list(
+                KFold(n_splits=max(2, min(n_folds, n)), shuffle=True, random_state=random_state).split(np.zeros(n))
+            )
         with warnings.catch_warnings():  # classes smaller than the fold count are fine here
             warnings.simplefilter("ignore")
-            return list(StratifiedKFold(n_splits=max(2, min(n_folds, n, max(smallest, 2))), shuffle=True,
-                                        random_state=random_state).split(np.zeros(n), y))
+            return list(
+                StratifiedKFold(
+                    n_splits=max(2, min(n_folds, n, max(smallest, 2))), shuffle=True, random_state=random_state
+                ).split(np.zeros(n), y)
+            )
 
     smallest = 0 if space.multi_label else int(np.bincount(y, minlength=k).min())
     repeats = max(1, int(repeats))
@@ -171,7 +197,9 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
         for r, splits in enumerate(rounds):
             for i, (train, test) in enumerate(splits):
                 check_stop(should_stop)
-                proba[test] += fit_predict(take_rows(x, train), y[train], take_rows(x, test), k, space.multi_label, c) / repeats
+                proba[test] += (
+                    fit_predict(take_rows(x, train), y[train], take_rows(x, test), k, space.multi_label, c) / repeats
+                )
                 if emit:
                     emit({"type": "review_fold", "fold": r * n_splits + i + 1, "folds": n_splits * repeats})
     if method == "thorough":
@@ -180,17 +208,33 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
         tuned_folds = int(settings.pop("folds"))
         tuned_splits = splitter if tuned_folds == n_splits else split(tuned_folds, seed)
         # Fewer folds than the fast models: each fold fine-tunes on 2/3 of the rows, half the cost of 5 folds.
-        tuned = finetuned_oof_proba(texts, y, k, tuned_splits, multi_label=space.multi_label, model=model,
-                                    max_length=max_length, seed=seed, emit=emit, should_stop=should_stop,
-                                    **settings)
+        tuned = finetuned_oof_proba(
+            texts,
+            y,
+            k,
+            tuned_splits,
+            multi_label=space.multi_label,
+            model=model,
+            max_length=max_length,
+            seed=seed,
+            emit=emit,
+            should_stop=should_stop,
+            **settings,
+        )
         if weight == "auto":
             weight = blend_weight(tuned, proba, y, multi_label=space.multi_label)
         proba = float(weight) * tuned + (1 - float(weight)) * proba
     return proba, list(space.classes)
 
 
-def blend_weight(tuned: np.ndarray, fast: np.ndarray, y: np.ndarray, *, multi_label: bool = False,
-                 grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)) -> float:
+def blend_weight(
+    tuned: np.ndarray,
+    fast: np.ndarray,
+    y: np.ndarray,
+    *,
+    multi_label: bool = False,
+    grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
+) -> float:
     """Share of the fine-tuned probabilities in the blend: the one with the lowest out-of-fold log loss.
 
     Judged against the given labels, the only ones there are: most of them are right,

@@ -9,6 +9,7 @@ import numpy as np
 
 from textclf_core.config import DEFAULT_MODEL
 from textclf_core.labels import LabelSpace
+
 from .common import Emit, ShouldStop, check_stop
 
 # Settings of the "thorough" method (docs/label_review.md). layers 6: all of MiniLM's (only its top layer
@@ -17,10 +18,23 @@ from .common import Emit, ShouldStop, check_stop
 THOROUGH_SETTINGS = {"layers": 6, "epochs": 1, "lr": 1e-4, "batch_size": 32, "folds": 3, "weight": "auto"}
 
 
-def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, splits, *, multi_label: bool = False,
-                        model: str = DEFAULT_MODEL, layers: int = 2, epochs: int = 1, lr: float = 1e-4,
-                        batch_size: int = 32, max_length: int = 128, seed: int = 0,
-                        emit: Emit | None = None, should_stop: ShouldStop | None = None) -> np.ndarray:
+def finetuned_oof_proba(
+    texts: Sequence[str],
+    y: np.ndarray,
+    n_classes: int,
+    splits,
+    *,
+    multi_label: bool = False,
+    model: str = DEFAULT_MODEL,
+    layers: int = 2,
+    epochs: int = 1,
+    lr: float = 1e-4,
+    batch_size: int = 32,
+    max_length: int = 128,
+    seed: int = 0,
+    emit: Emit | None = None,
+    should_stop: ShouldStop | None = None,
+) -> np.ndarray:
     """Out-of-fold probabilities from the encoder's top ``layers`` fine-tuned on the other folds.
 
     A fine-tuned encoder judges labels better than a frozen one on subtle texts. When
@@ -36,15 +50,14 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
 
     import torch
 
-    from textclf_core import hardware
-    from textclf_core.store import catalog as models
-    from textclf_core.strategies import advice as strategies
-    from textclf_core.engine import attention as train_attention
+    from textclf_core import events, hardware
     from textclf_core.config import RunConfig
+    from textclf_core.engine import attention as train_attention
+    from textclf_core.engine import loop as engine
     from textclf_core.engine.encoders import pad_batch, sorted_batches, tokenize
     from textclf_core.engine.losses import probabilities
-    from textclf_core.engine import loop as engine
-    from textclf_core import events
+    from textclf_core.store import catalog as models
+    from textclf_core.strategies import advice as strategies
 
     splits = [(np.asarray(a), np.asarray(b)) for a, b in splits]
     hw = hardware.detect()
@@ -55,8 +68,9 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
     lengths = np.array([len(s) for s in ids])
     pad_id = tokenizer.pad_token_id
     left = getattr(tokenizer, "padding_side", "right") == "left"
-    space = LabelSpace([f"c{i}" for i in range(n_classes)], multi_label=multi_label,
-                       separator=";" if multi_label else None)
+    space = LabelSpace(
+        [f"c{i}" for i in range(n_classes)], multi_label=multi_label, separator=";" if multi_label else None
+    )
     config = RunConfig(strategy="partial", layers=int(layers), model=model, max_length=int(max_length))
     targets = torch.as_tensor(np.asarray(y, dtype=np.float32 if multi_label else np.int64))
     total_steps = sum(math.ceil(len(tr) / batch_size) for tr, _ in splits) * int(epochs)
@@ -66,8 +80,9 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
     proba = np.zeros((len(ids), n_classes), dtype=np.float64)
 
     def report(stage: str, share: float, force: bool = False) -> None:
-        reporter.throttled("review", lambda: events.review_stage(stage=stage, progress=share),
-                           force=force or share >= 1.0)
+        reporter.throttled(
+            "review", lambda: events.review_stage(stage=stage, progress=share), force=force or share >= 1.0
+        )
 
     def autocast():
         return engine.autocast(dev_type, amp)
@@ -76,8 +91,7 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
     for fold, (train, test) in enumerate(splits):
         check_stop(should_stop)
         engine.seed_everything(seed + fold)
-        net = strategies.apply_strategy(
-            models.load_for_classification(model, space, tokenizer=tokenizer), config)
+        net = strategies.apply_strategy(models.load_for_classification(model, space, tokenizer=tokenizer), config)
         if device == "cpu":
             train_attention.install(net)
             train_attention.install_fast_dropout(net)  # torch's CPU dropout masks cost ~17% of a step
@@ -92,8 +106,7 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
                     read["n"] += count
                     report(f"fine-tuning: reading the texts ({read['n']:,} of {len(ids):,})", 0.5)
 
-                prefix.fill(list(range(len(ids))), ids, pad_id, device, amp, batch_size * 2, stop,
-                            on_batch=on_batch)
+                prefix.fill(list(range(len(ids))), ids, pad_id, device, amp, batch_size * 2, stop, on_batch=on_batch)
                 store = prefix.store
             prefix.store = store
         net.to(device)
@@ -112,8 +125,9 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
         ctx = prefix.active() if prefix is not None else contextlib.nullcontext()
         with ctx:
             strategies.set_train_mode(net)
-            report(f"fine-tuning fold {fold + 1} of {len(splits)}", 0.5 + 0.2 * done["steps"] / total_steps,
-                   force=True)  # every fold is announced, however fast it goes
+            report(
+                f"fine-tuning fold {fold + 1} of {len(splits)}", 0.5 + 0.2 * done["steps"] / total_steps, force=True
+            )  # every fold is announced, however fast it goes
             for _ in range(int(epochs)):
                 for b in engine.length_grouped_batches(lengths[train], batch_size, rng):
                     check_stop(should_stop)
@@ -121,8 +135,11 @@ def finetuned_oof_proba(texts: Sequence[str], y: np.ndarray, n_classes: int, spl
                     with autocast():
                         logits = net(**inputs_for(rows)).logits.float()
                     target = targets[rows].to(device)
-                    loss = (torch.nn.functional.binary_cross_entropy_with_logits(logits, target) if multi_label
-                            else torch.nn.functional.cross_entropy(logits, target))
+                    loss = (
+                        torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+                        if multi_label
+                        else torch.nn.functional.cross_entropy(logits, target)
+                    )
                     loss.backward()
                     torch.nn.utils.clip_grad_norm_(params, 1.0)
                     optimizer.step()
