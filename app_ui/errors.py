@@ -9,9 +9,9 @@ import streamlit as st
 
 from textclf_core.errors import TextclfError
 
-log = logging.getLogger("textclf.app")
-
 from .services import GENERIC_ERROR
+
+log = logging.getLogger("textclf.app")
 
 
 # --- errors --------------------------------------------------------------------------------

@@ -492,7 +492,9 @@ def test_label_cleaning_is_the_same_for_every_column_type():
 def test_json_variants(tmp_path):
     (tmp_path / "cols.json").write_text(json.dumps({"text": TEXTS, "label": LABELS}))
     assert read_table(tmp_path / "cols.json")["label"].tolist() == LABELS
-    (tmp_path / "lines.json").write_text("\n".join(json.dumps({"text": t, "label": l}) for t, l in zip(TEXTS, LABELS)))
+    (tmp_path / "lines.json").write_text(
+        "\n".join(json.dumps({"text": t, "label": lab}) for t, lab in zip(TEXTS, LABELS))
+    )
     df = read_table(tmp_path / "lines.json")
     assert len(df) == 6 and any("JSON Lines" in n for n in data.read_notes(df))
 

@@ -108,7 +108,7 @@ def test_stratified_sample_keeps_every_class_and_the_requested_size():
 def test_training_setup_honours_sample_rows_before_the_split():
     rng = np.random.default_rng(0)
     labels = rng.choice(["pos", "neg", "meh"], size=3_000, p=[0.6, 0.35, 0.05])
-    frame = pd.DataFrame({"text": [f"text {i} {l}" for i, l in enumerate(labels)], "label": labels})
+    frame = pd.DataFrame({"text": [f"text {i} {lab}" for i, lab in enumerate(labels)], "label": labels})
     config = RunConfig(strategy="baseline", text_col="text", label_col="label", sample_rows=600)
     setup = prepare_training(config, frame)
     used = setup.prepared[setup.prepared["split"].isin(["train", "validation", "test"])]

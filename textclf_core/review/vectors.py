@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from textclf_core.errors import DataError, TextclfError
 
 from .common import METHODS, Emit, ShouldStop
+
+if TYPE_CHECKING:  # annotations only
+    import scipy.sparse as sp
 
 
 def as_features(

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from textclf_core.config import RunConfig
 from textclf_core.engine.layers import LAYER_STACKS, base_model, family, find_layer_stack, submodule  # noqa: F401
@@ -21,6 +22,9 @@ from textclf_core.strategy_registry import REGISTRY, canonical, get_strategy
 
 # The budget's default and the wording of durations belong to sizing (the cost of a strategy); kept importable here.
 from .sizing import default_budget, format_seconds  # noqa: F401
+
+if TYPE_CHECKING:  # annotations only: the advice imports no torch (see below)
+    import torch
 
 # torch is imported inside the functions that touch a model, so the advice below (estimate,
 # recommend, recommend_single, describe_strategy, strategy_defaults) imports no torch: the Strategy page and the CLI's

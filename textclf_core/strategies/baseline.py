@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -48,6 +48,9 @@ from textclf_core.labels import LabelSpace
 from textclf_core.store.model_folder import PredictorBase, read_info, write_info
 
 from .sizing import uses_large_path
+
+if TYPE_CHECKING:  # annotations only: the baseline imports no torch
+    from textclf_core.engine.loop import FitResult
 
 FORMAT_VERSION = 1
 KIND = "baseline"
