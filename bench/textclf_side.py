@@ -25,7 +25,16 @@ bc.preload()
 import pandas as pd  # noqa: E402
 import transformers  # noqa: E402
 
-# textclf's own modules, imported before the clock as the Trainer side imports Trainer.
+# textclf's own modules, imported before the clock as the Trainer side imports Trainer (some for their import
+# time only, not used by name).
+import textclf_core.data  # noqa: E402, F401
+import textclf_core.engine.encoders  # noqa: E402, F401
+import textclf_core.engine.losses  # noqa: E402, F401
+import textclf_core.evaluation.metrics  # noqa: E402, F401
+import textclf_core.models.predictors  # noqa: E402, F401
+import textclf_core.store.catalog  # noqa: E402, F401
+import textclf_core.strategies.advice  # noqa: E402, F401
+import textclf_core.strategies.transformer  # noqa: E402, F401
 from textclf_core.config import RunConfig  # noqa: E402
 from textclf_core.models.predict import load_predictor  # noqa: E402
 from textclf_core.pipeline.runner import execute  # noqa: E402

@@ -34,8 +34,14 @@ from pathlib import Path
 from typing import Callable
 
 from textclf_core.config import RunConfig
-from textclf_core.engine.parallel import (
+from textclf_core.engine.parallel import (  # noqa: F401 - the launcher's public names (runner, tests)
+    distributed_ready,
+    embed,
     env_int,
+    gather_rows,
+    is_main_process,
+    launched,
+    rank,
     world_size,
 )
 from textclf_core.errors import TextclfError
