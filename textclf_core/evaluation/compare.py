@@ -100,33 +100,9 @@ def _f1(gold: pd.Series, pred: pd.Series, cls: str) -> float:
     return 2 * tp / (support + predicted) if support + predicted else 0.0
 
 
-def compare_predictions(
-    a: pd.DataFrame, b: pd.DataFrame, *, name_a: str = "A", name_b: str = "B", classes=None
-) -> Comparison:
-    """Compare two predictions frames (``row``, ``text``, ``gold``, ``predicted``, ``confidence``) of the
-    same texts; rows are matched by ``row`` (by position when there is none). Only labelled rows count."""
-    key = "row" if "row" in a.columns and "row" in b.columns else None
-    a = a.reset_index(drop=True)
-    b = b.reset_index(drop=True)
-    if key:
-        merged = a.merge(b, on=key, suffixes=(" A", " B"), how="inner", validate="one_to_one")
-    else:
-        merged = a.add_suffix(" A").join(b.add_suffix(" B"))
-    merged = merged[merged["gold A"].astype(str) != ""]
-    gold = merged["gold A"].astype(str)
-    pred_a, pred_b = merged["predicted A"].astype(str), merged["predicted B"].astype(str)
-    right_a, right_b = (pred_a == gold).to_numpy(), (pred_b == gold).to_numpy()
-    both_right = int((right_a & right_b).sum())
-    only_a = int((right_a & ~right_b).sum())
-    only_b = int((~right_a & right_b).sum())
-    both_wrong = int((~right_a & ~right_b).sum())
-    p_value = mcnemar_exact(only_a, only_b)
-    table = pd.DataFrame(
-        [[both_right, only_a], [only_b, both_wrong]],
-        index=[f"{name_a} right", f"{name_a} wrong"],
-        columns=[f"{name_b} right", f"{name_b} wrong"],
-    )
-
+def _per_class_table(gold, pred_a, pred_b, right_a, right_b, classes) -> pd.DataFrame:
+    """One row per class (``classes``, or every gold label): its texts, recall and F1 of each run and their
+    differences, and how many of its texts only one run gets right."""
     classes = [str(c) for c in classes] if classes else sorted(set(gold))
     rows = []
     for cls in classes:
@@ -164,7 +140,12 @@ def compare_predictions(
             "only B right",
         ],
     )
+    return per_class
 
+
+def _disagreements(merged, key, gold, pred_a, pred_b, right_a, right_b, name_a, name_b) -> pd.DataFrame:
+    """The rows where the two runs predict differently (row, text, gold, each run's call and confidence, who is
+    right), the texts one run gets right first and the most confident calls on top."""
     differ = (pred_a != pred_b).to_numpy()
     who = np.where(right_a & ~right_b, f"only {name_a}", np.where(~right_a & right_b, f"only {name_b}", "neither"))
     text = merged["text A"] if "text A" in merged.columns else pd.Series([""] * len(merged), index=merged.index)
@@ -184,6 +165,38 @@ def compare_predictions(
     order = dis["right"].map({f"only {name_b}": 0, f"only {name_a}": 1}).fillna(2)
     strength = pd.concat([dis["confidence A"], dis["confidence B"]], axis=1).astype(float).max(axis=1)
     dis = dis.assign(_o=order, _s=-strength).sort_values(["_o", "_s"], kind="stable").drop(columns=["_o", "_s"])
+    return dis.reset_index(drop=True)
+
+
+def compare_predictions(
+    a: pd.DataFrame, b: pd.DataFrame, *, name_a: str = "A", name_b: str = "B", classes=None
+) -> Comparison:
+    """Compare two predictions frames (``row``, ``text``, ``gold``, ``predicted``, ``confidence``) of the
+    same texts; rows are matched by ``row`` (by position when there is none). Only labelled rows count."""
+    key = "row" if "row" in a.columns and "row" in b.columns else None
+    a = a.reset_index(drop=True)
+    b = b.reset_index(drop=True)
+    if key:
+        merged = a.merge(b, on=key, suffixes=(" A", " B"), how="inner", validate="one_to_one")
+    else:
+        merged = a.add_suffix(" A").join(b.add_suffix(" B"))
+    merged = merged[merged["gold A"].astype(str) != ""]
+    gold = merged["gold A"].astype(str)
+    pred_a, pred_b = merged["predicted A"].astype(str), merged["predicted B"].astype(str)
+    right_a, right_b = (pred_a == gold).to_numpy(), (pred_b == gold).to_numpy()
+    both_right = int((right_a & right_b).sum())
+    only_a = int((right_a & ~right_b).sum())
+    only_b = int((~right_a & right_b).sum())
+    both_wrong = int((~right_a & ~right_b).sum())
+    p_value = mcnemar_exact(only_a, only_b)
+    table = pd.DataFrame(
+        [[both_right, only_a], [only_b, both_wrong]],
+        index=[f"{name_a} right", f"{name_a} wrong"],
+        columns=[f"{name_b} right", f"{name_b} wrong"],
+    )
+
+    per_class = _per_class_table(gold, pred_a, pred_b, right_a, right_b, classes)
+    dis = _disagreements(merged, key, gold, pred_a, pred_b, right_a, right_b, name_a, name_b)
     n = len(merged)
     return Comparison(
         name_a,
@@ -196,7 +209,7 @@ def compare_predictions(
         p_value,
         verdict(only_a, only_b, p_value, name_a, name_b),
         per_class,
-        dis.reset_index(drop=True),
+        dis,
         n,
         (both_right + only_a) / n if n else None,
         (both_right + only_b) / n if n else None,
