@@ -1543,6 +1543,24 @@ def better_share(
     return wins / resamples
 
 
+def _why_single(pick, ref, tested, n_trained: int, name: str, metric_word: str, label_of: dict) -> str:
+    """The reason one model is kept alone: the alternative that beat the baseline beyond chance (``pick``), or
+    why the baseline (``ref``) stays: the only model, a higher score chance explains, or nothing beat it."""
+    if pick is not None:
+        return f"better than {ref[1].label} in {pick[4]:.0%} of {RESAMPLES:,} resamples of the validation rows"
+    if n_trained == 1:
+        return "it was the only model that finished in time"
+    if tested:
+        top = max(tested, key=lambda o: _metric(o[1], name))
+        what = "the ensemble" if top[0] == "ensemble" else label_of[top[0]]
+        return (
+            f"{what} scored higher on validation ({metric_word} {top[1][name]:.3f} vs {ref[0][name]:.3f}) "
+            f"but was better in only {top[4]:.0%} of {RESAMPLES:,} resamples of the validation rows "
+            f"({CONFIDENCE:.0%} needed), a difference chance explains"
+        )
+    return "no other model or weighting beat it on validation"
+
+
 def choose(trained: list[Member], probas: dict, y_val, val_df, label_space: LabelSpace, metric: str) -> dict:
     """Set each member's temperature and weight; the sentence saying what was chosen and why."""
     from textclf_core.models.ensemble import combine
@@ -1618,20 +1636,7 @@ def choose(trained: list[Member], probas: dict, y_val, val_df, label_space: Labe
         winner = ref if pick is None else next(s for s in singles if s[1].key == pick[0])
         for m in trained:
             m.weight = 1.0 if m is winner[1] else 0.0
-        if pick is not None:
-            why = f"better than {ref[1].label} in {pick[4]:.0%} of {RESAMPLES:,} resamples of the validation rows"
-        elif len(trained) == 1:
-            why = "it was the only model that finished in time"
-        elif tested:
-            top = max(tested, key=lambda o: _metric(o[1], name))
-            what = "the ensemble" if top[0] == "ensemble" else label_of[top[0]]
-            why = (
-                f"{what} scored higher on validation ({metric_word} {top[1][name]:.3f} vs {ref[0][name]:.3f}) "
-                f"but was better in only {top[4]:.0%} of {RESAMPLES:,} resamples of the validation rows "
-                f"({CONFIDENCE:.0%} needed), a difference chance explains"
-            )
-        else:
-            why = "no other model or weighting beat it on validation"
+        why = _why_single(pick, ref, tested, len(trained), name, metric_word, label_of)
         sentence = f"{winner[1].label} alone: {metric_word} {winner[0][name]:.3f} on validation; {why}."
         chosen, scores, proba, thresholds = winner[1].key, winner[0], winner[2], winner[3]
         kept = winner[1].label
