@@ -79,6 +79,81 @@ def fit_predict(
     return out
 
 
+def _encoded_labels(labels, multi_label, classes):
+    """The label space and the encoded labels (``encode_labels``); a DataError when a single-label row has no
+    label or an unknown one."""
+    space, y = encode_labels(labels, multi_label, classes)
+    if not space.multi_label and (y < 0).any():
+        raise DataError(
+            f"{int((y < 0).sum())} rows have no label or an unknown one",
+            hint="Leave unlabelled rows out of the cross-validation (review() does this for you)",
+        )
+    return space, y
+
+
+def _fold_splits(n_folds: int, random_state: int, y: np.ndarray, k: int, multi_label: bool) -> list:
+    """One round of cross-validation: ``[(train rows, test rows), ...]``, stratified by class for single-label
+    data (fewer folds when the smallest class is smaller than ``n_folds``, at least 2)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = len(y)
+    if multi_label:
+        return list(KFold(n_splits=max(2, min(n_folds, n)), shuffle=True, random_state=random_state).split(np.zeros(n)))
+    smallest = int(np.bincount(y, minlength=k).min())
+    with warnings.catch_warnings():  # classes smaller than the fold count are fine here
+        warnings.simplefilter("ignore")
+        return list(
+            StratifiedKFold(
+                n_splits=max(2, min(n_folds, n, max(smallest, 2))), shuffle=True, random_state=random_state
+            ).split(np.zeros(n), y)
+        )
+
+
+def _cross_validated(x, y, rounds: list, k: int, multi_label: bool, c, emit, should_stop) -> np.ndarray:
+    """The fast model's out-of-fold probabilities, shape ``(N, K)``, averaged over the rounds of folds
+    (``rounds``: one list of splits per repeat); emits a ``review_fold`` event per fold."""
+    n_splits, repeats = len(rounds[0]), len(rounds)
+    proba = np.zeros((len(y), k), dtype=np.float64)
+    with one_blas_thread():
+        for r, splits in enumerate(rounds):
+            for i, (train, test) in enumerate(splits):
+                check_stop(should_stop)
+                proba[test] += (
+                    fit_predict(take_rows(x, train), y[train], take_rows(x, test), k, multi_label, c) / repeats
+                )
+                if emit:
+                    emit({"type": "review_fold", "fold": r * n_splits + i + 1, "folds": n_splits * repeats})
+    return proba
+
+
+def _blend_thorough(
+    proba, texts, y, k, splitter, multi_label, model, max_length, seed, thorough, emit, should_stop
+) -> np.ndarray:
+    """``proba`` blended with the out-of-fold probabilities of the encoder fine-tuned per fold
+    (:func:`finetuned_oof_proba`, :data:`THOROUGH_SETTINGS` with the ``thorough`` overrides); returns the blend."""
+    settings = {**THOROUGH_SETTINGS, **(thorough or {})}
+    weight = settings.pop("weight")
+    tuned_folds = int(settings.pop("folds"))
+    tuned_splits = splitter if tuned_folds == len(splitter) else _fold_splits(tuned_folds, seed, y, k, multi_label)
+    # Fewer folds than the fast models: each fold fine-tunes on 2/3 of the rows, half the cost of 5 folds.
+    tuned = finetuned_oof_proba(
+        texts,
+        y,
+        k,
+        tuned_splits,
+        multi_label=multi_label,
+        model=model,
+        max_length=max_length,
+        seed=seed,
+        emit=emit,
+        should_stop=should_stop,
+        **settings,
+    )
+    if weight == "auto":
+        weight = blend_weight(tuned, proba, y, multi_label=multi_label)
+    return float(weight) * tuned + (1 - float(weight)) * proba
+
+
 def out_of_sample_proba(
     texts: Sequence[str],
     labels: Sequence,
@@ -154,12 +229,7 @@ def out_of_sample_proba(
     texts = [str(t) for t in texts]
     if len(texts) != len(labels):
         raise TextclfError(f"Got {len(texts)} texts but {len(labels)} labels")
-    space, y = encode_labels(labels, multi_label, classes)
-    if not space.multi_label and (y < 0).any():
-        raise DataError(
-            f"{int((y < 0).sum())} rows have no label or an unknown one",
-            hint="Leave unlabelled rows out of the cross-validation (review() does this for you)",
-        )
+    space, y = _encoded_labels(labels, multi_label, classes)
     n, k = len(texts), space.num_classes
     if n < 4:
         raise DataError(f"Label review needs at least 4 labelled rows, found {n}")
@@ -170,60 +240,16 @@ def out_of_sample_proba(
             texts, method, model, max_length=max_length, embeddings=embeddings, emit=emit, should_stop=should_stop
         )
     )
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    def split(n_folds: int, random_state: int) -> list:
-        if space.multi_label:
-            return list(
-                KFold(n_splits=max(2, min(n_folds, n)), shuffle=True, random_state=random_state).split(np.zeros(n))
-            )
-        with warnings.catch_warnings():  # classes smaller than the fold count are fine here
-            warnings.simplefilter("ignore")
-            return list(
-                StratifiedKFold(
-                    n_splits=max(2, min(n_folds, n, max(smallest, 2))), shuffle=True, random_state=random_state
-                ).split(np.zeros(n), y)
-            )
-
-    smallest = 0 if space.multi_label else int(np.bincount(y, minlength=k).min())
     repeats = max(1, int(repeats))
     # Each repeat cuts the folds differently; averaging them steadies the probabilities of rows whose
     # verdict hinged on which rows happened to share their fold (movie reviews: 0.425 -> 0.436 precision@k).
-    rounds = [split(int(folds), seed + r) for r in range(repeats)]
+    rounds = [_fold_splits(int(folds), seed + r, y, k, space.multi_label) for r in range(repeats)]
     splitter = rounds[0]
-    n_splits = len(splitter)
-    proba = np.zeros((n, k), dtype=np.float64)
-    with one_blas_thread():
-        for r, splits in enumerate(rounds):
-            for i, (train, test) in enumerate(splits):
-                check_stop(should_stop)
-                proba[test] += (
-                    fit_predict(take_rows(x, train), y[train], take_rows(x, test), k, space.multi_label, c) / repeats
-                )
-                if emit:
-                    emit({"type": "review_fold", "fold": r * n_splits + i + 1, "folds": n_splits * repeats})
+    proba = _cross_validated(x, y, rounds, k, space.multi_label, c, emit, should_stop)
     if method == "thorough":
-        settings = {**THOROUGH_SETTINGS, **(thorough or {})}
-        weight = settings.pop("weight")
-        tuned_folds = int(settings.pop("folds"))
-        tuned_splits = splitter if tuned_folds == n_splits else split(tuned_folds, seed)
-        # Fewer folds than the fast models: each fold fine-tunes on 2/3 of the rows, half the cost of 5 folds.
-        tuned = finetuned_oof_proba(
-            texts,
-            y,
-            k,
-            tuned_splits,
-            multi_label=space.multi_label,
-            model=model,
-            max_length=max_length,
-            seed=seed,
-            emit=emit,
-            should_stop=should_stop,
-            **settings,
+        proba = _blend_thorough(
+            proba, texts, y, k, splitter, space.multi_label, model, max_length, seed, thorough, emit, should_stop
         )
-        if weight == "auto":
-            weight = blend_weight(tuned, proba, y, multi_label=space.multi_label)
-        proba = float(weight) * tuned + (1 - float(weight)) * proba
     return proba, list(space.classes)
 
 
