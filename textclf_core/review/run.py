@@ -290,6 +290,153 @@ def cached_review(key: str) -> ReviewResult | None:
     return _cache_get(key)
 
 
+def _labelled_rows(data: pd.DataFrame, multi_label: bool | None) -> tuple[np.ndarray, LabelSpace]:
+    """Which rows are labelled (a boolean mask) and the label space of their labels; a DataError with fewer
+    than 4 labelled rows."""
+    labelled = data["label"].notna().to_numpy()
+    n_labelled = int(labelled.sum())
+    if n_labelled < 4:
+        raise DataError(
+            f"Label review needs at least 4 labelled rows, found {n_labelled}",
+            hint="Choose the column that holds the labels",
+        )
+    space = LabelSpace.from_labels(data.loc[labelled, "label"].tolist(), multi_label=multi_label)
+    return labelled, space
+
+
+def _neighbourhood(x, data: pd.DataFrame, texts: list, settings: dict, progress):
+    """Near-duplicates (cosine from ``settings["duplicate_threshold"]``), the conflicts among them (same text,
+    different labels) and outliers, on the main features ``x``; returns ``(dups, conflicts, outliers)``."""
+    progress("duplicates", 0.8)
+    similar = main_features(x)
+    pairs, distance = neighbours(similar, settings["duplicate_threshold"])
+    dups = find_near_duplicates(
+        similar,
+        settings["duplicate_threshold"],
+        texts=texts,
+        labels=data["label"].tolist(),
+        rows=data["row"].tolist(),
+        pairs=pairs,
+    )
+    conflicts = find_conflicts(dups)
+    progress("outliers", 0.9)
+    outliers = find_outliers(
+        similar,
+        texts=texts,
+        labels=data["label"].tolist(),
+        rows=data["row"].tolist(),
+        share=settings["outlier_share"],
+        distance=distance,
+    )
+    return dups, conflicts, outliers
+
+
+def _label_next(x, x_lab, lab: pd.DataFrame, data: pd.DataFrame, unl_idx, space: LabelSpace, top: int):
+    """The unlabelled rows (``unl_idx``) most worth labelling next, at most ``top`` (:func:`what_to_label_next`)."""
+    return what_to_label_next(
+        x_lab,
+        lab["label"].tolist(),
+        take_rows(x, unl_idx),
+        texts=data["text"].iloc[unl_idx].tolist(),
+        rows=data["row"].iloc[unl_idx].tolist(),
+        multi_label=space.multi_label,
+        classes=space.classes,
+        top=top,
+    )
+
+
+def _review_labelled(
+    data: pd.DataFrame,
+    settings: dict,
+    fp: str,
+    started: float,
+    progress,
+    *,
+    model: str,
+    embeddings,
+    emit,
+    should_stop,
+) -> ReviewResult:
+    """The review's stages once the data and settings are known (the labelled rows, features, cross-validated probabilities of
+    the labelled rows, label errors, duplicates and conflicts, outliers, what to label next), reported through
+    ``progress(stage, share)``; returns the :class:`ReviewResult` (not cached here)."""
+    labelled, space = _labelled_rows(data, settings["multi_label"])
+    reading = _reading_progress(emit)
+    progress("features", 0.0)
+    texts = data["text"].tolist()
+    used, reads_note = readable_method(texts, settings["method"], model, embeddings=embeddings)
+    x = as_features(
+        texts,
+        used,
+        model,
+        max_length=settings["max_length"],
+        embeddings=embeddings,
+        emit=reading,
+        should_stop=should_stop,
+    )
+    progress("cross-validation", 0.5)
+    lab_idx = np.flatnonzero(labelled)
+    lab = data.iloc[lab_idx]
+    x_lab = take_rows(x, lab_idx)
+    proba, classes = out_of_sample_proba(
+        lab["text"].tolist(),
+        lab["label"].tolist(),
+        method=used,
+        folds=settings["folds"],
+        repeats=settings["repeats"],
+        seed=settings["seed"],
+        multi_label=space.multi_label,
+        classes=space.classes,
+        features=x_lab,
+        model=model,
+        max_length=settings["max_length"],
+        thorough=settings.get("thorough"),
+        should_stop=should_stop,
+        emit=(lambda e: emit(e) if emit and e.get("type") == "review_stage" else None),
+    )
+    progress("label errors", 0.7)
+    quality, errors = _label_errors(lab, proba, classes, space)
+    dups, conflicts, outliers = _neighbourhood(x, data, texts, settings, progress)
+    unl_idx = np.flatnonzero(~labelled)
+    label_next = _label_next(x, x_lab, lab, data, unl_idx, space, settings["label_next_top"])
+
+    findings = combine_findings(errors, conflicts, dups, outliers, label_next)
+    summary = _summary(
+        data,
+        int(labelled.sum()),
+        unl_idx,
+        classes,
+        space,
+        settings,
+        errors,
+        conflicts,
+        findings,
+        outliers,
+        label_next,
+        started,
+        fp,
+    )
+    summary.update(
+        method=used,
+        requested_method=settings["method"],
+        reads_note=reads_note,
+        links_refused=int(dups.attrs.get("links_refused", 0)),
+    )
+    return ReviewResult(
+        findings=findings,
+        label_errors=errors,
+        near_duplicates=dups,
+        conflicts=conflicts,
+        outliers=outliers,
+        label_next=label_next,
+        quality=quality,
+        summary=summary,
+        proba=proba,
+        classes=list(classes),
+        fingerprint=fp,
+    )
+
+
 def review(
     frame: pd.DataFrame,
     *,
@@ -373,105 +520,8 @@ def review(
             progress("done", 1.0)
             return hit
 
-    labelled = data["label"].notna().to_numpy()
-    n_labelled = int(labelled.sum())
-    if n_labelled < 4:
-        raise DataError(
-            f"Label review needs at least 4 labelled rows, found {n_labelled}",
-            hint="Choose the column that holds the labels",
-        )
-    space = LabelSpace.from_labels(data.loc[labelled, "label"].tolist(), multi_label=multi_label)
-    reading = _reading_progress(emit)
-    progress("features", 0.0)
-    texts = data["text"].tolist()
-    used, reads_note = readable_method(texts, method, model, embeddings=embeddings)
-    x = as_features(
-        texts, used, model, max_length=max_length, embeddings=embeddings, emit=reading, should_stop=should_stop
-    )
-    progress("cross-validation", 0.5)
-    lab_idx = np.flatnonzero(labelled)
-    lab = data.iloc[lab_idx]
-    x_lab = take_rows(x, lab_idx)
-    proba, classes = out_of_sample_proba(
-        lab["text"].tolist(),
-        lab["label"].tolist(),
-        method=used,
-        folds=folds,
-        repeats=repeats,
-        seed=seed,
-        multi_label=space.multi_label,
-        classes=space.classes,
-        features=x_lab,
-        model=model,
-        max_length=max_length,
-        thorough=settings.get("thorough"),
-        should_stop=should_stop,
-        emit=(lambda e: emit(e) if emit and e.get("type") == "review_stage" else None),
-    )
-    progress("label errors", 0.7)
-    quality, errors = _label_errors(lab, proba, classes, space)
-    progress("duplicates", 0.8)
-    similar = main_features(x)
-    pairs, distance = neighbours(similar, duplicate_threshold)
-    dups = find_near_duplicates(
-        similar, duplicate_threshold, texts=texts, labels=data["label"].tolist(), rows=data["row"].tolist(), pairs=pairs
-    )
-    conflicts = find_conflicts(dups)
-    progress("outliers", 0.9)
-    outliers = find_outliers(
-        similar,
-        texts=texts,
-        labels=data["label"].tolist(),
-        rows=data["row"].tolist(),
-        share=outlier_share,
-        distance=distance,
-    )
-    unl_idx = np.flatnonzero(~labelled)
-    label_next = what_to_label_next(
-        x_lab,
-        lab["label"].tolist(),
-        take_rows(x, unl_idx),
-        texts=data["text"].iloc[unl_idx].tolist(),
-        rows=data["row"].iloc[unl_idx].tolist(),
-        multi_label=space.multi_label,
-        classes=space.classes,
-        top=label_next_top,
-    )
-
-    findings = combine_findings(errors, conflicts, dups, outliers, label_next)
-    summary = _summary(
-        data,
-        n_labelled,
-        unl_idx,
-        classes,
-        space,
-        settings,
-        errors,
-        conflicts,
-        findings,
-        outliers,
-        label_next,
-        started,
-        fp,
-    )
-    summary.update(
-        method=used,
-        requested_method=method,
-        reads_note=reads_note,
-        links_refused=int(dups.attrs.get("links_refused", 0)),
-    )
-    result = ReviewResult(
-        findings=findings,
-        label_errors=errors,
-        near_duplicates=dups,
-        conflicts=conflicts,
-        outliers=outliers,
-        label_next=label_next,
-        quality=quality,
-        summary=summary,
-        proba=proba,
-        classes=list(classes),
-        fingerprint=fp,
+    result = _review_labelled(
+        data, settings, fp, started, progress, model=model, embeddings=embeddings, emit=emit, should_stop=should_stop
     )
     if cache:
         _cache_put(fp, result)
