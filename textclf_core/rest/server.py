@@ -350,38 +350,10 @@ def _one_line(exc) -> str:
     return f"{'.'.join(loc)}: {error.get('msg', 'is not valid')}"
 
 
-def create_app(
-    served,
-    *,
-    api_key: str | None = None,
-    max_texts: int = MAX_TEXTS,
-    max_body_bytes: int = MAX_BODY_BYTES,
-    max_batch: int = MAX_BATCH_TEXTS,
-    max_wait_ms: float = MAX_WAIT_MS,
-):
-    """The FastAPI app serving ``served`` (a :class:`ServedModel` or any predictor with ``classes``,
-    ``multi_label``, ``predict_proba`` and ``frame_from_proba``). ``api_key``: required in the
-    ``X-API-Key`` header of ``/v1/predict`` and ``/v1/model`` when given."""
-    from contextlib import asynccontextmanager
-
-    from fastapi import Depends, FastAPI, HTTPException, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from fastapi.security import APIKeyHeader
+def _schemas(max_texts: int):
+    """The pydantic models of ``/v1/predict``: returns ``(PredictRequest, PredictResponse)`` (the response's
+    items are ``Prediction``s)."""
     from pydantic import BaseModel, Field
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-
-    if not isinstance(served, ServedModel):
-        served = ServedModel(served, source=repr(served))
-    predictor = served.predictor
-
-    def score(texts: list[str]) -> list[dict]:
-        # The reply items are built here, on the worker, once per batch (one frame_from_proba call), so
-        # the event loop only parses and answers requests.
-        return predictions_from_proba(predictor, predictor.predict_proba(texts))
-
-    batcher = DynamicBatcher(score, max_batch=max_batch, max_wait_ms=max_wait_ms)
-    body_mb = max_body_bytes / 1e6
 
     class PredictRequest(BaseModel):
         texts: list[str] = Field(
@@ -404,21 +376,13 @@ def create_app(
             "texts in a language the model was not trained on (empty: none)",
         )
 
-    @asynccontextmanager
-    async def lifespan(app):
-        batcher.start()
-        try:
-            yield
-        finally:
-            batcher.stop()
+    return PredictRequest, PredictResponse
 
-    app = FastAPI(
-        title="textclf",
-        version="1",
-        lifespan=lifespan,
-        description=f"Text classifier served by textclf: {', '.join(map(str, predictor.classes))}.",
-    )
-    too_large = f"The request body is larger than {body_mb:g} MB; send fewer texts per request"
+
+def _body_limit(max_body_bytes: int, too_large: str):
+    """The ASGI middleware class that refuses a body over ``max_body_bytes`` (413, ``too_large``)."""
+    from fastapi import HTTPException
+    from fastapi.responses import JSONResponse
 
     class BodyLimit:
         """Refuses a body over ``max_body_bytes`` with a JSON 413 and a reason: at once when its Content-Length
@@ -446,17 +410,16 @@ def create_app(
 
             return await self.inner(scope, counted, send)
 
-    app.add_middleware(BodyLimit)
-    app.state.batcher = batcher
-    app.state.served = served
-    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="required when the server has a key")
+    return BodyLimit
 
-    def check_key(given: str | None = Depends(header)) -> None:
-        if api_key is None:
-            return
-        # Constant time: how much of a guess matched does not show in the reply time.
-        if given is None or not hmac.compare_digest(given.encode("utf-8"), api_key.encode("utf-8")):
-            raise HTTPException(401, f"Missing or wrong API key: send it in the {API_KEY_HEADER} header")
+
+def _add_error_handlers(app) -> None:
+    """Answer every error in one line of JSON ``{"detail": ...}``: invalid input and TextclfError 422, HTTP
+    errors their own status, anything else 500 (logged). Returns nothing: the handlers are added to ``app``."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -477,6 +440,86 @@ def create_app(
             {"detail": f"Internal error ({type(exc).__name__}); the server log has the details"}, status_code=500
         )
 
+
+def _check_texts(texts: list, max_texts: int) -> None:
+    """Refuse an empty request (422), more than ``max_texts`` texts (413) or an empty text (422); returns
+    nothing when the texts can be scored."""
+    from fastapi import HTTPException
+
+    if not texts:
+        raise HTTPException(422, 'texts is empty: send at least one text, {"texts": ["..."]}')
+    if len(texts) > max_texts:
+        raise HTTPException(
+            413,
+            f"{len(texts):,} texts in one request; the limit is {max_texts:,}: split them over several requests",
+        )
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise HTTPException(422, f"texts[{i}] is empty: every text needs at least one character")
+
+
+def create_app(
+    served,
+    *,
+    api_key: str | None = None,
+    max_texts: int = MAX_TEXTS,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_batch: int = MAX_BATCH_TEXTS,
+    max_wait_ms: float = MAX_WAIT_MS,
+):
+    """The FastAPI app serving ``served`` (a :class:`ServedModel` or any predictor with ``classes``,
+    ``multi_label``, ``predict_proba`` and ``frame_from_proba``). ``api_key``: required in the
+    ``X-API-Key`` header of ``/v1/predict`` and ``/v1/model`` when given."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.responses import JSONResponse
+    from fastapi.security import APIKeyHeader
+
+    if not isinstance(served, ServedModel):
+        served = ServedModel(served, source=repr(served))
+    predictor = served.predictor
+
+    def score(texts: list[str]) -> list[dict]:
+        # The reply items are built here, on the worker, once per batch (one frame_from_proba call), so
+        # the event loop only parses and answers requests.
+        return predictions_from_proba(predictor, predictor.predict_proba(texts))
+
+    batcher = DynamicBatcher(score, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    body_mb = max_body_bytes / 1e6
+
+    PredictRequest, PredictResponse = _schemas(max_texts)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        batcher.start()
+        try:
+            yield
+        finally:
+            batcher.stop()
+
+    app = FastAPI(
+        title="textclf",
+        version="1",
+        lifespan=lifespan,
+        description=f"Text classifier served by textclf: {', '.join(map(str, predictor.classes))}.",
+    )
+    too_large = f"The request body is larger than {body_mb:g} MB; send fewer texts per request"
+
+    app.add_middleware(_body_limit(max_body_bytes, too_large))
+    app.state.batcher = batcher
+    app.state.served = served
+    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="required when the server has a key")
+
+    def check_key(given: str | None = Depends(header)) -> None:
+        if api_key is None:
+            return
+        # Constant time: how much of a guess matched does not show in the reply time.
+        if given is None or not hmac.compare_digest(given.encode("utf-8"), api_key.encode("utf-8")):
+            raise HTTPException(401, f"Missing or wrong API key: send it in the {API_KEY_HEADER} header")
+
+    _add_error_handlers(app)
+
     @app.post(
         "/v1/predict",
         response_model=PredictResponse,
@@ -490,16 +533,7 @@ def create_app(
     )
     async def predict(body: PredictRequest):
         texts = body.texts
-        if not texts:
-            raise HTTPException(422, 'texts is empty: send at least one text, {"texts": ["..."]}')
-        if len(texts) > max_texts:
-            raise HTTPException(
-                413,
-                f"{len(texts):,} texts in one request; the limit is {max_texts:,}: split them over several requests",
-            )
-        for i, text in enumerate(texts):
-            if not text.strip():
-                raise HTTPException(422, f"texts[{i}] is empty: every text needs at least one character")
+        _check_texts(texts, max_texts)
         # Items are plain floats and strings already: answered without re-validating them against the model.
         predictions = list(await batcher.submit(texts))
         return JSONResponse({"predictions": predictions, "warnings": request_warnings(predictor, texts)})
