@@ -155,7 +155,10 @@ def _finish(run: Run, reporter: Reporter, state: str, message: str, **extra) -> 
         log.exception("textclf: could not record the final status of run %s", run.id)
 
 
-def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
+def _prepare(config: RunConfig, frame, run: Run, reporter: Reporter):
+    """Read the data and make the training setup (split, label space, augmentation), record it in the run
+    (config.json, labels.json, data.json, split.csv) and emit the ``started`` event; returns the
+    :class:`training_setup.TrainingSetup`, whose ``config`` has the columns resolved."""
     from textclf_core.data import fingerprint
 
     run.set_status("running", "Reading the data")
@@ -180,7 +183,7 @@ def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
         },
     )
     _write_csv(run, "split.csv", prepared[["row", "split"]], neutralize=False)
-    train_df, val_df, test_df = setup.train, setup.validation, setup.test
+    val_df, test_df = setup.validation, setup.test
     counts, n_original, augmentation = setup.counts, setup.n_original, setup.augmentation
     reporter.emit(
         events.started(
@@ -199,7 +202,14 @@ def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
     )
     run.set_status("running", "Training")
     reporter.check_stop()
+    return setup
 
+
+def _train(config: RunConfig, setup, run: Run, reporter: Reporter):
+    """Train with the strategy's own fit function (from the registry); returns ``(result, predictor,
+    thresholds, fit_info, train_seconds)``: the fit's result, the model to score with, the multi-label
+    thresholds (tuned on validation when the fit gave none), the fit's summary and the training time."""
+    train_df, val_df, test_df, label_space = setup.train, setup.validation, setup.test, setup.label_space
     # --- train: the strategy's own fit function, from the registry ------------------------------------
     started = time.time()
     strategy = get_strategy(config.strategy)
@@ -228,6 +238,16 @@ def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
     if fit_info.get("train_seconds"):  # the engine's own clock leaves out loading the model
         train_seconds = float(fit_info["train_seconds"])
     reporter.check_stop()
+    return result, predictor, thresholds, fit_info, train_seconds
+
+
+def _execute(config: RunConfig, frame, run: Run, reporter: Reporter) -> None:
+    """Prepare, train, evaluate and record one run (eval.json, predictions.csv, its final status)."""
+    setup = _prepare(config, frame, run, reporter)
+    config, label_space = setup.config, setup.label_space
+    train_df, val_df, test_df = setup.train, setup.validation, setup.test
+    n_original, augmentation = setup.n_original, setup.augmentation
+    result, predictor, thresholds, fit_info, train_seconds = _train(config, setup, run, reporter)
 
     # --- evaluate -----------------------------------------------------------------------
     run.set_status("running", "Evaluating")
