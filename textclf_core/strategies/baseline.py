@@ -448,28 +448,10 @@ def _fit_temperature(scores: np.ndarray, y, link: str) -> tuple[np.ndarray, np.n
     return scale, shift
 
 
-def train_baseline(
-    config: RunConfig,
-    train_df,
-    val_df,
-    label_space: LabelSpace,
-    emit: Emit | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> BaselineModel:
-    """Fit TF-IDF + the chosen linear classifier; pick regularisation on ``val_df``.
-
-    ``train_df``/``val_df`` have columns ``text`` and ``label``. Emits ``step``
-    events (vectorising, each candidate) and an ``evaluation`` event per candidate.
-    """
-    from textclf_core.evaluation.metrics import compute_metrics
-
-    emit = emit or _noop
-    should_stop = should_stop or (lambda: False)
-    name = config.baseline_model
+def _targets(train_df, val_df, label_space: LabelSpace) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """The encoded training labels, the encoded validation labels (None without validation rows) and whether
+    there are validation rows; a TextclfError when training lacks a label (multi-label) or has only one class."""
     multi = label_space.multi_label
-    k = label_space.num_classes
-    start = time.time()
-    texts = _texts(train_df["text"])
     if label_space.multi_label:
         y = label_space.encode(list(train_df["label"])).astype(int)
         if (y.sum(axis=0) == 0).any():
@@ -490,6 +472,74 @@ def train_baseline(
     if has_val:
         y_val = label_space.encode(list(val_df["label"]))
         y_val = y_val.astype(int) if multi else y_val
+    return y, y_val, has_val
+
+
+def _fit_candidate(i, C, X, y, X_val, y_val, features, feature_set, class_weight, label_space, config, emit):
+    """Fit the classifier with one regularisation value ``C`` (SVM margins calibrated to probabilities) and
+    score it on the validation rows (``X_val`` None: no score), emitting its evaluation event. Returns
+    ``(score, model, train_loss)``; a higher score is better."""
+    from textclf_core.evaluation.metrics import compute_metrics
+
+    name = config.baseline_model
+    multi = label_space.multi_label
+    k = label_space.num_classes
+    has_val = X_val is not None
+    est = _make_estimator(name, C, class_weight, multi, k, config.seed)
+    est.fit(X, y)
+    coef, intercept, link = _linear_from_estimator(est, name, multi, k)
+    model = BaselineModel(
+        features, coef, intercept, link, label_space, info={"classifier": name, "C": C, "features": feature_set}
+    )
+    if name == "svm":  # margins → probabilities, fitted on held-out rows when there are any
+        if has_val:
+            scores_val = np.asarray(X_val @ coef.T) + intercept
+            model.scale, model.shift = _fit_temperature(scores_val, y_val, link)
+        else:
+            model.scale = np.full(coef.shape[0], 2.0)
+    train_proba = model._link((np.asarray(X @ coef.T) + intercept) * model.scale + model.shift)
+    train_loss = compute_metrics(y, train_proba, label_space.classes, multi_label=multi).get("loss")
+    score = None
+    if has_val:
+        val_proba = model._link((np.asarray(X_val @ coef.T) + intercept) * model.scale + model.shift)
+        m = compute_metrics(y_val, val_proba, label_space.classes, multi_label=multi)
+        key = config.metric_for_best
+        score = -(m.get("loss") or 0) if key == "val_loss" else (m.get(key) or 0.0)
+        emit(
+            {
+                "type": "evaluation",
+                "step": i,
+                "epoch": 1,
+                "val_loss": m.get("loss"),
+                "accuracy": m.get("accuracy"),
+                "macro_f1": m.get("macro_f1"),
+                "confusion_matrix": m.get("confusion_matrix"),
+                "classes": label_space.classes,
+                "candidate": {"C" if name != "nb" else "alpha": C},
+            }
+        )
+    return score, model, train_loss
+
+
+def train_baseline(
+    config: RunConfig,
+    train_df,
+    val_df,
+    label_space: LabelSpace,
+    emit: Emit | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> BaselineModel:
+    """Fit TF-IDF + the chosen linear classifier; pick regularisation on ``val_df``.
+
+    ``train_df``/``val_df`` have columns ``text`` and ``label``. Emits ``step``
+    events (vectorising, each candidate) and an ``evaluation`` event per candidate.
+    """
+    emit = emit or _noop
+    should_stop = should_stop or (lambda: False)
+    name = config.baseline_model
+    start = time.time()
+    texts = _texts(train_df["text"])
+    y, y_val, has_val = _targets(train_df, val_df, label_space)
     feature_set = feature_set_for(texts, config)
     if uses_large_path(len(texts), sum(len(t) for t in texts), config):
         model = train_large(
@@ -540,39 +590,9 @@ def train_baseline(
     for i, C in enumerate(grid, start=2):
         if should_stop():
             raise CancelledError()
-        est = _make_estimator(name, C, class_weight, multi, k, config.seed)
-        est.fit(X, y)
-        coef, intercept, link = _linear_from_estimator(est, name, multi, k)
-        model = BaselineModel(
-            features, coef, intercept, link, label_space, info={"classifier": name, "C": C, "features": feature_set}
+        score, model, train_loss = _fit_candidate(
+            i, C, X, y, X_val, y_val, features, feature_set, class_weight, label_space, config, emit
         )
-        if name == "svm":  # margins → probabilities, fitted on held-out rows when there are any
-            if has_val:
-                scores_val = np.asarray(X_val @ coef.T) + intercept
-                model.scale, model.shift = _fit_temperature(scores_val, y_val, link)
-            else:
-                model.scale = np.full(coef.shape[0], 2.0)
-        train_proba = model._link((np.asarray(X @ coef.T) + intercept) * model.scale + model.shift)
-        train_loss = compute_metrics(y, train_proba, label_space.classes, multi_label=multi).get("loss")
-        score = None
-        if has_val:
-            val_proba = model._link((np.asarray(X_val @ coef.T) + intercept) * model.scale + model.shift)
-            m = compute_metrics(y_val, val_proba, label_space.classes, multi_label=multi)
-            key = config.metric_for_best
-            score = -(m.get("loss") or 0) if key == "val_loss" else (m.get(key) or 0.0)
-            emit(
-                {
-                    "type": "evaluation",
-                    "step": i,
-                    "epoch": 1,
-                    "val_loss": m.get("loss"),
-                    "accuracy": m.get("accuracy"),
-                    "macro_f1": m.get("macro_f1"),
-                    "confusion_matrix": m.get("confusion_matrix"),
-                    "classes": label_space.classes,
-                    "candidate": {"C" if name != "nb" else "alpha": C},
-                }
-            )
         if best is None or (score is not None and score > best[0]):
             best = (score, model)
         step(i, loss=train_loss, message=f"Fitted {name} with {'alpha' if name == 'nb' else 'C'}={C:g}")
