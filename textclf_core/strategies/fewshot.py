@@ -379,6 +379,53 @@ def linear_head(lr_head, lr_classes: Sequence[str], classes: Sequence[str]) -> t
     return weight.astype(np.float32), bias.astype(np.float32)
 
 
+def _save_model(run, trained, weight, bias, config, label_space, max_pairs: int, n_texts: int) -> Path:
+    """Write the few-shot model folder (tuned encoder and tokenizer in ``encoder/``, the linear head in
+    ``head.safetensors``, ``textclf.json``) through ``engine.output_folder(run)``; returns the folder written."""
+    from safetensors.numpy import save_file
+
+    from textclf_core.store import catalog as models
+
+    info = {
+        "kind": "features",
+        "label_space": label_space.to_dict(),
+        "max_length": config.max_length,
+        "strategy": "fewshot",
+        "config": config.to_dict(),
+        "thresholds": None,
+        "encoder": ENCODER_DIR,
+        "encoder_relative": True,
+        "base_model": models.resolve(config.model),
+        "pooling": "mean",
+        "precision": "fp32",  # the head was fitted on fp32 embeddings
+        "head": {"type": "linear", "c": config.head_c, "trained_as": "fewshot-logreg"},
+        "fewshot": {"max_pairs": max_pairs, "train_texts": n_texts},
+    }
+    with engine.output_folder(run) as folder:
+        with models.quiet_transformers():  # no progress bars in the CLI's output
+            trained.encoder.to("cpu").save_pretrained(str(folder / ENCODER_DIR))
+            trained.tokenizer.save_pretrained(str(folder / ENCODER_DIR))
+        save_file({"weight": weight, "bias": bias}, str(folder / "head.safetensors"))
+        model_folder.write_info(folder, info)
+        staged = folder
+    return staged
+
+
+def _validate(predictor, val_df, label_space, config, reporter) -> tuple[list[dict], float | None]:
+    """One validation pass of the saved model (the same event shape as other strategies, emitted); returns
+    ``(history, metric)``: the evaluation events and the value of ``config.metric_for_best`` (None without
+    labelled validation rows)."""
+    history, metric = [], None
+    y_val, keep_val = engine.targets(val_df, label_space) if val_df is not None and len(val_df) else (None, None)
+    if y_val is not None and keep_val.any():  # one validation pass: the same event shape as other strategies
+        proba = predictor.predict_proba([t for t, k in zip(val_df["text"], keep_val) if k])
+        event = engine.evaluation_event(proba, y_val[keep_val], label_space, step=1, epoch=float(config.epochs))
+        history.append(event)
+        reporter.emit(event)
+        metric = event["val_loss"] if config.metric_for_best == "val_loss" else event.get(config.metric_for_best)
+    return history, metric
+
+
 def fit(
     config,
     train_df,
@@ -397,11 +444,8 @@ def fit(
     """
     import time
 
-    from safetensors.numpy import save_file
-
     from textclf_core import hardware
     from textclf_core.models.predictors import FeaturePredictor
-    from textclf_core.store import catalog as models
 
     reporter = Reporter.of(emit, should_stop)
     if label_space.multi_label:
@@ -452,38 +496,10 @@ def fit(
         should_stop=reporter.should_stop,
     )
     weight, bias = linear_head(trained.head, trained.classes, label_space.classes)
-    info = {
-        "kind": "features",
-        "label_space": label_space.to_dict(),
-        "max_length": config.max_length,
-        "strategy": "fewshot",
-        "config": config.to_dict(),
-        "thresholds": None,
-        "encoder": ENCODER_DIR,
-        "encoder_relative": True,
-        "base_model": models.resolve(config.model),
-        "pooling": "mean",
-        "precision": "fp32",  # the head was fitted on fp32 embeddings
-        "head": {"type": "linear", "c": config.head_c, "trained_as": "fewshot-logreg"},
-        "fewshot": {"max_pairs": max_pairs, "train_texts": len(texts)},
-    }
-    with engine.output_folder(run) as folder:
-        with models.quiet_transformers():  # no progress bars in the CLI's output
-            trained.encoder.to("cpu").save_pretrained(str(folder / ENCODER_DIR))
-            trained.tokenizer.save_pretrained(str(folder / ENCODER_DIR))
-        save_file({"weight": weight, "bias": bias}, str(folder / "head.safetensors"))
-        model_folder.write_info(folder, info)
-        staged = folder
+    staged = _save_model(run, trained, weight, bias, config, label_space, max_pairs, len(texts))
     model_dir = engine.model_dir(run, staged)
     predictor = FeaturePredictor(model_dir, device=config.device)
-    history, metric = [], None
-    y_val, keep_val = engine.targets(val_df, label_space) if val_df is not None and len(val_df) else (None, None)
-    if y_val is not None and keep_val.any():  # one validation pass: the same event shape as other strategies
-        proba = predictor.predict_proba([t for t, k in zip(val_df["text"], keep_val) if k])
-        event = engine.evaluation_event(proba, y_val[keep_val], label_space, step=1, epoch=float(config.epochs))
-        history.append(event)
-        reporter.emit(event)
-        metric = event["val_loss"] if config.metric_for_best == "val_loss" else event.get(config.metric_for_best)
+    history, metric = _validate(predictor, val_df, label_space, config, reporter)
     params = sum(p.numel() for p in trained.encoder.parameters())
     return engine.FitResult(
         predictor,
