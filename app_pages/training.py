@@ -73,6 +73,40 @@ job_id = st.selectbox("Run", order, index=order.index(default_job()), format_fun
 st.session_state["training_job"] = job_id
 
 
+def _cancel_controls(snapshot) -> None:
+    """The Cancel button of a queued or running job (asking first when someone else started it), or the
+    'Cancelling…' line once a cancel is on its way. Returns nothing: draws on the page."""
+    theirs = bool(snapshot.started_by) and snapshot.started_by != me
+    if snapshot.state in ("queued", "running") and not snapshot.cancel_requested:
+        if st.session_state.get("confirm_cancel") == snapshot.job_id:
+            # Someone else's run: say whose it is and ask before stopping their work.
+            st.warning(
+                f"This run was started by **{snapshot.started_by}**. Cancel it anyway? "
+                "They will see that you cancelled it.",
+                icon=":material/warning:",
+            )
+            y, n, _ = st.columns([1, 1, 3])
+            if y.button("Yes, cancel their run", key=f"cancel_yes_{snapshot.job_id}", type="primary"):
+                _cancel(snapshot)
+                st.rerun()
+            if n.button("No, keep it running", key=f"cancel_no_{snapshot.job_id}"):
+                st.session_state.pop("confirm_cancel", None)
+                st.rerun()
+        elif st.button("Cancel this run", key=f"cancel_{snapshot.job_id}", icon=":material/cancel:"):
+            if theirs:
+                st.session_state["confirm_cancel"] = snapshot.job_id
+            else:
+                _cancel(snapshot)
+            st.rerun()
+    elif snapshot.cancel_requested and snapshot.state == "running":
+        who = (
+            f" ({'you' if snapshot.cancelled_by == me else snapshot.cancelled_by} cancelled it)"
+            if snapshot.cancelled_by
+            else ""
+        )
+        st.caption(f"Cancelling… the run stops after the current step{who}.")
+
+
 def show(snapshot) -> None:
     """One job's live view. Called inside a fragment while the job is active."""
     st.caption(
@@ -124,35 +158,7 @@ def show(snapshot) -> None:
     if last.get("kept"):
         st.caption(f"Kept: {last['kept']}. The curves below are its members'; the matrix is the kept model's.")
 
-    theirs = bool(snapshot.started_by) and snapshot.started_by != me
-    if snapshot.state in ("queued", "running") and not snapshot.cancel_requested:
-        if st.session_state.get("confirm_cancel") == snapshot.job_id:
-            # Someone else's run: say whose it is and ask before stopping their work.
-            st.warning(
-                f"This run was started by **{snapshot.started_by}**. Cancel it anyway? "
-                "They will see that you cancelled it.",
-                icon=":material/warning:",
-            )
-            y, n, _ = st.columns([1, 1, 3])
-            if y.button("Yes, cancel their run", key=f"cancel_yes_{snapshot.job_id}", type="primary"):
-                _cancel(snapshot)
-                st.rerun()
-            if n.button("No, keep it running", key=f"cancel_no_{snapshot.job_id}"):
-                st.session_state.pop("confirm_cancel", None)
-                st.rerun()
-        elif st.button("Cancel this run", key=f"cancel_{snapshot.job_id}", icon=":material/cancel:"):
-            if theirs:
-                st.session_state["confirm_cancel"] = snapshot.job_id
-            else:
-                _cancel(snapshot)
-            st.rerun()
-    elif snapshot.cancel_requested and snapshot.state == "running":
-        who = (
-            f" ({'you' if snapshot.cancelled_by == me else snapshot.cancelled_by} cancelled it)"
-            if snapshot.cancelled_by
-            else ""
-        )
-        st.caption(f"Cancelling… the run stops after the current step{who}.")
+    _cancel_controls(snapshot)
 
     render_for_job(snapshot)  # auto runs: members as they finish
 
