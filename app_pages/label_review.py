@@ -120,25 +120,45 @@ with ui.guard("label review"):
     finding = f2.selectbox("Finding", FINDINGS, key="review_finding")
     search = f3.text_input("Text contains", key="review_search")
     wanted = st.session_state.get("review_page", 1)
-    table = review_page(current, wanted, PAGE_ROWS, label=label_filter, finding=finding, search=search,
-                        report=report, edited_rows=changes.current().keys(),
-                        words=row_words(current) if finding in (SHORT, LONG) else None)
+    table = review_page(
+        current,
+        wanted,
+        PAGE_ROWS,
+        label=label_filter,
+        finding=finding,
+        search=search,
+        report=report,
+        edited_rows=changes.current().keys(),
+        words=row_words(current) if finding in (SHORT, LONG) else None,
+    )
     if table.page != wanted:  # the filter shrank the table: show its last page
         st.session_state["review_page"] = table.page
-    st.number_input(f"{table.total:,} rows match · page (of {table.pages:,})", 1, table.pages, key="review_page",
-                    help=f"{PAGE_ROWS} rows a page; the table holds only the page's rows")
+    st.number_input(
+        f"{table.total:,} rows match · page (of {table.pages:,})",
+        1,
+        table.pages,
+        key="review_page",
+        help=f"{PAGE_ROWS} rows a page; the table holds only the page's rows",
+    )
     shown = table.rows
     key = editor_key()
     st.session_state["editor_shown"] = {key: (shown["row"].tolist(), shown["label"].tolist())}
     st.data_editor(
-        shown, key=key, hide_index=True, width="stretch", height=420, num_rows="fixed",
+        shown,
+        key=key,
+        hide_index=True,
+        width="stretch",
+        height=420,
+        num_rows="fixed",
         disabled=["row", "text"],
         column_config={
             "row": st.column_config.NumberColumn("Row", help="Row number in your file (from 0)", width="small"),
             "text": st.column_config.TextColumn("Text", width="large"),
-            "label": st.column_config.SelectboxColumn("Label", options=classes, required=False,
-                                                      help="Pick a label; clear it to drop the row"),
-        })
+            "label": st.column_config.SelectboxColumn(
+                "Label", options=classes, required=False, help="Pick a label; clear it to drop the row"
+            ),
+        },
+    )
 
     # --- classes -------------------------------------------------------------------------------
     with st.expander("Rename, merge or drop classes; add a class"):
@@ -149,8 +169,7 @@ with ui.guard("label review"):
         if c3.button("Rename / merge", disabled=not source or not clean_label(target)):
             target = clean_label(target)
             rows = current[current["label"] == source]
-            n = batch(f"rename {source} → {target}",
-                      [("relabel", r, source, target) for r in rows["row"]])
+            n = batch(f"rename {source} → {target}", [("relabel", r, source, target) for r in rows["row"]])
             st.toast(f"{n:,} rows moved from '{source}' to '{target}'")
             st.rerun()
         d1, d2 = st.columns([4, 1])
@@ -161,8 +180,7 @@ with ui.guard("label review"):
             st.toast(f"{n:,} rows of '{source}' dropped")
             st.rerun()
         a1, a2 = st.columns([4, 1])
-        new_class = a1.text_input("Add a class to the label list (to label unlabelled rows with it)",
-                                  key="new_class")
+        new_class = a1.text_input("Add a class to the label list (to label unlabelled rows with it)", key="new_class")
         if a2.button("Add class", disabled=not clean_label(new_class)):
             extra = st.session_state.setdefault("extra_classes", [])
             if clean_label(new_class) not in extra:
@@ -178,12 +196,17 @@ with ui.guard("label review"):
         return neutralize_formulas(cleaned).to_csv(index=False).encode("utf-8-sig")
 
     # Built only when clicked: a large table is not edited and turned into CSV on every rerun.
-    ui.download_button("Download cleaned CSV", cleaned_csv, where=d1, file_name=f"{stem}.cleaned.csv",
-                        mime="text/csv")
+    ui.download_button("Download cleaned CSV", cleaned_csv, where=d1, file_name=f"{stem}.cleaned.csv", mime="text/csv")
     log_frame = changes.to_frame()
-    ui.download_button("Download change log", lambda: neutralize_formulas(log_frame).to_csv(index=False)
-                        .encode("utf-8-sig"), where=d2, file_name=f"{stem}.changes.csv", mime="text/csv",
-                        icon=":material/history:", disabled=not len(changes))
+    ui.download_button(
+        "Download change log",
+        lambda: neutralize_formulas(log_frame).to_csv(index=False).encode("utf-8-sig"),
+        where=d2,
+        file_name=f"{stem}.changes.csv",
+        mime="text/csv",
+        icon=":material/history:",
+        disabled=not len(changes),
+    )
 
 st.divider()
 with ui.guard("label suggestions"):

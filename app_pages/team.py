@@ -16,7 +16,6 @@ if project is None:
     st.stop()
 
 
-
 @st.cache_data(max_entries=8, show_spinner=False)
 def agreement_of(frame, classes):
     """Bootstrap intervals take a second or more: computed once per set of annotations."""
@@ -32,8 +31,12 @@ settings = project.team()
 if ui.user():
     me = ui.user()
 elif settings.members:  # sign-in is off: a named guest picks their name, as on the Label page
-    me = st.selectbox("Act as", [m.name for m in settings.members], key="team_as",
-                      help="Sign-in is off: pick your name on this team. Owners edit the team; reviewers settle.")
+    me = st.selectbox(
+        "Act as",
+        [m.name for m in settings.members],
+        key="team_as",
+        help="Sign-in is off: pick your name on this team. Owners edit the team; reviewers settle.",
+    )
 else:
     me = ui.identity()
 # Before a team exists anyone may set it up (and becomes its owner); after, only owners edit it.
@@ -58,13 +61,26 @@ if settings.members:
 else:
     st.caption("No team yet: labels on the Label page are one person's. Add annotators to share the texts out.")
 if can_edit:
-    known = sorted({p for p in [project.meta.get("owner"), *(project.meta.get("shared_with") or []),
-                                *team.annotations(project)["annotator"].tolist()] if p}
-                   - {m.name for m in settings.members})
+    known = sorted(
+        {
+            p
+            for p in [
+                project.meta.get("owner"),
+                *(project.meta.get("shared_with") or []),
+                *team.annotations(project)["annotator"].tolist(),
+            ]
+            if p
+        }
+        - {m.name for m in settings.members}
+    )
     with st.form("team_member", clear_on_submit=True, border=False):
         c1, c2, c3 = st.columns([3, 2, 1], vertical_alignment="bottom")
-        name = c1.text_input("Name", key="team_name", placeholder=("a signed-in user's name" if ui.user() else "a guest's name")
-                             + (f" (seen here: {', '.join(known[:5])})" if known else ""))
+        name = c1.text_input(
+            "Name",
+            key="team_name",
+            placeholder=("a signed-in user's name" if ui.user() else "a guest's name")
+            + (f" (seen here: {', '.join(known[:5])})" if known else ""),
+        )
         role = c2.selectbox("Role", team.ROLES, index=1, key="team_role")
         if c3.form_submit_button("Add", icon=":material/person_add:") and name.strip():
             save_team(settings.with_member(name.strip(), role))
@@ -78,15 +94,22 @@ if can_edit:
 
     with st.form("team_overlap", border=False):
         c1, c2 = st.columns(2)
-        share = c1.slider("Texts labelled by several annotators (%)", 0, 100, int(round(settings.overlap_share * 100)),
-                          help="These texts measure agreement; each annotator answers before seeing the others")
+        share = c1.slider(
+            "Texts labelled by several annotators (%)",
+            0,
+            100,
+            int(round(settings.overlap_share * 100)),
+            help="These texts measure agreement; each annotator answers before seeing the others",
+        )
         per_text = c2.number_input("Annotators per shared text", 2, 10, settings.per_text)
         if st.form_submit_button("Save overlap", icon=":material/save:"):
             save_team(team.TeamSettings(settings.members, share / 100, int(per_text), settings.seed))
             st.rerun()
 else:
-    st.caption(f"Overlap: {settings.overlap_share:.0%} of the texts go to {settings.per_text} annotators each. "
-               "Only an owner changes the team.")
+    st.caption(
+        f"Overlap: {settings.overlap_share:.0%} of the texts go to {settings.per_text} annotators each. "
+        "Only an owner changes the team."
+    )
 
 # --- agreement -------------------------------------------------------------------------------
 frame = team.annotations(project)
@@ -99,9 +122,13 @@ else:
         result = agreement_of(frame, classes)
         st.markdown(f"**{result.sentence}.**")
         c1, c2 = st.columns(2)
-        c1.metric("Krippendorff's α", ui.fmt(result.alpha, "f3"),
-                  help=f"95% interval {result.alpha_low:.2f} – {result.alpha_high:.2f}"
-                  if result.alpha_low == result.alpha_low else None)
+        c1.metric(
+            "Krippendorff's α",
+            ui.fmt(result.alpha, "f3"),
+            help=f"95% interval {result.alpha_low:.2f} – {result.alpha_high:.2f}"
+            if result.alpha_low == result.alpha_low
+            else None,
+        )
         c2.metric("Texts labelled by two or more", result.n_overlap)
         st.markdown("Cohen's κ per pair of annotators")
         st.dataframe(result.pairs.round(3), hide_index=True)
@@ -119,8 +146,13 @@ settled = team.settlements(project)
 if not len(frame):
     st.caption("Nothing labelled yet.")
 else:
-    method = st.radio("Method", ["majority", "crowdlab"], horizontal=True, key="team_method",
-                      format_func={"majority": "Majority vote", "crowdlab": "CROWDLAB (weighs annotators)"}.get)
+    method = st.radio(
+        "Method",
+        ["majority", "crowdlab"],
+        horizontal=True,
+        key="team_method",
+        format_func={"majority": "Majority vote", "crowdlab": "CROWDLAB (weighs annotators)"}.get,
+    )
     with ui.guard("consensus"):
         texts = ds["df"][ds["text_col"]].astype(str).tolist()
         probs = None
@@ -132,20 +164,30 @@ else:
         st.dataframe(cons.round(3), hide_index=True, height=240)
         st.markdown("Annotators' estimated quality")
         st.dataframe(team.annotator_quality(frame, classes, probs).round(3), hide_index=True)
-        st.caption("A run learns these labels when its label source is the consensus (here, or `textclf train "
-                   "--label-source consensus`): majority until two people share 10 texts, CROWDLAB after; "
-                   "a reviewer's decision wins; texts nobody annotated keep the label column's label; the "
-                   "run's name ends with “consensus labels”.")
+        st.caption(
+            "A run learns these labels when its label source is the consensus (here, or `textclf train "
+            "--label-source consensus`): majority until two people share 10 texts, CROWDLAB after; "
+            "a reviewer's decision wins; texts nobody annotated keep the label column's label; the "
+            "run's name ends with “consensus labels”."
+        )
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-    strategy = c1.selectbox("Train on the consensus with", ["baseline", "auto"], key="team_strategy",
-                            format_func={"baseline": "TF-IDF baseline (seconds)",
-                                         "auto": "Auto (the default time budget)"}.get)
+    strategy = c1.selectbox(
+        "Train on the consensus with",
+        ["baseline", "auto"],
+        key="team_strategy",
+        format_func={"baseline": "TF-IDF baseline (seconds)", "auto": "Auto (the default time budget)"}.get,
+    )
     if c2.button("Train on the consensus", icon=":material/model_training:"):
         with ui.guard("train on the consensus"):
             from textclf_core.config import RunConfig
 
-            config = RunConfig(strategy=strategy, text_col=ds["text_col"], label_col=ds.get("label_col") or "label",
-                               label_source="consensus", data_path=str(ds.get("filename") or ds["name"]))
+            config = RunConfig(
+                strategy=strategy,
+                text_col=ds["text_col"],
+                label_col=ds.get("label_col") or "label",
+                label_source="consensus",
+                data_path=str(ds.get("filename") or ds["name"]),
+            )
             job_id = ui.job_manager().submit(config, ui.working_frame(), **ui.job_details())
             ui.remember_job(job_id)
             st.session_state["team_training_job"] = job_id
@@ -159,20 +201,29 @@ queue = team.disagreements(frame, settled) if len(frame) else []
 if not queue:
     st.caption("No open disagreement." + (f" {len(settled)} settled." if settled else ""))
 else:
-    st.caption(f"{len(queue)} text{'s' if len(queue) != 1 else ''} to settle" + (f"; {len(settled)} settled" if settled else ""))
+    st.caption(
+        f"{len(queue)} text{'s' if len(queue) != 1 else ''} to settle"
+        + (f"; {len(settled)} settled" if settled else "")
+    )
     row = queue[0]
     here = frame[frame["row"] == row]
     st.markdown(f"> {ds['df'][ds['text_col']].astype(str).iloc[row]}")
     st.caption(" · ".join(f"{a}: {lab}" for a, lab in zip(here["annotator"], here["label"])))
     if can_settle:
+
         def settle(r=row, label=None):
             with ui.guard("settle"):
                 team.settle(project, r, label, me)
 
         cols = st.columns(min(len(classes), 5) or 1)
         for j, name in enumerate(classes):
-            cols[j % len(cols)].button(f"{(j + 1) % 10}  {name}", key=f"team_settle_{j}", on_click=settle,
-                                       kwargs={"label": name}, width="stretch")
+            cols[j % len(cols)].button(
+                f"{(j + 1) % 10}  {name}",
+                key=f"team_settle_{j}",
+                on_click=settle,
+                kwargs={"label": name},
+                width="stretch",
+            )
         try:
             from streamlit_shortcuts import add_shortcuts
 
@@ -187,20 +238,41 @@ st.subheader("Export and import")
 c1, c2, c3 = st.columns(3)
 with ui.guard("export"):
     if len(frame):
-        ui.download_button("Label Studio JSON", lambda: exchange.label_studio_bytes(project), where=c1,
-                            file_name=f"{project.id}-label-studio.json", mime="application/json")
-        ui.download_button("JSONL (datasets)", lambda: exchange.jsonl_bytes(project), where=c2,
-                            file_name=f"{project.id}-annotations.jsonl", mime="application/jsonl")
-        ui.download_button("Parquet (datasets)", lambda: exchange.parquet_bytes(project), where=c3,
-                            file_name=f"{project.id}-annotations.parquet", mime="application/octet-stream")
-upload = st.file_uploader("Import annotations (Label Studio JSON, JSONL or Parquet)",
-                          type=["json", "jsonl", "parquet"], key="team_import")
+        ui.download_button(
+            "Label Studio JSON",
+            lambda: exchange.label_studio_bytes(project),
+            where=c1,
+            file_name=f"{project.id}-label-studio.json",
+            mime="application/json",
+        )
+        ui.download_button(
+            "JSONL (datasets)",
+            lambda: exchange.jsonl_bytes(project),
+            where=c2,
+            file_name=f"{project.id}-annotations.jsonl",
+            mime="application/jsonl",
+        )
+        ui.download_button(
+            "Parquet (datasets)",
+            lambda: exchange.parquet_bytes(project),
+            where=c3,
+            file_name=f"{project.id}-annotations.parquet",
+            mime="application/octet-stream",
+        )
+upload = st.file_uploader(
+    "Import annotations (Label Studio JSON, JSONL or Parquet)", type=["json", "jsonl", "parquet"], key="team_import"
+)
 if upload is not None and st.button("Import", icon=":material/upload:"):
     with ui.guard("import"):
         data = upload.getvalue()
-        read = exchange.read_label_studio(data) if upload.name.endswith(".json") else \
-            exchange.read_flat(data, "parquet" if upload.name.endswith(".parquet") else "jsonl")
+        read = (
+            exchange.read_label_studio(data)
+            if upload.name.endswith(".json")
+            else exchange.read_flat(data, "parquet" if upload.name.endswith(".parquet") else "jsonl")
+        )
         counts = exchange.import_annotations(project, read)
-        st.success(f"Imported {counts['added']} annotations and {counts['settled']} decisions"
-                   + (f"; {counts['skipped']} were on texts not in this project" if counts["skipped"] else ""),
-                   icon=":material/check:")
+        st.success(
+            f"Imported {counts['added']} annotations and {counts['settled']} decisions"
+            + (f"; {counts['skipped']} were on texts not in this project" if counts["skipped"] else ""),
+            icon=":material/check:",
+        )

@@ -15,7 +15,6 @@ from textclf_core import figures
 from textclf_core.events import describe
 from textclf_core.pipeline.jobs import format_duration
 
-
 st.title("Training")
 POLL_SECONDS = 2  # the page reruns in the process that trains: often enough to watch, rarely enough to cost little
 LOG_ROWS = 20
@@ -25,9 +24,12 @@ me = ui.identity()
 scope = ui.run_scope("training")  # this project's runs by default
 jobs = {s.job_id: s for s in manager.list() if scope is None or s.project in (scope, None)}
 if not jobs:
-    st.info("No training has been started in this project on this server yet. Choose a model and strategy first."
-            if scope else "No training has been started on this server yet. Choose a model and strategy first.",
-            icon=":material/info:")
+    st.info(
+        "No training has been started in this project on this server yet. Choose a model and strategy first."
+        if scope
+        else "No training has been started on this server yet. Choose a model and strategy first.",
+        icon=":material/info:",
+    )
     st.page_link(ui.PAGES["strategy"], label="Go to Strategy", icon=":material/tune:")
     st.page_link(ui.PAGES["evaluation"], label="See earlier runs on the Evaluation page", icon=":material/analytics:")
     with ui.guard("runs"):
@@ -46,9 +48,14 @@ def _by(snapshot) -> str:
 def _cancel(snapshot) -> None:
     manager.cancel(snapshot.job_id, by=me)
     st.session_state.pop("confirm_cancel", None)
+
+
 # Labels must not change while a job runs (a changing label would reset the selectbox), so no state here.
-labels = {s.job_id: f"{s.name} · submitted {dt.datetime.fromtimestamp(s.submitted_at):%H:%M:%S}"
-                    f"{' · this session' if s.job_id in mine else _by(s)}" for s in jobs.values()}
+labels = {
+    s.job_id: f"{s.name} · submitted {dt.datetime.fromtimestamp(s.submitted_at):%H:%M:%S}"
+    f"{' · this session' if s.job_id in mine else _by(s)}"
+    for s in jobs.values()
+}
 
 
 def default_job() -> str:
@@ -66,45 +73,18 @@ job_id = st.selectbox("Run", order, index=order.index(default_job()), format_fun
 st.session_state["training_job"] = job_id
 
 
-def show(snapshot) -> None:
-    """One job's live view. Called inside a fragment while the job is active."""
-    st.caption(f"State: {snapshot.state}" + (f" · run {snapshot.run_id}" if snapshot.run_id else "")
-               + (f" · started by {'you' if snapshot.started_by == me else snapshot.started_by}"
-                  if snapshot.started_by else ""))
-    if snapshot.state == "queued":
-        st.info(f"Waiting in the queue (position {snapshot.queue_position}). It starts when the runs before it finish.",
-                icon=":material/hourglass_top:")
-    elif snapshot.state == "running":
-        st.progress(min(1.0, snapshot.progress), text=snapshot.message or "Training…")
-    elif snapshot.state == "finished":
-        st.success(snapshot.message or "Finished", icon=":material/check_circle:")
-    elif snapshot.state == "cancelled":
-        st.warning(snapshot.message or "Cancelled", icon=":material/stop_circle:")
-    else:
-        st.error(snapshot.message or "Failed", icon=":material/error:")
-
-    m1, m2, m3, m4 = st.columns(4)
-    m1.metric("Progress", f"{snapshot.progress:.0%}")
-    m2.metric("Examples / s", f"{snapshot.examples_per_s:,.0f}" if snapshot.examples_per_s else "–")
-    m3.metric("Time left", format_duration(snapshot.eta_s) if snapshot.state == "running" and snapshot.eta_s
-              is not None else "–")
-    last = snapshot.last_evaluation or {}
-    if last.get("kept"):  # auto, done: the headline is the model it kept, not its last member
-        m4.metric("Validation macro-F1, kept model", ui.fmt(last.get("macro_f1")),
-                  help=f"The model auto kept: {last['kept']}. Validation accuracy {ui.fmt(last.get('accuracy'))}.")
-    else:
-        m4.metric("Validation macro-F1", ui.fmt(last.get("macro_f1")),
-                  help=f"At the last evaluation of {figures.member_labels(snapshot.events).get(last['member'], last['member'])}"
-                       " (auto: each member is evaluated on the same validation rows)" if last.get("member") else None)
-    if last.get("kept"):
-        st.caption(f"Kept: {last['kept']}. The curves below are its members'; the matrix is the kept model's.")
-
+def _cancel_controls(snapshot) -> None:
+    """The Cancel button of a queued or running job (asking first when someone else started it), or the
+    'Cancelling…' line once a cancel is on its way. Returns nothing: draws on the page."""
     theirs = bool(snapshot.started_by) and snapshot.started_by != me
     if snapshot.state in ("queued", "running") and not snapshot.cancel_requested:
         if st.session_state.get("confirm_cancel") == snapshot.job_id:
             # Someone else's run: say whose it is and ask before stopping their work.
-            st.warning(f"This run was started by **{snapshot.started_by}**. Cancel it anyway? "
-                       "They will see that you cancelled it.", icon=":material/warning:")
+            st.warning(
+                f"This run was started by **{snapshot.started_by}**. Cancel it anyway? "
+                "They will see that you cancelled it.",
+                icon=":material/warning:",
+            )
             y, n, _ = st.columns([1, 1, 3])
             if y.button("Yes, cancel their run", key=f"cancel_yes_{snapshot.job_id}", type="primary"):
                 _cancel(snapshot)
@@ -119,9 +99,66 @@ def show(snapshot) -> None:
                 _cancel(snapshot)
             st.rerun()
     elif snapshot.cancel_requested and snapshot.state == "running":
-        who = f" ({'you' if snapshot.cancelled_by == me else snapshot.cancelled_by} cancelled it)" \
-            if snapshot.cancelled_by else ""
+        who = (
+            f" ({'you' if snapshot.cancelled_by == me else snapshot.cancelled_by} cancelled it)"
+            if snapshot.cancelled_by
+            else ""
+        )
         st.caption(f"Cancelling… the run stops after the current step{who}.")
+
+
+def show(snapshot) -> None:
+    """One job's live view. Called inside a fragment while the job is active."""
+    st.caption(
+        f"State: {snapshot.state}"
+        + (f" · run {snapshot.run_id}" if snapshot.run_id else "")
+        + (
+            f" · started by {'you' if snapshot.started_by == me else snapshot.started_by}"
+            if snapshot.started_by
+            else ""
+        )
+    )
+    if snapshot.state == "queued":
+        st.info(
+            f"Waiting in the queue (position {snapshot.queue_position}). It starts when the runs before it finish.",
+            icon=":material/hourglass_top:",
+        )
+    elif snapshot.state == "running":
+        st.progress(min(1.0, snapshot.progress), text=snapshot.message or "Training…")
+    elif snapshot.state == "finished":
+        st.success(snapshot.message or "Finished", icon=":material/check_circle:")
+    elif snapshot.state == "cancelled":
+        st.warning(snapshot.message or "Cancelled", icon=":material/stop_circle:")
+    else:
+        st.error(snapshot.message or "Failed", icon=":material/error:")
+
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric("Progress", f"{snapshot.progress:.0%}")
+    m2.metric("Examples / s", f"{snapshot.examples_per_s:,.0f}" if snapshot.examples_per_s else "–")
+    m3.metric(
+        "Time left",
+        format_duration(snapshot.eta_s) if snapshot.state == "running" and snapshot.eta_s is not None else "–",
+    )
+    last = snapshot.last_evaluation or {}
+    if last.get("kept"):  # auto, done: the headline is the model it kept, not its last member
+        m4.metric(
+            "Validation macro-F1, kept model",
+            ui.fmt(last.get("macro_f1")),
+            help=f"The model auto kept: {last['kept']}. Validation accuracy {ui.fmt(last.get('accuracy'))}.",
+        )
+    else:
+        m4.metric(
+            "Validation macro-F1",
+            ui.fmt(last.get("macro_f1")),
+            help=f"At the last evaluation of {figures.member_labels(snapshot.events).get(last['member'], last['member'])}"
+            " (auto: each member is evaluated on the same validation rows)"
+            if last.get("member")
+            else None,
+        )
+    if last.get("kept"):
+        st.caption(f"Kept: {last['kept']}. The curves below are its members'; the matrix is the kept model's.")
+
+    _cancel_controls(snapshot)
 
     render_for_job(snapshot)  # auto runs: members as they finish
 
@@ -141,21 +178,41 @@ def show(snapshot) -> None:
 
     with st.expander(f"Event log (the last {LOG_ROWS} events)"):
         names = figures.member_labels(snapshot.events)
-        st.markdown("\n".join(f"- `{dt.datetime.fromtimestamp(e.get('time', 0)):%H:%M:%S}` {describe(e, names)}"
-                               for e in reversed(snapshot.events[-LOG_ROWS:])))
+        st.markdown(
+            "\n".join(
+                f"- `{dt.datetime.fromtimestamp(e.get('time', 0)):%H:%M:%S}` {describe(e, names)}"
+                for e in reversed(snapshot.events[-LOG_ROWS:])
+            )
+        )
 
 
 def queue() -> None:
     """Every job this server remembers; redrawn with the live view so its progress does not go stale."""
     st.subheader("Queue and history")
-    table = pd.DataFrame([{"run": s.name, "state": s.state, "started by": s.started_by or "",
-                           "cancelled by": s.cancelled_by or "",
-                           "position": str(s.queue_position) if s.state == "queued" else "",
-                           "progress": round(100 * s.progress), "message": s.message, "run id": s.run_id}
-                          for s in reversed(manager.list()) if scope is None or s.project in (scope, None)])
-    st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100,
-                                                                       format="%d%%")})
+    table = pd.DataFrame(
+        [
+            {
+                "run": s.name,
+                "state": s.state,
+                "started by": s.started_by or "",
+                "cancelled by": s.cancelled_by or "",
+                "position": str(s.queue_position) if s.state == "queued" else "",
+                "progress": round(100 * s.progress),
+                "message": s.message,
+                "run id": s.run_id,
+            }
+            for s in reversed(manager.list())
+            if scope is None or s.project in (scope, None)
+        ]
+    )
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=100, format="%d%%")
+        },
+    )
     queued = [s for s in manager.active() if s.state == "queued"]
     queued = [s for s in queued if not s.started_by or s.started_by == me]  # others' runs: one by one, asked
     if queued and st.button("Cancel all my queued runs", icon=":material/clear_all:"):
@@ -167,6 +224,7 @@ def queue() -> None:
 with ui.guard("training"):
     snap = manager.snapshot(job_id)
     if snap.active:
+
         @st.fragment(run_every=POLL_SECONDS)
         def live():
             with ui.guard("live training"):  # a fragment rerun runs only this function: guard it too

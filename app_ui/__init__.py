@@ -9,8 +9,40 @@
 """
 
 from .errors import guard  # noqa: F401
-from .runs import baseline_for, finished_runs, no_runs_yet, pick_run, project_name, run_scope, runs_table, same_data_note, started_by_others, watch_job, worst_confusion  # noqa: F401
+from .runs import (  # noqa: F401
+    baseline_for,
+    finished_runs,
+    no_runs_yet,
+    pick_run,
+    project_name,
+    run_scope,
+    runs_table,
+    same_data_note,
+    started_by_others,
+    watch_job,
+    worst_confusion,
+)
 from .services import GENERIC_ERROR, PAGES, hardware, job_manager, project_store, run_store  # noqa: F401
-from .session import activate, change_log, close_project, dataset, download_button, fmt, job_details, log_version, model_fit, my_jobs, open_project, project, remember_job, report, require_dataset, reread_with_header_row, set_columns, set_dataset, working_frame  # noqa: F401
+from .session import (  # noqa: F401
+    activate,
+    change_log,
+    close_project,
+    dataset,
+    download_button,
+    fmt,
+    job_details,
+    log_version,
+    model_fit,
+    my_jobs,
+    open_project,
+    project,
+    remember_job,
+    report,
+    require_dataset,
+    reread_with_header_row,
+    set_columns,
+    set_dataset,
+    working_frame,
+)
 from .sidebar import project_label, sidebar  # noqa: F401
 from .signin import identity, login_gate, secrets_auth, signed_in_or_open, user  # noqa: F401

@@ -29,8 +29,8 @@ def render_explanation(run_id: str, text: str, *, target: str | None = None, key
     """Highlight the words that pushed ``text`` towards its label (green) or away from it (red)."""
     import numpy as np
 
-    from textclf_core.models.explain import Explanation, highlight_html
     from textclf_core.figures import attribution_bars
+    from textclf_core.models.explain import Explanation, highlight_html
 
     if not text or not str(text).strip():
         return
@@ -44,13 +44,25 @@ def render_explanation(run_id: str, text: str, *, target: str | None = None, key
     except TextclfError as exc:
         st.error(str(exc), icon=":material/error:")
         return
-    e = Explanation(data["text"], data["words"], [tuple(s) for s in data["spans"]], np.asarray(data["scores"]),
-                    data["label"], data["probability"], data["method"], data["probabilities"])
-    st.markdown(f"**Why *{e.label}*** ({e.probability:.0%}): green words pushed towards this label, red words "
-                "away from it.")
+    e = Explanation(
+        data["text"],
+        data["words"],
+        [tuple(s) for s in data["spans"]],
+        np.asarray(data["scores"]),
+        data["label"],
+        data["probability"],
+        data["method"],
+        data["probabilities"],
+    )
+    st.markdown(
+        f"**Why *{e.label}*** ({e.probability:.0%}): green words pushed towards this label, red words away from it."
+    )
     st.markdown(highlight_html(e), unsafe_allow_html=True)  # the text is escaped by highlight_html
-    how = ("the model's word weights (exact for this linear model)" if e.method == "linear weights" else
-           "how much the probability drops when each word is left out")
+    how = (
+        "the model's word weights (exact for this linear model)"
+        if e.method == "linear weights"
+        else "how much the probability drops when each word is left out"
+    )
     with st.expander("Word scores"):
         st.caption(f"Scores come from {how}.")
         st.plotly_chart(attribution_bars(e.words, e.scores, title=None), key=f"{key}_bars")

@@ -16,9 +16,17 @@ import app_ui as ui
 from textclf_core.strategies.auto import format_seconds, latest_leaderboard, leaderboard_frame
 
 # Short headers: with two estimates and the rows, long ones pushed the weight column past the page's edge.
-COLUMNS = {"member": "member", "state": "state", "val_accuracy": "val. accuracy",
-           "val_macro_f1": "val. macro-F1", "seconds": "took", "plan_estimate_s": "planned",
-           "estimate_s": "est. at start", "sample_rows": "rows", "weight": "weight"}
+COLUMNS = {
+    "member": "member",
+    "state": "state",
+    "val_accuracy": "val. accuracy",
+    "val_macro_f1": "val. macro-F1",
+    "seconds": "took",
+    "plan_estimate_s": "planned",
+    "estimate_s": "est. at start",
+    "sample_rows": "rows",
+    "weight": "weight",
+}
 
 
 def _cell_seconds(value) -> str:
@@ -44,15 +52,21 @@ def render_leaderboard(rows: list[dict], summary: str | None = None, *, budget_s
     if not rows:
         return
     st.subheader("Auto leaderboard")
-    st.dataframe(leaderboard_table(rows), hide_index=True, width="stretch",
-                 key=f"leaderboard_{key}" if key else None,
-                 column_config={"member": st.column_config.TextColumn(width="medium"),
-                                "planned": st.column_config.TextColumn(help="The plan's estimate"),
-                                "est. at start": st.column_config.TextColumn(
-                                    help="The estimate when it started, refreshed from the members before it"),
-                                "rows": st.column_config.TextColumn(
-                                    help="Training rows: all, or a stratified sample of this many"),
-                                "weight": st.column_config.TextColumn(help="Its weight in the kept model")})
+    st.dataframe(
+        leaderboard_table(rows),
+        hide_index=True,
+        width="stretch",
+        key=f"leaderboard_{key}" if key else None,
+        column_config={
+            "member": st.column_config.TextColumn(width="medium"),
+            "planned": st.column_config.TextColumn(help="The plan's estimate"),
+            "est. at start": st.column_config.TextColumn(
+                help="The estimate when it started, refreshed from the members before it"
+            ),
+            "rows": st.column_config.TextColumn(help="Training rows: all, or a stratified sample of this many"),
+            "weight": st.column_config.TextColumn(help="Its weight in the kept model"),
+        },
+    )
     reasons = [f"- **{r.get('member')}**: {r['reason']}" for r in rows if r.get("reason")]
     if reasons:
         with st.expander(f"Why ({len(reasons)} note{'s' * (len(reasons) != 1)})", expanded=True):
@@ -85,7 +99,9 @@ def render_for_run(run) -> None:
     if not info.get("leaderboard"):
         return
     render_leaderboard(info["leaderboard"], info.get("summary"), budget_s=info.get("budget_s"), key=run.id)
-    st.caption(f"Auto used {format_seconds(info.get('seconds'))} of its {format_seconds(info.get('budget_s'))} "
-               "budget. The weights were chosen on the validation rows only; the scores above are the test rows'. "
-               "Where one Hugging Face folder is needed (ONNX or int8 export), the fine-tuned transformer member "
-               "with the largest weight stands in for the ensemble. " + (info.get("windows") or ""))
+    st.caption(
+        f"Auto used {format_seconds(info.get('seconds'))} of its {format_seconds(info.get('budget_s'))} "
+        "budget. The weights were chosen on the validation rows only; the scores above are the test rows'. "
+        "Where one Hugging Face folder is needed (ONNX or int8 export), the fine-tuned transformer member "
+        "with the largest weight stands in for the ensemble. " + (info.get("windows") or "")
+    )

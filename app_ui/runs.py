@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from typing import Any
 import pandas as pd
 import streamlit as st
+
 from textclf_core.errors import TextclfError
 
 from .errors import guard
 from .services import PAGES, job_manager, project_store, run_store
-from .session import dataset, fmt, log_version, working_frame
+from .session import dataset, fmt
 from .signin import identity
 
 
@@ -21,8 +19,9 @@ def run_scope(key: str) -> str | None:
     ds = dataset()
     if not ds or not ds.get("project"):
         return None
-    everything = st.toggle("Show runs of all projects", key=f"all_projects_{key}",
-                           help=f"Off: only the runs of project {ds['name']}")
+    everything = st.toggle(
+        "Show runs of all projects", key=f"all_projects_{key}", help=f"Off: only the runs of project {ds['name']}"
+    )
     return None if everything else ds["project"]
 
 
@@ -87,8 +86,10 @@ def same_data_note(run_ids: list[str]) -> str | None:
         return None
     datasets = sorted({rows[i].dataset or "unknown data" for i in rows})
     how = "different files" if len(datasets) > 1 else "different versions of the data (label edits in between)"
-    return (f"These runs were not trained on the same data ({how}: {', '.join(datasets)}); "
-            "their scores are not directly comparable.")
+    return (
+        f"These runs were not trained on the same data ({how}: {', '.join(datasets)}); "
+        "their scores are not directly comparable."
+    )
 
 
 def started_by_others(run_ids) -> dict[str, str]:
@@ -109,9 +110,22 @@ def runs_table(scope: str | None) -> None:
     if not summaries:
         st.caption("No saved runs yet.")
         return
-    table = pd.DataFrame([{"run": s.name, "state": s.state, "macro-F1": s.macro_f1, "dataset": s.dataset or "",
-                           "started by": s.started_by or "", "cancelled by": s.cancelled_by or "",
-                           "notes": s.notes, "created": s.created, "id": s.id} for s in summaries])
+    table = pd.DataFrame(
+        [
+            {
+                "run": s.name,
+                "state": s.state,
+                "macro-F1": s.macro_f1,
+                "dataset": s.dataset or "",
+                "started by": s.started_by or "",
+                "cancelled by": s.cancelled_by or "",
+                "notes": s.notes,
+                "created": s.created,
+                "id": s.id,
+            }
+            for s in summaries
+        ]
+    )
     # Text, so a run without a score shows a blank cell rather than "None".
     table["macro-F1"] = [f"{v:.3f}" if isinstance(v, (int, float)) and v == v else "" for v in table["macro-F1"]]
     st.dataframe(table, hide_index=True, width="stretch")
@@ -132,8 +146,10 @@ def runs_table(scope: str | None) -> None:
 
 
 def no_runs_yet() -> None:
-    st.info("No finished runs yet. Load data, choose a strategy and train one; the baseline takes seconds.",
-            icon=":material/info:")
+    st.info(
+        "No finished runs yet. Load data, choose a strategy and train one; the baseline takes seconds.",
+        icon=":material/info:",
+    )
     st.page_link(PAGES["strategy"], label="Go to Strategy", icon=":material/tune:")
     if job_manager().active():
         st.page_link(PAGES["training"], label="Watch the run in progress", icon=":material/monitoring:")
@@ -181,12 +197,16 @@ def watch_job(manager, job_id: str, *, what: str, working: str, poll_seconds: fl
             if snap is None or not snap.active:
                 st.rerun()  # done: one full rerun shows the result and stops this polling
             if snap.state == "queued":
-                st.progress(0.0, text=f"Waiting for the {snap.device.upper() if snap.device == 'cpu' else 'device'} "
-                                      f"(position {snap.queue_position} in the queue)…")
+                st.progress(
+                    0.0,
+                    text=f"Waiting for the {snap.device.upper() if snap.device == 'cpu' else 'device'} "
+                    f"(position {snap.queue_position} in the queue)…",
+                )
             else:
                 st.progress(min(1.0, snap.progress), text=snap.message or working)
-            if st.button(f"Cancel {what}", icon=":material/cancel:", disabled=snap.cancel_requested,
-                         key=f"cancel_{job_id}"):
+            if st.button(
+                f"Cancel {what}", icon=":material/cancel:", disabled=snap.cancel_requested, key=f"cancel_{job_id}"
+            ):
                 manager.cancel(job_id, by=identity())
                 st.rerun(scope="fragment")
 

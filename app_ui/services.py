@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import Any
-import pandas as pd
+
 import streamlit as st
+
 from textclf_core.errors import TextclfError
 
 log = logging.getLogger("textclf.app")

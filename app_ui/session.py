@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 from typing import Any
+
 import pandas as pd
 import streamlit as st
+
 from textclf_core.errors import TextclfError
 
 from .errors import guard
@@ -72,8 +72,12 @@ def activate() -> None:
         with guard("project"):
             proj = project_store().get(ds["project"], user=user())
             meta = proj.meta
-            ds.update(name=meta.get("name") or ds["name"], text_col=meta.get("text_col"),
-                      label_col=meta.get("label_col"), split_col=meta.get("split_col"))
+            ds.update(
+                name=meta.get("name") or ds["name"],
+                text_col=meta.get("text_col"),
+                label_col=meta.get("label_col"),
+                split_col=meta.get("split_col"),
+            )
             if ds["label_col"] and ds["label_col"] not in ds["df"].columns:
                 # Another session gave the project a label column (Label page, texts only): read the table again,
                 # or Upload's column picker would not offer it and would reset the choice.
@@ -89,10 +93,19 @@ def open_project(project_id: str) -> dict:
     proj = project_store().get(project_id, user=user())
     meta = proj.meta
     df = proj.frame()
-    ds = {"name": meta.get("name") or proj.id, "df": df, "text_col": meta.get("text_col"),
-          "label_col": meta.get("label_col"), "split_col": meta.get("split_col"), "source": meta.get("source"),
-          "sheet": meta.get("sheet"), "reasons": dict(meta.get("reasons") or {}), "project": proj.id,
-          "filename": meta.get("filename"), "version": st.session_state.get("dataset_version", 0) + 1}
+    ds = {
+        "name": meta.get("name") or proj.id,
+        "df": df,
+        "text_col": meta.get("text_col"),
+        "label_col": meta.get("label_col"),
+        "split_col": meta.get("split_col"),
+        "source": meta.get("source"),
+        "sheet": meta.get("sheet"),
+        "reasons": dict(meta.get("reasons") or {}),
+        "project": proj.id,
+        "filename": meta.get("filename"),
+        "version": st.session_state.get("dataset_version", 0) + 1,
+    }
     st.session_state["dataset_version"] = ds["version"]
     st.session_state["dataset"] = ds
     st.session_state["project_id"] = proj.id
@@ -111,16 +124,35 @@ def close_project() -> None:
         del st.query_params["project"]
 
 
-def set_dataset(df: pd.DataFrame, name: str, *, source: str | None = None, text_col=None, label_col=None,
-                split_col=None, sheet=None, raw: bytes | None = None, filename: str | None = None) -> dict:
+def set_dataset(
+    df: pd.DataFrame,
+    name: str,
+    *,
+    source: str | None = None,
+    text_col=None,
+    label_col=None,
+    split_col=None,
+    sheet=None,
+    raw: bytes | None = None,
+    filename: str | None = None,
+) -> dict:
     """Make ``df`` the dataset in use: a new project keeps the file (``raw``, else ``df`` as CSV),
     its columns (guessed where not given) and, from now on, every label edit."""
     if raw is None:
         raw = df.to_csv(index=False).encode("utf-8")
         filename = filename or f"{name}.csv"
-    proj = project_store().create(raw, name=name, filename=filename or name, sheet=sheet, owner=user(),
-                                  text_col=text_col, label_col=label_col, split_col=split_col,
-                                  source_label=source, frame=df)
+    proj = project_store().create(
+        raw,
+        name=name,
+        filename=filename or name,
+        sheet=sheet,
+        owner=user(),
+        text_col=text_col,
+        label_col=label_col,
+        split_col=split_col,
+        source_label=source,
+        frame=df,
+    )
     return open_project(proj.id)
 
 
@@ -134,8 +166,14 @@ def reread_with_header_row(header_row: int) -> dict:
     meta = old.meta
     raw = old.original_path.read_bytes()
     df = read_table(raw, filename=meta.get("filename"), sheet=meta.get("sheet"), header_row=int(header_row))
-    new = set_dataset(df, meta.get("name") or old.id, source=meta.get("source"), sheet=meta.get("sheet"), raw=raw,
-                      filename=meta.get("filename"))
+    new = set_dataset(
+        df,
+        meta.get("name") or old.id,
+        source=meta.get("source"),
+        sheet=meta.get("sheet"),
+        raw=raw,
+        filename=meta.get("filename"),
+    )
     if not len(old.change_log()) and not run_store().list(project=old.id):
         project_store().delete(old.id, user=user())
     return new
@@ -166,8 +204,10 @@ def log_version():
 def job_details() -> dict:
     """What a page passes to ``JobManager.submit`` so the run records its project and who started it."""
     ds = dataset() or {}
-    return {"started_by": identity(),
-            "run_meta": {"project": ds.get("project"), "dataset": ds.get("filename") or ds.get("name")}}
+    return {
+        "started_by": identity(),
+        "run_meta": {"project": ds.get("project"), "dataset": ds.get("filename") or ds.get("name")},
+    }
 
 
 def working_frame() -> pd.DataFrame | None:
@@ -222,8 +262,10 @@ def require_dataset(*, labels: bool = True) -> dict:
     """The dataset, or a note saying what to do first (and stop the page)."""
     ds = dataset()
     if ds is None:
-        st.info("No data loaded yet. Start on the **Upload** page: drop a file or use a sample dataset.",
-                icon=":material/upload_file:")
+        st.info(
+            "No data loaded yet. Start on the **Upload** page: drop a file or use a sample dataset.",
+            icon=":material/upload_file:",
+        )
         st.page_link(PAGES["upload"], label="Go to Upload", icon=":material/upload_file:")
         st.stop()
     if not ds.get("text_col") or (labels and not ds.get("label_col")):

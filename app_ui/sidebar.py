@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-from typing import Any
-import pandas as pd
 import streamlit as st
-from textclf_core.errors import TextclfError
 
 from .errors import guard
 from .services import PAGES, hardware, job_manager, project_store, run_store
@@ -64,17 +59,23 @@ def _sidebar_projects() -> None:
         ids = [s.id for s in ok]
         names = {s.id: project_label(s) for s in ok}
         options = ([None] if current not in ids else []) + ids
-        picked = st.selectbox("Project", options, index=options.index(current) if current in options else 0,
-                              format_func=lambda i: "(choose a project)" if i is None else names[i],
-                              key=f"project_pick_{current}", label_visibility="collapsed")
+        picked = st.selectbox(
+            "Project",
+            options,
+            index=options.index(current) if current in options else 0,
+            format_func=lambda i: "(choose a project)" if i is None else names[i],
+            key=f"project_pick_{current}",
+            label_visibility="collapsed",
+        )
         if picked and picked != current:
             open_project(picked)
             st.rerun()
         ds = dataset()
         if ds is not None:
             df = working_frame() if ds.get("label_col") else ds["df"]
-            st.caption(f"{ds['name']} · {len(df):,} rows  \ntext: `{ds.get('text_col')}` · "
-                       f"label: `{ds.get('label_col')}`")
+            st.caption(
+                f"{ds['name']} · {len(df):,} rows  \ntext: `{ds.get('text_col')}` · label: `{ds.get('label_col')}`"
+            )
             _manage_project(ds)
     st.page_link(PAGES["upload"], label="New project from a file or sample", icon=":material/add:")
     for s in summaries:
@@ -91,8 +92,9 @@ def _manage_project(ds: dict) -> None:
             ds["name"] = name.strip()
             st.rerun()
         sure = st.checkbox("Yes, delete this project (its runs stay)", key=f"project_delete_sure_{pid}")
-        if st.button("Delete project", key=f"project_delete_{pid}", type="primary", disabled=not sure,
-                     icon=":material/delete:"):
+        if st.button(
+            "Delete project", key=f"project_delete_{pid}", type="primary", disabled=not sure, icon=":material/delete:"
+        ):
             project_store().delete(pid, user=user())
             close_project()
             st.toast("Project deleted")

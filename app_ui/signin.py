@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-from typing import Any
-import pandas as pd
+
 import streamlit as st
+
 from textclf_core.errors import TextclfError
 
 from .errors import guard

@@ -43,8 +43,10 @@ def render_slices_panel(run, data: pd.DataFrame | None = None) -> None:
     from textclf_core.evaluation import slices
 
     st.subheader("By group")
-    st.caption("Does the model do as well on every source, product, language or month? Choose a column of your "
-               "data; groups more than 5 points below the overall accuracy (with at least 20 texts) are flagged.")
+    st.caption(
+        "Does the model do as well on every source, product, language or month? Choose a column of your "
+        "data; groups more than 5 points below the overall accuracy (with at least 20 texts) are flagged."
+    )
     if data is None:
         data = _session_data(run)
     try:
@@ -54,8 +56,11 @@ def render_slices_panel(run, data: pd.DataFrame | None = None) -> None:
         data = None
     columns = slices.available_columns(run, data) if data is not None else []
     if not columns:
-        st.info("The table this run was trained on is not loaded, or it has no other columns. Load the same file "
-                "on the Upload page to analyse by group.", icon=":material/info:")
+        st.info(
+            "The table this run was trained on is not loaded, or it has no other columns. Load the same file "
+            "on the Upload page to analyse by group.",
+            icon=":material/info:",
+        )
         return
     column = st.selectbox("Column", columns, index=None, placeholder="Choose a column", key=f"slice_col_{run.id}")
     if column is None:
@@ -71,14 +76,22 @@ def render_slices_panel(run, data: pd.DataFrame | None = None) -> None:
     st.plotly_chart(figures.slice_accuracy(table, title=None), key=f"slice_fig_{run.id}_{column}")
     shown = table[["group", "n", "accuracy", "macro_f1", "accuracy_gap", "flagged"]].copy()
     shown["accuracy_gap"] = shown["accuracy_gap"] * 100
-    st.dataframe(shown, hide_index=True, width="stretch",
-                 column_config={"accuracy": st.column_config.NumberColumn(format="%.3f"),
-                                "macro_f1": st.column_config.NumberColumn("macro-F1", format="%.3f"),
-                                "accuracy_gap": st.column_config.NumberColumn("vs overall (points)", format="%+.1f"),
-                                "flagged": st.column_config.CheckboxColumn("weak")})
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "accuracy": st.column_config.NumberColumn(format="%.3f"),
+            "macro_f1": st.column_config.NumberColumn("macro-F1", format="%.3f"),
+            "accuracy_gap": st.column_config.NumberColumn("vs overall (points)", format="%+.1f"),
+            "flagged": st.column_config.CheckboxColumn("weak"),
+        },
+    )
     with_cm = table[table["confusion_matrix"].notna()]
     if len(with_cm):
         group = st.selectbox("Confusion matrix of group", with_cm["group"].tolist(), key=f"slice_grp_{run.id}")
         matrix = with_cm.set_index("group").loc[group, "confusion_matrix"]
-        st.plotly_chart(figures.confusion_matrix(matrix, table.attrs.get("classes", []), title=None),
-                        key=f"slice_cm_{run.id}_{column}")
+        st.plotly_chart(
+            figures.confusion_matrix(matrix, table.attrs.get("classes", []), title=None),
+            key=f"slice_cm_{run.id}_{column}",
+        )

@@ -47,22 +47,34 @@ def run_data(name: str, seeds: list[int], strategies: list[str]) -> dict:
     features = active.build_features(pool["text"].tolist())
     feature_s = time.perf_counter() - start
     X_test = features.transform(test["text"].tolist())
-    out = {"rows": len(frame), "pool": len(pool), "test": len(test), "features_s": round(feature_s, 2),
-           "scores": {}}
+    out = {"rows": len(frame), "pool": len(pool), "test": len(test), "features_s": round(feature_s, 2), "scores": {}}
     for strategy in strategies:
         base, diversity = (strategy.split("-")[0], False) if strategy.endswith("-nodiv") else (strategy, True)
         per_budget = {b: [] for b in BUDGETS}
         t0 = time.perf_counter()
         for seed in seeds:
-            for rec in active.simulate(pool["text"].tolist(), pool["label"].tolist(), test["text"].tolist(),
-                                       test["label"].tolist(), strategy=base, budgets=BUDGETS, seed=seed,
-                                       features=features, diversity=diversity, X_test=X_test):
+            for rec in active.simulate(
+                pool["text"].tolist(),
+                pool["label"].tolist(),
+                test["text"].tolist(),
+                test["label"].tolist(),
+                strategy=base,
+                budgets=BUDGETS,
+                seed=seed,
+                features=features,
+                diversity=diversity,
+                X_test=X_test,
+            ):
                 per_budget[min(BUDGETS, key=lambda b: abs(b - rec["labels"]))].append(rec["macro_f1"])
-        out["scores"][strategy] = {str(b): {"mean": statistics.mean(v), "std": statistics.pstdev(v), "runs": v}
-                                   for b, v in per_budget.items()}
-        print(f"{name} {strategy}: " + ", ".join(f"{b}: {statistics.mean(v):.3f}±{statistics.pstdev(v):.3f}"
-                                                  for b, v in per_budget.items())
-              + f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+        out["scores"][strategy] = {
+            str(b): {"mean": statistics.mean(v), "std": statistics.pstdev(v), "runs": v} for b, v in per_budget.items()
+        }
+        print(
+            f"{name} {strategy}: "
+            + ", ".join(f"{b}: {statistics.mean(v):.3f}±{statistics.pstdev(v):.3f}" for b, v in per_budget.items())
+            + f"  ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
     return out
 
 
@@ -77,8 +89,9 @@ def time_retrain(repeats: int = 5) -> dict:
     start = time.perf_counter()
     features = active.build_features(frame["text"].tolist())
     cold = time.perf_counter() - start
-    session = active.LabellingSession(frame["text"].tolist(), sorted(set(frame["label"])),
-                                      scheduler=active.ManualScheduler(), features=features)
+    session = active.LabellingSession(
+        frame["text"].tolist(), sorted(set(frame["label"])), scheduler=active.ManualScheduler(), features=features
+    )
     rows = np.random.default_rng(0).choice(len(frame), 2000, replace=False)
     for r in rows:
         session.log.append(int(r), "relabel", new_label=frame["label"][r])
@@ -91,14 +104,21 @@ def time_retrain(repeats: int = 5) -> dict:
         session.next_rows(20)  # the queue order for the new model is part of what the user waits for
         times[-1] = time.perf_counter() - t
     assert session.model is not None and session.model.n_labels == 2000
-    return {"rows": len(frame), "labels": 2000, "features_cold_s": round(cold, 2),
-            "retrain_warm_s_median": round(statistics.median(times), 3), "retrain_warm_s": [round(t, 3) for t in times],
-            "estimate": session.model.estimate.to_dict()}
+    return {
+        "rows": len(frame),
+        "labels": 2000,
+        "features_cold_s": round(cold, 2),
+        "retrain_warm_s_median": round(statistics.median(times), 3),
+        "retrain_warm_s": [round(t, 3) for t in times],
+        "estimate": session.model.estimate.to_dict(),
+    }
 
 
 def table(results: dict) -> str:
-    lines = ["| data | strategy | " + " | ".join(f"{b} labels" for b in BUDGETS) + " |",
-             "|---|---|" + "---|" * len(BUDGETS)]
+    lines = [
+        "| data | strategy | " + " | ".join(f"{b} labels" for b in BUDGETS) + " |",
+        "|---|---|" + "---|" * len(BUDGETS),
+    ]
     for name, res in results["data"].items():
         for strategy, scores in res["scores"].items():
             cells = [f"{scores[str(b)]['mean']:.3f} ± {scores[str(b)]['std']:.3f}" for b in BUDGETS]
@@ -120,8 +140,11 @@ def main() -> int:
         results["data"][name] = run_data(name, seeds, args.strategies.split(","))
     if not args.no_timing:
         results["retrain"] = time_retrain()
-        print(f"warm retrain on 2,000 of {results['retrain']['rows']:,} rows: "
-              f"median {results['retrain']['retrain_warm_s_median']} s (target < 5 s)", flush=True)
+        print(
+            f"warm retrain on 2,000 of {results['retrain']['rows']:,} rows: "
+            f"median {results['retrain']['retrain_warm_s_median']} s (target < 5 s)",
+            flush=True,
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(table(results))

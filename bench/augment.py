@@ -55,8 +55,10 @@ def main() -> None:
     def score(texts, labels):
         x = embed(texts, DEFAULT_MODEL, max_length=64)
         pred = LogisticRegression(C=1.0, max_iter=2000).fit(x, labels).predict(test_x)
-        return {"accuracy": round(float(accuracy_score(y_test, pred)), 4),
-                "macro_f1": round(float(f1_score(y_test, pred, average="macro")), 4)}
+        return {
+            "accuracy": round(float(accuracy_score(y_test, pred)), 4),
+            "macro_f1": round(float(f1_score(y_test, pred, average="macro")), 4),
+        }
 
     records = []
     started = time.time()
@@ -66,20 +68,32 @@ def main() -> None:
         plain = score(texts, labels)
         aug_texts, aug_labels = augment(texts, labels, copies=args.copies, seed=seed)
         augmented = score(aug_texts, aug_labels)
-        record = {"dataset": args.dataset, "k": args.k, "seed": seed, "n_test": len(test), "copies": args.copies,
-                  "plain": plain, "eda": augmented,
-                  "difference_points": round(100 * (augmented["accuracy"] - plain["accuracy"]), 2)}
+        record = {
+            "dataset": args.dataset,
+            "k": args.k,
+            "seed": seed,
+            "n_test": len(test),
+            "copies": args.copies,
+            "plain": plain,
+            "eda": augmented,
+            "difference_points": round(100 * (augmented["accuracy"] - plain["accuracy"]), 2),
+        }
         records.append(record)
         print(record, flush=True)
     diffs = [r["difference_points"] for r in records]
     summary = {}
     for method in ("plain", "eda"):
         accs = [r[method]["accuracy"] for r in records]
-        summary[method] = {"mean": round(statistics.mean(accs), 4),
-                           "std": round(statistics.stdev(accs), 4) if len(accs) > 1 else 0.0}
-    summary["difference_points"] = {"mean": round(statistics.mean(diffs), 2),
-                                    "std": round(statistics.stdev(diffs), 2) if len(diffs) > 1 else 0.0,
-                                    "better_in": sum(d > 0 for d in diffs), "of": len(diffs)}
+        summary[method] = {
+            "mean": round(statistics.mean(accs), 4),
+            "std": round(statistics.stdev(accs), 4) if len(accs) > 1 else 0.0,
+        }
+    summary["difference_points"] = {
+        "mean": round(statistics.mean(diffs), 2),
+        "std": round(statistics.stdev(diffs), 2) if len(diffs) > 1 else 0.0,
+        "better_in": sum(d > 0 for d in diffs),
+        "of": len(diffs),
+    }
     summary["seconds"] = round(time.time() - started, 1)
     summary["load_average"] = os.getloadavg()[0]
     out = Path(args.out)

@@ -56,18 +56,19 @@ def load(name: str, seed: int = 0):
         texts = group["text"].tolist()
         order = rng.permutation(len(texts))
         for i in range(0, len(order) - 3, 4):
-            rows.append({"text": "\n\n".join(texts[j] for j in order[i:i + 4]), "label": label})
+            rows.append({"text": "\n\n".join(texts[j] for j in order[i : i + 4]), "label": label})
     return pd.DataFrame(rows).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
 def _scores(y_true, proba, classes):
+    import numpy as np
     from sklearn.metrics import accuracy_score, f1_score
 
-    import numpy as np
-
     pred = [classes[i] for i in np.asarray(proba).argmax(1)]
-    return {"accuracy": float(accuracy_score(y_true, pred)),
-            "macro_f1": float(f1_score(y_true, pred, average="macro", zero_division=0))}
+    return {
+        "accuracy": float(accuracy_score(y_true, pred)),
+        "macro_f1": float(f1_score(y_true, pred, average="macro", zero_division=0)),
+    }
 
 
 def run_cell(dataset: str, budget: float, seed: int, out: Path) -> None:
@@ -80,8 +81,15 @@ def run_cell(dataset: str, budget: float, seed: int, out: Path) -> None:
     from textclf_core.store.runs import RunStore
 
     frame = load(dataset)
-    config = RunConfig(strategy="auto", budget_s=budget, seed=seed, text_col="text", label_col="label",
-                       num_threads=os.cpu_count(), extra={"keep_members": True})
+    config = RunConfig(
+        strategy="auto",
+        budget_s=budget,
+        seed=seed,
+        text_col="text",
+        label_col="label",
+        num_threads=os.cpu_count(),
+        extra={"keep_members": True},
+    )
     started = time.perf_counter()
     run = execute(config, frame, store=RunStore())
     wall = time.perf_counter() - started
@@ -92,10 +100,30 @@ def run_cell(dataset: str, budget: float, seed: int, out: Path) -> None:
     classes = json.loads((run.model_dir / "textclf.json").read_text())["label_space"]["classes"]
     members = {}
     for row in ev["auto"]["leaderboard"]:
-        folder = next((p for p in (run.model_dir / "members" / row["key"], run.path / ".members" / row["key"])
-                       if (p / "textclf.json").is_file()), None)
-        entry = {k: row.get(k) for k in ("member", "state", "reason", "seconds", "weight", "val_accuracy",
-                                        "val_macro_f1", "plan_estimate_s", "estimate_s", "sample_rows", "round")}
+        folder = next(
+            (
+                p
+                for p in (run.model_dir / "members" / row["key"], run.path / ".members" / row["key"])
+                if (p / "textclf.json").is_file()
+            ),
+            None,
+        )
+        entry = {
+            k: row.get(k)
+            for k in (
+                "member",
+                "state",
+                "reason",
+                "seconds",
+                "weight",
+                "val_accuracy",
+                "val_macro_f1",
+                "plan_estimate_s",
+                "estimate_s",
+                "sample_rows",
+                "round",
+            )
+        }
         if folder is not None and row["state"] in ("done", "stopped early"):
             model = load_member(folder)
             try:
@@ -104,12 +132,23 @@ def run_cell(dataset: str, budget: float, seed: int, out: Path) -> None:
                 proba = model.predict_proba(test["text"].tolist())
             entry["test"] = _scores(test["label"].tolist(), proba, classes)
         members[row["key"]] = entry
-    result = {"dataset": dataset, "budget_s": budget, "seed": seed, "wall_s": round(wall, 1),
-              "n_rows": len(frame), "n_test": len(test), "auto": {"accuracy": ev["accuracy"], "macro_f1": ev["macro_f1"]},
-              "summary": ev["auto"]["summary"], "validation": ev["auto"]["validation"], "members": members,
-              "auto_seconds": ev["auto"].get("seconds"), "budget_used": round(wall / budget, 3),
-              "speeds": (ev["auto"].get("stats") or {}).get("speeds") or _plan_speeds(run),
-              "cpu_count": os.cpu_count(), "load_avg_end": os.getloadavg()}
+    result = {
+        "dataset": dataset,
+        "budget_s": budget,
+        "seed": seed,
+        "wall_s": round(wall, 1),
+        "n_rows": len(frame),
+        "n_test": len(test),
+        "auto": {"accuracy": ev["accuracy"], "macro_f1": ev["macro_f1"]},
+        "summary": ev["auto"]["summary"],
+        "validation": ev["auto"]["validation"],
+        "members": members,
+        "auto_seconds": ev["auto"].get("seconds"),
+        "budget_used": round(wall / budget, 3),
+        "speeds": (ev["auto"].get("stats") or {}).get("speeds") or _plan_speeds(run),
+        "cpu_count": os.cpu_count(),
+        "load_avg_end": os.getloadavg(),
+    }
     out.write_text(json.dumps(result, indent=2, default=float))
 
 
@@ -128,18 +167,23 @@ def _ratio(actual, estimate) -> str:
 def estimates_table(results: list[dict]) -> str:
     """Per member: the plan's estimate and the one at its start against the seconds it took (issue 25: within
     ±50% and ±30% once this machine's speeds are calibrated)."""
-    lines = ["| data | budget | member | state | plan's estimate (s) | at start (s) | actual (s) | actual / plan | "
-             "actual / at start |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data | budget | member | state | plan's estimate (s) | at start (s) | actual (s) | actual / plan | "
+        "actual / at start |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(results, key=lambda r: (r["dataset"], r["budget_s"], r["seed"])):
         for m in r["members"].values():
             if m.get("seconds") is None and m["state"] != "skipped":
                 continue
             sample = f" (sample of {m['sample_rows']:,})" if m.get("sample_rows") else ""
             took = m.get("seconds")
-            lines.append(f"| {r['dataset']} (seed {r['seed']}) | {r['budget_s'] / 60:g} min | {m['member']}{sample} | "
-                         f"{m['state']} | {m.get('plan_estimate_s') or '–'} | {m.get('estimate_s') or '–'} | "
-                         f"{took if took is not None else '–'} | {_ratio(took, m.get('plan_estimate_s'))} | "
-                         f"{_ratio(took, m.get('estimate_s'))} |")
+            lines.append(
+                f"| {r['dataset']} (seed {r['seed']}) | {r['budget_s'] / 60:g} min | {m['member']}{sample} | "
+                f"{m['state']} | {m.get('plan_estimate_s') or '–'} | {m.get('estimate_s') or '–'} | "
+                f"{took if took is not None else '–'} | {_ratio(took, m.get('plan_estimate_s'))} | "
+                f"{_ratio(took, m.get('estimate_s'))} |"
+            )
     return "\n".join(lines)
 
 
@@ -150,8 +194,15 @@ def windows_check(out: Path) -> None:
     from textclf_core.strategies.transformer import fit
 
     frame = load("bbc-long")
-    config = RunConfig(strategy="feature-extraction", text_col="text", label_col="label", seed=42, max_length=256,
-                       head="logreg", num_threads=os.cpu_count())
+    config = RunConfig(
+        strategy="feature-extraction",
+        text_col="text",
+        label_col="label",
+        seed=42,
+        max_length=256,
+        head="logreg",
+        num_threads=os.cpu_count(),
+    )
     config, prepared, space = prepare_splits(config, frame)
     parts = {s: prepared[prepared["split"] == s].reset_index(drop=True) for s in ("train", "validation", "test")}
     results = []
@@ -159,16 +210,24 @@ def windows_check(out: Path) -> None:
         started = time.perf_counter()
         result = fit(config.replace(windows=windows), parts["train"], parts["validation"], space)
         proba = result.predictor.predict_proba(parts["test"]["text"].tolist())
-        results.append({"windows": windows, "seconds": round(time.perf_counter() - started, 1),
-                        "test": _scores(parts["test"]["label"].tolist(), proba, space.classes),
-                        "n_test": len(parts["test"])})
+        results.append(
+            {
+                "windows": windows,
+                "seconds": round(time.perf_counter() - started, 1),
+                "test": _scores(parts["test"]["label"].tolist(), proba, space.classes),
+                "n_test": len(parts["test"]),
+            }
+        )
         print(results[-1], flush=True)
     out.write_text(json.dumps({"dataset": "bbc-long", "max_length": 256, "results": results}, indent=2))
 
 
 def table(results: list[dict]) -> str:
-    lines = ["| data | budget | wall (s) | budget used | auto acc / F1 | TF-IDF acc / F1 | best single member (test) | "
-             "members: test acc / F1 (weight) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data | budget | wall (s) | budget used | auto acc / F1 | TF-IDF acc / F1 | best single member (test) | "
+        "members: test acc / F1 (weight) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(results, key=lambda r: (r["dataset"], r["budget_s"], r["seed"])):
         tfidf = (r["members"].get("tfidf-logreg") or {}).get("test") or {}
         scored = {k: m for k, m in r["members"].items() if m.get("test")}
@@ -176,17 +235,28 @@ def table(results: list[dict]) -> str:
         parts = []
         for k, m in r["members"].items():
             if m.get("test"):
-                parts.append(f"{m['member']}: {m['test']['accuracy']:.3f} / {m['test']['macro_f1']:.3f} ({m['weight']:.2f})"
-                             + (" stopped early" if m["state"] == "stopped early" else ""))
+                parts.append(
+                    f"{m['member']}: {m['test']['accuracy']:.3f} / {m['test']['macro_f1']:.3f} ({m['weight']:.2f})"
+                    + (" stopped early" if m["state"] == "stopped early" else "")
+                )
             else:
                 parts.append(f"{m['member']}: {m['state']}")
-        best = (f"{scored[best_key]['member']} {scored[best_key]['test']['accuracy']:.3f} / "
-                f"{scored[best_key]['test']['macro_f1']:.3f}") if best_key else "-"
-        lines.append(f"| {r['dataset']} (seed {r['seed']}) | {r['budget_s'] / 60:g} min | {r['wall_s']:.0f} | "
-                     f"{r['wall_s'] / r['budget_s']:.0%} | "
-                     f"{r['auto']['accuracy']:.3f} / {r['auto']['macro_f1']:.3f} | "
-                     f"{tfidf.get('accuracy', float('nan')):.3f} / {tfidf.get('macro_f1', float('nan')):.3f} | {best} | "
-                     + "; ".join(parts) + " |")
+        best = (
+            (
+                f"{scored[best_key]['member']} {scored[best_key]['test']['accuracy']:.3f} / "
+                f"{scored[best_key]['test']['macro_f1']:.3f}"
+            )
+            if best_key
+            else "-"
+        )
+        lines.append(
+            f"| {r['dataset']} (seed {r['seed']}) | {r['budget_s'] / 60:g} min | {r['wall_s']:.0f} | "
+            f"{r['wall_s'] / r['budget_s']:.0%} | "
+            f"{r['auto']['accuracy']:.3f} / {r['auto']['macro_f1']:.3f} | "
+            f"{tfidf.get('accuracy', float('nan')):.3f} / {tfidf.get('macro_f1', float('nan')):.3f} | {best} | "
+            + "; ".join(parts)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -219,18 +289,28 @@ def main() -> int:
                     continue
                 home = Path(tempfile.mkdtemp(prefix="textclf-bench-auto-"))
                 cell_out = home / "cell.json"
-                env = dict(os.environ, TEXTCLF_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-                           TOKENIZERS_PARALLELISM="false", PYTHONPATH=str(ROOT))
+                env = dict(
+                    os.environ,
+                    TEXTCLF_HOME=str(home),
+                    HF_HUB_OFFLINE="1",
+                    TRANSFORMERS_OFFLINE="1",
+                    TOKENIZERS_PARALLELISM="false",
+                    PYTHONPATH=str(ROOT),
+                )
                 print(f"{time.strftime('%H:%M:%S')} {dataset} budget {budget:g} s seed {seed}", flush=True)
-                proc = subprocess.run([sys.executable, __file__, "--cell", dataset, str(budget), str(seed),
-                                       str(cell_out)], env=env)
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--cell", dataset, str(budget), str(seed), str(cell_out)], env=env
+                )
                 if proc.returncode == 0 and cell_out.exists():
                     results.append(json.loads(cell_out.read_text()))
                     out.parent.mkdir(parents=True, exist_ok=True)
                     out.write_text(json.dumps(results, indent=2))
                     r = results[-1]
-                    print(f"  auto {r['auto']['accuracy']:.3f} / {r['auto']['macro_f1']:.3f} in {r['wall_s']:.0f} s; "
-                          f"{r['summary']}", flush=True)
+                    print(
+                        f"  auto {r['auto']['accuracy']:.3f} / {r['auto']['macro_f1']:.3f} in {r['wall_s']:.0f} s; "
+                        f"{r['summary']}",
+                        flush=True,
+                    )
                 shutil.rmtree(home, ignore_errors=True)
     print(table(results) + "\n\n" + estimates_table(results))
     return 0

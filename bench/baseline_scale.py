@@ -34,10 +34,10 @@ def main() -> None:
 
     import pandas as pd
 
-    from textclf_core.strategies.baseline import train_baseline
     from textclf_core.config import RunConfig
     from textclf_core.evaluation.metrics import compute_metrics
     from textclf_core.pipeline.setup import prepare_training
+    from textclf_core.strategies.baseline import train_baseline
 
     t0 = time.time()
     frame = pd.read_csv(args.data)
@@ -57,14 +57,29 @@ def main() -> None:
     cpu_s = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime  # all processes, whole script
     main_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"data": args.data, "path": args.path, "model": args.model, "rows": len(frame),
-                      "n_train": len(setup.train), "n_test": len(setup.test),
-                      "accuracy": round(m["accuracy"], 4), "macro_f1": round(m["macro_f1"], 4),
-                      "read_split_s": round(t1 - t0, 1), "train_s": round(t2 - t1, 1),
-                      "predict_test_s": round(t3 - t2, 1), "cpu_s_all": round(cpu_s, 1),
-                      "load_avg_1m": round(os.getloadavg()[0], 1), "peak_main_mb": round(main_mb),
-                      "peak_worker_mb": round(child_mb), "chosen": model.info.get("C"),
-                      "steps": sum(e["type"] == "step" for e in events)}))
+    print(
+        json.dumps(
+            {
+                "data": args.data,
+                "path": args.path,
+                "model": args.model,
+                "rows": len(frame),
+                "n_train": len(setup.train),
+                "n_test": len(setup.test),
+                "accuracy": round(m["accuracy"], 4),
+                "macro_f1": round(m["macro_f1"], 4),
+                "read_split_s": round(t1 - t0, 1),
+                "train_s": round(t2 - t1, 1),
+                "predict_test_s": round(t3 - t2, 1),
+                "cpu_s_all": round(cpu_s, 1),
+                "load_avg_1m": round(os.getloadavg()[0], 1),
+                "peak_main_mb": round(main_mb),
+                "peak_worker_mb": round(child_mb),
+                "chosen": model.info.get("C"),
+                "steps": sum(e["type"] == "step" for e in events),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -39,9 +39,11 @@ def load_split(path: str):
     import pandas as pd
 
     frame = pd.read_csv(path, keep_default_na=False)
-    return (frame[frame.split == "train"].reset_index(drop=True),
-            frame[frame.split == "validation"].reset_index(drop=True),
-            frame[frame.split == "test"].reset_index(drop=True))
+    return (
+        frame[frame.split == "train"].reset_index(drop=True),
+        frame[frame.split == "validation"].reset_index(drop=True),
+        frame[frame.split == "test"].reset_index(drop=True),
+    )
 
 
 def read_task() -> tuple[dict, Path]:

@@ -40,13 +40,17 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 DESCRIPTIONS = {
-    "bbc_news": {"business": "companies, markets, the economy, profits and trade",
-                 "entertainment": "films, music, television, celebrities and awards",
-                 "politics": "government, elections, parliament, parties and ministers",
-                 "sports": "football, rugby, tennis, athletics, matches and players",
-                 "tech": "computers, the internet, mobile phones, software and games"},
-    "movie_reviews": {"fresh": "a positive movie review: the critic liked the film",
-                      "rotten": "a negative movie review: the critic disliked the film"},
+    "bbc_news": {
+        "business": "companies, markets, the economy, profits and trade",
+        "entertainment": "films, music, television, celebrities and awards",
+        "politics": "government, elections, parliament, parties and ministers",
+        "sports": "football, rugby, tennis, athletics, matches and players",
+        "tech": "computers, the internet, mobile phones, software and games",
+    },
+    "movie_reviews": {
+        "fresh": "a positive movie review: the critic liked the film",
+        "rotten": "a negative movie review: the critic disliked the film",
+    },
 }
 ROWS = {"bbc_news": None, "movie_reviews": 3000}
 BUDGETS = [0, 5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200]
@@ -104,14 +108,20 @@ def simulate(pool, test, features, X_test, zs_all, classes, *, cold: bool, seed:
     """One labeller: accuracy on the test split at each budget (fast model; for cold: blends too)."""
     import numpy as np
 
-    from textclf_core.labelling import active
-    from textclf_core.labelling import coldstart
+    from textclf_core.labelling import active, coldstart
 
     n_pool = len(pool)
     zs_pool = coldstart.ZeroShot(zs_all.classes, zs_all.proba[:n_pool], zs_all.known[:n_pool], zs_all.method, "")
-    session = active.LabellingSession(pool["text"].tolist(), classes, strategy="margin", seed=seed,
-                                      scheduler=active.ImmediateScheduler(), features=features, cross_validate=False,
-                                      zero_shot=zs_pool if cold else None)
+    session = active.LabellingSession(
+        pool["text"].tolist(),
+        classes,
+        strategy="margin",
+        seed=seed,
+        scheduler=active.ImmediateScheduler(),
+        features=features,
+        cross_validate=False,
+        zero_shot=zs_pool if cold else None,
+    )
     gold = pool["label"].tolist()
     out = {"fast": [], **({"blend": [], **{f"blend@{h}": [] for h in HANDOVERS}} if cold else {})}
     for budget in BUDGETS:
@@ -127,9 +137,16 @@ def simulate(pool, test, features, X_test, zs_all, classes, *, cold: bool, seed:
             fast = active.fit_fast_model(features, labels, classes, seed=seed, cross_validate=cold)
             test_proba = fast.predict_proba_features(X_test)
             out["fast"].append(accuracy(test_proba, test["label"], fast.classes))
-            model = SimpleNamespace(classes=fast.classes, proba=np.vstack([fast.proba, test_proba]),
-                                    n_labels=len(labels), version=1, multi_label=False, estimate=fast.estimate,
-                                    oof=fast.oof, labelled_rows=fast.labelled_rows)
+            model = SimpleNamespace(
+                classes=fast.classes,
+                proba=np.vstack([fast.proba, test_proba]),
+                n_labels=len(labels),
+                version=1,
+                multi_label=False,
+                estimate=fast.estimate,
+                oof=fast.oof,
+                labelled_rows=fast.labelled_rows,
+            )
         else:
             out["fast"].append(None)
         if cold:
@@ -140,7 +157,6 @@ def simulate(pool, test, features, X_test, zs_all, classes, *, cold: bool, seed:
                 guide = coldstart.blend(zs_all, schedule, labels, handover=h)
                 out[f"blend@{h}"].append(accuracy(guide.proba[n_pool:], test["label"], guide.classes))
     return out
-
 
 
 def labels_needed(curve: list, target: float) -> int | None:
@@ -166,8 +182,7 @@ def mean_curve(runs: list[list]) -> list:
 
 
 def run_data(name: str, seeds: list[int]) -> dict:
-    from textclf_core.labelling import active
-    from textclf_core.labelling import coldstart
+    from textclf_core.labelling import active, coldstart
 
     classes = sorted(DESCRIPTIONS[name])
     start = time.perf_counter()
@@ -176,16 +191,18 @@ def run_data(name: str, seeds: list[int]) -> dict:
     features = active.build_features(pool["text"].tolist())
     X_test = features.transform(test["text"].tolist())
     desc = coldstart.describe_classes(classes, DESCRIPTIONS[name])
-    zs_all = coldstart.zero_shot(pool["text"].tolist() + test["text"].tolist(), desc, embed=embedder(),
-                                 max_rows=10**6)
-    final = active.fit_fast_model(features, dict(enumerate(pool["label"])), classes,
-                                  cross_validate=False)
+    zs_all = coldstart.zero_shot(pool["text"].tolist() + test["text"].tolist(), desc, embed=embedder(), max_rows=10**6)
+    final = active.fit_fast_model(features, dict(enumerate(pool["label"])), classes, cross_validate=False)
     final_acc = accuracy(final.predict_proba_features(X_test), test["label"], final.classes)
     target = SHARE * final_acc
-    runs = {"random": [simulate(pool, test, features, X_test, zs_all, classes, cold=False, seed=s) for s in seeds],
-            "cold": [simulate(pool, test, features, X_test, zs_all, classes, cold=True, seed=s) for s in seeds]}
-    curves = {"random (fast model)": mean_curve([r["fast"] for r in runs["random"]]),
-              "cold start (fast model alone)": mean_curve([r["fast"] for r in runs["cold"]])}
+    runs = {
+        "random": [simulate(pool, test, features, X_test, zs_all, classes, cold=False, seed=s) for s in seeds],
+        "cold": [simulate(pool, test, features, X_test, zs_all, classes, cold=True, seed=s) for s in seeds],
+    }
+    curves = {
+        "random (fast model)": mean_curve([r["fast"] for r in runs["random"]]),
+        "cold start (fast model alone)": mean_curve([r["fast"] for r in runs["cold"]]),
+    }
     curves["cold start (blend, weight fitted on out-of-fold)"] = mean_curve([r["blend"] for r in runs["cold"]])
     for h in HANDOVERS:
         curves[f"cold start (blend, schedule {h})"] = mean_curve([r[f"blend@{h}"] for r in runs["cold"]])
@@ -194,16 +211,35 @@ def run_data(name: str, seeds: list[int]) -> dict:
     best = "cold start (blend, weight fitted on out-of-fold)"
     saving = fewer(needed, best)
     for k, v in curves.items():
-        print(f"{name} {k}: " + ", ".join(f"{b}:{'-' if x is None else f'{x:.3f}'}" for b, x in zip(BUDGETS, v))
-              + f"  -> {needed[k]} labels", flush=True)
-    print(f"{name}: final {final_acc:.3f}, target {target:.3f}, fewer labels with cold start: {saving}; "
-          f"at {STRICT:.0%}: {strict} ({fewer(strict, best)})", flush=True)
-    return {"rows": len(pool) + len(test), "pool": len(pool), "test": len(test), "zero_shot": table,
-            "final_accuracy": round(final_acc, 4), "target": round(target, 4), "budgets": BUDGETS,
-            "curves": curves, "labels_needed": needed, "fewer_labels_share": saving,
-            "strict_share": STRICT, "labels_needed_strict": strict, "fewer_labels_share_strict": fewer(strict, best), "seeds": seeds,
-            "seconds": round(time.perf_counter() - start, 1),
-            "per_seed": {k: [r for r in v] for k, v in runs.items()}}
+        print(
+            f"{name} {k}: "
+            + ", ".join(f"{b}:{'-' if x is None else f'{x:.3f}'}" for b, x in zip(BUDGETS, v))
+            + f"  -> {needed[k]} labels",
+            flush=True,
+        )
+    print(
+        f"{name}: final {final_acc:.3f}, target {target:.3f}, fewer labels with cold start: {saving}; "
+        f"at {STRICT:.0%}: {strict} ({fewer(strict, best)})",
+        flush=True,
+    )
+    return {
+        "rows": len(pool) + len(test),
+        "pool": len(pool),
+        "test": len(test),
+        "zero_shot": table,
+        "final_accuracy": round(final_acc, 4),
+        "target": round(target, 4),
+        "budgets": BUDGETS,
+        "curves": curves,
+        "labels_needed": needed,
+        "fewer_labels_share": saving,
+        "strict_share": STRICT,
+        "labels_needed_strict": strict,
+        "fewer_labels_share_strict": fewer(strict, best),
+        "seeds": seeds,
+        "seconds": round(time.perf_counter() - start, 1),
+        "per_seed": {k: [r for r in v] for k, v in runs.items()},
+    }
 
 
 def main(argv=None) -> int:
@@ -213,8 +249,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "bench" / "results" / "coldstart.json"))
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
-    results = {"machine": "shared 2-core CPU, loaded by other agents (timings are not comparable)",
-               "method_default": None, "data": {}}
+    results = {
+        "machine": "shared 2-core CPU, loaded by other agents (timings are not comparable)",
+        "method_default": None,
+        "data": {},
+    }
     from textclf_core.labelling import coldstart
 
     results["method_default"] = coldstart.DEFAULT_METHOD

@@ -62,7 +62,8 @@ class Paths:
             self.notes[name] = f"not run: {str(exc).splitlines()[0][:300]}"
 
     def build(self, with_torch_int8: bool = True):
-        from textclf_core.engine import encoders as features, static as static_embeddings
+        from textclf_core.engine import encoders as features
+        from textclf_core.engine import static as static_embeddings
 
         self.add("sentence-transformers fp32", self._st_fp32)
         self.add("sentence-transformers ONNX int8", self._st_onnx_int8)
@@ -91,8 +92,12 @@ class Paths:
     def _st_onnx_int8(self):
         from sentence_transformers import SentenceTransformer
 
-        st = SentenceTransformer(self._folder(), device="cpu", backend="onnx",
-                                 model_kwargs={"file_name": "onnx/model_qint8_avx512_vnni.onnx"})
+        st = SentenceTransformer(
+            self._folder(),
+            device="cpu",
+            backend="onnx",
+            model_kwargs={"file_name": "onnx/model_qint8_avx512_vnni.onnx"},
+        )
         st.max_seq_length = self.max_length
         return lambda texts: st.encode(texts, batch_size=64, convert_to_numpy=True, show_progress_bar=False)
 
@@ -106,6 +111,7 @@ class Paths:
 
         def run(texts):
             return features.embed(texts, self.model, max_length=self.max_length, backend=backend, use_cache=False)
+
         return run
 
     def _textclf_encoder(self, backend):
@@ -126,8 +132,13 @@ class Paths:
         plain = features.onnx_encoder_file(self.model, models.model_fingerprint(self.model), quantized=False)
         target = plain.with_name("encoder-int8-per-tensor.onnx")
         if not target.is_file():
-            quantize_dynamic(str(plain), str(target), weight_type=QuantType.QInt8, per_channel=False,
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            quantize_dynamic(
+                str(plain),
+                str(target),
+                weight_type=QuantType.QInt8,
+                per_channel=False,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
         encoder = features.OnnxEncoder.__new__(features.OnnxEncoder)
         encoder.tokenizer = models.load_tokenizer(self.model)
         options = ort.SessionOptions()
@@ -138,7 +149,6 @@ class Paths:
         return self._ids_path(encoder)
 
     def _torch_int8(self):
-        import torch
 
         from textclf_core.engine import encoders as features
         from textclf_core.models import quantized as serving
@@ -153,6 +163,7 @@ class Paths:
         def run(texts):
             ids = features.tokenize(encoder.tokenizer, texts, self.max_length)
             return features.encode_ids(encoder, ids, "mean")
+
         return run
 
 
@@ -161,7 +172,7 @@ def speeds(paths: dict, texts, repeats: int) -> dict:
         fn(texts[:16])
     seen: dict[str, list[float]] = {name: [] for name in paths}
     for rep in range(repeats):
-        for name in (list(paths) if rep % 2 == 0 else list(paths)[::-1]):
+        for name in list(paths) if rep % 2 == 0 else list(paths)[::-1]:
             start = time.perf_counter()
             paths[name](texts)
             seen[name].append(len(texts) / (time.perf_counter() - start))
@@ -213,8 +224,11 @@ def tfidf_row(texts, labels) -> dict:
     test = [t for t, k in zip(texts, train) if not k]
     t0 = time.perf_counter()
     accuracy = float((head.predict(feats.transform(test)) == labels[~train]).mean())
-    return {"accuracy": round(accuracy, 4), "texts_per_s": round(len(test) / (time.perf_counter() - t0), 1),
-            "fit_seconds": round(t0 - start, 2)}
+    return {
+        "accuracy": round(accuracy, 4),
+        "texts_per_s": round(len(test) / (time.perf_counter() - t0), 1),
+        "fit_seconds": round(t0 - start, 2),
+    }
 
 
 def run_set(name, max_length, n, speed_texts, repeats, model, static_key, torch_int8=False) -> dict:
@@ -227,21 +241,33 @@ def run_set(name, max_length, n, speed_texts, repeats, model, static_key, torch_
     rows["TF-IDF (baseline features)"] = tfidf_row(texts, labels)
     for p, note in built.notes.items():
         rows.setdefault(p, {})["note"] = note
-    return {"set": name, "max_length": max_length, "texts": len(texts), "speed_texts": min(speed_texts, len(texts)),
-            "repeats": repeats, "model": model, "rows": rows, "seconds": round(time.perf_counter() - t0, 1)}
+    return {
+        "set": name,
+        "max_length": max_length,
+        "texts": len(texts),
+        "speed_texts": min(speed_texts, len(texts)),
+        "repeats": repeats,
+        "model": model,
+        "rows": rows,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def table(result: dict) -> str:
     ref = result["rows"].get("sentence-transformers fp32", {}).get("texts_per_s")
-    lines = [f"\n**{result['set']}**, {result['model']}, max length {result['max_length']}, "
-             f"{result['texts']} texts ({result['speed_texts']} timed, median of {result['repeats']})\n",
-             "| path | texts/s | x ST fp32 | LR accuracy | agreement with fp32 | cosine | note |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"\n**{result['set']}**, {result['model']}, max length {result['max_length']}, "
+        f"{result['texts']} texts ({result['speed_texts']} timed, median of {result['repeats']})\n",
+        "| path | texts/s | x ST fp32 | LR accuracy | agreement with fp32 | cosine | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, row in result["rows"].items():
         speed = row.get("texts_per_s")
         ratio = f"{speed / ref:.2f}x" if speed and ref else ""
-        lines.append(f"| {name} | {speed if speed is not None else ''} | {ratio} | {row.get('accuracy', '')} | "
-                     f"{row.get('agreement', '')} | {row.get('cosine', '')} | {row.get('note', '')} |")
+        lines.append(
+            f"| {name} | {speed if speed is not None else ''} | {ratio} | {row.get('accuracy', '')} | "
+            f"{row.get('agreement', '')} | {row.get('cosine', '')} | {row.get('note', '')} |"
+        )
     return "\n".join(lines)
 
 
@@ -260,9 +286,13 @@ def cheap_members(name: str, static_key: str = "minilm-static") -> dict:
     mean, scale = x[train].mean(0), x[train].std(0) + 1e-6
     head = LogisticRegression(C=1.0, max_iter=3000).fit((x[train] - mean) / scale, labels[train])
     accuracy = float((head.predict((x[~train] - mean) / scale) == labels[~train]).mean())
-    return {"set": name, "rows": len(texts), "test_rows": int((~train).sum()),
-            f"static {static_key}": {"accuracy": round(accuracy, 4), "texts_per_s": round(speed, 1)},
-            "TF-IDF (baseline features)": tfidf_row(texts, labels)}
+    return {
+        "set": name,
+        "rows": len(texts),
+        "test_rows": int((~train).sum()),
+        f"static {static_key}": {"accuracy": round(accuracy, 4), "texts_per_s": round(speed, 1)},
+        "TF-IDF (baseline features)": tfidf_row(texts, labels),
+    }
 
 
 def main() -> None:
@@ -273,11 +303,17 @@ def main() -> None:
     parser.add_argument("--speed-texts", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mpnet", action="store_true", help="also mpnet (about 8x slower)")
-    parser.add_argument("--torch-int8", action="store_true",
-                        help="also torch's quantize_dynamic (per-tensor; cosine 0.93 to fp32 when measured)")
+    parser.add_argument(
+        "--torch-int8",
+        action="store_true",
+        help="also torch's quantize_dynamic (per-tensor; cosine 0.93 to fp32 when measured)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "encoders.json"))
-    parser.add_argument("--cheap-only", action="store_true",
-                        help="only the static table vs TF-IDF on the whole bundled sets, added to --out")
+    parser.add_argument(
+        "--cheap-only",
+        action="store_true",
+        help="only the static table vs TF-IDF on the whole bundled sets, added to --out",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -294,25 +330,45 @@ def main() -> None:
         path.write_text(json.dumps(out, indent=2, default=float) + "\n")
         print(json.dumps(out["cheap"], indent=1))
         return
-    sets = [("movie_reviews", 128, args.short, models.BUNDLED_KEY, "minilm-static"),
-            ("bbc_news", 256, args.long, models.BUNDLED_KEY, "minilm-static")]
+    sets = [
+        ("movie_reviews", 128, args.short, models.BUNDLED_KEY, "minilm-static"),
+        ("bbc_news", 256, args.long, models.BUNDLED_KEY, "minilm-static"),
+    ]
     if args.mpnet and models.mpnet_available():
         sets.append(("movie_reviews", 128, args.short // 3, models.MPNET_KEY, "mpnet-static"))
     load = os.getloadavg()
     results = []
     for name, max_length, n, model, static_key in sets:
         speed_n = args.speed_texts if max_length <= 128 else max(16, args.speed_texts // 3)  # long: 3x the tokens
-        results.append(run_set(name, max_length, n, min(speed_n, n), args.repeats, model, static_key,
-                               torch_int8=args.torch_int8 and model == models.BUNDLED_KEY))
+        results.append(
+            run_set(
+                name,
+                max_length,
+                n,
+                min(speed_n, n),
+                args.repeats,
+                model,
+                static_key,
+                torch_int8=args.torch_int8 and model == models.BUNDLED_KEY,
+            )
+        )
         print(table(results[-1]), flush=True)
-    out = {"machine": hardware.detect("cpu").describe(), "threads": args.threads, "cores": os.cpu_count(),
-           "load_average_before": [round(x, 2) for x in load],
-           "load_average_after": [round(x, 2) for x in os.getloadavg()], "model_path": model_path(),
-           "results": results, "date": time.strftime("%Y-%m-%d %H:%M")}
+    out = {
+        "machine": hardware.detect("cpu").describe(),
+        "threads": args.threads,
+        "cores": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "model_path": model_path(),
+        "results": results,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2, default=float) + "\n")
-    print(f"\nload average before {out['load_average_before']}, after {out['load_average_after']} "
-          f"on {out['cores']} cores; written to {args.out}")
+    print(
+        f"\nload average before {out['load_average_before']}, after {out['load_average_after']} "
+        f"on {out['cores']} cores; written to {args.out}"
+    )
 
 
 if __name__ == "__main__":

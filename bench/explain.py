@@ -60,11 +60,23 @@ def main() -> None:
         rand.append(ex.deletion_drop(predictor, text, list(rng.choice(words, 3, replace=False)), target=e.label))
         if len(top) >= args.texts:
             break
-    print(json.dumps({"method": long_e.method, "words": len(long_e.words), "tokens": n_tokens,
-                      "max_length": predictor.model.max_length, "threads": args.threads,
-                      "seconds_per_explanation": round(statistics.median(times), 2), "n_texts": len(top),
-                      "mean_drop_top3": round(float(np.mean(top)), 4), "mean_drop_random3": round(float(np.mean(rand)), 4),
-                      "share_top3_beats_random": round(float(np.mean(np.array(top) > np.array(rand))), 3)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "method": long_e.method,
+                "words": len(long_e.words),
+                "tokens": n_tokens,
+                "max_length": predictor.model.max_length,
+                "threads": args.threads,
+                "seconds_per_explanation": round(statistics.median(times), 2),
+                "n_texts": len(top),
+                "mean_drop_top3": round(float(np.mean(top)), 4),
+                "mean_drop_random3": round(float(np.mean(rand)), 4),
+                "share_top3_beats_random": round(float(np.mean(np.array(top) > np.array(rand))), 3),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-METHODS = {"feature-extraction": "feature-extraction", "few-shot": "few-shot (SetFit-style)",
-           "full": "full fine-tuning", "augmentation": "feature-extraction + augmentation"}
+METHODS = {
+    "feature-extraction": "feature-extraction",
+    "few-shot": "few-shot (SetFit-style)",
+    "full": "full fine-tuning",
+    "augmentation": "feature-extraction + augmentation",
+}
 
 
 def full_settings(k: int) -> dict:
@@ -59,14 +63,21 @@ def table(records: list[dict]) -> str:
         (d, k, m), _ = item
         return d, k, order.index(m) if m in order else 99
 
-    lines = ["| dataset | k per class | method | accuracy mean ± std (n) | macro-F1 mean ± std (n) "
-             "| seconds (mean) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | k per class | method | accuracy mean ± std (n) | macro-F1 mean ± std (n) | seconds (mean) |",
+        "|---|---|---|---|---|---|",
+    ]
     for (d, k, m), rs in sorted(cells.items(), key=key):
-        lines.append(f"| {d} | {k} | {m} | {ms([r['accuracy'] for r in rs])} | {ms([r['macro_f1'] for r in rs])} "
-                     f"| {statistics.mean(r['seconds'] for r in rs):.1f} |")
+        lines.append(
+            f"| {d} | {k} | {m} | {ms([r['accuracy'] for r in rs])} | {ms([r['macro_f1'] for r in rs])} "
+            f"| {statistics.mean(r['seconds'] for r in rs):.1f} |"
+        )
     # Paired by seed (same draw): the gain of few-shot and of full fine-tuning over feature extraction.
-    gains = ["", "| dataset | k per class | vs feature extraction (same draws) | accuracy gain mean ± std (n) |",
-             "|---|---|---|---|"]
+    gains = [
+        "",
+        "| dataset | k per class | vs feature extraction (same draws) | accuracy gain mean ± std (n) |",
+        "|---|---|---|---|",
+    ]
     for d, k in sorted({(d, k) for d, k, _ in cells}):
         fe = {r["seed"]: r["accuracy"] for r in cells.get((d, k, METHODS["feature-extraction"]), [])}
         for name in ("few-shot", "full"):
@@ -74,8 +85,9 @@ def table(records: list[dict]) -> str:
             diffs = [other[s] - fe[s] for s in sorted(set(fe) & set(other))]
             if diffs:
                 spread = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
-                gains.append(f"| {d} | {k} | {METHODS[name]} | {statistics.mean(diffs):+.3f} ± {spread:.3f} "
-                             f"({len(diffs)}) |")
+                gains.append(
+                    f"| {d} | {k} | {METHODS[name]} | {statistics.mean(diffs):+.3f} ± {spread:.3f} ({len(diffs)}) |"
+                )
     return "\n".join(lines + gains)
 
 
@@ -87,8 +99,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--max-pairs", type=int, default=1000, help="contrastive pairs per few-shot training")
     parser.add_argument("--datasets", nargs="+", default=["movie_reviews", "bbc_news"])
-    parser.add_argument("--methods", nargs="+", choices=sorted(METHODS),
-                        default=["feature-extraction", "few-shot", "full"])
+    parser.add_argument(
+        "--methods", nargs="+", choices=sorted(METHODS), default=["feature-extraction", "few-shot", "full"]
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "fewshot.json"))
     parser.add_argument("--table", action="store_true", help="print the markdown table of --out and stop")
     args = parser.parse_args()
@@ -108,9 +121,9 @@ def main() -> None:
     from textclf_core import hardware
     from textclf_core.config import DEFAULT_MODEL, RunConfig
     from textclf_core.engine.encoders import embed
-    from textclf_core.strategies.fewshot import augment, train_fewshot
     from textclf_core.pipeline.runner import execute
     from textclf_core.store.runs import RunStore
+    from textclf_core.strategies.fewshot import augment, train_fewshot
 
     device = hardware.detect().device
     store = RunStore(tempfile.mkdtemp(prefix="textclf-fewshot-runs-"))
@@ -123,25 +136,44 @@ def main() -> None:
         print(record, flush=True)
 
     def scores(y, pred):
-        return {"accuracy": round(float(accuracy_score(y, pred)), 4),
-                "macro_f1": round(float(f1_score(y, pred, average="macro")), 4)}
+        return {
+            "accuracy": round(float(accuracy_score(y, pred)), 4),
+            "macro_f1": round(float(f1_score(y, pred, average="macro")), 4),
+        }
 
     def feature_head(train_texts, train_labels, test_x):
         x = embed(train_texts, DEFAULT_MODEL, max_length=64)
         return LogisticRegression(C=1.0, max_iter=2000).fit(x, train_labels).predict(test_x)
 
     def full_finetune(texts, labels, test_texts, y_test, k, seed):
-        rows = ([(t, y, "train") for t, y in zip(texts, labels)] + [(t, y, "validation") for t, y in zip(texts, labels)]
-                + [(t, y, "test") for t, y in zip(test_texts, y_test)])
+        rows = (
+            [(t, y, "train") for t, y in zip(texts, labels)]
+            + [(t, y, "validation") for t, y in zip(texts, labels)]
+            + [(t, y, "test") for t, y in zip(test_texts, y_test)]
+        )
         frame = pd.DataFrame(rows, columns=["text", "label", "split"])
-        config = RunConfig(strategy="full", model=DEFAULT_MODEL, max_length=64, seed=seed, lr=5e-5,
-                           early_stopping_patience=None, num_threads=args.threads, text_col="text",
-                           label_col="label", split_col="split", **full_settings(k))
+        config = RunConfig(
+            strategy="full",
+            model=DEFAULT_MODEL,
+            max_length=64,
+            seed=seed,
+            lr=5e-5,
+            early_stopping_patience=None,
+            num_threads=args.threads,
+            text_col="text",
+            label_col="label",
+            split_col="split",
+            **full_settings(k),
+        )
         run = execute(config, frame, store=store, raise_errors=True)
         ev = json.loads((run.path / "eval.json").read_text())
         shutil.rmtree(run.path, ignore_errors=True)  # ~90 MB of weights per run
-        return {"accuracy": round(ev["accuracy"], 4), "macro_f1": round(ev["macro_f1"], 4),
-                "train_seconds": ev["train_seconds"], **full_settings(k)}
+        return {
+            "accuracy": round(ev["accuracy"], 4),
+            "macro_f1": round(ev["macro_f1"], 4),
+            "train_seconds": ev["train_seconds"],
+            **full_settings(k),
+        }
 
     data = {}
     for name in args.datasets:
@@ -154,8 +186,15 @@ def main() -> None:
             for k in args.k:
                 draw = pool.groupby("label", group_keys=False).sample(n=k, random_state=seed)
                 texts, labels = draw["text"].astype(str).tolist(), draw["label"].astype(str).tolist()
-                base = {"dataset": name, "k": k, "seed": seed, "n_test": len(test_texts),
-                        "max_pairs": args.max_pairs, "device": device, "threads": args.threads}
+                base = {
+                    "dataset": name,
+                    "k": k,
+                    "seed": seed,
+                    "n_test": len(test_texts),
+                    "max_pairs": args.max_pairs,
+                    "device": device,
+                    "threads": args.threads,
+                }
                 for key in args.methods:
                     method = METHODS[key]
                     if (name, k, seed, method) in done:
@@ -167,8 +206,9 @@ def main() -> None:
                         aug_texts, aug_labels = augment(texts, labels, copies=2, seed=seed)
                         result = scores(y_test, feature_head(aug_texts, aug_labels, test_x))
                     elif key == "few-shot":
-                        model = train_fewshot(texts, labels, pairs_per_example=20, max_pairs=args.max_pairs,
-                                              seed=seed, device=device)
+                        model = train_fewshot(
+                            texts, labels, pairs_per_example=20, max_pairs=args.max_pairs, seed=seed, device=device
+                        )
                         result = scores(y_test, model.predict(test_texts))
                     else:
                         result = full_finetune(texts, labels, test_texts, y_test, k, seed)

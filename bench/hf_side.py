@@ -72,7 +72,8 @@ def train(task: dict) -> dict:
     with bc.Clock() as clock:
         tokenizer = AutoTokenizer.from_pretrained(task["model"])
         model = AutoModelForSequenceClassification.from_pretrained(
-            task["model"], num_labels=len(classes), id2label=dict(enumerate(classes)), label2id=label2id)
+            task["model"], num_labels=len(classes), id2label=dict(enumerate(classes)), label2id=label2id
+        )
         _freeze(model, task.get("freeze", "none"), task.get("layers", 2))
 
         def tokenize(batch):

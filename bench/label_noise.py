@@ -10,6 +10,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+
 def flip_labels(labels: Sequence[str], share: float = 0.05, *, seed: int = 0) -> tuple[list[str], np.ndarray]:
     """A copy of ``labels`` with ``share`` of them changed to another class at random (for benchmarks).
 

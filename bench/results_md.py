@@ -43,8 +43,18 @@ TITLES = {
     "serve_threads2": ("REST serving, whole reviews, 2 torch threads", "bench/serve.py --threads 2"),
     "serving": ("Exports for serving: ONNX and int8 against the original", "bench/serving.py"),
 }
-MACHINE_KEYS = ("machine", "device", "cpu", "cpu_count", "threads", "torch_threads", "load_average",
-                "load_average_1min", "load_avg_end", "note")
+MACHINE_KEYS = (
+    "machine",
+    "device",
+    "cpu",
+    "cpu_count",
+    "threads",
+    "torch_threads",
+    "load_average",
+    "load_average_1min",
+    "load_avg_end",
+    "note",
+)
 DATE_KEYS = ("date", "when", "measured_at", "timestamp")
 MAX_ROWS = 60
 
@@ -128,8 +138,9 @@ def script_table(module: str, argument):
 
 
 def is_records(data, *keys: str) -> bool:
-    return isinstance(data, list) and bool(data) and all(isinstance(r, dict) and all(k in r for k in keys)
-                                                         for r in data)
+    return (
+        isinstance(data, list) and bool(data) and all(isinstance(r, dict) and all(k in r for k in keys) for r in data)
+    )
 
 
 def known(data):
@@ -138,12 +149,20 @@ def known(data):
         return "auto", data
     if is_records(data, "method", "k", "accuracy"):
         return "fewshot", data
-    if isinstance(data, dict) and isinstance(data.get("data"), dict) and all(
-            isinstance(v, dict) and "scores" in v for v in data["data"].values()):
+    if (
+        isinstance(data, dict)
+        and isinstance(data.get("data"), dict)
+        and all(isinstance(v, dict) and "scores" in v for v in data["data"].values())
+    ):
         return "active", data
-    if isinstance(data, dict) and isinstance(data.get("results"), dict) and all(
+    if (
+        isinstance(data, dict)
+        and isinstance(data.get("results"), dict)
+        and all(
             isinstance(v, dict) and v and all(k[:-1].isdigit() or k[-1:] == "k" for k in v)
-            for v in data["results"].values()):
+            for v in data["results"].values()
+        )
+    ):
         return "scale", data["results"]
     return None
 
@@ -218,9 +237,11 @@ def section(path: Path) -> str:
 
 def render(results_dir: Path = RESULTS_DIR) -> str:
     files = sorted(results_dir.glob("*.json"), key=lambda p: (p.stem != FIRST, p.name))
-    intro = ("# Benchmark results\n\nWritten by `bench/results_md.py` from the JSON files in `bench/results/` "
-             "(`make bench` does it at the end): do not edit by hand. How each benchmark measures, and on which "
-             "machine the figures were taken, is said per section and in [README.md](README.md).\n")
+    intro = (
+        "# Benchmark results\n\nWritten by `bench/results_md.py` from the JSON files in `bench/results/` "
+        "(`make bench` does it at the end): do not edit by hand. How each benchmark measures, and on which "
+        "machine the figures were taken, is said per section and in [README.md](README.md).\n"
+    )
     contents = "\n".join(f"- [{title_of(p)[0]}](#{anchor(p)})" for p in files)
     return intro + "\n" + contents + "\n\n" + "\n".join(section(p) for p in files)
 

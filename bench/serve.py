@@ -46,9 +46,16 @@ def naive_server(model_dir: str, port: int, max_length: int) -> None:
     @app.post("/v1/predict")
     def predict(body: Body):
         out = pipe(body.texts, truncation=True, max_length=max_length)
-        return {"predictions": [{"label": max(r, key=lambda d: d["score"])["label"],
-                                 "confidence": max(d["score"] for d in r),
-                                 "probabilities": {d["label"]: d["score"] for d in r}} for r in out]}
+        return {
+            "predictions": [
+                {
+                    "label": max(r, key=lambda d: d["score"])["label"],
+                    "confidence": max(d["score"] for d in r),
+                    "probabilities": {d["label"]: d["score"] for d in r},
+                }
+                for r in out
+            ]
+        }
 
     @app.get("/v1/health")
     def health():
@@ -89,6 +96,7 @@ async def load(url: str, texts: list[str], clients: int, max_requests: int, max_
     started = time.perf_counter()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+
         async def worker() -> None:
             nonlocal sent, errors
             while sent < max_requests and time.perf_counter() - started < max_seconds:
@@ -122,11 +130,19 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--requests", type=int, default=20, help="requests per client per level (at least 60)")
     parser.add_argument("--seconds", type=float, default=20.0, help="time bound per level")
-    parser.add_argument("--words", type=int, default=None,
-                        help="cut each review to its first N words (short messages); default: whole reviews")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads of each server (the same for both); default: each server as shipped "
-                             "(the naive one: torch's default, all cores; textclf serve: its own default)")
+    parser.add_argument(
+        "--words",
+        type=int,
+        default=None,
+        help="cut each review to its first N words (short messages); default: whole reviews",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of each server (the same for both); default: each server as shipped "
+        "(the naive one: torch's default, all cores; textclf serve: its own default)",
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "serve.json"))
     parser.add_argument("--naive-server", nargs=3, metavar=("MODEL_DIR", "PORT", "MAX_LENGTH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -152,8 +168,15 @@ def main() -> None:
         from textclf_core.pipeline.runner import execute
         from textclf_core.store.runs import RunStore
 
-        config = RunConfig(strategy="full", epochs=1, max_length=128, batch_size=16, lr=5e-5,
-                           early_stopping_patience=None, name="serve-bench")
+        config = RunConfig(
+            strategy="full",
+            epochs=1,
+            max_length=128,
+            batch_size=16,
+            lr=5e-5,
+            early_stopping_patience=None,
+            name="serve-bench",
+        )
         started = time.time()
         run = execute(config, frame.sample(args.rows, random_state=0), store=RunStore())
         print(f"trained in {time.time() - started:.0f} s: {run.status().get('message')} ({run.path})", flush=True)
@@ -164,14 +187,16 @@ def main() -> None:
     # Throughput does not depend on whether the model saw a text; reviews are long, so most fill max_length.
     texts = frame.sample(400, random_state=1)["text"].astype(str).tolist()
     if args.words:
-        texts = [" ".join(t.split()[:args.words]) for t in texts]
+        texts = [" ".join(t.split()[: args.words]) for t in texts]
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TOKENIZERS_PARALLELISM": "false"}
     ports = {"naive": free_port(), "textclf": free_port()}
-    commands = {"naive": [sys.executable, __file__, "--naive-server", str(run.model_dir), str(ports["naive"]),
-                          str(max_length)] + (["--threads", str(args.threads)] if args.threads else []),
-                "textclf": [sys.executable, "-m", "textclf_core.cli", "serve", str(run.path),
-                            "--port", str(ports["textclf"])] + (["--threads", str(args.threads)] if args.threads else [])}
+    commands = {
+        "naive": [sys.executable, __file__, "--naive-server", str(run.model_dir), str(ports["naive"]), str(max_length)]
+        + (["--threads", str(args.threads)] if args.threads else []),
+        "textclf": [sys.executable, "-m", "textclf_core.cli", "serve", str(run.path), "--port", str(ports["textclf"])]
+        + (["--threads", str(args.threads)] if args.threads else []),
+    }
     procs = {name: subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True) for name, cmd in commands.items()}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     results: dict = {name: {c: [] for c in args.clients} for name in procs}
@@ -183,11 +208,13 @@ def main() -> None:
             for clients in args.clients:
                 order = ("naive", "textclf") if rep % 2 == 0 else ("textclf", "naive")
                 for name in order:  # alternating, so load from other processes hits both alike
-                    out = asyncio.run(load(urls[name], texts, clients, max(60, args.requests * clients),
-                                           args.seconds))
+                    out = asyncio.run(load(urls[name], texts, clients, max(60, args.requests * clients), args.seconds))
                     results[name][clients].append(out)
-                    print(f"rep {rep} {name:8s} {clients:2d} clients: {out['requests'] / out['seconds']:7.1f} req/s, "
-                          f"p50 {percentile(out['latencies'], 50) * 1000:6.1f} ms, errors {out['errors']}", flush=True)
+                    print(
+                        f"rep {rep} {name:8s} {clients:2d} clients: {out['requests'] / out['seconds']:7.1f} req/s, "
+                        f"p50 {percentile(out['latencies'], 50) * 1000:6.1f} ms, errors {out['errors']}",
+                        flush=True,
+                    )
         import httpx
 
         batching = httpx.get(f"{urls['textclf']}/v1/health").json().get("batching")
@@ -205,31 +232,49 @@ def main() -> None:
         for name in procs:
             reps = results[name][clients]
             pooled = [x for r in reps for x in r["latencies"]]
-            row[name] = {"requests_per_s": round(statistics.median(r["requests"] / r["seconds"] for r in reps), 1),
-                         "p50_ms": round(percentile(pooled, 50) * 1000, 1),
-                         "p99_ms": round(percentile(pooled, 99) * 1000, 1),
-                         "requests": sum(r["requests"] for r in reps), "errors": sum(r["errors"] for r in reps)}
+            row[name] = {
+                "requests_per_s": round(statistics.median(r["requests"] / r["seconds"] for r in reps), 1),
+                "p50_ms": round(percentile(pooled, 50) * 1000, 1),
+                "p99_ms": round(percentile(pooled, 99) * 1000, 1),
+                "requests": sum(r["requests"] for r in reps),
+                "errors": sum(r["errors"] for r in reps),
+            }
         row["speedup"] = round(row["textclf"]["requests_per_s"] / row["naive"]["requests_per_s"], 2)
         table.append(row)
     top = table[-1]
-    out = {"run": str(run.path), "model": run.config.model, "strategy": run.config.strategy, "max_length": max_length,
-           "texts_per_request": 1, "words_per_text": args.words or "whole review", "reps": args.reps,
-           "torch_threads": args.threads or "each server's default",
-           "cpu": os.cpu_count(), "results": table, "textclf_batching": batching,
-           "target_3x_at_max_clients": bool(top["speedup"] >= 3 and top["textclf"]["errors"] == 0),
-           "load_avg_end": list(os.getloadavg()),
-           "note": "ratios are what counts: the two servers alternate, so both see the same machine"}
+    out = {
+        "run": str(run.path),
+        "model": run.config.model,
+        "strategy": run.config.strategy,
+        "max_length": max_length,
+        "texts_per_request": 1,
+        "words_per_text": args.words or "whole review",
+        "reps": args.reps,
+        "torch_threads": args.threads or "each server's default",
+        "cpu": os.cpu_count(),
+        "results": table,
+        "textclf_batching": batching,
+        "target_3x_at_max_clients": bool(top["speedup"] >= 3 and top["textclf"]["errors"] == 0),
+        "load_avg_end": list(os.getloadavg()),
+        "note": "ratios are what counts: the two servers alternate, so both see the same machine",
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
-    print(f"\n{'clients':>7}  {'naive req/s':>11}  {'p50':>7}  {'p99':>7}  {'textclf req/s':>13}  {'p50':>7}  {'p99':>7}  "
-          f"speedup  errors (naive/textclf)")
+    print(
+        f"\n{'clients':>7}  {'naive req/s':>11}  {'p50':>7}  {'p99':>7}  {'textclf req/s':>13}  {'p50':>7}  {'p99':>7}  "
+        f"speedup  errors (naive/textclf)"
+    )
     for row in table:
         n, t = row["naive"], row["textclf"]
-        print(f"{row['clients']:>7}  {n['requests_per_s']:>11.1f}  {n['p50_ms']:>7.1f}  {n['p99_ms']:>7.1f}  "
-              f"{t['requests_per_s']:>13.1f}  {t['p50_ms']:>7.1f}  {t['p99_ms']:>7.1f}  {row['speedup']:>6.2f}x  "
-              f"{n['errors']}/{t['errors']}")
+        print(
+            f"{row['clients']:>7}  {n['requests_per_s']:>11.1f}  {n['p50_ms']:>7.1f}  {n['p99_ms']:>7.1f}  "
+            f"{t['requests_per_s']:>13.1f}  {t['p50_ms']:>7.1f}  {t['p99_ms']:>7.1f}  {row['speedup']:>6.2f}x  "
+            f"{n['errors']}/{t['errors']}"
+        )
     print(f"batching of textclf: {batching}")
-    print(f"target (>= 3x at {top['clients']} clients, no errors): {'hit' if out['target_3x_at_max_clients'] else 'miss'}")
+    print(
+        f"target (>= 3x at {top['clients']} clients, no errors): {'hit' if out['target_3x_at_max_clients'] else 'miss'}"
+    )
 
 
 if __name__ == "__main__":

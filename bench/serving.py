@@ -37,8 +37,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from textclf_core.models import quantized as serving
     from textclf_core.config import RunConfig
+    from textclf_core.models import quantized as serving
     from textclf_core.models.predict import load_predictor
     from textclf_core.pipeline.runner import execute
     from textclf_core.store.runs import RunStore
@@ -51,16 +51,26 @@ def main() -> None:
 
         run = Run(args.run)
     else:
-        config = RunConfig(strategy="full", epochs=1, max_length=64, batch_size=16, lr=5e-5, precision="fp32",
-                           early_stopping_patience=None, num_threads=args.threads)
+        config = RunConfig(
+            strategy="full",
+            epochs=1,
+            max_length=64,
+            batch_size=16,
+            lr=5e-5,
+            precision="fp32",
+            early_stopping_patience=None,
+            num_threads=args.threads,
+        )
         started = time.time()
         run = execute(config, train, store=RunStore())
         assert run.status()["state"] == "finished", run.status()
         print(f"trained in {time.time() - started:.0f} s: {run.status().get('message')} ({run.path})", flush=True)
     work = Path(tempfile.mkdtemp(prefix="textclf-export-"))
-    folders = {"original (fp32 PyTorch)": run.model_dir,
-               "int8 (dynamic, PyTorch)": serving.export(run, "int8", work / "int8"),
-               "ONNX (ONNX Runtime)": serving.export(run, "onnx", work / "onnx")}
+    folders = {
+        "original (fp32 PyTorch)": run.model_dir,
+        "int8 (dynamic, PyTorch)": serving.export(run, "int8", work / "int8"),
+        "ONNX (ONNX Runtime)": serving.export(run, "onnx", work / "onnx"),
+    }
     predictors = {}
     for name, folder in folders.items():
         predictor = load_predictor(folder)
@@ -80,13 +90,25 @@ def main() -> None:
     results = []
     for name, folder in folders.items():
         weights = [p for p in Path(folder).iterdir() if p.suffix in (".safetensors", ".onnx")]
-        results.append({"model": name, "size_mb": round(sum(p.stat().st_size for p in weights) / 1e6, 1),
-                        "texts_per_s": round(len(held) / statistics.median(times[name]), 1),
-                        "agreement_with_original": round(float((labels[name] == reference).mean()), 4)})
+        results.append(
+            {
+                "model": name,
+                "size_mb": round(sum(p.stat().st_size for p in weights) / 1e6, 1),
+                "texts_per_s": round(len(held) / statistics.median(times[name]), 1),
+                "agreement_with_original": round(float((labels[name] == reference).mean()), 4),
+            }
+        )
         print(results[-1], flush=True)
-    out = {"rows_trained": None if args.run else args.rows, "texts": len(held), "threads": args.threads, "max_length": 64,
-           "test_accuracy": run.read_json("eval.json").get("accuracy"), "results": results,
-           "cpu": os.cpu_count(), "note": "shared 2-core machine; timings indicative"}
+    out = {
+        "rows_trained": None if args.run else args.rows,
+        "texts": len(held),
+        "threads": args.threads,
+        "max_length": 64,
+        "test_accuracy": run.read_json("eval.json").get("accuracy"),
+        "results": results,
+        "cpu": os.cpu_count(),
+        "note": "shared 2-core machine; timings indicative",
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(out, indent=2))
     print(json.dumps(out, indent=2))

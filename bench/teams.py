@@ -33,8 +33,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 ERRORS = {"careful (5%)": 0.05, "good (15%)": 0.15, "hasty (30%)": 0.30, "random": None}
-DATASETS = {"movie_reviews": REPO / "sample_data" / "movie_reviews.csv",
-            "bbc_news": REPO / "sample_data" / "bbc_news.csv"}
+DATASETS = {
+    "movie_reviews": REPO / "sample_data" / "movie_reviews.csv",
+    "bbc_news": REPO / "sample_data" / "bbc_news.csv",
+}
 
 
 def simulate(truth: list[str], classes: list[str], per_text: int, seed: int) -> pd.DataFrame:
@@ -79,32 +81,50 @@ def one(name: str, per_text: int, seed: int, n_texts: int) -> dict:
     probs = team.out_of_sample_probs(texts, frame, classes, seed=seed)
     crowd, quality = team.crowdlab(frame, classes, probs)
     t_crowd = time.perf_counter() - started
-    return {"data": name, "per_text": per_text, "seed": seed, "texts": len(data),
-            "majority_accuracy": float((maj["label"].to_numpy() == gold[maj["row"]]).mean()),
-            "crowdlab_accuracy": float((crowd["label"].to_numpy() == gold[crowd["row"]]).mean()),
-            "spearman_crowdlab": spearman(quality, classes),
-            "spearman_majority": spearman(team.annotator_quality(frame, classes), classes),
-            "quality": dict(zip(quality["annotator"], quality["quality"].round(3))),
-            "seconds_majority": round(t_major, 3), "seconds_crowdlab": round(t_crowd, 2)}
+    return {
+        "data": name,
+        "per_text": per_text,
+        "seed": seed,
+        "texts": len(data),
+        "majority_accuracy": float((maj["label"].to_numpy() == gold[maj["row"]]).mean()),
+        "crowdlab_accuracy": float((crowd["label"].to_numpy() == gold[crowd["row"]]).mean()),
+        "spearman_crowdlab": spearman(quality, classes),
+        "spearman_majority": spearman(team.annotator_quality(frame, classes), classes),
+        "quality": dict(zip(quality["annotator"], quality["quality"].round(3))),
+        "seconds_majority": round(t_major, 3),
+        "seconds_crowdlab": round(t_crowd, 2),
+    }
 
 
 def summarise(results: list[dict]) -> list[dict]:
     keys = ["majority_accuracy", "crowdlab_accuracy", "spearman_crowdlab", "spearman_majority", "seconds_crowdlab"]
     out = []
     for (name, k), group in pd.DataFrame(results).groupby(["data", "per_text"], sort=False):
-        out.append({"data": name, "per_text": int(k), "seeds": len(group), "texts": int(group["texts"].iloc[0]),
-                    **{key: round(statistics.mean(group[key]), 3) for key in keys},
-                    "spearman_crowdlab_min": round(float(group["spearman_crowdlab"].min()), 3)})
+        out.append(
+            {
+                "data": name,
+                "per_text": int(k),
+                "seeds": len(group),
+                "texts": int(group["texts"].iloc[0]),
+                **{key: round(statistics.mean(group[key]), 3) for key in keys},
+                "spearman_crowdlab_min": round(float(group["spearman_crowdlab"].min()), 3),
+            }
+        )
     return out
 
 
 def table(summary: list[dict]) -> str:
-    lines = ["| data | annotators per text | texts | majority acc. | CROWDLAB acc. | Spearman (CROWDLAB) "
-             "| Spearman (majority agreement) | CROWDLAB s |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| data | annotators per text | texts | majority acc. | CROWDLAB acc. | Spearman (CROWDLAB) "
+        "| Spearman (majority agreement) | CROWDLAB s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for s in summary:
-        lines.append(f"| {s['data']} | {s['per_text']} | {s['texts']} | {s['majority_accuracy']:.3f} | "
-                     f"{s['crowdlab_accuracy']:.3f} | {s['spearman_crowdlab']:.2f} (min {s['spearman_crowdlab_min']:.2f}) | "
-                     f"{s['spearman_majority']:.2f} | {s['seconds_crowdlab']:.1f} |")
+        lines.append(
+            f"| {s['data']} | {s['per_text']} | {s['texts']} | {s['majority_accuracy']:.3f} | "
+            f"{s['crowdlab_accuracy']:.3f} | {s['spearman_crowdlab']:.2f} (min {s['spearman_crowdlab_min']:.2f}) | "
+            f"{s['spearman_majority']:.2f} | {s['seconds_crowdlab']:.1f} |"
+        )
     return "\n".join(lines)
 
 
@@ -123,8 +143,14 @@ def main() -> None:
                 print(json.dumps(results[-1]), file=sys.stderr)
     summary = summarise(results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"annotators": {k: v for k, v in ERRORS.items()}, "summary": summary,
-                                          "runs": results}, indent=1, ensure_ascii=False), encoding="utf-8")
+    Path(args.out).write_text(
+        json.dumps(
+            {"annotators": {k: v for k, v in ERRORS.items()}, "summary": summary, "runs": results},
+            indent=1,
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     print(table(summary))
 
 

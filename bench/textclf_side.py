@@ -25,18 +25,20 @@ bc.preload()
 import pandas as pd  # noqa: E402
 import transformers  # noqa: E402
 
-# textclf's own modules, imported before the clock as the Trainer side imports Trainer.
+# textclf's own modules, imported before the clock as the Trainer side imports Trainer (some for their import
+# time only, not used by name).
+import textclf_core.data  # noqa: E402, F401
+import textclf_core.engine.encoders  # noqa: E402, F401
+import textclf_core.engine.losses  # noqa: E402, F401
+import textclf_core.evaluation.metrics  # noqa: E402, F401
+import textclf_core.models.predictors  # noqa: E402, F401
+import textclf_core.store.catalog  # noqa: E402, F401
+import textclf_core.strategies.advice  # noqa: E402, F401
+import textclf_core.strategies.transformer  # noqa: E402, F401
 from textclf_core.config import RunConfig  # noqa: E402
 from textclf_core.models.predict import load_predictor  # noqa: E402
 from textclf_core.pipeline.runner import execute  # noqa: E402
 from textclf_core.store.runs import RunStore  # noqa: E402
-from textclf_core import data
-from textclf_core.evaluation import metrics as evaluation
-from textclf_core.store import catalog as models
-from textclf_core.strategies import advice as strategies
-from textclf_core.engine import encoders as features, losses
-from textclf_core.models import predictors as inference
-from textclf_core.strategies import transformer as training
 
 transformers.logging.set_verbosity_error()
 
@@ -45,13 +47,25 @@ def train(task: dict) -> dict:
     frame = pd.read_csv(task["data"], keep_default_na=False)
     n_train = int((frame.split == "train").sum())
     settings = dict(
-        text_col="text", label_col="label", split_col="split",
-        strategy=task["strategy"], model=task["model"], max_length=task["max_length"],
-        epochs=task["epochs"], batch_size=task["batch_size"], lr=task["lr"],
+        text_col="text",
+        label_col="label",
+        split_col="split",
+        strategy=task["strategy"],
+        model=task["model"],
+        max_length=task["max_length"],
+        epochs=task["epochs"],
+        batch_size=task["batch_size"],
+        lr=task["lr"],
         head_lr=task.get("head_lr", task["lr"]),  # one learning rate everywhere, as the Trainer has
-        weight_decay=task.get("weight_decay", 0.01), warmup_ratio=task.get("warmup_ratio", 0.1),
-        grad_clip=1.0, seed=task["seed"], num_threads=task["threads"], evals_per_epoch=1,
-        early_stopping_patience=None, layers=task.get("layers", 2), name=task.get("name"),
+        weight_decay=task.get("weight_decay", 0.01),
+        warmup_ratio=task.get("warmup_ratio", 0.1),
+        grad_clip=1.0,
+        seed=task["seed"],
+        num_threads=task["threads"],
+        evals_per_epoch=1,
+        early_stopping_patience=None,
+        layers=task.get("layers", 2),
+        name=task.get("name"),
     )
     settings.update(task.get("extra_settings", {}))
     config = RunConfig(**settings)
@@ -93,10 +107,15 @@ def review(task: dict) -> dict:
         other = sorted(set(frame.label) - {frame.label.iloc[0]})[0]
         frame.loc[0, "label"] = other
     with bc.Clock() as clock:
-        found = run_review(frame, model=task["model"], text_col="text", label_col="label",
-                           max_length=task["max_length"])
-    return {"wall_s": clock.seconds, "examples_per_s": len(frame) / clock.seconds, "n_rows": len(frame),
-            "likely_mislabels": found.summary.get("likely_mislabels")}
+        found = run_review(
+            frame, model=task["model"], text_col="text", label_col="label", max_length=task["max_length"]
+        )
+    return {
+        "wall_s": clock.seconds,
+        "examples_per_s": len(frame) / clock.seconds,
+        "n_rows": len(frame),
+        "likely_mislabels": found.summary.get("likely_mislabels"),
+    }
 
 
 def main() -> None:

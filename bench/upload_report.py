@@ -33,10 +33,16 @@ def measure(path: str) -> dict:
     t2 = time.perf_counter()
     report = validate(df, guess.text_col, guess.label_col)
     t3 = time.perf_counter()
-    return {"file": Path(path).name, "rows": len(df), "read_s": round(t1 - t0, 2), "guess_s": round(t2 - t1, 2),
-            "report_s": round(t3 - t2, 2), "total_s": round(t3 - t0, 2),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "findings": len(report.findings)}
+    return {
+        "file": Path(path).name,
+        "rows": len(df),
+        "read_s": round(t1 - t0, 2),
+        "guess_s": round(t2 - t1, 2),
+        "report_s": round(t3 - t2, 2),
+        "total_s": round(t3 - t0, 2),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "findings": len(report.findings),
+    }
 
 
 def main(argv=None) -> None:
@@ -50,11 +56,14 @@ def main(argv=None) -> None:
     print("| file | rows | read s | guess s | report s | total s | peak RSS MB |")
     print("|---|---|---|---|---|---|---|")
     for path in args.files:
-        out = subprocess.run([sys.executable, __file__, "--one", path, path], capture_output=True, text=True,
-                             check=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", path, path], capture_output=True, text=True, check=True
+        ).stdout
         r = json.loads(out.strip().splitlines()[-1])
-        print(f"| {r['file']} | {r['rows']:,} | {r['read_s']} | {r['guess_s']} | {r['report_s']} | {r['total_s']} "
-              f"| {r['peak_rss_mb']:,} |")
+        print(
+            f"| {r['file']} | {r['rows']:,} | {r['read_s']} | {r['guess_s']} | {r['report_s']} | {r['total_s']} "
+            f"| {r['peak_rss_mb']:,} |"
+        )
 
 
 if __name__ == "__main__":

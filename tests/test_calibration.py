@@ -7,11 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from helpers.small_data import multi_label_frame, small_frame
 from scipy.special import softmax
 
-from helpers.small_data import multi_label_frame, small_frame
-from textclf_core.evaluation import calibration
 from textclf_core.config import RunConfig
+from textclf_core.evaluation import calibration
 from textclf_core.models.predict import load_predictor
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
@@ -101,8 +101,9 @@ def noisy_frame():
 
 
 def test_runner_saves_the_temperature_and_every_predictor_applies_it():
-    run = execute(RunConfig(strategy="baseline", baseline_model="nb", seed=3, val_size=0.2), noisy_frame(),
-                  store=RunStore())
+    run = execute(
+        RunConfig(strategy="baseline", baseline_model="nb", seed=3, val_size=0.2), noisy_frame(), store=RunStore()
+    )
     assert run.status()["state"] == "finished"
     saved = run.read_json("calibration.json")
     meta = json.loads((run.model_dir / "textclf.json").read_text())
@@ -146,8 +147,18 @@ def test_near_uniform_file_reads_the_probability_columns():
 
 
 def test_a_transformer_run_is_calibrated_and_its_loaded_predictor_applies_it(tiny_bert):
-    config = RunConfig(strategy="full", model=str(tiny_bert), epochs=2, batch_size=8, lr=3e-3, precision="fp32",
-                       seed=1, max_length=32, early_stopping_patience=None, val_size=0.25)
+    config = RunConfig(
+        strategy="full",
+        model=str(tiny_bert),
+        epochs=2,
+        batch_size=8,
+        lr=3e-3,
+        precision="fp32",
+        seed=1,
+        max_length=32,
+        early_stopping_patience=None,
+        val_size=0.25,
+    )
     run = execute(config, noisy_frame().head(120), store=RunStore())
     assert run.status()["state"] == "finished", run.status()
     saved = run.read_json("calibration.json")
@@ -156,6 +167,8 @@ def test_a_transformer_run_is_calibrated_and_its_loaded_predictor_applies_it(tin
     assert meta.get("temperature", 1.0) == saved["temperature"]
     predictor = load_predictor(run)
     texts = ["the great wonderful film", "the awful boring plot"]
-    np.testing.assert_allclose(predictor.predict_proba(texts),
-                               calibration.apply_temperature(predictor.model.predict_proba(texts),
-                                                             saved["temperature"]), rtol=1e-5)
+    np.testing.assert_allclose(
+        predictor.predict_proba(texts),
+        calibration.apply_temperature(predictor.model.predict_proba(texts), saved["temperature"]),
+        rtol=1e-5,
+    )

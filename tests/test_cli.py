@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from helpers.small_data import small_frame
-from textclf_core.cli.commands import build_parser, config_from_args
+
 from textclf_core.cli import main
+from textclf_core.cli.commands import build_parser, config_from_args
 from textclf_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,8 +40,21 @@ def _one_line(text: str) -> str:
 
 
 def test_train_baseline_then_evaluate_predict_export_import_delete(csv_file, tmp_path, capsys):
-    assert main(["train", "--data", str(csv_file), "--strategy", "baseline", "--no-progress",
-                 "--save-config", str(tmp_path / "run.json")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(csv_file),
+                "--strategy",
+                "baseline",
+                "--no-progress",
+                "--save-config",
+                str(tmp_path / "run.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "test accuracy" in out and "macro F1" in out
     [summary] = RunStore().list()
@@ -75,8 +88,20 @@ def test_train_baseline_then_evaluate_predict_export_import_delete(csv_file, tmp
 
 def test_settings_file_and_flags(csv_file, tmp_path):
     (tmp_path / "base.json").write_text(json.dumps({"strategy": "baseline", "baseline_model": "nb", "seed": 7}))
-    args = build_parser().parse_args(["train", "--data", str(csv_file), "--config", str(tmp_path / "base.json"),
-                                      "--seed", "3", "--class-weights", "--patience", "0"])
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--data",
+            str(csv_file),
+            "--config",
+            str(tmp_path / "base.json"),
+            "--seed",
+            "3",
+            "--class-weights",
+            "--patience",
+            "0",
+        ]
+    )
     config, reason = config_from_args(args)
     assert (config.strategy, config.baseline_model, config.seed) == ("baseline", "nb", 3)
     assert config.class_weights is True and config.early_stopping_patience is None
@@ -115,9 +140,17 @@ def test_blocking_problem_exits_2(tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [["bogus"], ["train", "--epochs", "many"], ["predict", "x"],
-                                  ["train", "--data", "a.csv", "--strategy", "magic"], ["evaluate", "../etc"],
-                                  ["delete", "no-such-run"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bogus"],
+        ["train", "--epochs", "many"],
+        ["predict", "x"],
+        ["train", "--data", "a.csv", "--strategy", "magic"],
+        ["evaluate", "../etc"],
+        ["delete", "no-such-run"],
+    ],
+)
 def test_bad_arguments_exit_2_with_one_line(argv, capsys):
     assert main(argv) == 2
     captured = capsys.readouterr()
@@ -147,7 +180,6 @@ def test_entry_point_on_a_binary_file(binary_file, tmp_path):
     script = ROOT / ".venv" / "bin" / "textclf"
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "textclf_core.cli"]
     env = dict(os.environ, TEXTCLF_HOME=str(tmp_path / "home"))
-    done = subprocess.run(cmd + ["validate", str(binary_file)], capture_output=True, text=True, env=env,
-                          timeout=120)
+    done = subprocess.run(cmd + ["validate", str(binary_file)], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 2
     assert "binary" in _one_line(done.stderr)

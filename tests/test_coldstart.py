@@ -9,13 +9,20 @@ import numpy as np
 import pytest
 from helpers.small_data import small_frame
 
-from textclf_core.labelling import active
-from textclf_core.labelling import coldstart, model_store
+from textclf_core.labelling import active, coldstart, model_store
 
-SPORT = ["the team won the match with a late goal", "a great football match and a late goal",
-         "the players celebrated the cup win", "the striker scored twice in the match"]
-MONEY = ["the bank raised its profit forecast", "shares fell as profits dropped",
-         "the company reported record profit", "markets rallied and bank shares rose"]
+SPORT = [
+    "the team won the match with a late goal",
+    "a great football match and a late goal",
+    "the players celebrated the cup win",
+    "the striker scored twice in the match",
+]
+MONEY = [
+    "the bank raised its profit forecast",
+    "shares fell as profits dropped",
+    "the company reported record profit",
+    "markets rallied and bank shares rose",
+]
 DESCRIPTIONS = {"sport": "football, matches, goals and players", "business": "banks, shares, profits and markets"}
 # Chinese texts: the English encoder cannot read them; class words can still be matched.
 CHINESE = ["昨晚的足球比赛非常精彩", "银行公布了新的利润数据", "今天天气很好"]
@@ -24,8 +31,10 @@ CHINESE_DESCRIPTIONS = {"sport": "足球、比赛、球员", "business": "银行
 
 def keyword_embed(texts):
     """A stand-in encoder: counts of each class's words (what a sentence encoder does, crudely)."""
-    vocab = [["team", "match", "goal", "football", "players", "cup", "striker", "scored"],
-             ["bank", "shares", "profit", "profits", "markets", "company", "forecast"]]
+    vocab = [
+        ["team", "match", "goal", "football", "players", "cup", "striker", "scored"],
+        ["bank", "shares", "profit", "profits", "markets", "company", "forecast"],
+    ]
     return np.array([[sum(t.lower().count(w) for w in words) + 0.01 for words in vocab] for t in texts])
 
 
@@ -87,14 +96,21 @@ def test_texts_the_encoder_cannot_read_fall_back_to_class_words_and_say_so():
 
 def _fast_model(proba, classes, n_labels, accuracy=None):
     estimate = None if accuracy is None else active.Estimate(n_labels, accuracy, 0.0, 1.0)
-    return active.FastModel(classes=classes, multi_label=False, proba=np.asarray(proba, float), n_labels=n_labels,
-                            version=1, estimate=estimate)
+    return active.FastModel(
+        classes=classes,
+        multi_label=False,
+        proba=np.asarray(proba, float),
+        n_labels=n_labels,
+        version=1,
+        estimate=estimate,
+    )
 
 
 def test_suggestions_blend_then_the_fast_model_takes_over():
     classes = ["a", "b"]
-    zs = coldstart.ZeroShot(classes, np.array([[0.9, 0.1]] * 100 + [[0.6, 0.4]] * 100), np.ones(200, bool),
-                            "similarity", "")
+    zs = coldstart.ZeroShot(
+        classes, np.array([[0.9, 0.1]] * 100 + [[0.6, 0.4]] * 100), np.ones(200, bool), "similarity", ""
+    )
     model = _fast_model([[0.1, 0.9]] * 200, classes, n_labels=20)
     labels = {i: "b" for i in range(4)} | {4: "a"}
     few = coldstart.blend(zs, model, labels)
@@ -127,8 +143,9 @@ def test_session_hands_over_as_labels_arrive():
     flip = rng.random(len(gold)) < 0.3  # a zero-shot that is wrong on 30% of the texts
     noisy[flip] = noisy[flip][:, ::-1]
     zs = coldstart.ZeroShot(["pos", "neg"], noisy, np.ones(len(texts), bool), "similarity", "")
-    session = active.LabellingSession(texts, ["pos", "neg"], scheduler=active.ImmediateScheduler(), zero_shot=zs,
-                                      retrain_every=20)
+    session = active.LabellingSession(
+        texts, ["pos", "neg"], scheduler=active.ImmediateScheduler(), zero_shot=zs, retrain_every=20
+    )
     assert session.guide().source == "zero-shot"
     for _ in range(40):
         row = session.current()
@@ -144,8 +161,13 @@ def test_session_hands_over_as_labels_arrive():
 def test_fast_model_is_kept_and_a_reload_continues_its_queue(tmp_path):
     frame = small_frame(n_per_class=40, classes=("pos", "neg"), seed=1)
     texts, gold = frame["review"].tolist(), frame["sentiment"].tolist()
-    first = active.LabellingSession(texts, ["pos", "neg"], label_log=active.LabelLog(tmp_path),
-                                    scheduler=active.ImmediateScheduler(), retrain_every=20)
+    first = active.LabellingSession(
+        texts,
+        ["pos", "neg"],
+        label_log=active.LabelLog(tmp_path),
+        scheduler=active.ImmediateScheduler(),
+        retrain_every=20,
+    )
     for _ in range(20):
         row = first.current()
         first.label(row, gold[row])
@@ -166,8 +188,13 @@ def test_fast_model_is_kept_and_a_reload_continues_its_queue(tmp_path):
 def test_a_kept_model_is_dropped_when_its_labels_were_taken_back(tmp_path):
     frame = small_frame(n_per_class=40, classes=("pos", "neg"), seed=1)
     texts, gold = frame["review"].tolist(), frame["sentiment"].tolist()
-    first = active.LabellingSession(texts, ["pos", "neg"], label_log=active.LabelLog(tmp_path),
-                                    scheduler=active.ImmediateScheduler(), retrain_every=20)
+    first = active.LabellingSession(
+        texts,
+        ["pos", "neg"],
+        label_log=active.LabelLog(tmp_path),
+        scheduler=active.ImmediateScheduler(),
+        retrain_every=20,
+    )
     for _ in range(20):
         row = first.current()
         first.label(row, gold[row])
@@ -182,8 +209,7 @@ def test_a_kept_model_is_dropped_when_its_labels_were_taken_back(tmp_path):
 def test_no_cold_start_for_multi_label_or_a_single_class():
     session = active.LabellingSession(SPORT, ["sport"], scheduler=active.ManualScheduler())
     assert not session.prepare_cold_start(DESCRIPTIONS, embed=keyword_embed)
-    multi = active.LabellingSession(SPORT, ["sport", "business"], multi_label=True,
-                                    scheduler=active.ManualScheduler())
+    multi = active.LabellingSession(SPORT, ["sport", "business"], multi_label=True, scheduler=active.ManualScheduler())
     assert not multi.prepare_cold_start(DESCRIPTIONS, embed=keyword_embed)
     assert multi.suggestion(0) is None
 
@@ -209,8 +235,15 @@ def test_the_blend_weighs_the_zero_shot_by_how_it_did_on_the_labels_made():
     # through blend(): the fast model's out-of-fold probabilities of its labelled rows
     classes = ["a", "b"]
     zs = coldstart.ZeroShot(classes, np.vstack([right, right]), np.ones(40, bool), "similarity", "")
-    model = active.FastModel(classes=classes, multi_label=False, proba=np.vstack([wrong, wrong]), n_labels=20,
-                             version=1, labelled_rows=frozenset(range(20)), oof=wrong)
+    model = active.FastModel(
+        classes=classes,
+        multi_label=False,
+        proba=np.vstack([wrong, wrong]),
+        n_labels=20,
+        version=1,
+        labelled_rows=frozenset(range(20)),
+        oof=wrong,
+    )
     labels = {i: classes[y[i]] for i in range(20)}
     kept = coldstart.blend(zs, model, labels)
     assert kept.source == "blend" and kept.weight == 1.0
@@ -222,11 +255,21 @@ def test_busy_says_when_the_page_must_look_again():
 
     def slow_train(features, labels, classes, version):
         release.wait(10)
-        return active.FastModel(classes=list(classes), multi_label=False, proba=np.full((len(SPORT + MONEY), 2), .5),
-                                n_labels=len(labels), version=version)
+        return active.FastModel(
+            classes=list(classes),
+            multi_label=False,
+            proba=np.full((len(SPORT + MONEY), 2), 0.5),
+            n_labels=len(labels),
+            version=version,
+        )
 
-    session = active.LabellingSession(SPORT + MONEY, ["sport", "business"], retrain_every=2, train=slow_train,
-                                      features=active.FeatureMatrix(np.zeros((8, 1)), lambda t: None, "tfidf"))
+    session = active.LabellingSession(
+        SPORT + MONEY,
+        ["sport", "business"],
+        retrain_every=2,
+        train=slow_train,
+        features=active.FeatureMatrix(np.zeros((8, 1)), lambda t: None, "tfidf"),
+    )
     session.label(0, "sport")
     session.label(4, "business")  # the second label starts a retrain in the background
     assert session.busy() and session.status().state == "training"
@@ -238,8 +281,13 @@ def test_busy_says_when_the_page_must_look_again():
 def test_a_reload_retrains_in_the_background_when_labels_came_after_the_kept_model(tmp_path):
     frame = small_frame(n_per_class=40, classes=("pos", "neg"), seed=1)
     texts, gold = frame["review"].tolist(), frame["sentiment"].tolist()
-    first = active.LabellingSession(texts, ["pos", "neg"], label_log=active.LabelLog(tmp_path),
-                                    scheduler=active.ImmediateScheduler(), retrain_every=20)
+    first = active.LabellingSession(
+        texts,
+        ["pos", "neg"],
+        label_log=active.LabelLog(tmp_path),
+        scheduler=active.ImmediateScheduler(),
+        retrain_every=20,
+    )
     for _ in range(25):
         row = first.current()
         first.label(row, gold[row])

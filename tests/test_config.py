@@ -29,15 +29,18 @@ def test_unknown_settings_are_kept_not_fatal():
     assert config.extra == {"future_option": 3}
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"strategy": "magic"}, "Setting 'strategy' is 'magic'"),
-    ({"epochs": 0}, "'epochs' must be a whole number of at least 1"),
-    ({"lr": 0}, "learning rate"),
-    ({"val_size": 0.5, "test_size": 0.5}, "leave too little for training"),
-    ({"max_length": 100000}, "more than any supported model reads"),
-    ({"dropout": 1.5}, "'dropout' must be between 0 and 1"),
-    ({"early_stopping_patience": 0}, "early_stopping_patience"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"strategy": "magic"}, "Setting 'strategy' is 'magic'"),
+        ({"epochs": 0}, "'epochs' must be a whole number of at least 1"),
+        ({"lr": 0}, "learning rate"),
+        ({"val_size": 0.5, "test_size": 0.5}, "leave too little for training"),
+        ({"max_length": 100000}, "more than any supported model reads"),
+        ({"dropout": 1.5}, "'dropout' must be between 0 and 1"),
+        ({"early_stopping_patience": 0}, "early_stopping_patience"),
+    ],
+)
 def test_bad_settings_say_what_is_wrong(kwargs, message):
     with pytest.raises(TextclfError, match=message) as err:
         RunConfig(**kwargs)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers.small_data import small_frame
-from textclf_core.pipeline import curve
+
 from textclf_core.cli import main
 from textclf_core.config import RunConfig
 from textclf_core.errors import DataError
+from textclf_core.pipeline import curve
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
 
@@ -21,7 +21,7 @@ def test_subsets_are_nested_growing_and_keep_the_class_mix():
     sizes = [len(s) for s in subsets]
     assert sizes == [42, 105, 210, 420]
     for small, big in zip(subsets, subsets[1:]):
-        assert set(small) < set(big) and (big[:len(small)] == small).all()
+        assert set(small) < set(big) and (big[: len(small)] == small).all()
     assert sorted(subsets[-1]) == list(range(420))
     first = pd.Series(np.asarray(labels)[subsets[0]]).value_counts()
     assert first["a"] == pytest.approx(30, abs=2) and first["b"] == pytest.approx(10, abs=2) and first["c"] >= 1
@@ -60,8 +60,9 @@ def test_curve_of_a_run_scores_each_size_on_its_validation_rows(capsys):
     assert result.n_val == int((pd.read_csv(run.path / "split.csv")["split"] == "validation").sum())
     assert tfidf["macro_f1"].between(0, 1).all() and curve.TFIDF in result.trends
     assert curve.EMBEDDINGS in result.skipped and "not cached" in result.skipped[curve.EMBEDDINGS]
-    assert result.sentence.startswith(("Doubling your labels", f"The {curve.TFIDF} curve is flat",
-                                       f"The {curve.TFIDF} scores did not grow"))
+    assert result.sentence.startswith(
+        ("Doubling your labels", f"The {curve.TFIDF} curve is flat", f"The {curve.TFIDF} scores did not grow")
+    )
     assert f"only {result.n_val} validation texts" in result.sentence  # a tiny validation split says so
     assert curve.run_curve(run).sentence == result.sentence  # read back, not computed again
     assert main(["curve", "--data", str(path), "--json", "--no-progress"]) == 0
@@ -73,8 +74,9 @@ def test_frozen_embeddings_join_once_they_are_cached(tiny_bert):
     from textclf_core.engine.encoders import embed
 
     frame = small_frame(40, seed=3)
-    config = RunConfig(strategy="features", model=str(tiny_bert), max_length=16, text_col="review",
-                       label_col="sentiment")
+    config = RunConfig(
+        strategy="features", model=str(tiny_bert), max_length=16, text_col="review", label_col="sentiment"
+    )
     first = curve.curve_for_data(frame, config)
     assert curve.EMBEDDINGS in first.skipped
     embed(frame["review"].tolist(), str(tiny_bert), max_length=16)

@@ -13,8 +13,14 @@ import pytest
 from textclf_core import data
 from textclf_core.data import DataError, assign_splits, guess_columns, prepare, read_table, validate
 
-TEXTS = ["a truly great film", "boring and far too long", "I loved every minute", "a waste of time",
-         "the best acting this year", "dull script, flat jokes"]
+TEXTS = [
+    "a truly great film",
+    "boring and far too long",
+    "I loved every minute",
+    "a waste of time",
+    "the best acting this year",
+    "dull script, flat jokes",
+]
 LABELS = ["pos", "neg", "pos", "neg", "pos", "neg"]
 
 
@@ -23,6 +29,7 @@ def small_frame() -> pd.DataFrame:
 
 
 # --- formats ----------------------------------------------------------------------
+
 
 def test_reads_csv_with_quoted_newlines_and_trims_headers(tmp_path):
     path = tmp_path / "d.csv"
@@ -148,6 +155,7 @@ def test_duplicate_and_blank_headers_are_renamed(tmp_path):
 
 # --- bad files ----------------------------------------------------------------------
 
+
 def test_empty_and_header_only_files(tmp_path):
     (tmp_path / "empty.csv").write_bytes(b"")
     (tmp_path / "header.csv").write_text("text,label\n")
@@ -218,14 +226,17 @@ def test_missing_file_and_unknown_extension(tmp_path):
 
 # --- column guessing -------------------------------------------------------------------
 
+
 def test_guess_columns_text_label_and_split():
-    df = pd.DataFrame({
-        "id": [f"r{i}" for i in range(6)],
-        "stars": [1, 5, 4, 2, 5, 1],
-        "Review Body": TEXTS,
-        "sentiment": LABELS,
-        "subset": ["train", "train", "train", "val", "test", "train"],
-    })
+    df = pd.DataFrame(
+        {
+            "id": [f"r{i}" for i in range(6)],
+            "stars": [1, 5, 4, 2, 5, 1],
+            "Review Body": TEXTS,
+            "sentiment": LABELS,
+            "subset": ["train", "train", "train", "val", "test", "train"],
+        }
+    )
     g = guess_columns(df)
     assert (g.text_col, g.label_col, g.split_col) == ("Review Body", "sentiment", "subset")
     assert set(g.reasons) == {"text", "label", "split"}
@@ -244,11 +255,27 @@ def test_guess_columns_no_text_like_column():
 
 # --- validation report ------------------------------------------------------------------
 
+
 def messy_frame() -> pd.DataFrame:
-    return pd.DataFrame({
-        "text": ["good", "good", "Bad  film", "bad film", "", "  ", "meh", "fine", "great", "awful", "nice", "rare one"],
-        "label": ["pos", "pos", "neg", "pos", "neg", "pos", None, "Pos", " pos", "neg", "neg", "odd"],
-    })
+    return pd.DataFrame(
+        {
+            "text": [
+                "good",
+                "good",
+                "Bad  film",
+                "bad film",
+                "",
+                "  ",
+                "meh",
+                "fine",
+                "great",
+                "awful",
+                "nice",
+                "rare one",
+            ],
+            "label": ["pos", "pos", "neg", "pos", "neg", "pos", None, "Pos", " pos", "neg", "neg", "odd"],
+        }
+    )
 
 
 def test_validate_findings():
@@ -265,8 +292,15 @@ def test_validate_findings():
     assert set(case_group["spellings"]) >= {"pos", "Pos"}
     assert set(case_group["spellings"]) == {"pos", " pos", "Pos"}
     codes = {f.code: f.severity for f in rep.findings}
-    for code in ("empty_texts", "missing_labels", "exact_duplicates", "conflicting_duplicates",
-                 "small_classes", "unsplittable_classes", "label_variants"):
+    for code in (
+        "empty_texts",
+        "missing_labels",
+        "exact_duplicates",
+        "conflicting_duplicates",
+        "small_classes",
+        "unsplittable_classes",
+        "label_variants",
+    ):
         assert codes[code] == "warning", code
     assert rep.blocking == []
     lines = rep.summary_lines()
@@ -319,6 +353,7 @@ def test_long_text_share_counted_with_the_tokenizer_never_estimated():
 
 
 # --- prepare, splits, fingerprint, formulas --------------------------------------------
+
 
 def test_prepare_keeps_row_numbers_and_unlabelled_rows():
     frame = prepare(messy_frame(), "text", "label")
@@ -393,11 +428,30 @@ def test_fingerprint_is_stable_and_content_sensitive():
 
 
 def test_neutralize_formulas(tmp_path):
-    df = pd.DataFrame({"text": ["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0", "-5", "@SUM(A1)", "plain",
-                                "\t=1+1", "- dash start"], "n": [1, 2, 3, 4, 5, 6, 7]})
+    df = pd.DataFrame(
+        {
+            "text": [
+                '=HYPERLINK("http://x")',
+                "+cmd|' /C calc'!A0",
+                "-5",
+                "@SUM(A1)",
+                "plain",
+                "\t=1+1",
+                "- dash start",
+            ],
+            "n": [1, 2, 3, 4, 5, 6, 7],
+        }
+    )
     out = data.neutralize_formulas(df)
-    assert out["text"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+cmd|' /C calc'!A0", "-5", "'@SUM(A1)", "plain",
-                                    "'\t=1+1", "'- dash start"]
+    assert out["text"].tolist() == [
+        '\'=HYPERLINK("http://x")',
+        "'+cmd|' /C calc'!A0",
+        "-5",
+        "'@SUM(A1)",
+        "plain",
+        "'\t=1+1",
+        "'- dash start",
+    ]
     assert out["n"].tolist() == df["n"].tolist()
     assert df.loc[0, "text"].startswith("=")  # original untouched
     path = data.write_csv(df, tmp_path / "out.csv")
@@ -407,7 +461,13 @@ def test_neutralize_formulas(tmp_path):
 def test_prepare_maps_split_column_values():
     df = pd.DataFrame({"text": TEXTS, "label": LABELS, "set": ["Train", "dev", "TEST", "", "holdout", "other"]})
     assert prepare(df, "text", "label", split_col="set")["split_value"].tolist() == [
-        "train", "validation", "test", None, "test", None]
+        "train",
+        "validation",
+        "test",
+        None,
+        "test",
+        None,
+    ]
 
 
 def test_label_cleaning_is_the_same_for_every_column_type():
@@ -419,18 +479,28 @@ def test_label_cleaning_is_the_same_for_every_column_type():
     assert prepare(pd.DataFrame({"t": TEXTS, "l": as_obj}), "t", "l")["label"].tolist() == expected
     assert (assign_splits(as_str, seed=0) == assign_splits(values, seed=0)).all()
     ints = pd.Series([1, 2, None, 3, 1.5, 0], dtype=float)
-    assert prepare(pd.DataFrame({"t": TEXTS, "l": ints}), "t", "l")["label"].tolist() == ["1", "2", None, "3", "1.5", "0"]
+    assert prepare(pd.DataFrame({"t": TEXTS, "l": ints}), "t", "l")["label"].tolist() == [
+        "1",
+        "2",
+        None,
+        "3",
+        "1.5",
+        "0",
+    ]
 
 
 def test_json_variants(tmp_path):
     (tmp_path / "cols.json").write_text(json.dumps({"text": TEXTS, "label": LABELS}))
     assert read_table(tmp_path / "cols.json")["label"].tolist() == LABELS
-    (tmp_path / "lines.json").write_text("\n".join(json.dumps({"text": t, "label": l}) for t, l in zip(TEXTS, LABELS)))
+    (tmp_path / "lines.json").write_text(
+        "\n".join(json.dumps({"text": t, "label": lab}) for t, lab in zip(TEXTS, LABELS))
+    )
     df = read_table(tmp_path / "lines.json")
     assert len(df) == 6 and any("JSON Lines" in n for n in data.read_notes(df))
 
 
 # --- languages: words, tokens, texts without words -----------------------------------------
+
 
 def test_report_on_chinese_counts_words_by_segmenter_and_tokens_by_tokenizer(chinese_reviews_path, tiny_bert):
     import jieba
@@ -454,8 +524,7 @@ def test_report_on_chinese_counts_words_by_segmenter_and_tokens_by_tokenizer(chi
 
 
 def test_numbers_only_column_is_not_ready_to_train():
-    df = pd.DataFrame({"text": [f"{1000 + i}" for i in range(40)] + ["A-1234", "ID-778-XZ"],
-                       "label": ["a", "b"] * 21})
+    df = pd.DataFrame({"text": [f"{1000 + i}" for i in range(40)] + ["A-1234", "ID-778-XZ"], "label": ["a", "b"] * 21})
     rep = validate(df, "text", "label")
     assert rep.finding("no_words").severity == "error" and not rep.ok
     assert "only numbers, codes or IDs" in rep.blocking[0]
@@ -480,6 +549,7 @@ def test_words_of_many_segmented_texts_come_from_a_sample_and_the_report_says_so
     rep = validate(pd.DataFrame({"text": texts, "label": ["a", "b"] * 15}), "text", "label")
     assert rep.words_sampled == 8
     assert "counted on a sample of 8 texts" in rep.finding("lengths").message
-    english = validate(pd.DataFrame({"text": [f"good phone number {i}" for i in range(30)],
-                                     "label": ["a", "b"] * 15}), "text", "label")
+    english = validate(
+        pd.DataFrame({"text": [f"good phone number {i}" for i in range(30)], "label": ["a", "b"] * 15}), "text", "label"
+    )
     assert english.words_sampled == 0  # plain ASCII is counted on every row, whatever the size

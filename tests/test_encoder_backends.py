@@ -5,13 +5,20 @@ TEXTCLF_ENCODER_BACKEND forces one; the CUDA path's precision and batch size (no
 import numpy as np
 import pytest
 
-from textclf_core.engine import encoders as features
 from textclf_core import hardware
+from textclf_core.engine import encoders as features
 from textclf_core.errors import TextclfError
 
-TEXTS = ["great movie, loved it", "terrible film, hated it", "the team won the match",
-         "shares rose as the company reported strong profits", "a new phone", "这部电影很好看", "",
-         "a much longer text about a film that goes on and on about the actors and the plot"]
+TEXTS = [
+    "great movie, loved it",
+    "terrible film, hated it",
+    "the team won the match",
+    "shares rose as the company reported strong profits",
+    "a new phone",
+    "这部电影很好看",
+    "",
+    "a much longer text about a film that goes on and on about the actors and the plot",
+]
 
 
 @pytest.fixture

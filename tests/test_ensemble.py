@@ -6,16 +6,15 @@ import json
 
 import numpy as np
 import pytest
+from helpers.small_data import WORDS, small_frame
 
-from textclf_core.evaluation import calibration
-from textclf_core.models import ensemble
-from textclf_core.strategies.auto import _Slot
 from textclf_core.config import RunConfig
+from textclf_core.evaluation import calibration
 from textclf_core.labels import LabelSpace
+from textclf_core.models import ensemble
 from textclf_core.models.predict import load_predictor
 from textclf_core.store.runs import RunStore
-
-from helpers.small_data import WORDS, small_frame
+from textclf_core.strategies.auto import _Slot
 
 
 @pytest.fixture(scope="module")
@@ -35,18 +34,39 @@ def ensemble_run(tmp_path_factory):
     members = root / "members"
     base = train_baseline(RunConfig(strategy="baseline"), train, val, space)
     base.save(members / "tfidf")
-    fit(RunConfig(strategy="full", model=str(model), epochs=1, batch_size=8), train, val, space,
-        run=_Slot(members / "bert"))
+    fit(
+        RunConfig(strategy="full", model=str(model), epochs=1, batch_size=8),
+        train,
+        val,
+        space,
+        run=_Slot(members / "bert"),
+    )
     store = RunStore(root / "runs")
     run = store.create(RunConfig(strategy="auto", budget_s=60))
     with run.stage_model() as folder:
-        ensemble.save_ensemble(folder, [
-            {"key": "tfidf", "label": "TF-IDF", "kind": "baseline", "source": members / "tfidf", "weight": 0.6,
-             "temperature": 1.5},
-            {"key": "bert", "label": "tiny BERT", "kind": "transformer", "source": members / "bert", "weight": 0.4,
-             "temperature": None},
-            {"key": "noise", "label": "unused", "kind": "baseline", "source": members / "none", "weight": 0.0}],
-            space)
+        ensemble.save_ensemble(
+            folder,
+            [
+                {
+                    "key": "tfidf",
+                    "label": "TF-IDF",
+                    "kind": "baseline",
+                    "source": members / "tfidf",
+                    "weight": 0.6,
+                    "temperature": 1.5,
+                },
+                {
+                    "key": "bert",
+                    "label": "tiny BERT",
+                    "kind": "transformer",
+                    "source": members / "bert",
+                    "weight": 0.4,
+                    "temperature": None,
+                },
+                {"key": "noise", "label": "unused", "kind": "baseline", "source": members / "none", "weight": 0.0},
+            ],
+            space,
+        )
     run.set_status("finished", "Finished")
     return run, store, val
 
@@ -62,8 +82,10 @@ def test_ensemble_saves_and_loads_through_load_predictor(ensemble_run):
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-6)
     # exactly the weighted, tempered mean of what the members predict on their own
     members = [ensemble.load_member(run.model_dir / "members" / k) for k in ("tfidf", "bert")]
-    parts = [np.asarray(members[0].predict_proba(val["text"].tolist())),
-             np.asarray(members[1].predict_proba(val["text"].tolist()))]
+    parts = [
+        np.asarray(members[0].predict_proba(val["text"].tolist())),
+        np.asarray(members[1].predict_proba(val["text"].tolist())),
+    ]
     expected = 0.6 * calibration.apply_temperature(parts[0], 1.5) + 0.4 * parts[1]
     np.testing.assert_allclose(proba, expected, atol=1e-5)
     frame = predictor.predict(["the great wonderful film"])
@@ -84,8 +106,11 @@ def test_ensemble_run_exports_and_imports_as_a_zip(ensemble_run, tmp_path):
     run, store, val = ensemble_run
     zipped = store.export_zip(run.id, tmp_path / "run.zip")
     other = RunStore(tmp_path / "elsewhere").import_zip(zipped)
-    np.testing.assert_allclose(load_predictor(other).predict_proba(val["text"].tolist()),
-                               load_predictor(run).predict_proba(val["text"].tolist()), atol=1e-6)
+    np.testing.assert_allclose(
+        load_predictor(other).predict_proba(val["text"].tolist()),
+        load_predictor(run).predict_proba(val["text"].tolist()),
+        atol=1e-6,
+    )
 
 
 def test_int8_export_uses_the_best_transformer_member(ensemble_run, tmp_path):
@@ -97,20 +122,25 @@ def test_int8_export_uses_the_best_transformer_member(ensemble_run, tmp_path):
     assert info["kind"] == "transformer-int8"
     served = load_predictor(out)
     bert = ensemble.load_member(run.model_dir / "members" / "bert")
-    same = (served.predict_proba(val["text"].tolist()).argmax(1)
-            == np.asarray(bert.predict_proba(val["text"].tolist())).argmax(1)).mean()
+    same = (
+        served.predict_proba(val["text"].tolist()).argmax(1)
+        == np.asarray(bert.predict_proba(val["text"].tolist())).argmax(1)
+    ).mean()
     assert same >= 0.9
 
 
 def test_an_ensemble_without_transformer_member_says_to_use_a_zip(tmp_path):
+    from textclf_core.errors import TextclfError
     from textclf_core.models import quantized as serving
     from textclf_core.strategies.baseline import train_baseline
-    from textclf_core.errors import TextclfError
 
     frame = small_frame(10).rename(columns={"review": "text", "sentiment": "label"})
     space = LabelSpace.from_labels(frame["label"].tolist())
     train_baseline(RunConfig(strategy="baseline"), frame, frame, space).save(tmp_path / "m")
-    ensemble.save_ensemble(tmp_path / "ens", [{"key": "m", "label": "TF-IDF", "kind": "baseline",
-                                               "source": tmp_path / "m", "weight": 1.0}], space)
+    ensemble.save_ensemble(
+        tmp_path / "ens",
+        [{"key": "m", "label": "TF-IDF", "kind": "baseline", "source": tmp_path / "m", "weight": 1.0}],
+        space,
+    )
     with pytest.raises(TextclfError, match="zip"):
         serving.export(tmp_path / "ens", "int8", tmp_path / "out")

@@ -62,9 +62,11 @@ def test_three_classes_with_an_unpredicted_class():
 
 
 def test_output_is_plain_json():
-    for m in (compute_metrics(GOLD, PROBA, CLASSES),
-              compute_metrics(["a", "a"], PROBA[:2], CLASSES),  # one class present: no AUC, still valid
-              compute_metrics([], np.zeros((0, 2)), CLASSES)):
+    for m in (
+        compute_metrics(GOLD, PROBA, CLASSES),
+        compute_metrics(["a", "a"], PROBA[:2], CLASSES),  # one class present: no AUC, still valid
+        compute_metrics([], np.zeros((0, 2)), CLASSES),
+    ):
         json.dumps(m, allow_nan=False)
     assert compute_metrics(["a", "a"], PROBA[:2], CLASSES)["roc_auc"] is None
 
@@ -93,8 +95,13 @@ def test_tune_thresholds_finds_the_separating_cut():
 
 
 def test_predictions_frame_and_misclassified():
-    frame = predictions_frame(["t1", "t2", "t3", "t4", "t5"], GOLD + [None],
-                              np.vstack([PROBA, [[0.45, 0.55]]]), CLASSES, rows=[10, 11, 12, 13, 14])
+    frame = predictions_frame(
+        ["t1", "t2", "t3", "t4", "t5"],
+        GOLD + [None],
+        np.vstack([PROBA, [[0.45, 0.55]]]),
+        CLASSES,
+        rows=[10, 11, 12, 13, 14],
+    )
     assert list(frame.columns) == ["row", "text", "gold", "predicted", "confidence", "prob_a", "prob_b", "correct"]
     assert frame["predicted"].tolist() == ["a", "b", "b", "b", "b"]
     assert frame["confidence"].tolist() == pytest.approx([0.9, 0.6, 0.7, 0.8, 0.55])
@@ -111,8 +118,14 @@ def test_misclassified_most_confident_first():
 
 
 def test_multi_label_predictions_frame():
-    frame = predictions_frame(["u", "v"], ["p;q", "p"], np.array([[0.9, 0.7], [0.8, 0.6]]), ["p", "q"],
-                              multi_label=True, thresholds=[0.5, 0.65])
+    frame = predictions_frame(
+        ["u", "v"],
+        ["p;q", "p"],
+        np.array([[0.9, 0.7], [0.8, 0.6]]),
+        ["p", "q"],
+        multi_label=True,
+        thresholds=[0.5, 0.65],
+    )
     assert frame["predicted"].tolist() == ["p;q", "p"]
     assert frame["correct"].tolist() == [True, True]
     # v leaves q out (0.6 < its 0.65 cut-off): the model rates that decision 1 - 0.6 = 0.4, not max(p, 1-p) = 0.6

@@ -10,13 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers.small_data import multi_label_frame, small_frame
-from textclf_core.pipeline import launch as distributed, runner, setup as training_setup
-from textclf_core.engine import loop as engine
+
 from textclf_core import events
 from textclf_core.config import RunConfig
+from textclf_core.engine import loop as engine
 from textclf_core.errors import CancelledError
+from textclf_core.pipeline import launch as distributed
+from textclf_core.pipeline import runner
+from textclf_core.pipeline import setup as training_setup
 from textclf_core.store.runs import RunStore
 from textclf_core.strategy_registry import REGISTRY, Strategy, get_strategy
 
@@ -31,7 +33,7 @@ def store(tmp_path):
 # --- events ---------------------------------------------------------------------------------------
 def _documented_events() -> dict[str, tuple[set, set]]:
     text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
-    section = text[text.index("## Events"):]
+    section = text[text.index("## Events") :]
     table = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -54,8 +56,11 @@ def test_every_event_of_real_runs_matches_the_schema(store, tiny_bert):
     """A baseline run (multi-label) and a feature-extraction run with a tiny model: each line of
     metrics.jsonl has the documented keys, and the shapes readers rely on are there."""
     baseline = runner.execute(RunConfig(strategy="baseline"), multi_label_frame(60), store=store)
-    fe = runner.execute(RunConfig(strategy="feature-extraction", model=str(tiny_bert), max_length=32,
-                                  head="linear", precision="fp32"), small_frame(12), store=store)
+    fe = runner.execute(
+        RunConfig(strategy="feature-extraction", model=str(tiny_bert), max_length=32, head="linear", precision="fp32"),
+        small_frame(12),
+        store=store,
+    )
     for run in (baseline, fe):
         assert run.status()["state"] == "finished", run.status()
         lines = run.events()
@@ -202,8 +207,8 @@ def test_single_and_multi_process_paths_call_the_same_setup(store, monkeypatch):
 
 # --- the strategy registry ----------------------------------------------------------------------------
 def test_every_configurable_strategy_is_registered_and_loads():
-    from textclf_core.store import model_folder
     from textclf_core.config import STRATEGIES, STRATEGY_ALIASES
+    from textclf_core.store import model_folder
 
     assert set(STRATEGIES) == set(REGISTRY)
     for name, strategy in REGISTRY.items():
@@ -216,8 +221,17 @@ def test_every_configurable_strategy_is_registered_and_loads():
 
 def test_a_new_strategy_is_one_registry_entry(store, monkeypatch):
     """What `auto` will do: one entry, and the config accepts it and the runner dispatches to its fit."""
-    entry = Strategy("echo", "Echo", "The baseline under another name.", "textclf_core.strategies.baseline:fit_baseline",
-                     "baseline", needs_torch=False, supports_distributed=False, uses_model=False, trains="none")
+    entry = Strategy(
+        "echo",
+        "Echo",
+        "The baseline under another name.",
+        "textclf_core.strategies.baseline:fit_baseline",
+        "baseline",
+        needs_torch=False,
+        supports_distributed=False,
+        uses_model=False,
+        trains="none",
+    )
     monkeypatch.setitem(REGISTRY, "echo", entry)
     run = runner.execute(RunConfig(strategy="echo"), small_frame(20), store=store)
     assert run.status()["state"] == "finished", run.status()
@@ -226,19 +240,27 @@ def test_a_new_strategy_is_one_registry_entry(store, monkeypatch):
 
 
 def test_advice_imports_no_torch():
-    code = ("import sys\n"
-            "from textclf_core.strategies.advice import (describe_strategy, estimate, recommend, recommend_single,\n"
-            "                                     strategy_defaults)\n"
-            "from textclf_core.strategy_registry import REGISTRY\n"
-            "from textclf_core.hardware import Hardware, gpu_count\n"
-            "cfg, why = recommend_single({'a': 8, 'b': 40}, 30, hardware=Hardware('cpu', 'x', 2, False))\n"
-            "assert cfg.strategy == 'fewshot' and cfg.lr == REGISTRY['fewshot'].defaults['lr'], cfg\n"
-            "cfg, why = recommend({'a': 8, 'b': 40}, 30, hardware=Hardware('cpu', 'x', 2, False))\n"
-            "assert cfg.strategy == 'auto' and estimate(cfg, 40).seconds_per_epoch == cfg.budget_s, cfg\n"
-            "assert isinstance(gpu_count(), int)\n"
-            "assert 'torch' not in sys.modules, 'torch was imported'\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                            cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    code = (
+        "import sys\n"
+        "from textclf_core.strategies.advice import (describe_strategy, estimate, recommend, recommend_single,\n"
+        "                                     strategy_defaults)\n"
+        "from textclf_core.strategy_registry import REGISTRY\n"
+        "from textclf_core.hardware import Hardware, gpu_count\n"
+        "cfg, why = recommend_single({'a': 8, 'b': 40}, 30, hardware=Hardware('cpu', 'x', 2, False))\n"
+        "assert cfg.strategy == 'fewshot' and cfg.lr == REGISTRY['fewshot'].defaults['lr'], cfg\n"
+        "cfg, why = recommend({'a': 8, 'b': 40}, 30, hardware=Hardware('cpu', 'x', 2, False))\n"
+        "assert cfg.strategy == 'auto' and estimate(cfg, 40).seconds_per_epoch == cfg.budget_s, cfg\n"
+        "assert isinstance(gpu_count(), int)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr
 
 

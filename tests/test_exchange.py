@@ -16,8 +16,9 @@ TEXTS = ["这家餐厅的菜很好吃", "service was slow and rude", "服务员�
 
 def new_project(tmp_path, name="a"):
     frame = pd.DataFrame({"text": TEXTS, "label": [None] * len(TEXTS)})
-    return ProjectStore(tmp_path / name).create(frame.to_csv(index=False).encode("utf-8"), name=name,
-                                                filename="r.csv", text_col="text", label_col="label")
+    return ProjectStore(tmp_path / name).create(
+        frame.to_csv(index=False).encode("utf-8"), name=name, filename="r.csv", text_col="text", label_col="label"
+    )
 
 
 @pytest.fixture
@@ -55,14 +56,35 @@ def test_label_studio_round_trip_keeps_annotator_time_and_the_reviewers_decision
 
 def test_label_studio_export_made_by_label_studio_itself_is_read(tmp_path):
     # the shape Label Studio writes: user ids, no row, texts to match, a cancelled annotation
-    tasks = [{"id": 7, "data": {"text": "service was  SLOW and rude"},
-              "annotations": [{"id": 1, "completed_by": 3, "created_at": "2026-03-01T10:00:00.123456Z",
-                               "result": [{"type": "choices", "from_name": "sentiment", "to_name": "text",
-                                           "value": {"choices": ["bad"]}}]},
-                              {"id": 2, "completed_by": 4, "was_cancelled": True, "result": []}]},
-             {"id": 8, "data": {"text": "not in this project"},
-              "annotations": [{"id": 3, "completed_by": 3, "created_at": "2026-03-01T10:01:00Z",
-                               "result": [{"type": "choices", "value": {"choices": ["good"]}}]}]}]
+    tasks = [
+        {
+            "id": 7,
+            "data": {"text": "service was  SLOW and rude"},
+            "annotations": [
+                {
+                    "id": 1,
+                    "completed_by": 3,
+                    "created_at": "2026-03-01T10:00:00.123456Z",
+                    "result": [
+                        {"type": "choices", "from_name": "sentiment", "to_name": "text", "value": {"choices": ["bad"]}}
+                    ],
+                },
+                {"id": 2, "completed_by": 4, "was_cancelled": True, "result": []},
+            ],
+        },
+        {
+            "id": 8,
+            "data": {"text": "not in this project"},
+            "annotations": [
+                {
+                    "id": 3,
+                    "completed_by": 3,
+                    "created_at": "2026-03-01T10:01:00Z",
+                    "result": [{"type": "choices", "value": {"choices": ["good"]}}],
+                }
+            ],
+        },
+    ]
     project = new_project(tmp_path)
     counts = exchange.import_annotations(project, exchange.read_label_studio(json.dumps(tasks)))
     assert counts == {"added": 1, "settled": 0, "skipped": 1}
@@ -79,8 +101,12 @@ def test_datasets_loads_the_export_and_it_round_trips(tmp_path, labelled, fmt):
 
     path = tmp_path / f"annotations.{fmt}"
     path.write_bytes(exchange.jsonl_bytes(labelled) if fmt == "jsonl" else exchange.parquet_bytes(labelled))
-    loaded = datasets.load_dataset("json" if fmt == "jsonl" else "parquet", data_files=str(path),
-                                   split="train", cache_dir=str(tmp_path / "hf-cache"))
+    loaded = datasets.load_dataset(
+        "json" if fmt == "jsonl" else "parquet",
+        data_files=str(path),
+        split="train",
+        cache_dir=str(tmp_path / "hf-cache"),
+    )
     assert set(loaded.column_names) == set(exchange.FLAT_COLUMNS)
     assert len(loaded) == 8  # 7 annotations + 1 decision
     rows = loaded.to_pandas()

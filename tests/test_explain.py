@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.small_data import small_frame
 
-from helpers.small_data import WORDS, small_frame
-from textclf_core.models import explain as ex
 from textclf_core.config import RunConfig
+from textclf_core.models import explain as ex
 from textclf_core.models.predict import load_predictor
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
@@ -19,8 +19,9 @@ from textclf_core.store.runs import RunStore
 @pytest.fixture(scope="module")
 def baseline_predictor(tmp_path_factory):
     store = RunStore(tmp_path_factory.mktemp("explain-runs"))
-    run = execute(RunConfig(strategy="baseline", text_col="review", label_col="sentiment"), small_frame(40),
-                  store=store)
+    run = execute(
+        RunConfig(strategy="baseline", text_col="review", label_col="sentiment"), small_frame(40), store=store
+    )
     assert run.status()["state"] == "finished"
     return load_predictor(run)
 
@@ -32,9 +33,11 @@ def test_baseline_word_scores_add_up_to_the_linear_score(baseline_predictor):
     weights, _ = ex._class_weights(model, baseline_predictor.classes.index("pos"))
     linear = float(np.asarray(model.features.transform([text]) @ weights).ravel()[0])
     assert e.scores.sum() == pytest.approx(linear, rel=1e-9, abs=1e-9)
-    assert e.label == "pos" and e.probability == pytest.approx(baseline_predictor.predict_proba([text])[0, 1]
-                                                               if baseline_predictor.classes[1] == "pos"
-                                                               else baseline_predictor.predict_proba([text])[0, 0])
+    assert e.label == "pos" and e.probability == pytest.approx(
+        baseline_predictor.predict_proba([text])[0, 1]
+        if baseline_predictor.classes[1] == "pos"
+        else baseline_predictor.predict_proba([text])[0, 0]
+    )
 
 
 def test_baseline_top_words_follow_the_model_coefficients(baseline_predictor):
@@ -84,8 +87,11 @@ def _tiny_transformer_folder(tiny_bert, dest):
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert, num_labels=2)
     model.save_pretrained(dest)
     AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(dest)
-    (dest / "textclf.json").write_text(json.dumps({"kind": "transformer", "max_length": 64,
-                                                   "label_space": {"classes": ["neg", "pos"], "multi_label": False}}))
+    (dest / "textclf.json").write_text(
+        json.dumps(
+            {"kind": "transformer", "max_length": 64, "label_space": {"classes": ["neg", "pos"], "multi_label": False}}
+        )
+    )
     return dest
 
 
@@ -123,8 +129,9 @@ def test_deleting_top_words_hurts_more_than_random_words(movie_reviews_path, tmp
             continue
         top = sorted(words, key=lambda i: -e.scores[i])[:3]
         top_drops.append(ex.deletion_drop(predictor, text, top, target=e.label))
-        random_drops.append(ex.deletion_drop(predictor, text, list(rng.choice(words, 3, replace=False)),
-                                             target=e.label))
+        random_drops.append(
+            ex.deletion_drop(predictor, text, list(rng.choice(words, 3, replace=False)), target=e.label)
+        )
     assert len(top_drops) >= 20
     assert np.mean(top_drops) > np.mean(random_drops) + 0.02
 
@@ -198,7 +205,7 @@ def test_large_path_models_are_explained_by_their_hashed_terms(language, chinese
     import textclf_core.strategies.baseline as baseline
     from textclf_core.labels import LabelSpace
 
-    monkeypatch.setattr(baseline, "HASH_FEATURES", 2 ** 18)
+    monkeypatch.setattr(baseline, "HASH_FEATURES", 2**18)
     monkeypatch.setenv("TEXTCLF_BASELINE_WORKERS", "1")
     if language == "chinese":
         frame = pd.read_csv(chinese_reviews_path).iloc[:400]
@@ -207,8 +214,9 @@ def test_large_path_models_are_explained_by_their_hashed_terms(language, chinese
         frame = small_frame(40).rename(columns={"review": "text", "sentiment": "label"})
         text, target = "the acting was great, the plot dull!", "pos"
     space = LabelSpace.from_labels(frame["label"])
-    model = baseline.train_baseline(RunConfig(strategy="baseline", extra={"baseline_path": "large"}),
-                                    frame.iloc[:300], frame.iloc[300:], space)
+    model = baseline.train_baseline(
+        RunConfig(strategy="baseline", extra={"baseline_path": "large"}), frame.iloc[:300], frame.iloc[300:], space
+    )
     assert model.features.hashed
     e = ex.explain(model, text, target=target)
     weights, _ = ex._class_weights(model, space.classes.index(target))

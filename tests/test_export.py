@@ -25,8 +25,17 @@ def test_transformer_model_zip_loads_in_a_pipeline(tmp_path, tiny_bert):
     import transformers
 
     store = RunStore(tmp_path / "runs")
-    config = RunConfig(strategy="full", model=str(tiny_bert), epochs=1, batch_size=8, max_length=16,
-                       text_col="text", label_col="label", val_size=0.25, test_size=0.25)
+    config = RunConfig(
+        strategy="full",
+        model=str(tiny_bert),
+        epochs=1,
+        batch_size=8,
+        max_length=16,
+        text_col="text",
+        label_col="label",
+        val_size=0.25,
+        test_size=0.25,
+    )
     run = execute(config, _frame(), store=store)
     assert run.status()["state"] == "finished", run.status()
     assert model_kind(run) == "transformer"

@@ -3,12 +3,18 @@
 import numpy as np
 import pytest
 
-from textclf_core.engine import encoders as features
 from textclf_core import hardware
+from textclf_core.engine import encoders as features
 from textclf_core.errors import CancelledError
 
-TEXTS = ["great movie loved it", "terrible film hated it", "the team won the match",
-         "shares rose as the company reported strong profits", "a new phone", ""]
+TEXTS = [
+    "great movie loved it",
+    "terrible film hated it",
+    "the team won the match",
+    "shares rose as the company reported strong profits",
+    "a new phone",
+    "",
+]
 
 
 def test_embed_shape_and_dtype(tiny_bert):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-
 from helpers.small_data import small_frame
+
 from textclf_core.strategies import fewshot
 
 
@@ -34,8 +34,9 @@ def test_fewshot_trains_on_a_tiny_model(tiny_bert):
 
     torch.set_num_threads(1)
     frame = small_frame(8)
-    model = fewshot.train_fewshot(frame["review"], frame["sentiment"], model=str(tiny_bert), max_pairs=64,
-                                  batch_size=16, lr=1e-3, max_length=32)
+    model = fewshot.train_fewshot(
+        frame["review"], frame["sentiment"], model=str(tiny_bert), max_pairs=64, batch_size=16, lr=1e-3, max_length=32
+    )
     proba = model.predict_proba(["great wonderful superb", "awful boring dull"])
     assert proba.shape == (2, 2) and np.allclose(proba.sum(1), 1)
     assert set(model.predict(frame["review"])) <= {"pos", "neg"}

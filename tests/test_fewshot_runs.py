@@ -6,14 +6,14 @@ import shutil
 
 import numpy as np
 import pytest
-
 from helpers.small_data import multi_label_frame, small_frame
-from textclf_core.pipeline import runner
+
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
-from textclf_core.strategies.fewshot import linear_head
 from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline import runner
 from textclf_core.store.runs import RunStore
+from textclf_core.strategies.fewshot import linear_head
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +29,16 @@ def store(tmp_path):
 
 
 def fewshot_config(tiny_bert, **changes) -> RunConfig:
-    settings = dict(strategy="fewshot", model=str(tiny_bert), max_length=32, epochs=1, batch_size=16, lr=1e-3,
-                    fewshot_max_pairs=64, num_threads=1)
+    settings = dict(
+        strategy="fewshot",
+        model=str(tiny_bert),
+        max_length=32,
+        epochs=1,
+        batch_size=16,
+        lr=1e-3,
+        fewshot_max_pairs=64,
+        num_threads=1,
+    )
     settings.update(changes)
     return RunConfig(**settings)
 
@@ -39,8 +47,13 @@ def test_fewshot_run_finishes_and_its_model_predicts(store, tiny_bert, tmp_path)
     run = runner.execute(fewshot_config(tiny_bert), small_frame(12), store=store)
     status = run.status()
     assert status["state"] == "finished", status
-    for name in ("eval.json", "predictions.csv", "model/textclf.json", "model/head.safetensors",
-                 "model/encoder/model.safetensors"):
+    for name in (
+        "eval.json",
+        "predictions.csv",
+        "model/textclf.json",
+        "model/head.safetensors",
+        "model/encoder/model.safetensors",
+    ):
         assert (run.path / name).is_file(), name
     evaluation = run.read_json("eval.json")
     assert evaluation["strategy"] == "fewshot" and evaluation["accuracy"] is not None
@@ -93,8 +106,9 @@ def test_cancel_stops_a_fewshot_run(store, tiny_bert):
         calls["n"] += 1
         return calls["n"] > 4  # a few checks in: during the contrastive steps
 
-    run = runner.execute(fewshot_config(tiny_bert, fewshot_max_pairs=400), small_frame(12), store=store,
-                         should_stop=should_stop)
+    run = runner.execute(
+        fewshot_config(tiny_bert, fewshot_max_pairs=400), small_frame(12), store=store, should_stop=should_stop
+    )
     assert run.status()["state"] == "cancelled"
     assert not any(e["type"] == "finished" for e in run.events())
 
@@ -131,8 +145,25 @@ def test_cli_trains_a_fewshot_run(tiny_bert, tmp_path, capsys):
 
     path = tmp_path / "reviews.csv"
     small_frame(10).to_csv(path, index=False)
-    assert main(["train", "--data", str(path), "--strategy", "few-shot", "--model", str(tiny_bert),
-                 "--max-pairs", "32", "--max-length", "32", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(path),
+                "--strategy",
+                "few-shot",
+                "--model",
+                str(tiny_bert),
+                "--max-pairs",
+                "32",
+                "--max-length",
+                "32",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert "test accuracy" in capsys.readouterr().out
     [summary] = RunStore().list()
     assert summary.state == "finished" and summary.strategy == "fewshot"

@@ -17,8 +17,14 @@ def test_class_distribution_bars_largest_first():
 
 
 def test_empty_inputs_give_a_message_not_an_error():
-    for fig in (figures.class_distribution({}), figures.text_lengths([]), figures.confidence_histogram([]),
-                figures.confusion_matrix([], []), figures.compare_curves({}), figures.probability_bar({})):
+    for fig in (
+        figures.class_distribution({}),
+        figures.text_lengths([]),
+        figures.confidence_histogram([]),
+        figures.confusion_matrix([], []),
+        figures.compare_curves({}),
+        figures.probability_bar({}),
+    ):
         assert fig.layout.annotations, "an empty figure explains itself"
 
 
@@ -30,8 +36,10 @@ def test_text_lengths_marks_the_limit_and_the_truncated_share():
 
 def test_training_curves_have_loss_and_scores_and_keep_zoom():
     steps = [{"step": 1, "loss": 0.9}, {"step": 2, "loss": 0.7}, {"step": 3, "loss": 0.5}]
-    evals = [{"step": 2, "val_loss": 0.6, "accuracy": 0.7, "macro_f1": 0.65},
-             {"step": 3, "val_loss": 0.55, "accuracy": 0.8, "macro_f1": 0.78}]
+    evals = [
+        {"step": 2, "val_loss": 0.6, "accuracy": 0.7, "macro_f1": 0.65},
+        {"step": 3, "val_loss": 0.55, "accuracy": 0.8, "macro_f1": 0.78},
+    ]
     fig = figures.training_curves(steps, evals, uirevision="job-1")
     by_name = {t.name: t for t in fig.data}
     assert list(by_name["training loss"].y) == [0.9, 0.7, 0.5]
@@ -67,8 +75,10 @@ def test_confusion_matrix_row_without_examples_is_zero_not_nan():
 
 
 def test_per_class_table_and_bars():
-    per_class = {"a": {"precision": 0.5, "recall": 1.0, "f1": 0.667, "support": 3.0},
-                 "b": {"precision": 1.0, "recall": 0.5, "f1": 0.667, "support": 4}}
+    per_class = {
+        "a": {"precision": 0.5, "recall": 1.0, "f1": 0.667, "support": 3.0},
+        "b": {"precision": 1.0, "recall": 0.5, "f1": 0.667, "support": 4},
+    }
     table = figures.per_class_table(per_class)
     assert list(table.index) == ["a", "b"]
     assert list(table.columns[:4]) == ["precision", "recall", "f1", "support"]
@@ -103,9 +113,11 @@ def test_probability_bar_puts_the_winner_on_top():
 
 
 def test_compare_curves_one_line_per_run():
-    curves = {"baseline": [{"epoch": 1, "macro_f1": 0.7}],
-              "lora": [{"epoch": 1, "macro_f1": 0.75}, {"epoch": 2, "macro_f1": 0.82}],
-              "empty": []}
+    curves = {
+        "baseline": [{"epoch": 1, "macro_f1": 0.7}],
+        "lora": [{"epoch": 1, "macro_f1": 0.75}, {"epoch": 2, "macro_f1": 0.82}],
+        "empty": [],
+    }
     fig = figures.compare_curves(curves)
     assert [t.name for t in fig.data] == ["baseline", "lora"]
     assert list(fig.data[1].y) == [0.75, 0.82]
@@ -126,13 +138,18 @@ def test_word_counts_come_from_the_language_owner():
     from textclf_core.data import language
 
     assert not hasattr(figures, "word_counts")
-    assert list(language.word_counts(["a b c", "", "我喜欢这部电影"])) [:2] == [3, 0]
+    assert list(language.word_counts(["a b c", "", "我喜欢这部电影"]))[:2] == [3, 0]
     assert language.word_counts(["我喜欢这部电影"])[0] >= 3
 
 
 def test_insight_figures_show_their_data():
-    rel = {"ece": 0.1, "bins": [{"low": 0.5, "high": 0.6, "count": 3, "confidence": 0.55, "accuracy": 0.4},
-                                {"low": 0.9, "high": 1.0, "count": 0, "confidence": None, "accuracy": None}]}
+    rel = {
+        "ece": 0.1,
+        "bins": [
+            {"low": 0.5, "high": 0.6, "count": 3, "confidence": 0.55, "accuracy": 0.4},
+            {"low": 0.9, "high": 1.0, "count": 0, "confidence": None, "accuracy": None},
+        ],
+    }
     fig = figures.reliability_diagram(rel, rel)
     assert len(fig.data) == 3 and list(fig.data[1].x) == [0.55] and "ECE 0.100" in fig.data[1].name
     assert figures.reliability_diagram(None).layout.annotations

@@ -12,26 +12,42 @@ from textclf_core.store.projects import ProjectStore
 
 @pytest.fixture
 def project(tmp_path):
-    frame = pd.DataFrame({"text": ["物流很快，很满意", "the parcel never came", "客服态度很差", "fine, as described"],
-                          "label": [None] * 4})
-    return ProjectStore(tmp_path / "projects").create(frame.to_csv(index=False).encode("utf-8"), name="g",
-                                                      filename="g.csv", text_col="text", label_col="label")
+    frame = pd.DataFrame(
+        {
+            "text": ["物流很快，很满意", "the parcel never came", "客服态度很差", "fine, as described"],
+            "label": [None] * 4,
+        }
+    )
+    return ProjectStore(tmp_path / "projects").create(
+        frame.to_csv(index=False).encode("utf-8"), name="g", filename="g.csv", text_col="text", label_col="label"
+    )
 
 
 def test_the_guidelines_history_and_the_labels_before_a_change(project):
     assert guidelines.current(project).version == 0 and guidelines.history(project) == []
-    first = guidelines.save(project, {"positive": {"description": "The customer is happy", "examples": ["物流很快"]},
-                                      "negative": {"description": "Something went wrong"}}, author="lead")
+    first = guidelines.save(
+        project,
+        {
+            "positive": {"description": "The customer is happy", "examples": ["物流很快"]},
+            "negative": {"description": "Something went wrong"},
+        },
+        author="lead",
+    )
     assert first.version == 1 and first.author == "lead" and first.saved_at
     team.add_annotation(project, 0, "positive", "ann")
     team.add_annotation(project, 1, "negative", "ann")
     team.add_annotation(project, 2, "negative", "bob")
     # saving the same codebook again is not a new version
     assert guidelines.save(project, {k: v for k, v in first.classes.items()}, author="lead").version == 1
-    second = guidelines.save(project, {"positive": first.classes["positive"],
-                                       "negative": {"description": "Delivery or service failed; not mere dislike",
-                                                    "examples": ["客服态度很差"]}},
-                             author="lead", note="clarify negative")
+    second = guidelines.save(
+        project,
+        {
+            "positive": first.classes["positive"],
+            "negative": {"description": "Delivery or service failed; not mere dislike", "examples": ["客服态度很差"]},
+        },
+        author="lead",
+        note="clarify negative",
+    )
     assert second.version == 2 and second.note == "clarify negative"
     team.add_annotation(project, 3, "positive", "bob")
 

@@ -18,9 +18,15 @@ def excel(rows) -> bytes:
     return buf.getvalue()
 
 
-TITLED = [["Customer survey, March (export)", None], [None, None], ["text", "label"],
-          ["great service and friendly staff", "pos"], ["slow and rude", "neg"], ["lovely", "pos"],
-          ["never again", "neg"]]
+TITLED = [
+    ["Customer survey, March (export)", None],
+    [None, None],
+    ["text", "label"],
+    ["great service and friendly staff", "pos"],
+    ["slow and rude", "neg"],
+    ["lovely", "pos"],
+    ["never again", "neg"],
+]
 
 
 def test_title_row_above_the_header_is_detected_and_said():
@@ -52,9 +58,13 @@ def test_bad_header_row_is_a_one_line_message(bad):
 
 
 def test_a_multi_label_column_is_preferred_and_the_reason_says_why():
-    df = pd.DataFrame({"text": [f"news item {i} about markets and games" for i in range(40)],
-                       "label": ["sport" if i % 2 else "money" for i in range(40)],
-                       "topics": ["sport;money" if i % 3 == 0 else ("sport" if i % 2 else "money") for i in range(40)]})
+    df = pd.DataFrame(
+        {
+            "text": [f"news item {i} about markets and games" for i in range(40)],
+            "label": ["sport" if i % 2 else "money" for i in range(40)],
+            "topics": ["sport;money" if i % 3 == 0 else ("sport" if i % 2 else "money") for i in range(40)],
+        }
+    )
     guess = guess_columns(df)
     assert guess.label_col == "topics"
     assert "preferred over 'label'" in guess.reasons["label"] and "';'" in guess.reasons["label"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "textclf_core"
 
+
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
@@ -61,8 +62,12 @@ def import_graph(root: Path) -> tuple[dict[str, set[str]], list[str]]:
                         if alias.asname:
                             bound[alias.asname] = alias.name
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
-                    and node.value.id in bound):
+            if (
+                isinstance(node, ast.Attribute)
+                and _private(node.attr)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in bound
+            ):
                 private.append(f"private: {module} <- {bound[node.value.id]}.{node.attr}")
     return edges, sorted(set(private))
 
@@ -109,8 +114,10 @@ def findings(root: Path) -> set[str]:
 
 def test_no_import_cycle_or_private_import():
     found = sorted(findings(PACKAGE))
-    assert not found, ("Import cycle or private import inside textclf_core (make the name public in the lower "
-                       "module, or move the shared piece down):\n" + "\n".join(found))
+    assert not found, (
+        "Import cycle or private import inside textclf_core (make the name public in the lower "
+        "module, or move the shared piece down):\n" + "\n".join(found)
+    )
 
 
 def test_the_checker_sees_cycles_and_private_names(tmp_path):
@@ -123,8 +130,11 @@ def test_the_checker_sees_cycles_and_private_names(tmp_path):
     (pkg / "sub" / "__init__.py").write_text("from ..a import _hidden\nfrom . import leaf\n")
     (pkg / "sub" / "leaf.py").write_text("from pkg import d\n")
     (pkg / "d.py").write_text("x = 1\n")
-    assert findings(pkg) == {"cycle: pkg.a, pkg.b, pkg.c", "private: pkg.b <- pkg.c._secret",
-                             "private: pkg.sub <- pkg.a._hidden"}
+    assert findings(pkg) == {
+        "cycle: pkg.a, pkg.b, pkg.c",
+        "private: pkg.b <- pkg.c._secret",
+        "private: pkg.sub <- pkg.a._hidden",
+    }
     edges, _ = import_graph(pkg)
     assert edges["pkg.sub.leaf"] == {"pkg.d"} and edges["pkg.sub"] == {"pkg.a", "pkg.sub.leaf"}
 
@@ -152,12 +162,17 @@ def levels(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_the_picture_in_architecture_md_is_the_import_graph():
     """ARCHITECTURE.md draws textclf_core's modules one dependency level per line; it stays true."""
     text = (PACKAGE.parent / "ARCHITECTURE.md").read_text(encoding="utf-8")
-    drawn = [line.split(" · ") for line in (ln.strip() for ln in text.splitlines())
-             if line and all(part.replace("_", "").replace("/", "").isalnum() for part in line.split(" · "))
-             and line.split(" · ")[0] in {"cli", "errors"} | set(sum(levels(import_graph(PACKAGE)[0]), []))]
+    drawn = [
+        line.split(" · ")
+        for line in (ln.strip() for ln in text.splitlines())
+        if line
+        and all(part.replace("_", "").replace("/", "").isalnum() for part in line.split(" · "))
+        and line.split(" · ")[0] in {"cli", "errors"} | set(sum(levels(import_graph(PACKAGE)[0]), []))
+    ]
     expected = levels(import_graph(PACKAGE)[0])
     assert drawn == expected, "Redraw the picture in ARCHITECTURE.md:\n" + "\n".join(
-        "  " + " · ".join(level) for level in expected)
+        "  " + " · ".join(level) for level in expected
+    )
 
 
 # The layers of textclf_core, lowest first: a package or leaf module imports only from its own layer's
@@ -208,12 +223,19 @@ def test_packages_import_downwards_only():
     unplaced = sorted({m.split(".")[1] for m in edges if "." in m and layer_of(m) is None})
     assert not unplaced, f"Place these in LAYERS (and in ARCHITECTURE.md): {unplaced}"
     found = upward_imports(edges)
-    assert not found, "An import points up or sideways between layers (move the shared piece down):\n" + "\n".join(found)
+    assert not found, "An import points up or sideways between layers (move the shared piece down):\n" + "\n".join(
+        found
+    )
 
 
 def test_the_layer_check_sees_an_upward_import():
-    edges = {"textclf_core.store.runs": {"textclf_core.pipeline.jobs"}, "textclf_core.pipeline.jobs": set(),
-             "textclf_core.pipeline.runner": {"textclf_core.store.runs", "textclf_core.pipeline.jobs"},
-             "textclf_core.labelling.active": {"textclf_core.pipeline.jobs"}}
-    assert upward_imports(edges) == ["textclf_core.labelling.active -> textclf_core.pipeline.jobs",
-                                     "textclf_core.store.runs -> textclf_core.pipeline.jobs"]
+    edges = {
+        "textclf_core.store.runs": {"textclf_core.pipeline.jobs"},
+        "textclf_core.pipeline.jobs": set(),
+        "textclf_core.pipeline.runner": {"textclf_core.store.runs", "textclf_core.pipeline.jobs"},
+        "textclf_core.labelling.active": {"textclf_core.pipeline.jobs"},
+    }
+    assert upward_imports(edges) == [
+        "textclf_core.labelling.active -> textclf_core.pipeline.jobs",
+        "textclf_core.store.runs -> textclf_core.pipeline.jobs",
+    ]

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textclf_core.strategies import transformer as training
 from textclf_core.config import RunConfig
 from textclf_core.errors import ModelLoadError
-from textclf_core.models.predictors import FeaturePredictor, TransformerPredictor
 from textclf_core.labels import LabelSpace
+from textclf_core.models.predictors import FeaturePredictor, TransformerPredictor
 from textclf_core.store.model_folder import load_model
+from textclf_core.strategies import transformer as training
 
 TEXTS = ["great movie loved it", "terrible film hated it awful", "fun", "boring plot bad acting dull sad"] * 6
 

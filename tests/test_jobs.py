@@ -68,10 +68,29 @@ class GatedRunner:
             if should_stop():
                 emit({"type": "cancelled", "message": "Cancelled at step %d" % step})
                 raise CancelledError()
-            emit({"type": "step", "step": step, "total_steps": self.steps, "epoch": step / self.steps,
-                  "loss": 1.0 / step, "examples_per_s": 100.0, "eta_s": float(self.steps - step)})
-        emit({"type": "evaluation", "step": self.steps, "epoch": 1.0, "val_loss": 0.5, "accuracy": 0.8,
-              "macro_f1": 0.75, "confusion_matrix": [[4, 1], [1, 4]], "classes": ["a", "b"]})
+            emit(
+                {
+                    "type": "step",
+                    "step": step,
+                    "total_steps": self.steps,
+                    "epoch": step / self.steps,
+                    "loss": 1.0 / step,
+                    "examples_per_s": 100.0,
+                    "eta_s": float(self.steps - step),
+                }
+            )
+        emit(
+            {
+                "type": "evaluation",
+                "step": self.steps,
+                "epoch": 1.0,
+                "val_loss": 0.5,
+                "accuracy": 0.8,
+                "macro_f1": 0.75,
+                "confusion_matrix": [[4, 1], [1, 4]],
+                "classes": ["a", "b"],
+            }
+        )
         emit({"type": "finished", "message": "Done", "test": {"accuracy": 0.8, "macro_f1": 0.75}})
         return run
 
@@ -166,8 +185,12 @@ def test_snapshots_are_consistent_under_concurrent_reads(manager):
             snap = mgr.snapshot(job)
             if not 0.0 <= snap.progress <= 1.0:
                 problems.append(f"progress {snap.progress}")
-            if snap.step is not None and snap.total_steps and snap.progress != pytest.approx(
-                    snap.step / snap.total_steps) and snap.state == "running":
+            if (
+                snap.step is not None
+                and snap.total_steps
+                and snap.progress != pytest.approx(snap.step / snap.total_steps)
+                and snap.state == "running"
+            ):
                 problems.append(f"step {snap.step} vs progress {snap.progress}")
             if len(snap.steps) != (snap.step or 0) and snap.state == "running":
                 problems.append("curve and step counter disagree")
@@ -204,10 +227,26 @@ def test_format_duration_reads_well():
 
 # --- with the real runner and the TF-IDF baseline -----------------------------
 def _tiny_frame():
-    good = ["great film, loved it", "wonderful acting and story", "a joy to watch", "brilliant and moving",
-            "superb cast", "fantastic fun", "truly excellent", "heartwarming and smart"]
-    bad = ["terrible plot, hated it", "boring and slow", "awful acting", "a waste of time",
-           "dull and predictable", "poorly made", "truly dreadful", "messy and tedious"]
+    good = [
+        "great film, loved it",
+        "wonderful acting and story",
+        "a joy to watch",
+        "brilliant and moving",
+        "superb cast",
+        "fantastic fun",
+        "truly excellent",
+        "heartwarming and smart",
+    ]
+    bad = [
+        "terrible plot, hated it",
+        "boring and slow",
+        "awful acting",
+        "a waste of time",
+        "dull and predictable",
+        "poorly made",
+        "truly dreadful",
+        "messy and tedious",
+    ]
     texts = good * 3 + bad * 3
     labels = ["pos"] * 24 + ["neg"] * 24
     return pd.DataFrame({"text": texts, "label": labels})
@@ -399,6 +438,7 @@ def test_cancel_stops_a_real_curve_between_sizes_and_keeps_no_half_curve(tmp_pat
             emit(event)
             if event["done"] == 1:
                 assert mgr.cancel(job_ids[0], by="ana")
+
         return curve.run_curve(run, recompute=True, emit=listen, **kwargs)
 
     mgr = JobManager(store, curver=cancel_after_first_size)

@@ -9,10 +9,18 @@ import pytest
 
 from textclf_core.data import language
 
-CHINESE = ["这个手机的电池很不好，散热也差。", "服务很好，下次还会再来。", "质量一般，价格太贵了！",
-           "房间干净，早餐也不错。", "物流很快，包装完好，非常满意。"]
-RUSSIAN = ["Доставка была быстрой, всё понравилось.", "Качество плохое, не рекомендую.",
-           "Хороший отель, чистые номера."]
+CHINESE = [
+    "这个手机的电池很不好，散热也差。",
+    "服务很好，下次还会再来。",
+    "质量一般，价格太贵了！",
+    "房间干净，早餐也不错。",
+    "物流很快，包装完好，非常满意。",
+]
+RUSSIAN = [
+    "Доставка была быстрой, всё понравилось.",
+    "Качество плохое, не рекомендую.",
+    "Хороший отель, чистые номера.",
+]
 ENGLISH = ["The battery is poor and it gets hot.", "Great service, we'll come back!", "Too expensive for what it is."]
 
 
@@ -105,8 +113,8 @@ def test_unknown_tokens_make_a_model_unreadable(tiny_bert):
 
 
 def test_byte_level_tokenizer_measured_by_byte_pieces(tmp_path):
-    from transformers import AutoTokenizer
     from tiny_models import make_tiny_gpt2
+    from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(make_tiny_gpt2(tmp_path / "gpt2"))
     chinese = language.readability(tok, CHINESE * 5, model="Tiny GPT-2")
@@ -136,9 +144,9 @@ def test_chinese_sample_words_within_ten_percent_of_jieba(chinese_reviews_path):
 
 
 def test_models_say_which_model_reads_the_texts(tiny_bert):
-    from textclf_core.store import catalog as models
-
     from tiny_models import CORPUS
+
+    from textclf_core.store import catalog as models
 
     assert models.unreadable_models(CORPUS, [str(tiny_bert)]) == {}  # the words its vocabulary was built from
     why = models.unreadable_models(CHINESE * 5, [("embeddings-tiny", str(tiny_bert)), "not-cached/anywhere"])
@@ -175,8 +183,14 @@ def test_jieba_starts_quietly_with_its_cache_in_our_folder(tmp_path):
 
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
     code = "from textclf_core.data import language; print(language.segment('电池很不好'))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          cwd=Path(__file__).resolve().parents[1], timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['电池', '很', '不好']"  # nothing else on stdout
     assert "prefix dict" not in done.stderr
@@ -190,8 +204,8 @@ def test_a_chinese_text_with_a_brand_name_is_chinese():
 
 
 def test_a_model_with_a_chinese_vocabulary_reads_chinese(tmp_path):
-    from transformers import AutoTokenizer
     from tiny_models import make_tiny_cjk_bert, make_tiny_cjk_gpt2, make_tiny_gpt2
+    from transformers import AutoTokenizer
 
     from textclf_core.store import catalog as models
 

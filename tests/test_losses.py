@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from textclf_core.engine import losses
 from textclf_core.config import RunConfig
+from textclf_core.engine import losses
 from textclf_core.labels import LabelSpace
 
 
@@ -32,7 +32,7 @@ def test_focal_loss_matches_formula_and_reduces_to_ce():
     logits = torch.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
     target = torch.tensor([0, 2])
     p_t = torch.softmax(logits, -1)[torch.arange(2), target]
-    expected = (-(1 - p_t) ** 2 * torch.log(p_t)).mean()
+    expected = (-((1 - p_t) ** 2) * torch.log(p_t)).mean()
     torch.testing.assert_close(losses.FocalLoss(2.0)(logits, target), expected)
     torch.testing.assert_close(losses.FocalLoss(0.0)(logits, target), F.cross_entropy(logits, target))
 

@@ -8,17 +8,16 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers.small_data import small_frame
-from textclf_core.store import model_folder as mf
-from textclf_core.store.runs import resolve_model
-from textclf_core.pipeline import runner
+
 from textclf_core.config import RunConfig
 from textclf_core.errors import ModelLoadError
 from textclf_core.evaluation.metrics import predictions_frame
 from textclf_core.labels import LabelSpace
 from textclf_core.models.predict import load_predictor
-from textclf_core.store.runs import RunStore
+from textclf_core.pipeline import runner
+from textclf_core.store import model_folder as mf
+from textclf_core.store.runs import RunStore, resolve_model
 
 TEXTS = ["a great wonderful film", "boring awful mess", ""]
 SPACE = LabelSpace(["neg", "pos"])
@@ -42,10 +41,19 @@ def _features_folder(tiny_bert, dest):
     hidden = AutoConfig.from_pretrained(tiny_bert).hidden_size
     rng = np.random.default_rng(0)
     dest.mkdir(parents=True)
-    save_file({"weight": rng.normal(size=(2, hidden)).astype(np.float32), "bias": np.zeros(2, np.float32)},
-              str(dest / "head.safetensors"))
-    mf.write_info(dest, mf.ModelInfo("features", SPACE, max_length=32,
-                                     extra={"encoder": str(tiny_bert), "pooling": "mean", "head": {"type": "linear"}}))
+    save_file(
+        {"weight": rng.normal(size=(2, hidden)).astype(np.float32), "bias": np.zeros(2, np.float32)},
+        str(dest / "head.safetensors"),
+    )
+    mf.write_info(
+        dest,
+        mf.ModelInfo(
+            "features",
+            SPACE,
+            max_length=32,
+            extra={"encoder": str(tiny_bert), "pooling": "mean", "head": {"type": "linear"}},
+        ),
+    )
     return dest
 
 
@@ -57,9 +65,12 @@ def folders(tiny_bert, tmp_path_factory):
     root = tmp_path_factory.mktemp("kinds")
     run = runner.execute(RunConfig(strategy="baseline"), small_frame(20), store=RunStore(root / "runs"))
     transformer = _transformer_folder(tiny_bert, root / "transformer")
-    out = {"baseline": run.model_dir, "transformer": transformer,
-           "features": _features_folder(tiny_bert, root / "features"),
-           "transformer-int8": serving.export_int8(transformer, root / "int8")}
+    out = {
+        "baseline": run.model_dir,
+        "transformer": transformer,
+        "features": _features_folder(tiny_bert, root / "features"),
+        "transformer-int8": serving.export_int8(transformer, root / "int8"),
+    }
     pytest.importorskip("onnxruntime")
     out["onnx"] = serving.export_onnx(transformer, root / "onnx")
     return out
@@ -82,8 +93,13 @@ def test_every_kind_satisfies_the_predictor_protocol(folders):
 
 
 def test_model_info_round_trip_keeps_every_key(tmp_path):
-    info = mf.ModelInfo("features", LabelSpace(["a", "b", "c"], multi_label=True, separator="|"), max_length=64,
-                        thresholds=[0.3, 0.5, 0.7], extra={"encoder": "enc", "head": {"type": "mlp"}})
+    info = mf.ModelInfo(
+        "features",
+        LabelSpace(["a", "b", "c"], multi_label=True, separator="|"),
+        max_length=64,
+        thresholds=[0.3, 0.5, 0.7],
+        extra={"encoder": "enc", "head": {"type": "mlp"}},
+    )
     mf.write_info(tmp_path, info)
     back = mf.read_info(tmp_path)
     assert back == info and back.get("head") == {"type": "mlp"}
@@ -100,8 +116,14 @@ def test_update_info_sets_a_key_and_keeps_the_others(tmp_path):
         mf.update_info(tmp_path / "nowhere", temperature=2.0)
 
 
-@pytest.mark.parametrize("content, message", [("{not json", "cannot be read"), ('{"label_space": {}}', "no model kind"),
-                                              ('{"kind": "baseline"}', "no valid list of classes")])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "cannot be read"),
+        ('{"label_space": {}}', "no model kind"),
+        ('{"kind": "baseline"}', "no valid list of classes"),
+    ],
+)
 def test_a_broken_textclf_json_is_a_model_load_error(tmp_path, content, message):
     (tmp_path / "textclf.json").write_text(content)
     with pytest.raises(ModelLoadError, match=message):

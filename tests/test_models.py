@@ -2,9 +2,9 @@
 
 import pytest
 
-from textclf_core.store import catalog as models
 from textclf_core.errors import ModelLoadError
 from textclf_core.labels import LabelSpace
+from textclf_core.store import catalog as models
 
 SPACE = LabelSpace(["neg", "pos"])
 
@@ -12,8 +12,15 @@ SPACE = LabelSpace(["neg", "pos"])
 def test_catalog_lists_bundled_default_first():
     assert models.CATALOG[0].bundled
     keys = {m.hub_id for m in models.CATALOG}
-    for hub_id in ("distilbert-base-uncased", "bert-base-uncased", "roberta-base", "xlnet-base-cased",
-                   "gpt2", "microsoft/deberta-v3-small", "xlm-roberta-base"):
+    for hub_id in (
+        "distilbert-base-uncased",
+        "bert-base-uncased",
+        "roberta-base",
+        "xlnet-base-cased",
+        "gpt2",
+        "microsoft/deberta-v3-small",
+        "xlm-roberta-base",
+    ):
         assert hub_id in keys
     assert all(m.note and m.language and m.speed for m in models.CATALOG)
 

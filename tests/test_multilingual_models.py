@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
 from textclf_core.data.language import readability
-from textclf_core.store.catalog import load_tokenizer
 from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline import runner
+from textclf_core.store.catalog import load_tokenizer
 from textclf_core.store.runs import RunStore
 
 ZH_TEXTS = ["质量很好，物流也快。", "太差了，再也不会买了！", "服务不错，推荐。", "屏幕太暗，失望。"]
@@ -32,8 +32,18 @@ def store(tmp_path_factory):
 
 def _settings(strategy: str, model) -> RunConfig:
     extra = {"fewshot": {"fewshot_max_pairs": 64}, "partial": {"layers": 1}}.get(strategy, {})
-    return RunConfig(strategy=strategy, model=str(model), epochs=1, batch_size=8, lr=3e-3, precision="fp32",
-                     max_length=32, early_stopping_patience=None, seed=0, **extra)
+    return RunConfig(
+        strategy=strategy,
+        model=str(model),
+        epochs=1,
+        batch_size=8,
+        lr=3e-3,
+        precision="fp32",
+        max_length=32,
+        early_stopping_patience=None,
+        seed=0,
+        **extra,
+    )
 
 
 def test_the_cjk_vocabulary_reads_chinese_and_the_english_one_does_not(tiny_cjk_bert, tiny_bert, chinese_rows):
@@ -51,8 +61,10 @@ def test_the_cjk_vocabulary_reads_chinese_and_the_english_one_does_not(tiny_cjk_
 def test_every_strategy_trains_and_predicts_chinese(store, tiny_cjk_bert, chinese_rows, strategy):
     run = runner.execute(_settings(strategy, tiny_cjk_bert), chinese_rows, store=store)
     status = run.status()
-    assert status["state"] == "finished", (status, (run.path / "error.log").read_text()
-                                           if (run.path / "error.log").exists() else "")
+    assert status["state"] == "finished", (
+        status,
+        (run.path / "error.log").read_text() if (run.path / "error.log").exists() else "",
+    )
     assert run.read_json("eval.json")["accuracy"] is not None
     out = load_predictor(run).predict(ZH_TEXTS)
     assert list(out.columns) == ["label", "confidence", "prob_negative", "prob_positive"]
@@ -85,8 +97,9 @@ def test_chinese_model_zip_reloads_with_its_tokenizer(full_run, tmp_path):
         z.extractall(tmp_path / "unzipped")
     folder = next(p.parent for p in (tmp_path / "unzipped").rglob("textclf.json"))
     assert load_tokenizer(str(folder)).tokenize("质量") == ["质", "量"]  # its CJK vocabulary travels with it
-    np.testing.assert_allclose(load_predictor(folder).predict_proba(ZH_TEXTS),
-                               load_predictor(full_run).predict_proba(ZH_TEXTS), atol=1e-5)
+    np.testing.assert_allclose(
+        load_predictor(folder).predict_proba(ZH_TEXTS), load_predictor(full_run).predict_proba(ZH_TEXTS), atol=1e-5
+    )
 
 
 def test_the_rest_server_answers_chinese_texts(full_run):

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers.small_data import small_frame
-from textclf_core.pipeline import runner
+
 from textclf_core.config import RunConfig
 from textclf_core.errors import DataError, ModelLoadError
 from textclf_core.models.predict import load_predictor, predict_file, predict_texts
+from textclf_core.pipeline import runner
 from textclf_core.store.runs import RunStore
 
 
@@ -62,8 +62,9 @@ def test_unknown_model_kind(tmp_path):
 def test_predict_file_keeps_columns_and_neutralises_formulas(trained, tmp_path):
     _, run = trained
     source = tmp_path / "new.csv"
-    pd.DataFrame({"id": [1, 2, 3], "review": ["=cmd|' /C calc'!A0 great fun", "dull boring", "superb"]}) \
-        .to_csv(source, index=False)
+    pd.DataFrame({"id": [1, 2, 3], "review": ["=cmd|' /C calc'!A0 great fun", "dull boring", "superb"]}).to_csv(
+        source, index=False
+    )
     out = tmp_path / "out.csv"
     result = predict_file(run, source, out=out)
     assert list(result.columns) == ["id", "review", "predicted_label", "confidence", "prob_neg", "prob_pos"]

@@ -14,10 +14,9 @@ import time
 from pathlib import Path
 
 import pandas as pd
-
 import pytest
-
 from helpers.small_data import small_frame
+
 from textclf_core.config import RunConfig
 from textclf_core.store.projects import ProjectError, ProjectStore, read_change_log
 from textclf_core.store.runs import RunStore, readable_name
@@ -56,8 +55,11 @@ def test_edits_are_on_disk_at_once_and_undo_is_appended(store, csv_bytes):
     log.relabel(2, "pos", old_label="neg")
     # A fresh reader (another session, or after a restart) sees the three edits.
     again = project.change_log()
-    assert [(c.row, c.action, c.new_label) for c in again] == [(0, "relabel", "neg"), (1, "drop", None),
-                                                               (2, "relabel", "pos")]
+    assert [(c.row, c.action, c.new_label) for c in again] == [
+        (0, "relabel", "neg"),
+        (1, "drop", None),
+        (2, "relabel", "pos"),
+    ]
     assert log.undo().row == 2
     assert [c.row for c in project.change_log()] == [0, 1]
     lines = (project.path / "changes.jsonl").read_text().splitlines()
@@ -230,8 +232,9 @@ def test_runs_record_their_project_and_list_by_project(tmp_path, csv_bytes, stor
 def test_readable_names_tell_runs_apart():
     partial = RunConfig(strategy="partial", layers=2, max_length=64, epochs=3)
     assert readable_name(partial, "tweets.csv") == "tweets · partial top-2 · 64 tokens · 3 epochs"
-    assert readable_name(RunConfig(strategy="feature-extraction"), "news.xlsx") == \
-        "news · feature extraction · 128 tokens"
+    assert (
+        readable_name(RunConfig(strategy="feature-extraction"), "news.xlsx") == "news · feature extraction · 128 tokens"
+    )
     assert readable_name(partial) != readable_name(partial.replace(layers=4))
 
 
@@ -240,8 +243,14 @@ def test_bulk_action_is_recorded_and_on_disk(store, csv_bytes):
 
     project = store.create(csv_bytes, filename="reviews.csv")
     log = project.change_log()
-    findings = pd.DataFrame({"row": [3, 4, 5], "given_label": ["pos", "pos", "neg"],
-                             "suggested_label": ["neg", "neg", "pos"], "finding": "label issue"})
+    findings = pd.DataFrame(
+        {
+            "row": [3, 4, 5],
+            "given_label": ["pos", "pos", "neg"],
+            "suggested_label": ["neg", "neg", "pos"],
+            "finding": "label issue",
+        }
+    )
     assert log.record_many(findings, "accept") == 3
     lines = (project.path / "changes.jsonl").read_text().splitlines()
     assert len(lines) == 3 and [c.new_label for c in project.change_log()] == ["neg", "neg", "pos"]
@@ -280,8 +289,14 @@ def test_a_group_of_edits_is_one_undo_on_disk_too(store, csv_bytes):
     with log.group("rename pos → good"):
         for row in (1, 2, 3):
             log.relabel(row, "good", old_label="pos")
-    assert log.record_many(pd.DataFrame({"row": [4, 5], "given_label": ["neg", "neg"],
-                                         "finding": ["label error"] * 2}), "drop", note="bulk drop") == 2
+    assert (
+        log.record_many(
+            pd.DataFrame({"row": [4, 5], "given_label": ["neg", "neg"], "finding": ["label error"] * 2}),
+            "drop",
+            note="bulk drop",
+        )
+        == 2
+    )
     assert [c.row for c in log.undo_action()] == [4, 5]  # the bulk drop, one line on disk
     assert log.undo().row == 3  # the whole rename
     assert [c.row for c in project.change_log()] == [0]

@@ -15,8 +15,8 @@ from textclf_core.errors import TextclfError
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from label_noise import flip_labels, precision_at_k  # noqa: E402 - the benchmark's helpers, tested here
 
-
 # --------------------------------------------------------------------------- synthetic data
+
 
 def _clusters(n_per_class=40, classes=("cat", "dog", "fish"), dim=16, seed=0):
     """Well-separated class clusters: a linear model gets them right out of sample."""
@@ -35,10 +35,12 @@ def _frame(texts, labels):
 
 # --------------------------------------------------------------------------- label errors
 
+
 def test_out_of_sample_proba_shape_and_classes():
     x, y = _clusters()
-    proba, classes = R.out_of_sample_proba([f"t{i}" for i in range(len(y))], y, embeddings=x, folds=5,
-                                           method="embeddings")
+    proba, classes = R.out_of_sample_proba(
+        [f"t{i}" for i in range(len(y))], y, embeddings=x, folds=5, method="embeddings"
+    )
     assert classes == ["cat", "dog", "fish"]
     assert proba.shape == (len(y), 3)
     assert np.allclose(proba.sum(axis=1), 1)
@@ -49,8 +51,9 @@ def test_repeated_cross_validation_averages_differently_cut_rounds():
     x, y = _clusters(n_per_class=20, dim=4)
     x = x + np.random.default_rng(3).normal(scale=4, size=x.shape).astype(np.float32)  # overlap: folds matter
     texts = [""] * len(y)
-    rounds = [R.out_of_sample_proba(texts, y, embeddings=x, method="embeddings", repeats=1, seed=s)[0]
-              for s in (0, 1, 2)]
+    rounds = [
+        R.out_of_sample_proba(texts, y, embeddings=x, method="embeddings", repeats=1, seed=s)[0] for s in (0, 1, 2)
+    ]
     assert not np.allclose(rounds[0], rounds[1])  # another cut of the folds, other probabilities
     averaged, _ = R.out_of_sample_proba(texts, y, embeddings=x, method="embeddings", repeats=3, seed=0)
     assert np.allclose(averaged, np.mean(rounds, axis=0))
@@ -78,8 +81,9 @@ def test_flipped_labels_rank_first_with_the_right_suggestion():
 
 
 def test_tfidf_method_needs_no_model():
-    texts = [f"the {w} purrs and meows softly" for w in ("cat", "kitten", "tomcat")] * 6 + \
-            [f"the {w} barks and wags its tail" for w in ("dog", "puppy", "hound")] * 6
+    texts = [f"the {w} purrs and meows softly" for w in ("cat", "kitten", "tomcat")] * 6 + [
+        f"the {w} barks and wags its tail" for w in ("dog", "puppy", "hound")
+    ] * 6
     labels = ["cat"] * 18 + ["dog"] * 18
     labels[3] = "dog"  # one wrong label
     result = R.review(_frame(texts, labels), method="tfidf", folds=3, cache=False)
@@ -163,21 +167,33 @@ def test_review_stops_at_the_next_stage_when_cancelled():
 
     stages = []
     with pytest.raises(CancelledError):
-        R.review(frame, embeddings=x, method="embeddings", should_stop=should_stop,
-                 emit=lambda e: stages.append(e.get("stage")))
+        R.review(
+            frame,
+            embeddings=x,
+            method="embeddings",
+            should_stop=should_stop,
+            emit=lambda e: stages.append(e.get("stage")),
+        )
     assert "duplicates" not in stages  # it stopped during cross-validation, not after
     assert not R.review(frame, embeddings=x, method="embeddings").from_cache  # nothing half-done was cached
 
 
 # --------------------------------------------------------------------------- duplicates and conflicts
 
+
 def test_near_duplicates_are_grouped_transitively():
     base = np.eye(6, dtype=np.float32)
-    x = np.vstack([
-        base[0], base[0] + 0.01 * base[1], base[0] + 0.02 * base[1],  # one group of three
-        base[2], base[3],                                               # unrelated
-        base[4], base[4] * 3,                                           # same direction: group of two
-    ])
+    x = np.vstack(
+        [
+            base[0],
+            base[0] + 0.01 * base[1],
+            base[0] + 0.02 * base[1],  # one group of three
+            base[2],
+            base[3],  # unrelated
+            base[4],
+            base[4] * 3,  # same direction: group of two
+        ]
+    )
     texts = ["the same a", "the same b", "the same c", "d", "e", "other f", "other g"]  # groups share a word
     dups = R.find_near_duplicates(x, 0.99, texts=texts, chunk_size=2)  # chunks cross group borders
     groups = dups.groupby("group")["row"].apply(sorted).tolist()
@@ -199,13 +215,18 @@ def test_report_split_and_review_agree_on_exact_duplicates():
     from textclf_core.data import duplicate_keys, validate
     from textclf_core.pipeline.runner import prepare_splits
 
-    tricky = [("Café au lait", "pos"), ("CAFÉ  au\tlait", "neg"),                # case, spacing, tab
-              ("cafe\u0301 au lait", "pos"),                                    # decomposed é (NFKC)
-              ("\ufb01ne film", "pos"), ("ＦＩＮＥ film", "neg"),                # ligature, full width
-              ("Great movie!", "pos"), ("Great movie", "neg"),                  # punctuation counts
-              ("a\u00a0b c", "neg"), ("a b c", "pos")]                          # no-break space
-    fillers = [(f"filler text {i} about {w}", lab) for i, (w, lab) in
-               enumerate([("cats", "pos"), ("dogs", "neg")] * 8)]
+    tricky = [
+        ("Café au lait", "pos"),
+        ("CAFÉ  au\tlait", "neg"),  # case, spacing, tab
+        ("cafe\u0301 au lait", "pos"),  # decomposed é (NFKC)
+        ("\ufb01ne film", "pos"),
+        ("ＦＩＮＥ film", "neg"),  # ligature, full width
+        ("Great movie!", "pos"),
+        ("Great movie", "neg"),  # punctuation counts
+        ("a\u00a0b c", "neg"),
+        ("a b c", "pos"),
+    ]  # no-break space
+    fillers = [(f"filler text {i} about {w}", lab) for i, (w, lab) in enumerate([("cats", "pos"), ("dogs", "neg")] * 8)]
     frame = pd.DataFrame(tricky + fillers, columns=["text", "label"])
     keys = duplicate_keys(frame["text"].tolist())
     by_key: dict = {}
@@ -217,13 +238,15 @@ def test_report_split_and_review_agree_on_exact_duplicates():
     report = validate(frame, "text", "label")
     assert sorted(sorted(g) for g in report.conflicting_duplicates) == expected
 
-    result = R.review(frame, embeddings=np.eye(len(frame), dtype=np.float32), method="embeddings",
-                      row_col=None, cache=False)
+    result = R.review(
+        frame, embeddings=np.eye(len(frame), dtype=np.float32), method="embeddings", row_col=None, cache=False
+    )
     review_groups = result.conflicts.groupby("group")["row"].apply(sorted).tolist()
     assert sorted(review_groups) == expected
 
-    _, prepared, _ = prepare_splits(RunConfig(strategy="baseline", text_col="text", label_col="label",
-                                              val_size=0.2, test_size=0.2), frame)
+    _, prepared, _ = prepare_splits(
+        RunConfig(strategy="baseline", text_col="text", label_col="label", val_size=0.2, test_size=0.2), frame
+    )
     for rows in expected:  # a duplicate never sits in two splits
         assert prepared.loc[rows, "split"].nunique() == 1, prepared.loc[rows, ["text", "split"]]
 
@@ -251,6 +274,7 @@ def test_similar_pairs_on_sparse_tfidf_rows():
 
 # --------------------------------------------------------------------------- outliers and what to label next
 
+
 def test_outlier_is_the_text_unlike_the_rest():
     x, _ = _clusters(n_per_class=30)
     x = np.vstack([x, -50 * np.ones((1, x.shape[1]), dtype=np.float32) + np.arange(x.shape[1])])
@@ -269,13 +293,14 @@ def test_what_to_label_next_puts_the_uncertain_first():
 
 # --------------------------------------------------------------------------- the whole review + cache
 
+
 def test_review_bundles_findings_and_is_cached():
     x, y = _clusters(n_per_class=30, seed=1)
     y = list(y)
     y[5] = "fish"  # one wrong label (a cat)
     texts = [f"text number {i}" for i in range(len(y))]
     texts[10] = texts[11] = "same text"  # labelled cat and cat
-    texts[40] = "the same text!"          # a dog: conflicts with rows 10 and 11
+    texts[40] = "the same text!"  # a dog: conflicts with rows 10 and 11
     x[40] = x[10]
     labels = list(y) + [None, None]
     x = np.vstack([x, x[:1], (x[0] + x[40]) / 2])
@@ -299,8 +324,9 @@ def test_review_bundles_findings_and_is_cached():
     R.clear_memory_cache()
     from_disk = R.review(frame, embeddings=x, method="embeddings")  # disk cache under $TEXTCLF_HOME/cache/review
     assert from_disk.from_cache
-    pd.testing.assert_frame_equal(from_disk.findings.reset_index(drop=True),
-                                  result.findings.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        from_disk.findings.reset_index(drop=True), result.findings.reset_index(drop=True), check_dtype=False
+    )
 
     edited = frame.copy()
     edited.loc[5, "label"] = "cat"  # a new data version is reviewed afresh
@@ -320,15 +346,27 @@ def test_review_explains_unusable_input():
 
 # --------------------------------------------------------------------------- change log
 
+
 def _original():
-    return pd.DataFrame({"review": ["good", "bad", "meh", "great"], "sentiment": ["neg", "neg", "pos", "pos"],
-                         "source": ["a", "b", "c", "d"]})
+    return pd.DataFrame(
+        {
+            "review": ["good", "bad", "meh", "great"],
+            "sentiment": ["neg", "neg", "pos", "pos"],
+            "source": ["a", "b", "c", "d"],
+        }
+    )
 
 
 def test_accepted_suggestions_change_the_exported_csv_and_the_change_log(tmp_path):
     log = R.ChangeLog()
-    findings = pd.DataFrame({"row": [0, 2], "given_label": ["neg", "pos"], "suggested_label": ["pos", "neg"],
-                             "finding": [R.MISLABEL, R.MISLABEL]})
+    findings = pd.DataFrame(
+        {
+            "row": [0, 2],
+            "given_label": ["neg", "pos"],
+            "suggested_label": ["pos", "neg"],
+            "finding": [R.MISLABEL, R.MISLABEL],
+        }
+    )
     assert log.record_many(findings, "accept") == 2
     log.drop(1, old_label="neg")
     cleaned_path, changes_path = log.export(_original(), tmp_path / "reviews.cleaned.csv", label_col="sentiment")
@@ -340,7 +378,10 @@ def test_accepted_suggestions_change_the_exported_csv_and_the_change_log(tmp_pat
     assert changes_path == tmp_path / "reviews.cleaned.changes.csv"
     changes = pd.read_csv(changes_path)
     assert changes[["row", "action", "old_label", "new_label"]].fillna("").astype(str).values.tolist() == [
-        ["0", "accept", "neg", "pos"], ["2", "accept", "pos", "neg"], ["1", "drop", "neg", ""]]
+        ["0", "accept", "neg", "pos"],
+        ["2", "accept", "pos", "neg"],
+        ["1", "drop", "neg", ""],
+    ]
     assert log.counts() == {"relabelled": 2, "dropped": 1, "kept": 0}
 
 
@@ -361,11 +402,17 @@ def test_undo_takes_back_a_whole_group_and_old_batch_logs_still_undo_as_one(tmp_
     with log.group("rename neg → bad") as gid:
         log.relabel(1, "bad", old_label="neg")
         log.relabel(3, "bad", old_label="neg")
-    findings = pd.DataFrame({"row": [0, 2], "given_label": ["pos", "pos"], "suggested_label": ["neg", "neg"],
-                             "finding": [R.MISLABEL] * 2})
+    findings = pd.DataFrame(
+        {"row": [0, 2], "given_label": ["pos", "pos"], "suggested_label": ["neg", "neg"], "finding": [R.MISLABEL] * 2}
+    )
     assert log.record_many(findings, "accept", note="review accept") == 2
-    assert [c.note for c in log.changes] == [None, "rename neg → bad", "rename neg → bad", "review accept",
-                                            "review accept"]
+    assert [c.note for c in log.changes] == [
+        None,
+        "rename neg → bad",
+        "rename neg → bad",
+        "review accept",
+        "review accept",
+    ]
     assert log.changes[1].group == gid and log.changes[3].group not in (None, gid)
 
     records = log.to_records()  # plain dicts: what a project's append-only log stores
@@ -376,10 +423,17 @@ def test_undo_takes_back_a_whole_group_and_old_batch_logs_still_undo_as_one(tmp_
     assert again.undo().row == 0 and again.undo() is None
 
     # A log written before groups: batches were "batch:<n>:<what>" notes.
-    old = pd.DataFrame({"row": [0, 1, 3], "action": ["relabel"] * 3, "old_label": ["neg"] * 3,
-                        "new_label": ["pos", "bad", "bad"], "finding": [None] * 3,
-                        "note": [None, "batch:1:rename neg → bad", "batch:1:rename neg → bad"],
-                        "time": ["2026-01-01T00:00:00+00:00"] * 3})
+    old = pd.DataFrame(
+        {
+            "row": [0, 1, 3],
+            "action": ["relabel"] * 3,
+            "old_label": ["neg"] * 3,
+            "new_label": ["pos", "bad", "bad"],
+            "finding": [None] * 3,
+            "note": [None, "batch:1:rename neg → bad", "batch:1:rename neg → bad"],
+            "time": ["2026-01-01T00:00:00+00:00"] * 3,
+        }
+    )
     old.to_csv(tmp_path / "old.changes.csv", index=False)
     legacy = R.ChangeLog.from_frame(pd.read_csv(tmp_path / "old.changes.csv"))
     assert [c.note for c in legacy.changes] == [None, "rename neg → bad", "rename neg → bad"]
@@ -429,9 +483,11 @@ def test_flip_labels_is_seeded_and_changes_exactly_the_share():
 
 # --------------------------------------------------------------------------- command line
 
+
 def _pets_csv(path):
-    texts = [f"the {w} purrs and meows softly" for w in ("cat", "kitten", "tomcat")] * 6 + \
-            [f"the {w} barks and wags its tail" for w in ("dog", "puppy", "hound")] * 6
+    texts = [f"the {w} purrs and meows softly" for w in ("cat", "kitten", "tomcat")] * 6 + [
+        f"the {w} barks and wags its tail" for w in ("dog", "puppy", "hound")
+    ] * 6
     labels = ["cat"] * 18 + ["dog"] * 18
     labels[3] = "dog"
     pd.DataFrame({"review": texts, "animal": labels}).to_csv(path, index=False)
@@ -443,13 +499,33 @@ def test_cli_review_writes_ranked_findings(tmp_path, capsys):
 
     data = _pets_csv(tmp_path / "pets.csv")
     out = tmp_path / "findings.csv"
-    code = main(["review", "--data", str(data), "--text-col", "review", "--label-col", "animal",
-                 "--method", "tfidf", "--folds", "3", "--out", str(out)])
+    code = main(
+        [
+            "review",
+            "--data",
+            str(data),
+            "--text-col",
+            "review",
+            "--label-col",
+            "animal",
+            "--method",
+            "tfidf",
+            "--folds",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     findings = pd.read_csv(out)
     assert {"row", "text", "given_label", "suggested_label", "score", "finding"} <= set(findings.columns)
     first = findings.iloc[0]
-    assert (first["row"], first["given_label"], first["suggested_label"], first["finding"]) == (3, "dog", "cat", R.MISLABEL)
+    assert (first["row"], first["given_label"], first["suggested_label"], first["finding"]) == (
+        3,
+        "dog",
+        "cat",
+        R.MISLABEL,
+    )
     printed = capsys.readouterr().out
     assert "Likely mislabels: 1" in printed and f"findings to {out}" in printed
 
@@ -481,8 +557,8 @@ MOVIE_ROWS = 3000  # a seeded subset keeps one embedding pass short on 2 shared 
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory):
     """Embeddings of the real sets, computed once for this module (shared cache folder)."""
-    from textclf_core.engine import encoders as features
     from textclf_core.config import DEFAULT_MODEL
+    from textclf_core.engine import encoders as features
 
     cache = tmp_path_factory.mktemp("embeddings")
     done = {}
@@ -528,7 +604,7 @@ def test_movie_reviews_flipped_labels_are_found(movie_reviews_path, embedded):
 
 # --------------------------------------------------------------------------- the page panel
 
-PANEL_SCRIPT = '''
+PANEL_SCRIPT = """
 import pandas as pd
 import streamlit as st
 from app_ui.review_panel import render_suggestions
@@ -538,7 +614,7 @@ changes = st.session_state.setdefault("changes", ChangeLog())
 base = pd.read_csv({path!r})
 current = changes.apply(base, row_col="row") if len(changes) else base
 render_suggestions(current, changes, {{"version": 1, "name": "pets.csv", "text_col": "text", "label_col": "label"}})
-'''
+"""
 
 
 def _rerun_until_reviewed(at, tries: int = 600) -> None:
@@ -598,11 +674,13 @@ def test_single_neighbour_pass_matches_the_separate_ones():
 
 # --------------------------------------------------------------------------- thorough (fine-tuned folds)
 
+
 def test_thorough_method_fine_tunes_each_fold_and_caches_by_its_settings(tiny_bert, tmp_path, monkeypatch):
     monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path))
     R.clear_memory_cache()
-    texts = [f"the {w} purrs and meows softly" for w in ("cat", "kitten", "tomcat")] * 6 + \
-            [f"the {w} barks and wags its tail" for w in ("dog", "puppy", "hound")] * 6
+    texts = [f"the {w} purrs and meows softly" for w in ("cat", "kitten", "tomcat")] * 6 + [
+        f"the {w} barks and wags its tail" for w in ("dog", "puppy", "hound")
+    ] * 6
     labels = ["cat"] * 18 + ["dog"] * 18
     labels[3] = "dog"
     stages = []
@@ -614,8 +692,14 @@ def test_thorough_method_fine_tunes_each_fold_and_caches_by_its_settings(tiny_be
     tiny_bert = make_tiny_bert(tmp_path / "cat-dog-bert", extra_texts=texts)
     # A fixed blend: "auto" may give all the weight to the barely trained tiny model, whose ranking is chance.
     tiny = {"epochs": 3, "lr": 1e-3, "batch_size": 8, "layers": 1, "folds": 2, "weight": 0.5}
-    result = R.review(frame, model=str(tiny_bert), method="thorough", folds=3, thorough=tiny,
-                      emit=lambda e: stages.append(e.get("stage")))
+    result = R.review(
+        frame,
+        model=str(tiny_bert),
+        method="thorough",
+        folds=3,
+        thorough=tiny,
+        emit=lambda e: stages.append(e.get("stage")),
+    )
     assert result.proba.shape == (36, 2)
     assert np.allclose(result.proba.sum(axis=1), 1)
     assert result.summary["method"] == "thorough"
@@ -640,13 +724,25 @@ def test_blend_weight_prefers_the_model_that_predicts_the_given_labels():
 
 # --- the rule: texts that share no word are never in one duplicate group ---------------------------
 
+
 def test_texts_that_share_no_word_are_never_grouped_whatever_the_vectors_say():
     """An encoder that cannot read Chinese embeds unrelated short reviews alike (mostly [UNK]); the grouping
     itself refuses to join them, and never lets a chain A~B~C join texts that share nothing."""
-    texts = ["强烈不推荐", "散热太差", "再也不会住了", "散热太差了", "散热很差", "Great movie!", "great   movie!", "🙂", "🙂"]
+    texts = [
+        "强烈不推荐",
+        "散热太差",
+        "再也不会住了",
+        "散热太差了",
+        "散热很差",
+        "Great movie!",
+        "great   movie!",
+        "🙂",
+        "🙂",
+    ]
     x = np.ones((len(texts), 4), dtype=np.float32)  # every pair at similarity 1.0
-    dups = R.find_near_duplicates(x, 0.95, texts=texts, labels=["neg", "neg", "neg", "pos", "neg", "pos", "neg",
-                                                                 "pos", "neg"])
+    dups = R.find_near_duplicates(
+        x, 0.95, texts=texts, labels=["neg", "neg", "neg", "pos", "neg", "pos", "neg", "pos", "neg"]
+    )
     words = R.word_sets(texts)
     for _, members in dups.groupby("group"):
         common = frozenset.intersection(*[words[r] for r in members["row"]])
@@ -670,8 +766,10 @@ def test_a_chain_of_word_sharing_pairs_does_not_join_its_ends():
 
 # --- a representation that reads the language ------------------------------------------------------
 
-def test_review_falls_back_to_tfidf_when_the_encoder_cannot_read_the_texts(tiny_bert, tiny_cjk_bert,
-                                                                            chinese_reviews_path):
+
+def test_review_falls_back_to_tfidf_when_the_encoder_cannot_read_the_texts(
+    tiny_bert, tiny_cjk_bert, chinese_reviews_path
+):
     frame = pd.read_csv(chinese_reviews_path).head(80)
     frame.insert(0, "row", range(len(frame)))
     english = R.review(frame, model=str(tiny_bert), method="combined", folds=3, repeats=1, cache=False)

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers.small_data import multi_label_frame, small_frame
-from textclf_core.pipeline import runner
+
 from textclf_core.config import RunConfig
 from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline import runner
 from textclf_core.store.runs import RunStore
 
 BASELINE = RunConfig(strategy="baseline")
@@ -29,8 +29,17 @@ def test_baseline_run_writes_every_file_and_event(store):
     status = run.status()
     assert status["state"] == "finished", status
     assert status["accuracy"] is not None and "accuracy" in status["message"]
-    for name in ("config.json", "status.json", "data.json", "split.csv", "labels.json", "metrics.jsonl",
-                 "eval.json", "predictions.csv", "model/textclf.json"):
+    for name in (
+        "config.json",
+        "status.json",
+        "data.json",
+        "split.csv",
+        "labels.json",
+        "metrics.jsonl",
+        "eval.json",
+        "predictions.csv",
+        "model/textclf.json",
+    ):
         assert (run.path / name).is_file(), name
 
     config = run.config
@@ -48,8 +57,7 @@ def test_baseline_run_writes_every_file_and_event(store):
     assert evaluation["confusion_matrix"] and evaluation["n"] == 6
 
     preds = pd.read_csv(run.path / "predictions.csv", encoding="utf-8-sig")
-    assert list(preds.columns) == ["row", "text", "gold", "predicted", "confidence", "prob_neg", "prob_pos",
-                                   "correct"]
+    assert list(preds.columns) == ["row", "text", "gold", "predicted", "confidence", "prob_neg", "prob_pos", "correct"]
     assert sorted(preds["row"]) == sorted(split.loc[split["split"] == "test", "row"])
 
     types = [e["type"] for e in run.events()]
@@ -61,8 +69,9 @@ def test_baseline_run_writes_every_file_and_event(store):
     assert started["n_train"] == 48 and started["run_id"] == run.id
 
     texts = frame["review"].head(5).tolist()
-    assert load_predictor(run).predict(texts)["label"].tolist() == \
-        [["neg", "pos"][i] for i in load_predictor(run).predict_proba(texts).argmax(1)]
+    assert load_predictor(run).predict(texts)["label"].tolist() == [
+        ["neg", "pos"][i] for i in load_predictor(run).predict_proba(texts).argmax(1)
+    ]
 
 
 def test_same_seed_same_split(store):
@@ -96,7 +105,7 @@ def test_reads_the_file_when_no_frame_is_given(store, tmp_path):
 
 def test_formulas_in_texts_are_neutralised_in_predictions(store):
     frame = small_frame(30)
-    frame.loc[:, "review"] = "=HYPERLINK(\"x\") " + frame["review"]
+    frame.loc[:, "review"] = '=HYPERLINK("x") ' + frame["review"]
     run = runner.execute(BASELINE.replace(test_size=0.3), frame, store=store)
     text = (run.path / "predictions.csv").read_text(encoding="utf-8-sig")
     assert "\n=" not in text and "'=HYPERLINK" in text
@@ -230,12 +239,22 @@ def test_transformer_strategies_go_to_the_engine(store, monkeypatch):
 @pytest.mark.parametrize("strategy", ["full", "feature-extraction"])
 def test_transformer_run_end_to_end_with_a_tiny_model(store, tiny_bert, strategy):
     """The real engine on a tiny local BERT: the run finishes, is scored and predicts from disk."""
-    config = RunConfig(strategy=strategy, model=str(tiny_bert), epochs=1, batch_size=8, lr=3e-3,
-                       precision="fp32", max_length=32, early_stopping_patience=None)
+    config = RunConfig(
+        strategy=strategy,
+        model=str(tiny_bert),
+        epochs=1,
+        batch_size=8,
+        lr=3e-3,
+        precision="fp32",
+        max_length=32,
+        early_stopping_patience=None,
+    )
     run = runner.execute(config, small_frame(20), store=store)
     status = run.status()
-    assert status["state"] == "finished", (status, (run.path / "error.log").read_text()
-                                           if (run.path / "error.log").exists() else "")
+    assert status["state"] == "finished", (
+        status,
+        (run.path / "error.log").read_text() if (run.path / "error.log").exists() else "",
+    )
     evaluation = run.read_json("eval.json")
     assert evaluation["accuracy"] is not None and evaluation["validation"]["n"] > 0
     assert evaluation["train_seconds"] > 0
@@ -258,8 +277,16 @@ def test_validation_figures_are_those_of_the_checkpoint_choice(store, tiny_bert,
         return original(self, texts, *args, **kwargs)
 
     monkeypatch.setattr(TransformerPredictor, "predict_proba", spy)
-    config = RunConfig(strategy="full", model=str(tiny_bert), epochs=2, batch_size=8, lr=3e-3,
-                       precision="fp32", max_length=32, early_stopping_patience=None)
+    config = RunConfig(
+        strategy="full",
+        model=str(tiny_bert),
+        epochs=2,
+        batch_size=8,
+        lr=3e-3,
+        precision="fp32",
+        max_length=32,
+        early_stopping_patience=None,
+    )
     run = runner.execute(config, small_frame(20), store=store)
     assert run.status()["state"] == "finished"
     split = pd.read_csv(run.path / "split.csv", encoding="utf-8-sig")

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers.small_data import small_frame
-from textclf_core.strategies.baseline import train_baseline
+
 from textclf_core.config import RunConfig
 from textclf_core.errors import RunStoreError
 from textclf_core.labels import LabelSpace
 from textclf_core.models.predict import load_predictor
 from textclf_core.store.runs import Run, RunStore, default_root
+from textclf_core.strategies.baseline import train_baseline
 
 CONFIG = RunConfig(strategy="baseline")
 
@@ -87,6 +87,7 @@ def test_list_is_newest_first_with_summary_fields(store):
 
 # --- atomic model folder ------------------------------------------------------------
 
+
 def test_crash_while_staging_leaves_no_model_folder(store):
     run = store.create(CONFIG)
     with pytest.raises(RuntimeError):
@@ -131,6 +132,7 @@ def test_crash_between_the_two_renames_restores_the_old_model(store):
 
 # --- ids ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("bad", ["../escape", "..", ".", "a/b", "/etc", "", "-x", "a" * 90, "a\\b", "x\x00"])
 def test_unsafe_run_ids_are_rejected(store, bad):
     with pytest.raises(RunStoreError):
@@ -159,6 +161,7 @@ def test_missing_run_says_how_to_find_runs(store):
 
 # --- interrupted runs -------------------------------------------------------------------
 
+
 def _dead_pid() -> int:
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
@@ -183,8 +186,9 @@ def test_a_run_of_this_process_stays_running(store):
 
 def test_runs_of_another_machine_use_the_heartbeat(store):
     silent = store.create(CONFIG)
-    silent.write_json("status.json", dict(silent.read_json("status.json"), host="elsewhere",
-                                          heartbeat_at="2020-01-01T00:00:00+00:00"))
+    silent.write_json(
+        "status.json", dict(silent.read_json("status.json"), host="elsewhere", heartbeat_at="2020-01-01T00:00:00+00:00")
+    )
     alive = store.create(CONFIG)
     alive.write_json("status.json", dict(alive.read_json("status.json"), host="elsewhere"))
     states = {r.id: r.state for r in store.list()}
@@ -192,6 +196,7 @@ def test_runs_of_another_machine_use_the_heartbeat(store):
 
 
 # --- delete -----------------------------------------------------------------------------
+
 
 def test_delete_removes_the_folder(store):
     run = store.create(CONFIG)
@@ -209,6 +214,7 @@ def test_delete_refuses_a_run_still_training(store):
 
 # --- zip ---------------------------------------------------------------------------------
 
+
 def _finished_run(store):
     model, texts = _baseline_model()
     run = store.create(CONFIG)
@@ -225,10 +231,12 @@ def test_export_and_import_round_trip(store, tmp_path):
     other = RunStore(tmp_path / "other-runs")
     imported = other.import_zip(zip_path)
     assert imported.id == run.id
-    assert sorted(p.relative_to(imported.path) for p in imported.path.rglob("*")) == \
-        sorted(p.relative_to(run.path) for p in run.path.rglob("*"))
-    np.testing.assert_array_equal(load_predictor(imported).predict_proba(texts),
-                                  load_predictor(run).predict_proba(texts))
+    assert sorted(p.relative_to(imported.path) for p in imported.path.rglob("*")) == sorted(
+        p.relative_to(run.path) for p in run.path.rglob("*")
+    )
+    np.testing.assert_array_equal(
+        load_predictor(imported).predict_proba(texts), load_predictor(run).predict_proba(texts)
+    )
     assert imported.status()["state"] == "finished"
 
     again = store.import_zip(zip_path)  # same store: the id is taken
@@ -241,18 +249,21 @@ def _zip(path: Path, members: dict, links=()):
             zf.writestr(name, data)
         for name in links:
             info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 << 16)
+            info.external_attr = 0o120777 << 16
             zf.writestr(info, "/etc/passwd")
     return path
 
 
-@pytest.mark.parametrize("members,links,match", [
-    ({"r/config.json": "{}", "r/../../evil.txt": "x"}, (), "unsafe path"),
-    ({"config.json": "{}", "/abs.txt": "x"}, (), "unsafe path"),
-    ({"config.json": "{}"}, ("model",), "link"),
-    ({"r/eval.json": "{}"}, (), "config.json is missing"),
-    ({"config.json": "not json"}, (), "cannot be read"),
-])
+@pytest.mark.parametrize(
+    "members,links,match",
+    [
+        ({"r/config.json": "{}", "r/../../evil.txt": "x"}, (), "unsafe path"),
+        ({"config.json": "{}", "/abs.txt": "x"}, (), "unsafe path"),
+        ({"config.json": "{}"}, ("model",), "link"),
+        ({"r/eval.json": "{}"}, (), "config.json is missing"),
+        ({"config.json": "not json"}, (), "cannot be read"),
+    ],
+)
 def test_import_rejects_unsafe_or_foreign_zips(store, tmp_path, members, links, match):
     path = _zip(tmp_path / "bad.zip", members, links)
     with pytest.raises(RunStoreError, match=match):
@@ -272,6 +283,7 @@ def test_import_rejects_non_zip_and_oversized(store, tmp_path):
 
 
 # --- disk problems ---------------------------------------------------------------------
+
 
 def test_full_disk_is_reported_with_advice(store, monkeypatch):
     run = store.create(CONFIG)

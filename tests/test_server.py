@@ -18,16 +18,16 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers.live_server import live
 from helpers.small_data import multi_label_frame, small_frame
+
 from textclf_core.cli import commands as cli
-from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
 from textclf_core.models.export import model_zip_bytes
 from textclf_core.models.predict import load_predictor
-from textclf_core.store.runs import RunStore
+from textclf_core.pipeline import runner
 from textclf_core.rest.server import create_app, curl_example, open_model, serve_command
+from textclf_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,8 +69,9 @@ def test_predict_round_trip_matches_the_predictor(server_url, single):
     np.testing.assert_allclose([i["confidence"] for i in items], own["confidence"], rtol=1e-9)
     for item, (_, row) in zip(items, own.iterrows()):
         assert list(item["probabilities"]) == ["neg", "pos"]
-        np.testing.assert_allclose([item["probabilities"]["neg"], item["probabilities"]["pos"]],
-                                   [row["prob_neg"], row["prob_pos"]], rtol=1e-9)
+        np.testing.assert_allclose(
+            [item["probabilities"]["neg"], item["probabilities"]["pos"]], [row["prob_neg"], row["prob_pos"]], rtol=1e-9
+        )
 
 
 def test_health_model_and_docs(server_url, single):
@@ -84,17 +85,20 @@ def test_health_model_and_docs(server_url, single):
     assert "swagger" in httpx.get(f"{server_url}/docs").text.lower()
 
 
-@pytest.mark.parametrize("body, status, words", [
-    ('{"texts": ["good", }', 422, "not valid JSON"),
-    ('["a", "b"]', 422, "JSON object"),
-    ('{"text": ["a"]}', 422, 'no "texts"'),
-    ('{"texts": []}', 422, "empty"),
-    ('{"texts": "one text"}', 422, "valid list"),
-    ('{"texts": ["fine", 3]}', 422, "texts[1]"),
-    ('{"texts": ["fine", "   "]}', 422, "texts[1] is empty"),
-    (json.dumps({"texts": ["t"] * 9}), 413, "the limit is 8"),
-    (json.dumps({"texts": ["x" * 5000]}), 413, "larger than"),
-])
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ('{"texts": ["good", }', 422, "not valid JSON"),
+        ('["a", "b"]', 422, "JSON object"),
+        ('{"text": ["a"]}', 422, 'no "texts"'),
+        ('{"texts": []}', 422, "empty"),
+        ('{"texts": "one text"}', 422, "valid list"),
+        ('{"texts": ["fine", 3]}', 422, "texts[1]"),
+        ('{"texts": ["fine", "   "]}', 422, "texts[1] is empty"),
+        (json.dumps({"texts": ["t"] * 9}), 413, "the limit is 8"),
+        (json.dumps({"texts": ["x" * 5000]}), 413, "larger than"),
+    ],
+)
 def test_bad_requests_get_a_4xx_with_one_line(server_url, body, status, words):
     reply = httpx.post(f"{server_url}/v1/predict", content=body, headers={"Content-Type": "application/json"})
     assert reply.status_code == status, reply.text
@@ -131,8 +135,7 @@ def test_concurrent_clients_get_their_own_results(server_url, single):
     requests = [[" ".join(rng.choice(words, 1 + (i + j) % 5)) for j in range(1 + i % 4)] for i in range(64)]
     own = load_predictor(single)
     with httpx.Client() as client, ThreadPoolExecutor(16) as pool:
-        replies = list(pool.map(lambda texts: client.post(f"{server_url}/v1/predict", json={"texts": texts}),
-                                requests))
+        replies = list(pool.map(lambda texts: client.post(f"{server_url}/v1/predict", json={"texts": texts}), requests))
     for texts, reply in zip(requests, replies):
         assert reply.status_code == 200, reply.text
         got = np.array([[p["probabilities"][c] for c in own.classes] for p in reply.json()["predictions"]])
@@ -245,8 +248,12 @@ def test_serve_command_line_from_an_exported_zip(single, tmp_path, store):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {**os.environ, "TEXTCLF_API_KEY": "k-123", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "textclf_core.cli", "serve", str(run_zip), "--port", str(port)],
-                            env=env, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "textclf_core.cli", "serve", str(run_zip), "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -259,7 +266,9 @@ def test_serve_command_line_from_an_exported_zip(single, tmp_path, store):
             time.sleep(0.2)
         assert httpx.post(f"{url}/v1/predict", json={"texts": TEXTS}).status_code == 401
         reply = httpx.post(f"{url}/v1/predict", json={"texts": TEXTS}, headers={"X-API-Key": "k-123"})
-        assert [p["label"] for p in reply.json()["predictions"]] == load_predictor(single).predict(TEXTS)["label"].tolist()
+        assert [p["label"] for p in reply.json()["predictions"]] == load_predictor(single).predict(TEXTS)[
+            "label"
+        ].tolist()
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)
@@ -271,8 +280,16 @@ def test_transformer_batches_equal_one_text_at_a_time(tiny_bert, tmp_path):
     good = ["great movie loved it", "wonderful acting superb story", "excellent fun happy", "good fine"]
     bad = ["terrible film hated it", "awful boring plot", "bad acting poor dull", "rotten sad"]
     frame = pd.DataFrame({"text": good * 4 + bad * 4, "label": ["pos"] * 16 + ["neg"] * 16})
-    config = RunConfig(strategy="full", model=str(tiny_bert), epochs=1, batch_size=8, max_length=16,
-                       precision="fp32", val_size=0.25, test_size=0.25)
+    config = RunConfig(
+        strategy="full",
+        model=str(tiny_bert),
+        epochs=1,
+        batch_size=8,
+        max_length=16,
+        precision="fp32",
+        val_size=0.25,
+        test_size=0.25,
+    )
     run = runner.execute(config, frame, store=RunStore(tmp_path / "runs"))
     assert run.status()["state"] == "finished", run.status()
     texts = ["great", "terrible film hated it and the awful boring plot", "fun", "poor dull acting"] * 4
@@ -286,13 +303,16 @@ def test_transformer_batches_equal_one_text_at_a_time(tiny_bert, tmp_path):
 
 def test_command_and_curl_lines_for_the_predict_page():
     assert serve_command("run-1") == "textclf serve run-1"
-    assert serve_command("run-1", host="0.0.0.0", port=9000) == \
-        "TEXTCLF_API_KEY=<your key> textclf serve run-1 --host 0.0.0.0 --port 9000"
+    assert (
+        serve_command("run-1", host="0.0.0.0", port=9000)
+        == "TEXTCLF_API_KEY=<your key> textclf serve run-1 --host 0.0.0.0 --port 9000"
+    )
     line = curl_example(["it's great"], port=9000, api_key=True)
     assert "http://127.0.0.1:9000/v1/predict" in line and "X-API-Key: $TEXTCLF_API_KEY" in line
     # The quoted body survives a POSIX shell unchanged.
-    body = subprocess.run(["sh", "-c", "printf '%s' " + line.rsplit("-d ", 1)[1]], capture_output=True,
-                          text=True).stdout
+    body = subprocess.run(
+        ["sh", "-c", "printf '%s' " + line.rsplit("-d ", 1)[1]], capture_output=True, text=True
+    ).stdout
     assert json.loads(body) == {"texts": ["it's great"]}
 
 
@@ -306,7 +326,9 @@ def test_reply_warns_when_texts_are_in_a_language_the_model_never_saw(store, ser
         one = httpx.post(f"{url}/v1/predict", json={"texts": ["This phone is great."]}).json()
         assert len(one["predictions"]) == 1
         assert one["warnings"][0].startswith("This text looks like Latin script") and "Chinese" in one["warnings"][0]
-        mixed = httpx.post(f"{url}/v1/predict", json={"texts": ["手机很好。", "Great phone.", "电池很差。", "服务不错。"]})
+        mixed = httpx.post(
+            f"{url}/v1/predict", json={"texts": ["手机很好。", "Great phone.", "电池很差。", "服务不错。"]}
+        )
         assert "25% of these texts (1 of 4)" in mixed.json()["warnings"][0]
         assert httpx.post(f"{url}/v1/predict", json={"texts": ["手机很好。"]}).json()["warnings"] == []
         assert httpx.get(f"{url}/v1/model").json()["languages"] == {"Chinese": 1.0}

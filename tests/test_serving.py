@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers.small_data import small_frame
+
 from textclf_core.cli import commands as cli
-from textclf_core.models import quantized as serving
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
+from textclf_core.models import quantized as serving
 from textclf_core.models.predict import load_predictor
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
@@ -19,8 +19,18 @@ from textclf_core.store.runs import RunStore
 @pytest.fixture(scope="module")
 def tiny_run(tiny_bert, tmp_path_factory):
     home = tmp_path_factory.mktemp("serving-home")
-    config = RunConfig(strategy="full", model=str(tiny_bert), epochs=6, batch_size=8, lr=3e-3, precision="fp32", seed=1,
-                       max_length=32, early_stopping_patience=None, test_size=0.3)
+    config = RunConfig(
+        strategy="full",
+        model=str(tiny_bert),
+        epochs=6,
+        batch_size=8,
+        lr=3e-3,
+        precision="fp32",
+        seed=1,
+        max_length=32,
+        early_stopping_patience=None,
+        test_size=0.3,
+    )
     run = execute(config, small_frame(40), store=RunStore(home / "runs"))
     assert run.status()["state"] == "finished", run.status()
     return run
@@ -50,7 +60,8 @@ def test_int8_export_is_smaller_and_holds_no_pickle(tiny_run, tmp_path):
     files = {p.name for p in folder.iterdir()}
     assert "int8.safetensors" in files and not any(f.endswith((".bin", ".pt", ".pkl")) for f in files)
     assert serving.folder_size_mb(folder / "int8.safetensors") < serving.folder_size_mb(
-        tiny_run.model_dir / "model.safetensors")
+        tiny_run.model_dir / "model.safetensors"
+    )
 
 
 def test_cli_export_and_predict_with_the_export(tiny_run, tmp_path, capsys, monkeypatch):
@@ -65,8 +76,11 @@ def test_cli_export_and_predict_with_the_export(tiny_run, tmp_path, capsys, monk
 
 
 def test_baseline_runs_say_to_use_a_zip(tmp_path):
-    run = execute(RunConfig(strategy="baseline", text_col="review", label_col="sentiment"), small_frame(20),
-                  store=RunStore(tmp_path / "runs"))
+    run = execute(
+        RunConfig(strategy="baseline", text_col="review", label_col="sentiment"),
+        small_frame(20),
+        store=RunStore(tmp_path / "runs"),
+    )
     with pytest.raises(TextclfError, match="zip"):
         serving.export(run, "onnx", tmp_path / "x")
     with pytest.raises(TextclfError, match="Unknown export format"):

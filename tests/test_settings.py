@@ -28,10 +28,20 @@ def test_the_core_never_reads_extra():
 
 
 def test_old_extra_keys_become_fields_and_unknown_ones_are_kept():
-    config = RunConfig.from_dict({"strategy": "auto", "extra": {"no_budget": True, "auto_members": ["tfidf-logreg"],
-                                                                 "baseline_c": 4, "baseline_path": "large",
-                                                                 "members_dir": "/tmp/m", "from_the_future": 1},
-                                  "a_newer_setting": "x"})
+    config = RunConfig.from_dict(
+        {
+            "strategy": "auto",
+            "extra": {
+                "no_budget": True,
+                "auto_members": ["tfidf-logreg"],
+                "baseline_c": 4,
+                "baseline_path": "large",
+                "members_dir": "/tmp/m",
+                "from_the_future": 1,
+            },
+            "a_newer_setting": "x",
+        }
+    )
     assert config.budget_s == NO_LIMIT and config.no_budget_limit and config.budget_seconds(600) is None
     assert config.auto_members == ["tfidf-logreg"] and config.baseline_c == 4.0 and config.baseline_path == "large"
     assert config.auto_members_dir == "/tmp/m"
@@ -44,8 +54,17 @@ def test_budget_default_number_or_no_limit(value, seconds):
     assert RunConfig(strategy="auto", budget_s=value).budget_seconds(600.0) == seconds
 
 
-@pytest.mark.parametrize("bad", [{"budget_s": 0}, {"budget_s": "soon"}, {"auto_members": "tfidf-logreg"},
-                                 {"baseline_path": "fast"}, {"baseline_c": -1}, {"baseline_epochs": 0}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"budget_s": 0},
+        {"budget_s": "soon"},
+        {"auto_members": "tfidf-logreg"},
+        {"baseline_path": "fast"},
+        {"baseline_c": -1},
+        {"baseline_epochs": 0},
+    ],
+)
 def test_bad_settings_are_refused_in_one_line(bad):
     with pytest.raises(TextclfError) as err:
         RunConfig(strategy="auto", **bad)

@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textclf_core.strategies import sizing
-from textclf_core.strategies import advice as strategies
 from textclf_core.cli.commands import build_parser, config_from_args
 from textclf_core.config import RunConfig
 from textclf_core.data import stratified_sample
 from textclf_core.errors import DataError, TextclfError
 from textclf_core.hardware import Hardware
 from textclf_core.pipeline.setup import prepare_training
+from textclf_core.strategies import advice as strategies
+from textclf_core.strategies import sizing
 
 CPU = Hardware("cpu", "test CPU", 2, False)
 GPU = Hardware("cuda", "test GPU", 8, True, 40.0)
@@ -81,12 +81,15 @@ def test_recommendation_says_hours_plainly_on_huge_data():
 
 
 def test_sizing_imports_no_torch():
-    code = ("import sys; import textclf_core.strategies.sizing, textclf_core.strategies; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; import textclf_core.strategies.sizing, textclf_core.strategies; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --- the stratified sample ----------------------------------------------------------------------------
+
 
 def test_stratified_sample_keeps_every_class_and_the_requested_size():
     labels = ["big"] * 9_000 + ["mid"] * 990 + ["rare"] * 10 + [None] * 50
@@ -105,7 +108,7 @@ def test_stratified_sample_keeps_every_class_and_the_requested_size():
 def test_training_setup_honours_sample_rows_before_the_split():
     rng = np.random.default_rng(0)
     labels = rng.choice(["pos", "neg", "meh"], size=3_000, p=[0.6, 0.35, 0.05])
-    frame = pd.DataFrame({"text": [f"text {i} {l}" for i, l in enumerate(labels)], "label": labels})
+    frame = pd.DataFrame({"text": [f"text {i} {lab}" for i, lab in enumerate(labels)], "label": labels})
     config = RunConfig(strategy="baseline", text_col="text", label_col="label", sample_rows=600)
     setup = prepare_training(config, frame)
     used = setup.prepared[setup.prepared["split"].isin(["train", "validation", "test"])]

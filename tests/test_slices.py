@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers.small_data import small_frame
-from textclf_core.evaluation import slices
+
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
+from textclf_core.evaluation import slices
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
 
@@ -28,8 +28,11 @@ def test_slice_metrics_flags_the_weak_group():
 
 
 def test_small_groups_are_not_flagged():
-    table = slices.slice_metrics(pd.DataFrame({"gold": ["a"] * 45 + ["a"] * 5, "predicted": ["a"] * 45 + ["b"] * 5}),
-                                 ["big"] * 45 + ["tiny"] * 5, classes=["a", "b"])
+    table = slices.slice_metrics(
+        pd.DataFrame({"gold": ["a"] * 45 + ["a"] * 5, "predicted": ["a"] * 45 + ["b"] * 5}),
+        ["big"] * 45 + ["tiny"] * 5,
+        classes=["a", "b"],
+    )
     assert not table["flagged"].any()
 
 
@@ -56,8 +59,9 @@ def baseline_run(tmp_path):
     frame["date"] = pd.date_range("2024-01-01", periods=len(frame), freq="D").strftime("%Y-%m-%d")
     path = tmp_path / "data.csv"
     frame.to_csv(path, index=False)
-    config = RunConfig(strategy="baseline", text_col="review", label_col="sentiment", data_path=str(path),
-                       test_size=0.4)
+    config = RunConfig(
+        strategy="baseline", text_col="review", label_col="sentiment", data_path=str(path), test_size=0.4
+    )
     run = execute(config, frame, store=RunStore(tmp_path / "runs"))
     assert run.status()["state"] == "finished"
     return run, frame
@@ -103,7 +107,10 @@ def test_cli_evaluate_by(baseline_run, capsys, monkeypatch):
 def test_slice_figure():
     from textclf_core.figures import slice_accuracy
 
-    table = slices.slice_metrics(pd.DataFrame({"gold": ["a"] * 40, "predicted": ["a"] * 20 + ["b"] * 20}),
-                                 ["x"] * 20 + ["y"] * 20, classes=["a", "b"])
+    table = slices.slice_metrics(
+        pd.DataFrame({"gold": ["a"] * 40, "predicted": ["a"] * 20 + ["b"] * 20}),
+        ["x"] * 20 + ["y"] * 20,
+        classes=["a", "b"],
+    )
     fig = slice_accuracy(table)
     assert list(fig.data[0].x) == ["x", "y"] and fig.data[0].marker.color[1] == "#d62728"

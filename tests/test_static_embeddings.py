@@ -7,14 +7,27 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textclf_core.engine import encoders as features, static as static_embeddings
-from textclf_core.store import catalog as models
 from textclf_core.config import RunConfig
+from textclf_core.engine import encoders as features
+from textclf_core.engine import static as static_embeddings
+from textclf_core.store import catalog as models
 
-SPORT = ["the team won the match", "a great goal in the last minute", "the players trained for the cup",
-         "the coach praised the team", "fans cheered the winning goal", "the match ended in a draw"]
-MONEY = ["shares rose as profits grew", "the bank raised interest rates", "markets fell on weak profits",
-         "investors sold shares", "the company reported strong profits", "rates and markets moved"]
+SPORT = [
+    "the team won the match",
+    "a great goal in the last minute",
+    "the players trained for the cup",
+    "the coach praised the team",
+    "fans cheered the winning goal",
+    "the match ended in a draw",
+]
+MONEY = [
+    "shares rose as profits grew",
+    "the bank raised interest rates",
+    "markets fell on weak profits",
+    "investors sold shares",
+    "the company reported strong profits",
+    "rates and markets moved",
+]
 
 
 @pytest.fixture
@@ -36,7 +49,7 @@ def test_distil_writes_a_table_per_token(tiny_bert, tmp_path):
     assert info["vocabulary"] == len(tokenizer) and info["dims"] == 32
     assert not model.table[tokenizer.cls_token_id].any()  # special tokens are never read
     vectors = model.encode(SPORT + ["", "数据 分类"])
-    np.testing.assert_allclose(np.linalg.norm(vectors[:len(SPORT)], axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(vectors[: len(SPORT)], axis=1), 1.0, rtol=1e-5)
     assert np.isfinite(vectors).all()  # empty and unknown-only (Chinese for this vocabulary) texts: zeros
 
 
@@ -69,8 +82,8 @@ def test_catalog_lists_the_static_keys():
 
 
 def test_feature_extraction_run_with_static_key(static_from_tiny, tmp_path):
-    from textclf_core.pipeline import runner
     from textclf_core.models.predict import load_predictor
+    from textclf_core.pipeline import runner
     from textclf_core.store.runs import RunStore
 
     frame = pd.DataFrame({"text": (SPORT + MONEY) * 4, "label": (["sport"] * 6 + ["money"] * 6) * 4})
@@ -89,5 +102,8 @@ def test_static_key_estimate_is_never_negative():
     from textclf_core.strategies import advice as strategies
 
     estimate = strategies.estimate(RunConfig(strategy="feature-extraction", model="minilm-static"), 5000)
-    assert 0 <= estimate.seconds_per_epoch < strategies.estimate(RunConfig(strategy="feature-extraction"),
-                                                                 5000).seconds_per_epoch
+    assert (
+        0
+        <= estimate.seconds_per_epoch
+        < strategies.estimate(RunConfig(strategy="feature-extraction"), 5000).seconds_per_epoch
+    )

@@ -3,10 +3,10 @@
 import pytest
 
 from textclf_core import hardware
-from textclf_core.store import catalog as models
-from textclf_core.strategies import advice as strategies
 from textclf_core.config import RunConfig
 from textclf_core.labels import LabelSpace
+from textclf_core.store import catalog as models
+from textclf_core.strategies import advice as strategies
 
 SPACE = LabelSpace(["neg", "pos"])
 
@@ -48,8 +48,7 @@ def test_lora_targets_per_family():
 
 
 def test_parameter_groups_head_lr_layer_decay_and_no_decay(tiny_bert):
-    config = RunConfig(model=str(tiny_bert), strategy="full", lr=1e-4, head_lr=1e-2, layer_decay=0.5,
-                       weight_decay=0.1)
+    config = RunConfig(model=str(tiny_bert), strategy="full", lr=1e-4, head_lr=1e-2, layer_decay=0.5, weight_decay=0.1)
     net = strategies.apply_strategy(load(tiny_bert), config)
     groups = strategies.parameter_groups(net, config)
     by_param = {id(p): g for g in groups for p in g["params"]}
@@ -77,8 +76,13 @@ def test_estimate_orders_strategies_sensibly():
 def test_auto_is_the_recommendation_for_every_dataset():
     cpu = hardware.Hardware("cpu", "test", 2, True)
     gpu = hardware.Hardware("cuda", "test GPU", 8, True, 24.0)
-    for counts, hw in (({"a": 6, "b": 40}, cpu), ({"a": 30, "b": 40}, cpu), ({"a": 3000, "b": 3000}, cpu),
-                       ({"a": 3000, "b": 3000}, gpu), ({"a": 5000, "b": 200}, cpu)):
+    for counts, hw in (
+        ({"a": 6, "b": 40}, cpu),
+        ({"a": 30, "b": 40}, cpu),
+        ({"a": 3000, "b": 3000}, cpu),
+        ({"a": 3000, "b": 3000}, gpu),
+        ({"a": 5000, "b": 200}, cpu),
+    ):
         cfg, reason = strategies.recommend(counts, 30, hardware=hw)
         assert cfg.strategy == "auto", counts
         assert cfg.budget_s == strategies.default_budget(hw)
@@ -105,8 +109,9 @@ def test_single_strategy_advice_follows_data_and_hardware():
     assert skewed.class_weights and "imbalanced" in why
     # What auto's recommendation ends with is this advice, worded once.
     _, auto_reason = strategies.recommend({"a": 3000, "b": 3000}, 30, hardware=cpu)
-    assert auto_reason.endswith(strategies.single_advice(big, strategies.recommend_single(
-        {"a": 3000, "b": 3000}, 30, hardware=cpu)[1]))
+    assert auto_reason.endswith(
+        strategies.single_advice(big, strategies.recommend_single({"a": 3000, "b": 3000}, 30, hardware=cpu)[1])
+    )
     assert "Partial fine-tuning (max length 64, 3 epochs)" in auto_reason
 
 
@@ -123,8 +128,8 @@ def test_switching_strategy_starts_from_that_strategys_defaults_and_keeps_the_re
 
 
 def test_a_model_that_cannot_read_the_texts_is_never_recommended(tiny_bert):
-    from textclf_core.strategies import auto
     from textclf_core.config import DEFAULT_MODEL
+    from textclf_core.strategies import auto
 
     cpu = hardware.Hardware("cpu", "test", 2, True)
     chinese = ["这个手机的电池很不好，散热也差。", "服务很好，下次还会再来。", "质量一般，价格太贵了！"] * 20
@@ -142,8 +147,12 @@ def test_a_model_that_cannot_read_the_texts_is_never_recommended(tiny_bert):
     planned = [m.key for m in auto.plan(cfg, stats, cpu)]
     assert planned and set(planned) == set(strategies.TFIDF_MEMBERS)
     # a model that reads the texts changes nothing
-    assert strategies.recommend_single({"a": 3000, "b": 3000}, 30, hardware=cpu,
-                                       unreadable={"other-model": "x"})[0].strategy == "partial"
+    assert (
+        strategies.recommend_single({"a": 3000, "b": 3000}, 30, hardware=cpu, unreadable={"other-model": "x"})[
+            0
+        ].strategy
+        == "partial"
+    )
 
 
 def test_recommendation_from_the_texts_reads_their_language():

@@ -8,17 +8,38 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from textclf_core.pipeline import runner, setup as training_setup
 from textclf_core.config import RunConfig
 from textclf_core.errors import TextclfError
 from textclf_core.labelling import team
+from textclf_core.pipeline import runner
+from textclf_core.pipeline import setup as training_setup
 from textclf_core.store.projects import ProjectStore
 from textclf_core.store.runs import RunStore
 
-POS = ["这部电影太好看了", "great film, loved it", "wonderful acting", "演员表演很精彩", "a joy to watch",
-       "brilliant and moving", "我非常喜欢这个故事", "superb direction", "delightful from start to end", "感人至深的好片"]
-NEG = ["这部电影很无聊", "terrible film, hated it", "awful acting", "剧情糟糕透了", "a waste of time",
-       "boring and dull", "我一点也不喜欢", "poor direction", "painful from start to end", "浪费时间的烂片"]
+POS = [
+    "这部电影太好看了",
+    "great film, loved it",
+    "wonderful acting",
+    "演员表演很精彩",
+    "a joy to watch",
+    "brilliant and moving",
+    "我非常喜欢这个故事",
+    "superb direction",
+    "delightful from start to end",
+    "感人至深的好片",
+]
+NEG = [
+    "这部电影很无聊",
+    "terrible film, hated it",
+    "awful acting",
+    "剧情糟糕透了",
+    "a waste of time",
+    "boring and dull",
+    "我一点也不喜欢",
+    "poor direction",
+    "painful from start to end",
+    "浪费时间的烂片",
+]
 
 
 def make_project(tmp_path, n_copies: int = 1, labels=None):
@@ -27,8 +48,13 @@ def make_project(tmp_path, n_copies: int = 1, labels=None):
     truth = (["pos"] * len(POS) + ["neg"] * len(NEG)) * n_copies
     frame = pd.DataFrame({"text": texts, "label": labels if labels is not None else [None] * len(texts)})
     store = ProjectStore(tmp_path / "projects")
-    project = store.create(frame.to_csv(index=False).encode("utf-8"), name="team test", filename="t.csv",
-                           text_col="text", label_col="label")
+    project = store.create(
+        frame.to_csv(index=False).encode("utf-8"),
+        name="team test",
+        filename="t.csv",
+        text_col="text",
+        label_col="label",
+    )
     return project, truth
 
 
@@ -62,8 +88,9 @@ def test_an_annotator_who_changes_their_mind_counts_once(tmp_path):
 def test_team_settings_are_saved_versioned_and_checked(tmp_path):
     project, _ = make_project(tmp_path)
     assert project.team().members == []
-    settings = team.TeamSettings([team.Member("lead", "owner"), team.Member("ann"), team.Member("bob")],
-                                 overlap_share=0.1, per_text=2)
+    settings = team.TeamSettings(
+        [team.Member("lead", "owner"), team.Member("ann"), team.Member("bob")], overlap_share=0.1, per_text=2
+    )
     assert project.set_team(settings, by="lead") == 1
     assert project.set_team(settings.with_member("rev", "reviewer"), by="lead") == 2
     again = project.team()
@@ -78,8 +105,9 @@ def test_team_settings_are_saved_versioned_and_checked(tmp_path):
 
 
 def test_overlap_queue_is_seeded_shared_and_interleaved():
-    settings = team.TeamSettings([team.Member("ann"), team.Member("bob"), team.Member("cy")],
-                                 overlap_share=0.2, per_text=2, seed=3)
+    settings = team.TeamSettings(
+        [team.Member("ann"), team.Member("bob"), team.Member("cy")], overlap_share=0.2, per_text=2, seed=3
+    )
     rows = list(range(300))
     queues = {p: team.queue_for(settings, p, rows) for p in settings.annotators}
     every = [r for q in queues.values() for r in q]
@@ -120,8 +148,12 @@ def test_overlap_texts_are_hidden_from_the_second_annotator_until_they_answer(tm
 
 
 def _frame(pairs: dict[str, list[str]]) -> pd.DataFrame:
-    rows = [{"row": i, "annotator": who, "label": lab, "time": f"2026-01-01T00:00:{i:02d}"}
-            for who, labels in pairs.items() for i, lab in enumerate(labels) if lab is not None]
+    rows = [
+        {"row": i, "annotator": who, "label": lab, "time": f"2026-01-01T00:00:{i:02d}"}
+        for who, labels in pairs.items()
+        for i, lab in enumerate(labels)
+        if lab is not None
+    ]
     return pd.DataFrame(rows)
 
 
@@ -158,8 +190,9 @@ def test_the_vectorised_bootstrap_alpha_equals_the_krippendorff_package():
     ours = team.alpha_samples(counts, weights)
     for b in range(5):
         picked = np.repeat(np.flatnonzero(pairable), weights[b].astype(int))
-        ref = krippendorff.alpha(reliability_data=mat[:, picked], level_of_measurement="nominal",
-                                 value_domain=[0, 1, 2, 3])
+        ref = krippendorff.alpha(
+            reliability_data=mat[:, picked], level_of_measurement="nominal", value_domain=[0, 1, 2, 3]
+        )
         assert ours[b] == pytest.approx(ref)
 
 
@@ -211,8 +244,12 @@ def test_crowdlab_ranks_a_random_annotator_last(bbc_news_path):
 
 def test_majority_consensus_ties_and_the_reviewers_queue(tmp_path):
     project, _ = make_project(tmp_path)
-    project.set_team(team.TeamSettings([team.Member("lead", "owner"), team.Member("ann"), team.Member("bob"),
-                                        team.Member("rev", "reviewer")], overlap_share=1.0))
+    project.set_team(
+        team.TeamSettings(
+            [team.Member("lead", "owner"), team.Member("ann"), team.Member("bob"), team.Member("rev", "reviewer")],
+            overlap_share=1.0,
+        )
+    )
     team.add_annotation(project, 0, "pos", "ann")
     team.add_annotation(project, 0, "pos", "bob")
     team.add_annotation(project, 1, "pos", "ann")
@@ -243,8 +280,9 @@ def test_consensus_labels_feed_a_training_run_and_the_run_says_so(tmp_path):
     frame = project.working_frame()
     assert frame["label"].tolist() == [flipped[t] for t in truth]  # last writer wins in the column
     store = RunStore(tmp_path / "runs")
-    config = RunConfig(strategy="baseline", text_col="text", label_col="label", label_source="consensus",
-                       val_size=0.2, test_size=0.2)
+    config = RunConfig(
+        strategy="baseline", text_col="text", label_col="label", label_source="consensus", val_size=0.2, test_size=0.2
+    )
     run = runner.execute(config, frame, store=store)
     assert run.status()["state"] == "finished", run.status()
     assert run.config.label_source == "consensus"
@@ -278,8 +316,13 @@ def test_consensus_through_the_data_path_of_a_project(tmp_path):
     for row, true in enumerate(truth):
         team.add_annotation(project, row, true, "ann")
     plain = pd.read_csv(project.original_path)  # read from the file: no project tag on the table
-    config = RunConfig(strategy="baseline", text_col="text", label_col="label", label_source="consensus",
-                       data_path=str(project.original_path))
+    config = RunConfig(
+        strategy="baseline",
+        text_col="text",
+        label_col="label",
+        label_source="consensus",
+        data_path=str(project.original_path),
+    )
     setup = training_setup.prepare_training(config, plain)
     assert setup.label_source["source"] == "consensus" and setup.label_source["texts"] == len(truth)
     assert setup.label_source["method"] == "majority"  # one annotator: nothing for CROWDLAB to weigh
@@ -293,8 +336,13 @@ def test_the_team_from_the_command_line_and_a_cli_run_on_the_consensus(tmp_path,
     monkeypatch.chdir(tmp_path)
     texts = [f"{t} ({i})" for i, t in enumerate((POS + NEG) * 3)]
     truth = (["pos"] * 10 + ["neg"] * 10) * 3
-    project = Store().create(pd.DataFrame({"text": texts, "label": ["neg"] * len(texts)}).to_csv(index=False)
-                             .encode("utf-8"), name="cli team", filename="c.csv", text_col="text", label_col="label")
+    project = Store().create(
+        pd.DataFrame({"text": texts, "label": ["neg"] * len(texts)}).to_csv(index=False).encode("utf-8"),
+        name="cli team",
+        filename="c.csv",
+        text_col="text",
+        label_col="label",
+    )
     assert cli.main(["team", "add", project.id, "ann"]) == 0
     assert cli.main(["team", "add", project.id, "rev", "--role", "reviewer"]) == 0
     assert cli.main(["team", "overlap", project.id, "0.5"]) == 0
@@ -311,8 +359,12 @@ def test_the_team_from_the_command_line_and_a_cli_run_on_the_consensus(tmp_path,
     tasks = json.loads(out.read_text(encoding="utf-8"))
     assert len(tasks) == len(truth)
     assert tasks[0]["annotations"][0]["result"][0]["value"]["choices"]
-    assert cli.main(["train", "--project", project.id, "--strategy", "baseline", "--label-source", "consensus",
-                     "--no-progress"]) == 0
+    assert (
+        cli.main(
+            ["train", "--project", project.id, "--strategy", "baseline", "--label-source", "consensus", "--no-progress"]
+        )
+        == 0
+    )
     run = RunStore().list()[0]
     assert run.name.endswith("consensus labels")
     assert RunStore().get(run.id).config.label_source == "consensus"

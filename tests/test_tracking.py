@@ -6,13 +6,13 @@ import json
 import socket
 
 import pytest
-
 from helpers.small_data import small_frame
+
 from textclf_core.cli import commands as cli
-from textclf_core.pipeline import runner
 from textclf_core.config import RunConfig
-from textclf_core.store.runs import RunStore
+from textclf_core.pipeline import runner
 from textclf_core.pipeline.tracking import TrackingWarning, tracking_uri
+from textclf_core.store.runs import RunStore
 
 pytest.importorskip("mlflow")
 
@@ -40,8 +40,9 @@ def _mlflow_run(uri, run):
 
 
 def test_a_run_is_read_back_from_a_sqlite_store(sqlite_uri, store_db, tmp_path):
-    run = runner.execute(RunConfig(strategy="baseline", name="tracked"), small_frame(30),
-                         store=RunStore(tmp_path / "runs"))
+    run = runner.execute(
+        RunConfig(strategy="baseline", name="tracked"), small_frame(30), store=RunStore(tmp_path / "runs")
+    )
     assert run.status()["state"] == "finished"
     client, logged, link = _mlflow_run(sqlite_uri, run)
     assert link["state"] == "finished" and logged.info.status == "FINISHED"
@@ -90,8 +91,9 @@ def test_tracking_is_opt_in(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking.example:5000")
     assert tracking_uri(RunConfig()) == "http://tracking.example:5000"
     assert tracking_uri(RunConfig(track="off")) is None
-    run = runner.execute(RunConfig(strategy="baseline", track="off"), small_frame(20),
-                         store=RunStore(tmp_path / "runs"))
+    run = runner.execute(
+        RunConfig(strategy="baseline", track="off"), small_frame(20), store=RunStore(tmp_path / "runs")
+    )
     assert run.status()["state"] == "finished" and not (run.path / "tracking.json").exists()
 
 
@@ -103,14 +105,16 @@ def test_cli_track_flag(sqlite_uri, tmp_path):
     ids = []
     for track in ("off", "mlflow"):
         before = {s.id for s in RunStore().list()}
-        assert cli.main(["train", "--data", str(data), "--strategy", "baseline", "--track", track,
-                         "--no-progress"]) == 0
+        assert (
+            cli.main(["train", "--data", str(data), "--strategy", "baseline", "--track", track, "--no-progress"]) == 0
+        )
         [new] = {s.id for s in RunStore().list()} - before  # two runs may start in the same second
         ids.append(new)
     off, on = (RunStore().get(i) for i in ids)
     assert off.config.track == "off" and not (off.path / "tracking.json").exists()
     assert on.config.track == "mlflow"
     client = MlflowClient(tracking_uri=sqlite_uri)
-    found = client.search_runs([client.get_experiment_by_name("textclf").experiment_id],
-                               filter_string=f"tags.`textclf.run_id` = '{on.id}'")
+    found = client.search_runs(
+        [client.get_experiment_by_name("textclf").experiment_id], filter_string=f"tags.`textclf.run_id` = '{on.id}'"
+    )
     assert [r.info.run_id for r in found] == [on.read_json("tracking.json")["mlflow_run_id"]]

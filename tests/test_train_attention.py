@@ -5,10 +5,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from textclf_core.engine import attention as train_attention
-from textclf_core.strategies import transformer as training
 from textclf_core.config import RunConfig
+from textclf_core.engine import attention as train_attention
 from textclf_core.labels import LabelSpace
+from textclf_core.strategies import transformer as training
 
 
 def test_mask_drops_p_of_the_elements_and_keeps_the_mean():
@@ -45,8 +45,9 @@ def _train(model, frame, space, *, torch_dropout=False):
     import os
     from unittest import mock
 
-    config = RunConfig(model=str(model), epochs=2, batch_size=8, lr=3e-3, precision="fp32", seed=7,
-                       early_stopping_patience=None)
+    config = RunConfig(
+        model=str(model), epochs=2, batch_size=8, lr=3e-3, precision="fp32", seed=7, early_stopping_patience=None
+    )
     with mock.patch.dict(os.environ, {"TEXTCLF_TORCH_DROPOUT": "1" if torch_dropout else "0"}):
         return training.fit(config, frame[:40], frame[40:], space)
 

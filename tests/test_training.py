@@ -5,17 +5,27 @@ import pandas as pd
 import pytest
 import torch
 
-from textclf_core.strategies import transformer as training
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError
+from textclf_core.labels import LabelSpace
 from textclf_core.models.predictors import TransformerPredictor
 from textclf_core.store.model_folder import load_model
-from textclf_core.labels import LabelSpace
+from textclf_core.strategies import transformer as training
 
-POS = ["great movie loved it wonderful", "superb story excellent acting", "fun happy good fine",
-       "loved the wonderful acting", "excellent fun story"]
-NEG = ["terrible film hated it awful", "boring plot bad acting dull", "sad poor rotten bad",
-       "hated the awful plot", "dull boring bad film"]
+POS = [
+    "great movie loved it wonderful",
+    "superb story excellent acting",
+    "fun happy good fine",
+    "loved the wonderful acting",
+    "excellent fun story",
+]
+NEG = [
+    "terrible film hated it awful",
+    "boring plot bad acting dull",
+    "sad poor rotten bad",
+    "hated the awful plot",
+    "dull boring bad film",
+]
 
 
 def frame(n=6):
@@ -30,8 +40,9 @@ def data():
 
 
 def cfg(model, **kw):
-    base = dict(model=str(model), epochs=3, batch_size=8, lr=3e-3, precision="fp32", seed=1,
-                early_stopping_patience=None)
+    base = dict(
+        model=str(model), epochs=3, batch_size=8, lr=3e-3, precision="fp32", seed=1, early_stopping_patience=None
+    )
     base.update(kw)
     return RunConfig(**base)
 
@@ -118,19 +129,32 @@ def test_lora_keeps_base_weights_and_trains_head(tiny_bert, data):
     result = training.fit(cfg(tiny_bert, strategy="lora"), train, val, space)
     saved = load_file(result.model_dir / "model.safetensors")
     assert not torch.equal(saved["classifier.weight"], original["classifier.weight"])
-    torch.testing.assert_close(saved["bert.embeddings.word_embeddings.weight"],
-                               original["bert.embeddings.word_embeddings.weight"])
+    torch.testing.assert_close(
+        saved["bert.embeddings.word_embeddings.weight"], original["bert.embeddings.word_embeddings.weight"]
+    )
     # adapters were merged into the attention weights
-    assert not torch.equal(saved["bert.encoder.layer.0.attention.self.query.weight"],
-                           original["bert.encoder.layer.0.attention.self.query.weight"])
+    assert not torch.equal(
+        saved["bert.encoder.layer.0.attention.self.query.weight"],
+        original["bert.encoder.layer.0.attention.self.query.weight"],
+    )
 
 
 def test_early_stopping_restores_the_best_checkpoint(tiny_bert, data):
     train, val, space = data
     events = []
     # A learning rate this high makes validation loss worse after the first evaluations.
-    config = cfg(tiny_bert, strategy="full", epochs=8, lr=0.05, optimizer="sgd", warmup_ratio=0.0,
-                 metric_for_best="val_loss", early_stopping_patience=2, grad_clip=None, scheduler="constant")
+    config = cfg(
+        tiny_bert,
+        strategy="full",
+        epochs=8,
+        lr=0.05,
+        optimizer="sgd",
+        warmup_ratio=0.0,
+        metric_for_best="val_loss",
+        early_stopping_patience=2,
+        grad_clip=None,
+        scheduler="constant",
+    )
     result = training.fit(config, train, val, space, emit=events.append)
     losses = [e["val_loss"] for e in result.history]
     assert len(losses) < 8  # stopped early
@@ -156,8 +180,7 @@ def test_cancel_stops_within_a_step_and_keeps_best(tiny_bert, data):
         return calls["n"] > 7  # epoch 1 (5 batches + evaluation) then two steps of epoch 2
 
     with pytest.raises(CancelledError):
-        training.fit(cfg(tiny_bert, strategy="full", epochs=5), train, val, space, emit=emit,
-                     should_stop=should_stop)
+        training.fit(cfg(tiny_bert, strategy="full", epochs=5), train, val, space, emit=emit, should_stop=should_stop)
     assert calls["n"] == 8
     assert max(e["step"] for e in steps) <= 7
 
@@ -186,9 +209,13 @@ def test_events_arrive_in_order(tiny_bert, data):
 
 
 def test_multi_label_end_to_end_with_thresholds(tiny_bert):
-    rows = [("great movie loved it", "good;film"), ("the team won the match", "sport"),
-            ("terrible film hated it", "film"), ("shares rose strong profits", "business"),
-            ("great team won", "good;sport")] * 8
+    rows = [
+        ("great movie loved it", "good;film"),
+        ("the team won the match", "sport"),
+        ("terrible film hated it", "film"),
+        ("shares rose strong profits", "business"),
+        ("great team won", "good;sport"),
+    ] * 8
     df = pd.DataFrame(rows, columns=["text", "label"])
     space = LabelSpace.from_labels(df["label"])
     assert space.multi_label

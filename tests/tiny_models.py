@@ -39,20 +39,29 @@ def make_tiny_bert(path: str | Path, *, layers: int = 2, hidden: int = 32, extra
     tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True)
     tokenizer.save_pretrained(path)
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=2, intermediate_size=hidden * 2, max_position_embeddings=256)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=256,
+    )
     BertModel(config).save_pretrained(path)  # no head: like a hub checkpoint, the head is new
     return path
 
 
 def _byte_level_tokenizer(path: Path, extra_texts=()):
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<pad>", "<unk>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=["<|endoftext|>", "<pad>", "<unk>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tok.train_from_iterator(list(CORPUS) + list(extra_texts), trainer)
     return tok
 
@@ -63,11 +72,22 @@ def make_tiny_gpt2(path: str | Path, *, extra_texts=()) -> Path:
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tok = PreTrainedTokenizerFast(tokenizer_object=_byte_level_tokenizer(path, extra_texts),
-                                  bos_token="<|endoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=_byte_level_tokenizer(path, extra_texts),
+        bos_token="<|endoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+    )
     tok.save_pretrained(path)
-    config = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=256,
-                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    config = GPT2Config(
+        vocab_size=len(tok),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=256,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+    )
     GPT2Model(config).save_pretrained(path)
     return path
 
@@ -78,12 +98,17 @@ def make_tiny_xlnet(path: str | Path, *, extra_texts=()) -> Path:
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    tok = PreTrainedTokenizerFast(tokenizer_object=_byte_level_tokenizer(path, extra_texts),
-                                  pad_token="<pad>", unk_token="<unk>", eos_token="<|endoftext|>",
-                                  padding_side="left")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=_byte_level_tokenizer(path, extra_texts),
+        pad_token="<pad>",
+        unk_token="<unk>",
+        eos_token="<|endoftext|>",
+        padding_side="left",
+    )
     tok.save_pretrained(path)
-    config = XLNetConfig(vocab_size=len(tok), d_model=32, n_layer=2, n_head=2, d_inner=64,
-                         pad_token_id=tok.pad_token_id)
+    config = XLNetConfig(
+        vocab_size=len(tok), d_model=32, n_layer=2, n_head=2, d_inner=64, pad_token_id=tok.pad_token_id
+    )
     XLNetModel(config).save_pretrained(path)
     return path
 
@@ -135,12 +160,19 @@ def make_tiny_cjk_bert(path: str | Path, *, layers: int = 2, hidden: int = 32, e
     vocab += cjk_vocabulary(extra_texts)
     vocab = list(dict.fromkeys(vocab))
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True,
-                                  tokenize_chinese_chars=True)
+    tokenizer = BertTokenizerFast(
+        vocab={w: i for i, w in enumerate(vocab)}, do_lower_case=True, tokenize_chinese_chars=True
+    )
     tokenizer.save_pretrained(path)
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=2, intermediate_size=hidden * 2, max_position_embeddings=256)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=hidden * 2,
+        max_position_embeddings=256,
+    )
     BertModel(config).save_pretrained(path)
     return path
 

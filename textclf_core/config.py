@@ -107,7 +107,9 @@ class RunConfig:
     # --- baseline (TF-IDF + a linear model) -----------------------------------
     baseline_model: str = "logreg"  # logreg | nb | svm
     baseline_c: float | None = None  # a fixed C (or naive Bayes alpha); None: chosen on the validation rows
-    baseline_path: str = "auto"  # auto (in memory below 100k rows) | in-memory | large (hashed, chunked, bounded memory)
+    baseline_path: str = (
+        "auto"  # auto (in memory below 100k rows) | in-memory | large (hashed, chunked, bounded memory)
+    )
     baseline_epochs: int | None = None  # large path: passes over the data; None: by the number of rows
     # auto: from the data's language (segmented words + characters for scripts without spaces, e.g. Chinese);
     # words: word 1-2 grams + char_wb 2-5 grams; segmented: segmented word 1-2 grams + character 1-3 grams
@@ -174,16 +176,28 @@ class RunConfig:
         self._check_choice("label_source", LABEL_SOURCES)
         self.augment = str(self.augment).lower()
         self._check_choice("augment", AUGMENTATIONS)
-        for name, low in (("epochs", 1), ("batch_size", 1), ("max_length", 8), ("layers", 1),
-                          ("grad_accum", 1), ("lora_r", 1), ("lora_alpha", 1), ("evals_per_epoch", 1),
-                          ("augment_copies", 1), ("augment_max_per_class", 1), ("fewshot_max_pairs", 2),
-                          ("windows", 1)):
+        for name, low in (
+            ("epochs", 1),
+            ("batch_size", 1),
+            ("max_length", 8),
+            ("layers", 1),
+            ("grad_accum", 1),
+            ("lora_r", 1),
+            ("lora_alpha", 1),
+            ("evals_per_epoch", 1),
+            ("augment_copies", 1),
+            ("augment_max_per_class", 1),
+            ("fewshot_max_pairs", 2),
+            ("windows", 1),
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise TextclfError(f"Setting '{name}' must be a whole number of at least {low}, got {value!r}")
         if self.max_length > 8192:
-            raise TextclfError(f"Setting 'max_length' is {self.max_length}, more than any supported model reads",
-                               hint="Use 512 or less")
+            raise TextclfError(
+                f"Setting 'max_length' is {self.max_length}, more than any supported model reads",
+                hint="Use 512 or less",
+            )
         for name in ("lr", "weight_decay", "focal_gamma", "head_c"):
             if getattr(self, name) < 0:
                 raise TextclfError(f"Setting '{name}' cannot be negative")
@@ -202,31 +216,46 @@ class RunConfig:
         if not (0 <= self.val_size < 1 and 0 <= self.test_size < 1 and self.val_size + self.test_size < 0.9):
             raise TextclfError(
                 f"Validation and test shares ({self.val_size:g} + {self.test_size:g}) leave too little for training",
-                hint="Keep them together under 0.9, e.g. 0.1 and 0.1")
+                hint="Keep them together under 0.9, e.g. 0.1 and 0.1",
+            )
         if isinstance(self.budget_s, str) and self.budget_s.strip().lower() in NO_LIMIT_WORDS:
             self.budget_s = NO_LIMIT
-        elif self.budget_s is not None and not (isinstance(self.budget_s, (int, float))
-                                                and not isinstance(self.budget_s, bool) and self.budget_s > 0):
-            raise TextclfError(f"Setting 'budget_s' must be a number of seconds above 0, got {self.budget_s!r}",
-                               hint='For example 600 for ten minutes, "none" for no limit, or empty for the default')
+        elif self.budget_s is not None and not (
+            isinstance(self.budget_s, (int, float)) and not isinstance(self.budget_s, bool) and self.budget_s > 0
+        ):
+            raise TextclfError(
+                f"Setting 'budget_s' must be a number of seconds above 0, got {self.budget_s!r}",
+                hint='For example 600 for ten minutes, "none" for no limit, or empty for the default',
+            )
         if self.auto_members is not None:
             if isinstance(self.auto_members, str) or not all(isinstance(m, str) for m in self.auto_members):
-                raise TextclfError("Setting 'auto_members' must be a list of candidate names",
-                                   hint='For example ["tfidf-logreg", "embeddings-all-minilm-l6-v2"]')
+                raise TextclfError(
+                    "Setting 'auto_members' must be a list of candidate names",
+                    hint='For example ["tfidf-logreg", "embeddings-all-minilm-l6-v2"]',
+                )
             self.auto_members = list(self.auto_members)
         self._check_choice("baseline_path", BASELINE_PATHS)
         self._check_choice("baseline_features", BASELINE_FEATURES)
         if self.baseline_c is not None and not self.baseline_c > 0:
-            raise TextclfError(f"Setting 'baseline_c' must be above 0, got {self.baseline_c!r}",
-                               hint="Leave it empty to choose it on the validation rows")
-        if self.baseline_epochs is not None and (not isinstance(self.baseline_epochs, int)
-                                                 or isinstance(self.baseline_epochs, bool) or self.baseline_epochs < 1):
-            raise TextclfError(f"Setting 'baseline_epochs' must be a whole number of at least 1, got "
-                               f"{self.baseline_epochs!r}")
-        if self.sample_rows is not None and (not isinstance(self.sample_rows, int) or isinstance(self.sample_rows, bool)
-                                             or self.sample_rows < 10):
-            raise TextclfError(f"Setting 'sample_rows' must be a whole number of at least 10, got {self.sample_rows!r}",
-                               hint="For example 20000, or leave it empty to train on every row")
+            raise TextclfError(
+                f"Setting 'baseline_c' must be above 0, got {self.baseline_c!r}",
+                hint="Leave it empty to choose it on the validation rows",
+            )
+        if self.baseline_epochs is not None and (
+            not isinstance(self.baseline_epochs, int)
+            or isinstance(self.baseline_epochs, bool)
+            or self.baseline_epochs < 1
+        ):
+            raise TextclfError(
+                f"Setting 'baseline_epochs' must be a whole number of at least 1, got {self.baseline_epochs!r}"
+            )
+        if self.sample_rows is not None and (
+            not isinstance(self.sample_rows, int) or isinstance(self.sample_rows, bool) or self.sample_rows < 10
+        ):
+            raise TextclfError(
+                f"Setting 'sample_rows' must be a whole number of at least 10, got {self.sample_rows!r}",
+                hint="For example 20000, or leave it empty to train on every row",
+            )
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise TextclfError("Setting 'early_stopping_patience' must be at least 1, or empty to turn it off")
 

@@ -46,8 +46,10 @@ class CancelledError(Exception):
 
 
 # --- the device ran out of memory: one test and one message for every place that catches it -------------
-OUT_OF_MEMORY_HINT = ("Lower the batch size (e.g. halve it) or the maximum length, or use a lighter strategy "
-                      "(LoRA, partial or feature extraction)")
+OUT_OF_MEMORY_HINT = (
+    "Lower the batch size (e.g. halve it) or the maximum length, or use a lighter strategy "
+    "(LoRA, partial or feature extraction)"
+)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -38,36 +38,75 @@ class EventSpec:
 
 
 _FINAL_DOC = "the run ended; the same state is in status.json"
-SCHEMA: dict[str, EventSpec] = {spec.type: spec for spec in (
-    EventSpec("started", ("run_id", "config", "classes", "multi_label", "n_train", "n_val", "n_test",
-                          "n_unlabelled", "n_excluded", "n_augmented", "augmentation"),
-              doc="the data is split and training begins (n_train counts original rows, without augmented ones)"),
-    EventSpec("step", ("step", "total_steps", "epoch", "loss"),
-              ("lr", "examples_per_s", "elapsed_s", "eta_s", "stage", "message"),
-              doc="training progress, at most about once a second (epoch and loss may be null)"),
-    EventSpec("evaluation", ("step", "epoch", "val_loss", "accuracy", "macro_f1", "confusion_matrix", "classes"),
-              ("candidate", "member", "kept"),
-              doc="one pass over the validation rows (confusion_matrix null for multi-label; member: auto's member; "
-                  "kept: auto's kept model in words, its figures the run's headline)"),
-    EventSpec("progress", ("stage",), ("done", "total", "cached", "examples_per_s", "elapsed_s", "eta_s", "windows",
-                                       "member", "progress"),
-              doc="a long stage without steps, at most about once a second: done of total texts (embedding, "
-                  "frozen layers; windows: how many windows they make), or auto's share of its budget (progress)"),
-    EventSpec("finished", ("message", "test", "train_seconds"), doc=_FINAL_DOC + "; test: accuracy, macro_f1"),
-    EventSpec("cancelled", ("message",), doc=_FINAL_DOC),
-    EventSpec("failed", ("message",), doc=_FINAL_DOC),
-    EventSpec("review_stage", ("stage", "progress"), doc="label review: a stage and its share done (0..1)"),
-    EventSpec("review_fold", ("fold", "folds"), doc="label review: one fold of out-of-sample probabilities done"),
-    EventSpec("curve_point", ("done", "total", "n_train"), ("member", "macro_f1", "accuracy"),
-              doc="learning curve: done of total subset sizes scored; n_train: the size scored last (done 0: the first, "
-                  "about to train); member, macro_f1, accuracy: its best member"),
-    EventSpec("cancel_requested", ("by",), doc="someone pressed Cancel (by: the signed-in user or browser identity)"),
-    EventSpec("plan", ("budget_s", "leaderboard"), ("stats",),
-              doc="auto: the candidates in order, with estimates, before the first trains (budget_s null: no limit)"),
-    EventSpec("member", ("member", "leaderboard", "budget_s", "elapsed_s"),
-              doc="auto: one candidate is done, skipped or failed (its leaderboard row), and the whole board"),
-    EventSpec("ensemble", ("summary", "leaderboard"), doc="auto: what was chosen on validation, in one sentence"),
-)}
+SCHEMA: dict[str, EventSpec] = {
+    spec.type: spec
+    for spec in (
+        EventSpec(
+            "started",
+            (
+                "run_id",
+                "config",
+                "classes",
+                "multi_label",
+                "n_train",
+                "n_val",
+                "n_test",
+                "n_unlabelled",
+                "n_excluded",
+                "n_augmented",
+                "augmentation",
+            ),
+            doc="the data is split and training begins (n_train counts original rows, without augmented ones)",
+        ),
+        EventSpec(
+            "step",
+            ("step", "total_steps", "epoch", "loss"),
+            ("lr", "examples_per_s", "elapsed_s", "eta_s", "stage", "message"),
+            doc="training progress, at most about once a second (epoch and loss may be null)",
+        ),
+        EventSpec(
+            "evaluation",
+            ("step", "epoch", "val_loss", "accuracy", "macro_f1", "confusion_matrix", "classes"),
+            ("candidate", "member", "kept"),
+            doc="one pass over the validation rows (confusion_matrix null for multi-label; member: auto's member; "
+            "kept: auto's kept model in words, its figures the run's headline)",
+        ),
+        EventSpec(
+            "progress",
+            ("stage",),
+            ("done", "total", "cached", "examples_per_s", "elapsed_s", "eta_s", "windows", "member", "progress"),
+            doc="a long stage without steps, at most about once a second: done of total texts (embedding, "
+            "frozen layers; windows: how many windows they make), or auto's share of its budget (progress)",
+        ),
+        EventSpec("finished", ("message", "test", "train_seconds"), doc=_FINAL_DOC + "; test: accuracy, macro_f1"),
+        EventSpec("cancelled", ("message",), doc=_FINAL_DOC),
+        EventSpec("failed", ("message",), doc=_FINAL_DOC),
+        EventSpec("review_stage", ("stage", "progress"), doc="label review: a stage and its share done (0..1)"),
+        EventSpec("review_fold", ("fold", "folds"), doc="label review: one fold of out-of-sample probabilities done"),
+        EventSpec(
+            "curve_point",
+            ("done", "total", "n_train"),
+            ("member", "macro_f1", "accuracy"),
+            doc="learning curve: done of total subset sizes scored; n_train: the size scored last (done 0: the first, "
+            "about to train); member, macro_f1, accuracy: its best member",
+        ),
+        EventSpec(
+            "cancel_requested", ("by",), doc="someone pressed Cancel (by: the signed-in user or browser identity)"
+        ),
+        EventSpec(
+            "plan",
+            ("budget_s", "leaderboard"),
+            ("stats",),
+            doc="auto: the candidates in order, with estimates, before the first trains (budget_s null: no limit)",
+        ),
+        EventSpec(
+            "member",
+            ("member", "leaderboard", "budget_s", "elapsed_s"),
+            doc="auto: one candidate is done, skipped or failed (its leaderboard row), and the whole board",
+        ),
+        EventSpec("ensemble", ("summary", "leaderboard"), doc="auto: what was chosen on validation, in one sentence"),
+    )
+}
 FINAL_TYPES = ("finished", "cancelled", "failed")
 
 
@@ -92,35 +131,115 @@ def _make(kind: str, required: dict, optional: dict, extra: dict | None = None) 
 
 
 # --- one constructor per type ---------------------------------------------------------------------
-def started(*, run_id: str, config: dict, classes: list, multi_label: bool, n_train: int, n_val: int, n_test: int,
-            n_unlabelled: int, n_excluded: int, n_augmented: int, augmentation: dict) -> dict:
-    return _make("started", dict(run_id=run_id, config=config, classes=list(classes), multi_label=multi_label,
-                                 n_train=n_train, n_val=n_val, n_test=n_test, n_unlabelled=n_unlabelled,
-                                 n_excluded=n_excluded, n_augmented=n_augmented, augmentation=augmentation), {})
+def started(
+    *,
+    run_id: str,
+    config: dict,
+    classes: list,
+    multi_label: bool,
+    n_train: int,
+    n_val: int,
+    n_test: int,
+    n_unlabelled: int,
+    n_excluded: int,
+    n_augmented: int,
+    augmentation: dict,
+) -> dict:
+    return _make(
+        "started",
+        dict(
+            run_id=run_id,
+            config=config,
+            classes=list(classes),
+            multi_label=multi_label,
+            n_train=n_train,
+            n_val=n_val,
+            n_test=n_test,
+            n_unlabelled=n_unlabelled,
+            n_excluded=n_excluded,
+            n_augmented=n_augmented,
+            augmentation=augmentation,
+        ),
+        {},
+    )
 
 
-def step(*, step: int, total_steps: int, epoch: float | None, loss: float | None, lr: float | None = None,
-         examples_per_s: float | None = None, elapsed_s: float | None = None, eta_s: float | None = None,
-         stage: str | None = None, message: str | None = None) -> dict:
-    return _make("step", dict(step=step, total_steps=total_steps, epoch=epoch, loss=loss),
-                 dict(lr=lr, examples_per_s=examples_per_s, elapsed_s=elapsed_s, eta_s=eta_s, stage=stage,
-                      message=message))
+def step(
+    *,
+    step: int,
+    total_steps: int,
+    epoch: float | None,
+    loss: float | None,
+    lr: float | None = None,
+    examples_per_s: float | None = None,
+    elapsed_s: float | None = None,
+    eta_s: float | None = None,
+    stage: str | None = None,
+    message: str | None = None,
+) -> dict:
+    return _make(
+        "step",
+        dict(step=step, total_steps=total_steps, epoch=epoch, loss=loss),
+        dict(lr=lr, examples_per_s=examples_per_s, elapsed_s=elapsed_s, eta_s=eta_s, stage=stage, message=message),
+    )
 
 
-def evaluation(*, step: int, epoch: float, val_loss: float | None, accuracy: float | None, macro_f1: float | None,
-               confusion_matrix: list | None, classes: list, candidate: dict | None = None,
-               member: str | None = None, kept: str | None = None) -> dict:
-    return _make("evaluation", dict(step=int(step), epoch=float(epoch), val_loss=val_loss, accuracy=accuracy,
-                                    macro_f1=macro_f1, confusion_matrix=confusion_matrix, classes=list(classes)),
-                 dict(candidate=candidate, member=member, kept=kept))
+def evaluation(
+    *,
+    step: int,
+    epoch: float,
+    val_loss: float | None,
+    accuracy: float | None,
+    macro_f1: float | None,
+    confusion_matrix: list | None,
+    classes: list,
+    candidate: dict | None = None,
+    member: str | None = None,
+    kept: str | None = None,
+) -> dict:
+    return _make(
+        "evaluation",
+        dict(
+            step=int(step),
+            epoch=float(epoch),
+            val_loss=val_loss,
+            accuracy=accuracy,
+            macro_f1=macro_f1,
+            confusion_matrix=confusion_matrix,
+            classes=list(classes),
+        ),
+        dict(candidate=candidate, member=member, kept=kept),
+    )
 
 
-def progress(*, stage: str, done: int | None = None, total: int | None = None, cached: int | None = None,
-             examples_per_s: float | None = None, elapsed_s: float | None = None, eta_s: float | None = None,
-             windows: int | None = None, member: str | None = None, progress: float | None = None) -> dict:
-    return _make("progress", dict(stage=stage),
-                 dict(done=done, total=total, cached=cached, examples_per_s=examples_per_s, elapsed_s=elapsed_s,
-                      eta_s=eta_s, windows=windows, member=member, progress=progress))
+def progress(
+    *,
+    stage: str,
+    done: int | None = None,
+    total: int | None = None,
+    cached: int | None = None,
+    examples_per_s: float | None = None,
+    elapsed_s: float | None = None,
+    eta_s: float | None = None,
+    windows: int | None = None,
+    member: str | None = None,
+    progress: float | None = None,
+) -> dict:
+    return _make(
+        "progress",
+        dict(stage=stage),
+        dict(
+            done=done,
+            total=total,
+            cached=cached,
+            examples_per_s=examples_per_s,
+            elapsed_s=elapsed_s,
+            eta_s=eta_s,
+            windows=windows,
+            member=member,
+            progress=progress,
+        ),
+    )
 
 
 def final(state: str, message: str, **extra) -> dict:
@@ -134,10 +253,20 @@ def finished(*, message: str, test: dict, train_seconds: float) -> dict:
     return final("finished", message, test=test, train_seconds=train_seconds)
 
 
-def curve_point(*, done: int, total: int, n_train: int, member: str | None = None, macro_f1: float | None = None,
-                accuracy: float | None = None) -> dict:
-    return _make("curve_point", dict(done=int(done), total=int(total), n_train=int(n_train)),
-                 dict(member=member, macro_f1=macro_f1, accuracy=accuracy))
+def curve_point(
+    *,
+    done: int,
+    total: int,
+    n_train: int,
+    member: str | None = None,
+    macro_f1: float | None = None,
+    accuracy: float | None = None,
+) -> dict:
+    return _make(
+        "curve_point",
+        dict(done=int(done), total=int(total), n_train=int(n_train)),
+        dict(member=member, macro_f1=macro_f1, accuracy=accuracy),
+    )
 
 
 def cancel_requested(*, by: str) -> dict:
@@ -174,8 +303,15 @@ class Reporter:
     writes about one line a second instead of one per step; the event is only built when it is due.
     """
 
-    def __init__(self, emit: Emit | None = None, should_stop: Callable[[], bool] | None = None, *,
-                 interval_s: float = 1.0, fields: dict | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        emit: Emit | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        *,
+        interval_s: float = 1.0,
+        fields: dict | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._emit = emit
         self._should_stop = should_stop
         self.interval_s = float(interval_s)
@@ -226,8 +362,9 @@ class Reporter:
 
     def with_fields(self, **fields: Any) -> "Reporter":
         """Same listener and stop flag; every event gets ``fields`` added (e.g. ``stage="embedding"``)."""
-        return Reporter(self.emit if self._emit is not None else None, self._should_stop,
-                        interval_s=self.interval_s, fields=fields)
+        return Reporter(
+            self.emit if self._emit is not None else None, self._should_stop, interval_s=self.interval_s, fields=fields
+        )
 
 
 # --- events in words ------------------------------------------------------------------------------
@@ -247,8 +384,10 @@ def _member_sentence(row: dict) -> str:
     if state == "running":
         return f"Auto started {name} (estimated {_duration(row.get('estimate_s'))})."
     if state in ("done", "stopped early"):
-        text = (f"Auto trained {name} in {_duration(row.get('seconds'))} (estimated {_duration(row.get('estimate_s'))}"
-                f"): validation macro-F1 {_num(row.get('val_macro_f1'))}")
+        text = (
+            f"Auto trained {name} in {_duration(row.get('seconds'))} (estimated {_duration(row.get('estimate_s'))}"
+            f"): validation macro-F1 {_num(row.get('val_macro_f1'))}"
+        )
         return text + (f"; {row['reason']}." if row.get("reason") else ".")
     return f"Auto {state or 'skipped'} {name}" + (f": {row['reason']}." if row.get("reason") else ".")
 
@@ -261,8 +400,10 @@ def describe(event: dict, labels: dict | None = None) -> str:
     key = event.get("member") if isinstance(event.get("member"), str) else None
     who = labels.get(key, key)
     if kind == "started":
-        return (f"Training started: {event.get('n_train', 0):,} training, {event.get('n_val', 0):,} validation and "
-                f"{event.get('n_test', 0):,} test rows, {len(event.get('classes') or [])} classes.")
+        return (
+            f"Training started: {event.get('n_train', 0):,} training, {event.get('n_val', 0):,} validation and "
+            f"{event.get('n_test', 0):,} test rows, {len(event.get('classes') or [])} classes."
+        )
     if kind == "step":
         parts = [event.get("message") or f"Step {event.get('step')} of {event.get('total_steps')}"]
         if event.get("loss") is not None:
@@ -272,10 +413,14 @@ def describe(event: dict, labels: dict | None = None) -> str:
         return ", ".join(str(p) for p in parts) + "."
     if kind == "evaluation":
         if event.get("kept"):
-            return (f"Kept model ({event['kept']}): validation accuracy {_num(event.get('accuracy'))}, "
-                    f"macro-F1 {_num(event.get('macro_f1'))}.")
-        return (f"Validation{f' of {who}' if who else ''} at step {event.get('step')}: accuracy "
-                f"{_num(event.get('accuracy'))}, macro-F1 {_num(event.get('macro_f1'))}.")
+            return (
+                f"Kept model ({event['kept']}): validation accuracy {_num(event.get('accuracy'))}, "
+                f"macro-F1 {_num(event.get('macro_f1'))}."
+            )
+        return (
+            f"Validation{f' of {who}' if who else ''} at step {event.get('step')}: accuracy "
+            f"{_num(event.get('accuracy'))}, macro-F1 {_num(event.get('macro_f1'))}."
+        )
     if kind == "progress":
         what = who or event.get("stage") or "work"
         text = f"Working on {what}"
@@ -289,9 +434,12 @@ def describe(event: dict, labels: dict | None = None) -> str:
     if kind == "plan":
         rows = event.get("leaderboard") or []
         budget = event.get("budget_s")
-        return (f"Auto planned {len(rows)} candidates for a budget of "
-                f"{'no limit' if budget is None else _duration(budget)}: "
-                + ", ".join(str(r.get("member")) for r in rows) + ".")
+        return (
+            f"Auto planned {len(rows)} candidates for a budget of "
+            f"{'no limit' if budget is None else _duration(budget)}: "
+            + ", ".join(str(r.get("member")) for r in rows)
+            + "."
+        )
     if kind == "member":
         return _member_sentence(event.get("member") or {})
     if kind == "ensemble":

@@ -18,22 +18,31 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")
-METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "val_loss": "Validation loss",
-                "weighted_f1": "Weighted F1"}
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+METRIC_NAMES = {
+    "accuracy": "Accuracy",
+    "macro_f1": "Macro-F1",
+    "val_loss": "Validation loss",
+    "weighted_f1": "Weighted F1",
+}
 
 
 def _layout(fig: go.Figure, title: str | None = None, height: int = 360, **extra) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 20, b=10),
-                      template="plotly_white", **extra)
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+        template="plotly_white",
+        **extra,
+    )
     return fig
 
 
 def _empty(message: str, title: str | None = None) -> go.Figure:
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font=dict(size=14, color="#666"))
+    fig.add_annotation(
+        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14, color="#666")
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, height=240)
@@ -48,28 +57,43 @@ def class_distribution(counts: Mapping[str, int] | pd.Series, title: str = "Exam
     series = series.sort_values(ascending=False)
     total = series.sum()
     labels = [str(k) for k in series.index]
-    fig = go.Figure(go.Bar(
-        x=labels, y=series.values.astype(int), marker_color=PALETTE[0],
-        text=[f"{int(v):,}" for v in series.values], textposition="outside",
-        customdata=(series.values / total * 100).round(1) if total else None,
-        hovertemplate="%{x}: %{y:,} rows (%{customdata}%)<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=labels,
+            y=series.values.astype(int),
+            marker_color=PALETTE[0],
+            text=[f"{int(v):,}" for v in series.values],
+            textposition="outside",
+            customdata=(series.values / total * 100).round(1) if total else None,
+            hovertemplate="%{x}: %{y:,} rows (%{customdata}%)<extra></extra>",
+        )
+    )
     fig.update_xaxes(type="category", title="class")
     fig.update_yaxes(title="rows")
     return _layout(fig, title)
 
 
-def text_lengths(lengths: Iterable[float], *, max_length: int | None = None, unit: str = "words",
-                 title: str = "Text length") -> go.Figure:
+def text_lengths(
+    lengths: Iterable[float], *, max_length: int | None = None, unit: str = "words", title: str = "Text length"
+) -> go.Figure:
     """Histogram of text lengths; ``max_length`` draws the truncation limit as a line."""
     values = np.asarray(list(lengths), dtype=float)
     if values.size == 0:
         return _empty("No texts yet", title)
-    fig = go.Figure(go.Histogram(x=values, nbinsx=50, marker_color=PALETTE[0],
-                                 hovertemplate=f"%{{x}} {unit}: %{{y}} texts<extra></extra>"))
+    fig = go.Figure(
+        go.Histogram(
+            x=values, nbinsx=50, marker_color=PALETTE[0], hovertemplate=f"%{{x}} {unit}: %{{y}} texts<extra></extra>"
+        )
+    )
     if max_length:
         share = float((values > max_length).mean())
-        fig.add_vline(x=max_length, line_dash="dash", line_color=PALETTE[3],
-                      annotation_text=f"limit {max_length}: {share:.0%} longer", annotation_position="top right")
+        fig.add_vline(
+            x=max_length,
+            line_dash="dash",
+            line_color=PALETTE[3],
+            annotation_text=f"limit {max_length}: {share:.0%} longer",
+            annotation_position="top right",
+        )
     fig.update_xaxes(title=unit)
     fig.update_yaxes(title="texts")
     return _layout(fig, title, bargap=0.05)
@@ -92,9 +116,14 @@ def _curves_layout() -> dict:
     return copy.deepcopy(_CURVES_LAYOUT)
 
 
-def training_curves(steps: Sequence[Mapping], evaluations: Sequence[Mapping], *,
-                    uirevision: str = "training", title: str | None = None,
-                    member_labels: Mapping[str, str] | None = None) -> go.Figure:
+def training_curves(
+    steps: Sequence[Mapping],
+    evaluations: Sequence[Mapping],
+    *,
+    uirevision: str = "training",
+    title: str | None = None,
+    member_labels: Mapping[str, str] | None = None,
+) -> go.Figure:
     """Left: training loss per step and validation loss per evaluation. Right: accuracy and macro-F1.
 
     ``steps`` are ``{"step", "loss"}`` dicts, ``evaluations`` are evaluation events
@@ -104,21 +133,49 @@ def training_curves(steps: Sequence[Mapping], evaluations: Sequence[Mapping], *,
     traces = []
     steps = [s for s in steps if s.get("loss") is not None]
     if any(e.get("member") for e in evaluations):  # auto: each member counts its own steps from 1
-        return _member_curves(steps, list(evaluations), uirevision=uirevision, title=title,
-                              member_labels=member_labels)
+        return _member_curves(steps, list(evaluations), uirevision=uirevision, title=title, member_labels=member_labels)
     if steps:
-        traces.append(dict(type="scatter", x=[s.get("step") for s in steps], y=[s["loss"] for s in steps],
-                           mode="lines", name="training loss", line=dict(color=PALETTE[0], width=1.5),
-                           xaxis="x", yaxis="y"))
+        traces.append(
+            dict(
+                type="scatter",
+                x=[s.get("step") for s in steps],
+                y=[s["loss"] for s in steps],
+                mode="lines",
+                name="training loss",
+                line=dict(color=PALETTE[0], width=1.5),
+                xaxis="x",
+                yaxis="y",
+            )
+        )
     evals = list(evaluations)
     x_eval = [e.get("step") if e.get("step") is not None else i + 1 for i, e in enumerate(evals)]
     if any(e.get("val_loss") is not None for e in evals):
-        traces.append(dict(type="scatter", x=x_eval, y=[e.get("val_loss") for e in evals], mode="lines+markers",
-                           name="validation loss", line=dict(color=PALETTE[1]), xaxis="x", yaxis="y"))
+        traces.append(
+            dict(
+                type="scatter",
+                x=x_eval,
+                y=[e.get("val_loss") for e in evals],
+                mode="lines+markers",
+                name="validation loss",
+                line=dict(color=PALETTE[1]),
+                xaxis="x",
+                yaxis="y",
+            )
+        )
     for metric, color in (("accuracy", PALETTE[2]), ("macro_f1", PALETTE[4])):
         if any(e.get(metric) is not None for e in evals):
-            traces.append(dict(type="scatter", x=x_eval, y=[e.get(metric) for e in evals], mode="lines+markers",
-                               name=METRIC_NAMES[metric], line=dict(color=color), xaxis="x2", yaxis="y2"))
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=x_eval,
+                    y=[e.get(metric) for e in evals],
+                    mode="lines+markers",
+                    name=METRIC_NAMES[metric],
+                    line=dict(color=color),
+                    xaxis="x2",
+                    yaxis="y2",
+                )
+            )
     layout = _curves_layout()
     waiting = None
     if not traces:
@@ -126,9 +183,17 @@ def training_curves(steps: Sequence[Mapping], evaluations: Sequence[Mapping], *,
     elif not evals:
         waiting = dict(text="Scores appear after the first evaluation", x=0.78)
     if waiting:
-        layout["annotations"] = list(layout.get("annotations", [])) + [dict(
-            showarrow=False, y=0.5, xref="paper", yref="paper", xanchor="center", font=dict(size=13, color="#666"),
-            **waiting)]
+        layout["annotations"] = list(layout.get("annotations", [])) + [
+            dict(
+                showarrow=False,
+                y=0.5,
+                xref="paper",
+                yref="paper",
+                xanchor="center",
+                font=dict(size=13, color="#666"),
+                **waiting,
+            )
+        ]
     if title:
         layout["title"] = dict(text=title)
     # uirevision keeps zoom / legend clicks when the live figure is redrawn with more points
@@ -152,13 +217,33 @@ def _member_curves(steps, evals, *, uirevision, title, member_labels) -> go.Figu
         x = [e.get("step") if e.get("step") is not None else j + 1 for j, e in enumerate(mine)]
         name, color = labels.get(key, key), PALETTE[i % len(PALETTE)]
         if any(e.get("val_loss") is not None for e in mine):
-            traces.append(dict(type="scatter", x=x, y=[e.get("val_loss") for e in mine], mode="lines+markers",
-                               name=f"{name}: validation loss", legendgroup=key, line=dict(color=color, dash="dot"),
-                               xaxis="x", yaxis="y"))
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=x,
+                    y=[e.get("val_loss") for e in mine],
+                    mode="lines+markers",
+                    name=f"{name}: validation loss",
+                    legendgroup=key,
+                    line=dict(color=color, dash="dot"),
+                    xaxis="x",
+                    yaxis="y",
+                )
+            )
         if any(e.get("macro_f1") is not None for e in mine):
-            traces.append(dict(type="scatter", x=x, y=[e.get("macro_f1") for e in mine], mode="lines+markers",
-                               name=f"{name}: macro-F1", legendgroup=key, line=dict(color=color), xaxis="x2",
-                               yaxis="y2"))
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=x,
+                    y=[e.get("macro_f1") for e in mine],
+                    mode="lines+markers",
+                    name=f"{name}: macro-F1",
+                    legendgroup=key,
+                    line=dict(color=color),
+                    xaxis="x2",
+                    yaxis="y2",
+                )
+            )
     layout = _curves_layout()
     # Each member's two legend entries take about a row under the charts: the figure grows by a row per
     # member, so the legend never covers the axes (seen with four members in the auto journey's screenshot).
@@ -205,8 +290,9 @@ def live_training_figures(snapshot, *, min_interval: float = 2.0) -> tuple[go.Fi
         entry = _LIVE.get(snapshot.job_id)
         if entry is not None:
             _LIVE.move_to_end(snapshot.job_id)
-        fresh = entry is not None and (entry["version"] == snapshot.version or
-                                       (snapshot.active and now - entry["built"] < min_interval))
+        fresh = entry is not None and (
+            entry["version"] == snapshot.version or (snapshot.active and now - entry["built"] < min_interval)
+        )
         curves = entry["curves"] if fresh else None
         matrix = entry["matrix"] if entry is not None and entry["n_evals"] == n_evals else None
         matrix_known = entry is not None and entry["n_evals"] == n_evals
@@ -214,19 +300,28 @@ def live_training_figures(snapshot, *, min_interval: float = 2.0) -> tuple[go.Fi
         # The kept model's evaluation (auto, at the end) is the headline, not a point on a member's curve.
         evaluations = [e for e in snapshot.evaluations if not e.get("kept")]
         labels = member_labels(snapshot.events) if any(e.get("member") for e in evaluations) else None
-        curves = training_curves(snapshot.steps, evaluations, uirevision=snapshot.job_id,
-                                 member_labels=labels)
+        curves = training_curves(snapshot.steps, evaluations, uirevision=snapshot.job_id, member_labels=labels)
     if not matrix_known:
-        matrix = (confusion_matrix(last["confusion_matrix"], last.get("classes") or [],
-                                   title=matrix_title(last, member_labels(snapshot.events)),
-                                   uirevision=snapshot.job_id)
-                  if last.get("confusion_matrix") else None)
+        matrix = (
+            confusion_matrix(
+                last["confusion_matrix"],
+                last.get("classes") or [],
+                title=matrix_title(last, member_labels(snapshot.events)),
+                uirevision=snapshot.job_id,
+            )
+            if last.get("confusion_matrix")
+            else None
+        )
     with _LIVE_LOCK:
         old = _LIVE.get(snapshot.job_id)
         if old is None or old["version"] <= snapshot.version:
-            _LIVE[snapshot.job_id] = {"version": snapshot.version if not fresh else entry["version"],
-                                      "built": now if not fresh else entry["built"], "curves": curves,
-                                      "n_evals": n_evals, "matrix": matrix}
+            _LIVE[snapshot.job_id] = {
+                "version": snapshot.version if not fresh else entry["version"],
+                "built": now if not fresh else entry["built"],
+                "curves": curves,
+                "n_evals": n_evals,
+                "matrix": matrix,
+            }
         while len(_LIVE) > _LIVE_MAX_JOBS:
             _LIVE.popitem(last=False)
     return curves, matrix
@@ -246,8 +341,14 @@ def matrix_title(evaluation: Mapping, labels: Mapping | None = None) -> str:
 
 
 # --- evaluation ---------------------------------------------------------------
-def confusion_matrix(matrix: Sequence[Sequence[float]], classes: Sequence[str], *, normalize: bool = False,
-                     title: str | None = "Confusion matrix", uirevision: str | None = None) -> go.Figure:
+def confusion_matrix(
+    matrix: Sequence[Sequence[float]],
+    classes: Sequence[str],
+    *,
+    normalize: bool = False,
+    title: str | None = "Confusion matrix",
+    uirevision: str | None = None,
+) -> go.Figure:
     """Heatmap: rows are the true class, columns the predicted class.
 
     With ``normalize`` each row is divided by its total (recall on the diagonal).
@@ -268,16 +369,36 @@ def confusion_matrix(matrix: Sequence[Sequence[float]], classes: Sequence[str], 
         text = [[f"{int(v):,}" for v in row] for row in counts]
         zmax = max(1.0, float(counts.max()))
     custom = [[[gold, pred, int(counts[i, j])] for j, pred in enumerate(classes)] for i, gold in enumerate(classes)]
-    fig = go.Figure(go.Heatmap(
-        z=values, x=classes, y=classes, text=text, texttemplate="%{text}", customdata=custom,
-        colorscale="Blues", zmin=0, zmax=zmax, showscale=False, hoverinfo="skip"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=classes,
+            y=classes,
+            text=text,
+            texttemplate="%{text}",
+            customdata=custom,
+            colorscale="Blues",
+            zmin=0,
+            zmax=zmax,
+            showscale=False,
+            hoverinfo="skip",
+        )
+    )
     # Heatmap cells cannot be selected in plotly, markers can: one invisible marker per cell makes
     # a click on the cell a point selection (Streamlit's on_select) carrying [true, predicted, count].
     cells = [(gold, pred, int(counts[i, j])) for i, gold in enumerate(classes) for j, pred in enumerate(classes)]
-    fig.add_trace(go.Scatter(
-        x=[c[1] for c in cells], y=[c[0] for c in cells], customdata=[list(c) for c in cells], mode="markers",
-        marker=dict(size=max(24, 240 // max(1, len(classes))), opacity=0, symbol="square"), name="cells",
-        showlegend=False, hovertemplate="true: %{y}<br>predicted: %{x}<br>%{customdata[2]} examples<extra></extra>"))
+    fig.add_trace(
+        go.Scatter(
+            x=[c[1] for c in cells],
+            y=[c[0] for c in cells],
+            customdata=[list(c) for c in cells],
+            mode="markers",
+            marker=dict(size=max(24, 240 // max(1, len(classes))), opacity=0, symbol="square"),
+            name="cells",
+            showlegend=False,
+            hovertemplate="true: %{y}<br>predicted: %{x}<br>%{customdata[2]} examples<extra></extra>",
+        )
+    )
     # Fixed ranges: the invisible markers must not pad the axes, and a click must not rescale them.
     k = len(classes)
     fig.update_xaxes(title="predicted", type="category", side="bottom", range=[-0.5, k - 0.5])
@@ -309,8 +430,9 @@ def per_class_table(per_class) -> pd.DataFrame:
     return frame
 
 
-def per_class_bars(per_class: Mapping[str, Mapping[str, float]] | pd.DataFrame,
-                   title: str = "Per-class scores") -> go.Figure:
+def per_class_bars(
+    per_class: Mapping[str, Mapping[str, float]] | pd.DataFrame, title: str = "Per-class scores"
+) -> go.Figure:
     """Grouped bars of precision, recall and F1 per class."""
     table = per_class_table(per_class)
     if table.empty:
@@ -325,8 +447,9 @@ def per_class_bars(per_class: Mapping[str, Mapping[str, float]] | pd.DataFrame,
     return _layout(fig, title)
 
 
-def confidence_histogram(confidence: Iterable[float], correct: Iterable[bool] | None = None,
-                         title: str = "Confidence of predictions") -> go.Figure:
+def confidence_histogram(
+    confidence: Iterable[float], correct: Iterable[bool] | None = None, title: str = "Confidence of predictions"
+) -> go.Figure:
     """Overlaid histograms of the model's confidence for right and wrong predictions."""
     conf = np.asarray(list(confidence), dtype=float)
     if conf.size == 0:
@@ -345,27 +468,28 @@ def confidence_histogram(confidence: Iterable[float], correct: Iterable[bool] | 
     return _layout(fig, title)
 
 
-def roc_curve(y_true: Iterable, scores: Iterable[float], *, positive: str | None = None,
-              title: str = "ROC curve") -> go.Figure:
+def roc_curve(
+    y_true: Iterable, scores: Iterable[float], *, positive: str | None = None, title: str = "ROC curve"
+) -> go.Figure:
     """ROC curve of a binary task; ``y_true`` holds 0/1 or class names (``positive`` names the 1)."""
-    from sklearn.metrics import auc, roc_curve as _roc
+    from sklearn.metrics import auc
+    from sklearn.metrics import roc_curve as _roc
 
     y, s = _binary(y_true, scores, positive)
     if y is None:
         return _empty("ROC needs both classes in the test set", title)
     fpr, tpr, _ = _roc(y, s)
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
-                             line=dict(dash="dash", color="#aaa")))
-    fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"AUC {auc(fpr, tpr):.3f}",
-                             line=dict(color=PALETTE[0])))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(dash="dash", color="#aaa")))
+    fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"AUC {auc(fpr, tpr):.3f}", line=dict(color=PALETTE[0])))
     fig.update_xaxes(title="false positive rate", range=[0, 1])
     fig.update_yaxes(title="true positive rate", range=[0, 1.02])
     return _layout(fig, title)
 
 
-def pr_curve(y_true: Iterable, scores: Iterable[float], *, positive: str | None = None,
-             title: str = "Precision–recall curve") -> go.Figure:
+def pr_curve(
+    y_true: Iterable, scores: Iterable[float], *, positive: str | None = None, title: str = "Precision–recall curve"
+) -> go.Figure:
     """Precision-recall curve of a binary task, with average precision in the legend."""
     from sklearn.metrics import average_precision_score, precision_recall_curve
 
@@ -373,8 +497,15 @@ def pr_curve(y_true: Iterable, scores: Iterable[float], *, positive: str | None 
     if y is None:
         return _empty("Precision–recall needs both classes in the test set", title)
     precision, recall, _ = precision_recall_curve(y, s)
-    fig = go.Figure(go.Scatter(x=recall, y=precision, mode="lines",
-                               name=f"AP {average_precision_score(y, s):.3f}", line=dict(color=PALETTE[1])))
+    fig = go.Figure(
+        go.Scatter(
+            x=recall,
+            y=precision,
+            mode="lines",
+            name=f"AP {average_precision_score(y, s):.3f}",
+            line=dict(color=PALETTE[1]),
+        )
+    )
     fig.add_hline(y=float(np.mean(y)), line_dash="dash", line_color="#aaa")
     fig.update_xaxes(title="recall", range=[0, 1])
     fig.update_yaxes(title="precision", range=[0, 1.02])
@@ -398,17 +529,25 @@ def probability_bar(probabilities: Mapping[str, float], title: str | None = None
     items = sorted(((str(k), float(v)) for k, v in probabilities.items()), key=lambda kv: kv[1])
     if not items:
         return _empty("No prediction", title)
-    fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h",
-                           marker_color=[PALETTE[2] if i == len(items) - 1 else PALETTE[0] for i in range(len(items))],
-                           text=[f"{v:.0%}" for _, v in items], textposition="auto"))
+    fig = go.Figure(
+        go.Bar(
+            x=[v for _, v in items],
+            y=[k for k, _ in items],
+            orientation="h",
+            marker_color=[PALETTE[2] if i == len(items) - 1 else PALETTE[0] for i in range(len(items))],
+            text=[f"{v:.0%}" for _, v in items],
+            textposition="auto",
+        )
+    )
     fig.update_xaxes(range=[0, 1], title="probability", tickformat=".0%")
     fig.update_yaxes(type="category")
     return _layout(fig, title, height=max(160, 60 + 34 * len(items)))
 
 
 # --- comparison ---------------------------------------------------------------
-def compare_curves(curves: Mapping[str, Sequence[Mapping]], metric: str = "macro_f1",
-                   title: str | None = None) -> go.Figure:
+def compare_curves(
+    curves: Mapping[str, Sequence[Mapping]], metric: str = "macro_f1", title: str | None = None
+) -> go.Figure:
     """One line per run: ``metric`` at each evaluation. ``curves`` maps run name → evaluation events.
 
     The x axis is the epoch when the events have one (runs with different batch sizes line up),
@@ -421,37 +560,65 @@ def compare_curves(curves: Mapping[str, Sequence[Mapping]], metric: str = "macro
         if not points:
             continue
         x = [e.get("epoch") if e.get("epoch") is not None else k + 1 for k, e in enumerate(points)]
-        fig.add_trace(go.Scatter(x=x, y=[e[metric] for e in points], mode="lines+markers", name=str(name),
-                                 line=dict(color=PALETTE[i % len(PALETTE)])))
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=[e[metric] for e in points],
+                mode="lines+markers",
+                name=str(name),
+                line=dict(color=PALETTE[i % len(PALETTE)]),
+            )
+        )
     if not fig.data:
         return _empty("No validation curves to compare yet", title or label)
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title=label)
-    return _layout(fig, title or f"{label} during training", uirevision="compare",
-                   legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0))
+    return _layout(
+        fig,
+        title or f"{label} during training",
+        uirevision="compare",
+        legend=dict(orientation="h", yanchor="bottom", y=-0.35, x=0),
+    )
 
 
 # --- insight: calibration, learning curve, run vs run ---------------------------
-def reliability_diagram(before: Mapping | None, after: Mapping | None = None,
-                        title: str | None = "Reliability: stated confidence vs how often it is right") -> go.Figure:
+def reliability_diagram(
+    before: Mapping | None,
+    after: Mapping | None = None,
+    title: str | None = "Reliability: stated confidence vs how often it is right",
+) -> go.Figure:
     """Accuracy against mean confidence per bin (``calibration.reliability`` output), before and after
     temperature scaling; the diagonal is perfect calibration. Marker size follows the texts in the bin."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
-                             line=dict(color="#999", dash="dash"), hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="perfectly calibrated",
+            line=dict(color="#999", dash="dash"),
+            hoverinfo="skip",
+        )
+    )
     for i, (name, rel) in enumerate((("before", before), ("after calibration", after))):
         bins = [b for b in (rel or {}).get("bins", []) if b.get("count")]
         if not bins:
             continue
         total = sum(b["count"] for b in bins)
         ece = (rel or {}).get("ece")
-        fig.add_trace(go.Scatter(
-            x=[b["confidence"] for b in bins], y=[b["accuracy"] for b in bins], mode="lines+markers",
-            name=f"{name} (ECE {ece:.3f})" if ece is not None else name, line=dict(color=PALETTE[1 if i == 0 else 2]),
-            marker=dict(size=[8 + 22 * (b["count"] / total) ** 0.5 for b in bins]),
-            customdata=[[b["count"], b["low"], b["high"]] for b in bins],
-            hovertemplate="confidence %{customdata[1]:.1f}–%{customdata[2]:.1f}: said %{x:.0%}, right %{y:.0%}"
-                          " of %{customdata[0]} <extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[b["confidence"] for b in bins],
+                y=[b["accuracy"] for b in bins],
+                mode="lines+markers",
+                name=f"{name} (ECE {ece:.3f})" if ece is not None else name,
+                line=dict(color=PALETTE[1 if i == 0 else 2]),
+                marker=dict(size=[8 + 22 * (b["count"] / total) ** 0.5 for b in bins]),
+                customdata=[[b["count"], b["low"], b["high"]] for b in bins],
+                hovertemplate="confidence %{customdata[1]:.1f}–%{customdata[2]:.1f}: said %{x:.0%}, right %{y:.0%}"
+                " of %{customdata[0]} <extra></extra>",
+            )
+        )
     if len(fig.data) == 1:
         return _empty("No confidences to check yet", title)
     fig.update_xaxes(title="stated confidence", range=[0, 1.02], tickformat=".0%")
@@ -459,8 +626,9 @@ def reliability_diagram(before: Mapping | None, after: Mapping | None = None,
     return _layout(fig, title, height=380, legend=dict(orientation="h", yanchor="bottom", y=-0.4, x=0))
 
 
-def learning_curve(points: pd.DataFrame, trends: Mapping[str, Mapping] | None = None,
-                   title: str | None = "Will more labels help?") -> go.Figure:
+def learning_curve(
+    points: pd.DataFrame, trends: Mapping[str, Mapping] | None = None, title: str | None = "Will more labels help?"
+) -> go.Figure:
     """Validation macro-F1 against labelled training rows (log scale), one line per member, with
     each member's fitted log-linear trend extended to twice the rows as a dotted line."""
     if points is None or len(points) == 0:
@@ -469,17 +637,30 @@ def learning_curve(points: pd.DataFrame, trends: Mapping[str, Mapping] | None = 
     for i, (member, part) in enumerate(points.groupby("member", sort=False)):
         part = part.sort_values("n_train")
         color = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=part["n_train"], y=part["macro_f1"], mode="lines+markers", name=str(member),
-                                 line=dict(color=color),
-                                 hovertemplate="%{x:,} labelled rows: macro-F1 %{y:.3f}<extra>" + str(member)
-                                               + "</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=part["n_train"],
+                y=part["macro_f1"],
+                mode="lines+markers",
+                name=str(member),
+                line=dict(color=color),
+                hovertemplate="%{x:,} labelled rows: macro-F1 %{y:.3f}<extra>" + str(member) + "</extra>",
+            )
+        )
         trend = (trends or {}).get(member)
         if trend:
             x = np.array([part["n_train"].min(), part["n_train"].max() * 2], dtype=float)
             y = trend["intercept"] + trend["per_doubling"] * np.log2(x)
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=f"{member} trend "
-                                     f"({trend['per_doubling'] * 100:+.1f} pts per doubling)",
-                                     line=dict(color=color, dash="dot"), hoverinfo="skip"))
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=y,
+                    mode="lines",
+                    name=f"{member} trend ({trend['per_doubling'] * 100:+.1f} pts per doubling)",
+                    line=dict(color=color, dash="dot"),
+                    hoverinfo="skip",
+                )
+            )
     fig.update_xaxes(title="labelled training rows", type="log")
     fig.update_yaxes(title="validation macro-F1")
     return _layout(fig, title, legend=dict(orientation="h", yanchor="bottom", y=-0.45, x=0))
@@ -491,10 +672,16 @@ def class_differences(per_class: pd.DataFrame, title: str | None = "F1 per class
     if per_class is None or len(per_class) == 0:
         return _empty("No classes to compare", title)
     diff = per_class["F1 B − A"].astype(float).to_numpy()
-    fig = go.Figure(go.Bar(x=per_class["class"].astype(str), y=diff * 100,
-                           marker_color=[PALETTE[2] if d >= 0 else PALETTE[3] for d in diff],
-                           text=[f"{d * 100:+.1f}" for d in diff], textposition="outside",
-                           hovertemplate="%{x}: %{y:+.1f} F1 points<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=per_class["class"].astype(str),
+            y=diff * 100,
+            marker_color=[PALETTE[2] if d >= 0 else PALETTE[3] for d in diff],
+            text=[f"{d * 100:+.1f}" for d in diff],
+            textposition="outside",
+            hovertemplate="%{x}: %{y:+.1f} F1 points<extra></extra>",
+        )
+    )
     fig.update_xaxes(type="category", title="class")
     fig.update_yaxes(title="F1 points (B − A)", zeroline=True)
     return _layout(fig, title, height=320)
@@ -514,20 +701,46 @@ def labelling_curve(curve: Sequence, title: str | None = "Estimated accuracy as 
     points = [p if isinstance(p, dict) else p.to_dict() for p in curve]
     fig = go.Figure()
     if not points:
-        fig.add_annotation(text="The curve starts after the first retrain", showarrow=False, x=0.5, y=0.5,
-                           xref="paper", yref="paper")
-        fig.update_layout(title=title, height=280, xaxis_visible=False, yaxis_visible=False,
-                          template="plotly_white", margin=dict(l=40, r=20, t=50, b=40))
+        fig.add_annotation(
+            text="The curve starts after the first retrain", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper"
+        )
+        fig.update_layout(
+            title=title,
+            height=280,
+            xaxis_visible=False,
+            yaxis_visible=False,
+            template="plotly_white",
+            margin=dict(l=40, r=20, t=50, b=40),
+        )
         return fig
     x = [p["n_labels"] for p in points]
-    fig.add_scatter(x=x + x[::-1], y=[p["high"] for p in points] + [p["low"] for p in points][::-1],
-                    fill="toself", fillcolor=LABEL_BAND, line=dict(width=0), hoverinfo="skip", name="95% interval")
-    fig.add_scatter(x=x, y=[p["accuracy"] for p in points], mode="lines+markers", line=dict(color=LABEL_LINE),
-                    name="estimate", customdata=[[p["low"], p["high"]] for p in points],
-                    hovertemplate="%{x} labels: %{y:.1%} (%{customdata[0]:.1%}–%{customdata[1]:.1%})<extra></extra>")
-    fig.update_layout(title=title, height=280, template="plotly_white", showlegend=False,
-                      margin=dict(l=40, r=20, t=50, b=40), xaxis_title="labels made",
-                      yaxis=dict(title="accuracy", tickformat=".0%", range=[0, 1.02]))
+    fig.add_scatter(
+        x=x + x[::-1],
+        y=[p["high"] for p in points] + [p["low"] for p in points][::-1],
+        fill="toself",
+        fillcolor=LABEL_BAND,
+        line=dict(width=0),
+        hoverinfo="skip",
+        name="95% interval",
+    )
+    fig.add_scatter(
+        x=x,
+        y=[p["accuracy"] for p in points],
+        mode="lines+markers",
+        line=dict(color=LABEL_LINE),
+        name="estimate",
+        customdata=[[p["low"], p["high"]] for p in points],
+        hovertemplate="%{x} labels: %{y:.1%} (%{customdata[0]:.1%}–%{customdata[1]:.1%})<extra></extra>",
+    )
+    fig.update_layout(
+        title=title,
+        height=280,
+        template="plotly_white",
+        showlegend=False,
+        margin=dict(l=40, r=20, t=50, b=40),
+        xaxis_title="labels made",
+        yaxis=dict(title="accuracy", tickformat=".0%", range=[0, 1.02]),
+    )
     return fig
 
 
@@ -548,27 +761,51 @@ def slice_accuracy(table: pd.DataFrame, title: str | None = "Accuracy per group"
         return fig
     groups = table["group"].astype(str).tolist()
     colors = [FLAG_COLOR if f else OK_COLOR for f in table["flagged"]]
-    fig.add_bar(x=groups, y=table["accuracy"], marker_color=colors,
-                customdata=table[["n", "macro_f1"]].to_numpy(),
-                hovertemplate="%{x}<br>accuracy %{y:.1%}<br>macro-F1 %{customdata[1]:.3f}<br>"
-                              "%{customdata[0]} texts<extra></extra>", name="accuracy")
+    fig.add_bar(
+        x=groups,
+        y=table["accuracy"],
+        marker_color=colors,
+        customdata=table[["n", "macro_f1"]].to_numpy(),
+        hovertemplate="%{x}<br>accuracy %{y:.1%}<br>macro-F1 %{customdata[1]:.3f}<br>"
+        "%{customdata[0]} texts<extra></extra>",
+        name="accuracy",
+    )
     overall = (table.attrs.get("overall") or {}).get("accuracy")
     if overall is not None:
-        fig.add_hline(y=overall, line_dash="dash", line_color="gray",
-                      annotation_text=f"overall {overall:.1%}", annotation_position="top left")
-    fig.update_layout(title=title, height=360, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-                      yaxis=dict(range=[0, 1.05], tickformat=".0%", title="accuracy"),
-                      xaxis=dict(title=table.attrs.get("column") or "group", type="category"),
-                      showlegend=False)
+        fig.add_hline(
+            y=overall,
+            line_dash="dash",
+            line_color="gray",
+            annotation_text=f"overall {overall:.1%}",
+            annotation_position="top left",
+        )
+    fig.update_layout(
+        title=title,
+        height=360,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        yaxis=dict(range=[0, 1.05], tickformat=".0%", title="accuracy"),
+        xaxis=dict(title=table.attrs.get("column") or "group", type="category"),
+        showlegend=False,
+    )
     return fig
 
 
 def attribution_bars(words, scores, top: int = 15, title: str | None = "Words that mattered most") -> go.Figure:
     """Horizontal bars of the words with the largest attributions (green towards the label, red against)."""
     pairs = sorted(zip(words, scores), key=lambda p: abs(p[1]), reverse=True)[:top][::-1]
-    fig = go.Figure(go.Bar(x=[s for _, s in pairs], y=[f"{w} " for w, _ in pairs], orientation="h",
-                           marker_color=["#2ca02c" if s > 0 else FLAG_COLOR for _, s in pairs],
-                           hovertemplate="%{y}: %{x:.3f}<extra></extra>"))
-    fig.update_layout(title=title, height=max(220, 22 * len(pairs) + 60), margin=dict(l=10, r=10, t=40, b=10),
-                      xaxis_title="pushes towards the label →")
+    fig = go.Figure(
+        go.Bar(
+            x=[s for _, s in pairs],
+            y=[f"{w} " for w, _ in pairs],
+            orientation="h",
+            marker_color=["#2ca02c" if s > 0 else FLAG_COLOR for _, s in pairs],
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        height=max(220, 22 * len(pairs) + 60),
+        margin=dict(l=10, r=10, t=40, b=10),
+        xaxis_title="pushes towards the label →",
+    )
     return fig

@@ -22,8 +22,14 @@ FILE_MODE = 0o644  # what a plain open() gives under the usual umask 022
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "wb", *, encoding: str | None = None, newline: str | None = None,
-                file_mode: int = FILE_MODE) -> Iterator[IO]:
+def atomic_open(
+    path: str | Path,
+    mode: str = "wb",
+    *,
+    encoding: str | None = None,
+    newline: str | None = None,
+    file_mode: int = FILE_MODE,
+) -> Iterator[IO]:
     """Open a temporary file next to ``path`` for writing (``mode`` "wb" or "w"); on a clean exit it
     replaces ``path``, on an exception it is removed and ``path`` is untouched."""
     if mode not in ("w", "wb"):
@@ -32,8 +38,9 @@ def atomic_open(path: str | Path, mode: str = "wb", *, encoding: str | None = No
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, encoding=encoding if mode == "w" else None,
-                       newline=newline if mode == "w" else None) as handle:
+        with os.fdopen(
+            fd, mode, encoding=encoding if mode == "w" else None, newline=newline if mode == "w" else None
+        ) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -68,8 +75,9 @@ def json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def atomic_write_json(path: str | Path, obj: Any, *, indent: int = 2, sort_keys: bool = False,
-                      file_mode: int = FILE_MODE) -> Path:
+def atomic_write_json(
+    path: str | Path, obj: Any, *, indent: int = 2, sort_keys: bool = False, file_mode: int = FILE_MODE
+) -> Path:
     """Write ``obj`` as JSON (NaN refused: write None instead) plus a final newline, atomically."""
     text = json.dumps(obj, indent=indent, sort_keys=sort_keys, default=json_default, allow_nan=False) + "\n"
     return atomic_write_text(path, text, file_mode=file_mode)

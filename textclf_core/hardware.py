@@ -120,7 +120,7 @@ def _visible(count: int) -> int:
         return count
     ids = [v.strip() for v in visible.split(",") if v.strip()]
     if "-1" in ids:  # CUDA ignores the entries from the first invalid one on
-        ids = ids[:ids.index("-1")]
+        ids = ids[: ids.index("-1")]
     return min(count, len(ids))
 
 
@@ -163,15 +163,21 @@ def detect(device: str = "auto") -> Hardware:
 
         index = torch.cuda.current_device()
         props = torch.cuda.get_device_properties(index)
-        return Hardware("cuda", props.name, cpu_cores(), bool(torch.cuda.is_bf16_supported()),
-                        round(props.total_memory / 1024**3, 1))
+        return Hardware(
+            "cuda",
+            props.name,
+            cpu_cores(),
+            bool(torch.cuda.is_bf16_supported()),
+            round(props.total_memory / 1024**3, 1),
+        )
     if device == "cuda":
         raise TextclfError("A CUDA GPU was asked for but none is available", hint="Choose device 'auto' or 'cpu'")
     if device in ("auto", "mps") and _mps_available():
         return Hardware("mps", platform.machine() or "Apple silicon", cpu_cores(), False, None)
     if device == "mps":
-        raise TextclfError("An Apple GPU (MPS) was asked for but none is available",
-                           hint="Choose device 'auto' or 'cpu'")
+        raise TextclfError(
+            "An Apple GPU (MPS) was asked for but none is available", hint="Choose device 'auto' or 'cpu'"
+        )
     return Hardware("cpu", _cpu_name(), cpu_cores(), cpu_native_bf16(), None)
 
 
@@ -214,6 +220,7 @@ def autocast_dtype(device: str, precision: str = "auto"):
     if precision == "bf16":
         return torch.bfloat16
     if precision == "fp16":
-        raise TextclfError("Half precision (fp16) is not supported for training on a CPU",
-                           hint="Choose precision 'auto' or 'bf16'")
+        raise TextclfError(
+            "Half precision (fp16) is not supported for training on a CPU", hint="Choose precision 'auto' or 'bf16'"
+        )
     return torch.bfloat16 if cpu_native_bf16() else None

@@ -85,8 +85,9 @@ class LabelSpace:
 
     # --- construction -----------------------------------------------------
     @classmethod
-    def from_labels(cls, labels: Sequence, multi_label: bool | None = None,
-                    separator: str | None = None) -> "LabelSpace":
+    def from_labels(
+        cls, labels: Sequence, multi_label: bool | None = None, separator: str | None = None
+    ) -> "LabelSpace":
         """Build from a label column. Missing cells are ignored (unlabelled rows)."""
         if multi_label is None:
             separator = separator or detect_separator(labels)
@@ -98,8 +99,10 @@ class LabelSpace:
             names = sorted({c for c in (clean_label(v) for v in labels) if c is not None}, key=_natural_key)
         if len(names) < 2:
             found = f"only '{names[0]}'" if names else "none"
-            raise DataError(f"Training needs at least two different labels, found {found}",
-                            hint="Check that the right label column is chosen, or add examples of another class")
+            raise DataError(
+                f"Training needs at least two different labels, found {found}",
+                hint="Check that the right label column is chosen, or add examples of another class",
+            )
         return cls(classes=names, multi_label=bool(multi_label), separator=separator if multi_label else None)
 
     # --- encoding ---------------------------------------------------------
@@ -125,8 +128,9 @@ class LabelSpace:
                     if part in index:
                         out[row, index[part]] = 1.0
             return out
-        return np.array([index.get(clean_label(v), -1) if clean_label(v) is not None else -1 for v in labels],
-                        dtype=np.int64)
+        return np.array(
+            [index.get(clean_label(v), -1) if clean_label(v) is not None else -1 for v in labels], dtype=np.int64
+        )
 
     def decode(self, ids_or_matrix) -> list[str]:
         """Inverse of encode: ids → names; multi-label 0/1 rows → 'a;b'."""
@@ -137,13 +141,21 @@ class LabelSpace:
 
     # --- serialisation ----------------------------------------------------
     def to_dict(self) -> dict:
-        return {"classes": list(self.classes), "multi_label": self.multi_label,
-                "separator": self.separator, "extra": dict(self.extra)}
+        return {
+            "classes": list(self.classes),
+            "multi_label": self.multi_label,
+            "separator": self.separator,
+            "extra": dict(self.extra),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "LabelSpace":
-        return cls(classes=list(data["classes"]), multi_label=bool(data.get("multi_label", False)),
-                   separator=data.get("separator"), extra=dict(data.get("extra") or {}))
+        return cls(
+            classes=list(data["classes"]),
+            multi_label=bool(data.get("multi_label", False)),
+            separator=data.get("separator"),
+            extra=dict(data.get("extra") or {}),
+        )
 
 
 class LabelSpaceOwner:

@@ -48,41 +48,95 @@ class Strategy:
 # in 449 CPU-seconds on one thread (load, 2 evaluations and the test included), so under 8 minutes
 # even on a single core. Few-shot (SetFit-style, fewshot.py) as measured in bench/fewshot.py: 1 epoch
 # over at most 1000 pairs, batch 16, lr 2e-5, 64 tokens.
-REGISTRY: dict[str, Strategy] = {s.name: s for s in (
-    Strategy("baseline", "Baseline (TF-IDF)",
-             "TF-IDF word features with a linear classifier (seconds; the bar to beat).",
-             "textclf_core.strategies.baseline:fit_baseline", "baseline", needs_torch=False, supports_distributed=False,
-             uses_model=False, trains="none", aliases=("tfidf",)),
-    Strategy("feature-extraction", "Feature extraction",
-             "Keep the pretrained model as it is; train a small classifier on its sentence embeddings (fastest; "
-             "best with little data).",
-             "textclf_core.strategies.transformer:fit", "features", needs_torch=True, supports_distributed=True,
-             frozen_encoder=True, trains="head", aliases=("fe", "feature_extraction", "features", "frozen")),
-    Strategy("partial", "Partial fine-tuning",
-             "Train only the top layers and the classifier; lower layers stay as pretrained (fast on CPU).",
-             "textclf_core.strategies.transformer:fit", "transformer", needs_torch=True, supports_distributed=True,
-             trains="top_layers"),
-    Strategy("full", "Full fine-tuning",
-             "Train every weight of the model (most accurate with enough data; slowest).",
-             "textclf_core.strategies.transformer:fit", "transformer", needs_torch=True, supports_distributed=True,
-             trains="all", defaults={"epochs": 2}),
-    Strategy("lora", "LoRA adapters",
-             "Train small low-rank adapters plus the classifier (few trainable weights, small checkpoints).",
-             "textclf_core.strategies.transformer:fit", "transformer", needs_torch=True, supports_distributed=True,
-             trains="adapters", aliases=("peft",)),
-    Strategy("fewshot", "Few-shot",
-             "Few-shot (SetFit-style): tune the sentence encoder on pairs of your labelled examples, then train a "
-             "classifier on its embeddings (for classes with only a handful of examples).",
-             "textclf_core.strategies.fewshot:fit", "features", needs_torch=True, supports_distributed=False,
-             multi_label=False, trains="pairs",
-             defaults={"epochs": 1, "batch_size": 16, "lr": 2e-5, "max_length": 64, "fewshot_max_pairs": 1000},
-             aliases=("few-shot", "setfit")),
-    Strategy("auto", "Auto (recommended)",
-             "Train several candidates, cheapest first, within a time budget, and keep the best one or a "
-             "weighted mix of them, chosen on the validation rows.",
-             "textclf_core.strategies.auto:fit", "ensemble", needs_torch=True, supports_distributed=False,
-             trains="auto", budgeted=True, aliases=("automl",)),
-)}
+REGISTRY: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy(
+            "baseline",
+            "Baseline (TF-IDF)",
+            "TF-IDF word features with a linear classifier (seconds; the bar to beat).",
+            "textclf_core.strategies.baseline:fit_baseline",
+            "baseline",
+            needs_torch=False,
+            supports_distributed=False,
+            uses_model=False,
+            trains="none",
+            aliases=("tfidf",),
+        ),
+        Strategy(
+            "feature-extraction",
+            "Feature extraction",
+            "Keep the pretrained model as it is; train a small classifier on its sentence embeddings (fastest; "
+            "best with little data).",
+            "textclf_core.strategies.transformer:fit",
+            "features",
+            needs_torch=True,
+            supports_distributed=True,
+            frozen_encoder=True,
+            trains="head",
+            aliases=("fe", "feature_extraction", "features", "frozen"),
+        ),
+        Strategy(
+            "partial",
+            "Partial fine-tuning",
+            "Train only the top layers and the classifier; lower layers stay as pretrained (fast on CPU).",
+            "textclf_core.strategies.transformer:fit",
+            "transformer",
+            needs_torch=True,
+            supports_distributed=True,
+            trains="top_layers",
+        ),
+        Strategy(
+            "full",
+            "Full fine-tuning",
+            "Train every weight of the model (most accurate with enough data; slowest).",
+            "textclf_core.strategies.transformer:fit",
+            "transformer",
+            needs_torch=True,
+            supports_distributed=True,
+            trains="all",
+            defaults={"epochs": 2},
+        ),
+        Strategy(
+            "lora",
+            "LoRA adapters",
+            "Train small low-rank adapters plus the classifier (few trainable weights, small checkpoints).",
+            "textclf_core.strategies.transformer:fit",
+            "transformer",
+            needs_torch=True,
+            supports_distributed=True,
+            trains="adapters",
+            aliases=("peft",),
+        ),
+        Strategy(
+            "fewshot",
+            "Few-shot",
+            "Few-shot (SetFit-style): tune the sentence encoder on pairs of your labelled examples, then train a "
+            "classifier on its embeddings (for classes with only a handful of examples).",
+            "textclf_core.strategies.fewshot:fit",
+            "features",
+            needs_torch=True,
+            supports_distributed=False,
+            multi_label=False,
+            trains="pairs",
+            defaults={"epochs": 1, "batch_size": 16, "lr": 2e-5, "max_length": 64, "fewshot_max_pairs": 1000},
+            aliases=("few-shot", "setfit"),
+        ),
+        Strategy(
+            "auto",
+            "Auto (recommended)",
+            "Train several candidates, cheapest first, within a time budget, and keep the best one or a "
+            "weighted mix of them, chosen on the validation rows.",
+            "textclf_core.strategies.auto:fit",
+            "ensemble",
+            needs_torch=True,
+            supports_distributed=False,
+            trains="auto",
+            budgeted=True,
+            aliases=("automl",),
+        ),
+    )
+}
 STRATEGY_NAMES: tuple[str, ...] = tuple(REGISTRY)
 ALIASES: dict[str, str] = {alias: s.name for s in REGISTRY.values() for alias in s.aliases}
 

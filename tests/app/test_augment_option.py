@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from helpers.small_data import small_frame
+
 from textclf_core.store.runs import RunStore
 
 
 def test_augmentation_chosen_on_the_strategy_page_reaches_the_run(app):
     app.switch_page("app_pages/upload.py").run()
-    app.file_uploader(key="uploader").set_value(("reviews.csv", small_frame(20).to_csv(index=False).encode(),
-                                                 "text/csv")).run()
+    app.file_uploader(key="uploader").set_value(
+        ("reviews.csv", small_frame(20).to_csv(index=False).encode(), "text/csv")
+    ).run()
     app.switch_page("app_pages/strategy.py").run()
     next(r for r in app.radio if r.label == "How to train").set_value("baseline").run()
     option = next(s for s in app.selectbox if s.label == "Augment scarce classes")

@@ -6,8 +6,8 @@ import io
 
 import pandas as pd
 import pytest
-
 from helpers.app_pages import button, no_trouble, tiny_csv, upload
+
 from textclf_core.config import RunConfig
 
 
@@ -32,9 +32,14 @@ def test_strategy_page_offers_auto_first_with_budget_and_plan(app):
     assert any("Budget: 1 min" in c.value for c in app.caption)
     candidates = next(m for m in app.multiselect if m.label == "Candidates")
     static = {"minilm-static"} | ({"mpnet-static"} if "mpnet embeddings" in set(plan["candidate"]) else set())
-    assert set(candidates.value) == {"tfidf-logreg", "tfidf-svm", "tfidf-nb", "embeddings-minilm", "partial-minilm",
-                                     "full-minilm"} | static | ({"embeddings-mpnet"} if "mpnet embeddings" in set(
-                                         plan["candidate"]) else set())
+    assert set(candidates.value) == {
+        "tfidf-logreg",
+        "tfidf-svm",
+        "tfidf-nb",
+        "embeddings-minilm",
+        "partial-minilm",
+        "full-minilm",
+    } | static | ({"embeddings-mpnet"} if "mpnet embeddings" in set(plan["candidate"]) else set())
     candidates.set_value(["tfidf-logreg", "embeddings-minilm"]).run()
     no_trouble(app)
     assert list(app.dataframe[0].value["candidate"]) == ["TF-IDF + logistic regression", "MiniLM embeddings"]
@@ -50,8 +55,11 @@ def test_strategy_page_reads_the_registry(app):
     assert set(radio.options) == {s.title for s in strategies(multi_label=False)}  # every registered one, titled
     assert radio.options[0] == REGISTRY["auto"].title
     assert any("If you want one strategy: " in i.value for i in app.info if "Recommended" in i.value)
-    for name, widget in (("partial", "Top layers to train"), ("lora", "LoRA rank"),
-                         ("feature-extraction", "Classifier on the embeddings")):
+    for name, widget in (
+        ("partial", "Top layers to train"),
+        ("lora", "LoRA rank"),
+        ("feature-extraction", "Classifier on the embeddings"),
+    ):
         next(r for r in app.radio if r.label == "How to train").set_value(name).run()
         no_trouble(app)
         shown = [w.label for w in list(app.slider) + list(app.number_input) + list(app.selectbox)]
@@ -92,9 +100,14 @@ def test_leaderboard_on_training_and_evaluation_pages(app, tiny_bert):
 
     upload(app, "reviews.csv", tiny_csv())
     frame = pd.read_csv(io.BytesIO(tiny_csv()))
-    config = RunConfig(strategy="auto", model=str(tiny_bert), text_col="review", label_col="sentiment",
-                       budget_s=300, extra={"auto_members": ["tfidf-logreg", f"embeddings-{tiny_bert.name.lower()}"],
-                                            "no_extra_rounds": True})
+    config = RunConfig(
+        strategy="auto",
+        model=str(tiny_bert),
+        text_col="review",
+        label_col="sentiment",
+        budget_s=300,
+        extra={"auto_members": ["tfidf-logreg", f"embeddings-{tiny_bert.name.lower()}"], "no_extra_rounds": True},
+    )
     project = app.session_state["dataset"]["project"]  # as the Strategy page submits: the upload's project
     job_id = job_manager().submit(config, frame, run_meta={"project": project})
     snap = job_manager().wait(job_id, timeout=240)

@@ -7,15 +7,26 @@ import zipfile
 from pathlib import Path
 
 from helpers.small_data import small_frame
-from textclf_core.models import quantized as serving
+
 from textclf_core.config import RunConfig
+from textclf_core.models import quantized as serving
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
 
 
 def _tiny_transformer_run(tiny_bert):
-    config = RunConfig(strategy="full", model=str(tiny_bert), epochs=2, batch_size=8, lr=3e-3, precision="fp32",
-                       seed=1, max_length=32, early_stopping_patience=None, test_size=0.3)
+    config = RunConfig(
+        strategy="full",
+        model=str(tiny_bert),
+        epochs=2,
+        batch_size=8,
+        lr=3e-3,
+        precision="fp32",
+        seed=1,
+        max_length=32,
+        early_stopping_patience=None,
+        test_size=0.3,
+    )
     run = execute(config, small_frame(20), store=RunStore())
     assert run.status()["state"] == "finished", run.status()
     return run
@@ -61,16 +72,20 @@ def test_int8_export_is_built_once_offered_as_zip_and_checked(app, tiny_bert):
 
 
 def test_baseline_run_gets_a_plain_explanation(app):
-    execute(RunConfig(strategy="baseline", text_col="review", label_col="sentiment"), small_frame(20),
-            store=RunStore())
+    execute(RunConfig(strategy="baseline", text_col="review", label_col="sentiment"), small_frame(20), store=RunStore())
     _open_evaluation(app)
     assert any("TF-IDF baseline" in i.value and "zip" in i.value for i in app.info)
     assert not any(b.label.startswith("Build the") for b in app.button)
 
 
 def test_feature_extraction_run_gets_a_plain_explanation(app, tiny_bert):
-    execute(RunConfig(strategy="feature-extraction", model=str(tiny_bert), text_col="review", label_col="sentiment",
-                      max_length=32), small_frame(20), store=RunStore())
+    execute(
+        RunConfig(
+            strategy="feature-extraction", model=str(tiny_bert), text_col="review", label_col="sentiment", max_length=32
+        ),
+        small_frame(20),
+        store=RunStore(),
+    )
     _open_evaluation(app)
     assert any("pretrained encoder unchanged" in i.value and "zip" in i.value for i in app.info)
     assert not any(b.label.startswith("Build the") for b in app.button)

@@ -4,8 +4,8 @@ tiny classes; few-shot is offered; switching applies a strategy's defaults."""
 from __future__ import annotations
 
 import pytest
-
 from helpers.app_pages import no_trouble, strategy_page
+
 from textclf_core.strategies import advice as strategies
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 from helpers.small_data import small_frame
+
 from textclf_core.config import RunConfig
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
-
 
 SENTENCES = ("**Doubling your labels", "**The TF-IDF curve is flat", "**The TF-IDF scores did not grow")
 
@@ -23,7 +23,7 @@ def _runs(tmp_path):
     frame = small_frame(50, classes=("pos", "neg", "neutral"), seed=4)
     # Every third text mixes in the words of another text: the two models split those differently.
     mixed = frame["review"].iloc[::-1].to_numpy()
-    frame.loc[::3, "review"] = frame.loc[::3, "review"] + " " + mixed[::3][:len(frame.loc[::3])]
+    frame.loc[::3, "review"] = frame.loc[::3, "review"] + " " + mixed[::3][: len(frame.loc[::3])]
     path = tmp_path / "reviews.csv"
     frame.to_csv(path, index=False)
     store = RunStore()
@@ -88,6 +88,7 @@ def held_curve(entered, gate):
             if event["done"] == 1:
                 entered.set()
                 assert gate.wait(60)
+
         return curve.run_curve(run, recompute=True, emit=listen, **kwargs)
 
     slow_curve.release = gate.set
@@ -129,12 +130,16 @@ def test_compare_page_puts_run_a_against_run_b_and_filters_disagreements(app, tm
     app.switch_page("app_pages/compare.py").run()
     _ok(app)
     assert "Run A vs run B, text by text" in [h.value for h in app.subheader]
-    sentence = [s.value for s in list(app.success) + list(app.info) if "by chance with probability" in s.value
-                or "exactly the same texts" in s.value or "a tie" in s.value]
+    sentence = [
+        s.value
+        for s in list(app.success) + list(app.info)
+        if "by chance with probability" in s.value or "exactly the same texts" in s.value or "a tie" in s.value
+    ]
     assert sentence, "no McNemar sentence"
     assert {"Accuracy A", "Accuracy B", "McNemar p-value"} <= {m.label for m in app.metric}
     table = next(d.value for d in app.dataframe if "B right" in d.value.columns)
     assert int(table.to_numpy().sum()) == a.read_json("eval.json")["n"]  # every test text in one cell
+
     def disagreements_table():
         return next(d.value for d in app.dataframe if "predicted A" in d.value.columns)
 
@@ -144,8 +149,11 @@ def test_compare_page_puts_run_a_against_run_b_and_filters_disagreements(app, tm
     _ok(app)
     filtered = disagreements_table()
     assert len(filtered) <= len(disagreements)
-    assert ((filtered["gold"] == "neutral") | (filtered["predicted A"] == "neutral")
-            | (filtered["predicted B"] == "neutral")).all()
+    assert (
+        (filtered["gold"] == "neutral")
+        | (filtered["predicted A"] == "neutral")
+        | (filtered["predicted B"] == "neutral")
+    ).all()
 
     other = execute(RunConfig(strategy="baseline", data_path=str(path), seed=7), None, store=RunStore())
     app.run()

@@ -8,13 +8,21 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from textclf_core.labelling import active
-
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-GOOD = ["great film, loved it", "wonderful acting and a moving story", "brilliant, funny and moving",
-        "superb cast and script", "fantastic fun for everyone"]
-BAD = ["terrible plot, hated it", "boring and slow from the start", "awful acting everywhere",
-       "dull and predictable", "poorly made and badly edited"]
+GOOD = [
+    "great film, loved it",
+    "wonderful acting and a moving story",
+    "brilliant, funny and moving",
+    "superb cast and script",
+    "fantastic fun for everyone",
+]
+BAD = [
+    "terrible plot, hated it",
+    "boring and slow from the start",
+    "awful acting everywhere",
+    "dull and predictable",
+    "poorly made and badly edited",
+]
 
 
 def texts_only_csv() -> bytes:
@@ -189,9 +197,17 @@ def test_guidelines_beside_the_text_feed_a_zero_shot_guess_from_the_first_text(a
     from textclf_core.labelling import guidelines
 
     at = open_label_page(app)
-    guidelines.save(the_project(at), {"pos": {"description": "a positive review: the viewer liked the film"},
-                                      "neg": {"description": "a negative review: the viewer disliked the film",
-                                              "examples": ["a dull, boring film"]}}, author="lead")
+    guidelines.save(
+        the_project(at),
+        {
+            "pos": {"description": "a positive review: the viewer liked the film"},
+            "neg": {
+                "description": "a negative review: the viewer disliked the film",
+                "examples": ["a dull, boring film"],
+            },
+        },
+        author="lead",
+    )
     start_labelling(at, "pos, neg", cold=True)
     session = next(iter(at.session_state["label_sessions"].values()))
     assert session.wait(120)  # the bundled MiniLM reads the texts in the background
@@ -216,8 +232,16 @@ def test_guidelines_beside_the_text_feed_a_zero_shot_guess_from_the_first_text(a
     assert any(e.label == "Guidelines (version 2)" for e in at.expander)
 
 
-TEAM_TEXTS = ["这部电影太好看了", "great film, loved it", "演员表演很精彩", "wonderful acting",
-              "这部电影很无聊", "terrible film, hated it", "剧情糟糕透了", "awful acting"]
+TEAM_TEXTS = [
+    "这部电影太好看了",
+    "great film, loved it",
+    "演员表演很精彩",
+    "wonderful acting",
+    "这部电影很无聊",
+    "terrible film, hated it",
+    "剧情糟糕透了",
+    "awful acting",
+]
 
 
 def test_a_second_annotator_does_not_see_the_first_ones_label_on_an_overlap_text(app, tmp_path):
@@ -257,6 +281,8 @@ def test_a_second_annotator_does_not_see_the_first_ones_label_on_an_overlap_text
     button(bob, "2  neg").click().run()  # he disagrees; both labels are kept, as each one's own
     no_trouble(bob)
     frame = team.annotations(project)
-    assert sorted(frame[["row", "annotator", "label"]].values.tolist()) == [[ann_row, "ann", "pos"],
-                                                                           [ann_row, "bob", "neg"]]
+    assert sorted(frame[["row", "annotator", "label"]].values.tolist()) == [
+        [ann_row, "ann", "pos"],
+        [ann_row, "bob", "neg"],
+    ]
     assert any("Labelling as **bob**" in c.value for c in bob.caption)

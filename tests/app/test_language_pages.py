@@ -15,8 +15,10 @@ def chinese_csv(n: int = 40) -> bytes:
     for i in range(n):
         good, bad = GOOD[i % len(GOOD)], BAD[i % len(BAD)]
         thing = THINGS[i % len(THINGS)]
-        lines += [f"{thing}{good}，第{i}次买了，{THINGS[(i + 3) % 8]}也{GOOD[(i + 1) % 6]}。,好评",
-                  f"{thing}{bad}，第{i}次买了，{THINGS[(i + 5) % 8]}也{BAD[(i + 2) % 6]}。,差评"]
+        lines += [
+            f"{thing}{good}，第{i}次买了，{THINGS[(i + 3) % 8]}也{GOOD[(i + 1) % 6]}。,好评",
+            f"{thing}{bad}，第{i}次买了，{THINGS[(i + 5) % 8]}也{BAD[(i + 2) % 6]}。,差评",
+        ]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
@@ -35,8 +37,9 @@ def upload(at: AppTest, name: str, content: bytes) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    parts = [e.value for kind in ("info", "warning", "caption", "markdown", "error", "success")
-             for e in getattr(at, kind)]
+    parts = [
+        e.value for kind in ("info", "warning", "caption", "markdown", "error", "success") for e in getattr(at, kind)
+    ]
     return "\n".join(str(p) for p in parts)
 
 
@@ -85,8 +88,8 @@ def test_predict_page_warns_when_english_is_typed_into_a_chinese_model(app):
     import pandas as pd
 
     from app_ui import run_store
-    from textclf_core.pipeline import runner
     from textclf_core.config import RunConfig
+    from textclf_core.pipeline import runner
 
     frame = pd.read_csv(io.BytesIO(chinese_csv()))
     run = runner.execute(RunConfig(strategy="baseline"), frame, store=run_store())

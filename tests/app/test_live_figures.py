@@ -40,8 +40,15 @@ class SteppedRunner:
 
 
 def _evaluation(step, matrix):
-    return {"type": "evaluation", "step": step, "accuracy": 0.5, "macro_f1": 0.5, "val_loss": 0.7,
-            "confusion_matrix": matrix, "classes": ["neg", "pos"]}
+    return {
+        "type": "evaluation",
+        "step": step,
+        "accuracy": 0.5,
+        "macro_f1": 0.5,
+        "val_loss": 0.7,
+        "confusion_matrix": matrix,
+        "classes": ["neg", "pos"],
+    }
 
 
 def test_live_figures_follow_new_data_and_are_shared():

@@ -6,14 +6,21 @@ import json
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from helpers.app_pages import button, no_trouble, tiny_csv, upload
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-PAGES = ["app_pages/upload.py", "app_pages/label_review.py", "app_pages/strategy.py", "app_pages/training.py",
-         "app_pages/evaluation.py", "app_pages/compare.py", "app_pages/predict.py"]
+PAGES = [
+    "app_pages/upload.py",
+    "app_pages/label_review.py",
+    "app_pages/strategy.py",
+    "app_pages/training.py",
+    "app_pages/evaluation.py",
+    "app_pages/compare.py",
+    "app_pages/predict.py",
+]
+
 
 def test_every_page_says_what_to_do_first(app):
     sidebar = [c.value for c in app.sidebar.caption]
@@ -258,8 +265,11 @@ def test_label_review_table_edits_are_kept_filtered_and_undone(app):
     editor = app.data_editor[0]
     first_text = editor.value.loc[0, "text"]
     # what the browser sends when a person changes row 0's label and clears row 1's (dropping it)
-    app.session_state[editor.key] = {"edited_rows": {0: {"label": "neg"}, 1: {"label": None}},
-                                     "added_rows": [], "deleted_rows": []}
+    app.session_state[editor.key] = {
+        "edited_rows": {0: {"label": "neg"}, 1: {"label": None}},
+        "added_rows": [],
+        "deleted_rows": [],
+    }
     app.run()
     no_trouble(app)
     metrics = {m.label: m.value for m in app.metric}

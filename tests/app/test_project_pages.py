@@ -116,8 +116,9 @@ def test_training_lists_this_projects_runs_unless_all_are_asked_for(app):
     upload(app, "mine.csv", csv())
     pid = app.session_state["project_id"]
     store = run_store()
-    mine = store.create(RunConfig(strategy="baseline"), meta={"project": pid, "dataset": "mine.csv",
-                                                              "started_by": "guest-aaaa"})
+    mine = store.create(
+        RunConfig(strategy="baseline"), meta={"project": pid, "dataset": "mine.csv", "started_by": "guest-aaaa"}
+    )
     mine.set_status("finished", "done", macro_f1=0.8)
     other = store.create(RunConfig(strategy="baseline"), meta={"project": "elsewhere-123", "dataset": "other.csv"})
     other.set_status("finished", "done", macro_f1=0.6)
@@ -199,7 +200,9 @@ def test_sign_in_with_a_users_file(app, tmp_path, monkeypatch):
 
 def test_a_failed_upload_says_which_dataset_is_still_in_use(app):
     upload(app, "good.csv", csv())
-    app.file_uploader(key="uploader").set_value(("broken.xlsx", b"PK\x03\x04 not a workbook", "application/octet-stream")).run()
+    app.file_uploader(key="uploader").set_value(
+        ("broken.xlsx", b"PK\x03\x04 not a workbook", "application/octet-stream")
+    ).run()
     ok(app)
     assert app.error
     assert any("Still in use: **good.csv** (24 rows)" in i.value for i in app.info), [i.value for i in app.info]

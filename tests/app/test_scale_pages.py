@@ -81,13 +81,20 @@ def test_over_the_limit_upload_points_to_the_cli(app, monkeypatch):
     app.file_uploader(key="uploader").set_value(("big.csv", content, "text/csv")).run()
     _no_trouble(app)
     errors = [e.value for e in app.error]
-    assert any("above the 1 MB limit" in m and "textclf validate FILE" in m and "TEXTCLF_MAX_UPLOAD_MB=100" in m
-               for m in errors), errors
+    assert any(
+        "above the 1 MB limit" in m and "textclf validate FILE" in m and "TEXTCLF_MAX_UPLOAD_MB=100" in m
+        for m in errors
+    ), errors
 
 
 def test_review_page_filters_in_the_core():
-    frame = pd.DataFrame({"row": range(250), "text": [f"a longer text number {i}" if i % 10 else "hi" for i in range(250)],
-                          "label": ["a" if i % 2 else "b" for i in range(250)]})
+    frame = pd.DataFrame(
+        {
+            "row": range(250),
+            "text": [f"a longer text number {i}" if i % 10 else "hi" for i in range(250)],
+            "label": ["a" if i % 2 else "b" for i in range(250)],
+        }
+    )
     page = review_page(frame, 2, 100)
     assert (page.total, page.pages, list(page.rows["row"][:2])) == (250, 3, [100, 101])
     short = review_page(frame, 1, 100, finding="Very short (≤ 3 words)")

@@ -6,15 +6,15 @@ import json
 import shlex
 import shutil
 import subprocess
-import pytest
 
+import pytest
 from helpers.live_server import live  # the real uvicorn server in a thread
 from helpers.small_data import small_frame
+
 from textclf_core.config import RunConfig
 from textclf_core.models.predict import load_predictor
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
-
 
 
 def _codes(app) -> list[str]:

@@ -4,6 +4,7 @@ offers to train on a stratified sample (measured speeds slowed down here so that
 from __future__ import annotations
 
 from helpers.app_pages import no_trouble, strategy_page
+
 from textclf_core.strategies import sizing
 
 

@@ -11,8 +11,16 @@ from textclf_core.labelling import exchange, team
 from textclf_core.store.projects import ProjectStore
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-TEXTS = ["这部电影太好看了", "great film, loved it", "演员表演很精彩", "wonderful acting",
-         "这部电影很无聊", "terrible film, hated it", "剧情糟糕透了", "awful acting"]
+TEXTS = [
+    "这部电影太好看了",
+    "great film, loved it",
+    "演员表演很精彩",
+    "wonderful acting",
+    "这部电影很无聊",
+    "terrible film, hated it",
+    "剧情糟糕透了",
+    "awful acting",
+]
 TRUTH = ["pos"] * 4 + ["neg"] * 4
 
 
@@ -23,15 +31,19 @@ def no_trouble(at: AppTest) -> None:
 
 def team_project():
     frame = pd.DataFrame({"text": [f"{t} ({i})" for i in range(3) for t in TEXTS], "label": [None] * 24})
-    project = ProjectStore().create(frame.to_csv(index=False).encode("utf-8"), name="team", filename="team.csv",
-                                    text_col="text", label_col="label")
-    project.set_team(team.TeamSettings([team.Member("lead", "owner"), team.Member("ann"), team.Member("bob")],
-                                       overlap_share=1.0), by="lead")
+    project = ProjectStore().create(
+        frame.to_csv(index=False).encode("utf-8"), name="team", filename="team.csv", text_col="text", label_col="label"
+    )
+    project.set_team(
+        team.TeamSettings([team.Member("lead", "owner"), team.Member("ann"), team.Member("bob")], overlap_share=1.0),
+        by="lead",
+    )
     for row in range(24):
         team.add_annotation(project, row, TRUTH[row % 8], "ann")
         # bob disagrees on two texts
-        team.add_annotation(project, row, ("neg" if TRUTH[row % 8] == "pos" else "pos") if row in (1, 6)
-                            else TRUTH[row % 8], "bob")
+        team.add_annotation(
+            project, row, ("neg" if TRUTH[row % 8] == "pos" else "pos") if row in (1, 6) else TRUTH[row % 8], "bob"
+        )
     return project
 
 

@@ -20,8 +20,10 @@ CHROMIUM = "/usr/bin/chromium"
 def app_server(tmp_path_factory):
     """Factory: `url = app_server(extra_env={...}, home=path)`; every server stops with the module."""
     with contextlib.ExitStack() as stack:
+
         def start(extra_env: dict | None = None, home: Path | None = None) -> str:
             return stack.enter_context(running_app(home or tmp_path_factory.mktemp("e2e-home"), extra_env))
+
         yield start
 
 
@@ -38,7 +40,10 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         yield chromium
         chromium.close()

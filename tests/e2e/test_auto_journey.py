@@ -100,8 +100,9 @@ def test_auto_members_finish_live_and_the_choice_is_explained(app_server, browse
     # shown the board between them; only then is the live sighting not required.
     (run_dir,) = [p for p in (home / "runs").iterdir() if p.is_dir() and not p.name.startswith(".")]
     log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    members = [e for e in log if e["type"] == "member" and e["member"].get("state") == "done"
-               and not e["member"].get("round")]
+    members = [
+        e for e in log if e["type"] == "member" and e["member"].get("state") == "done" and not e["member"].get("round")
+    ]
     final = next(e for e in log if e["type"] == "finished")
     assert len(members) == 2 and all(m["time"] <= final["time"] for m in members), [e["type"] for e in log]
     # Speed and time left were on the page while members ran (both, at the same poll).
@@ -115,8 +116,10 @@ def test_auto_members_finish_live_and_the_choice_is_explained(app_server, browse
     legend = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
     assert legend and "Macro-F1" not in legend, legend
     assert all(": " in t for t in legend), legend
-    assert page.get_by_text(re.compile(r"candidates trained so far · budget 1 min")).count() or \
-        page.get_by_text(re.compile(r"( alone: .+ on validation|over the best single model)")).count()
+    assert (
+        page.get_by_text(re.compile(r"candidates trained so far · budget 1 min")).count()
+        or page.get_by_text(re.compile(r"( alone: .+ on validation|over the best single model)")).count()
+    )
     # The headline and the matrix are the kept model's (its title is whole, not cut at the edge).
     page.get_by_text("Validation macro-F1, kept model").wait_for()
     titles = page.locator(".js-plotly-plot .gtitle").evaluate_all("els => els.map(e => e.textContent)")

@@ -17,10 +17,22 @@ from helpers.e2e import shot as _shot
 
 pytestmark = pytest.mark.e2e
 
-GOOD = ["great film, loved it", "wonderful acting and a moving story", "a joy to watch from start to end",
-        "brilliant, funny and moving", "superb cast and script", "fantastic fun for everyone"]
-BAD = ["terrible plot, hated it", "boring and slow from the start", "awful acting everywhere",
-       "a waste of two hours", "dull and predictable", "poorly made and badly edited"]
+GOOD = [
+    "great film, loved it",
+    "wonderful acting and a moving story",
+    "a joy to watch from start to end",
+    "brilliant, funny and moving",
+    "superb cast and script",
+    "fantastic fun for everyone",
+]
+BAD = [
+    "terrible plot, hated it",
+    "boring and slow from the start",
+    "awful acting everywhere",
+    "a waste of two hours",
+    "dull and predictable",
+    "poorly made and badly edited",
+]
 
 
 def test_upload_train_evaluate_predict(server, browser, tmp_path):

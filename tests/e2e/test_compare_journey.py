@@ -89,7 +89,8 @@ def test_two_runs_compared_text_by_text(server, browser, tmp_path):
     page.get_by_role("button", name="Compute the learning curve").click()
     try:
         page.get_by_text("Doubling your labels").or_(page.get_by_text("curve is flat")).or_(
-            page.get_by_text("scores did not grow")).first.wait_for(timeout=90_000)
+            page.get_by_text("scores did not grow")
+        ).first.wait_for(timeout=90_000)
     finally:
         shot(page, "compare-3-evaluation-calibration-curve")
     no_exception(page)

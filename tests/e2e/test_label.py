@@ -17,10 +17,22 @@ from helpers.e2e import goto, no_exception, settled, shot
 pytestmark = pytest.mark.e2e
 CONSOLE = []
 
-GOOD = ["great film, loved it", "wonderful acting and a moving story", "brilliant, funny and moving",
-        "superb cast and script", "fantastic fun for everyone", "a joy to watch from start to end"]
-BAD = ["terrible plot, hated it", "boring and slow from the start", "awful acting everywhere",
-       "dull and predictable", "poorly made and badly edited", "a waste of two hours"]
+GOOD = [
+    "great film, loved it",
+    "wonderful acting and a moving story",
+    "brilliant, funny and moving",
+    "superb cast and script",
+    "fantastic fun for everyone",
+    "a joy to watch from start to end",
+]
+BAD = [
+    "terrible plot, hated it",
+    "boring and slow from the start",
+    "awful acting everywhere",
+    "dull and predictable",
+    "poorly made and badly edited",
+    "a waste of two hours",
+]
 
 
 def labelled(page, n: int) -> None:
@@ -28,10 +40,13 @@ def labelled(page, n: int) -> None:
         page.get_by_text(re.compile(rf"· {n} labelled$")).wait_for()
     except Exception:
         shot(page, "label-failed")
-        print("DEBUG", page.evaluate("""() => JSON.stringify({map: window.__streamlitShortcutsMap,
+        print(
+            "DEBUG",
+            page.evaluate("""() => JSON.stringify({map: window.__streamlitShortcutsMap,
             active: document.activeElement && (document.activeElement.tagName + ' ' + document.activeElement.className
             + ' ' + (document.activeElement.innerText||'').slice(0,40)),
-            btn: !!document.querySelector('.st-key-label_class_0 button')})"""))
+            btn: !!document.querySelector('.st-key-label_class_0 button')})"""),
+        )
         print("CONSOLE", CONSOLE[-15:])
         raise
     settled(page)

@@ -10,7 +10,6 @@ import re
 import sys
 from pathlib import Path
 
-
 import pytest
 from helpers.e2e import goto, no_exception, running_app, settled, shot
 
@@ -30,7 +29,8 @@ def metric(page, label: str) -> str:
 
 def wait_metric(page, label: str, value: str) -> None:
     page.locator('[data-testid="stMetric"]').filter(has_text=label).locator(
-        '[data-testid="stMetricValue"]', has_text=re.compile(rf"^{re.escape(value)}$")).first.wait_for()
+        '[data-testid="stMetricValue"]', has_text=re.compile(rf"^{re.escape(value)}$")
+    ).first.wait_for()
 
 
 def clear_first_label(page) -> None:
@@ -132,8 +132,9 @@ def test_login_refuses_a_wrong_password_and_hides_other_users_projects(browser, 
     home.mkdir()
     auth.add_user("ann", "correct horse", users)
     auth.add_user("bob", "battery staple", users)
-    ProjectStore(home / "projects").create(b"text,label\nbob's secret text,a\nanother one,b\n",
-                                           filename="bobs-data.csv", owner="bob")
+    ProjectStore(home / "projects").create(
+        b"text,label\nbob's secret text,a\nanother one,b\n", filename="bobs-data.csv", owner="bob"
+    )
     with running_app(home, {"TEXTCLF_USERS_FILE": str(users)}) as url:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(30_000)

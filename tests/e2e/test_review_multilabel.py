@@ -10,8 +10,11 @@ from helpers.e2e import goto, no_exception, shot
 
 pytestmark = pytest.mark.e2e
 
-TOPICS = {"sport": ["goal", "match", "team", "coach"], "money": ["shares", "profit", "bank", "market"],
-          "tech": ["phone", "chip", "software", "laptop"]}
+TOPICS = {
+    "sport": ["goal", "match", "team", "coach"],
+    "money": ["shares", "profit", "bank", "market"],
+    "tech": ["phone", "chip", "software", "laptop"],
+}
 
 
 def _multi_label_csv(path, n: int = 90) -> None:

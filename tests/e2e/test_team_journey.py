@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from helpers.e2e import running_app
-from helpers.e2e import goto, no_exception, settled, shot
+from helpers.e2e import goto, no_exception, running_app, settled, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -55,8 +54,8 @@ def open_label(page, project_id: str) -> None:
 def test_two_annotators_label_the_same_texts_without_seeing_each_other(browser, tmp_path):
     import pandas as pd
 
-    from textclf_core.store import auth
     from textclf_core.labelling import guidelines, team
+    from textclf_core.store import auth
     from textclf_core.store.projects import ProjectStore
 
     home = tmp_path / "home"
@@ -65,13 +64,20 @@ def test_two_annotators_label_the_same_texts_without_seeing_each_other(browser, 
     auth.add_user("ann", "correct horse", users)
     auth.add_user("bob", "battery staple", users)
     csv = pd.DataFrame({"review": TEXTS}).to_csv(index=False).encode("utf-8")
-    project = ProjectStore(home / "projects").create(csv, name="reviews", filename="reviews.csv", owner="ann",
-                                                     text_col="review")
+    project = ProjectStore(home / "projects").create(
+        csv, name="reviews", filename="reviews.csv", owner="ann", text_col="review"
+    )
     # the lead's setup (what the Team page saves): both annotate every text, the codebook is written
     project.set_team(team.TeamSettings([team.Member("ann"), team.Member("bob")], overlap_share=1.0), by="ann")
     project.share("bob")
-    guidelines.save(project, {"pos": {"description": "the reviewer liked the film"},
-                              "neg": {"description": "the reviewer did not like the film"}}, author="ann")
+    guidelines.save(
+        project,
+        {
+            "pos": {"description": "the reviewer liked the film"},
+            "neg": {"description": "the reviewer did not like the film"},
+        },
+        author="ann",
+    )
 
     with running_app(home, {"TEXTCLF_USERS_FILE": str(users)}) as url:
         ann_ctx, ann = sign_in(browser, url, "ann", "correct horse", project.id)
@@ -82,8 +88,9 @@ def test_two_annotators_label_the_same_texts_without_seeing_each_other(browser, 
         ann.get_by_text("Guidelines (version 1)").wait_for()
         ann.get_by_text("the reviewer did not like the film").wait_for()  # beside the text
         ann.get_by_text("Labelling as ann").wait_for()
-        ann.wait_for_function("() => window.__streamlitShortcutsMap && "
-                              "Object.keys(window.__streamlitShortcutsMap).length")
+        ann.wait_for_function(
+            "() => window.__streamlitShortcutsMap && Object.keys(window.__streamlitShortcutsMap).length"
+        )
         ann_texts = []
         for n in range(6):
             text = card(ann)
@@ -97,8 +104,9 @@ def test_two_annotators_label_the_same_texts_without_seeing_each_other(browser, 
         open_label(bob, project.id)
         bob.get_by_text("Continuing where you left off: 0 labels so far.").wait_for()
         bob.get_by_text("Labelling as bob").wait_for()
-        bob.wait_for_function("() => window.__streamlitShortcutsMap && "
-                              "Object.keys(window.__streamlitShortcutsMap).length")
+        bob.wait_for_function(
+            "() => window.__streamlitShortcutsMap && Object.keys(window.__streamlitShortcutsMap).length"
+        )
         saw_ann_text = False
         for n in range(20):
             text = card(bob)

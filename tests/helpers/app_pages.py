@@ -5,12 +5,26 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-GOOD = ["great film, loved it", "wonderful acting and a moving story", "a joy to watch from start to end",
-        "brilliant, funny and moving", "superb cast and script", "fantastic fun for everyone",
-        "truly excellent work", "heartwarming and smart"]
-BAD = ["terrible plot, hated it", "boring and slow from the start", "awful acting everywhere",
-       "a waste of two hours", "dull and predictable", "poorly made and badly edited", "truly dreadful",
-       "messy, tedious and long"]
+GOOD = [
+    "great film, loved it",
+    "wonderful acting and a moving story",
+    "a joy to watch from start to end",
+    "brilliant, funny and moving",
+    "superb cast and script",
+    "fantastic fun for everyone",
+    "truly excellent work",
+    "heartwarming and smart",
+]
+BAD = [
+    "terrible plot, hated it",
+    "boring and slow from the start",
+    "awful acting everywhere",
+    "a waste of two hours",
+    "dull and predictable",
+    "poorly made and badly edited",
+    "truly dreadful",
+    "messy, tedious and long",
+]
 
 
 def tiny_csv() -> bytes:

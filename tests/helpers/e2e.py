@@ -24,7 +24,8 @@ def settled(page) -> None:
     """Wait until the script run has finished and every chart on the page is drawn (no fixed sleeps)."""
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(state="attached")
     page.wait_for_function(
-        """() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'))""")
+        """() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'))"""
+    )
 
 
 def shot(page, name: str) -> None:
@@ -56,15 +57,39 @@ def running_app(home: Path, extra_env: dict | None = None):
     """Yield the URL of `streamlit run app.py` on a free localhost port; stop it afterwards."""
     home.mkdir(parents=True, exist_ok=True)
     port = _free_port()
-    env = dict(os.environ, TEXTCLF_HOME=str(home), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", **(extra_env or {}))
+    env = dict(
+        os.environ,
+        TEXTCLF_HOME=str(home),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        **(extra_env or {}),
+    )
     log_path = home / f"server-{port}.log"
     log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.headless", "true", "--server.address", "127.0.0.1",
-                             # the uploader's own limit follows textclf's, as `make run` sets it
-                             "--server.maxUploadSize", str(math.ceil(float(env.get("TEXTCLF_MAX_UPLOAD_MB") or 200)))],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            # the uploader's own limit follows textclf's, as `make run` sets it
+            "--server.maxUploadSize",
+            str(math.ceil(float(env.get("TEXTCLF_MAX_UPLOAD_MB") or 200))),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60

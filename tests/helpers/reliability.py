@@ -11,10 +11,20 @@ import pandas as pd
 from textclf_core.config import RunConfig
 from textclf_core.pipeline.runner import execute
 
-POS = ["great movie loved it wonderful", "superb story excellent acting", "fun happy good fine",
-       "loved the wonderful acting", "excellent fun story"]
-NEG = ["terrible film hated it awful", "boring plot bad acting dull", "sad poor rotten bad",
-       "hated the awful plot", "dull boring bad film"]
+POS = [
+    "great movie loved it wonderful",
+    "superb story excellent acting",
+    "fun happy good fine",
+    "loved the wonderful acting",
+    "excellent fun story",
+]
+NEG = [
+    "terrible film hated it awful",
+    "boring plot bad acting dull",
+    "sad poor rotten bad",
+    "hated the awful plot",
+    "dull boring bad film",
+]
 
 PICKLE_SUFFIXES = {".bin", ".pkl", ".pickle", ".pt", ".pth", ".joblib", ".ckpt", ".h5", ".msgpack"}
 
@@ -27,9 +37,21 @@ def reviews(n: int = 6) -> pd.DataFrame:
 
 def tiny_config(model: str | Path, **overrides) -> RunConfig:
     """A fine-tuning run of the tiny BERT that takes a couple of seconds on one core."""
-    settings = dict(strategy="full", model=str(model), epochs=1, batch_size=4, evals_per_epoch=2, lr=3e-3,
-                    precision="fp32", device="cpu", num_threads=1, seed=1, early_stopping_patience=None,
-                    val_size=0.2, test_size=0.2)
+    settings = dict(
+        strategy="full",
+        model=str(model),
+        epochs=1,
+        batch_size=4,
+        evals_per_epoch=2,
+        lr=3e-3,
+        precision="fp32",
+        device="cpu",
+        num_threads=1,
+        seed=1,
+        early_stopping_patience=None,
+        val_size=0.2,
+        test_size=0.2,
+    )
     settings.update(overrides)
     return RunConfig(**settings)
 

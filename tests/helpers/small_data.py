@@ -29,8 +29,11 @@ def small_frame(n_per_class: int = 30, classes=("pos", "neg"), seed: int = 0) ->
 def multi_label_frame(n: int = 90, seed: int = 0) -> pd.DataFrame:
     """Texts with one or two of three topics, labels joined by ';'."""
     rng = np.random.default_rng(seed)
-    topics = {"sport": ["goal", "match", "team"], "money": ["shares", "profit", "bank"],
-              "tech": ["phone", "chip", "software"]}
+    topics = {
+        "sport": ["goal", "match", "team"],
+        "money": ["shares", "profit", "bank"],
+        "tech": ["phone", "chip", "software"],
+    }
     names = list(topics)
     rows = []
     for i in range(n):

@@ -20,11 +20,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).parent)]
 
 import psutil  # noqa: E402
-
 from helpers.reliability import baseline_config, reviews, tiny_config  # noqa: E402
 from helpers.small_data import small_frame  # noqa: E402
-from textclf_core.pipeline.jobs import JobManager  # noqa: E402
+
 from textclf_core.models.predict import load_predictor  # noqa: E402
+from textclf_core.pipeline.jobs import JobManager  # noqa: E402
 from textclf_core.store.runs import RunStore  # noqa: E402
 
 

@@ -7,11 +7,11 @@ import random
 
 import numpy as np
 import pytest
-
 from helpers.reliability import MomentRunner, reviews, tiny_config
+
 from textclf_core.errors import ModelLoadError
-from textclf_core.pipeline.jobs import JobManager
 from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline.jobs import JobManager
 from textclf_core.store.runs import RunStore
 
 N_MOMENTS = 6
@@ -70,8 +70,10 @@ def test_cancel_at_random_moments_then_the_next_job_finishes(tiny_bert, tmp_path
                 with pytest.raises(ModelLoadError, match="no saved model"):
                     load_predictor(run)
         # Both kinds of moment were exercised: before the first evaluation and after it.
-        kinds = {any(e.get("type") == "evaluation" for e in store.get(manager.snapshot(j).run_id).events())
-                 for j in jobs.values()}
+        kinds = {
+            any(e.get("type") == "evaluation" for e in store.get(manager.snapshot(j).run_id).events())
+            for j in jobs.values()
+        }
         assert kinds == {True, False}, "the seeded moments should cover both cases"
     finally:
         manager.close()

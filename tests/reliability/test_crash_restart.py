@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from helpers.reliability import baseline_config, reviews
 from helpers.small_data import small_frame
+
 from textclf_core.errors import ModelLoadError
-from textclf_core.pipeline.jobs import JobManager
 from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline.jobs import JobManager
 from textclf_core.pipeline.runner import execute
 from textclf_core.store.runs import RunStore
 
@@ -29,8 +29,15 @@ PROBE = ["the wonderful film was great fun", "a dull and boring mess of a plot"]
 
 
 def _env(home: Path) -> dict:
-    env = dict(os.environ, TEXTCLF_HOME=str(home), PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    env = dict(
+        os.environ,
+        TEXTCLF_HOME=str(home),
+        PYTHONPATH=str(ROOT),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
     return env
 
 
@@ -86,10 +93,34 @@ def test_sigkill_during_cli_training_and_during_model_save(tiny_bert, earlier_ru
     # 1. `textclf train` killed in the middle of fine-tuning (after its first reported step).
     before = {p.name for p in store.root.iterdir()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "textclf_core.cli", "train", "--data", str(data), "--strategy", "full",
-         "--model", str(tiny_bert), "--epochs", "200", "--batch-size", "2", "--precision", "fp32",
-         "--device", "cpu", "--patience", "0", "--no-progress"],
-        cwd=ROOT, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "textclf_core.cli",
+            "train",
+            "--data",
+            str(data),
+            "--strategy",
+            "full",
+            "--model",
+            str(tiny_bert),
+            "--epochs",
+            "200",
+            "--batch-size",
+            "2",
+            "--precision",
+            "fp32",
+            "--device",
+            "cpu",
+            "--patience",
+            "0",
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=_env(home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
     def training_started() -> bool:
         new = [p for p in store.root.iterdir() if p.name not in before and p.is_dir()]
@@ -114,11 +145,12 @@ def test_sigkill_during_cli_training_and_during_model_save(tiny_bert, earlier_ru
             for folder in (a, b):
                 shutil.copytree(old.model_dir, folder, dirs_exist_ok=True)
                 (folder / "arrays.npz").write_bytes(b"PK half written")
-            Path({str(tmp_path / 'ready')!r}).write_text("1")
+            Path({str(tmp_path / "ready")!r}).write_text("1")
             time.sleep(600)
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=_env(home),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=ROOT, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     _wait_for((tmp_path / "ready").exists, proc, "the models being staged")
     fresh_id = proc.stdout.readline().decode().strip()
     _kill(proc)

@@ -9,17 +9,17 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from helpers.reliability import baseline_config, reviews, tiny_config
 from helpers.small_data import small_frame
+
 from textclf_core.cli import commands as cli
-from textclf_core.store import runs
-from textclf_core.strategies.baseline import BaselineModel
 from textclf_core.errors import ModelLoadError, RunStoreError
-from textclf_core.pipeline.jobs import JobManager
 from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline.jobs import JobManager
 from textclf_core.pipeline.runner import execute
+from textclf_core.store import runs
 from textclf_core.store.runs import RunStore
+from textclf_core.strategies.baseline import BaselineModel
 
 PROBE = ["the wonderful film was great fun", "a dull and boring mess of a plot"]
 
@@ -144,12 +144,12 @@ def test_runs_folder_that_is_a_file(tmp_path, monkeypatch, capsys):
 
 # --- GPU out of memory ---------------------------------------------------------------------
 
+
 def _raise_oom(*args, **kwargs):
     raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 7.79 GiB total)")
 
 
-def test_out_of_memory_while_training_fails_with_advice_and_the_server_keeps_serving(tiny_bert, tmp_path,
-                                                                                     monkeypatch):
+def test_out_of_memory_while_training_fails_with_advice_and_the_server_keeps_serving(tiny_bert, tmp_path, monkeypatch):
     from transformers import BertForSequenceClassification
 
     store = RunStore(tmp_path / "runs")

@@ -8,13 +8,13 @@ import socket
 import time
 
 import pytest
-
 from helpers.reliability import baseline_config, reviews, tiny_config
 from helpers.small_data import small_frame
-from textclf_core.store import catalog as models
+
 from textclf_core.errors import ModelLoadError
 from textclf_core.labels import LabelSpace
 from textclf_core.pipeline.runner import execute
+from textclf_core.store import catalog as models
 from textclf_core.store.runs import RunStore
 
 

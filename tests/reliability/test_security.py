@@ -17,21 +17,41 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from helpers.reliability import PICKLE_SUFFIXES, baseline_config, reviews, tiny_config
 from helpers.small_data import small_frame
+
 from textclf_core import data
-from textclf_core.store import catalog as models
 from textclf_core.errors import DataError, ModelLoadError, RunStoreError, TextclfError
 from textclf_core.labels import LabelSpace
 from textclf_core.models.predict import load_predictor, predict_file
 from textclf_core.pipeline.runner import execute
+from textclf_core.store import catalog as models
 from textclf_core.store.runs import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
-BAD_IDS = ["..", ".", "../", "../outside", "../../etc/passwd", "/etc/passwd", "/tmp", "a/../../b", "run/../..",
-           "..\\..\\windows", "C:\\Windows", "x\x00y", "", " ", "~root", "run id with spaces", "a/b",
-           ".hidden", "-rf", "%2e%2e%2f", "a" * 200]
+BAD_IDS = [
+    "..",
+    ".",
+    "../",
+    "../outside",
+    "../../etc/passwd",
+    "/etc/passwd",
+    "/tmp",
+    "a/../../b",
+    "run/../..",
+    "..\\..\\windows",
+    "C:\\Windows",
+    "x\x00y",
+    "",
+    " ",
+    "~root",
+    "run id with spaces",
+    "a/b",
+    ".hidden",
+    "-rf",
+    "%2e%2e%2f",
+    "a" * 200,
+]
 
 
 @pytest.fixture()
@@ -50,6 +70,7 @@ def _outside_untouched(store: RunStore) -> None:
 
 
 # --- run ids and file names ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("bad", BAD_IDS)
 def test_unsafe_run_ids_are_refused_by_every_operation(store, tmp_path, bad):
@@ -92,15 +113,18 @@ def _zip_with(tmp_path: Path, extra: dict[str, bytes], links: dict[str, str] = (
     return path
 
 
-@pytest.mark.parametrize("extra,links", [
-    ({"r1/../../outside/evil.txt": b"x"}, {}),
-    ({"../outside/evil.txt": b"x"}, {}),
-    ({"/tmp/evil-textclf.txt": b"x"}, {}),
-    ({"r1/..\\..\\outside\\evil.txt": b"x"}, {}),
-    ({"C:/evil.txt": b"x"}, {}),
-    ({}, {"r1/model": "../../outside"}),
-    ({}, {"r1/status.json": "/etc/passwd"}),
-])
+@pytest.mark.parametrize(
+    "extra,links",
+    [
+        ({"r1/../../outside/evil.txt": b"x"}, {}),
+        ({"../outside/evil.txt": b"x"}, {}),
+        ({"/tmp/evil-textclf.txt": b"x"}, {}),
+        ({"r1/..\\..\\outside\\evil.txt": b"x"}, {}),
+        ({"C:/evil.txt": b"x"}, {}),
+        ({}, {"r1/model": "../../outside"}),
+        ({}, {"r1/status.json": "/etc/passwd"}),
+    ],
+)
 def test_imported_zips_cannot_write_or_link_outside(store, tmp_path, extra, links):
     before = {p.name for p in store.root.iterdir()}
     with pytest.raises(RunStoreError):
@@ -123,6 +147,7 @@ def test_a_zip_member_with_a_nul_byte_stays_inside(store, tmp_path):
 
 # --- weights: safetensors only, never pickle ------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def strategy_runs(tiny_bert, tmp_path_factory):
     """One finished run per strategy, in one store (trained once for the tests below)."""
@@ -130,8 +155,7 @@ def strategy_runs(tiny_bert, tmp_path_factory):
     frame = reviews(3)
     out = {"baseline": execute(baseline_config(), small_frame(20), store=store)}
     for strategy in ("full", "partial", "lora", "feature-extraction"):
-        out[strategy] = execute(tiny_config(tiny_bert, strategy=strategy, layers=1, head="linear"), frame,
-                                store=store)
+        out[strategy] = execute(tiny_config(tiny_bert, strategy=strategy, layers=1, head="linear"), frame, store=store)
     for strategy, run in out.items():
         assert run.status()["state"] == "finished", (strategy, run.status())
     return out
@@ -151,8 +175,9 @@ def test_every_strategy_saves_without_pickle_and_reloads(strategy_runs):
         else:
             assert "model.safetensors" in model_files, (strategy, model_files)
         if strategy == "lora":
-            assert not [f for f in model_files if f.startswith("adapter/") and not
-                        f.endswith((".safetensors", ".json", ".md"))], model_files
+            assert not [
+                f for f in model_files if f.startswith("adapter/") and not f.endswith((".safetensors", ".json", ".md"))
+            ], model_files
         proba = load_predictor(run).predict_proba(["great fun", "awful plot"])
         np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
 
@@ -165,8 +190,14 @@ def test_trust_remote_code_is_never_enabled_and_nothing_unpickles():
         for match in re.finditer(r"trust_remote_code\s*=\s*(\w+)", text):
             if match.group(1) != "False":
                 problems.append(f"{path.name}: {match.group(0)}")
-        for pattern in (r"pickle\.loads?\(", r"joblib\.load\(", r"allow_pickle\s*=\s*True", r"use_safetensors\s*=\s*False",
-                        r"weights_only\s*=\s*False", r"torch\.load\((?![^)]*weights_only\s*=\s*True)"):
+        for pattern in (
+            r"pickle\.loads?\(",
+            r"joblib\.load\(",
+            r"allow_pickle\s*=\s*True",
+            r"use_safetensors\s*=\s*False",
+            r"weights_only\s*=\s*False",
+            r"torch\.load\((?![^)]*weights_only\s*=\s*True)",
+        ):
             problems += [f"{path.name}: {m.group(0)}" for m in re.finditer(pattern, text)]
     assert not problems, problems
 
@@ -194,8 +225,12 @@ def test_a_model_folder_with_only_pickled_weights_is_refused(tiny_bert, tmp_path
     marker = tmp_path / "pickle-was-loaded"
     folder = _pickled_only_folder(tiny_bert, tmp_path / "typed-folder", marker)
     space = LabelSpace.from_labels(["pos", "neg"])
-    for load in (models.load_config, models.load_tokenizer, lambda m: models.load_for_classification(m, space),
-                 models.load_encoder):
+    for load in (
+        models.load_config,
+        models.load_tokenizer,
+        lambda m: models.load_for_classification(m, space),
+        models.load_encoder,
+    ):
         with pytest.raises(ModelLoadError, match="pickle"):
             load(str(folder))
     # Through a training run, as typed on the Strategy page.
@@ -217,12 +252,19 @@ def test_model_code_shipped_with_a_folder_is_never_run(tiny_bert, tmp_path):
     folder = tmp_path / "with-code"
     shutil.copytree(tiny_bert, folder)
     marker = tmp_path / "remote-code-ran"
-    (folder / "custom_model.py").write_text(f"from pathlib import Path\nPath({str(marker)!r}).touch()\n"
-                                            "from transformers import BertForSequenceClassification as Custom\n")
+    (folder / "custom_model.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).touch()\n"
+        "from transformers import BertForSequenceClassification as Custom\n"
+    )
     config = (folder / "config.json").read_text()
-    (folder / "config.json").write_text(config.replace(
-        "{", '{"auto_map": {"AutoModelForSequenceClassification": "custom_model.Custom", '
-             '"AutoModel": "custom_model.Custom", "AutoConfig": "custom_model.Custom"},', 1))
+    (folder / "config.json").write_text(
+        config.replace(
+            "{",
+            '{"auto_map": {"AutoModelForSequenceClassification": "custom_model.Custom", '
+            '"AutoModel": "custom_model.Custom", "AutoConfig": "custom_model.Custom"},',
+            1,
+        )
+    )
     space = LabelSpace.from_labels(["pos", "neg"])
     try:
         models.load_for_classification(str(folder), space)
@@ -232,6 +274,7 @@ def test_model_code_shipped_with_a_folder_is_never_run(tiny_bert, tmp_path):
 
 
 # --- local model folders limited when the app is shared -----------------------------------
+
 
 def test_local_model_folders_are_limited_to_the_allowed_directories(tiny_bert, tmp_path, monkeypatch):
     allowed = tmp_path / "allowed"
@@ -260,8 +303,13 @@ def test_local_model_folders_are_limited_to_the_allowed_directories(tiny_bert, t
 
 # --- exports neutralise formulas --------------------------------------------------------------
 
-FORMULAS = ['=HYPERLINK("http://evil.example","great fun")', "+cmd|' /C calc'!A0 great", "@SUM(1+1) wonderful",
-            "-2+3+cmd|' /C calc'!A0 awful", "=1+1 boring dull"]
+FORMULAS = [
+    '=HYPERLINK("http://evil.example","great fun")',
+    "+cmd|' /C calc'!A0 great",
+    "@SUM(1+1) wonderful",
+    "-2+3+cmd|' /C calc'!A0 awful",
+    "=1+1 boring dull",
+]
 
 
 def _formula_frame() -> pd.DataFrame:
@@ -303,6 +351,7 @@ def test_cleaned_data_export_neutralises_formulas(tmp_path):
 
 
 # --- uploads and the app's server settings -----------------------------------------------------
+
 
 def test_the_upload_limit_is_enforced_for_paths_and_uploads(tmp_path, monkeypatch):
     monkeypatch.setenv("TEXTCLF_MAX_UPLOAD_MB", "1")

@@ -7,11 +7,11 @@ import threading
 import time
 
 import psutil
-
 from helpers.reliability import baseline_config, reviews, tiny_config
 from helpers.small_data import small_frame
-from textclf_core.pipeline.jobs import JobManager
+
 from textclf_core.models.predict import load_predictor
+from textclf_core.pipeline.jobs import JobManager
 from textclf_core.store.runs import RunStore
 
 
@@ -54,9 +54,11 @@ def test_three_sessions_two_training_jobs_queue_and_both_finish(tiny_bert, tmp_p
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    threads = [threading.Thread(target=trainer, args=("a", tiny_config(tiny_bert, name="session a"))),
-               threading.Thread(target=trainer, args=("b", tiny_config(tiny_bert, strategy="lora", name="session b"))),
-               threading.Thread(target=watcher)]
+    threads = [
+        threading.Thread(target=trainer, args=("a", tiny_config(tiny_bert, name="session a"))),
+        threading.Thread(target=trainer, args=("b", tiny_config(tiny_bert, strategy="lora", name="session b"))),
+        threading.Thread(target=watcher),
+    ]
     try:
         for t in threads:
             t.start()

@@ -15,5 +15,4 @@ Modules:
 - :mod:`.recommend`: the policy for a plain `train`: `recommend_config(report, overrides) -> (RunConfig, reason)` (auto through `strategies.advice.recommend` when torch is installed, else the TF-IDF baseline)
 """
 
-
 from .commands import main  # noqa: F401

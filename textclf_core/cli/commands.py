@@ -40,8 +40,19 @@ from .serve import add_predict, add_serve
 from .team import add_team
 from .train import add_train, config_from_args  # noqa: F401 - config_from_args: tests and bench read it here
 
-COMMANDS: list[Callable] = [add_validate, add_review, add_train, add_evaluate, add_predict, add_runs, add_models,
-                            add_export, add_import, add_delete, add_serve]
+COMMANDS: list[Callable] = [
+    add_validate,
+    add_review,
+    add_train,
+    add_evaluate,
+    add_predict,
+    add_runs,
+    add_models,
+    add_export,
+    add_import,
+    add_delete,
+    add_serve,
+]
 COMMANDS += [add_compare, add_curve]  # insight: run-vs-run comparison, learning curve
 COMMANDS += [add_label_queue]  # active learning: what to label next
 COMMANDS += [add_projects, add_users]  # projects that keep an analyst's work; sign-in users
@@ -64,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_BAD_INPUT
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                            format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+        )
         return int(args.func(args) or EXIT_OK)
     except TextclfError as exc:
         echo_err(f"textclf: {exc}")

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 from .output import (
-    EXIT_BAD_INPUT, EXIT_OK, UsageError, add_header_row, echo, echo_err, pick_columns, read_data, shorten,
+    EXIT_BAD_INPUT,
+    EXIT_OK,
+    UsageError,
+    add_header_row,
+    echo,
+    echo_err,
+    pick_columns,
+    read_data,
+    shorten,
     text_table,
 )
 from .printer import REVIEW_BAR_ROWS, ReviewProgress
@@ -30,8 +37,10 @@ def cmd_validate(args) -> int:
     frame = read_data(args.file, args.sheet, getattr(args, "header_row", None))
     text_col, label_col, guess = pick_columns(frame, args.text_col, args.label_col)
     report = validate(frame, text_col, label_col, max_length=args.max_length)
-    echo(f"{Path(args.file).name}: {report.n_rows:,} rows; text column: {text_col or '(none found)'}; "
-         f"label column: {label_col or '(none found)'}")
+    echo(
+        f"{Path(args.file).name}: {report.n_rows:,} rows; text column: {text_col or '(none found)'}; "
+        f"label column: {label_col or '(none found)'}"
+    )
     for note in read_notes(frame):
         echo(f"  note: {note}")
     if report.class_counts:
@@ -54,9 +63,13 @@ def add_review(sub) -> None:
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
     p.add_argument("--text-col", help="column with the texts (default: guessed)")
     p.add_argument("--label-col", help="column with the labels (default: guessed)")
-    p.add_argument("--method", choices=("combined", "embeddings", "tfidf", "thorough"), default="combined",
-                   help="review model: embeddings + word counts (default), embeddings only, word counts only, or "
-                        "thorough (also fine-tunes the encoder on each fold: minutes on a CPU)")
+    p.add_argument(
+        "--method",
+        choices=("combined", "embeddings", "tfidf", "thorough"),
+        default="combined",
+        help="review model: embeddings + word counts (default), embeddings only, word counts only, or "
+        "thorough (also fine-tunes the encoder on each fold: minutes on a CPU)",
+    )
     p.add_argument("--model", help="encoder for the embeddings (default: the bundled all-MiniLM-L6-v2)")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     p.add_argument("--out", required=True, help="CSV file for the ranked findings")
@@ -72,15 +85,23 @@ def cmd_review(args) -> int:
     frame = read_data(args.data, args.sheet)
     text_col, label_col, _ = pick_columns(frame, args.text_col, args.label_col)
     if not text_col or not label_col:
-        raise UsageError("Could not tell which columns hold the texts and the labels",
-                         hint="Name them with --text-col and --label-col")
+        raise UsageError(
+            "Could not tell which columns hold the texts and the labels",
+            hint="Name them with --text-col and --label-col",
+        )
     if args.folds < 2:
         raise UsageError("--folds must be at least 2")
     prepared = prepare(frame, text_col, label_col)
     bar = ReviewProgress(enabled=len(prepared) >= REVIEW_BAR_ROWS)
     try:
-        result = review(prepared, model=args.model or DEFAULT_MODEL, method=args.method, folds=args.folds,
-                        cache=not args.no_cache, emit=bar)
+        result = review(
+            prepared,
+            model=args.model or DEFAULT_MODEL,
+            method=args.method,
+            folds=args.folds,
+            cache=not args.no_cache,
+            emit=bar,
+        )
     finally:
         bar.close()
     out = Path(args.out).expanduser()
@@ -91,7 +112,11 @@ def cmd_review(args) -> int:
     top = result.label_errors.head(5)
     if len(top):
         echo("Most likely mislabels:")
-        echo(text_table([[r.row, r.given_label, r.suggested_label, r.score, shorten(r.text)]
-                     for r in top.itertuples()], ["row", "given", "suggested", "score", "text"]))
+        echo(
+            text_table(
+                [[r.row, r.given_label, r.suggested_label, r.score, shorten(r.text)] for r in top.itertuples()],
+                ["row", "given", "suggested", "score", "text"],
+            )
+        )
     echo(f"Wrote {len(result.findings):,} findings to {out}")
     return EXIT_OK

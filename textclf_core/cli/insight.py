@@ -37,22 +37,54 @@ def cmd_compare(args) -> int:
     if args.json:
         echo(json.dumps(result.to_dict(), indent=2))
         return EXIT_OK
-    echo(f"A = {args.run_a}, B = {args.run_b}: {result.n:,} test texts; accuracy A {cell(result.accuracy_a)}, "
-         f"B {cell(result.accuracy_b)}")
-    echo(text_table([[i] + list(r) for i, r in zip(result.table.index, result.table.to_numpy().tolist())],
-                [""] + list(result.table.columns)))
+    echo(
+        f"A = {args.run_a}, B = {args.run_b}: {result.n:,} test texts; accuracy A {cell(result.accuracy_a)}, "
+        f"B {cell(result.accuracy_b)}"
+    )
+    echo(
+        text_table(
+            [[i] + list(r) for i, r in zip(result.table.index, result.table.to_numpy().tolist())],
+            [""] + list(result.table.columns),
+        )
+    )
     echo(f"McNemar exact p = {result.p_value:.4g}. {result.sentence}")
     echo("per class (B − A):")
-    echo(text_table([[r["class"], r["texts"], r["recall A"], r["recall B"], r["F1 B − A"], r["only A right"],
-                  r["only B right"]] for r in result.per_class.to_dict(orient="records")],
-                ["class", "texts", "recall A", "recall B", "F1 B−A", "only A right", "only B right"]))
+    echo(
+        text_table(
+            [
+                [
+                    r["class"],
+                    r["texts"],
+                    r["recall A"],
+                    r["recall B"],
+                    r["F1 B − A"],
+                    r["only A right"],
+                    r["only B right"],
+                ]
+                for r in result.per_class.to_dict(orient="records")
+            ],
+            ["class", "texts", "recall A", "recall B", "F1 B−A", "only A right", "only B right"],
+        )
+    )
     what = f" involving {args.cls}" if args.cls else ""
     echo(f"{len(shown):,} texts{what} where A and B disagree" + (":" if len(shown) and args.show else "."))
     if args.show and len(shown):
-        echo(text_table([[r["row"], r["gold"], f"{r['predicted A']} ({r['confidence A']:.2f})",
-                      f"{r['predicted B']} ({r['confidence B']:.2f})", r["right"], shorten(r["text"], 50)]
-                     for r in shown.head(args.show).to_dict(orient="records")],
-                    ["row", "gold", "A", "B", "right", "text"]))
+        echo(
+            text_table(
+                [
+                    [
+                        r["row"],
+                        r["gold"],
+                        f"{r['predicted A']} ({r['confidence A']:.2f})",
+                        f"{r['predicted B']} ({r['confidence B']:.2f})",
+                        r["right"],
+                        shorten(r["text"], 50),
+                    ]
+                    for r in shown.head(args.show).to_dict(orient="records")
+                ],
+                ["row", "gold", "A", "B", "right", "text"],
+            )
+        )
     if args.out:
         echo_err(f"Wrote {len(shown):,} disagreeing texts to {args.out}")
     return EXIT_OK
@@ -85,17 +117,28 @@ def cmd_curve(args) -> int:
         frame = read_data(args.data, args.sheet)
         text_col, label_col, _ = pick_columns(frame, args.text_col, args.label_col)
         if not text_col or not label_col:
-            raise UsageError("Could not tell which columns hold the texts and the labels",
-                             hint="Name them with --text-col and --label-col")
-        result = curve_for_data(frame, RunConfig(strategy="baseline", text_col=text_col, label_col=label_col,
-                                                 data_path=str(args.data)), emit=printer)
+            raise UsageError(
+                "Could not tell which columns hold the texts and the labels",
+                hint="Name them with --text-col and --label-col",
+            )
+        result = curve_for_data(
+            frame,
+            RunConfig(strategy="baseline", text_col=text_col, label_col=label_col, data_path=str(args.data)),
+            emit=printer,
+        )
     if args.json:
         echo(json.dumps(result.to_dict(), indent=2))
         return EXIT_OK
     echo(f"Scored on the same {result.n_val:,} validation texts:")
-    echo(text_table([[r["member"], f"{r['fraction']:.0%}", f"{r['n_train']:,}", r["macro_f1"], r["accuracy"]]
-                 for r in result.points.to_dict(orient="records")],
-                ["model", "share", "labelled rows", "macro F1", "accuracy"]))
+    echo(
+        text_table(
+            [
+                [r["member"], f"{r['fraction']:.0%}", f"{r['n_train']:,}", r["macro_f1"], r["accuracy"]]
+                for r in result.points.to_dict(orient="records")
+            ],
+            ["model", "share", "labelled rows", "macro F1", "accuracy"],
+        )
+    )
     for member, why in result.skipped.items():
         echo(f"  ({member} left out: {why})")
     echo(result.sentence)

@@ -24,14 +24,24 @@ def add_label_queue(sub) -> None:
 
     p = sub.add_parser("label-queue", help="the next texts to label (active learning), with the model's suggestions")
     p.add_argument("--data", help="the table of texts (labels optional)")
-    p.add_argument("--project", help="label a project instead (`textclf projects`): the labels go to its change "
-                                     "log, as on the Label page")
+    p.add_argument(
+        "--project",
+        help="label a project instead (`textclf projects`): the labels go to its change log, as on the Label page",
+    )
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
     p.add_argument("--text-col", help="column with the texts (default: guessed)")
-    p.add_argument("--labels", help="label log folder or its labels.jsonl (default: the Label page's log of "
-                                    "this data under $TEXTCLF_HOME/labelling)")
-    p.add_argument("--add", action="append", default=[], metavar="ROW=CLASS",
-                   help="record a label first (0-based row; repeat; 'a;b' for multi-label)")
+    p.add_argument(
+        "--labels",
+        help="label log folder or its labels.jsonl (default: the Label page's log of "
+        "this data under $TEXTCLF_HOME/labelling)",
+    )
+    p.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="ROW=CLASS",
+        help="record a label first (0-based row; repeat; 'a;b' for multi-label)",
+    )
     p.add_argument("--classes", help="class names, comma separated (a new log needs them)")
     p.add_argument("--strategy", choices=list(STRATEGIES), default=DEFAULT_STRATEGY)
     p.add_argument("-n", type=int, default=10, help="how many texts to show")
@@ -61,20 +71,32 @@ def cmd_label_queue(args) -> int:
     texts = ["" if v is None or v != v else str(v) for v in frame[text_col].tolist()]
     if project is not None:
         if not project.meta.get("label_col"):
-            echo(f"Project {project.name} had no label column; the labels go to a new column "
-                 f"'{project.add_label_column()}'.")
+            echo(
+                f"Project {project.name} had no label column; the labels go to a new column "
+                f"'{project.add_label_column()}'."
+            )
             frame = project.frame()
         label_col = project.meta["label_col"]
-        log = active.ProjectLabelLog(project, project.change_log(by=cli_user()),
-                                     base_labels=frame[label_col] if label_col in frame.columns else None)
+        log = active.ProjectLabelLog(
+            project,
+            project.change_log(by=cli_user()),
+            base_labels=frame[label_col] if label_col in frame.columns else None,
+        )
     elif args.labels:
         folder = Path(args.labels).expanduser()
         log = active.LabelLog(folder.parent if folder.suffix == ".jsonl" else folder)
     else:
         log = active.LabelLog.for_data(active.data_fingerprint(texts))
     classes = [c.strip() for c in (args.classes or "").split(",") if c.strip()]
-    session = active.LabellingSession(texts, classes, label_log=log, strategy=args.strategy, seed=args.seed,
-                                      scheduler=active.ImmediateScheduler(), retrain_every=10**9)
+    session = active.LabellingSession(
+        texts,
+        classes,
+        label_log=log,
+        strategy=args.strategy,
+        seed=args.seed,
+        scheduler=active.ImmediateScheduler(),
+        retrain_every=10**9,
+    )
     for item in args.add:
         row, sep, label = item.partition("=")
         if not sep or not label.strip():
@@ -82,8 +104,11 @@ def cmd_label_queue(args) -> int:
         session.label(row.strip(), split_cell(label, active.MULTI_SEPARATOR) if session.multi_label else label.strip())
     labels = session.labels()
     counts = session.counts()
-    echo(f"{len(labels):,} of {len(texts):,} texts labelled; " +
-         ", ".join(f"{c}: {n}" for c, n in zip(counts["class"], counts["labels"])) + f"; log: {log.folder}")
+    echo(
+        f"{len(labels):,} of {len(texts):,} texts labelled; "
+        + ", ".join(f"{c}: {n}" for c, n in zip(counts["class"], counts["labels"]))
+        + f"; log: {log.folder}"
+    )
     if active.trainable(labels, session.multi_label):
         session.request_retrain()  # in this process, now
         status = session.status()
@@ -91,8 +116,10 @@ def cmd_label_queue(args) -> int:
             echo_err(f"textclf: {status.message}")
         est = session.model.estimate if session.model else None
         if est is not None:
-            echo(f"Estimated accuracy {est.accuracy:.1%} (95% interval {est.low:.1%}–{est.high:.1%}, "
-                 f"{est.folds}-fold cross-validation on the labels)")
+            echo(
+                f"Estimated accuracy {est.accuracy:.1%} (95% interval {est.low:.1%}–{est.high:.1%}, "
+                f"{est.folds}-fold cross-validation on the labels)"
+            )
     else:
         echo("The model starts once two classes have labels; until then the order is random.")
     rows = session.next_rows(max(1, args.n))
@@ -103,6 +130,8 @@ def cmd_label_queue(args) -> int:
             table.append([row, "", "", shorten(texts[row])])
         else:
             value, conf = suggestion
-            table.append([row, ";".join(value) if isinstance(value, list) else value, f"{conf:.0%}", shorten(texts[row])])
+            table.append(
+                [row, ";".join(value) if isinstance(value, list) else value, f"{conf:.0%}", shorten(texts[row])]
+            )
     echo(text_table(table, ["row", "suggested", "sure", "text"]))
     return EXIT_OK

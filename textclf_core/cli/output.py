@@ -9,7 +9,6 @@ from pathlib import Path
 
 from textclf_core.errors import TextclfError
 
-
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
@@ -36,8 +35,7 @@ def text_table(rows: list[list], headers: list[str]) -> str:
     """A plain aligned text table."""
     cells = [[cell(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)),
-             "  ".join("-" * w for w in widths)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)), "  ".join("-" * w for w in widths)]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
     return "\n".join(lines)
 
@@ -52,7 +50,7 @@ def cell(value) -> str:
 
 def shorten(text: str, width: int = 60) -> str:
     text = " ".join(str(text).split())
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def read_data(path: str, sheet=None, header_row=None):
@@ -68,15 +66,20 @@ def pick_columns(frame, text_col, label_col):
 
     for role, col in (("text", text_col), ("label", label_col)):
         if col is not None and col not in frame.columns:
-            raise TextclfError(f"There is no {role} column '{col}'",
-                               hint=f"Choose one of: {', '.join(map(str, frame.columns[:10]))}")
+            raise TextclfError(
+                f"There is no {role} column '{col}'", hint=f"Choose one of: {', '.join(map(str, frame.columns[:10]))}"
+            )
     guess = guess_columns(frame)
     return text_col or guess.text_col, label_col or guess.label_col, guess
 
 
 def add_header_row(p) -> None:
-    p.add_argument("--header-row", type=int, metavar="N",
-                   help="row holding the column names (1 = first row); default: detected past title rows")
+    p.add_argument(
+        "--header-row",
+        type=int,
+        metavar="N",
+        help="row holding the column names (1 = first row); default: detected past title rows",
+    )
 
 
 def cli_user() -> str:

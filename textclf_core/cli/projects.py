@@ -45,8 +45,16 @@ def cmd_projects(args) -> int:
             raise TextclfError(f"{args.file} does not exist", hint="Check the file name and folder")
         frame = read_data(str(path), args.sheet, args.header_row)
         text_col, label_col, guess = pick_columns(frame, args.text_col, args.label_col)
-        project = store.create(path, name=args.name, sheet=args.sheet, frame=frame, text_col=text_col,
-                               label_col=label_col, split_col=guess.split_col, source_label="cli")
+        project = store.create(
+            path,
+            name=args.name,
+            sheet=args.sheet,
+            frame=frame,
+            text_col=text_col,
+            label_col=label_col,
+            split_col=guess.split_col,
+            source_label="cli",
+        )
         meta = project.meta
         echo(f"Project {project.id} ({meta['name']}): {meta['rows']:,} rows; text: {text_col}; label: {label_col}")
         return EXIT_OK
@@ -76,10 +84,25 @@ def cmd_projects(args) -> int:
     if not summaries:
         echo(f"No projects yet in {store.root}. Create one with `textclf projects create FILE`.")
         return EXIT_OK
-    rows = [[s.id, s.name if not s.damaged else f"DAMAGED: {s.message}", s.dataset, s.rows, s.classes, s.edits,
-             s.runs, s.best_macro_f1, (s.last_activity or "")[:16].replace("T", " ")] for s in summaries]
-    echo(text_table(rows, ["project", "name", "dataset", "rows", "classes", "edits", "runs", "best macro F1",
-                       "last activity"]))
+    rows = [
+        [
+            s.id,
+            s.name if not s.damaged else f"DAMAGED: {s.message}",
+            s.dataset,
+            s.rows,
+            s.classes,
+            s.edits,
+            s.runs,
+            s.best_macro_f1,
+            (s.last_activity or "")[:16].replace("T", " "),
+        ]
+        for s in summaries
+    ]
+    echo(
+        text_table(
+            rows, ["project", "name", "dataset", "rows", "classes", "edits", "runs", "best macro F1", "last activity"]
+        )
+    )
     return EXIT_OK
 
 

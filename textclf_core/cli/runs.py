@@ -12,8 +12,11 @@ from .output import EXIT_OK, echo, text_table
 def add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="show the scores of a run")
     p.add_argument("run", help="run id (see `textclf runs`)")
-    p.add_argument("--by", metavar="COLUMN",
-                   help="also score each group of this column (of predictions.csv or of the original data)")
+    p.add_argument(
+        "--by",
+        metavar="COLUMN",
+        help="also score each group of this column (of predictions.csv or of the original data)",
+    )
     p.add_argument("--json", action="store_true", help="print eval.json as it is")
     p.set_defaults(func=cmd_evaluate)
 
@@ -66,13 +69,19 @@ def _print_by(run, column: str) -> None:
 
     table = evaluate_by(run, column)
     overall = table.attrs.get("overall") or {}
-    echo(f"by {column} ({table.attrs.get('grouping', 'values')}; * = accuracy more than "
-         f"{table.attrs.get('margin', 0.05) * 100:.0f} points below overall with at least {table.attrs.get('min_n', 20)} texts):")
-    rows = [[("* " if r.flagged else "  ") + str(r.group), r.n, r.accuracy, r.macro_f1,
-             f"{r.accuracy_gap * 100:+.1f}"] for r in table.itertuples()]
+    echo(
+        f"by {column} ({table.attrs.get('grouping', 'values')}; * = accuracy more than "
+        f"{table.attrs.get('margin', 0.05) * 100:.0f} points below overall with at least {table.attrs.get('min_n', 20)} texts):"
+    )
+    rows = [
+        [("* " if r.flagged else "  ") + str(r.group), r.n, r.accuracy, r.macro_f1, f"{r.accuracy_gap * 100:+.1f}"]
+        for r in table.itertuples()
+    ]
     echo(text_table(rows, ["group", "n", "accuracy", "macro F1", "vs overall (pts)"]))
     if overall.get("accuracy") is not None:
-        echo(f"overall: accuracy {overall['accuracy']:.3f}, macro F1 {overall['macro_f1']:.3f} ({overall['n']:,} texts)")
+        echo(
+            f"overall: accuracy {overall['accuracy']:.3f}, macro F1 {overall['macro_f1']:.3f} ({overall['n']:,} texts)"
+        )
     for line in summary_lines(table):
         echo(f"  weak group: {line}")
 
@@ -95,9 +104,19 @@ def cmd_runs(args) -> int:
     if not summaries:
         echo(f"No runs yet in {store.root}.")
         return EXIT_OK
-    rows = [[s.id, s.name, s.state, (s.created or "")[:16].replace("T", " "), s.accuracy, s.macro_f1,
-             None if s.train_seconds is None else f"{s.train_seconds:.1f}",
-             None if s.model_mb is None else f"{s.model_mb:.1f}"] for s in summaries]
+    rows = [
+        [
+            s.id,
+            s.name,
+            s.state,
+            (s.created or "")[:16].replace("T", " "),
+            s.accuracy,
+            s.macro_f1,
+            None if s.train_seconds is None else f"{s.train_seconds:.1f}",
+            None if s.model_mb is None else f"{s.model_mb:.1f}",
+        ]
+        for s in summaries
+    ]
     echo(text_table(rows, ["run", "name", "state", "created", "accuracy", "macro F1", "train s", "MB"]))
     return EXIT_OK
 
@@ -113,8 +132,9 @@ def cmd_models(args) -> int:
     except ImportError:
         echo("The transformer engine is not installed; only the TF-IDF baseline is available.")
         return EXIT_OK
-    rows = [[m.key + (" (bundled)" if m.bundled else ""), f"{m.params_m:g}", m.speed, m.language, m.note]
-            for m in CATALOG]
+    rows = [
+        [m.key + (" (bundled)" if m.bundled else ""), f"{m.params_m:g}", m.speed, m.language, m.note] for m in CATALOG
+    ]
     echo(text_table(rows, ["model", "params (M)", "speed", "language", "note"]))
     return EXIT_OK
 
@@ -123,9 +143,13 @@ def add_export(sub) -> None:
     p = sub.add_parser("export", help="save a run as a zip file, or as ONNX / int8 for serving")
     p.add_argument("run")
     p.add_argument("--out", required=True, help="zip file (or folder) to write; a folder for onnx and int8")
-    p.add_argument("--format", default="zip", choices=("zip", "onnx", "int8"),
-                   help="zip: the whole run (for `textclf import`); onnx: for ONNX Runtime; "
-                        "int8: quantized PyTorch for CPU (fine-tuned transformer runs only)")
+    p.add_argument(
+        "--format",
+        default="zip",
+        choices=("zip", "onnx", "int8"),
+        help="zip: the whole run (for `textclf import`); onnx: for ONNX Runtime; "
+        "int8: quantized PyTorch for CPU (fine-tuned transformer runs only)",
+    )
     p.set_defaults(func=cmd_export)
 
 

@@ -52,17 +52,26 @@ def cmd_team(args) -> int:
     action = args.action or "show"
     if action in ("add", "remove", "overlap"):
         settings = project.team()
-        settings = (settings.with_member(args.name, args.role) if action == "add"
-                    else settings.without_member(args.name) if action == "remove"
-                    else team.TeamSettings(settings.members, args.share, args.per_text, settings.seed))
+        settings = (
+            settings.with_member(args.name, args.role)
+            if action == "add"
+            else settings.without_member(args.name)
+            if action == "remove"
+            else team.TeamSettings(settings.members, args.share, args.per_text, settings.seed)
+        )
         version = project.set_team(settings, by="cli")
-        echo(f"Team of {project.name} saved (version {version}): "
-             + (", ".join(f"{m.name} ({m.role})" for m in settings.members) or "no members")
-             + f"; overlap {settings.overlap_share:.0%} to {settings.per_text} each")
+        echo(
+            f"Team of {project.name} saved (version {version}): "
+            + (", ".join(f"{m.name} ({m.role})" for m in settings.members) or "no members")
+            + f"; overlap {settings.overlap_share:.0%} to {settings.per_text} each"
+        )
         return EXIT_OK
     if action == "export":
-        data = {"label-studio": exchange.label_studio_bytes, "jsonl": exchange.jsonl_bytes,
-                "parquet": exchange.parquet_bytes}[args.format](project)
+        data = {
+            "label-studio": exchange.label_studio_bytes,
+            "jsonl": exchange.jsonl_bytes,
+            "parquet": exchange.parquet_bytes,
+        }[args.format](project)
         Path(args.out).write_bytes(data)
         echo(f"Wrote {args.out}")
         return EXIT_OK
@@ -70,8 +79,10 @@ def cmd_team(args) -> int:
         name = str(args.file)
         read = exchange.read_label_studio(Path(name)) if name.endswith(".json") else exchange.read_flat(name)
         counts = exchange.import_annotations(project, read)
-        echo(f"Imported {counts['added']} annotations and {counts['settled']} decisions"
-             f" ({counts['skipped']} on texts not in the project)")
+        echo(
+            f"Imported {counts['added']} annotations and {counts['settled']} decisions"
+            f" ({counts['skipped']} on texts not in the project)"
+        )
         return EXIT_OK
     frame = team.annotations(project)
     classes = sorted(frame["label"].unique().tolist()) if len(frame) else []
@@ -96,15 +107,27 @@ def team_show(project, frame, classes, *, as_json: bool) -> int:
     settings = project.team()
     result = team.agreement(frame, classes) if frame["annotator"].nunique() >= 2 else None
     if as_json:
-        echo(json.dumps({"members": settings.to_dict(), "agreement": result.to_dict() if result else None},
-                        ensure_ascii=False, indent=1))
+        echo(
+            json.dumps(
+                {"members": settings.to_dict(), "agreement": result.to_dict() if result else None},
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
         return EXIT_OK
-    echo(f"{project.name}: " + (", ".join(f"{m.name} ({m.role})" for m in settings.members) or "no team")
-         + f"; overlap {settings.overlap_share:.0%} to {settings.per_text} each")
+    echo(
+        f"{project.name}: "
+        + (", ".join(f"{m.name} ({m.role})" for m in settings.members) or "no team")
+        + f"; overlap {settings.overlap_share:.0%} to {settings.per_text} each"
+    )
     echo(f"{len(frame)} annotations by {frame['annotator'].nunique()} people on {frame['row'].nunique()} texts")
     if result is not None:
         echo(result.sentence + ".")
-        echo(text_table(result.pairs[["annotator_a", "annotator_b", "n", "kappa", "low", "high"]].values.tolist(),
-                    ["annotator", "with", "texts", "kappa", "low", "high"]))
+        echo(
+            text_table(
+                result.pairs[["annotator_a", "annotator_b", "n", "kappa", "low", "high"]].values.tolist(),
+                ["annotator", "with", "texts", "kappa", "low", "high"],
+            )
+        )
         echo(f"{len(team.disagreements(frame, team.settlements(project)))} disagreements to settle")
     return EXIT_OK

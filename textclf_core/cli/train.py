@@ -23,7 +23,16 @@ from textclf_core.errors import TextclfError
 from textclf_core.strategy_registry import STRATEGY_NAMES
 
 from .output import (
-    EXIT_OK, UsageError, add_header_row, cell, cli_user, echo, echo_err, pick_columns, read_data, text_table,
+    EXIT_OK,
+    UsageError,
+    add_header_row,
+    cell,
+    cli_user,
+    echo,
+    echo_err,
+    pick_columns,
+    read_data,
+    text_table,
 )
 from .printer import ProgressPrinter
 from .recommend import recommend_config
@@ -50,8 +59,7 @@ CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
     ("--text-col", "text_col", str, None, "column with the texts (default: guessed)"),
     ("--label-col", "label_col", str, None, "column with the labels (default: guessed)"),
     ("--split-col", "split_col", str, None, "column with train/validation/test per row"),
-    ("--strategy", "strategy", str, None,
-     f"{' | '.join(STRATEGY_NAMES)} (default: auto with the default budget)"),
+    ("--strategy", "strategy", str, None, f"{' | '.join(STRATEGY_NAMES)} (default: auto with the default budget)"),
     ("--model", "model", str, None, "pretrained model: catalog key, hub id or local folder"),
     ("--epochs", "epochs", int, None, "passes over the training data"),
     ("--batch-size", "batch_size", int, None, "texts per training step"),
@@ -70,11 +78,21 @@ CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
     ("--grad-accum", "grad_accum", int, None, "gradient accumulation steps"),
     ("--patience", "early_stopping_patience", _optional_int, None, "early stopping patience (0 = off)"),
     ("--seed", "seed", int, None, "seed for split and training"),
-    ("--sample-rows", "sample_rows", int, None,
-     "train on a stratified sample of this many labelled rows, drawn before the split (very large files)"),
-    ("--label-source", "label_source", str, ("column", "consensus"),
-     "labels to learn: column (default: the label column, edits applied) or consensus (a --project's "
-     "annotators' consensus, a reviewer's decision winning; see `textclf team`)"),
+    (
+        "--sample-rows",
+        "sample_rows",
+        int,
+        None,
+        "train on a stratified sample of this many labelled rows, drawn before the split (very large files)",
+    ),
+    (
+        "--label-source",
+        "label_source",
+        str,
+        ("column", "consensus"),
+        "labels to learn: column (default: the label column, edits applied) or consensus (a --project's "
+        "annotators' consensus, a reviewer's decision winning; see `textclf team`)",
+    ),
     ("--val-size", "val_size", float, None, "share of rows for validation"),
     ("--test-size", "test_size", float, None, "share of rows for the final test"),
     ("--pooling", "pooling", str, POOLINGS, "feature-extraction pooling"),
@@ -86,21 +104,43 @@ CONFIG_FLAGS: list[tuple[str, str, Callable | None, tuple | None, str]] = [
     ("--precision", "precision", str, PRECISIONS, "numeric precision"),
     ("--device", "device", str, ("auto", "cpu", "cuda", "mps"), "device to train on"),
     ("--name", "name", str, None, "a name for the run"),
-    ("--budget", "budget_s", lambda text: _budget(text), None,
-     'auto: time budget of the whole run, e.g. "90s", "10m", "1h" (default: 10m on a CPU, 5m on a GPU)'),
-    ("--augment", "augment", str, ("off", "eda", "mlm"),
-     "add augmented copies of scarce classes' training texts: eda = word deletion + swap, mlm = the model's "
-     "masked-LM paraphrases (default off: it did not help on the movie reviews)"),
+    (
+        "--budget",
+        "budget_s",
+        lambda text: _budget(text),
+        None,
+        'auto: time budget of the whole run, e.g. "90s", "10m", "1h" (default: 10m on a CPU, 5m on a GPU)',
+    ),
+    (
+        "--augment",
+        "augment",
+        str,
+        ("off", "eda", "mlm"),
+        "add augmented copies of scarce classes' training texts: eda = word deletion + swap, mlm = the model's "
+        "masked-LM paraphrases (default off: it did not help on the movie reviews)",
+    ),
     ("--augment-copies", "augment_copies", int, None, "augmented variants per scarce training text (default 2)"),
-    ("--augment-max-per-class", "augment_max_per_class", int, None,
-     "only classes with fewer training rows than this are augmented (default 64)"),
-    ("--track", "track", str, ("mlflow", "off"),
-     "log the run to MLflow (MLFLOW_TRACKING_URI, else sqlite in TEXTCLF_HOME); default: only when that is set"),
+    (
+        "--augment-max-per-class",
+        "augment_max_per_class",
+        int,
+        None,
+        "only classes with fewer training rows than this are augmented (default 64)",
+    ),
+    (
+        "--track",
+        "track",
+        str,
+        ("mlflow", "off"),
+        "log the run to MLflow (MLFLOW_TRACKING_URI, else sqlite in TEXTCLF_HOME); default: only when that is set",
+    ),
 ]
 
 
-BOOL_FLAGS = [("--class-weights", "class_weights", "weight classes by inverse frequency"),
-              ("--multi-label", "multi_label", "labels hold several classes joined by ; or |")]
+BOOL_FLAGS = [
+    ("--class-weights", "class_weights", "weight classes by inverse frequency"),
+    ("--multi-label", "multi_label", "labels hold several classes joined by ; or |"),
+]
 
 
 def add_train(sub) -> None:
@@ -154,21 +194,28 @@ def cmd_train(args) -> int:
         meta = project.meta
         data_path = project.original_path or project.path
         frame = project.working_frame()  # the label edits made in the app count
-        text_col, label_col, _ = pick_columns(frame, getattr(args, "text_col", None) or meta.get("text_col"),
-                                          getattr(args, "label_col", None) or meta.get("label_col"))
+        text_col, label_col, _ = pick_columns(
+            frame,
+            getattr(args, "text_col", None) or meta.get("text_col"),
+            getattr(args, "label_col", None) or meta.get("label_col"),
+        )
     else:
         data_path = args.data or has_config_data
         frame = read_data(data_path, args.sheet, getattr(args, "header_row", None))
         # The settings file's columns (e.g. a "Run elsewhere" run.json) count unless flags override them.
-        text_col, label_col, _ = pick_columns(frame, getattr(args, "text_col", None) or (saved and saved.text_col),
-                                          getattr(args, "label_col", None) or (saved and saved.label_col))
+        text_col, label_col, _ = pick_columns(
+            frame,
+            getattr(args, "text_col", None) or (saved and saved.text_col),
+            getattr(args, "label_col", None) or (saved and saved.label_col),
+        )
     report = validate(frame, text_col, label_col)
     if report.blocking:
         raise TextclfError(report.blocking[0], where=Path(data_path).name)
     labelled = frame[frame[label_col].notna()] if label_col else frame
     config, reason = config_from_args(args, report, labelled[text_col].astype(str).tolist())
-    config = config.replace(text_col=config.text_col or text_col, label_col=config.label_col or label_col,
-                            data_path=str(data_path))
+    config = config.replace(
+        text_col=config.text_col or text_col, label_col=config.label_col or label_col, data_path=str(data_path)
+    )
     if config.num_threads is None and "LOCAL_RANK" not in os.environ:
         # No web server shares this process: use every core (the app keeps one free).
         from textclf_core.hardware import cpu_cores
@@ -185,8 +232,12 @@ def cmd_train(args) -> int:
         from textclf_core.store.runs import RunStore
 
         store = RunStore()
-        run_kwargs = {"store": store, "run": store.create(config, meta={
-            "project": project.id, "dataset": project.meta.get("filename"), "started_by": cli_user()})}
+        run_kwargs = {
+            "store": store,
+            "run": store.create(
+                config, meta={"project": project.id, "dataset": project.meta.get("filename"), "started_by": cli_user()}
+            ),
+        }
     try:
         run = execute(config, frame, emit=printer, raise_errors=True, **run_kwargs)
     finally:
@@ -194,8 +245,10 @@ def cmd_train(args) -> int:
     if run is None:  # a helper process under `accelerate launch`: the main process reports
         return EXIT_OK
     evaluation = run.read_json("eval.json", default={}) or {}
-    echo(f"Run {run.id} finished in {time.time() - started:.1f} s (training {evaluation.get('train_seconds', 0):.1f} s)"
-         f"; saved in {run.path}")
+    echo(
+        f"Run {run.id} finished in {time.time() - started:.1f} s (training {evaluation.get('train_seconds', 0):.1f} s)"
+        f"; saved in {run.path}"
+    )
     print_metrics(evaluation)
     _print_leaderboard(evaluation)
     return EXIT_OK
@@ -206,9 +259,17 @@ def _print_leaderboard(evaluation: dict) -> None:
     auto = evaluation.get("auto") or {}
     if not auto.get("leaderboard"):
         return
-    rows = [[r["member"], r["state"] + (f": {r['reason']}" if r.get("reason") and r["state"] != "done" else ""),
-             cell(r.get("val_accuracy")), cell(r.get("val_macro_f1")), cell(r.get("seconds")),
-             f"{r.get('weight', 0):.2f}"] for r in auto["leaderboard"]]
+    rows = [
+        [
+            r["member"],
+            r["state"] + (f": {r['reason']}" if r.get("reason") and r["state"] != "done" else ""),
+            cell(r.get("val_accuracy")),
+            cell(r.get("val_macro_f1")),
+            cell(r.get("seconds")),
+            f"{r.get('weight', 0):.2f}",
+        ]
+        for r in auto["leaderboard"]
+    ]
     echo("")
     echo(f"Leaderboard (validation; budget {auto.get('budget_s') or 'none'} s, used {auto.get('seconds')} s):")
     echo(text_table(rows, ["member", "state", "accuracy", "macro F1", "seconds", "weight"]))

@@ -21,30 +21,98 @@ wrong and what to do; any other exception escaping from here is a bug.
 """
 
 from textclf_core.errors import DataError
+
 from . import language
 from .cells import SPLIT_VALUES, clean_labels, detect_sep, split_names, text_cells
 from .columns import LABEL_NAMES, SPLIT_NAMES, TEXT_NAMES, ColumnGuess, guess_columns
 from .export import neutralize_formulas, write_csv
-from .language import LanguageProfile, Readability, detect, segment, word_analyzer
 from .keys import duplicate_keys, fingerprint, normalize_keys, text_key
-from .read import (EXCEL_FORMATS, JSON_FORMATS, JSONL_FORMATS, MAX_UPLOAD_MB, PARQUET_FORMATS, SUPPORTED,
-                   TEXT_FORMATS, list_sheets, max_upload_bytes, read_csv_chunks, read_notes, read_table,
-                   read_warnings)
-from .paging import (FINDINGS, PLOT_ROWS, TablePage, length_sample, review_filter, review_page, sample_note,
-                     sample_positions, table_page, text_words)
+from .language import LanguageProfile, Readability, detect, segment, word_analyzer
+from .paging import (
+    FINDINGS,
+    PLOT_ROWS,
+    TablePage,
+    length_sample,
+    review_filter,
+    review_page,
+    sample_note,
+    sample_positions,
+    table_page,
+    text_words,
+)
+from .read import (
+    EXCEL_FORMATS,
+    JSON_FORMATS,
+    JSONL_FORMATS,
+    MAX_UPLOAD_MB,
+    PARQUET_FORMATS,
+    SUPPORTED,
+    TEXT_FORMATS,
+    list_sheets,
+    max_upload_bytes,
+    read_csv_chunks,
+    read_notes,
+    read_table,
+    read_warnings,
+)
 from .report import SEVERITIES, SMALL_CLASS, TOKENS_PER_WORD, DataReport, Finding, validate
 from .splits import assign_splits, assign_splits_with_notes, prepare, stratified_sample
 
 __all__ = [
-    "language", "LanguageProfile", "Readability", "detect", "segment", "word_analyzer",
-    "DataError", "SPLIT_VALUES", "clean_labels", "detect_sep", "split_names", "text_cells",
-    "LABEL_NAMES", "SPLIT_NAMES", "TEXT_NAMES", "ColumnGuess", "guess_columns",
-    "neutralize_formulas", "write_csv",
-    "duplicate_keys", "fingerprint", "normalize_keys", "text_key",
-    "EXCEL_FORMATS", "JSON_FORMATS", "JSONL_FORMATS", "MAX_UPLOAD_MB", "PARQUET_FORMATS", "SUPPORTED",
-    "TEXT_FORMATS", "list_sheets", "max_upload_bytes", "read_csv_chunks", "read_notes", "read_table", "read_warnings",
-    "FINDINGS", "PLOT_ROWS", "TablePage", "length_sample", "review_filter", "review_page", "sample_note",
-    "sample_positions", "table_page", "text_words",
-    "SEVERITIES", "SMALL_CLASS", "TOKENS_PER_WORD", "DataReport", "Finding", "validate",
-    "assign_splits", "assign_splits_with_notes", "prepare", "stratified_sample",
+    "language",
+    "LanguageProfile",
+    "Readability",
+    "detect",
+    "segment",
+    "word_analyzer",
+    "DataError",
+    "SPLIT_VALUES",
+    "clean_labels",
+    "detect_sep",
+    "split_names",
+    "text_cells",
+    "LABEL_NAMES",
+    "SPLIT_NAMES",
+    "TEXT_NAMES",
+    "ColumnGuess",
+    "guess_columns",
+    "neutralize_formulas",
+    "write_csv",
+    "duplicate_keys",
+    "fingerprint",
+    "normalize_keys",
+    "text_key",
+    "EXCEL_FORMATS",
+    "JSON_FORMATS",
+    "JSONL_FORMATS",
+    "MAX_UPLOAD_MB",
+    "PARQUET_FORMATS",
+    "SUPPORTED",
+    "TEXT_FORMATS",
+    "list_sheets",
+    "max_upload_bytes",
+    "read_csv_chunks",
+    "read_notes",
+    "read_table",
+    "read_warnings",
+    "FINDINGS",
+    "PLOT_ROWS",
+    "TablePage",
+    "length_sample",
+    "review_filter",
+    "review_page",
+    "sample_note",
+    "sample_positions",
+    "table_page",
+    "text_words",
+    "SEVERITIES",
+    "SMALL_CLASS",
+    "TOKENS_PER_WORD",
+    "DataReport",
+    "Finding",
+    "validate",
+    "assign_splits",
+    "assign_splits_with_notes",
+    "prepare",
+    "stratified_sample",
 ]

@@ -10,10 +10,21 @@ import pandas as pd
 
 from textclf_core.labels import MULTI_LABEL_SEPARATORS, clean_label, is_missing
 
-SPLIT_VALUES = {"train": "train", "training": "train", "trn": "train",
-                "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
-                "development": "validation", "eval": "validation",
-                "test": "test", "testing": "test", "tst": "test", "holdout": "test"}
+SPLIT_VALUES = {
+    "train": "train",
+    "training": "train",
+    "trn": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "development": "validation",
+    "eval": "validation",
+    "test": "test",
+    "testing": "test",
+    "tst": "test",
+    "holdout": "test",
+}
 
 
 def is_number(text: str) -> bool:

@@ -78,16 +78,24 @@ class ChangeLog:
             self._open_group = None
 
     # --- recording --------------------------------------------------------------
-    def record(self, row, action: str, *, old_label=None, new_label=None, finding=None, note=None,
-               group: str | None = None) -> Change:
+    def record(
+        self, row, action: str, *, old_label=None, new_label=None, finding=None, note=None, group: str | None = None
+    ) -> Change:
         if action not in ACTIONS:
             raise TextclfError(f"Unknown review action {action!r}; use one of: {', '.join(ACTIONS)}")
         if action in ("accept", "relabel") and clean_label(new_label) is None:
-            raise TextclfError(f"Row {row}: '{action}' needs a new label",
-                               hint="Pick a label, or use 'drop' to leave the row out")
-        change = Change(row=_as_row(row), action=action, old_label=clean_label(old_label),
-                        new_label=clean_label(new_label) if action in ("accept", "relabel") else None,
-                        finding=finding, note=note, group=group)
+            raise TextclfError(
+                f"Row {row}: '{action}' needs a new label", hint="Pick a label, or use 'drop' to leave the row out"
+            )
+        change = Change(
+            row=_as_row(row),
+            action=action,
+            old_label=clean_label(old_label),
+            new_label=clean_label(new_label) if action in ("accept", "relabel") else None,
+            finding=finding,
+            note=note,
+            group=group,
+        )
         if self._open_group is not None:
             change.group = change.group or self._open_group[0]
             change.note = change.note if change.note is not None else self._open_group[1]
@@ -125,8 +133,13 @@ class ChangeLog:
                 action_here = "keep"  # e.g. the majority member of a conflict group: nothing to change
             else:
                 action_here = action
-            self.record(rec["row"], action_here, old_label=rec.get("given_label"),
-                        new_label=suggestion if action_here == "accept" else None, finding=rec.get("finding"))
+            self.record(
+                rec["row"],
+                action_here,
+                old_label=rec.get("given_label"),
+                new_label=suggestion if action_here == "accept" else None,
+                finding=rec.get("finding"),
+            )
             count += 1
         return count
 
@@ -207,8 +220,15 @@ class ChangeLog:
             group = None if rec.get("group") is None else str(rec["group"])
             if group is None and note and note.startswith("batch:"):
                 group, note = note, note.split(":", 2)[-1] or None
-            change = log.record(rec["row"], rec["action"], old_label=rec.get("old_label"),
-                                new_label=rec.get("new_label"), finding=rec.get("finding"), note=note, group=group)
+            change = log.record(
+                rec["row"],
+                rec["action"],
+                old_label=rec.get("old_label"),
+                new_label=rec.get("new_label"),
+                finding=rec.get("finding"),
+                note=note,
+                group=group,
+            )
             if rec.get("time"):
                 change.time = str(rec["time"])
         return log
@@ -230,8 +250,10 @@ class ChangeLog:
         label_values = out[label_col].astype(object).tolist() if label_col in out.columns else [None] * len(out)
         for row, change in self.current().items():
             if row not in position:
-                raise DataError(f"The change log refers to row {row}, which is not in the data",
-                                hint="Apply the change log to the table it was made on")
+                raise DataError(
+                    f"The change log refers to row {row}, which is not in the data",
+                    hint="Apply the change log to the table it was made on",
+                )
             i = position[row]
             if change.action in ("accept", "relabel"):
                 label_values[i] = change.new_label
@@ -242,8 +264,9 @@ class ChangeLog:
             out = out.drop(index=out.index[sorted(drop)])
         return out
 
-    def export(self, frame: pd.DataFrame, path: str | Path, *, label_col: str = "label",
-               row_col: str | None = None) -> tuple[Path, Path]:
+    def export(
+        self, frame: pd.DataFrame, path: str | Path, *, label_col: str = "label", row_col: str | None = None
+    ) -> tuple[Path, Path]:
         """Write the cleaned table to ``path`` (CSV) and the change log beside it.
 
         Returns ``(cleaned_csv, changes_csv)``; the change log is ``<stem>.changes.csv``.

@@ -11,14 +11,51 @@ import numpy as np
 import pandas as pd
 
 from textclf_core.labels import detect_separator, is_missing, split_multi
+
 from .cells import SPLIT_VALUES, is_number
 
-TEXT_NAMES = ("text", "texts", "review", "reviews", "sentence", "content", "body", "message", "comment",
-              "comments", "description", "tweet", "document", "utterance", "question", "abstract", "title")
+TEXT_NAMES = (
+    "text",
+    "texts",
+    "review",
+    "reviews",
+    "sentence",
+    "content",
+    "body",
+    "message",
+    "comment",
+    "comments",
+    "description",
+    "tweet",
+    "document",
+    "utterance",
+    "question",
+    "abstract",
+    "title",
+)
 
 
-LABEL_NAMES = ("label", "labels", "class", "classes", "category", "categories", "sentiment", "target", "tag",
-               "tags", "topic", "topics", "intent", "y", "gold", "annotation", "rating", "emotion", "genre")
+LABEL_NAMES = (
+    "label",
+    "labels",
+    "class",
+    "classes",
+    "category",
+    "categories",
+    "sentiment",
+    "target",
+    "tag",
+    "tags",
+    "topic",
+    "topics",
+    "intent",
+    "y",
+    "gold",
+    "annotation",
+    "rating",
+    "emotion",
+    "genre",
+)
 
 
 SPLIT_NAMES = ("split", "set", "subset", "fold", "partition", "dataset")
@@ -102,8 +139,10 @@ def _guess_split(stats: dict, reasons: dict) -> str | None:
                 split_col = col
     if split_col is not None:
         counts = Counter(SPLIT_VALUES.get(v.lower()) for v in stats[split_col]["vals"])
-        reasons["split"] = (f"'{split_col}' holds train/validation/test values "
-                            f"({', '.join(f'{k} {v:,}' for k, v in counts.items() if k)})")
+        reasons["split"] = (
+            f"'{split_col}' holds train/validation/test values "
+            f"({', '.join(f'{k} {v:,}' for k, v in counts.items() if k)})"
+        )
 
     return split_col
 
@@ -128,8 +167,10 @@ def _guess_text(stats: dict, split_col, reasons: dict) -> str | None:
         st = stats[text_col]
         looks_like_text = st["avg_words"] >= 2 or st["unique"] / st["n"] > 0.5 or _name_matches(text_col, TEXT_NAMES)
         if looks_like_text:
-            reasons["text"] = (f"'{text_col}' has the longest texts (about {st['avg_words']:.0f} words on average, "
-                               f"{st['unique']:,} different values)")
+            reasons["text"] = (
+                f"'{text_col}' has the longest texts (about {st['avg_words']:.0f} words on average, "
+                f"{st['unique']:,} different values)"
+            )
         else:
             text_col = None
     named_empty = [c for c, st in stats.items() if st is None and _name_key(c) in TEXT_NAMES]
@@ -167,8 +208,13 @@ def _guess_label(df: pd.DataFrame, stats: dict, text_col, split_col, reasons: di
         # Several classes per row (';' or '|') beat a one-class-per-row column, even one named 'label':
         # such data is multi-label, and the single column is usually a coarser or derived summary.
         multi = bool(sep) and low_card
-        score = ((1000 if named else 0) + (1200 if multi else 0) + (200 if low_card else 0)
-                 + 100 * st["n"] / max(1, len(df)) - k / 10)
+        score = (
+            (1000 if named else 0)
+            + (1200 if multi else 0)
+            + (200 if low_card else 0)
+            + 100 * st["n"] / max(1, len(df))
+            - k / 10
+        )
         candidates.append((col, multi))
         if best is None or score > best:
             label_col, best = col, score
@@ -185,8 +231,12 @@ def _guess_label(df: pd.DataFrame, stats: dict, text_col, split_col, reasons: di
                 reasons["label"] += f", several per row separated by '{sep}'"
                 passed = [c for c, multi in candidates if not multi and c != label_col]
                 if passed:
-                    reasons["label"] += (f" (preferred over '{passed[0]}', which has one class per row: rows with "
-                                         "several classes make this a multi-label task)")
+                    reasons["label"] += (
+                        f" (preferred over '{passed[0]}', which has one class per row: rows with "
+                        "several classes make this a multi-label task)"
+                    )
     else:
-        reasons["label"] = "No column looks like labels (few repeated values); the data can still be used for predictions"
+        reasons["label"] = (
+            "No column looks like labels (few repeated values); the data can still be used for predictions"
+        )
     return label_col

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+
 def normalize_keys(texts):
     """Duplicate key: Unicode NFKC, whitespace collapsed and trimmed, lower case."""
     normal = pc.utf8_normalize(texts, "NFKC")
@@ -21,8 +22,7 @@ def normalize_keys(texts):
     # or a tab/newline/form feed/carriage return (RE2's \s) can change (0.05% of them), so only those do.
     needs = pc.fill_null(pc.match_substring_regex(normal, r"[\t\n\f\r]|  "), False)  # 0.5 s on 1M
     if pc.any(needs).as_py():
-        normal = pc.replace_with_mask(normal, needs,
-                                      pc.replace_substring_regex(normal.filter(needs), r"\s+", " "))
+        normal = pc.replace_with_mask(normal, needs, pc.replace_substring_regex(normal.filter(needs), r"\s+", " "))
     return pc.utf8_lower(pc.utf8_trim_whitespace(normal))
 
 

@@ -57,8 +57,27 @@ import regex
 
 UNSPACED_CLASS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}"
 # The scripts counted, in the order tried; a letter of none of them counts as "Other".
-SCRIPTS = ("Han", "Hiragana", "Katakana", "Hangul", "Thai", "Lao", "Khmer", "Myanmar", "Latin", "Cyrillic",
-           "Greek", "Arabic", "Hebrew", "Devanagari", "Bengali", "Tamil", "Armenian", "Georgian", "Ethiopic")
+SCRIPTS = (
+    "Han",
+    "Hiragana",
+    "Katakana",
+    "Hangul",
+    "Thai",
+    "Lao",
+    "Khmer",
+    "Myanmar",
+    "Latin",
+    "Cyrillic",
+    "Greek",
+    "Arabic",
+    "Hebrew",
+    "Devanagari",
+    "Bengali",
+    "Tamil",
+    "Armenian",
+    "Georgian",
+    "Ethiopic",
+)
 _SCRIPT_RE = regex.compile("|".join(f"(?P<{s}>\\p{{{s}}}+)" for s in SCRIPTS) + r"|(?P<Other>\p{L}+)")
 _UNSPACED_RE = regex.compile(f"[{UNSPACED_CLASS}]")
 _KANA_RE = regex.compile(r"[\p{Hiragana}\p{Katakana}]")
@@ -67,19 +86,39 @@ _WORD_CHARS = rf"[[\p{{L}}\p{{M}}\p{{N}}]--[{UNSPACED_CLASS}]]"
 _WORD_RE = regex.compile(rf"{_WORD_CHARS}+(?:['’]{_WORD_CHARS}+)*", flags=regex.V1)
 _PIECE_RE = regex.compile(
     r"(?P<han>\p{Han}+)|(?P<kana>[\p{Hiragana}ー]+|[\p{Katakana}ー]+)|(?P<sea>[\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}]+)"
-    rf"|(?P<word>{_WORD_CHARS}+(?:['’]{_WORD_CHARS}+)*)", flags=regex.V1)
+    rf"|(?P<word>{_WORD_CHARS}+(?:['’]{_WORD_CHARS}+)*)",
+    flags=regex.V1,
+)
 # A word of a spaced script: a run of letters not glued to digits (codes such as "3f2a9c" are not words)
 # with a lower-case letter ("a", "ok") or a letter of a script without case (Arabic, Hebrew, Hangul, ...),
 # or of four capitals ("GREAT"; "ID", "XZ", "A" in codes are not words).
 _LETTER_RUN_RE = regex.compile(
-    r"(?<![\p{N}\p{L}\p{M}])(?=[\p{L}\p{M}]*[\p{Ll}\p{Lo}]|[\p{L}\p{M}]{4})[\p{L}\p{M}]+(?![\p{N}\p{L}\p{M}])")
+    r"(?<![\p{N}\p{L}\p{M}])(?=[\p{L}\p{M}]*[\p{Ll}\p{Lo}]|[\p{L}\p{M}]{4})[\p{L}\p{M}]+(?![\p{N}\p{L}\p{M}])"
+)
 
 # The language a script names; scripts shared by many languages are named as scripts.
-SCRIPT_LANGUAGE = {"Han": "Chinese", "Hiragana": "Japanese", "Katakana": "Japanese", "Hangul": "Korean",
-                   "Thai": "Thai", "Lao": "Lao", "Khmer": "Khmer", "Myanmar": "Burmese", "Greek": "Greek",
-                   "Hebrew": "Hebrew", "Armenian": "Armenian", "Georgian": "Georgian", "Latin": "Latin script",
-                   "Cyrillic": "Cyrillic script", "Arabic": "Arabic script", "Devanagari": "Devanagari script",
-                   "Bengali": "Bengali", "Tamil": "Tamil", "Ethiopic": "Ethiopic script", "Other": "other script"}
+SCRIPT_LANGUAGE = {
+    "Han": "Chinese",
+    "Hiragana": "Japanese",
+    "Katakana": "Japanese",
+    "Hangul": "Korean",
+    "Thai": "Thai",
+    "Lao": "Lao",
+    "Khmer": "Khmer",
+    "Myanmar": "Burmese",
+    "Greek": "Greek",
+    "Hebrew": "Hebrew",
+    "Armenian": "Armenian",
+    "Georgian": "Georgian",
+    "Latin": "Latin script",
+    "Cyrillic": "Cyrillic script",
+    "Arabic": "Arabic script",
+    "Devanagari": "Devanagari script",
+    "Bengali": "Bengali",
+    "Tamil": "Tamil",
+    "Ethiopic": "Ethiopic script",
+    "Other": "other script",
+}
 NO_WORDS = "no words"  # the language of a text without letters: numbers, codes, IDs, punctuation
 # Languages whose words need a segmenter (no spaces between words).
 UNSPACED_LANGUAGES = ("Chinese", "Japanese", "Thai", "Lao", "Khmer", "Burmese")
@@ -221,7 +260,7 @@ def word_counts(texts, chunk_bytes: int = 1 << 24) -> np.ndarray:
     if n == 0:
         return out
     _, offsets_buf, data_buf = texts.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[texts.offset:texts.offset + n + 1]
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[texts.offset : texts.offset + n + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, dtype=np.uint8)
     wide = np.zeros(n, dtype=bool)
     start = 0
@@ -242,7 +281,7 @@ def _ascii_chunk(data, offsets, start, stop, out, wide) -> None:
         return
     chunk = data[lo:hi]
     firsts = offsets[start:stop] - lo
-    filled = offsets[start + 1:stop + 1] > offsets[start:stop]  # empty texts have no words
+    filled = offsets[start + 1 : stop + 1] > offsets[start:stop]  # empty texts have no words
     firsts = firsts[filled]
     wide[start:stop][filled] = np.add.reduceat(chunk >= 0x80, firsts, dtype=np.int64) > 0
     alnum = _ALNUM_BYTES[chunk]
@@ -355,10 +394,14 @@ def detect(texts, sample: int | None = DETECT_SAMPLE, seed: int = 0) -> Language
     n = len(picked)
     share = {k: v / n for k, v in sorted(langs.items(), key=lambda kv: (-kv[1], kv[0]))} if n else {}
     return LanguageProfile(
-        n_texts=n, n_total=int(n_total), n_looked=len(positions),
-        languages=share, scripts={k: v / n for k, v in scripts.most_common()} if n else {},
+        n_texts=n,
+        n_total=int(n_total),
+        n_looked=len(positions),
+        languages=share,
+        scripts={k: v / n for k, v in scripts.most_common()} if n else {},
         needs_segmentation=any(k in UNSPACED_LANGUAGES for k in langs),
-        no_words_share=langs.get(NO_WORDS, 0) / n if n else 0.0)
+        no_words_share=langs.get(NO_WORDS, 0) / n if n else 0.0,
+    )
 
 
 UNSEEN_MIN_SHARE = 0.02  # a language under 2% of the training rows counts as not seen: too few to learn from
@@ -400,10 +443,14 @@ def warning_sentence(training: LanguageProfile | dict | None, found: Counter, n_
     trained = ", ".join(profile.worded(UNSEEN_MIN_SHARE)) or "other"
     names = ", ".join(k for k, _ in found.most_common(3))
     if n_texts == 1:
-        return (f"This text looks like {names}, but the model was trained on {trained} texts: its prediction "
-                "may be unreliable.")
-    return (f"{flagged / n_texts:.0%} of these texts ({flagged:,} of {n_texts:,}) look like {names}, a "
-            f"language the model was not trained on ({trained}): their predictions may be unreliable.")
+        return (
+            f"This text looks like {names}, but the model was trained on {trained} texts: its prediction "
+            "may be unreliable."
+        )
+    return (
+        f"{flagged / n_texts:.0%} of these texts ({flagged:,} of {n_texts:,}) look like {names}, a "
+        f"language the model was not trained on ({trained}): their predictions may be unreliable."
+    )
 
 
 def language_warning(training: LanguageProfile | dict | None, texts: Sequence[str]) -> str | None:
@@ -424,7 +471,7 @@ def token_counts(tokenizer, texts, sample: int | None = TOKEN_SAMPLE, seed: int 
     picked = _pick(texts, sample_positions(len(texts), sample, seed))
     counts: list[int] = []
     for start in range(0, len(picked), 512):
-        enc = tokenizer(picked[start:start + 512], add_special_tokens=True, truncation=False, verbose=False)
+        enc = tokenizer(picked[start : start + 512], add_special_tokens=True, truncation=False, verbose=False)
         counts.extend(len(ids) for ids in enc["input_ids"])
     return np.asarray(counts, dtype=np.int64)
 
@@ -446,11 +493,18 @@ MAX_BYTE_PIECES = 0.30
 MAX_TOKENS_PER_WORD = 3.0
 RUN_WORD_LANGUAGES = ("Japanese", "Thai", "Lao", "Khmer", "Burmese", NO_WORDS)  # words approximated by runs
 READ_SAMPLE = 300
-MULTILINGUAL_MODELS = ("xlm-roberta-base", "intfloat/multilingual-e5-small",
-                       "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2")
-LANGUAGE_MODELS = {"Chinese": ("bert-base-chinese",), "Japanese": ("cl-tohoku/bert-base-japanese-v3",),
-                   "Korean": ("klue/bert-base",), "Cyrillic script": ("DeepPavlov/rubert-base-cased",),
-                   "Arabic script": ("aubmindlab/bert-base-arabertv02",)}
+MULTILINGUAL_MODELS = (
+    "xlm-roberta-base",
+    "intfloat/multilingual-e5-small",
+    "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2",
+)
+LANGUAGE_MODELS = {
+    "Chinese": ("bert-base-chinese",),
+    "Japanese": ("cl-tohoku/bert-base-japanese-v3",),
+    "Korean": ("klue/bert-base",),
+    "Cyrillic script": ("DeepPavlov/rubert-base-cased",),
+    "Arabic script": ("aubmindlab/bert-base-arabertv02",),
+}
 
 
 @dataclass
@@ -502,8 +556,15 @@ def _is_byte_level(tokenizer) -> bool:
     return "<0xE4>" in vocab or "Ġ" in vocab  # sentencepiece byte fallback; the byte-level alphabet's space
 
 
-def readability(tokenizer, texts, sample: int | None = READ_SAMPLE, seed: int = 0, *, model: str = "the model",
-                language: str | None = None) -> Readability:
+def readability(
+    tokenizer,
+    texts,
+    sample: int | None = READ_SAMPLE,
+    seed: int = 0,
+    *,
+    model: str = "the model",
+    language: str | None = None,
+) -> Readability:
     """Whether ``tokenizer``'s model reads ``texts``, over a seeded sample of at most ``sample`` non-empty
     texts: the share of unknown tokens (WordPiece, unigram, BPE with an unknown token) or of byte pieces
     (byte-level BPE, sentencepiece byte fallback), and the tokens per word (a vocabulary of another
@@ -514,8 +575,8 @@ def readability(tokenizer, texts, sample: int | None = READ_SAMPLE, seed: int = 
     worded_tokens = 0
     reliable = [language_of(t) not in RUN_WORD_LANGUAGES for t in picked]
     for start in range(0, len(picked), 256):
-        enc = tokenizer(picked[start:start + 256], add_special_tokens=False, truncation=False, verbose=False)
-        for row, keep in zip(enc["input_ids"], reliable[start:start + 256]):
+        enc = tokenizer(picked[start : start + 256], add_special_tokens=False, truncation=False, verbose=False)
+        for row, keep in zip(enc["input_ids"], reliable[start : start + 256]):
             ids.extend(row)
             worded_tokens += len(row) if keep else 0
     if not ids:
@@ -532,27 +593,34 @@ def readability(tokenizer, texts, sample: int | None = READ_SAMPLE, seed: int = 
     reads = share <= limit and per_word <= MAX_TOKENS_PER_WORD
     if not reads:
         language = language or detect(picked, sample=None).main
-        sentence = (unreadable_sentence(model, share, kind, language) if share > limit
-                    else fragmented_sentence(model, per_word, language))
+        sentence = (
+            unreadable_sentence(model, share, kind, language)
+            if share > limit
+            else fragmented_sentence(model, per_word, language)
+        )
     else:
         sentence = ""
-    return Readability(round(share, 4), reads, sentence, kind=kind, n_tokens=len(ids), model=model,
-                       tokens_per_word=per_word)
+    return Readability(
+        round(share, 4), reads, sentence, kind=kind, n_tokens=len(ids), model=model, tokens_per_word=per_word
+    )
 
 
 def fragmented_sentence(model: str, per_word: float, language: str | None = None) -> str:
     """'MiniLM cannot read these texts: it cuts each word into 5.4 pieces on average ...'"""
     hub = hub_suggestions(language)[:2]
-    return (f"{model} cannot read these texts: it cuts each word into {per_word:.1f} pieces on average (about "
-            f"1.3 in a language it was trained on), so it sees letters, not words. Use the TF-IDF baseline, or "
-            f"online a model that reads {language or 'them'}, such as {' or '.join(hub)}.")
+    return (
+        f"{model} cannot read these texts: it cuts each word into {per_word:.1f} pieces on average (about "
+        f"1.3 in a language it was trained on), so it sees letters, not words. Use the TF-IDF baseline, or "
+        f"online a model that reads {language or 'them'}, such as {' or '.join(hub)}."
+    )
 
 
 def unreadable_sentence(model: str, share: float, kind: str = "unknown", language: str | None = None) -> str:
     """'MiniLM cannot read these texts: 64% of their tokens are unknown to it. Use the TF-IDF baseline,
     or online a multilingual model such as xlm-roberta-base.'"""
-    what = ("are unknown to it" if kind == "unknown"
-            else "are byte pieces, not characters it knows")
+    what = "are unknown to it" if kind == "unknown" else "are byte pieces, not characters it knows"
     hub = hub_suggestions(language)[:2]
-    return (f"{model} cannot read these texts: {share:.0%} of their tokens {what}. Use the TF-IDF baseline, "
-            f"or online a model that reads {language or 'them'}, such as {' or '.join(hub)}.")
+    return (
+        f"{model} cannot read these texts: {share:.0%} of their tokens {what}. Use the TF-IDF baseline, "
+        f"or online a model that reads {language or 'them'}, such as {' or '.join(hub)}."
+    )

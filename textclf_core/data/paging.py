@@ -58,8 +58,9 @@ def page_count(total: int, page_size: int) -> int:
     return max(1, -(-int(total) // int(page_size)))
 
 
-def table_page(frame: pd.DataFrame, page: int = 1, page_size: int = 100, *, mask=None,
-               columns: Iterable[str] | None = None) -> TablePage:
+def table_page(
+    frame: pd.DataFrame, page: int = 1, page_size: int = 100, *, mask=None, columns: Iterable[str] | None = None
+) -> TablePage:
     """Page ``page`` (1-based, clamped) of ``frame``, or of the rows where ``mask`` is true, with only
     ``columns`` when given. Only the page's rows are copied."""
     if page_size < 1:
@@ -80,9 +81,16 @@ def table_page(frame: pd.DataFrame, page: int = 1, page_size: int = 100, *, mask
     return TablePage(rows=rows.reset_index(drop=True), page=page, pages=pages, total=total, page_size=page_size)
 
 
-def review_filter(frame: pd.DataFrame, *, label: str | None = None, finding: str = ALL_ROWS,
-                  search: str | None = None, report: DataReport | None = None,
-                  edited_rows: Iterable[int] = (), words: np.ndarray | None = None) -> np.ndarray:
+def review_filter(
+    frame: pd.DataFrame,
+    *,
+    label: str | None = None,
+    finding: str = ALL_ROWS,
+    search: str | None = None,
+    report: DataReport | None = None,
+    edited_rows: Iterable[int] = (),
+    words: np.ndarray | None = None,
+) -> np.ndarray:
     """Boolean mask over ``frame`` (columns ``row``, ``text``, ``label``, as ``prepare`` makes them):
     rows with ``label`` (None or "All labels": any), the ``finding`` (one of :data:`FINDINGS`; duplicate
     findings come from ``report``), and ``search`` in the text (case ignored, plain text).
@@ -121,13 +129,23 @@ def text_words(frame: pd.DataFrame) -> np.ndarray:
     return word_counts(pa.array(frame["text"].fillna("").to_numpy(dtype=object), type=pa.large_string()))
 
 
-def review_page(frame: pd.DataFrame, page: int = 1, page_size: int = 100, *, label: str | None = None,
-                finding: str = ALL_ROWS, search: str | None = None, report: DataReport | None = None,
-                edited_rows: Iterable[int] = (), words: np.ndarray | None = None,
-                columns: Iterable[str] = ("row", "text", "label")) -> TablePage:
+def review_page(
+    frame: pd.DataFrame,
+    page: int = 1,
+    page_size: int = 100,
+    *,
+    label: str | None = None,
+    finding: str = ALL_ROWS,
+    search: str | None = None,
+    report: DataReport | None = None,
+    edited_rows: Iterable[int] = (),
+    words: np.ndarray | None = None,
+    columns: Iterable[str] = ("row", "text", "label"),
+) -> TablePage:
     """One page of the Label review table: :func:`review_filter`, then :func:`table_page`."""
-    mask = review_filter(frame, label=label, finding=finding, search=search, report=report,
-                         edited_rows=edited_rows, words=words)
+    mask = review_filter(
+        frame, label=label, finding=finding, search=search, report=report, edited_rows=edited_rows, words=words
+    )
     return table_page(frame, page, page_size, mask=mask, columns=columns)
 
 
@@ -158,5 +176,4 @@ def sample_note(shown: int, total: int) -> str | None:
     """'Drawn from 50,000 of 1,000,000 rows…' under a plot that samples; None when it shows every row."""
     if shown >= total:
         return None
-    return (f"Drawn from {shown:,} of {total:,} rows (a random sample); the figures in the report above "
-            "count every row.")
+    return f"Drawn from {shown:,} of {total:,} rows (a random sample); the figures in the report above count every row."

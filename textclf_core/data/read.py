@@ -23,6 +23,7 @@ import pandas as pd
 
 from textclf_core.errors import DataError
 from textclf_core.labels import is_missing
+
 from .cells import plural
 
 MAX_UPLOAD_MB = int(os.environ.get("TEXTCLF_MAX_UPLOAD_MB", "200") or 200)
@@ -69,10 +70,12 @@ def _source_bytes(path_or_buffer, filename: str | None, max_bytes: int) -> tuple
     limit_mb = max_bytes / 1024 / 1024
 
     def too_big(size: int, name: str) -> DataError:
-        return DataError(f"File {name} is {size / 1024 / 1024:,.1f} MB, above the {limit_mb:,.0f} MB limit",
-                         hint=f"Use the command line for a bigger file (`textclf validate FILE`, `textclf train "
-                              f"--data FILE`, with TEXTCLF_MAX_UPLOAD_MB={_suggested_mb(size)} set), or start the "
-                              "app with TEXTCLF_MAX_UPLOAD_MB raised, or use a sample of the rows")
+        return DataError(
+            f"File {name} is {size / 1024 / 1024:,.1f} MB, above the {limit_mb:,.0f} MB limit",
+            hint=f"Use the command line for a bigger file (`textclf validate FILE`, `textclf train "
+            f"--data FILE`, with TEXTCLF_MAX_UPLOAD_MB={_suggested_mb(size)} set), or start the "
+            "app with TEXTCLF_MAX_UPLOAD_MB raised, or use a sample of the rows",
+        )
 
     if isinstance(path_or_buffer, (str, os.PathLike)):
         path = Path(path_or_buffer)
@@ -87,8 +90,10 @@ def _source_bytes(path_or_buffer, filename: str | None, max_bytes: int) -> tuple
         try:
             return path.read_bytes(), name
         except OSError as exc:
-            raise DataError(f"File {path} could not be read ({exc.strerror or exc})",
-                            hint="Check that it exists and that you may read it") from None
+            raise DataError(
+                f"File {path} could not be read ({exc.strerror or exc})",
+                hint="Check that it exists and that you may read it",
+            ) from None
     if isinstance(path_or_buffer, (bytes, bytearray, memoryview)):
         raw = bytes(path_or_buffer)
         name = filename or "the uploaded file"
@@ -109,8 +114,9 @@ def _source_bytes(path_or_buffer, filename: str | None, max_bytes: int) -> tuple
         if isinstance(raw, str):
             raw = raw.encode("utf-8")
     else:
-        raise DataError(f"Cannot read data from a {type(path_or_buffer).__name__}",
-                        hint="Pass a file path or the uploaded file")
+        raise DataError(
+            f"Cannot read data from a {type(path_or_buffer).__name__}", hint="Pass a file path or the uploaded file"
+        )
     if len(raw) > max_bytes:
         raise too_big(len(raw), name)
     return raw, name
@@ -125,8 +131,10 @@ def _kind(raw: bytes, name: str) -> str:
     if head.startswith(b"PK\x03\x04"):
         return "excel"
     if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise DataError(f"{name} is an old-style Excel (.xls) or a password-protected workbook",
-                        hint="Open it in Excel and save it as .xlsx or as CSV UTF-8")
+        raise DataError(
+            f"{name} is an old-style Excel (.xls) or a password-protected workbook",
+            hint="Open it in Excel and save it as .xlsx or as CSV UTF-8",
+        )
     if head.startswith(b"%PDF"):
         raise DataError(f"{name} is a PDF document, not a table", hint=f"Export the data as {SUPPORTED}")
     if head.startswith(b"\x1f\x8b") or head.startswith(b"BZh") or head.startswith(b"7z\xbc\xaf"):
@@ -158,14 +166,19 @@ def _decode(raw: bytes, name: str) -> tuple[str, str, list[str]]:
     """Text, encoding name and notes. UTF-8 (BOM or not), UTF-16 (BOM), else Windows-1252 / Latin-1,
     and line by line when a file mixes UTF-8 and Windows-1252 lines."""
     notes: list[str] = []
-    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-                     (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, enc in (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
         if raw.startswith(bom):
             try:
                 return raw.decode(enc), enc, [f"The file is in {enc.upper()}; it was read correctly"]
             except UnicodeDecodeError:
-                raise DataError(f"{name} starts like a {enc.upper()} file but is damaged",
-                                hint="Save it again as CSV UTF-8") from None
+                raise DataError(
+                    f"{name} starts like a {enc.upper()} file but is damaged", hint="Save it again as CSV UTF-8"
+                ) from None
     sample = raw[:65536]
     if b"\x00" in sample:
         # UTF-16 without a byte-order mark: every other byte of ASCII text is zero.
@@ -177,8 +190,10 @@ def _decode(raw: bytes, name: str) -> tuple[str, str, list[str]]:
                 return raw.decode(enc), enc, [f"The file is in {enc.upper()}; it was read correctly"]
             except UnicodeDecodeError:
                 pass
-        raise DataError(f"{name} looks like a binary file, not a text table",
-                        hint=f"Upload a {SUPPORTED} file; in Excel use Save As > CSV UTF-8")
+        raise DataError(
+            f"{name} looks like a binary file, not a text table",
+            hint=f"Upload a {SUPPORTED} file; in Excel use Save As > CSV UTF-8",
+        )
     try:
         return raw.decode("utf-8-sig"), "utf-8", notes
     except UnicodeDecodeError:
@@ -202,20 +217,24 @@ def _decode(raw: bytes, name: str) -> tuple[str, str, list[str]]:
             except UnicodeDecodeError:
                 parts.append(_decode_legacy(line))
         text = "\n".join(parts).lstrip("\ufeff")
-        notes.append(f"MIXED:The file mixes two text encodings ({utf8_lines:,} lines UTF-8, {bad_lines:,} lines "
-                     "Windows-1252); each line was read in its own encoding. Check accented letters, and save the "
-                     "file as CSV UTF-8 next time")
+        notes.append(
+            f"MIXED:The file mixes two text encodings ({utf8_lines:,} lines UTF-8, {bad_lines:,} lines "
+            "Windows-1252); each line was read in its own encoding. Check accented letters, and save the "
+            "file as CSV UTF-8 next time"
+        )
         return text, "mixed", notes
     text = _decode_legacy(raw)
-    notes.append("The file is not UTF-8; it was read as Windows-1252 (Western European). If accented letters "
-                 "look wrong, save it as CSV UTF-8 and upload it again")
+    notes.append(
+        "The file is not UTF-8; it was read as Windows-1252 (Western European). If accented letters "
+        "look wrong, save it as CSV UTF-8 and upload it again"
+    )
     return text, "cp1252", notes
 
 
 def _add_encoding_notes(enc_notes: list[str], notes: list[str], info: dict) -> None:
     for note in enc_notes:
         if note.startswith("MIXED:"):
-            info.setdefault("warnings", []).append(note[len("MIXED:"):])
+            info.setdefault("warnings", []).append(note[len("MIXED:") :])
         else:
             notes.append(note)
 
@@ -278,6 +297,7 @@ def _ragged_lines(text: str, delim: str, limit: int = 3) -> tuple[int, list[tupl
 def _title_padding(text: str, delim: str, look: int = HEADER_SEARCH_ROWS + 50) -> int | None:
     """The table's width when the first line is shorter (a title above the header), else None:
     pandas takes the first line's field count as the width and would refuse the longer rows below."""
+
     def field_counts(source: str, want: int) -> list[int] | None:
         old = csv.field_size_limit()
         csv.field_size_limit(max(old, 1 << 30))
@@ -297,7 +317,7 @@ def _title_padding(text: str, delim: str, look: int = HEADER_SEARCH_ROWS + 50) -
     # The first MB holds the first rows of any ordinary file (StringIO of a whole 128 MB file cost 0.9 s).
     # One row more than needed is read from it, so the last row counted was not cut at the MB boundary;
     # a file whose first MB holds fewer rows (huge cells) is read whole, as before.
-    counts = field_counts(text[:1 << 20], look + 1) if len(text) > 1 << 20 else None
+    counts = field_counts(text[: 1 << 20], look + 1) if len(text) > 1 << 20 else None
     if counts is not None and len(counts) > look:
         counts = counts[:look]
     else:
@@ -317,8 +337,10 @@ def _read_text_table(raw: bytes, name: str, notes: list[str], info: dict) -> pd.
     _add_encoding_notes(enc_notes, notes, info)
     info["encoding"] = encoding
     if _is_binary(text):
-        raise DataError(f"{name} looks like a binary file, not a text table",
-                        hint=f"Upload a {SUPPORTED} file; in Excel use Save As > CSV UTF-8")
+        raise DataError(
+            f"{name} looks like a binary file, not a text table",
+            hint=f"Upload a {SUPPORTED} file; in Excel use Save As > CSV UTF-8",
+        )
     if not text or text.isspace():  # not text.strip(): no copy of a 128 MB text
         raise DataError(f"{name} is empty", hint="Upload a file with a header row and at least one row of data")
     delim = _sniff_delimiter(text, TEXT_FORMATS.get(Path(name).suffix.lower()))
@@ -328,27 +350,43 @@ def _read_text_table(raw: bytes, name: str, notes: list[str], info: dict) -> pd.
         # Valid UTF-8 goes to the C parser as bytes: StringIO would encode the whole text back (0.5 s and
         # one more copy of a 128 MB file).
         source = io.BytesIO(raw) if encoding == "utf-8" else io.StringIO(text)
-        df = pd.read_csv(source, sep=delim, header=None, dtype=str, keep_default_na=False,
-                         na_values=[""], skip_blank_lines=True, engine="c",
-                         **({"encoding": "utf-8-sig"} if encoding == "utf-8" else {}),
-                         **({"names": list(range(width))} if width else {}))
+        df = pd.read_csv(
+            source,
+            sep=delim,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=True,
+            engine="c",
+            **({"encoding": "utf-8-sig"} if encoding == "utf-8" else {}),
+            **({"names": list(range(width))} if width else {}),
+        )
     except pd.errors.EmptyDataError:
-        raise DataError(f"{name} is empty", hint="Upload a file with a header row and at least one row of data") from None
+        raise DataError(
+            f"{name} is empty", hint="Upload a file with a header row and at least one row of data"
+        ) from None
     except pd.errors.ParserError as exc:
         header_n, bad = _ragged_lines(text, delim)
         shown = {",": "comma", "\t": "tab", ";": "semicolon", "|": "bar"}[delim]
         if bad:
             where = ", ".join(f"line {line} has {n} fields" for line, n in bad)
-            raise DataError(f"{name}: some rows have more fields than the header's {header_n} ({where})",
-                            hint=f"A text probably contains a {shown} without quotes around it; put such texts in "
-                                 f"double quotes, or save the file from a spreadsheet as CSV") from None
+            raise DataError(
+                f"{name}: some rows have more fields than the header's {header_n} ({where})",
+                hint=f"A text probably contains a {shown} without quotes around it; put such texts in "
+                f"double quotes, or save the file from a spreadsheet as CSV",
+            ) from None
         eof = re.search(r"EOF inside string starting at row (\d+)", str(exc))
         if eof:
-            raise DataError(f"{name}: a double quote opened near line {int(eof.group(1)) + 1} is never closed",
-                            hint="Close the quote or remove it, or save the file from a spreadsheet as CSV") from None
+            raise DataError(
+                f"{name}: a double quote opened near line {int(eof.group(1)) + 1} is never closed",
+                hint="Close the quote or remove it, or save the file from a spreadsheet as CSV",
+            ) from None
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable rows"
-        raise DataError(f"{name} could not be read as a {shown}-separated table ({detail})",
-                        hint="Check for unbalanced double quotes, or save the file from a spreadsheet as CSV") from None
+        raise DataError(
+            f"{name} could not be read as a {shown}-separated table ({detail})",
+            hint="Check for unbalanced double quotes, or save the file from a spreadsheet as CSV",
+        ) from None
     _check_mixed_delimiters(df, delim, info)
     return df
 
@@ -373,7 +411,8 @@ def _check_mixed_delimiters(df: pd.DataFrame, delim: str, info: dict) -> None:
         lines = ", ".join(str(r + 1) for r in rows[:5]) + (f" and {len(rows) - 5:,} more" if len(rows) > 5 else "")
         info.setdefault("warnings", []).append(
             f"{plural(len(rows), 'line uses', 'lines use')} {names[other]} instead of {names[delim]} between fields ({'line' if len(rows) == 1 else 'lines'} {lines}); "
-            "their fields were not split, so their labels are missing. Use one separator in the whole file")
+            "their fields were not split, so their labels are missing. Use one separator in the whole file"
+        )
 
 
 def _read_excel(raw: bytes, name: str, sheet, notes: list[str], info: dict) -> pd.DataFrame:
@@ -388,8 +427,10 @@ def _read_excel(raw: bytes, name: str, sheet, notes: list[str], info: dict) -> p
                 chosen = candidate
                 break
         if chosen is None:
-            raise DataError(f"{name}: every sheet is empty ({', '.join(sheets[:5])})",
-                            hint="Put a header row and your data on the first sheet")
+            raise DataError(
+                f"{name}: every sheet is empty ({', '.join(sheets[:5])})",
+                hint="Put a header row and your data on the first sheet",
+            )
         if chosen != sheets[0]:
             notes.append(f"The first sheet '{sheets[0]}' is empty; sheet '{chosen}' was read")
         if len(sheets) > 1:
@@ -398,8 +439,10 @@ def _read_excel(raw: bytes, name: str, sheet, notes: list[str], info: dict) -> p
         return frame
     if isinstance(sheet, int):
         if not 0 <= sheet < len(sheets):
-            raise DataError(f"{name} has {len(sheets)} sheets, there is no sheet number {sheet + 1}",
-                            hint=f"Choose one of: {', '.join(sheets[:10])}")
+            raise DataError(
+                f"{name} has {len(sheets)} sheets, there is no sheet number {sheet + 1}",
+                hint=f"Choose one of: {', '.join(sheets[:10])}",
+            )
         sheet = sheets[sheet]
     if sheet not in sheets:
         raise DataError(f"{name} has no sheet named '{sheet}'", hint=f"Choose one of: {', '.join(sheets[:10])}")
@@ -420,22 +463,30 @@ def _sheet_names(raw: bytes, name: str) -> list[str]:
         finally:
             wb.close()
     except zipfile.BadZipFile:
-        raise DataError(f"{name} is a damaged or truncated Excel file",
-                        hint="Open it in Excel and save it again, or export it as CSV") from None
+        raise DataError(
+            f"{name} is a damaged or truncated Excel file",
+            hint="Open it in Excel and save it again, or export it as CSV",
+        ) from None
     except (KeyError, OSError, ValueError, TypeError) as exc:
-        raise DataError(f"{name} is a zip archive but not an Excel workbook ({type(exc).__name__})",
-                        hint="Upload an .xlsx workbook, or unpack the archive and upload the file inside") from None
+        raise DataError(
+            f"{name} is a zip archive but not an Excel workbook ({type(exc).__name__})",
+            hint="Upload an .xlsx workbook, or unpack the archive and upload the file inside",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many types for damaged files
-        raise DataError(f"{name} could not be opened as an Excel workbook ({type(exc).__name__})",
-                        hint="Open it in Excel and save it again, or export it as CSV") from None
+        raise DataError(
+            f"{name} could not be opened as an Excel workbook ({type(exc).__name__})",
+            hint="Open it in Excel and save it again, or export it as CSV",
+        ) from None
 
 
 def _excel_sheet(raw: bytes, name: str, sheet: str) -> pd.DataFrame:
     try:
         return pd.read_excel(io.BytesIO(raw), sheet_name=sheet, header=None, engine="openpyxl")
     except Exception as exc:  # noqa: BLE001 - openpyxl/pandas raise many types for damaged files
-        raise DataError(f"Sheet '{sheet}' of {name} could not be read ({type(exc).__name__})",
-                        hint="Open it in Excel and save it again, or export it as CSV") from None
+        raise DataError(
+            f"Sheet '{sheet}' of {name} could not be read ({type(exc).__name__})",
+            hint="Open it in Excel and save it again, or export it as CSV",
+        ) from None
 
 
 def list_sheets(path_or_buffer, *, filename: str | None = None) -> list[str]:
@@ -459,12 +510,14 @@ def _flatten(value):
 
 def _records_frame(records: list, name: str, where: str) -> pd.DataFrame:
     if not records:
-        raise DataError(f"{name} holds an empty list{where}", hint="Add records like {\"text\": ..., \"label\": ...}")
+        raise DataError(f"{name} holds an empty list{where}", hint='Add records like {"text": ..., "label": ...}')
     bad = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
     if bad is not None:
         kind = type(records[bad]).__name__
-        raise DataError(f"{name}: item {bad + 1}{where} is a {kind}, not a record",
-                        hint='Each item must be an object like {"text": "...", "label": "..."}')
+        raise DataError(
+            f"{name}: item {bad + 1}{where} is a {kind}, not a record",
+            hint='Each item must be an object like {"text": "...", "label": "..."}',
+        )
     df = pd.DataFrame.from_records([{k: _flatten(v) for k, v in r.items()} for r in records])
     return df
 
@@ -473,15 +526,17 @@ def _read_json(raw: bytes, name: str, notes: list[str], info: dict) -> pd.DataFr
     text, encoding, enc_notes = _decode(raw, name)
     _add_encoding_notes(enc_notes, notes, info)
     if not text.strip():
-        raise DataError(f"{name} is empty", hint="Upload a JSON list of records like [{\"text\": ..., \"label\": ...}]")
+        raise DataError(f"{name} is empty", hint='Upload a JSON list of records like [{"text": ..., "label": ...}]')
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg.startswith("Extra data"):  # one object per line: JSON Lines under a .json name
             notes.append("The file has one JSON object per line; it was read as JSON Lines")
             return _read_jsonl_text(text, name)
-        raise DataError(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-                        hint="Check the file in a JSON validator, or export it again") from None
+        raise DataError(
+            f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            hint="Check the file in a JSON validator, or export it again",
+        ) from None
     if isinstance(data, list):
         return _records_frame(data, name, "")
     if isinstance(data, dict):
@@ -499,10 +554,13 @@ def _read_json(raw: bytes, name: str, notes: list[str], info: dict) -> pd.DataFr
         if lists and len(lists) == len(data) and len({len(v) for v in lists.values()}) == 1 and len(lists) >= 1:
             if all(not isinstance(x, dict) for v in lists.values() for x in v[:50]):
                 return pd.DataFrame({k: [_flatten(x) for x in v] for k, v in lists.items()})
-    kind = {dict: "an object", str: "a string", int: "a number", float: "a number",
-            bool: "true/false"}.get(type(data), "a single value")
-    raise DataError(f"{name} is {kind}, not a list of records",
-                    hint='Use a list like [{"text": "...", "label": "..."}] or {"data": [...]}')
+    kind = {dict: "an object", str: "a string", int: "a number", float: "a number", bool: "true/false"}.get(
+        type(data), "a single value"
+    )
+    raise DataError(
+        f"{name} is {kind}, not a list of records",
+        hint='Use a list like [{"text": "...", "label": "..."}] or {"data": [...]}',
+    )
 
 
 def _read_jsonl_text(text: str, name: str) -> pd.DataFrame:
@@ -513,14 +571,18 @@ def _read_jsonl_text(text: str, name: str) -> pd.DataFrame:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise DataError(f"{name}: line {lineno} is not valid JSON ({exc.msg})",
-                            hint="Each line must hold one JSON object like {\"text\": ..., \"label\": ...}") from None
+            raise DataError(
+                f"{name}: line {lineno} is not valid JSON ({exc.msg})",
+                hint='Each line must hold one JSON object like {"text": ..., "label": ...}',
+            ) from None
         if not isinstance(obj, dict):
-            raise DataError(f"{name}: line {lineno} is a {type(obj).__name__}, not a JSON object",
-                            hint="Each line must hold one JSON object like {\"text\": ..., \"label\": ...}")
+            raise DataError(
+                f"{name}: line {lineno} is a {type(obj).__name__}, not a JSON object",
+                hint='Each line must hold one JSON object like {"text": ..., "label": ...}',
+            )
         records.append({k: _flatten(v) for k, v in obj.items()})
     if not records:
-        raise DataError(f"{name} is empty", hint="Each line must hold one JSON object like {\"text\": ..., \"label\": ...}")
+        raise DataError(f"{name} is empty", hint='Each line must hold one JSON object like {"text": ..., "label": ...}')
     return pd.DataFrame.from_records(records)
 
 
@@ -528,19 +590,23 @@ def _read_jsonl(raw: bytes, name: str, notes: list[str], info: dict) -> pd.DataF
     text, encoding, enc_notes = _decode(raw, name)
     _add_encoding_notes(enc_notes, notes, info)
     if not text.strip():
-        raise DataError(f"{name} is empty", hint="Each line must hold one JSON object like {\"text\": ..., \"label\": ...}")
+        raise DataError(f"{name} is empty", hint='Each line must hold one JSON object like {"text": ..., "label": ...}')
     return _read_jsonl_text(text, name)
 
 
 def _read_parquet(raw: bytes, name: str, notes: list[str], info: dict) -> pd.DataFrame:
     if not raw.startswith(b"PAR1") or not raw.endswith(b"PAR1"):
-        raise DataError(f"{name} is a damaged or truncated Parquet file",
-                        hint="Export it again; if it was copied or downloaded, the copy may be incomplete")
+        raise DataError(
+            f"{name} is a damaged or truncated Parquet file",
+            hint="Export it again; if it was copied or downloaded, the copy may be incomplete",
+        )
     try:
         df = pd.read_parquet(io.BytesIO(raw))
     except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ... for damaged files
-        raise DataError(f"{name} could not be read as Parquet ({type(exc).__name__})",
-                        hint="Export it again, or save the data as CSV") from None
+        raise DataError(
+            f"{name} could not be read as Parquet ({type(exc).__name__})",
+            hint="Export it again, or save the data as CSV",
+        ) from None
     for col in df.columns:
         if df[col].dtype == object:
             df[col] = df[col].map(lambda v: _flatten(list(v)) if isinstance(v, np.ndarray) else _flatten(v))
@@ -602,8 +668,9 @@ def detect_header_row(df: pd.DataFrame) -> int:
     return int(filled[0])
 
 
-def _apply_header_row(df: pd.DataFrame, name: str, notes: list[str], info: dict | None = None,
-                      header_row: int | None = None) -> pd.DataFrame:
+def _apply_header_row(
+    df: pd.DataFrame, name: str, notes: list[str], info: dict | None = None, header_row: int | None = None
+) -> pd.DataFrame:
     """Pick the header row (files are read with header=None to control naming): ``header_row``
     (1 = the first row read) when given, else the detected one; rows above it are skipped and said so."""
     filled = np.flatnonzero(df.notna().any(axis=1).to_numpy())
@@ -613,23 +680,28 @@ def _apply_header_row(df: pd.DataFrame, name: str, notes: list[str], info: dict 
         if isinstance(header_row, bool) or not isinstance(header_row, (int, np.integer)) or header_row < 1:
             raise DataError(f"The header row must be a row number of at least 1, got {header_row!r}", where=name)
         if header_row > len(df):
-            raise DataError(f"The header row {header_row} is past the end of the file ({len(df):,} rows)",
-                            where=name, hint="Choose a row number within the file")
+            raise DataError(
+                f"The header row {header_row} is past the end of the file ({len(df):,} rows)",
+                where=name,
+                hint="Choose a row number within the file",
+            )
         pos, chosen = int(header_row) - 1, True
     else:
         pos, chosen = detect_header_row(df), False
     skipped = [int(i) for i in filled if i < pos]
     if skipped and not chosen:
         above = "; ".join(" ".join(str(v) for v in df.iloc[i] if not is_missing(v))[:60] for i in skipped[:3])
-        notes.append(f"The header is row {pos + 1}: {plural(len(skipped), 'row', 'rows')} above it "
-                     f"(\"{above}\") looked like a title and {'was' if len(skipped) == 1 else 'were'} skipped. "
-                     "Choose another header row if this is wrong")
+        notes.append(
+            f"The header is row {pos + 1}: {plural(len(skipped), 'row', 'rows')} above it "
+            f'("{above}") looked like a title and {"was" if len(skipped) == 1 else "were"} skipped. '
+            "Choose another header row if this is wrong"
+        )
     if info is not None:
         info["header_row"] = pos + 1
         info["header_row_detected"] = not chosen
         info["rows_above_header"] = len(skipped)
     header = list(df.iloc[pos])
-    body = df.iloc[pos + 1:].reset_index(drop=True)
+    body = df.iloc[pos + 1 :].reset_index(drop=True)
     body.columns = _fix_headers(header, notes)
     return body
 
@@ -646,13 +718,20 @@ def _finish(df: pd.DataFrame, name: str, notes: list[str]) -> pd.DataFrame:
     if df.shape[1] == 0:
         raise DataError(f"{name} has no columns", hint="Upload a table with a header row")
     if len(df) == 0:
-        raise DataError(f"{name} has a header row but no data rows",
-                        hint="Add at least one row of texts under the header")
+        raise DataError(
+            f"{name} has a header row but no data rows", hint="Add at least one row of texts under the header"
+        )
     return df.reset_index(drop=True)
 
 
-def read_table(path_or_buffer, *, filename: str | None = None, sheet: str | int | None = None,
-               max_bytes: int | None = None, header_row: int | None = None) -> pd.DataFrame:
+def read_table(
+    path_or_buffer,
+    *,
+    filename: str | None = None,
+    sheet: str | int | None = None,
+    max_bytes: int | None = None,
+    header_row: int | None = None,
+) -> pd.DataFrame:
     """Read a CSV/TSV, Excel, JSON, JSON Lines or Parquet file into a DataFrame.
 
     ``path_or_buffer`` is a path, bytes, or a file-like object (an uploaded file);
@@ -717,14 +796,19 @@ def read_csv_chunks(path: Path, chunk_rows: int):
         head = handle.read(SNIFF_BYTES)
         rest = handle.read(1)
     if rest and b"\n" in head:
-        head = head[:head.rfind(b"\n") + 1]
+        head = head[: head.rfind(b"\n") + 1]
     try:
         sample = read_table(head, filename=path.name)
     except DataError:
         return None
     info = sample.attrs.get("textclf") or {}
-    if (info.get("encoding") != "utf-8" or info.get("header_row") != 1 or info.get("rows_above_header")
-            or info.get("warnings") or info.get("format") not in ("csv", "tsv")):
+    if (
+        info.get("encoding") != "utf-8"
+        or info.get("header_row") != 1
+        or info.get("rows_above_header")
+        or info.get("warnings")
+        or info.get("format") not in ("csv", "tsv")
+    ):
         return None
     sep = info["delimiter"]
     header = pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig", engine="c")
@@ -737,9 +821,19 @@ def read_csv_chunks(path: Path, chunk_rows: int):
     columns = list(sample.columns)
 
     def chunks():
-        reader = pd.read_csv(path, sep=sep, header=0, names=columns, dtype=str, keep_default_na=False,
-                             na_values=[""], skip_blank_lines=True, engine="c", encoding="utf-8-sig",
-                             chunksize=chunk_rows)
+        reader = pd.read_csv(
+            path,
+            sep=sep,
+            header=0,
+            names=columns,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=True,
+            engine="c",
+            encoding="utf-8-sig",
+            chunksize=chunk_rows,
+        )
         with reader:
             for chunk in reader:
                 chunk = chunk.dropna(how="all")  # as read_table: completely empty rows are skipped

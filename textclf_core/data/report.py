@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from textclf_core.labels import split_multi
+
 from . import language
 from .cells import detect_sep, is_number, plural
 from .columns import LABEL_NAMES, TEXT_NAMES
@@ -133,8 +134,13 @@ def _rows_text(rows: Sequence[int], limit: int = 5) -> str:
 def _stats(values: np.ndarray) -> dict[str, float]:
     if len(values) == 0:
         return {}
-    return {"min": float(np.min(values)), "median": float(np.median(values)), "mean": float(np.mean(values)),
-            "p95": float(np.percentile(values, 95)), "max": float(np.max(values))}
+    return {
+        "min": float(np.min(values)),
+        "median": float(np.median(values)),
+        "mean": float(np.mean(values)),
+        "p95": float(np.percentile(values, 95)),
+        "max": float(np.max(values)),
+    }
 
 
 def word_counts(texts, chunk_bytes: int = 1 << 24) -> np.ndarray:
@@ -142,14 +148,27 @@ def word_counts(texts, chunk_bytes: int = 1 << 24) -> np.ndarray:
     return language.word_counts(texts, chunk_bytes)
 
 
-def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_length: int = 128,
-             tokenizer=None, *, multi_label: bool | None = None) -> DataReport:
+def validate(
+    df: pd.DataFrame,
+    text_col: str | None,
+    label_col: str | None,
+    max_length: int = 128,
+    tokenizer=None,
+    *,
+    multi_label: bool | None = None,
+) -> DataReport:
     """Check a table for everything that affects training; never raises for problems in the data.
 
     ``tokenizer`` (the chosen model's): token lengths and the share of texts longer than ``max_length``
     are counted with it on a sample; without one the report gives words and characters only."""
-    rep = DataReport(n_rows=int(len(df)), text_col=text_col, label_col=label_col, max_length=int(max_length),
-                     read_notes=read_notes(df), read_warnings=read_warnings(df))
+    rep = DataReport(
+        n_rows=int(len(df)),
+        text_col=text_col,
+        label_col=label_col,
+        max_length=int(max_length),
+        read_notes=read_notes(df),
+        read_warnings=read_warnings(df),
+    )
     add = rep.findings.append
     for warning in rep.read_warnings:
         add(Finding("read_warning", "warning", warning))
@@ -168,8 +187,14 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
     if label_col is None:
         rep.n_unlabelled = rep.n_rows
         rep.missing_labels = rows.tolist()
-        add(Finding("no_label_column", "error", "No label column is chosen. Training needs a column with the "
-                    "class of each text; without it the file can only be used for predictions."))
+        add(
+            Finding(
+                "no_label_column",
+                "error",
+                "No label column is chosen. Training needs a column with the "
+                "class of each text; without it the file can only be used for predictions.",
+            )
+        )
         return rep
     missing = _check_missing_labels(rep, labels, rows)
     if rep.n_labelled == 0:
@@ -178,8 +203,14 @@ def validate(df: pd.DataFrame, text_col: str | None, label_col: str | None, max_
     _check_label_variants(rep, df, label_col)
     _check_numeric_labels(rep, counts)
     _check_duplicates(rep, texts, stripped, empty, missing, labels, rows)
-    add(Finding("rows", "info", f"{plural(rep.n_rows, 'row', 'rows')}: {rep.n_labelled:,} labelled in {plural(len(counts), 'class', 'classes')}"
-                + (f", {rep.n_unlabelled:,} without a label." if rep.n_unlabelled else ".")))
+    add(
+        Finding(
+            "rows",
+            "info",
+            f"{plural(rep.n_rows, 'row', 'rows')}: {rep.n_labelled:,} labelled in {plural(len(counts), 'class', 'classes')}"
+            + (f", {rep.n_unlabelled:,} without a label." if rep.n_unlabelled else "."),
+        )
+    )
     return rep
 
 
@@ -187,12 +218,22 @@ def _columns_found(rep: DataReport, df: pd.DataFrame, text_col, label_col) -> bo
     """False (with the error) when the text or label column is not in the table."""
     if text_col is None or text_col not in df.columns:
         what = f"There is no column '{text_col}'" if text_col is not None else "No text column is chosen"
-        rep.findings.append(Finding("no_text_column", "error", f"{what}. Choose the column that holds the texts "
-                                    f"(columns: {', '.join(map(str, df.columns[:10]))})."))
+        rep.findings.append(
+            Finding(
+                "no_text_column",
+                "error",
+                f"{what}. Choose the column that holds the texts (columns: {', '.join(map(str, df.columns[:10]))}).",
+            )
+        )
         return False
     if label_col is not None and label_col not in df.columns:
-        rep.findings.append(Finding("no_label_column", "error",
-                                    f"There is no column '{label_col}'. Choose the column that holds the labels."))
+        rep.findings.append(
+            Finding(
+                "no_label_column",
+                "error",
+                f"There is no column '{label_col}'. Choose the column that holds the labels.",
+            )
+        )
         return False
     return True
 
@@ -203,12 +244,25 @@ def _check_texts(rep: DataReport, texts: pa.Array, stripped: pa.Array, rows: np.
     empty = pc.equal(pc.utf8_length(stripped), 0).to_numpy(zero_copy_only=False).astype(bool)
     rep.empty_texts = rows[empty].tolist()
     if len(rep.empty_texts) == len(rows):
-        add(Finding("all_texts_empty", "error", f"Every text in column '{rep.text_col}' is empty. Choose the column "
-                    "that holds the texts.", len(rows)))
+        add(
+            Finding(
+                "all_texts_empty",
+                "error",
+                f"Every text in column '{rep.text_col}' is empty. Choose the column that holds the texts.",
+                len(rows),
+            )
+        )
     elif rep.empty_texts:
-        add(Finding("empty_texts", "warning", f"{plural(len(rep.empty_texts), 'row has', 'rows have')} an empty text "
-                    f"({_rows_text(rep.empty_texts)}). They will be left out of training and evaluation.",
-                    len(rep.empty_texts), rep.empty_texts))
+        add(
+            Finding(
+                "empty_texts",
+                "warning",
+                f"{plural(len(rep.empty_texts), 'row has', 'rows have')} an empty text "
+                f"({_rows_text(rep.empty_texts)}). They will be left out of training and evaluation.",
+                len(rep.empty_texts),
+                rep.empty_texts,
+            )
+        )
     if empty.all():
         return empty
     non_empty = texts.filter(pa.array(~empty))
@@ -223,15 +277,27 @@ def _check_language(rep: DataReport, texts: pa.Array) -> None:
     rep.language = profile.to_dict()
     share = profile.no_words_share
     if share >= NO_WORDS_BLOCKS:
-        rep.findings.append(Finding(
-            "no_words", "error", f"Column '{rep.text_col}' holds no words: {share:.0%} of its texts are only numbers, "
-            "codes or IDs (e.g. '" + _example_without_words(texts) + "'). A model learns from words: choose the "
-            "column that holds the texts.", int(round(share * len(texts)))))
+        rep.findings.append(
+            Finding(
+                "no_words",
+                "error",
+                f"Column '{rep.text_col}' holds no words: {share:.0%} of its texts are only numbers, "
+                "codes or IDs (e.g. '" + _example_without_words(texts) + "'). A model learns from words: choose the "
+                "column that holds the texts.",
+                int(round(share * len(texts))),
+            )
+        )
     elif share >= NO_WORDS_WARNS:
-        rep.findings.append(Finding(
-            "few_words", "warning", f"{share:.0%} of the texts hold no words, only numbers, codes or IDs (e.g. '"
-            + _example_without_words(texts) + "'). A model cannot learn much from them; check the column.",
-            int(round(share * len(texts)))))
+        rep.findings.append(
+            Finding(
+                "few_words",
+                "warning",
+                f"{share:.0%} of the texts hold no words, only numbers, codes or IDs (e.g. '"
+                + _example_without_words(texts)
+                + "'). A model cannot learn much from them; check the column.",
+                int(round(share * len(texts))),
+            )
+        )
     if profile.languages:
         rep.findings.append(Finding("language", "info", profile.sentence()))
 
@@ -256,8 +322,10 @@ def _check_lengths(rep: DataReport, texts: pa.Array, tokenizer) -> None:
         words = language.word_counts(texts)
     rep.char_lengths, rep.word_lengths = _stats(chars), _stats(words)
     sampled = f", counted on a sample of {rep.words_sampled:,} texts" if rep.words_sampled else ""
-    line = (f"Texts are {int(words.min()):,} to {int(words.max()):,} words long (median {int(np.median(words)):,} "
-            f"words, {int(np.median(chars)):,} characters{sampled}).")
+    line = (
+        f"Texts are {int(words.min()):,} to {int(words.max()):,} words long (median {int(np.median(words)):,} "
+        f"words, {int(np.median(chars)):,} characters{sampled})."
+    )
     rep.tokens_estimated = tokenizer is None
     if tokenizer is not None:
         tokens = language.token_counts(tokenizer, texts, sample=language.TOKEN_SAMPLE)
@@ -271,12 +339,21 @@ def _check_lengths(rep: DataReport, texts: pa.Array, tokenizer) -> None:
     rep.findings.append(Finding("lengths", "info", line))
     if rep.long_share > 0:
         sev = "warning" if rep.long_share >= 0.2 else "info"
-        how = ("counted with the model's tokenizer" if tokenizer is not None else
-               "at least: each word is one token or more, and a model's own tokenizer often counts several")
-        rep.findings.append(Finding(
-            "long_texts", sev, f"{rep.long_share:.0%} of texts are longer than the maximum length of {rep.max_length} "
-            f"tokens ({how}); only their first {rep.max_length} tokens are used. A "
-            "larger maximum length reads more of each text but trains more slowly.", rep.n_long))
+        how = (
+            "counted with the model's tokenizer"
+            if tokenizer is not None
+            else "at least: each word is one token or more, and a model's own tokenizer often counts several"
+        )
+        rep.findings.append(
+            Finding(
+                "long_texts",
+                sev,
+                f"{rep.long_share:.0%} of texts are longer than the maximum length of {rep.max_length} "
+                f"tokens ({how}); only their first {rep.max_length} tokens are used. A "
+                "larger maximum length reads more of each text but trains more slowly.",
+                rep.n_long,
+            )
+        )
 
 
 def _check_missing_labels(rep: DataReport, labels: pd.Series, rows: np.ndarray) -> np.ndarray:
@@ -286,19 +363,39 @@ def _check_missing_labels(rep: DataReport, labels: pd.Series, rows: np.ndarray) 
     rep.n_unlabelled = len(rep.missing_labels)
     rep.n_labelled = rep.n_rows - rep.n_unlabelled
     if rep.n_labelled == 0:
-        rep.findings.append(Finding(
-            "all_labels_missing", "error", f"Every row has an empty label in column '{rep.label_col}'. "
-            "Choose the column that holds the labels, or label some rows first.", rep.n_rows, rep.missing_labels))
+        rep.findings.append(
+            Finding(
+                "all_labels_missing",
+                "error",
+                f"Every row has an empty label in column '{rep.label_col}'. "
+                "Choose the column that holds the labels, or label some rows first.",
+                rep.n_rows,
+                rep.missing_labels,
+            )
+        )
     elif rep.missing_labels:
-        rep.findings.append(Finding(
-            "missing_labels", "warning", f"{plural(rep.n_unlabelled, 'row has', 'rows have')} no label "
-            f"({_rows_text(rep.missing_labels)}). They are kept as unlabelled rows: not used for training, "
-            "but you can label them in Label review or predict them.", rep.n_unlabelled, rep.missing_labels))
+        rep.findings.append(
+            Finding(
+                "missing_labels",
+                "warning",
+                f"{plural(rep.n_unlabelled, 'row has', 'rows have')} no label "
+                f"({_rows_text(rep.missing_labels)}). They are kept as unlabelled rows: not used for training, "
+                "but you can label them in Label review or predict them.",
+                rep.n_unlabelled,
+                rep.missing_labels,
+            )
+        )
     return missing
 
 
-def _check_classes(rep: DataReport, df: pd.DataFrame, labels: pd.Series, missing: np.ndarray, rows: np.ndarray,
-                   multi_label: bool | None) -> Counter:
+def _check_classes(
+    rep: DataReport,
+    df: pd.DataFrame,
+    labels: pd.Series,
+    missing: np.ndarray,
+    rows: np.ndarray,
+    multi_label: bool | None,
+) -> Counter:
     """Class counts (multi-label detected), one class only, tiny classes, imbalance; returns the counts."""
     add = rep.findings.append
     labelled = labels[~missing].astype(str)
@@ -311,9 +408,15 @@ def _check_classes(rep: DataReport, df: pd.DataFrame, labels: pd.Series, missing
         per_row = [split_multi(lab, rep.separator) for lab in labelled]
         counts = Counter(p for parts in per_row for p in parts)
         avg = float(np.mean([len(p) for p in per_row])) if per_row else 0.0
-        add(Finding("multi_label", "info", f"Labels hold several classes per row separated by '{rep.separator}' "
-                    f"(about {avg:.1f} per row): this is a multi-label task, each text can get several of the "
-                    f"{len(counts)} classes."))
+        add(
+            Finding(
+                "multi_label",
+                "info",
+                f"Labels hold several classes per row separated by '{rep.separator}' "
+                f"(about {avg:.1f} per row): this is a multi-label task, each text can get several of the "
+                f"{len(counts)} classes.",
+            )
+        )
     else:
         counts = Counter({str(k): int(v) for k, v in labelled.value_counts().items()})
     rep.class_counts = {k: int(v) for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))}
@@ -321,28 +424,54 @@ def _check_classes(rep: DataReport, df: pd.DataFrame, labels: pd.Series, missing
 
     if len(counts) < 2:
         only = f"'{next(iter(counts))}'" if counts else "none"
-        add(Finding("one_class", "error", f"Only one class is present ({only}). Training needs at least two "
-                    "different labels: check the label column or add examples of another class.", len(counts)))
+        add(
+            Finding(
+                "one_class",
+                "error",
+                f"Only one class is present ({only}). Training needs at least two "
+                "different labels: check the label column or add examples of another class.",
+                len(counts),
+            )
+        )
     rep.unsplittable_classes = {k: v for k, v in rep.class_counts.items() if v < 2}
     rep.small_classes = {k: v for k, v in rep.class_counts.items() if v < SMALL_CLASS}
     if rep.unsplittable_classes and len(counts) >= 2:
         names = ", ".join(f"'{k}'" for k in list(rep.unsplittable_classes)[:5])
-        add(Finding("unsplittable_classes", "warning", f"{plural(len(rep.unsplittable_classes), 'class has', 'classes have')} "
-                    f"a single example ({names}). Such a class goes to training only and cannot be tested; add more examples.",
-                    len(rep.unsplittable_classes)))
+        add(
+            Finding(
+                "unsplittable_classes",
+                "warning",
+                f"{plural(len(rep.unsplittable_classes), 'class has', 'classes have')} "
+                f"a single example ({names}). Such a class goes to training only and cannot be tested; add more examples.",
+                len(rep.unsplittable_classes),
+            )
+        )
     small = {k: v for k, v in rep.small_classes.items() if k not in rep.unsplittable_classes}
     if small and len(counts) >= 2:
         names = ", ".join(f"'{k}' ({v})" for k, v in list(small.items())[:5])
-        add(Finding("small_classes", "warning", f"{plural(len(small), 'class has', 'classes have')} fewer than {SMALL_CLASS} "
-                    f"examples: "
-                    f"{names}. A model rarely learns a class from so few; add examples if you can.", len(small)))
+        add(
+            Finding(
+                "small_classes",
+                "warning",
+                f"{plural(len(small), 'class has', 'classes have')} fewer than {SMALL_CLASS} "
+                f"examples: "
+                f"{names}. A model rarely learns a class from so few; add examples if you can.",
+                len(small),
+            )
+        )
     if len(counts) >= 2:
         ratio = max(counts.values()) / max(1, min(counts.values()))
         rep.imbalance_ratio = float(ratio)
         if ratio >= 10:
             big, little = max(counts, key=counts.get), min(counts, key=counts.get)
-            add(Finding("imbalance", "warning", f"Classes are very unbalanced: '{big}' has {ratio:.0f} times as many "
-                        f"examples as '{little}'. Weighting classes in the loss helps the small ones."))
+            add(
+                Finding(
+                    "imbalance",
+                    "warning",
+                    f"Classes are very unbalanced: '{big}' has {ratio:.0f} times as many "
+                    f"examples as '{little}'. Weighting classes in the loss helps the small ones.",
+                )
+            )
     return counts
 
 
@@ -352,7 +481,7 @@ def _check_label_variants(rep: DataReport, df: pd.DataFrame, label_col: str) -> 
     raw_counts = df[label_col].dropna().astype(str).value_counts()
     cell_counts: Counter = Counter()
     for cell, n in raw_counts.items():
-        for part in (cell.split(rep.separator) if rep.multi_label else [cell]):
+        for part in cell.split(rep.separator) if rep.multi_label else [cell]:
             cell_counts[part] += int(n)
     variants: dict[str, Counter] = defaultdict(Counter)
     for cell, n in cell_counts.items():
@@ -360,20 +489,33 @@ def _check_label_variants(rep: DataReport, df: pd.DataFrame, label_col: str) -> 
     for key, spellings in variants.items():
         if len(spellings) > 1 and key:
             stripped_names = {re.sub(r"\s+", " ", s).strip() for s in spellings}
-            rep.label_variants.append({"spellings": sorted(spellings), "counts": dict(spellings),
-                                       "merged": len(stripped_names) == 1})
+            rep.label_variants.append(
+                {"spellings": sorted(spellings), "counts": dict(spellings), "merged": len(stripped_names) == 1}
+            )
     if rep.label_variants:
         merged = [v for v in rep.label_variants if v["merged"]]
         separate = [v for v in rep.label_variants if not v["merged"]]
         if separate:
             shown = "; ".join(" / ".join(f"'{s}'" for s in v["spellings"]) for v in separate[:3])
-            add(Finding("label_variants", "warning", f"Some labels differ only in capital letters or spaces ({shown}). "
-                        "They count as different classes; make the spelling the same if they mean the same thing.",
-                        len(separate)))
+            add(
+                Finding(
+                    "label_variants",
+                    "warning",
+                    f"Some labels differ only in capital letters or spaces ({shown}). "
+                    "They count as different classes; make the spelling the same if they mean the same thing.",
+                    len(separate),
+                )
+            )
         if merged:
             shown = "; ".join(" / ".join(repr(s) for s in v["spellings"]) for v in merged[:3])
-            add(Finding("label_spaces", "info", f"Some labels have extra spaces ({shown}); the spaces are removed "
-                        "so they count as one class.", len(merged)))
+            add(
+                Finding(
+                    "label_spaces",
+                    "info",
+                    f"Some labels have extra spaces ({shown}); the spaces are removed so they count as one class.",
+                    len(merged),
+                )
+            )
 
 
 def _check_numeric_labels(rep: DataReport, counts: Counter) -> None:
@@ -381,8 +523,13 @@ def _check_numeric_labels(rep: DataReport, counts: Counter) -> None:
     if classes and all(is_number(str(c)) for c in classes):
         rep.numeric_labels = True
         shown = ", ".join(sorted(classes, key=lambda c: float(c.replace(",", "")))[:6])
-        rep.findings.append(Finding("numeric_labels", "info", f"Labels are numbers ({shown}). Each number is treated "
-                                    "as the name of a class, not as an amount."))
+        rep.findings.append(
+            Finding(
+                "numeric_labels",
+                "info",
+                f"Labels are numbers ({shown}). Each number is treated as the name of a class, not as an amount.",
+            )
+        )
 
 
 def _check_duplicates(rep: DataReport, texts, stripped, empty, missing, labels, rows) -> None:
@@ -394,22 +541,39 @@ def _check_duplicates(rep: DataReport, texts, stripped, empty, missing, labels, 
     key_codes = _codes(normalize_keys(texts.filter(mask)))
     repeated = np.bincount(key_codes)[key_codes] > 1 if len(key_codes) else np.zeros(0, dtype=bool)
     rep.conflicting_duplicates, conflict_labels, conflict_texts, rep.exact_duplicates = _duplicate_groups(
-        key_codes[repeated], labels.to_numpy(dtype=object)[usable][repeated],
-        stripped.filter(mask).filter(pa.array(repeated)), rows[usable][repeated])
+        key_codes[repeated],
+        labels.to_numpy(dtype=object)[usable][repeated],
+        stripped.filter(mask).filter(pa.array(repeated)),
+        rows[usable][repeated],
+    )
     if rep.exact_duplicates:
         n = sum(len(g) for g in rep.exact_duplicates)
-        add(Finding("exact_duplicates", "warning", f"{plural(len(rep.exact_duplicates), 'text appears', 'texts appear')} more than once "
-                    f"with the same label ({n:,} rows). Training keeps the copies of a text in one split, so they "
-                    "cannot flatter the test score, but they count several times; remove them if they are mistakes.", len(rep.exact_duplicates),
-                    sorted(r for g in rep.exact_duplicates for r in g)))
+        add(
+            Finding(
+                "exact_duplicates",
+                "warning",
+                f"{plural(len(rep.exact_duplicates), 'text appears', 'texts appear')} more than once "
+                f"with the same label ({n:,} rows). Training keeps the copies of a text in one split, so they "
+                "cannot flatter the test score, but they count several times; remove them if they are mistakes.",
+                len(rep.exact_duplicates),
+                sorted(r for g in rep.exact_duplicates for r in g),
+            )
+        )
     if rep.conflicting_duplicates:
         n = sum(len(g) for g in rep.conflicting_duplicates)
         example = conflict_texts[0] if len(conflict_texts[0]) <= 60 else conflict_texts[0][:57] + "..."
-        add(Finding("conflicting_duplicates", "warning", f"{plural(len(rep.conflicting_duplicates), 'text appears', 'texts appear')} with "
-                    f"different labels ({n:,} rows), e.g. '{example}' is labelled "
-                    f"{' and '.join(repr(x) for x in conflict_labels[0])}. "
-                    "A model cannot learn both; check them in Label review.", len(rep.conflicting_duplicates),
-                    sorted(r for g in rep.conflicting_duplicates for r in g)))
+        add(
+            Finding(
+                "conflicting_duplicates",
+                "warning",
+                f"{plural(len(rep.conflicting_duplicates), 'text appears', 'texts appear')} with "
+                f"different labels ({n:,} rows), e.g. '{example}' is labelled "
+                f"{' and '.join(repr(x) for x in conflict_labels[0])}. "
+                "A model cannot learn both; check them in Label review.",
+                len(rep.conflicting_duplicates),
+                sorted(r for g in rep.conflicting_duplicates for r in g),
+            )
+        )
 
 
 def _groups_in_order(codes: np.ndarray, rows: np.ndarray, keep: np.ndarray) -> list[list[int]]:
@@ -483,7 +647,15 @@ def _header_word_classes(rep: DataReport, df: pd.DataFrame, labels: pd.Series, r
     values = labels.astype(object).where(labels.notna(), None).tolist()
     where = [int(r) for r, v in zip(rows, values) if v is not None and str(v).strip() in suspects]
     names = ", ".join(f"'{k}'" for k in suspects)
-    add(Finding("header_word_class", "error", f"{names} {'is' if len(suspects) == 1 else 'are'} counted as a class "
-                f"but looks like a column heading ({_rows_text(where)}): the header row is probably wrong, e.g. a "
-                "title row above the real header. Choose the header row (on Upload, or `--header-row N` in the "
-                "CLI), or drop those rows in Label review.", len(where), where))
+    add(
+        Finding(
+            "header_word_class",
+            "error",
+            f"{names} {'is' if len(suspects) == 1 else 'are'} counted as a class "
+            f"but looks like a column heading ({_rows_text(where)}): the header row is probably wrong, e.g. a "
+            "title row above the real header. Choose the header row (on Upload, or `--header-row N` in the "
+            "CLI), or drop those rows in Label review.",
+            len(where),
+            where,
+        )
+    )

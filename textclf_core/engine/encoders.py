@@ -214,8 +214,14 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]
     texts = ["" if t is None else str(t) for t in texts]
     if not texts:
         return []
-    return tokenizer(texts, truncation=True, max_length=max_length, padding=False,
-                     return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+    return tokenizer(
+        texts,
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )["input_ids"]
 
 
 # Long texts: overlapping windows. A quarter of each window overlaps the one before, so a sentence cut by
@@ -224,8 +230,9 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]
 WINDOW_OVERLAP = 0.25
 
 
-def tokenize_windows(tokenizer, texts: Sequence[str], max_length: int, windows: int = 1
-                     ) -> tuple[list[list[int]], np.ndarray]:
+def tokenize_windows(
+    tokenizer, texts: Sequence[str], max_length: int, windows: int = 1
+) -> tuple[list[list[int]], np.ndarray]:
     """Token ids of every window and the index of the text each window belongs to.
 
     ``windows`` <= 1: one window per text (the first ``max_length`` tokens, as :func:`tokenize`).
@@ -240,8 +247,16 @@ def tokenize_windows(tokenizer, texts: Sequence[str], max_length: int, windows: 
         return [], np.zeros(0, dtype=np.int64)
     specials = tokenizer.num_special_tokens_to_add(pair=False)
     stride = max(0, int((max_length - specials) * WINDOW_OVERLAP))
-    enc = tokenizer(texts, truncation=True, max_length=max_length, stride=stride, padding=False,
-                    return_overflowing_tokens=True, return_attention_mask=False, return_token_type_ids=False)
+    enc = tokenizer(
+        texts,
+        truncation=True,
+        max_length=max_length,
+        stride=stride,
+        padding=False,
+        return_overflowing_tokens=True,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
     ids, owner = enc["input_ids"], np.asarray(enc["overflow_to_sample_mapping"], dtype=np.int64)
     keep: list[int] = []
     for text_index in range(len(texts)):
@@ -286,8 +301,8 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int, left: bool = Fals
         if n == 0:
             continue
         if left:
-            ids[row, width - n:] = seq
-            mask[row, width - n:] = 1
+            ids[row, width - n :] = seq
+            mask[row, width - n :] = 1
         else:
             ids[row, :n] = seq
             mask[row, :n] = 1
@@ -302,12 +317,12 @@ def sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | No
     """
     order = np.argsort(-np.asarray(lengths), kind="stable")
     if not max_tokens:
-        return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     sizes = np.asarray(lengths)[order]
     batches, i = [], 0
     while i < len(order):
         rows = max(batch_size, min(4 * batch_size, max_tokens // max(1, int(sizes[i]))))
-        batches.append(order[i:i + rows])
+        batches.append(order[i : i + rows])
         i += rows
     return batches
 
@@ -349,24 +364,47 @@ def release_encoders() -> None:
 _DTYPE_KEYS = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16", "onnx": "onnx-float32", "int8": "onnx-int8"}
 
 
-def embedding_cache(model: str, *, max_length: int = 128, pooling: str = "mean", backend: str = "fp32",
-                    windows: int = 1, cache_dir: str | os.PathLike | None = None,
-                    fingerprint: str | None = None) -> EmbeddingCache:
+def embedding_cache(
+    model: str,
+    *,
+    max_length: int = 128,
+    pooling: str = "mean",
+    backend: str = "fp32",
+    windows: int = 1,
+    cache_dir: str | os.PathLike | None = None,
+    fingerprint: str | None = None,
+) -> EmbeddingCache:
     """The disk cache :func:`embed` reads and fills for these settings (fp32 and bf16 keep their old keys)."""
     from textclf_core.store import catalog as models
 
-    key = dict(model=fingerprint or models.model_fingerprint(model), max_length=int(max_length), pooling=pooling,
-               dtype=_DTYPE_KEYS[backend])
+    key = dict(
+        model=fingerprint or models.model_fingerprint(model),
+        max_length=int(max_length),
+        pooling=pooling,
+        dtype=_DTYPE_KEYS[backend],
+    )
     if int(windows or 1) > 1:  # one window keeps the old key, so caches filled before windows existed stay valid
         key["windows"] = int(windows)
     return EmbeddingCache.for_key(cache_root(cache_dir), **key)
 
 
-def embed(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: str = "mean",
-          batch_size: int = 64, cache_dir: str | os.PathLike | None = None,
-          emit: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None,
-          precision: str = "auto", device: str = "auto", use_cache: bool = True, windows: int = 1,
-          chunk_size: int = CHUNK_TEXTS, backend: str = "auto") -> np.ndarray:
+def embed(
+    texts: Sequence[str],
+    model: str,
+    *,
+    max_length: int = 128,
+    pooling: str = "mean",
+    batch_size: int = 64,
+    cache_dir: str | os.PathLike | None = None,
+    emit: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    precision: str = "auto",
+    device: str = "auto",
+    use_cache: bool = True,
+    windows: int = 1,
+    chunk_size: int = CHUNK_TEXTS,
+    backend: str = "auto",
+) -> np.ndarray:
     """Pooled embeddings of ``texts`` from the frozen encoder ``model``, shape (n, hidden), float32.
 
     ``backend``: fp32 | bf16 | onnx | int8 | auto (:func:`resolve_backend`: ``TEXTCLF_ENCODER_BACKEND``
@@ -388,39 +426,93 @@ def embed(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: s
     """
     from textclf_core import hardware
     from textclf_core.store import catalog as models
+
     from . import static as static_embeddings
 
     if pooling not in ("mean", "cls"):
         raise TextclfError(f"Pooling '{pooling}' is not one of mean, cls")
     texts = ["" if t is None else str(t) for t in texts]
     if static_embeddings.is_static(model):
-        return static_embeddings.embed(texts, model, max_length=max_length, windows=windows, emit=emit,
-                                       should_stop=should_stop)
+        return static_embeddings.embed(
+            texts, model, max_length=max_length, windows=windows, emit=emit, should_stop=should_stop
+        )
     hw = hardware.detect(device)
     fingerprint = models.model_fingerprint(model)
     windows = max(1, int(windows or 1))
-    chosen = resolve_backend(model, max_length=max_length, pooling=pooling, precision=precision, device=hw.device,
-                             backend=backend, calibrate=len(texts) >= CALIBRATE_MIN_TEXTS, fingerprint=fingerprint)
-    cache = embedding_cache(model, max_length=max_length, pooling=pooling, backend=chosen, windows=windows,
-                            cache_dir=cache_dir, fingerprint=fingerprint)
+    chosen = resolve_backend(
+        model,
+        max_length=max_length,
+        pooling=pooling,
+        precision=precision,
+        device=hw.device,
+        backend=backend,
+        calibrate=len(texts) >= CALIBRATE_MIN_TEXTS,
+        fingerprint=fingerprint,
+    )
+    cache = embedding_cache(
+        model,
+        max_length=max_length,
+        pooling=pooling,
+        backend=chosen,
+        windows=windows,
+        cache_dir=cache_dir,
+        fingerprint=fingerprint,
+    )
     hashes = [text_hash(t) for t in texts]
-    result, found = (cache.lookup(hashes) if use_cache else (None, np.zeros(len(texts), dtype=bool)))
+    result, found = cache.lookup(hashes) if use_cache else (None, np.zeros(len(texts), dtype=bool))
     missing = np.flatnonzero(~found)
     if len(missing) == 0:
         if emit:
-            emit(events.progress(stage="embedding", done=len(texts), total=len(texts), cached=len(texts),
-                                 elapsed_s=0.0, eta_s=0.0, progress=1.0))
+            emit(
+                events.progress(
+                    stage="embedding",
+                    done=len(texts),
+                    total=len(texts),
+                    cached=len(texts),
+                    elapsed_s=0.0,
+                    eta_s=0.0,
+                    progress=1.0,
+                )
+            )
         return result if result is not None else np.zeros((0, 0), dtype=np.float32)
     encoder = _get_encoder(model, fingerprint, hw.device, chosen)
     hidden = int(getattr(getattr(getattr(encoder, "net", None), "config", None), "hidden_size", 0) or 768)
     batch_size = encoder_batch_size(hw, batch_size, max_length, hidden)
-    return _embed_missing(texts, hashes, missing, result, encoder, cache if use_cache else None,
-                          max_length=max_length, pooling=pooling, batch_size=batch_size, windows=windows,
-                          chunk_size=chunk_size, emit=emit, should_stop=should_stop, n_cached=int(found.sum()))
+    return _embed_missing(
+        texts,
+        hashes,
+        missing,
+        result,
+        encoder,
+        cache if use_cache else None,
+        max_length=max_length,
+        pooling=pooling,
+        batch_size=batch_size,
+        windows=windows,
+        chunk_size=chunk_size,
+        emit=emit,
+        should_stop=should_stop,
+        n_cached=int(found.sum()),
+    )
 
 
-def _embed_missing(texts, hashes, missing, result, encoder, cache, *, max_length, pooling, batch_size, windows,
-                   chunk_size, emit, should_stop, n_cached) -> np.ndarray:
+def _embed_missing(
+    texts,
+    hashes,
+    missing,
+    result,
+    encoder,
+    cache,
+    *,
+    max_length,
+    pooling,
+    batch_size,
+    windows,
+    chunk_size,
+    emit,
+    should_stop,
+    n_cached,
+) -> np.ndarray:
     """Compute the ``missing`` rows (each distinct text once), chunk by chunk, each chunk cached when done."""
     unique_pos: dict[bytes, int] = {}  # ``slot[k]`` is the distinct text of missing row k
     todo: list[int] = []
@@ -435,11 +527,24 @@ def _embed_missing(texts, hashes, missing, result, encoder, cache, *, max_length
     start = time.perf_counter()
     clock = {"last_emit": 0.0, "texts_done": 0, "windows_done": 0}
     for c0 in range(0, len(todo), chunk_size):
-        chunk = todo[c0:c0 + chunk_size]
-        computed = _embed_chunk([texts[i] for i in chunk], [hashes[i] for i in chunk], encoder, cache,
-                                max_length=max_length, pooling=pooling, batch_size=batch_size, windows=windows,
-                                emit=emit, should_stop=should_stop, clock=clock, start=start, n_cached=n_cached,
-                                total=len(texts), todo=len(todo))
+        chunk = todo[c0 : c0 + chunk_size]
+        computed = _embed_chunk(
+            [texts[i] for i in chunk],
+            [hashes[i] for i in chunk],
+            encoder,
+            cache,
+            max_length=max_length,
+            pooling=pooling,
+            batch_size=batch_size,
+            windows=windows,
+            emit=emit,
+            should_stop=should_stop,
+            clock=clock,
+            start=start,
+            n_cached=n_cached,
+            total=len(texts),
+            todo=len(todo),
+        )
         if result is None:
             result = np.zeros((len(texts), computed.shape[1]), dtype=np.float32)
         in_chunk = (slot >= c0) & (slot < c0 + len(chunk))
@@ -447,13 +552,37 @@ def _embed_missing(texts, hashes, missing, result, encoder, cache, *, max_length
         clock["texts_done"] += len(chunk)
         if emit:
             clock["last_emit"] = time.perf_counter()
-            _emit_progress(emit, n_cached + clock["texts_done"], len(texts), n_cached, len(todo),
-                           clock["texts_done"], clock["last_emit"] - start, clock["windows_done"])
+            _emit_progress(
+                emit,
+                n_cached + clock["texts_done"],
+                len(texts),
+                n_cached,
+                len(todo),
+                clock["texts_done"],
+                clock["last_emit"] - start,
+                clock["windows_done"],
+            )
     return result
 
 
-def _embed_chunk(chunk_texts, chunk_hashes, encoder, cache, *, max_length, pooling, batch_size, windows, emit,
-                 should_stop, clock, start, n_cached, total, todo) -> np.ndarray:
+def _embed_chunk(
+    chunk_texts,
+    chunk_hashes,
+    encoder,
+    cache,
+    *,
+    max_length,
+    pooling,
+    batch_size,
+    windows,
+    emit,
+    should_stop,
+    clock,
+    start,
+    n_cached,
+    total,
+    todo,
+) -> np.ndarray:
     """One chunk's vectors; whatever is finished is cached, also when cancelled mid-chunk."""
     ids, owner = tokenize_windows(encoder.tokenizer, chunk_texts, max_length, windows)
     window_done = np.zeros(len(ids), dtype=bool)
@@ -468,8 +597,7 @@ def _embed_chunk(chunk_texts, chunk_hashes, encoder, cache, *, max_length, pooli
             clock["last_emit"] = now
             # Texts finished = whole chunks before this one + this chunk's share of its windows.
             partial = clock["texts_done"] + len(chunk_texts) * float(window_done.mean())
-            _emit_progress(emit, n_cached + partial, total, n_cached, todo, partial, now - start,
-                           clock["windows_done"])
+            _emit_progress(emit, n_cached + partial, total, n_cached, todo, partial, now - start, clock["windows_done"])
 
     finished = False
     try:
@@ -480,8 +608,11 @@ def _embed_chunk(chunk_texts, chunk_hashes, encoder, cache, *, max_length, pooli
         if "vectors" in holder:
             computed = pool_windows(holder["vectors"], owner, len(chunk_texts))
             # Cancelled mid-chunk: the texts whose every window is done are kept too.
-            rows = (np.arange(len(chunk_texts)) if finished else
-                    np.flatnonzero(np.bincount(owner[~window_done], minlength=len(chunk_texts)) == 0))
+            rows = (
+                np.arange(len(chunk_texts))
+                if finished
+                else np.flatnonzero(np.bincount(owner[~window_done], minlength=len(chunk_texts)) == 0)
+            )
             if cache is not None and len(rows):
                 try:
                     cache.add([chunk_hashes[j] for j in rows], computed[rows])
@@ -490,17 +621,35 @@ def _embed_chunk(chunk_texts, chunk_hashes, encoder, cache, *, max_length, pooli
     return computed
 
 
-def _emit_progress(emit, done: float, total: int, cached: int, todo: int, computed: float, elapsed: float,
-                   windows_done: int) -> None:
+def _emit_progress(
+    emit, done: float, total: int, cached: int, todo: int, computed: float, elapsed: float, windows_done: int
+) -> None:
     rate = computed / max(elapsed, 1e-9)
-    emit(events.progress(stage="embedding", done=int(done), total=total, cached=cached, examples_per_s=rate,
-                         elapsed_s=elapsed, windows=windows_done, eta_s=(todo - computed) / max(rate, 1e-9),
-                         progress=float(done) / max(1, total)))
+    emit(
+        events.progress(
+            stage="embedding",
+            done=int(done),
+            total=total,
+            cached=cached,
+            examples_per_s=rate,
+            elapsed_s=elapsed,
+            windows=windows_done,
+            eta_s=(todo - computed) / max(rate, 1e-9),
+            progress=float(done) / max(1, total),
+        )
+    )
 
 
-def cached_mask(texts: Sequence[str], model: str, *, max_length: int = 128, pooling: str = "mean",
-                precision: str = "auto", device: str = "auto", cache_dir: str | os.PathLike | None = None
-                ) -> np.ndarray:
+def cached_mask(
+    texts: Sequence[str],
+    model: str,
+    *,
+    max_length: int = 128,
+    pooling: str = "mean",
+    precision: str = "auto",
+    device: str = "auto",
+    cache_dir: str | os.PathLike | None = None,
+) -> np.ndarray:
     """Which ``texts`` already have a vector in :func:`embed`'s cache (bool (N,)); loads no model and
     measures nothing (the backend is this machine's recorded choice, or the default).
 
@@ -509,8 +658,9 @@ def cached_mask(texts: Sequence[str], model: str, *, max_length: int = 128, pool
 
     if static_embeddings.is_static(model):  # no cache: reading a static table costs next to nothing
         return np.ones(len(texts), dtype=bool)
-    backend = resolve_backend(model, max_length=max_length, pooling=pooling, precision=precision, device=device,
-                              calibrate=False)
+    backend = resolve_backend(
+        model, max_length=max_length, pooling=pooling, precision=precision, device=device, calibrate=False
+    )
     cache = embedding_cache(model, max_length=max_length, pooling=pooling, backend=backend, cache_dir=cache_dir)
     return cache.lookup([text_hash("" if t is None else str(t)) for t in texts])[1]
 
@@ -535,8 +685,10 @@ def forced_backend() -> str | None:
     if value in ("", "auto"):
         return None
     if value not in BACKENDS:
-        raise TextclfError(f"{BACKEND_ENV}={value} is not one of {', '.join(BACKENDS)}, auto",
-                           hint=f"Unset {BACKEND_ENV} or set it to one of those")
+        raise TextclfError(
+            f"{BACKEND_ENV}={value} is not one of {', '.join(BACKENDS)}, auto",
+            hint=f"Unset {BACKEND_ENV} or set it to one of those",
+        )
     return value
 
 
@@ -566,16 +718,28 @@ def machine_key(hw) -> dict:
         ort_version = onnxruntime.__version__
     except ImportError:
         ort_version = None
-    return {"device": hw.device, "name": hw.name, "cores": hw.cpu_cores, "bf16": bool(hw.bf16),
-            "threads": torch.get_num_threads(), "torch": torch.__version__, "onnxruntime": ort_version}
+    return {
+        "device": hw.device,
+        "name": hw.name,
+        "cores": hw.cpu_cores,
+        "bf16": bool(hw.bf16),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "onnxruntime": ort_version,
+    }
 
 
 def choice_path(fingerprint: str, hw, max_length: int, pooling: str) -> Path:
     """Where the measured choice for (model, machine, max length, pooling) is kept, under the model cache."""
     from textclf_core.store import catalog as models
 
-    key = {"version": CHOICE_VERSION, "model": fingerprint, "machine": machine_key(hw),
-           "max_length": int(max_length), "pooling": pooling}
+    key = {
+        "version": CHOICE_VERSION,
+        "model": fingerprint,
+        "machine": machine_key(hw),
+        "max_length": int(max_length),
+        "pooling": pooling,
+    }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
     return models.model_cache_root() / "encoder-backends" / f"{digest}.json"
 
@@ -588,9 +752,17 @@ def read_choice(path: Path) -> dict | None:
     return record if record.get("choice") in BACKENDS else None
 
 
-def resolve_backend(model: str, *, max_length: int = 128, pooling: str = "mean", precision: str = "auto",
-                    device: str = "auto", backend: str = "auto", calibrate: bool = True,
-                    fingerprint: str | None = None) -> str:
+def resolve_backend(
+    model: str,
+    *,
+    max_length: int = 128,
+    pooling: str = "mean",
+    precision: str = "auto",
+    device: str = "auto",
+    backend: str = "auto",
+    calibrate: bool = True,
+    fingerprint: str | None = None,
+) -> str:
     """The backend :func:`embed` uses: ``TEXTCLF_ENCODER_BACKEND``, else ``backend``, else an explicit
     ``precision`` (fp32/bf16/fp16), else this machine's measured choice (measured now when ``calibrate``),
     else bf16 where native and fp32 elsewhere. On a GPU: the autocast precision (bf16 or fp16)."""
@@ -610,8 +782,10 @@ def resolve_backend(model: str, *, max_length: int = 128, pooling: str = "mean",
         hardware.autocast_dtype("cpu", "fp16")  # refused on a CPU, with the one-line advice
     if forced is not None:
         if forced in ("onnx", "int8") and not onnx_available():
-            raise TextclfError(f"Encoder backend '{forced}' needs ONNX Runtime, which is not installed",
-                               hint="pip install onnxruntime, or choose fp32/bf16")
+            raise TextclfError(
+                f"Encoder backend '{forced}' needs ONNX Runtime, which is not installed",
+                hint="pip install onnxruntime, or choose fp32/bf16",
+            )
         return forced
     if (precision or "auto").lower() in ("fp32", "bf16"):
         return precision.lower()
@@ -620,13 +794,15 @@ def resolve_backend(model: str, *, max_length: int = 128, pooling: str = "mean",
     path = choice_path(fingerprint, hw, max_length, pooling)
     record = read_choice(path)
     if record is None and calibrate and len(backend_candidates(hw)) > 1:
-        record = calibrate_backend(model, max_length=max_length, pooling=pooling, device=hw.device,
-                                   fingerprint=fingerprint)
+        record = calibrate_backend(
+            model, max_length=max_length, pooling=pooling, device=hw.device, fingerprint=fingerprint
+        )
     return record["choice"] if record else default
 
 
-def backend_choice(model: str, *, max_length: int = 128, pooling: str = "mean", device: str = "auto",
-                   calibrate: bool = True) -> dict | None:
+def backend_choice(
+    model: str, *, max_length: int = 128, pooling: str = "mean", device: str = "auto", calibrate: bool = True
+) -> dict | None:
     """This machine's measured record for ``model`` (choice, texts/s, cosine and agreement per backend),
     measured now if missing and ``calibrate``; None when nothing was measured (GPU, or one candidate)."""
     from textclf_core import hardware
@@ -636,8 +812,9 @@ def backend_choice(model: str, *, max_length: int = 128, pooling: str = "mean", 
     fingerprint = models.model_fingerprint(model)
     record = read_choice(choice_path(fingerprint, hw, max_length, pooling))
     if record is None and calibrate and len(backend_candidates(hw)) > 1:
-        record = calibrate_backend(model, max_length=max_length, pooling=pooling, device=hw.device,
-                                   fingerprint=fingerprint)
+        record = calibrate_backend(
+            model, max_length=max_length, pooling=pooling, device=hw.device, fingerprint=fingerprint
+        )
     return record
 
 
@@ -668,8 +845,10 @@ class TorchEncoder:
 
         inputs = to_device(inputs, self.device)
         autocast_device = self.device if self.device != "mps" else "cpu"
-        with torch.inference_mode(), torch.autocast(autocast_device, dtype=self.amp or torch.float32,
-                                                    enabled=self.amp is not None):
+        with (
+            torch.inference_mode(),
+            torch.autocast(autocast_device, dtype=self.amp or torch.float32, enabled=self.amp is not None),
+        ):
             out = self.net(**inputs)
             hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
             return pool(hidden, inputs["attention_mask"], pooling).cpu().numpy().astype(np.float32)
@@ -735,8 +914,13 @@ def onnx_encoder_file(model: str, fingerprint: str, *, quantized: bool) -> Path:
 
         tmp = folder / f".tmp-{uuid.uuid4().hex}.onnx"
         try:
-            quantize_dynamic(str(plain), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+            quantize_dynamic(
+                str(plain),
+                str(tmp),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
             os.replace(tmp, int8)
         finally:
             tmp.unlink(missing_ok=True)
@@ -768,15 +952,26 @@ def _export_encoder(model: str, out: Path) -> None:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-            torch.onnx.export(_Hidden(net), example, str(tmp), input_names=["input_ids", "attention_mask"],
-                              output_names=["hidden"], opset_version=17, dynamo=False,
-                              dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
-                                            "attention_mask": {0: "batch", 1: "sequence"},
-                                            "hidden": {0: "batch", 1: "sequence"}})
+            torch.onnx.export(
+                _Hidden(net),
+                example,
+                str(tmp),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["hidden"],
+                opset_version=17,
+                dynamo=False,
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "hidden": {0: "batch", 1: "sequence"},
+                },
+            )
         os.replace(tmp, out)
     except Exception as exc:  # noqa: BLE001 - some architectures do not export: the caller falls back
-        raise TextclfError(f"The encoder could not be exported to ONNX ({str(exc).splitlines()[0][:200]})",
-                           hint=f"Set {BACKEND_ENV}=fp32 to skip ONNX") from None
+        raise TextclfError(
+            f"The encoder could not be exported to ONNX ({str(exc).splitlines()[0][:200]})",
+            hint=f"Set {BACKEND_ENV}=fp32 to skip ONNX",
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -820,8 +1015,14 @@ def probe_set(max_length: int, n: int) -> tuple[list[str], np.ndarray] | None:
     return picked[sample["text_col"]].astype(str).tolist(), picked[sample["label_col"]].astype(str).to_numpy()
 
 
-def encode_ids(encoder, ids: Sequence[Sequence[int]], pooling: str, batch_size: int = 64,
-               should_stop: Callable[[], bool] | None = None, on_batch=None) -> np.ndarray:
+def encode_ids(
+    encoder,
+    ids: Sequence[Sequence[int]],
+    pooling: str,
+    batch_size: int = 64,
+    should_stop: Callable[[], bool] | None = None,
+    on_batch=None,
+) -> np.ndarray:
     """Pooled vectors of token id lists, read in length-sorted batches padded to each batch's longest."""
     tokenizer = encoder.tokenizer
     left = getattr(tokenizer, "padding_side", "right") == "left"
@@ -859,8 +1060,9 @@ def label_agreement(reference: np.ndarray, other: np.ndarray, labels: np.ndarray
             return None
         mean, scale = reference[fit].mean(0), reference[fit].std(0) + 1e-6
         head = LogisticRegression(C=1.0, max_iter=2000).fit((reference[fit] - mean) / scale, labels[fit])
-        same += int((head.predict((reference[held] - mean) / scale) ==
-                     head.predict((other[held] - mean) / scale)).sum())
+        same += int(
+            (head.predict((reference[held] - mean) / scale) == head.predict((other[held] - mean) / scale)).sum()
+        )
     return same / len(labels)
 
 
@@ -870,8 +1072,16 @@ def probe_size(max_length: int, hidden: int) -> int:
     return int(max(48, 256 * min(1.0, 128 / max(1, max_length)) * min(1.0, 384 / max(1, hidden))))
 
 
-def calibrate_backend(model: str, *, max_length: int = 128, pooling: str = "mean", device: str = "auto",
-                      fingerprint: str | None = None, texts: Sequence[str] | None = None, repeats: int = 2) -> dict:
+def calibrate_backend(
+    model: str,
+    *,
+    max_length: int = 128,
+    pooling: str = "mean",
+    device: str = "auto",
+    fingerprint: str | None = None,
+    texts: Sequence[str] | None = None,
+    repeats: int = 2,
+) -> dict:
     """Measure every candidate backend on a fixed sample, fp32 the reference, keep the fastest that stays
     within :data:`COSINE_MIN` and :data:`AGREEMENT_MIN` of fp32, and write the record to :func:`choice_path`.
 
@@ -894,7 +1104,7 @@ def calibrate_backend(model: str, *, max_length: int = 128, pooling: str = "mean
             measured[name] = {"error": str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__}
     hidden = int(getattr(getattr(encoders["fp32"].net, "config", None), "hidden_size", 384) or 384)
     probe = probe_set(max_length, probe_size(max_length, hidden))
-    probe_texts, labels = probe if probe else ([str(t) for t in (texts or [])][:probe_size(max_length, hidden)], None)
+    probe_texts, labels = probe if probe else ([str(t) for t in (texts or [])][: probe_size(max_length, hidden)], None)
     if not probe_texts:
         probe_texts = ["a short text to measure the encoder"] * 32
     ids = tokenize(encoders["fp32"].tokenizer, probe_texts, max_length)
@@ -903,7 +1113,7 @@ def calibrate_backend(model: str, *, max_length: int = 128, pooling: str = "mean
     for name, encoder in encoders.items():  # warm-up: allocations and graph set-up are not the steady speed
         encode_ids(encoder, ids[:16], pooling)
     for rep in range(max(1, int(repeats))):
-        for name in (list(encoders) if rep % 2 == 0 else list(encoders)[::-1]):
+        for name in list(encoders) if rep % 2 == 0 else list(encoders)[::-1]:
             start = time.perf_counter()
             out = encode_ids(encoders[name], ids, pooling)
             speeds[name].append(len(ids) / max(time.perf_counter() - start, 1e-9))
@@ -913,14 +1123,28 @@ def calibrate_backend(model: str, *, max_length: int = 128, pooling: str = "mean
         cosine = 1.0 if name == "fp32" else mean_cosine(reference, vectors[name])
         agreement = 1.0 if name == "fp32" else label_agreement(reference, vectors[name], labels)
         ok = name == "fp32" or (cosine >= COSINE_MIN and (agreement is None or agreement >= AGREEMENT_MIN))
-        measured[name] = {"texts_per_s": round(float(np.median(speeds[name])), 1), "cosine": round(cosine, 5),
-                          "agreement": None if agreement is None else round(agreement, 4), "eligible": ok}
+        measured[name] = {
+            "texts_per_s": round(float(np.median(speeds[name])), 1),
+            "cosine": round(cosine, 5),
+            "agreement": None if agreement is None else round(agreement, 4),
+            "eligible": ok,
+        }
     eligible = [n for n in encoders if measured[n]["eligible"]]
     choice = max(eligible, key=lambda n: measured[n]["texts_per_s"])
-    record = {"version": CHOICE_VERSION, "choice": choice, "model": fingerprint, "machine": machine_key(hw),
-              "max_length": int(max_length), "pooling": pooling, "texts": len(ids), "repeats": int(repeats),
-              "labels_checked": labels is not None, "measured": measured, "threads": torch.get_num_threads(),
-              "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    record = {
+        "version": CHOICE_VERSION,
+        "choice": choice,
+        "model": fingerprint,
+        "machine": machine_key(hw),
+        "max_length": int(max_length),
+        "pooling": pooling,
+        "texts": len(ids),
+        "repeats": int(repeats),
+        "labels_checked": labels is not None,
+        "measured": measured,
+        "threads": torch.get_num_threads(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     path = choice_path(fingerprint, hw, max_length, pooling)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,9 +12,16 @@ if TYPE_CHECKING:
 
 # The layer stack of each model family, as a dotted path under the bare encoder.
 LAYER_STACKS = {
-    "bert": "encoder.layer", "roberta": "encoder.layer", "xlm-roberta": "encoder.layer",
-    "camembert": "encoder.layer", "electra": "encoder.layer", "deberta": "encoder.layer",
-    "deberta-v2": "encoder.layer", "distilbert": "transformer.layer", "xlnet": "layer", "gpt2": "h",
+    "bert": "encoder.layer",
+    "roberta": "encoder.layer",
+    "xlm-roberta": "encoder.layer",
+    "camembert": "encoder.layer",
+    "electra": "encoder.layer",
+    "deberta": "encoder.layer",
+    "deberta-v2": "encoder.layer",
+    "distilbert": "transformer.layer",
+    "xlnet": "layer",
+    "gpt2": "h",
 }
 
 
@@ -60,6 +67,8 @@ def find_layer_stack(model) -> tuple[nn.Module, str, nn.ModuleList]:
                 parent_path, _, attr = name.rpartition(".")
                 best = ((submodule(base, parent_path) if parent_path else base), attr, module)
     if best is None:
-        raise TextclfError(f"Cannot find the layers of model type '{family(model)}' for partial fine-tuning",
-                           hint="Use full fine-tuning or LoRA for this model")
+        raise TextclfError(
+            f"Cannot find the layers of model type '{family(model)}' for partial fine-tuning",
+            hint="Use full fine-tuning or LoRA for this model",
+        )
     return best

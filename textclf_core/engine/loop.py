@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import random
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -72,9 +71,9 @@ def length_grouped_batches(lengths, batch_size: int, rng: np.random.Generator) -
     batches = []
     lengths = np.asarray(lengths)
     for start in range(0, len(order), chunk):
-        part = order[start:start + chunk]
+        part = order[start : start + chunk]
         part = part[np.argsort(-lengths[part], kind="stable")]
-        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
     rng.shuffle(batches)
     return batches
 
@@ -110,8 +109,9 @@ def make_scheduler(optimizer, kind: str, total_steps: int, warmup_ratio: float =
     from transformers import get_scheduler
 
     total_steps = max(1, int(total_steps))
-    return get_scheduler(SCHEDULES[kind], optimizer, num_warmup_steps=int(warmup_ratio * total_steps),
-                         num_training_steps=total_steps)
+    return get_scheduler(
+        SCHEDULES[kind], optimizer, num_warmup_steps=int(warmup_ratio * total_steps), num_training_steps=total_steps
+    )
 
 
 def autocast(device_type: str, amp):
@@ -120,8 +120,9 @@ def autocast(device_type: str, amp):
     import torch
 
     device_type = getattr(device_type, "type", device_type)
-    return torch.autocast(device_type if device_type != "mps" else "cpu", dtype=amp or torch.float32,
-                          enabled=amp is not None)
+    return torch.autocast(
+        device_type if device_type != "mps" else "cpu", dtype=amp or torch.float32, enabled=amp is not None
+    )
 
 
 # --- choosing the checkpoint ----------------------------------------------------------------------
@@ -161,14 +162,17 @@ def metric_values(y_true, proba, multi_label: bool, num_classes: int) -> dict:
     if multi_label:
         pred = (proba >= 0.5).astype(int)
         y = np.asarray(y_true).astype(int)
-        return {"accuracy": float(accuracy_score(y, pred)),
-                "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
-                "confusion_matrix": None}
+        return {
+            "accuracy": float(accuracy_score(y, pred)),
+            "macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
+            "confusion_matrix": None,
+        }
     pred = proba.argmax(1)
-    return {"accuracy": float(accuracy_score(y_true, pred)),
-            "macro_f1": float(f1_score(y_true, pred, average="macro", labels=list(range(num_classes)),
-                                       zero_division=0)),
-            "confusion_matrix": confusion_matrix(y_true, pred, labels=list(range(num_classes))).tolist()}
+    return {
+        "accuracy": float(accuracy_score(y_true, pred)),
+        "macro_f1": float(f1_score(y_true, pred, average="macro", labels=list(range(num_classes)), zero_division=0)),
+        "confusion_matrix": confusion_matrix(y_true, pred, labels=list(range(num_classes))).tolist(),
+    }
 
 
 def val_loss(proba, y_true, multi_label: bool) -> float:
@@ -183,16 +187,22 @@ def val_loss(proba, y_true, multi_label: bool) -> float:
 def evaluation_event(proba, y_true, label_space: LabelSpace, *, step, epoch, thresholds=None) -> dict:
     """The ``evaluation`` event of validation probabilities ``proba`` (N, K) against encoded ``y_true``."""
     values = metric_values(y_true, proba, label_space.multi_label, label_space.num_classes)
-    return events.evaluation(step=step, epoch=epoch, val_loss=val_loss(proba, y_true, label_space.multi_label),
-                             classes=label_space.classes, **values)
+    return events.evaluation(
+        step=step,
+        epoch=epoch,
+        val_loss=val_loss(proba, y_true, label_space.multi_label),
+        classes=label_space.classes,
+        **values,
+    )
 
 
 # --- heads from scikit-learn ------------------------------------------------------------------------
 MISSING_CLASS_BIAS = -1e4  # a class the estimator never saw: softmax gives it exactly 0 in float32
 
 
-def sklearn_linear_head(estimator, num_classes: int, class_ids: Sequence[int] | None = None
-                        ) -> tuple[np.ndarray, np.ndarray]:
+def sklearn_linear_head(
+    estimator, num_classes: int, class_ids: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(weight (K, D), bias (K,))`` whose softmax logits ``x @ weight.T + bias`` reproduce a fitted
     single-label scikit-learn linear classifier's ``predict_proba`` over ``num_classes`` classes.
 
@@ -262,7 +272,7 @@ class PrefixCache:
         todo = [i for i, key in enumerate(keys) if key not in self.store]
         if not todo:
             return
-        setattr(self.parent, self.attr, nn.ModuleList(list(self.stack)[:self.k]))
+        setattr(self.parent, self.attr, nn.ModuleList(list(self.stack)[: self.k]))
         try:
             for batch in sorted_batches([len(ids_list[i]) for i in todo], batch_size * 2):
                 if should_stop():
@@ -273,7 +283,7 @@ class PrefixCache:
                     hidden = self.base(**inputs).last_hidden_state
                 hidden = hidden.to(self.dtype).cpu()
                 for r, i in enumerate(rows):
-                    self.store[keys[i]] = hidden[r, :len(ids_list[i])].clone()
+                    self.store[keys[i]] = hidden[r, : len(ids_list[i])].clone()
                 if on_batch is not None:
                     on_batch(len(rows))
         finally:
@@ -286,7 +296,7 @@ class PrefixCache:
         out = torch.zeros((len(keys), width, first.shape[-1]), dtype=torch.float32)
         for r, key in enumerate(keys):
             t = self.store[key]
-            out[r, :t.shape[0]] = t.float()
+            out[r, : t.shape[0]] = t.float()
         self.current = out.to(device)
 
     @contextlib.contextmanager
@@ -303,7 +313,7 @@ class PrefixCache:
                 return cache.current
 
         self.base.embeddings = _Cached()
-        setattr(self.parent, self.attr, nn.ModuleList(list(self.stack)[self.k:]))
+        setattr(self.parent, self.attr, nn.ModuleList(list(self.stack)[self.k :]))
         self.is_active = True
         try:
             yield self

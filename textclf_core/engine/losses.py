@@ -57,8 +57,9 @@ def make_loss(config, label_space, train_targets) -> nn.Module:
             pos = np.asarray(train_targets).sum(0)
             neg = len(train_targets) - pos
             # BCE: weight positives by how rare they are (neg/pos), the usual multi-label balancing.
-            return nn.BCEWithLogitsLoss(pos_weight=torch.tensor(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0),
-                                                                dtype=torch.float32))
+            return nn.BCEWithLogitsLoss(
+                pos_weight=torch.tensor(np.where(pos > 0, neg / np.maximum(pos, 1), 1.0), dtype=torch.float32)
+            )
         counts = np.bincount(np.asarray(train_targets), minlength=label_space.num_classes)
         weights = class_weights(counts)
     if multi or config.loss == "bce":

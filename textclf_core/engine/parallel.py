@@ -84,17 +84,22 @@ def distributed_ready() -> bool:
 
 def _cache_others(texts, vectors, model, world, kwargs) -> None:
     """Add the vectors other processes computed to this machine's cache (skipping those already there)."""
-    from . import encoders as features
     from textclf_core import hardware
     from textclf_core.store import catalog as models
 
+    from . import encoders as features
+
     try:
-        amp = hardware.autocast_dtype(hardware.detect(kwargs.get("device", "auto")).device,
-                                      kwargs.get("precision", "auto"))
+        amp = hardware.autocast_dtype(
+            hardware.detect(kwargs.get("device", "auto")).device, kwargs.get("precision", "auto")
+        )
         cache = features.EmbeddingCache.for_key(
-            features.cache_root(kwargs.get("cache_dir")), model=models.model_fingerprint(model),
-            max_length=int(kwargs.get("max_length", 128)), pooling=kwargs.get("pooling", "mean"),
-            dtype=str(amp).replace("torch.", "") if amp else "float32")
+            features.cache_root(kwargs.get("cache_dir")),
+            model=models.model_fingerprint(model),
+            max_length=int(kwargs.get("max_length", 128)),
+            pooling=kwargs.get("pooling", "mean"),
+            dtype=str(amp).replace("torch.", "") if amp else "float32",
+        )
         rows = [i for i in range(len(texts)) if i % world != 0]
         hashes = [features.text_hash(texts[i]) for i in rows]
         _, found = cache.lookup(hashes)
@@ -112,13 +117,17 @@ def gather_rows(accelerator, values: np.ndarray, batches: Sequence[np.ndarray]) 
     import torch
 
     world, me = accelerator.num_processes, accelerator.process_index
-    shares = [np.concatenate([np.asarray(b, dtype=np.int64) for b in batches[r::world]])
-              if len(batches[r::world]) else np.zeros(0, dtype=np.int64) for r in range(world)]
+    shares = [
+        np.concatenate([np.asarray(b, dtype=np.int64) for b in batches[r::world]])
+        if len(batches[r::world])
+        else np.zeros(0, dtype=np.int64)
+        for r in range(world)
+    ]
     longest = max(len(s) for s in shares)
     mine = np.zeros((longest,) + values.shape[1:], dtype=values.dtype)
-    mine[:len(shares[me])] = values[shares[me]]
+    mine[: len(shares[me])] = values[shares[me]]
     gathered = accelerator.gather(torch.from_numpy(mine).to(accelerator.device)).cpu().numpy()
     out = np.array(values, copy=True)
     for r, share in enumerate(shares):
-        out[share] = gathered[r * longest:r * longest + len(share)]
+        out[share] = gathered[r * longest : r * longest + len(share)]
     return out

@@ -27,8 +27,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from textclf_core import events
-from textclf_core.store import catalog as models
 from textclf_core.errors import CancelledError, ModelLoadError
+from textclf_core.store import catalog as models
 
 SOURCES = {"minilm-static": models.BUNDLED_KEY, "mpnet-static": models.MPNET_KEY}  # key -> encoder distilled
 PCA_DIMS = 256
@@ -81,8 +81,10 @@ def static_path(key: str, emit: Callable[[dict], None] | None = None) -> Path:
             if not (target / INFO_FILE).is_file():
                 raise
     except OSError as exc:
-        raise ModelLoadError(f"The static model {key} could not be written into {target.parent} ({exc})",
-                             hint="Check the free disk space and write permission of the model cache") from None
+        raise ModelLoadError(
+            f"The static model {key} could not be written into {target.parent} ({exc})",
+            hint="Check the free disk space and write permission of the model cache",
+        ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
@@ -93,8 +95,8 @@ def special_frame(tokenizer) -> tuple[list[int], list[int]]:
     plain = tokenizer("a", add_special_tokens=False)["input_ids"]
     framed = tokenizer("a")["input_ids"]
     for i in range(len(framed) - len(plain) + 1):
-        if framed[i:i + len(plain)] == plain:
-            return list(framed[:i]), list(framed[i + len(plain):])
+        if framed[i : i + len(plain)] == plain:
+            return list(framed[:i]), list(framed[i + len(plain) :])
     return [], []
 
 
@@ -109,23 +111,31 @@ def _token_vectors(encoder, tokenizer, token_ids: np.ndarray, emit=None) -> np.n
     ids = np.full((len(rows), width), pad, dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
     for i, r in enumerate(rows):
-        ids[i, :len(r)], mask[i, :len(r)] = r, 1
+        ids[i, : len(r)], mask[i, : len(r)] = r, 1
     out = None
     start = time.perf_counter()
     with torch.inference_mode():
         for b0 in range(0, len(rows), DISTILL_BATCH):
-            m = torch.from_numpy(mask[b0:b0 + DISTILL_BATCH])
-            hidden = encoder(input_ids=torch.from_numpy(ids[b0:b0 + DISTILL_BATCH]), attention_mask=m)[0].float()
+            m = torch.from_numpy(mask[b0 : b0 + DISTILL_BATCH])
+            hidden = encoder(input_ids=torch.from_numpy(ids[b0 : b0 + DISTILL_BATCH]), attention_mask=m)[0].float()
             weights = m.unsqueeze(-1).float()
             pooled = ((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)).numpy()
             if out is None:
                 out = np.zeros((len(rows), pooled.shape[1]), dtype=np.float32)
-            out[b0:b0 + len(pooled)] = pooled
+            out[b0 : b0 + len(pooled)] = pooled
             if emit is not None:
                 done = b0 + len(pooled)
                 elapsed = time.perf_counter() - start
-                emit(events.progress(stage="distilling", done=done, total=len(rows), elapsed_s=elapsed,
-                                     eta_s=elapsed / done * (len(rows) - done), progress=done / len(rows)))
+                emit(
+                    events.progress(
+                        stage="distilling",
+                        done=done,
+                        total=len(rows),
+                        elapsed_s=elapsed,
+                        eta_s=elapsed / done * (len(rows) - done),
+                        progress=done / len(rows),
+                    )
+                )
     return np.nan_to_num(out)
 
 
@@ -146,8 +156,14 @@ def sif_weights(n: int, coefficient: float = SIF_COEFFICIENT) -> np.ndarray:
     return (coefficient / (coefficient + proba)).astype(np.float32)
 
 
-def distill(source: str, out, *, pca_dims: int = PCA_DIMS, sif: float = SIF_COEFFICIENT,
-            emit: Callable[[dict], None] | None = None) -> Path:
+def distill(
+    source: str,
+    out,
+    *,
+    pca_dims: int = PCA_DIMS,
+    sif: float = SIF_COEFFICIENT,
+    emit: Callable[[dict], None] | None = None,
+) -> Path:
     """Distil a static table from the sentence encoder ``source`` (catalog key, local folder) into ``out``:
     ``embeddings.npy`` (vocabulary x dims, float32), the tokenizer, and ``static.json``. Offline."""
     import torch
@@ -170,10 +186,18 @@ def distill(source: str, out, *, pca_dims: int = PCA_DIMS, sif: float = SIF_COEF
     table[special] = 0.0  # never read: texts are tokenized without special tokens
     np.save(out / TABLE_FILE, table.astype(np.float32))
     tokenizer.save_pretrained(out)
-    info = {"format": FORMAT_VERSION, "source": str(source), "source_fingerprint": models.model_fingerprint(source),
-            "dims": int(table.shape[1]), "vocabulary": int(vocab), "pca_dims": int(pca_dims), "sif": sif,
-            "recipe": "model2vec distill: token-alone mean pooling, PCA, SIF (Zipf) weights",
-            "distill_seconds": round(time.perf_counter() - start, 1), "threads": threads}
+    info = {
+        "format": FORMAT_VERSION,
+        "source": str(source),
+        "source_fingerprint": models.model_fingerprint(source),
+        "dims": int(table.shape[1]),
+        "vocabulary": int(vocab),
+        "pca_dims": int(pca_dims),
+        "sif": sif,
+        "recipe": "model2vec distill: token-alone mean pooling, PCA, SIF (Zipf) weights",
+        "distill_seconds": round(time.perf_counter() - start, 1),
+        "threads": threads,
+    }
     (out / INFO_FILE).write_text(json.dumps(info, indent=2), encoding="utf-8")
     return out
 
@@ -191,16 +215,24 @@ class StaticModel:
             with models.quiet_transformers():
                 self.tokenizer = AutoTokenizer.from_pretrained(self.folder, use_fast=True)
         except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"The static model in {self.folder} could not be read ({exc})",
-                                 hint=f"Delete {self.folder}; it is distilled again on next use") from None
+            raise ModelLoadError(
+                f"The static model in {self.folder} could not be read ({exc})",
+                hint=f"Delete {self.folder}; it is distilled again on next use",
+            ) from None
         self.unknown = self.tokenizer.unk_token_id
 
     @property
     def dims(self) -> int:
         return int(self.table.shape[1])
 
-    def encode(self, texts: Sequence[str], max_tokens: int = MAX_TOKENS, batch: int = 4096,
-               should_stop: Callable[[], bool] | None = None, on_batch=None) -> np.ndarray:
+    def encode(
+        self,
+        texts: Sequence[str],
+        max_tokens: int = MAX_TOKENS,
+        batch: int = 4096,
+        should_stop: Callable[[], bool] | None = None,
+        on_batch=None,
+    ) -> np.ndarray:
         from scipy import sparse
 
         texts = ["" if t is None else str(t) for t in texts]
@@ -208,19 +240,25 @@ class StaticModel:
         for b0 in range(0, len(texts), batch):
             if should_stop is not None and should_stop():
                 raise CancelledError("embedding cancelled")
-            ids = self.tokenizer(texts[b0:b0 + batch], add_special_tokens=False, truncation=True,
-                                 max_length=int(max_tokens), return_attention_mask=False,
-                                 return_token_type_ids=False)["input_ids"]
+            ids = self.tokenizer(
+                texts[b0 : b0 + batch],
+                add_special_tokens=False,
+                truncation=True,
+                max_length=int(max_tokens),
+                return_attention_mask=False,
+                return_token_type_ids=False,
+            )["input_ids"]
             if self.unknown is not None:
                 ids = [[t for t in row if t != self.unknown] for row in ids]
             lengths = np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(ids))
             cols = np.fromiter((t for r in ids for t in r), dtype=np.int64, count=int(lengths.sum()))
             rows = np.repeat(np.arange(len(ids)), lengths)
-            counts = sparse.csr_matrix((np.ones(len(cols), dtype=np.float32), (rows, cols)),
-                                       shape=(len(ids), len(self.table)))
+            counts = sparse.csr_matrix(
+                (np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(ids), len(self.table))
+            )
             vectors = np.asarray(counts @ self.table, dtype=np.float32) / np.maximum(lengths, 1)[:, None]
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-            out[b0:b0 + len(ids)] = vectors / np.maximum(norms, 1e-12)
+            out[b0 : b0 + len(ids)] = vectors / np.maximum(norms, 1e-12)
             if on_batch is not None:
                 on_batch(b0 + len(ids))
         return out
@@ -237,8 +275,15 @@ def load(key: str, emit: Callable[[dict], None] | None = None) -> StaticModel:
         return model
 
 
-def embed(texts: Sequence[str], model: str, *, max_length: int = 128, windows: int = 1,
-          emit: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None) -> np.ndarray:
+def embed(
+    texts: Sequence[str],
+    model: str,
+    *,
+    max_length: int = 128,
+    windows: int = 1,
+    emit: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> np.ndarray:
     """Vectors of ``texts`` from the static table ``model`` (what :func:`features.embed` calls for a static key).
 
     Reads up to ``max(MAX_TOKENS, max_length x windows)`` tokens per text: a token table costs nothing per
@@ -251,12 +296,25 @@ def embed(texts: Sequence[str], model: str, *, max_length: int = 128, windows: i
         if emit is not None:
             elapsed = time.perf_counter() - start
             rate = done / max(elapsed, 1e-9)
-            emit(events.progress(stage="embedding", done=done, total=total, cached=0, examples_per_s=rate,
-                                 elapsed_s=elapsed, eta_s=(total - done) / max(rate, 1e-9),
-                                 progress=done / max(1, total)))
+            emit(
+                events.progress(
+                    stage="embedding",
+                    done=done,
+                    total=total,
+                    cached=0,
+                    examples_per_s=rate,
+                    elapsed_s=elapsed,
+                    eta_s=(total - done) / max(rate, 1e-9),
+                    progress=done / max(1, total),
+                )
+            )
 
-    out = static.encode(texts, max_tokens=max(MAX_TOKENS, int(max_length) * max(1, int(windows or 1))),
-                        should_stop=should_stop, on_batch=progress)
+    out = static.encode(
+        texts,
+        max_tokens=max(MAX_TOKENS, int(max_length) * max(1, int(windows or 1))),
+        should_stop=should_stop,
+        on_batch=progress,
+    )
     if total == 0:
         progress(0)
     return out

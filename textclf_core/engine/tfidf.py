@@ -14,10 +14,25 @@ import scipy.sparse as sp
 from textclf_core.errors import TextclfError
 
 # Vectoriser settings shared by training and loading (the loader rebuilds from the saved copy).
-WORD_PARAMS = {"analyzer": "word", "ngram_range": [1, 2], "lowercase": True, "strip_accents": "unicode",
-               "token_pattern": r"(?u)\b\w+\b", "min_df": 2, "max_df": 0.9, "max_features": 200_000}
-CHAR_PARAMS = {"analyzer": "char_wb", "ngram_range": [2, 5], "lowercase": True, "strip_accents": "unicode",
-               "min_df": 2, "max_df": 0.9, "max_features": 300_000}
+WORD_PARAMS = {
+    "analyzer": "word",
+    "ngram_range": [1, 2],
+    "lowercase": True,
+    "strip_accents": "unicode",
+    "token_pattern": r"(?u)\b\w+\b",
+    "min_df": 2,
+    "max_df": 0.9,
+    "max_features": 200_000,
+}
+CHAR_PARAMS = {
+    "analyzer": "char_wb",
+    "ngram_range": [2, 5],
+    "lowercase": True,
+    "strip_accents": "unicode",
+    "min_df": 2,
+    "max_df": 0.9,
+    "max_features": 300_000,
+}
 TFIDF_PARAMS = {"sublinear_tf": True, "norm": "l2", "smooth_idf": True}
 
 # Scripts without spaces (Chinese, Japanese, Thai): ``\b\w+\b`` makes a whole clause one "word" and char_wb
@@ -26,10 +41,22 @@ TFIDF_PARAMS = {"sublinear_tf": True, "norm": "l2", "smooth_idf": True}
 # analyzers reached 0.815 test accuracy, char 1-3 0.832, segmented 1-2 + char 1-3 0.830; bench/languages.py
 # measures it on the Chinese sample. Texts with spaces keep WORD_PARAMS + CHAR_PARAMS, unchanged.
 SEGMENTED = "segmented_words"  # the analyzer's name in saved params (a callable cannot be saved as JSON)
-SEGMENTED_WORD_PARAMS = {"analyzer": SEGMENTED, "ngram_range": [1, 2], "min_df": 2, "max_df": 0.9,
-                         "max_features": 200_000}
-SHORT_CHAR_PARAMS = {"analyzer": "char", "ngram_range": [1, 3], "lowercase": True, "strip_accents": "unicode",
-                     "min_df": 2, "max_df": 0.9, "max_features": 300_000}
+SEGMENTED_WORD_PARAMS = {
+    "analyzer": SEGMENTED,
+    "ngram_range": [1, 2],
+    "min_df": 2,
+    "max_df": 0.9,
+    "max_features": 200_000,
+}
+SHORT_CHAR_PARAMS = {
+    "analyzer": "char",
+    "ngram_range": [1, 3],
+    "lowercase": True,
+    "strip_accents": "unicode",
+    "min_df": 2,
+    "max_df": 0.9,
+    "max_features": 300_000,
+}
 # feature set name -> the two blocks' params; the name is chosen from the data's language profile and saved with
 # the model (textclf.json "features"; the blocks' params in features.json), so prediction reads texts the same way.
 FEATURE_SETS = {"words": (WORD_PARAMS, CHAR_PARAMS), "segmented": (SEGMENTED_WORD_PARAMS, SHORT_CHAR_PARAMS)}
@@ -51,7 +78,7 @@ class SegmentedNgrams:
         low, high = self.ngram_range
         grams = list(words) if low == 1 else []
         for n in range(max(low, 2), high + 1):
-            grams.extend(" ".join(words[i:i + n]) for i in range(len(words) - n + 1))
+            grams.extend(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
         return grams
 
     def __eq__(self, other) -> bool:
@@ -74,7 +101,6 @@ def vectorizer_kwargs(params: dict, *, limits: bool = True) -> dict:
         for key in ("lowercase", "strip_accents", "token_pattern"):
             kwargs.pop(key, None)
     return kwargs
-
 
 
 class Hasher:
@@ -105,8 +131,7 @@ class Hasher:
         from sklearn.feature_extraction.text import HashingVectorizer
 
         params = vectorizer_kwargs(self.params, limits=False)
-        vec = HashingVectorizer(n_features=self.n_features, alternate_sign=False, norm=None, dtype=np.float32,
-                                **params)
+        vec = HashingVectorizer(n_features=self.n_features, alternate_sign=False, norm=None, dtype=np.float32, **params)
         self._preprocess = vec.build_preprocessor()
         self._analyzer = params.get("analyzer", "word")
         self._vec = vec
@@ -135,10 +160,10 @@ class Hasher:
         grams = []
         for n in range(min_n, max_n + 1):
             offset = 0
-            grams.append(w[offset:offset + n])
+            grams.append(w[offset : offset + n])
             while offset + n < w_len:
                 offset += 1
-                grams.append(w[offset:offset + n])
+                grams.append(w[offset : offset + n])
             if offset == 0:
                 break
         return tuple(self._index(g) for g in grams)
@@ -168,7 +193,6 @@ class Hasher:
         else:
             raise TextclfError(f"The baseline cannot hash analyzer '{self._analyzer}'")
         cols = np.frombuffer(indices, dtype=np.int32) if len(indices) else np.zeros(0, dtype=np.int32)
-        X = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), cols, indptr),
-                          shape=(len(texts), self.n_features))
+        X = sp.csr_matrix((np.ones(len(cols), dtype=np.float32), cols, indptr), shape=(len(texts), self.n_features))
         X.sum_duplicates()
         return X

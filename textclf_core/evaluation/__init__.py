@@ -7,4 +7,3 @@ Modules:
 - :mod:`.compare`: `mcnemar_exact(only_a, only_b)` (scipy binomtest), `verdict(...)` (the sentence), `compare_predictions(a_df, b_df, name_a=, name_b=, classes=) -> Comparison` (`.table` 2x2, `.p_value`, `.sentence`, `.per_class`, `.disagreements`, `.filter_disagreements(cls)`, `.to_dict()`), `compare_runs(run_a, run_b)`: TextclfError with the reason when the runs differ in data, test rows or texts; multi-label refused
 - :mod:`.slices`: `evaluate_by(run, column, data=None)`: scores per group of any other column, weak groups flagged
 """
-

@@ -108,8 +108,9 @@ def fit_temperature(proba, y_true, classes: Sequence[str] | None = None, *, mult
 
 
 # --- measuring ------------------------------------------------------------------------------------
-def reliability(proba, y_true, classes: Sequence[str] | None = None, *, multi_label: bool = False,
-                bins: int = DEFAULT_BINS) -> dict:
+def reliability(
+    proba, y_true, classes: Sequence[str] | None = None, *, multi_label: bool = False, bins: int = DEFAULT_BINS
+) -> dict:
     """Reliability-diagram bins and the expected calibration error (ECE).
 
     Single-label: each text's top confidence against whether the top class is right.
@@ -137,13 +138,21 @@ def reliability(proba, y_true, classes: Sequence[str] | None = None, *, multi_la
         acc = float(hit[mask].mean()) if count else None
         if count:
             ece += count / len(conf) * abs(acc - mean_conf)
-        out_bins.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": count,
-                         "confidence": mean_conf, "accuracy": acc})
+        out_bins.append(
+            {
+                "low": float(edges[b]),
+                "high": float(edges[b + 1]),
+                "count": count,
+                "confidence": mean_conf,
+                "accuracy": acc,
+            }
+        )
     return {"ece": float(ece) if len(conf) else None, "n": int(len(conf)), "bins": out_bins}
 
 
-def expected_calibration_error(proba, y_true, classes: Sequence[str] | None = None, *,
-                               multi_label: bool = False, bins: int = DEFAULT_BINS) -> float | None:
+def expected_calibration_error(
+    proba, y_true, classes: Sequence[str] | None = None, *, multi_label: bool = False, bins: int = DEFAULT_BINS
+) -> float | None:
     """ECE of ``proba`` (see :func:`reliability`); 0 is perfectly calibrated."""
     return reliability(proba, y_true, classes, multi_label=multi_label, bins=bins)["ece"]
 
@@ -170,9 +179,11 @@ def near_uniform(proba, multi_label: bool = False, share: float = NEAR_UNIFORM_S
         return None
     conf = np.abs(proba - 0.5).min(axis=1) + 0.5 if multi_label else proba.max(axis=1)
     low, high = np.percentile(conf, [5, 95])
-    return (f"The model is barely more sure than chance on these texts: confidences mostly between "
-            f"{low:.2f} and {high:.2f}, close to {guess}. Its labels here are little better than guesses; "
-            f"train longer or on more data, or check that the texts look like the training data.")
+    return (
+        f"The model is barely more sure than chance on these texts: confidences mostly between "
+        f"{low:.2f} and {high:.2f}, close to {guess}. Its labels here are little better than guesses; "
+        f"train longer or on more data, or check that the texts look like the training data."
+    )
 
 
 def near_uniform_file(frame, classes: Sequence[str], multi_label: bool = False) -> str | None:
@@ -198,24 +209,42 @@ class Calibration:
         return apply_temperature(proba, self.temperature)
 
     def to_dict(self) -> dict:
-        return {"temperature": self.temperature, "reason": self.reason, "fitted_on": "validation",
-                "validation": {"before": self.before, "after": self.after}, **self.extra}
+        return {
+            "temperature": self.temperature,
+            "reason": self.reason,
+            "fitted_on": "validation",
+            "validation": {"before": self.before, "after": self.after},
+            **self.extra,
+        }
 
 
-def calibrate(val_proba, y_val, classes: Sequence[str], *, multi_label: bool = False,
-              bins: int = DEFAULT_BINS, separator: str = ";") -> Calibration:
+def calibrate(
+    val_proba,
+    y_val,
+    classes: Sequence[str],
+    *,
+    multi_label: bool = False,
+    bins: int = DEFAULT_BINS,
+    separator: str = ";",
+) -> Calibration:
     """Fit a temperature on the validation split (or say why not)."""
     if val_proba is None or len(val_proba) == 0:
         return Calibration(None, "There are no validation rows to fit a temperature on.")
     if multi_label:
         y = _matrix(y_val, classes, separator)
-        return Calibration(None, "Multi-label models keep their raw probabilities: each class's threshold was "
-                                 "tuned on them, and rescaling would move every decision.",
-                           before=reliability(val_proba, y, classes, multi_label=True, bins=bins))
+        return Calibration(
+            None,
+            "Multi-label models keep their raw probabilities: each class's threshold was "
+            "tuned on them, and rescaling would move every decision.",
+            before=reliability(val_proba, y, classes, multi_label=True, bins=bins),
+        )
     before = reliability(val_proba, y_val, classes, bins=bins)
     if before["n"] < MIN_ROWS:
-        return Calibration(None, f"Only {before['n']} labelled validation rows: too few to fit a temperature "
-                                 f"(at least {MIN_ROWS}).", before=before)
+        return Calibration(
+            None,
+            f"Only {before['n']} labelled validation rows: too few to fit a temperature (at least {MIN_ROWS}).",
+            before=before,
+        )
     t = fit_temperature(val_proba, y_val, classes)
     after = reliability(apply_temperature(val_proba, t), y_val, classes, bins=bins)
     return Calibration(round(t, 6), None, before=before, after=after)
@@ -247,8 +276,13 @@ def calibrate_run(run, predictor, y_val, val_proba, label_space):
     calibrated validation probabilities (what predictions.csv holds when there is no test split)."""
     from textclf_core.store import model_folder
 
-    cal = calibrate(val_proba, y_val, label_space.classes, multi_label=label_space.multi_label,
-                    separator=label_space.separator or ";")
+    cal = calibrate(
+        val_proba,
+        y_val,
+        label_space.classes,
+        multi_label=label_space.multi_label,
+        separator=label_space.separator or ";",
+    )
     run.write_json("calibration.json", cal.to_dict())
     if cal.temperature is None or cal.temperature == 1.0:
         return predictor, val_proba
@@ -268,8 +302,14 @@ def run_report(run, bins: int = DEFAULT_BINS) -> dict:
     ev = run.read_json("eval.json", default={}) or {}
     classes = [str(c) for c in ev.get("classes") or []]
     t = saved.get("temperature")
-    out = {"temperature": t, "reason": saved.get("reason"), "validation": saved.get("validation"),
-           "test": None, "split": ev.get("split") or "test", "multi_label": bool(ev.get("multi_label"))}
+    out = {
+        "temperature": t,
+        "reason": saved.get("reason"),
+        "validation": saved.get("validation"),
+        "test": None,
+        "split": ev.get("split") or "test",
+        "multi_label": bool(ev.get("multi_label")),
+    }
     if not saved:
         out["reason"] = "This run was trained before calibration was added; train it again to calibrate it."
     try:

@@ -36,12 +36,15 @@ def verdict(only_a: int, only_b: int, p_value: float, name_a: str = "A", name_b:
     if only_a == only_b == 0:
         return f"{name_a} and {name_b} are right and wrong on exactly the same texts."
     if only_a == only_b:
-        return (f"{name_b} is better on {only_b} texts and worse on {only_a}: a tie, no evidence that either "
-                f"run is better.")
+        return (
+            f"{name_b} is better on {only_b} texts and worse on {only_a}: a tie, no evidence that either run is better."
+        )
     better, worse, winner = (only_b, only_a, name_b) if only_b > only_a else (only_a, only_b, name_a)
     chance = f"{p_value:.3f}" if p_value >= 0.001 else "below 0.001"
-    sentence = (f"{winner} is better on {better} text{'s' * (better != 1)} and worse on {worse}; a difference "
-                f"this large happens by chance with probability {chance}")
+    sentence = (
+        f"{winner} is better on {better} text{'s' * (better != 1)} and worse on {worse}; a difference "
+        f"this large happens by chance with probability {chance}"
+    )
     if p_value < SIGNIFICANT:
         return sentence + f", so {winner} is very likely the better run on texts like these."
     return sentence + ", so it may well be luck: more test texts would tell."
@@ -53,14 +56,14 @@ class Comparison:
 
     name_a: str
     name_b: str
-    table: pd.DataFrame          # 2x2: rows "A right"/"A wrong", columns "B right"/"B wrong" (counts)
+    table: pd.DataFrame  # 2x2: rows "A right"/"A wrong", columns "B right"/"B wrong" (counts)
     both_right: int
     only_a: int
     only_b: int
     both_wrong: int
     p_value: float
     sentence: str
-    per_class: pd.DataFrame      # class, n, A/B recall and F1, their differences, only A / only B right
+    per_class: pd.DataFrame  # class, n, A/B recall and F1, their differences, only A / only B right
     disagreements: pd.DataFrame  # row, text, gold, A/B prediction + confidence, who is right
     n: int
     accuracy_a: float | None
@@ -74,11 +77,21 @@ class Comparison:
         return frame[(frame["gold"] == cls) | (frame["predicted A"] == cls) | (frame["predicted B"] == cls)]
 
     def to_dict(self) -> dict:
-        return {"name_a": self.name_a, "name_b": self.name_b, "n": self.n, "both_right": self.both_right,
-                "only_a_right": self.only_a, "only_b_right": self.only_b, "both_wrong": self.both_wrong,
-                "p_value": self.p_value, "sentence": self.sentence, "accuracy_a": self.accuracy_a,
-                "accuracy_b": self.accuracy_b, "per_class": self.per_class.to_dict(orient="records"),
-                "disagreements": int(len(self.disagreements))}
+        return {
+            "name_a": self.name_a,
+            "name_b": self.name_b,
+            "n": self.n,
+            "both_right": self.both_right,
+            "only_a_right": self.only_a,
+            "only_b_right": self.only_b,
+            "both_wrong": self.both_wrong,
+            "p_value": self.p_value,
+            "sentence": self.sentence,
+            "accuracy_a": self.accuracy_a,
+            "accuracy_b": self.accuracy_b,
+            "per_class": self.per_class.to_dict(orient="records"),
+            "disagreements": int(len(self.disagreements)),
+        }
 
 
 def _f1(gold: pd.Series, pred: pd.Series, cls: str) -> float:
@@ -87,8 +100,77 @@ def _f1(gold: pd.Series, pred: pd.Series, cls: str) -> float:
     return 2 * tp / (support + predicted) if support + predicted else 0.0
 
 
-def compare_predictions(a: pd.DataFrame, b: pd.DataFrame, *, name_a: str = "A", name_b: str = "B",
-                        classes=None) -> Comparison:
+def _per_class_table(gold, pred_a, pred_b, right_a, right_b, classes) -> pd.DataFrame:
+    """One row per class (``classes``, or every gold label): its texts, recall and F1 of each run and their
+    differences, and how many of its texts only one run gets right."""
+    classes = [str(c) for c in classes] if classes else sorted(set(gold))
+    rows = []
+    for cls in classes:
+        mask = (gold == cls).to_numpy()
+        n_cls = int(mask.sum())
+        rec_a = float(right_a[mask].mean()) if n_cls else None
+        rec_b = float(right_b[mask].mean()) if n_cls else None
+        f1_a, f1_b = _f1(gold, pred_a, cls), _f1(gold, pred_b, cls)
+        rows.append(
+            {
+                "class": cls,
+                "texts": n_cls,
+                "recall A": rec_a,
+                "recall B": rec_b,
+                "recall B − A": None if rec_a is None else rec_b - rec_a,
+                "F1 A": f1_a,
+                "F1 B": f1_b,
+                "F1 B − A": f1_b - f1_a,
+                "only A right": int((mask & right_a & ~right_b).sum()),
+                "only B right": int((mask & ~right_a & right_b).sum()),
+            }
+        )
+    per_class = pd.DataFrame(
+        rows,
+        columns=[
+            "class",
+            "texts",
+            "recall A",
+            "recall B",
+            "recall B − A",
+            "F1 A",
+            "F1 B",
+            "F1 B − A",
+            "only A right",
+            "only B right",
+        ],
+    )
+    return per_class
+
+
+def _disagreements(merged, key, gold, pred_a, pred_b, right_a, right_b, name_a, name_b) -> pd.DataFrame:
+    """The rows where the two runs predict differently (row, text, gold, each run's call and confidence, who is
+    right), the texts one run gets right first and the most confident calls on top."""
+    differ = (pred_a != pred_b).to_numpy()
+    who = np.where(right_a & ~right_b, f"only {name_a}", np.where(~right_a & right_b, f"only {name_b}", "neither"))
+    text = merged["text A"] if "text A" in merged.columns else pd.Series([""] * len(merged), index=merged.index)
+    dis = pd.DataFrame(
+        {
+            "row": merged[key] if key else merged.index,
+            "text": text,
+            "gold": gold,
+            "predicted A": pred_a,
+            "confidence A": merged.get("confidence A"),
+            "predicted B": pred_b,
+            "confidence B": merged.get("confidence B"),
+            "right": who,
+        }
+    )[differ]
+    # The texts one run gets right first (they decide the test), the most confident calls on top.
+    order = dis["right"].map({f"only {name_b}": 0, f"only {name_a}": 1}).fillna(2)
+    strength = pd.concat([dis["confidence A"], dis["confidence B"]], axis=1).astype(float).max(axis=1)
+    dis = dis.assign(_o=order, _s=-strength).sort_values(["_o", "_s"], kind="stable").drop(columns=["_o", "_s"])
+    return dis.reset_index(drop=True)
+
+
+def compare_predictions(
+    a: pd.DataFrame, b: pd.DataFrame, *, name_a: str = "A", name_b: str = "B", classes=None
+) -> Comparison:
     """Compare two predictions frames (``row``, ``text``, ``gold``, ``predicted``, ``confidence``) of the
     same texts; rows are matched by ``row`` (by position when there is none). Only labelled rows count."""
     key = "row" if "row" in a.columns and "row" in b.columns else None
@@ -107,40 +189,31 @@ def compare_predictions(a: pd.DataFrame, b: pd.DataFrame, *, name_a: str = "A", 
     only_b = int((~right_a & right_b).sum())
     both_wrong = int((~right_a & ~right_b).sum())
     p_value = mcnemar_exact(only_a, only_b)
-    table = pd.DataFrame([[both_right, only_a], [only_b, both_wrong]],
-                         index=[f"{name_a} right", f"{name_a} wrong"], columns=[f"{name_b} right", f"{name_b} wrong"])
+    table = pd.DataFrame(
+        [[both_right, only_a], [only_b, both_wrong]],
+        index=[f"{name_a} right", f"{name_a} wrong"],
+        columns=[f"{name_b} right", f"{name_b} wrong"],
+    )
 
-    classes = [str(c) for c in classes] if classes else sorted(set(gold))
-    rows = []
-    for cls in classes:
-        mask = (gold == cls).to_numpy()
-        n_cls = int(mask.sum())
-        rec_a = float(right_a[mask].mean()) if n_cls else None
-        rec_b = float(right_b[mask].mean()) if n_cls else None
-        f1_a, f1_b = _f1(gold, pred_a, cls), _f1(gold, pred_b, cls)
-        rows.append({"class": cls, "texts": n_cls, "recall A": rec_a, "recall B": rec_b,
-                     "recall B − A": None if rec_a is None else rec_b - rec_a,
-                     "F1 A": f1_a, "F1 B": f1_b, "F1 B − A": f1_b - f1_a,
-                     "only A right": int((mask & right_a & ~right_b).sum()),
-                     "only B right": int((mask & ~right_a & right_b).sum())})
-    per_class = pd.DataFrame(rows, columns=["class", "texts", "recall A", "recall B", "recall B − A", "F1 A",
-                                            "F1 B", "F1 B − A", "only A right", "only B right"])
-
-    differ = (pred_a != pred_b).to_numpy()
-    who = np.where(right_a & ~right_b, f"only {name_a}", np.where(~right_a & right_b, f"only {name_b}", "neither"))
-    text = merged["text A"] if "text A" in merged.columns else pd.Series([""] * len(merged), index=merged.index)
-    dis = pd.DataFrame({"row": merged[key] if key else merged.index, "text": text, "gold": gold,
-                        "predicted A": pred_a, "confidence A": merged.get("confidence A"),
-                        "predicted B": pred_b, "confidence B": merged.get("confidence B"),
-                        "right": who})[differ]
-    # The texts one run gets right first (they decide the test), the most confident calls on top.
-    order = dis["right"].map({f"only {name_b}": 0, f"only {name_a}": 1}).fillna(2)
-    strength = pd.concat([dis["confidence A"], dis["confidence B"]], axis=1).astype(float).max(axis=1)
-    dis = dis.assign(_o=order, _s=-strength).sort_values(["_o", "_s"], kind="stable").drop(columns=["_o", "_s"])
+    per_class = _per_class_table(gold, pred_a, pred_b, right_a, right_b, classes)
+    dis = _disagreements(merged, key, gold, pred_a, pred_b, right_a, right_b, name_a, name_b)
     n = len(merged)
-    return Comparison(name_a, name_b, table, both_right, only_a, only_b, both_wrong, p_value,
-                      verdict(only_a, only_b, p_value, name_a, name_b), per_class, dis.reset_index(drop=True), n,
-                      (both_right + only_a) / n if n else None, (both_right + only_b) / n if n else None)
+    return Comparison(
+        name_a,
+        name_b,
+        table,
+        both_right,
+        only_a,
+        only_b,
+        both_wrong,
+        p_value,
+        verdict(only_a, only_b, p_value, name_a, name_b),
+        per_class,
+        dis,
+        n,
+        (both_right + only_a) / n if n else None,
+        (both_right + only_b) / n if n else None,
+    )
 
 
 def _test_rows(run) -> tuple[pd.DataFrame, str]:
@@ -150,8 +223,10 @@ def _test_rows(run) -> tuple[pd.DataFrame, str]:
     if not ev:
         raise TextclfError(f"Run {run.id} has no evaluation", hint="Pick a run that finished training")
     if ev.get("multi_label"):
-        raise TextclfError(f"Run {run.id} is multi-label; run-vs-run comparison handles single-label runs",
-                           hint="Compare their per-class scores on the Evaluation page instead")
+        raise TextclfError(
+            f"Run {run.id} is multi-label; run-vs-run comparison handles single-label runs",
+            hint="Compare their per-class scores on the Evaluation page instead",
+        )
     return read_run_predictions(run), ev.get("split") or "test"
 
 
@@ -164,24 +239,33 @@ def compare_runs(run_a, run_b) -> Comparison:
     pb, split_b = _test_rows(run_b)
     data_a = (run_a.read_json("data.json", default={}) or {}).get("fingerprint")
     data_b = (run_b.read_json("data.json", default={}) or {}).get("fingerprint")
-    hint = ("Train both runs on the same data with the same seed and validation/test shares "
-            "(the Strategy page keeps them unless you change them)")
+    hint = (
+        "Train both runs on the same data with the same seed and validation/test shares "
+        "(the Strategy page keeps them unless you change them)"
+    )
     if data_a and data_b and data_a != data_b:
-        raise TextclfError(f"Runs {run_a.id} and {run_b.id} were trained on different data (the files differ), "
-                           "so their test texts are not the same and a text-by-text comparison means nothing",
-                           hint=hint)
+        raise TextclfError(
+            f"Runs {run_a.id} and {run_b.id} were trained on different data (the files differ), "
+            "so their test texts are not the same and a text-by-text comparison means nothing",
+            hint=hint,
+        )
     rows_a = set(pa["row"].tolist()) if "row" in pa.columns else None
     rows_b = set(pb["row"].tolist()) if "row" in pb.columns else None
     if split_a != split_b or rows_a is None or rows_a != rows_b:
         shared = len(rows_a & rows_b) if rows_a is not None and rows_b is not None else 0
-        raise TextclfError(f"Runs {run_a.id} and {run_b.id} were tested on different rows ({len(pa)} and {len(pb)} "
-                           f"test texts, {shared} in common): a different seed or test share made another split",
-                           hint=hint)
+        raise TextclfError(
+            f"Runs {run_a.id} and {run_b.id} were tested on different rows ({len(pa)} and {len(pb)} "
+            f"test texts, {shared} in common): a different seed or test share made another split",
+            hint=hint,
+        )
     key_a = pa.set_index("row")["text"].astype(str)
     key_b = pb.set_index("row")["text"].astype(str).reindex(key_a.index)
     if not key_a.equals(key_b):
-        raise TextclfError(f"Runs {run_a.id} and {run_b.id} have the same test row numbers but different texts "
-                           "(the file was edited between them)", hint=hint)
+        raise TextclfError(
+            f"Runs {run_a.id} and {run_b.id} have the same test row numbers but different texts "
+            "(the file was edited between them)",
+            hint=hint,
+        )
     classes = (run_a.read_json("eval.json", default={}) or {}).get("classes")
     name_a, name_b = "A", "B"
     return compare_predictions(pa, pb, name_a=name_a, name_b=name_b, classes=classes)
@@ -205,7 +289,9 @@ def describe_config(config: dict) -> str:
         return f"{model} embeddings + {config.get('head') or 'logreg'} head" + (f" ({length})" if length else "")
     if strategy == "fewshot":
         return f"{model} few-shot" + (f" ({length})" if length else "")
-    what = {"partial": f"top {config.get('layers') or 2} layers", "lora": "LoRA", "full": "full"}.get(strategy, strategy)
+    what = {"partial": f"top {config.get('layers') or 2} layers", "lora": "LoRA", "full": "full"}.get(
+        strategy, strategy
+    )
     return f"{model} fine-tuned ({what}{', ' + length if length else ''})"
 
 
@@ -213,16 +299,18 @@ def describe_model(run) -> str:
     """The model a run kept, in words, read from its model folder: for an auto run the members that carry
     weight ('TF-IDF + logistic regression' when one was kept alone; 'Ensemble of A (0.70) and B (0.30)'),
     never the default encoder its settings name; for other runs its own settings. '' without a model."""
-    from textclf_core.store import model_folder
     from textclf_core.errors import ModelLoadError
+    from textclf_core.store import model_folder
 
     try:
         info = model_folder.read_info(run.model_dir)
     except (ModelLoadError, OSError, AttributeError):
         return describe_config(run.read_json("config.json", default={}) or {}) if hasattr(run, "read_json") else ""
     if info.kind == "ensemble":
-        members = sorted((m for m in info.extra.get("members", []) if float(m.get("weight", 0)) > 0),
-                         key=lambda m: -float(m.get("weight", 0)))
+        members = sorted(
+            (m for m in info.extra.get("members", []) if float(m.get("weight", 0)) > 0),
+            key=lambda m: -float(m.get("weight", 0)),
+        )
         names = [str(m.get("label") or m.get("key")) for m in members]
         if len(names) == 1:
             return f"{names[0]} (auto kept one model)"

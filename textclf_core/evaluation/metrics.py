@@ -69,8 +69,9 @@ def _curve(x: np.ndarray, y: np.ndarray) -> dict:
     return {"x": [float(v) for v in x], "y": [float(v) for v in y]}
 
 
-def compute_metrics(y_true, proba, classes: Sequence[str], multi_label: bool = False,
-                    thresholds=None, separator: str = ";") -> dict:
+def compute_metrics(
+    y_true, proba, classes: Sequence[str], multi_label: bool = False, thresholds=None, separator: str = ";"
+) -> dict:
     """Scores as a JSON-ready dict.
 
     Single-label: ``y_true`` holds class ids or names (rows with -1/missing are
@@ -99,9 +100,15 @@ def compute_metrics(y_true, proba, classes: Sequence[str], multi_label: bool = F
     labels = list(range(k))
     out: dict = {"multi_label": False, "classes": classes, "n": int(len(ids))}
     if len(ids) == 0:
-        return out | {"accuracy": None, "macro_f1": None, "weighted_f1": None, "per_class": [],
-                      "confusion_matrix": [[0] * k for _ in range(k)],
-                      "confusion_matrix_normalized": [[0.0] * k for _ in range(k)], "loss": None}
+        return out | {
+            "accuracy": None,
+            "macro_f1": None,
+            "weighted_f1": None,
+            "per_class": [],
+            "confusion_matrix": [[0] * k for _ in range(k)],
+            "confusion_matrix_normalized": [[0.0] * k for _ in range(k)],
+            "loss": None,
+        }
     pred = proba.argmax(axis=1)
     # Everything below the curves comes from one confusion matrix (same definitions as scikit-learn's
     # precision_recall_fscore_support with zero_division=0; ~10x cheaper than one sklearn call per score).
@@ -121,12 +128,21 @@ def compute_metrics(y_true, proba, classes: Sequence[str], multi_label: bool = F
         out[f"{avg}_precision"] = float(precision @ w)
         out[f"{avg}_recall"] = float(recall @ w)
         out[f"{avg}_f1"] = float(f1 @ w)
-    out["per_class"] = [{"class": c, "precision": float(precision[i]), "recall": float(recall[i]),
-                         "f1": float(f1[i]), "support": int(support[i])} for i, c in enumerate(classes)]
+    out["per_class"] = [
+        {
+            "class": c,
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, c in enumerate(classes)
+    ]
     out["confusion_matrix"] = cm.astype(int).tolist()
     rows = cm.sum(axis=1, keepdims=True)
-    out["confusion_matrix_normalized"] = np.divide(cm, rows, out=np.zeros(cm.shape, float),
-                                                   where=rows > 0).round(6).tolist()
+    out["confusion_matrix_normalized"] = (
+        np.divide(cm, rows, out=np.zeros(cm.shape, float), where=rows > 0).round(6).tolist()
+    )
     clipped = np.clip(proba, 1e-15, 1.0)
     clipped = clipped / clipped.sum(axis=1, keepdims=True)
     out["loss"] = _float(-np.log(clipped[np.arange(len(ids)), ids]).mean())
@@ -143,8 +159,11 @@ def compute_metrics(y_true, proba, classes: Sequence[str], multi_label: bool = F
         out["positive_class"] = classes[1]
     elif k > 2 and len(present) == k:
         try:
-            out["roc_auc"] = _float(skm.roc_auc_score(ids, proba / proba.sum(axis=1, keepdims=True),
-                                                      multi_class="ovr", average="macro", labels=labels))
+            out["roc_auc"] = _float(
+                skm.roc_auc_score(
+                    ids, proba / proba.sum(axis=1, keepdims=True), multi_class="ovr", average="macro", labels=labels
+                )
+            )
         except ValueError:
             pass
     return out
@@ -170,8 +189,17 @@ def _multi_label_metrics(y: np.ndarray, proba: np.ndarray, classes: list[str], t
         auc = None
         if 0 < y[:, j].sum() < len(y):
             auc = _float(skm.roc_auc_score(y[:, j], proba[:, j]))
-        per_class.append({"class": c, "precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]),
-                          "support": int(s[j]), "threshold": float(t[j]), "roc_auc": auc})
+        per_class.append(
+            {
+                "class": c,
+                "precision": float(p[j]),
+                "recall": float(r[j]),
+                "f1": float(f[j]),
+                "support": int(s[j]),
+                "threshold": float(t[j]),
+                "roc_auc": auc,
+            }
+        )
     out["per_class"] = per_class
     out["per_class_confusion"] = skm.multilabel_confusion_matrix(y, pred).astype(int).tolist()
     clipped = np.clip(proba, 1e-7, 1 - 1e-7)
@@ -179,8 +207,9 @@ def _multi_label_metrics(y: np.ndarray, proba: np.ndarray, classes: list[str], t
     return out
 
 
-def tune_thresholds(y_true, proba, classes: Sequence[str] | None = None, separator: str = ";",
-                    grid: Sequence[float] | None = None) -> list[float]:
+def tune_thresholds(
+    y_true, proba, classes: Sequence[str] | None = None, separator: str = ";", grid: Sequence[float] | None = None
+) -> list[float]:
     """Per-class probability thresholds that maximise each class's F1 (multi-label).
 
     Classes without positives keep 0.5. Use on the validation split, then pass
@@ -201,8 +230,17 @@ def tune_thresholds(y_true, proba, classes: Sequence[str] | None = None, separat
     return out
 
 
-def predictions_frame(texts: Sequence[str], y_true, proba, classes: Sequence[str], *, multi_label: bool = False,
-                      thresholds=None, rows: Sequence[int] | None = None, separator: str = ";") -> pd.DataFrame:
+def predictions_frame(
+    texts: Sequence[str],
+    y_true,
+    proba,
+    classes: Sequence[str],
+    *,
+    multi_label: bool = False,
+    thresholds=None,
+    rows: Sequence[int] | None = None,
+    separator: str = ";",
+) -> pd.DataFrame:
     """One row per text: (row,) text, gold, predicted, confidence, prob_<class>…, correct.
 
     ``predicted`` and ``confidence`` follow :func:`textclf_core.store.model_folder.decide`: the most probable
@@ -220,8 +258,9 @@ def predictions_frame(texts: Sequence[str], y_true, proba, classes: Sequence[str
     if multi_label:
         y = _as_matrix(y_true, classes, separator) if y_true is not None else None
         pred, confidence = decide(proba.reshape(n, len(classes)), multi_label=True, thresholds=thresholds)
-        frame["gold"] = [separator.join(c for c, v in zip(classes, r) if v > 0.5) for r in y] if y is not None \
-            else [""] * n
+        frame["gold"] = (
+            [separator.join(c for c, v in zip(classes, r) if v > 0.5) for r in y] if y is not None else [""] * n
+        )
         frame["predicted"] = [separator.join(c for c, v in zip(classes, r) if v) for r in pred]
         frame["confidence"] = confidence
         correct = (pred == (y > 0.5)).all(axis=1) if y is not None else np.full(n, np.nan)
@@ -254,11 +293,14 @@ def read_predictions(run, *, missing_ok: bool = False) -> pd.DataFrame | None:
         if missing_ok:
             return None
         raise TextclfError(f"Run {run.id} has no test predictions", hint="Train the run again with a test split")
-    frame = pd.read_csv(path, encoding="utf-8-sig", keep_default_na=False,
-                        dtype={"text": str, "gold": str, "predicted": str})
+    frame = pd.read_csv(
+        path, encoding="utf-8-sig", keep_default_na=False, dtype={"text": str, "gold": str, "predicted": str}
+    )
     if "correct" in frame.columns:
-        frame["correct"] = pd.array([{"true": True, "false": False}.get(str(v).strip().lower(), pd.NA)
-                                     for v in frame["correct"]], dtype="boolean")
+        frame["correct"] = pd.array(
+            [{"true": True, "false": False}.get(str(v).strip().lower(), pd.NA) for v in frame["correct"]],
+            dtype="boolean",
+        )
     return frame
 
 
@@ -275,8 +317,14 @@ def metrics_by_group(pred_df: pd.DataFrame, groups: Sequence, classes: Sequence[
     rows = []
     for group, part in frame.groupby("_group", dropna=False, sort=False):
         gold, pred = part["gold"].astype(str), part["predicted"].astype(str)
-        rows.append({"group": group, "n": len(part), "accuracy": float((gold == pred).mean()),
-                     "macro_f1": float(skm.f1_score(gold, pred, average="macro", zero_division=0))})
+        rows.append(
+            {
+                "group": group,
+                "n": len(part),
+                "accuracy": float((gold == pred).mean()),
+                "macro_f1": float(skm.f1_score(gold, pred, average="macro", zero_division=0)),
+            }
+        )
     out = pd.DataFrame(rows, columns=["group", "n", "accuracy", "macro_f1"])
     return out.sort_values(["n", "group"], ascending=[False, True], kind="stable").reset_index(drop=True)
 
@@ -311,9 +359,16 @@ def _macro_f1_from_counts(tp: np.ndarray, predicted: np.ndarray, support: np.nda
     return f1.mean(axis=-1)
 
 
-def bootstrap_macro_f1(gold, predicted, *, k: int | None = None, multi_label: bool = False,
-                       resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE,
-                       seed: int = 0) -> tuple[float, float] | None:
+def bootstrap_macro_f1(
+    gold,
+    predicted,
+    *,
+    k: int | None = None,
+    multi_label: bool = False,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> tuple[float, float] | None:
     """Percentile bootstrap interval of macro F1 (texts resampled with replacement, seeded).
 
     Single-label: ``gold``/``predicted`` are class ids (N,); the average runs over classes
@@ -354,8 +409,15 @@ def bootstrap_macro_f1(gold, predicted, *, k: int | None = None, multi_label: bo
     return float(low), float(high)
 
 
-def score_intervals(pred_df: pd.DataFrame, classes: Sequence[str], *, multi_label: bool = False,
-                    separator: str = ";", confidence: float = CONFIDENCE, seed: int = 0) -> dict:
+def score_intervals(
+    pred_df: pd.DataFrame,
+    classes: Sequence[str],
+    *,
+    multi_label: bool = False,
+    separator: str = ";",
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> dict:
     """95% intervals of the headline scores of a predictions frame (``gold``, ``predicted``).
 
     Returns ``{"n", "accuracy": {"value", "low", "high", "method": "Wilson"}, "macro_f1": {...,
@@ -378,17 +440,38 @@ def score_intervals(pred_df: pd.DataFrame, classes: Sequence[str], *, multi_labe
         right = int(((g == p) & (g < k)).sum())
         f1_ci = bootstrap_macro_f1(g, p, k=k, confidence=confidence, seed=seed)
         cm = np.bincount(g * (k + 1) + p, minlength=(k + 1) ** 2).reshape(k + 1, k + 1)
-        f1 = float(_macro_f1_from_counts(np.diag(cm)[:k].astype(float), cm.sum(0)[:k].astype(float),
-                                         cm.sum(1)[:k].astype(float))) if n else None
+        f1 = (
+            float(
+                _macro_f1_from_counts(
+                    np.diag(cm)[:k].astype(float), cm.sum(0)[:k].astype(float), cm.sum(1)[:k].astype(float)
+                )
+            )
+            if n
+            else None
+        )
     acc_ci = wilson_interval(right, n, confidence)
     caution = None
     if 0 < n < SMALL_TEST:
         width = (acc_ci[1] - acc_ci[0]) * 100 if acc_ci else 0
-        caution = (f"Only {n} test texts: each one moves accuracy by {100 / n:.1f} points, and the 95% interval is "
-                   f"{width:.0f} points wide. Treat small differences between runs as noise; a test split of "
-                   f"{SMALL_TEST}+ texts gives firmer numbers.")
-    return {"n": n, "confidence": confidence, "caution": caution,
-            "accuracy": {"value": right / n if n else None, "low": acc_ci[0] if acc_ci else None,
-                         "high": acc_ci[1] if acc_ci else None, "method": "Wilson"},
-            "macro_f1": {"value": f1, "low": f1_ci[0] if f1_ci else None, "high": f1_ci[1] if f1_ci else None,
-                         "method": f"bootstrap ({BOOTSTRAP_RESAMPLES:,} resamples)"}}
+        caution = (
+            f"Only {n} test texts: each one moves accuracy by {100 / n:.1f} points, and the 95% interval is "
+            f"{width:.0f} points wide. Treat small differences between runs as noise; a test split of "
+            f"{SMALL_TEST}+ texts gives firmer numbers."
+        )
+    return {
+        "n": n,
+        "confidence": confidence,
+        "caution": caution,
+        "accuracy": {
+            "value": right / n if n else None,
+            "low": acc_ci[0] if acc_ci else None,
+            "high": acc_ci[1] if acc_ci else None,
+            "method": "Wilson",
+        },
+        "macro_f1": {
+            "value": f1,
+            "low": f1_ci[0] if f1_ci else None,
+            "high": f1_ci[1] if f1_ci else None,
+            "method": f"bootstrap ({BOOTSTRAP_RESAMPLES:,} resamples)",
+        },
+    }

@@ -34,6 +34,7 @@ COLUMNS = ["group", "n", "accuracy", "macro_f1", "accuracy_gap", "flagged", "con
 
 # --- grouping a column --------------------------------------------------------------------------
 
+
 def _looks_like_dates(values: pd.Series) -> pd.Series | None:
     """Parsed datetimes when at least 90% of the non-missing values are dates, else None."""
     present = values.dropna().astype(str).str.strip()
@@ -44,8 +45,7 @@ def _looks_like_dates(values: pd.Series) -> pd.Series | None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        parsed = pd.to_datetime(values.where(values.astype(str).str.strip() != ""), errors="coerce",
-                                format="mixed")
+        parsed = pd.to_datetime(values.where(values.astype(str).str.strip() != ""), errors="coerce", format="mixed")
     if parsed.notna().sum() < 0.9 * len(present):
         return None
     return parsed
@@ -67,7 +67,8 @@ def group_values(values: Sequence, *, top: int = TOP_GROUPS, quantiles: int = QU
         return out.astype(object), "month"
     numeric = pd.to_numeric(series, errors="coerce") if not pd.api.types.is_numeric_dtype(series) else series
     is_numeric = pd.api.types.is_numeric_dtype(series) or (
-        numeric.notna().sum() > 0 and numeric.notna().sum() >= 0.95 * series.notna().sum())
+        numeric.notna().sum() > 0 and numeric.notna().sum() >= 0.95 * series.notna().sum()
+    )
     if is_numeric and numeric.nunique() > max(quantiles * 2, 10):
         bins = pd.qcut(numeric.astype(float), q=quantiles, duplicates="drop")
         labels = bins.map(lambda iv: f"[{_num(iv.left)}, {_num(iv.right)}]" if pd.notna(iv) else MISSING)
@@ -101,26 +102,41 @@ def _num(x: float) -> str:
 
 # --- scoring ------------------------------------------------------------------------------------
 
+
 def _scores(gold: pd.Series, pred: pd.Series, classes: list[str], multi_label: bool, sep: str) -> dict:
     from sklearn import metrics as skm
 
     if multi_label:
+
         def binar(values):
             return np.array([[c in parts for c in classes] for parts in (set(split_cell(v, sep)) for v in values)], int)
+
         g, p = binar(gold), binar(pred)
-        return {"accuracy": float((g == p).all(axis=1).mean()),
-                "macro_f1": float(skm.f1_score(g, p, average="macro", zero_division=0)), "confusion_matrix": None}
+        return {
+            "accuracy": float((g == p).all(axis=1).mean()),
+            "macro_f1": float(skm.f1_score(g, p, average="macro", zero_division=0)),
+            "confusion_matrix": None,
+        }
     labels = classes or sorted(set(gold) | set(pred))
     present = sorted(set(gold) | set(pred), key=lambda c: labels.index(c) if c in labels else len(labels))
-    return {"accuracy": float((gold.to_numpy() == pred.to_numpy()).mean()),
-            # macro F1 over the classes that occur in this group: absent classes would count as 0
-            "macro_f1": float(skm.f1_score(gold, pred, labels=present, average="macro", zero_division=0)),
-            "confusion_matrix": skm.confusion_matrix(gold, pred, labels=labels).tolist()}
+    return {
+        "accuracy": float((gold.to_numpy() == pred.to_numpy()).mean()),
+        # macro F1 over the classes that occur in this group: absent classes would count as 0
+        "macro_f1": float(skm.f1_score(gold, pred, labels=present, average="macro", zero_division=0)),
+        "confusion_matrix": skm.confusion_matrix(gold, pred, labels=labels).tolist(),
+    }
 
 
-def slice_metrics(pred_df: pd.DataFrame, groups: Sequence, *, classes: Sequence[str] | None = None,
-                  multi_label: bool = False, separator: str = ";", min_n: int = MIN_FLAG_N,
-                  margin: float = FLAG_MARGIN) -> pd.DataFrame:
+def slice_metrics(
+    pred_df: pd.DataFrame,
+    groups: Sequence,
+    *,
+    classes: Sequence[str] | None = None,
+    multi_label: bool = False,
+    separator: str = ";",
+    min_n: int = MIN_FLAG_N,
+    margin: float = FLAG_MARGIN,
+) -> pd.DataFrame:
     """Per group: n, accuracy, macro_f1, accuracy_gap (vs overall), flagged, confusion_matrix.
 
     ``pred_df`` has ``gold`` and ``predicted`` (as in predictions.csv); ``groups`` one label per
@@ -128,14 +144,21 @@ def slice_metrics(pred_df: pd.DataFrame, groups: Sequence, *, classes: Sequence[
     ``min_n`` rows and its accuracy is more than ``margin`` below the overall accuracy.
     ``frame.attrs`` holds ``overall`` (n, accuracy, macro_f1) and ``classes``.
     """
-    frame = pd.DataFrame({"gold": pred_df["gold"].astype(str).to_numpy(),
-                          "predicted": pred_df["predicted"].astype(str).to_numpy(),
-                          "group": pd.Series(list(groups), dtype=object).to_numpy()})
+    frame = pd.DataFrame(
+        {
+            "gold": pred_df["gold"].astype(str).to_numpy(),
+            "predicted": pred_df["predicted"].astype(str).to_numpy(),
+            "group": pd.Series(list(groups), dtype=object).to_numpy(),
+        }
+    )
     frame["gold"] = frame["gold"].replace({"nan": ""})
     frame = frame[frame["gold"].str.strip() != ""]
     if classes is None:
-        classes = sorted(set(frame["gold"]) | set(frame["predicted"])) if not multi_label else sorted(
-            {c for v in frame["gold"] for c in split_cell(v, separator)})
+        classes = (
+            sorted(set(frame["gold"]) | set(frame["predicted"]))
+            if not multi_label
+            else sorted({c for v in frame["gold"] for c in split_cell(v, separator)})
+        )
     classes = [str(c) for c in classes]
     if frame.empty:
         out = pd.DataFrame(columns=COLUMNS)
@@ -146,21 +169,42 @@ def slice_metrics(pred_df: pd.DataFrame, groups: Sequence, *, classes: Sequence[
     for group, part in frame.groupby("group", sort=False):
         s = _scores(part["gold"], part["predicted"], classes, multi_label, separator)
         gap = s["accuracy"] - overall["accuracy"]
-        rows.append({"group": str(group), "n": int(len(part)), "accuracy": s["accuracy"], "macro_f1": s["macro_f1"],
-                     "accuracy_gap": gap, "flagged": bool(len(part) >= min_n and gap < -margin),
-                     "confusion_matrix": s["confusion_matrix"]})
+        rows.append(
+            {
+                "group": str(group),
+                "n": int(len(part)),
+                "accuracy": s["accuracy"],
+                "macro_f1": s["macro_f1"],
+                "accuracy_gap": gap,
+                "flagged": bool(len(part) >= min_n and gap < -margin),
+                "confusion_matrix": s["confusion_matrix"],
+            }
+        )
     out = pd.DataFrame(rows, columns=COLUMNS)
     # Natural order for months and bins, largest first for plain values; "other"/missing last.
     special = out["group"].isin([OTHER, MISSING])
-    out = pd.concat([out[~special].sort_values(["n", "group"], ascending=[False, True], kind="stable"),
-                     out[special].sort_values("group")]).reset_index(drop=True)
-    out.attrs.update(overall={"n": int(len(frame)), "accuracy": overall["accuracy"], "macro_f1": overall["macro_f1"],
-                              "confusion_matrix": overall["confusion_matrix"]},
-                     classes=classes, min_n=min_n, margin=margin)
+    out = pd.concat(
+        [
+            out[~special].sort_values(["n", "group"], ascending=[False, True], kind="stable"),
+            out[special].sort_values("group"),
+        ]
+    ).reset_index(drop=True)
+    out.attrs.update(
+        overall={
+            "n": int(len(frame)),
+            "accuracy": overall["accuracy"],
+            "macro_f1": overall["macro_f1"],
+            "confusion_matrix": overall["confusion_matrix"],
+        },
+        classes=classes,
+        min_n=min_n,
+        margin=margin,
+    )
     return out
 
 
 # --- from a run ---------------------------------------------------------------------------------
+
 
 def read_run_predictions(run) -> pd.DataFrame:
     """The run's predictions.csv (:func:`textclf_core.evaluation.metrics.read_predictions`)."""
@@ -193,8 +237,15 @@ def available_columns(run, data: pd.DataFrame | None = None) -> list[str]:
     return [str(c) for c in frame.columns if c not in skip]
 
 
-def evaluate_by(run, column: str, data: pd.DataFrame | None = None, *, min_n: int = MIN_FLAG_N,
-                margin: float = FLAG_MARGIN, top: int = TOP_GROUPS) -> pd.DataFrame:
+def evaluate_by(
+    run,
+    column: str,
+    data: pd.DataFrame | None = None,
+    *,
+    min_n: int = MIN_FLAG_N,
+    margin: float = FLAG_MARGIN,
+    top: int = TOP_GROUPS,
+) -> pd.DataFrame:
     """Scores of ``run``'s test predictions per group of ``column`` (see :func:`slice_metrics`).
 
     ``column`` is a column of the original table (found through the run's ``data.json``,
@@ -211,17 +262,23 @@ def evaluate_by(run, column: str, data: pd.DataFrame | None = None, *, min_n: in
     else:
         frame = data if data is not None else run_data(run)
         if frame is None:
-            raise TextclfError(f"The data of run {run.id} is not available to find the column '{column}'",
-                               hint="Load the same data file again (or pass it with data=)")
+            raise TextclfError(
+                f"The data of run {run.id} is not available to find the column '{column}'",
+                hint="Load the same data file again (or pass it with data=)",
+            )
         if column not in frame.columns:
-            raise TextclfError(f"There is no column '{column}' in the run's data",
-                               hint=f"Choose one of: {', '.join(map(str, list(frame.columns)[:10]))}")
+            raise TextclfError(
+                f"There is no column '{column}' in the run's data",
+                hint=f"Choose one of: {', '.join(map(str, list(frame.columns)[:10]))}",
+            )
         if "row" not in preds.columns:
             raise TextclfError(f"Run {run.id} did not record row numbers", hint="Train the run again")
         rows = pd.to_numeric(preds["row"], errors="coerce")
         if rows.isna().any() or rows.max() >= len(frame) or rows.min() < 0:
-            raise TextclfError(f"The data given does not match run {run.id} (row numbers out of range)",
-                               hint="Use the same table the run was trained on")
+            raise TextclfError(
+                f"The data given does not match run {run.id} (row numbers out of range)",
+                hint="Use the same table the run was trained on",
+            )
         values = frame[column].reset_index(drop=True).iloc[rows.astype(int).to_numpy()].reset_index(drop=True)
     groups, how = group_values(values, top=top)
     out = slice_metrics(preds, groups, classes=classes, multi_label=multi, separator=sep, min_n=min_n, margin=margin)
@@ -234,6 +291,8 @@ def summary_lines(table: pd.DataFrame) -> list[str]:
     overall = table.attrs.get("overall", {})
     lines = []
     for _, r in table[table["flagged"]].iterrows():
-        lines.append(f"'{r['group']}' ({r['n']} texts): accuracy {r['accuracy']:.1%}, "
-                     f"{-r['accuracy_gap'] * 100:.1f} points below the overall {overall.get('accuracy', 0):.1%}")
+        lines.append(
+            f"'{r['group']}' ({r['n']} texts): accuracy {r['accuracy']:.1%}, "
+            f"{-r['accuracy_gap'] * 100:.1f} points below the overall {overall.get('accuracy', 0):.1%}"
+        )
     return lines

@@ -37,8 +37,9 @@ import numpy as np
 import pandas as pd
 
 from textclf_core.errors import TextclfError
-from . import coldstart
 from textclf_core.labels import clean_label
+
+from . import coldstart
 
 log = logging.getLogger(__name__)
 
@@ -117,13 +118,15 @@ class LabelLog:
     def path(self) -> Path | None:
         return None if self.folder is None else self.folder / self.FILE
 
-    def append(self, row: int, action: str, *, old_label=None, new_label=None, finding: str = FINDING,
-               note: str | None = None) -> dict:
+    def append(
+        self, row: int, action: str, *, old_label=None, new_label=None, finding: str = FINDING, note: str | None = None
+    ) -> dict:
         """Record one edit (ChangeLog's actions) and return the line written."""
         from textclf_core.review import ChangeLog
 
-        change = ChangeLog().record(int(row), action, old_label=old_label, new_label=new_label,
-                                    finding=finding, note=note)
+        change = ChangeLog().record(
+            int(row), action, old_label=old_label, new_label=new_label, finding=finding, note=note
+        )
         line = dict(vars(change), session=self.session_id)
         if self.folder is None:
             with self._lock:
@@ -138,8 +141,11 @@ class LabelLog:
             finally:
                 os.close(fd)
         except OSError as exc:
-            raise TextclfError(f"The label could not be saved ({exc.strerror or exc})", where=str(self.path),
-                               hint="Check that the disk is not full and TEXTCLF_HOME is writable") from None
+            raise TextclfError(
+                f"The label could not be saved ({exc.strerror or exc})",
+                where=str(self.path),
+                hint="Check that the disk is not full and TEXTCLF_HOME is writable",
+            ) from None
         return line
 
     def lines(self) -> list[dict]:
@@ -242,8 +248,11 @@ class ProjectLabelLog:
         self.project = project
         self.folder = Path(project.path)
         self.changes = change_log if change_log is not None else project.change_log()
-        self._base = {i: clean_label(v) for i, v in enumerate(list(base_labels) if base_labels is not None else [])
-                      if clean_label(v) is not None}
+        self._base = {
+            i: clean_label(v)
+            for i, v in enumerate(list(base_labels) if base_labels is not None else [])
+            if clean_label(v) is not None
+        }
         self._lock = threading.RLock()  # the page thread and the retrainer share the change log
 
     @property
@@ -255,11 +264,13 @@ class ProjectLabelLog:
         with self._lock:
             self.changes.refresh()
 
-    def append(self, row: int, action: str, *, old_label=None, new_label=None, finding: str = FINDING,
-               note: str | None = None) -> dict:
+    def append(
+        self, row: int, action: str, *, old_label=None, new_label=None, finding: str = FINDING, note: str | None = None
+    ) -> dict:
         with self._lock:
-            change = self.changes.record(int(row), action, old_label=old_label, new_label=new_label,
-                                         finding=finding, note=note)
+            change = self.changes.record(
+                int(row), action, old_label=old_label, new_label=new_label, finding=finding, note=note
+            )
         return dict(vars(change))
 
     def group(self, note: str | None = None):
@@ -330,8 +341,9 @@ class FeatureMatrix:
         return self.X.shape[0]
 
 
-def build_features(texts: Sequence[str], source: str = "tfidf", *, model: str | None = None,
-                   cache_dir=None) -> FeatureMatrix:
+def build_features(
+    texts: Sequence[str], source: str = "tfidf", *, model: str | None = None, cache_dir=None
+) -> FeatureMatrix:
     """TF-IDF from the baseline's vectorisers (fitted on every text), or frozen embeddings.
 
     ``source="embeddings"`` calls :func:`textclf_core.engine.encoders.embed` with its disk cache
@@ -362,8 +374,9 @@ _FEATURE_CACHE: dict = {}
 _FEATURE_LOCK = threading.Lock()
 
 
-def cached_features(texts: Sequence[str], source: str = "tfidf", *, model: str | None = None,
-                    build: bool = True) -> FeatureMatrix | None:
+def cached_features(
+    texts: Sequence[str], source: str = "tfidf", *, model: str | None = None, build: bool = True
+) -> FeatureMatrix | None:
     """:func:`build_features`, kept in memory for the last two tables (a page reload stays warm).
     ``build=False``: only what is in memory already (None otherwise)."""
     key = (data_fingerprint(texts), source, model)
@@ -460,23 +473,37 @@ def _replace(model: FastModel, **changes) -> FastModel:
 def fast_model_fields(model: FastModel, fingerprint: str) -> dict:
     """The fast model as JSON-able fields (its probabilities are saved beside them, see labelling.model_store)."""
     disputed = None if model.disputed is None else model.disputed.to_dict(orient="records")
-    return {"fingerprint": fingerprint, "classes": list(model.classes), "multi_label": model.multi_label,
-            "n_labels": model.n_labels, "version": model.version, "seconds": model.seconds,
-            "trained_at": model.trained_at, "estimate": None if model.estimate is None else model.estimate.to_dict(),
-            "disputed": disputed, "labelled_rows": sorted(int(r) for r in model.labelled_rows)}
+    return {
+        "fingerprint": fingerprint,
+        "classes": list(model.classes),
+        "multi_label": model.multi_label,
+        "n_labels": model.n_labels,
+        "version": model.version,
+        "seconds": model.seconds,
+        "trained_at": model.trained_at,
+        "estimate": None if model.estimate is None else model.estimate.to_dict(),
+        "disputed": disputed,
+        "labelled_rows": sorted(int(r) for r in model.labelled_rows),
+    }
 
 
 def fast_model_from_fields(fields: dict, proba: np.ndarray) -> FastModel:
     """A saved fast model back (without estimators: the next retrain fits new ones)."""
     disputed = fields.get("disputed")
-    return FastModel(classes=list(fields["classes"]), multi_label=bool(fields.get("multi_label")), proba=proba,
-                     n_labels=int(fields.get("n_labels") or 0), version=int(fields.get("version") or 0),
-                     seconds=float(fields.get("seconds") or 0.0), trained_at=float(fields.get("trained_at") or 0.0),
-                     estimate=Estimate(**fields["estimate"]) if fields.get("estimate") else None,
-                     disputed=None if disputed is None else pd.DataFrame(disputed,
-                                                                         columns=["row", "given", "suggested",
-                                                                                  "confidence"]),
-                     labelled_rows=frozenset(int(r) for r in fields.get("labelled_rows") or []))
+    return FastModel(
+        classes=list(fields["classes"]),
+        multi_label=bool(fields.get("multi_label")),
+        proba=proba,
+        n_labels=int(fields.get("n_labels") or 0),
+        version=int(fields.get("version") or 0),
+        seconds=float(fields.get("seconds") or 0.0),
+        trained_at=float(fields.get("trained_at") or 0.0),
+        estimate=Estimate(**fields["estimate"]) if fields.get("estimate") else None,
+        disputed=None
+        if disputed is None
+        else pd.DataFrame(disputed, columns=["row", "given", "suggested", "confidence"]),
+        labelled_rows=frozenset(int(r) for r in fields.get("labelled_rows") or []),
+    )
 
 
 def _estimator(seed: int, binary: bool):
@@ -485,8 +512,9 @@ def _estimator(seed: int, binary: bool):
     # Balanced weights: the first labels are rarely balanced, and a skewed start would skew the queue.
     # liblinear (one-vs-rest for several classes): lbfgs took 9 s a fit on 180k BBC features, this < 1 s.
     # dual=True: far fewer labelled rows than features, so the dual problem is the small one.
-    return LogisticRegression(C=C, max_iter=1000, class_weight="balanced", random_state=seed, solver="liblinear",
-                              dual=True)
+    return LogisticRegression(
+        C=C, max_iter=1000, class_weight="balanced", random_state=seed, solver="liblinear", dual=True
+    )
 
 
 def _fit(X, y, k: int, multi_label: bool, seed: int) -> list:
@@ -553,9 +581,16 @@ def trainable(labels: dict[int, str], multi_label: bool) -> bool:
     return len(set(labels.values())) >= 2
 
 
-def fit_fast_model(features: FeatureMatrix, labels: dict[int, str], classes: Sequence[str], *,
-                   multi_label: bool = False, seed: int = 0, cross_validate: bool = True,
-                   version: int = 0) -> FastModel:
+def fit_fast_model(
+    features: FeatureMatrix,
+    labels: dict[int, str],
+    classes: Sequence[str],
+    *,
+    multi_label: bool = False,
+    seed: int = 0,
+    cross_validate: bool = True,
+    version: int = 0,
+) -> FastModel:
     """Fit the fast model on the labelled rows; probabilities for every row; a CV estimate.
 
     ``labels`` maps row → label (``'a;b'`` for multi-label). Classes named in ``labels`` but
@@ -564,22 +599,34 @@ def fit_fast_model(features: FeatureMatrix, labels: dict[int, str], classes: Seq
     start = time.perf_counter()
     classes = list(classes)
     for value in labels.values():
-        for name in (split_cell(value) if multi_label else [value]):
+        for name in split_cell(value) if multi_label else [value]:
             if name not in classes:
                 classes.append(name)
     if not trainable(labels, multi_label):
-        raise TextclfError("The model needs labels of at least two classes",
-                           hint="Label a few texts of another class")
+        raise TextclfError("The model needs labels of at least two classes", hint="Label a few texts of another class")
     rows = np.array(sorted(labels), dtype=np.int64)
     y = _encode([labels[r] for r in rows], classes, multi_label)
     X = features.X
     estimators = _fit(X[rows], y, len(classes), multi_label, seed)
     proba = _predict(estimators, X, len(classes), multi_label)
-    estimate, disputed, oof = (cross_validated(X[rows], y, rows, classes, multi_label, seed, with_oof=True)
-                               if cross_validate else (None, None, None))
-    return FastModel(classes=classes, multi_label=multi_label, proba=proba, n_labels=len(rows), version=version,
-                     seconds=time.perf_counter() - start, estimate=estimate, disputed=disputed,
-                     estimators=estimators, labelled_rows=frozenset(int(r) for r in rows), oof=oof)
+    estimate, disputed, oof = (
+        cross_validated(X[rows], y, rows, classes, multi_label, seed, with_oof=True)
+        if cross_validate
+        else (None, None, None)
+    )
+    return FastModel(
+        classes=classes,
+        multi_label=multi_label,
+        proba=proba,
+        n_labels=len(rows),
+        version=version,
+        seconds=time.perf_counter() - start,
+        estimate=estimate,
+        disputed=disputed,
+        estimators=estimators,
+        labelled_rows=frozenset(int(r) for r in rows),
+        oof=oof,
+    )
 
 
 def cross_validated(X, y, rows, classes, multi_label: bool, seed: int, folds: int = 5, with_oof: bool = False):
@@ -609,8 +656,9 @@ def _cross_validated(X, y, rows, classes, multi_label: bool, seed: int, folds: i
     for train, test in splitter.split(np.zeros(n), y if not multi_label else None):
         if not multi_label and len(np.unique(y[train])) < 2:
             return None, None, None
-        oof[test] = _predict(_fit(X[train], y[train], len(classes), multi_label, seed), X[test],
-                             len(classes), multi_label)
+        oof[test] = _predict(
+            _fit(X[train], y[train], len(classes), multi_label, seed), X[test], len(classes), multi_label
+        )
     if multi_label:
         pred = (oof >= 0.5).astype(int)
         hits = int((pred == y).all(axis=1).sum())
@@ -621,9 +669,14 @@ def _cross_validated(X, y, rows, classes, multi_label: bool, seed: int, folds: i
         hits = int((pred == y).sum())
         f1 = float(f1_score(y, pred, average="macro", labels=np.unique(y), zero_division=0))
         wrong = np.flatnonzero(pred != y)
-        disputed = pd.DataFrame({"row": rows[wrong].astype(int), "given": [classes[i] for i in y[wrong]],
-                                 "suggested": [classes[i] for i in pred[wrong]],
-                                 "confidence": oof[wrong, pred[wrong]]})
+        disputed = pd.DataFrame(
+            {
+                "row": rows[wrong].astype(int),
+                "given": [classes[i] for i in y[wrong]],
+                "suggested": [classes[i] for i in pred[wrong]],
+                "confidence": oof[wrong, pred[wrong]],
+            }
+        )
         disputed = disputed.sort_values("confidence", ascending=False, kind="stable").reset_index(drop=True)
     low, high = wilson_interval(hits, n)
     return Estimate(n_labels=n, accuracy=hits / n, low=low, high=high, macro_f1=f1, folds=n_splits), disputed, oof
@@ -671,8 +724,16 @@ def diverse_order(candidates: np.ndarray, scores: np.ndarray, X, *, slots: int, 
     return candidates[np.asarray(out, dtype=np.int64)]
 
 
-def queue_order(rows: Sequence[int], strategy: str, *, model: FastModel | None = None, X=None, seed: int = 0,
-                batch: int = DEFAULT_RETRAIN_EVERY, diversity: bool = True) -> np.ndarray:
+def queue_order(
+    rows: Sequence[int],
+    strategy: str,
+    *,
+    model: FastModel | None = None,
+    X=None,
+    seed: int = 0,
+    batch: int = DEFAULT_RETRAIN_EVERY,
+    diversity: bool = True,
+) -> np.ndarray:
     """The unlabelled ``rows`` in the order to label them.
 
     Before a model exists (or for ``random``) the order is a shuffle seeded by ``seed``. For
@@ -693,7 +754,6 @@ def queue_order(rows: Sequence[int], strategy: str, *, model: FastModel | None =
     head = min(len(rows), max(1, int(batch)) * POOL_FACTOR)
     picked = diverse_order(rows[:head], scores[:head], X, slots=batch, seed=seed)
     return np.concatenate([picked, rows[head:]])
-
 
 
 # =============================================================================== background work
@@ -795,14 +855,26 @@ class LabellingSession:
     Thread-safe: the retrainer reads a copy of the labels; the page thread labels meanwhile.
     """
 
-    def __init__(self, texts: Sequence[str], classes: Sequence[str] = (), *, multi_label: bool = False,
-                 label_log: LabelLog | ProjectLabelLog | None = None, strategy: str = DEFAULT_STRATEGY, seed: int = 0,
-                 retrain_every: int = DEFAULT_RETRAIN_EVERY, scheduler=None, feature_source: str = "tfidf",
-                 embedding_model: str | None = None, features: FeatureMatrix | None = None,
-                 cross_validate: bool = True,
-                 train: Callable[[FeatureMatrix, dict, list, int], FastModel] | None = None,
-                 zero_shot=None, model_name: str | None = None,
-                 arrange: Callable[[Sequence[int]], Sequence[int]] | None = None):
+    def __init__(
+        self,
+        texts: Sequence[str],
+        classes: Sequence[str] = (),
+        *,
+        multi_label: bool = False,
+        label_log: LabelLog | ProjectLabelLog | None = None,
+        strategy: str = DEFAULT_STRATEGY,
+        seed: int = 0,
+        retrain_every: int = DEFAULT_RETRAIN_EVERY,
+        scheduler=None,
+        feature_source: str = "tfidf",
+        embedding_model: str | None = None,
+        features: FeatureMatrix | None = None,
+        cross_validate: bool = True,
+        train: Callable[[FeatureMatrix, dict, list, int], FastModel] | None = None,
+        zero_shot=None,
+        model_name: str | None = None,
+        arrange: Callable[[Sequence[int]], Sequence[int]] | None = None,
+    ):
         if strategy not in STRATEGIES:
             raise TextclfError(f"Unknown queue strategy {strategy!r}", hint=f"Use one of: {', '.join(STRATEGIES)}")
         self.texts = ["" if t is None else str(t) for t in texts]
@@ -839,8 +911,10 @@ class LabellingSession:
         self._class_epoch = 0  # bumped by rename/merge: a retrain that started before is redone
         # Undo reaches labels made before a reload too (the log keeps what each label replaced).
         self._undo_stack: list[tuple[int, str | None]] = [
-            (int(rec["row"]), clean_label(rec.get("old_label"))) for rec in self.log.lines()
-            if rec.get("finding") == FINDING]
+            (int(rec["row"]), clean_label(rec.get("old_label")))
+            for rec in self.log.lines()
+            if rec.get("finding") == FINDING
+        ]
         self._save_meta()
         # Cold start (labelling.coldstart.ZeroShot): suggestions and order from the class descriptions.
         self._zero_shot = zero_shot
@@ -859,7 +933,7 @@ class LabellingSession:
         with self._lock:
             names = list(self._classes)
             for value in self.labels().values():
-                for part in (split_cell(value) if self.multi_label else [value]):
+                for part in split_cell(value) if self.multi_label else [value]:
                     if part not in names:
                         names.append(part)
             return names
@@ -869,8 +943,9 @@ class LabellingSession:
         if name is None:
             raise TextclfError("A class needs a name", hint="Type a name for the class")
         if self.multi_label and MULTI_SEPARATOR in name:
-            raise TextclfError(f"A class name cannot contain '{MULTI_SEPARATOR}' in multi-label data",
-                               hint="Choose another name")
+            raise TextclfError(
+                f"A class name cannot contain '{MULTI_SEPARATOR}' in multi-label data", hint="Choose another name"
+            )
         if name not in self._classes:
             self._classes.append(name)
         return name
@@ -882,9 +957,14 @@ class LabellingSession:
             return name
 
     def _save_meta(self) -> None:
-        self.log.write_meta({"classes": self._classes, "multi_label": self.multi_label,
-                             "strategy": getattr(self, "strategy", DEFAULT_STRATEGY),
-                             "retrain_every": getattr(self, "retrain_every", DEFAULT_RETRAIN_EVERY)})
+        self.log.write_meta(
+            {
+                "classes": self._classes,
+                "multi_label": self.multi_label,
+                "strategy": getattr(self, "strategy", DEFAULT_STRATEGY),
+                "retrain_every": getattr(self, "retrain_every", DEFAULT_RETRAIN_EVERY),
+            }
+        )
 
     def rename_class(self, old: str, new: str) -> int:
         """Rename a class (into an existing one = merge). Labels, queue and model follow. Returns rows changed."""
@@ -959,7 +1039,7 @@ class LabellingSession:
         """Labels per class (every class listed, zero included)."""
         tally = {c: 0 for c in self.classes}
         for value in self.labels().values():
-            for part in (split_cell(value) if self.multi_label else [value]):
+            for part in split_cell(value) if self.multi_label else [value]:
                 tally[part] = tally.get(part, 0) + 1
         return pd.DataFrame({"class": list(tally), "labels": list(tally.values())})
 
@@ -995,8 +1075,10 @@ class LabellingSession:
         """Take the model's suggestion for ``row``."""
         suggestion = self.suggestion(row)
         if suggestion is None:
-            raise TextclfError("There is no suggestion yet",
-                               hint=f"The model starts after {self.retrain_every} labels of two classes or more")
+            raise TextclfError(
+                "There is no suggestion yet",
+                hint=f"The model starts after {self.retrain_every} labels of two classes or more",
+            )
         value, _ = suggestion
         if self.multi_label and not value:
             raise TextclfError("The model suggests no class for this text", hint="Pick the classes yourself")
@@ -1127,14 +1209,21 @@ class LabellingSession:
                 order = coldstart.confident_order(guide, unlabelled, seed=self.seed)
             else:
                 if self._features is None and model is not None:  # a restored model: the features if in memory
-                    self._features = cached_features(self.texts, self.feature_source, model=self.embedding_model,
-                                                     build=False)
+                    self._features = cached_features(
+                        self.texts, self.feature_source, model=self.embedding_model, build=False
+                    )
                 X = self._features.X if self._features is not None else None
                 # Once a model exists the queue follows it alone (as without a cold start): ordering by the
                 # blend kept asking where the zero-shot was unsure, and the model at 100 labels scored
                 # 0.90 instead of 0.97 on BBC news (bench/coldstart.py, seed 0).
-                order = queue_order(unlabelled, self.strategy, model=model, X=X,
-                                    seed=self.seed + key[0] + 1, batch=min(self.retrain_every, MAX_DIVERSITY_SLOTS))
+                order = queue_order(
+                    unlabelled,
+                    self.strategy,
+                    model=model,
+                    X=X,
+                    seed=self.seed + key[0] + 1,
+                    batch=min(self.retrain_every, MAX_DIVERSITY_SLOTS),
+                )
             if self.arrange is not None:
                 order = np.asarray(list(self.arrange([int(r) for r in order])), dtype=np.int64)
             self._order_cache = (key, order)
@@ -1185,8 +1274,9 @@ class LabellingSession:
     def zero_shot(self):
         return self._zero_shot
 
-    def prepare_cold_start(self, descriptions=None, *, embed=None, model: str | None = None,
-                           method: str = coldstart.DEFAULT_METHOD) -> bool:
+    def prepare_cold_start(
+        self, descriptions=None, *, embed=None, model: str | None = None, method: str = coldstart.DEFAULT_METHOD
+    ) -> bool:
         """Compute zero-shot guesses from the class names and ``descriptions`` (name -> text or
         ``{"description", "examples"}``) in the background; suggestions start when it is done.
         False (nothing started) for multi-label data, fewer than two classes, or once a model exists."""
@@ -1197,15 +1287,17 @@ class LabellingSession:
 
         def task():
             try:
-                self.set_zero_shot(coldstart.zero_shot(self.texts, described, embed=embed, model=model,
-                                                       method=method, seed=self.seed))
+                self.set_zero_shot(
+                    coldstart.zero_shot(self.texts, described, embed=embed, model=model, method=method, seed=self.seed)
+                )
                 self._cold_error = None
             except Exception as exc:  # noqa: BLE001 - no cold start is today's behaviour, never a failure
                 self._cold_error = str(exc) if isinstance(exc, TextclfError) else f"{type(exc).__name__}: {exc}"
                 log.warning("cold start failed: %s", self._cold_error)
 
         self._cold_scheduler = self._cold_scheduler or (
-            ImmediateScheduler() if isinstance(self.scheduler, ManualScheduler) else ThreadScheduler())
+            ImmediateScheduler() if isinstance(self.scheduler, ManualScheduler) else ThreadScheduler()
+        )
         self._cold_scheduler.submit(task)
         return True
 
@@ -1269,8 +1361,15 @@ class LabellingSession:
             if self._train is not None:
                 model = self._train(self._features, labels, classes, version)
             else:
-                model = fit_fast_model(self._features, labels, classes, multi_label=self.multi_label,
-                                       seed=self.seed, cross_validate=self.cross_validate, version=version)
+                model = fit_fast_model(
+                    self._features,
+                    labels,
+                    classes,
+                    multi_label=self.multi_label,
+                    seed=self.seed,
+                    cross_validate=self.cross_validate,
+                    version=version,
+                )
             with self._lock:
                 redo = epoch != self._class_epoch  # classes renamed or merged meanwhile: train on the new names
                 if not redo:
@@ -1298,8 +1397,12 @@ class LabellingSession:
         from . import model_store
 
         try:
-            model_store.save(getattr(self.log, "folder", None), self.model_name or model_store.DEFAULT_NAME,
-                             fast_model_fields(model, data_fingerprint(self.texts)), model.proba)
+            model_store.save(
+                getattr(self.log, "folder", None),
+                self.model_name or model_store.DEFAULT_NAME,
+                fast_model_fields(model, data_fingerprint(self.texts)),
+                model.proba,
+            )
         except OSError as exc:  # keeping it is a convenience: labelling goes on without
             log.warning("could not keep the fast model: %s", exc)
 
@@ -1307,9 +1410,13 @@ class LabellingSession:
         """The fast model of an earlier session on these labels (a reload): the queue continues its order."""
         from . import model_store
 
-        saved = model_store.load(getattr(self.log, "folder", None), self.model_name or model_store.DEFAULT_NAME,
-                                 fingerprint=data_fingerprint(self.texts), n_rows=len(self.texts),
-                                 labels=self.labels())
+        saved = model_store.load(
+            getattr(self.log, "folder", None),
+            self.model_name or model_store.DEFAULT_NAME,
+            fingerprint=data_fingerprint(self.texts),
+            n_rows=len(self.texts),
+            labels=self.labels(),
+        )
         if saved is None:
             return
         model = fast_model_from_fields(*saved)
@@ -1331,10 +1438,18 @@ class LabellingSession:
         with self._lock:
             training = self._training or bool(getattr(self.scheduler, "busy", False))
             error = self._error
-        due = max(0, self.retrain_every - (len(labels) - self._requested_at)) if model else \
-            max(0, self.retrain_every - len(labels))
-        common = dict(model_version=model.version if model else 0, model_labels=model.n_labels if model else 0,
-                      labels_until_next=due, seconds=model.seconds if model else None, error=error)
+        due = (
+            max(0, self.retrain_every - (len(labels) - self._requested_at))
+            if model
+            else max(0, self.retrain_every - len(labels))
+        )
+        common = dict(
+            model_version=model.version if model else 0,
+            model_labels=model.n_labels if model else 0,
+            labels_until_next=due,
+            seconds=model.seconds if model else None,
+            error=error,
+        )
         if training:
             return RetrainStatus("training", "The model is retraining in the background; keep labelling.", **common)
         if error:
@@ -1344,8 +1459,11 @@ class LabellingSession:
             if not trainable(labels, self.multi_label) and len(labels) >= self.retrain_every:
                 return RetrainStatus("waiting", "The model starts once two classes have labels.", **common)
             return RetrainStatus("waiting", f"The model starts after {due} more label(s).", **common)
-        return RetrainStatus("ready", f"Model {model.version} trained on {model.n_labels} labels; "
-                             f"next retrain after {due} more.", **common)
+        return RetrainStatus(
+            "ready",
+            f"Model {model.version} trained on {model.n_labels} labels; next retrain after {due} more.",
+            **common,
+        )
 
     def wait(self, timeout: float = 60.0) -> bool:
         cold = self._cold_scheduler.wait(timeout) if self._cold_scheduler is not None else True
@@ -1394,10 +1512,20 @@ def highlight(text: str, query: str | None) -> str:
 
 
 # =============================================================================== simulation
-def simulate(pool_texts: Sequence[str], pool_gold: Sequence[str], test_texts: Sequence[str],
-             test_gold: Sequence[str], *, strategy: str, budgets: Sequence[int] = (50, 100, 200, 400),
-             seed: int = 0, retrain_every: int = DEFAULT_RETRAIN_EVERY, features: FeatureMatrix | None = None,
-             diversity: bool = True, X_test=None) -> list[dict]:
+def simulate(
+    pool_texts: Sequence[str],
+    pool_gold: Sequence[str],
+    test_texts: Sequence[str],
+    test_gold: Sequence[str],
+    *,
+    strategy: str,
+    budgets: Sequence[int] = (50, 100, 200, 400),
+    seed: int = 0,
+    retrain_every: int = DEFAULT_RETRAIN_EVERY,
+    features: FeatureMatrix | None = None,
+    diversity: bool = True,
+    X_test=None,
+) -> list[dict]:
     """A simulated labeller: gold labels stay hidden and are revealed only for the rows the queue asks for.
 
     Returns one dict per budget: ``{"labels", "macro_f1"}`` of the fast model on the test texts.
@@ -1408,8 +1536,16 @@ def simulate(pool_texts: Sequence[str], pool_gold: Sequence[str], test_texts: Se
     features = features or build_features(pool_texts)
     X_test = features.transform(list(test_texts)) if X_test is None else X_test
     y_test = np.array([classes.index(str(g)) for g in test_gold])
-    session = LabellingSession(pool_texts, classes, strategy=strategy, seed=seed, retrain_every=retrain_every,
-                               scheduler=ImmediateScheduler(), features=features, cross_validate=False)
+    session = LabellingSession(
+        pool_texts,
+        classes,
+        strategy=strategy,
+        seed=seed,
+        retrain_every=retrain_every,
+        scheduler=ImmediateScheduler(),
+        features=features,
+        cross_validate=False,
+    )
     out = []
     for budget in sorted(budgets):
         while len(session.labels()) < budget:
@@ -1435,8 +1571,10 @@ def _next_row(session: LabellingSession, diversity: bool) -> int | None:
     key = ("nodiv", model.version if model else -1)
     if getattr(session, "_nodiv", (None,))[0] != key:
         unlabelled = [r for r in range(len(session.texts)) if r not in labels]
-        session._nodiv = (key, queue_order(unlabelled, session.strategy, model=model, seed=session.seed,
-                                           diversity=False))
+        session._nodiv = (
+            key,
+            queue_order(unlabelled, session.strategy, model=model, seed=session.seed, diversity=False),
+        )
     for row in session._nodiv[1]:
         if int(row) not in labels:
             return int(row)

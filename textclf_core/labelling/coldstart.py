@@ -119,8 +119,9 @@ class Guide:
 
 
 # ----------------------------------------------------------------------------- what the classes say
-def describe_classes(classes: Sequence[str], descriptions: Mapping[str, object] | None = None
-                     ) -> list[ClassDescription]:
+def describe_classes(
+    classes: Sequence[str], descriptions: Mapping[str, object] | None = None
+) -> list[ClassDescription]:
     """The classes with what is known of them; ``descriptions`` maps a name to a text, a dict
     (``description``, ``examples``) or a :class:`ClassDescription` (e.g. from the guidelines)."""
     out = []
@@ -129,8 +130,13 @@ def describe_classes(classes: Sequence[str], descriptions: Mapping[str, object] 
         if isinstance(item, ClassDescription):
             out.append(item)
         elif isinstance(item, Mapping):
-            out.append(ClassDescription(str(name), str(item.get("description") or ""),
-                                        tuple(str(e) for e in item.get("examples") or () if str(e).strip())))
+            out.append(
+                ClassDescription(
+                    str(name),
+                    str(item.get("description") or ""),
+                    tuple(str(e) for e in item.get("examples") or () if str(e).strip()),
+                )
+            )
         else:
             out.append(ClassDescription(str(name), "" if item is None else str(item)))
     return out
@@ -180,9 +186,13 @@ def readability(texts: Sequence[str], *, sample: int = 300, seed: int = 0) -> Re
     share = float(readable_rows(texts).mean()) if texts else 0.0
     if share >= 0.5:
         return Readability(True, share, "")
-    return Readability(False, share, f"Most texts ({1 - share:.0%}) are not in Latin script, which the bundled "
-                                     "English encoder cannot read: their first suggestions only match the class "
-                                     "names and description words.")
+    return Readability(
+        False,
+        share,
+        f"Most texts ({1 - share:.0%}) are not in Latin script, which the bundled "
+        "English encoder cannot read: their first suggestions only match the class "
+        "names and description words.",
+    )
 
 
 # ----------------------------------------------------------------------------- the guesses
@@ -192,8 +202,9 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def similarity_proba(text_vectors: np.ndarray, prompt_vectors: np.ndarray, owner: np.ndarray, k: int,
-                     scale: float = SIMILARITY_SCALE) -> np.ndarray:
+def similarity_proba(
+    text_vectors: np.ndarray, prompt_vectors: np.ndarray, owner: np.ndarray, k: int, scale: float = SIMILARITY_SCALE
+) -> np.ndarray:
     """Softmax over classes of the cosine similarity to each class's mean prompt vector. Shapes (n, d) → (n, k)."""
     t = _unit(text_vectors)
     p = _unit(prompt_vectors)
@@ -201,8 +212,9 @@ def similarity_proba(text_vectors: np.ndarray, prompt_vectors: np.ndarray, owner
     return _softmax(scale * (t @ centres.T))
 
 
-def synthetic_proba(text_vectors: np.ndarray, prompt_vectors: np.ndarray, owner: np.ndarray, k: int,
-                    seed: int = 0) -> np.ndarray:
+def synthetic_proba(
+    text_vectors: np.ndarray, prompt_vectors: np.ndarray, owner: np.ndarray, k: int, seed: int = 0
+) -> np.ndarray:
     """SetFit-style: a logistic regression head trained on the prompts' embeddings, applied to the texts."""
     from sklearn.linear_model import LogisticRegression
 
@@ -243,9 +255,17 @@ def keyword_proba(texts: Sequence[str], classes: Sequence[ClassDescription]) -> 
     return proba, known
 
 
-def zero_shot(texts: Sequence[str], classes: Sequence[ClassDescription], *, model: str | None = None,
-              method: str = DEFAULT_METHOD, embed: Callable | None = None, max_rows: int = MAX_ROWS,
-              seed: int = 0, cache_dir=None) -> ZeroShot:
+def zero_shot(
+    texts: Sequence[str],
+    classes: Sequence[ClassDescription],
+    *,
+    model: str | None = None,
+    method: str = DEFAULT_METHOD,
+    embed: Callable | None = None,
+    max_rows: int = MAX_ROWS,
+    seed: int = 0,
+    cache_dir=None,
+) -> ZeroShot:
     """Zero-shot guesses for ``texts`` from the class descriptions (one call, before any label).
 
     ``embed(texts) -> (n, d)`` defaults to :func:`textclf_core.engine.encoders.embed` with ``model`` (the
@@ -258,8 +278,13 @@ def zero_shot(texts: Sequence[str], classes: Sequence[ClassDescription], *, mode
     names = [c.name for c in classes]
     n, k = len(texts), len(classes)
     if k < 2:
-        return ZeroShot(names, np.full((n, max(k, 1)), 1.0), np.zeros(n, bool), "none",
-                        "Suggestions start once there are two classes.")
+        return ZeroShot(
+            names,
+            np.full((n, max(k, 1)), 1.0),
+            np.zeros(n, bool),
+            "none",
+            "Suggestions start once there are two classes.",
+        )
     readable = readable_rows(texts)
     proba, known = keyword_proba(texts, classes)  # texts the encoder cannot read: class names and words only
     proba[readable], known[readable] = 1.0 / k, False
@@ -270,24 +295,38 @@ def zero_shot(texts: Sequence[str], classes: Sequence[ClassDescription], *, mode
         embed = embed or _default_embed(model, cache_dir)
         prompt_texts, owner = prompts(classes)
         vectors = np.asarray(embed([texts[i] for i in rows] + prompt_texts), dtype=np.float64)
-        text_vectors, prompt_vectors = vectors[:len(rows)], vectors[len(rows):]
-        proba[rows] = (similarity_proba(text_vectors, prompt_vectors, owner, k) if method == "similarity"
-                       else synthetic_proba(text_vectors, prompt_vectors, owner, k, seed=seed))
+        text_vectors, prompt_vectors = vectors[: len(rows)], vectors[len(rows) :]
+        proba[rows] = (
+            similarity_proba(text_vectors, prompt_vectors, owner, k)
+            if method == "similarity"
+            else synthetic_proba(text_vectors, prompt_vectors, owner, k, seed=seed)
+        )
         known[rows] = True
-    return ZeroShot(names, proba, known, method if len(rows) else "keywords", _message(readable, rows, n),
-                    seconds=time.perf_counter() - start, words=known & ~readable)
+    return ZeroShot(
+        names,
+        proba,
+        known,
+        method if len(rows) else "keywords",
+        _message(readable, rows, n),
+        seconds=time.perf_counter() - start,
+        words=known & ~readable,
+    )
 
 
 def _message(readable: np.ndarray, rows: np.ndarray, n: int) -> str:
     parts = []
     foreign = int((~readable).sum())
     if foreign:
-        parts.append(f"{foreign:,} of {n:,} texts are not in Latin script, which the bundled English encoder "
-                     "cannot read: their first suggestions only match the class names and description words "
-                     "(none when they mention neither).")
+        parts.append(
+            f"{foreign:,} of {n:,} texts are not in Latin script, which the bundled English encoder "
+            "cannot read: their first suggestions only match the class names and description words "
+            "(none when they mention neither)."
+        )
     if len(rows) < int(readable.sum()):
-        parts.append(f"Zero-shot guesses for a sample of {len(rows):,} of {int(readable.sum()):,} texts; "
-                     "the others get suggestions once the model has trained.")
+        parts.append(
+            f"Zero-shot guesses for a sample of {len(rows):,} of {int(readable.sum()):,} texts; "
+            "the others get suggestions once the model has trained."
+        )
     return " ".join(parts)
 
 
@@ -311,8 +350,9 @@ def calibrated(zs: ZeroShot, labels: Mapping[int, str]) -> ZeroShot:
     t = float(fit_temperature(zs.proba[idx], [labels[r] for r in rows], zs.classes))
     proba = zs.proba.copy()
     proba[zs.known] = apply_temperature(zs.proba[zs.known], t)
-    return ZeroShot(zs.classes, proba, zs.known, zs.method, zs.message, temperature=t, seconds=zs.seconds,
-                    words=zs.words)
+    return ZeroShot(
+        zs.classes, proba, zs.known, zs.method, zs.message, temperature=t, seconds=zs.seconds, words=zs.words
+    )
 
 
 def observed_accuracy(zs: ZeroShot, labels: Mapping[int, str]) -> tuple[float | None, int]:
@@ -327,8 +367,12 @@ def observed_accuracy(zs: ZeroShot, labels: Mapping[int, str]) -> tuple[float | 
 WEIGHTS = np.linspace(0.0, 1.0, 11)  # the zero-shot shares tried on the labels made
 
 
-def blend_weight(n_labels: int, zero_shot_accuracy: float | None = None, model_accuracy: float | None = None,
-                 handover: int = HANDOVER_LABELS) -> float:
+def blend_weight(
+    n_labels: int,
+    zero_shot_accuracy: float | None = None,
+    model_accuracy: float | None = None,
+    handover: int = HANDOVER_LABELS,
+) -> float:
     """The zero-shot's share without out-of-fold probabilities: ``handover / (handover + n_labels)``;
     0 once the fast model's cross-validated accuracy is at least the zero-shot's on the same labels."""
     if zero_shot_accuracy is not None and model_accuracy is not None and model_accuracy >= zero_shot_accuracy:
@@ -341,13 +385,15 @@ def fitted_weight(zero_proba: np.ndarray, oof_proba: np.ndarray, y: np.ndarray) 
     probabilities has the lowest log loss on the labels made: 0 hands over to the fast model.
     Shapes (n, k), (n, k), (n,) class ids. Ties go to the smaller share (the trained model)."""
     idx = np.arange(len(y))
-    losses = [-np.mean(np.log(np.clip(w * zero_proba[idx, y] + (1 - w) * oof_proba[idx, y], 1e-12, 1.0)))
-              for w in WEIGHTS]
+    losses = [
+        -np.mean(np.log(np.clip(w * zero_proba[idx, y] + (1 - w) * oof_proba[idx, y], 1e-12, 1.0))) for w in WEIGHTS
+    ]
     return float(WEIGHTS[int(np.argmin(np.round(losses, 9)))])
 
 
-def _weight(zs: ZeroShot, model, labels: Mapping[int, str], zp: np.ndarray, handover: int
-            ) -> tuple[float, float | None]:
+def _weight(
+    zs: ZeroShot, model, labels: Mapping[int, str], zp: np.ndarray, handover: int
+) -> tuple[float, float | None]:
     """(zero-shot share, the fast model's temperature) from its out-of-fold probabilities when it has
     them (enough labels), else (the schedule, None). The fast model is calibrated first: its one-vs-rest
     probabilities are flat (0.4 on the right class at 97% accuracy on BBC news), and a flat model
@@ -381,8 +427,16 @@ def blend(zs: ZeroShot | None, model, labels: Mapping[int, str], *, handover: in
     note = ZERO_SHOT_NOTE + (f", calibrated on {len(labels)} labels" if zs.temperature != 1.0 else "")
     if model is None:
         calibrated_on = len(labels) if zs.temperature != 1.0 else 0
-        return Guide(list(zs.classes), zs.proba, zs.known.copy(), "zero-shot", 1.0, note=note,
-                     n_labels=len(labels), extra={"method": zs.method, "calibrated_on": calibrated_on, "words": zs.words})
+        return Guide(
+            list(zs.classes),
+            zs.proba,
+            zs.known.copy(),
+            "zero-shot",
+            1.0,
+            note=note,
+            n_labels=len(labels),
+            extra={"method": zs.method, "calibrated_on": calibrated_on, "words": zs.words},
+        )
     classes = list(model.classes)
     zp = np.zeros((len(zs.proba), len(classes)))
     for j, name in enumerate(zs.classes):
@@ -399,15 +453,31 @@ def blend(zs: ZeroShot | None, model, labels: Mapping[int, str], *, handover: in
     mix = w * zp + (1 - w) * fast
     mix = np.where(zs.known[:, None], mix, fast)
     mix = mix / np.maximum(mix.sum(axis=1, keepdims=True), 1e-12)
-    return Guide(classes, mix, np.ones(len(mix), bool), "blend", w, version=model.version,
-                 note=f"zero-shot {w:.0%} + model trained on {model.n_labels} labels", n_labels=len(labels),
-                 extra={"method": zs.method})
+    return Guide(
+        classes,
+        mix,
+        np.ones(len(mix), bool),
+        "blend",
+        w,
+        version=model.version,
+        note=f"zero-shot {w:.0%} + model trained on {model.n_labels} labels",
+        n_labels=len(labels),
+        extra={"method": zs.method},
+    )
 
 
 def _trained(model) -> Guide:
-    return Guide(list(model.classes), model.proba, np.ones(len(model.proba), bool), "trained", 0.0,
-                 version=model.version, multi_label=model.multi_label,
-                 note=f"model trained on {model.n_labels} labels", n_labels=model.n_labels)
+    return Guide(
+        list(model.classes),
+        model.proba,
+        np.ones(len(model.proba), bool),
+        "trained",
+        0.0,
+        version=model.version,
+        multi_label=model.multi_label,
+        note=f"model trained on {model.n_labels} labels",
+        n_labels=model.n_labels,
+    )
 
 
 def confident_order(guide: Guide, rows: Sequence[int], *, seed: int = 0) -> np.ndarray:

@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from textclf_core.errors import DataError
+
 from . import team
 
 FLAT_COLUMNS = ["row", "text", "annotator", "label", "time", "kind"]
@@ -33,8 +34,9 @@ FROM_NAME, TO_NAME = "label", "text"
 def _texts(project) -> list[str]:
     col = project.meta.get("text_col")
     if not col:
-        raise DataError("The project has no text column yet", where=project.name,
-                        hint="Choose the text column on the Upload page")
+        raise DataError(
+            "The project has no text column yet", where=project.name, hint="Choose the text column on the Upload page"
+        )
     return project.frame()[col].astype(str).tolist()
 
 
@@ -58,8 +60,15 @@ def annotation_table(project) -> pd.DataFrame:
     for entry in project.change_log().refresh().entries():
         change = entry["change"]
         if change.finding == team.SETTLED and change.new_label is not None:
-            settled.append({"row": int(change.row), "annotator": entry["by"] or "reviewer",
-                            "label": str(change.new_label), "time": change.time, "kind": "settled"})
+            settled.append(
+                {
+                    "row": int(change.row),
+                    "annotator": entry["by"] or "reviewer",
+                    "label": str(change.new_label),
+                    "time": change.time,
+                    "kind": "settled",
+                }
+            )
     frame = pd.concat([notes, pd.DataFrame(settled, columns=notes.columns)], ignore_index=True)
     frame.insert(1, "text", [texts[r] if 0 <= r < len(texts) else "" for r in frame["row"]])
     return frame[FLAT_COLUMNS].astype({"row": "int64"})
@@ -84,15 +93,24 @@ def read_flat(source, fmt: str | None = None) -> pd.DataFrame:
     data = Path(source).read_bytes() if isinstance(source, (str, Path)) else bytes(source)
     fmt = fmt or ("parquet" if name.endswith(".parquet") or data[:4] == b"PAR1" else "jsonl")
     try:
-        frame = pd.read_parquet(io.BytesIO(data)) if fmt == "parquet" else \
-            pd.read_json(io.BytesIO(data), lines=True, dtype=False)
+        frame = (
+            pd.read_parquet(io.BytesIO(data))
+            if fmt == "parquet"
+            else pd.read_json(io.BytesIO(data), lines=True, dtype=False)
+        )
     except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many kinds for a bad file
-        raise DataError(f"The annotations file cannot be read as {fmt} ({type(exc).__name__})",
-                        where=name or None, hint="Export it again as JSONL or Parquet") from None
+        raise DataError(
+            f"The annotations file cannot be read as {fmt} ({type(exc).__name__})",
+            where=name or None,
+            hint="Export it again as JSONL or Parquet",
+        ) from None
     missing = [c for c in ("annotator", "label") if c not in frame.columns]
     if missing or not ({"row", "text"} & set(frame.columns)):
-        raise DataError(f"The annotations file lacks the column(s) {', '.join(missing) or 'row or text'}",
-                        where=name or None, hint="Each line needs annotator, label and row or text")
+        raise DataError(
+            f"The annotations file lacks the column(s) {', '.join(missing) or 'row or text'}",
+            where=name or None,
+            hint="Each line needs annotator, label and row or text",
+        )
     for col in FLAT_COLUMNS:
         if col not in frame.columns:
             frame[col] = None
@@ -110,16 +128,36 @@ def to_label_studio(project) -> list[dict]:
     for row, part in table.groupby("row", sort=True):
         notes = []
         for rec in part.to_dict("records"):
-            notes.append({"id": next_id, "completed_by": {"id": people[rec["annotator"]], "email": rec["annotator"]},
-                          "created_at": _utc(rec["time"]), "updated_at": _utc(rec["time"]),
-                          "ground_truth": rec["kind"] == "settled", "was_cancelled": False,
-                          "result": [{"id": f"r{next_id}", "type": "choices", "from_name": FROM_NAME,
-                                      "to_name": TO_NAME, "origin": "manual",
-                                      "value": {"choices": [rec["label"]]}}],
-                          "task": int(row) + 1})
+            notes.append(
+                {
+                    "id": next_id,
+                    "completed_by": {"id": people[rec["annotator"]], "email": rec["annotator"]},
+                    "created_at": _utc(rec["time"]),
+                    "updated_at": _utc(rec["time"]),
+                    "ground_truth": rec["kind"] == "settled",
+                    "was_cancelled": False,
+                    "result": [
+                        {
+                            "id": f"r{next_id}",
+                            "type": "choices",
+                            "from_name": FROM_NAME,
+                            "to_name": TO_NAME,
+                            "origin": "manual",
+                            "value": {"choices": [rec["label"]]},
+                        }
+                    ],
+                    "task": int(row) + 1,
+                }
+            )
             next_id += 1
-        tasks.append({"id": int(row) + 1, "data": {"text": part["text"].iloc[0], "row": int(row)},
-                      "annotations": notes, "predictions": []})
+        tasks.append(
+            {
+                "id": int(row) + 1,
+                "data": {"text": part["text"].iloc[0], "row": int(row)},
+                "annotations": notes,
+                "predictions": [],
+            }
+        )
     return tasks
 
 
@@ -159,13 +197,24 @@ def read_label_studio(source) -> pd.DataFrame:
         for note in task.get("annotations") or [] if isinstance(task, dict) else []:
             if note.get("was_cancelled"):
                 continue
-            choices = [c for r in note.get("result") or [] if r.get("type", "choices") == "choices"
-                       for c in ((r.get("value") or {}).get("choices") or [])]
+            choices = [
+                c
+                for r in note.get("result") or []
+                if r.get("type", "choices") == "choices"
+                for c in ((r.get("value") or {}).get("choices") or [])
+            ]
             if not choices:
                 continue
-            out.append({"row": data.get("row"), "text": text, "annotator": _person(note.get("completed_by")),
-                        "label": str(choices[0]), "time": note.get("created_at"),
-                        "kind": "settled" if note.get("ground_truth") else "annotation"})
+            out.append(
+                {
+                    "row": data.get("row"),
+                    "text": text,
+                    "annotator": _person(note.get("completed_by")),
+                    "label": str(choices[0]),
+                    "time": note.get("created_at"),
+                    "kind": "settled" if note.get("ground_truth") else "annotation",
+                }
+            )
     return pd.DataFrame(out, columns=FLAT_COLUMNS)
 
 
@@ -206,8 +255,11 @@ def import_annotations(project, frame: pd.DataFrame) -> dict:
     skipped = int((frame["row"] < 0).sum())
     frame = frame[frame["row"] >= 0]
     if frame.empty:
-        raise DataError(f"None of the {skipped} annotations is on a text of this project",
-                        where=project.name, hint="Import into the project the texts came from")
+        raise DataError(
+            f"None of the {skipped} annotations is on a text of this project",
+            where=project.name,
+            hint="Import into the project the texts came from",
+        )
     # one time format in the log (ours: ISO with +00:00), whatever the file wrote (Label Studio: Z)
     frame["time"] = [_utc(t).replace("Z", "+00:00") if isinstance(t, str) and t else None for t in frame["time"]]
     notes = frame[frame["kind"] != "settled"]
@@ -220,6 +272,16 @@ def import_annotations(project, frame: pd.DataFrame) -> dict:
 
     for reviewer, recs in log_by.items():
         project.change_log(by=reviewer).add_changes(
-            [Change(row=int(r["row"]), action="relabel", new_label=str(r["label"]), finding=team.SETTLED,
-                    note="import", **({"time": r["time"]} if r["time"] else {})) for r in recs])
+            [
+                Change(
+                    row=int(r["row"]),
+                    action="relabel",
+                    new_label=str(r["label"]),
+                    finding=team.SETTLED,
+                    note="import",
+                    **({"time": r["time"]} if r["time"] else {}),
+                )
+                for r in recs
+            ]
+        )
     return {"added": added, "settled": len(settled), "skipped": skipped}

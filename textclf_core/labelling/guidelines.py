@@ -44,24 +44,37 @@ class Guidelines:
     log_position: int = 0  # the change log's version (byte offset) when this was saved
 
     def __post_init__(self) -> None:
-        self.classes = {str(name): guide if isinstance(guide, ClassGuide) else ClassGuide(**dict(guide))
-                        for name, guide in (self.classes or {}).items()}
+        self.classes = {
+            str(name): guide if isinstance(guide, ClassGuide) else ClassGuide(**dict(guide))
+            for name, guide in (self.classes or {}).items()
+        }
 
     def for_class(self, name: str) -> ClassGuide:
         return self.classes.get(str(name), ClassGuide())
 
     def to_dict(self) -> dict:
-        return {"classes": {k: {"description": g.description, "examples": list(g.examples)}
-                            for k, g in self.classes.items()},
-                "version": self.version, "saved_at": self.saved_at, "author": self.author, "note": self.note,
-                "log_position": self.log_position}
+        return {
+            "classes": {
+                k: {"description": g.description, "examples": list(g.examples)} for k, g in self.classes.items()
+            },
+            "version": self.version,
+            "saved_at": self.saved_at,
+            "author": self.author,
+            "note": self.note,
+            "log_position": self.log_position,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "Guidelines":
         data = dict(data or {})
-        return cls(classes=data.get("classes") or {}, version=int(data.get("version") or 0),
-                   saved_at=data.get("saved_at"), author=data.get("author"), note=str(data.get("note") or ""),
-                   log_position=int(data.get("log_position") or 0))
+        return cls(
+            classes=data.get("classes") or {},
+            version=int(data.get("version") or 0),
+            saved_at=data.get("saved_at"),
+            author=data.get("author"),
+            note=str(data.get("note") or ""),
+            log_position=int(data.get("log_position") or 0),
+        )
 
 
 def _read(project) -> list[dict]:
@@ -70,8 +83,11 @@ def _read(project) -> list[dict]:
     except FileNotFoundError:
         return []
     except (OSError, ValueError) as exc:
-        raise TextclfError(f"The guidelines of project {project.name} cannot be read ({exc})",
-                           where=str(project.path / FILE), hint="Save the guidelines again on the Label page") from None
+        raise TextclfError(
+            f"The guidelines of project {project.name} cannot be read ({exc})",
+            where=str(project.path / FILE),
+            hint="Save the guidelines again on the Label page",
+        ) from None
     versions = data.get("versions") if isinstance(data, dict) else None
     return [v for v in versions or [] if isinstance(v, dict)]
 
@@ -91,12 +107,16 @@ def version(project, number: int) -> Guidelines:
     for guide in history(project):
         if guide.version == int(number):
             return guide
-    raise TextclfError(f"The guidelines have no version {number}", where=project.name,
-                       hint="See the list of versions on the Label page")
+    raise TextclfError(
+        f"The guidelines have no version {number}",
+        where=project.name,
+        hint="See the list of versions on the Label page",
+    )
 
 
-def save(project, classes: Mapping[str, ClassGuide | Mapping], *, author: str | None = None,
-         note: str = "") -> Guidelines:
+def save(
+    project, classes: Mapping[str, ClassGuide | Mapping], *, author: str | None = None, note: str = ""
+) -> Guidelines:
     """Save the codebook as a new version (dated, with its author), unless nothing changed.
     ``classes``: class name -> ClassGuide or ``{"description", "examples"}``."""
     from textclf_core.store.runs import now_iso

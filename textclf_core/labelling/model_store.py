@@ -46,7 +46,9 @@ def save(folder, name: str, fields: Mapping, proba: np.ndarray) -> Path | None:
     return meta_path
 
 
-def load(folder, name: str, *, fingerprint: str, n_rows: int, labels: Mapping[int, str]) -> tuple[dict, np.ndarray] | None:
+def load(
+    folder, name: str, *, fingerprint: str, n_rows: int, labels: Mapping[int, str]
+) -> tuple[dict, np.ndarray] | None:
     """(fields, proba) of the saved model, or None when there is none or it no longer fits the data."""
     if folder is None:
         return None

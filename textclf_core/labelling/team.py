@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from textclf_core.errors import TextclfError
+
 # The settings are stored with the project (store layer, below this one); re-exported here.
 from textclf_core.store.projects import ROLES, Member, TeamSettings  # noqa: F401
 
@@ -60,8 +61,13 @@ def annotations(project, *, with_position: bool = False) -> pd.DataFrame:
         key = (int(change.row), annotator)
         latest.pop(key, None)  # keep the order of the latest answer
         if change.action in ("accept", "relabel") and change.new_label is not None:
-            latest[key] = {"row": int(change.row), "annotator": annotator, "label": str(change.new_label),
-                           "time": change.time, "at": entry["at"]}
+            latest[key] = {
+                "row": int(change.row),
+                "annotator": annotator,
+                "label": str(change.new_label),
+                "time": change.time,
+                "at": entry["at"],
+            }
         # a "keep" of one's own row (an undo written as an edit) takes one's label back
     frame = pd.DataFrame(list(latest.values()), columns=COLUMNS + ["at"])
     frame = frame.sort_values("at", kind="stable").reset_index(drop=True)
@@ -85,17 +91,25 @@ def add_annotations(project, frame: pd.DataFrame, *, note: str = "import") -> in
     for annotator, part in frame.groupby("annotator", sort=False):
         log = _log(project, by=str(annotator))
         with log.group(note) as group:
-            changes = [Change(row=int(r), action="relabel", new_label=str(lab), finding=ANNOTATION, note=note,
-                              group=group, **({"time": str(t)} if isinstance(t, str) and t else {}))
-                       for r, lab, t in zip(part["row"], part["label"], part.get("time", [None] * len(part)))]
+            changes = [
+                Change(
+                    row=int(r),
+                    action="relabel",
+                    new_label=str(lab),
+                    finding=ANNOTATION,
+                    note=note,
+                    group=group,
+                    **({"time": str(t)} if isinstance(t, str) and t else {}),
+                )
+                for r, lab, t in zip(part["row"], part["label"], part.get("time", [None] * len(part)))
+            ]
         count += log.add_changes(changes)
     return count
 
 
 def undo_annotation(project, annotator: str) -> list:
     """Take back ``annotator``'s latest label (another annotator's labels stay). Returns the edits undone."""
-    return _log(project, by=annotator).undo_action(
-        by=annotator, where=lambda c: c.finding in (ANNOTATION, LABEL_PAGE))
+    return _log(project, by=annotator).undo_action(by=annotator, where=lambda c: c.finding in (ANNOTATION, LABEL_PAGE))
 
 
 def settlements(project) -> dict[int, str]:
@@ -113,8 +127,9 @@ def settle(project, row: int, label: str, reviewer: str):
     and in the label column. Only reviewers and owners may settle once a team is set."""
     settings = project.team()
     if settings.members and reviewer not in settings.reviewers:
-        raise TextclfError(f"{reviewer} is not a reviewer of this project",
-                           hint="The owner can make them a reviewer on the Team page")
+        raise TextclfError(
+            f"{reviewer} is not a reviewer of this project", hint="The owner can make them a reviewer on the Team page"
+        )
     return _log(project, by=reviewer).record(int(row), "relabel", new_label=label, finding=SETTLED)
 
 
@@ -130,8 +145,11 @@ def _mix(values: np.ndarray) -> np.ndarray:
 
 def _unit(rows: np.ndarray, seed: int, salt: int) -> np.ndarray:
     with np.errstate(over="ignore"):
-        key = _mix(rows.astype(np.uint64) * np.uint64(1_000_003) + np.uint64(seed % (1 << 32)) * np.uint64(7919)
-                   + np.uint64(salt))
+        key = _mix(
+            rows.astype(np.uint64) * np.uint64(1_000_003)
+            + np.uint64(seed % (1 << 32)) * np.uint64(7919)
+            + np.uint64(salt)
+        )
     return (key >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
@@ -183,8 +201,9 @@ def interleave(own: list[int], shared: list[int]) -> list[int]:
     return [r for _, _, r in sorted(keyed, key=lambda t: (t[0], t[1]))]
 
 
-def visible_label(row: int, annotator: str, annotations_frame: pd.DataFrame,
-                  settings: TeamSettings | None = None) -> str | None:
+def visible_label(
+    row: int, annotator: str, annotations_frame: pd.DataFrame, settings: TeamSettings | None = None
+) -> str | None:
     """What the Label page may show ``annotator`` on ``row``: their own label once given; before it,
     nothing from others on an overlap row (so their answer is their own); on any other row the
     latest label. Without ``settings`` every row someone else labelled counts as an overlap row."""
@@ -213,8 +232,9 @@ def _matrix(frame: pd.DataFrame, classes: Sequence[str]) -> tuple[np.ndarray, li
         r_at = {r: i for i, r in enumerate(rows)}
         p_at = {p: i for i, p in enumerate(people)}
         sub = known[known["row"].isin(r_at)]
-        mat[sub["annotator"].map(p_at).to_numpy(), sub["row"].map(r_at).to_numpy()] = \
+        mat[sub["annotator"].map(p_at).to_numpy(), sub["row"].map(r_at).to_numpy()] = (
             sub["label"].map(index).to_numpy(dtype=float)
+        )
     return mat, rows, people
 
 
@@ -227,8 +247,9 @@ def krippendorff_alpha(matrix: np.ndarray, n_values: int) -> float:
     m = matrix[:, pairable]
     if m.shape[1] == 0 or len(np.unique(m[~np.isnan(m)])) < 2:
         return float("nan")
-    return float(krippendorff.alpha(reliability_data=m, level_of_measurement="nominal",
-                                    value_domain=list(range(n_values))))
+    return float(
+        krippendorff.alpha(reliability_data=m, level_of_measurement="nominal", value_domain=list(range(n_values)))
+    )
 
 
 def _kappa_from_counts(table: np.ndarray) -> np.ndarray:
@@ -236,7 +257,7 @@ def _kappa_from_counts(table: np.ndarray) -> np.ndarray:
     n = table.sum(axis=(-1, -2))
     with np.errstate(invalid="ignore", divide="ignore"):
         p_o = np.trace(table, axis1=-2, axis2=-1) / n
-        p_e = (table.sum(axis=-1) * table.sum(axis=-2)).sum(axis=-1) / n ** 2
+        p_e = (table.sum(axis=-1) * table.sum(axis=-2)).sum(axis=-1) / n**2
         return np.where(p_e < 1, (p_o - p_e) / (1 - p_e), np.nan)
 
 
@@ -260,8 +281,9 @@ def pair_kappas(frame: pd.DataFrame, classes: Sequence[str], *, seed: int = 0) -
 
     k = len(classes)
     index = {c: i for i, c in enumerate(classes)}
-    wide = frame[frame["label"].isin(index)].pivot_table(index="row", columns="annotator", values="label",
-                                                         aggfunc="last")
+    wide = frame[frame["label"].isin(index)].pivot_table(
+        index="row", columns="annotator", values="label", aggfunc="last"
+    )
     rng = np.random.default_rng(seed)
     out = []
     for a, b in itertools.combinations(sorted(wide.columns), 2):
@@ -277,8 +299,17 @@ def pair_kappas(frame: pd.DataFrame, classes: Sequence[str], *, seed: int = 0) -
         counts = np.zeros((draws, k * k))
         np.add.at(counts, (np.repeat(np.arange(draws), n), codes[picks].ravel()), 1)
         low, high = _interval(_kappa_from_counts(counts.reshape(draws, k, k)))
-        out.append({"annotator_a": a, "annotator_b": b, "n": n, "agreement": float((ya == yb).mean()),
-                    "kappa": kappa, "low": low, "high": high})
+        out.append(
+            {
+                "annotator_a": a,
+                "annotator_b": b,
+                "n": n,
+                "agreement": float((ya == yb).mean()),
+                "kappa": kappa,
+                "low": low,
+                "high": high,
+            }
+        )
     return pd.DataFrame(out, columns=["annotator_a", "annotator_b", "n", "agreement", "kappa", "low", "high"])
 
 
@@ -292,11 +323,11 @@ def alpha_samples(counts: np.ndarray, weights: np.ndarray) -> np.ndarray:
     Equal to the ``krippendorff`` package on the same data (tested).
     """
     m = counts.sum(axis=1)
-    d_o = (m ** 2 - (counts ** 2).sum(axis=1)) / np.maximum(m - 1, 1)
+    d_o = (m**2 - (counts**2).sum(axis=1)) / np.maximum(m - 1, 1)
     totals = weights @ counts  # (B, K)
     n = totals.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return 1 - (n - 1) * (weights @ d_o) / (n ** 2 - (totals ** 2).sum(axis=1))
+        return 1 - (n - 1) * (weights @ d_o) / (n**2 - (totals**2).sum(axis=1))
 
 
 def _value_counts(mat: np.ndarray, n_values: int) -> np.ndarray:
@@ -319,8 +350,7 @@ def _alpha_with_interval(mat: np.ndarray, n_values: int, rng, resamples: int) ->
     return alpha, low, high
 
 
-def class_alphas(mat: np.ndarray, classes: Sequence[str], *, seed: int = 0,
-                 resamples: int = 200) -> pd.DataFrame:
+def class_alphas(mat: np.ndarray, classes: Sequence[str], *, seed: int = 0, resamples: int = 200) -> pd.DataFrame:
     """Krippendorff's α of each class against the rest (do people agree on *this* class?), with
     intervals: DataFrame[class, alpha, low, high, n] (n: texts anyone put in the class)."""
     rng = np.random.default_rng(seed)
@@ -328,8 +358,7 @@ def class_alphas(mat: np.ndarray, classes: Sequence[str], *, seed: int = 0,
     for i, name in enumerate(classes):
         binary = np.where(np.isnan(mat), np.nan, (mat == i).astype(float))
         alpha, low, high = _alpha_with_interval(binary, 2, rng, resamples)
-        out.append({"class": name, "alpha": alpha, "low": low, "high": high,
-                    "n": int((mat == i).any(axis=0).sum())})
+        out.append({"class": name, "alpha": alpha, "low": low, "high": high, "n": int((mat == i).any(axis=0).sum())})
     return pd.DataFrame(out, columns=["class", "alpha", "low", "high", "n"])
 
 
@@ -355,17 +384,27 @@ def agreement_trend(frame: pd.DataFrame, classes: Sequence[str], *, windows: int
     shared = frame.groupby("row").filter(lambda g: g["annotator"].nunique() >= 2)
     if shared.empty:
         return pd.DataFrame(columns=["window", "texts", "until", "agreement", "alpha"])
-    second = shared.sort_values("time", kind="stable").groupby("row")["time"].apply(
-        lambda t: t.iloc[1]).sort_values(kind="stable")
+    second = (
+        shared.sort_values("time", kind="stable")
+        .groupby("row")["time"]
+        .apply(lambda t: t.iloc[1])
+        .sort_values(kind="stable")
+    )
     parts = [p for p in np.array_split(second.index.to_numpy(), min(windows, len(second))) if len(p)]
     out = []
     for i, rows in enumerate(parts, start=1):
         part = shared[shared["row"].isin(rows)]
-        agree = [a == b for _, g in part.groupby("row")["label"]
-                 for a, b in itertools.combinations(g.tolist(), 2)]
+        agree = [a == b for _, g in part.groupby("row")["label"] for a, b in itertools.combinations(g.tolist(), 2)]
         mat, _, _ = _matrix(part, classes)
-        out.append({"window": i, "texts": len(rows), "until": str(second.loc[rows].max()),
-                    "agreement": float(np.mean(agree)), "alpha": krippendorff_alpha(mat, len(classes))})
+        out.append(
+            {
+                "window": i,
+                "texts": len(rows),
+                "until": str(second.loc[rows].max()),
+                "agreement": float(np.mean(agree)),
+                "alpha": krippendorff_alpha(mat, len(classes)),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -373,8 +412,13 @@ def strength(alpha: float) -> str:
     """Words for an agreement coefficient (Landis & Koch's bands)."""
     if not math.isfinite(alpha):
         return "not measurable yet"
-    for limit, word in ((0.0, "worse than chance"), (0.2, "slight"), (0.4, "fair"), (0.6, "moderate"),
-                        (0.8, "substantial")):
+    for limit, word in (
+        (0.0, "worse than chance"),
+        (0.2, "slight"),
+        (0.4, "fair"),
+        (0.6, "moderate"),
+        (0.8, "substantial"),
+    ):
         if alpha < limit:
             return word
     return "almost perfect"
@@ -402,10 +446,19 @@ class Agreement:
         def clean(v):
             return None if isinstance(v, float) and not math.isfinite(v) else v
 
-        tables = {name: [{k: clean(v) for k, v in r.items()} for r in getattr(self, name).to_dict("records")]
-                  for name in ("pairs", "per_class", "confused", "trend")}
-        return {"n_overlap": self.n_overlap, "alpha": clean(self.alpha), "alpha_low": clean(self.alpha_low),
-                "alpha_high": clean(self.alpha_high), "small": self.small, "sentence": self.sentence, **tables}
+        tables = {
+            name: [{k: clean(v) for k, v in r.items()} for r in getattr(self, name).to_dict("records")]
+            for name in ("pairs", "per_class", "confused", "trend")
+        }
+        return {
+            "n_overlap": self.n_overlap,
+            "alpha": clean(self.alpha),
+            "alpha_low": clean(self.alpha_low),
+            "alpha_high": clean(self.alpha_high),
+            "small": self.small,
+            "sentence": self.sentence,
+            **tables,
+        }
 
 
 def agreement(annotations_frame: pd.DataFrame, classes: Sequence[str], *, seed: int = 0) -> Agreement:
@@ -418,21 +471,30 @@ def agreement(annotations_frame: pd.DataFrame, classes: Sequence[str], *, seed: 
     alpha, low, high = _alpha_with_interval(mat, len(classes), rng, 300)
     shared = frame[frame["row"].isin(rows)]
     confused = confused_pairs(shared)
-    result = Agreement(n_overlap=len(rows), alpha=alpha, alpha_low=low, alpha_high=high,
-                       pairs=pair_kappas(frame, classes, seed=seed),
-                       per_class=class_alphas(mat, classes, seed=seed), confused=confused,
-                       trend=agreement_trend(shared, classes), sentence="")
+    result = Agreement(
+        n_overlap=len(rows),
+        alpha=alpha,
+        alpha_low=low,
+        alpha_high=high,
+        pairs=pair_kappas(frame, classes, seed=seed),
+        per_class=class_alphas(mat, classes, seed=seed),
+        confused=confused,
+        trend=agreement_trend(shared, classes),
+        sentence="",
+    )
     result.sentence = agreement_sentence(result)
     return result
 
 
 def agreement_sentence(result: Agreement) -> str:
-    """"Agreement is moderate (α = 0.58); most disagreements are between Neutral and Positive"."""
+    """ "Agreement is moderate (α = 0.58); most disagreements are between Neutral and Positive"."""
     if result.n_overlap == 0:
         return "No text has been labelled by two people yet, so agreement cannot be measured"
     if not math.isfinite(result.alpha):
-        return (f"Agreement cannot be measured yet: the {result.n_overlap} texts labelled twice all got "
-                "the same single class")
+        return (
+            f"Agreement cannot be measured yet: the {result.n_overlap} texts labelled twice all got "
+            "the same single class"
+        )
     text = f"Agreement is {strength(result.alpha)} (α = {result.alpha:.2f})"
     if len(result.confused):
         top = result.confused.iloc[0]
@@ -440,8 +502,10 @@ def agreement_sentence(result: Agreement) -> str:
     else:
         text += "; the annotators gave the same label on every shared text"
     if result.small and math.isfinite(result.alpha_low):
-        text += (f". Only {result.n_overlap} texts were labelled twice, so it could be anywhere from "
-                 f"{result.alpha_low:.2f} to {result.alpha_high:.2f}")
+        text += (
+            f". Only {result.n_overlap} texts were labelled twice, so it could be anywhere from "
+            f"{result.alpha_low:.2f} to {result.alpha_high:.2f}"
+        )
     return text
 
 
@@ -450,13 +514,22 @@ def trend_figure(trend: pd.DataFrame):
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    fig.add_scatter(x=trend["window"], y=trend["agreement"], mode="lines+markers", name="pairs that agree",
-                    customdata=trend[["texts", "until"]], hovertemplate="%{y:.0%} of pairs agree<br>%{customdata[0]} "
-                    "texts, until %{customdata[1]}<extra></extra>")
+    fig.add_scatter(
+        x=trend["window"],
+        y=trend["agreement"],
+        mode="lines+markers",
+        name="pairs that agree",
+        customdata=trend[["texts", "until"]],
+        hovertemplate="%{y:.0%} of pairs agree<br>%{customdata[0]} texts, until %{customdata[1]}<extra></extra>",
+    )
     fig.add_scatter(x=trend["window"], y=trend["alpha"], mode="lines+markers", name="Krippendorff's α")
-    fig.update_layout(height=280, margin=dict(l=10, r=10, t=30, b=10), title="Agreement as labelling goes on",
-                      xaxis=dict(title="stretch of shared texts, in labelling order", dtick=1),
-                      yaxis=dict(range=[min(0.0, float(trend["alpha"].min(skipna=True) or 0)), 1.02]))
+    fig.update_layout(
+        height=280,
+        margin=dict(l=10, r=10, t=30, b=10),
+        title="Agreement as labelling goes on",
+        xaxis=dict(title="stretch of shared texts, in labelling order", dtick=1),
+        yaxis=dict(range=[min(0.0, float(trend["alpha"].min(skipna=True) or 0)), 1.02]),
+    )
     return fig
 
 
@@ -482,13 +555,21 @@ def majority(annotations_frame: pd.DataFrame, classes: Sequence[str]) -> pd.Data
     best = tie_break.argmax(axis=1) if len(rows) else np.zeros(0, dtype=int)
     n = votes.sum(axis=1)
     top = votes.max(axis=1) if len(rows) else np.zeros(0)
-    return pd.DataFrame({"row": rows, "label": [classes[i] for i in best],
-                         "confidence": top / np.maximum(n, 1), "method": "majority", "n": n.astype(int),
-                         "tie": (votes == top[:, None]).sum(axis=1) > 1 if len(rows) else []})
+    return pd.DataFrame(
+        {
+            "row": rows,
+            "label": [classes[i] for i in best],
+            "confidence": top / np.maximum(n, 1),
+            "method": "majority",
+            "n": n.astype(int),
+            "tie": (votes == top[:, None]).sum(axis=1) > 1 if len(rows) else [],
+        }
+    )
 
 
-def crowdlab(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs: np.ndarray
-             ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def crowdlab(
+    annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs: np.ndarray
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """CROWDLAB consensus and annotator quality (``cleanlab.multiannotator``).
 
     pred_probs : np.ndarray (N, K), out-of-sample probabilities for the N rows anyone labelled, in the
@@ -511,8 +592,10 @@ def crowdlab(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs
     known = annotations_frame[annotations_frame["label"].isin(index)]
     wide = known.pivot_table(index="row", columns="annotator", values="label", aggfunc="last").sort_index()
     if wide.shape[1] < 2 or (wide.notna().sum(axis=1) >= 2).sum() == 0:
-        raise TextclfError("CROWDLAB needs texts labelled by two or more annotators",
-                           hint="Set an overlap on the Team page and label some shared texts")
+        raise TextclfError(
+            "CROWDLAB needs texts labelled by two or more annotators",
+            hint="Set an overlap on the Team page and label some shared texts",
+        )
     probs = np.asarray(pred_probs, dtype=float)
     if probs.shape != (len(wide), len(classes)):
         raise TextclfError(f"pred_probs has shape {probs.shape}, expected {(len(wide), len(classes))}")
@@ -526,18 +609,30 @@ def crowdlab(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs
     scores = np.where(np.isnan(given), -1.0, calibrated["detailed_label_quality"].to_numpy(dtype=float))
     best = scores.argmax(axis=1)
     picked = given[np.arange(len(given)), best].astype(int)
-    cons = pd.DataFrame({"row": wide.index.to_numpy(), "label": [classes[i] for i in picked],
-                         "confidence": scores[np.arange(len(given)), best],
-                         "method": "crowdlab", "n": (~np.isnan(given)).sum(axis=1)})
+    cons = pd.DataFrame(
+        {
+            "row": wide.index.to_numpy(),
+            "label": [classes[i] for i in picked],
+            "confidence": scores[np.arange(len(given)), best],
+            "method": "crowdlab",
+            "n": (~np.isnan(given)).sum(axis=1),
+        }
+    )
     stats = calibrated["annotator_stats"]
-    people = pd.DataFrame({"annotator": stats.index.astype(str), "quality": stats["annotator_quality"].to_numpy(float),
-                           "n": stats["num_examples_labeled"].to_numpy(int),
-                           "agreement": stats["agreement_with_consensus"].to_numpy(float)})
+    people = pd.DataFrame(
+        {
+            "annotator": stats.index.astype(str),
+            "quality": stats["annotator_quality"].to_numpy(float),
+            "n": stats["num_examples_labeled"].to_numpy(int),
+            "agreement": stats["agreement_with_consensus"].to_numpy(float),
+        }
+    )
     return cons, people.sort_values("quality", ascending=False).reset_index(drop=True)
 
 
-def out_of_sample_probs(texts: Sequence[str], annotations_frame: pd.DataFrame, classes: Sequence[str], *,
-                        seed: int = 0, folds: int = 5) -> np.ndarray:
+def out_of_sample_probs(
+    texts: Sequence[str], annotations_frame: pd.DataFrame, classes: Sequence[str], *, seed: int = 0, folds: int = 5
+) -> np.ndarray:
     """CROWDLAB's ``pred_probs``: cross-validated probabilities of every row anyone labelled, in
     ``sorted(rows)`` order, from label review's TF-IDF model (``review.oof.fit_predict`` on
     ``review.vectors.as_features``), folds cut by text. ``texts``: all the project's texts, by row.
@@ -567,8 +662,14 @@ def out_of_sample_probs(texts: Sequence[str], annotations_frame: pd.DataFrame, c
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def consensus(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs: np.ndarray | None = None, *,
-              method: str | None = None, settled: Mapping[int, str] | None = None) -> pd.DataFrame:
+def consensus(
+    annotations_frame: pd.DataFrame,
+    classes: Sequence[str],
+    pred_probs: np.ndarray | None = None,
+    *,
+    method: str | None = None,
+    settled: Mapping[int, str] | None = None,
+) -> pd.DataFrame:
     """The consensus label of every text anyone labelled: DataFrame[row, label, confidence, method, n].
 
     method : "majority" or "crowdlab" (default: "crowdlab" when ``pred_probs`` is given, else "majority").
@@ -577,8 +678,10 @@ def consensus(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_prob
     method = method or ("crowdlab" if pred_probs is not None else "majority")
     if method == "crowdlab":
         if pred_probs is None:
-            raise TextclfError("CROWDLAB needs out-of-sample probabilities (pred_probs)",
-                               hint="Use out_of_sample_probs(texts, annotations, classes)")
+            raise TextclfError(
+                "CROWDLAB needs out-of-sample probabilities (pred_probs)",
+                hint="Use out_of_sample_probs(texts, annotations, classes)",
+            )
         out = crowdlab(annotations_frame, classes, pred_probs)[0]
     elif method == "majority":
         out = majority(annotations_frame, classes)[["row", "label", "confidence", "method", "n"]]
@@ -593,8 +696,9 @@ def consensus(annotations_frame: pd.DataFrame, classes: Sequence[str], pred_prob
     return out
 
 
-def annotator_quality(annotations_frame: pd.DataFrame, classes: Sequence[str],
-                      pred_probs: np.ndarray | None = None) -> pd.DataFrame:
+def annotator_quality(
+    annotations_frame: pd.DataFrame, classes: Sequence[str], pred_probs: np.ndarray | None = None
+) -> pd.DataFrame:
     """Each annotator's estimated quality: DataFrame[annotator, quality, n, method].
 
     With ``pred_probs``: CROWDLAB's annotator quality (agreement with the consensus and with the model,
@@ -613,8 +717,11 @@ def annotator_quality(annotations_frame: pd.DataFrame, classes: Sequence[str],
         shared = mine[mine["row"].isin(maj.index)]
         hits = (shared["label"].to_numpy() == maj.loc[shared["row"]].to_numpy()).mean()
         rows.append({"annotator": person, "quality": float(hits), "n": len(mine), "method": "majority"})
-    return pd.DataFrame(rows, columns=["annotator", "quality", "n", "method"]).sort_values(
-        "quality", ascending=False, na_position="last").reset_index(drop=True)
+    return (
+        pd.DataFrame(rows, columns=["annotator", "quality", "n", "method"])
+        .sort_values("quality", ascending=False, na_position="last")
+        .reset_index(drop=True)
+    )
 
 
 # =============================================================================== reviewer's queue
@@ -629,8 +736,9 @@ def disagreements(annotations_frame: pd.DataFrame, settled: Iterable[int] = ()) 
     return [int(r) for r in order.index]
 
 
-def disagreement_table(annotations_frame: pd.DataFrame, rows: Sequence[int], texts: Sequence[str] | None = None
-                       ) -> pd.DataFrame:
+def disagreement_table(
+    annotations_frame: pd.DataFrame, rows: Sequence[int], texts: Sequence[str] | None = None
+) -> pd.DataFrame:
     """The reviewer's queue as a table: row, text, and each annotator's label in a column."""
     sub = annotations_frame[annotations_frame["row"].isin(list(rows))]
     wide = sub.pivot_table(index="row", columns="annotator", values="label", aggfunc="last")
@@ -653,8 +761,11 @@ def consensus_labels(project, *, method: str = "auto") -> tuple[dict[int, str | 
       majority in bench/teams.py; majority before), "crowdlab" or "majority"."""
     frame = annotations(project)
     if frame.empty:
-        raise TextclfError("No annotator has labelled a text in this project yet, so there is no consensus",
-                           where=project.name, hint="Label texts on the Label page, or train on the label column")
+        raise TextclfError(
+            "No annotator has labelled a text in this project yet, so there is no consensus",
+            where=project.name,
+            hint="Label texts on the Label page, or train on the label column",
+        )
     classes = sorted(frame["label"].unique().tolist())
     done = settlements(project)
     if method == "auto":
@@ -669,8 +780,13 @@ def consensus_labels(project, *, method: str = "auto") -> tuple[dict[int, str | 
         ties = set(table.loc[table["tie"], "row"].astype(int)) - set(done)
         table = consensus(frame, classes, method="majority", settled=done)
     labels = {int(r): (None if int(r) in ties else str(lab)) for r, lab in zip(table["row"], table["label"])}
-    summary = {"method": method, "texts": len(labels), "settled": len(done), "ties_left_out": len(ties),
-               "annotators": int(frame["annotator"].nunique())}
+    summary = {
+        "method": method,
+        "texts": len(labels),
+        "settled": len(done),
+        "ties_left_out": len(ties),
+        "annotators": int(frame["annotator"].nunique()),
+    }
     return labels, summary
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from textclf_core.labels import clean_label
+
 from . import team
 
 
@@ -66,9 +67,10 @@ class TeamLabelLog:
     def lines(self) -> list[dict]:
         """This annotator's labels in order, as label-log records (for Undo across a reload)."""
         mine = self.mine()
-        return [{"row": int(r), "action": "relabel", "old_label": None, "new_label": str(v),
-                 "finding": team.LABEL_PAGE}
-                for r, v in zip(mine["row"], mine["label"])]
+        return [
+            {"row": int(r), "action": "relabel", "old_label": None, "new_label": str(v), "finding": team.LABEL_PAGE}
+            for r, v in zip(mine["row"], mine["label"])
+        ]
 
     def history(self) -> list[int]:
         return [int(r) for r in self.mine()["row"]]
@@ -81,8 +83,16 @@ class TeamLabelLog:
         return self.folder / "changes.jsonl"
 
     # --- writing ---------------------------------------------------------------------------
-    def append(self, row: int, action: str, *, old_label=None, new_label=None, finding: str | None = None,
-               note: str | None = None) -> dict:
+    def append(
+        self,
+        row: int,
+        action: str,
+        *,
+        old_label=None,
+        new_label=None,
+        finding: str | None = None,
+        note: str | None = None,
+    ) -> dict:
         value = clean_label(new_label)
         if action in ("accept", "relabel") and value is not None:
             change = team.add_annotation(self.project, int(row), value, self.annotator)
@@ -118,6 +128,7 @@ def is_team_project(project) -> bool:
 
 def queue_arrangement(project, annotator: str) -> Callable[[Sequence[int]], list[int]]:
     """The session's ``arrange`` hook: the queue's order kept, cut to this annotator's share, overlap interleaved."""
+
     def arrange(rows: Sequence[int]) -> list[int]:
         return team.queue_for(project.team(), annotator, [int(r) for r in rows])
 

@@ -9,4 +9,3 @@ Modules:
 - :mod:`.export`: `model_zip_bytes(run)` (pipeline-loadable model zip for the Predict page), `folder_zip_bytes(folder, prefix)`, `model_kind(run)` (the kind in textclf.json, via `model_folder.read_info`)
 - :mod:`.explain`: `explain(predictor_or_run, text) -> Explanation` (exact linear attributions for the baseline, batched word occlusion for transformers), `highlight_html` (escaped)
 """
-

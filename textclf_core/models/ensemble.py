@@ -25,10 +25,12 @@ from typing import Sequence
 
 import numpy as np
 
-from textclf_core.evaluation.calibration import apply_temperature  # the one temperature scaling (auto.py imports it from here until it switches)
-from textclf_core.store import model_folder
 from textclf_core.errors import ModelLoadError
+from textclf_core.evaluation.calibration import (
+    apply_temperature,  # the one temperature scaling (auto.py imports it from here until it switches)
+)
 from textclf_core.labels import LabelSpace
+from textclf_core.store import model_folder
 from textclf_core.store.model_folder import PredictorBase
 
 KIND = "ensemble"
@@ -36,8 +38,12 @@ _EPS = 1e-7
 
 
 # --- the arithmetic, shared with auto.py's selection --------------------------------------------
-def combine(probas: Sequence[np.ndarray], weights: Sequence[float], temperatures: Sequence[float | None] | None,
-            multi_label: bool) -> np.ndarray:
+def combine(
+    probas: Sequence[np.ndarray],
+    weights: Sequence[float],
+    temperatures: Sequence[float | None] | None,
+    multi_label: bool,
+) -> np.ndarray:
     """Σ weight × tempered probabilities, weights normalised to sum 1 (members of weight 0 are not read)."""
     weights = np.asarray(weights, dtype=np.float64)
     if weights.sum() <= 0:
@@ -87,8 +93,9 @@ class EnsembleModel(PredictorBase):
         self.label_space = LabelSpace.from_dict(info["label_space"])
         self.members = [m for m in info.get("members", []) if float(m.get("weight", 0)) > 0]
         if not self.members:
-            raise ModelLoadError(f"The ensemble in {self.model_dir} has no member with a weight above 0",
-                                 hint="Train the run again")
+            raise ModelLoadError(
+                f"The ensemble in {self.model_dir} has no member with a weight above 0", hint="Train the run again"
+            )
         self.thresholds = info.get("thresholds")
         self.max_length = None
         self._loaded = dict(members or {})
@@ -114,8 +121,12 @@ class EnsembleModel(PredictorBase):
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         if len(texts) == 0:
             return np.zeros((0, self.label_space.num_classes))
-        return combine(self.member_probas(texts, batch_size), [m["weight"] for m in self.members],
-                       [m.get("temperature") for m in self.members], self.multi_label)
+        return combine(
+            self.member_probas(texts, batch_size),
+            [m["weight"] for m in self.members],
+            [m.get("temperature") for m in self.members],
+            self.multi_label,
+        )
 
 
 def load_ensemble(model_dir: str | Path) -> EnsembleModel:
@@ -126,8 +137,9 @@ def load_ensemble(model_dir: str | Path) -> EnsembleModel:
     return EnsembleModel(model_dir, info)
 
 
-def save_ensemble(folder: str | Path, members: list[dict], label_space: LabelSpace, *, thresholds=None,
-                  extra: dict | None = None) -> Path:
+def save_ensemble(
+    folder: str | Path, members: list[dict], label_space: LabelSpace, *, thresholds=None, extra: dict | None = None
+) -> Path:
     """Move each member of weight > 0 (``source``: its trained model folder) to ``folder/members/<key>`` and write
     ``textclf.json`` (last, so its presence marks a complete folder). ``members``: dicts with key, label, kind,
     source, weight, temperature."""
@@ -139,12 +151,27 @@ def save_ensemble(folder: str | Path, members: list[dict], label_space: LabelSpa
             continue
         target = folder / "members" / m["key"]
         shutil.move(str(m["source"]), str(target))
-        entries.append({"key": m["key"], "label": m.get("label", m["key"]), "kind": m.get("kind"),
-                        "dir": f"members/{m['key']}", "weight": round(float(m["weight"]), 6),
-                        "temperature": None if m.get("temperature") is None else float(m["temperature"])})
+        entries.append(
+            {
+                "key": m["key"],
+                "label": m.get("label", m["key"]),
+                "kind": m.get("kind"),
+                "dir": f"members/{m['key']}",
+                "weight": round(float(m["weight"]), 6),
+                "temperature": None if m.get("temperature") is None else float(m["temperature"]),
+            }
+        )
     hf = max((e for e in entries if e["kind"] == "transformer"), key=lambda e: e["weight"], default=None)
-    info = {"kind": KIND, "format_version": 1, "label_space": label_space.to_dict(), "max_length": None,
-            "members": entries, "thresholds": thresholds, "hf_member": hf["key"] if hf else None, **(extra or {})}
+    info = {
+        "kind": KIND,
+        "format_version": 1,
+        "label_space": label_space.to_dict(),
+        "max_length": None,
+        "members": entries,
+        "thresholds": thresholds,
+        "hf_member": hf["key"] if hf else None,
+        **(extra or {}),
+    }
     model_folder.write_info(folder, info)
     return folder
 

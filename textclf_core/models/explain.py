@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -54,9 +53,16 @@ class Explanation:
         return sorted(pairs, key=lambda p: abs(p[1]), reverse=True)[:n]
 
     def to_dict(self) -> dict:
-        return {"text": self.text, "label": self.label, "probability": self.probability, "method": self.method,
-                "words": self.words, "spans": [list(s) for s in self.spans], "scores": self.scores.tolist(),
-                "probabilities": self.probabilities}
+        return {
+            "text": self.text,
+            "label": self.label,
+            "probability": self.probability,
+            "method": self.method,
+            "words": self.words,
+            "spans": [list(s) for s in self.spans],
+            "scores": self.scores.tolist(),
+            "probabilities": self.probabilities,
+        }
 
 
 def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
@@ -110,6 +116,7 @@ def explain(predictor_or_run, text: str, target=None, *, batch_size: int = 64) -
 
 # --- baseline: exact linear decomposition -----------------------------------------------------
 
+
 def _class_weights(model, t: int) -> tuple[np.ndarray, float]:
     """Weight vector and bias whose dot product with the features moves class ``t``'s probability."""
     coef, bias = model.coef, model.intercept
@@ -143,8 +150,16 @@ def _explain_linear(predictor, model, text: str, target) -> Explanation:
                 for i in hits:
                     scores[i] += contrib[j] / len(hits)
         offset += len(vocab)
-    return Explanation(text, words, spans, scores, predictor.classes[t], float(proba[t]), "linear weights",
-                       dict(zip(predictor.classes, map(float, proba))))
+    return Explanation(
+        text,
+        words,
+        spans,
+        scores,
+        predictor.classes[t],
+        float(proba[t]),
+        "linear weights",
+        dict(zip(predictor.classes, map(float, proba))),
+    )
 
 
 class _HashedTerms(dict):
@@ -180,7 +195,7 @@ def _normaliser(params: dict) -> Callable[[str], str]:
     """The block's own lower-casing and accent stripping."""
     lower = params.get("lowercase", True)
     strip = params.get("strip_accents") == "unicode"
-    return lambda w: (_strip_accents(w.lower() if lower else w) if strip else (w.lower() if lower else w))
+    return lambda w: _strip_accents(w.lower() if lower else w) if strip else (w.lower() if lower else w)
 
 
 def _block_tokens(words: list[str], params: dict) -> list[tuple[str, int]]:
@@ -242,6 +257,7 @@ def _nearest(spans, lo: int, hi: int) -> int | None:
 
 # --- transformers: batched occlusion -----------------------------------------------------------
 
+
 def _proba_function(predictor, batch_size: int) -> Callable[[list[str]], np.ndarray]:
     """Probabilities for many variants of a text, without filling the embedding cache with them."""
     model = getattr(predictor, "model", predictor)
@@ -250,10 +266,19 @@ def _proba_function(predictor, batch_size: int) -> Callable[[list[str]], np.ndar
         from textclf_core.engine.losses import probabilities
 
         def run(texts):
-            x = embed(texts, model.encoder, max_length=model.max_length, pooling=model.pooling,
-                      batch_size=batch_size, precision=model.precision, device=model.device, use_cache=False,
-                      windows=getattr(model, "windows", 1))
+            x = embed(
+                texts,
+                model.encoder,
+                max_length=model.max_length,
+                pooling=model.pooling,
+                batch_size=batch_size,
+                precision=model.precision,
+                device=model.device,
+                use_cache=False,
+                windows=getattr(model, "windows", 1),
+            )
             return probabilities(model.logits_from_embeddings(x), model.multi_label)
+
         return run
 
     def run(texts):
@@ -261,6 +286,7 @@ def _proba_function(predictor, batch_size: int) -> Callable[[list[str]], np.ndar
             return np.asarray(model.predict_proba(texts, batch_size=batch_size), dtype=float)
         except TypeError:
             return np.asarray(predictor.predict_proba(texts), dtype=float)
+
     return run
 
 
@@ -292,16 +318,25 @@ def _explain_occlusion(predictor, text: str, target, *, batch_size: int) -> Expl
     read = _read_chars(predictor, text)
     if read is not None:  # words past the truncation point change nothing: score 0 without running them
         n = min(n, sum(1 for s, _ in spans if s < read))
-    variants = [text] + [text[:spans[i][0]] + text[spans[i][1]:] for i in range(n)]
+    variants = [text] + [text[: spans[i][0]] + text[spans[i][1] :] for i in range(n)]
     proba = np.asarray(proba_of(variants), dtype=float)
     t = _target_index(predictor, proba[0], target)
     scores = np.zeros(len(words))
     scores[:n] = proba[0, t] - proba[1:, t]
-    return Explanation(text, words, spans, scores, predictor.classes[t], float(proba[0, t]), "word occlusion",
-                       dict(zip(predictor.classes, map(float, proba[0]))))
+    return Explanation(
+        text,
+        words,
+        spans,
+        scores,
+        predictor.classes[t],
+        float(proba[0, t]),
+        "word occlusion",
+        dict(zip(predictor.classes, map(float, proba[0]))),
+    )
 
 
 # --- display -----------------------------------------------------------------------------------
+
 
 def highlight_html(explanation: Explanation, *, max_alpha: float = 0.6) -> str:
     """The text as safe HTML: words pushing towards the label on green, against it on red.
@@ -320,8 +355,10 @@ def highlight_html(explanation: Explanation, *, max_alpha: float = 0.6) -> str:
         strength = abs(score) / peak if peak > 0 else 0.0
         if strength >= 0.05:
             rgb = "44,160,44" if score > 0 else "214,39,40"
-            out.append(f'<span style="background-color: rgba({rgb},{strength * max_alpha:.2f}); '
-                       f'border-radius: 3px; padding: 0 1px" title="{score:+.3f}">{piece}</span>')
+            out.append(
+                f'<span style="background-color: rgba({rgb},{strength * max_alpha:.2f}); '
+                f'border-radius: 3px; padding: 0 1px" title="{score:+.3f}">{piece}</span>'
+            )
         else:
             out.append(piece)
         pos = end

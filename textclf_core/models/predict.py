@@ -14,10 +14,10 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from textclf_core.store import model_folder
-from textclf_core.evaluation.calibration import apply_temperature
 from textclf_core.errors import DataError, ModelLoadError, TextclfError
+from textclf_core.evaluation.calibration import apply_temperature
 from textclf_core.labels import LabelSpace
+from textclf_core.store import model_folder
 from textclf_core.store.model_folder import PredictorBase
 from textclf_core.store.runs import resolve_model
 
@@ -53,7 +53,6 @@ class RunPredictor(PredictorBase):
             return np.zeros((0, len(self.classes)))
         proba = np.asarray(self.model.predict_proba(texts), dtype=float)
         return apply_temperature(proba, self.info.get("temperature"), self.multi_label)  # fitted by the runner
-
 
     @property
     def training_language(self) -> dict | None:
@@ -106,31 +105,42 @@ def _text_column(frame: pd.DataFrame, text_col: str | None, path) -> str:
     if text_col is None:
         text_col = guess_columns(frame).text_col
         if text_col is None:
-            raise DataError("No column with texts was found", where=Path(str(path)).name,
-                            hint="Name the text column (--text-col)")
+            raise DataError(
+                "No column with texts was found", where=Path(str(path)).name, hint="Name the text column (--text-col)"
+            )
     elif text_col not in frame.columns:
-        raise DataError(f"There is no column '{text_col}'", where=Path(str(path)).name,
-                        hint=f"Choose one of: {', '.join(map(str, frame.columns[:10]))}")
+        raise DataError(
+            f"There is no column '{text_col}'",
+            where=Path(str(path)).name,
+            hint=f"Choose one of: {', '.join(map(str, frame.columns[:10]))}",
+        )
     return text_col
 
 
-def _predict_frame(predictor: RunPredictor, frame: pd.DataFrame, text_col: str,
-                   progress: Callable[[int], None] | None = None) -> pd.DataFrame:
+def _predict_frame(
+    predictor: RunPredictor, frame: pd.DataFrame, text_col: str, progress: Callable[[int], None] | None = None
+) -> pd.DataFrame:
     """``frame`` with the prediction columns added; ``progress(rows)`` after every batch of BATCH rows."""
     texts = clean_texts(frame[text_col].tolist())
     parts = []
     for start in range(0, len(texts), BATCH):
-        parts.append(predictor.predict_proba(texts[start:start + BATCH]))
+        parts.append(predictor.predict_proba(texts[start : start + BATCH]))
         if progress is not None:
             progress(len(parts[-1]))
     proba = np.vstack(parts) if parts else np.zeros((0, len(predictor.classes)))
     pred = predictor.frame_from_proba(proba).rename(columns={"label": "predicted_label"})
-    return pd.concat([frame.reset_index(drop=True), pred.set_axis(
-        [c if c not in frame.columns else f"{c}_predicted" for c in pred.columns], axis=1)], axis=1)
+    return pd.concat(
+        [
+            frame.reset_index(drop=True),
+            pred.set_axis([c if c not in frame.columns else f"{c}_predicted" for c in pred.columns], axis=1),
+        ],
+        axis=1,
+    )
 
 
-def predict_file(run, path, text_col: str | None = None, out=None, *, sheet=None,
-                 progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+def predict_file(
+    run, path, text_col: str | None = None, out=None, *, sheet=None, progress: Callable[[int, int], None] | None = None
+) -> pd.DataFrame:
     """Predict every row of a file; the original columns come first, then
     ``predicted_label``, ``confidence`` and ``prob_<class>``.
 
@@ -166,13 +176,25 @@ def predict_file(run, path, text_col: str | None = None, out=None, *, sheet=None
 
 
 def _write_error(out: Path, exc: OSError) -> TextclfError:
-    return TextclfError(f"Could not write {out} ({exc.strerror or exc})", hint="Check the folder exists and is writable")
+    return TextclfError(
+        f"Could not write {out} ({exc.strerror or exc})", hint="Check the folder exists and is writable"
+    )
 
 
 STREAM_ROWS = 16384  # rows read, predicted and written at a time by predict_to_file
-def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
-                    progress: Callable[[int, int], None] | None = None, chunk_rows: int = STREAM_ROWS,
-                    on_warning: Callable[[str], None] | None = None) -> int:
+
+
+def predict_to_file(
+    run,
+    path,
+    out,
+    text_col: str | None = None,
+    *,
+    sheet=None,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_rows: int = STREAM_ROWS,
+    on_warning: Callable[[str], None] | None = None,
+) -> int:
     """Predict every row of ``path`` into the CSV ``out`` (the columns of :func:`predict_file`); returns rows written.
 
     A plain UTF-8 CSV/TSV is streamed: read, predicted and appended ``chunk_rows`` rows at a time, so memory
@@ -201,7 +223,7 @@ def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
         whole = read_table(path, sheet=sheet)
         total = len(whole)
         text_col = _text_column(whole, text_col, path)
-        frames = (whole.iloc[i:i + chunk_rows] for i in range(0, len(whole), max(1, int(chunk_rows))))
+        frames = (whole.iloc[i : i + chunk_rows] for i in range(0, len(whole), max(1, int(chunk_rows))))
     done = 0
     unfamiliar: Counter = Counter()  # rows per language the training data did not have
 
@@ -217,18 +239,25 @@ def predict_to_file(run, path, out, text_col: str | None = None, *, sheet=None,
             try:
                 for frame in frames:
                     result = _predict_frame(predictor, frame, text_col, step)
-                    unfamiliar.update(language.unfamiliar_languages(predictor.training_language,
-                                                                    clean_texts(frame[text_col].tolist())))
+                    unfamiliar.update(
+                        language.unfamiliar_languages(
+                            predictor.training_language, clean_texts(frame[text_col].tolist())
+                        )
+                    )
                     neutralize_formulas(result).to_csv(handle, index=False, header=first)
                     first = False
             except (pd.errors.ParserError, UnicodeDecodeError) as exc:  # past the first MB that was checked
                 detail = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else "unreadable rows"
-                raise DataError(f"{source.name} could not be read after row {done:,} ({detail})",
-                                where=source.name,
-                                hint="Save the file from a spreadsheet as CSV UTF-8 and predict again") from None
+                raise DataError(
+                    f"{source.name} could not be read after row {done:,} ({detail})",
+                    where=source.name,
+                    hint="Save the file from a spreadsheet as CSV UTF-8 and predict again",
+                ) from None
             if first:
-                raise DataError(f"{source.name} has a header row but no data rows",
-                                hint="Add at least one row of texts under the header")
+                raise DataError(
+                    f"{source.name} has a header row but no data rows",
+                    hint="Add at least one row of texts under the header",
+                )
     except OSError as exc:
         raise _write_error(out, exc) from None
     if progress is not None:

@@ -38,8 +38,16 @@ class _Base(PredictorBase):
 class TransformerPredictor(_Base):
     """Predicts with a fine-tuned sequence-classification model folder."""
 
-    def __init__(self, model_dir: str | Path, *, device: str = "auto", precision: str = "auto",
-                 quantize: bool = False, model=None, tokenizer=None):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+        quantize: bool = False,
+        model=None,
+        tokenizer=None,
+    ):
         """``model``/``tokenizer``: the same weights already in memory (training hands them over),
         so the folder is not read again."""
         super().__init__(model_dir)
@@ -55,14 +63,17 @@ class TransformerPredictor(_Base):
                 self.tokenizer, self.model = tokenizer, model
             else:
                 with models.quiet_transformers():
-                    self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, use_fast=True,
-                                                                   trust_remote_code=False)
+                    self.tokenizer = AutoTokenizer.from_pretrained(
+                        self.model_dir, use_fast=True, trust_remote_code=False
+                    )
                     self.model = AutoModelForSequenceClassification.from_pretrained(
-                        self.model_dir, use_safetensors=True, trust_remote_code=False)
+                        self.model_dir, use_safetensors=True, trust_remote_code=False
+                    )
         except Exception as exc:  # noqa: BLE001
-            raise ModelLoadError(f"The saved model in {self.model_dir} could not be loaded "
-                                 f"({str(exc).splitlines()[0][:200]})",
-                                 hint="Re-train the run, or re-import its zip") from None
+            raise ModelLoadError(
+                f"The saved model in {self.model_dir} could not be loaded ({str(exc).splitlines()[0][:200]})",
+                hint="Re-train the run, or re-import its zip",
+            ) from None
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model.eval().to(self.hardware.device)
@@ -107,9 +118,12 @@ class TransformerPredictor(_Base):
 
                 raise CancelledError("prediction cancelled")
             inputs = to_device(pad_batch([ids[j] for j in batch], self.tokenizer.pad_token_id, left), device)
-            with torch.inference_mode(), torch.autocast(device if device != "mps" else "cpu",
-                                                        dtype=self.amp or torch.float32,
-                                                        enabled=self.amp is not None):
+            with (
+                torch.inference_mode(),
+                torch.autocast(
+                    device if device != "mps" else "cpu", dtype=self.amp or torch.float32, enabled=self.amp is not None
+                ),
+            ):
                 out[batch] = self.model(**inputs).logits.float().cpu().numpy()
         return pool_windows(out, owner, len(texts))  # mean of window logits (one window: unchanged)
 
@@ -151,15 +165,24 @@ class FeaturePredictor(_Base):
     def embed(self, texts: Sequence[str], batch_size: int = 64, emit=None, should_stop=None) -> np.ndarray:
         from textclf_core.engine.encoders import embed
 
-        return embed(list(texts), self.encoder, max_length=self.max_length, pooling=self.pooling,
-                     batch_size=batch_size, emit=emit, should_stop=should_stop, precision=self.precision,
-                     device=self.device, windows=self.windows)
+        return embed(
+            list(texts),
+            self.encoder,
+            max_length=self.max_length,
+            pooling=self.pooling,
+            batch_size=batch_size,
+            emit=emit,
+            should_stop=should_stop,
+            precision=self.precision,
+            device=self.device,
+            windows=self.windows,
+        )
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64, should_stop=None) -> np.ndarray:
         from textclf_core.engine.losses import probabilities
 
         if len(texts) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32)
-        return probabilities(self.logits_from_embeddings(self.embed(texts, batch_size, should_stop=should_stop)),
-                             self.multi_label)
-
+        return probabilities(
+            self.logits_from_embeddings(self.embed(texts, batch_size, should_stop=should_stop)), self.multi_label
+        )

@@ -20,8 +20,8 @@ from typing import Sequence
 
 import numpy as np
 
-from textclf_core.store import model_folder
 from textclf_core.errors import ModelLoadError, TextclfError
+from textclf_core.store import model_folder
 from textclf_core.store.model_folder import PredictorBase
 from textclf_core.store.runs import resolve_model
 
@@ -39,14 +39,19 @@ def _transformer_dir(run_or_dir) -> tuple[Path, dict]:
 
         member = hf_member_dir(model_dir)
         if member is None:
-            raise TextclfError("This auto run's ensemble has no fine-tuned transformer member to export as ONNX "
-                               "or int8", hint="Export it as a zip instead (--format zip)")
+            raise TextclfError(
+                "This auto run's ensemble has no fine-tuned transformer member to export as ONNX or int8",
+                hint="Export it as a zip instead (--format zip)",
+            )
         model_dir, info = member, model_folder.read_info(member).to_dict()
     if info.get("kind") != "transformer":
-        what = {"baseline": "a TF-IDF baseline", "features": "a feature-extraction model"}.get(info.get("kind"),
-                                                                                             info.get("kind"))
-        raise TextclfError(f"Only fine-tuned transformer runs can be exported as ONNX or int8; this run holds {what}",
-                           hint="Export it as a zip instead (--format zip); it is already small")
+        what = {"baseline": "a TF-IDF baseline", "features": "a feature-extraction model"}.get(
+            info.get("kind"), info.get("kind")
+        )
+        raise TextclfError(
+            f"Only fine-tuned transformer runs can be exported as ONNX or int8; this run holds {what}",
+            hint="Export it as a zip instead (--format zip); it is already small",
+        )
     return model_dir, info
 
 
@@ -57,8 +62,9 @@ def _load_float_model(model_dir: Path):
 
     with models.quiet_transformers():
         # Eager attention: the plain matrix products export to ONNX and quantize everywhere.
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, use_safetensors=True,
-                                                                   attn_implementation="eager")
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_dir, use_safetensors=True, attn_implementation="eager"
+        )
     return model.eval().float()
 
 
@@ -83,6 +89,7 @@ def _fresh_folder(out) -> Path:
 
 
 # --- int8 -----------------------------------------------------------------------------------
+
 
 def export_int8(run_or_dir, out) -> Path:
     """Write a dynamically int8-quantized copy of a transformer run into folder ``out``."""
@@ -148,8 +155,10 @@ class Int8Predictor(_Served):
             stored = load_file(str(self.model_dir / "int8.safetensors"))
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, use_fast=True)
         except Exception as exc:  # noqa: BLE001
-            raise ModelLoadError(f"The int8 model in {self.model_dir} could not be loaded "
-                                 f"({str(exc).splitlines()[0][:200]})", hint="Export the run again") from None
+            raise ModelLoadError(
+                f"The int8 model in {self.model_dir} could not be loaded ({str(exc).splitlines()[0][:200]})",
+                hint="Export the run again",
+            ) from None
         state = {}
         for key, value in stored.items():
             if key.endswith(".int8"):
@@ -186,6 +195,7 @@ class Int8Predictor(_Served):
 
 # --- ONNX -----------------------------------------------------------------------------------
 
+
 def export_onnx(run_or_dir, out) -> Path:
     """Write ``model.onnx`` (+ tokenizer, textclf.json) for ONNX Runtime into folder ``out``."""
     import torch
@@ -194,8 +204,10 @@ def export_onnx(run_or_dir, out) -> Path:
     model = _load_float_model(model_dir)
     model.config.return_dict = False
     out = _fresh_folder(out)
-    example = {"input_ids": torch.ones((2, 8), dtype=torch.long),
-               "attention_mask": torch.ones((2, 8), dtype=torch.long)}
+    example = {
+        "input_ids": torch.ones((2, 8), dtype=torch.long),
+        "attention_mask": torch.ones((2, 8), dtype=torch.long),
+    }
 
     class _Logits(torch.nn.Module):  # a plain (ids, mask) → logits signature for the exporter
         def __init__(self, inner):
@@ -207,16 +219,26 @@ def export_onnx(run_or_dir, out) -> Path:
 
     try:
         with torch.no_grad():
-            torch.onnx.export(_Logits(model), (example["input_ids"], example["attention_mask"]),
-                              str(out / "model.onnx"), input_names=["input_ids", "attention_mask"],
-                              output_names=["logits"], opset_version=ONNX_OPSET, dynamo=False,
-                              dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
-                                            "attention_mask": {0: "batch", 1: "sequence"},
-                                            "logits": {0: "batch"}})
+            torch.onnx.export(
+                _Logits(model),
+                (example["input_ids"], example["attention_mask"]),
+                str(out / "model.onnx"),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                opset_version=ONNX_OPSET,
+                dynamo=False,
+                dynamic_axes={
+                    "input_ids": {0: "batch", 1: "sequence"},
+                    "attention_mask": {0: "batch", 1: "sequence"},
+                    "logits": {0: "batch"},
+                },
+            )
     except Exception as exc:  # noqa: BLE001 - some architectures do not export; say so plainly
         shutil.rmtree(out, ignore_errors=True)
-        raise TextclfError(f"This model could not be exported to ONNX ({str(exc).splitlines()[0][:200]})",
-                           hint="Use --format int8 or zip instead") from None
+        raise TextclfError(
+            f"This model could not be exported to ONNX ({str(exc).splitlines()[0][:200]})",
+            hint="Use --format int8 or zip instead",
+        ) from None
     _copy_tokenizer(model_dir, out)
     _write_info(out, info, "onnx", onnx_opset=ONNX_OPSET)
     return out
@@ -237,12 +259,15 @@ class OnnxPredictor(_Served):
         if threads:
             options.intra_op_num_threads = int(threads)
         try:
-            self.session = ort.InferenceSession(str(self.model_dir / "model.onnx"), options,
-                                                providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(self.model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
+            )
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir, use_fast=True)
         except Exception as exc:  # noqa: BLE001
-            raise ModelLoadError(f"The ONNX model in {self.model_dir} could not be loaded "
-                                 f"({str(exc).splitlines()[0][:200]})", hint="Export the run again") from None
+            raise ModelLoadError(
+                f"The ONNX model in {self.model_dir} could not be loaded ({str(exc).splitlines()[0][:200]})",
+                hint="Export the run again",
+            ) from None
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
 
@@ -257,13 +282,15 @@ class OnnxPredictor(_Served):
         out = np.zeros((len(ids), len(self.classes)), dtype=np.float32)
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
         for batch in sorted_batches([len(s) for s in ids], batch_size):
-            inputs = {k: v.numpy() for k, v in pad_batch([ids[j] for j in batch], self.tokenizer.pad_token_id,
-                                                          left).items()}
+            inputs = {
+                k: v.numpy() for k, v in pad_batch([ids[j] for j in batch], self.tokenizer.pad_token_id, left).items()
+            }
             out[batch] = self.session.run(["logits"], inputs)[0]
         return (expit(out) if self.label_space.multi_label else softmax(out, axis=1)).astype(np.float32)
 
 
 # --- one entry point ------------------------------------------------------------------------
+
 
 def export(run, fmt: str, out) -> Path:
     """Export ``run`` as ``zip`` (the whole run, for `textclf import`), ``onnx`` or ``int8`` (folders)."""
@@ -321,8 +348,10 @@ def cached_export(run, fmt: str) -> Path:
             shutil.rmtree(folder)
         os.replace(building, folder)  # a half-built export is never mistaken for a finished one
     except OSError as exc:
-        raise TextclfError(f"The {fmt} export could not be written in {root} ({exc.strerror or exc})",
-                           hint="Check the free disk space and write permission of the runs folder") from None
+        raise TextclfError(
+            f"The {fmt} export could not be written in {root} ({exc.strerror or exc})",
+            hint="Check the free disk space and write permission of the runs folder",
+        ) from None
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return folder
@@ -342,9 +371,9 @@ def compare_export(run, export_dir, n: int = 200, batch_size: int = 32) -> dict:
 
     import torch
 
-    from .predict import load_predictor
-
     from textclf_core.evaluation.metrics import read_predictions
+
+    from .predict import load_predictor
 
     texts = read_predictions(run)["text"].astype(str).tolist()[:n]
     if not texts:
@@ -365,9 +394,14 @@ def compare_export(run, export_dir, n: int = 200, batch_size: int = 32) -> dict:
     proba_b, speed_b = timed(exported)
     labels_a = original.frame_from_proba(proba_a)["label"].to_numpy()
     labels_b = exported.frame_from_proba(proba_b)["label"].to_numpy()
-    return {"n": len(texts), "agreement": float((labels_a == labels_b).mean()),
-            "max_prob_difference": float(np.abs(np.asarray(proba_a) - np.asarray(proba_b)).max()),
-            "original_texts_per_s": round(speed_a, 1), "export_texts_per_s": round(speed_b, 1),
-            "speedup": round(speed_b / speed_a, 2) if speed_a else None,
-            "original_mb": round(folder_size_mb(Path(run.model_dir)), 1),
-            "export_mb": round(folder_size_mb(export_dir), 1), "threads": torch.get_num_threads()}
+    return {
+        "n": len(texts),
+        "agreement": float((labels_a == labels_b).mean()),
+        "max_prob_difference": float(np.abs(np.asarray(proba_a) - np.asarray(proba_b)).max()),
+        "original_texts_per_s": round(speed_a, 1),
+        "export_texts_per_s": round(speed_b, 1),
+        "speedup": round(speed_b / speed_a, 2) if speed_a else None,
+        "original_mb": round(folder_size_mb(Path(run.model_dir)), 1),
+        "export_mb": round(folder_size_mb(export_dir), 1),
+        "threads": torch.get_num_threads(),
+    }

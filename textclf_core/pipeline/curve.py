@@ -28,8 +28,9 @@ SMALL_VALIDATION = 100  # as evaluation.SMALL_TEST: fewer texts make every point
 TFIDF, EMBEDDINGS = "TF-IDF", "frozen embeddings"
 
 
-def nested_subsets(labels: Sequence, fractions: Sequence[float] = FRACTIONS, *, seed: int = 0,
-                   multi_label: bool = False) -> list[np.ndarray]:
+def nested_subsets(
+    labels: Sequence, fractions: Sequence[float] = FRACTIONS, *, seed: int = 0, multi_label: bool = False
+) -> list[np.ndarray]:
     """Row positions of each subset, smallest first; every subset is a prefix of one order, so each
     contains the smaller ones. Single-label: the order interleaves the classes (each class spread
     evenly, in random order within it), so every subset keeps the class mix of the whole."""
@@ -52,22 +53,33 @@ def nested_subsets(labels: Sequence, fractions: Sequence[float] = FRACTIONS, *, 
 class LearningCurve:
     """Scores per member and subset size, the fitted trend and the sentence."""
 
-    points: pd.DataFrame            # member, fraction, n_train, macro_f1, accuracy
+    points: pd.DataFrame  # member, fraction, n_train, macro_f1, accuracy
     trends: dict = field(default_factory=dict)  # member -> {"per_doubling", "intercept", "points"}
     sentence: str = ""
     n_val: int = 0
     skipped: dict = field(default_factory=dict)  # member -> why it was left out
 
     def to_dict(self) -> dict:
-        return {"points": self.points.to_dict(orient="records"), "trends": self.trends, "sentence": self.sentence,
-                "n_val": self.n_val, "skipped": self.skipped}
+        return {
+            "points": self.points.to_dict(orient="records"),
+            "trends": self.trends,
+            "sentence": self.sentence,
+            "n_val": self.n_val,
+            "skipped": self.skipped,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "LearningCurve":
-        points = pd.DataFrame(data.get("points") or [], columns=["member", "fraction", "n_train", "macro_f1",
-                                                                 "accuracy"])
-        return cls(points, dict(data.get("trends") or {}), data.get("sentence", ""), int(data.get("n_val", 0)),
-                   dict(data.get("skipped") or {}))
+        points = pd.DataFrame(
+            data.get("points") or [], columns=["member", "fraction", "n_train", "macro_f1", "accuracy"]
+        )
+        return cls(
+            points,
+            dict(data.get("trends") or {}),
+            data.get("sentence", ""),
+            int(data.get("n_val", 0)),
+            dict(data.get("skipped") or {}),
+        )
 
 
 def fit_trend(n_train: Sequence[float], scores: Sequence[float]) -> dict | None:
@@ -91,14 +103,20 @@ def sentence_for(trends: dict, points: pd.DataFrame) -> str:
     gain = trends[member]["per_doubling"]
     n = int(points["n_train"].max())
     if gain < -FLAT:
-        return (f"The {member} scores did not grow with more labels ({gain * 100:+.1f} macro-F1 points per doubling): "
-                f"more labels of the same kind are unlikely to help; check the labels, or try a stronger model.")
+        return (
+            f"The {member} scores did not grow with more labels ({gain * 100:+.1f} macro-F1 points per doubling): "
+            f"more labels of the same kind are unlikely to help; check the labels, or try a stronger model."
+        )
     if gain < FLAT:
-        return (f"The {member} curve is flat: doubling your labels (from {n:,} to {2 * n:,}) would add little "
-                f"({gain * 100:+.1f} macro-F1 points). Cleaner labels or a stronger model will help more.")
-    sentence = (f"Doubling your labels (from {n:,} to {2 * n:,}) would add about {gain * 100:.0f} macro-F1 point"
-                f"{'s' * (round(gain * 100) != 1)} ({member} trend over {trends[member]['points']} sizes, "
-                f"{gain * 100:.1f} per doubling")
+        return (
+            f"The {member} curve is flat: doubling your labels (from {n:,} to {2 * n:,}) would add little "
+            f"({gain * 100:+.1f} macro-F1 points). Cleaner labels or a stronger model will help more."
+        )
+    sentence = (
+        f"Doubling your labels (from {n:,} to {2 * n:,}) would add about {gain * 100:.0f} macro-F1 point"
+        f"{'s' * (round(gain * 100) != 1)} ({member} trend over {trends[member]['points']} sizes, "
+        f"{gain * 100:.1f} per doubling"
+    )
     last = points[points["member"] == member].sort_values("n_train").tail(2)
     if len(last) == 2:  # a curve that bends over says so: the trend alone would promise too much
         f = last["macro_f1"].to_numpy()
@@ -112,8 +130,9 @@ def sentence_for(trends: dict, points: pd.DataFrame) -> str:
 def _scores(y_val, proba, label_space: LabelSpace) -> dict:
     from textclf_core.evaluation.metrics import compute_metrics
 
-    m = compute_metrics(y_val, proba, label_space.classes, multi_label=label_space.multi_label,
-                        separator=label_space.separator or ";")
+    m = compute_metrics(
+        y_val, proba, label_space.classes, multi_label=label_space.multi_label, separator=label_space.separator or ";"
+    )
     return {"macro_f1": m.get("macro_f1"), "accuracy": m.get("accuracy")}
 
 
@@ -128,19 +147,29 @@ def _embedding_member(config, train_df, val_df):
 
         kw = dict(max_length=config.max_length, pooling=getattr(config, "pooling", "mean") or "mean")
         if not cached_mask(texts, model, **kw).all():
-            return None, f"the embeddings of {model} are not cached for these texts (train a feature-extraction run first)"
+            return (
+                None,
+                f"the embeddings of {model} are not cached for these texts (train a feature-extraction run first)",
+            )
         x = embed(texts, model, **kw)
     except ImportError:
         return None, "the transformer engine is not installed"
     except TextclfError as exc:
         return None, str(exc)
-    return (x[:len(train_df)], x[len(train_df):]), None
+    return (x[: len(train_df)], x[len(train_df) :]), None
 
 
-def learning_curve(train_df: pd.DataFrame, val_df: pd.DataFrame, label_space: LabelSpace, config=None, *,
-                   fractions: Sequence[float] = FRACTIONS, members: Sequence[str] = (TFIDF, EMBEDDINGS),
-                   emit: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None
-                   ) -> LearningCurve:
+def learning_curve(
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame,
+    label_space: LabelSpace,
+    config=None,
+    *,
+    fractions: Sequence[float] = FRACTIONS,
+    members: Sequence[str] = (TFIDF, EMBEDDINGS),
+    emit: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> LearningCurve:
     """Train each member on nested subsets of ``train_df`` and score them on ``val_df``
     (both with ``text`` and ``label``).
 
@@ -149,14 +178,15 @@ def learning_curve(train_df: pd.DataFrame, val_df: pd.DataFrame, label_space: La
     members and inside the TF-IDF fit (between its regularisation candidates), so Cancel
     takes effect within one baseline fit (under a second per fit on 10k rows)."""
     from textclf_core import events
-    from textclf_core.strategies.baseline import train_baseline
     from textclf_core.config import RunConfig
+    from textclf_core.strategies.baseline import train_baseline
 
     reporter = events.Reporter.of(emit, should_stop)
     config = config or RunConfig(strategy="baseline")
     if len(val_df) == 0:
-        raise DataError("The learning curve needs validation rows to score on",
-                        hint="Keep a validation share above 0 (e.g. 0.1)")
+        raise DataError(
+            "The learning curve needs validation rows to score on", hint="Keep a validation share above 0 (e.g. 0.1)"
+        )
     multi = label_space.multi_label
     subsets = nested_subsets(train_df["label"].tolist(), fractions, seed=config.seed, multi_label=multi)
     y_val = val_df["label"].tolist()
@@ -181,18 +211,38 @@ def learning_curve(train_df: pd.DataFrame, val_df: pd.DataFrame, label_space: La
                 except TextclfError as exc:  # e.g. a multi-label class missing from a small subset
                     skipped.setdefault(f"{TFIDF} at {len(idx)} rows", str(exc))
                 else:
-                    scored.append({"member": TFIDF, "fraction": frac, "n_train": int(len(idx)),
-                                   **_scores(y_val, model.predict_proba(val_df["text"].tolist()), label_space)})
+                    scored.append(
+                        {
+                            "member": TFIDF,
+                            "fraction": frac,
+                            "n_train": int(len(idx)),
+                            **_scores(y_val, model.predict_proba(val_df["text"].tolist()), label_space),
+                        }
+                    )
             if features is not None:
                 reporter.check_stop()
                 proba = _fit_head(features[0][idx], part["label"].tolist(), features[1], label_space, config.seed)
                 if proba is not None:
-                    scored.append({"member": EMBEDDINGS, "fraction": frac, "n_train": int(len(idx)),
-                                   **_scores(y_val, proba, label_space)})
+                    scored.append(
+                        {
+                            "member": EMBEDDINGS,
+                            "fraction": frac,
+                            "n_train": int(len(idx)),
+                            **_scores(y_val, proba, label_space),
+                        }
+                    )
         rows += scored
         best = max(scored, key=lambda r: r["macro_f1"] if r["macro_f1"] is not None else -1, default={})
-        reporter.emit(events.curve_point(done=i + 1, total=len(subsets), n_train=len(idx), member=best.get("member"),
-                                         macro_f1=best.get("macro_f1"), accuracy=best.get("accuracy")))
+        reporter.emit(
+            events.curve_point(
+                done=i + 1,
+                total=len(subsets),
+                n_train=len(idx),
+                member=best.get("member"),
+                macro_f1=best.get("macro_f1"),
+                accuracy=best.get("accuracy"),
+            )
+        )
     points = pd.DataFrame(rows, columns=["member", "fraction", "n_train", "macro_f1", "accuracy"])
     trends = {}
     for member, part in points.groupby("member", sort=False):
@@ -201,8 +251,10 @@ def learning_curve(train_df: pd.DataFrame, val_df: pd.DataFrame, label_space: La
             trends[member] = trend
     sentence = sentence_for(trends, points)
     if len(val_df) < SMALL_VALIDATION:
-        sentence += (f" Scored on only {len(val_df)} validation texts, so each point moves by several points by "
-                     "chance: read the trend, not single points.")
+        sentence += (
+            f" Scored on only {len(val_df)} validation texts, so each point moves by several points by "
+            "chance: read the trend, not single points."
+        )
     return LearningCurve(points, trends, sentence, int(len(val_df)), skipped)
 
 
@@ -252,9 +304,11 @@ def _run_frame(run, data: pd.DataFrame | None = None) -> pd.DataFrame:
         return data
     frame = run_data(run)
     if frame is None:
-        raise TextclfError(f"The table run {run.id} was trained on is not at hand (it came from the app, or its "
-                           "file moved or changed since training)",
-                           hint="Load the same file on the Upload page, or run `textclf curve --data FILE`")
+        raise TextclfError(
+            f"The table run {run.id} was trained on is not at hand (it came from the app, or its "
+            "file moved or changed since training)",
+            hint="Load the same file on the Upload page, or run `textclf curve --data FILE`",
+        )
     return frame
 
 

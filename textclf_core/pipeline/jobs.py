@@ -83,7 +83,9 @@ class JobSnapshot:
     config: dict = field(default_factory=dict)  # training: the RunConfig; review: review()'s settings
     version: int = 0  # events received so far: (job_id, version) names what the curves show
     kind: str = "training"  # training | review | curve
-    result_key: str | None = None  # review: the ReviewResult's fingerprint (cache key of its data version); curve: run id
+    result_key: str | None = (
+        None  # review: the ReviewResult's fingerprint (cache key of its data version); curve: run id
+    )
     started_by: str | None = None  # who submitted it (signed-in user or browser identity)
     cancelled_by: str | None = None  # who pressed Cancel
     project: str | None = None  # the project the run belongs to (from run_meta)
@@ -104,8 +106,18 @@ class JobSnapshot:
 class _Job:
     """Mutable job state; only touched while holding the manager's lock."""
 
-    def __init__(self, job_id: str, config: RunConfig | None, frame, device: str, *, kind: str = "training",
-                 name: str | None = None, settings: dict | None = None, result_key: str | None = None):
+    def __init__(
+        self,
+        job_id: str,
+        config: RunConfig | None,
+        frame,
+        device: str,
+        *,
+        kind: str = "training",
+        name: str | None = None,
+        settings: dict | None = None,
+        result_key: str | None = None,
+    ):
         self.job_id = job_id
         self.kind = kind
         self.name = name
@@ -156,8 +168,14 @@ class JobManager:
     :func:`textclf_core.pipeline.curve.run_curve` with ``recompute=True``. Tests inject fakes.
     """
 
-    def __init__(self, store=None, *, runner: Runner | None = None, reviewer: Reviewer | None = None,
-                 curver: Curver | None = None):
+    def __init__(
+        self,
+        store=None,
+        *,
+        runner: Runner | None = None,
+        reviewer: Reviewer | None = None,
+        curver: Curver | None = None,
+    ):
         self._store = store
         self._runner = runner
         self._reviewer = reviewer
@@ -180,8 +198,9 @@ class JobManager:
             self._store = RunStore()
         return self._store
 
-    def submit(self, config: RunConfig, frame=None, *, started_by: str | None = None,
-               run_meta: dict | None = None) -> str:
+    def submit(
+        self, config: RunConfig, frame=None, *, started_by: str | None = None, run_meta: dict | None = None
+    ) -> str:
         """Queue a run; returns the job id at once. Starts the device's worker if needed.
 
         ``started_by`` and ``run_meta`` (project, dataset: see ``RunStore.create``) are written to the run.
@@ -192,8 +211,9 @@ class JobManager:
         job.started_by, job.run_meta = started_by, dict(run_meta or {})
         return self._enqueue(job)
 
-    def submit_review(self, frame, *, key: str | None = None, device: str | None = None, name: str | None = None,
-                      **settings) -> str:
+    def submit_review(
+        self, frame, *, key: str | None = None, device: str | None = None, name: str | None = None, **settings
+    ) -> str:
         """Queue a label review of ``frame`` (:func:`textclf_core.review.review`'s frame and keyword
         settings, e.g. ``method=``, ``folds=``); returns the job id at once.
 
@@ -211,12 +231,31 @@ class JobManager:
 
             key = review_key(frame, **settings)
         method = str(settings.get("method", "combined"))
-        return self._submit_task("review", key, lambda: _Job(
-            self._new_id(), None, frame, device or _review_device(method), kind="review",
-            name=name or f"Label review · {method}", settings=settings, result_key=key))
+        return self._submit_task(
+            "review",
+            key,
+            lambda: _Job(
+                self._new_id(),
+                None,
+                frame,
+                device or _review_device(method),
+                kind="review",
+                name=name or f"Label review · {method}",
+                settings=settings,
+                result_key=key,
+            ),
+        )
 
-    def submit_curve(self, run, frame=None, *, device: str = "cpu", name: str | None = None,
-                     started_by: str | None = None, **settings) -> str:
+    def submit_curve(
+        self,
+        run,
+        frame=None,
+        *,
+        device: str = "cpu",
+        name: str | None = None,
+        started_by: str | None = None,
+        **settings,
+    ) -> str:
         """Queue the learning curve of ``run`` (a Run or a run id; :func:`textclf_core.pipeline.curve.run_curve`);
         returns the job id at once. ``frame``: the table the run was trained on, when its file is not
         readable (runs trained from the app). ``settings`` go to the curve (e.g. ``fractions=``).
@@ -236,8 +275,16 @@ class JobManager:
             raise TextclfError("A curve job needs a run", hint="Pick a finished run")
 
         def make() -> _Job:
-            job = _Job(self._new_id(), None, frame, device, kind="curve", settings=settings, result_key=run_id,
-                       name=name or f"Learning curve · {run_id}")
+            job = _Job(
+                self._new_id(),
+                None,
+                frame,
+                device,
+                kind="curve",
+                settings=settings,
+                result_key=run_id,
+                name=name or f"Learning curve · {run_id}",
+            )
             job.target, job.run_id, job.started_by = run, run_id, started_by
             return job
 
@@ -326,8 +373,10 @@ class JobManager:
         with self._lock:
             job = self._jobs.get(job_id)
             if job is None:
-                raise TextclfError(f"Job '{job_id}' is not known to this server",
-                                   hint="It may have been started before the server restarted; see its run instead")
+                raise TextclfError(
+                    f"Job '{job_id}' is not known to this server",
+                    hint="It may have been started before the server restarted; see its run instead",
+                )
             return self._snapshot(job)
 
     def get(self, job_id: str) -> JobSnapshot | None:
@@ -344,10 +393,12 @@ class JobManager:
     def active(self, kind: str | None = "training") -> list[JobSnapshot]:
         """Running jobs of ``kind`` (None: every kind) first, then queued ones in the order they will start."""
         with self._lock:
-            snaps = [self._snapshot(job) for job in self._jobs.values()
-                     if job.state in ACTIVE_STATES and (kind is None or job.kind == kind)]
-        return sorted(snaps, key=lambda s: (s.queue_position if s.queue_position is not None else 0,
-                                            s.submitted_at))
+            snaps = [
+                self._snapshot(job)
+                for job in self._jobs.values()
+                if job.state in ACTIVE_STATES and (kind is None or job.kind == kind)
+            ]
+        return sorted(snaps, key=lambda s: (s.queue_position if s.queue_position is not None else 0, s.submitted_at))
 
     def wait(self, job_id: str, timeout: float | None = None) -> JobSnapshot:
         """Block until the job is done (or ``timeout`` seconds passed); returns its snapshot."""
@@ -428,20 +479,30 @@ class JobManager:
         run = None
         try:
             meta = dict(job.run_meta, started_by=job.started_by)
-            run = self.store.create(job.config, data_fingerprint=_fingerprint(job.frame),
-                                    **({"meta": meta} if any(v is not None for v in meta.values()) else {}))
+            run = self.store.create(
+                job.config,
+                data_fingerprint=_fingerprint(job.frame),
+                **({"meta": meta} if any(v is not None for v in meta.values()) else {}),
+            )
             with self._lock:
                 job.run_id = getattr(run, "id", None)
             runner = self._runner or _default_runner()
-            result = runner(job.config, job.frame, store=self.store, run=run,
-                            emit=lambda event: self._on_event(job, event),
-                            should_stop=job.cancel_event.is_set)
+            result = runner(
+                job.config,
+                job.frame,
+                store=self.store,
+                run=run,
+                emit=lambda event: self._on_event(job, event),
+                should_stop=job.cancel_event.is_set,
+            )
             if job.run_id is None:
                 with self._lock:
                     job.run_id = getattr(result, "id", None)
         except CancelledError:
             self._finish(job, "cancelled", _cancel_message(job))
-            _mark_run(run, "cancelled", f"Cancelled by {job.cancelled_by}" if job.cancelled_by else "Cancelled by the user")
+            _mark_run(
+                run, "cancelled", f"Cancelled by {job.cancelled_by}" if job.cancelled_by else "Cancelled by the user"
+            )
             return
         except TextclfError as exc:
             self._finish(job, "failed", str(exc))
@@ -459,7 +520,7 @@ class JobManager:
             message = terminal.get("message") or _default_message(state)
             if state == "cancelled" and job.cancelled_by:  # whose page it is, it says who stopped the run
                 who = f"Cancelled by {job.cancelled_by}"
-                message = who + message[len("Cancelled"):] if message.startswith("Cancelled") else f"{who}: {message}"
+                message = who + message[len("Cancelled") :] if message.startswith("Cancelled") else f"{who}: {message}"
             self._finish(job, state, message)
         elif job.cancel_event.is_set():
             self._finish(job, "cancelled", _cancel_message(job))
@@ -468,19 +529,35 @@ class JobManager:
 
     def _run_review(self, job: _Job) -> None:
         reviewer = self._reviewer or _default_reviewer()
-        self._run_task(job, lambda emit, stop: reviewer(job.frame, emit=emit, should_stop=stop, **job.settings),
-                       working="Reviewing the labels…", cancelled="Cancelled; nothing was changed",
-                       failure=REVIEW_FAILURE, key_of=lambda result: getattr(result, "fingerprint", None))
+        self._run_task(
+            job,
+            lambda emit, stop: reviewer(job.frame, emit=emit, should_stop=stop, **job.settings),
+            working="Reviewing the labels…",
+            cancelled="Cancelled; nothing was changed",
+            failure=REVIEW_FAILURE,
+            key_of=lambda result: getattr(result, "fingerprint", None),
+        )
 
     def _run_curve(self, job: _Job) -> None:
         curver = self._curver or _default_curver()
-        self._run_task(job, lambda emit, stop: curver(job.target, data=job.frame, emit=emit, should_stop=stop,
-                                                       **job.settings),
-                       working="Starting the learning curve…",
-                       cancelled="Cancelled; the curve computed earlier (if any) is kept", failure=CURVE_FAILURE)
+        self._run_task(
+            job,
+            lambda emit, stop: curver(job.target, data=job.frame, emit=emit, should_stop=stop, **job.settings),
+            working="Starting the learning curve…",
+            cancelled="Cancelled; the curve computed earlier (if any) is kept",
+            failure=CURVE_FAILURE,
+        )
 
-    def _run_task(self, job: _Job, call: Callable[[Callable, Callable], Any], *, working: str, cancelled: str,
-                  failure: str, key_of: Callable[[Any], str | None] | None = None) -> None:
+    def _run_task(
+        self,
+        job: _Job,
+        call: Callable[[Callable, Callable], Any],
+        *,
+        working: str,
+        cancelled: str,
+        failure: str,
+        key_of: Callable[[Any], str | None] | None = None,
+    ) -> None:
         """Run one task job (review, curve): ``call(emit, should_stop)``; keep its result, map errors to states."""
         with self._lock:
             job.message = working
@@ -501,7 +578,7 @@ class JobManager:
                 job.result_key = key_of(result) or job.result_key
             # Older results stay reachable on disk; memory keeps only the newest few of each kind.
             held = [j for j in self._jobs.values() if j.kind == job.kind and j.result is not None]
-            for old in held[:max(0, len(held) - MAX_TASK_RESULTS)]:
+            for old in held[: max(0, len(held) - MAX_TASK_RESULTS)]:
                 old.result = None
         self._finish(job, "finished", "Finished")
 
@@ -594,20 +671,40 @@ class JobManager:
             job.config_dict = job.config.to_dict() if job.config is not None else dict(job.settings)
         _, events, steps, evaluations = job.shared
         return JobSnapshot(
-            job_id=job.job_id, state=job.state, name=job.name or job.config.display_name(), device=job.device,
-            progress=float(job.progress), message=job.message, run_id=job.run_id, queue_position=position,
-            examples_per_s=job.examples_per_s, eta_s=job.eta_s, elapsed_s=job.elapsed_s, epoch=job.epoch,
-            step=job.step, total_steps=job.total_steps, submitted_at=job.submitted_at,
-            started_at=job.started_at, finished_at=job.finished_at,
+            job_id=job.job_id,
+            state=job.state,
+            name=job.name or job.config.display_name(),
+            device=job.device,
+            progress=float(job.progress),
+            message=job.message,
+            run_id=job.run_id,
+            queue_position=position,
+            examples_per_s=job.examples_per_s,
+            eta_s=job.eta_s,
+            elapsed_s=job.elapsed_s,
+            epoch=job.epoch,
+            step=job.step,
+            total_steps=job.total_steps,
+            submitted_at=job.submitted_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
             cancel_requested=job.cancel_event.is_set(),
-            events=events, steps=steps, evaluations=evaluations, last_evaluation=job.last_evaluation,
-            config=dict(job.config_dict), version=job.version, kind=job.kind, result_key=job.result_key,
-            started_by=job.started_by, cancelled_by=job.cancelled_by, project=job.run_meta.get("project"),
+            events=events,
+            steps=steps,
+            evaluations=evaluations,
+            last_evaluation=job.last_evaluation,
+            config=dict(job.config_dict),
+            version=job.version,
+            kind=job.kind,
+            result_key=job.result_key,
+            started_by=job.started_by,
+            cancelled_by=job.cancelled_by,
+            project=job.run_meta.get("project"),
         )
 
     def _forget_old_jobs(self) -> None:
         done = [j for j in self._jobs.values() if j.state not in ACTIVE_STATES]
-        for job in done[:max(0, len(done) - MAX_FINISHED_JOBS)]:
+        for job in done[: max(0, len(done) - MAX_FINISHED_JOBS)]:
             del self._jobs[job.job_id]
 
 
@@ -722,9 +819,11 @@ def _step_message(job: _Job, note: str | None = None) -> str:
     return " · ".join(parts) or "Training…"
 
 
-CANCELLING = {"training": "Cancelling… the run stops after the current step",
-              "review": "Cancelling… the review stops after the current step",
-              "curve": "Cancelling… the learning curve stops after the current fit"}
+CANCELLING = {
+    "training": "Cancelling… the run stops after the current step",
+    "review": "Cancelling… the review stops after the current step",
+    "curve": "Cancelling… the learning curve stops after the current fit",
+}
 
 
 def _curve_message(done: int, total: int, event: dict) -> str:

@@ -33,10 +33,8 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from . import setup as training_setup
 from textclf_core.config import RunConfig
-from textclf_core.errors import TextclfError
-from textclf_core.engine.parallel import (
+from textclf_core.engine.parallel import (  # noqa: F401 - the launcher's public names (runner, tests)
     distributed_ready,
     embed,
     env_int,
@@ -46,7 +44,10 @@ from textclf_core.engine.parallel import (
     rank,
     world_size,
 )
+from textclf_core.errors import TextclfError
 from textclf_core.strategy_registry import get_strategy
+
+from . import setup as training_setup
 
 CONFIG_NAME = "run.json"
 
@@ -121,8 +122,9 @@ def run_worker(config: RunConfig, frame, *, should_stop: Callable[[], bool] | No
     strategy = get_strategy(setup.config.strategy)
     if not strategy.supports_distributed:
         return
-    strategy.load_fit()(setup.config, setup.train, setup.validation, setup.label_space, run=None, emit=None,
-                        should_stop=should_stop)
+    strategy.load_fit()(
+        setup.config, setup.train, setup.validation, setup.label_space, run=None, emit=None, should_stop=should_stop
+    )
 
 
 # --- running elsewhere ---------------------------------------------------------------------------
@@ -131,9 +133,17 @@ def _safe_name(name: str) -> str:
     return name if name != CONFIG_NAME else f"data_{name}"
 
 
-def launch_command(num_processes: int = 1, *, num_machines: int = 1, machine_rank: int = 0,
-                   main_process_ip: str | None = None, main_process_port: int = 29500,
-                   config_file: str = CONFIG_NAME, data_file: str | None = None, cpu: bool = False) -> str:
+def launch_command(
+    num_processes: int = 1,
+    *,
+    num_machines: int = 1,
+    machine_rank: int = 0,
+    main_process_ip: str | None = None,
+    main_process_port: int = 29500,
+    config_file: str = CONFIG_NAME,
+    data_file: str | None = None,
+    cpu: bool = False,
+) -> str:
     """The ``accelerate launch`` command one machine runs.
 
     ``num_processes`` is per machine (usually its number of GPUs); accelerate wants the total,
@@ -146,17 +156,25 @@ def launch_command(num_processes: int = 1, *, num_machines: int = 1, machine_ran
     if not 0 <= machine_rank < num_machines:
         raise TextclfError(f"The machine rank must be between 0 and {num_machines - 1}")
     if num_machines > 1 and not main_process_ip:
-        raise TextclfError("Running on several machines needs the main machine's address",
-                           hint="Give main_process_ip (the IP address of machine 0, reachable from the others)")
+        raise TextclfError(
+            "Running on several machines needs the main machine's address",
+            hint="Give main_process_ip (the IP address of machine 0, reachable from the others)",
+        )
     parts = ["accelerate", "launch"]
     if num_processes * num_machines > 1:
         parts += ["--multi_gpu"]  # torchrun underneath; on CPU-only machines it uses gloo
     parts += ["--num_processes", str(num_processes * num_machines), "--num_machines", str(num_machines)]
     if num_machines > 1:
         parts += ["--machine_rank", str(machine_rank), "--main_process_ip", str(main_process_ip)]
-    parts += ["--main_process_port", str(int(main_process_port)),
-              # textclf applies the run's own precision setting; accelerate's would come on top
-              "--mixed_precision", "no", "--dynamo_backend", "no"]
+    parts += [
+        "--main_process_port",
+        str(int(main_process_port)),
+        # textclf applies the run's own precision setting; accelerate's would come on top
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+    ]
     if cpu:
         parts += ["--cpu"] if num_processes * num_machines == 1 else []
     parts += ["-m", "textclf_core.cli", "train", "--config", config_file, "--no-progress"]
@@ -165,11 +183,20 @@ def launch_command(num_processes: int = 1, *, num_machines: int = 1, machine_ran
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def launch_bundle(config: RunConfig, data_path: str | os.PathLike | None = None, *, num_processes: int = 1,
-                  num_machines: int = 1, machine_rank: int = 0, main_process_ip: str | None = None,
-                  main_process_port: int = 29500, mixed_precision: str | None = None,
-                  same_total_batch: bool = False, data_bytes: bytes | None = None,
-                  data_name: str | None = None) -> bytes:
+def launch_bundle(
+    config: RunConfig,
+    data_path: str | os.PathLike | None = None,
+    *,
+    num_processes: int = 1,
+    num_machines: int = 1,
+    machine_rank: int = 0,
+    main_process_ip: str | None = None,
+    main_process_port: int = 29500,
+    mixed_precision: str | None = None,
+    same_total_batch: bool = False,
+    data_bytes: bytes | None = None,
+    data_name: str | None = None,
+) -> bytes:
     """A zip to run ``config`` on other machines: ``run.json``, the data file, ``run.sh`` with the
     exact ``accelerate launch`` commands and a plain ``README.txt``.
 
@@ -180,12 +207,18 @@ def launch_bundle(config: RunConfig, data_path: str | os.PathLike | None = None,
     ``config.data_path``) or from ``data_bytes`` (an uploaded file, named ``data_name``).
     """
     if not get_strategy(config.strategy).needs_torch:
-        raise TextclfError("The TF-IDF baseline trains in seconds on one machine; nothing to spread out",
-                           hint="Choose a transformer strategy (partial, full or LoRA) to run elsewhere")
+        raise TextclfError(
+            "The TF-IDF baseline trains in seconds on one machine; nothing to spread out",
+            hint="Choose a transformer strategy (partial, full or LoRA) to run elsewhere",
+        )
     # Validates the numbers once, with a plain message.
-    launch_command(num_processes, num_machines=num_machines, machine_rank=machine_rank,
-                   main_process_ip=main_process_ip or ("MAIN_MACHINE_IP" if num_machines > 1 else None),
-                   main_process_port=main_process_port)
+    launch_command(
+        num_processes,
+        num_machines=num_machines,
+        machine_rank=machine_rank,
+        main_process_ip=main_process_ip or ("MAIN_MACHINE_IP" if num_machines > 1 else None),
+        main_process_port=main_process_port,
+    )
     data_bytes, data_file = _bundle_data(config, data_path, data_bytes, data_name)
 
     total = num_processes * num_machines
@@ -198,11 +231,18 @@ def launch_bundle(config: RunConfig, data_path: str | os.PathLike | None = None,
 
     ip = main_process_ip or "MAIN_MACHINE_IP"
     script = _run_script(num_processes, num_machines, ip, main_process_port, data_file)
-    readme = _readme(run_config, data_file, num_processes, num_machines, ip, main_process_port,
-                     same_total_batch and total > 1)
+    readme = _readme(
+        run_config, data_file, num_processes, num_machines, ip, main_process_port, same_total_batch and total > 1
+    )
     settings = json.dumps(run_config.to_dict(), indent=2, default=str) + "\n"
-    return _zip([(CONFIG_NAME, settings, 0o644), (data_file, data_bytes, 0o644),
-                 ("run.sh", script, 0o755), ("README.txt", readme, 0o644)])
+    return _zip(
+        [
+            (CONFIG_NAME, settings, 0o644),
+            (data_file, data_bytes, 0o644),
+            ("run.sh", script, 0o755),
+            ("README.txt", readme, 0o644),
+        ]
+    )
 
 
 def _bundle_data(config: RunConfig, data_path, data_bytes: bytes | None, data_name: str | None) -> tuple[bytes, str]:
@@ -224,45 +264,64 @@ def _run_script(num_processes: int, num_machines: int, ip: str, main_process_por
     """run.sh: the exact ``accelerate launch`` commands, the numbers a person may change lifted into variables."""
     machines = max(num_machines, 2)
     one = launch_command(num_processes, data_file=data_file, main_process_port=main_process_port)
-    multi = launch_command(num_processes, num_machines=machines, machine_rank=0, main_process_ip=ip,
-                           main_process_port=main_process_port, data_file=data_file)
+    multi = launch_command(
+        num_processes,
+        num_machines=machines,
+        machine_rank=0,
+        main_process_ip=ip,
+        main_process_port=main_process_port,
+        data_file=data_file,
+    )
     one = one.replace(f"--num_processes {num_processes} ", '--num_processes "$NPROC" ')
-    multi = (multi.replace(f"--num_processes {num_processes * machines} ", '--num_processes "$((NPROC * MACHINES))" ')
-             .replace(f"--num_machines {machines} ", '--num_machines "$MACHINES" ')
-             .replace("--machine_rank 0 ", '--machine_rank "$1" ')
-             .replace(f"--main_process_ip {shlex.quote(ip)} ", '--main_process_ip "$MAIN_IP" '))
+    multi = (
+        multi.replace(f"--num_processes {num_processes * machines} ", '--num_processes "$((NPROC * MACHINES))" ')
+        .replace(f"--num_machines {machines} ", '--num_machines "$MACHINES" ')
+        .replace("--machine_rank 0 ", '--machine_rank "$1" ')
+        .replace(f"--main_process_ip {shlex.quote(ip)} ", '--main_process_ip "$MAIN_IP" ')
+    )
     one = one.replace(f"--main_process_port {int(main_process_port)} ", '--main_process_port "$PORT" ')
     multi = multi.replace(f"--main_process_port {int(main_process_port)} ", '--main_process_port "$PORT" ')
-    lines = ["#!/usr/bin/env bash",
-             "# Run the textclf run in run.json on this machine's GPUs, or on several machines.",
-             "#   bash run.sh          one machine: NPROC processes (one per GPU)",
-             "#   bash run.sh RANK     several machines: 0 on the main machine, then 1, 2, ... on the others",
-             "# Override any setting below from the shell, e.g.  NPROC=8 bash run.sh",
-             "set -euo pipefail",
-             'cd "$(dirname "$0")"',
-             f'NPROC="${{NPROC:-{num_processes}}}"        # processes (GPUs) per machine',
-             f'MACHINES="${{MACHINES:-{machines}}}"     # number of machines (with RANK)',
-             f'MAIN_IP="${{MAIN_IP:-{ip}}}"  # address of machine 0, reachable from the others',
-             f'PORT="${{PORT:-{int(main_process_port)}}}"',
-             "export TOKENIZERS_PARALLELISM=false",
-             'if [ "$#" -eq 0 ]; then']
+    lines = [
+        "#!/usr/bin/env bash",
+        "# Run the textclf run in run.json on this machine's GPUs, or on several machines.",
+        "#   bash run.sh          one machine: NPROC processes (one per GPU)",
+        "#   bash run.sh RANK     several machines: 0 on the main machine, then 1, 2, ... on the others",
+        "# Override any setting below from the shell, e.g.  NPROC=8 bash run.sh",
+        "set -euo pipefail",
+        'cd "$(dirname "$0")"',
+        f'NPROC="${{NPROC:-{num_processes}}}"        # processes (GPUs) per machine',
+        f'MACHINES="${{MACHINES:-{machines}}}"     # number of machines (with RANK)',
+        f'MAIN_IP="${{MAIN_IP:-{ip}}}"  # address of machine 0, reachable from the others',
+        f'PORT="${{PORT:-{int(main_process_port)}}}"',
+        "export TOKENIZERS_PARALLELISM=false",
+        'if [ "$#" -eq 0 ]; then',
+    ]
     if num_machines > 1:
-        lines += [f"  echo \"usage: bash run.sh MACHINE_RANK   (0..{num_machines - 1}; made for {num_machines} "
-                  "machines)\" >&2",
-                  "  exit 2"]
+        lines += [
+            f'  echo "usage: bash run.sh MACHINE_RANK   (0..{num_machines - 1}; made for {num_machines} machines)" >&2',
+            "  exit 2",
+        ]
     else:
         lines += [f"  {one}"]
     lines += ["else", f"  {multi}", "fi", ""]
     return "\n".join(lines)
 
 
-def _readme(run_config: RunConfig, data_file: str, num_processes: int, num_machines: int, ip: str,
-            main_process_port: int, batch_divided: bool) -> str:
+def _readme(
+    run_config: RunConfig,
+    data_file: str,
+    num_processes: int,
+    num_machines: int,
+    ip: str,
+    main_process_port: int,
+    batch_divided: bool,
+) -> str:
     """README.txt: what is in the zip and how to run it, in plain words."""
-    batch_note = ("The batch size was divided by the number of processes so a step sees as many texts as on "
-                  "one device." if batch_divided else
-                  "To get results closest to a single-device run, divide batch_size in run.json by the number "
-                  "of processes.")
+    batch_note = (
+        "The batch size was divided by the number of processes so a step sees as many texts as on one device."
+        if batch_divided
+        else "To get results closest to a single-device run, divide batch_size in run.json by the number of processes."
+    )
     return f"""Running this textclf run elsewhere
 ====================================
 

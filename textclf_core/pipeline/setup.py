@@ -78,16 +78,23 @@ def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, p
     prepared = prepare(frame, config.text_col, config.label_col, split_col=config.split_col)
     prepared.attrs["label_source"] = source  # read by prepare_training into TrainingSetup.label_source
     labelled = prepared["label"].notna().to_numpy()
-    label_space = LabelSpace.from_labels(prepared.loc[labelled, "label"].tolist(), multi_label=config.multi_label,
-                                         separator=config.label_sep)
+    label_space = LabelSpace.from_labels(
+        prepared.loc[labelled, "label"].tolist(), multi_label=config.multi_label, separator=config.label_sep
+    )
     # Rows without text teach nothing; keep them out of every split (shown as "excluded").
     has_text = prepared["text"].str.strip().ne("").to_numpy()
     if config.sample_rows:  # a stratified sample of the labelled rows, before the split (data/splits.py says why)
         from textclf_core.data import stratified_sample
 
         candidates = np.flatnonzero(has_text)
-        keep = candidates[stratified_sample(prepared["label"].to_numpy()[candidates], config.sample_rows,
-                                            seed=config.seed, multi_label=label_space.multi_label)]
+        keep = candidates[
+            stratified_sample(
+                prepared["label"].to_numpy()[candidates],
+                config.sample_rows,
+                seed=config.seed,
+                multi_label=label_space.multi_label,
+            )
+        ]
         unlabelled = has_text & prepared["label"].isna().to_numpy()  # cost nothing to train: they stay
         has_text = unlabelled
         has_text[keep] = True
@@ -96,9 +103,15 @@ def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, p
     # Rows whose texts are the same (case and spacing aside) stay in one split: a duplicate in
     # both train and test would make the test score look better than it is.
     groups = duplicate_keys(usable["text"].tolist())
-    splits = assign_splits(usable["label"].tolist(), val_size=config.val_size, test_size=config.test_size,
-                           seed=config.seed, split_values=split_values, multi_label=label_space.multi_label,
-                           groups=groups)
+    splits = assign_splits(
+        usable["label"].tolist(),
+        val_size=config.val_size,
+        test_size=config.test_size,
+        seed=config.seed,
+        split_values=split_values,
+        multi_label=label_space.multi_label,
+        groups=groups,
+    )
     prepared["split"] = "excluded"
     prepared.loc[has_text, "split"] = np.asarray(splits, dtype=object)
     return config, prepared, label_space
@@ -116,8 +129,10 @@ def apply_label_source(config: RunConfig, frame: pd.DataFrame) -> tuple[pd.DataF
 
     project = project_of(frame, config.data_path)
     if project is None:
-        raise TextclfError("Consensus labels come from a project's annotators, and this data is not a project",
-                           hint="Open the project and train from it, or train on the label column")
+        raise TextclfError(
+            "Consensus labels come from a project's annotators, and this data is not a project",
+            hint="Open the project and train from it, or train on the label column",
+        )
     frame, summary = training_labels(project, frame, config.label_col)
     return frame, {"source": "consensus", **summary}
 
@@ -125,17 +140,19 @@ def apply_label_source(config: RunConfig, frame: pd.DataFrame) -> tuple[pd.DataF
 def check_training_rows(train: pd.DataFrame, label_space: LabelSpace) -> None:
     """A :class:`DataError` when the training rows cannot train a classifier."""
     if len(train) == 0:
-        raise DataError("No labelled rows are left for training",
-                        hint="Label more rows or lower the validation and test shares")
+        raise DataError(
+            "No labelled rows are left for training", hint="Label more rows or lower the validation and test shares"
+        )
     if not label_space.multi_label:
         present = set(train["label"])
         if len(present) < 2:
-            raise DataError(f"The training rows contain only the class '{next(iter(present))}'",
-                            hint="Add examples of another class")
+            raise DataError(
+                f"The training rows contain only the class '{next(iter(present))}'",
+                hint="Add examples of another class",
+            )
 
 
-def augment_training_rows(config: RunConfig, train: pd.DataFrame, label_space: LabelSpace
-                          ) -> tuple[pd.DataFrame, dict]:
+def augment_training_rows(config: RunConfig, train: pd.DataFrame, label_space: LabelSpace) -> tuple[pd.DataFrame, dict]:
     """The training rows plus augmented copies of those of scarce classes (``config.augment``), and what was
     added (``{"method", "added", "per_class", ...}``). Validation and test rows are never augmented, so the
     scores stay honest. Seeded: every process of a launched run gets the same rows."""
@@ -145,28 +162,36 @@ def augment_training_rows(config: RunConfig, train: pd.DataFrame, label_space: L
     from textclf_core.strategies.fewshot import augment_scarce
 
     texts, labels, sources, summary = augment_scarce(
-        train["text"].tolist(), train["label"].tolist(), config.augment, copies=config.augment_copies,
-        max_per_class=config.augment_max_per_class, model=config.model, seed=config.seed,
-        separator=label_space.separator if label_space.multi_label else None, max_length=config.max_length)
+        train["text"].tolist(),
+        train["label"].tolist(),
+        config.augment,
+        copies=config.augment_copies,
+        max_per_class=config.augment_max_per_class,
+        model=config.model,
+        seed=config.seed,
+        separator=label_space.separator if label_space.multi_label else None,
+        max_length=config.max_length,
+    )
     summary.update(copies=config.augment_copies, max_per_class=config.augment_max_per_class)
     if not texts:
         return train, summary
     # Each new row keeps the row number of the text it was made from (for tracing, never for scoring).
-    added = pd.DataFrame({"row": train["row"].to_numpy()[sources], "text": texts, "label": labels,
-                          "split": "train"})
+    added = pd.DataFrame({"row": train["row"].to_numpy()[sources], "text": texts, "label": labels, "split": "train"})
     return pd.concat([train, added.reindex(columns=train.columns)], ignore_index=True), summary
 
 
-def prepare_training(config: RunConfig, frame: pd.DataFrame, *, augment: bool = True,
-                     on_stage: Callable[[str], None] | None = None) -> TrainingSetup:
+def prepare_training(
+    config: RunConfig, frame: pd.DataFrame, *, augment: bool = True, on_stage: Callable[[str], None] | None = None
+) -> TrainingSetup:
     """Config resolved, rows prepared and split, label space built, training rows checked and augmented.
 
     ``augment=False`` stops before augmentation (the multi-process preflight only checks that every
     process can train). ``on_stage(message)`` hears the stages a person waits for.
     """
     config, prepared, label_space = prepare_splits(config, frame)
-    parts = {name: prepared[prepared["split"] == name].reset_index(drop=True)
-             for name in ("train", "validation", "test")}
+    parts = {
+        name: prepared[prepared["split"] == name].reset_index(drop=True) for name in ("train", "validation", "test")
+    }
     check_training_rows(parts["train"], label_space)
     n_original = len(parts["train"])
     train, augmentation = parts["train"], {"method": config.augment, "added": 0, "per_class": {}}
@@ -174,5 +199,14 @@ def prepare_training(config: RunConfig, frame: pd.DataFrame, *, augment: bool = 
         if config.augment != "off" and on_stage is not None:
             on_stage("Augmenting scarce classes")
         train, augmentation = augment_training_rows(config, train, label_space)
-    return TrainingSetup(config, prepared, label_space, train, parts["validation"], parts["test"], n_original,
-                         augmentation, label_source=dict(prepared.attrs.get("label_source") or {"source": "column"}))
+    return TrainingSetup(
+        config,
+        prepared,
+        label_space,
+        train,
+        parts["validation"],
+        parts["test"],
+        n_original,
+        augmentation,
+        label_source=dict(prepared.attrs.get("label_source") or {"source": "column"}),
+    )

@@ -124,8 +124,15 @@ def _warn(run, uri: str | None, message: str) -> None:
     warnings.warn(text, TrackingWarning, stacklevel=3)
     log.warning(text)
     try:
-        run.write_json("tracking.json", {"backend": "mlflow", "tracking_uri": shown_uri(uri) if uri else None,
-                                         "state": "unavailable", "warning": text})
+        run.write_json(
+            "tracking.json",
+            {
+                "backend": "mlflow",
+                "tracking_uri": shown_uri(uri) if uri else None,
+                "state": "unavailable",
+                "warning": text,
+            },
+        )
     except Exception:  # noqa: BLE001 - the warning above is what matters
         log.exception("textclf: could not write tracking.json")
 
@@ -191,13 +198,19 @@ class MlflowTracker:
             if experiment is None:
                 location = None
                 if uri.startswith("sqlite:///"):  # artifacts beside the database, not in the current folder
-                    location = (Path(uri[len("sqlite:///"):]).parent / "mlflow-artifacts").resolve().as_uri()
+                    location = (Path(uri[len("sqlite:///") :]).parent / "mlflow-artifacts").resolve().as_uri()
                 experiment_id = client.create_experiment(name, artifact_location=location)
             else:
                 experiment_id = experiment.experiment_id
-            created = client.create_run(experiment_id, run_name=run.id,
-                                        tags={"textclf.run_id": run.id, "textclf.run_path": str(run.path),
-                                              "textclf.strategy": str(config.strategy)})
+            created = client.create_run(
+                experiment_id,
+                run_name=run.id,
+                tags={
+                    "textclf.run_id": run.id,
+                    "textclf.run_path": str(run.path),
+                    "textclf.strategy": str(config.strategy),
+                },
+            )
         except Exception as exc:  # noqa: BLE001 - any store problem: warn and train untracked
             _warn(run, uri, f"{shown_uri(uri)} could not be used ({_short(exc)})")
             return None
@@ -210,8 +223,14 @@ class MlflowTracker:
         if self.broken:
             return
         kind = event.get("type")
-        handler = {"started": self._started, "step": self._step, "evaluation": self._evaluation,
-                   "finished": self._finished, "failed": self._ended, "cancelled": self._ended}.get(kind)
+        handler = {
+            "started": self._started,
+            "step": self._step,
+            "evaluation": self._evaluation,
+            "finished": self._finished,
+            "failed": self._ended,
+            "cancelled": self._ended,
+        }.get(kind)
         if handler is None:
             return
         try:
@@ -234,15 +253,19 @@ class MlflowTracker:
         items = [Param(k, v) for k, v in params.items()]
         tags = [RunTag("textclf.multi_label", str(bool(event.get("multi_label"))))]
         for start in range(0, len(items), 100):  # MLflow takes at most 100 params per batch
-            self.client.log_batch(self.mlflow_run_id, params=items[start:start + 100],
-                                  tags=tags if start == 0 else [])
+            self.client.log_batch(
+                self.mlflow_run_id, params=items[start : start + 100], tags=tags if start == 0 else []
+            )
 
     def _metrics(self, values: dict, step: int | None, at: float | None = None) -> None:
         from mlflow.entities import Metric
 
         stamp = int((at or time.time()) * 1000)
-        metrics = [Metric(k, v, stamp, int(step or 0)) for k, v in ((k, _number(v)) for k, v in values.items())
-                   if v is not None]
+        metrics = [
+            Metric(k, v, stamp, int(step or 0))
+            for k, v in ((k, _number(v)) for k, v in values.items())
+            if v is not None
+        ]
         if metrics:
             self.client.log_batch(self.mlflow_run_id, metrics=metrics)
 
@@ -255,23 +278,37 @@ class MlflowTracker:
         self._metrics({"train_loss": event.get("loss"), "lr": event.get("lr")}, event.get("step"), event.get("time"))
 
     def _evaluation(self, event: dict) -> None:
-        self._metrics({"val_accuracy": event.get("accuracy"), "val_macro_f1": event.get("macro_f1"),
-                       "val_loss": event.get("val_loss"), "epoch": event.get("epoch")},
-                      event.get("step"), event.get("time"))
+        self._metrics(
+            {
+                "val_accuracy": event.get("accuracy"),
+                "val_macro_f1": event.get("macro_f1"),
+                "val_loss": event.get("val_loss"),
+                "epoch": event.get("epoch"),
+            },
+            event.get("step"),
+            event.get("time"),
+        )
 
     def _finished(self, event: dict) -> None:
         run = self.run
         evaluation = run.read_json("eval.json", default={}) or {}
         split = evaluation.get("split") or "test"
-        scores = {f"{split}_{k}": v for k, v in evaluation.items() if _number(v) is not None
-                  and k not in ("n_augmented",)}
+        scores = {
+            f"{split}_{k}": v for k, v in evaluation.items() if _number(v) is not None and k not in ("n_augmented",)
+        }
         self._metrics(scores, None, event.get("time"))
         if evaluation:
             self.client.log_dict(self.mlflow_run_id, evaluation, "eval.json")
         if evaluation.get("confusion_matrix") is not None:
-            self.client.log_dict(self.mlflow_run_id, {"classes": evaluation.get("classes"), "split": split,
-                                                      "rows_true_columns_predicted": evaluation["confusion_matrix"]},
-                                 "confusion_matrix.json")
+            self.client.log_dict(
+                self.mlflow_run_id,
+                {
+                    "classes": evaluation.get("classes"),
+                    "split": split,
+                    "rows_true_columns_predicted": evaluation["confusion_matrix"],
+                },
+                "confusion_matrix.json",
+            )
         for name in LEADERBOARD_FILES:
             if (run.path / name).is_file():
                 self.client.log_artifact(self.mlflow_run_id, str(run.path / name))
@@ -287,10 +324,18 @@ class MlflowTracker:
 
     def _record(self, state: str, **extra) -> None:
         """The cross-link in the run folder: ``tracking.json``."""
-        info = {"backend": "mlflow", "tracking_uri": shown_uri(self.uri), "experiment_id": self.experiment_id,
-                "mlflow_run_id": self.mlflow_run_id, "state": state, **extra}
+        info = {
+            "backend": "mlflow",
+            "tracking_uri": shown_uri(self.uri),
+            "experiment_id": self.experiment_id,
+            "mlflow_run_id": self.mlflow_run_id,
+            "state": state,
+            **extra,
+        }
         if urlsplit(self.uri).scheme in ("http", "https"):
-            info["url"] = f"{shown_uri(self.uri).rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.mlflow_run_id}"
+            info["url"] = (
+                f"{shown_uri(self.uri).rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.mlflow_run_id}"
+            )
         try:
             self.run.write_json("tracking.json", info)
         except Exception:  # noqa: BLE001

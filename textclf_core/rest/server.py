@@ -59,6 +59,7 @@ MAX_ZIP_BYTES = 4 * 1024**3  # unpacked size of a served zip
 
 # --- loading what to serve -------------------------------------------------------------------
 
+
 @dataclass
 class ServedModel:
     """A loaded predictor and what ``GET /v1/model`` says about it."""
@@ -73,11 +74,18 @@ class ServedModel:
 
     def describe(self) -> dict:
         p = self.predictor
-        return {"run": self.run_id, "kind": getattr(p, "kind", None), "strategy": self.strategy, "model": self.model,
-                "classes": list(p.classes), "multi_label": bool(p.multi_label),
-                "thresholds": None if getattr(p, "thresholds", None) is None else [float(t) for t in p.thresholds],
-                "test": self.scores, "source": self.source,
-                "languages": (getattr(p, "training_language", None) or {}).get("languages")}
+        return {
+            "run": self.run_id,
+            "kind": getattr(p, "kind", None),
+            "strategy": self.strategy,
+            "model": self.model,
+            "classes": list(p.classes),
+            "multi_label": bool(p.multi_label),
+            "thresholds": None if getattr(p, "thresholds", None) is None else [float(t) for t in p.thresholds],
+            "test": self.scores,
+            "source": self.source,
+            "languages": (getattr(p, "training_language", None) or {}).get("languages"),
+        }
 
     def close(self) -> None:
         if self._tmp is not None:
@@ -91,8 +99,10 @@ def _unpack(path: Path) -> tuple[Path, tempfile.TemporaryDirectory]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise ModelLoadError(f"{path.name} is not a readable zip file ({exc})",
-                             hint="Give a run id, a run folder or a zip made by textclf") from None
+        raise ModelLoadError(
+            f"{path.name} is not a readable zip file ({exc})",
+            hint="Give a run id, a run folder or a zip made by textclf",
+        ) from None
     tmp = tempfile.TemporaryDirectory(prefix="textclf-serve-")
     with archive:
         if sum(m.file_size for m in archive.infolist()) > MAX_ZIP_BYTES:
@@ -108,8 +118,10 @@ def _unpack(path: Path) -> tuple[Path, tempfile.TemporaryDirectory]:
         if model_folder.has_info(candidate):
             return candidate, tmp
     tmp.cleanup()
-    raise ModelLoadError(f"{path.name} holds no textclf model (no textclf.json or run folder inside)",
-                         hint="Export the run with `textclf export RUN --out FILE.zip` or the Predict page")
+    raise ModelLoadError(
+        f"{path.name} holds no textclf model (no textclf.json or run folder inside)",
+        hint="Export the run with `textclf export RUN --out FILE.zip` or the Predict page",
+    )
 
 
 def open_model(source) -> ServedModel:
@@ -123,8 +135,9 @@ def open_model(source) -> ServedModel:
     path = Path(str(source)).expanduser()
     if not isinstance(source, Run) and path.is_file():
         if path.suffix.lower() != ".zip" and not zipfile.is_zipfile(path):
-            raise ModelLoadError(f"{path.name} is a file but not a zip",
-                                 hint="Give a run id, a run folder or a zip made by textclf")
+            raise ModelLoadError(
+                f"{path.name} is a file but not a zip", hint="Give a run id, a run folder or a zip made by textclf"
+            )
         target, tmp = _unpack(path)
     try:
         predictor = load_predictor(target)
@@ -140,14 +153,18 @@ def open_model(source) -> ServedModel:
         served.run_id = run.id
         config = run.read_json("config.json", default={}) or config
         evaluation = run.read_json("eval.json", default={}) or {}
-        served.scores = {k: evaluation.get(k) for k in ("accuracy", "macro_f1", "weighted_f1", "micro_f1", "n",
-                                                          "split") if evaluation.get(k) is not None}
+        served.scores = {
+            k: evaluation.get(k)
+            for k in ("accuracy", "macro_f1", "weighted_f1", "micro_f1", "n", "split")
+            if evaluation.get(k) is not None
+        }
     served.strategy = config.get("strategy")
     served.model = "TF-IDF" if served.strategy == "baseline" else config.get("model")
     return served
 
 
 # --- dynamic batching ------------------------------------------------------------------------
+
 
 @dataclass
 class _Pending:
@@ -165,8 +182,13 @@ class DynamicBatcher:
     model runs queue up and go into the next batch together.
     """
 
-    def __init__(self, score: Callable[[list[str]], Sequence], *, max_batch: int = MAX_BATCH_TEXTS,
-                 max_wait_ms: float = MAX_WAIT_MS):
+    def __init__(
+        self,
+        score: Callable[[list[str]], Sequence],
+        *,
+        max_batch: int = MAX_BATCH_TEXTS,
+        max_wait_ms: float = MAX_WAIT_MS,
+    ):
         """``score(texts)``: one result per text (probabilities, or the reply items), for the whole batch."""
         self.score = score
         self.max_batch = max(1, int(max_batch))
@@ -207,9 +229,13 @@ class DynamicBatcher:
         return await future
 
     def stats(self) -> dict:
-        return {"requests": self.requests, "texts": self.texts, "batches": self.batches,
-                "largest_batch": self.largest_batch,
-                "texts_per_batch": round(self.texts / self.batches, 2) if self.batches else None}
+        return {
+            "requests": self.requests,
+            "texts": self.texts,
+            "batches": self.batches,
+            "largest_batch": self.largest_batch,
+            "texts_per_batch": round(self.texts / self.batches, 2) if self.batches else None,
+        }
 
     def _gather(self, first: _Pending) -> tuple[list[_Pending], bool]:
         items, n = [first], len(first.texts)
@@ -254,7 +280,7 @@ class DynamicBatcher:
                 self.largest_batch = max(self.largest_batch, len(texts))
                 start = 0
                 for item in items:
-                    part = results[start:start + len(item.texts)]
+                    part = results[start : start + len(item.texts)]
                     start += len(item.texts)
                     item.loop.call_soon_threadsafe(_set_result, item.future, part)
             if stop:
@@ -273,6 +299,7 @@ def _set_exception(future: asyncio.Future, exc: BaseException) -> None:
 
 # --- the app ---------------------------------------------------------------------------------
 
+
 def predictions_from_proba(predictor, proba: np.ndarray) -> list[dict]:
     """The API's prediction items, labels chosen by the predictor's own rule (``frame_from_proba``)."""
     frame = predictor.frame_from_proba(np.asarray(proba, dtype=float))
@@ -282,8 +309,13 @@ def predictions_from_proba(predictor, proba: np.ndarray) -> list[dict]:
     for label, confidence, row in zip(frame["label"].tolist(), frame["confidence"].tolist(), proba):
         if sep is not None:  # the joined cell back to the list of classes (class names never hold the separator)
             label = split_cell(label, sep)
-        out.append({"label": label, "confidence": float(confidence),
-                    "probabilities": {c: float(p) for c, p in zip(classes, row)}})
+        out.append(
+            {
+                "label": label,
+                "confidence": float(confidence),
+                "probabilities": {c: float(p) for c, p in zip(classes, row)},
+            }
+        )
     return out
 
 
@@ -308,7 +340,7 @@ def _one_line(exc) -> str:
     kind = error.get("type", "")
     if kind == "json_invalid":
         why = (error.get("ctx") or {}).get("error", "")
-        return f"The request body is not valid JSON{f' ({why})' if why else ''}; send {{\"texts\": [\"...\"]}}"
+        return f'The request body is not valid JSON{f" ({why})" if why else ""}; send {{"texts": ["..."]}}'
     if not loc or kind in ("model_attributes_type", "dict_type"):
         return 'The request body must be a JSON object like {"texts": ["first text", "second text"]}'
     if loc == ["texts"] and kind == "missing":
@@ -318,58 +350,39 @@ def _one_line(exc) -> str:
     return f"{'.'.join(loc)}: {error.get('msg', 'is not valid')}"
 
 
-def create_app(served, *, api_key: str | None = None, max_texts: int = MAX_TEXTS,
-               max_body_bytes: int = MAX_BODY_BYTES, max_batch: int = MAX_BATCH_TEXTS,
-               max_wait_ms: float = MAX_WAIT_MS):
-    """The FastAPI app serving ``served`` (a :class:`ServedModel` or any predictor with ``classes``,
-    ``multi_label``, ``predict_proba`` and ``frame_from_proba``). ``api_key``: required in the
-    ``X-API-Key`` header of ``/v1/predict`` and ``/v1/model`` when given."""
-    from contextlib import asynccontextmanager
-
-    from fastapi import Depends, FastAPI, HTTPException, Request
-    from fastapi.exceptions import RequestValidationError
-    from fastapi.responses import JSONResponse
-    from fastapi.security import APIKeyHeader
+def _schemas(max_texts: int):
+    """The pydantic models of ``/v1/predict``: returns ``(PredictRequest, PredictResponse)`` (the response's
+    items are ``Prediction``s)."""
     from pydantic import BaseModel, Field
-    from starlette.exceptions import HTTPException as StarletteHTTPException
-
-    if not isinstance(served, ServedModel):
-        served = ServedModel(served, source=repr(served))
-    predictor = served.predictor
-    def score(texts: list[str]) -> list[dict]:
-        # The reply items are built here, on the worker, once per batch (one frame_from_proba call), so
-        # the event loop only parses and answers requests.
-        return predictions_from_proba(predictor, predictor.predict_proba(texts))
-
-    batcher = DynamicBatcher(score, max_batch=max_batch, max_wait_ms=max_wait_ms)
-    body_mb = max_body_bytes / 1e6
 
     class PredictRequest(BaseModel):
-        texts: list[str] = Field(description=f"the texts to classify, 1 to {max_texts} per request",
-                                 examples=[["a wonderful, moving film", "two hours I will never get back"]])
+        texts: list[str] = Field(
+            description=f"the texts to classify, 1 to {max_texts} per request",
+            examples=[["a wonderful, moving film", "two hours I will never get back"]],
+        )
 
     class Prediction(BaseModel):
         label: str | list[str] = Field(description="the predicted class (multi-label: the list of classes)")
-        confidence: float = Field(description="probability of the chosen class (multi-label: of the least "
-                                              "certain per-class decision)")
+        confidence: float = Field(
+            description="probability of the chosen class (multi-label: of the least certain per-class decision)"
+        )
         probabilities: dict[str, float]
 
     class PredictResponse(BaseModel):
         predictions: list[Prediction]
-        warnings: list[str] = Field(default_factory=list, description="plain sentences about the request, e.g. "
-                                    "texts in a language the model was not trained on (empty: none)")
+        warnings: list[str] = Field(
+            default_factory=list,
+            description="plain sentences about the request, e.g. "
+            "texts in a language the model was not trained on (empty: none)",
+        )
 
-    @asynccontextmanager
-    async def lifespan(app):
-        batcher.start()
-        try:
-            yield
-        finally:
-            batcher.stop()
+    return PredictRequest, PredictResponse
 
-    app = FastAPI(title="textclf", version="1", lifespan=lifespan,
-                  description=f"Text classifier served by textclf: {', '.join(map(str, predictor.classes))}.")
-    too_large = f"The request body is larger than {body_mb:g} MB; send fewer texts per request"
+
+def _body_limit(max_body_bytes: int, too_large: str):
+    """The ASGI middleware class that refuses a body over ``max_body_bytes`` (413, ``too_large``)."""
+    from fastapi import HTTPException
+    from fastapi.responses import JSONResponse
 
     class BodyLimit:
         """Refuses a body over ``max_body_bytes`` with a JSON 413 and a reason: at once when its Content-Length
@@ -397,17 +410,16 @@ def create_app(served, *, api_key: str | None = None, max_texts: int = MAX_TEXTS
 
             return await self.inner(scope, counted, send)
 
-    app.add_middleware(BodyLimit)
-    app.state.batcher = batcher
-    app.state.served = served
-    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="required when the server has a key")
+    return BodyLimit
 
-    def check_key(given: str | None = Depends(header)) -> None:
-        if api_key is None:
-            return
-        # Constant time: how much of a guess matched does not show in the reply time.
-        if given is None or not hmac.compare_digest(given.encode("utf-8"), api_key.encode("utf-8")):
-            raise HTTPException(401, f"Missing or wrong API key: send it in the {API_KEY_HEADER} header")
+
+def _add_error_handlers(app) -> None:
+    """Answer every error in one line of JSON ``{"detail": ...}``: invalid input and TextclfError 422, HTTP
+    errors their own status, anything else 500 (logged). Returns nothing: the handlers are added to ``app``."""
+    from fastapi import Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -424,23 +436,104 @@ def create_app(served, *, api_key: str | None = None, max_texts: int = MAX_TEXTS
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception):  # a bug, not the caller's fault: still one line
         log.error("textclf serve: %s failed", request.url.path, exc_info=exc)
-        return JSONResponse({"detail": f"Internal error ({type(exc).__name__}); the server log has the details"},
-                            status_code=500)
+        return JSONResponse(
+            {"detail": f"Internal error ({type(exc).__name__}); the server log has the details"}, status_code=500
+        )
 
-    @app.post("/v1/predict", response_model=PredictResponse, dependencies=[Depends(check_key)],
-              summary="Classify texts", responses={401: {"description": "missing or wrong API key"},
-                                                   413: {"description": "too many texts or too large a body"},
-                                                   422: {"description": "not valid input (one-line detail)"}})
+
+def _check_texts(texts: list, max_texts: int) -> None:
+    """Refuse an empty request (422), more than ``max_texts`` texts (413) or an empty text (422); returns
+    nothing when the texts can be scored."""
+    from fastapi import HTTPException
+
+    if not texts:
+        raise HTTPException(422, 'texts is empty: send at least one text, {"texts": ["..."]}')
+    if len(texts) > max_texts:
+        raise HTTPException(
+            413,
+            f"{len(texts):,} texts in one request; the limit is {max_texts:,}: split them over several requests",
+        )
+    for i, text in enumerate(texts):
+        if not text.strip():
+            raise HTTPException(422, f"texts[{i}] is empty: every text needs at least one character")
+
+
+def create_app(
+    served,
+    *,
+    api_key: str | None = None,
+    max_texts: int = MAX_TEXTS,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_batch: int = MAX_BATCH_TEXTS,
+    max_wait_ms: float = MAX_WAIT_MS,
+):
+    """The FastAPI app serving ``served`` (a :class:`ServedModel` or any predictor with ``classes``,
+    ``multi_label``, ``predict_proba`` and ``frame_from_proba``). ``api_key``: required in the
+    ``X-API-Key`` header of ``/v1/predict`` and ``/v1/model`` when given."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import Depends, FastAPI, HTTPException
+    from fastapi.responses import JSONResponse
+    from fastapi.security import APIKeyHeader
+
+    if not isinstance(served, ServedModel):
+        served = ServedModel(served, source=repr(served))
+    predictor = served.predictor
+
+    def score(texts: list[str]) -> list[dict]:
+        # The reply items are built here, on the worker, once per batch (one frame_from_proba call), so
+        # the event loop only parses and answers requests.
+        return predictions_from_proba(predictor, predictor.predict_proba(texts))
+
+    batcher = DynamicBatcher(score, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    body_mb = max_body_bytes / 1e6
+
+    PredictRequest, PredictResponse = _schemas(max_texts)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        batcher.start()
+        try:
+            yield
+        finally:
+            batcher.stop()
+
+    app = FastAPI(
+        title="textclf",
+        version="1",
+        lifespan=lifespan,
+        description=f"Text classifier served by textclf: {', '.join(map(str, predictor.classes))}.",
+    )
+    too_large = f"The request body is larger than {body_mb:g} MB; send fewer texts per request"
+
+    app.add_middleware(_body_limit(max_body_bytes, too_large))
+    app.state.batcher = batcher
+    app.state.served = served
+    header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="required when the server has a key")
+
+    def check_key(given: str | None = Depends(header)) -> None:
+        if api_key is None:
+            return
+        # Constant time: how much of a guess matched does not show in the reply time.
+        if given is None or not hmac.compare_digest(given.encode("utf-8"), api_key.encode("utf-8")):
+            raise HTTPException(401, f"Missing or wrong API key: send it in the {API_KEY_HEADER} header")
+
+    _add_error_handlers(app)
+
+    @app.post(
+        "/v1/predict",
+        response_model=PredictResponse,
+        dependencies=[Depends(check_key)],
+        summary="Classify texts",
+        responses={
+            401: {"description": "missing or wrong API key"},
+            413: {"description": "too many texts or too large a body"},
+            422: {"description": "not valid input (one-line detail)"},
+        },
+    )
     async def predict(body: PredictRequest):
         texts = body.texts
-        if not texts:
-            raise HTTPException(422, 'texts is empty: send at least one text, {"texts": ["..."]}')
-        if len(texts) > max_texts:
-            raise HTTPException(413, f"{len(texts):,} texts in one request; the limit is {max_texts:,}: "
-                                     "split them over several requests")
-        for i, text in enumerate(texts):
-            if not text.strip():
-                raise HTTPException(422, f"texts[{i}] is empty: every text needs at least one character")
+        _check_texts(texts, max_texts)
         # Items are plain floats and strings already: answered without re-validating them against the model.
         predictions = list(await batcher.submit(texts))
         return JSONResponse({"predictions": predictions, "warnings": request_warnings(predictor, texts)})
@@ -451,13 +544,21 @@ def create_app(served, *, api_key: str | None = None, max_texts: int = MAX_TEXTS
 
     @app.get("/v1/model", dependencies=[Depends(check_key)], summary="What is served")
     async def model():
-        return {**served.describe(), "limits": {"texts_per_request": max_texts, "body_bytes": max_body_bytes,
-                                                "texts_per_batch": max_batch, "batch_wait_ms": max_wait_ms}}
+        return {
+            **served.describe(),
+            "limits": {
+                "texts_per_request": max_texts,
+                "body_bytes": max_body_bytes,
+                "texts_per_batch": max_batch,
+                "batch_wait_ms": max_wait_ms,
+            },
+        }
 
     return app
 
 
 # --- command line and the Predict page -------------------------------------------------------
+
 
 def is_loopback(host: str) -> bool:
     if host in ("localhost", "localhost.localdomain"):
@@ -471,12 +572,22 @@ def is_loopback(host: str) -> bool:
 def check_binding(host: str, api_key: str | None) -> None:
     """Refuse to expose a model beyond this machine without a key."""
     if not is_loopback(host) and not api_key:
-        raise TextclfError(f"Serving on {host} makes the model reachable from other machines, so it needs an API key",
-                           hint=f"Set {API_KEY_ENV}=<a long random string> (or --api-key), or serve on 127.0.0.1")
+        raise TextclfError(
+            f"Serving on {host} makes the model reachable from other machines, so it needs an API key",
+            hint=f"Set {API_KEY_ENV}=<a long random string> (or --api-key), or serve on 127.0.0.1",
+        )
 
 
-def serve(source, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, api_key: str | None = None,
-          threads: int | None = None, ready: Callable[[ServedModel], None] | None = None, **limits) -> None:
+def serve(
+    source,
+    *,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    api_key: str | None = None,
+    threads: int | None = None,
+    ready: Callable[[ServedModel], None] | None = None,
+    **limits,
+) -> None:
     """Load ``source`` and serve it until Ctrl-C (what ``textclf serve`` runs). ``threads``: torch threads
     (default all cores but one, so the HTTP loop keeps a core; measured on the shared 2-core machine: one
     MiniLM text took 16 ms with 1 thread and 100-900 ms with 2 fighting other processes)."""
@@ -510,8 +621,10 @@ def check_port(host: str, port: int) -> None:
         try:
             probe.bind((host.strip("[]"), int(port)))
         except OSError as exc:
-            raise TextclfError(f"Cannot listen on {host}:{port} ({exc.strerror or exc})",
-                               hint="Another program may use this port: choose another with --port") from None
+            raise TextclfError(
+                f"Cannot listen on {host}:{port} ({exc.strerror or exc})",
+                hint="Another program may use this port: choose another with --port",
+            ) from None
 
 
 def serve_command(run_id: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> str:
@@ -525,8 +638,9 @@ def serve_command(run_id: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_
     return f"{API_KEY_ENV}=<your key> {line}" if not is_loopback(host) else line
 
 
-def curl_example(texts: Sequence[str], *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-                 api_key: bool = False) -> str:
+def curl_example(
+    texts: Sequence[str], *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, api_key: bool = False
+) -> str:
     """A ``curl`` call of ``/v1/predict`` with ``texts``, quoted for a POSIX shell."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     if ":" in shown and not shown.startswith("["):
@@ -534,7 +648,7 @@ def curl_example(texts: Sequence[str], *, host: str = DEFAULT_HOST, port: int = 
     body = json.dumps({"texts": [str(t) for t in texts]}, ensure_ascii=False)
     lines = [f"curl -s http://{shown}:{int(port)}/v1/predict", "  -H 'Content-Type: application/json'"]
     if api_key:
-        lines.append(f"  -H \"{API_KEY_HEADER}: ${API_KEY_ENV}\"")
+        lines.append(f'  -H "{API_KEY_HEADER}: ${API_KEY_ENV}"')
     lines.append(f"  -d {shlex.quote(body)}")
     return " \\\n".join(lines)
 
@@ -551,7 +665,7 @@ def example_text(run, typed: str | None = None, limit: int = 120) -> str:
         except (OSError, KeyError, IndexError, ValueError):
             text = ""
     text = text or "Type your text here"
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def api_key_from_env() -> str | None:

@@ -34,24 +34,75 @@ can be traced back to the file it came from.
 from __future__ import annotations
 
 from textclf_core.data.changelog import ACTIONS, Change, ChangeLog
-from .common import (CONFLICT, DUPLICATE, FINDING_COLUMNS, FINDING_TYPES, LABEL_NEXT, METHODS, MISLABEL,
-                     OUTLIER, Emit, ShouldStop, check_stop)
+
+from .common import (
+    CONFLICT,
+    DUPLICATE,
+    FINDING_COLUMNS,
+    FINDING_TYPES,
+    LABEL_NEXT,
+    METHODS,
+    MISLABEL,
+    OUTLIER,
+    Emit,
+    ShouldStop,
+    check_stop,
+)
 from .duplicates import find_conflicts, find_near_duplicates, word_sets
 from .issues import find_label_errors, label_quality
 from .label_next import what_to_label_next
 from .oof import blend_weight, out_of_sample_proba
 from .outliers import find_outliers
-from .run import (ReviewResult, cache_root, cached_review, clear_memory_cache, combine_findings, review, review_fingerprint,
-                  review_key)
+from .run import (
+    ReviewResult,
+    cache_root,
+    cached_review,
+    clear_memory_cache,
+    combine_findings,
+    review,
+    review_fingerprint,
+    review_key,
+)
 from .similarity import knn_distance, neighbours, similar_pairs
 from .thorough import THOROUGH_SETTINGS, finetuned_oof_proba
 from .vectors import normalize_rows
 
 __all__ = [
-    "ACTIONS", "CONFLICT", "DUPLICATE", "FINDING_COLUMNS", "FINDING_TYPES", "LABEL_NEXT", "METHODS", "MISLABEL",
-    "OUTLIER", "THOROUGH_SETTINGS", "Change", "ChangeLog", "Emit", "ReviewResult", "ShouldStop", "blend_weight",
-    "cache_root", "cached_review", "check_stop", "clear_memory_cache", "combine_findings", "find_conflicts", "find_label_errors",
-    "find_near_duplicates", "find_outliers", "finetuned_oof_proba", "knn_distance", "label_quality", "neighbours",
-    "normalize_rows", "out_of_sample_proba", "review", "review_fingerprint", "review_key", "similar_pairs", "what_to_label_next",
+    "ACTIONS",
+    "CONFLICT",
+    "DUPLICATE",
+    "FINDING_COLUMNS",
+    "FINDING_TYPES",
+    "LABEL_NEXT",
+    "METHODS",
+    "MISLABEL",
+    "OUTLIER",
+    "THOROUGH_SETTINGS",
+    "Change",
+    "ChangeLog",
+    "Emit",
+    "ReviewResult",
+    "ShouldStop",
+    "blend_weight",
+    "cache_root",
+    "cached_review",
+    "check_stop",
+    "clear_memory_cache",
+    "combine_findings",
+    "find_conflicts",
+    "find_label_errors",
+    "find_near_duplicates",
+    "find_outliers",
+    "finetuned_oof_proba",
+    "knn_distance",
+    "label_quality",
+    "neighbours",
+    "normalize_rows",
+    "out_of_sample_proba",
+    "review",
+    "review_fingerprint",
+    "review_key",
+    "similar_pairs",
+    "what_to_label_next",
     "word_sets",
 ]

@@ -9,7 +9,9 @@ import pandas as pd
 
 from textclf_core.data import duplicate_keys
 from textclf_core.labels import clean_label
+
 from .similarity import similar_pairs
+
 
 def word_sets(texts: Sequence[str]) -> list[frozenset]:
     """The words of each text (data.language.segment of its NFKC, lower-cased form: jieba words for Chinese,
@@ -78,15 +80,29 @@ def _group_frame(groups: list[list[int]], best_sim: dict[int, float], texts, lab
     # Largest groups first; inside a group, original row order.
     for g, members in enumerate(sorted(groups, key=lambda m: (-len(m), min(m))), start=1):
         for i in sorted(members):
-            records.append({"group": g, "row": rows[i], "text": str(texts[i]),
-                            "given_label": labels[i] if labels is not None else None,
-                            "similarity": round(float(best_sim.get(i, 1.0)), 4), "group_size": len(members)})
+            records.append(
+                {
+                    "group": g,
+                    "row": rows[i],
+                    "text": str(texts[i]),
+                    "given_label": labels[i] if labels is not None else None,
+                    "similarity": round(float(best_sim.get(i, 1.0)), 4),
+                    "group_size": len(members),
+                }
+            )
     return pd.DataFrame(records, columns=["group", "row", "text", "given_label", "similarity", "group_size"])
 
 
-def find_near_duplicates(features, threshold: float = 0.95, *, texts: Sequence[str] | None = None,
-                         labels: Sequence | None = None, rows: Sequence[int] | None = None,
-                         chunk_size: int = 1024, pairs=None) -> pd.DataFrame:
+def find_near_duplicates(
+    features,
+    threshold: float = 0.95,
+    *,
+    texts: Sequence[str] | None = None,
+    labels: Sequence | None = None,
+    rows: Sequence[int] | None = None,
+    chunk_size: int = 1024,
+    pairs=None,
+) -> pd.DataFrame:
     """Groups of texts that say (nearly) the same thing.
 
     Two rows are linked when their cosine similarity is at least ``threshold`` or their

@@ -9,14 +9,17 @@ import pandas as pd
 
 from textclf_core.errors import DataError
 from textclf_core.labels import LabelSpace
+
 from .common import MISLABEL
+
 
 def _multilabel_lists(y: np.ndarray) -> list[list[int]]:
     return [list(np.flatnonzero(row > 0.5)) for row in y]
 
 
-def label_quality(labels: Sequence, proba: np.ndarray, classes: Sequence[str], *,
-                  multi_label: bool = False, separator: str = ";") -> pd.DataFrame:
+def label_quality(
+    labels: Sequence, proba: np.ndarray, classes: Sequence[str], *, multi_label: bool = False, separator: str = ";"
+) -> pd.DataFrame:
     """Per-row label quality from out-of-sample probabilities (cleanlab), one row per input.
 
     Returns a DataFrame with ``given_label``, ``suggested_label`` (the model's choice),
@@ -59,26 +62,34 @@ def label_quality(labels: Sequence, proba: np.ndarray, classes: Sequence[str], *
         quality = get_label_quality_scores(y, proba, method="self_confidence")
         present = np.bincount(y, minlength=len(classes)) > 0
         if present.sum() >= 2 and len(y) >= 2 * len(classes):
-            issues = find_label_issues(y, proba, filter_by="prune_by_noise_rate", min_examples_per_class=0,
-                                       n_jobs=1)
+            issues = find_label_issues(y, proba, filter_by="prune_by_noise_rate", min_examples_per_class=0, n_jobs=1)
         else:
             issues = proba.argmax(axis=1) != y
         best = proba.argmax(axis=1)
         suggested = [classes[j] for j in best]
         confidence = proba[np.arange(len(y)), best]
         given = [classes[j] for j in y]
-    return pd.DataFrame({
-        "given_label": given,
-        "suggested_label": suggested,
-        "confidence": np.round(confidence, 4),
-        "quality": np.round(quality, 4),
-        "is_issue": np.asarray(issues, dtype=bool),
-    })
+    return pd.DataFrame(
+        {
+            "given_label": given,
+            "suggested_label": suggested,
+            "confidence": np.round(confidence, 4),
+            "quality": np.round(quality, 4),
+            "is_issue": np.asarray(issues, dtype=bool),
+        }
+    )
 
 
-def find_label_errors(labels: Sequence, proba: np.ndarray, classes: Sequence[str], *,
-                      texts: Sequence[str] | None = None, rows: Sequence[int] | None = None,
-                      multi_label: bool = False, separator: str = ";") -> pd.DataFrame:
+def find_label_errors(
+    labels: Sequence,
+    proba: np.ndarray,
+    classes: Sequence[str],
+    *,
+    texts: Sequence[str] | None = None,
+    rows: Sequence[int] | None = None,
+    multi_label: bool = False,
+    separator: str = ";",
+) -> pd.DataFrame:
     """Likely mislabelled rows, most likely first (confident learning with ``cleanlab``).
 
     Parameters
@@ -108,4 +119,6 @@ def find_label_errors(labels: Sequence, proba: np.ndarray, classes: Sequence[str
     quality["finding"] = MISLABEL
     flagged = quality[quality["is_issue"] & (quality["given_label"] != quality["suggested_label"])]
     flagged = flagged.sort_values("score", ascending=False, kind="stable")
-    return flagged[["row", "text", "given_label", "suggested_label", "confidence", "score", "finding"]].reset_index(drop=True)
+    return flagged[["row", "text", "given_label", "suggested_label", "confidence", "score", "finding"]].reset_index(
+        drop=True
+    )

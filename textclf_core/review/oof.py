@@ -10,14 +10,15 @@ import numpy as np
 from textclf_core.config import DEFAULT_MODEL
 from textclf_core.errors import DataError, TextclfError
 from textclf_core.labels import LabelSpace
+
 from .common import Emit, ShouldStop, check_stop, one_blas_thread
 from .thorough import THOROUGH_SETTINGS, finetuned_oof_proba
 from .vectors import as_features, take_rows
 
+
 def encode_labels(labels: Sequence, multi_label: bool | None, classes: Sequence[str] | None):
     if classes is not None:
-        space = LabelSpace(list(classes), multi_label=bool(multi_label),
-                           separator=(";" if multi_label else None))
+        space = LabelSpace(list(classes), multi_label=bool(multi_label), separator=(";" if multi_label else None))
         if multi_label:
             space.separator = LabelSpace.from_labels(labels, multi_label=True).separator
     else:
@@ -48,7 +49,9 @@ def _classifier(kind: str, multi_label: bool, c: float | None):
     return clf
 
 
-def fit_predict(train: dict, y_train, test: dict, n_classes: int, multi_label: bool, c: float | None = None) -> np.ndarray:
+def fit_predict(
+    train: dict, y_train, test: dict, n_classes: int, multi_label: bool, c: float | None = None
+) -> np.ndarray:
     """Probabilities over all ``n_classes`` columns, averaged over the feature kinds given.
 
     Works even when a training fold lacks some class (its column stays 0, or the base
@@ -76,13 +79,100 @@ def fit_predict(train: dict, y_train, test: dict, n_classes: int, multi_label: b
     return out
 
 
-def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str = "combined",
-                        model: str = DEFAULT_MODEL, folds: int = 5, repeats: int = 3, seed: int = 0,
-                        embeddings: np.ndarray | None = None, multi_label: bool | None = None,
-                        classes: Sequence[str] | None = None, c: float | None = None,
-                        max_length: int = 128, emit: Emit | None = None,
-                        features: dict | None = None, thorough: dict | None = None,
-                        should_stop: ShouldStop | None = None) -> tuple[np.ndarray, list[str]]:
+def _encoded_labels(labels, multi_label, classes):
+    """The label space and the encoded labels (``encode_labels``); a DataError when a single-label row has no
+    label or an unknown one."""
+    space, y = encode_labels(labels, multi_label, classes)
+    if not space.multi_label and (y < 0).any():
+        raise DataError(
+            f"{int((y < 0).sum())} rows have no label or an unknown one",
+            hint="Leave unlabelled rows out of the cross-validation (review() does this for you)",
+        )
+    return space, y
+
+
+def _fold_splits(n_folds: int, random_state: int, y: np.ndarray, k: int, multi_label: bool) -> list:
+    """One round of cross-validation: ``[(train rows, test rows), ...]``, stratified by class for single-label
+    data (fewer folds when the smallest class is smaller than ``n_folds``, at least 2)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = len(y)
+    if multi_label:
+        return list(KFold(n_splits=max(2, min(n_folds, n)), shuffle=True, random_state=random_state).split(np.zeros(n)))
+    smallest = int(np.bincount(y, minlength=k).min())
+    with warnings.catch_warnings():  # classes smaller than the fold count are fine here
+        warnings.simplefilter("ignore")
+        return list(
+            StratifiedKFold(
+                n_splits=max(2, min(n_folds, n, max(smallest, 2))), shuffle=True, random_state=random_state
+            ).split(np.zeros(n), y)
+        )
+
+
+def _cross_validated(x, y, rounds: list, k: int, multi_label: bool, c, emit, should_stop) -> np.ndarray:
+    """The fast model's out-of-fold probabilities, shape ``(N, K)``, averaged over the rounds of folds
+    (``rounds``: one list of splits per repeat); emits a ``review_fold`` event per fold."""
+    n_splits, repeats = len(rounds[0]), len(rounds)
+    proba = np.zeros((len(y), k), dtype=np.float64)
+    with one_blas_thread():
+        for r, splits in enumerate(rounds):
+            for i, (train, test) in enumerate(splits):
+                check_stop(should_stop)
+                proba[test] += (
+                    fit_predict(take_rows(x, train), y[train], take_rows(x, test), k, multi_label, c) / repeats
+                )
+                if emit:
+                    emit({"type": "review_fold", "fold": r * n_splits + i + 1, "folds": n_splits * repeats})
+    return proba
+
+
+def _blend_thorough(
+    proba, texts, y, k, splitter, multi_label, model, max_length, seed, thorough, emit, should_stop
+) -> np.ndarray:
+    """``proba`` blended with the out-of-fold probabilities of the encoder fine-tuned per fold
+    (:func:`finetuned_oof_proba`, :data:`THOROUGH_SETTINGS` with the ``thorough`` overrides); returns the blend."""
+    settings = {**THOROUGH_SETTINGS, **(thorough or {})}
+    weight = settings.pop("weight")
+    tuned_folds = int(settings.pop("folds"))
+    tuned_splits = splitter if tuned_folds == len(splitter) else _fold_splits(tuned_folds, seed, y, k, multi_label)
+    # Fewer folds than the fast models: each fold fine-tunes on 2/3 of the rows, half the cost of 5 folds.
+    tuned = finetuned_oof_proba(
+        texts,
+        y,
+        k,
+        tuned_splits,
+        multi_label=multi_label,
+        model=model,
+        max_length=max_length,
+        seed=seed,
+        emit=emit,
+        should_stop=should_stop,
+        **settings,
+    )
+    if weight == "auto":
+        weight = blend_weight(tuned, proba, y, multi_label=multi_label)
+    return float(weight) * tuned + (1 - float(weight)) * proba
+
+
+def out_of_sample_proba(
+    texts: Sequence[str],
+    labels: Sequence,
+    *,
+    method: str = "combined",
+    model: str = DEFAULT_MODEL,
+    folds: int = 5,
+    repeats: int = 3,
+    seed: int = 0,
+    embeddings: np.ndarray | None = None,
+    multi_label: bool | None = None,
+    classes: Sequence[str] | None = None,
+    c: float | None = None,
+    max_length: int = 128,
+    emit: Emit | None = None,
+    features: dict | None = None,
+    thorough: dict | None = None,
+    should_stop: ShouldStop | None = None,
+) -> tuple[np.ndarray, list[str]]:
     """Out-of-sample class probabilities for every labelled text, by k-fold cross-validation.
 
     Each row's probabilities come from models trained on the other folds, so a wrong
@@ -139,58 +229,38 @@ def out_of_sample_proba(texts: Sequence[str], labels: Sequence, *, method: str =
     texts = [str(t) for t in texts]
     if len(texts) != len(labels):
         raise TextclfError(f"Got {len(texts)} texts but {len(labels)} labels")
-    space, y = encode_labels(labels, multi_label, classes)
-    if not space.multi_label and (y < 0).any():
-        raise DataError(f"{int((y < 0).sum())} rows have no label or an unknown one",
-                        hint="Leave unlabelled rows out of the cross-validation (review() does this for you)")
+    space, y = _encoded_labels(labels, multi_label, classes)
     n, k = len(texts), space.num_classes
     if n < 4:
         raise DataError(f"Label review needs at least 4 labelled rows, found {n}")
-    x = features if features is not None else as_features(texts, method, model, max_length=max_length,
-                                                           embeddings=embeddings, emit=emit, should_stop=should_stop)
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    def split(n_folds: int, random_state: int) -> list:
-        if space.multi_label:
-            return list(KFold(n_splits=max(2, min(n_folds, n)), shuffle=True,
-                              random_state=random_state).split(np.zeros(n)))
-        with warnings.catch_warnings():  # classes smaller than the fold count are fine here
-            warnings.simplefilter("ignore")
-            return list(StratifiedKFold(n_splits=max(2, min(n_folds, n, max(smallest, 2))), shuffle=True,
-                                        random_state=random_state).split(np.zeros(n), y))
-
-    smallest = 0 if space.multi_label else int(np.bincount(y, minlength=k).min())
+    x = (
+        features
+        if features is not None
+        else as_features(
+            texts, method, model, max_length=max_length, embeddings=embeddings, emit=emit, should_stop=should_stop
+        )
+    )
     repeats = max(1, int(repeats))
     # Each repeat cuts the folds differently; averaging them steadies the probabilities of rows whose
     # verdict hinged on which rows happened to share their fold (movie reviews: 0.425 -> 0.436 precision@k).
-    rounds = [split(int(folds), seed + r) for r in range(repeats)]
+    rounds = [_fold_splits(int(folds), seed + r, y, k, space.multi_label) for r in range(repeats)]
     splitter = rounds[0]
-    n_splits = len(splitter)
-    proba = np.zeros((n, k), dtype=np.float64)
-    with one_blas_thread():
-        for r, splits in enumerate(rounds):
-            for i, (train, test) in enumerate(splits):
-                check_stop(should_stop)
-                proba[test] += fit_predict(take_rows(x, train), y[train], take_rows(x, test), k, space.multi_label, c) / repeats
-                if emit:
-                    emit({"type": "review_fold", "fold": r * n_splits + i + 1, "folds": n_splits * repeats})
+    proba = _cross_validated(x, y, rounds, k, space.multi_label, c, emit, should_stop)
     if method == "thorough":
-        settings = {**THOROUGH_SETTINGS, **(thorough or {})}
-        weight = settings.pop("weight")
-        tuned_folds = int(settings.pop("folds"))
-        tuned_splits = splitter if tuned_folds == n_splits else split(tuned_folds, seed)
-        # Fewer folds than the fast models: each fold fine-tunes on 2/3 of the rows, half the cost of 5 folds.
-        tuned = finetuned_oof_proba(texts, y, k, tuned_splits, multi_label=space.multi_label, model=model,
-                                    max_length=max_length, seed=seed, emit=emit, should_stop=should_stop,
-                                    **settings)
-        if weight == "auto":
-            weight = blend_weight(tuned, proba, y, multi_label=space.multi_label)
-        proba = float(weight) * tuned + (1 - float(weight)) * proba
+        proba = _blend_thorough(
+            proba, texts, y, k, splitter, space.multi_label, model, max_length, seed, thorough, emit, should_stop
+        )
     return proba, list(space.classes)
 
 
-def blend_weight(tuned: np.ndarray, fast: np.ndarray, y: np.ndarray, *, multi_label: bool = False,
-                 grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)) -> float:
+def blend_weight(
+    tuned: np.ndarray,
+    fast: np.ndarray,
+    y: np.ndarray,
+    *,
+    multi_label: bool = False,
+    grid: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0),
+) -> float:
     """Share of the fine-tuned probabilities in the blend: the one with the lowest out-of-fold log loss.
 
     Judged against the given labels, the only ones there are: most of them are right,

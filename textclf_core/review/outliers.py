@@ -9,9 +9,18 @@ import pandas as pd
 
 from .similarity import knn_distance
 
-def find_outliers(features, *, texts: Sequence[str] | None = None, labels: Sequence | None = None,
-                  rows: Sequence[int] | None = None, share: float = 0.01, max_rows: int = 200,
-                  k: int = 10, distance: np.ndarray | None = None) -> pd.DataFrame:
+
+def find_outliers(
+    features,
+    *,
+    texts: Sequence[str] | None = None,
+    labels: Sequence | None = None,
+    rows: Sequence[int] | None = None,
+    share: float = 0.01,
+    max_rows: int = 200,
+    k: int = 10,
+    distance: np.ndarray | None = None,
+) -> pd.DataFrame:
     """Texts unlike the rest of the data: far from even their nearest neighbours.
 
     The score is cleanlab's out-of-distribution feature score
@@ -30,9 +39,12 @@ def find_outliers(features, *, texts: Sequence[str] | None = None, labels: Seque
     take = max(1, min(max_rows, int(np.ceil(share * n))))
     order = np.argsort(-distance, kind="stable")[:take]
     rows = list(range(n)) if rows is None else list(rows)
-    return pd.DataFrame({
-        "row": [rows[i] for i in order],
-        "text": [str(texts[i]) if texts is not None else "" for i in order],
-        "given_label": [labels[i] if labels is not None else None for i in order],
-        "score": np.round(np.clip(distance[order], 0, 1), 4),
-    }, columns=columns)
+    return pd.DataFrame(
+        {
+            "row": [rows[i] for i in order],
+            "text": [str(texts[i]) if texts is not None else "" for i in order],
+            "given_label": [labels[i] if labels is not None else None for i in order],
+            "score": np.round(np.clip(distance[order], 0, 1), 4),
+        },
+        columns=columns,
+    )

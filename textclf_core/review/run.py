@@ -18,6 +18,7 @@ import pandas as pd
 from textclf_core.config import DEFAULT_MODEL
 from textclf_core.errors import DataError
 from textclf_core.labels import LabelSpace, clean_label
+
 from .common import (
     CONFLICT,
     DUPLICATE,
@@ -80,13 +81,17 @@ class ReviewResult:
         """Plain-language lines for the CLI and the page."""
         s = self.summary
         took = "reused from the cache" if self.from_cache else f"{s['seconds']:.1f} s"
-        lines = [f"Reviewed {s['labelled_rows']:,} labelled rows ({s['method']}, {s['folds']}-fold cross-validation, "
-                 f"{took})."]
+        lines = [
+            f"Reviewed {s['labelled_rows']:,} labelled rows ({s['method']}, {s['folds']}-fold cross-validation, "
+            f"{took})."
+        ]
         if s.get("reads_note"):  # the encoder could not read the texts: say so, and what was used instead
             lines.insert(0, s["reads_note"])
         lines.append(f"Likely mislabels: {s['likely_mislabels']} (about {s['estimated_noise_share']:.1%} of labels).")
-        lines.append(f"Conflicting duplicates: {_n(s['conflict_groups'], 'group')} ({_n(s['conflict_rows'], 'row')}); "
-                     f"other near duplicates: {_n(s['duplicate_groups'], 'group')} ({_n(s['duplicate_rows'], 'row')}).")
+        lines.append(
+            f"Conflicting duplicates: {_n(s['conflict_groups'], 'group')} ({_n(s['conflict_rows'], 'row')}); "
+            f"other near duplicates: {_n(s['duplicate_groups'], 'group')} ({_n(s['duplicate_rows'], 'row')})."
+        )
         lines.append(f"Outliers shown: {s['outliers']}.")
         if s["unlabelled_rows"]:
             lines.append(f"Unlabelled rows ranked for labelling next: {s['unlabelled_rows']}.")
@@ -101,8 +106,12 @@ class ReviewResult:
         for name in self._FRAMES:
             getattr(self, name).to_parquet(tmp / f"{name}.parquet", index=False)
         np.save(tmp / "proba.npy", self.proba)
-        meta = {"version": _CACHE_VERSION, "summary": self.summary, "classes": self.classes,
-                "fingerprint": self.fingerprint}
+        meta = {
+            "version": _CACHE_VERSION,
+            "summary": self.summary,
+            "classes": self.classes,
+            "fingerprint": self.fingerprint,
+        }
         (tmp / "meta.json").write_text(json.dumps(meta, default=_json_default), encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         os.replace(tmp, folder)  # readers never see half a cache entry
@@ -114,8 +123,14 @@ class ReviewResult:
         if meta.get("version") != _CACHE_VERSION:
             raise ValueError("old cache version")
         frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in cls._FRAMES}
-        return cls(**frames, summary=meta["summary"], proba=np.load(folder / "proba.npy"),
-                   classes=list(meta["classes"]), fingerprint=meta["fingerprint"], from_cache=True)
+        return cls(
+            **frames,
+            summary=meta["summary"],
+            proba=np.load(folder / "proba.npy"),
+            classes=list(meta["classes"]),
+            fingerprint=meta["fingerprint"],
+            from_cache=True,
+        )
 
 
 def _duration(seconds: float) -> str:
@@ -159,40 +174,86 @@ def review_fingerprint(texts: Iterable, labels: Iterable, rows: Iterable, settin
     h = hashlib.sha256()
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     for t, lab, r in zip(texts, labels, rows):
-        h.update(b"\x1e" + str(r).encode() + b"\x1f" + str(t).encode("utf-8", "replace") + b"\x1f"
-                 + str(lab if lab is not None else "\x00").encode("utf-8", "replace"))
+        h.update(
+            b"\x1e"
+            + str(r).encode()
+            + b"\x1f"
+            + str(t).encode("utf-8", "replace")
+            + b"\x1f"
+            + str(lab if lab is not None else "\x00").encode("utf-8", "replace")
+        )
     return h.hexdigest()[:32]
 
 
 def _coerce_frame(frame: pd.DataFrame, text_col: str, label_col: str, row_col: str | None) -> pd.DataFrame:
     for col in (text_col, label_col):
         if col not in frame.columns:
-            raise DataError(f"Column {col!r} is not in the data", hint=f"Columns are: {', '.join(map(str, frame.columns))}")
+            raise DataError(
+                f"Column {col!r} is not in the data", hint=f"Columns are: {', '.join(map(str, frame.columns))}"
+            )
     rows = frame[row_col].tolist() if row_col and row_col in frame.columns else list(range(len(frame)))
     texts = frame[text_col].map(lambda t: "" if t is None or (isinstance(t, float) and np.isnan(t)) else str(t))
     return pd.DataFrame({"row": rows, "text": texts.tolist(), "label": [clean_label(v) for v in frame[label_col]]})
 
 
-def _settings(*, model, method, folds, repeats, seed, multi_label, duplicate_threshold, outlier_share,
-              label_next_top, max_length, embeddings, thorough) -> dict:
+def _settings(
+    *,
+    model,
+    method,
+    folds,
+    repeats,
+    seed,
+    multi_label,
+    duplicate_threshold,
+    outlier_share,
+    label_next_top,
+    max_length,
+    embeddings,
+    thorough,
+) -> dict:
     """Every setting that changes a review's result: with the data, its cache key."""
-    settings = {"model": model if method != "tfidf" else None, "method": method, "folds": int(folds),
-                "repeats": max(1, int(repeats)),
-                "seed": int(seed), "multi_label": multi_label, "duplicate_threshold": float(duplicate_threshold),
-                "outlier_share": float(outlier_share), "label_next_top": int(label_next_top),
-                "max_length": int(max_length), "v": _CACHE_VERSION}
+    settings = {
+        "model": model if method != "tfidf" else None,
+        "method": method,
+        "folds": int(folds),
+        "repeats": max(1, int(repeats)),
+        "seed": int(seed),
+        "multi_label": multi_label,
+        "duplicate_threshold": float(duplicate_threshold),
+        "outlier_share": float(outlier_share),
+        "label_next_top": int(label_next_top),
+        "max_length": int(max_length),
+        "v": _CACHE_VERSION,
+    }
     if method == "thorough":  # its fine-tuning settings change the result: part of the data version
         settings["thorough"] = {**THOROUGH_SETTINGS, **(thorough or {})}
     if embeddings is not None:  # given vectors replace the model: they are part of the data version
-        settings["embeddings"] = hashlib.sha256(np.ascontiguousarray(embeddings, dtype=np.float32).tobytes()).hexdigest()
+        settings["embeddings"] = hashlib.sha256(
+            np.ascontiguousarray(embeddings, dtype=np.float32).tobytes()
+        ).hexdigest()
     return settings
 
 
-def review_key(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "combined", folds: int = 5,
-               repeats: int = 3, seed: int = 0, text_col: str = "text", label_col: str = "label",
-               row_col: str | None = "row", multi_label: bool | None = None, duplicate_threshold: float = 0.95,
-               outlier_share: float = 0.01, label_next_top: int = 200, max_length: int = 128,
-               embeddings: np.ndarray | None = None, thorough: dict | None = None, **_ignored) -> str:
+def review_key(
+    frame: pd.DataFrame,
+    *,
+    model: str = DEFAULT_MODEL,
+    method: str = "combined",
+    folds: int = 5,
+    repeats: int = 3,
+    seed: int = 0,
+    text_col: str = "text",
+    label_col: str = "label",
+    row_col: str | None = "row",
+    multi_label: bool | None = None,
+    duplicate_threshold: float = 0.95,
+    outlier_share: float = 0.01,
+    label_next_top: int = 200,
+    max_length: int = 128,
+    embeddings: np.ndarray | None = None,
+    thorough: dict | None = None,
+    **_ignored,
+) -> str:
     """The cache key (:attr:`ReviewResult.fingerprint`) :func:`review` would give this frame and settings.
 
     Cheap (one hash over the texts): a page computes it on every rerun to find a finished
@@ -200,10 +261,20 @@ def review_key(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str =
     keyword arguments; those that do not change the result (``cache``, ``emit``, ...) are ignored.
     """
     data = _coerce_frame(frame, text_col, label_col, row_col)
-    settings = _settings(model=model, method=method, folds=folds, repeats=repeats, seed=seed, multi_label=multi_label,
-                         duplicate_threshold=duplicate_threshold, outlier_share=outlier_share,
-                         label_next_top=label_next_top, max_length=max_length, embeddings=embeddings,
-                         thorough=thorough)
+    settings = _settings(
+        model=model,
+        method=method,
+        folds=folds,
+        repeats=repeats,
+        seed=seed,
+        multi_label=multi_label,
+        duplicate_threshold=duplicate_threshold,
+        outlier_share=outlier_share,
+        label_next_top=label_next_top,
+        max_length=max_length,
+        embeddings=embeddings,
+        thorough=thorough,
+    )
     return review_fingerprint(data["text"], data["label"], data["row"], settings)
 
 
@@ -219,12 +290,175 @@ def cached_review(key: str) -> ReviewResult | None:
     return _cache_get(key)
 
 
-def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "combined", folds: int = 5,
-           repeats: int = 3, seed: int = 0, text_col: str = "text", label_col: str = "label", row_col: str | None = "row",
-           multi_label: bool | None = None, duplicate_threshold: float = 0.95, outlier_share: float = 0.01,
-           label_next_top: int = 200, max_length: int = 128, cache: bool = True,
-           embeddings: np.ndarray | None = None, emit: Emit | None = None,
-           thorough: dict | None = None, should_stop: ShouldStop | None = None) -> ReviewResult:
+def _labelled_rows(data: pd.DataFrame, multi_label: bool | None) -> tuple[np.ndarray, LabelSpace]:
+    """Which rows are labelled (a boolean mask) and the label space of their labels; a DataError with fewer
+    than 4 labelled rows."""
+    labelled = data["label"].notna().to_numpy()
+    n_labelled = int(labelled.sum())
+    if n_labelled < 4:
+        raise DataError(
+            f"Label review needs at least 4 labelled rows, found {n_labelled}",
+            hint="Choose the column that holds the labels",
+        )
+    space = LabelSpace.from_labels(data.loc[labelled, "label"].tolist(), multi_label=multi_label)
+    return labelled, space
+
+
+def _neighbourhood(x, data: pd.DataFrame, texts: list, settings: dict, progress):
+    """Near-duplicates (cosine from ``settings["duplicate_threshold"]``), the conflicts among them (same text,
+    different labels) and outliers, on the main features ``x``; returns ``(dups, conflicts, outliers)``."""
+    progress("duplicates", 0.8)
+    similar = main_features(x)
+    pairs, distance = neighbours(similar, settings["duplicate_threshold"])
+    dups = find_near_duplicates(
+        similar,
+        settings["duplicate_threshold"],
+        texts=texts,
+        labels=data["label"].tolist(),
+        rows=data["row"].tolist(),
+        pairs=pairs,
+    )
+    conflicts = find_conflicts(dups)
+    progress("outliers", 0.9)
+    outliers = find_outliers(
+        similar,
+        texts=texts,
+        labels=data["label"].tolist(),
+        rows=data["row"].tolist(),
+        share=settings["outlier_share"],
+        distance=distance,
+    )
+    return dups, conflicts, outliers
+
+
+def _label_next(x, x_lab, lab: pd.DataFrame, data: pd.DataFrame, unl_idx, space: LabelSpace, top: int):
+    """The unlabelled rows (``unl_idx``) most worth labelling next, at most ``top`` (:func:`what_to_label_next`)."""
+    return what_to_label_next(
+        x_lab,
+        lab["label"].tolist(),
+        take_rows(x, unl_idx),
+        texts=data["text"].iloc[unl_idx].tolist(),
+        rows=data["row"].iloc[unl_idx].tolist(),
+        multi_label=space.multi_label,
+        classes=space.classes,
+        top=top,
+    )
+
+
+def _review_labelled(
+    data: pd.DataFrame,
+    settings: dict,
+    fp: str,
+    started: float,
+    progress,
+    *,
+    model: str,
+    embeddings,
+    emit,
+    should_stop,
+) -> ReviewResult:
+    """The review's stages once the data and settings are known (the labelled rows, features, cross-validated probabilities of
+    the labelled rows, label errors, duplicates and conflicts, outliers, what to label next), reported through
+    ``progress(stage, share)``; returns the :class:`ReviewResult` (not cached here)."""
+    labelled, space = _labelled_rows(data, settings["multi_label"])
+    reading = _reading_progress(emit)
+    progress("features", 0.0)
+    texts = data["text"].tolist()
+    used, reads_note = readable_method(texts, settings["method"], model, embeddings=embeddings)
+    x = as_features(
+        texts,
+        used,
+        model,
+        max_length=settings["max_length"],
+        embeddings=embeddings,
+        emit=reading,
+        should_stop=should_stop,
+    )
+    progress("cross-validation", 0.5)
+    lab_idx = np.flatnonzero(labelled)
+    lab = data.iloc[lab_idx]
+    x_lab = take_rows(x, lab_idx)
+    proba, classes = out_of_sample_proba(
+        lab["text"].tolist(),
+        lab["label"].tolist(),
+        method=used,
+        folds=settings["folds"],
+        repeats=settings["repeats"],
+        seed=settings["seed"],
+        multi_label=space.multi_label,
+        classes=space.classes,
+        features=x_lab,
+        model=model,
+        max_length=settings["max_length"],
+        thorough=settings.get("thorough"),
+        should_stop=should_stop,
+        emit=(lambda e: emit(e) if emit and e.get("type") == "review_stage" else None),
+    )
+    progress("label errors", 0.7)
+    quality, errors = _label_errors(lab, proba, classes, space)
+    dups, conflicts, outliers = _neighbourhood(x, data, texts, settings, progress)
+    unl_idx = np.flatnonzero(~labelled)
+    label_next = _label_next(x, x_lab, lab, data, unl_idx, space, settings["label_next_top"])
+
+    findings = combine_findings(errors, conflicts, dups, outliers, label_next)
+    summary = _summary(
+        data,
+        int(labelled.sum()),
+        unl_idx,
+        classes,
+        space,
+        settings,
+        errors,
+        conflicts,
+        findings,
+        outliers,
+        label_next,
+        started,
+        fp,
+    )
+    summary.update(
+        method=used,
+        requested_method=settings["method"],
+        reads_note=reads_note,
+        links_refused=int(dups.attrs.get("links_refused", 0)),
+    )
+    return ReviewResult(
+        findings=findings,
+        label_errors=errors,
+        near_duplicates=dups,
+        conflicts=conflicts,
+        outliers=outliers,
+        label_next=label_next,
+        quality=quality,
+        summary=summary,
+        proba=proba,
+        classes=list(classes),
+        fingerprint=fp,
+    )
+
+
+def review(
+    frame: pd.DataFrame,
+    *,
+    model: str = DEFAULT_MODEL,
+    method: str = "combined",
+    folds: int = 5,
+    repeats: int = 3,
+    seed: int = 0,
+    text_col: str = "text",
+    label_col: str = "label",
+    row_col: str | None = "row",
+    multi_label: bool | None = None,
+    duplicate_threshold: float = 0.95,
+    outlier_share: float = 0.01,
+    label_next_top: int = 200,
+    max_length: int = 128,
+    cache: bool = True,
+    embeddings: np.ndarray | None = None,
+    emit: Emit | None = None,
+    thorough: dict | None = None,
+    should_stop: ShouldStop | None = None,
+) -> ReviewResult:
     """Review the labels of a table: likely mislabels, duplicates, conflicts, outliers, what to label next.
 
     Parameters
@@ -258,10 +492,20 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
     data = _coerce_frame(frame, text_col, label_col, row_col)
     if data.empty:
         raise DataError("The table has no rows to review")
-    settings = _settings(model=model, method=method, folds=folds, repeats=repeats, seed=seed, multi_label=multi_label,
-                         duplicate_threshold=duplicate_threshold, outlier_share=outlier_share,
-                         label_next_top=label_next_top, max_length=max_length, embeddings=embeddings,
-                         thorough=thorough)
+    settings = _settings(
+        model=model,
+        method=method,
+        folds=folds,
+        repeats=repeats,
+        seed=seed,
+        multi_label=multi_label,
+        duplicate_threshold=duplicate_threshold,
+        outlier_share=outlier_share,
+        label_next_top=label_next_top,
+        max_length=max_length,
+        embeddings=embeddings,
+        thorough=thorough,
+    )
     fp = review_fingerprint(data["text"], data["label"], data["row"], settings)
 
     def progress(stage: str, value: float) -> None:
@@ -276,51 +520,9 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
             progress("done", 1.0)
             return hit
 
-    labelled = data["label"].notna().to_numpy()
-    n_labelled = int(labelled.sum())
-    if n_labelled < 4:
-        raise DataError(f"Label review needs at least 4 labelled rows, found {n_labelled}",
-                        hint="Choose the column that holds the labels")
-    space = LabelSpace.from_labels(data.loc[labelled, "label"].tolist(), multi_label=multi_label)
-    reading = _reading_progress(emit)
-    progress("features", 0.0)
-    texts = data["text"].tolist()
-    used, reads_note = readable_method(texts, method, model, embeddings=embeddings)
-    x = as_features(texts, used, model, max_length=max_length, embeddings=embeddings, emit=reading,
-                    should_stop=should_stop)
-    progress("cross-validation", 0.5)
-    lab_idx = np.flatnonzero(labelled)
-    lab = data.iloc[lab_idx]
-    x_lab = take_rows(x, lab_idx)
-    proba, classes = out_of_sample_proba(lab["text"].tolist(), lab["label"].tolist(), method=used, folds=folds,
-                                         repeats=repeats, seed=seed, multi_label=space.multi_label, classes=space.classes,
-                                         features=x_lab, model=model, max_length=max_length,
-                                         thorough=settings.get("thorough"), should_stop=should_stop,
-                                         emit=(lambda e: emit(e) if emit and e.get("type") == "review_stage" else None))
-    progress("label errors", 0.7)
-    quality, errors = _label_errors(lab, proba, classes, space)
-    progress("duplicates", 0.8)
-    similar = main_features(x)
-    pairs, distance = neighbours(similar, duplicate_threshold)
-    dups = find_near_duplicates(similar, duplicate_threshold, texts=texts, labels=data["label"].tolist(),
-                                rows=data["row"].tolist(), pairs=pairs)
-    conflicts = find_conflicts(dups)
-    progress("outliers", 0.9)
-    outliers = find_outliers(similar, texts=texts, labels=data["label"].tolist(), rows=data["row"].tolist(),
-                             share=outlier_share, distance=distance)
-    unl_idx = np.flatnonzero(~labelled)
-    label_next = what_to_label_next(x_lab, lab["label"].tolist(), take_rows(x, unl_idx), texts=data["text"].iloc[unl_idx].tolist(),
-                                    rows=data["row"].iloc[unl_idx].tolist(), multi_label=space.multi_label,
-                                    classes=space.classes, top=label_next_top)
-
-    findings = combine_findings(errors, conflicts, dups, outliers, label_next)
-    summary = _summary(data, n_labelled, unl_idx, classes, space, settings, errors, conflicts, findings, outliers,
-                       label_next, started, fp)
-    summary.update(method=used, requested_method=method, reads_note=reads_note,
-                   links_refused=int(dups.attrs.get("links_refused", 0)))
-    result = ReviewResult(findings=findings, label_errors=errors, near_duplicates=dups, conflicts=conflicts,
-                          outliers=outliers, label_next=label_next, quality=quality, summary=summary,
-                          proba=proba, classes=list(classes), fingerprint=fp)
+    result = _review_labelled(
+        data, settings, fp, started, progress, model=model, embeddings=embeddings, emit=emit, should_stop=should_stop
+    )
     if cache:
         _cache_put(fp, result)
     progress("done", 1.0)
@@ -329,20 +531,33 @@ def review(frame: pd.DataFrame, *, model: str = DEFAULT_MODEL, method: str = "co
 
 def _reading_progress(emit: Emit | None):
     """The encoder's progress events as review stages: reading the texts is the first half of the review."""
+
     def reading(event: dict) -> None:
         if emit and event.get("type") == "progress" and event.get("total"):
             done, total = int(event.get("done") or 0), int(event["total"])
             eta = event.get("eta_s")
             left = f", about {_duration(eta)} left" if eta and done < total else ""
-            emit({"type": "review_stage", "stage": f"reading the texts ({done:,} of {total:,}{left})",
-                  "progress": 0.5 * min(1.0, done / total), "done": done, "total": total, "eta_s": eta})
+            emit(
+                {
+                    "type": "review_stage",
+                    "stage": f"reading the texts ({done:,} of {total:,}{left})",
+                    "progress": 0.5 * min(1.0, done / total),
+                    "done": done,
+                    "total": total,
+                    "eta_s": eta,
+                }
+            )
+
     return reading
 
 
-def _label_errors(lab: pd.DataFrame, proba: np.ndarray, classes, space: LabelSpace) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _label_errors(
+    lab: pd.DataFrame, proba: np.ndarray, classes, space: LabelSpace
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(quality of every labelled row, the likely mislabels ranked by score)."""
-    quality = label_quality(lab["label"].tolist(), proba, classes, multi_label=space.multi_label,
-                            separator=space.separator or ";")
+    quality = label_quality(
+        lab["label"].tolist(), proba, classes, multi_label=space.multi_label, separator=space.separator or ";"
+    )
     quality.insert(0, "row", lab["row"].tolist())
     quality.insert(1, "text", lab["text"].tolist())
     errors = quality[quality["is_issue"] & (quality["given_label"] != quality["suggested_label"])].copy()
@@ -352,12 +567,19 @@ def _label_errors(lab: pd.DataFrame, proba: np.ndarray, classes, space: LabelSpa
     return quality, errors[["row", "text", "given_label", "suggested_label", "confidence", "score", "finding"]]
 
 
-def _summary(data, n_labelled, unl_idx, classes, space, settings, errors, conflicts, findings, outliers, label_next,
-             started, fp) -> dict:
+def _summary(
+    data, n_labelled, unl_idx, classes, space, settings, errors, conflicts, findings, outliers, label_next, started, fp
+) -> dict:
     return {
-        "rows": len(data), "labelled_rows": n_labelled, "unlabelled_rows": int(len(unl_idx)),
-        "classes": list(classes), "multi_label": space.multi_label, "method": settings["method"],
-        "model": settings["model"], "folds": settings["folds"], "repeats": settings["repeats"],
+        "rows": len(data),
+        "labelled_rows": n_labelled,
+        "unlabelled_rows": int(len(unl_idx)),
+        "classes": list(classes),
+        "multi_label": space.multi_label,
+        "method": settings["method"],
+        "model": settings["model"],
+        "folds": settings["folds"],
+        "repeats": settings["repeats"],
         "likely_mislabels": int(len(errors)),
         "estimated_noise_share": float(len(errors) / max(n_labelled, 1)),
         "conflict_groups": int(conflicts["group"].nunique()) if len(conflicts) else 0,
@@ -372,8 +594,13 @@ def _summary(data, n_labelled, unl_idx, classes, space, settings, errors, confli
     }
 
 
-def combine_findings(errors: pd.DataFrame, conflicts: pd.DataFrame, duplicates: pd.DataFrame,
-                     outliers: pd.DataFrame, label_next: pd.DataFrame) -> pd.DataFrame:
+def combine_findings(
+    errors: pd.DataFrame,
+    conflicts: pd.DataFrame,
+    duplicates: pd.DataFrame,
+    outliers: pd.DataFrame,
+    label_next: pd.DataFrame,
+) -> pd.DataFrame:
     """One ranked list of all findings (columns :data:`FINDING_COLUMNS`).
 
     Ordered by finding type (mislabels, conflicts, duplicates, outliers, label next),
@@ -384,14 +611,18 @@ def combine_findings(errors: pd.DataFrame, conflicts: pd.DataFrame, duplicates: 
     if len(errors):
         e = errors.copy()
         e["group"] = None
-        e["detail"] = [f"model says '{s}' with {c:.0%} confidence" for s, c in zip(e["suggested_label"], e["confidence"])]
+        e["detail"] = [
+            f"model says '{s}' with {c:.0%} confidence" for s, c in zip(e["suggested_label"], e["confidence"])
+        ]
         parts.append(e)
     if len(conflicts):
         c = conflicts.copy()
         c["score"] = c["similarity"]
         c["finding"] = CONFLICT
-        c["detail"] = [f"group {g} of {n} similar texts: {labels}"
-                       for g, n, labels in zip(c["group"], c["group_size"], c["labels_in_group"])]
+        c["detail"] = [
+            f"group {g} of {n} similar texts: {labels}"
+            for g, n, labels in zip(c["group"], c["group_size"], c["labels_in_group"])
+        ]
         c["group"] = ["conflict " + str(g) for g in c["group"]]
         parts.append(c)
     if len(duplicates):
@@ -402,7 +633,9 @@ def combine_findings(errors: pd.DataFrame, conflicts: pd.DataFrame, duplicates: 
             d["suggested_label"] = None
             d["score"] = d["similarity"]
             d["finding"] = DUPLICATE
-            d["detail"] = [f"group {g} of {n} similar texts with the same label" for g, n in zip(d["group"], d["group_size"])]
+            d["detail"] = [
+                f"group {g} of {n} similar texts with the same label" for g, n in zip(d["group"], d["group_size"])
+            ]
             d["group"] = ["duplicate " + str(g) for g in d["group"]]
             parts.append(d)
     if len(outliers):
@@ -417,7 +650,9 @@ def combine_findings(errors: pd.DataFrame, conflicts: pd.DataFrame, duplicates: 
         ln["given_label"] = None
         ln["finding"] = LABEL_NEXT
         ln["group"] = None
-        ln["detail"] = [f"model unsure: best guess '{s}' at {c:.0%}" for s, c in zip(ln["suggested_label"], ln["confidence"])]
+        ln["detail"] = [
+            f"model unsure: best guess '{s}' at {c:.0%}" for s, c in zip(ln["suggested_label"], ln["confidence"])
+        ]
         parts.append(ln)
     if not parts:
         return pd.DataFrame(columns=FINDING_COLUMNS)
@@ -427,8 +662,12 @@ def combine_findings(errors: pd.DataFrame, conflicts: pd.DataFrame, duplicates: 
     out["_type"] = out["finding"].map(order)
     # Groups stay together: sort groups by their best score, then members by score.
     out["_group_score"] = out.groupby(out["group"].fillna(out.index.to_series().astype(str)))["score"].transform("max")
-    out = out.sort_values(["_type", "_group_score", "group", "score"], ascending=[True, False, True, False],
-                          kind="stable", na_position="last")
+    out = out.sort_values(
+        ["_type", "_group_score", "group", "score"],
+        ascending=[True, False, True, False],
+        kind="stable",
+        na_position="last",
+    )
     return out.drop(columns=["_type", "_group_score"]).reset_index(drop=True)
 
 

@@ -34,7 +34,7 @@ def _prepared(features):
 def _block(x, xt, start: int, rows: int) -> np.ndarray:
     import scipy.sparse as sp
 
-    block = x[start:start + rows] @ xt
+    block = x[start : start + rows] @ xt
     return block.toarray() if sp.issparse(block) else np.asarray(block)
 
 
@@ -76,8 +76,7 @@ def similar_pairs(features, threshold: float = 0.95, *, chunk_size: int = 1024):
     return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_s)
 
 
-def neighbours(features, threshold: float = 0.95, k: int = 10, *, chunk_size: int = 1024,
-               threads: int | None = None):
+def neighbours(features, threshold: float = 0.95, k: int = 10, *, chunk_size: int = 1024, threads: int | None = None):
     """One blockwise pass for both :func:`similar_pairs` and :func:`knn_distance`.
 
     Returns ``((i, j, similarity), mean distance to the k nearest)``; the similarity
@@ -103,7 +102,7 @@ def neighbours(features, threshold: float = 0.95, k: int = 10, *, chunk_size: in
         if n > 1:
             block[np.arange(block.shape[0]), np.arange(start, start + block.shape[0])] = -np.inf  # not itself
             nearest = np.partition(block, block.shape[1] - kk, axis=1)[:, -kk:]
-            distance[start:start + block.shape[0]] = 1.0 - nearest.mean(axis=1)
+            distance[start : start + block.shape[0]] = 1.0 - nearest.mean(axis=1)
         return found
 
     threads = similarity_threads() if threads is None else max(1, int(threads))
@@ -128,5 +127,5 @@ def knn_distance(features, k: int = 10, *, chunk_size: int = 1024) -> np.ndarray
     for start, block in similarity_blocks(features, chunk_size):
         block[np.arange(block.shape[0]), np.arange(start, start + block.shape[0])] = -np.inf  # not itself
         nearest = np.partition(block, block.shape[1] - k, axis=1)[:, -k:]
-        out[start:start + block.shape[0]] = 1.0 - nearest.mean(axis=1)
+        out[start : start + block.shape[0]] = 1.0 - nearest.mean(axis=1)
     return out

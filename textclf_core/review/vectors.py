@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from textclf_core.errors import DataError, TextclfError
+
 from .common import METHODS, Emit, ShouldStop
 
-def as_features(texts: Sequence[str], method: str, model: str, *, max_length: int = 128,
-                 embeddings: np.ndarray | None = None, emit: Emit | None = None,
-                 should_stop: ShouldStop | None = None) -> dict:
+if TYPE_CHECKING:  # annotations only
+    import scipy.sparse as sp
+
+
+def as_features(
+    texts: Sequence[str],
+    method: str,
+    model: str,
+    *,
+    max_length: int = 128,
+    embeddings: np.ndarray | None = None,
+    emit: Emit | None = None,
+    should_stop: ShouldStop | None = None,
+) -> dict:
     """Row features the review models need: ``{"embeddings": dense unit rows, "tfidf": sparse rows}``.
 
     Only the kinds ``method`` uses are computed (the other is None).
@@ -25,8 +37,9 @@ def as_features(texts: Sequence[str], method: str, model: str, *, max_length: in
             out["tfidf"] = tfidf_rows(texts)
         except ValueError:  # empty vocabulary
             if method == "tfidf":
-                raise DataError("The texts contain no words to review",
-                                hint="Check that the right text column is chosen") from None
+                raise DataError(
+                    "The texts contain no words to review", hint="Check that the right text column is chosen"
+                ) from None
             # combined: the embeddings alone still judge the labels
     if method in ("embeddings", "combined", "thorough"):
         if embeddings is None:
@@ -40,8 +53,9 @@ def as_features(texts: Sequence[str], method: str, model: str, *, max_length: in
     return out
 
 
-def readable_method(texts: Sequence[str], method: str, model: str, *, embeddings: np.ndarray | None = None
-                    ) -> tuple[str, str]:
+def readable_method(
+    texts: Sequence[str], method: str, model: str, *, embeddings: np.ndarray | None = None
+) -> tuple[str, str]:
     """The method a review can trust on these texts, and why it changed (else "").
 
     A method that embeds the texts (``combined``, ``embeddings``, ``thorough``) needs an encoder that reads
@@ -58,8 +72,7 @@ def readable_method(texts: Sequence[str], method: str, model: str, *, embeddings
     verdict = readability(load_tokenizer(model), list(texts), model=_model_name(model))
     if verdict.reads:
         return method, ""
-    return "tfidf", (f"{verdict.sentence} Label review used TF-IDF on the words and characters of the texts "
-                     "instead.")
+    return "tfidf", (f"{verdict.sentence} Label review used TF-IDF on the words and characters of the texts instead.")
 
 
 def _model_name(model: str) -> str:
@@ -90,8 +103,13 @@ def tfidf_rows(texts: Sequence[str]) -> "sp.csr_matrix":
         if x.shape[1] == 0:
             raise ValueError("empty vocabulary")
         return sp.csr_matrix(normalize(x).astype(np.float32))
-    vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=2 if len(texts) >= 1000 else 1,
-                                 max_features=200_000, strip_accents="unicode")
+    vectorizer = TfidfVectorizer(
+        sublinear_tf=True,
+        ngram_range=(1, 2),
+        min_df=2 if len(texts) >= 1000 else 1,
+        max_features=200_000,
+        strip_accents="unicode",
+    )
     return vectorizer.fit_transform(texts).astype(np.float32)
 
 

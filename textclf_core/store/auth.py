@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 
 from textclf_core.errors import TextclfError
+
 from .runs import atomic_write_json
 
 USER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -28,8 +29,10 @@ def users_file() -> Path | None:
     if explicit:
         path = Path(explicit).expanduser()
         if not path.is_file():
-            raise TextclfError(f"TEXTCLF_USERS_FILE points to {path}, which does not exist",
-                               hint="Create it with `textclf users add NAME`, or unset TEXTCLF_USERS_FILE")
+            raise TextclfError(
+                f"TEXTCLF_USERS_FILE points to {path}, which does not exist",
+                hint="Create it with `textclf users add NAME`, or unset TEXTCLF_USERS_FILE",
+            )
         return path
     home = os.environ.get("TEXTCLF_HOME")
     path = Path(home).expanduser() / "users.json" if home else None
@@ -56,10 +59,13 @@ def _read(path: Path) -> dict:
     except FileNotFoundError:
         return {"users": {}}
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise TextclfError(f"The users file cannot be read ({exc})", where=str(path),
-                           hint="Fix the JSON or recreate it with `textclf users add NAME`") from None
+        raise TextclfError(
+            f"The users file cannot be read ({exc})",
+            where=str(path),
+            hint="Fix the JSON or recreate it with `textclf users add NAME`",
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("users", {}), dict):
-        raise TextclfError("The users file is not {\"users\": {...}}", where=str(path))
+        raise TextclfError('The users file is not {"users": {...}}', where=str(path))
     data.setdefault("users", {})
     return data
 

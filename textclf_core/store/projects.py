@@ -44,8 +44,9 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from textclf_core.errors import TextclfError
 from textclf_core.data.changelog import Change, ChangeLog
+from textclf_core.errors import TextclfError
+
 from .runs import RUN_ID_RE, atomic_write_bytes, atomic_write_json, now_iso
 
 try:  # POSIX; elsewhere the in-process lock below still serialises threads
@@ -100,6 +101,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 # --- the change log on disk --------------------------------------------------------------
+
 
 def _change_to_dict(change: Change) -> dict:
     return {f.name: getattr(change, f.name) for f in dataclasses.fields(change)}
@@ -168,7 +170,7 @@ class ProjectChangeLog(ChangeLog):
             self._rebuild()
             return
         start = self._offset
-        for raw in data[:end + 1].splitlines(keepends=True):
+        for raw in data[: end + 1].splitlines(keepends=True):
             self._apply_line(raw, start)
             start += len(raw)
         self._offset += end + 1
@@ -209,8 +211,10 @@ class ProjectChangeLog(ChangeLog):
     def entries(self) -> list[dict]:
         """The edits in force, oldest first, each ``{"id", "change", "by", "at"}``: who wrote it
         (the line's ``by``) and ``at``, the byte offset of its line (compare with :attr:`version`)."""
-        return [{"id": cid, "change": change, "by": self._by.get(cid), "at": self._at.get(cid, 0)}
-                for cid, change in self._live.items()]
+        return [
+            {"id": cid, "change": change, "by": self._by.get(cid), "at": self._at.get(cid, 0)}
+            for cid, change in self._live.items()
+        ]
 
     def _rebuild(self) -> None:
         # Only the list of edits: an open `with log.group()` block must survive each write.
@@ -219,13 +223,15 @@ class ProjectChangeLog(ChangeLog):
     # --- writing ----------------------------------------------------------------
     def _append(self, entries: list[dict]) -> None:
         """Append whole lines; a line cut by an earlier crash is cut off first so it cannot swallow ours."""
-        data = b"".join(json.dumps(e, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
-                        for e in entries)
+        data = b"".join(json.dumps(e, ensure_ascii=False, default=str).encode("utf-8") + b"\n" for e in entries)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise ProjectError(f"The change log cannot be written ({exc.strerror or exc})",
-                               where=str(self.path), hint="Check the disk and the TEXTCLF_HOME setting") from None
+            raise ProjectError(
+                f"The change log cannot be written ({exc.strerror or exc})",
+                where=str(self.path),
+                hint="Check the disk and the TEXTCLF_HOME setting",
+            ) from None
         try:
             size = os.fstat(fd).st_size
             if size:
@@ -238,8 +244,11 @@ class ProjectChangeLog(ChangeLog):
             os.write(fd, data)
             os.fsync(fd)
         except OSError as exc:
-            raise ProjectError(f"The change log cannot be written ({exc.strerror or exc})",
-                               where=str(self.path), hint="Free some disk space and try again") from None
+            raise ProjectError(
+                f"The change log cannot be written ({exc.strerror or exc})",
+                where=str(self.path),
+                hint="Free some disk space and try again",
+            ) from None
         finally:
             os.close(fd)
 
@@ -249,8 +258,9 @@ class ProjectChangeLog(ChangeLog):
             now = _change_to_dict(change)
             before = self._saved.get(cid)
             if before is not None and now != before:
-                entries.append({"op": "amend", "id": cid,
-                                "fields": {k: v for k, v in now.items() if before.get(k) != v}})
+                entries.append(
+                    {"op": "amend", "id": cid, "fields": {k: v for k, v in now.items() if before.get(k) != v}}
+                )
         if entries:
             self._append(entries)
             self._catch_up()
@@ -311,8 +321,7 @@ class ProjectChangeLog(ChangeLog):
         taken = self.undo_action()
         return taken[-1] if taken else None
 
-    def undo_action(self, *, by: str | None = None, where: Callable[[Change], bool] | None = None
-                    ) -> list[Change]:
+    def undo_action(self, *, by: str | None = None, where: Callable[[Change], bool] | None = None) -> list[Change]:
         """Grouped undo: take back the latest edit and the edits recorded with it in one action
         (same group id, or the same "batch:" note), in one line. Returns them, oldest first.
 
@@ -323,8 +332,11 @@ class ProjectChangeLog(ChangeLog):
         with _locked(self._lock_path):
             self._write_amendments()
             self._catch_up()
-            items = [(cid, change) for cid, change in self._live.items()
-                     if (by is None or self._by.get(cid) == by) and (where is None or where(change))]
+            items = [
+                (cid, change)
+                for cid, change in self._live.items()
+                if (by is None or self._by.get(cid) == by) and (where is None or where(change))
+            ]
             if not items:
                 return []
             key = _group_key(items[-1][1])
@@ -349,7 +361,9 @@ class ProjectChangeLog(ChangeLog):
 def project_of(frame: pd.DataFrame | None = None, data_path: str | Path | None = None) -> "Project | None":
     """The project a table came from: the one :meth:`Project.frame` tagged it with, else the project
     folder that holds ``data_path`` (``textclf train --project`` passes ``original/<file>``); None if neither."""
-    tagged = ((getattr(frame, "attrs", None) or {}).get("textclf") or {}).get("project_path") if frame is not None else None
+    tagged = (
+        ((getattr(frame, "attrs", None) or {}).get("textclf") or {}).get("project_path") if frame is not None else None
+    )
     candidates = [Path(tagged)] if tagged else []
     if data_path:
         candidates += list(Path(data_path).parents)[:2]
@@ -382,8 +396,9 @@ class Member:
         if not self.name:
             raise TextclfError("A team member needs a name", hint="Type the person's user name")
         if self.role not in ROLES:
-            raise TextclfError(f"Role {self.role!r} is not one of: {', '.join(ROLES)}",
-                               hint="Choose owner, annotator or reviewer")
+            raise TextclfError(
+                f"Role {self.role!r} is not one of: {', '.join(ROLES)}", hint="Choose owner, annotator or reviewer"
+            )
 
 
 @dataclass
@@ -412,11 +427,14 @@ class TeamSettings:
         except (TypeError, ValueError):
             raise TextclfError(f"The overlap share must be a number, got {self.overlap_share!r}") from None
         if not 0 <= self.overlap_share <= 1:
-            raise TextclfError(f"The overlap share must be between 0 and 1, got {self.overlap_share:g}",
-                               hint="For example 0.1: one text in ten is labelled by several people")
+            raise TextclfError(
+                f"The overlap share must be between 0 and 1, got {self.overlap_share:g}",
+                hint="For example 0.1: one text in ten is labelled by several people",
+            )
         if not isinstance(self.per_text, (int, np.integer)) or isinstance(self.per_text, bool) or self.per_text < 2:
-            raise TextclfError(f"Annotators per overlapping text must be a whole number of at least 2, "
-                               f"got {self.per_text!r}")
+            raise TextclfError(
+                f"Annotators per overlapping text must be a whole number of at least 2, got {self.per_text!r}"
+            )
         self.per_text = int(self.per_text)
         self.seed = int(self.seed)
 
@@ -438,23 +456,31 @@ class TeamSettings:
         return TeamSettings(members, self.overlap_share, self.per_text, self.seed)
 
     def without_member(self, name: str) -> "TeamSettings":
-        return TeamSettings([m for m in self.members if m.name != name], self.overlap_share, self.per_text,
-                            self.seed)
+        return TeamSettings([m for m in self.members if m.name != name], self.overlap_share, self.per_text, self.seed)
 
     def to_dict(self) -> dict:
-        return {"members": [asdict(m) for m in self.members], "overlap_share": self.overlap_share,
-                "per_text": self.per_text, "seed": self.seed}
+        return {
+            "members": [asdict(m) for m in self.members],
+            "overlap_share": self.overlap_share,
+            "per_text": self.per_text,
+            "seed": self.seed,
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "TeamSettings":
         data = dict(data or {})
-        return cls(members=[Member(**{k: v for k, v in dict(m).items() if k in ("name", "role")})
-                            for m in data.get("members") or []],
-                   overlap_share=data.get("overlap_share", 0.0), per_text=data.get("per_text", 2),
-                   seed=data.get("seed", 0))
+        return cls(
+            members=[
+                Member(**{k: v for k, v in dict(m).items() if k in ("name", "role")}) for m in data.get("members") or []
+            ],
+            overlap_share=data.get("overlap_share", 0.0),
+            per_text=data.get("per_text", 2),
+            seed=data.get("seed", 0),
+        )
 
 
 # --- projects --------------------------------------------------------------------------------
+
 
 @dataclass
 class ProjectSummary:
@@ -503,11 +529,17 @@ class Project:
         try:
             data = json.loads((self.path / PROJECT_FILE).read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise ProjectError(f"Project {self.id} has no {PROJECT_FILE}", where=self.id,
-                               hint="The folder is damaged; delete it, or restore it from a backup") from None
+            raise ProjectError(
+                f"Project {self.id} has no {PROJECT_FILE}",
+                where=self.id,
+                hint="The folder is damaged; delete it, or restore it from a backup",
+            ) from None
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ProjectError(f"Project {self.id}: {PROJECT_FILE} cannot be read ({exc})", where=self.id,
-                               hint="The folder is damaged; delete it, or restore it from a backup") from None
+            raise ProjectError(
+                f"Project {self.id}: {PROJECT_FILE} cannot be read ({exc})",
+                where=self.id,
+                hint="The folder is damaged; delete it, or restore it from a backup",
+            ) from None
         if not isinstance(data, dict):
             raise ProjectError(f"Project {self.id}: {PROJECT_FILE} is not a settings object", where=self.id)
         return data
@@ -538,8 +570,11 @@ class Project:
         columns = set(self.meta.get("columns") or [])
         for col in (text_col, label_col, split_col):
             if col is not None and columns and col not in columns:
-                raise ProjectError(f"Column {col!r} is not in the data", where=self.name,
-                                   hint=f"Choose one of: {', '.join(sorted(columns))}")
+                raise ProjectError(
+                    f"Column {col!r} is not in the data",
+                    where=self.name,
+                    hint=f"Choose one of: {', '.join(sorted(columns))}",
+                )
         self.update(text_col=text_col, label_col=label_col, split_col=split_col)
 
     def share(self, *users: str) -> None:
@@ -570,11 +605,17 @@ class Project:
                 return self._frame[1]
             df = pd.read_parquet(target)
         except FileNotFoundError:
-            raise ProjectError(f"Project {self.name} has lost its data copy ({DATA_FILE})", where=self.id,
-                               hint="Delete the project and upload the file again") from None
+            raise ProjectError(
+                f"Project {self.name} has lost its data copy ({DATA_FILE})",
+                where=self.id,
+                hint="Delete the project and upload the file again",
+            ) from None
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many kinds for a damaged file
-            raise ProjectError(f"Project {self.name}: the data copy cannot be read ({type(exc).__name__})",
-                               where=self.id, hint="Delete the project and upload the file again") from None
+            raise ProjectError(
+                f"Project {self.name}: the data copy cannot be read ({type(exc).__name__})",
+                where=self.id,
+                hint="Delete the project and upload the file again",
+            ) from None
         meta = self.meta
         # The project's folder travels with the table: a run trained on the consensus labels
         # (RunConfig.label_source) finds its annotators' labels through it (training_setup).
@@ -623,8 +664,11 @@ class Project:
         except FileNotFoundError:
             return TeamSettings(members=[])
         except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ProjectError(f"Project {self.name}: {TEAM_FILE} cannot be read ({exc})", where=self.id,
-                               hint="Set the team again on the Team page") from None
+            raise ProjectError(
+                f"Project {self.name}: {TEAM_FILE} cannot be read ({exc})",
+                where=self.id,
+                hint="Set the team again on the Team page",
+            ) from None
         return TeamSettings.from_dict(data)
 
     def set_team(self, settings, *, by: str | None = None) -> int:
@@ -639,8 +683,7 @@ class Project:
             if isinstance(old, dict) and old.get("version"):
                 history.append({k: v for k, v in old.items() if k != "history"})
             version = len(history) + 1
-            data = {**settings.to_dict(), "version": version, "saved_at": now_iso(), "saved_by": by,
-                    "history": history}
+            data = {**settings.to_dict(), "version": version, "saved_at": now_iso(), "saved_by": by, "history": history}
             atomic_write_json(self.path / TEAM_FILE, data)
         self.update()
         return version
@@ -667,8 +710,11 @@ class Project:
     def summary(self) -> ProjectSummary:
         meta = self.meta
         if not (self.path / DATA_FILE).is_file():
-            raise ProjectError(f"Project {meta.get('name') or self.id} has lost its data copy",
-                               where=self.id, hint="Delete the project and upload the file again")
+            raise ProjectError(
+                f"Project {meta.get('name') or self.id} has lost its data copy",
+                where=self.id,
+                hint="Delete the project and upload the file again",
+            )
         log = self.change_log()
         try:
             log_mtime = (self.path / CHANGES_FILE).stat().st_mtime
@@ -681,9 +727,17 @@ class Project:
             log_iso = _dt.datetime.fromtimestamp(log_mtime).astimezone().isoformat(timespec="seconds")
             last = max(filter(None, [last, log_iso]))
         return ProjectSummary(
-            id=self.id, name=str(meta.get("name") or self.id), dataset=meta.get("filename"),
-            rows=meta.get("rows"), classes=meta.get("classes"), edits=len(log), owner=meta.get("owner"),
-            shared_with=list(meta.get("shared_with") or []), created=meta.get("created_at"), last_activity=last)
+            id=self.id,
+            name=str(meta.get("name") or self.id),
+            dataset=meta.get("filename"),
+            rows=meta.get("rows"),
+            classes=meta.get("classes"),
+            edits=len(log),
+            owner=meta.get("owner"),
+            shared_with=list(meta.get("shared_with") or []),
+            created=meta.get("created_at"),
+            last_activity=last,
+        )
 
 
 class ProjectStore:
@@ -698,8 +752,10 @@ class ProjectStore:
     def path_for(self, project_id: str) -> Path:
         """The folder of ``project_id``; rejects anything that is not a plain id (as run ids)."""
         if not isinstance(project_id, str) or not RUN_ID_RE.match(project_id) or project_id in (".", ".."):
-            raise ProjectError(f"'{project_id}' is not a valid project id",
-                               hint="Project ids are letters, digits, '-', '_' and '.'; `textclf projects` lists them")
+            raise ProjectError(
+                f"'{project_id}' is not a valid project id",
+                hint="Project ids are letters, digits, '-', '_' and '.'; `textclf projects` lists them",
+            )
         root = self.root.resolve()
         path = (root / project_id).resolve()
         if path.parent != root:
@@ -713,13 +769,16 @@ class ProjectStore:
         else:
             path = self.path_for(project_id)
             if not path.is_dir():
-                raise ProjectError(f"There is no project '{project_id}'",
-                                   hint="`textclf projects` lists them; it may have been deleted")
+                raise ProjectError(
+                    f"There is no project '{project_id}'",
+                    hint="`textclf projects` lists them; it may have been deleted",
+                )
             project = Project(path)
         if not project.allowed(user):
             # Same words as an unknown id: another user's project names are not revealed.
-            raise ProjectError(f"There is no project '{project.id}'",
-                               hint="`textclf projects` lists them; ask its owner to share it")
+            raise ProjectError(
+                f"There is no project '{project.id}'", hint="`textclf projects` lists them; ask its owner to share it"
+            )
         return project
 
     def exists(self, project_id: str) -> bool:
@@ -731,9 +790,21 @@ class ProjectStore:
     def new_id(self, name: str) -> str:
         return f"{slug(name)}-{uuid.uuid4().hex[:6]}"
 
-    def create(self, source, *, name: str | None = None, filename: str | None = None, sheet=None,
-               header_row: int | None = None, owner: str | None = None, text_col=None, label_col=None,
-               split_col=None, source_label: str | None = None, frame: pd.DataFrame | None = None) -> Project:
+    def create(
+        self,
+        source,
+        *,
+        name: str | None = None,
+        filename: str | None = None,
+        sheet=None,
+        header_row: int | None = None,
+        owner: str | None = None,
+        text_col=None,
+        label_col=None,
+        split_col=None,
+        source_label: str | None = None,
+        frame: pd.DataFrame | None = None,
+    ) -> Project:
         """A new project from a file (path, bytes or uploaded file): the bytes are kept unchanged,
         the table is read once (``frame`` when the caller already read it) and saved as parquet,
         columns are guessed where not given. Built in a hidden folder and renamed into place."""
@@ -755,12 +826,28 @@ class ProjectStore:
             classes = int(frame[label_col].dropna().astype(str).str.strip().replace("", None).dropna().nunique())
         name = (name or Path(filename).stem or "project").strip()[:120]
         project_id = self.new_id(name)
-        meta = {"id": project_id, "name": name, "created_at": now_iso(), "updated_at": now_iso(),
-                "owner": owner, "shared_with": [], "source": source_label or "upload", "filename": filename,
-                "sheet": sheet, "header_row": info.get("header_row", header_row), "text_col": text_col,
-                "label_col": label_col, "split_col": split_col, "reasons": reasons, "rows": int(len(frame)),
-                "columns": [str(c) for c in frame.columns], "classes": classes,
-                "fingerprint": fingerprint(frame), "read_info": _jsonable(info), "notes": ""}
+        meta = {
+            "id": project_id,
+            "name": name,
+            "created_at": now_iso(),
+            "updated_at": now_iso(),
+            "owner": owner,
+            "shared_with": [],
+            "source": source_label or "upload",
+            "filename": filename,
+            "sheet": sheet,
+            "header_row": info.get("header_row", header_row),
+            "text_col": text_col,
+            "label_col": label_col,
+            "split_col": split_col,
+            "reasons": reasons,
+            "rows": int(len(frame)),
+            "columns": [str(c) for c in frame.columns],
+            "classes": classes,
+            "fingerprint": fingerprint(frame),
+            "read_info": _jsonable(info),
+            "notes": "",
+        }
         self._ensure_root()
         staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING_PREFIX}{project_id}-", dir=self.root))
         try:
@@ -771,8 +858,11 @@ class ProjectStore:
             _fsync_dir(self.root)
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
-            raise ProjectError(f"The project could not be saved ({exc.strerror or exc})", where=str(self.root),
-                               hint="Check the disk space and that TEXTCLF_HOME is writable") from None
+            raise ProjectError(
+                f"The project could not be saved ({exc.strerror or exc})",
+                where=str(self.root),
+                hint="Check the disk space and that TEXTCLF_HOME is writable",
+            ) from None
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -804,8 +894,12 @@ class ProjectStore:
                     continue  # a damaged folder's owner is unknown: show it only when login is off
                 summary = ProjectSummary(id=child.name, name=child.name, damaged=True, message=str(exc))
             except OSError as exc:
-                summary = ProjectSummary(id=child.name, name=child.name, damaged=True,
-                                         message=f"Project {child.name} cannot be read ({exc.strerror or exc})")
+                summary = ProjectSummary(
+                    id=child.name,
+                    name=child.name,
+                    damaged=True,
+                    message=f"Project {child.name} cannot be read ({exc.strerror or exc})",
+                )
             mine = by_project.get(child.name, [])
             summary.runs = len(mine)
             scored = [r for r in mine if r.state == "finished" and r.macro_f1 is not None]
@@ -830,8 +924,7 @@ class ProjectStore:
                 raise ProjectError(f"There is no project '{project_id}'")
             owner = project.meta.get("owner")
             if owner not in (None, user):
-                raise ProjectError(f"Project {project.name} belongs to {owner}",
-                                   hint="Only its owner can delete it")
+                raise ProjectError(f"Project {project.name} belongs to {owner}", hint="Only its owner can delete it")
         trash = self.root / f".deleting-{project_id}-{uuid.uuid4().hex[:6]}"
         try:
             os.replace(path, trash)
@@ -843,11 +936,15 @@ class ProjectStore:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ProjectError(f"The projects folder cannot be created ({exc.strerror or exc})",
-                               where=str(self.root), hint="Set TEXTCLF_HOME to a folder you can write to") from None
+            raise ProjectError(
+                f"The projects folder cannot be created ({exc.strerror or exc})",
+                where=str(self.root),
+                hint="Set TEXTCLF_HOME to a folder you can write to",
+            ) from None
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 def _source_bytes(source, filename: str | None) -> tuple[bytes, str]:
     if isinstance(source, (bytes, bytearray)):
@@ -857,16 +954,18 @@ def _source_bytes(source, filename: str | None) -> tuple[bytes, str]:
         try:
             return path.read_bytes(), filename or path.name
         except OSError as exc:
-            raise ProjectError(f"{path} cannot be read ({exc.strerror or exc})",
-                               hint="Check the path of the file") from None
+            raise ProjectError(
+                f"{path} cannot be read ({exc.strerror or exc})", hint="Check the path of the file"
+            ) from None
     if hasattr(source, "getvalue"):
         return bytes(source.getvalue()), filename or getattr(source, "name", None) or "data.csv"
     if hasattr(source, "read"):
         with contextlib.suppress(Exception):
             source.seek(0)
         data = source.read()
-        return (data.encode("utf-8") if isinstance(data, str) else bytes(data)), \
-            filename or getattr(source, "name", None) or "data.csv"
+        return (data.encode("utf-8") if isinstance(data, str) else bytes(data)), filename or getattr(
+            source, "name", None
+        ) or "data.csv"
     raise ProjectError("A project needs a file", hint="Give a path, bytes or an uploaded file")
 
 

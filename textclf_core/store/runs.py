@@ -33,8 +33,9 @@ from typing import Any, Iterator
 from textclf_core import fs
 from textclf_core.config import RunConfig
 from textclf_core.errors import ModelLoadError, RunStoreError, TextclfError
-from textclf_core.strategy_registry import get_strategy
 from textclf_core.fs import json_default as _json_default  # numpy values and paths in metrics and events
+from textclf_core.strategy_registry import get_strategy
+
 from .model_folder import INFO_NAME, has_info, read_info
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
@@ -71,17 +72,22 @@ def _parse_time(value) -> float | None:
 
 # --- safe file writing ---------------------------------------------------------------
 
+
 def store_error(exc: OSError, path: Path) -> RunStoreError:
     """Turn an OS error into advice a person can follow."""
     if exc.errno == errno.ENOSPC:
-        return RunStoreError(f"The disk is full while writing {path}",
-                             hint="Free some space, delete old runs (textclf delete RUN), "
-                                  "or set TEXTCLF_HOME to a folder on a larger disk")
+        return RunStoreError(
+            f"The disk is full while writing {path}",
+            hint="Free some space, delete old runs (textclf delete RUN), "
+            "or set TEXTCLF_HOME to a folder on a larger disk",
+        )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return RunStoreError(f"The runs folder is not writable ({path})",
-                             hint="Set TEXTCLF_HOME to a folder you can write to")
-    return RunStoreError(f"Could not write {path} ({exc.strerror or exc})",
-                         hint="Check the disk and the TEXTCLF_HOME setting")
+        return RunStoreError(
+            f"The runs folder is not writable ({path})", hint="Set TEXTCLF_HOME to a folder you can write to"
+        )
+    return RunStoreError(
+        f"Could not write {path} ({exc.strerror or exc})", hint="Check the disk and the TEXTCLF_HOME setting"
+    )
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -161,6 +167,7 @@ def status_is_stale(status: dict, path: str | Path | None = None) -> bool:
 
 # --- one run ---------------------------------------------------------------------------
 
+
 @dataclass
 class RunSummary:
     """One row of the runs table."""
@@ -210,13 +217,18 @@ def readable_name(config: RunConfig, dataset: str | None = None) -> str:
         return " · ".join(parts) + suffix
     if strategy_info.budgeted:  # auto chooses its members' tokens and epochs itself
         budget = config.budget_seconds(None)
-        parts.append("auto" + (" · no time limit" if config.no_budget_limit else f" · {budget / 60:g} min" if budget else ""))
+        parts.append(
+            "auto" + (" · no time limit" if config.no_budget_limit else f" · {budget / 60:g} min" if budget else "")
+        )
         return " · ".join(parts) + suffix
     from pathlib import PurePath
 
     model = PurePath(config.model).name or config.model
-    strategy = {"partial": f"partial top-{config.layers}", "lora": f"LoRA r{config.lora_r}",
-                "feature-extraction": "feature extraction"}.get(config.strategy, config.strategy)
+    strategy = {
+        "partial": f"partial top-{config.layers}",
+        "lora": f"LoRA r{config.lora_r}",
+        "feature-extraction": "feature extraction",
+    }.get(config.strategy, config.strategy)
     parts.append(strategy if dataset else f"{model} · {strategy}")
     parts.append(f"{config.max_length} tokens")
     if not strategy_info.frozen_encoder:  # a frozen encoder + head has no epochs to speak of
@@ -269,8 +281,9 @@ class Run:
         except FileNotFoundError:
             if default is not ...:
                 return default
-            raise RunStoreError(f"Run {self.id} has no {name}",
-                                hint="The run may still be running, or it was interrupted") from None
+            raise RunStoreError(
+                f"Run {self.id} has no {name}", hint="The run may still be running, or it was interrupted"
+            ) from None
         except (OSError, json.JSONDecodeError) as exc:
             if default is not ...:
                 return default
@@ -353,11 +366,14 @@ class Run:
 
     def status(self) -> dict:
         """status.json, with a dead ``running`` run reported as ``interrupted``."""
-        status = self.read_json("status.json", default=None) or {"state": "interrupted",
-                                                                  "message": "The run has no status file"}
+        status = self.read_json("status.json", default=None) or {
+            "state": "interrupted",
+            "message": "The run has no status file",
+        }
         if status_is_stale(status, self.path):
-            status = dict(status, state="interrupted",
-                          message="The process running this run stopped before it finished")
+            status = dict(
+                status, state="interrupted", message="The process running this run stopped before it finished"
+            )
         return status
 
     @property
@@ -437,14 +453,25 @@ class Run:
             return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
         return RunSummary(
-            id=self.id, name=name, strategy=str(config.get("strategy", "")),
+            id=self.id,
+            name=name,
+            strategy=str(config.get("strategy", "")),
             model="TF-IDF" if config.get("strategy") == "baseline" else str(config.get("model", "")),
-            state=status.get("state", "interrupted"), created=status.get("started_at"),
-            accuracy=pick("accuracy"), macro_f1=pick("macro_f1"), train_seconds=pick("train_seconds"),
-            model_mb=self.model_size_mb(), message=status.get("message"), path=str(self.path),
-            project=meta.get("project"), dataset=dataset, started_by=meta.get("started_by"),
-            cancelled_by=meta.get("cancelled_by") or status.get("cancelled_by"), notes=meta.get("notes") or "",
-            fingerprint=data.get("fingerprint"))
+            state=status.get("state", "interrupted"),
+            created=status.get("started_at"),
+            accuracy=pick("accuracy"),
+            macro_f1=pick("macro_f1"),
+            train_seconds=pick("train_seconds"),
+            model_mb=self.model_size_mb(),
+            message=status.get("message"),
+            path=str(self.path),
+            project=meta.get("project"),
+            dataset=dataset,
+            started_by=meta.get("started_by"),
+            cancelled_by=meta.get("cancelled_by") or status.get("cancelled_by"),
+            notes=meta.get("notes") or "",
+            fingerprint=data.get("fingerprint"),
+        )
 
     # --- who, where, what it is called ------------------------------------------
     def meta(self) -> dict:
@@ -465,7 +492,9 @@ class Run:
     def rename(self, name: str) -> None:
         name = str(name or "").strip()
         if not name:
-            raise RunStoreError("A run needs a name", hint="Type a name, or clear it to use the one built from its settings")
+            raise RunStoreError(
+                "A run needs a name", hint="Type a name, or clear it to use the one built from its settings"
+            )
         self.update_meta(name=name[:120])
 
     def set_notes(self, notes: str) -> None:
@@ -473,6 +502,7 @@ class Run:
 
 
 # --- the store ---------------------------------------------------------------------------
+
 
 class RunStore:
     """All runs under one root folder."""
@@ -487,8 +517,10 @@ class RunStore:
     def path_for(self, run_id: str) -> Path:
         """The folder of ``run_id``; rejects anything that is not a plain run id."""
         if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id) or run_id in (".", ".."):
-            raise RunStoreError(f"'{run_id}' is not a valid run id",
-                                hint="Run ids are letters, digits, '-', '_' and '.'; `textclf runs` lists them")
+            raise RunStoreError(
+                f"'{run_id}' is not a valid run id",
+                hint="Run ids are letters, digits, '-', '_' and '.'; `textclf runs` lists them",
+            )
         root = self.root.resolve()
         path = (root / run_id).resolve()
         if path.parent != root:
@@ -501,8 +533,9 @@ class RunStore:
         except OSError as exc:
             raise store_error(exc, self.root) from None
         if not os.access(self.root, os.W_OK):
-            raise RunStoreError(f"The runs folder is not writable ({self.root})",
-                                hint="Set TEXTCLF_HOME to a folder you can write to")
+            raise RunStoreError(
+                f"The runs folder is not writable ({self.root})", hint="Set TEXTCLF_HOME to a folder you can write to"
+            )
         return self.root
 
     def new_id(self, config: RunConfig | None = None) -> str:
@@ -513,8 +546,14 @@ class RunStore:
         return f"{stamp}-{re.sub(r'[^A-Za-z0-9]+', '-', kind).strip('-')}-{uuid.uuid4().hex[:4]}"
 
     # --- create / get ---------------------------------------------------------
-    def create(self, config: RunConfig, *, data_fingerprint: str | None = None, run_id: str | None = None,
-               meta: dict | None = None) -> Run:
+    def create(
+        self,
+        config: RunConfig,
+        *,
+        data_fingerprint: str | None = None,
+        run_id: str | None = None,
+        meta: dict | None = None,
+    ) -> Run:
         """A new run folder with config.json and a ``running`` status.
 
         ``meta`` (project, dataset, started_by, name, notes) is written to meta.json.
@@ -534,8 +573,15 @@ class RunStore:
         if meta:
             run.update_meta(**meta)
         if data_fingerprint is not None:
-            run.write_json("data.json", {"fingerprint": data_fingerprint, "path": config.data_path,
-                                         "text_col": config.text_col, "label_col": config.label_col})
+            run.write_json(
+                "data.json",
+                {
+                    "fingerprint": data_fingerprint,
+                    "path": config.data_path,
+                    "text_col": config.text_col,
+                    "label_col": config.label_col,
+                },
+            )
         run.set_status("running", "Starting", created_at=now_iso())
         return run
 
@@ -544,8 +590,10 @@ class RunStore:
             return run_id
         path = self.path_for(run_id)
         if not (path / "config.json").is_file():
-            raise RunStoreError(f"There is no run '{run_id}' in {self.root}",
-                                hint="`textclf runs` lists the runs; set TEXTCLF_HOME if they live elsewhere")
+            raise RunStoreError(
+                f"There is no run '{run_id}' in {self.root}",
+                hint="`textclf runs` lists the runs; set TEXTCLF_HOME if they live elsewhere",
+            )
         return Run(path)
 
     def exists(self, run_id: str) -> bool:
@@ -658,11 +706,17 @@ class RunStore:
                 name = m.filename.replace("\\", "/")
                 parts = name.split("/")
                 if name.startswith("/") or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-                    raise RunStoreError(f"The zip contains an unsafe path '{m.filename}'", where=where,
-                                        hint="Only import zips exported by textclf")
+                    raise RunStoreError(
+                        f"The zip contains an unsafe path '{m.filename}'",
+                        where=where,
+                        hint="Only import zips exported by textclf",
+                    )
                 if stat.S_ISLNK(m.external_attr >> 16):
-                    raise RunStoreError(f"The zip contains a link '{m.filename}'", where=where,
-                                        hint="Only import zips exported by textclf")
+                    raise RunStoreError(
+                        f"The zip contains a link '{m.filename}'",
+                        where=where,
+                        hint="Only import zips exported by textclf",
+                    )
                 total += m.file_size
                 if total > max_bytes:
                     raise RunStoreError(f"The zip unpacks to more than {max_bytes / 1024**3:.1f} GB", where=where)
@@ -674,8 +728,11 @@ class RunStore:
                 if len(tops) == 1 and f"{next(iter(tops))}/config.json" in names:
                     prefix = next(iter(tops)) + "/"
                 else:
-                    raise RunStoreError("The zip does not contain a run (config.json is missing)", where=where,
-                                        hint="Choose a zip made by 'Export run' or `textclf export`")
+                    raise RunStoreError(
+                        "The zip does not contain a run (config.json is missing)",
+                        where=where,
+                        hint="Choose a zip made by 'Export run' or `textclf export`",
+                    )
             try:
                 config_data = json.loads(zf.read(prefix + "config.json"))
                 RunConfig.from_dict(config_data)
@@ -689,7 +746,7 @@ class RunStore:
                 for m, name in zip(members, names):
                     if prefix and not name.startswith(prefix):
                         continue
-                    rel = name[len(prefix):]
+                    rel = name[len(prefix) :]
                     if not rel:
                         continue
                     target = (staging / rel).resolve()
@@ -719,8 +776,11 @@ class RunStore:
         if not source.is_dir():
             raise RunStoreError(f"{source} is not a folder", hint="Give the run's folder (it holds config.json)")
         if not (source / "config.json").is_file():
-            raise RunStoreError("The folder does not contain a run (config.json is missing)", where=where,
-                                hint="Give a folder under a runs/ directory, e.g. runs/20250101-120000-full-ab12")
+            raise RunStoreError(
+                "The folder does not contain a run (config.json is missing)",
+                where=where,
+                hint="Give a folder under a runs/ directory, e.g. runs/20250101-120000-full-ab12",
+            )
         try:
             RunConfig.from_dict(json.loads((source / "config.json").read_text(encoding="utf-8")))
         except (OSError, json.JSONDecodeError, UnicodeDecodeError, TextclfError) as exc:
@@ -780,5 +840,4 @@ def resolve_model(run_or_dir) -> tuple[Path, Run | None]:
     if isinstance(run_or_dir, str) and RUN_ID_RE.match(run_or_dir):
         run = RunStore().get(run_or_dir)
         return run.model_dir, run
-    raise ModelLoadError(f"'{run_or_dir}' is neither a run id nor a model folder",
-                         hint="`textclf runs` lists the runs")
+    raise ModelLoadError(f"'{run_or_dir}' is neither a run id nor a model folder", hint="`textclf runs` lists the runs")

@@ -13,13 +13,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from textclf_core.config import RunConfig
-from textclf_core.errors import TextclfError
 from textclf_core.engine.layers import LAYER_STACKS, base_model, family, find_layer_stack, submodule  # noqa: F401
+from textclf_core.errors import TextclfError
 from textclf_core.strategy_registry import REGISTRY, canonical, get_strategy
+
 # The budget's default and the wording of durations belong to sizing (the cost of a strategy); kept importable here.
 from .sizing import default_budget, format_seconds  # noqa: F401
+
+if TYPE_CHECKING:  # annotations only: the advice imports no torch (see below)
+    import torch
 
 # torch is imported inside the functions that touch a model, so the advice below (estimate,
 # recommend, recommend_single, describe_strategy, strategy_defaults) imports no torch: the Strategy page and the CLI's
@@ -31,10 +36,14 @@ ABOVE_STACK = ("pooler", "ln_f", "final_layer_norm", "norm")
 
 # LoRA target modules per family (attention query/value projections, as in the LoRA paper).
 LORA_TARGETS = {
-    "bert": ["query", "value"], "roberta": ["query", "value"], "xlm-roberta": ["query", "value"],
-    "camembert": ["query", "value"], "electra": ["query", "value"],
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "xlm-roberta": ["query", "value"],
+    "camembert": ["query", "value"],
+    "electra": ["query", "value"],
     "distilbert": ["q_lin", "v_lin"],
-    "deberta": ["in_proj"], "deberta-v2": ["query_proj", "value_proj"],
+    "deberta": ["in_proj"],
+    "deberta-v2": ["query_proj", "value_proj"],
     "gpt2": ["c_attn"],
     # XLNet's attention projections are raw Parameters, not Linear modules: adapt the feed-forward instead.
     "xlnet": ["layer_1", "layer_2"],
@@ -49,8 +58,7 @@ def head_module_names(model) -> list[str]:
     """Names (relative to the classification model) of the head modules: everything that is
     not the base model, plus base-model modules whose weights were newly initialised (a new pooler)."""
     prefix = getattr(model, "base_model_prefix", "")
-    names = [name for name, child in model.named_children()
-             if name != prefix and any(True for _ in child.parameters())]
+    names = [name for name, child in model.named_children() if name != prefix and any(True for _ in child.parameters())]
     new_keys = getattr(model, "textclf_new_keys", None) or []
     for key in new_keys:
         if prefix and key.startswith(prefix + "."):
@@ -63,8 +71,7 @@ def head_module_names(model) -> list[str]:
 
 def _head_parameter_names(model) -> set[str]:
     heads = head_module_names(model)
-    return {name for name, _ in model.named_parameters()
-            if any(name == h or name.startswith(h + ".") for h in heads)}
+    return {name for name, _ in model.named_parameters() if any(name == h or name.startswith(h + ".") for h in heads)}
 
 
 # --- applying a strategy -----------------------------------------------------------
@@ -99,7 +106,7 @@ def _apply_partial(model, n_layers: int):
     for p in model.parameters():
         p.requires_grad_(False)
     base = base_model(model)
-    trainable: list[nn.Module] = list(stack[len(stack) - n:])
+    trainable: list[nn.Module] = list(stack[len(stack) - n :])
     trainable += [m for name in ABOVE_STACK if isinstance(m := getattr(base, name, None), nn.Module)]
     trainable += [submodule(model, name) for name in head_module_names(model)]
     for module in trainable:
@@ -131,22 +138,32 @@ def lora_targets(model, config: RunConfig) -> list[str]:
     for pair in (["query", "value"], ["q_proj", "v_proj"], ["q", "v"]):
         if set(pair) <= names:
             return pair
-    raise TextclfError(f"LoRA does not know which layers to adapt in model type '{fam}'",
-                       hint="Name them in the LoRA target modules setting, or use partial fine-tuning")
+    raise TextclfError(
+        f"LoRA does not know which layers to adapt in model type '{fam}'",
+        hint="Name them in the LoRA target modules setting, or use partial fine-tuning",
+    )
 
 
 def _apply_lora(model, config: RunConfig):
     from peft import LoraConfig, TaskType, get_peft_model
 
     heads = head_module_names(model)
-    lora_config = LoraConfig(task_type=TaskType.SEQ_CLS, r=config.lora_r, lora_alpha=config.lora_alpha,
-                             lora_dropout=config.lora_dropout, target_modules=lora_targets(model, config),
-                             modules_to_save=heads, fan_in_fan_out=family(model) == "gpt2")
+    lora_config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=lora_targets(model, config),
+        modules_to_save=heads,
+        fan_in_fan_out=family(model) == "gpt2",
+    )
     try:
         wrapped = get_peft_model(model, lora_config)
     except ValueError as exc:
-        raise TextclfError(f"LoRA could not be applied ({str(exc).splitlines()[0][:200]})",
-                           hint="Check the LoRA target modules, or use partial fine-tuning") from None
+        raise TextclfError(
+            f"LoRA could not be applied ({str(exc).splitlines()[0][:200]})",
+            hint="Check the LoRA target modules, or use partial fine-tuning",
+        ) from None
     wrapped.textclf_head_modules = heads
     return wrapped
 
@@ -171,8 +188,9 @@ def parameter_groups(model, config: RunConfig) -> list[dict]:
     except TextclfError:
         layer_of, n_layers = {}, 0
     base = base_model(inner)
-    embedding_ids = {id(p) for name, m in base.named_children() if "emb" in name or name in ("wte", "wpe")
-                     for p in m.parameters()}
+    embedding_ids = {
+        id(p) for name, m in base.named_children() if "emb" in name or name in ("wte", "wpe") for p in m.parameters()
+    }
     groups: dict[tuple[float, float], list] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
@@ -184,7 +202,7 @@ def parameter_groups(model, config: RunConfig) -> list[dict]:
         elif id(param) in layer_of:
             lr = config.lr * config.layer_decay ** (n_layers - 1 - layer_of[id(param)])
         elif id(param) in embedding_ids:
-            lr = config.lr * config.layer_decay ** n_layers
+            lr = config.lr * config.layer_decay**n_layers
         else:
             lr = config.lr
         wd = 0.0 if _no_decay(clean, param) else config.weight_decay
@@ -231,8 +249,13 @@ def _shape_from_config(model: str) -> dict:
     vocab = cfg.get("vocab_size") or 30522
     inner = cfg.get("intermediate_size") or cfg.get("d_inner") or 4 * hidden
     per_layer = 4 * hidden * hidden + 2 * hidden * inner
-    return {"layers": layers, "hidden": hidden, "vocab": vocab, "params": layers * per_layer + vocab * hidden,
-            "layer_params": per_layer}
+    return {
+        "layers": layers,
+        "hidden": hidden,
+        "vocab": vocab,
+        "params": layers * per_layer + vocab * hidden,
+        "layer_params": per_layer,
+    }
 
 
 # Effective sustained throughput in FLOP/s for transformer training steps (measured order of
@@ -247,8 +270,9 @@ def _flops_per_second(hardware) -> float:
     return 60e12 if hardware.bf16 else 25e12
 
 
-def estimate(config: RunConfig, n_train: int, hardware=None, avg_tokens: float = 48.0, *,
-             n_val: int | None = None) -> Estimate:
+def estimate(
+    config: RunConfig, n_train: int, hardware=None, avg_tokens: float = 48.0, *, n_val: int | None = None
+) -> Estimate:
     """Parameters, trainable parameters, peak memory and seconds per epoch for ``config``.
 
     Compute: a forward pass costs ~2 x (non-embedding parameters) FLOPs per token, backward twice
@@ -293,8 +317,10 @@ def estimate(config: RunConfig, n_train: int, hardware=None, avg_tokens: float =
     optimizer_bytes = trainable * 12
     act = config.batch_size * tokens * hidden * layers * 24 * (trained_fraction if trained_fraction else 0.05)
     memory_gb = (params * 4 + optimizer_bytes + act) / 1024**3 + 0.6  # + runtime overhead
-    note = "rough estimate from model size, text length and hardware; the first epoch of partial and " \
-           "feature-extraction runs also fills a cache"
+    note = (
+        "rough estimate from model size, text length and hardware; the first epoch of partial and "
+        "feature-extraction runs also fills a cache"
+    )
     return Estimate(params, int(trainable), round(memory_gb, 2), round(seconds, 1), note)
 
 
@@ -323,9 +349,17 @@ def _unreadable_reason(unreadable, model: str) -> str | None:
     return unreadable.get(model)
 
 
-def recommend(class_counts, median_tokens: float | None = None, n_rows: int | None = None, hardware=None,
-              *, model: str | None = None, multi_label: bool = False, budget_s: float | None = None,
-              unreadable: dict[str, str] | str | None = None) -> tuple[RunConfig, str]:
+def recommend(
+    class_counts,
+    median_tokens: float | None = None,
+    n_rows: int | None = None,
+    hardware=None,
+    *,
+    model: str | None = None,
+    multi_label: bool = False,
+    budget_s: float | None = None,
+    unreadable: dict[str, str] | str | None = None,
+) -> tuple[RunConfig, str]:
     """The recommendation for every dataset, few-shot data included: auto within ``budget_s`` (the hardware's
     :func:`default_budget` unless given), and why, ending with the single strategy to pick instead
     (:func:`recommend_single`, "if you want one strategy").
@@ -341,28 +375,56 @@ def recommend(class_counts, median_tokens: float | None = None, n_rows: int | No
     counts = _counts(class_counts)
     hardware = hardware or hw_module.detect()
     budget = budget_s if budget_s is not None else default_budget(hardware)  # seconds, or "none" for no limit
-    cfg = RunConfig(strategy="auto", model=model or DEFAULT_MODEL, budget_s=budget, seed=42,
-                    multi_label=True if multi_label else None, loss="bce" if multi_label else "ce")
+    cfg = RunConfig(
+        strategy="auto",
+        model=model or DEFAULT_MODEL,
+        budget_s=budget,
+        seed=42,
+        multi_label=True if multi_label else None,
+        loss="bce" if multi_label else "ce",
+    )
     smallest = min(counts.values()) if counts else None
-    fewshot = (" The smallest class has only {} examples, so few-shot tuning is one of the candidates.".format(smallest)
-               if smallest is not None and smallest <= FEWSHOT_MAX_SMALLEST_CLASS and not multi_label else "")
-    reason = (f"Auto tries TF-IDF, frozen embeddings and fine-tuning, cheapest first, within "
-              f"{format_seconds(budget)}. It keeps the TF-IDF baseline unless another model or a weighted mix "
-              f"beats it on the validation rows by more than chance.{fewshot}")
+    fewshot = (
+        " The smallest class has only {} examples, so few-shot tuning is one of the candidates.".format(smallest)
+        if smallest is not None and smallest <= FEWSHOT_MAX_SMALLEST_CLASS and not multi_label
+        else ""
+    )
+    reason = (
+        f"Auto tries TF-IDF, frozen embeddings and fine-tuning, cheapest first, within "
+        f"{format_seconds(budget)}. It keeps the TF-IDF baseline unless another model or a weighted mix "
+        f"beats it on the validation rows by more than chance.{fewshot}"
+    )
     cannot = _unreadable_reason(unreadable, cfg.model)
     if cannot:
         cfg = cfg.replace(auto_members=list(TFIDF_MEMBERS))
-        reason = (f"Auto tries the TF-IDF models only, within {format_seconds(budget)}, and keeps the best on the "
-                  f"validation rows: {cannot}")
-    single, why = recommend_single(counts or class_counts, median_tokens, n_rows, hardware, model=model,
-                                   multi_label=multi_label, unreadable=unreadable)
+        reason = (
+            f"Auto tries the TF-IDF models only, within {format_seconds(budget)}, and keeps the best on the "
+            f"validation rows: {cannot}"
+        )
+    single, why = recommend_single(
+        counts or class_counts,
+        median_tokens,
+        n_rows,
+        hardware,
+        model=model,
+        multi_label=multi_label,
+        unreadable=unreadable,
+    )
     if cannot:  # the reason was just given: not twice
         why = "It reads the words of any script."
     return cfg, f"{reason} {single_advice(single, why)}"
 
 
-def recommend_for_texts(texts, class_counts, n_rows: int | None = None, hardware=None, *, model: str | None = None,
-                        multi_label: bool = False, budget_s: float | None = None) -> tuple[RunConfig, str]:
+def recommend_for_texts(
+    texts,
+    class_counts,
+    n_rows: int | None = None,
+    hardware=None,
+    *,
+    model: str | None = None,
+    multi_label: bool = False,
+    budget_s: float | None = None,
+) -> tuple[RunConfig, str]:
     """:func:`recommend` from the texts themselves, for the CLI and any caller without a page's cache: the
     model's own token counts (median) and whether it reads the texts (``models.model_fit``) decide, never
     words times a constant nor a model that cannot read them."""
@@ -371,31 +433,55 @@ def recommend_for_texts(texts, class_counts, n_rows: int | None = None, hardware
 
     fit = model_fit(texts, model or DEFAULT_MODEL)
     unreadable = {fit.model: fit.reason} if fit.reads is False else None
-    return recommend(class_counts, fit.median_tokens, n_rows, hardware, model=model, multi_label=multi_label,
-                     budget_s=budget_s, unreadable=unreadable)
+    return recommend(
+        class_counts,
+        fit.median_tokens,
+        n_rows,
+        hardware,
+        model=model,
+        multi_label=multi_label,
+        budget_s=budget_s,
+        unreadable=unreadable,
+    )
 
 
-def size_advice(config: RunConfig, n_rows: int | None, median_tokens: float | None = None, hardware=None,
-                curve=None):
+def size_advice(config: RunConfig, n_rows: int | None, median_tokens: float | None = None, hardware=None, curve=None):
     """:func:`sizing.advice` for ``config`` on ``n_rows`` labelled rows (its time here, and when that is hours,
     a stratified sample and a GPU elsewhere); what the Strategy page shows under the estimate."""
     from . import sizing
 
-    return sizing.advice(config.strategy, int(n_rows or 0), median_tokens, hardware, config=config, curve=curve,
-                         data_name=str(config.data_path or "your_file.csv"))
+    return sizing.advice(
+        config.strategy,
+        int(n_rows or 0),
+        median_tokens,
+        hardware,
+        config=config,
+        curve=curve,
+        data_name=str(config.data_path or "your_file.csv"),
+    )
 
 
 def single_advice(config: RunConfig, reason: str) -> str:
     """'If you want one strategy: …' for :func:`recommend_single`'s answer (the page and the CLI say the same)."""
-    epochs = "" if get_strategy(config.strategy).trains in ("none", "head") else \
-        f", {config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    epochs = (
+        ""
+        if get_strategy(config.strategy).trains in ("none", "head")
+        else f", {config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+    )
     length = f" (max length {config.max_length}{epochs})" if get_strategy(config.strategy).uses_model else ""
     return f"If you want one strategy: {get_strategy(config.strategy).title}{length}. {reason}"
 
 
-def recommend_single(class_counts, median_tokens: float | None = None, n_rows: int | None = None, hardware=None,
-                     *, model: str | None = None, multi_label: bool = False,
-                     unreadable: dict[str, str] | str | None = None) -> tuple[RunConfig, str]:
+def recommend_single(
+    class_counts,
+    median_tokens: float | None = None,
+    n_rows: int | None = None,
+    hardware=None,
+    *,
+    model: str | None = None,
+    multi_label: bool = False,
+    unreadable: dict[str, str] | str | None = None,
+) -> tuple[RunConfig, str]:
     """The one strategy to pick for the data and machine when not using auto, and one sentence saying why
     (what the Strategy page and auto's advice show as "if you want one strategy").
 
@@ -415,36 +501,47 @@ def recommend_single(class_counts, median_tokens: float | None = None, n_rows: i
     if not hardware.is_gpu:
         max_length = min(max_length, 256)
     imbalanced = bool(counts) and max(counts.values()) > 4 * max(1, smallest)
-    common = dict(model=model or DEFAULT_MODEL, max_length=max_length, seed=42,
-                  loss="bce" if multi_label else ("weighted" if imbalanced else "ce"))
+    common = dict(
+        model=model or DEFAULT_MODEL,
+        max_length=max_length,
+        seed=42,
+        loss="bce" if multi_label else ("weighted" if imbalanced else "ce"),
+    )
     balance = " Classes are imbalanced, so rarer ones get more weight." if imbalanced and not multi_label else ""
     cannot = _unreadable_reason(unreadable, common["model"])
     if cannot:
         cfg = RunConfig(strategy="baseline", **common)
         return cfg.replace(multi_label=True) if multi_label else cfg, (
-            f"{cannot} So the TF-IDF baseline is the one strategy to pick here.")
+            f"{cannot} So the TF-IDF baseline is the one strategy to pick here."
+        )
     if counts and smallest <= FEWSHOT_MAX_SMALLEST_CLASS and not multi_label:
         cfg = RunConfig(strategy="fewshot", **{**common, **get_strategy("fewshot").defaults})
         reason = f"Only {smallest} examples in the smallest class: {FEWSHOT_REASON}"
     elif smallest < 64 or n_rows < 300:
         cfg = RunConfig(strategy="feature-extraction", head="logreg", epochs=1, batch_size=64, **common)
-        reason = (f"With only {smallest} examples in the smallest class, fine-tuning would overfit; a classifier on "
-                  "frozen sentence embeddings is the most reliable choice and trains in seconds.")
+        reason = (
+            f"With only {smallest} examples in the smallest class, fine-tuning would overfit; a classifier on "
+            "frozen sentence embeddings is the most reliable choice and trains in seconds."
+        )
     elif hardware.is_gpu:
         cfg = RunConfig(strategy="full", epochs=3, batch_size=32, lr=5e-5, **common)
         reason = "A GPU is available, so fine-tuning the whole model gives the best accuracy in reasonable time."
     elif n_rows > 20000:
         cfg = RunConfig(strategy="feature-extraction", head="logreg", epochs=1, batch_size=64, **common)
-        reason = (f"{n_rows:,} rows on a CPU would take long to fine-tune; frozen embeddings plus a classifier "
-                  "are fast and usually within a few points of fine-tuning.")
+        reason = (
+            f"{n_rows:,} rows on a CPU would take long to fine-tune; frozen embeddings plus a classifier "
+            "are fast and usually within a few points of fine-tuning."
+        )
         frozen = size_advice(cfg, n_rows, median_tokens, hardware)
         if frozen.hours:  # even one embedding pass is hours here: the baseline, with the ways out said plainly
             cfg = RunConfig(strategy="baseline", **common)
             reason = f"{frozen.message} So the TF-IDF baseline is the one strategy to pick here."
     elif n_rows > 2000:
         cfg = RunConfig(strategy="partial", layers=2, epochs=3, batch_size=32, lr=1e-4, **common)
-        reason = (f"On a CPU with {n_rows:,} rows, training only the top 2 layers reuses the frozen layers' "
-                  "outputs and gets most of full fine-tuning's accuracy several times faster.")
+        reason = (
+            f"On a CPU with {n_rows:,} rows, training only the top 2 layers reuses the frozen layers' "
+            "outputs and gets most of full fine-tuning's accuracy several times faster."
+        )
     else:
         cfg = RunConfig(strategy="full", epochs=4, batch_size=16, lr=5e-5, **common)
         reason = f"{n_rows:,} rows is small enough to fine-tune the whole model on this CPU in a few minutes."
@@ -466,9 +563,11 @@ FEWSHOT_PAIRS_PER_TEXT = 20  # fewshot.fit draws this many contrastive pairs per
 # beat frozen embeddings by +5.0 +- 1.9 accuracy points on BBC news and +1.2 +- 1.6 on movie reviews;
 # at 64 per class only about +1 point for ~100x the training time, so not recommended there.
 FEWSHOT_MAX_SMALLEST_CLASS = 16
-FEWSHOT_REASON = ("few-shot mode (the encoder is tuned on pairs of your examples, then a classifier) beat frozen "
-                  "embeddings by about 5 accuracy points on news topics with 8 examples per class in our "
-                  "measurement (less on short sentiment texts); it takes minutes rather than seconds.")
+FEWSHOT_REASON = (
+    "few-shot mode (the encoder is tuned on pairs of your examples, then a classifier) beat frozen "
+    "embeddings by about 5 accuracy points on news topics with 8 examples per class in our "
+    "measurement (less on short sentiment texts); it takes minutes rather than seconds."
+)
 
 
 def strategy_defaults(strategy: str) -> dict:
@@ -483,8 +582,15 @@ def switch_strategy(config, strategy: str):
     from textclf_core.config import RunConfig
 
     plain = RunConfig()
-    return config.replace(**{"strategy": strategy, "epochs": plain.epochs, "batch_size": plain.batch_size,
-                             "lr": plain.lr, **strategy_defaults(strategy)})
+    return config.replace(
+        **{
+            "strategy": strategy,
+            "epochs": plain.epochs,
+            "batch_size": plain.batch_size,
+            "lr": plain.lr,
+            **strategy_defaults(strategy),
+        }
+    )
 
 
 def describe_strategy(strategy: str) -> str:

@@ -45,11 +45,12 @@ from typing import Callable
 
 import numpy as np
 
-from textclf_core.config import DEFAULT_MODEL, NO_LIMIT, NO_LIMIT_WORDS, RunConfig
 from textclf_core import events
-from textclf_core.store import model_folder
+from textclf_core.config import DEFAULT_MODEL, NO_LIMIT, NO_LIMIT_WORDS, RunConfig
 from textclf_core.errors import CancelledError, ModelLoadError, TextclfError
 from textclf_core.labels import LabelSpace
+from textclf_core.store import model_folder
+
 # The budget's default and its wording belong to the recommendation (strategies.recommend is auto, for every
 # dataset); re-exported here for the pages and the CLI that draw auto's plan.
 from .advice import default_budget, format_seconds  # noqa: F401
@@ -57,8 +58,13 @@ from .advice import default_budget, format_seconds  # noqa: F401
 Clock = Callable[[], float]
 
 # Budgets offered on the Strategy page (seconds; None = no limit).
-BUDGET_CHOICES: dict[str, float | str] = {"1 min": 60.0, "3 min": 180.0, "10 min": 600.0, "30 min": 1800.0,
-                                          "no limit": NO_LIMIT}
+BUDGET_CHOICES: dict[str, float | str] = {
+    "1 min": 60.0,
+    "3 min": 180.0,
+    "10 min": 600.0,
+    "30 min": 1800.0,
+    "no limit": NO_LIMIT,
+}
 ROUNDS = 25  # greedy selection rounds (AutoGluon's default is 25 too)
 RESERVE_SHARE = 0.05  # of the budget, kept for saving and the final test scoring
 LOAD_SECONDS = {"feature-extraction": 3.0, "partial": 4.0, "full": 4.0, "lora": 5.0, "fewshot": 5.0}
@@ -83,8 +89,10 @@ def parse_budget(text) -> float | str | None:
         return NO_LIMIT
     match = _BUDGET_RE.match(raw)
     if not match or float(match.group(1)) <= 0:
-        raise TextclfError(f"'{text}' is not a time budget", hint='Write seconds, minutes or hours: "90s", "10m", '
-                                                                 '"1h", or "none" for no limit')
+        raise TextclfError(
+            f"'{text}' is not a time budget",
+            hint='Write seconds, minutes or hours: "90s", "10m", "1h", or "none" for no limit',
+        )
     unit = (match.group(2) or "s")[0]
     return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[unit]
 
@@ -129,11 +137,22 @@ class Member:
         def r(x):
             return None if x is None else round(float(x), 1)
 
-        return {"member": self.label, "key": self.key, "strategy": self.config.get("strategy"),
-                "state": self.state, "reason": self.reason, "plan_estimate_s": r(self.plan_estimate_s),
-                "estimate_s": r(self.estimate_s), "seconds": r(self.seconds), "val_accuracy": self.val_accuracy,
-                "val_macro_f1": self.val_macro_f1, "weight": round(self.weight, 3), "temperature": self.temperature,
-                "sample_rows": self.sample_rows, "round": self.extra_round}
+        return {
+            "member": self.label,
+            "key": self.key,
+            "strategy": self.config.get("strategy"),
+            "state": self.state,
+            "reason": self.reason,
+            "plan_estimate_s": r(self.plan_estimate_s),
+            "estimate_s": r(self.estimate_s),
+            "seconds": r(self.seconds),
+            "val_accuracy": self.val_accuracy,
+            "val_macro_f1": self.val_macro_f1,
+            "weight": round(self.weight, 3),
+            "temperature": self.temperature,
+            "sample_rows": self.sample_rows,
+            "round": self.extra_round,
+        }
 
 
 @dataclass
@@ -181,37 +200,76 @@ def token_lengths(texts, model: str = DEFAULT_MODEL) -> np.ndarray:
     return sizing.count_tokens(texts, tokenizer)
 
 
-def data_stats(train_texts, n_val: int, n_test: int, class_counts: dict, multi_label: bool,
-               hardware=None, *, model: str = DEFAULT_MODEL, unreadable: dict | None = None) -> DataStats:
+def data_stats(
+    train_texts,
+    n_val: int,
+    n_test: int,
+    class_counts: dict,
+    multi_label: bool,
+    hardware=None,
+    *,
+    model: str = DEFAULT_MODEL,
+    unreadable: dict | None = None,
+) -> DataStats:
     """What the plan needs of the training texts; tokens are counted with ``model``'s tokenizer on a sample."""
-    from . import sizing
     from textclf_core.engine.encoders import count_windows
+
+    from . import sizing
 
     texts = [str(t) for t in train_texts]
     rng = np.random.default_rng(0)
-    sample = texts if len(texts) <= sizing.TOKEN_SAMPLE else \
-        [texts[i] for i in np.sort(rng.choice(len(texts), sizing.TOKEN_SAMPLE, replace=False))]
+    sample = (
+        texts
+        if len(texts) <= sizing.TOKEN_SAMPLE
+        else [texts[i] for i in np.sort(rng.choice(len(texts), sizing.TOKEN_SAMPLE, replace=False))]
+    )
     tokens = token_lengths(sample, model).astype(float)
     mean = float(tokens.mean()) if len(tokens) else 0.0
     max_length = window_length(mean, hardware)
     windows = count_windows(tokens, max_length, MAX_WINDOWS)
     long_share = float((tokens > max_length).mean()) if len(tokens) else 0.0
-    return DataStats(len(texts), int(n_val), int(n_test), {str(k): int(v) for k, v in class_counts.items()},
-                     bool(multi_label), mean, long_share, int(round(long_share * len(texts))),
-                     float(windows.mean()) if len(windows) else 1.0, sum(len(t) for t in texts),
-                     dict(unreadable or {}), sample)
+    return DataStats(
+        len(texts),
+        int(n_val),
+        int(n_test),
+        {str(k): int(v) for k, v in class_counts.items()},
+        bool(multi_label),
+        mean,
+        long_share,
+        int(round(long_share * len(texts))),
+        float(windows.mean()) if len(windows) else 1.0,
+        sum(len(t) for t in texts),
+        dict(unreadable or {}),
+        sample,
+    )
 
 
-def stats_for(train_df, n_val: int, n_test: int, label_space: LabelSpace, hardware=None, *,
-              model: str = DEFAULT_MODEL, unreadable: dict | None = None) -> DataStats:
+def stats_for(
+    train_df,
+    n_val: int,
+    n_test: int,
+    label_space: LabelSpace,
+    hardware=None,
+    *,
+    model: str = DEFAULT_MODEL,
+    unreadable: dict | None = None,
+) -> DataStats:
     """:func:`data_stats` of the training rows of a prepared split."""
     if label_space.multi_label:
         y = label_space.encode(train_df["label"].tolist())
         counts = {c: int(y[:, j].sum()) for j, c in enumerate(label_space.classes)}
     else:
         counts = {str(k): int(v) for k, v in train_df["label"].value_counts().items()}
-    return data_stats(train_df["text"].tolist(), n_val, n_test, counts, label_space.multi_label, hardware,
-                      model=model, unreadable=unreadable)
+    return data_stats(
+        train_df["text"].tolist(),
+        n_val,
+        n_test,
+        counts,
+        label_space.multi_label,
+        hardware,
+        model=model,
+        unreadable=unreadable,
+    )
 
 
 def window_length(mean_tokens: float, hardware=None) -> int:
@@ -252,8 +310,10 @@ def backend_unchosen(model: str, max_length: int, hardware=None, *, n_texts: int
         from textclf_core import hardware as hw_module
 
         hw = hardware if hardware is not None else hw_module.detect()
-        return len(features.backend_candidates(hw)) > 1 and features.backend_choice(
-            model, max_length=int(max_length), calibrate=False) is None
+        return (
+            len(features.backend_candidates(hw)) > 1
+            and features.backend_choice(model, max_length=int(max_length), calibrate=False) is None
+        )
     except Exception:  # noqa: BLE001 - an unknown model: its member reports its own error
         return False
 
@@ -300,6 +360,7 @@ class Speeds:
         plan only: probing every encoder cost most of a short budget on the loaded bench machine), else scaled
         from one measured here by parameter count, else the prior."""
         from textclf_core.store import catalog as models
+
         from . import sizing
 
         rate = self.session.get((model, max_length))
@@ -364,25 +425,32 @@ def _params(model: str) -> float:
 def _member_seconds(cfg: RunConfig, stats: DataStats, hardware, speeds: Speeds, key: str) -> tuple[float, bool]:
     """(seconds one candidate should take here, whether from this machine's measured speeds); sizing owns the
     formulas and the stored speeds."""
-    from . import sizing
     from textclf_core.engine.encoders import count_windows
+
+    from . import sizing
 
     if cfg.strategy == "baseline":
         n_chars = int(stats.n_chars * (stats.n_train + stats.n_val) / max(1, stats.n_train))
         if speeds.store is not None:
             return speeds.store.tfidf_seconds(key, n_chars)
         return 0.5 + n_chars / sizing.TFIDF_CHARS_PER_S, False
-    lengths = token_lengths(stats.sample, cfg.model).astype(float) if stats.sample else \
-        np.full(1, stats.mean_tokens)
+    lengths = token_lengths(stats.sample, cfg.model).astype(float) if stats.sample else np.full(1, stats.mean_tokens)
     n_win = count_windows(lengths, cfg.max_length, cfg.windows)
     embed_tokens = float(np.where(n_win > 1, n_win * cfg.max_length, np.minimum(lengths, cfg.max_length)).mean())
     train_tokens = float(np.minimum(lengths, cfg.max_length).mean())
     rate = speeds.tokens_per_s(cfg.model, cfg.max_length, hardware)
     pairs = min(int(cfg.fewshot_max_pairs or 1000), 20 * stats.n_train) if cfg.strategy == "fewshot" else 0
-    seconds = sizing.transformer_seconds(cfg.strategy, rate, n_train=stats.n_train, n_val=stats.n_val,
-                                         embed_tokens=embed_tokens, train_tokens=train_tokens,
-                                         epochs=1 if cfg.strategy == "feature-extraction" else cfg.epochs,
-                                         evals_per_epoch=cfg.evals_per_epoch or 1, pairs=pairs)
+    seconds = sizing.transformer_seconds(
+        cfg.strategy,
+        rate,
+        n_train=stats.n_train,
+        n_val=stats.n_val,
+        embed_tokens=embed_tokens,
+        train_tokens=train_tokens,
+        epochs=1 if cfg.strategy == "feature-extraction" else cfg.epochs,
+        evals_per_epoch=cfg.evals_per_epoch or 1,
+        pairs=pairs,
+    )
     if speeds.store is not None:
         seconds *= speeds.store.correction(cfg.strategy, str(cfg.model))
     return seconds + 2.0, not speeds.guessed(cfg.model)  # + the head on cached vectors, saving
@@ -391,6 +459,7 @@ def _member_seconds(cfg: RunConfig, stats: DataStats, hardware, speeds: Speeds, 
 def _candidates(config: RunConfig, stats: DataStats, hardware, encoders) -> list[tuple]:
     """(key, label, family, passes, settings) of every candidate for this data, before estimates."""
     from textclf_core.store import catalog as models
+
     from . import advice as strategies
 
     gpu = hardware is not None and getattr(hardware, "is_gpu", False)
@@ -398,47 +467,106 @@ def _candidates(config: RunConfig, stats: DataStats, hardware, encoders) -> list
     smallest = min(counts.values()) if counts else 0
     max_length = window_length(stats.mean_tokens, hardware)
     windows = MAX_WINDOWS if stats.long_share > 0 else 1
-    out = [("tfidf-logreg", "TF-IDF + logistic regression", "tfidf", 1, dict(strategy="baseline", baseline_model="logreg")),
-           ("tfidf-svm", "TF-IDF + linear SVM", "tfidf", 1, dict(strategy="baseline", baseline_model="svm")),
-           ("tfidf-nb", "TF-IDF + naive Bayes", "tfidf", 1, dict(strategy="baseline", baseline_model="nb"))]
-    fe = dict(strategy="feature-extraction", head="logreg", epochs=1, batch_size=64, max_length=max_length,
-              windows=windows)
+    out = [
+        (
+            "tfidf-logreg",
+            "TF-IDF + logistic regression",
+            "tfidf",
+            1,
+            dict(strategy="baseline", baseline_model="logreg"),
+        ),
+        ("tfidf-svm", "TF-IDF + linear SVM", "tfidf", 1, dict(strategy="baseline", baseline_model="svm")),
+        ("tfidf-nb", "TF-IDF + naive Bayes", "tfidf", 1, dict(strategy="baseline", baseline_model="nb")),
+    ]
+    fe = dict(
+        strategy="feature-extraction", head="logreg", epochs=1, batch_size=64, max_length=max_length, windows=windows
+    )
     if config.model == DEFAULT_MODEL:
         names = {"minilm-static": "MiniLM", "mpnet-static": "mpnet"}
         for key, label in STATIC_MEMBERS:
             if key == "mpnet-static" and not models.mpnet_available():
                 continue
-            out.append((key, f"{label} embeddings", "static", 1,
-                        dict(fe, model=key if models.catalog_entry(key) else DEFAULT_MODEL,
-                             _missing=None if models.catalog_entry(key) else names[key])))
+            out.append(
+                (
+                    key,
+                    f"{label} embeddings",
+                    "static",
+                    1,
+                    dict(
+                        fe,
+                        model=key if models.catalog_entry(key) else DEFAULT_MODEL,
+                        _missing=None if models.catalog_entry(key) else names[key],
+                    ),
+                )
+            )
     for model, short in encoders:
         out.append((f"embeddings-{short.lower()}", f"{short} embeddings", "transformer", 1, dict(fe, model=model)))
     small_model, small_name = encoders[0]
     if counts and smallest <= strategies.FEWSHOT_MAX_SMALLEST_CLASS and not stats.multi_label:
-        out.append((f"fewshot-{small_name.lower()}", f"{small_name} few-shot", "transformer", 3,
-                    {**strategies.STRATEGY_DEFAULTS["fewshot"], "strategy": "fewshot", "model": small_model,
-                     "loss": "ce"}))
+        out.append(
+            (
+                f"fewshot-{small_name.lower()}",
+                f"{small_name} few-shot",
+                "transformer",
+                3,
+                {**strategies.STRATEGY_DEFAULTS["fewshot"], "strategy": "fewshot", "model": small_model, "loss": "ce"},
+            )
+        )
     if smallest >= 8 or stats.multi_label:
         ft = dict(max_length=min(max_length, 256), evals_per_epoch=2, windows=windows)
-        out.append((f"partial-{small_name.lower()}", f"{small_name} top-2 layers", "transformer", 6,
-                    dict(ft, strategy="partial", model=small_model, layers=2, epochs=3, batch_size=32, lr=1e-4)))
-        out.append((f"full-{small_name.lower()}", f"{small_name} fine-tuned", "transformer", 6,
-                    dict(ft, strategy="full", model=small_model, epochs=2,
-                         batch_size=16 if stats.n_train < 2000 else 32, lr=5e-5)))
+        out.append(
+            (
+                f"partial-{small_name.lower()}",
+                f"{small_name} top-2 layers",
+                "transformer",
+                6,
+                dict(ft, strategy="partial", model=small_model, layers=2, epochs=3, batch_size=32, lr=1e-4),
+            )
+        )
+        out.append(
+            (
+                f"full-{small_name.lower()}",
+                f"{small_name} fine-tuned",
+                "transformer",
+                6,
+                dict(
+                    ft,
+                    strategy="full",
+                    model=small_model,
+                    epochs=2,
+                    batch_size=16 if stats.n_train < 2000 else 32,
+                    lr=5e-5,
+                ),
+            )
+        )
         if gpu and len(encoders) > 1:
             big_model, big_name = encoders[1]
-            out.append((f"full-{big_name.lower()}", f"{big_name} fine-tuned", "transformer", 9,
-                        dict(ft, strategy="full", model=big_model, epochs=3, batch_size=32, lr=3e-5)))
+            out.append(
+                (
+                    f"full-{big_name.lower()}",
+                    f"{big_name} fine-tuned",
+                    "transformer",
+                    9,
+                    dict(ft, strategy="full", model=big_model, epochs=3, batch_size=32, lr=3e-5),
+                )
+            )
     return out
 
 
-def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[tuple[str, str]] | None = None,
-         speeds: Speeds | None = None) -> list[Member]:
+def plan(
+    config: RunConfig,
+    stats: DataStats,
+    hardware=None,
+    *,
+    encoders: list[tuple[str, str]] | None = None,
+    speeds: Speeds | None = None,
+) -> list[Member]:
     """The candidates for this data and machine, cheapest first (the baseline always first), each with its
     estimated seconds from this machine's measured speeds (``speeds``; without one: the stored speeds under the
     model cache root, else the prior, nothing measured). Members the data's language rules out
     (``stats.unreadable``) or whose model is not installed are kept, skipped, with the reason."""
     from textclf_core.store import catalog as models
+
     from . import sizing
 
     encoders = encoders_for(config) if encoders is None else encoders
@@ -448,8 +576,9 @@ def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[t
     smallest = min(counts.values()) if counts else 0
     imbalanced = bool(counts) and max(counts.values()) > 4 * max(1, smallest)
     base = {k: v for k, v in config.to_dict().items() if k not in ("strategy", "name", "budget_s")}
-    base.update(loss="bce" if stats.multi_label else ("weighted" if imbalanced else "ce"),
-                multi_label=stats.multi_label or None)
+    base.update(
+        loss="bce" if stats.multi_label else ("weighted" if imbalanced else "ce"), multi_label=stats.multi_label or None
+    )
     only = set(config.auto_members or ())  # e.g. ["tfidf-logreg", "embeddings-minilm"]
     members: list[Member] = []
     for key, label, family, passes, settings in _candidates(config, stats, hardware, encoders):
@@ -464,12 +593,24 @@ def plan(config: RunConfig, stats: DataStats, hardware=None, *, encoders: list[t
         choice = 0.0
         if distilled(cfg.model) is False:  # the first use distils the table (once per machine)
             load += DISTILL_SECONDS[str(cfg.model)]
-        elif (cfg.strategy != "baseline" and not why and backend_unchosen(cfg.model, cfg.max_length, hardware,
-                                                                          n_texts=stats.n_train + stats.n_val)):
+        elif (
+            cfg.strategy != "baseline"
+            and not why
+            and backend_unchosen(cfg.model, cfg.max_length, hardware, n_texts=stats.n_train + stats.n_val)
+        ):
             choice = BACKEND_CHOICE_SECONDS
         seconds, calibrated = (0.0, False) if why else _member_seconds(cfg, stats, hardware, speeds, key)
-        member = Member(key, label, family, cfg.to_dict(), float(seconds + (0 if why else load + choice)), passes,
-                        load_s=load + choice, calibrated=calibrated, choice_s=choice)
+        member = Member(
+            key,
+            label,
+            family,
+            cfg.to_dict(),
+            float(seconds + (0 if why else load + choice)),
+            passes,
+            load_s=load + choice,
+            calibrated=calibrated,
+            choice_s=choice,
+        )
         if why:
             member.state, member.reason = "skipped", why
         members.append(member)
@@ -523,8 +664,14 @@ def plan_rows(members: list[Member], budget_s: float | None) -> list[dict]:
             continue
         total += m.estimate_s
         fits = budget_s is None or total <= budget_s * (1 - RESERVE_SHARE)
-        rows.append({"order": i, "candidate": m.label, "estimated time": format_seconds(m.estimate_s),
-                     "fits the budget": "yes" if fits else "probably not"})
+        rows.append(
+            {
+                "order": i,
+                "candidate": m.label,
+                "estimated time": format_seconds(m.estimate_s),
+                "fits the budget": "yes" if fits else "probably not",
+            }
+        )
     return rows
 
 
@@ -532,10 +679,12 @@ def describe_windows(stats: DataStats, hardware=None) -> str:
     length = window_length(stats.mean_tokens, hardware)
     if stats.n_long == 0:
         return f"Every training text fits in one window of {length} tokens, so each is read whole."
-    return (f"About {stats.n_long:,} of {stats.n_train:,} training texts ({stats.long_share:.0%}) are longer than "
-            f"one window of {length} tokens. Frozen embeddings read them as up to {MAX_WINDOWS} overlapping windows "
-            f"and average the windows' vectors; fine-tuned members train on the first window and predict with the "
-            f"mean of the windows' scores; TF-IDF reads every word.")
+    return (
+        f"About {stats.n_long:,} of {stats.n_train:,} training texts ({stats.long_share:.0%}) are longer than "
+        f"one window of {length} tokens. Frozen embeddings read them as up to {MAX_WINDOWS} overlapping windows "
+        f"and average the windows' vectors; fine-tuned members train on the first window and predict with the "
+        f"mean of the windows' scores; TF-IDF reads every word."
+    )
 
 
 # --- members ----------------------------------------------------------------------------------------
@@ -599,20 +748,24 @@ def _fit_temperature(proba: np.ndarray, y, multi_label: bool) -> float:
 
     if len(proba) < 10:
         return 1.0
-    res = minimize_scalar(lambda lt: log_loss(apply_temperature(proba, math.exp(lt), multi_label), y, multi_label),
-                          bounds=(-3.0, 3.0), method="bounded", options={"xatol": 1e-3})
+    res = minimize_scalar(
+        lambda lt: log_loss(apply_temperature(proba, math.exp(lt), multi_label), y, multi_label),
+        bounds=(-3.0, 3.0),
+        method="bounded",
+        options={"xatol": 1e-3},
+    )
     return float(math.exp(res.x)) if res.success else 1.0
 
 
-def select_weights(probas: list[np.ndarray], y, multi_label: bool, rounds: int = ROUNDS,
-                   temperatures: list[float | None] | None = None) -> np.ndarray:
+def select_weights(
+    probas: list[np.ndarray], y, multi_label: bool, rounds: int = ROUNDS, temperatures: list[float | None] | None = None
+) -> np.ndarray:
     """Greedy forward selection with replacement (Caruana et al. 2004): start from nothing, add the member
     that most lowers the validation log loss of the running average, ``rounds`` times; keep the counts of
     the best round as weights. Ties go to the earlier (cheaper) member. A member that never helps gets 0."""
     from textclf_core.models.ensemble import apply_temperature, log_loss
 
-    tempered = [apply_temperature(p, t, multi_label) for p, t in
-                zip(probas, temperatures or [None] * len(probas))]
+    tempered = [apply_temperature(p, t, multi_label) for p, t in zip(probas, temperatures or [None] * len(probas))]
     counts = np.zeros(len(probas))
     total = None
     best_loss, best_counts = math.inf, None
@@ -629,8 +782,14 @@ def select_weights(probas: list[np.ndarray], y, multi_label: bool, rounds: int =
 def _scores(proba, val_df, label_space: LabelSpace, thresholds=None) -> dict:
     from textclf_core.evaluation.metrics import compute_metrics
 
-    m = compute_metrics(val_df["label"].tolist(), proba, label_space.classes, multi_label=label_space.multi_label,
-                        thresholds=thresholds, separator=label_space.separator or ";")
+    m = compute_metrics(
+        val_df["label"].tolist(),
+        proba,
+        label_space.classes,
+        multi_label=label_space.multi_label,
+        thresholds=thresholds,
+        separator=label_space.separator or ";",
+    )
     return {"accuracy": float(m["accuracy"]), "macro_f1": float(m["macro_f1"]), "loss": m.get("loss")}
 
 
@@ -677,8 +836,15 @@ def refresh_estimates(members: list[Member], factors: dict[str, list[float]], fe
         m.estimate_s = scaled
 
 
-def measure_speed(sample: list[str], model: str, max_length: int, *, precision: str = "auto",
-                  device: str = "auto", seconds: float = 2.0) -> float:
+def measure_speed(
+    sample: list[str],
+    model: str,
+    max_length: int,
+    *,
+    precision: str = "auto",
+    device: str = "auto",
+    seconds: float = 2.0,
+) -> float:
     """Tokens/s of ``model``'s frozen forward pass here (for sizing.SpeedStore): a few texts load it (it stays
     loaded for the member) and warm it up, then batches of the data's own texts until ``seconds`` have passed.
     Each call embeds fewer texts than ``features.CALIBRATE_MIN_TEXTS``, so the probe measures the encoder the
@@ -706,18 +872,20 @@ def warm_up() -> None:
     """Import what the TF-IDF members need before the first member's clock starts: in the browser journey, a 2 s
     member on 64 rows took 36 s in a fresh server process on a loaded machine, nearly all of it importing
     scikit-learn, and every estimate after it was scaled by that."""
-    from . import baseline  # noqa: F401
     import sklearn.feature_extraction.text  # noqa: F401
     import sklearn.linear_model  # noqa: F401
     import sklearn.naive_bayes  # noqa: F401
     import sklearn.svm  # noqa: F401
 
+    from . import baseline  # noqa: F401
+
 
 class _AutoFit:
     """One auto fit: plan, planned members, extra rounds, choice, saving (each a method)."""
 
-    def __init__(self, config, train_df, val_df, label_space, *, run, emit, should_stop, n_test, clock, hardware,
-                 encoders):
+    def __init__(
+        self, config, train_df, val_df, label_space, *, run, emit, should_stop, n_test, clock, hardware, encoders
+    ):
         from textclf_core import hardware as hw_module
 
         self.config, self.train_df, self.val_df, self.label_space = config, train_df, val_df, label_space
@@ -732,8 +900,11 @@ class _AutoFit:
         self.factors: dict[str, list[float]] = {"tfidf": [], "static": [], "transformer": []}
         self.features_s = 0.0  # the first TF-IDF member's feature build, which later TF-IDF members reuse
         self.y_val = label_space.encode(val_df["label"].tolist())
-        self.base_dir = Path(run.path) / ".members" if run is not None and hasattr(run, "path") else \
-            Path(config.auto_members_dir or Path.cwd() / f".textclf-members-{uuid.uuid4().hex[:8]}")
+        self.base_dir = (
+            Path(run.path) / ".members"
+            if run is not None and hasattr(run, "path")
+            else Path(config.auto_members_dir or Path.cwd() / f".textclf-members-{uuid.uuid4().hex[:8]}")
+        )
         self.base_dir.mkdir(parents=True, exist_ok=True)
 
     # -- bookkeeping --
@@ -741,16 +912,23 @@ class _AutoFit:
         return [m.row() for m in self.members]
 
     def announce(self, member: Member) -> None:
-        self.emit(events.auto_member(member=member.row(), leaderboard=self.leaderboard(), budget_s=self.budget,
-                                     elapsed_s=round(self.clock() - self.start, 1)))
+        self.emit(
+            events.auto_member(
+                member=member.row(),
+                leaderboard=self.leaderboard(),
+                budget_s=self.budget,
+                elapsed_s=round(self.clock() - self.start, 1),
+            )
+        )
 
     def deadline(self) -> float | None:
         """When members must be done: the budget less a reserve for saving and scoring the test rows."""
         if self.budget is None:
             return None
         test_share = self.stats.n_test / max(1, self.stats.n_train + self.stats.n_val) if self.stats.n_test else 0.15
-        reserve = RESERVE_SHARE * self.budget + sum((m.seconds or 0) * test_share / max(1.0, m.passes)
-                                                    for m in self.members if m.key in self.probas)
+        reserve = RESERVE_SHARE * self.budget + sum(
+            (m.seconds or 0) * test_share / max(1.0, m.passes) for m in self.members if m.key in self.probas
+        )
         return self.start + self.budget - reserve
 
     def time_left(self) -> float | None:
@@ -762,13 +940,15 @@ class _AutoFit:
     # -- plan --
     def make_plan(self) -> None:
         from textclf_core.store import catalog as models
+
         from . import sizing
 
         warm_up()
 
         unreadable = unreadable_encoders(self.train_df["text"].tolist(), self.config, self.encoders)
-        self.stats = stats_for(self.train_df, len(self.val_df), self.n_test, self.label_space, self.hardware,
-                               unreadable=unreadable)
+        self.stats = stats_for(
+            self.train_df, len(self.val_df), self.n_test, self.label_space, self.hardware, unreadable=unreadable
+        )
         store = sizing.SpeedStore(models.model_cache_root() / sizing.SPEEDS_FILE, self.hardware)
         cfg = self.config
 
@@ -779,8 +959,13 @@ class _AutoFit:
         # the stored speeds or the prior must do.
         self.speeds = Speeds(store, measure if self.budget is None or self.budget >= MEASURE_MIN_BUDGET else None)
         self.members = plan(cfg, self.stats, self.hardware, encoders=self.encoders, speeds=self.speeds)
-        self.emit(events.auto_plan(budget_s=self.budget, leaderboard=self.leaderboard(),
-                                   stats={**self.stats.to_dict(), "speeds": dict(self.speeds.measured)}))
+        self.emit(
+            events.auto_plan(
+                budget_s=self.budget,
+                leaderboard=self.leaderboard(),
+                stats={**self.stats.to_dict(), "speeds": dict(self.speeds.measured)},
+            )
+        )
 
     # -- one member --
     def run_member(self, member: Member, train_df=None) -> bool:
@@ -804,8 +989,15 @@ class _AutoFit:
         folder = self.base_dir / member.key
         cfg = RunConfig.from_dict(member.config)
         try:
-            member.kind, proba = _fit_member(cfg, self.train_df if train_df is None else train_df, self.val_df,
-                                             self.label_space, folder, self.member_emit(member, began), member_stop)
+            member.kind, proba = _fit_member(
+                cfg,
+                self.train_df if train_df is None else train_df,
+                self.val_df,
+                self.label_space,
+                folder,
+                self.member_emit(member, began),
+                member_stop,
+            )
             member.state = "done"
         except CancelledError:
             if not timed_out["hit"]:
@@ -820,12 +1012,21 @@ class _AutoFit:
         if proba is None:
             self.announce(member)
             return False
-        if not self.probas and self.budget is not None and self.clock() - self.start > self.budget * (1 - RESERVE_SHARE):
-            member.reason = ("ran past the budget: the first member is always finished, so the run has a model "
-                             "(the machine is slower than estimated)")
+        if (
+            not self.probas
+            and self.budget is not None
+            and self.clock() - self.start > self.budget * (1 - RESERVE_SHARE)
+        ):
+            member.reason = (
+                "ran past the budget: the first member is always finished, so the run has a model "
+                "(the machine is slower than estimated)"
+            )
         scores = _scores(proba, self.val_df, self.label_space)
-        member.val_accuracy, member.val_macro_f1, member.val_loss = scores["accuracy"], scores["macro_f1"], \
-            scores.get("loss")
+        member.val_accuracy, member.val_macro_f1, member.val_loss = (
+            scores["accuracy"],
+            scores["macro_f1"],
+            scores.get("loss"),
+        )
         self.probas[member.key] = proba
         rows = (member.sample_rows or self.stats.n_train) + self.stats.n_val
         self.report(member, began, rate=rows / member.seconds if member.seconds else None)  # TF-IDF's speed too
@@ -854,36 +1055,57 @@ class _AutoFit:
             return
         cfg = member.config
         if cfg.get("strategy") == "baseline":
-            n = (member.sample_rows or self.stats.n_train)
+            n = member.sample_rows or self.stats.n_train
             chars = self.stats.n_chars * (n + self.stats.n_val) / max(1, self.stats.n_train)
             if chars >= TFIDF_MIN_CHARS:  # below this, start-up costs dominate: not a speed worth keeping
                 store.record_tfidf(member.key, int(chars), max(1e-3, member.seconds - member.load_s))
         elif member.seconds >= 5.0:
-            store.record_correction(cfg["strategy"], str(cfg.get("model")), member.seconds - member.load_s,
-                                    member.estimate_s - member.load_s)
+            store.record_correction(
+                cfg["strategy"],
+                str(cfg.get("model")),
+                member.seconds - member.load_s,
+                member.estimate_s - member.load_s,
+            )
 
     def member_emit(self, member: Member, began: float):
         """The member's events, as the run's: evaluations tagged with the member; steps and progress as the
         budget's progress with the member's speed and the run's time left (the Training page's figures)."""
+
         def emit(event: dict) -> None:
             kind = event.get("type")
-            if (kind == "step" and member.family == "tfidf" and event.get("step") == 1 and not self.features_s
-                    and event.get("elapsed_s")):
+            if (
+                kind == "step"
+                and member.family == "tfidf"
+                and event.get("step") == 1
+                and not self.features_s
+                and event.get("elapsed_s")
+            ):
                 self.features_s = float(event["elapsed_s"])  # step 1: "Built N word and character features"
             if kind == "evaluation":
                 self.emit(dict(event, member=member.key))
             elif kind in ("step", "progress"):
-                self.report(member, began, rate=event.get("examples_per_s"), done=event.get("done"),
-                            total=event.get("total"))
+                self.report(
+                    member, began, rate=event.get("examples_per_s"), done=event.get("done"), total=event.get("total")
+                )
+
         return emit
 
     def report(self, member: Member, began: float, *, rate=None, done=None, total=None) -> None:
         """A progress event for the pages: the budget's share, the member's speed (when it has one: its own
         events', or rows / seconds once it is done) and the run's time left."""
         share = (self.clock() - self.start) / self.budget if self.budget else None
-        self.emit(events.progress(stage=member.key, member=member.key, done=done, total=total, examples_per_s=rate,
-                                  elapsed_s=round(self.clock() - began, 1), eta_s=self.time_left(),
-                                  progress=min(0.99, share) if share is not None else None))
+        self.emit(
+            events.progress(
+                stage=member.key,
+                member=member.key,
+                done=done,
+                total=total,
+                examples_per_s=rate,
+                elapsed_s=round(self.clock() - began, 1),
+                eta_s=self.time_left(),
+                progress=min(0.99, share) if share is not None else None,
+            )
+        )
 
     # -- the plan's members --
     def run_planned(self) -> None:
@@ -908,8 +1130,9 @@ class _AutoFit:
         that fits (first window only, for long texts, when that fits); else skip it, saying which estimate
         changed since the plan."""
         deadline = self.deadline()
-        if member.choice_s and not backend_unchosen(str(member.config.get("model")),
-                                                    int(member.config.get("max_length") or 128), self.hardware):
+        if member.choice_s and not backend_unchosen(
+            str(member.config.get("model")), int(member.config.get("max_length") or 128), self.hardware
+        ):
             member.estimate_s -= member.choice_s  # an earlier member of this encoder made the choice
             member.load_s -= member.choice_s
             member.choice_s = 0.0
@@ -953,7 +1176,11 @@ class _AutoFit:
             return None
         note = ""
         cfg = dict(member.config)
-        if cfg.get("strategy") == "feature-extraction" and int(cfg.get("windows") or 1) > 1 and self.stats.mean_windows > 1:
+        if (
+            cfg.get("strategy") == "feature-extraction"
+            and int(cfg.get("windows") or 1) > 1
+            and self.stats.mean_windows > 1
+        ):
             cfg["windows"] = 1
             compute /= self.stats.mean_windows
             note = "the first window of each text only"
@@ -968,12 +1195,15 @@ class _AutoFit:
         if n < self.stats.n_train:
             member.sample_rows = n
             parts.append(f"a stratified sample of {n:,} of {self.stats.n_train:,} training rows")
-        member.reason = (f"trained on {' and '.join(parts)}: all of it needed about {format_seconds(was)}, "
-                         f"{format_seconds(left)} were left")
+        member.reason = (
+            f"trained on {' and '.join(parts)}: all of it needed about {format_seconds(was)}, "
+            f"{format_seconds(left)} were left"
+        )
         if n >= self.stats.n_train:
             return self.train_df
-        pos = stratified_sample(self.train_df["label"].tolist(), n, seed=self.config.seed,
-                                multi_label=self.label_space.multi_label)
+        pos = stratified_sample(
+            self.train_df["label"].tolist(), n, seed=self.config.seed, multi_label=self.label_space.multi_label
+        )
         return self.train_df.iloc[pos].reset_index(drop=True)
 
     def skip_reason(self, member: Member, left: float) -> str:
@@ -982,13 +1212,17 @@ class _AutoFit:
         if not member.plan_fits:
             return text + " (the plan expected this)"
         if member.estimate_s > 1.2 * member.plan_estimate_s:
-            return (text + f"; its estimate rose from the plan's {format_seconds(member.plan_estimate_s)} to "
-                    f"{format_seconds(member.estimate_s)} after the members before it took longer than estimated")
+            return (
+                text + f"; its estimate rose from the plan's {format_seconds(member.plan_estimate_s)} to "
+                f"{format_seconds(member.estimate_s)} after the members before it took longer than estimated"
+            )
         before = [m for m in self.members if m.seconds is not None and m is not member]
         used = sum(m.seconds for m in before)
         planned = sum(m.plan_estimate_s for m in before)
-        return (text + f"; the members before it took {format_seconds(used)} where the plan estimated "
-                f"{format_seconds(planned)}")
+        return (
+            text + f"; the members before it took {format_seconds(used)} where the plan estimated "
+            f"{format_seconds(planned)}"
+        )
 
     # -- extra rounds, while time is left --
     def extra_candidates(self) -> list[Member]:
@@ -1000,8 +1234,12 @@ class _AutoFit:
         tuned = [m for m in done if m.config.get("strategy") in ("full", "partial") and m.kind == "transformer"]
         if tuned:
             best = max(tuned, key=lambda m: m.val_macro_f1)
-            cfg = {**best.config, "model": str(self.base_dir / best.key), "epochs": 1,
-                   "lr": float(best.config.get("lr") or 5e-5) / 2}
+            cfg = {
+                **best.config,
+                "model": str(self.base_dir / best.key),
+                "epochs": 1,
+                "lr": float(best.config.get("lr") or 5e-5) / 2,
+            }
             per_epoch = (best.seconds or 0) / max(1, int(best.config.get("epochs") or 1))
             out.append((best.val_macro_f1, self.extra_member(best, "more", "1 more epoch", cfg, per_epoch)))
         for m in done:
@@ -1018,8 +1256,13 @@ class _AutoFit:
             if k < BAGS:  # its own fit on (BAGS-1)/BAGS of the rows, plus a feature build of its own (no sharing now)
                 share = 1 - 1 / BAGS
                 cost = share * ((best.seconds or 0.0) + (self.features_s if best.key != REFERENCE else 0.0))
-                x = self.extra_member(best, f"bag{k + 1}", f"fold {k + 1} of {BAGS}",
-                                      {**best.config, "seed": int(best.config.get("seed") or 42) + k + 1}, cost)
+                x = self.extra_member(
+                    best,
+                    f"bag{k + 1}",
+                    f"fold {k + 1} of {BAGS}",
+                    {**best.config, "seed": int(best.config.get("seed") or 42) + k + 1},
+                    cost,
+                )
                 x.sample_rows = self.stats.n_train - self.stats.n_train // BAGS
                 out.append((best.val_macro_f1 - 0.01, x))  # after the others: bags add the least
         out.sort(key=lambda o: -o[0])
@@ -1027,8 +1270,17 @@ class _AutoFit:
 
     def extra_member(self, source: Member, suffix: str, words: str, cfg: dict, seconds: float) -> Member:
         rnd = 1 + max(m.extra_round for m in self.members)
-        m = Member(f"{source.key}-{suffix}", f"{source.label}, {words}", source.family, cfg,
-                   float(seconds), source.passes, load_s=source.load_s, extra_round=rnd, source=source.key)
+        m = Member(
+            f"{source.key}-{suffix}",
+            f"{source.label}, {words}",
+            source.family,
+            cfg,
+            float(seconds),
+            source.passes,
+            load_s=source.load_s,
+            extra_round=rnd,
+            source=source.key,
+        )
         m.plan_fits = None
         return m
 
@@ -1039,8 +1291,9 @@ class _AutoFit:
         from textclf_core.data import stratified_sample
 
         seed = int(member.config.get("seed") or 42)
-        pos = stratified_sample(self.train_df["label"].tolist(), member.sample_rows, seed=seed,
-                                multi_label=self.label_space.multi_label)
+        pos = stratified_sample(
+            self.train_df["label"].tolist(), member.sample_rows, seed=seed, multi_label=self.label_space.multi_label
+        )
         return self.train_df.iloc[pos].reset_index(drop=True)
 
     def validation_score(self) -> float:
@@ -1075,8 +1328,10 @@ class _AutoFit:
                 continue
             score = self.validation_score()
             stale = 0 if score > best + 1e-4 else stale + 1
-            member.reason = (f"extra round {member.extra_round}: validation {'improved' if score > best + 1e-4 else 'did not improve'}"
-                             f" ({best:.3f} -> {score:.3f})")
+            member.reason = (
+                f"extra round {member.extra_round}: validation {'improved' if score > best + 1e-4 else 'did not improve'}"
+                f" ({best:.3f} -> {score:.3f})"
+            )
             best = max(best, score)
             self.announce(member)
 
@@ -1084,18 +1339,28 @@ class _AutoFit:
     def choose_and_save(self) -> AutoResult:
         trained = [m for m in self.members if m.key in self.probas]
         if not trained:
-            raise TextclfError("No candidate model finished within the time budget",
-                               hint="Give auto more time (e.g. --budget 10m) or choose the baseline strategy")
+            raise TextclfError(
+                "No candidate model finished within the time budget",
+                hint="Give auto more time (e.g. --budget 10m) or choose the baseline strategy",
+            )
         summary = choose(trained, self.probas, self.y_val, self.val_df, self.label_space, self.config.metric_for_best)
         thresholds = summary.pop("thresholds")
         val_proba = summary.pop("val_proba")
         self.emit_kept(summary, val_proba, thresholds)
         train_seconds = self.clock() - self.start
         board = self.leaderboard()
-        auto_info = {"budget_s": self.budget, "seconds": round(train_seconds, 1), "leaderboard": board,
-                     "summary": summary["sentence"], "chosen": summary["chosen"], "kept": summary["kept"],
-                     "validation": summary["validation"], "best_single": summary["best_single"],
-                     "stats": self.stats.to_dict(), "windows": describe_windows(self.stats, self.hardware)}
+        auto_info = {
+            "budget_s": self.budget,
+            "seconds": round(train_seconds, 1),
+            "leaderboard": board,
+            "summary": summary["sentence"],
+            "chosen": summary["chosen"],
+            "kept": summary["kept"],
+            "validation": summary["validation"],
+            "best_single": summary["best_single"],
+            "stats": self.stats.to_dict(),
+            "windows": describe_windows(self.stats, self.hardware),
+        }
         predictor = self.save(trained, summary, thresholds, board)
         self.emit(events.auto_ensemble(summary=summary["sentence"], leaderboard=board))
         metric = self.config.metric_for_best if self.config.metric_for_best != "val_loss" else "macro_f1"
@@ -1106,25 +1371,57 @@ class _AutoFit:
         confusion matrix are the model that was kept, not the last member trained."""
         from textclf_core.evaluation.metrics import compute_metrics
 
-        m = compute_metrics(self.val_df["label"].tolist(), val_proba, self.label_space.classes,
-                            multi_label=self.label_space.multi_label, thresholds=thresholds,
-                            separator=self.label_space.separator or ";")
-        self.emit(events.evaluation(step=0, epoch=0.0, val_loss=m.get("loss"), accuracy=float(m["accuracy"]),
-                                    macro_f1=float(m["macro_f1"]), confusion_matrix=m.get("confusion_matrix")
-                                    if not self.label_space.multi_label else None,
-                                    classes=self.label_space.classes, kept=summary["kept"]))
+        m = compute_metrics(
+            self.val_df["label"].tolist(),
+            val_proba,
+            self.label_space.classes,
+            multi_label=self.label_space.multi_label,
+            thresholds=thresholds,
+            separator=self.label_space.separator or ";",
+        )
+        self.emit(
+            events.evaluation(
+                step=0,
+                epoch=0.0,
+                val_loss=m.get("loss"),
+                accuracy=float(m["accuracy"]),
+                macro_f1=float(m["macro_f1"]),
+                confusion_matrix=m.get("confusion_matrix") if not self.label_space.multi_label else None,
+                classes=self.label_space.classes,
+                kept=summary["kept"],
+            )
+        )
 
     def save(self, trained: list[Member], summary: dict, thresholds, board: list[dict]):
         from textclf_core.models.ensemble import load_ensemble, save_ensemble
 
-        entries = [{"key": m.key, "label": m.label, "kind": m.kind, "source": self.base_dir / m.key,
-                    "weight": m.weight, "temperature": m.temperature} for m in trained]
+        entries = [
+            {
+                "key": m.key,
+                "label": m.label,
+                "kind": m.kind,
+                "source": self.base_dir / m.key,
+                "weight": m.weight,
+                "temperature": m.temperature,
+            }
+            for m in trained
+        ]
         run = self.run
         target = run.stage_model() if run is not None else contextlib.nullcontext(self.base_dir / "ensemble")
         with target as folder:
-            save_ensemble(folder, entries, self.label_space, thresholds=thresholds,
-                          extra={"strategy": "auto", "config": self.config.to_dict(), "summary": summary["sentence"],
-                                 "kept": summary["kept"], "leaderboard": board})
+            save_ensemble(
+                folder,
+                entries,
+                self.label_space,
+                thresholds=thresholds,
+                extra={
+                    "strategy": "auto",
+                    "config": self.config.to_dict(),
+                    "summary": summary["sentence"],
+                    "kept": summary["kept"],
+                    "leaderboard": board,
+                },
+            )
             staged = Path(folder)
         model_dir = Path(run.model_dir) if run is not None else staged
         if run is not None and not self.config.auto_keep_members:
@@ -1132,18 +1429,42 @@ class _AutoFit:
         return load_ensemble(model_dir)
 
 
-def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=None, emit=None, should_stop=None,
-        n_test: int = 0, clock: Clock | None = None, hardware=None, encoders=None) -> AutoResult:
+def fit(
+    config: RunConfig,
+    train_df,
+    val_df,
+    label_space: LabelSpace,
+    *,
+    run=None,
+    emit=None,
+    should_stop=None,
+    n_test: int = 0,
+    clock: Clock | None = None,
+    hardware=None,
+    encoders=None,
+) -> AutoResult:
     """Plan the members from this machine's measured speeds, train them within ``config.budget_s`` (on a
     stratified sample when all rows no longer fit), use the time left on extra rounds while validation
     improves, choose on validation and save the choice as the run's model (kind ``ensemble``). ``clock``
     (default ``time.monotonic``) is injectable for tests; the encoders that cannot read the training texts (``unreadable_encoders``)
     skips members whose model cannot read the data."""
     if val_df is None or len(val_df) == 0:
-        raise TextclfError("Auto needs a validation split to compare and weigh its members",
-                           hint="Set a validation share above 0")
-    job = _AutoFit(config, train_df, val_df, label_space, run=run, emit=emit, should_stop=should_stop,
-                   n_test=n_test, clock=clock, hardware=hardware, encoders=encoders)
+        raise TextclfError(
+            "Auto needs a validation split to compare and weigh its members", hint="Set a validation share above 0"
+        )
+    job = _AutoFit(
+        config,
+        train_df,
+        val_df,
+        label_space,
+        run=run,
+        emit=emit,
+        should_stop=should_stop,
+        n_test=n_test,
+        clock=clock,
+        hardware=hardware,
+        encoders=encoders,
+    )
     job.make_plan()
     job.run_planned()
     job.run_extra_rounds()
@@ -1197,16 +1518,20 @@ def _resampled_metric(y, pred, idx: np.ndarray, name: str, multi_label: bool, k:
     return (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
 
 
-def better_share(y, challenger, reference, name: str, multi_label: bool, *, resamples: int = RESAMPLES,
-                 seed: int = 0) -> float:
+def better_share(
+    y, challenger, reference, name: str, multi_label: bool, *, resamples: int = RESAMPLES, seed: int = 0
+) -> float:
     """Share of paired bootstrap resamples of the validation rows in which ``challenger``'s decisions score
     higher than ``reference``'s on ``name`` (accuracy or macro_f1; ties count half)."""
     y, challenger, reference = np.asarray(y), np.asarray(challenger), np.asarray(reference)
     n = len(y)
     if n == 0:
         return 0.0
-    k = int(max(y.max(initial=0), challenger.max(initial=0), reference.max(initial=0))) + 1 if not multi_label \
+    k = (
+        int(max(y.max(initial=0), challenger.max(initial=0), reference.max(initial=0))) + 1
+        if not multi_label
         else y.shape[1]
+    )
     rng = np.random.default_rng(seed)
     name = "accuracy" if name == "accuracy" else "macro_f1"
     wins = 0.0
@@ -1216,6 +1541,24 @@ def better_share(y, challenger, reference, name: str, multi_label: bool, *, resa
         b = _resampled_metric(y, reference, idx, name, multi_label, k)
         wins += float((a > b).sum() + 0.5 * (a == b).sum())
     return wins / resamples
+
+
+def _why_single(pick, ref, tested, n_trained: int, name: str, metric_word: str, label_of: dict) -> str:
+    """The reason one model is kept alone: the alternative that beat the baseline beyond chance (``pick``), or
+    why the baseline (``ref``) stays: the only model, a higher score chance explains, or nothing beat it."""
+    if pick is not None:
+        return f"better than {ref[1].label} in {pick[4]:.0%} of {RESAMPLES:,} resamples of the validation rows"
+    if n_trained == 1:
+        return "it was the only model that finished in time"
+    if tested:
+        top = max(tested, key=lambda o: _metric(o[1], name))
+        what = "the ensemble" if top[0] == "ensemble" else label_of[top[0]]
+        return (
+            f"{what} scored higher on validation ({metric_word} {top[1][name]:.3f} vs {ref[0][name]:.3f}) "
+            f"but was better in only {top[4]:.0%} of {RESAMPLES:,} resamples of the validation rows "
+            f"({CONFIDENCE:.0%} needed), a difference chance explains"
+        )
+    return "no other model or weighting beat it on validation"
 
 
 def choose(trained: list[Member], probas: dict, y_val, val_df, label_space: LabelSpace, metric: str) -> dict:
@@ -1235,8 +1578,9 @@ def choose(trained: list[Member], probas: dict, y_val, val_df, label_space: Labe
             return None
         from textclf_core.evaluation.metrics import tune_thresholds
 
-        return tune_thresholds(val_df["label"].tolist(), proba, label_space.classes,
-                               separator=label_space.separator or ";")
+        return tune_thresholds(
+            val_df["label"].tolist(), proba, label_space.classes, separator=label_space.separator or ";"
+        )
 
     singles = []
     for m in trained:
@@ -1276,47 +1620,62 @@ def choose(trained: list[Member], probas: dict, y_val, val_df, label_space: Labe
         for m, w in zip(trained, weights):
             m.weight = float(w)
         parts = sorted((m for m in trained if m.weight > 0), key=lambda m: -m.weight)
-        names = ", ".join(f"{m.label} ({m.weight:.2f})" for m in parts[:-1]) + f" and {parts[-1].label} " \
-                                                                                 f"({parts[-1].weight:.2f})"
+        names = (
+            ", ".join(f"{m.label} ({m.weight:.2f})" for m in parts[:-1]) + f" and {parts[-1].label} "
+            f"({parts[-1].weight:.2f})"
+        )
         gain = (blend_scores[name] - best_scores[name]) * 100
-        sentence = (f"Ensemble of {names}: {gain:+.1f} {metric_word} points over the best single model "
-                    f"({best_member.label}) on validation, better than {ref[1].label} alone in {pick[4]:.0%} of "
-                    f"{RESAMPLES:,} resamples of the validation rows.")
+        sentence = (
+            f"Ensemble of {names}: {gain:+.1f} {metric_word} points over the best single model "
+            f"({best_member.label}) on validation, better than {ref[1].label} alone in {pick[4]:.0%} of "
+            f"{RESAMPLES:,} resamples of the validation rows."
+        )
         chosen, scores, proba, thresholds = "ensemble", blend_scores, blend, blend_t
         kept = f"ensemble of {names}"
     else:
         winner = ref if pick is None else next(s for s in singles if s[1].key == pick[0])
         for m in trained:
             m.weight = 1.0 if m is winner[1] else 0.0
-        if pick is not None:
-            why = f"better than {ref[1].label} in {pick[4]:.0%} of {RESAMPLES:,} resamples of the validation rows"
-        elif len(trained) == 1:
-            why = "it was the only model that finished in time"
-        elif tested:
-            top = max(tested, key=lambda o: _metric(o[1], name))
-            what = "the ensemble" if top[0] == "ensemble" else label_of[top[0]]
-            why = (f"{what} scored higher on validation ({metric_word} {top[1][name]:.3f} vs {ref[0][name]:.3f}) "
-                   f"but was better in only {top[4]:.0%} of {RESAMPLES:,} resamples of the validation rows "
-                   f"({CONFIDENCE:.0%} needed), a difference chance explains")
-        else:
-            why = "no other model or weighting beat it on validation"
-        sentence = (f"{winner[1].label} alone: {metric_word} {winner[0][name]:.3f} on validation; {why}.")
+        why = _why_single(pick, ref, tested, len(trained), name, metric_word, label_of)
+        sentence = f"{winner[1].label} alone: {metric_word} {winner[0][name]:.3f} on validation; {why}."
         chosen, scores, proba, thresholds = winner[1].key, winner[0], winner[2], winner[3]
         kept = winner[1].label
-    return {"sentence": sentence, "chosen": chosen, "kept": kept, "validation": scores, "thresholds": thresholds,
-            "val_proba": proba, "best_single": {"member": best_member.label, **best_scores}}
+    return {
+        "sentence": sentence,
+        "chosen": chosen,
+        "kept": kept,
+        "validation": scores,
+        "thresholds": thresholds,
+        "val_proba": proba,
+        "best_single": {"member": best_member.label, **best_scores},
+    }
 
 
 def leaderboard_frame(rows: list[dict]):
     """The leaderboard as a table for pages and the CLI (plain columns, best first)."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows or [], columns=["member", "state", "val_accuracy", "val_macro_f1", "seconds",
-                                              "plan_estimate_s", "estimate_s", "sample_rows", "weight", "reason"])
+    frame = pd.DataFrame(
+        rows or [],
+        columns=[
+            "member",
+            "state",
+            "val_accuracy",
+            "val_macro_f1",
+            "seconds",
+            "plan_estimate_s",
+            "estimate_s",
+            "sample_rows",
+            "weight",
+            "reason",
+        ],
+    )
     if not len(frame):
         return frame
     frame["_done"] = frame["val_macro_f1"].notna()
-    frame = frame.sort_values(["_done", "weight", "val_macro_f1"], ascending=[False, False, False]).drop(columns="_done")
+    frame = frame.sort_values(["_done", "weight", "val_macro_f1"], ascending=[False, False, False]).drop(
+        columns="_done"
+    )
     return frame.reset_index(drop=True)
 
 

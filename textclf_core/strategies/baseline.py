@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,13 +32,25 @@ from scipy.special import expit, softmax
 
 from textclf_core.config import RunConfig
 from textclf_core.engine.tfidf import (  # noqa: F401 - the baseline's public names
-    WORD_PARAMS, CHAR_PARAMS, TFIDF_PARAMS, SEGMENTED, SEGMENTED_WORD_PARAMS, SHORT_CHAR_PARAMS,
-    FEATURE_SETS, SegmentedNgrams, vectorizer_kwargs, Hasher,
+    CHAR_PARAMS,
+    FEATURE_SETS,
+    SEGMENTED,
+    SEGMENTED_WORD_PARAMS,
+    SHORT_CHAR_PARAMS,
+    TFIDF_PARAMS,
+    WORD_PARAMS,
+    Hasher,
+    SegmentedNgrams,
+    vectorizer_kwargs,
 )
 from textclf_core.errors import CancelledError, ModelLoadError, TextclfError
 from textclf_core.labels import LabelSpace
 from textclf_core.store.model_folder import PredictorBase, read_info, write_info
+
 from .sizing import uses_large_path
+
+if TYPE_CHECKING:  # annotations only: the baseline imports no torch
+    from textclf_core.engine.loop import FitResult
 
 FORMAT_VERSION = 1
 KIND = "baseline"
@@ -54,7 +66,7 @@ C_GRID = {"logreg": [3.0, 10.0], "svm": [0.1, 0.3, 1.0], "nb": [0.03, 0.1, 0.3]}
 # with IDF from document frequencies summed per chunk, and trains an out-of-core linear model
 # (SGDClassifier / naive Bayes partial_fit) over a few shuffled passes. Below them the model is unchanged.
 # Where the large path takes over (rows, characters) is sizing's: sizing.uses_large_path.
-HASH_FEATURES = 2 ** 20  # hashed columns per block (the in-memory path caps its vocabularies at 200k + 300k)
+HASH_FEATURES = 2**20  # hashed columns per block (the in-memory path caps its vocabularies at 200k + 300k)
 CHUNK_CHARS = 2_000_000  # characters of text per chunk (~17k short reviews): bounds each chunk's matrix
 CHUNK_MAX_ROWS = 50_000
 LARGE_EPOCHS = 5  # at most this many shuffled passes of the SGD models over the chunks (naive Bayes needs one)
@@ -172,8 +184,9 @@ def _shared_transform(features: "_Features", texts) -> sp.csr_matrix:
     return _SHARED[key]
 
 
-def _fit_features(texts: list[str], should_stop: Callable[[], bool] | None = None, feature_set: str = "words"
-                  ) -> tuple[_Features, sp.csr_matrix]:
+def _fit_features(
+    texts: list[str], should_stop: Callable[[], bool] | None = None, feature_set: str = "words"
+) -> tuple[_Features, sp.csr_matrix]:
     if _SHARED is not None:
         key = _texts_key(f"fit:{feature_set}", texts)
         if key not in _SHARED:
@@ -188,14 +201,16 @@ def _fit_feature_set(texts: list[str], should_stop, feature_set: str) -> tuple[_
     return _fit_blocks(texts, should_stop, FEATURE_SETS[feature_set])
 
 
-def _fit_features_now(texts: list[str], should_stop: Callable[[], bool] | None = None
-                      ) -> tuple[_Features, sp.csr_matrix]:
+def _fit_features_now(
+    texts: list[str], should_stop: Callable[[], bool] | None = None
+) -> tuple[_Features, sp.csr_matrix]:
     """Today's analyzers (word 1-2 + char_wb 2-5), for texts with spaces."""
     return _fit_blocks(texts, should_stop, FEATURE_SETS["words"])
 
 
-def _fit_blocks(texts: list[str], should_stop: Callable[[], bool] | None, param_sets
-                ) -> tuple[_Features, sp.csr_matrix]:
+def _fit_blocks(
+    texts: list[str], should_stop: Callable[[], bool] | None, param_sets
+) -> tuple[_Features, sp.csr_matrix]:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     blocks, mats = [], []
@@ -216,14 +231,21 @@ def _fit_blocks(texts: list[str], should_stop: Callable[[], bool] | None, param_
         terms = [None] * len(vocab)
         for term, idx in vocab.items():
             terms[idx] = term
-        blocks.append({"params": {k: v for k, v in params.items()}, "tfidf": dict(TFIDF_PARAMS),
-                       "vocabulary": terms, "idf": vec.idf_})
+        blocks.append(
+            {
+                "params": {k: v for k, v in params.items()},
+                "tfidf": dict(TFIDF_PARAMS),
+                "vocabulary": terms,
+                "idf": vec.idf_,
+            }
+        )
     features = _Features(blocks)
     return features, sp.hstack(mats, format="csr")
 
 
-def fit_features(texts: Sequence[str], should_stop: Callable[[], bool] | None = None, *,
-                 feature_set: str | None = None) -> tuple[_Features, sp.csr_matrix]:
+def fit_features(
+    texts: Sequence[str], should_stop: Callable[[], bool] | None = None, *, feature_set: str | None = None
+) -> tuple[_Features, sp.csr_matrix]:
     """The baseline's word + character TF-IDF fitted on ``texts``: (features, matrix of ``texts``).
 
     ``feature_set``: a name of FEATURE_SETS, or None to choose from the texts' language (feature_set_for).
@@ -238,9 +260,18 @@ class BaselineModel(PredictorBase):
 
     kind = KIND
 
-    def __init__(self, features: _Features, coef: np.ndarray, intercept: np.ndarray, link: str,
-                 label_space: LabelSpace, *, scale: np.ndarray | None = None, shift: np.ndarray | None = None,
-                 info: dict | None = None):
+    def __init__(
+        self,
+        features: _Features,
+        coef: np.ndarray,
+        intercept: np.ndarray,
+        link: str,
+        label_space: LabelSpace,
+        *,
+        scale: np.ndarray | None = None,
+        shift: np.ndarray | None = None,
+        info: dict | None = None,
+    ):
         self.features = features
         self.coef = np.asarray(coef, dtype=np.float64)  # (outputs, n_features)
         self.intercept = np.asarray(intercept, dtype=np.float64)  # (outputs,)
@@ -261,8 +292,8 @@ class BaselineModel(PredictorBase):
         texts = list(texts)
         out = np.empty((len(texts), self.coef.shape[0]), dtype=np.float64)
         for lo in range(0, len(texts), chunk_rows):
-            X = self.features.transform(texts[lo:lo + chunk_rows])
-            out[lo:lo + chunk_rows] = np.asarray(X @ self.coef.T) + self.intercept
+            X = self.features.transform(texts[lo : lo + chunk_rows])
+            out[lo : lo + chunk_rows] = np.asarray(X @ self.coef.T) + self.intercept
         return out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -283,19 +314,27 @@ class BaselineModel(PredictorBase):
         """Write textclf.json, features.json, arrays.npz into ``directory``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        blocks = [{"params": b["params"], "tfidf": b["tfidf"], "hashing": True, "n_features": int(b["n_features"])}
-                  if b.get("hashing") else {"params": b["params"], "tfidf": b["tfidf"], "vocabulary": b["vocabulary"]}
-                  for b in self.features.blocks]
-        (directory / "features.json").write_text(json.dumps({"blocks": blocks}, ensure_ascii=False),
-                                                 encoding="utf-8")
+        blocks = [
+            {"params": b["params"], "tfidf": b["tfidf"], "hashing": True, "n_features": int(b["n_features"])}
+            if b.get("hashing")
+            else {"params": b["params"], "tfidf": b["tfidf"], "vocabulary": b["vocabulary"]}
+            for b in self.features.blocks
+        ]
+        (directory / "features.json").write_text(json.dumps({"blocks": blocks}, ensure_ascii=False), encoding="utf-8")
         arrays = {"coef": self.coef, "intercept": self.intercept, "scale": self.scale, "shift": self.shift}
         for i, block in enumerate(self.features.blocks):
             arrays[f"idf_{i}"] = np.asarray(block["idf"], dtype=np.float64)
         np.savez_compressed(directory / "arrays.npz", **arrays)
         # format 2 = hashed features (the large-data path); models of the in-memory path stay format 1
-        meta = {"kind": KIND, "format_version": 2 if self.features.hashed else FORMAT_VERSION, "link": self.link,
-                "label_space": self.label_space.to_dict(), "max_length": None,
-                "n_features": self.features.n_features, **self.info}
+        meta = {
+            "kind": KIND,
+            "format_version": 2 if self.features.hashed else FORMAT_VERSION,
+            "link": self.link,
+            "label_space": self.label_space.to_dict(),
+            "max_length": None,
+            "n_features": self.features.n_features,
+            **self.info,
+        }
         write_info(directory, meta)  # last: its presence marks a complete model folder
         return directory
 
@@ -309,23 +348,36 @@ def load_baseline(directory: str | Path) -> BaselineModel:
         with np.load(directory / "arrays.npz", allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelLoadError(f"The baseline model in {directory} cannot be read ({exc})",
-                             hint="Train the run again") from None
+        raise ModelLoadError(
+            f"The baseline model in {directory} cannot be read ({exc})", hint="Train the run again"
+        ) from None
     if meta.kind != KIND:
         raise ModelLoadError(f"{directory} holds a '{meta.kind}' model, not a baseline")
     if meta.get("link") not in ("softmax", "sigmoid", "sigmoid_each"):
-        raise ModelLoadError(f"The baseline model in {directory} names no known link function",
-                             hint="Train the run again")
+        raise ModelLoadError(
+            f"The baseline model in {directory} names no known link function", hint="Train the run again"
+        )
     for i, block in enumerate(blocks):
         block["idf"] = arrays[f"idf_{i}"]
-    info = {k: v for k, v in meta.to_dict().items()
-            if k in ("classifier", "C", "config", "thresholds", "trained_at", "path", "alpha", "epochs", "features")}
-    return BaselineModel(_Features(blocks), arrays["coef"], arrays["intercept"], meta.get("link"),
-                         meta.label_space, scale=arrays["scale"], shift=arrays["shift"],
-                         info=info)
+    info = {
+        k: v
+        for k, v in meta.to_dict().items()
+        if k in ("classifier", "C", "config", "thresholds", "trained_at", "path", "alpha", "epochs", "features")
+    }
+    return BaselineModel(
+        _Features(blocks),
+        arrays["coef"],
+        arrays["intercept"],
+        meta.get("link"),
+        meta.label_space,
+        scale=arrays["scale"],
+        shift=arrays["shift"],
+        info=info,
+    )
 
 
 # --- training ------------------------------------------------------------------------
+
 
 def _linear_from_estimator(est, name: str, multi_label: bool, k: int):
     """(coef, intercept, link) reproducing ``est.predict_proba`` / decision function."""
@@ -356,8 +408,13 @@ def _make_estimator(name: str, C: float, class_weight, multi_label: bool, k: int
     from sklearn.svm import LinearSVC
 
     if name == "logreg":
-        est = LogisticRegression(C=C, max_iter=1000, class_weight=class_weight, random_state=seed,
-                                 solver="liblinear" if (k == 2 or multi_label) else "lbfgs")
+        est = LogisticRegression(
+            C=C,
+            max_iter=1000,
+            class_weight=class_weight,
+            random_state=seed,
+            solver="liblinear" if (k == 2 or multi_label) else "lbfgs",
+        )
     elif name == "svm":
         est = LinearSVC(C=C, class_weight=class_weight, random_state=seed)
     else:
@@ -373,9 +430,11 @@ def _fit_temperature(scores: np.ndarray, y, link: str) -> tuple[np.ndarray, np.n
 
     outputs = scores.shape[1]
     if link == "softmax":
+
         def nll(log_t):
             p = softmax(scores * np.exp(log_t), axis=1)
             return -np.mean(np.log(np.clip(p[np.arange(len(y)), y], 1e-12, 1)))
+
         best = minimize_scalar(nll, bounds=(-3, 4), method="bounded")
         return np.full(outputs, float(np.exp(best.x))), np.zeros(outputs)
     ys = np.asarray(y).reshape(len(scores), -1)
@@ -389,42 +448,111 @@ def _fit_temperature(scores: np.ndarray, y, link: str) -> tuple[np.ndarray, np.n
     return scale, shift
 
 
-def train_baseline(config: RunConfig, train_df, val_df, label_space: LabelSpace, emit: Emit | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> BaselineModel:
-    """Fit TF-IDF + the chosen linear classifier; pick regularisation on ``val_df``.
-
-    ``train_df``/``val_df`` have columns ``text`` and ``label``. Emits ``step``
-    events (vectorising, each candidate) and an ``evaluation`` event per candidate.
-    """
-    from textclf_core.evaluation.metrics import compute_metrics
-
-    emit = emit or _noop
-    should_stop = should_stop or (lambda: False)
-    name = config.baseline_model
+def _targets(train_df, val_df, label_space: LabelSpace) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """The encoded training labels, the encoded validation labels (None without validation rows) and whether
+    there are validation rows; a TextclfError when training lacks a label (multi-label) or has only one class."""
     multi = label_space.multi_label
-    k = label_space.num_classes
-    start = time.time()
-    texts = _texts(train_df["text"])
     if label_space.multi_label:
         y = label_space.encode(list(train_df["label"])).astype(int)
         if (y.sum(axis=0) == 0).any():
             missing = [c for c, n in zip(label_space.classes, y.sum(axis=0)) if n == 0]
-            raise TextclfError(f"No training example has the label(s) {', '.join(missing[:5])}",
-                               hint="Add examples or remove those labels")
+            raise TextclfError(
+                f"No training example has the label(s) {', '.join(missing[:5])}",
+                hint="Add examples or remove those labels",
+            )
     else:
         y = label_space.encode(list(train_df["label"]))
         if len(set(y.tolist()) - {-1}) < 2:
-            raise TextclfError("The training split contains only one class",
-                               hint="Add examples of other classes or lower the validation/test shares")
+            raise TextclfError(
+                "The training split contains only one class",
+                hint="Add examples of other classes or lower the validation/test shares",
+            )
     has_val = val_df is not None and len(val_df) > 0
     y_val = None
     if has_val:
         y_val = label_space.encode(list(val_df["label"]))
         y_val = y_val.astype(int) if multi else y_val
+    return y, y_val, has_val
+
+
+def _fit_candidate(i, C, X, y, X_val, y_val, features, feature_set, class_weight, label_space, config, emit):
+    """Fit the classifier with one regularisation value ``C`` (SVM margins calibrated to probabilities) and
+    score it on the validation rows (``X_val`` None: no score), emitting its evaluation event. Returns
+    ``(score, model, train_loss)``; a higher score is better."""
+    from textclf_core.evaluation.metrics import compute_metrics
+
+    name = config.baseline_model
+    multi = label_space.multi_label
+    k = label_space.num_classes
+    has_val = X_val is not None
+    est = _make_estimator(name, C, class_weight, multi, k, config.seed)
+    est.fit(X, y)
+    coef, intercept, link = _linear_from_estimator(est, name, multi, k)
+    model = BaselineModel(
+        features, coef, intercept, link, label_space, info={"classifier": name, "C": C, "features": feature_set}
+    )
+    if name == "svm":  # margins → probabilities, fitted on held-out rows when there are any
+        if has_val:
+            scores_val = np.asarray(X_val @ coef.T) + intercept
+            model.scale, model.shift = _fit_temperature(scores_val, y_val, link)
+        else:
+            model.scale = np.full(coef.shape[0], 2.0)
+    train_proba = model._link((np.asarray(X @ coef.T) + intercept) * model.scale + model.shift)
+    train_loss = compute_metrics(y, train_proba, label_space.classes, multi_label=multi).get("loss")
+    score = None
+    if has_val:
+        val_proba = model._link((np.asarray(X_val @ coef.T) + intercept) * model.scale + model.shift)
+        m = compute_metrics(y_val, val_proba, label_space.classes, multi_label=multi)
+        key = config.metric_for_best
+        score = -(m.get("loss") or 0) if key == "val_loss" else (m.get(key) or 0.0)
+        emit(
+            {
+                "type": "evaluation",
+                "step": i,
+                "epoch": 1,
+                "val_loss": m.get("loss"),
+                "accuracy": m.get("accuracy"),
+                "macro_f1": m.get("macro_f1"),
+                "confusion_matrix": m.get("confusion_matrix"),
+                "classes": label_space.classes,
+                "candidate": {"C" if name != "nb" else "alpha": C},
+            }
+        )
+    return score, model, train_loss
+
+
+def train_baseline(
+    config: RunConfig,
+    train_df,
+    val_df,
+    label_space: LabelSpace,
+    emit: Emit | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> BaselineModel:
+    """Fit TF-IDF + the chosen linear classifier; pick regularisation on ``val_df``.
+
+    ``train_df``/``val_df`` have columns ``text`` and ``label``. Emits ``step``
+    events (vectorising, each candidate) and an ``evaluation`` event per candidate.
+    """
+    emit = emit or _noop
+    should_stop = should_stop or (lambda: False)
+    name = config.baseline_model
+    start = time.time()
+    texts = _texts(train_df["text"])
+    y, y_val, has_val = _targets(train_df, val_df, label_space)
     feature_set = feature_set_for(texts, config)
     if uses_large_path(len(texts), sum(len(t) for t in texts), config):
-        model = train_large(config, texts, y, _texts(val_df["text"]) if has_val else None, y_val, label_space,
-                            emit, should_stop, feature_set=feature_set)
+        model = train_large(
+            config,
+            texts,
+            y,
+            _texts(val_df["text"]) if has_val else None,
+            y_val,
+            label_space,
+            emit,
+            should_stop,
+            feature_set=feature_set,
+        )
         model.info["config"] = config.to_dict()
         model.info["train_seconds"] = round(time.time() - start, 3)
         return model
@@ -435,9 +563,20 @@ def train_baseline(config: RunConfig, train_df, val_df, label_space: LabelSpace,
 
     def step(i: int, loss=None, message: str = "") -> None:
         elapsed = time.time() - start
-        emit({"type": "step", "step": i, "total_steps": total, "epoch": 1, "loss": loss, "lr": None,
-              "examples_per_s": len(texts) * max(i, 1) / elapsed if elapsed > 0 else None,
-              "elapsed_s": elapsed, "eta_s": elapsed / max(i, 1) * (total - i), "message": message})
+        emit(
+            {
+                "type": "step",
+                "step": i,
+                "total_steps": total,
+                "epoch": 1,
+                "loss": loss,
+                "lr": None,
+                "examples_per_s": len(texts) * max(i, 1) / elapsed if elapsed > 0 else None,
+                "elapsed_s": elapsed,
+                "eta_s": elapsed / max(i, 1) * (total - i),
+                "message": message,
+            }
+        )
 
     step(0, message="Building word and character features")
     features, X = _fit_features(texts, should_stop, feature_set)
@@ -451,29 +590,9 @@ def train_baseline(config: RunConfig, train_df, val_df, label_space: LabelSpace,
     for i, C in enumerate(grid, start=2):
         if should_stop():
             raise CancelledError()
-        est = _make_estimator(name, C, class_weight, multi, k, config.seed)
-        est.fit(X, y)
-        coef, intercept, link = _linear_from_estimator(est, name, multi, k)
-        model = BaselineModel(features, coef, intercept, link, label_space,
-                              info={"classifier": name, "C": C, "features": feature_set})
-        if name == "svm":  # margins → probabilities, fitted on held-out rows when there are any
-            if has_val:
-                scores_val = np.asarray(X_val @ coef.T) + intercept
-                model.scale, model.shift = _fit_temperature(scores_val, y_val, link)
-            else:
-                model.scale = np.full(coef.shape[0], 2.0)
-        train_proba = model._link((np.asarray(X @ coef.T) + intercept) * model.scale + model.shift)
-        train_loss = compute_metrics(y, train_proba, label_space.classes, multi_label=multi).get("loss")
-        score = None
-        if has_val:
-            val_proba = model._link((np.asarray(X_val @ coef.T) + intercept) * model.scale + model.shift)
-            m = compute_metrics(y_val, val_proba, label_space.classes, multi_label=multi)
-            key = config.metric_for_best
-            score = -(m.get("loss") or 0) if key == "val_loss" else (m.get(key) or 0.0)
-            emit({"type": "evaluation", "step": i, "epoch": 1, "val_loss": m.get("loss"),
-                  "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
-                  "confusion_matrix": m.get("confusion_matrix"), "classes": label_space.classes,
-                  "candidate": {"C" if name != "nb" else "alpha": C}})
+        score, model, train_loss = _fit_candidate(
+            i, C, X, y, X_val, y_val, features, feature_set, class_weight, label_space, config, emit
+        )
         if best is None or (score is not None and score > best[0]):
             best = (score, model)
         step(i, loss=train_loss, message=f"Fitted {name} with {'alpha' if name == 'nb' else 'C'}={C:g}")
@@ -485,6 +604,7 @@ def train_baseline(config: RunConfig, train_df, val_df, label_space: LabelSpace,
 
 # --- the large-data path -------------------------------------------------------------------------------
 
+
 def _workers() -> int:
     try:
         wanted = int(os.environ.get("TEXTCLF_BASELINE_WORKERS", LARGE_WORKERS))
@@ -493,8 +613,13 @@ def _workers() -> int:
     return max(1, min(wanted, os.cpu_count() or 1))
 
 
-def chunk_bounds(texts: Sequence[str], order: np.ndarray | None = None, *, chunk_chars: int = CHUNK_CHARS,
-                 max_rows: int = CHUNK_MAX_ROWS) -> list[np.ndarray]:
+def chunk_bounds(
+    texts: Sequence[str],
+    order: np.ndarray | None = None,
+    *,
+    chunk_chars: int = CHUNK_CHARS,
+    max_rows: int = CHUNK_MAX_ROWS,
+) -> list[np.ndarray]:
     """Row positions of each chunk (in ``order``): about ``chunk_chars`` characters each, at most ``max_rows``."""
     order = np.arange(len(texts)) if order is None else order
     lengths = np.fromiter((len(texts[i]) + 1 for i in order), dtype=np.int64, count=len(order))
@@ -502,7 +627,7 @@ def chunk_bounds(texts: Sequence[str], order: np.ndarray | None = None, *, chunk
     for i, n in enumerate(lengths):
         total += n
         if total >= chunk_chars or i + 1 - lo >= max_rows:
-            chunks.append(order[lo:i + 1])
+            chunks.append(order[lo : i + 1])
             lo, total = i + 1, 0
     if lo < len(order):
         chunks.append(order[lo:])
@@ -540,8 +665,9 @@ class _Candidate:
     """One regularisation value of the out-of-core model: one estimator (single-label) or one binary
     estimator per class (multi-label), trained with ``partial_fit`` chunk by chunk."""
 
-    def __init__(self, name: str, value: float, class_weight, label_space: LabelSpace, seed: int,
-                 C: float | None = None):
+    def __init__(
+        self, name: str, value: float, class_weight, label_space: LabelSpace, seed: int, C: float | None = None
+    ):
         from sklearn.linear_model import SGDClassifier
         from sklearn.naive_bayes import ComplementNB, MultinomialNB
 
@@ -556,8 +682,14 @@ class _Candidate:
                 est = MultinomialNB(alpha=value) if self.multi else ComplementNB(alpha=value)
             else:
                 # averaged SGD: the mean of the iterates is much less noisy than the last one
-                est = SGDClassifier(loss="log_loss" if name == "logreg" else "hinge", alpha=value, average=True,
-                                    class_weight=cw, random_state=seed + j, tol=None)
+                est = SGDClassifier(
+                    loss="log_loss" if name == "logreg" else "hinge",
+                    alpha=value,
+                    average=True,
+                    class_weight=cw,
+                    random_state=seed + j,
+                    tol=None,
+                )
             self.estimators.append(est)
         self.classes = np.arange(2) if self.multi else np.arange(k)
 
@@ -591,8 +723,18 @@ def _balanced(y: np.ndarray, label_space: LabelSpace):
 class _LargeRun:
     """State shared by the steps of one large-path training: settings, progress events, the chunk folder."""
 
-    def __init__(self, config: RunConfig, texts: list[str], val_texts: list[str] | None, label_space: LabelSpace,
-                 emit: Emit, should_stop: Callable[[], bool], workers: int, epochs: int | None, feature_set: str):
+    def __init__(
+        self,
+        config: RunConfig,
+        texts: list[str],
+        val_texts: list[str] | None,
+        label_space: LabelSpace,
+        emit: Emit,
+        should_stop: Callable[[], bool],
+        workers: int,
+        epochs: int | None,
+        feature_set: str,
+    ):
         import tempfile
 
         self.start = time.time()
@@ -619,9 +761,20 @@ class _LargeRun:
     def step(self, message: str, loss=None, advance: int = 1) -> None:
         self.done += advance
         elapsed = time.time() - self.start
-        self.emit({"type": "step", "step": self.done, "total_steps": self.total, "epoch": 1, "loss": loss,
-                   "lr": None, "examples_per_s": None, "elapsed_s": elapsed,
-                   "eta_s": elapsed / max(self.done, 1) * (self.total - self.done), "message": message})
+        self.emit(
+            {
+                "type": "step",
+                "step": self.done,
+                "total_steps": self.total,
+                "epoch": 1,
+                "loss": loss,
+                "lr": None,
+                "examples_per_s": None,
+                "elapsed_s": elapsed,
+                "eta_s": elapsed / max(self.done, 1) * (self.total - self.done),
+                "message": message,
+            }
+        )
 
     def stop(self) -> None:
         if self.should_stop():
@@ -651,9 +804,20 @@ def _hash_all(run: _LargeRun, texts: list[str], val_texts: list[str] | None) -> 
     df = [np.zeros(n, dtype=np.int64) for _, n in run.specs]
     jobs = [("train", i, [texts[j] for j in rows]) for i, rows in enumerate(run.train_chunks)]
     jobs += [("val", i, [val_texts[j] for j in rows]) for i, rows in enumerate(run.val_chunks)]
-    run.emit({"type": "step", "step": 0, "total_steps": run.total, "epoch": 1, "loss": None, "lr": None,
-              "examples_per_s": None, "elapsed_s": 0.0, "eta_s": None,
-              "message": f"Hashing word and character n-grams of {len(texts):,} rows in {len(run.train_chunks)} chunks"})
+    run.emit(
+        {
+            "type": "step",
+            "step": 0,
+            "total_steps": run.total,
+            "epoch": 1,
+            "loss": None,
+            "lr": None,
+            "examples_per_s": None,
+            "elapsed_s": 0.0,
+            "eta_s": None,
+            "message": f"Hashing word and character n-grams of {len(texts):,} rows in {len(run.train_chunks)} chunks",
+        }
+    )
 
     def collect(kind, result):
         if kind == "train":
@@ -668,8 +832,10 @@ def _hash_all(run: _LargeRun, texts: list[str], val_texts: list[str] | None) -> 
         method = "fork" if threading.active_count() == 1 and "fork" in get_all_start_methods() else "spawn"
         try:
             with ProcessPoolExecutor(max_workers=run.workers, mp_context=get_context(method)) as pool:
-                pending = [(kind, pool.submit(hash_chunk, run.specs, chunk, str(run.folder / f"{kind}{i}")))
-                           for kind, i, chunk in jobs]
+                pending = [
+                    (kind, pool.submit(hash_chunk, run.specs, chunk, str(run.folder / f"{kind}{i}")))
+                    for kind, i, chunk in jobs
+                ]
                 try:
                     for kind, future in pending:
                         collect(kind, future.result())
@@ -687,8 +853,9 @@ def _hash_all(run: _LargeRun, texts: list[str], val_texts: list[str] | None) -> 
     blocks = []
     for (params, n_features), counts, base in zip(run.specs, df, run.bases):
         idf = np.log((1 + n) / (1 + counts)) + 1.0  # TfidfTransformer's smooth idf, from summed counts
-        blocks.append({"params": dict(base), "tfidf": dict(TFIDF_PARAMS), "hashing": True,
-                       "n_features": n_features, "idf": idf})
+        blocks.append(
+            {"params": dict(base), "tfidf": dict(TFIDF_PARAMS), "hashing": True, "n_features": n_features, "idf": idf}
+        )
     return _Features(blocks)
 
 
@@ -699,8 +866,10 @@ def _learn_chunks(run: _LargeRun, y: np.ndarray, n_texts: int) -> tuple[list[_Ca
 
     name = run.name
     class_weight = _balanced(y, run.label_space) if run.config.class_weights else None
-    candidates = [_Candidate(name, c if name == "nb" else 1.0 / (c * n_texts), class_weight, run.label_space,
-                             run.seed, C=c) for c in run.grid]
+    candidates = [
+        _Candidate(name, c if name == "nb" else 1.0 / (c * n_texts), class_weight, run.label_space, run.seed, C=c)
+        for c in run.grid
+    ]
     with ThreadPoolExecutor(max_workers=max(1, min(run.workers, len(candidates)))) as threads:
         for epoch in range(run.epochs):
             for c in run.rng.permutation(len(run.train_chunks)):
@@ -720,43 +889,82 @@ def _choose_candidate(run: _LargeRun, candidates: list[_Candidate], last: tuple,
     best = None
     for cand in candidates:
         coef, intercept, link = cand.linear()
-        model = BaselineModel(run.features, coef, intercept, link, label_space,
-                              info={"classifier": name, "C": cand.C, "alpha": cand.value, "path": "large",
-                                    "epochs": run.epochs, "features": run.feature_set})
+        model = BaselineModel(
+            run.features,
+            coef,
+            intercept,
+            link,
+            label_space,
+            info={
+                "classifier": name,
+                "C": cand.C,
+                "alpha": cand.value,
+                "path": "large",
+                "epochs": run.epochs,
+                "features": run.feature_set,
+            },
+        )
         scores_val = None
         if run.has_val:
-            scores_val = np.vstack([np.asarray(run.tfidf_chunk("val", v) @ coef.T) + intercept
-                                    for v in range(len(run.val_chunks))])
-            run.step(f"Scored the validation rows ({'alpha' if name == 'nb' else 'C'}={cand.C:g})",
-                     advance=len(run.val_chunks))
+            scores_val = np.vstack(
+                [np.asarray(run.tfidf_chunk("val", v) @ coef.T) + intercept for v in range(len(run.val_chunks))]
+            )
+            run.step(
+                f"Scored the validation rows ({'alpha' if name == 'nb' else 'C'}={cand.C:g})",
+                advance=len(run.val_chunks),
+            )
         if name != "nb":  # SGD margins → probabilities, fitted on held-out rows when there are any
             if run.has_val:
                 model.scale, model.shift = _fit_temperature(scores_val, y_val, link)
             else:
                 model.scale = np.full(coef.shape[0], 2.0)
         Xl, yl = last
-        train_loss = compute_metrics(yl, model._link((np.asarray(Xl @ coef.T) + intercept) * model.scale
-                                                     + model.shift), label_space.classes,
-                                     multi_label=multi).get("loss")
+        train_loss = compute_metrics(
+            yl,
+            model._link((np.asarray(Xl @ coef.T) + intercept) * model.scale + model.shift),
+            label_space.classes,
+            multi_label=multi,
+        ).get("loss")
         score = None
         if run.has_val:
-            m = compute_metrics(y_val, model._link(scores_val * model.scale + model.shift), label_space.classes,
-                                multi_label=multi)
+            m = compute_metrics(
+                y_val, model._link(scores_val * model.scale + model.shift), label_space.classes, multi_label=multi
+            )
             key = run.config.metric_for_best
             score = -(m.get("loss") or 0) if key == "val_loss" else (m.get(key) or 0.0)
-            run.emit({"type": "evaluation", "step": run.done, "epoch": 1, "val_loss": m.get("loss"),
-                      "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
-                      "confusion_matrix": m.get("confusion_matrix"), "classes": label_space.classes,
-                      "candidate": {"C" if name != "nb" else "alpha": cand.C}})
+            run.emit(
+                {
+                    "type": "evaluation",
+                    "step": run.done,
+                    "epoch": 1,
+                    "val_loss": m.get("loss"),
+                    "accuracy": m.get("accuracy"),
+                    "macro_f1": m.get("macro_f1"),
+                    "confusion_matrix": m.get("confusion_matrix"),
+                    "classes": label_space.classes,
+                    "candidate": {"C" if name != "nb" else "alpha": cand.C},
+                }
+            )
         if best is None or (score is not None and score > best[0]):
             best = (score, model, train_loss)
     run.step(f"Chose {'alpha' if name == 'nb' else 'C'}={best[1].info['C']:g}", loss=best[2])
     return best[1]
 
 
-def train_large(config: RunConfig, texts: list[str], y: np.ndarray, val_texts: list[str] | None, y_val,
-                label_space: LabelSpace, emit: Emit, should_stop: Callable[[], bool], *,
-                workers: int | None = None, epochs: int | None = None, feature_set: str = "words") -> BaselineModel:
+def train_large(
+    config: RunConfig,
+    texts: list[str],
+    y: np.ndarray,
+    val_texts: list[str] | None,
+    y_val,
+    label_space: LabelSpace,
+    emit: Emit,
+    should_stop: Callable[[], bool],
+    *,
+    workers: int | None = None,
+    epochs: int | None = None,
+    feature_set: str = "words",
+) -> BaselineModel:
     """The large-data baseline: hashed TF-IDF of the feature set's two blocks (word 1-2 + char_wb 2-5, or
     segmented words 1-2 + char 1-3), chunked, and an out-of-core linear model.
 
@@ -777,8 +985,9 @@ def train_large(config: RunConfig, texts: list[str], y: np.ndarray, val_texts: l
 
 
 # --- the baseline as a fit function like the others -------------------------------------------------
-def fit_baseline(config, train_df, val_df, label_space: LabelSpace, *, run=None, emit=None, should_stop=None
-                 ) -> FitResult:
+def fit_baseline(
+    config, train_df, val_df, label_space: LabelSpace, *, run=None, emit=None, should_stop=None
+) -> FitResult:
     """The TF-IDF baseline (:func:`baseline.train_baseline`): multi-label thresholds tuned on the validation
     rows, saved through ``run.stage_model()``. No torch."""
     from textclf_core import events
@@ -792,13 +1001,13 @@ def fit_baseline(config, train_df, val_df, label_space: LabelSpace, *, run=None,
         thresholds = [0.5] * label_space.num_classes
         if len(val_df):
             proba = predictor.predict_proba(val_df["text"].tolist())
-            thresholds = tune_thresholds(val_df["label"].tolist(), proba, label_space.classes,
-                                         separator=label_space.separator or ";")
+            thresholds = tune_thresholds(
+                val_df["label"].tolist(), proba, label_space.classes, separator=label_space.separator or ";"
+            )
         predictor.info["thresholds"] = thresholds
     with output_folder(run) as folder:
         predictor.save(folder)
         staged = folder
     # No engine clock (train_seconds None): the runner's own clock is the baseline's time, and eval.json's
     # "best" stays empty as it always was for the baseline.
-    return FitResult(predictor, None, None, train_seconds=None, model_dir=model_dir(run, staged),
-                     thresholds=thresholds)
+    return FitResult(predictor, None, None, train_seconds=None, model_dir=model_dir(run, staged), thresholds=thresholds)

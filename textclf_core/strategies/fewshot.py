@@ -19,16 +19,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from textclf_core.engine import loop as engine
 from textclf_core import events
 from textclf_core.config import DEFAULT_MODEL
+from textclf_core.engine import loop as engine
 from textclf_core.errors import TextclfError
 from textclf_core.events import Reporter
 from textclf_core.labels import split_cell
 from textclf_core.store import model_folder
 
-
 # --- augmentation --------------------------------------------------------------------------------
+
 
 def augment_text(text: str, rng: np.random.Generator, p_delete: float = 0.1, n_swaps: int = 1) -> str:
     """One variant of ``text``: each word dropped with probability ``p_delete``, ``n_swaps`` neighbour swaps."""
@@ -43,8 +43,9 @@ def augment_text(text: str, rng: np.random.Generator, p_delete: float = 0.1, n_s
     return " ".join(kept)
 
 
-def augment(texts: Sequence[str], labels: Sequence, *, copies: int = 1, p_delete: float = 0.1, n_swaps: int = 1,
-            seed: int = 0) -> tuple[list[str], list]:
+def augment(
+    texts: Sequence[str], labels: Sequence, *, copies: int = 1, p_delete: float = 0.1, n_swaps: int = 1, seed: int = 0
+) -> tuple[list[str], list]:
     """The originals plus ``copies`` augmented variants of each, with their labels."""
     rng = np.random.default_rng(seed)
     out_texts, out_labels = list(map(str, texts)), list(labels)
@@ -68,13 +69,19 @@ def _mlm_model(model: str):
     tokenizer = models.load_tokenizer(model)
     try:
         with models.quiet_transformers():
-            net, info = AutoModelForMaskedLM.from_pretrained(resolved, use_safetensors=True, trust_remote_code=False,
-                                                             output_loading_info=True,
-                                                             **models.hub_kwargs(model, resolved))
+            net, info = AutoModelForMaskedLM.from_pretrained(
+                resolved,
+                use_safetensors=True,
+                trust_remote_code=False,
+                output_loading_info=True,
+                **models.hub_kwargs(model, resolved),
+            )
     except ValueError as exc:  # an architecture without any masked-LM class (GPT-2, ...)
         if "Unrecognized configuration class" in str(exc):
-            raise TextclfError(f"Model '{model}' has no masked-language-model head, so it cannot paraphrase",
-                               hint='Use augmentation "eda" (word deletion and swap) instead') from None
+            raise TextclfError(
+                f"Model '{model}' has no masked-language-model head, so it cannot paraphrase",
+                hint='Use augmentation "eda" (word deletion and swap) instead',
+            ) from None
         raise models.load_error(model, resolved, exc) from None
     except Exception as exc:  # noqa: BLE001
         raise models.load_error(model, resolved, exc) from None
@@ -82,15 +89,26 @@ def _mlm_model(model: str):
     # Head weights missing from the checkpoint would be random: the "paraphrases" would be noise.
     head_missing = sorted(k for k in info.get("missing_keys", []) if not k.startswith(prefix))
     if head_missing or tokenizer.mask_token_id is None:
-        raise TextclfError(f"Model '{model}' has no masked-language-model head (its checkpoint lacks "
-                           f"{head_missing[0] if head_missing else 'a mask token'}), so it cannot paraphrase",
-                           hint='Use augmentation "eda" (word deletion and swap) instead')
+        raise TextclfError(
+            f"Model '{model}' has no masked-language-model head (its checkpoint lacks "
+            f"{head_missing[0] if head_missing else 'a mask token'}), so it cannot paraphrase",
+            hint='Use augmentation "eda" (word deletion and swap) instead',
+        )
     return net.eval(), tokenizer
 
 
-def augment_mlm(texts: Sequence[str], labels: Sequence, model, *, copies: int = 1, p_mask: float = 0.15,
-                top_k: int = 10, seed: int = 0, max_length: int = 128, batch_size: int = 32
-                ) -> tuple[list[str], list]:
+def augment_mlm(
+    texts: Sequence[str],
+    labels: Sequence,
+    model,
+    *,
+    copies: int = 1,
+    p_mask: float = 0.15,
+    top_k: int = 10,
+    seed: int = 0,
+    max_length: int = 128,
+    batch_size: int = 32,
+) -> tuple[list[str], list]:
     """The originals plus ``copies`` variants of each in which ~``p_mask`` of the word pieces are replaced by
     one of the model's own top-``top_k`` masked-LM predictions (sampled), with the label of the original.
 
@@ -105,8 +123,9 @@ def augment_mlm(texts: Sequence[str], labels: Sequence, model, *, copies: int = 
     if not texts or copies < 1:
         return out_texts, out_labels
     net, tokenizer = model if isinstance(model, tuple) else _mlm_model(model)
-    encoded = tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=True,
-                        return_special_tokens_mask=True)
+    encoded = tokenizer(
+        texts, truncation=True, max_length=max_length, return_offsets_mapping=True, return_special_tokens_mask=True
+    )
     special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -120,12 +139,15 @@ def augment_mlm(texts: Sequence[str], labels: Sequence, model, *, copies: int = 
             chosen = []
             for r, i in enumerate(rows):
                 row_ids = encoded["input_ids"][i]
-                ids[r, :len(row_ids)] = torch.tensor(row_ids)
-                mask[r, :len(row_ids)] = 1
+                ids[r, : len(row_ids)] = torch.tensor(row_ids)
+                mask[r, : len(row_ids)] = 1
                 offsets = encoded["offset_mapping"][i]
                 # Only pieces that cover characters of the text (not [CLS], [SEP], padding).
-                candidates = [j for j, s in enumerate(encoded["special_tokens_mask"][i])
-                              if not s and offsets[j][1] > offsets[j][0]]
+                candidates = [
+                    j
+                    for j, s in enumerate(encoded["special_tokens_mask"][i])
+                    if not s and offsets[j][1] > offsets[j][0]
+                ]
                 picked = [j for j in candidates if rng.random() < p_mask]
                 if not picked and candidates:
                     picked = [candidates[int(rng.integers(len(candidates)))]]
@@ -170,9 +192,18 @@ def scarce_rows(labels: Sequence, max_per_class: int, separator: str | None = No
     return np.array([any(c in scarce for c in classes) for classes in split], dtype=bool), counts
 
 
-def augment_scarce(texts: Sequence[str], labels: Sequence, method: str, *, copies: int = 2, max_per_class: int = 64,
-                   model=None, seed: int = 0, separator: str | None = None, max_length: int = 128
-                   ) -> tuple[list[str], list, list[int], dict]:
+def augment_scarce(
+    texts: Sequence[str],
+    labels: Sequence,
+    method: str,
+    *,
+    copies: int = 2,
+    max_per_class: int = 64,
+    model=None,
+    seed: int = 0,
+    separator: str | None = None,
+    max_length: int = 128,
+) -> tuple[list[str], list, list[int], dict]:
     """Only the NEW rows for classes with fewer than ``max_per_class`` training rows: their texts, labels,
     the index of the text each was made from, and a summary ``{"method", "added", "per_class"}``.
     ``method``: "eda" (word deletion + swap) or "mlm" (the model's masked-LM predictions)."""
@@ -187,9 +218,10 @@ def augment_scarce(texts: Sequence[str], labels: Sequence, method: str, *, copie
     if method == "eda":
         all_texts, all_labels = augment(picked_texts, picked_labels, copies=copies, seed=seed)
     else:
-        all_texts, all_labels = augment_mlm(picked_texts, picked_labels, model, copies=copies, seed=seed,
-                                            max_length=max_length)
-    new_texts, new_labels = all_texts[len(picked_texts):], all_labels[len(picked_labels):]
+        all_texts, all_labels = augment_mlm(
+            picked_texts, picked_labels, model, copies=copies, seed=seed, max_length=max_length
+        )
+    new_texts, new_labels = all_texts[len(picked_texts) :], all_labels[len(picked_labels) :]
     per_class: dict[str, int] = {}
     for v in new_labels:
         per_class[str(v)] = per_class.get(str(v), 0) + 1
@@ -200,8 +232,10 @@ def augment_scarce(texts: Sequence[str], labels: Sequence, method: str, *, copie
 
 # --- contrastive pairs -----------------------------------------------------------------------------
 
-def contrastive_pairs(labels: Sequence, *, pairs_per_example: int = 10, max_pairs: int = 1000,
-                      seed: int = 0) -> list[tuple[int, int, float]]:
+
+def contrastive_pairs(
+    labels: Sequence, *, pairs_per_example: int = 10, max_pairs: int = 1000, seed: int = 0
+) -> list[tuple[int, int, float]]:
     """Balanced (i, j, target) pairs: half same-class (1.0), half different-class (0.0).
 
     ``pairs_per_example`` pairs per labelled text, at most ``max_pairs`` in all.
@@ -264,11 +298,23 @@ def _embed(encoder, tokenizer, texts: list[str], max_length: int, batch_size: in
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
-def train_fewshot(texts: Sequence[str], labels: Sequence, model: str = DEFAULT_MODEL, *, pairs_per_example: int = 10,
-                  max_pairs: int = 1000, epochs: int = 1, batch_size: int = 16, lr: float = 2e-5,
-                  max_length: int = 64, seed: int = 0, head_c: float = 1.0, device: str = "cpu",
-                  emit: Callable[[dict], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None) -> FewShotModel:
+def train_fewshot(
+    texts: Sequence[str],
+    labels: Sequence,
+    model: str = DEFAULT_MODEL,
+    *,
+    pairs_per_example: int = 10,
+    max_pairs: int = 1000,
+    epochs: int = 1,
+    batch_size: int = 16,
+    lr: float = 2e-5,
+    max_length: int = 64,
+    seed: int = 0,
+    head_c: float = 1.0,
+    device: str = "cpu",
+    emit: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> FewShotModel:
     """SetFit-style training: contrastive encoder tuning on bounded pairs, then a logistic head.
 
     ``device`` is a torch device name ("cpu", "cuda"); ``emit`` gets ``step`` events (or pass a
@@ -279,8 +325,8 @@ def train_fewshot(texts: Sequence[str], labels: Sequence, model: str = DEFAULT_M
     import torch.nn.functional as F
     from sklearn.linear_model import LogisticRegression
 
-    from textclf_core.store import catalog as models
     from textclf_core.engine.encoders import pad_batch, pool, tokenize
+    from textclf_core.store import catalog as models
 
     texts = [str(t) for t in texts]
     labels = [str(v) for v in labels]
@@ -300,7 +346,7 @@ def train_fewshot(texts: Sequence[str], labels: Sequence, model: str = DEFAULT_M
         order = rng.permutation(len(pairs))
         for start in range(0, len(order), batch_size):
             reporter.check_stop()
-            chosen = [pairs[k] for k in order[start:start + batch_size]]
+            chosen = [pairs[k] for k in order[start : start + batch_size]]
             a = {k: v.to(device) for k, v in pad_batch([ids[i] for i, _, _ in chosen], tokenizer.pad_token_id).items()}
             b = {k: v.to(device) for k, v in pad_batch([ids[j] for _, j, _ in chosen], tokenizer.pad_token_id).items()}
             target = torch.tensor([t for _, _, t in chosen], dtype=torch.float32, device=device)
@@ -333,8 +379,63 @@ def linear_head(lr_head, lr_classes: Sequence[str], classes: Sequence[str]) -> t
     return weight.astype(np.float32), bias.astype(np.float32)
 
 
-def fit(config, train_df, val_df, label_space, *, run=None, emit: Callable[[dict], None] | None = None,
-        should_stop: Callable[[], bool] | None = None):
+def _save_model(run, trained, weight, bias, config, label_space, max_pairs: int, n_texts: int) -> Path:
+    """Write the few-shot model folder (tuned encoder and tokenizer in ``encoder/``, the linear head in
+    ``head.safetensors``, ``textclf.json``) through ``engine.output_folder(run)``; returns the folder written."""
+    from safetensors.numpy import save_file
+
+    from textclf_core.store import catalog as models
+
+    info = {
+        "kind": "features",
+        "label_space": label_space.to_dict(),
+        "max_length": config.max_length,
+        "strategy": "fewshot",
+        "config": config.to_dict(),
+        "thresholds": None,
+        "encoder": ENCODER_DIR,
+        "encoder_relative": True,
+        "base_model": models.resolve(config.model),
+        "pooling": "mean",
+        "precision": "fp32",  # the head was fitted on fp32 embeddings
+        "head": {"type": "linear", "c": config.head_c, "trained_as": "fewshot-logreg"},
+        "fewshot": {"max_pairs": max_pairs, "train_texts": n_texts},
+    }
+    with engine.output_folder(run) as folder:
+        with models.quiet_transformers():  # no progress bars in the CLI's output
+            trained.encoder.to("cpu").save_pretrained(str(folder / ENCODER_DIR))
+            trained.tokenizer.save_pretrained(str(folder / ENCODER_DIR))
+        save_file({"weight": weight, "bias": bias}, str(folder / "head.safetensors"))
+        model_folder.write_info(folder, info)
+        staged = folder
+    return staged
+
+
+def _validate(predictor, val_df, label_space, config, reporter) -> tuple[list[dict], float | None]:
+    """One validation pass of the saved model (the same event shape as other strategies, emitted); returns
+    ``(history, metric)``: the evaluation events and the value of ``config.metric_for_best`` (None without
+    labelled validation rows)."""
+    history, metric = [], None
+    y_val, keep_val = engine.targets(val_df, label_space) if val_df is not None and len(val_df) else (None, None)
+    if y_val is not None and keep_val.any():  # one validation pass: the same event shape as other strategies
+        proba = predictor.predict_proba([t for t, k in zip(val_df["text"], keep_val) if k])
+        event = engine.evaluation_event(proba, y_val[keep_val], label_space, step=1, epoch=float(config.epochs))
+        history.append(event)
+        reporter.emit(event)
+        metric = event["val_loss"] if config.metric_for_best == "val_loss" else event.get(config.metric_for_best)
+    return history, metric
+
+
+def fit(
+    config,
+    train_df,
+    val_df,
+    label_space,
+    *,
+    run=None,
+    emit: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+):
     """Few-shot strategy for :func:`runner.execute`: train, save a ``features`` model folder, return a FitResult.
 
     The folder holds the tuned encoder and tokenizer (``encoder/``, safetensors) and the logistic
@@ -343,15 +444,15 @@ def fit(config, train_df, val_df, label_space, *, run=None, emit: Callable[[dict
     """
     import time
 
-    from safetensors.numpy import save_file
-
     from textclf_core import hardware
-    from textclf_core.store import catalog as models
     from textclf_core.models.predictors import FeaturePredictor
+
     reporter = Reporter.of(emit, should_stop)
     if label_space.multi_label:
-        raise TextclfError("Few-shot mode handles one label per text, but this data has several labels per text",
-                           hint="Use feature extraction or fine-tuning for multi-label data")
+        raise TextclfError(
+            "Few-shot mode handles one label per text, but this data has several labels per text",
+            hint="Use feature extraction or fine-tuning for multi-label data",
+        )
     start = time.perf_counter()
     hardware.configure_threads(config.num_threads)
     engine.seed_everything(config.seed)
@@ -365,38 +466,48 @@ def fit(config, train_df, val_df, label_space, *, run=None, emit: Callable[[dict
         total = max(1, int(event["total_steps"]))
         elapsed = time.perf_counter() - start
         done = event["step"] / total
-        reporter.emit(events.step(step=event["step"], total_steps=event["total_steps"], epoch=config.epochs * done,
-                                  loss=event["loss"], lr=config.lr, elapsed_s=elapsed,
-                                  eta_s=elapsed * (1 - done) / max(done, 1e-9), stage="contrastive pairs"))
+        reporter.emit(
+            events.step(
+                step=event["step"],
+                total_steps=event["total_steps"],
+                epoch=config.epochs * done,
+                loss=event["loss"],
+                lr=config.lr,
+                elapsed_s=elapsed,
+                eta_s=elapsed * (1 - done) / max(done, 1e-9),
+                stage="contrastive pairs",
+            )
+        )
 
-    trained = train_fewshot(texts, labels, config.model, pairs_per_example=20, max_pairs=max_pairs,
-                            epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                            max_length=config.max_length, seed=config.seed, head_c=config.head_c, device=device,
-                            emit=relay, should_stop=reporter.should_stop)
+    trained = train_fewshot(
+        texts,
+        labels,
+        config.model,
+        pairs_per_example=20,
+        max_pairs=max_pairs,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        max_length=config.max_length,
+        seed=config.seed,
+        head_c=config.head_c,
+        device=device,
+        emit=relay,
+        should_stop=reporter.should_stop,
+    )
     weight, bias = linear_head(trained.head, trained.classes, label_space.classes)
-    info = {"kind": "features", "label_space": label_space.to_dict(), "max_length": config.max_length,
-            "strategy": "fewshot", "config": config.to_dict(), "thresholds": None,
-            "encoder": ENCODER_DIR, "encoder_relative": True, "base_model": models.resolve(config.model),
-            "pooling": "mean", "precision": "fp32",  # the head was fitted on fp32 embeddings
-            "head": {"type": "linear", "c": config.head_c, "trained_as": "fewshot-logreg"},
-            "fewshot": {"max_pairs": max_pairs, "train_texts": len(texts)}}
-    with engine.output_folder(run) as folder:
-        with models.quiet_transformers():  # no progress bars in the CLI's output
-            trained.encoder.to("cpu").save_pretrained(str(folder / ENCODER_DIR))
-            trained.tokenizer.save_pretrained(str(folder / ENCODER_DIR))
-        save_file({"weight": weight, "bias": bias}, str(folder / "head.safetensors"))
-        model_folder.write_info(folder, info)
-        staged = folder
+    staged = _save_model(run, trained, weight, bias, config, label_space, max_pairs, len(texts))
     model_dir = engine.model_dir(run, staged)
     predictor = FeaturePredictor(model_dir, device=config.device)
-    history, metric = [], None
-    y_val, keep_val = engine.targets(val_df, label_space) if val_df is not None and len(val_df) else (None, None)
-    if y_val is not None and keep_val.any():  # one validation pass: the same event shape as other strategies
-        proba = predictor.predict_proba([t for t, k in zip(val_df["text"], keep_val) if k])
-        event = engine.evaluation_event(proba, y_val[keep_val], label_space, step=1, epoch=float(config.epochs))
-        history.append(event)
-        reporter.emit(event)
-        metric = event["val_loss"] if config.metric_for_best == "val_loss" else event.get(config.metric_for_best)
+    history, metric = _validate(predictor, val_df, label_space, config, reporter)
     params = sum(p.numel() for p in trained.encoder.parameters())
-    return engine.FitResult(predictor, metric, float(config.epochs), history, time.perf_counter() - start, Path(model_dir),
-                     None, (int(params), int(params)))
+    return engine.FitResult(
+        predictor,
+        metric,
+        float(config.epochs),
+        history,
+        time.perf_counter() - start,
+        Path(model_dir),
+        None,
+        (int(params), int(params)),
+    )

@@ -25,6 +25,7 @@ from textclf_core.strategy_registry import canonical, get_strategy
 LARGE_ROWS = 100_000  # training rows; TEXTCLF_BASELINE_LARGE_ROWS overrides (tests set it low)
 LARGE_CHARS = 15_000_000  # or characters of training text (100k short reviews are ~11 M; long texts get there sooner)
 
+
 def large_threshold() -> int:
     """Training rows from which the baseline takes the large-data path (``TEXTCLF_BASELINE_LARGE_ROWS``)."""
     try:
@@ -44,7 +45,6 @@ def uses_large_path(n_rows: int, n_chars: int | None = None, config=None) -> boo
     return n_rows >= threshold or (n_chars is not None and n_chars >= char_limit)
 
 
-
 REFERENCE_CORES = 2  # the speeds below were measured with 2 cores
 REFERENCE_TOKENS = 29.0  # mean tokens of the movie reviews the speeds were measured on (26 words x 1.3 + 2)
 
@@ -60,27 +60,52 @@ class Speed:
 
 # seconds = rows x passes / rows_per_s x (tokens / REFERENCE_TOKENS) [x 2 / cores for the transformer rows]
 SPEEDS: dict[str, Speed] = {
-    "baseline": Speed(200_000 / 139, "all labelled rows, once",
-                      "MEASUREMENTS.md: today's in-memory TF-IDF, 200k short rows in 139 s (one core busy)"),
-    "baseline-large": Speed(1_000_000 / 200, "all labelled rows, once",
-                            "bench/baseline_scale.py: the hashed, chunked path, 1M short rows in 202 CPU s on 2 "
-                            "cores (277 s wall on a machine shared with other jobs; README, 'Large files')"),
-    "feature-extraction": Speed(432, "every row embedded once (train, validation, test)",
-                                "bench/RESULTS.md case 3: 2,000 rows, cold cache, 432 texts/s"),
-    "partial": Speed(188, "training rows x epochs (+ validation)",
-                     "bench/RESULTS.md case 2: top 2 layers, 2,000 rows, 188 examples/s"),
-    "full": Speed(72, "training rows x epochs (+ validation)",
-                  "bench/RESULTS.md case 1: full fine-tuning, 2,000 rows, 72 examples/s"),
-    "lora": Speed(80, "training rows x epochs (+ validation)",
-                  "assumed ~10% above full fine-tuning: on a CPU LoRA still runs the whole backward pass "
-                  "(Strategy page's trade-off), not measured separately"),
-    "predict": Speed(449, "validation and test rows, each pass",
-                     "bench/RESULTS.md case 4: prediction, 10,000 texts, 449 texts/s"),
+    "baseline": Speed(
+        200_000 / 139,
+        "all labelled rows, once",
+        "MEASUREMENTS.md: today's in-memory TF-IDF, 200k short rows in 139 s (one core busy)",
+    ),
+    "baseline-large": Speed(
+        1_000_000 / 200,
+        "all labelled rows, once",
+        "bench/baseline_scale.py: the hashed, chunked path, 1M short rows in 202 CPU s on 2 "
+        "cores (277 s wall on a machine shared with other jobs; README, 'Large files')",
+    ),
+    "feature-extraction": Speed(
+        432,
+        "every row embedded once (train, validation, test)",
+        "bench/RESULTS.md case 3: 2,000 rows, cold cache, 432 texts/s",
+    ),
+    "partial": Speed(
+        188,
+        "training rows x epochs (+ validation)",
+        "bench/RESULTS.md case 2: top 2 layers, 2,000 rows, 188 examples/s",
+    ),
+    "full": Speed(
+        72,
+        "training rows x epochs (+ validation)",
+        "bench/RESULTS.md case 1: full fine-tuning, 2,000 rows, 72 examples/s",
+    ),
+    "lora": Speed(
+        80,
+        "training rows x epochs (+ validation)",
+        "assumed ~10% above full fine-tuning: on a CPU LoRA still runs the whole backward pass "
+        "(Strategy page's trade-off), not measured separately",
+    ),
+    "predict": Speed(
+        449, "validation and test rows, each pass", "bench/RESULTS.md case 4: prediction, 10,000 texts, 449 texts/s"
+    ),
 }
 # No GPU on the machines these were measured on: order-of-magnitude assumptions for MiniLM-L6 with bf16 on one
 # A100-class GPU (roughly 25x to 30x the 2-core CPU figures above), used only to say "elsewhere on a GPU: about".
-GPU_ROWS_PER_S = {"feature-extraction": 12_000.0, "partial": 5_000.0, "full": 2_000.0, "lora": 2_200.0,
-                  "fewshot": 2_000.0, "predict": 12_000.0}
+GPU_ROWS_PER_S = {
+    "feature-extraction": 12_000.0,
+    "partial": 5_000.0,
+    "full": 2_000.0,
+    "lora": 2_200.0,
+    "fewshot": 2_000.0,
+    "predict": 12_000.0,
+}
 FEWSHOT_PAIRS = 1000  # RunConfig.fewshot_max_pairs' default: few-shot tuning is bounded by pairs, not rows
 HOURS = 3600.0  # from here an estimate is "hours": say so plainly and offer the alternatives
 LONG = 1800.0  # from here an estimate is worth a sentence
@@ -91,7 +116,9 @@ MIN_SAMPLE = 2000  # a smaller sample is not worth offering
 # rows. Curves flatten with more data, so on very large files this overstates the cost: an upper bound.
 DEFAULT_PER_DOUBLING = 0.032
 # README, "Run elsewhere": the bundle's run.sh; one GPU needs no --multi_gpu (several: --multi_gpu --num_processes N)
-GPU_COMMAND = "accelerate launch --num_processes 1 -m textclf_core.cli train --config run.json --no-progress --data {data}"
+GPU_COMMAND = (
+    "accelerate launch --num_processes 1 -m textclf_core.cli train --config run.json --no-progress --data {data}"
+)
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -121,8 +148,15 @@ def _shares(config) -> tuple[float, float, float]:
     return 1.0 - val - test, val, test
 
 
-def estimate(strategy: str, n_rows: int, mean_tokens: float | None = None, hardware=None, *, config=None,
-             epochs: int | None = None) -> float:
+def estimate(
+    strategy: str,
+    n_rows: int,
+    mean_tokens: float | None = None,
+    hardware=None,
+    *,
+    config=None,
+    epochs: int | None = None,
+) -> float:
     """Seconds to train and score ``strategy`` on ``n_rows`` labelled rows of ``mean_tokens`` tokens on average.
 
     ``config`` (a RunConfig) supplies epochs, max length and the validation/test shares when given; otherwise
@@ -147,18 +181,22 @@ def estimate(strategy: str, n_rows: int, mean_tokens: float | None = None, hardw
     train, val, test = _shares(config)
     n_train, n_val, n_test = n_rows * train, n_rows * val, n_rows * test
     defaults = dict(spec.defaults)
-    epochs = int(epochs or (getattr(config, "epochs", None) if config is not None else None)
-                 or defaults.get("epochs") or 3)
+    epochs = int(
+        epochs or (getattr(config, "epochs", None) if config is not None else None) or defaults.get("epochs") or 3
+    )
     evals = int(getattr(config, "evals_per_epoch", 1) or 1) if config is not None else 1
     pairs = getattr(config, "fewshot_max_pairs", FEWSHOT_PAIRS) if config is not None else FEWSHOT_PAIRS
     gpu = hardware is not None and getattr(hardware, "is_gpu", False)
     if gpu:  # assumed GPU speeds (GPU_ROWS_PER_S), text length scaled alike
+
         def rate(key: str) -> float:
             return GPU_ROWS_PER_S.get(key, GPU_ROWS_PER_S["full"]) / length
     else:
+
         def rate(key: str) -> float:
             speed = SPEEDS[key if key in SPEEDS else "full"].rows_per_s
             return speed * cores(hardware) / REFERENCE_CORES / length
+
     embed, predict = rate("feature-extraction"), rate("predict")
     if spec.trains == "head":  # every row embedded once; the head on cached vectors is seconds
         return 3.0 + n_rows / embed
@@ -199,12 +237,21 @@ def per_doubling_of(curve) -> tuple[float, str]:
     if trends:
         best = max(trends.values(), key=lambda t: t.get("intercept", 0) + t.get("per_doubling", 0) * 20)
         return max(0.0, float(best["per_doubling"])), "this data's learning curve"
-    return DEFAULT_PER_DOUBLING, ("the movie reviews' TF-IDF learning curve, 3.2 points per doubling up to 10k rows; "
-                                  "curves flatten with more rows, so likely less")
+    return DEFAULT_PER_DOUBLING, (
+        "the movie reviews' TF-IDF learning curve, 3.2 points per doubling up to 10k rows; "
+        "curves flatten with more rows, so likely less"
+    )
 
 
-def sample_size(strategy: str, n_rows: int, mean_tokens: float | None = None, hardware=None, *, config=None,
-                target_s: float = SAMPLE_TARGET_S) -> int:
+def sample_size(
+    strategy: str,
+    n_rows: int,
+    mean_tokens: float | None = None,
+    hardware=None,
+    *,
+    config=None,
+    target_s: float = SAMPLE_TARGET_S,
+) -> int:
     """The most rows (two significant figures, rounded down) that train in about ``target_s`` seconds."""
     lo, hi = 0, int(n_rows)
     while hi - lo > max(1, n_rows // 1000):  # the cost is monotone in rows: bisect
@@ -219,8 +266,17 @@ def sample_size(strategy: str, n_rows: int, mean_tokens: float | None = None, ha
     return int(lo // digits * digits)
 
 
-def advice(strategy: str, n_rows: int, mean_tokens: float | None = None, hardware=None, *, config=None,
-           curve=None, data_name: str = "your_file.csv", target_s: float = SAMPLE_TARGET_S) -> Advice:
+def advice(
+    strategy: str,
+    n_rows: int,
+    mean_tokens: float | None = None,
+    hardware=None,
+    *,
+    config=None,
+    curve=None,
+    data_name: str = "your_file.csv",
+    target_s: float = SAMPLE_TARGET_S,
+) -> Advice:
     """The estimate for ``strategy`` on ``n_rows`` rows here, and when it is an hour or more, the alternatives:
     a stratified sample of :func:`sample_size` rows (time, expected macro-F1 cost from ``curve``, see
     :func:`per_doubling_of`) and, for strategies that run distributed, a GPU elsewhere with ``accelerate launch``."""
@@ -228,14 +284,22 @@ def advice(strategy: str, n_rows: int, mean_tokens: float | None = None, hardwar
     spec = get_strategy(name)
     seconds = estimate(name, n_rows, mean_tokens, hardware, config=config)
     where = hardware.describe() if hardware is not None and hasattr(hardware, "describe") else "this machine"
-    sources = [SPEEDS[k].source for k in (("baseline", "baseline-large") if not spec.uses_model else
-                                          (name if name in SPEEDS else "full", "predict")) if k in SPEEDS]
+    sources = [
+        SPEEDS[k].source
+        for k in (
+            ("baseline", "baseline-large") if not spec.uses_model else (name if name in SPEEDS else "full", "predict")
+        )
+        if k in SPEEDS
+    ]
     out = Advice(name, int(n_rows), round(seconds, 1), seconds >= HOURS, "", sources=sources)
     if spec.budgeted or seconds < LONG:
         return out
     title = spec.title.split(" (")[0]
-    took = f"{seconds / 3600:.1f} hours".replace(".0 hours", " hours").replace(" 1 hours", " 1 hour") \
-        if seconds >= HOURS else format_seconds(seconds)  # "hours", plainly, from the first hour
+    took = (
+        f"{seconds / 3600:.1f} hours".replace(".0 hours", " hours").replace(" 1 hours", " 1 hour")
+        if seconds >= HOURS
+        else format_seconds(seconds)
+    )  # "hours", plainly, from the first hour
     lines = [f"{title} on {n_rows:,} rows would take about {took} on {where}."]
     n_sample = sample_size(name, n_rows, mean_tokens, hardware, config=config, target_s=target_s)
     if seconds >= HOURS and n_sample >= MIN_SAMPLE and n_sample < n_rows:
@@ -243,9 +307,11 @@ def advice(strategy: str, n_rows: int, mean_tokens: float | None = None, hardwar
         out.sample_seconds = round(estimate(name, n_sample, mean_tokens, hardware, config=config), 1)
         gain, out.cost_source = per_doubling_of(curve)
         out.sample_cost_points = round(100 * gain * math.log2(n_rows / n_sample), 1)
-        lines.append(f"Train on a stratified sample of {n_sample:,} rows instead: about "
-                     f"{format_seconds(out.sample_seconds)}, at an expected cost of about "
-                     f"{out.sample_cost_points:.1f} macro-F1 points (from {out.cost_source}).")
+        lines.append(
+            f"Train on a stratified sample of {n_sample:,} rows instead: about "
+            f"{format_seconds(out.sample_seconds)}, at an expected cost of about "
+            f"{out.sample_cost_points:.1f} macro-F1 points (from {out.cost_source})."
+        )
     elif seconds >= HOURS:
         lines.append("Even a sample large enough to be worth training would take long here.")
     if seconds >= HOURS and spec.supports_distributed and not (hardware is not None and hardware.is_gpu):
@@ -254,8 +320,10 @@ def advice(strategy: str, n_rows: int, mean_tokens: float | None = None, hardwar
         gpu = Hardware("cuda", "A100-class", 8, True, 40.0)
         out.gpu_seconds = round(estimate(name, n_rows, mean_tokens, gpu, config=config), 1)
         out.gpu_command = GPU_COMMAND.format(data=data_name)
-        lines.append(f"Or run it elsewhere on a GPU (about {format_seconds(out.gpu_seconds)} on one A100-class GPU; "
-                     f"\"Run elsewhere\" downloads the bundle): {out.gpu_command}")
+        lines.append(
+            f"Or run it elsewhere on a GPU (about {format_seconds(out.gpu_seconds)} on one A100-class GPU; "
+            f'"Run elsewhere" downloads the bundle): {out.gpu_command}'
+        )
     if seconds >= HOURS and spec.uses_model:
         base = estimate("baseline", n_rows, mean_tokens, hardware, config=None)
         lines.append(f"The TF-IDF baseline trains on all {n_rows:,} rows in about {format_seconds(base)}.")
@@ -273,8 +341,7 @@ SPEEDS_FILE = "speeds.json"
 # Forward-pass equivalents per training example and epoch, relative to embedding one text of the same length:
 # bench/RESULTS.md measured, on the same texts and cores, embedding at 432 texts/s, top-2-layer training at
 # 188 examples/s and full fine-tuning at 72 examples/s. Each member's measured time then corrects it.
-TRAIN_COST = {"feature-extraction": 1.0, "partial": 432 / 188, "full": 432 / 72, "lora": 432 / 80,
-              "fewshot": 432 / 72}
+TRAIN_COST = {"feature-extraction": 1.0, "partial": 432 / 188, "full": 432 / 72, "lora": 432 / 80, "fewshot": 432 / 72}
 TOKEN_SAMPLE = 256  # texts whose tokens are counted with the model's own tokenizer
 TFIDF_CHARS_PER_S = 200_000 * 111 / 139  # the prior: 200k movie reviews (~111 characters) in 139 s
 
@@ -373,8 +440,18 @@ def count_tokens(texts, tokenizer, *, sample: int = TOKEN_SAMPLE, seed: int = 0)
     return np.array([len(x) for x in ids], dtype=int)
 
 
-def transformer_seconds(strategy: str, tokens_per_s: float, *, n_train: int, n_val: int, embed_tokens: float,
-                        train_tokens: float, epochs: int = 1, evals_per_epoch: int = 1, pairs: int = 0) -> float:
+def transformer_seconds(
+    strategy: str,
+    tokens_per_s: float,
+    *,
+    n_train: int,
+    n_val: int,
+    embed_tokens: float,
+    train_tokens: float,
+    epochs: int = 1,
+    evals_per_epoch: int = 1,
+    pairs: int = 0,
+) -> float:
     """Compute seconds of one transformer member from the measured forward speed: frozen embeddings read every
     training and validation text once (``embed_tokens`` a text, windows included); fine-tuning reads the first
     window (``train_tokens``) ``epochs`` times at :data:`TRAIN_COST` forward passes each, plus its evaluations;

@@ -25,9 +25,9 @@ from typing import Callable
 
 import numpy as np
 
-from textclf_core.engine import loop as engine
 from textclf_core import events
 from textclf_core.config import RunConfig, developer_switch
+from textclf_core.engine import loop as engine
 from textclf_core.errors import CancelledError, TextclfError, is_out_of_memory, out_of_memory_error
 from textclf_core.events import Reporter
 from textclf_core.labels import LabelSpace
@@ -44,7 +44,9 @@ FitResult = engine.FitResult  # public here too (runner, bench, tests)
 # The loop pieces live in engine.py; seed_everything stays importable from here (public name).
 seed_everything = engine.seed_everything
 _targets = engine.targets
-HEAD_PATIENCE = 5  # head passes over cached embeddings take milliseconds; the config's patience counts encoder evaluations
+HEAD_PATIENCE = (
+    5  # head passes over cached embeddings take milliseconds; the config's patience counts encoder evaluations
+)
 
 
 def _release() -> None:
@@ -61,8 +63,16 @@ def _release() -> None:
 
 
 # --- entry point ---------------------------------------------------------------------
-def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=None,
-        emit: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None) -> FitResult:
+def fit(
+    config: RunConfig,
+    train_df,
+    val_df,
+    label_space: LabelSpace,
+    *,
+    run=None,
+    emit: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> FitResult:
     """Train ``config.strategy`` on ``train_df`` (columns text, label), select on ``val_df``,
     save the best model (through ``run.stage_model()``) and return a predictor for it.
 
@@ -76,8 +86,9 @@ def fit(config: RunConfig, train_df, val_df, label_space: LabelSpace, *, run=Non
     if trains == "none":
         raise TextclfError("The baseline is trained by baseline.train_baseline, not the transformer engine")
     if val_df is None or len(val_df) == 0:
-        raise TextclfError("Fine-tuning needs a validation split to pick the best checkpoint",
-                           hint="Set a validation share above 0")
+        raise TextclfError(
+            "Fine-tuning needs a validation split to pick the best checkpoint", hint="Set a validation share above 0"
+        )
     hardware.configure_threads(config.num_threads)
     seed_everything(config.seed)
     try:
@@ -106,22 +117,30 @@ def labelled(df, label_space: LabelSpace) -> tuple[list[str], np.ndarray]:
 def _fit_features(config, train_df, val_df, label_space, *, run, reporter: Reporter) -> FitResult | None:
     from safetensors.numpy import save_file
 
-    from textclf_core.store import catalog as models
     from textclf_core.engine import parallel
     from textclf_core.engine.losses import probabilities, tune_thresholds
+    from textclf_core.store import catalog as models
 
     start = time.perf_counter()
     train_texts, y_train = labelled(train_df, label_space)
     val_texts, y_val = labelled(val_df, label_space)
 
     # Under `accelerate launch` every process runs this same call and embeds its share.
-    x_all = parallel.embed(train_texts + val_texts, config.model, max_length=config.max_length,
-                           pooling=config.pooling, batch_size=max(config.batch_size, 64),
-                           emit=reporter.with_fields(stage="embedding"), should_stop=reporter.should_stop,
-                           precision=config.precision, device=config.device, windows=config.windows)
+    x_all = parallel.embed(
+        train_texts + val_texts,
+        config.model,
+        max_length=config.max_length,
+        pooling=config.pooling,
+        batch_size=max(config.batch_size, 64),
+        emit=reporter.with_fields(stage="embedding"),
+        should_stop=reporter.should_stop,
+        precision=config.precision,
+        device=config.device,
+        windows=config.windows,
+    )
     if not parallel.is_main_process():
         return None  # the head is trained by the main process alone
-    x_train, x_val = x_all[:len(train_texts)], x_all[len(train_texts):]
+    x_train, x_val = x_all[: len(train_texts)], x_all[len(train_texts) :]
     mean = x_train.mean(0)
     scale = x_train.std(0) + 1e-6
     xs_train, xs_val = (x_train - mean) / scale, (x_val - mean) / scale
@@ -143,12 +162,20 @@ def _fit_features(config, train_df, val_df, label_space, *, run, reporter: Repor
     reporter.emit(event)
     metric = event["val_loss"] if config.metric_for_best == "val_loss" else event[config.metric_for_best]
     encoder = models.resolve(config.model)
-    info = {"kind": "features", "label_space": label_space.to_dict(), "max_length": config.max_length,
-            "strategy": config.strategy, "config": config.to_dict(), "thresholds": thresholds,
-            "encoder": encoder, "encoder_fingerprint": models.model_fingerprint(config.model),
-            "pooling": config.pooling, "precision": config.precision, "windows": config.windows,
-            "head": {"type": head_type, "c": config.head_c if config.head == "logreg" else None,
-                     "trained_as": config.head}}
+    info = {
+        "kind": "features",
+        "label_space": label_space.to_dict(),
+        "max_length": config.max_length,
+        "strategy": config.strategy,
+        "config": config.to_dict(),
+        "thresholds": thresholds,
+        "encoder": encoder,
+        "encoder_fingerprint": models.model_fingerprint(config.model),
+        "pooling": config.pooling,
+        "precision": config.precision,
+        "windows": config.windows,
+        "head": {"type": head_type, "c": config.head_c if config.head == "logreg" else None, "trained_as": config.head},
+    }
     with engine.output_folder(run) as folder:
         save_file(head_for_predict, str(folder / "head.safetensors"))
         model_folder.write_info(folder, info)
@@ -157,8 +184,16 @@ def _fit_features(config, train_df, val_df, label_space, *, run, reporter: Repor
     from textclf_core.models.predictors import FeaturePredictor
 
     predictor = FeaturePredictor(model_dir, device=config.device)
-    return FitResult(predictor, metric, float(config.epochs), history, time.perf_counter() - start, model_dir,
-                     thresholds, (int(x_train.shape[1] * k), int(x_train.shape[1] * k)))
+    return FitResult(
+        predictor,
+        metric,
+        float(config.epochs),
+        history,
+        time.perf_counter() - start,
+        model_dir,
+        thresholds,
+        (int(x_train.shape[1] * k), int(x_train.shape[1] * k)),
+    )
 
 
 def _logreg_head(x, y, config, label_space) -> dict:
@@ -217,7 +252,7 @@ def torch_head(x_train, y_train, x_val, y_val, config, label_space, reporter: Re
         net.train()
         order = rng.permutation(len(xt))
         for i in range(0, len(order), config.batch_size):
-            idx = torch.from_numpy(order[i:i + config.batch_size])
+            idx = torch.from_numpy(order[i : i + config.batch_size])
             loss = compute_loss(loss_fn, net(xt[idx]), yt[idx])
             opt.zero_grad()
             loss.backward()
@@ -226,9 +261,18 @@ def torch_head(x_train, y_train, x_val, y_val, config, label_space, reporter: Re
         with torch.inference_mode():
             proba = probabilities(net(xv), label_space.multi_label)
         elapsed = time.perf_counter() - start
-        reporter.emit(events.step(step=epoch + 1, total_steps=passes, epoch=epoch + 1, loss=float(loss.detach()),
-                                  lr=config.effective_head_lr(), examples_per_s=(epoch + 1) * len(xt) / max(elapsed, 1e-9),
-                                  elapsed_s=elapsed, eta_s=0.0))
+        reporter.emit(
+            events.step(
+                step=epoch + 1,
+                total_steps=passes,
+                epoch=epoch + 1,
+                loss=float(loss.detach()),
+                lr=config.effective_head_lr(),
+                examples_per_s=(epoch + 1) * len(xt) / max(elapsed, 1e-9),
+                elapsed_s=elapsed,
+                eta_s=0.0,
+            )
+        )
         if stopping.update(engine.val_loss(proba, y_val, label_space.multi_label)):
             best_state = {n: t.detach().clone() for n, t in net.state_dict().items()}
         elif stopping.stop:
@@ -292,13 +336,29 @@ def _setup(config, train_df, val_df, label_space, reporter: Reporter) -> _Loop:
     train_ids = tokenize(tokenizer, train_texts, config.max_length)
     val_ids = tokenize(tokenizer, val_texts, config.max_length)
     train_len = np.array([len(s) for s in train_ids])
-    return _Loop(accelerator=accelerator, device=device, dev_type=device.type, amp=amp, main=main,
-                 reporter=reporter, label_space=label_space, multi=label_space.multi_label,
-                 tokenizer=tokenizer, model=model, params=(total_params, trainable_params),
-                 pad_id=tokenizer.pad_token_id, left=getattr(tokenizer, "padding_side", "right") == "left",
-                 train_ids=train_ids, y_train=y_train, val_ids=val_ids, y_val=y_val, keep_val=keep_val,
-                 train_len=train_len, loss_fn=make_loss(config, label_space, y_train),
-                 prefix=_prefix_cache(config, model, accelerator, amp, train_len, val_ids))
+    return _Loop(
+        accelerator=accelerator,
+        device=device,
+        dev_type=device.type,
+        amp=amp,
+        main=main,
+        reporter=reporter,
+        label_space=label_space,
+        multi=label_space.multi_label,
+        tokenizer=tokenizer,
+        model=model,
+        params=(total_params, trainable_params),
+        pad_id=tokenizer.pad_token_id,
+        left=getattr(tokenizer, "padding_side", "right") == "left",
+        train_ids=train_ids,
+        y_train=y_train,
+        val_ids=val_ids,
+        y_val=y_val,
+        keep_val=keep_val,
+        train_len=train_len,
+        loss_fn=make_loss(config, label_space, y_train),
+        prefix=_prefix_cache(config, model, accelerator, amp, train_len, val_ids),
+    )
 
 
 def _load_model(config, label_space, dev_type: str):
@@ -326,9 +386,13 @@ def _prefix_cache(config, model, accelerator, amp, train_len, val_ids):
     from textclf_core.strategies import advice as strategies
 
     frozen = int(getattr(model, "textclf_frozen_layers", 0) or 0)
-    if not (get_strategy(config.strategy).trains == "top_layers" and frozen > 0
-            and strategies.family(model) in strategies.PREFIX_CACHE_FAMILIES
-            and accelerator.num_processes == 1 and not developer_switch("NO_PREFIX_CACHE")):
+    if not (
+        get_strategy(config.strategy).trains == "top_layers"
+        and frozen > 0
+        and strategies.family(model) in strategies.PREFIX_CACHE_FAMILIES
+        and accelerator.num_processes == 1
+        and not developer_switch("NO_PREFIX_CACHE")
+    ):
         return None
     hidden = getattr(model.config, "hidden_size", None) or getattr(model.config, "dim", 768)
     size_gb = (train_len.sum() + sum(len(s) for s in val_ids)) * hidden * (2 if amp == torch.bfloat16 else 4) / 1e9
@@ -356,10 +420,15 @@ def _prepare_optimiser(loop: _Loop, config) -> None:
     loop.total_updates = updates_per_epoch * config.epochs
     loop.scheduler = engine.make_scheduler(loop.optimizer, config.scheduler, loop.total_updates, config.warmup_ratio)
     loop.scaler = torch.amp.GradScaler("cuda") if (loop.dev_type == "cuda" and loop.amp == torch.float16) else None
-    loop.eval_points = sorted({max(1, round(loop.batches_per_process * (i + 1) / config.evals_per_epoch))
-                               for i in range(config.evals_per_epoch)})
-    loop.trainable = [(n, p) for n, p in loop.accelerator.unwrap_model(loop.model).named_parameters()
-                      if p.requires_grad]
+    loop.eval_points = sorted(
+        {
+            max(1, round(loop.batches_per_process * (i + 1) / config.evals_per_epoch))
+            for i in range(config.evals_per_epoch)
+        }
+    )
+    loop.trainable = [
+        (n, p) for n, p in loop.accelerator.unwrap_model(loop.model).named_parameters() if p.requires_grad
+    ]
 
 
 def _batch_inputs(loop: _Loop, ids_list, rows, keys) -> dict:
@@ -379,16 +448,33 @@ def _fill_prefix_cache(loop: _Loop, config) -> None:
     def frozen_progress(n: int) -> None:
         # A long pass (minutes on a CPU for ~10k texts): tell the page how far, about once a second.
         progress["done"] += n
-        reporter.throttled("frozen layers", lambda: events.progress(stage="frozen layers", done=progress["done"],
-                                                                    total=total),
-                           force=progress["done"] >= total)
+        reporter.throttled(
+            "frozen layers",
+            lambda: events.progress(stage="frozen layers", done=progress["done"], total=total),
+            force=progress["done"] >= total,
+        )
 
-    reporter.throttled("frozen layers", lambda: events.progress(stage="frozen layers", done=0, total=total),
-                       force=True)
-    loop.prefix.fill([("t", i) for i in range(len(loop.train_ids))], loop.train_ids, loop.pad_id, loop.device,
-                     loop.amp, config.batch_size, reporter.should_stop, on_batch=frozen_progress)
-    loop.prefix.fill([("v", i) for i in range(len(loop.val_ids))], loop.val_ids, loop.pad_id, loop.device,
-                     loop.amp, config.batch_size, reporter.should_stop, on_batch=frozen_progress)
+    reporter.throttled("frozen layers", lambda: events.progress(stage="frozen layers", done=0, total=total), force=True)
+    loop.prefix.fill(
+        [("t", i) for i in range(len(loop.train_ids))],
+        loop.train_ids,
+        loop.pad_id,
+        loop.device,
+        loop.amp,
+        config.batch_size,
+        reporter.should_stop,
+        on_batch=frozen_progress,
+    )
+    loop.prefix.fill(
+        [("v", i) for i in range(len(loop.val_ids))],
+        loop.val_ids,
+        loop.pad_id,
+        loop.device,
+        loop.amp,
+        config.batch_size,
+        reporter.should_stop,
+        on_batch=frozen_progress,
+    )
 
 
 # --- evaluation -----------------------------------------------------------------------
@@ -409,7 +495,7 @@ def _evaluate(loop: _Loop, config, step, epoch):
     # per-forward collectives never see uneven call counts; the rows are gathered below.
     scorer = model if world == 1 else loop.accelerator.unwrap_model(model)
     with ctx:
-        for batch in val_batches[loop.rank::world]:
+        for batch in val_batches[loop.rank :: world]:
             inputs = _batch_inputs(loop, loop.val_ids, batch, [("v", int(i)) for i in batch])
             with torch.inference_mode(), engine.autocast(loop.dev_type, loop.amp):
                 logits[batch] = scorer(**inputs).logits.float().cpu().numpy()
@@ -464,8 +550,14 @@ def _train_epochs(loop: _Loop, config) -> _Loop:
 
     reporter = loop.reporter
     rng = np.random.default_rng(config.seed)
-    out = _Loop(history=[], best_epoch=None, best_state=None, best_proba=None, cancelled=False,
-                stopping=engine.EarlyStopping(config.metric_for_best, config.early_stopping_patience))
+    out = _Loop(
+        history=[],
+        best_epoch=None,
+        best_state=None,
+        best_proba=None,
+        cancelled=False,
+        stopping=engine.EarlyStopping(config.metric_for_best, config.early_stopping_patience),
+    )
     step = examples_seen = 0
     stop_early = False
     loop_start = time.perf_counter()
@@ -475,7 +567,7 @@ def _train_epochs(loop: _Loop, config) -> _Loop:
         for epoch in range(config.epochs):
             batches = engine.length_grouped_batches(loop.train_len, config.batch_size, rng)
             if loop.world > 1:  # equal batch counts per process so collective ops line up
-                batches = (batches * loop.world)[:loop.batches_per_process * loop.world][loop.rank::loop.world]
+                batches = (batches * loop.world)[: loop.batches_per_process * loop.world][loop.rank :: loop.world]
             loop.optimizer.zero_grad(set_to_none=True)
             for bi, rows in enumerate(batches):
                 if reporter.should_stop():
@@ -489,12 +581,16 @@ def _train_epochs(loop: _Loop, config) -> _Loop:
                 def step_event():
                     elapsed = time.perf_counter() - loop_start
                     done_fraction = (epoch * len(batches) + bi + 1) / (config.epochs * len(batches))
-                    return events.step(step=step, total_steps=loop.total_updates,
-                                       epoch=epoch + (bi + 1) / len(batches),
-                                       loss=float(loss.detach()) * config.grad_accum,
-                                       lr=float(loop.scheduler.get_last_lr()[0]),
-                                       examples_per_s=examples_seen / max(elapsed, 1e-9), elapsed_s=elapsed,
-                                       eta_s=elapsed * (1 - done_fraction) / max(done_fraction, 1e-9))
+                    return events.step(
+                        step=step,
+                        total_steps=loop.total_updates,
+                        epoch=epoch + (bi + 1) / len(batches),
+                        loss=float(loss.detach()) * config.grad_accum,
+                        lr=float(loop.scheduler.get_last_lr()[0]),
+                        examples_per_s=examples_seen / max(elapsed, 1e-9),
+                        elapsed_s=elapsed,
+                        eta_s=elapsed * (1 - done_fraction) / max(done_fraction, 1e-9),
+                    )
 
                 reporter.throttled("step", step_event, force=step == 1 or bi + 1 == len(batches))
                 if bi + 1 in loop.eval_points:
@@ -532,8 +628,9 @@ def _save_best(loop: _Loop, out: _Loop, config, run, train_seconds: float) -> Fi
     train_attention.uninstall_fast_dropout(unwrapped)
     if loop.main:
         with engine.output_folder(run) as folder:
-            saved_model = _save_transformer(unwrapped, loop.tokenizer, folder, config, loop.label_space, thresholds,
-                                            loop.amp)
+            saved_model = _save_transformer(
+                unwrapped, loop.tokenizer, folder, config, loop.label_space, thresholds, loop.amp
+            )
             staged = folder
         model_dir = engine.model_dir(run, staged)
     loop.accelerator.wait_for_everyone()
@@ -547,12 +644,25 @@ def _save_best(loop: _Loop, out: _Loop, config, run, train_seconds: float) -> Fi
     from textclf_core.models.predictors import TransformerPredictor
 
     # The trained weights are already in memory (identical to the saved files): no second from_pretrained.
-    predictor = TransformerPredictor(model_dir, device=config.device, precision=config.precision,
-                                     model=saved_model, tokenizer=loop.tokenizer) if loop.main else None
+    predictor = (
+        TransformerPredictor(
+            model_dir, device=config.device, precision=config.precision, model=saved_model, tokenizer=loop.tokenizer
+        )
+        if loop.main
+        else None
+    )
     best_proba = out.best_proba
-    return FitResult(predictor, out.stopping.best, out.best_epoch, out.history, train_seconds, model_dir, thresholds,
-                     loop.params,
-                     val_proba=best_proba if bool(np.all(loop.keep_val)) and best_proba is not None else None)
+    return FitResult(
+        predictor,
+        out.stopping.best,
+        out.best_epoch,
+        out.history,
+        train_seconds,
+        model_dir,
+        thresholds,
+        loop.params,
+        val_proba=best_proba if bool(np.all(loop.keep_val)) and best_proba is not None else None,
+    )
 
 
 def _save_transformer(model, tokenizer, folder: Path, config, label_space, thresholds, amp):
@@ -575,8 +685,18 @@ def _save_transformer(model, tokenizer, folder: Path, config, label_space, thres
     with quiet_transformers():
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
-    model_folder.write_info(folder, {"kind": "transformer", "label_space": label_space.to_dict(),
-                         "max_length": config.max_length, "strategy": config.strategy, "config": config.to_dict(),
-                         "thresholds": thresholds, "base_model": config.model, "windows": config.windows,
-                         "precision": "bf16" if amp is not None and "bfloat16" in str(amp) else "fp32"})
+    model_folder.write_info(
+        folder,
+        {
+            "kind": "transformer",
+            "label_space": label_space.to_dict(),
+            "max_length": config.max_length,
+            "strategy": config.strategy,
+            "config": config.to_dict(),
+            "thresholds": thresholds,
+            "base_model": config.model,
+            "windows": config.windows,
+            "precision": "bf16" if amp is not None and "bfloat16" in str(amp) else "fp32",
+        },
+    )
     return model
