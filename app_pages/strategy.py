@@ -20,6 +20,7 @@ from textclf_core.config import (
     SCHEDULERS,
     RunConfig,
 )
+from textclf_core.engine.static import is_static
 from textclf_core.pipeline import tracking
 from textclf_core.pipeline.jobs import format_duration
 from textclf_core.store.catalog import CATALOG
@@ -213,7 +214,8 @@ with ui.guard("strategy"):
                 ),
             )
         else:
-            keys = [m.key for m in CATALOG]
+            # a static table has no encoder to tune: it is a choice for feature extraction only
+            keys = [m.key for m in CATALOG if spec.frozen_encoder or not is_static(m.key)]
             default_model = r.model if r.model in keys else keys[0]
             choice = st.selectbox(
                 "Model",

@@ -462,19 +462,7 @@ def embed(
     result, found = cache.lookup(hashes) if use_cache else (None, np.zeros(len(texts), dtype=bool))
     missing = np.flatnonzero(~found)
     if len(missing) == 0:
-        if emit:
-            emit(
-                events.progress(
-                    stage="embedding",
-                    done=len(texts),
-                    total=len(texts),
-                    cached=len(texts),
-                    elapsed_s=0.0,
-                    eta_s=0.0,
-                    progress=1.0,
-                )
-            )
-        return result if result is not None else np.zeros((0, 0), dtype=np.float32)
+        return _all_cached(len(texts), result, emit)
     encoder = _get_encoder(model, fingerprint, hw.device, chosen)
     hidden = int(getattr(getattr(getattr(encoder, "net", None), "config", None), "hidden_size", 0) or 768)
     batch_size = encoder_batch_size(hw, batch_size, max_length, hidden)
@@ -494,6 +482,13 @@ def embed(
         should_stop=should_stop,
         n_cached=int(found.sum()),
     )
+
+
+def _all_cached(n: int, result, emit) -> np.ndarray:
+    """Every text's vector came from the cache: one progress event saying so, and the vectors."""
+    if emit:
+        emit(events.progress(stage="embedding", done=n, total=n, cached=n, elapsed_s=0.0, eta_s=0.0, progress=1.0))
+    return result if result is not None else np.zeros((0, 0), dtype=np.float32)
 
 
 def _embed_missing(
