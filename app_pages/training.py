@@ -68,8 +68,15 @@ def default_job() -> str:
     return list(jobs)[-1]
 
 
+def _picked() -> None:
+    st.session_state["training_job"] = st.session_state["training_pick"]  # the person chose another run
+
+
 order = list(reversed(list(jobs)))  # newest first
-job_id = st.selectbox("Run", order, index=order.index(default_job()), format_func=labels.get, key="training_pick")
+# The picker shows this session's choice (its own run unless it picked another), set before the widget is drawn:
+# when another session starts a run the options change, and the widget alone could then land on that run.
+st.session_state["training_pick"] = default_job()
+job_id = st.selectbox("Run", order, format_func=labels.get, key="training_pick", on_change=_picked)
 st.session_state["training_job"] = job_id
 
 

@@ -105,8 +105,12 @@ def test_auto_members_finish_live_and_the_choice_is_explained(app_server, browse
     ]
     final = next(e for e in log if e["type"] == "finished")
     assert len(members) == 2 and all(m["time"] <= final["time"] for m in members), [e["type"] for e in log]
-    # Speed and time left were on the page while members ran (both, at the same poll).
-    assert any(rate != "–" and left != "–" for rate, left in speeds), speeds
+    # Speed and time left were on the page while members ran (both, at the same poll). The page polls every
+    # 2 s and a member's speed is known once it has run for a moment, so on a fast machine where the members
+    # took under two polls the page may only ever have caught their starts: then it is not required.
+    started = next(e for e in log if e["type"] == "started")
+    if final["time"] - started["time"] > 4:
+        assert any(rate != "–" and left != "–" for rate, left in speeds), speeds
     if final["time"] - members[0]["time"] > 5:
         assert any(n >= 1 for n in seen), f"no member was seen finishing before the run ended: {seen}"
     page.get_by_role("heading", name="Auto leaderboard").wait_for()

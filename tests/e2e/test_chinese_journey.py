@@ -61,6 +61,7 @@ def test_chinese_reviews_upload_plan_baseline_predict(server, browser, tmp_path,
     assert label in LABELS.values()
     page.get_by_text(re.compile(r"green words pushed towards this label")).wait_for()
     # The explanation highlights words: "，" and "！" are never a highlighted piece.
+    page.locator("span[title]").first.wait_for()  # the highlighted text is drawn just after the sentence
     highlighted = page.locator("span[title]").all_inner_texts()
     assert highlighted and not any(p in w for w in highlighted for p in "，。！")
     assert len(highlighted) >= 2 and max(len(w) for w in highlighted) <= 4  # words, not whole clauses

@@ -1,7 +1,7 @@
 """Measure how much Training-page reruns slow a training run (not part of `make test`).
 
 While a job trains in the server's JobManager, N simulated browser sessions each do what the
-Training page's polling fragment and the sidebar's progress fragment do every 2 seconds (pages/
+Training page's polling fragment and the sidebar's progress fragment do every 2 seconds (app_pages/
 training.py POLL_SECONDS): take snapshots, get the shared live figures
 (figures.live_training_figures), serialise them as st.plotly_chart does (to_dict, to_json, hash),
 and build the event-log and queue tables. Runs with and without polling alternate; the script prints the
