@@ -54,6 +54,22 @@ def save_team(new_settings) -> None:
         st.toast("Team saved", icon=":material/group:")
 
 
+# Column names a person reads (the core's frames keep short machine names).
+HEADERS = {
+    "annotator_a": "annotator",
+    "annotator_b": "with",
+    "n": "texts",
+    "agreement": "same label",
+    "kappa": "Cohen's κ",
+    "alpha": "Krippendorff's α",
+    "low": "95% low",
+    "high": "95% high",
+    "class_a": "class",
+    "class_b": "confused with",
+    "count": "texts",
+    "share": "share of disagreements",
+}
+
 # --- members and overlap ----------------------------------------------------------------------
 st.subheader("Members")
 if settings.members:
@@ -131,12 +147,12 @@ else:
         )
         c2.metric("Texts labelled by two or more", result.n_overlap)
         st.markdown("Cohen's κ per pair of annotators")
-        st.dataframe(result.pairs.round(3), hide_index=True)
+        st.dataframe(result.pairs.round(3).rename(columns=HEADERS), hide_index=True)
         st.markdown("Krippendorff's α per class (this class against the rest)")
-        st.dataframe(result.per_class.round(3), hide_index=True)
+        st.dataframe(result.per_class.round(3).rename(columns=HEADERS), hide_index=True)
         if len(result.confused):
             st.markdown("Classes people split on")
-            st.dataframe(result.confused.head(10).round(3), hide_index=True)
+            st.dataframe(result.confused.head(10).round(3).rename(columns=HEADERS), hide_index=True)
         if len(result.trend) > 1:
             st.plotly_chart(team.trend_figure(result.trend), key="team_trend")
 

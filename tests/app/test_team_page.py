@@ -64,7 +64,7 @@ def test_the_team_page_shows_agreement_settles_disagreements_and_edits_the_team(
     assert any(m.label == "Krippendorff's α" for m in at.metric)
     assert len(at.dataframe) >= 5  # members, kappa, per class, confused, consensus, quality
     pairs = at.dataframe[1].value
-    assert pairs[["annotator_a", "annotator_b", "n"]].values.tolist() == [["ann", "bob", 24]]
+    assert pairs[["annotator", "with", "texts"]].values.tolist() == [["ann", "bob", 24]]  # headers a person reads
     assert "2 texts to settle" in " ".join(c.value for c in at.caption)
 
     # the reviewer's queue: one button settles the first disagreement (row 1: ann pos, bob neg)
