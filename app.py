@@ -41,6 +41,7 @@ if not signed_in:
     st.stop()
 # Create the server-wide services once (marks runs of a dead server as interrupted).
 with ui.guard("startup"):
+    ui.warm_imports()
     ui.job_manager()
 # The project in the URL (reload, restart, shared link) and other sessions' edits, before any page reads them.
 ui.activate()

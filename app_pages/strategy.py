@@ -105,6 +105,7 @@ def show_plan(config, report, hw) -> None:
 st.title("Strategy")
 ds = ui.require_dataset()
 
+config = None  # stays None when the guarded block below fails (its error is shown; nothing starts)
 with ui.guard("strategy"):
     report = ui.report()
     if report.blocking:

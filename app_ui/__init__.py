@@ -22,7 +22,7 @@ from .runs import (  # noqa: F401
     watch_job,
     worst_confusion,
 )
-from .services import GENERIC_ERROR, PAGES, hardware, job_manager, project_store, run_store  # noqa: F401
+from .services import GENERIC_ERROR, PAGES, hardware, job_manager, project_store, run_store, warm_imports  # noqa: F401
 from .session import (  # noqa: F401
     activate,
     change_log,

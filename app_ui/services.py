@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import streamlit as st
 
@@ -44,6 +45,27 @@ def project_store():
     from textclf_core.store.projects import ProjectStore
 
     return ProjectStore()
+
+
+def _import_heavy() -> None:
+    """Import torch and transformers' auto classes once, in a thread Streamlit never interrupts. A page's
+    script run is stopped by an exception raised wherever it is (the person clicked elsewhere): when that lands
+    inside transformers' lazy import, the module is left half-initialised and every later
+    ``from transformers import AutoTokenizer`` in this process fails (seen: the Strategy page after Upload)."""
+    try:
+        import torch  # noqa: F401
+        from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer  # noqa: F401
+    except Exception:  # noqa: BLE001 - the pages that need them report their own error
+        log.exception("warming up torch/transformers failed")
+
+
+@st.cache_resource(show_spinner=False)
+def warm_imports() -> threading.Thread:
+    """Start the heavy imports in the background once per server; pages that need them wait on Python's
+    import lock instead of importing them inside an interruptible script run."""
+    thread = threading.Thread(target=_import_heavy, name="textclf-warm-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 @st.cache_resource(show_spinner=False)

@@ -10,7 +10,7 @@ import streamlit as st
 from textclf_core.errors import TextclfError
 
 from .errors import guard
-from .services import PAGES, project_store, run_store
+from .services import PAGES, project_store, run_store, warm_imports
 from .signin import identity, user
 
 
@@ -254,6 +254,7 @@ def model_fit(model: str | None = None):
         if len(cache) > 8:
             cache.clear()
         with st.spinner("Checking that the model reads your texts…"):
+            warm_imports().join(timeout=120)  # transformers imported outside this interruptible run
             cache[key] = measure(working_frame()[ds["text_col"]], model)
     return cache[key]
 
