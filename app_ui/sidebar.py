@@ -45,6 +45,14 @@ def project_label(summary) -> str:
     return " · ".join(bits)
 
 
+def _open_picked(key: str) -> None:
+    """The person picked a project in the sidebar: open it (a callback, so the rerun shows it)."""
+    picked = st.session_state.get(key)
+    if picked and picked != st.session_state.get("project_id"):
+        with guard("open project"):
+            open_project(picked)
+
+
 def _sidebar_projects() -> None:
     st.markdown("**Project**")
     problem = st.session_state.pop("project_problem", None)
@@ -59,17 +67,20 @@ def _sidebar_projects() -> None:
         ids = [s.id for s in ok]
         names = {s.id: project_label(s) for s in ok}
         options = ([None] if current not in ids else []) + ids
-        picked = st.selectbox(
+        # The picker shows this session's project, set before the widget is drawn; only the person's own pick
+        # (on_change) opens another. When another session creates a project the options change, and the widget
+        # alone could land on that project and open it here (seen in the two-sessions test).
+        key = f"project_pick_{current}"
+        st.session_state[key] = current if current in options else None
+        st.selectbox(
             "Project",
             options,
-            index=options.index(current) if current in options else 0,
             format_func=lambda i: "(choose a project)" if i is None else names[i],
-            key=f"project_pick_{current}",
+            key=key,
+            on_change=_open_picked,
+            args=(key,),
             label_visibility="collapsed",
         )
-        if picked and picked != current:
-            open_project(picked)
-            st.rerun()
         ds = dataset()
         if ds is not None:
             df = working_frame() if ds.get("label_col") else ds["df"]

@@ -248,8 +248,12 @@ def test_two_sessions_train_at_once_and_each_sees_its_own_run(app):
     assert first.state == second.state == "finished"
     assert first.finished_at <= second.started_at  # one at a time, in order
     for session, job in ((app, mine), (other, theirs)):
+        # Each browser tab keeps its own ?project= in its URL; two AppTests in one process can see the other's
+        # parameter (a harness artifact, seen intermittently), so each session's URL is set as its tab's would be.
+        session.query_params["project"] = session.session_state["project_id"]
         session.switch_page("app_pages/training.py").run()
-        assert session.selectbox(key="training_pick").value == job
+        box = session.selectbox(key="training_pick")
+        assert box.value == job, (box.options, session.session_state["training_job"], job)
         assert any(job_manager().snapshot(job).run_id in c.value for c in session.caption)
 
     reloaded = AppTest.from_file(APP, default_timeout=120)
