@@ -28,6 +28,7 @@ from .session import (  # noqa: F401
     change_log,
     close_project,
     dataset,
+    distinct,
     download_button,
     fmt,
     job_details,

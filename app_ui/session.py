@@ -285,6 +285,16 @@ def my_jobs() -> list[str]:
     return list(st.session_state.get("my_jobs", []))
 
 
+def distinct(labels: dict) -> dict:
+    """Selectbox labels that name one option each: a label shared by several options gets the option's key.
+    The browser sends a selectbox's choice back as its label, so two options shown alike (the same file
+    uploaded twice, two runs submitted in the same second) would silently switch to the first of them."""
+    seen: dict = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {key: f"{label} · {key}" if seen[label] > 1 else label for key, label in labels.items()}
+
+
 def fmt(value: Any, kind: str = "pct") -> str:
     if value is None or (isinstance(value, float) and value != value):
         return "–"

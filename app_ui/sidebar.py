@@ -6,7 +6,7 @@ import streamlit as st
 
 from .errors import guard
 from .services import PAGES, hardware, job_manager, project_store, run_store
-from .session import close_project, dataset, fmt, open_project, working_frame
+from .session import close_project, dataset, distinct, fmt, open_project, working_frame
 from .signin import identity, user
 
 
@@ -65,7 +65,7 @@ def _sidebar_projects() -> None:
         st.caption("None loaded yet")
     else:
         ids = [s.id for s in ok]
-        names = {s.id: project_label(s) for s in ok}
+        names = distinct({s.id: project_label(s) for s in ok})
         options = ([None] if current not in ids else []) + ids
         # The picker shows this session's project, set before the widget is drawn; only the person's own pick
         # (on_change) opens another. When another session creates a project the options change, and the widget

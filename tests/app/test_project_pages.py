@@ -66,6 +66,23 @@ def test_upload_makes_a_project_and_a_reload_finds_it_with_its_edits(app):
     assert any("reviews.csv" in c.value and "23 rows" in c.value for c in fresh(project=pid).sidebar.caption)
 
 
+def test_the_same_file_uploaded_twice_keeps_the_session_on_the_newer_project(app):
+    """Two projects that read alike in the sidebar (same file, same rows, same minute): the browser sends the
+    picker's choice back as its label, so alike labels switched the session to the older project on the
+    next page (found by the two-sessions test). Each now shows which project it is."""
+    upload(app, "reviews.csv", csv())
+    first = app.session_state["project_id"]
+    upload(app, "reviews.csv", csv())
+    second = app.session_state["project_id"]
+    assert first != second
+    for page in ("app_pages/strategy.py", "app_pages/training.py", "app_pages/upload.py"):
+        app.switch_page(page).run()
+        ok(app)
+        assert app.session_state["project_id"] == second, page
+    options = fresh(project=second).sidebar.selectbox[0].options
+    assert len(set(options)) == 2 and any(second in o for o in options), options
+
+
 def test_sidebar_lists_projects_and_the_url_picks_one(app):
     # AppTest draws the sidebar only on a session's first run, so each check is a fresh session
     # (as a reload or a shared link is); picking in the sidebar itself is covered in Chromium.
