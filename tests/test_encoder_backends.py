@@ -171,3 +171,24 @@ def test_batches_reach_a_cuda_gpu_through_pinned_memory():
     assert log == [("to", "mps", False)]
     cpu = {"input_ids": _FakeTensor(log)}
     assert features.to_device(cpu, "cpu") is cpu
+
+
+@pytest.mark.parametrize("backend,windows", [("int8", 1), ("fp32", 3)])
+def test_vectors_from_other_processes_are_cached_where_embed_looks(
+    tiny_bert, model_cache, tmp_path, monkeypatch, backend, windows
+):
+    """After a launched run, the main process caches the vectors the other processes computed; a later run
+    (launched or not) with the same backend and windows reads them instead of embedding again."""
+    from textclf_core.engine import parallel
+
+    monkeypatch.setenv(features.BACKEND_ENV, backend)
+    settings = dict(max_length=16, windows=windows, cache_dir=tmp_path)
+    vectors = features.embed(TEXTS, str(tiny_bert), use_cache=False, **settings)
+    world = 2
+    parallel._cache_others(TEXTS, vectors, str(tiny_bert), world, settings)
+    computed = []
+    real = features._get_encoder
+    monkeypatch.setattr(features, "_get_encoder", lambda *a, **k: computed.append(a) or real(*a, **k))
+    again = features.embed(TEXTS[1::world], str(tiny_bert), **settings)  # the other process's share only
+    assert not computed, "the other process's vectors were not found in the cache"
+    assert np.allclose(again, vectors[1::world], atol=1e-5)

@@ -83,22 +83,30 @@ def distributed_ready() -> bool:
 
 
 def _cache_others(texts, vectors, model, world, kwargs) -> None:
-    """Add the vectors other processes computed to this machine's cache (skipping those already there)."""
-    from textclf_core import hardware
-    from textclf_core.store import catalog as models
-
+    """Add the vectors other processes computed to this machine's cache (skipping those already there),
+    under the key :func:`features.embed` reads: the same backend (fp32, bf16, onnx or int8) and windows."""
     from . import encoders as features
+    from . import static as static_embeddings
 
+    if static_embeddings.is_static(model):
+        return  # static tables are not cached
     try:
-        amp = hardware.autocast_dtype(
-            hardware.detect(kwargs.get("device", "auto")).device, kwargs.get("precision", "auto")
-        )
-        cache = features.EmbeddingCache.for_key(
-            features.cache_root(kwargs.get("cache_dir")),
-            model=models.model_fingerprint(model),
+        backend = features.resolve_backend(
+            model,
             max_length=int(kwargs.get("max_length", 128)),
             pooling=kwargs.get("pooling", "mean"),
-            dtype=str(amp).replace("torch.", "") if amp else "float32",
+            precision=kwargs.get("precision", "auto"),
+            device=kwargs.get("device", "auto"),
+            backend=kwargs.get("backend", "auto"),
+            calibrate=False,  # the processes' own embed calls already measured (or read) this machine's choice
+        )
+        cache = features.embedding_cache(
+            model,
+            max_length=int(kwargs.get("max_length", 128)),
+            pooling=kwargs.get("pooling", "mean"),
+            backend=backend,
+            windows=int(kwargs.get("windows", 1) or 1),
+            cache_dir=kwargs.get("cache_dir"),
         )
         rows = [i for i in range(len(texts)) if i % world != 0]
         hashes = [features.text_hash(texts[i]) for i in rows]
