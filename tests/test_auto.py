@@ -480,6 +480,40 @@ def test_time_left_after_the_plan_goes_to_extra_rounds_until_the_budget(monkeypa
     assert clock.now - start + 50 > 300 * (1 - auto.RESERVE_SHARE) - 50 * 0.3 * len(board)  # ...not earlier
 
 
+def test_a_fine_tuned_member_gets_one_more_epoch_from_its_own_weights_when_time_is_left(
+    tiny_vocab_bert, monkeypatch, tmp_path, own_speeds
+):
+    """Time left after the plan: the best fine-tuned member trains one more epoch, starting from the weights it
+    ended with (not from the pretrained model), at half its learning rate, and the round says what it did."""
+    clock = FakeClock()
+    _slow_tfidf(monkeypatch, clock, lambda cfg, df: 10.0)
+    monkeypatch.setattr(auto, "PATIENCE", 99)
+    started_from: list[str] = []
+    real = auto._fit_member
+
+    def spy(cfg, *args, **kwargs):
+        if cfg.strategy == "partial":
+            started_from.append((str(cfg.model), cfg.epochs, cfg.lr))
+        return real(cfg, *args, **kwargs)
+
+    monkeypatch.setattr(auto, "_fit_member", spy)
+    train, val = _parts(small_frame(60))
+    partial = f"partial-{tiny_vocab_bert.name.lower()}"
+    config = RunConfig(
+        strategy="auto",
+        model=str(tiny_vocab_bert),
+        budget_s=100_000,
+        extra={"auto_members": ["tfidf-logreg", partial], "members_dir": str(tmp_path / "members")},
+    )
+    result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]), clock=clock)
+    more = next(r for r in result.auto["leaderboard"] if r["key"] == f"{partial}-more")
+    assert more["state"] == "done" and more["round"] >= 1 and "1 more epoch" in more["member"]
+    assert "extra round" in more["reason"] and "validation" in more["reason"]
+    (first_model, first_epochs, first_lr), (then_model, then_epochs, then_lr) = started_from[:2]
+    assert first_model == str(tiny_vocab_bert) and then_model.endswith(partial)  # its own weights
+    assert then_epochs == 1 and then_lr == pytest.approx(first_lr / 2)
+
+
 def test_extra_rounds_stop_when_validation_stops_improving(monkeypatch, tmp_path, own_speeds):
     clock = FakeClock()
     _slow_tfidf(monkeypatch, clock, lambda cfg, df: 10.0)
