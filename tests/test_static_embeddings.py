@@ -98,6 +98,20 @@ def test_feature_extraction_run_with_static_key(static_from_tiny, tmp_path):
     assert zipped.stat().st_size > 0
 
 
+@pytest.mark.parametrize("strategy", ["partial", "full", "lora", "fewshot"])
+def test_tuning_a_static_table_says_what_it_is_and_what_to_use(strategy, tmp_path):
+    """A static table has no layers: the run fails with that, not with "not downloaded ... offline"."""
+    from textclf_core.pipeline import runner
+    from textclf_core.store.runs import RunStore
+
+    frame = pd.DataFrame({"text": (SPORT + MONEY) * 4, "label": (["sport"] * 6 + ["money"] * 6) * 4})
+    run = runner.execute(RunConfig(strategy=strategy, model="minilm-static"), frame, store=RunStore(tmp_path))
+    status = run.status()
+    assert status["state"] == "failed"
+    assert "static word table" in status["message"] and "feature extraction" in status["message"]
+    assert "offline" not in status["message"]
+
+
 def test_static_key_estimate_is_never_negative():
     from textclf_core.strategies import advice as strategies
 

@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from textclf_core import events
-from textclf_core.errors import CancelledError, ModelLoadError
+from textclf_core.errors import CancelledError, ModelLoadError, TextclfError
 from textclf_core.store import catalog as models
 
 SOURCES = {"minilm-static": models.BUNDLED_KEY, "mpnet-static": models.MPNET_KEY}  # key -> encoder distilled
@@ -46,6 +46,16 @@ _LOCK = threading.Lock()
 def is_static(model) -> bool:
     """True when ``model`` names a static table (``minilm-static``, ``mpnet-static``)."""
     return str(model or "").strip().lower() in SOURCES
+
+
+def refuse_tuning(model, strategy: str) -> None:
+    """A static table has no layers to train: say so (rather than "not downloaded") when a strategy that tunes
+    the encoder is given one."""
+    if is_static(model):
+        raise TextclfError(
+            f"'{model}' is a static word table: it has no layers for {strategy} to train",
+            hint="Use it with feature extraction (or as an auto member), or pick a transformer such as all-MiniLM-L6-v2",
+        )
 
 
 def available_keys() -> list[str]:

@@ -22,6 +22,7 @@ import numpy as np
 from textclf_core import events
 from textclf_core.config import DEFAULT_MODEL
 from textclf_core.engine import loop as engine
+from textclf_core.engine.static import refuse_tuning
 from textclf_core.errors import TextclfError
 from textclf_core.events import Reporter
 from textclf_core.labels import split_cell
@@ -448,6 +449,7 @@ def fit(
     from textclf_core.models.predictors import FeaturePredictor
 
     reporter = Reporter.of(emit, should_stop)
+    refuse_tuning(config.model, "few-shot mode")
     if label_space.multi_label:
         raise TextclfError(
             "Few-shot mode handles one label per text, but this data has several labels per text",

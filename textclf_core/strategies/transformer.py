@@ -28,6 +28,7 @@ import numpy as np
 from textclf_core import events
 from textclf_core.config import RunConfig, developer_switch
 from textclf_core.engine import loop as engine
+from textclf_core.engine.static import refuse_tuning
 from textclf_core.errors import CancelledError, TextclfError, is_out_of_memory, out_of_memory_error
 from textclf_core.events import Reporter
 from textclf_core.labels import LabelSpace
@@ -89,6 +90,8 @@ def fit(
         raise TextclfError(
             "Fine-tuning needs a validation split to pick the best checkpoint", hint="Set a validation share above 0"
         )
+    if trains != "head":
+        refuse_tuning(config.model, get_strategy(config.strategy).title.lower())
     hardware.configure_threads(config.num_threads)
     seed_everything(config.seed)
     try:
