@@ -14,7 +14,6 @@ import html
 import re
 
 import streamlit as st
-import streamlit.components.v1 as components
 from streamlit_shortcuts import add_shortcuts
 
 import app_ui as ui
@@ -71,13 +70,6 @@ def act(fn, *args) -> None:
         flash("error", str(exc))
 
 
-def project_log(ds: dict) -> active.ProjectLabelLog:
-    """The project's labels: its change log (this session's own, as Label review uses) and labelling.json."""
-    proj = ui.project_store().get(ds["project"], user=ui.user())
-    base = ds["df"][ds["label_col"]].tolist() if ds.get("label_col") in ds["df"].columns else None
-    return active.ProjectLabelLog(proj, ui.change_log(), base_labels=base)
-
-
 def the_project(ds: dict):
     return ui.project_store().get(ds["project"], user=ui.user()) if ds.get("project") else None
 
@@ -103,14 +95,10 @@ def session_options(ds: dict, proj, me: str | None) -> dict:
     """Where the labels go (the project's log, or one annotator's on a team) and the fast model's name."""
     if proj is None:
         return {"label_log": active.LabelLog.for_data(active.data_fingerprint(texts))}
-    column = ds.get("label_col") or "label"
-    if me is None:
-        return {"label_log": project_log(ds), "model_name": f"fast_model-{column}"}
-    return {
-        "label_log": team_log.TeamLabelLog(proj, me, meta_log=project_log(ds)),
-        "model_name": f"fast_model-{column}-{me}",
-        "arrange": team_log.queue_arrangement(proj, me),
-    }
+    base = ds["df"][ds["label_col"]].tolist() if ds.get("label_col") in ds["df"].columns else None
+    return team_log.session_options(
+        proj, change_log=ui.change_log(), base_labels=base, label_col=ds.get("label_col"), annotator=me
+    )
 
 
 def class_guides(proj) -> dict:
@@ -206,7 +194,7 @@ if session is None:
 # the suggestion go into fixed containers, disabled buttons stay drawn): when the first suggestion
 # inserted elements above the class buttons, the next key press clicked a button being remounted and
 # was lost (seen in the browser test).
-components.html(TYPING_GUARD, height=0, width=0)
+st.iframe(TYPING_GUARD, height=1, width=1, alt="keyboard shortcut guard")  # a script: needs the same-origin frame
 messages = st.container()
 if st.session_state.get("label_flash"):
     kind, message = st.session_state.pop("label_flash")
@@ -283,10 +271,16 @@ with card:
             unsafe_allow_html=True,
         )
         current_label = labels.get(row)
-        suggestion = session.suggestion(row)
+        blind = current_label is None and team.suggestion_hidden(row, me, proj.team() if me else None)
+        suggestion = None if blind else session.suggestion(row)
         about = st.container()
         if suggestion is not None:
             about.markdown(suggestion_line(suggestion, guide, row))
+        elif blind:
+            about.caption(
+                "No model suggestion on shared texts: each annotator answers on their own, so the agreement "
+                "measures people, not the model."
+            )
         else:
             about.caption(session.cold_start_message() or session.status().message)
         if current_label is not None:
@@ -330,7 +324,11 @@ with card:
                 if digit:
                     shortcuts[key] = digit
             st.button(
-                f"Accept suggestion: {suggestion[0]}" if suggestion else "Accept suggestion (none yet)",
+                f"Accept suggestion: {suggestion[0]}"
+                if suggestion
+                else "Accept suggestion (none on shared texts)"
+                if blind
+                else "Accept suggestion (none yet)",
                 key="label_accept",
                 on_click=act,
                 args=(session.accept, row),
@@ -485,12 +483,14 @@ with side:
                 )
                 st.caption(f"95% interval {est.low:.1%} – {est.high:.1%} · {est.n_labels} labels")
             st.markdown(active.progress_sentence(session.curve))
-            st.plotly_chart(labelling_curve(session.curve), key="label_curve")
+            if session.curve:  # before the first retrain there is nothing to plot (an empty chart only puzzles)
+                st.plotly_chart(labelling_curve(session.curve), key="label_curve")
             counts = session.counts()
-            st.plotly_chart(
-                class_distribution(dict(zip(counts["class"], counts["labels"])), title="Labels per class"),
-                key="label_counts",
-            )
+            if int(counts["labels"].sum()):
+                st.plotly_chart(
+                    class_distribution(dict(zip(counts["class"], counts["labels"])), title="Labels per class"),
+                    key="label_counts",
+                )
 
     model_panel()
     watch_background()

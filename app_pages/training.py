@@ -51,11 +51,13 @@ def _cancel(snapshot) -> None:
 
 
 # Labels must not change while a job runs (a changing label would reset the selectbox), so no state here.
-labels = ui.distinct({
-    s.job_id: f"{s.name} · submitted {dt.datetime.fromtimestamp(s.submitted_at):%H:%M:%S}"
-    f"{' · this session' if s.job_id in mine else _by(s)}"
-    for s in jobs.values()
-})
+labels = ui.distinct(
+    {
+        s.job_id: f"{s.name} · submitted {dt.datetime.fromtimestamp(s.submitted_at):%H:%M:%S}"
+        f"{' · this session' if s.job_id in mine else _by(s)}"
+        for s in jobs.values()
+    }
+)
 
 
 def default_job() -> str:

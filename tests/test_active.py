@@ -526,3 +526,44 @@ def test_a_team_member_labels_as_themselves_with_their_share_of_the_queue(tmp_pa
     assert frame[["row", "annotator", "label"]].values.tolist() == [[row, "bob", "neg"]]
     assert ann.labels() == {} and bob.labels() == {row: "neg"}
     assert active.ProjectLabelLog(project).meta()["classes"] == ["pos", "neg"]  # one class list for the team
+
+
+def test_cli_label_queue_labels_as_a_team_member_like_the_label_page(frame, tmp_path, monkeypatch, capsys):
+    """`label-queue --project ID --as NAME` is the Label page's setup: the annotator's own labels, their share of the
+    texts, no suggestion on shared texts, and the same fast model name (so either front end continues it)."""
+    from textclf_core.cli import commands as cli
+    from textclf_core.labelling import model_store, team, team_log
+
+    monkeypatch.setenv("TEXTCLF_HOME", str(tmp_path))
+    _, project = _texts_only_project(tmp_path, frame)
+    column = project.add_label_column()
+    settings = team.TeamSettings([team.Member("ann"), team.Member("bob")], overlap_share=0.5, seed=2)
+    project.set_team(settings, by="ann")
+    who = team.assignment(settings, range(len(frame)))
+    mine = [r for r, people in who.items() if "ann" in people][:12]
+    adds = [x for r in mine for x in ("--add", f"{r}={frame['sentiment'][r]}")]
+    args = ["label-queue", "--project", project.id, "--classes", "pos,neg", "-n", "40", "--as", "ann"]
+    assert cli.main(args + adds) == 0
+    out = capsys.readouterr().out
+    labelled = team.annotations(project)
+    assert set(labelled["annotator"]) == {"ann"} and sorted(labelled["row"]) == sorted(mine)
+    shown = [line.split()[0] for line in out.splitlines() if line[:1].isdigit() and "texts labelled" not in line]
+    rows = [int(r) for r in shown if r.isdigit()]
+    assert rows and all("ann" in who[r] for r in rows)  # her share only
+    for line in out.splitlines():
+        parts = line.split()
+        if parts and parts[0].isdigit() and int(parts[0]) in rows and len(who[int(parts[0])]) > 1:
+            assert "%" not in line, line  # a shared text: no suggestion, no confidence
+    # the fast model it trained is where the Label page looks for ann's model on this column
+    options = team_log.session_options(project, change_log=project.change_log(), label_col=column, annotator="ann")
+    texts = _texts(frame)
+    saved = model_store.load(
+        options["label_log"].folder,
+        options["model_name"],
+        fingerprint=active.data_fingerprint(texts),
+        n_rows=len(texts),
+        labels=options["label_log"].labels(),
+    )
+    assert saved is not None and sorted(saved[0]["labelled_rows"]) == sorted(mine)
+    assert cli.main(args[:-1] + ["cy"]) == 2  # not on the team
+    assert "not an annotator" in capsys.readouterr().err

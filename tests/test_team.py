@@ -132,6 +132,21 @@ def test_overlap_queue_is_seeded_shared_and_interleaved():
     assert any("dee" in people for people in after.values())
 
 
+def test_the_model_suggestion_is_hidden_on_overlap_texts_only():
+    """Shared texts are answered blind to the model too (or agreement would count accepted guesses); a text that
+    is one person's own, someone off the team, and a project without a team keep their suggestions."""
+    settings = team.TeamSettings(
+        [team.Member("lead", "owner"), team.Member("ann"), team.Member("bob")], overlap_share=0.3, per_text=2, seed=1
+    )
+    rows = list(range(200))
+    shared = team.overlap_rows(settings, rows)
+    assert 0 < len(shared) < len(rows)
+    hidden = {r for r in rows if team.suggestion_hidden(r, "ann", settings)}
+    assert hidden == shared
+    assert not any(team.suggestion_hidden(r, "lead", settings) for r in rows)  # the owner does not annotate
+    assert not any(team.suggestion_hidden(r, None, settings) or team.suggestion_hidden(r, "ann", None) for r in rows)
+
+
 def test_overlap_texts_are_hidden_from_the_second_annotator_until_they_answer(tmp_path):
     project, _ = make_project(tmp_path)
     settings = team.TeamSettings([team.Member("ann"), team.Member("bob")], overlap_share=1.0)

@@ -278,6 +278,10 @@ def test_a_second_annotator_does_not_see_the_first_ones_label_on_an_overlap_text
     assert card_text(bob).startswith(TEAM_TEXTS[ann_row % len(TEAM_TEXTS)][:4])
     assert not any("Labelled:" in c.value or "teammate labelled" in c.value for c in bob.caption)
     assert any("their label stays hidden" in c.value for c in bob.caption)
+    # ...and no model suggestion either: answers on shared texts are blind, so agreement measures people
+    assert any("No model suggestion on shared texts" in c.value for c in bob.caption)
+    assert not any(m.value.startswith("Model suggests") for m in bob.markdown)
+    assert button(bob, "Accept suggestion (none on shared texts)").disabled
     button(bob, "2  neg").click().run()  # he disagrees; both labels are kept, as each one's own
     no_trouble(bob)
     frame = team.annotations(project)

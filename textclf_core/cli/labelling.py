@@ -28,6 +28,13 @@ def add_label_queue(sub) -> None:
         "--project",
         help="label a project instead (`textclf projects`): the labels go to its change log, as on the Label page",
     )
+    p.add_argument(
+        "--as",
+        dest="annotator",
+        metavar="NAME",
+        help="on a team project: label as this annotator (default: you, when you are one); "
+        "your own labels only, your share of the texts, no suggestion on shared texts",
+    )
     p.add_argument("--sheet", help="Excel sheet name (default: the first)")
     p.add_argument("--text-col", help="column with the texts (default: guessed)")
     p.add_argument(
@@ -49,12 +56,28 @@ def add_label_queue(sub) -> None:
     p.set_defaults(func=cmd_label_queue)
 
 
+def team_member(project, named: str | None) -> str | None:
+    """Who labels on a team project from the command line: ``--as NAME`` (must be an annotator), else the
+    command-line user when they are one, else None (the project's own log, as without a team)."""
+    annotators = project.team().annotators
+    if named:
+        if named not in annotators:
+            raise UsageError(
+                f"{named} is not an annotator of project {project.name}",
+                hint=f"Annotators: {', '.join(annotators) or 'none yet'} (`textclf team add` adds one)",
+            )
+        return named
+    return cli_user() if cli_user() in annotators else None
+
+
 def cmd_label_queue(args) -> int:
-    from textclf_core.labelling import active
+    from textclf_core.labelling import active, team, team_log
 
     if bool(args.data) == bool(getattr(args, "project", None)):
         raise UsageError("Give either --data FILE or --project ID", hint="`textclf projects` lists the projects")
-    project = None
+    if getattr(args, "annotator", None) and not args.project:
+        raise UsageError("--as names a team member of a project", hint="Use it with --project ID")
+    project, annotator = None, None
     if args.project:
         from textclf_core.store.projects import ProjectStore
 
@@ -77,21 +100,25 @@ def cmd_label_queue(args) -> int:
             )
             frame = project.frame()
         label_col = project.meta["label_col"]
-        log = active.ProjectLabelLog(
+        annotator = team_member(project, getattr(args, "annotator", None))
+        options = team_log.session_options(  # the Label page's setup: the same log, fast model and share
             project,
-            project.change_log(by=cli_user()),
+            change_log=project.change_log(by=annotator or cli_user()),
             base_labels=frame[label_col] if label_col in frame.columns else None,
+            label_col=label_col,
+            annotator=annotator,
         )
     elif args.labels:
         folder = Path(args.labels).expanduser()
-        log = active.LabelLog(folder.parent if folder.suffix == ".jsonl" else folder)
+        options = {"label_log": active.LabelLog(folder.parent if folder.suffix == ".jsonl" else folder)}
     else:
-        log = active.LabelLog.for_data(active.data_fingerprint(texts))
+        options = {"label_log": active.LabelLog.for_data(active.data_fingerprint(texts))}
+    log = options["label_log"]
     classes = [c.strip() for c in (args.classes or "").split(",") if c.strip()]
     session = active.LabellingSession(
         texts,
         classes,
-        label_log=log,
+        **options,
         strategy=args.strategy,
         seed=args.seed,
         scheduler=active.ImmediateScheduler(),
@@ -124,8 +151,10 @@ def cmd_label_queue(args) -> int:
         echo("The model starts once two classes have labels; until then the order is random.")
     rows = session.next_rows(max(1, args.n))
     table = []
+    settings = project.team() if annotator else None
     for row in rows:
-        suggestion = session.suggestion(row)
+        # on a team, shared texts are answered blind to the model too (as on the Label page)
+        suggestion = None if team.suggestion_hidden(row, annotator, settings) else session.suggestion(row)
         if suggestion is None:
             table.append([row, "", "", shorten(texts[row])])
         else:

@@ -201,6 +201,15 @@ def interleave(own: list[int], shared: list[int]) -> list[int]:
     return [r for _, _, r in sorted(keyed, key=lambda t: (t[0], t[1]))]
 
 
+def suggestion_hidden(row: int, annotator: str | None, settings: TeamSettings | None) -> bool:
+    """True where the Label page shows ``annotator`` no model suggestion: a text that also goes to another
+    annotator (an overlap row). Answers there are blind to the model as well as to colleagues, so agreement
+    measures the people, not how often each accepted the same guess. Without a team nothing is hidden."""
+    if annotator is None or settings is None or annotator not in settings.annotators:
+        return False
+    return int(row) in overlap_rows(settings, [int(row)])
+
+
 def visible_label(
     row: int, annotator: str, annotations_frame: pd.DataFrame, settings: TeamSettings | None = None
 ) -> str | None:

@@ -133,3 +133,22 @@ def queue_arrangement(project, annotator: str) -> Callable[[Sequence[int]], list
         return team.queue_for(project.team(), annotator, [int(r) for r in rows])
 
     return arrange
+
+
+def session_options(project, *, change_log, base_labels=None, label_col: str | None = None, annotator=None) -> dict:
+    """How a labelling session on ``project`` is set up, the same from the Label page and ``textclf label-queue``:
+    where the labels go (the project's change log; one annotator's own labels on a team), the name the fast model
+    is kept under (per label column, and per annotator on a team, so a reload or the other front end continues
+    the same model), and on a team the queue cut to the annotator's share. ``annotator`` None: no team member.
+    """
+    from .active import ProjectLabelLog
+
+    project_log = ProjectLabelLog(project, change_log, base_labels=base_labels)
+    column = label_col or "label"
+    if annotator is None:
+        return {"label_log": project_log, "model_name": f"fast_model-{column}"}
+    return {
+        "label_log": TeamLabelLog(project, annotator, meta_log=project_log),
+        "model_name": f"fast_model-{column}-{annotator}",
+        "arrange": queue_arrangement(project, annotator),
+    }
