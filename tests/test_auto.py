@@ -512,6 +512,26 @@ def test_a_fine_tuned_member_gets_one_more_epoch_from_its_own_weights_when_time_
     (first_model, first_epochs, first_lr), (then_model, then_epochs, then_lr) = started_from[:2]
     assert first_model == str(tiny_vocab_bert) and then_model.endswith(partial)  # its own weights
     assert then_epochs == 1 and then_lr == pytest.approx(first_lr / 2)
+    # validation did not get worse, so the next extra epoch continues from the weights the last one ended with
+    again = next(r for r in result.auto["leaderboard"] if r["key"] == f"{partial}-more2")
+    assert again["state"] == "done" and "2 more epochs" in again["member"]
+    assert started_from[2][0].endswith(f"{partial}-more") and started_from[2][2] == pytest.approx(first_lr / 4)
+
+
+def test_extra_epochs_stop_once_one_made_the_member_worse(monkeypatch, tmp_path, own_speeds):
+    """No further epoch is proposed after an extra epoch lowered the member's own validation score."""
+    job = auto._AutoFit.__new__(auto._AutoFit)  # only its members and the folder they live in
+    cfg = RunConfig(strategy="full", model="all-MiniLM-L6-v2").to_dict()
+    best = auto.Member("full-minilm", "MiniLM fine-tuned", "transformer", cfg, 100.0)
+    best.state, best.kind, best.val_macro_f1, best.seconds = "done", "transformer", 0.80, 100.0
+    worse = auto.Member("full-minilm-more", "MiniLM fine-tuned, 1 more epoch", "transformer", cfg, 50.0)
+    worse.state, worse.kind, worse.val_macro_f1, worse.seconds = "done", "transformer", 0.78, 50.0
+    worse.extra_round, worse.source = 1, best.key
+    job.members, job.probas, job.base_dir = [best, worse], {best.key: 1, worse.key: 1}, tmp_path
+    assert job.next_epoch([best, worse]) is None
+    worse.val_macro_f1 = 0.81  # it helped: one more, from its weights
+    priority, member = job.next_epoch([best, worse])
+    assert member.key == "full-minilm-more2" and member.config["model"] == str(tmp_path / "full-minilm-more")
 
 
 def test_extra_rounds_stop_when_validation_stops_improving(monkeypatch, tmp_path, own_speeds):
@@ -553,15 +573,36 @@ def test_a_member_that_cannot_finish_trains_on_a_stratified_sample_and_says_so(m
 
 
 def test_estimates_are_refreshed_after_a_member_and_the_plans_stays():
-    cfg = RunConfig(strategy="auto").to_dict()
-    first = auto.Member("embeddings-minilm", "MiniLM embeddings", "transformer", cfg, 10.0, load_s=3.0)
-    later = auto.Member("full-minilm", "MiniLM fine-tuned", "transformer", cfg, 100.0, load_s=4.0)
-    other = auto.Member("tfidf-svm", "TF-IDF + linear SVM", "tfidf", cfg, 5.0)
-    first.state, first.seconds = "done", 30.0
-    auto.refresh_estimates([first, later, other], {"transformer": [first.seconds / first.estimate_s], "tfidf": []})
-    assert later.estimate_s == pytest.approx(300.0) and later.plan_estimate_s == 100.0
-    assert other.estimate_s == 5.0  # another family: its own speeds
-    assert later.row()["plan_estimate_s"] == 100.0 and later.row()["estimate_s"] == 300.0
+    """A finished member rescales the compute (never the loading) of the planned members of its own encoder: same
+    strategy first, else the same model; another model, or another family, keeps its own estimate."""
+    minilm = RunConfig(strategy="feature-extraction", model="all-MiniLM-L6-v2").to_dict()
+    full = dict(minilm, strategy="full")
+    mpnet = dict(minilm, model="all-mpnet-base-v2")
+    first = auto.Member("embeddings-minilm", "MiniLM embeddings", "transformer", minilm, 13.0, load_s=3.0)
+    later = auto.Member("full-minilm", "MiniLM fine-tuned", "transformer", full, 104.0, load_s=4.0)
+    other_model = auto.Member("embeddings-mpnet", "mpnet embeddings", "transformer", mpnet, 50.0, load_s=3.0)
+    other = auto.Member("tfidf-svm", "TF-IDF + linear SVM", "tfidf", {}, 5.0)
+    first.state, first.seconds = "done", 33.0  # 30 s of compute where the plan said 10: 3x
+    factors: dict = {}
+    for key in first.speed_keys():
+        factors.setdefault(key, []).append(auto.observed_scale(first))
+    auto.refresh_estimates([first, later, other_model, other], factors)
+    assert later.estimate_s == pytest.approx(4.0 + 100.0 * 3) and later.plan_estimate_s == 104.0
+    assert other_model.estimate_s == 50.0 and other.estimate_s == 5.0  # not MiniLM's evidence
+    assert later.row()["plan_estimate_s"] == 104.0 and later.row()["estimate_s"] == pytest.approx(304.0)
+    # a backend chosen by an earlier member comes off the loading, never below zero
+    later.estimate_s -= 4.0
+    later.load_s -= 4.0
+    assert later.estimate_s == pytest.approx(300.0) and later.load_s == 0.0
+
+
+def test_a_sampled_member_teaches_the_speed_of_its_whole_compute():
+    """A member trained on a quarter of the rows took a quarter of the time: its encoder is as fast as planned."""
+    cfg = RunConfig(strategy="full", model="all-MiniLM-L6-v2").to_dict()
+    m = auto.Member("full-minilm", "MiniLM fine-tuned", "transformer", cfg, 102.0, load_s=2.0)
+    m.estimate_s, m.sample_rows = 2.0 + 25.0, 250  # fitting_sample: a quarter of the compute
+    m.state, m.seconds = "done", 27.0
+    assert auto.observed_scale(m) == pytest.approx(1.0)
 
 
 def test_a_member_the_plan_said_fits_says_which_estimate_changed_when_skipped(monkeypatch, tmp_path, own_speeds):

@@ -128,10 +128,34 @@ class Member:
     source: str | None = None  # extra rounds: the member it continues or resamples
     calibrated: bool = False  # the estimate comes from this machine's measured speeds (not the prior)
     choice_s: float = 0.0  # part of the estimate that is features.embed's one-off choice of backend
+    scale: float = 1.0  # how far this run's evidence (members before it, a probe) moved its compute from the plan's
+    probe_scale: float = 1.0  # the part of ``scale`` from measuring its encoder just before it (``firm_up``)
+    plan_load_s: float | None = None  # the plan's loading part (load_s may shrink: a backend chosen before it)
 
     def __post_init__(self):
         if self.plan_estimate_s is None:
             self.plan_estimate_s = self.estimate_s
+        if self.plan_load_s is None:
+            self.plan_load_s = self.load_s
+
+    @property
+    def plan_compute_s(self) -> float:
+        """The plan's computing part: what this machine's speeds scale (loading and one-off costs do not)."""
+        return max(0.0, float(self.plan_estimate_s) - float(self.plan_load_s))
+
+    def speed_keys(self) -> list:
+        """Where its speed evidence is pooled, most specific first: TF-IDF members share one (their feature
+        build); an encoder's members by model and strategy, then by model (never across models: MiniLM's
+        error says little about mpnet's)."""
+        if self.family == "tfidf":
+            return ["tfidf"]
+        model, strategy = str(self.config.get("model")), str(self.config.get("strategy"))
+        return [(self.family, model, strategy), (self.family, model)]
+
+    def rescale(self, scale: float) -> None:
+        """Set the compute estimate to the plan's times ``scale`` (loading unchanged)."""
+        self.scale = float(scale)
+        self.estimate_s = self.load_s + self.plan_compute_s * self.scale
 
     def row(self) -> dict:
         def r(x):
@@ -292,6 +316,47 @@ DISTILL_SECONDS = {"minilm-static": 140.0, "mpnet-static": 700.0}
 # the loaded bench machine (the member that paid it overran its deadline, the choice not being stoppable).
 BACKEND_CHOICE_SECONDS = 90.0
 STATIC_TOKENS_PER_S = 100_000.0  # prior for a static table (a lookup and a mean); measured here: 135k
+# Both one-off costs scale with the encoder's speed on this machine once that is known (the constants above are
+# the priors, from the loaded bench machine: a quiet one distilled mpnet in under 20 s and chose MiniLM's
+# backend in about 10).
+VOCAB_PIECES = 30_522  # word pieces a distillation reads one at a time (the bundled encoders' vocabularies)
+DISTILL_FIXED_S = 5.0  # the PCA, the SIF weights and writing the table
+EXPORT_S_PER_M_PARAMS = 0.3  # the ONNX export and its int8 copy, once per encoder, before its backends are timed
+
+
+def known_tokens_per_s(speeds: "Speeds | None", model: str) -> float | None:
+    """This machine's encoder speed for ``model`` already known in this run or on disk (any window length; the
+    fastest), without measuring anything: what the one-off costs below scale with."""
+    if speeds is None:
+        return None
+    rates = [float(r) for (m, _), r in speeds.session.items() if m == model and r]
+    if not rates and speeds.store is not None and models_catalog_has(model):
+        rates = [r for r in (speeds.store.encoder_speed(model, n) for n in (64, 128, 256, 512)) if r]
+    return max(rates) if rates else None
+
+
+def distill_seconds(key: str, speeds: "Speeds | None" = None) -> float:
+    """Seconds the first use of static table ``key`` spends distilling it here: each word piece of the encoder's
+    vocabulary read alone (about 2 tokens of work a piece in large batches), then PCA; the prior when the
+    encoder's speed is not known yet."""
+    from textclf_core.engine import static as static_embeddings
+
+    rate = known_tokens_per_s(speeds, static_embeddings.source_of(key))
+    return DISTILL_SECONDS[key] if not rate else DISTILL_FIXED_S + VOCAB_PIECES * 2 / rate
+
+
+def choice_seconds(model: str, max_length: int, speeds: "Speeds | None" = None) -> float:
+    """Seconds features.embed's one-off choice of backend takes here: the ONNX export, then the probe set through
+    each of 4 backends 3 times (the slower ones at about half the speed of the fastest); the prior when the
+    encoder's speed is not known yet."""
+    from textclf_core.engine import encoders as features
+
+    rate = known_tokens_per_s(speeds, model)
+    if not rate:
+        return BACKEND_CHOICE_SECONDS
+    hidden = 384 if _params(model) < 50 else 768
+    tokens = features.probe_size(int(max_length), hidden) * int(max_length) * 0.5
+    return EXPORT_S_PER_M_PARAMS * _params(model) + 2 * 3 * 4 * tokens / rate
 
 
 def backend_unchosen(model: str, max_length: int, hardware=None, *, n_texts: int | None = None) -> bool:
@@ -581,7 +646,9 @@ def plan(
     )
     only = set(config.auto_members or ())  # e.g. ["tfidf-logreg", "embeddings-minilm"]
     members: list[Member] = []
-    for key, label, family, passes, settings in _candidates(config, stats, hardware, encoders):
+    # Static tables last: their distillation's estimate scales with their encoder's speed, measured by then.
+    candidates = sorted(_candidates(config, stats, hardware, encoders), key=lambda c: c[2] == "static")
+    for key, label, family, passes, settings in candidates:
         if only and key not in only:
             continue
         missing = settings.pop("_missing", None)
@@ -591,15 +658,15 @@ def plan(
         if missing:
             why = f"the static {missing} encoder is not installed in this version of textclf"
         choice = 0.0
+        seconds, calibrated = (0.0, False) if why else _member_seconds(cfg, stats, hardware, speeds, key)
         if distilled(cfg.model) is False:  # the first use distils the table (once per machine)
-            load += DISTILL_SECONDS[str(cfg.model)]
+            load += distill_seconds(str(cfg.model), speeds)
         elif (
             cfg.strategy != "baseline"
             and not why
             and backend_unchosen(cfg.model, cfg.max_length, hardware, n_texts=stats.n_train + stats.n_val)
         ):
-            choice = BACKEND_CHOICE_SECONDS
-        seconds, calibrated = (0.0, False) if why else _member_seconds(cfg, stats, hardware, speeds, key)
+            choice = choice_seconds(str(cfg.model), cfg.max_length, speeds)
         member = Member(
             key,
             label,
@@ -823,17 +890,31 @@ PATIENCE = 2  # extra rounds in a row without a better validation score end them
 BAGS = 5  # bagged folds of the best cheap member
 
 
-def refresh_estimates(members: list[Member], factors: dict[str, list[float]], features_s: float = 0.0) -> None:
-    """Planned members' ``estimate_s`` from the plan's, scaled by the median actual/estimated seconds of the
-    members of their family that finished (``factors``); the TF-IDF members after the first reuse its features
-    (``features_s``). The plan's estimate stays as it was, for the leaderboard."""
+def refresh_estimates(members: list[Member], factors: dict, features_s: float = 0.0) -> None:
+    """Planned members' ``estimate_s``: the plan's compute scaled by the median of what the finished members with
+    the same speed key showed (``factors``: key -> [actual / plan compute]; :meth:`Member.speed_keys`), loading
+    unchanged; the TF-IDF members after the first reuse its features (``features_s``). The plan's estimate stays
+    as it was, for the leaderboard."""
     for m in members:
-        if m.state != "planned" or not factors.get(m.family):
+        if m.state != "planned":
             continue
-        scaled = m.plan_estimate_s * float(np.median(factors[m.family]))
+        key = next((k for k in m.speed_keys() if factors.get(k)), None)
+        if key is None:
+            continue
+        m.rescale(float(np.median(factors[key])))
         if m.family == "tfidf" and not m.calibrated:  # a measured TF-IDF speed already knows the sharing
-            scaled = max(0.2 * scaled, scaled - features_s)
-        m.estimate_s = scaled
+            compute = m.estimate_s - m.load_s
+            m.estimate_s = m.load_s + max(0.2 * compute, compute - features_s)
+
+
+def observed_scale(member: Member) -> float | None:
+    """What a finished member showed, relative to the plan's compute: its scale at start times actual / expected
+    compute (a sample or one window scales both, so they cancel). None when there is nothing to compare."""
+    expected = member.estimate_s - member.load_s
+    actual = (member.seconds or 0.0) - member.load_s
+    if expected <= 0 or actual <= 0 or member.plan_compute_s <= 0:
+        return None
+    return member.scale * actual / expected
 
 
 def measure_speed(
@@ -897,7 +978,7 @@ class _AutoFit:
         self.budget = config.budget_seconds(default_budget(self.hardware))
         self.n_test, self.encoders = n_test, encoders
         self.probas: dict[str, np.ndarray] = {}
-        self.factors: dict[str, list[float]] = {"tfidf": [], "static": [], "transformer": []}
+        self.factors: dict = {}  # Member.speed_keys() -> [observed scale of each finished member]
         self.features_s = 0.0  # the first TF-IDF member's feature build, which later TF-IDF members reuse
         self.y_val = label_space.encode(val_df["label"].tolist())
         self.base_dir = (
@@ -1048,8 +1129,11 @@ class _AutoFit:
         """Fold the member's measured time into the estimates of the members after it and into the store."""
         if member.state != "done" or member.estimate_s <= 0 or not member.seconds:
             return
-        self.factors[member.family].append(member.seconds / member.estimate_s)
-        refresh_estimates(self.members, self.factors, self.features_s)
+        seen = observed_scale(member)
+        if seen is not None and not member.extra_round:  # an extra member's estimate came from actual seconds
+            for key in member.speed_keys():
+                self.factors.setdefault(key, []).append(seen)
+            refresh_estimates(self.members, self.factors, self.features_s)
         store = self.speeds.store
         if store is None or member.extra_round or not self.real_time:
             return
@@ -1059,13 +1143,11 @@ class _AutoFit:
             chars = self.stats.n_chars * (n + self.stats.n_val) / max(1, self.stats.n_train)
             if chars >= TFIDF_MIN_CHARS:  # below this, start-up costs dominate: not a speed worth keeping
                 store.record_tfidf(member.key, int(chars), max(1e-3, member.seconds - member.load_s))
-        elif member.seconds >= 5.0:
-            store.record_correction(
-                cfg["strategy"],
-                str(cfg.get("model")),
-                member.seconds - member.load_s,
-                member.estimate_s - member.load_s,
-            )
+        elif member.seconds >= 5.0 and seen is not None:
+            # The next plan reads the stored speed (a probe in this run already replaced it) times the correction,
+            # so the correction learns what is left: actual / plan compute, less what the probe explained. Not the
+            # estimate at start, which other members of this run had rescaled.
+            store.record_correction(cfg["strategy"], str(cfg.get("model")), seen, member.probe_scale)
 
     def member_emit(self, member: Member, began: float):
         """The member's events, as the run's: evaluations tagged with the member; steps and progress as the
@@ -1161,10 +1243,10 @@ class _AutoFit:
         kept = self.speeds.store is not None and models_catalog_has(model)
         new = self.speeds.probe(model, length, kept)
         if old and new:
-            scale = old / new
             for m in self.members:  # every planned member of this encoder
                 if m.state == "planned" and str(m.config.get("model")) == model:
-                    m.estimate_s = m.load_s + (m.estimate_s - m.load_s) * scale
+                    m.probe_scale *= old / new
+                    m.rescale(m.scale * old / new)
                     m.calibrated = True
 
     def fitting_sample(self, member: Member, left: float):
@@ -1231,17 +1313,9 @@ class _AutoFit:
         best cheap member."""
         done = [m for m in self.members if m.key in self.probas and m.val_macro_f1 is not None]
         out: list[tuple[float, Member]] = []
-        tuned = [m for m in done if m.config.get("strategy") in ("full", "partial") and m.kind == "transformer"]
-        if tuned:
-            best = max(tuned, key=lambda m: m.val_macro_f1)
-            cfg = {
-                **best.config,
-                "model": str(self.base_dir / best.key),
-                "epochs": 1,
-                "lr": float(best.config.get("lr") or 5e-5) / 2,
-            }
-            per_epoch = (best.seconds or 0) / max(1, int(best.config.get("epochs") or 1))
-            out.append((best.val_macro_f1, self.extra_member(best, "more", "1 more epoch", cfg, per_epoch)))
+        more = self.next_epoch(done)
+        if more is not None:
+            out.append(more)
         for m in done:
             if m.sample_rows and m.sample_rows < self.stats.n_train and not m.extra_round:
                 n = min(self.stats.n_train, 2 * m.sample_rows)
@@ -1267,6 +1341,38 @@ class _AutoFit:
                 out.append((best.val_macro_f1 - 0.01, x))  # after the others: bags add the least
         out.sort(key=lambda o: -o[0])
         return [m for _, m in out if not any(x.key == m.key for x in self.members)]
+
+    def next_epoch(self, done: list[Member]) -> tuple[float, Member] | None:
+        """(priority, member) of one more epoch for the best planned fine-tuned member, continuing from the weights
+        its last extra epoch ended with, at half that learning rate; none once an extra epoch made it worse on
+        validation (or did not finish)."""
+        tuned = [
+            m
+            for m in done
+            if m.config.get("strategy") in ("full", "partial") and m.kind == "transformer" and not m.extra_round
+        ]
+        if not tuned:
+            return None
+        best = max(tuned, key=lambda m: m.val_macro_f1)
+        chain = [best] + sorted(
+            (m for m in self.members if m.source == best.key and m.key.startswith(f"{best.key}-more")),
+            key=lambda m: m.extra_round,
+        )
+        last = chain[-1]
+        if last.key not in self.probas or last.val_macro_f1 is None:
+            return None
+        if len(chain) > 1 and last.val_macro_f1 < (chain[-2].val_macro_f1 or 0.0):
+            return None  # the last extra epoch made it worse: validation says stop
+        k = len(chain)
+        cfg = {
+            **last.config,
+            "model": str(self.base_dir / last.key),
+            "epochs": 1,
+            "lr": float(last.config.get("lr") or 5e-5) / 2,
+        }
+        per_epoch = (last.seconds or 0) / max(1, int(last.config.get("epochs") or 1))
+        words = f"{k} more epoch{'s' * (k > 1)}"
+        return last.val_macro_f1, self.extra_member(best, "more" if k == 1 else f"more{k}", words, cfg, per_epoch)
 
     def extra_member(self, source: Member, suffix: str, words: str, cfg: dict, seconds: float) -> Member:
         rnd = 1 + max(m.extra_round for m in self.members)
