@@ -590,6 +590,10 @@ def test_estimates_are_refreshed_after_a_member_and_the_plans_stays():
     assert later.estimate_s == pytest.approx(4.0 + 100.0 * 3) and later.plan_estimate_s == 104.0
     assert other_model.estimate_s == 50.0 and other.estimate_s == 5.0  # not MiniLM's evidence
     assert later.row()["plan_estimate_s"] == 104.0 and later.row()["estimate_s"] == pytest.approx(304.0)
+    # once this machine has a correction of its own for full fine-tuning, embeddings' error no longer moves it
+    corrected = auto.Member("full-minilm", "MiniLM fine-tuned", "transformer", full, 104.0, load_s=4.0, corrected=True)
+    auto.refresh_estimates([first, corrected], factors)
+    assert corrected.estimate_s == 104.0
     # a backend chosen by an earlier member comes off the loading, never below zero
     later.estimate_s -= 4.0
     later.load_s -= 4.0

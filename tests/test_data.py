@@ -523,6 +523,25 @@ def test_report_on_chinese_counts_words_by_segmenter_and_tokens_by_tokenizer(chi
     assert "tokens for the model" in rep.finding("lengths").message
 
 
+def test_the_long_filter_on_chinese_uses_the_datas_own_tokens_per_word(chinese_reviews_path, tiny_bert):
+    """Label review's "Long (may be truncated)" rows: Chinese words are several tokens each for a BERT tokenizer
+    (one a character), so the English 1.3 found far too few; the report's own rate finds what the tokenizer does."""
+    from transformers import AutoTokenizer
+
+    from textclf_core.data import paging
+
+    df = pd.read_csv(chinese_reviews_path).head(2000).dropna()
+    df = df[df["text"].astype(str).str.strip() != ""].reset_index(drop=True)
+    tok = AutoTokenizer.from_pretrained(tiny_bert)
+    rep = validate(df, "text", "label", max_length=64, tokenizer=tok)
+    assert rep.tokens_per_word > 1.3
+    frame = pd.DataFrame({"row": np.arange(len(df)), "text": df["text"].astype(str), "label": df["label"]})
+    flagged = paging.review_filter(frame, finding=paging.LONG, report=rep)
+    truly = np.asarray([len(ids) for ids in tok(frame["text"].tolist())["input_ids"]]) > 64
+    assert flagged.sum() > 0 and abs(flagged.sum() - truly.sum()) <= 0.15 * truly.sum()
+    assert (flagged & truly).sum() >= 0.85 * truly.sum()
+
+
 def test_numbers_only_column_is_not_ready_to_train():
     df = pd.DataFrame({"text": [f"{1000 + i}" for i in range(40)] + ["A-1234", "ID-778-XZ"], "label": ["a", "b"] * 21})
     rep = validate(df, "text", "label")

@@ -116,9 +116,10 @@ def review_filter(
                 mask &= counts <= SHORT_WORDS
             else:
                 # A filter per row, so no tokenizer pass over the whole table: segmented words (right for
-                # every script) times the English subword rate; the report's figures are counted.
+                # every script) times this data's tokens per word, as the report counted them on a sample.
                 max_length = report.max_length if report is not None else 128
-                mask &= counts * TOKENS_PER_WORD > max_length
+                rate = report.tokens_per_word if report is not None else TOKENS_PER_WORD
+                mask &= counts * rate > max_length
     if search:
         mask &= frame["text"].str.contains(search, case=False, regex=False, na=False).to_numpy(dtype=bool)
     return mask

@@ -95,6 +95,13 @@ class DataReport:
         return not self.blocking
 
     @property
+    def tokens_per_word(self) -> float:
+        """This data's tokens per word (segmented by script), from the report's own counts: the model's tokenizer
+        on a sample over the words. The English rate :data:`TOKENS_PER_WORD` only when no tokenizer was given."""
+        tokens, words = self.token_lengths.get("mean"), self.word_lengths.get("mean")
+        return float(tokens) / float(words) if tokens and words else TOKENS_PER_WORD
+
+    @property
     def language_profile(self) -> "language.LanguageProfile | None":
         return language.LanguageProfile.from_dict(self.language)
 

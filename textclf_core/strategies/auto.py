@@ -130,6 +130,7 @@ class Member:
     choice_s: float = 0.0  # part of the estimate that is features.embed's one-off choice of backend
     scale: float = 1.0  # how far this run's evidence (members before it, a probe) moved its compute from the plan's
     probe_scale: float = 1.0  # the part of ``scale`` from measuring its encoder just before it (``firm_up``)
+    corrected: bool = False  # its strategy and model ran here before: the plan carries that run's correction
     plan_load_s: float | None = None  # the plan's loading part (load_s may shrink: a backend chosen before it)
 
     def __post_init__(self):
@@ -151,6 +152,12 @@ class Member:
             return ["tfidf"]
         model, strategy = str(self.config.get("model")), str(self.config.get("strategy"))
         return [(self.family, model, strategy), (self.family, model)]
+
+    def evidence_keys(self) -> list:
+        """The speed keys its estimate is refreshed from: all of them, or only its own strategy's once the plan
+        carries this machine's correction for it (another strategy's error then says less than its own)."""
+        keys = self.speed_keys()
+        return keys[:1] if self.corrected else keys
 
     def rescale(self, scale: float) -> None:
         """Set the compute estimate to the plan's times ``scale`` (loading unchanged)."""
@@ -677,6 +684,11 @@ def plan(
             load_s=load + choice,
             calibrated=calibrated,
             choice_s=choice,
+            corrected=bool(
+                speeds.store is not None
+                and cfg.strategy != "baseline"
+                and speeds.store.has_correction(cfg.strategy, str(cfg.model))
+            ),
         )
         if why:
             member.state, member.reason = "skipped", why
@@ -898,7 +910,7 @@ def refresh_estimates(members: list[Member], factors: dict, features_s: float = 
     for m in members:
         if m.state != "planned":
             continue
-        key = next((k for k in m.speed_keys() if factors.get(k)), None)
+        key = next((k for k in m.evidence_keys() if factors.get(k)), None)
         if key is None:
             continue
         m.rescale(float(np.median(factors[key])))

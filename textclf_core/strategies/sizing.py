@@ -417,6 +417,11 @@ class SpeedStore:
         known = self.get(f"correction|{strategy}|{model}")
         return float(known["factor"]) if known and known.get("factor") else 1.0
 
+    def has_correction(self, strategy: str, model: str) -> bool:
+        """Whether a member of this strategy and model has run here before (its correction is this machine's)."""
+        known = self.get(f"correction|{strategy}|{model}")
+        return bool(known and known.get("factor"))
+
     def record_correction(self, strategy: str, model: str, actual_s: float, estimated_s: float) -> float:
         """Fold a finished member's actual / estimated into the stored factor (0.1..10); the factor kept."""
         if actual_s <= 0 or estimated_s <= 0:
