@@ -24,6 +24,16 @@ Layering: the team's settings (``TeamSettings``, ``Member``) are stored with the
 :mod:`textclf_core.store.projects` (re-exported by :mod:`.team`), so the store never imports this package;
 ``training_setup`` reads the consensus from here when ``RunConfig.label_source == "consensus"``.
 
-- :mod:`.active` — the active-learning session: ``LabellingSession`` (queue, suggestions, undo, the fast
-  model retrained in the background), ``LabelLog``, query strategies, schedulers, the bench's labeller.
+Active learning, one concern per module (each imports only the ones before it):
+
+- :mod:`.label_log` — where a session's labels are written as they are made: ``ProjectLabelLog`` (the
+  project's change log), ``LabelLog`` (a file outside any project, ``$TEXTCLF_HOME/labelling``),
+  ``data_fingerprint`` (the texts' identity).
+- :mod:`.fast_model` — the fast model: features (``build_features``, ``cached_features``), the fit
+  (``fit_fast_model`` → ``FastModel``), the cross-validated ``Estimate``, ``progress_sentence``, the
+  fields :mod:`.model_store` keeps.
+- :mod:`.queue` — what to label next: ``STRATEGIES``, ``queue_order`` (uncertainty spread over clusters).
+- :mod:`.active` — the entry point: ``LabellingSession`` (queue, suggestions, undo, the fast model
+  retrained in the background), the schedulers, ``highlight``, ``simulate`` (the bench's labeller); it
+  re-exports the public names of the three modules above, so ``active.X`` works for all of them.
 """

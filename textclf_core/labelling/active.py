@@ -1,37 +1,38 @@
-"""Labelling from scratch with active learning: the queue, the fast model, the retrainer, the label log.
+"""Labelling from scratch with active learning: the package's entry point for a labelling session.
 
-A :class:`LabellingSession` holds the texts, the class names and the labels made so far. Labels
-are written as they are made to a label store: on a project (the Label page, ``label-queue
---project``) a :class:`ProjectLabelLog`, one ``relabel`` per label in the project's change log;
-for a file outside any project a :class:`LabelLog` (one JSON line per label, in the columns of
-:class:`textclf_core.review.ChangeLog`, so ``ChangeLog.from_frame`` reads it). Every
-``retrain_every`` new labels a :class:`Retrainer` fits the fast model in the background
-(logistic regression on the baseline's TF-IDF features of every text, or on cached frozen
-embeddings), never blocking labelling; a failed retrain keeps the previous model and says why.
+A :class:`LabellingSession` holds the texts, the class names and the labels made so far, writes each
+label at once to a label log, keeps the queue (what to label next) and retrains the fast model every
+``retrain_every`` new labels in the background (a scheduler), never blocking labelling; a failed
+retrain keeps the previous model and says why. Before the first model, suggestions and the order
+may come from the class names (:mod:`.coldstart`); the model is kept with the labels
+(:mod:`.model_store`), so a reload continues the queue.
 
-The queue (what to label next) is ordered by a strategy:
+This module holds the session, its schedulers (:class:`ThreadScheduler` for the page,
+:class:`ImmediateScheduler` for the CLI and simulations, :class:`ManualScheduler` for tests),
+:class:`RetrainStatus`, :func:`highlight` (a search hit on the card) and :func:`simulate` (the bench's
+labeller). Each other concern lives in its own module, and its public names are re-exported here
+(``__all__``), so ``active.X`` keeps working for the pages, the CLI, the bench and the tests:
 
-- ``entropy`` / ``margin``: the rows the model is least sure of, mixed with diversity: the
-  most uncertain candidates are clustered and taken one cluster at a time, so the queue is not
-  a run of near-copies;
-- ``random``: a seeded shuffle (what every strategy uses before the first model);
-- ``suspicious``: labelled rows the model disputes (out-of-fold), then the default queue.
+- :mod:`.label_log`: where labels are written: :class:`LabelLog` (a file outside any project),
+  :class:`ProjectLabelLog` (the project's change log), ``FINDING``, :func:`labelling_root`,
+  :func:`data_fingerprint`, :func:`labelling_order`;
+- :mod:`.fast_model`: the features (:func:`build_features`, :func:`cached_features`) and the model
+  (:func:`fit_fast_model`, :class:`FastModel`, :func:`cross_validated`, :class:`Estimate`,
+  :func:`progress_sentence`, :func:`trainable`, the multi-label cell helpers);
+- :mod:`.queue`: the order to label in (``STRATEGIES``, :func:`queue_order`, :func:`uncertainty`,
+  :func:`diverse_order`).
 
-Every ordering is deterministic for a given seed. Nothing here imports streamlit.
+Import order inside the package: ``label_log`` < ``fast_model`` < ``queue`` < ``active``. Nothing here
+imports streamlit.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
-import os
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,720 +41,83 @@ from textclf_core.errors import TextclfError
 from textclf_core.labels import clean_label
 
 from . import coldstart
+from .fast_model import (
+    MULTI_SEPARATOR,
+    C,
+    Estimate,
+    FastModel,
+    FeatureMatrix,
+    build_features,
+    cached_features,
+    cross_validated,
+    fast_model_fields,
+    fast_model_from_fields,
+    fit_fast_model,
+    join_cell,
+    progress_sentence,
+    split_cell,
+    trainable,
+    wilson_interval,
+)
+from .label_log import FINDING, LabelLog, ProjectLabelLog, data_fingerprint, labelling_order, labelling_root
+from .queue import (
+    DEFAULT_RETRAIN_EVERY,
+    DEFAULT_STRATEGY,
+    DEFAULT_UNCERTAINTY,
+    MAX_DIVERSITY_SLOTS,
+    POOL_FACTOR,
+    STRATEGIES,
+    diverse_order,
+    queue_order,
+    uncertainty,
+)
+
+__all__ = [
+    # the session (this module)
+    "LabellingSession",
+    "RetrainStatus",
+    "ThreadScheduler",
+    "ManualScheduler",
+    "ImmediateScheduler",
+    "highlight",
+    "simulate",
+    # label_log
+    "FINDING",
+    "LabelLog",
+    "ProjectLabelLog",
+    "data_fingerprint",
+    "labelling_order",
+    "labelling_root",
+    # fast_model
+    "C",
+    "MULTI_SEPARATOR",
+    "Estimate",
+    "FastModel",
+    "FeatureMatrix",
+    "build_features",
+    "cached_features",
+    "cross_validated",
+    "fast_model_fields",
+    "fast_model_from_fields",
+    "fit_fast_model",
+    "join_cell",
+    "progress_sentence",
+    "split_cell",
+    "trainable",
+    "wilson_interval",
+    # queue
+    "DEFAULT_RETRAIN_EVERY",
+    "DEFAULT_STRATEGY",
+    "DEFAULT_UNCERTAINTY",
+    "MAX_DIVERSITY_SLOTS",
+    "POOL_FACTOR",
+    "STRATEGIES",
+    "diverse_order",
+    "queue_order",
+    "uncertainty",
+]
 
 log = logging.getLogger(__name__)
-
-STRATEGIES = {
-    "entropy": "Least sure first (entropy), spread over clusters so near-copies don't queue together",
-    "margin": "Closest call between the top two classes first (margin), spread over clusters",
-    "random": "Random order (a fair sample of the data)",
-    "suspicious": "Labelled rows the model disputes first, then the least sure",
-}
-# Chosen by bench/active.py (see README "Label"): the strategy with the best macro-F1 at 100 labels.
-DEFAULT_STRATEGY = "margin"
-DEFAULT_RETRAIN_EVERY = 20  # Label Sleuth's step
-FINDING = "labelled"  # the change log's ``finding`` for labels made on the Label page
-MULTI_SEPARATOR = ";"  # LabelSpace's default separator for multi-label cells
-C = 10.0  # the baseline's larger regularisation candidate; more labels rarely pick the smaller one here
-# The uncertainty that 'suspicious' uses for its unlabelled part.
-DEFAULT_UNCERTAINTY = DEFAULT_STRATEGY if DEFAULT_STRATEGY in ("entropy", "margin") else "margin"
-POOL_FACTOR = 10  # uncertainty candidates per queue slot that diversity chooses among
-MAX_DIVERSITY_SLOTS = 50  # clusters at most (k-means on 50 x 10 candidates stays well under a second)
-
-
-def labelling_root(root: str | os.PathLike | None = None) -> Path:
-    """``$TEXTCLF_HOME/labelling`` (``./labelling`` when TEXTCLF_HOME is unset)."""
-    if root is not None:
-        return Path(root)
-    return Path(os.environ.get("TEXTCLF_HOME") or ".") / "labelling"
-
-
-def data_fingerprint(texts: Sequence[str]) -> str:
-    """The identity of a labelling session: the texts, in order (labels and other columns aside)."""
-    from textclf_core.data import fingerprint
-
-    return fingerprint(pd.DataFrame({"text": ["" if t is None else str(t) for t in texts]}))
-
-
-# =============================================================================== the label log
-def labelling_order(lines) -> list[int]:
-    """Rows in the order they were last labelled, from change-log records (``row``, ``action``):
-    a row labelled again moves to the end; a row whose latest edit is not a label leaves."""
-    order: dict[int, None] = {}
-    for rec in lines:
-        row = int(rec["row"])
-        order.pop(row, None)
-        if rec["action"] in ("accept", "relabel"):
-            order[row] = None
-    return list(order)
-
-
-class LabelLog:
-    """Append-only JSON-lines log of labels, in ChangeLog's columns, plus the class list.
-
-    ``folder/labels.jsonl`` gets one line per label, written with a single ``O_APPEND`` write,
-    so a reload or a killed server loses at most the label in flight and two sessions
-    appending to the same file keep each other's lines. ``folder/session.json`` holds the class
-    names and the multi-label switch (written atomically). ``folder=None`` keeps it all in
-    memory (simulations, tests). Data in a project uses :class:`ProjectLabelLog` instead.
-    """
-
-    FILE = "labels.jsonl"
-    META = "session.json"
-
-    def __init__(self, folder: str | os.PathLike | None):
-        self.folder = Path(folder) if folder is not None else None
-        self.session_id = uuid.uuid4().hex[:8]
-        self._memory: list[dict] = []
-        self._meta: dict = {}
-        self._offset = 0
-        self._lines: list[dict] = []
-        self._lock = threading.Lock()  # the page thread and the retrainer read the same log
-
-    @classmethod
-    def for_data(cls, fingerprint: str, root: str | os.PathLike | None = None) -> "LabelLog":
-        return cls(labelling_root(root) / fingerprint)
-
-    @property
-    def path(self) -> Path | None:
-        return None if self.folder is None else self.folder / self.FILE
-
-    def append(
-        self, row: int, action: str, *, old_label=None, new_label=None, finding: str = FINDING, note: str | None = None
-    ) -> dict:
-        """Record one edit (ChangeLog's actions) and return the line written."""
-        from textclf_core.review import ChangeLog
-
-        change = ChangeLog().record(
-            int(row), action, old_label=old_label, new_label=new_label, finding=finding, note=note
-        )
-        line = dict(vars(change), session=self.session_id)
-        if self.folder is None:
-            with self._lock:
-                self._memory.append(line)
-            return line
-        data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, data)  # one write: lines of two sessions never interleave
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise TextclfError(
-                f"The label could not be saved ({exc.strerror or exc})",
-                where=str(self.path),
-                hint="Check that the disk is not full and TEXTCLF_HOME is writable",
-            ) from None
-        return line
-
-    def lines(self) -> list[dict]:
-        """Every line so far, including other sessions' (re-reads only what was appended since)."""
-        if self.folder is None:
-            with self._lock:
-                return list(self._memory)
-        with self._lock:
-            return self._read_new()
-
-    def _read_new(self) -> list[dict]:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self._offset)
-                chunk = fh.read()
-        except FileNotFoundError:
-            return list(self._lines)
-        end = chunk.rfind(b"\n") + 1  # a line still being written is read next time
-        for raw in chunk[:end].splitlines():
-            try:
-                rec = json.loads(raw)
-            except ValueError:
-                log.warning("skipping an unreadable line in %s", self.path)
-                continue
-            if isinstance(rec, dict) and "row" in rec and "action" in rec:
-                self._lines.append(rec)
-        self._offset += end
-        return list(self._lines)
-
-    def change_log(self):
-        """The labels as a :class:`textclf_core.review.ChangeLog` (same edits, same order)."""
-        from textclf_core.review import ChangeLog
-
-        lines = self.lines()
-        return ChangeLog.from_frame(pd.DataFrame(lines, columns=ChangeLog.COLUMNS))
-
-    def labels(self) -> dict[int, str]:
-        """The label in force for each labelled row (latest edit wins; 'keep' returns a row to unlabelled)."""
-        out: dict[int, str] = {}
-        for rec in self.lines():
-            row = int(rec["row"])
-            if rec["action"] in ("accept", "relabel") and clean_label(rec.get("new_label")) is not None:
-                out[row] = str(rec["new_label"])
-            else:
-                out.pop(row, None)
-        return out
-
-    def history(self) -> list[int]:
-        """Labelled rows in the order they were last labelled (for back/forward and 'continue')."""
-        return labelling_order(self.lines())
-
-    def group(self, note: str | None = None):
-        """One user action's labels (a rename); a file log has no groups, so this is a no-op."""
-        import contextlib
-
-        return contextlib.nullcontext()
-
-    def undo_label(self, row: int, current: str, before: str | None) -> None:
-        """Take back the label ``current`` of ``row``: a file log appends the edit that restores ``before``."""
-        if before is None:
-            self.append(row, "keep", old_label=current, finding="undo")
-        else:
-            self.append(row, "relabel", old_label=current, new_label=before, finding="undo")
-
-    # --- the class list ------------------------------------------------------------------
-    def meta(self) -> dict:
-        if self.folder is not None and (self.folder / self.META).is_file():
-            try:
-                self._meta = json.loads((self.folder / self.META).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                pass
-        return dict(self._meta)
-
-    def write_meta(self, meta: dict) -> None:
-        self._meta = dict(meta)
-        if self.folder is not None:
-            from textclf_core.store.runs import atomic_write_json
-
-            atomic_write_json(self.folder / self.META, self._meta)
-
-
-class ProjectLabelLog:
-    """The labels of a project: each one a ``relabel`` in the project's change log (the log that
-    Label review, Training and a reload read), and the class list in ``<project>/labelling.json``.
-
-    Same interface as :class:`LabelLog`, so a :class:`LabellingSession` works on either. The
-    labels are the project's file labels overlaid by the change log's edits in force (``drop``
-    and ``keep`` leave a row as the file had it). Undo is the change log's undo when the newest
-    edit in the log is the label being taken back (else, another session labelled since, an edit
-    that restores the old label, so nobody's label is lost).
-
-    ``change_log`` is a :class:`textclf_core.store.projects.ProjectChangeLog` (pass the page's own, so
-    Label review in the same session sees each label at once); ``base_labels`` are the file's
-    labels by row (None: none).
-    """
-
-    META = "labelling.json"
-
-    def __init__(self, project, change_log=None, *, base_labels: Sequence | None = None):
-        self.project = project
-        self.folder = Path(project.path)
-        self.changes = change_log if change_log is not None else project.change_log()
-        self._base = {
-            i: clean_label(v)
-            for i, v in enumerate(list(base_labels) if base_labels is not None else [])
-            if clean_label(v) is not None
-        }
-        self._lock = threading.RLock()  # the page thread and the retrainer share the change log
-
-    @property
-    def path(self) -> Path:
-        return Path(self.changes.path)
-
-    def refresh(self) -> None:
-        """Read what other sessions (Label review, another tab) wrote since."""
-        with self._lock:
-            self.changes.refresh()
-
-    def append(
-        self, row: int, action: str, *, old_label=None, new_label=None, finding: str = FINDING, note: str | None = None
-    ) -> dict:
-        with self._lock:
-            change = self.changes.record(
-                int(row), action, old_label=old_label, new_label=new_label, finding=finding, note=note
-            )
-        return dict(vars(change))
-
-    def group(self, note: str | None = None):
-        return self.changes.group(note)
-
-    def lines(self) -> list[dict]:
-        with self._lock:
-            return [dict(vars(c)) for c in self.changes.changes]
-
-    def change_log(self):
-        return self.changes
-
-    def labels(self) -> dict[int, str]:
-        with self._lock:
-            current = self.changes.current()
-        out = dict(self._base)
-        for row, change in current.items():
-            if change.action in ("accept", "relabel") and clean_label(change.new_label) is not None:
-                out[row] = str(change.new_label)
-            elif change.action == "drop":
-                out.pop(row, None)  # left out of the data: not a label to learn from
-            elif row in self._base:
-                out[row] = self._base[row]
-            else:
-                out.pop(row, None)
-        return out
-
-    def history(self) -> list[int]:
-        return labelling_order(self.lines())
-
-    def undo_label(self, row: int, current: str, before: str | None) -> None:
-        with self._lock:
-            self.changes.refresh()
-            last = self.changes.changes[-1:] or [None]
-            if last[0] is not None and last[0].row == int(row) and last[0].new_label == current:
-                self.changes.undo()
-                return
-        if before is None:
-            self.append(row, "keep", old_label=current, finding="undo")
-        else:
-            self.append(row, "relabel", old_label=current, new_label=before, finding="undo")
-
-    def meta(self) -> dict:
-        try:
-            data = json.loads((self.folder / self.META).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-        return data if isinstance(data, dict) else {}
-
-    def write_meta(self, meta: dict) -> None:
-        from textclf_core.fs import atomic_write_json
-
-        merged = {**self.meta(), **meta}
-        if merged != self.meta():
-            atomic_write_json(self.folder / self.META, merged)
-
-
-# =============================================================================== features
-class FeatureMatrix:
-    """Features of every text of the session: ``X`` (rows = texts) and ``transform`` for new texts."""
-
-    def __init__(self, X, transform: Callable[[Sequence[str]], object], source: str):
-        self.X = X
-        self.transform = transform
-        self.source = source
-
-    def __len__(self) -> int:
-        return self.X.shape[0]
-
-
-def build_features(
-    texts: Sequence[str], source: str = "tfidf", *, model: str | None = None, cache_dir=None
-) -> FeatureMatrix:
-    """TF-IDF from the baseline's vectorisers (fitted on every text), or frozen embeddings.
-
-    ``source="embeddings"`` calls :func:`textclf_core.engine.encoders.embed` with its disk cache
-    (cheap only when the texts were embedded before, e.g. by label review).
-    """
-    texts = ["" if t is None else str(t) for t in texts]
-    if source == "tfidf":
-        from textclf_core.strategies.baseline import fit_features
-
-        features, X = fit_features(texts)
-        return FeatureMatrix(X, features.transform, "tfidf")
-    if source == "embeddings":
-        from sklearn.preprocessing import normalize
-
-        from textclf_core.engine.encoders import embed
-
-        if not model:
-            raise TextclfError("Embedding features need a model", hint="Pass the encoder's name or folder")
-
-        def transform(more):
-            return normalize(embed(list(more), model, cache_dir=cache_dir))
-
-        return FeatureMatrix(transform(texts), transform, "embeddings")
-    raise TextclfError(f"Unknown feature source {source!r}", hint="Use 'tfidf' or 'embeddings'")
-
-
-_FEATURE_CACHE: dict = {}
-_FEATURE_LOCK = threading.Lock()
-
-
-def cached_features(
-    texts: Sequence[str], source: str = "tfidf", *, model: str | None = None, build: bool = True
-) -> FeatureMatrix | None:
-    """:func:`build_features`, kept in memory for the last two tables (a page reload stays warm).
-    ``build=False``: only what is in memory already (None otherwise)."""
-    key = (data_fingerprint(texts), source, model)
-    with _FEATURE_LOCK:
-        hit = _FEATURE_CACHE.get(key)
-    if hit is not None or not build:
-        return hit
-    built = build_features(texts, source, model=model)
-    with _FEATURE_LOCK:
-        _FEATURE_CACHE[key] = built
-        while len(_FEATURE_CACHE) > 2:
-            _FEATURE_CACHE.pop(next(iter(_FEATURE_CACHE)))
-    return built
-
-
-# =============================================================================== the fast model
-@dataclass
-class Estimate:
-    """Cross-validated accuracy of the fast model on the labels made, with a 95% Wilson interval."""
-
-    n_labels: int
-    accuracy: float
-    low: float
-    high: float
-    macro_f1: float | None = None
-    folds: int = 0
-
-    def to_dict(self) -> dict:
-        return dict(vars(self))
-
-
-def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 1.0
-    p = hits / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-@dataclass
-class FastModel:
-    """One fitted fast model: probabilities for every row of the session, the estimate, disputed rows."""
-
-    classes: list[str]
-    multi_label: bool
-    proba: np.ndarray  # (n_rows, k)
-    n_labels: int
-    version: int = 0
-    seconds: float = 0.0
-    trained_at: float = field(default_factory=time.time)
-    estimate: Estimate | None = None
-    disputed: pd.DataFrame | None = None  # row, given, suggested, confidence (out-of-fold)
-    estimators: list = field(default_factory=list, repr=False)
-    labelled_rows: frozenset = frozenset()
-    # Out-of-fold probabilities of the labelled rows (sorted), from the cross-validation: what the
-    # cold start weighs the zero-shot against (labelling.coldstart.blend). None without cross-validation.
-    oof: np.ndarray | None = field(default=None, repr=False)
-
-    def suggestion(self, row: int) -> tuple[object, float]:
-        """(class, confidence) for single-label; (list of classes ≥ 0.5, mean confidence) for multi-label."""
-        p = self.proba[int(row)]
-        if self.multi_label:
-            chosen = [c for c, v in zip(self.classes, p) if v >= 0.5]
-            conf = float(np.mean([max(v, 1 - v) for v in p])) if len(p) else 0.0
-            return chosen, conf
-        j = int(np.argmax(p))
-        return self.classes[j], float(p[j])
-
-    def predict_proba_features(self, X) -> np.ndarray:
-        return _predict(self.estimators, X, len(self.classes), self.multi_label)
-
-    def renamed(self, old: str, new: str) -> "FastModel":
-        classes = [new if c == old else c for c in self.classes]
-        return _replace(self, classes=classes)
-
-    def merged(self, sources: Sequence[str], into: str) -> "FastModel":
-        """Columns of ``sources`` folded into ``into`` (summed; the largest for multi-label)."""
-        keep = [c for c in self.classes if c not in sources and c != into]
-        parts = [self.proba[:, [self.classes.index(c) for c in keep]]] if keep else []
-        idx = [self.classes.index(c) for c in list(sources) + [into] if c in self.classes]
-        merged = self.proba[:, idx].max(axis=1) if self.multi_label else self.proba[:, idx].sum(axis=1)
-        proba = np.column_stack(parts + [merged]) if parts else merged[:, None]
-        return _replace(self, classes=keep + [into], proba=proba, estimators=[], oof=None)
-
-
-def _replace(model: FastModel, **changes) -> FastModel:
-    data = dict(vars(model))
-    data.update(changes)
-    return FastModel(**data)
-
-
-def fast_model_fields(model: FastModel, fingerprint: str) -> dict:
-    """The fast model as JSON-able fields (its probabilities are saved beside them, see labelling.model_store)."""
-    disputed = None if model.disputed is None else model.disputed.to_dict(orient="records")
-    return {
-        "fingerprint": fingerprint,
-        "classes": list(model.classes),
-        "multi_label": model.multi_label,
-        "n_labels": model.n_labels,
-        "version": model.version,
-        "seconds": model.seconds,
-        "trained_at": model.trained_at,
-        "estimate": None if model.estimate is None else model.estimate.to_dict(),
-        "disputed": disputed,
-        "labelled_rows": sorted(int(r) for r in model.labelled_rows),
-    }
-
-
-def fast_model_from_fields(fields: dict, proba: np.ndarray) -> FastModel:
-    """A saved fast model back (without estimators: the next retrain fits new ones)."""
-    disputed = fields.get("disputed")
-    return FastModel(
-        classes=list(fields["classes"]),
-        multi_label=bool(fields.get("multi_label")),
-        proba=proba,
-        n_labels=int(fields.get("n_labels") or 0),
-        version=int(fields.get("version") or 0),
-        seconds=float(fields.get("seconds") or 0.0),
-        trained_at=float(fields.get("trained_at") or 0.0),
-        estimate=Estimate(**fields["estimate"]) if fields.get("estimate") else None,
-        disputed=None
-        if disputed is None
-        else pd.DataFrame(disputed, columns=["row", "given", "suggested", "confidence"]),
-        labelled_rows=frozenset(int(r) for r in fields.get("labelled_rows") or []),
-    )
-
-
-def _estimator(seed: int, binary: bool):
-    from sklearn.linear_model import LogisticRegression
-
-    # Balanced weights: the first labels are rarely balanced, and a skewed start would skew the queue.
-    # liblinear (one-vs-rest for several classes): lbfgs took 9 s a fit on 180k BBC features, this < 1 s.
-    # dual=True: far fewer labelled rows than features, so the dual problem is the small one.
-    return LogisticRegression(
-        C=C, max_iter=1000, class_weight="balanced", random_state=seed, solver="liblinear", dual=True
-    )
-
-
-def _fit(X, y, k: int, multi_label: bool, seed: int) -> list:
-    """Single-label: [(estimator, class ids it knows)]; multi-label: one entry per class (or its constant)."""
-    if multi_label:
-        out = []
-        for j in range(k):
-            col = y[:, j]
-            if 0 < col.sum() < len(col):
-                out.append(("model", _estimator(seed, True).fit(X, col)))
-            else:
-                out.append(("constant", float(col.mean()) if len(col) else 0.0))
-        return out
-    present = np.unique(y)
-    est = _estimator(seed, True)
-    if len(present) > 2:
-        from sklearn.multiclass import OneVsRestClassifier
-
-        est = OneVsRestClassifier(est)
-    est.fit(X, y)
-    return [("model", est)]
-
-
-def _predict(estimators: list, X, k: int, multi_label: bool) -> np.ndarray:
-    n = X.shape[0]
-    if multi_label:
-        out = np.zeros((n, k))
-        for j, (kind, est) in enumerate(estimators):
-            out[:, j] = est.predict_proba(X)[:, 1] if kind == "model" else est
-        return out
-    est = estimators[0][1]
-    out = np.zeros((n, k))
-    out[:, est.classes_.astype(int)] = est.predict_proba(X)
-    return out
-
-
-def _encode(labels: Sequence[str], classes: list[str], multi_label: bool) -> np.ndarray:
-    index = {c: i for i, c in enumerate(classes)}
-    if multi_label:
-        y = np.zeros((len(labels), len(classes)), dtype=int)
-        for i, cell in enumerate(labels):
-            for part in split_cell(cell):
-                y[i, index[part]] = 1
-        return y
-    return np.array([index[c] for c in labels], dtype=int)
-
-
-def split_cell(cell) -> list[str]:
-    """The classes of a multi-label cell ('a;b' → ['a', 'b'])."""
-    from textclf_core.labels import split_cell as split
-
-    return split(clean_label(cell), MULTI_SEPARATOR)
-
-
-def join_cell(classes: Iterable[str]) -> str | None:
-    names = [str(c) for c in classes]
-    return MULTI_SEPARATOR.join(names) if names else None
-
-
-def trainable(labels: dict[int, str], multi_label: bool) -> bool:
-    """True once the labels hold at least two classes (the least any classifier needs)."""
-    if multi_label:
-        return len({p for v in labels.values() for p in split_cell(v)}) >= 1 and len(labels) >= 2
-    return len(set(labels.values())) >= 2
-
-
-def fit_fast_model(
-    features: FeatureMatrix,
-    labels: dict[int, str],
-    classes: Sequence[str],
-    *,
-    multi_label: bool = False,
-    seed: int = 0,
-    cross_validate: bool = True,
-    version: int = 0,
-) -> FastModel:
-    """Fit the fast model on the labelled rows; probabilities for every row; a CV estimate.
-
-    ``labels`` maps row → label (``'a;b'`` for multi-label). Classes named in ``labels`` but
-    not in ``classes`` are added at the end.
-    """
-    start = time.perf_counter()
-    classes = list(classes)
-    for value in labels.values():
-        for name in split_cell(value) if multi_label else [value]:
-            if name not in classes:
-                classes.append(name)
-    if not trainable(labels, multi_label):
-        raise TextclfError("The model needs labels of at least two classes", hint="Label a few texts of another class")
-    rows = np.array(sorted(labels), dtype=np.int64)
-    y = _encode([labels[r] for r in rows], classes, multi_label)
-    X = features.X
-    estimators = _fit(X[rows], y, len(classes), multi_label, seed)
-    proba = _predict(estimators, X, len(classes), multi_label)
-    estimate, disputed, oof = (
-        cross_validated(X[rows], y, rows, classes, multi_label, seed, with_oof=True)
-        if cross_validate
-        else (None, None, None)
-    )
-    return FastModel(
-        classes=classes,
-        multi_label=multi_label,
-        proba=proba,
-        n_labels=len(rows),
-        version=version,
-        seconds=time.perf_counter() - start,
-        estimate=estimate,
-        disputed=disputed,
-        estimators=estimators,
-        labelled_rows=frozenset(int(r) for r in rows),
-        oof=oof,
-    )
-
-
-def cross_validated(X, y, rows, classes, multi_label: bool, seed: int, folds: int = 5, with_oof: bool = False):
-    """(Estimate, disputed rows) from out-of-fold predictions; (None, None) when there are too few labels.
-    ``with_oof``: the out-of-fold probabilities (rows in the order of ``rows``) come third (None when too few)."""
-    result = _cross_validated(X, y, rows, classes, multi_label, seed, folds)
-    return result if with_oof else result[:2]
-
-
-def _cross_validated(X, y, rows, classes, multi_label: bool, seed: int, folds: int):
-    from sklearn.metrics import f1_score
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    n = len(rows)
-    if multi_label:
-        n_splits = min(folds, n)
-        if n_splits < 2:
-            return None, None, None
-        splitter = KFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    else:
-        smallest = int(np.bincount(y).astype(float)[np.unique(y)].min())
-        n_splits = min(folds, smallest)
-        if n_splits < 2:
-            return None, None, None
-        splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    oof = np.zeros((n, len(classes)))
-    for train, test in splitter.split(np.zeros(n), y if not multi_label else None):
-        if not multi_label and len(np.unique(y[train])) < 2:
-            return None, None, None
-        oof[test] = _predict(
-            _fit(X[train], y[train], len(classes), multi_label, seed), X[test], len(classes), multi_label
-        )
-    if multi_label:
-        pred = (oof >= 0.5).astype(int)
-        hits = int((pred == y).all(axis=1).sum())
-        f1 = float(f1_score(y, pred, average="macro", zero_division=0))
-        disputed = pd.DataFrame(columns=["row", "given", "suggested", "confidence"])
-    else:
-        pred = oof.argmax(axis=1)
-        hits = int((pred == y).sum())
-        f1 = float(f1_score(y, pred, average="macro", labels=np.unique(y), zero_division=0))
-        wrong = np.flatnonzero(pred != y)
-        disputed = pd.DataFrame(
-            {
-                "row": rows[wrong].astype(int),
-                "given": [classes[i] for i in y[wrong]],
-                "suggested": [classes[i] for i in pred[wrong]],
-                "confidence": oof[wrong, pred[wrong]],
-            }
-        )
-        disputed = disputed.sort_values("confidence", ascending=False, kind="stable").reset_index(drop=True)
-    low, high = wilson_interval(hits, n)
-    return Estimate(n_labels=n, accuracy=hits / n, low=low, high=high, macro_f1=f1, folds=n_splits), disputed, oof
-
-
-# =============================================================================== the queue
-def uncertainty(proba: np.ndarray, kind: str = "entropy", multi_label: bool = False) -> np.ndarray:
-    """Higher = less sure. ``entropy`` of the distribution, or ``margin`` (1 - gap between the top two)."""
-    p = np.clip(np.asarray(proba, dtype=float), 1e-12, 1.0)
-    if multi_label:
-        if kind == "margin":
-            return 1.0 - 2.0 * np.abs(p - 0.5).min(axis=1)
-        q = np.clip(1 - p, 1e-12, 1.0)
-        return -(p * np.log(p) + q * np.log(q)).sum(axis=1)
-    if kind == "margin":
-        top = np.sort(p, axis=1)[:, -2:]
-        return 1.0 - (top[:, 1] - top[:, 0]) if p.shape[1] > 1 else np.zeros(len(p))
-    return -(p * np.log(p)).sum(axis=1)
-
-
-def diverse_order(candidates: np.ndarray, scores: np.ndarray, X, *, slots: int, seed: int = 0) -> np.ndarray:
-    """``candidates`` (best score first) reordered so consecutive picks come from different clusters.
-
-    The candidates are clustered into ``slots`` groups (k-means on their features); the order takes
-    the best remaining member of each cluster in turn, clusters by their best member's score.
-    """
-    from sklearn.cluster import KMeans
-
-    n_clusters = min(int(slots), MAX_DIVERSITY_SLOTS, len(candidates))
-    if n_clusters < 2:
-        return candidates
-    km = KMeans(n_clusters=n_clusters, n_init=1, random_state=seed)
-    groups = km.fit_predict(X[candidates])
-    members: dict[int, list[int]] = {}
-    for pos, g in enumerate(groups):  # candidates arrive best first, so members stay best first
-        members.setdefault(int(g), []).append(pos)
-    ordered_groups = sorted(members, key=lambda g: -scores[members[g][0]])
-    out = []
-    depth = 0
-    while len(out) < len(candidates):
-        for g in ordered_groups:
-            if depth < len(members[g]):
-                out.append(members[g][depth])
-        depth += 1
-    return candidates[np.asarray(out, dtype=np.int64)]
-
-
-def queue_order(
-    rows: Sequence[int],
-    strategy: str,
-    *,
-    model: FastModel | None = None,
-    X=None,
-    seed: int = 0,
-    batch: int = DEFAULT_RETRAIN_EVERY,
-    diversity: bool = True,
-) -> np.ndarray:
-    """The unlabelled ``rows`` in the order to label them.
-
-    Before a model exists (or for ``random``) the order is a shuffle seeded by ``seed``. For
-    ``entropy``/``margin`` (and ``suspicious``'s unlabelled part), the ``batch × POOL_FACTOR``
-    least sure rows are spread over ``batch`` clusters (``diversity``), the rest follow by score.
-    """
-    if strategy not in STRATEGIES:
-        raise TextclfError(f"Unknown queue strategy {strategy!r}", hint=f"Use one of: {', '.join(STRATEGIES)}")
-    rows = np.asarray(sorted(int(r) for r in rows), dtype=np.int64)
-    if strategy == "random" or model is None or len(rows) == 0:
-        return np.random.default_rng(seed).permutation(rows)
-    kind = "entropy" if strategy == "entropy" else "margin" if strategy == "margin" else DEFAULT_UNCERTAINTY
-    scores = uncertainty(model.proba[rows], kind, model.multi_label)
-    order = np.argsort(-scores, kind="stable")
-    rows, scores = rows[order], scores[order]
-    if not diversity or X is None:
-        return rows
-    head = min(len(rows), max(1, int(batch)) * POOL_FACTOR)
-    picked = diverse_order(rows[:head], scores[:head], X, slots=batch, seed=seed)
-    return np.concatenate([picked, rows[head:]])
 
 
 # =============================================================================== background work
@@ -1482,21 +846,6 @@ class LabellingSession:
             label_col = label_col + "_new"
         frame[label_col] = [labels[r] for r in rows]
         return frame, label_col
-
-
-def progress_sentence(curve: Sequence[Estimate], window: int = 50) -> str:
-    """'The last 50 labels added 0.4 points' from the learning curve (accuracy points)."""
-    if not curve:
-        return "No estimate yet: it appears after the first retrain."
-    last = curve[-1]
-    earlier = [e for e in curve if e.n_labels <= last.n_labels - window]
-    if not earlier:
-        return f"Estimated accuracy {last.accuracy:.1%} on {last.n_labels} labels; label more to see a trend."
-    ref = earlier[-1]
-    span = last.n_labels - ref.n_labels
-    delta = (last.accuracy - ref.accuracy) * 100
-    verb = "added" if delta >= 0 else "cost"
-    return f"The last {span} labels {verb} {abs(delta):.1f} points of estimated accuracy."
 
 
 def highlight(text: str, query: str | None) -> str:
