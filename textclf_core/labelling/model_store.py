@@ -6,7 +6,7 @@ disputed rows, the texts' fingerprint). The fitted estimators are not kept: the 
 new ones from the labels, which are the source of truth. A saved model that does not match the
 texts (another table, another row count) or that learnt from labels since taken back is ignored.
 
-Plain fields in and out: :mod:`textclf_core.labelling.active` builds its ``FastModel`` from them (this
+Plain fields in and out: :func:`textclf_core.labelling.fast_model.fast_model_from_fields` builds the ``FastModel`` (this
 module does not import it, so the import graph keeps one direction).
 """
 

@@ -141,7 +141,7 @@ def session_options(project, *, change_log, base_labels=None, label_col: str | N
     is kept under (per label column, and per annotator on a team, so a reload or the other front end continues
     the same model), and on a team the queue cut to the annotator's share. ``annotator`` None: no team member.
     """
-    from .active import ProjectLabelLog
+    from .label_log import ProjectLabelLog
 
     project_log = ProjectLabelLog(project, change_log, base_labels=base_labels)
     column = label_col or "label"
