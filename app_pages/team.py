@@ -170,7 +170,7 @@ else:
             )
             st.dataframe(result.confused.head(10).round(3).rename(columns=HEADERS), hide_index=True)
         if len(result.trend) > 1:
-            st.plotly_chart(team.trend_figure(result.trend), key="team_trend")
+            st.plotly_chart(team.trend_figure(result.trend, multi_label=result.multi_label), key="team_trend")
 
 # --- consensus ---------------------------------------------------------------------------------
 st.subheader("Consensus")
@@ -257,10 +257,13 @@ else:
     if can_settle and space.multi_label:  # a set of classes: pick them, then settle
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         chosen = c1.multiselect("Classes of this text", classes, key=f"team_settle_classes_{row}")
-        if c2.button("Settle", icon=":material/gavel:", key="team_settle_multi", disabled=not chosen):
+
+        def settle_set(r=row):
+            picked = st.session_state.get(f"team_settle_classes_{r}") or []
             with ui.guard("settle"):
-                team.settle(project, row, sep.join(c for c in classes if c in chosen), me)
-            st.rerun()
+                team.settle(project, r, sep.join(c for c in classes if c in picked), me)
+
+        c2.button("Settle", icon=":material/gavel:", key="team_settle_multi", on_click=settle_set, disabled=not chosen)
     elif can_settle:
 
         def settle(r=row, label=None):

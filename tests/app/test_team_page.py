@@ -173,7 +173,7 @@ def test_a_multi_label_team_on_the_team_page(app):
     assert consensus.loc[0, "label"] == "bug;账单"  # in the project's class order
     assert "2 texts to settle" in " ".join(c.value for c in at.caption)  # texts 3 and 5
 
-    at.multiselect(key="team_settle_classes_3").set_value(["账单", "bug"])
+    at.multiselect(key="team_settle_classes_3").set_value(["账单", "bug"]).run()
     next(b for b in at.button if b.label == "Settle").click().run()
     no_trouble(at)
     assert team.settlements(project) == {3: "bug;账单"}

@@ -753,18 +753,20 @@ def agreement_sentence(result: Agreement) -> str:
     return text
 
 
-def trend_figure(trend: pd.DataFrame):
-    """Agreement and α per stretch of labelling (plotly figure; data from :func:`agreement_trend`)."""
+def trend_figure(trend: pd.DataFrame, *, multi_label: bool = False):
+    """Agreement and α per stretch of labelling (plotly figure; data from :func:`agreement_trend`;
+    ``multi_label``: the agreement is the pairs' mean Jaccard)."""
     import plotly.graph_objects as go
 
+    said = "classes in common (Jaccard)" if multi_label else "pairs that agree"
     fig = go.Figure()
     fig.add_scatter(
         x=trend["window"],
         y=trend["agreement"],
         mode="lines+markers",
-        name="pairs that agree",
+        name=said,
         customdata=trend[["texts", "until"]],
-        hovertemplate="%{y:.0%} of pairs agree<br>%{customdata[0]} texts, until %{customdata[1]}<extra></extra>",
+        hovertemplate="%{y:.0%} " + said + "<br>%{customdata[0]} texts, until %{customdata[1]}<extra></extra>",
     )
     fig.add_scatter(x=trend["window"], y=trend["alpha"], mode="lines+markers", name="Krippendorff's α")
     fig.update_layout(
