@@ -502,7 +502,7 @@ def test_per_class_majority_with_a_tie_and_quality_against_the_others():
     assert maj.loc[1, "confidence"] == pytest.approx((1 + 0.5) / 2)
     # text 2: each class 1 of 2 -> no class has a majority
     assert maj.loc[2, "label"] == "" and maj.loc[2, "tie"]
-    assert team.disagreements(frame, separator=";") == [1, 2]
+    assert team.disagreements(frame, separator=";") == [0, 1, 2]  # bob gave text 0 fewer classes
     quality = team.annotator_quality(frame, [BILL, BUG], separator=";").set_index("annotator")["quality"]
     # the others' per-class majority on text 0 is {账单} (bug 1 of 2 is no majority): cy's {账单,bug} 1/2.
     # ann: text 0 {账单} vs {账单,bug} 1/2; text 1 bob's {账单,bug} vs {账单} 1/2; text 2 {账单} vs {bug} 0
@@ -541,7 +541,7 @@ def test_multi_label_consensus_for_training_falls_back_from_crowdlab_and_says_so
     assert space.classes == [BUG, "refund", BILL]  # the project's class order
     for method in ("crowdlab", "auto"):
         labels, summary = team.consensus_labels(project, method=method)
-        assert summary["method"] == "majority" and "single-label only" in summary["note"]
+        assert summary["method"] == "majority" and "single-label data only" in summary["note"]
     assert "note" not in team.consensus_labels(project, method="majority")[1]
     # the consensus cell in the project's class order; the tie left out until a reviewer settles it
     assert labels == {0: f"{BUG};{BILL}", 1: None, 2: "refund", 3: BUG}
@@ -555,7 +555,7 @@ def test_multi_label_consensus_for_training_falls_back_from_crowdlab_and_says_so
     assert out["label"].tolist()[:4] == [f"{BUG}|{BILL}", f"{BUG}|{BILL}", "refund", BUG]
     assert summary["separator"] == "|" and summary["project"] == project.id
     cons = team.consensus(team.annotations(project), space.classes, np.ones((4, 3)) / 3, separator=";")
-    assert "single-label only" in cons.attrs["note"] and set(cons["method"]) == {"majority"}
+    assert "single-label data only" in cons.attrs["note"] and set(cons["method"]) == {"majority"}
 
 
 def test_multi_label_is_known_from_the_settings_or_from_many_cells_never_one_row():
@@ -580,6 +580,6 @@ def test_team_show_on_a_multi_label_project(tmp_path, capsys):
     assert "1 disagreements to settle" in shown  # text 0 differs in order only
     out = tmp_path / "consensus.csv"
     assert cli.main(["team", "consensus", project.id, "--out", str(out)]) == 0
-    assert "single-label only" in capsys.readouterr().out
+    assert "single-label data only" in capsys.readouterr().out
     table = pd.read_csv(out)
     assert table.set_index("row").loc[0, "label"] == f"{BUG};{BILL}"
