@@ -168,7 +168,7 @@ def test_a_multi_label_team_on_the_team_page(app):
     assert pairs[["annotator", "with", "texts"]].values.tolist() == [["ann", "bob", 8]]
     assert "mean κ over classes" in pairs.columns
     assert "team_method" not in [r.key for r in at.radio]  # no CROWDLAB choice: the page says why
-    assert any("single-label only" in c.value for c in at.caption)
+    assert any("single-label data only" in c.value for c in at.caption)
     consensus = next(d.value for d in at.dataframe if "confidence" in d.value.columns).set_index("row")
     assert consensus.loc[0, "label"] == "bug;账单"  # in the project's class order
     assert "2 texts to settle" in " ".join(c.value for c in at.caption)  # texts 3 and 5
