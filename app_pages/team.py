@@ -17,9 +17,9 @@ if project is None:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def agreement_of(frame, classes):
+def agreement_of(frame, classes, separator):
     """Bootstrap intervals take a second or more: computed once per set of annotations."""
-    return team.agreement(frame, classes)
+    return team.agreement(frame, classes, separator=separator)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -69,6 +69,8 @@ HEADERS = {
     "count": "texts",
     "share": "share of disagreements",
 }
+# Multi-label: a pair's agreement is the Jaccard of their sets; its κ is averaged over the classes.
+MULTI_HEADERS = {**HEADERS, "agreement": "classes in common (Jaccard)", "kappa": "mean κ over classes"}
 
 # --- members and overlap ----------------------------------------------------------------------
 st.subheader("Members")
@@ -129,13 +131,15 @@ else:
 
 # --- agreement -------------------------------------------------------------------------------
 frame = team.annotations(project)
-classes = sorted(frame["label"].unique().tolist()) if len(frame) else []
+space = team.label_space(project, frame)  # single- or multi-label (then cells are sets of classes)
+classes, sep = space.classes, space.separator
+headers = MULTI_HEADERS if space.multi_label else HEADERS
 st.subheader("Agreement")
 if frame["annotator"].nunique() < 2 if len(frame) else True:
     st.info("Agreement appears once two people have labelled the same texts.", icon=":material/handshake:")
 else:
     with ui.guard("agreement"):
-        result = agreement_of(frame, classes)
+        result = agreement_of(frame, classes, sep)
         st.markdown(f"**{result.sentence}.**")
         c1, c2 = st.columns(2)
         c1.metric(
@@ -146,15 +150,27 @@ else:
             else None,
         )
         c2.metric("Texts labelled by two or more", result.n_overlap)
-        st.markdown("Cohen's κ per pair of annotators")
-        st.dataframe(result.pairs.round(3).rename(columns=HEADERS), hide_index=True)
-        st.markdown("Krippendorff's α per class (this class against the rest)")
+        if space.multi_label:
+            st.markdown(
+                "Per pair of annotators: classes in common (Jaccard, mean over shared texts) and Cohen's κ on "
+                "each class (given or not), averaged over the classes"
+            )
+        else:
+            st.markdown("Cohen's κ per pair of annotators")
+        st.dataframe(result.pairs.round(3).rename(columns=headers), hide_index=True)
+        st.markdown(
+            "Krippendorff's α per class (given or not, per annotator)"
+            if space.multi_label
+            else "Krippendorff's α per class (this class against the rest)"
+        )
         st.dataframe(result.per_class.round(3).rename(columns=HEADERS), hide_index=True)
         if len(result.confused):
-            st.markdown("Classes people split on")
+            st.markdown(
+                "Classes one annotator gave and the other did not" if space.multi_label else "Classes people split on"
+            )
             st.dataframe(result.confused.head(10).round(3).rename(columns=HEADERS), hide_index=True)
         if len(result.trend) > 1:
-            st.plotly_chart(team.trend_figure(result.trend), key="team_trend")
+            st.plotly_chart(team.trend_figure(result.trend, multi_label=result.multi_label), key="team_trend")
 
 # --- consensus ---------------------------------------------------------------------------------
 st.subheader("Consensus")
@@ -162,28 +178,41 @@ settled = team.settlements(project)
 if not len(frame):
     st.caption("Nothing labelled yet.")
 else:
-    method = st.radio(
-        "Method",
-        ["majority", "crowdlab"],
-        horizontal=True,
-        key="team_method",
-        format_func={"majority": "Majority vote", "crowdlab": "CROWDLAB (weighs annotators)"}.get,
-    )
+    if space.multi_label:
+        method = "majority"
+        st.caption(
+            f"{team.CROWDLAB_SINGLE_ONLY}: a class is in a text's label when more than half of its annotators "
+            "gave it; a class exactly half gave is left to a reviewer."
+        )
+    else:
+        method = st.radio(
+            "Method",
+            ["majority", "crowdlab"],
+            horizontal=True,
+            key="team_method",
+            format_func={"majority": "Majority vote", "crowdlab": "CROWDLAB (weighs annotators)"}.get,
+        )
     with ui.guard("consensus"):
         texts = ds["df"][ds["text_col"]].astype(str).tolist()
         probs = None
         if method == "crowdlab":
             with st.spinner("Cross-validating a TF-IDF model on the annotations…"):
                 probs = model_probs(texts, frame, classes)
-        cons = team.consensus(frame, classes, probs, method=method, settled=settled)
+        cons = team.consensus(frame, classes, probs, method=method, settled=settled, separator=sep)
         cons.insert(1, "text", [texts[r] for r in cons["row"]])
         st.dataframe(cons.round(3), hide_index=True, height=240)
         st.markdown("Annotators' estimated quality")
-        st.dataframe(team.annotator_quality(frame, classes, probs).round(3), hide_index=True)
+        quality = team.annotator_quality(frame, classes, probs, separator=sep)
+        st.dataframe(quality.round(3), hide_index=True)
         st.caption(
             "A run learns these labels when its label source is the consensus (here, or `textclf train "
-            "--label-source consensus`): majority until two people share 10 texts, CROWDLAB after; "
-            "a reviewer's decision wins; texts nobody annotated keep the label column's label; the "
+            "--label-source consensus`): "
+            + (
+                "the per-class majority, texts with a tie left out until a reviewer settles them; "
+                if space.multi_label
+                else "majority until two people share 10 texts, CROWDLAB after; "
+            )
+            + "a reviewer's decision wins; texts nobody annotated keep the label column's label; the "
             "run's name ends with “consensus labels”."
         )
     c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
@@ -213,7 +242,7 @@ else:
 
 # --- the reviewer's queue ----------------------------------------------------------------------
 st.subheader("Disagreements")
-queue = team.disagreements(frame, settled) if len(frame) else []
+queue = team.disagreements(frame, settled, separator=sep) if len(frame) else []
 if not queue:
     st.caption("No open disagreement." + (f" {len(settled)} settled." if settled else ""))
 else:
@@ -225,7 +254,17 @@ else:
     here = frame[frame["row"] == row]
     st.markdown(f"> {ds['df'][ds['text_col']].astype(str).iloc[row]}")
     st.caption(" · ".join(f"{a}: {lab}" for a, lab in zip(here["annotator"], here["label"])))
-    if can_settle:
+    if can_settle and space.multi_label:  # a set of classes: pick them, then settle
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        chosen = c1.multiselect("Classes of this text", classes, key=f"team_settle_classes_{row}")
+
+        def settle_set(r=row):
+            picked = st.session_state.get(f"team_settle_classes_{r}") or []
+            with ui.guard("settle"):
+                team.settle(project, r, sep.join(c for c in classes if c in picked), me)
+
+        c2.button("Settle", icon=":material/gavel:", key="team_settle_multi", on_click=settle_set, disabled=not chosen)
+    elif can_settle:
 
         def settle(r=row, label=None):
             with ui.guard("settle"):

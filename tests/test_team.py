@@ -384,3 +384,202 @@ def test_the_team_from_the_command_line_and_a_cli_run_on_the_consensus(tmp_path,
     assert run.name.endswith("consensus labels")
     assert RunStore().get(run.id).config.label_source == "consensus"
     assert cli.main(["train", "--project", project.id, "--label-source", "votes"]) == 2
+
+
+# --------------------------------------------------------------------------------------------- multi-label
+BILL, BUG = "账单", "bug"  # a Chinese and an English class name
+
+
+def test_multi_label_cells_are_sets_their_order_and_spaces_never_count():
+    assert team.label_set("billing;bug", ";") == team.label_set(" bug ; billing ", ";")
+    assert team.canonical_cell("bug; 账单", ";", [BILL, BUG]) == "账单;bug"
+    # the same sets written in other orders: no disagreement, perfect agreement
+    a = ["billing;bug", "bug", "账单", "billing; 账单", "bug;账单;billing"]
+    b = ["bug; billing", " bug", "账单 ", "账单;billing", "billing;账单;bug"]
+    frame = _frame({"a": a, "b": b})
+    assert team.disagreements(frame, separator=";") == []
+    assert team.disagreements(frame) == [0, 1, 2, 3, 4]  # read as single labels, every text looked split
+    result = team.agreement(frame, ["billing", "bug", "账单"], separator=";")
+    assert result.multi_label and result.alpha == pytest.approx(1.0)
+    assert result.pairs["agreement"].iloc[0] == pytest.approx(1.0) and result.confused.empty
+    assert "the annotators gave the same classes on every shared text" in result.sentence
+    # a text where one gave a subset of the other's classes is a disagreement, not a total one
+    part = _frame({"a": ["billing", "bug"], "b": ["billing;bug", "bug"]})
+    assert team.disagreements(part, separator=";") == [0]
+    assert team.agreement(part, ["billing", "bug"], separator=";").pairs["agreement"].iloc[0] == pytest.approx(0.75)
+
+
+def test_masi_alpha_kappa_and_jaccard_on_a_case_computed_by_hand():
+    # Texts 0-3, annotators a and b, classes 账单 (B) and bug (G):
+    #   0: {B} {B}      MASI distance 0
+    #   1: {B,G} {B}    Jaccard 1/2, one holds the other (M = 0.67): δ = 1 - 0.5 * 0.67 = 0.665
+    #   2: {G} {B}      disjoint: δ = 1
+    #   3: {G} {G}      δ = 0
+    # Values: {B} 4 times, {B,G} once, {G} 3 times; n = 8.
+    # Observed: each text (m = 2) adds 2δ / (m - 1): 2 * (0 + 0.665 + 1 + 0) = 3.33
+    # Expected: Σ n_c n_k δ(c, k) = 2 * (4*1*0.665 + 4*3*1 + 1*3*0.665) = 2 * 16.655 = 33.31
+    # α = 1 - (n - 1) * 3.33 / 33.31 = 1 - 23.31 / 33.31 = 0.30021
+    # Pair: Jaccard (1 + 0.5 + 0 + 1) / 4 = 0.625; κ on B: p_o 3/4, p_e 0.5*0.75 + 0.5*0.25 = 0.5 -> 0.5;
+    # κ on G: p_o 2/4, p_e 0.75*0.25 + 0.25*0.75 = 0.375 -> 0.2; mean κ 0.35.
+    frame = _frame({"a": [BILL, f"{BUG};{BILL}", BUG, BUG], "b": [f" {BILL} ", BILL, BILL, BUG]})
+    result = team.agreement(frame, [BILL, BUG], separator=";")
+    assert result.n_overlap == 4
+    assert result.alpha == pytest.approx(1 - 23.31 / 33.31)
+    assert result.sentence.startswith("Agreement is fair (α = 0.30, label sets compared by MASI distance)")
+    assert f"given by one annotator and not the other is {BUG}" in result.sentence
+    pair = result.pairs.iloc[0]
+    assert (pair["annotator_a"], pair["annotator_b"], pair["n"]) == ("a", "b", 4)
+    assert pair["agreement"] == pytest.approx(0.625) and pair["kappa"] == pytest.approx(0.35)
+    # bug split twice (texts 1 and 2), 账单 once (text 2)
+    assert result.confused[["class", "count"]].values.tolist() == [[BUG, 2], [BILL, 1]]
+    assert result.confused["share"].tolist() == pytest.approx([2 / 3, 1 / 3])
+    assert result.to_dict()["multi_label"] is True
+
+
+def test_the_masi_bootstrap_equals_the_krippendorff_package_with_the_same_distance():
+    import krippendorff
+
+    rng = np.random.default_rng(2)
+    presence = (rng.random((3, 50, 4)) < 0.35).astype(float)
+    presence[rng.random((3, 50)) < 0.25] = np.nan  # not everyone labels every text
+    ids, sets = team._set_ids(presence)
+    distance = team.masi_distances(sets)
+    pairable = (~np.isnan(ids)).sum(axis=0) >= 2
+    counts = np.stack([(ids[:, pairable] == v).sum(axis=0) for v in range(len(sets))], axis=1).astype(float)
+    weights = np.ones((3, len(counts)))
+    for b in range(1, 3):
+        weights[b] = np.bincount(rng.integers(0, len(counts), len(counts)), minlength=len(counts))
+    ours = team.alpha_samples(counts, weights, distance)
+
+    def metric(v1, v2, i1, i2, n_v, dtype=np.float64):
+        return distance[v1.astype(int), v2.astype(int)].astype(dtype)
+
+    for b in range(3):
+        picked = np.repeat(np.flatnonzero(pairable), weights[b].astype(int))
+        ref = krippendorff.alpha(
+            reliability_data=ids[:, picked], level_of_measurement=metric, value_domain=list(range(len(sets)))
+        )
+        assert ours[b] == pytest.approx(ref)
+    assert team.masi_alpha(presence) == pytest.approx(ours[0])
+
+
+def test_each_class_alpha_is_the_binary_alpha_of_given_or_not():
+    import krippendorff
+
+    rng = np.random.default_rng(5)
+    classes = [BILL, BUG, "退款"]
+    cells = {}
+    for who in ("ann", "bob", "cy"):
+        picks = rng.random((40, 3)) < [0.5, 0.3, 0.2]
+        cells[who] = [
+            None if rng.random() < 0.2 or not row.any() else ";".join(c for c, on in zip(classes, row) if on)
+            for row in picks
+        ]
+    result = team.agreement(_frame(cells), classes, separator=";")
+    for name in classes:
+        # the same presence built straight from the cells: 1 given, 0 labelled without it, NaN not labelled
+        data = [[np.nan if c is None else float(name in c.split(";")) for c in cells[who]] for who in cells]
+        expected = krippendorff.alpha(reliability_data=np.array(data), level_of_measurement="nominal")
+        row = result.per_class.set_index("class").loc[name]
+        assert row["alpha"] == pytest.approx(expected)
+        assert row["low"] <= row["alpha"] <= row["high"]
+
+
+def test_per_class_majority_with_a_tie_and_quality_against_the_others():
+    frame = _frame(
+        {
+            "ann": [f"{BILL};{BUG}", BILL, BUG],
+            "bob": [BILL, f"{BUG};{BILL}", BILL],
+            "cy": [f"{BUG} ; {BILL}", None, None],
+        }
+    )
+    maj = team.majority(frame, [BILL, BUG], separator=";").set_index("row")
+    # text 0: 账单 3 of 3, bug 2 of 3 -> both; confidence (3/3 + 2/3) / 2
+    assert maj.loc[0, "label"] == f"{BILL};{BUG}" and not maj.loc[0, "tie"]
+    assert maj.loc[0, "confidence"] == pytest.approx((1 + 2 / 3) / 2)
+    # text 1: 账单 2 of 2, bug 1 of 2 -> a tie on bug: left out and left to the reviewer
+    assert maj.loc[1, "label"] == BILL and maj.loc[1, "tie"]
+    assert maj.loc[1, "confidence"] == pytest.approx((1 + 0.5) / 2)
+    # text 2: each class 1 of 2 -> no class has a majority
+    assert maj.loc[2, "label"] == "" and maj.loc[2, "tie"]
+    assert team.disagreements(frame, separator=";") == [0, 1, 2]  # bob gave text 0 fewer classes
+    quality = team.annotator_quality(frame, [BILL, BUG], separator=";").set_index("annotator")["quality"]
+    # the others' per-class majority on text 0 is {账单} (bug 1 of 2 is no majority): cy's {账单,bug} 1/2.
+    # ann: text 0 {账单} vs {账单,bug} 1/2; text 1 bob's {账单,bug} vs {账单} 1/2; text 2 {账单} vs {bug} 0
+    assert quality["cy"] == pytest.approx(0.5)
+    assert quality["ann"] == pytest.approx(1 / 3)
+    settled = team.consensus(frame, [BILL, BUG], settled={2: f" {BUG};{BILL}"}, separator=";").set_index("row")
+    assert settled.loc[2, "label"] == f"{BILL};{BUG}" and settled.loc[2, "method"] == "settled"
+
+
+def _multi_project(meta: bool = True):
+    """A project in this test's TEXTCLF_HOME (the command line finds it), two annotators on four texts."""
+    from textclf_core.labelling.active import ProjectLabelLog
+
+    frame = pd.DataFrame({"text": POS + NEG, "label": [None] * 20})
+    project = ProjectStore().create(
+        frame.to_csv(index=False).encode("utf-8"), name="multi", filename="m.csv", text_col="text", label_col="label"
+    )
+    if meta:  # what the Label page writes for a multi-label session: its classes, in its order
+        ProjectLabelLog(project).write_meta({"classes": [BUG, "refund", BILL], "multi_label": True})
+    cells = {
+        0: (f"{BILL};{BUG}", f"{BUG}; {BILL}"),  # same set, other order
+        1: (BILL, f"{BILL};{BUG}"),  # tie on bug
+        2: ("refund", "refund"),
+        3: (BUG, BUG),
+    }
+    for row, (a, b) in cells.items():
+        team.add_annotation(project, row, a, "ann")
+        team.add_annotation(project, row, b, "bob")
+    return project
+
+
+def test_multi_label_consensus_for_training_falls_back_from_crowdlab_and_says_so():
+    project = _multi_project()
+    space = team.label_space(project)
+    assert space.multi_label and space.separator == ";"
+    assert space.classes == [BUG, "refund", BILL]  # the project's class order
+    for method in ("crowdlab", "auto"):
+        labels, summary = team.consensus_labels(project, method=method)
+        assert summary["method"] == "majority" and "single-label data only" in summary["note"]
+    assert "note" not in team.consensus_labels(project, method="majority")[1]
+    # the consensus cell in the project's class order; the tie left out until a reviewer settles it
+    assert labels == {0: f"{BUG};{BILL}", 1: None, 2: "refund", 3: BUG}
+    assert summary["ties_left_out"] == 1 and summary["multi_label"]
+    team.settle(project, 1, f"{BILL}; {BUG}", "lead")  # no team set: anyone may settle
+    labels, summary = team.consensus_labels(project)
+    assert labels[1] == f"{BUG};{BILL}" and summary["ties_left_out"] == 0
+    # written with the separator the label column already uses
+    frame = project.working_frame().assign(label=lambda d: ["x|y"] * 10 + [None] * (len(d) - 10))
+    out, summary = team.training_labels(project, frame, "label")
+    assert out["label"].tolist()[:4] == [f"{BUG}|{BILL}", f"{BUG}|{BILL}", "refund", BUG]
+    assert summary["separator"] == "|" and summary["project"] == project.id
+    cons = team.consensus(team.annotations(project), space.classes, np.ones((4, 3)) / 3, separator=";")
+    assert "single-label data only" in cons.attrs["note"] and set(cons["method"]) == {"majority"}
+
+
+def test_multi_label_is_known_from_the_settings_or_from_many_cells_never_one_row():
+    project = _multi_project(meta=False)  # annotations only: 3 of 8 cells hold a ';'
+    assert team.label_space(project).multi_label
+    one = _frame({"a": ["pos"] * 39 + ["pos;neg"], "b": ["pos"] * 40})  # 1 cell in 80: a class name with ';'
+    assert team.label_space(project, one).multi_label is False
+    from textclf_core.labelling.active import ProjectLabelLog
+
+    ProjectLabelLog(project).write_meta({"classes": [], "multi_label": False})  # the Label page said single
+    assert not team.label_space(project).multi_label
+
+
+def test_team_show_on_a_multi_label_project(tmp_path, capsys):
+    from textclf_core.cli import commands as cli
+
+    project = _multi_project()
+    capsys.readouterr()
+    assert cli.main(["team", "show", project.id]) == 0
+    shown = capsys.readouterr().out
+    assert "MASI" in shown and "mean κ over classes" in shown and "jaccard" in shown
+    assert "1 disagreements to settle" in shown  # text 0 differs in order only
+    out = tmp_path / "consensus.csv"
+    assert cli.main(["team", "consensus", project.id, "--out", str(out)]) == 0
+    assert "single-label data only" in capsys.readouterr().out
+    table = pd.read_csv(out)
+    assert table.set_index("row").loc[0, "label"] == f"{BUG};{BILL}"

@@ -138,3 +138,43 @@ def test_training_on_the_consensus_from_the_team_page(app):
     for label, row in zip(labels, test_rows):
         if row not in (1, 6):  # the two texts ann and bob split on go to CROWDLAB; the rest they agreed on
             assert label == TRUTH[row % 8]
+
+
+def test_a_multi_label_team_on_the_team_page(app):
+    from textclf_core.labelling.active import ProjectLabelLog
+
+    frame = pd.DataFrame({"text": TEXTS, "label": [None] * 8})
+    project = ProjectStore().create(
+        frame.to_csv(index=False).encode("utf-8"),
+        name="multi",
+        filename="multi.csv",
+        text_col="text",
+        label_col="label",
+    )
+    ProjectLabelLog(project).write_meta({"classes": ["bug", "账单"], "multi_label": True})  # the Label page's
+    project.set_team(
+        team.TeamSettings([team.Member("lead", "owner"), team.Member("ann"), team.Member("bob")], overlap_share=1.0),
+        by="lead",
+    )
+    ann = ["账单;bug", "账单", "bug", "bug", "账单", "bug;账单", "账单", "bug"]
+    bob = ["bug; 账单", "账单", "bug", "账单", "账单", "账单", "账单", "bug"]  # text 0 in another order: the same
+    for row, (a, b) in enumerate(zip(ann, bob)):
+        team.add_annotation(project, row, a, "ann")
+        team.add_annotation(project, row, b, "bob")
+    at = open_team_page(project)
+    text = " ".join(m.value for m in at.markdown)
+    assert "label sets compared by MASI distance" in text
+    pairs = next(d.value for d in at.dataframe if "classes in common (Jaccard)" in d.value.columns)
+    assert pairs[["annotator", "with", "texts"]].values.tolist() == [["ann", "bob", 8]]
+    assert "mean κ over classes" in pairs.columns
+    assert "team_method" not in [r.key for r in at.radio]  # no CROWDLAB choice: the page says why
+    assert any("single-label data only" in c.value for c in at.caption)
+    consensus = next(d.value for d in at.dataframe if "confidence" in d.value.columns).set_index("row")
+    assert consensus.loc[0, "label"] == "bug;账单"  # in the project's class order
+    assert "2 texts to settle" in " ".join(c.value for c in at.caption)  # texts 3 and 5
+
+    at.multiselect(key="team_settle_classes_3").set_value(["账单", "bug"]).run()
+    next(b for b in at.button if b.label == "Settle").click().run()
+    no_trouble(at)
+    assert team.settlements(project) == {3: "bug;账单"}
+    assert "1 text to settle" in " ".join(c.value for c in at.caption)

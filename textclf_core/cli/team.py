@@ -85,27 +85,39 @@ def cmd_team(args) -> int:
         )
         return EXIT_OK
     frame = team.annotations(project)
-    classes = sorted(frame["label"].unique().tolist()) if len(frame) else []
+    space = team.label_space(project, frame)  # single- or multi-label (then the cells' separator)
     if action == "consensus":
         if frame.empty:
             raise TextclfError("No annotator has labelled a text in this project yet")
         texts = project.frame()[project.meta.get("text_col")].astype(str).tolist()
-        probs = team.out_of_sample_probs(texts, frame, classes) if args.method == "crowdlab" else None
-        table = team.consensus(frame, classes, probs, method=args.method, settled=team.settlements(project))
+        crowd = args.method == "crowdlab" and not space.multi_label  # CROWDLAB is single-label only
+        probs = team.out_of_sample_probs(texts, frame, space.classes) if crowd else None
+        table = team.consensus(
+            frame,
+            space.classes,
+            probs,
+            method=args.method,
+            settled=team.settlements(project),
+            separator=space.separator,
+        )
+        if table.attrs.get("note"):
+            echo(table.attrs["note"] + ".")
         table.insert(1, "text", [texts[r] for r in table["row"]])
         from textclf_core.data import write_csv
 
         write_csv(table, args.out)
-        echo(f"Wrote {len(table)} consensus labels ({args.method}) to {args.out}")
+        echo(f"Wrote {len(table)} consensus labels ({'crowdlab' if crowd else 'majority'}) to {args.out}")
         return EXIT_OK
-    return team_show(project, frame, classes, as_json=args.json)
+    return team_show(project, frame, space, as_json=args.json)
 
 
-def team_show(project, frame, classes, *, as_json: bool) -> int:
+def team_show(project, frame, space, *, as_json: bool) -> int:
     from textclf_core.labelling import team
 
     settings = project.team()
-    result = team.agreement(frame, classes) if frame["annotator"].nunique() >= 2 else None
+    multi = space.multi_label
+    enough = frame["annotator"].nunique() >= 2
+    result = team.agreement(frame, space.classes, separator=space.separator) if enough else None
     if as_json:
         echo(
             json.dumps(
@@ -123,11 +135,17 @@ def team_show(project, frame, classes, *, as_json: bool) -> int:
     echo(f"{len(frame)} annotations by {frame['annotator'].nunique()} people on {frame['row'].nunique()} texts")
     if result is not None:
         echo(result.sentence + ".")
-        echo(
-            text_table(
-                result.pairs[["annotator_a", "annotator_b", "n", "kappa", "low", "high"]].values.tolist(),
-                ["annotator", "with", "texts", "kappa", "low", "high"],
-            )
-        )
-        echo(f"{len(team.disagreements(frame, team.settlements(project)))} disagreements to settle")
+        if multi:  # a pair's mean Jaccard over shared texts, and κ on each class's presence averaged over classes
+            columns = ["annotator_a", "annotator_b", "n", "agreement", "kappa", "low", "high"]
+            headers = ["annotator", "with", "texts", "jaccard", "mean κ over classes", "low", "high"]
+        else:
+            columns = ["annotator_a", "annotator_b", "n", "kappa", "low", "high"]
+            headers = ["annotator", "with", "texts", "kappa", "low", "high"]
+        echo(text_table(result.pairs[columns].values.tolist(), headers))
+        if multi:
+            echo("Krippendorff's α per class (class given or not):")
+            per_class = result.per_class[["class", "alpha", "low", "high", "n"]].values.tolist()
+            echo(text_table(per_class, ["class", "alpha", "low", "high", "texts given it"]))
+        open_ = team.disagreements(frame, team.settlements(project), separator=space.separator)
+        echo(f"{len(open_)} disagreements to settle")
     return EXIT_OK
