@@ -583,3 +583,20 @@ def test_team_show_on_a_multi_label_project(tmp_path, capsys):
     assert "single-label data only" in capsys.readouterr().out
     table = pd.read_csv(out)
     assert table.set_index("row").loc[0, "label"] == f"{BUG};{BILL}"
+
+
+def test_a_multi_label_teams_consensus_trains_multi_label_even_when_few_texts_have_two_classes(tmp_path):
+    """The Label page said multi-label, and one text in 30 got two classes: the data alone (the 5% rule) would
+    train single-label with "neg;pos" as a third class; the run follows the team's label space."""
+    from textclf_core.labelling.active import ProjectLabelLog
+
+    project, truth = make_project(tmp_path, n_copies=3)
+    ProjectLabelLog(project).write_meta({"classes": ["pos", "neg"], "multi_label": True})
+    for row, true in enumerate(truth):
+        given = "pos;neg" if row == 0 else true
+        team.add_annotation(project, row, given, "ann")
+        team.add_annotation(project, row, given, "bob")
+    config = RunConfig(strategy="baseline", text_col="text", label_col="label", label_source="consensus")
+    setup = training_setup.prepare_training(config, project.working_frame())
+    assert setup.label_space.multi_label and sorted(setup.label_space.classes) == ["neg", "pos"]
+    assert setup.label_source["multi_label"]

@@ -78,8 +78,11 @@ def prepare_splits(config: RunConfig, frame: pd.DataFrame) -> tuple[RunConfig, p
     prepared = prepare(frame, config.text_col, config.label_col, split_col=config.split_col)
     prepared.attrs["label_source"] = source  # read by prepare_training into TrainingSetup.label_source
     labelled = prepared["label"].notna().to_numpy()
+    multi_label, separator = config.multi_label, config.label_sep
+    if multi_label is None and source.get("multi_label"):  # a multi-label team's consensus: few cells may hold two
+        multi_label, separator = True, separator or source.get("separator")
     label_space = LabelSpace.from_labels(
-        prepared.loc[labelled, "label"].tolist(), multi_label=config.multi_label, separator=config.label_sep
+        prepared.loc[labelled, "label"].tolist(), multi_label=multi_label, separator=separator
     )
     # Rows without text teach nothing; keep them out of every split (shown as "excluded").
     has_text = prepared["text"].str.strip().ne("").to_numpy()
