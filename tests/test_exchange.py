@@ -54,6 +54,21 @@ def test_label_studio_round_trip_keeps_annotator_time_and_the_reviewers_decision
     assert team.settlements(other) == {1: "bad"}
 
 
+def test_a_multi_label_answer_travels_as_several_label_studio_choices(tmp_path):
+    """A multi-label cell goes out as one choice per class and comes back as one cell (never only its first)."""
+    from textclf_core.labelling.active import ProjectLabelLog
+
+    project = new_project(tmp_path)
+    ProjectLabelLog(project).write_meta({"classes": ["食物", "service"], "multi_label": True})
+    team.add_annotation(project, 0, "食物;service", "ann")
+    team.add_annotation(project, 1, "service", "ann")
+    tasks = exchange.to_label_studio(project)
+    choices = {t["data"]["row"]: t["annotations"][0]["result"][0]["value"]["choices"] for t in tasks}
+    assert choices == {0: ["食物", "service"], 1: ["service"]}
+    back = exchange.read_label_studio(json.dumps(tasks))
+    assert dict(zip(back["row"], back["label"])) == {0: "食物;service", 1: "service"}
+
+
 def test_label_studio_export_made_by_label_studio_itself_is_read(tmp_path):
     # the shape Label Studio writes: user ids, no row, texts to match, a cancelled annotation
     tasks = [

@@ -7,7 +7,8 @@ Modules (no streamlit anywhere):
   :func:`~.team.add_annotation`, :func:`~.team.undo_annotation`), the overlap queue
   (:func:`~.team.queue_for`, :func:`~.team.visible_label`), agreement (:func:`~.team.agreement`:
   Cohen's κ per pair, Krippendorff's α overall and per class, intervals, confused classes, trend,
-  one sentence), consensus by majority and CROWDLAB (:func:`~.team.consensus`,
+  one sentence; for multi-label projects label sets by MASI distance, Jaccard and per-class presence),
+  consensus by majority (per class for multi-label) and CROWDLAB (single-label) (:func:`~.team.consensus`,
   :func:`~.team.annotator_quality`), the reviewer's queue (:func:`~.team.disagreements`,
   :func:`~.team.settle`) and the labels a run trains on with ``RunConfig.label_source="consensus"``
   (:func:`~.team.training_labels`).

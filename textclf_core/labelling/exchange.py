@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from textclf_core.errors import DataError
+from textclf_core.labels import MULTI_LABEL_SEPARATORS, split_cell
 
 from . import team
 
@@ -123,6 +124,8 @@ def to_label_studio(project) -> list[dict]:
     """The project's annotated texts as Label Studio tasks, one annotation per annotator (and the
     reviewer's decision as a ground-truth annotation)."""
     table = annotation_table(project)
+    space = team.label_space(project)
+    separator = space.separator if space.multi_label else None  # a multi-label cell goes out as several choices
     people = {name: i for i, name in enumerate(sorted(table["annotator"].unique()), start=1)}
     tasks, next_id = [], 1
     for row, part in table.groupby("row", sort=True):
@@ -143,7 +146,7 @@ def to_label_studio(project) -> list[dict]:
                             "from_name": FROM_NAME,
                             "to_name": TO_NAME,
                             "origin": "manual",
-                            "value": {"choices": [rec["label"]]},
+                            "value": {"choices": split_cell(rec["label"], separator) if separator else [rec["label"]]},
                         }
                     ],
                     "task": int(row) + 1,
@@ -210,7 +213,8 @@ def read_label_studio(source) -> pd.DataFrame:
                     "row": data.get("row"),
                     "text": text,
                     "annotator": _person(note.get("completed_by")),
-                    "label": str(choices[0]),
+                    # several choices (a multi-label answer) become one cell, as the project's cells are written
+                    "label": MULTI_LABEL_SEPARATORS[0].join(dict.fromkeys(str(c) for c in choices)),
                     "time": note.get("created_at"),
                     "kind": "settled" if note.get("ground_truth") else "annotation",
                 }
