@@ -518,6 +518,49 @@ def test_a_fine_tuned_member_gets_one_more_epoch_from_its_own_weights_when_time_
     assert started_from[2][0].endswith(f"{partial}-more") and started_from[2][2] == pytest.approx(first_lr / 4)
 
 
+def test_time_left_tunes_the_bigger_encoder_the_plan_only_read_frozen(
+    tiny_vocab_bert, tmp_path_factory, monkeypatch, tmp_path, own_speeds
+):
+    """On a CPU the plan tunes only the small encoder and reads the bigger one frozen. With time left, the bigger
+    one's top 2 layers are tried: its time is the small one's top-2 time scaled by how much longer its frozen
+    embeddings took (here 4x); when that does not fit what is left, it trains on a stratified sample and says so."""
+    from tiny_models import make_tiny_bert
+
+    big = make_tiny_bert(tmp_path_factory.mktemp("big-bert"), layers=4, extra_texts=[" ".join(WORDS["pos"])])
+    small_name, big_name = tiny_vocab_bert.name.lower(), big.name.lower()
+    clock = FakeClock()
+    cost = {("feature-extraction", str(tiny_vocab_bert)): 10.0, ("feature-extraction", str(big)): 40.0}
+    cost[("partial", str(tiny_vocab_bert))] = 30.0
+    real = auto._fit_member
+
+    def timed(cfg, train_df, *args, **kwargs):
+        out = real(cfg, train_df, *args, **kwargs)
+        seconds = cost.get((cfg.strategy, str(cfg.model)), 1.0)
+        clock.now += seconds * (len(train_df) / len(train) if cfg.strategy == "partial" else 1.0)
+        return out
+
+    monkeypatch.setattr(auto, "_fit_member", timed)
+    monkeypatch.setattr(auto, "PATIENCE", 99)
+    monkeypatch.setattr(auto._AutoFit, "next_epoch", lambda self, done: None)  # this test is about the bigger one
+    train, val = _parts(small_frame(500))  # enough rows for a sample worth training (auto.MIN_SAMPLE_ROWS)
+    members = ["tfidf-logreg", f"embeddings-{small_name}", f"partial-{small_name}", f"embeddings-{big_name}"]
+    config = RunConfig(
+        strategy="auto",
+        model=str(tiny_vocab_bert),
+        budget_s=200,  # the plan takes about 81 s: the bigger one's 120 s no longer fit whole
+        extra={"auto_members": members, "members_dir": str(tmp_path / "members")},
+    )
+    encoders = [(str(tiny_vocab_bert), tiny_vocab_bert.name), (str(big), big.name)]
+    result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]), clock=clock, encoders=encoders)
+    board = {r["key"]: r for r in result.auto["leaderboard"]}
+    tuned = board[f"partial-{big_name}"]
+    assert tuned["round"] >= 1 and tuned["state"] in ("done", "stopped early"), tuned
+    assert tuned["strategy"] == "partial" and "top-2 layers" in tuned["member"]
+    assert tuned["plan_estimate_s"] == pytest.approx(30.0 * 4, rel=0.35)  # the small one's 30 s, 4x
+    assert 0 < tuned["sample_rows"] < len(train) and "stratified sample" in tuned["reason"]
+    assert clock.now - 1000.0 <= 200  # and the run kept its budget
+
+
 def test_extra_epochs_stop_once_one_made_the_member_worse(monkeypatch, tmp_path, own_speeds):
     """No further epoch is proposed after an extra epoch lowered the member's own validation score."""
     job = auto._AutoFit.__new__(auto._AutoFit)  # only its members and the folder they live in

@@ -1328,6 +1328,7 @@ class _AutoFit:
         more = self.next_epoch(done)
         if more is not None:
             out.append(more)
+        out.extend(self.tuned_bigger(done))
         for m in done:
             if m.sample_rows and m.sample_rows < self.stats.n_train and not m.extra_round:
                 n = min(self.stats.n_train, 2 * m.sample_rows)
@@ -1386,6 +1387,34 @@ class _AutoFit:
         words = f"{k} more epoch{'s' * (k > 1)}"
         return last.val_macro_f1, self.extra_member(best, "more" if k == 1 else f"more{k}", words, cfg, per_epoch)
 
+    def tuned_bigger(self, done: list[Member]) -> list[tuple[float, Member]]:
+        """(priority, member) for the top 2 layers of an encoder the plan only read frozen (mpnet on a CPU), when a
+        smaller encoder's top-2 member ran: its time is that member's, scaled by how much longer the bigger
+        encoder's frozen embeddings took than the smaller one's on the same texts (both measured in this run)."""
+        tuned = {str(m.config.get("model")): m for m in done if m.config.get("strategy") == "partial"}
+        frozen = {
+            str(m.config.get("model")): m
+            for m in done
+            if m.config.get("strategy") == "feature-extraction" and m.family == "transformer" and not m.sample_rows
+        }
+        out = []
+        for model, emb in frozen.items():
+            if model in tuned or not emb.key.startswith("embeddings-"):
+                continue
+            base = next((t for name, t in tuned.items() if name in frozen and not t.sample_rows), None)
+            if base is None:
+                continue
+            small = frozen[str(base.config.get("model"))]
+            ratio = max(1.0, (emb.seconds or 0.0) / max(1e-3, small.seconds or 0.0))  # whole seconds: no prior in it
+            cfg = {**base.config, "model": model}
+            member = self.extra_member(emb, "", "", cfg, (base.seconds or 0.0) * ratio)
+            member.load_s = member.plan_load_s = min(member.load_s, 0.5 * member.estimate_s)
+            member.key = "partial-" + emb.key.removeprefix("embeddings-")
+            member.label = emb.label.replace(" embeddings", " top-2 layers")
+            member.family, member.passes = "transformer", base.passes
+            out.append((emb.val_macro_f1 or 0.0, member))
+        return out
+
     def extra_member(self, source: Member, suffix: str, words: str, cfg: dict, seconds: float) -> Member:
         rnd = 1 + max(m.extra_round for m in self.members)
         m = Member(
@@ -1436,22 +1465,31 @@ class _AutoFit:
                 return
             deadline = self.deadline()
             now = self.clock()
-            fitting = [m for m in self.extra_candidates() if deadline is None or now + m.estimate_s <= deadline]
-            if not fitting:
+            member, rows = self.next_extra(deadline, now)
+            if member is None:
                 return
-            member = fitting[0]
             self.members.append(member)
-            if not self.run_member(member, self.rows_for(member)):
+            if not self.run_member(member, rows):
                 stale += 1
                 continue
             score = self.validation_score()
             stale = 0 if score > best + 1e-4 else stale + 1
-            member.reason = (
-                f"extra round {member.extra_round}: validation {'improved' if score > best + 1e-4 else 'did not improve'}"
-                f" ({best:.3f} -> {score:.3f})"
-            )
+            said = f"extra round {member.extra_round}: validation {'improved' if score > best + 1e-4 else 'did not improve'}"
+            member.reason = f"{said} ({best:.3f} -> {score:.3f})" + (f"; {member.reason}" if member.reason else "")
             best = max(best, score)
             self.announce(member)
+
+    def next_extra(self, deadline: float | None, now: float):
+        """(member, its training rows) of the most promising extra candidate that fits what is left: whole, or a
+        transformer member on the stratified sample that fits (it says so); (None, None) when none does."""
+        for member in self.extra_candidates():
+            if deadline is None or now + member.estimate_s <= deadline:
+                return member, self.rows_for(member)
+            if member.family == "transformer" and member.key.startswith("partial-") and member.plan_fits is None:
+                rows = self.fitting_sample(member, max(0.0, deadline - now))
+                if rows is not None:
+                    return member, rows
+        return None, None
 
     # -- choice and saving --
     def choose_and_save(self) -> AutoResult:
