@@ -423,10 +423,15 @@ class SpeedStore:
         return bool(known and known.get("factor"))
 
     def record_correction(self, strategy: str, model: str, actual_s: float, estimated_s: float) -> float:
-        """Fold a finished member's actual / estimated into the stored factor (0.1..10); the factor kept."""
+        """Fold a finished member's actual / estimated into the stored factor (0.1..10); the factor kept. The first
+        run sets it; later runs move it half way (in log terms), so one run on a busy machine does not decide the
+        next plan alone (a fine-tuning run at load 4.5 took 2.3x its estimate, the quiet one after it 1.0x)."""
         if actual_s <= 0 or estimated_s <= 0:
             return self.correction(strategy, model)
-        factor = min(10.0, max(0.1, self.correction(strategy, model) * actual_s / estimated_s))
+        step = actual_s / estimated_s
+        if self.has_correction(strategy, model):
+            step = step**0.5
+        factor = min(10.0, max(0.1, self.correction(strategy, model) * step))
         self.put(f"correction|{strategy}|{model}", {"factor": factor})
         return factor
 
