@@ -805,3 +805,13 @@ def test_the_plan_skips_encoders_that_cannot_read_the_texts(tiny_bert):
     skipped = {m.key: m.reason for m in members if m.state == "skipped"}
     assert skipped and all("cannot read this data" in why for key, why in skipped.items() if "tfidf" not in key)
     assert not any(key.startswith("tfidf") for key in skipped)
+
+
+def test_tfidf_speeds_are_kept_per_feature_set_and_number_of_classes():
+    """A 32-class Russian run's characters/s must not plan a 2-class English one (5x apart when measured)."""
+    english = auto.data_stats(["a fine film, well acted"] * 40, 10, 10, {"pos": 20, "neg": 20}, False)
+    chinese = auto.data_stats(["这部电影很好看，演员也很出色"] * 40, 10, 10, {"pos": 20, "neg": 20}, False)
+    many = auto.data_stats(["a fine film"] * 64, 10, 10, {f"c{i}": 2 for i in range(32)}, False)
+    cfg = RunConfig(strategy="baseline")
+    keys = {auto.tfidf_speed_key("tfidf-logreg", s, cfg) for s in (english, chinese, many)}
+    assert keys == {"tfidf-logreg|words|2", "tfidf-logreg|segmented|2", "tfidf-logreg|words|10+"}

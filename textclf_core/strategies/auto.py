@@ -199,6 +199,7 @@ class DataStats:
     mean_windows: float
     n_chars: int = 0  # characters of the training texts (TF-IDF's cost)
     unreadable: dict = field(default_factory=dict)  # model key -> why it cannot read this data (language)
+    tfidf_features: str | None = None  # the baseline's feature set for these texts (words / segmented), once known
     sample: list = field(default_factory=list, repr=False)  # the texts the tokens were counted on (not saved)
 
     def to_dict(self) -> dict:
@@ -494,6 +495,22 @@ def _params(model: str) -> float:
     return max(1.0, entry.params_m if entry else 110.0)
 
 
+def tfidf_speed_key(key: str, stats: DataStats, cfg: RunConfig) -> str:
+    """Where a TF-IDF member's characters/s is kept: per member, feature set (segmented words cost more a
+    character) and number of classes (a 32-class logistic regression took 5x the characters/s of a 2-class one)."""
+    from .baseline import feature_set_for
+
+    n = len(stats.class_counts)
+    classes = "2" if n <= 2 else ("3-9" if n < 10 else "10+")
+    if cfg.baseline_features != "auto":
+        features = feature_set_for([], cfg)
+    else:
+        if stats.tfidf_features is None:  # the language check reads the sample once per run
+            stats.tfidf_features = feature_set_for(stats.sample or [""], cfg)
+        features = stats.tfidf_features
+    return f"{key}|{features}|{classes}"
+
+
 def _member_seconds(cfg: RunConfig, stats: DataStats, hardware, speeds: Speeds, key: str) -> tuple[float, bool]:
     """(seconds one candidate should take here, whether from this machine's measured speeds); sizing owns the
     formulas and the stored speeds."""
@@ -504,7 +521,7 @@ def _member_seconds(cfg: RunConfig, stats: DataStats, hardware, speeds: Speeds, 
     if cfg.strategy == "baseline":
         n_chars = int(stats.n_chars * (stats.n_train + stats.n_val) / max(1, stats.n_train))
         if speeds.store is not None:
-            return speeds.store.tfidf_seconds(key, n_chars)
+            return speeds.store.tfidf_seconds(tfidf_speed_key(key, stats, cfg), n_chars)
         return 0.5 + n_chars / sizing.TFIDF_CHARS_PER_S, False
     lengths = token_lengths(stats.sample, cfg.model).astype(float) if stats.sample else np.full(1, stats.mean_tokens)
     n_win = count_windows(lengths, cfg.max_length, cfg.windows)
@@ -1154,7 +1171,8 @@ class _AutoFit:
             n = member.sample_rows or self.stats.n_train
             chars = self.stats.n_chars * (n + self.stats.n_val) / max(1, self.stats.n_train)
             if chars >= TFIDF_MIN_CHARS:  # below this, start-up costs dominate: not a speed worth keeping
-                store.record_tfidf(member.key, int(chars), max(1e-3, member.seconds - member.load_s))
+                speed_key = tfidf_speed_key(member.source or member.key, self.stats, RunConfig.from_dict(cfg))
+                store.record_tfidf(speed_key, int(chars), max(1e-3, member.seconds - member.load_s))
         elif member.seconds >= 5.0 and seen is not None:
             # The next plan reads the stored speed (a probe in this run already replaced it) times the correction,
             # so the correction learns what is left: actual / plan compute, less what the probe explained. Not the
