@@ -199,8 +199,8 @@ class DataStats:
     mean_windows: float
     n_chars: int = 0  # characters of the training texts (TF-IDF's cost)
     unreadable: dict = field(default_factory=dict)  # model key -> why it cannot read this data (language)
-    tfidf_features: str | None = None  # the baseline's feature set for these texts (words / segmented), once known
     sample: list = field(default_factory=list, repr=False)  # the texts the tokens were counted on (not saved)
+    tfidf_features: str | None = None  # the baseline's feature set for these texts (words / segmented), once known
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "sample"}
