@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from textclf_core import figures
 
@@ -159,3 +160,20 @@ def test_insight_figures_show_their_data():
     assert figures.learning_curve(points.iloc[:0]).layout.annotations
     per = pd.DataFrame({"class": ["a", "b"], "F1 B − A": [0.05, -0.02]})
     assert list(figures.class_differences(per).data[0].text) == ["+5.0", "-2.0"]
+
+
+def test_labelling_curve_shows_one_estimate_with_its_interval_and_whole_label_counts():
+    """After the first retrain there is one estimate: its interval is an error bar (a band needs two points, and
+    without it the page showed two unexplained dots), and the axis counts whole labels (no "19.5")."""
+    from textclf_core.figures import labelling_curve
+
+    one = labelling_curve([{"n_labels": 20, "accuracy": 1.0, "low": 0.84, "high": 1.0}])
+    (estimate,) = one.data
+    assert list(estimate.error_y.arrayminus) == [pytest.approx(0.16)] and one.layout.xaxis.tickformat == ",d"
+    two = labelling_curve(
+        [
+            {"n_labels": 20, "accuracy": 1.0, "low": 0.84, "high": 1.0},
+            {"n_labels": 40, "accuracy": 0.9, "low": 0.8, "high": 0.95},
+        ]
+    )
+    assert len(two.data) == 2 and two.data[0].fill == "toself"  # the band, then the line

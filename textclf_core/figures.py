@@ -714,15 +714,17 @@ def labelling_curve(curve: Sequence, title: str | None = "Estimated accuracy as 
         )
         return fig
     x = [p["n_labels"] for p in points]
-    fig.add_scatter(
-        x=x + x[::-1],
-        y=[p["high"] for p in points] + [p["low"] for p in points][::-1],
-        fill="toself",
-        fillcolor=LABEL_BAND,
-        line=dict(width=0),
-        hoverinfo="skip",
-        name="95% interval",
-    )
+    single = len(points) == 1  # a band needs two points: one estimate shows its interval as an error bar
+    if not single:
+        fig.add_scatter(
+            x=x + x[::-1],
+            y=[p["high"] for p in points] + [p["low"] for p in points][::-1],
+            fill="toself",
+            fillcolor=LABEL_BAND,
+            line=dict(width=0),
+            hoverinfo="skip",
+            name="95% interval",
+        )
     fig.add_scatter(
         x=x,
         y=[p["accuracy"] for p in points],
@@ -731,6 +733,15 @@ def labelling_curve(curve: Sequence, title: str | None = "Estimated accuracy as 
         name="estimate",
         customdata=[[p["low"], p["high"]] for p in points],
         hovertemplate="%{x} labels: %{y:.1%} (%{customdata[0]:.1%}–%{customdata[1]:.1%})<extra></extra>",
+        error_y=dict(
+            type="data",
+            symmetric=False,
+            array=[p["high"] - p["accuracy"] for p in points],
+            arrayminus=[p["accuracy"] - p["low"] for p in points],
+            color=LABEL_LINE,
+        )
+        if single
+        else None,
     )
     fig.update_layout(
         title=title,
@@ -738,7 +749,7 @@ def labelling_curve(curve: Sequence, title: str | None = "Estimated accuracy as 
         template="plotly_white",
         showlegend=False,
         margin=dict(l=40, r=20, t=50, b=40),
-        xaxis_title="labels made",
+        xaxis=dict(title="labels made", tickformat=",d", dtick=None if not single else 1),
         yaxis=dict(title="accuracy", tickformat=".0%", range=[0, 1.02]),
     )
     return fig
