@@ -177,3 +177,4 @@ def test_labelling_curve_shows_one_estimate_with_its_interval_and_whole_label_co
         ]
     )
     assert len(two.data) == 2 and two.data[0].fill == "toself"  # the band, then the line
+    assert two.data[0].mode == "lines"  # no dots on the band's corners

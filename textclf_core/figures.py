@@ -721,6 +721,7 @@ def labelling_curve(curve: Sequence, title: str | None = "Estimated accuracy as 
             y=[p["high"] for p in points] + [p["low"] for p in points][::-1],
             fill="toself",
             fillcolor=LABEL_BAND,
+            mode="lines",  # no markers on the band's corners (they read as more estimates)
             line=dict(width=0),
             hoverinfo="skip",
             name="95% interval",
