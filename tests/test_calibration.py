@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers.small_data import multi_label_frame, small_frame
+from helpers.small_data import multi_label_frame, small_frame, tiny_full_config
 from scipy.special import softmax
 
 from textclf_core.config import RunConfig
@@ -147,18 +147,7 @@ def test_near_uniform_file_reads_the_probability_columns():
 
 
 def test_a_transformer_run_is_calibrated_and_its_loaded_predictor_applies_it(tiny_bert):
-    config = RunConfig(
-        strategy="full",
-        model=str(tiny_bert),
-        epochs=2,
-        batch_size=8,
-        lr=3e-3,
-        precision="fp32",
-        seed=1,
-        max_length=32,
-        early_stopping_patience=None,
-        val_size=0.25,
-    )
+    config = tiny_full_config(tiny_bert, val_size=0.25)
     run = execute(config, noisy_frame().head(120), store=RunStore())
     assert run.status()["state"] == "finished", run.status()
     saved = run.read_json("calibration.json")

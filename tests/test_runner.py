@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.small_data import multi_label_frame, small_frame
+from helpers.small_data import multi_label_frame, small_frame, tiny_full_config
 
 from textclf_core.config import RunConfig
 from textclf_core.models.predict import load_predictor
@@ -277,16 +277,7 @@ def test_validation_figures_are_those_of_the_checkpoint_choice(store, tiny_bert,
         return original(self, texts, *args, **kwargs)
 
     monkeypatch.setattr(TransformerPredictor, "predict_proba", spy)
-    config = RunConfig(
-        strategy="full",
-        model=str(tiny_bert),
-        epochs=2,
-        batch_size=8,
-        lr=3e-3,
-        precision="fp32",
-        max_length=32,
-        early_stopping_patience=None,
-    )
+    config = tiny_full_config(tiny_bert, seed=42)  # the default seed, as this test had
     run = runner.execute(config, small_frame(20), store=store)
     assert run.status()["state"] == "finished"
     split = pd.read_csv(run.path / "split.csv", encoding="utf-8-sig")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from helpers.small_data import small_frame
+from helpers.small_data import small_frame, tiny_full_config
 
 from textclf_core.cli import commands as cli
 from textclf_core.config import RunConfig
@@ -19,18 +19,7 @@ from textclf_core.store.runs import RunStore
 @pytest.fixture(scope="module")
 def tiny_run(tiny_bert, tmp_path_factory):
     home = tmp_path_factory.mktemp("serving-home")
-    config = RunConfig(
-        strategy="full",
-        model=str(tiny_bert),
-        epochs=6,
-        batch_size=8,
-        lr=3e-3,
-        precision="fp32",
-        seed=1,
-        max_length=32,
-        early_stopping_patience=None,
-        test_size=0.3,
-    )
+    config = tiny_full_config(tiny_bert, epochs=6, test_size=0.3)
     run = execute(config, small_frame(40), store=RunStore(home / "runs"))
     assert run.status()["state"] == "finished", run.status()
     return run

@@ -6,7 +6,7 @@ import io
 import zipfile
 from pathlib import Path
 
-from helpers.small_data import small_frame
+from helpers.small_data import small_frame, tiny_full_config
 
 from textclf_core.config import RunConfig
 from textclf_core.models import quantized as serving
@@ -15,18 +15,7 @@ from textclf_core.store.runs import RunStore
 
 
 def _tiny_transformer_run(tiny_bert):
-    config = RunConfig(
-        strategy="full",
-        model=str(tiny_bert),
-        epochs=2,
-        batch_size=8,
-        lr=3e-3,
-        precision="fp32",
-        seed=1,
-        max_length=32,
-        early_stopping_patience=None,
-        test_size=0.3,
-    )
+    config = tiny_full_config(tiny_bert, test_size=0.3)
     run = execute(config, small_frame(20), store=RunStore())
     assert run.status()["state"] == "finished", run.status()
     return run

@@ -42,3 +42,22 @@ def multi_label_frame(n: int = 90, seed: int = 0) -> pd.DataFrame:
         rng.shuffle(words)
         rows.append({"text": " ".join(words), "label": ";".join(chosen)})
     return pd.DataFrame(rows)
+
+
+def tiny_full_config(model, **overrides):
+    """Full fine-tuning of a tiny local model in seconds (fp32, short texts, no early stop): the RunConfig the
+    calibration, serving, export and runner tests train, with their own differences as ``overrides``."""
+    from textclf_core.config import RunConfig
+
+    settings = dict(
+        strategy="full",
+        model=str(model),
+        epochs=2,
+        batch_size=8,
+        lr=3e-3,
+        precision="fp32",
+        seed=1,
+        max_length=32,
+        early_stopping_patience=None,
+    )
+    return RunConfig(**{**settings, **overrides})

@@ -38,26 +38,10 @@ def prepare(df: pd.DataFrame, text_col: str, label_col: str | None, *, split_col
     return out
 
 
-def assign_splits(
-    labels: Sequence,
-    *,
-    val_size: float = 0.1,
-    test_size: float = 0.1,
-    seed: int = 42,
-    split_values: Sequence | None = None,
-    multi_label: bool = False,
-    groups: Sequence | None = None,
-) -> np.ndarray:
-    """'train' / 'validation' / 'test' / 'unlabelled' for each row; see :func:`assign_splits_with_notes`."""
-    return assign_splits_with_notes(
-        labels,
-        val_size=val_size,
-        test_size=test_size,
-        seed=seed,
-        split_values=split_values,
-        multi_label=multi_label,
-        groups=groups,
-    )[0]
+def assign_splits(labels: Sequence, **options) -> np.ndarray:
+    """'train' / 'validation' / 'test' / 'unlabelled' for each row: :func:`assign_splits_with_notes` without the
+    notes (same keyword options and defaults)."""
+    return assign_splits_with_notes(labels, **options)[0]
 
 
 def assign_splits_with_notes(

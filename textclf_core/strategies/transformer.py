@@ -458,26 +458,17 @@ def _fill_prefix_cache(loop: _Loop, config) -> None:
         )
 
     reporter.throttled("frozen layers", lambda: events.progress(stage="frozen layers", done=0, total=total), force=True)
-    loop.prefix.fill(
-        [("t", i) for i in range(len(loop.train_ids))],
-        loop.train_ids,
-        loop.pad_id,
-        loop.device,
-        loop.amp,
-        config.batch_size,
-        reporter.should_stop,
-        on_batch=frozen_progress,
-    )
-    loop.prefix.fill(
-        [("v", i) for i in range(len(loop.val_ids))],
-        loop.val_ids,
-        loop.pad_id,
-        loop.device,
-        loop.amp,
-        config.batch_size,
-        reporter.should_stop,
-        on_batch=frozen_progress,
-    )
+    for tag, ids in (("t", loop.train_ids), ("v", loop.val_ids)):
+        loop.prefix.fill(
+            [(tag, i) for i in range(len(ids))],
+            ids,
+            loop.pad_id,
+            loop.device,
+            loop.amp,
+            config.batch_size,
+            reporter.should_stop,
+            on_batch=frozen_progress,
+        )
 
 
 # --- evaluation -----------------------------------------------------------------------
