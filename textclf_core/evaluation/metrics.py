@@ -69,6 +69,19 @@ def _curve(x: np.ndarray, y: np.ndarray) -> dict:
     return {"x": [float(v) for v in x], "y": [float(v) for v in y]}
 
 
+def space_metrics(y_true, proba, label_space, thresholds=None) -> dict:
+    """:func:`compute_metrics` in ``label_space``'s terms (its classes, multi-label or not, its separator): what a
+    run, auto's members and the learning curve score their predictions with."""
+    return compute_metrics(
+        y_true,
+        proba,
+        label_space.classes,
+        multi_label=label_space.multi_label,
+        thresholds=thresholds,
+        separator=label_space.separator or ";",
+    )
+
+
 def compute_metrics(
     y_true, proba, classes: Sequence[str], multi_label: bool = False, thresholds=None, separator: str = ";"
 ) -> dict:

@@ -128,11 +128,9 @@ def sentence_for(trends: dict, points: pd.DataFrame) -> str:
 
 
 def _scores(y_val, proba, label_space: LabelSpace) -> dict:
-    from textclf_core.evaluation.metrics import compute_metrics
+    from textclf_core.evaluation.metrics import space_metrics
 
-    m = compute_metrics(
-        y_val, proba, label_space.classes, multi_label=label_space.multi_label, separator=label_space.separator or ";"
-    )
+    m = space_metrics(y_val, proba, label_space)
     return {"macro_f1": m.get("macro_f1"), "accuracy": m.get("accuracy")}
 
 

@@ -54,20 +54,13 @@ def _write_csv(run: Run, name: str, frame: pd.DataFrame, *, neutralize: bool) ->
 
 def _evaluate(predictor, part: pd.DataFrame, label_space: LabelSpace, thresholds=None, proba=None):
     """Metrics and probabilities of ``part``; ``proba``: already computed probabilities of its rows."""
-    from textclf_core.evaluation.metrics import compute_metrics
+    from textclf_core.evaluation.metrics import space_metrics
 
     texts = part["text"].tolist()
     if proba is None:
         proba = predictor.predict_proba(texts) if texts else np.zeros((0, label_space.num_classes))
     proba = np.asarray(proba, dtype=float)
-    metrics = compute_metrics(
-        part["label"].tolist(),
-        proba,
-        label_space.classes,
-        multi_label=label_space.multi_label,
-        thresholds=thresholds,
-        separator=label_space.separator or ";",
-    )
+    metrics = space_metrics(part["label"].tolist(), proba, label_space, thresholds)
     return metrics, proba
 
 

@@ -876,16 +876,9 @@ def select_weights(
 
 
 def _scores(proba, val_df, label_space: LabelSpace, thresholds=None) -> dict:
-    from textclf_core.evaluation.metrics import compute_metrics
+    from textclf_core.evaluation.metrics import space_metrics
 
-    m = compute_metrics(
-        val_df["label"].tolist(),
-        proba,
-        label_space.classes,
-        multi_label=label_space.multi_label,
-        thresholds=thresholds,
-        separator=label_space.separator or ";",
-    )
+    m = space_metrics(val_df["label"].tolist(), proba, label_space, thresholds)
     return {"accuracy": float(m["accuracy"]), "macro_f1": float(m["macro_f1"]), "loss": m.get("loss")}
 
 
