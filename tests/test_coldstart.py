@@ -297,3 +297,14 @@ def test_a_reload_retrains_in_the_background_when_labels_came_after_the_kept_mod
     assert again.resume() and scheduler.run_pending()
     assert again.model.n_labels == 25 and again.model.version == first.model.version + 1
     assert not again.resume()  # nothing new since
+
+
+def test_a_chinese_description_without_punctuation_gives_words_to_match():
+    """The class-word fallback reads a Chinese description by its words (a segmenter), not as one long term that
+    no text contains."""
+    described = coldstart.describe_classes(
+        ["体育", "财经"], {"体育": {"description": "关于足球比赛的报道"}, "财经": {"description": "银行利润和股市行情"}}
+    )
+    proba, known = coldstart.keyword_proba(["昨晚的足球比赛很精彩", "这家银行的利润下降", "今天天气不错"], described)
+    assert known.tolist() == [True, True, False]
+    assert proba[0].argmax() == 0 and proba[1].argmax() == 1

@@ -30,7 +30,6 @@ Nothing here imports streamlit or :mod:`textclf_core.labelling.active` (which im
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -230,20 +229,21 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-_SPLIT = re.compile(r"[\s,.;:!?()\[\]{}\"'/|\u3001\u3002\uff0c\uff1b\uff1a\uff01\uff1f]+")
 
 
 def keyword_proba(texts: Sequence[str], classes: Sequence[ClassDescription]) -> tuple[np.ndarray, np.ndarray]:
     """String match for texts the encoder cannot read: hits of each class's name and description words.
 
-    Words are cut at punctuation and spaces of any script (no word counting by spaces: a Chinese
-    description "足球、篮球" gives two terms); terms shorter than two characters are ignored.
-    Returns (proba, known): a text with no hit has no guess.
+    The description's words come from :func:`textclf_core.data.language.segment` (a word segmenter where the
+    script has no spaces: "关于足球比赛的报道" gives 关于, 足球, 比赛, 报道); words shorter than two characters
+    are ignored. Returns (proba, known): a text with no hit has no guess.
     """
+    from textclf_core.data.language import segment
+
     terms = []
     for c in classes:
-        words = {c.name.casefold()} | {w.casefold() for w in _SPLIT.split(c.description) if len(w) >= 2}
-        terms.append([w for w in words if len(w) >= 2 or not w.isascii()])
+        words = {c.name.casefold()} | {w.casefold() for w in segment(c.description) if len(w) >= 2}
+        terms.append([w for w in words if w])
     hits = np.zeros((len(texts), len(classes)))
     for i, text in enumerate(texts):
         folded = ("" if text is None else str(text)).casefold()
