@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from helpers.reliability import NEG, POS
 
 from textclf_core.config import RunConfig
 from textclf_core.errors import CancelledError
@@ -11,21 +12,6 @@ from textclf_core.labels import LabelSpace
 from textclf_core.models.predictors import TransformerPredictor
 from textclf_core.store.model_folder import load_model
 from textclf_core.strategies import transformer as training
-
-POS = [
-    "great movie loved it wonderful",
-    "superb story excellent acting",
-    "fun happy good fine",
-    "loved the wonderful acting",
-    "excellent fun story",
-]
-NEG = [
-    "terrible film hated it awful",
-    "boring plot bad acting dull",
-    "sad poor rotten bad",
-    "hated the awful plot",
-    "dull boring bad film",
-]
 
 
 def frame(n=6):
