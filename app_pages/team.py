@@ -290,30 +290,21 @@ else:
 
 # --- exchange ----------------------------------------------------------------------------------
 st.subheader("Export and import")
-c1, c2, c3 = st.columns(3)
+EXPORTS = (  # (button, bytes of the project's annotations, file name ending, mime type)
+    ("Label Studio JSON", exchange.label_studio_bytes, "label-studio.json", "application/json"),
+    ("JSONL (datasets)", exchange.jsonl_bytes, "annotations.jsonl", "application/jsonl"),
+    ("Parquet (datasets)", exchange.parquet_bytes, "annotations.parquet", "application/octet-stream"),
+)
 with ui.guard("export"):
     if len(frame):
-        ui.download_button(
-            "Label Studio JSON",
-            lambda: exchange.label_studio_bytes(project),
-            where=c1,
-            file_name=f"{project.id}-label-studio.json",
-            mime="application/json",
-        )
-        ui.download_button(
-            "JSONL (datasets)",
-            lambda: exchange.jsonl_bytes(project),
-            where=c2,
-            file_name=f"{project.id}-annotations.jsonl",
-            mime="application/jsonl",
-        )
-        ui.download_button(
-            "Parquet (datasets)",
-            lambda: exchange.parquet_bytes(project),
-            where=c3,
-            file_name=f"{project.id}-annotations.parquet",
-            mime="application/octet-stream",
-        )
+        for column, (label, make, ending, mime) in zip(st.columns(len(EXPORTS)), EXPORTS):
+            ui.download_button(
+                label,
+                lambda make=make: make(project),
+                where=column,
+                file_name=f"{project.id}-{ending}",
+                mime=mime,
+            )
 upload = st.file_uploader(
     "Import annotations (Label Studio JSON, JSONL or Parquet)", type=["json", "jsonl", "parquet"], key="team_import"
 )
