@@ -58,7 +58,7 @@ def render_leaderboard(rows: list[dict], summary: str | None = None, *, budget_s
         width="stretch",
         key=f"leaderboard_{key}" if key else None,
         column_config={
-            "member": st.column_config.TextColumn(width="medium"),
+            "member": st.column_config.TextColumn(width="large"),  # "…, fold 1 of 5 (sample of 8,162)" whole
             "planned": st.column_config.TextColumn(help="The plan's estimate"),
             "est. at start": st.column_config.TextColumn(
                 help="The estimate when it started, refreshed from the members before it"

@@ -170,6 +170,15 @@ def _parts(frame: pd.DataFrame):
     return frame.iloc[: int(n * 0.7)].reset_index(drop=True), frame.iloc[int(n * 0.7) :].reset_index(drop=True)
 
 
+def _imperfect_parts(frame: pd.DataFrame):
+    """:func:`_parts` with every fourth validation label swapped: validation can no longer be perfect, so extra
+    rounds have something to improve (auto skips them when validation already scores 1.0)."""
+    train, val = _parts(frame)
+    swap = {"pos": "neg", "neg": "pos"}
+    val.loc[val.index % 4 == 0, "label"] = val.loc[val.index % 4 == 0, "label"].map(swap)
+    return train, val
+
+
 def test_budget_with_a_fake_clock_skips_what_no_longer_fits(tiny_vocab_bert, monkeypatch, tmp_path):
     """TF-IDF members take 40 fake seconds, 30x their estimate: after the first, the refined estimate of the
     second no longer fits a 60 s budget, so it is skipped with the reason; the embeddings (another family, its
@@ -464,7 +473,7 @@ def test_time_left_after_the_plan_goes_to_extra_rounds_until_the_budget(monkeypa
     clock = FakeClock()
     _slow_tfidf(monkeypatch, clock, lambda cfg, df: 50.0)
     monkeypatch.setattr(auto, "PATIENCE", 99)
-    train, val = _parts(small_frame(60))
+    train, val = _imperfect_parts(small_frame(60))
     config = RunConfig(
         strategy="auto",
         budget_s=300,
@@ -497,7 +506,7 @@ def test_a_fine_tuned_member_gets_one_more_epoch_from_its_own_weights_when_time_
         return real(cfg, *args, **kwargs)
 
     monkeypatch.setattr(auto, "_fit_member", spy)
-    train, val = _parts(small_frame(60))
+    train, val = _imperfect_parts(small_frame(60))
     partial = f"partial-{tiny_vocab_bert.name.lower()}"
     config = RunConfig(
         strategy="auto",
@@ -542,7 +551,7 @@ def test_time_left_tunes_the_bigger_encoder_the_plan_only_read_frozen(
     monkeypatch.setattr(auto, "_fit_member", timed)
     monkeypatch.setattr(auto, "PATIENCE", 99)
     monkeypatch.setattr(auto._AutoFit, "next_epoch", lambda self, done: None)  # this test is about the bigger one
-    train, val = _parts(small_frame(500))  # enough rows for a sample worth training (auto.MIN_SAMPLE_ROWS)
+    train, val = _imperfect_parts(small_frame(500))  # enough rows for a sample worth training (auto.MIN_SAMPLE_ROWS)
     members = ["tfidf-logreg", f"embeddings-{small_name}", f"partial-{small_name}", f"embeddings-{big_name}"]
     config = RunConfig(
         strategy="auto",
@@ -580,7 +589,7 @@ def test_extra_epochs_stop_once_one_made_the_member_worse(monkeypatch, tmp_path,
 def test_extra_rounds_stop_when_validation_stops_improving(monkeypatch, tmp_path, own_speeds):
     clock = FakeClock()
     _slow_tfidf(monkeypatch, clock, lambda cfg, df: 10.0)
-    train, val = _parts(small_frame(60))
+    train, val = _imperfect_parts(small_frame(60))
     config = RunConfig(
         strategy="auto",
         budget_s=100_000,
@@ -590,6 +599,11 @@ def test_extra_rounds_stop_when_validation_stops_improving(monkeypatch, tmp_path
     extra = [r for r in result.auto["leaderboard"] if r["round"] > 0]
     assert 1 <= len(extra) <= auto.BAGS  # plenty of time was left: validation, not the clock, ended them
     assert "did not improve" in extra[-1]["reason"]
+    # a perfect validation score leaves nothing to improve: no extra round at all
+    train, val = _parts(small_frame(60))
+    result = auto.fit(config, train, val, LabelSpace.from_labels(train["label"]), clock=clock)
+    assert result.auto["validation"]["macro_f1"] == 1.0
+    assert not [r for r in result.auto["leaderboard"] if r["round"] > 0]
 
 
 def test_a_member_that_cannot_finish_trains_on_a_stratified_sample_and_says_so(monkeypatch, tmp_path, own_speeds):

@@ -1471,6 +1471,8 @@ class _AutoFit:
         if not self.probas or not self.config.auto_extra_rounds:
             return
         best, stale = self.validation_score(), 0
+        if best >= 1.0 - 1e-9:
+            return  # validation is already perfect: no extra round can show a gain
         for _ in range(MAX_EXTRA_ROUNDS):
             if stale >= PATIENCE or self.should_stop():
                 return
