@@ -91,12 +91,22 @@ def show_plan(config, report, hw) -> None:
     stats = plan_stats(config, report, hw)
     members = auto.plan(config, stats, hw)
     budget = config.budget_seconds(auto.default_budget(hw))
-    st.dataframe(pd.DataFrame(auto.plan_rows(members, budget)), hide_index=True, width="stretch")
+    st.dataframe(
+        pd.DataFrame(auto.plan_rows(members, budget)).drop(columns="order"),  # the rows are in order already
+        hide_index=True,
+        width="stretch",
+        column_config={  # the plan sits in a narrow column: the last one ("fits the budget") must stay in view
+            "candidate": st.column_config.TextColumn(width="medium"),
+            "estimated time": st.column_config.TextColumn("time", width="small"),
+            "fits the budget": st.column_config.TextColumn("fits", help="Within the budget, after the ones before it"),
+        },
+    )
     st.caption(
-        f"Budget: {auto.format_seconds(budget)} on {hw.describe()}. Cheapest first; estimates are rough and "
-        "are corrected from the measured speed of the first members; a candidate that no longer fits is "
-        "skipped (the leaderboard says why) and one that would overrun stops at its best checkpoint. The "
-        "ensemble is chosen on the validation rows only; the test rows are scored once, at the end."
+        f"Budget: {auto.format_seconds(budget)} on {hw.describe()}. Cheapest first; estimates come from this "
+        "machine's measured speeds and are corrected by the members that ran before; a candidate that no longer "
+        "fits trains on a sample that fits, or is skipped (the leaderboard says why), and one that would overrun "
+        "stops at its best checkpoint. Time left goes to extra rounds while validation improves. The ensemble is "
+        "chosen on the validation rows only; the test rows are scored once, at the end."
     )
     if any(m.family == "transformer" for m in members):  # how long texts are read matters to encoders only
         st.caption(auto.describe_windows(stats, hw))
@@ -357,11 +367,11 @@ with ui.guard("strategy"):
                     for k, val in settings.items()
                 },
             )
-            st.subheader("Estimate")
             n_train = int(report.n_labelled * (1 - config.val_size - config.test_size))
             if spec.budgeted:
-                show_plan(config, report, hw)
+                show_plan(config, report, hw)  # its own heading: an "Estimate" above it stood empty
             else:
+                st.subheader("Estimate")
                 # sizing: the whole run's time from the row count and measured speeds, and the ways out when
                 # that is hours (a stratified sample, a GPU elsewhere)
                 sized = size_advice(config, report.n_labelled, median_tokens, hw)

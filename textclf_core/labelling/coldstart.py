@@ -229,8 +229,6 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-
-
 def keyword_proba(texts: Sequence[str], classes: Sequence[ClassDescription]) -> tuple[np.ndarray, np.ndarray]:
     """String match for texts the encoder cannot read: hits of each class's name and description words.
 
